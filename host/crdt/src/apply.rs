@@ -1,0 +1,47 @@
+//! Joining ops into a backend.
+
+use std::collections::BTreeSet;
+
+use crate::backend::{MerkleStore, StateWrite};
+use crate::delta::Op;
+use crate::id::{Hash, NodeId};
+use crate::merkle;
+use crate::Result;
+
+/// Joins `op` into the state; returns whether anything changed. Keeps the
+/// visible count of the op's collection up to date.
+pub fn apply_op<B: StateWrite + ?Sized>(state: &mut B, op: &Op) -> Result<bool> {
+    let (entry, was_visible) = match state.entry(&op.node, &op.key)? {
+        None => (op.entry.clone(), false),
+        Some(mut cur) => {
+            let was = cur.is_visible();
+            if !cur.join(&op.entry) {
+                return Ok(false);
+            }
+            (cur, was)
+        }
+    };
+    state.put_entry(&op.node, &op.key, &entry)?;
+    let is_visible = entry.is_visible();
+    if was_visible != is_visible {
+        let n = state.visible_count(&op.node)?;
+        let n = if is_visible { n.saturating_add(1) } else { n.saturating_sub(1) };
+        state.put_visible_count(&op.node, n)?;
+    }
+    Ok(true)
+}
+
+/// Joins all `ops`, then brings the Merkle trie up to date; returns the new
+/// root hash. Costs O(ops × trie depth), whatever the size of the state.
+pub fn apply_ops<'a, B>(state: &mut B, ops: impl IntoIterator<Item = &'a Op>) -> Result<Hash>
+where
+    B: StateWrite + MerkleStore + ?Sized,
+{
+    let mut changed: BTreeSet<(NodeId, &[u8])> = BTreeSet::new();
+    for op in ops {
+        if apply_op(state, op)? {
+            changed.insert((op.node, op.key.as_slice()));
+        }
+    }
+    merkle::update(state, changed.into_iter().map(|(n, k)| (n, k.to_vec())))
+}

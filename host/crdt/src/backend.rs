@@ -1,0 +1,141 @@
+//! Where state lives: traits for reading and writing entries and Merkle
+//! nodes, and [`MemoryBackend`], an in-memory implementation for tests and
+//! simulations. The LMDB implementation is in the store crate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+
+use crate::entry::Entry;
+use crate::id::{EntryId, Hash, NodeId};
+use crate::merkle::MerkleNode;
+use crate::Result;
+
+/// Reading the entries of one context.
+pub trait StateRead {
+    /// The entry at (`node`, `key`).
+    fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>>;
+    /// Entries of `node` in key order, with keys strictly after `after`, at
+    /// most `limit` of them (visible or not).
+    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>>;
+    /// How many entries of `node` are visible.
+    fn visible_count(&self, node: &NodeId) -> Result<u64>;
+}
+
+/// Writing the entries of one context.
+pub trait StateWrite: StateRead {
+    /// Stores the entry at (`node`, `key`).
+    fn put_entry(&mut self, node: &NodeId, key: &[u8], entry: &Entry) -> Result<()>;
+    /// Stores how many entries of `node` are visible.
+    fn put_visible_count(&mut self, node: &NodeId, count: u64) -> Result<()>;
+}
+
+/// Storage for the Merkle trie of one context.
+pub trait MerkleStore {
+    /// Stores the hash of an entry.
+    fn put_leaf(&mut self, id: &EntryId, hash: &Hash) -> Result<()>;
+    /// Leaf hashes of every entry in `bucket`, in id order.
+    fn bucket_leaves(&self, bucket: u16) -> Result<Vec<(EntryId, Hash)>>;
+    /// The inner node at `level` with `prefix`.
+    fn merkle_node(&self, level: u8, prefix: u16) -> Result<Option<MerkleNode>>;
+    /// Stores an inner node.
+    fn put_merkle_node(&mut self, level: u8, prefix: u16, node: &MerkleNode) -> Result<()>;
+}
+
+impl<T: StateRead + ?Sized> StateRead for &T {
+    fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
+        (**self).entry(node, key)
+    }
+    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+        (**self).children(node, after, limit)
+    }
+    fn visible_count(&self, node: &NodeId) -> Result<u64> {
+        (**self).visible_count(node)
+    }
+}
+
+impl<T: StateRead + ?Sized> StateRead for std::sync::Arc<T> {
+    fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
+        (**self).entry(node, key)
+    }
+    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+        (**self).children(node, after, limit)
+    }
+    fn visible_count(&self, node: &NodeId) -> Result<u64> {
+        (**self).visible_count(node)
+    }
+}
+
+/// The whole state of one context in memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryBackend {
+    /// Entries by (node, key).
+    pub entries: BTreeMap<(NodeId, Vec<u8>), Entry>,
+    counts: HashMap<NodeId, u64>,
+    leaves: BTreeMap<EntryId, Hash>,
+    nodes: HashMap<(u8, u16), MerkleNode>,
+}
+
+impl StateRead for MemoryBackend {
+    fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
+        Ok(self.entries.get(&(*node, key.to_vec())).cloned())
+    }
+
+    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+        let start = match after {
+            Some(k) => Bound::Excluded((*node, k.to_vec())),
+            None => Bound::Included((*node, Vec::new())),
+        };
+        Ok(self
+            .entries
+            .range((start, Bound::Unbounded))
+            .take_while(|((n, _), _)| n == node)
+            .take(limit)
+            .map(|((_, k), e)| (k.clone(), e.clone()))
+            .collect())
+    }
+
+    fn visible_count(&self, node: &NodeId) -> Result<u64> {
+        Ok(self.counts.get(node).copied().unwrap_or(0))
+    }
+}
+
+impl StateWrite for MemoryBackend {
+    fn put_entry(&mut self, node: &NodeId, key: &[u8], entry: &Entry) -> Result<()> {
+        self.entries.insert((*node, key.to_vec()), entry.clone());
+        Ok(())
+    }
+
+    fn put_visible_count(&mut self, node: &NodeId, count: u64) -> Result<()> {
+        self.counts.insert(*node, count);
+        Ok(())
+    }
+}
+
+impl MerkleStore for MemoryBackend {
+    fn put_leaf(&mut self, id: &EntryId, hash: &Hash) -> Result<()> {
+        self.leaves.insert(*id, *hash);
+        Ok(())
+    }
+
+    fn bucket_leaves(&self, bucket: u16) -> Result<Vec<(EntryId, Hash)>> {
+        let [a, b] = bucket.to_be_bytes();
+        let mut lo = [0u8; 32];
+        lo[0] = a;
+        lo[1] = b;
+        Ok(self
+            .leaves
+            .range(EntryId(lo)..)
+            .take_while(|(id, _)| id.bucket() == bucket)
+            .map(|(id, h)| (*id, *h))
+            .collect())
+    }
+
+    fn merkle_node(&self, level: u8, prefix: u16) -> Result<Option<MerkleNode>> {
+        Ok(self.nodes.get(&(level, prefix)).cloned())
+    }
+
+    fn put_merkle_node(&mut self, level: u8, prefix: u16, node: &MerkleNode) -> Result<()> {
+        self.nodes.insert((level, prefix), node.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! Replicated state for contexts, with no I/O and no wasm.
+//!
+//! A context's state is a set of *entries*, each addressed by the collection
+//! (node) it belongs to and a key inside it. Every entry is a small
+//! join-semilattice ([`Entry`]): a last-writer-wins register, an add-wins
+//! presence marker (map keys, set elements) or a per-author counter slot. An
+//! [`Op`] says "join this entry state into that address", so applying ops
+//! commutes, is idempotent and needs nothing but the ops themselves: any
+//! replica that applied the same set of ops, in any order and with any
+//! duplicates, holds the same state and the same [`merkle`] root hash.
+//!
+//! Layout of the crate:
+//! - [`id`]: ids of contexts, collections (nodes), entries and deltas.
+//! - [`hlc`]: the hybrid logical clock that orders writes.
+//! - [`entry`]: the per-entry lattices and their join.
+//! - [`delta`]: ops, deltas (ops + author + parents + clock + events), signing.
+//! - [`backend`]: the storage traits the state lives behind, and an in-memory
+//!   backend for tests.
+//! - [`apply`]: joining ops into a backend, keeping visible counts.
+//! - [`merkle`]: the incremental Merkle root over all entries.
+//! - [`overlay`]: a write buffer over a read-only backend, with checkpoints,
+//!   used while a call runs.
+//! - [`collections`]: the operations apps see (map insert, set remove, vector
+//!   push, ...) turned into ops.
+//!
+//! Property tests of convergence are in `tests/convergence.rs`.
+
+pub mod apply;
+pub mod backend;
+pub mod collections;
+pub mod delta;
+pub mod entry;
+pub mod hlc;
+pub mod id;
+pub mod merkle;
+pub mod overlay;
+
+mod error;
+
+pub use apply::{apply_op, apply_ops};
+pub use backend::{MemoryBackend, MerkleStore, StateRead, StateWrite};
+pub use delta::{Delta, DeltaId, Event, Op, SignedDelta};
+pub use entry::{CounterSlot, Entry, Presence, Register, Stamp};
+pub use error::{Error, Result};
+pub use hlc::{Clock, Hlc};
+pub use id::{Author, ContextId, EntryId, Hash, NodeId};
+
+/// Largest key (map key, set element, private-storage key) accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// Largest value (register value, vector element) accepted, in bytes.
+pub const MAX_VALUE_LEN: usize = 10 * 1024 * 1024;
+/// Most ops one delta may carry.
+pub const MAX_OPS_PER_DELTA: usize = 200_000;

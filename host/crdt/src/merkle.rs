@@ -1,0 +1,151 @@
+//! The state root: a Merkle trie over entry ids, updated incrementally.
+//!
+//! Entry ids are uniform hashes, so the trie has a fixed shape: four levels of
+//! 16-way inner nodes over 65,536 buckets (the first 16 bits of an id). A
+//! bucket hashes its entries' leaf hashes in id order; an inner node hashes
+//! its 16 children. Empty subtrees hash to [`ZERO_HASH`], so an empty state's
+//! root is all zeros. Changing one entry rehashes its bucket (a handful of
+//! leaves even at millions of entries) and four inner nodes: the cost does not
+//! grow with the size of the state. Two replicas can also compare the trie
+//! top-down to find where they differ.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::backend::{MerkleStore, StateRead};
+use crate::entry::Entry;
+use crate::id::{EntryId, Hash, NodeId, ZERO_HASH, tagged_hash};
+use crate::Result;
+
+/// Inner-node fan-out.
+pub const FANOUT: usize = 16;
+/// Number of inner levels; level 0 is the root.
+pub const LEVELS: u8 = 4;
+
+/// The child hashes of one inner node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerkleNode(pub [Hash; FANOUT]);
+
+impl Default for MerkleNode {
+    fn default() -> Self {
+        MerkleNode([ZERO_HASH; FANOUT])
+    }
+}
+
+impl MerkleNode {
+    /// This node's hash.
+    pub fn hash(&self) -> Hash {
+        if self.0.iter().all(|h| *h == ZERO_HASH) {
+            return ZERO_HASH;
+        }
+        let parts: Vec<&[u8]> = self.0.iter().map(|h| h.as_slice()).collect();
+        tagged_hash(b"mero.merkle.node", &parts)
+    }
+
+    /// Encodes as 512 bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+
+    /// Decodes 512 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 32 * FANOUT {
+            return None;
+        }
+        let mut node = MerkleNode::default();
+        for (slot, chunk) in node.0.iter_mut().zip(bytes.chunks_exact(32)) {
+            slot.copy_from_slice(chunk);
+        }
+        Some(node)
+    }
+}
+
+/// The hash of one entry.
+pub fn leaf_hash(node: &NodeId, key: &[u8], entry: &Entry) -> Hash {
+    // Encoding into a Vec cannot fail.
+    let bytes = borsh::to_vec(entry).unwrap_or_default();
+    tagged_hash(b"mero.merkle.leaf", &[&node.0, key, &bytes])
+}
+
+/// The hash of one bucket from its leaves, in id order.
+pub fn bucket_hash(leaves: &[(EntryId, Hash)]) -> Hash {
+    if leaves.is_empty() {
+        return ZERO_HASH;
+    }
+    let parts: Vec<&[u8]> = leaves.iter().flat_map(|(id, h)| [id.0.as_slice(), h.as_slice()]).collect();
+    tagged_hash(b"mero.merkle.bucket", &parts)
+}
+
+/// The current root hash.
+pub fn root<B: MerkleStore + ?Sized>(store: &B) -> Result<Hash> {
+    Ok(store.merkle_node(0, 0)?.map_or(ZERO_HASH, |n| n.hash()))
+}
+
+/// Re-hashes the entries at the `changed` addresses and every trie node above
+/// them; returns the new root.
+pub fn update<B>(store: &mut B, changed: impl IntoIterator<Item = (NodeId, Vec<u8>)>) -> Result<Hash>
+where
+    B: StateRead + MerkleStore + ?Sized,
+{
+    let mut buckets = BTreeSet::new();
+    for (node, key) in changed {
+        let Some(entry) = store.entry(&node, &key)? else { continue };
+        let id = EntryId::of(&node, &key);
+        store.put_leaf(&id, &leaf_hash(&node, &key, &entry))?;
+        buckets.insert(id.bucket());
+    }
+    if buckets.is_empty() {
+        return root(store);
+    }
+    // (prefix of the parent node) -> [(slot, new child hash)]
+    let mut dirty: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
+    for bucket in buckets {
+        let h = bucket_hash(&store.bucket_leaves(bucket)?);
+        dirty.entry(bucket >> 4).or_default().push((usize::from(bucket & 0xf), h));
+    }
+    for level in (0..LEVELS).rev() {
+        let mut next: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
+        for (prefix, updates) in dirty {
+            let mut node = store.merkle_node(level, prefix)?.unwrap_or_default();
+            for (slot, h) in updates {
+                node.0[slot] = h;
+            }
+            store.put_merkle_node(level, prefix, &node)?;
+            if level == 0 {
+                return Ok(node.hash());
+            }
+            next.entry(prefix >> 4).or_default().push((usize::from(prefix & 0xf), node.hash()));
+        }
+        dirty = next;
+    }
+    root(store)
+}
+
+/// The root hash of a set of entries computed from scratch, without any
+/// stored trie. Used to check the incremental trie and to verify snapshots.
+pub fn full_root<'a>(entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'a Entry)>) -> Hash {
+    let mut buckets: BTreeMap<u16, Vec<(EntryId, Hash)>> = BTreeMap::new();
+    for (node, key, entry) in entries {
+        let id = EntryId::of(node, key);
+        buckets.entry(id.bucket()).or_default().push((id, leaf_hash(node, key, entry)));
+    }
+    let mut level_hashes: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
+    for (bucket, mut leaves) in buckets {
+        leaves.sort();
+        level_hashes.entry(bucket >> 4).or_default().push((usize::from(bucket & 0xf), bucket_hash(&leaves)));
+    }
+    for level in (0..LEVELS).rev() {
+        let mut next: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
+        for (prefix, children) in level_hashes {
+            let mut node = MerkleNode::default();
+            for (slot, h) in children {
+                node.0[slot] = h;
+            }
+            if level == 0 {
+                return node.hash();
+            }
+            next.entry(prefix >> 4).or_default().push((usize::from(prefix & 0xf), node.hash()));
+        }
+        level_hashes = next;
+    }
+    ZERO_HASH
+}
