@@ -1,0 +1,61 @@
+use borsh::{BorshDeserialize, BorshSerialize};
+use mero_crdt::{ContextId, Hash, Hlc};
+
+use crate::{Result, StoreError};
+
+/// An installed application.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ApplicationRecord {
+    /// The application id.
+    pub id: [u8; 32],
+    /// Content hash of the component bytes (key into `blobs`).
+    pub blob: Hash,
+    /// Size of the component in bytes.
+    pub size: u64,
+    /// Where it was installed from (a path or URL).
+    pub source: String,
+    /// Free-form metadata given at install.
+    pub metadata: Vec<u8>,
+    /// Package name.
+    pub package: String,
+    /// Version string.
+    pub version: String,
+    /// The app's state version, from its `describe`.
+    pub state_version: u32,
+    /// Install time, Unix milliseconds.
+    pub installed_at_millis: u64,
+}
+
+/// A context on this node.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ContextMeta {
+    /// The context id.
+    pub id: ContextId,
+    /// The application it runs.
+    pub application: [u8; 32],
+    /// The component it runs (content hash).
+    pub blob: Hash,
+    /// The app version it runs.
+    pub app_version: String,
+    /// The version of the layout of its state.
+    pub state_version: u32,
+    /// The group (namespace) it belongs to, if any.
+    pub group: Option<[u8; 32]>,
+    /// A human name.
+    pub name: Option<String>,
+    /// Latest clock value seen in this context.
+    pub last_hlc: Hlc,
+    /// Deltas applied to this context.
+    pub delta_count: u64,
+    /// Creation time, Unix milliseconds.
+    pub created_at_millis: u64,
+}
+
+pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
+    // Encoding into a Vec cannot fail.
+    borsh::to_vec(value).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: BorshDeserialize>(table: &'static str, bytes: &[u8]) -> Result<T> {
+    borsh::from_slice(bytes).map_err(|e| StoreError::Corrupt { table, detail: e.to_string() })
+}

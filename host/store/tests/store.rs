@@ -1,0 +1,173 @@
+//! The LMDB store holds the same state as the in-memory reference backend,
+//! commits atomically, survives reopening, and keeps contexts apart.
+
+use mero_crdt::collections::{self, Mutator};
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{
+    Author, Clock, ContextId, Delta, DeltaId, Hlc, MemoryBackend, NodeId, Op, SignedDelta, StateRead, apply_ops, merkle,
+};
+use mero_store::{ContextMeta, Store, StoreConfig};
+
+fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), &StoreConfig { map_size: 1 << 30 }).unwrap()
+}
+
+/// Unsigned is fine here: the store trusts its caller to have verified.
+fn delta(ctx: ContextId, parents: Vec<DeltaId>, ops: Vec<Op>) -> (DeltaId, SignedDelta) {
+    let d = Delta {
+        version: 1,
+        context: ctx,
+        author: Author([1; 32]),
+        parents,
+        hlc: Hlc::default(),
+        ops,
+        events: vec![],
+    };
+    (d.id(), SignedDelta { delta: d, signature: [0; 64] })
+}
+
+fn some_ops(state: &MemoryBackend, clock: &mut Clock, keys: std::ops::Range<u32>) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let mut scratch = Overlay::new(state);
+    let mut m = Mutator::new(&mut scratch, Author([1; 32]), clock, 1, &mut ops);
+    for i in keys {
+        m.put_register(&NodeId::root("kv"), &i.to_be_bytes(), vec![i as u8]).unwrap();
+        m.vector_push(&NodeId::root("log"), vec![i as u8]).unwrap();
+        m.counter_add(&NodeId::root("n"), 1).unwrap();
+    }
+    m.remove_key(&NodeId::root("kv"), &0u32.to_be_bytes()).unwrap();
+    ops
+}
+
+fn meta(ctx: ContextId) -> ContextMeta {
+    ContextMeta {
+        id: ctx,
+        application: [9; 32],
+        blob: [8; 32],
+        app_version: "1.0.0".into(),
+        state_version: 1,
+        group: None,
+        name: None,
+        last_hlc: Hlc::default(),
+        delta_count: 0,
+        created_at_millis: 0,
+    }
+}
+
+#[test]
+fn lmdb_state_matches_the_reference_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ContextId([1; 32]);
+    let mut reference = MemoryBackend::default();
+    let mut clock = Clock::default();
+    let ops1 = some_ops(&reference, &mut clock, 0..300);
+    let expected1 = apply_ops(&mut reference, &ops1).unwrap();
+    let ops2 = some_ops(&reference, &mut clock, 300..320);
+    let expected2 = apply_ops(&mut reference, &ops2).unwrap();
+
+    let (id1, d1) = delta(ctx, vec![], ops1);
+    let (id2, d2) = delta(ctx, vec![id1], ops2);
+    {
+        let s = store(&dir);
+        let mut w = s.write().unwrap();
+        w.put_context_meta(&meta(ctx)).unwrap();
+        assert_eq!(w.apply_delta(&id1, &d1).unwrap(), expected1);
+        assert_eq!(w.apply_delta(&id2, &d2).unwrap(), expected2);
+        w.commit().unwrap();
+    }
+    let s = store(&dir);
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.root_hash(&ctx).unwrap(), expected2);
+    assert_eq!(snap.heads(&ctx).unwrap(), vec![id2]);
+    assert_eq!(snap.delta(&ctx, &id1).unwrap(), Some(d1));
+    let reader = snap.context(ctx);
+    let kv = NodeId::root("kv");
+    assert_eq!(collections::len(&reader, &kv).unwrap(), 319);
+    assert_eq!(
+        collections::register_entries(&reader, &kv, None, usize::MAX).unwrap(),
+        collections::register_entries(&reference, &kv, None, usize::MAX).unwrap()
+    );
+    assert_eq!(collections::counter_value(&reader, &NodeId::root("n")).unwrap(), 320);
+    assert_eq!(collections::vector_get(&reader, &NodeId::root("log"), 319).unwrap(), Some(vec![63]));
+    // Paging through LMDB gives what one big read gives.
+    let mut paged = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = reader.children(&kv, after.as_deref(), 7).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|(k, _)| k.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, reader.children(&kv, None, usize::MAX).unwrap());
+    let root = merkle::full_root(reference.entries.iter().map(|((n, k), e)| (n, k.as_slice(), e)));
+    assert_eq!(root, expected2);
+}
+
+#[test]
+fn an_aborted_transaction_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let ctx = ContextId([2; 32]);
+    let ops = some_ops(&MemoryBackend::default(), &mut Clock::default(), 0..5);
+    let (id, d) = delta(ctx, vec![], ops);
+    {
+        let mut w = s.write().unwrap();
+        w.put_context_meta(&meta(ctx)).unwrap();
+        w.apply_delta(&id, &d).unwrap();
+        w.private_put(&ctx, b"k", Some(b"v")).unwrap();
+        // dropped without commit
+    }
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.root_hash(&ctx).unwrap(), [0; 32]);
+    assert!(snap.context_meta(&ctx).unwrap().is_none());
+    assert!(snap.heads(&ctx).unwrap().is_empty());
+    assert!(snap.private_get(&ctx, b"k").unwrap().is_none());
+}
+
+#[test]
+fn contexts_are_isolated_and_deletion_sweeps_only_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let (a, b) = (ContextId([3; 32]), ContextId([4; 32]));
+    let ops = some_ops(&MemoryBackend::default(), &mut Clock::default(), 0..10);
+    let mut w = s.write().unwrap();
+    for ctx in [a, b] {
+        w.put_context_meta(&meta(ctx)).unwrap();
+        let (id, d) = delta(ctx, vec![], ops.clone());
+        w.apply_delta(&id, &d).unwrap();
+        w.private_put(&ctx, b"secret", Some(&ctx.0)).unwrap();
+    }
+    w.commit().unwrap();
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.root_hash(&a).unwrap(), snap.root_hash(&b).unwrap());
+    assert_eq!(snap.private_get(&a, b"secret").unwrap(), Some(a.0.to_vec()));
+    assert_eq!(snap.private_get(&b, b"secret").unwrap(), Some(b.0.to_vec()));
+    let root_b = snap.root_hash(&b).unwrap();
+    drop(snap);
+
+    let mut w = s.write().unwrap();
+    assert!(w.delete_context(&a).unwrap());
+    w.commit().unwrap();
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.root_hash(&a).unwrap(), [0; 32]);
+    assert!(snap.private_get(&a, b"secret").unwrap().is_none());
+    assert!(snap.heads(&a).unwrap().is_empty());
+    assert_eq!(snap.root_hash(&b).unwrap(), root_b);
+    assert_eq!(snap.contexts().unwrap().len(), 1);
+    assert_eq!(collections::len(&snap.context(b), &NodeId::root("kv")).unwrap(), 9);
+}
+
+#[test]
+fn snapshots_do_not_see_later_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let ctx = ContextId([5; 32]);
+    let before = s.snapshot().unwrap();
+    let mut w = s.write().unwrap();
+    w.private_put(&ctx, b"k", Some(b"v")).unwrap();
+    w.commit().unwrap();
+    assert!(before.private_get(&ctx, b"k").unwrap().is_none());
+    assert_eq!(s.snapshot().unwrap().private_get(&ctx, b"k").unwrap(), Some(b"v".to_vec()));
+}
