@@ -1,0 +1,79 @@
+//! The `#[app::*]` macros of `mero-sdk`. Use them through `mero_sdk::app`.
+//!
+//! Every macro reports all the problems it finds in one pass, each pointing at
+//! the code at fault.
+
+mod event;
+mod logic;
+mod state;
+
+use proc_macro::TokenStream;
+
+/// Declares the app's state: a struct whose named fields are CRDT
+/// collections. `#[app::state(version = 2)]` sets the state version (1 by
+/// default).
+#[proc_macro_attribute]
+pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
+    state::expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Makes the public methods of an `impl` block of the state callable:
+/// `&self` methods are read-only views, `&mut self` methods mutate. One
+/// method must be marked `#[app::init]`.
+#[proc_macro_attribute]
+pub fn logic(attr: TokenStream, item: TokenStream) -> TokenStream {
+    logic::expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Declares the app's events: an enum whose variants are event kinds.
+#[proc_macro_attribute]
+pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
+    event::expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+fn outside_logic(name: &str, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    let err = syn::Error::new_spanned(
+        &item,
+        format!("#[app::{name}] marks a method inside an #[app::logic] impl block; it cannot be used here"),
+    );
+    let mut out = err.into_compile_error();
+    out.extend(item);
+    out.into()
+}
+
+/// Marks the constructor inside an `#[app::logic]` block.
+#[proc_macro_attribute]
+pub fn init(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_logic("init", item)
+}
+
+/// Marks a read-only method inside an `#[app::logic]` block.
+#[proc_macro_attribute]
+pub fn view(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_logic("view", item)
+}
+
+/// Marks a migration inside an `#[app::logic]` block:
+/// `#[app::migrate(from = 1)]`.
+#[proc_macro_attribute]
+pub fn migrate(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_logic("migrate", item)
+}
+
+/// Collects errors so that all of them are reported together.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, e: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+
+    fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}

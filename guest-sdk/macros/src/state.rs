@@ -1,0 +1,82 @@
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Fields, Item, LitInt};
+
+use crate::Errors;
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let mut version: u32 = 1;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("version") {
+            version = meta.value()?.parse::<LitInt>()?.base10_parse()?;
+            Ok(())
+        } else if meta.path.is_ident("emits") {
+            // Accepted for compatibility; events are typed at `emit!`.
+            meta.value()?.parse::<syn::Type>()?;
+            Ok(())
+        } else {
+            Err(meta.error("unknown #[app::state] argument; expected `version = N`"))
+        }
+    });
+    if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
+        errors.push(e);
+    }
+
+    let item: Item = syn::parse2(item)?;
+    let Item::Struct(st) = item else {
+        return Err(syn::Error::new_spanned(item, "#[app::state] must be on a struct with named fields"));
+    };
+    if !st.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(&st.generics, "the app state cannot be generic"));
+    }
+    let Fields::Named(fields) = &st.fields else {
+        errors.push(syn::Error::new_spanned(&st, "#[app::state] must be on a struct with named fields"));
+        errors.finish()?;
+        return Ok(TokenStream::new());
+    };
+    errors.finish()?;
+
+    let name = &st.ident;
+    let mut asserts = Vec::new();
+    let mut loads = Vec::new();
+    let mut stores = Vec::new();
+    for f in &fields.named {
+        let Some(ident) = &f.ident else { continue };
+        let ty = &f.ty;
+        let key = ident.to_string();
+        asserts.push(quote_spanned! {ty.span()=> __assert_crdt::<#ty>(); });
+        loads.push(quote! {
+            #ident: <#ty as ::mero_sdk::__private::Crdt>::__attach(::mero_sdk::__private::Location::Root(#key))
+        });
+        stores.push(quote! {
+            <#ty as ::mero_sdk::__private::Crdt>::__store(self.#ident, ::mero_sdk::__private::Location::Root(#key))?;
+        });
+    }
+
+    Ok(quote! {
+        #st
+
+        const _: () = {
+            fn __assert_crdt<T: ::mero_sdk::__private::Crdt>() {}
+            #[allow(dead_code)]
+            fn __check_fields() {
+                #(#asserts)*
+            }
+
+            impl ::mero_sdk::__private::AppState for #name {
+                const STATE_VERSION: u32 = #version;
+
+                fn __load() -> Self {
+                    #name { #(#loads),* }
+                }
+
+                fn __store(self) -> ::mero_sdk::Result<()> {
+                    #(#stores)*
+                    ::core::result::Result::Ok(())
+                }
+            }
+        };
+    })
+}

@@ -1,0 +1,41 @@
+//! Facts about the running call.
+
+use crate::bindings::calimero::context::context as host;
+pub use host::LogLevel;
+
+/// The 32-byte id of the context the call runs in.
+pub fn context_id() -> [u8; 32] {
+    to32(host::context_id())
+}
+
+/// The 32-byte Ed25519 public key of the member executing the call.
+pub fn executor_id() -> [u8; 32] {
+    to32(host::executor_id())
+}
+
+/// The version of the app, as installed.
+pub fn app_version() -> String {
+    host::app_version()
+}
+
+/// Milliseconds since the Unix epoch, from the call's hybrid logical clock.
+pub fn now_millis() -> u64 {
+    host::now_millis()
+}
+
+/// Logs a line at info level.
+pub fn log(message: &str) {
+    host::log(LogLevel::Info, message);
+}
+
+/// Logs a line at the given level.
+pub fn log_at(level: LogLevel, message: &str) {
+    host::log(level, message);
+}
+
+fn to32(bytes: Vec<u8>) -> [u8; 32] {
+    let mut out = [0; 32];
+    let n = bytes.len().min(32);
+    out[..n].copy_from_slice(&bytes[..n]);
+    out
+}
