@@ -1,0 +1,105 @@
+//! A hostile app for tests: it loops, allocates without bound, panics,
+//! recurses, writes from views and swallows the errors. The node must fail
+//! each such call cleanly and go on.
+
+#![allow(clippy::panic, reason = "panicking on purpose is this fixture's job")]
+
+use mero_sdk::app;
+use mero_sdk::bindings::calimero::context::{events, storage};
+use mero_sdk::collections::{Counter, LwwRegister, UnorderedMap};
+
+#[app::state]
+pub struct Misbehave {
+    values: UnorderedMap<String, LwwRegister<String>>,
+    calls: Counter,
+}
+
+#[app::logic]
+impl Misbehave {
+    #[app::init]
+    pub fn init() -> Misbehave {
+        Misbehave { values: UnorderedMap::new(), calls: Counter::new() }
+    }
+
+    /// A well-behaved write, to check the node still works afterwards.
+    pub fn set(&mut self, key: String, value: String) -> app::Result<()> {
+        self.values.insert_value(key, value)?;
+        self.calls.increment(1)?;
+        Ok(())
+    }
+
+    pub fn get(&self, key: &str) -> app::Result<Option<String>> {
+        self.values.get_value(key)
+    }
+
+    /// Writes, then loops forever.
+    pub fn spin(&mut self) -> app::Result<()> {
+        self.values.insert_value("spin".into(), "started".into())?;
+        let mut x: u64 = 1;
+        loop {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+
+    /// Writes, then allocates `mib` MiB and touches it.
+    pub fn alloc(&mut self, mib: u64) -> app::Result<u64> {
+        self.values.insert_value("alloc".into(), "started".into())?;
+        let mut v: Vec<u8> = Vec::new();
+        let len = usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        v.resize(len, 7);
+        Ok(v.iter().map(|b| u64::from(*b)).sum())
+    }
+
+    /// Writes, then panics.
+    pub fn panic(&mut self, message: String) -> app::Result<()> {
+        self.values.insert_value("panic".into(), "started".into())?;
+        panic!("{message}");
+    }
+
+    /// Writes, then overflows the stack.
+    pub fn recurse(&mut self, depth: u64) -> app::Result<u64> {
+        self.values.insert_value("recurse".into(), "started".into())?;
+        Ok(deep(depth))
+    }
+
+    /// Writes, then returns an error: the write must not land.
+    pub fn fail(&mut self) -> app::Result<()> {
+        self.values.insert_value("fail".into(), "started".into())?;
+        app::bail!("failing on purpose")
+    }
+
+    /// A view that writes through the raw bindings and ignores the error.
+    pub fn sneaky_write(&self) -> app::Result<String> {
+        let _ = storage::Register::open("sneaky").set(b"1");
+        Ok("wrote nothing, hopefully".into())
+    }
+
+    /// A view that emits an event and ignores the error.
+    pub fn sneaky_emit(&self) -> app::Result<String> {
+        let _ = events::emit("Sneaky", b"{}");
+        Ok("emitted nothing, hopefully".into())
+    }
+
+    /// Writes `n` keys in one call.
+    pub fn write_many(&mut self, n: u64) -> app::Result<u64> {
+        for i in 0..n {
+            self.values.insert_value(format!("k{i}"), "v".into())?;
+        }
+        Ok(n)
+    }
+
+    /// Stores a value of `bytes` bytes.
+    pub fn big_value(&mut self, bytes: u64) -> app::Result<()> {
+        let v = "x".repeat(usize::try_from(bytes).unwrap_or(usize::MAX));
+        self.values.insert_value("big".into(), v)?;
+        Ok(())
+    }
+}
+
+fn deep(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let pad = std::hint::black_box([n; 64]);
+    deep(n - 1).wrapping_add(pad[(n % 64) as usize])
+}

@@ -1,0 +1,194 @@
+//! A team task board: nested collections, counters, a set, a read-only view
+//! and node-local private storage.
+//!
+//! Tasks live in a map of maps (task id -> field -> value); columns are a map
+//! of vectors (column -> task ids in the order they arrived).
+
+use std::collections::BTreeMap;
+
+use mero_sdk::app;
+use mero_sdk::collections::{Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector};
+use mero_sdk::{env, private};
+use serde::Serialize;
+
+#[app::state(version = 1)]
+pub struct TaskBoard {
+    title: LwwRegister<String>,
+    tasks: UnorderedMap<String, UnorderedMap<String, LwwRegister<String>>>,
+    columns: UnorderedMap<String, Vector<String>>,
+    labels: UnorderedSet<String>,
+    created: Counter,
+    completed: Counter,
+}
+
+#[app::event]
+pub enum Event<'a> {
+    TaskAdded { id: &'a str, column: &'a str },
+    TaskMoved { id: &'a str, from: &'a str, to: &'a str },
+    TaskCompleted { id: &'a str },
+}
+
+#[derive(Serialize)]
+pub struct Task {
+    pub id: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+pub struct Board {
+    pub title: Option<String>,
+    pub columns: BTreeMap<String, Vec<Task>>,
+    pub labels: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct Stats {
+    pub created: i64,
+    pub completed: i64,
+    pub open: i64,
+    pub tasks: u64,
+}
+
+fn column_of(board: &TaskBoard, id: &str) -> app::Result<Option<String>> {
+    match board.tasks.get(id)? {
+        Some(task) => task.get_value("column"),
+        None => Ok(None),
+    }
+}
+
+#[app::logic]
+impl TaskBoard {
+    #[app::init]
+    pub fn init(title: String) -> app::Result<TaskBoard> {
+        if title.trim().is_empty() {
+            app::bail!("a board needs a title");
+        }
+        let mut labels = UnorderedSet::new();
+        labels.insert("bug".to_string())?;
+        Ok(TaskBoard {
+            title: LwwRegister::new(title),
+            tasks: UnorderedMap::new(),
+            columns: UnorderedMap::new(),
+            labels,
+            created: Counter::new(),
+            completed: Counter::new(),
+        })
+    }
+
+    /// Adds a task to a column.
+    pub fn add_task(&mut self, id: String, title: String, column: String) -> app::Result<()> {
+        if self.tasks.contains(&id)? {
+            app::bail!("task {id} already exists");
+        }
+        let mut task = self.tasks.entry(id.clone())?;
+        task.insert_value("title".into(), title)?;
+        task.insert_value("column".into(), column.clone())?;
+        task.insert_value("author".into(), hex(&env::executor_id()))?;
+        self.columns.entry(column.clone())?.push(id.clone())?;
+        self.created.increment(1)?;
+        app::emit!(Event::TaskAdded { id: &id, column: &column });
+        Ok(())
+    }
+
+    /// Moves a task to another column.
+    pub fn move_task(&mut self, id: String, to: String) -> app::Result<()> {
+        let Some(from) = column_of(self, &id)? else { app::bail!("no task {id}") };
+        if from == to {
+            return Ok(());
+        }
+        if let Some(mut col) = self.columns.get(&from)? {
+            let ids = col.iter()?;
+            if let Some(pos) = ids.iter().position(|t| *t == id) {
+                col.remove(pos as u64)?;
+            }
+        }
+        self.columns.entry(to.clone())?.push(id.clone())?;
+        if let Some(mut task) = self.tasks.get(&id)? {
+            task.insert_value("column".into(), to.clone())?;
+        }
+        app::emit!(Event::TaskMoved { id: &id, from: &from, to: &to });
+        Ok(())
+    }
+
+    /// Sets who a task is assigned to.
+    pub fn assign(&mut self, id: String, assignee: String) -> app::Result<()> {
+        let Some(mut task) = self.tasks.get(&id)? else { app::bail!("no task {id}") };
+        task.insert_value("assignee".into(), assignee)?;
+        Ok(())
+    }
+
+    /// Marks a task done: moves it to `done` and counts it.
+    pub fn complete(&mut self, id: String) -> app::Result<i64> {
+        self.move_task(id.clone(), "done".into())?;
+        app::emit!(Event::TaskCompleted { id: &id });
+        self.completed.increment(1)
+    }
+
+    /// Deletes a task everywhere.
+    pub fn delete_task(&mut self, id: String) -> app::Result<bool> {
+        let Some(column) = column_of(self, &id)? else { return Ok(false) };
+        if let Some(mut col) = self.columns.get(&column)? {
+            if let Some(pos) = col.iter()?.iter().position(|t| *t == id) {
+                col.remove(pos as u64)?;
+            }
+        }
+        self.tasks.remove(&id)?;
+        self.created.decrement(1)?;
+        Ok(true)
+    }
+
+    /// Adds a label.
+    pub fn add_label(&mut self, label: String) -> app::Result<bool> {
+        self.labels.insert(label)
+    }
+
+    /// Removes a label.
+    pub fn remove_label(&mut self, label: String) -> app::Result<bool> {
+        self.labels.remove(&label)
+    }
+
+    /// Renames the board.
+    pub fn rename(&mut self, title: String) -> app::Result<()> {
+        self.title.set(title)
+    }
+
+    /// The whole board, column by column.
+    #[app::view]
+    pub fn board(&self) -> app::Result<Board> {
+        let mut columns = BTreeMap::new();
+        for (name, ids) in self.columns.entries()? {
+            let mut tasks = Vec::new();
+            for id in ids.iter()? {
+                let fields = match self.tasks.get(&id)? {
+                    Some(t) => t.values()?.into_iter().collect(),
+                    None => BTreeMap::new(),
+                };
+                tasks.push(Task { id, fields });
+            }
+            columns.insert(name, tasks);
+        }
+        Ok(Board { title: self.title.get()?, columns, labels: self.labels.iter()? })
+    }
+
+    /// Counts.
+    #[app::view]
+    pub fn stats(&self) -> app::Result<Stats> {
+        let created = self.created.value()?;
+        let completed = self.completed.value()?;
+        Ok(Stats { created, completed, open: created - completed, tasks: self.tasks.len()? })
+    }
+
+    /// Saves a draft on this node only (private storage).
+    pub fn save_draft(&mut self, text: String) -> app::Result<()> {
+        private::set("draft", &text)
+    }
+
+    /// This node's draft.
+    pub fn draft(&self) -> app::Result<Option<String>> {
+        private::get("draft")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
