@@ -57,7 +57,7 @@ pub struct Delta {
     pub author: Author,
     /// The context's DAG heads when the call ran: what it had seen.
     pub parents: Vec<DeltaId>,
-    /// The call's timestamp; every op's stamp is at or after it.
+    /// When the call committed; after every op's stamp.
     pub hlc: Hlc,
     /// The state changes.
     pub ops: Vec<Op>,

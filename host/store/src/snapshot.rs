@@ -1,6 +1,6 @@
 //! Read-only views of the database.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use heed::{Env, RoTxn, WithoutTls};
 use mero_crdt::merkle::MerkleNode;
@@ -12,7 +12,9 @@ use crate::tables::Tables;
 use crate::{Result, read};
 
 struct Inner {
-    txn: RoTxn<'static, WithoutTls>,
+    // LMDB lets a read transaction move between threads but not be used by
+    // two at once; the lock makes the snapshot shareable.
+    txn: Mutex<RoTxn<'static, WithoutTls>>,
     tables: Tables,
 }
 
@@ -33,15 +35,12 @@ impl std::fmt::Debug for Snapshot {
 impl Snapshot {
     pub(crate) fn new(env: Env<WithoutTls>, tables: Tables) -> Result<Snapshot> {
         let txn = env.static_read_txn()?;
-        Ok(Snapshot { inner: Arc::new(Inner { txn, tables }) })
+        Ok(Snapshot { inner: Arc::new(Inner { txn: Mutex::new(txn), tables }) })
     }
 
-    fn txn(&self) -> &RoTxn<'_> {
-        &self.inner.txn
-    }
-
-    fn tables(&self) -> &Tables {
-        &self.inner.tables
+    fn with<R>(&self, f: impl FnOnce(&RoTxn<'_>, &Tables) -> R) -> R {
+        let txn = self.inner.txn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&txn, &self.inner.tables)
     }
 
     /// The state of one context.
@@ -51,42 +50,42 @@ impl Snapshot {
 
     /// An installed application.
     pub fn application(&self, id: &[u8; 32]) -> Result<Option<ApplicationRecord>> {
-        read::application(self.txn(), self.tables(), id)
+        self.with(|txn, t| read::application(txn, t, id))
     }
 
     /// Every installed application.
     pub fn applications(&self) -> Result<Vec<ApplicationRecord>> {
-        read::applications(self.txn(), self.tables())
+        self.with(|txn, t| read::applications(txn, t))
     }
 
     /// Stored bytes by content hash.
     pub fn blob(&self, hash: &Hash) -> Result<Option<Vec<u8>>> {
-        read::blob(self.txn(), self.tables(), hash)
+        self.with(|txn, t| read::blob(txn, t, hash))
     }
 
     /// A context's metadata.
     pub fn context_meta(&self, ctx: &ContextId) -> Result<Option<ContextMeta>> {
-        read::context_meta(self.txn(), self.tables(), ctx)
+        self.with(|txn, t| read::context_meta(txn, t, ctx))
     }
 
     /// Every context on this node.
     pub fn contexts(&self) -> Result<Vec<ContextMeta>> {
-        read::contexts(self.txn(), self.tables())
+        self.with(|txn, t| read::contexts(txn, t))
     }
 
     /// A stored delta.
     pub fn delta(&self, ctx: &ContextId, id: &DeltaId) -> Result<Option<SignedDelta>> {
-        read::delta(self.txn(), self.tables(), ctx, id)
+        self.with(|txn, t| read::delta(txn, t, ctx, id))
     }
 
     /// The context's DAG heads, in id order.
     pub fn heads(&self, ctx: &ContextId) -> Result<Vec<DeltaId>> {
-        read::heads(self.txn(), self.tables(), ctx)
+        self.with(|txn, t| read::heads(txn, t, ctx))
     }
 
     /// A private-storage value.
     pub fn private_get(&self, ctx: &ContextId, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        read::private_get(self.txn(), self.tables(), ctx, key)
+        self.with(|txn, t| read::private_get(txn, t, ctx, key))
     }
 
     /// The context's state root hash.
@@ -104,8 +103,8 @@ pub struct ContextReader {
 }
 
 impl ContextReader {
-    fn at(&self) -> StateAt<'_> {
-        StateAt { txn: self.snapshot.txn(), tables: self.snapshot.tables(), ctx: self.ctx }
+    fn at<R>(&self, f: impl FnOnce(StateAt<'_>) -> R) -> R {
+        self.snapshot.with(|txn, tables| f(StateAt { txn, tables, ctx: self.ctx }))
     }
 
     /// The snapshot this reads from.
@@ -120,23 +119,23 @@ impl ContextReader {
 
     /// Leaf hashes in one Merkle bucket.
     pub fn bucket_leaves(&self, bucket: u16) -> mero_crdt::Result<Vec<(EntryId, Hash)>> {
-        self.at().bucket_leaves(bucket)
+        self.at(|s| s.bucket_leaves(bucket))
     }
 
     /// One inner node of the Merkle trie.
     pub fn merkle_node(&self, level: u8, prefix: u16) -> mero_crdt::Result<Option<MerkleNode>> {
-        self.at().merkle_node(level, prefix)
+        self.at(|s| s.merkle_node(level, prefix))
     }
 }
 
 impl StateRead for ContextReader {
     fn entry(&self, node: &NodeId, key: &[u8]) -> mero_crdt::Result<Option<Entry>> {
-        self.at().entry(node, key)
+        self.at(|s| s.entry(node, key))
     }
     fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> mero_crdt::Result<Vec<(Vec<u8>, Entry)>> {
-        self.at().children(node, after, limit)
+        self.at(|s| s.children(node, after, limit))
     }
     fn visible_count(&self, node: &NodeId) -> mero_crdt::Result<u64> {
-        self.at().visible_count(node)
+        self.at(|s| s.visible_count(node))
     }
 }

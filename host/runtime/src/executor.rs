@@ -1,0 +1,691 @@
+//! Executing calls against contexts, with group commit.
+//!
+//! Mutating calls (and context creation and deletion) go through one task per
+//! node, because LMDB has one writer and because a context's calls must see
+//! each other's writes in order. The task takes every job waiting, runs them
+//! one after another on overlays over one snapshot (a call sees the writes of
+//! the calls before it in the batch), then commits the whole batch in one
+//! LMDB transaction, and only then answers: nothing is acknowledged before it
+//! is durable, and under load one fsync covers many calls. A failing call is
+//! rolled back to its checkpoint without disturbing the others.
+//!
+//! Views skip the queue: they run concurrently on a fresh snapshot.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ed25519_dalek::SigningKey;
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{Author, Clock, ContextId, Delta, DeltaId, Event, Hash, SignedDelta};
+use mero_store::{ContextMeta, Snapshot, Store};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{CallError, LoadError};
+use crate::host::{CallEnv, PrivateOverlay};
+use crate::runtime::{App, Intent, Runtime};
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 512;
+/// Jobs waiting before callers wait to enqueue.
+const QUEUE: usize = 4096;
+
+/// Why executing failed.
+#[derive(Debug, Error)]
+pub enum ExecError {
+    /// The call itself failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// No such context on this node.
+    #[error("context not found")]
+    ContextNotFound,
+    /// A context with that id exists.
+    #[error("context already exists")]
+    ContextExists,
+    /// The context's app is not installed or cannot load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The store failed.
+    #[error("storage: {0}")]
+    Store(String),
+    /// The executor is shutting down.
+    #[error("the node is shutting down")]
+    Stopped,
+    /// A delta from another replica was refused.
+    #[error("delta rejected: {0}")]
+    Rejected(String),
+}
+
+impl From<mero_store::StoreError> for ExecError {
+    fn from(e: mero_store::StoreError) -> Self {
+        ExecError::Store(e.to_string())
+    }
+}
+
+/// A committed (or read-only) call.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The method's JSON result.
+    pub output: serde_json::Value,
+    /// The delta the call produced, if it changed replicated state.
+    pub delta: Option<DeltaId>,
+    /// The context's root hash after the call.
+    pub root_hash: Hash,
+    /// Events the call emitted.
+    pub events: Vec<Event>,
+    /// Lines the app logged.
+    pub logs: Vec<String>,
+}
+
+/// A context to create.
+#[derive(Debug, Clone)]
+pub struct NewContext {
+    /// Its id.
+    pub id: ContextId,
+    /// The application record it runs.
+    pub application: [u8; 32],
+    /// The component's content hash (must be stored as a blob).
+    pub blob: Hash,
+    /// The app version.
+    pub app_version: String,
+    /// The group it belongs to.
+    pub group: Option<[u8; 32]>,
+    /// A human name.
+    pub name: Option<String>,
+    /// JSON arguments of `init`.
+    pub init_args: String,
+}
+
+/// A created context.
+#[derive(Debug, Clone)]
+pub struct ContextCreated {
+    /// Its id.
+    pub id: ContextId,
+    /// Its genesis delta.
+    pub delta: DeltaId,
+    /// Its root hash after `init`.
+    pub root_hash: Hash,
+}
+
+enum Job {
+    Call { meta: ContextMeta, app: Arc<App>, method: String, args: String, reply: oneshot::Sender<Result<CallOutcome, ExecError>> },
+    Create { new: NewContext, app: Arc<App>, reply: oneshot::Sender<Result<ContextCreated, ExecError>> },
+    Delete { ctx: ContextId, reply: oneshot::Sender<Result<bool, ExecError>> },
+    Apply { id: DeltaId, delta: Box<SignedDelta>, reply: oneshot::Sender<Result<Applied, ExecError>> },
+}
+
+/// What became of a delta received from another replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Merged and committed; the context's root hash afterwards, and the
+    /// events the delta carries.
+    Merged {
+        /// Root hash after the delta.
+        root_hash: Hash,
+        /// The delta's events.
+        events: Vec<Event>,
+    },
+    /// Already applied here; nothing changed.
+    Duplicate,
+    /// Some parents are not here yet; nothing changed. Apply them first.
+    MissingParents(Vec<DeltaId>),
+}
+
+/// How far ahead of this node's wall clock a remote delta's clock may be.
+const MAX_CLOCK_DRIFT_MILLIS: u64 = 10 * 60 * 1000;
+
+/// Counters of the executor.
+#[derive(Debug, Default)]
+pub struct ExecStats {
+    /// Write transactions committed.
+    pub commits: AtomicU64,
+    /// Jobs (mutating calls, creations, deletions, merges) they carried.
+    pub jobs: AtomicU64,
+}
+
+/// Handle to a node's executor. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    tx: mpsc::Sender<Job>,
+    stats: Arc<ExecStats>,
+    runtime: Arc<Runtime>,
+    store: Store,
+    author: Author,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor").field("author", &self.author).finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// Starts the executor task on the current tokio runtime. Calls are
+    /// authored and signed with `identity`.
+    pub fn spawn(runtime: Arc<Runtime>, store: Store, identity: SigningKey) -> Result<Executor, ExecError> {
+        let author = Author(identity.verifying_key().to_bytes());
+        let mut clock = Clock::default();
+        for meta in store.snapshot()?.contexts()? {
+            clock.observe(meta.last_hlc);
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(ExecStats::default());
+        let worker =
+            Worker { runtime: runtime.clone(), store: store.clone(), key: identity, author, clock, stats: stats.clone() };
+        tokio::spawn(worker.serve(rx));
+        Ok(Executor { tx, stats, runtime, store, author })
+    }
+
+    /// Commit counters.
+    pub fn stats(&self) -> &ExecStats {
+        &self.stats
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Who authors this node's calls.
+    pub fn author(&self) -> Author {
+        self.author
+    }
+
+    /// The loaded app a context runs, loading it from the store if needed.
+    pub async fn app(&self, snapshot: &Snapshot, blob: &Hash) -> Result<Arc<App>, ExecError> {
+        if let Some(app) = self.runtime.loaded(blob) {
+            return Ok(app);
+        }
+        let bytes = snapshot
+            .blob(blob)?
+            .ok_or_else(|| LoadError::Host(format!("component {} is not stored on this node", hex::encode(blob))))?;
+        Ok(self.runtime.load(&bytes).await?)
+    }
+
+    async fn send<T>(&self, job: Job, rx: oneshot::Receiver<Result<T, ExecError>>) -> Result<T, ExecError> {
+        self.tx.send(job).await.map_err(|_| ExecError::Stopped)?;
+        rx.await.map_err(|_| ExecError::Stopped)?
+    }
+
+    /// Calls `method` on a context. Views run right away on a snapshot;
+    /// mutating calls return once committed.
+    pub async fn call(&self, ctx: &ContextId, method: &str, args_json: String) -> Result<CallOutcome, ExecError> {
+        let snapshot = self.store.snapshot()?;
+        let meta = snapshot.context_meta(ctx)?.ok_or(ExecError::ContextNotFound)?;
+        let app = self.app(&snapshot, &meta.blob).await?;
+        match app.intent(method) {
+            None => Err(CallError::UnknownMethod(method.to_string()).into()),
+            Some(Intent::ReadOnly) => {
+                let env = CallEnv::new(
+                    *ctx,
+                    self.author,
+                    meta.app_version.clone(),
+                    Overlay::new(snapshot.context(*ctx)),
+                    PrivateOverlay::new(snapshot.clone(), *ctx),
+                    Clock::starting_after(meta.last_hlc),
+                );
+                let (env, result) = self.runtime.call(&app, env, method, args_json).await;
+                Ok(CallOutcome {
+                    output: result?,
+                    delta: None,
+                    root_hash: snapshot.root_hash(ctx)?,
+                    events: Vec::new(),
+                    logs: env.logs,
+                })
+            }
+            Some(Intent::Mutating) => {
+                drop(snapshot);
+                let (reply, rx) = oneshot::channel();
+                self.send(Job::Call { meta, app, method: method.to_string(), args: args_json, reply }, rx).await
+            }
+        }
+    }
+
+    /// Creates a context and runs the app's `init` on it.
+    pub async fn create_context(&self, new: NewContext) -> Result<ContextCreated, ExecError> {
+        let snapshot = self.store.snapshot()?;
+        let app = self.app(&snapshot, &new.blob).await?;
+        drop(snapshot);
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Create { new, app, reply }, rx).await
+    }
+
+    /// Merges a delta received from another replica: checks its signature,
+    /// limits and clock, then joins its ops (no wasm runs) once all its
+    /// parents are here. Returns when committed.
+    pub async fn apply_delta(&self, delta: SignedDelta) -> Result<Applied, ExecError> {
+        // Verification is CPU work; keep it off the single writer.
+        let id = delta.verify().map_err(|e| ExecError::Rejected(e.to_string()))?;
+        let ahead = delta.delta.hlc.millis.saturating_sub(mero_crdt::hlc::wall_millis());
+        if ahead > MAX_CLOCK_DRIFT_MILLIS {
+            return Err(ExecError::Rejected(format!("its clock is {ahead} ms ahead of this node's")));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Apply { id, delta: Box::new(delta), reply }, rx).await
+    }
+
+    /// Deletes a context and everything stored for it on this node.
+    pub async fn delete_context(&self, ctx: ContextId) -> Result<bool, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Delete { ctx, reply }, rx).await
+    }
+}
+
+/// One context's share of a batch.
+struct Work {
+    meta: ContextMeta,
+    state: Option<Overlay<mero_store::ContextReader>>,
+    private: Option<PrivateOverlay>,
+    heads: Vec<DeltaId>,
+    created: bool,
+    deleted: bool,
+    deltas: u64,
+}
+
+enum Answer {
+    Call { reply: oneshot::Sender<Result<CallOutcome, ExecError>>, outcome: CallOutcome, ctx: ContextId },
+    Create { reply: oneshot::Sender<Result<ContextCreated, ExecError>>, ctx: ContextId, delta: DeltaId },
+    Delete { reply: oneshot::Sender<Result<bool, ExecError>>, existed: bool },
+    Apply { reply: oneshot::Sender<Result<Applied, ExecError>>, id: DeltaId, events: Vec<Event> },
+}
+
+struct Batch {
+    snapshot: Snapshot,
+    work: HashMap<ContextId, Work>,
+    deltas: Vec<(DeltaId, SignedDelta)>,
+    answers: Vec<Answer>,
+}
+
+struct Worker {
+    runtime: Arc<Runtime>,
+    store: Store,
+    key: SigningKey,
+    author: Author,
+    clock: Clock,
+    stats: Arc<ExecStats>,
+}
+
+impl Worker {
+    async fn serve(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+            let snapshot = match self.store.snapshot() {
+                Ok(s) => s,
+                Err(e) => {
+                    fail_all(jobs, &e.to_string());
+                    continue;
+                }
+            };
+            let mut batch = Batch { snapshot, work: HashMap::new(), deltas: Vec::new(), answers: Vec::new() };
+            for job in jobs {
+                self.execute(&mut batch, job).await;
+            }
+            let store = self.store.clone();
+            let last_hlc = self.clock.last();
+            let answers = std::mem::take(&mut batch.answers);
+            let committed = tokio::task::spawn_blocking(move || commit(&store, batch, last_hlc)).await;
+            match committed {
+                Ok(Ok(roots)) => {
+                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    answer(answers, &roots)
+                }
+                Ok(Err(e)) => fail_answers(answers, &e.to_string()),
+                Err(e) => fail_answers(answers, &e.to_string()),
+            }
+        }
+    }
+
+    /// The batch's share of a context. Existing contexts take their metadata
+    /// from the batch's snapshot, not from the job, which was read before
+    /// earlier batches committed; a context created in this batch takes
+    /// `meta`.
+    fn work<'b>(&self, batch: &'b mut Batch, meta: &ContextMeta, creating: bool) -> Result<&'b mut Work, ExecError> {
+        if !batch.work.contains_key(&meta.id) {
+            let current = if creating {
+                meta.clone()
+            } else {
+                batch.snapshot.context_meta(&meta.id)?.ok_or(ExecError::ContextNotFound)?
+            };
+            let heads = batch.snapshot.heads(&meta.id)?;
+            batch.work.insert(meta.id, Work {
+                meta: current,
+                state: Some(Overlay::new(batch.snapshot.context(meta.id))),
+                private: Some(PrivateOverlay::new(batch.snapshot.clone(), meta.id)),
+                heads,
+                created: false,
+                deleted: false,
+                deltas: 0,
+            });
+        }
+        batch.work.get_mut(&meta.id).ok_or(ExecError::ContextNotFound)
+    }
+
+    /// Runs one job into the batch; answers failures right away.
+    async fn execute(&mut self, batch: &mut Batch, job: Job) {
+        match job {
+            Job::Call { meta, app, method, args, reply } => {
+                let ctx = meta.id;
+                if batch.work.get(&ctx).is_some_and(|w| w.deleted) {
+                    let _ = reply.send(Err(ExecError::ContextNotFound));
+                    return;
+                }
+                match self.run(batch, &meta, &app, Run::Call(method, args)).await {
+                    Ok((output, delta, events, logs)) => batch.answers.push(Answer::Call {
+                        reply,
+                        ctx,
+                        outcome: CallOutcome { output, delta, root_hash: [0; 32], events, logs },
+                    }),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Job::Create { new, app, reply } => {
+                let exists = batch.work.get(&new.id).is_some_and(|w| !w.deleted)
+                    || matches!(batch.snapshot.context_meta(&new.id), Ok(Some(_)));
+                if exists {
+                    let _ = reply.send(Err(ExecError::ContextExists));
+                    return;
+                }
+                let meta = ContextMeta {
+                    id: new.id,
+                    application: new.application,
+                    blob: new.blob,
+                    app_version: new.app_version,
+                    state_version: app.description().state_version,
+                    group: new.group,
+                    name: new.name,
+                    last_hlc: self.clock.last(),
+                    delta_count: 0,
+                    created_at_millis: mero_crdt::hlc::wall_millis(),
+                };
+                match self.run(batch, &meta, &app, Run::Init(new.init_args)).await {
+                    Ok((_, Some(delta), _, _)) => {
+                        if let Some(w) = batch.work.get_mut(&new.id) {
+                            w.created = true;
+                        }
+                        batch.answers.push(Answer::Create { reply, ctx: new.id, delta });
+                    }
+                    Ok((_, None, _, _)) => {
+                        let _ = reply.send(Err(ExecError::Store("init produced no genesis delta".into())));
+                    }
+                    Err(e) => {
+                        // A failed init leaves no trace of the context.
+                        batch.work.remove(&new.id);
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Job::Apply { id, delta, reply } => {
+                let r = self.merge(batch, id, *delta);
+                match r {
+                    Ok(Some(events)) => batch.answers.push(Answer::Apply { reply, id, events }),
+                    Ok(None) => {
+                        let _ = reply.send(Ok(Applied::Duplicate));
+                    }
+                    Err(Ok(missing)) => {
+                        let _ = reply.send(Ok(Applied::MissingParents(missing)));
+                    }
+                    Err(Err(e)) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Job::Delete { ctx, reply } => {
+                let existed = match batch.work.get(&ctx) {
+                    Some(w) => !w.deleted,
+                    None => matches!(batch.snapshot.context_meta(&ctx), Ok(Some(_))),
+                };
+                batch.deltas.retain(|(_, d)| d.delta.context != ctx);
+                let meta = batch.work.get(&ctx).map(|w| w.meta.clone());
+                batch.work.insert(ctx, Work {
+                    meta: meta.unwrap_or_else(|| placeholder_meta(ctx)),
+                    state: None,
+                    private: None,
+                    heads: Vec::new(),
+                    created: false,
+                    deleted: true,
+                    deltas: 0,
+                });
+                batch.answers.push(Answer::Delete { reply, existed });
+            }
+        }
+    }
+
+    /// Joins a verified remote delta into the batch. `Ok(None)`: a duplicate;
+    /// `Err(Ok(missing))`: parents missing.
+    #[allow(clippy::type_complexity)]
+    fn merge(
+        &mut self,
+        batch: &mut Batch,
+        id: DeltaId,
+        delta: SignedDelta,
+    ) -> Result<Option<Vec<Event>>, Result<Vec<DeltaId>, ExecError>> {
+        let ctx = delta.delta.context;
+        let known = |batch: &Batch, d: &DeltaId| {
+            batch.deltas.iter().any(|(x, _)| x == d) || matches!(batch.snapshot.delta(&ctx, d), Ok(Some(_)))
+        };
+        if batch.work.get(&ctx).is_some_and(|w| w.deleted) {
+            return Err(Err(ExecError::ContextNotFound));
+        }
+        if known(batch, &id) {
+            return Ok(None);
+        }
+        let missing: Vec<DeltaId> = delta.delta.parents.iter().filter(|p| !known(batch, p)).copied().collect();
+        if !missing.is_empty() {
+            return Err(Ok(missing));
+        }
+        let meta = placeholder_meta(ctx);
+        let work = self.work(batch, &meta, false).map_err(Err)?;
+        let state = work.state.as_mut().ok_or(Err(ExecError::ContextNotFound))?;
+        for op in &delta.delta.ops {
+            mero_crdt::apply_op(state, op).map_err(|e| Err(ExecError::Store(e.to_string())))?;
+        }
+        work.heads.retain(|h| !delta.delta.parents.contains(h));
+        work.heads.push(id);
+        work.deltas += 1;
+        self.clock.observe(delta.delta.hlc);
+        let events = delta.delta.events.clone();
+        batch.deltas.push((id, delta));
+        Ok(Some(events))
+    }
+
+    async fn run(
+        &mut self,
+        batch: &mut Batch,
+        meta: &ContextMeta,
+        app: &App,
+        what: Run,
+    ) -> Result<(serde_json::Value, Option<DeltaId>, Vec<Event>, Vec<String>), ExecError> {
+        let genesis = matches!(what, Run::Init(_));
+        let author = self.author;
+        let work = self.work(batch, meta, genesis)?;
+        let (Some(mut state), Some(mut private)) = (work.state.take(), work.private.take()) else {
+            return Err(ExecError::ContextNotFound);
+        };
+        state.checkpoint();
+        private.checkpoint();
+        let app_version = work.meta.app_version.clone();
+        let env = CallEnv::new(meta.id, author, app_version, state, private, self.clock.clone());
+        let (env, result) = match what {
+            Run::Call(method, args) => self.runtime.call(app, env, &method, args).await,
+            Run::Init(args) => {
+                let (env, r) = self.runtime.init(app, env, args).await;
+                (env, r.map(|()| serde_json::Value::Null))
+            }
+        };
+        let CallEnv { state, private, clock, ops, events, logs, .. } = env;
+        self.clock = clock;
+        let (Some(mut state), Some(mut private)) = (state, private) else {
+            return Err(ExecError::Store("call environment lost its state".into()));
+        };
+        let work = batch.work.get_mut(&meta.id).ok_or(ExecError::ContextNotFound)?;
+        let output = match result {
+            Ok(output) => {
+                state.release();
+                private.release();
+                output
+            }
+            Err(e) => {
+                state.rollback();
+                private.rollback();
+                work.state = Some(state);
+                work.private = Some(private);
+                return Err(e.into());
+            }
+        };
+        work.state = Some(state);
+        work.private = Some(private);
+        if ops.is_empty() && events.is_empty() && !genesis {
+            return Ok((output, None, events, logs));
+        }
+        let delta = Delta {
+            version: 1,
+            context: meta.id,
+            author,
+            parents: std::mem::take(&mut work.heads),
+            hlc: self.clock.tick(mero_crdt::hlc::wall_millis()),
+            ops,
+            events: events.clone(),
+        };
+        let signed = SignedDelta::sign(delta, &self.key);
+        let id = signed.delta.id();
+        work.heads = vec![id];
+        work.deltas += 1;
+        batch.deltas.push((id, signed));
+        Ok((output, Some(id), events, logs))
+    }
+}
+
+enum Run {
+    Call(String, String),
+    Init(String),
+}
+
+fn placeholder_meta(id: ContextId) -> ContextMeta {
+    ContextMeta {
+        id,
+        application: [0; 32],
+        blob: [0; 32],
+        app_version: String::new(),
+        state_version: 0,
+        group: None,
+        name: None,
+        last_hlc: Default::default(),
+        delta_count: 0,
+        created_at_millis: 0,
+    }
+}
+
+/// Writes a batch in one transaction; returns the root after each delta and
+/// the final root of each context.
+fn commit(store: &Store, batch: Batch, last_hlc: mero_crdt::Hlc) -> Result<Roots, mero_store::StoreError> {
+    let mut w = store.write()?;
+    let mut roots = Roots::default();
+    for (ctx, work) in &batch.work {
+        if work.deleted {
+            w.delete_context(ctx)?;
+        } else if work.created {
+            w.put_context_meta(&work.meta)?;
+        }
+    }
+    for (id, delta) in &batch.deltas {
+        let root = w.apply_delta(id, delta)?;
+        roots.by_delta.insert(*id, root);
+        roots.by_context.insert(delta.delta.context, root);
+    }
+    for (ctx, work) in batch.work {
+        if work.deleted {
+            continue;
+        }
+        if let Some(private) = &work.private {
+            for (k, v) in private.writes() {
+                w.private_put(&ctx, k, v.as_deref())?;
+            }
+        }
+        if work.deltas > 0 {
+            let mut meta = work.meta;
+            meta.last_hlc = meta.last_hlc.max(last_hlc);
+            meta.delta_count += work.deltas;
+            w.put_context_meta(&meta)?;
+        }
+        if !roots.by_context.contains_key(&ctx) {
+            roots.by_context.insert(ctx, batch.snapshot.root_hash(&ctx)?);
+        }
+    }
+    w.commit()?;
+    Ok(roots)
+}
+
+#[derive(Default)]
+struct Roots {
+    by_delta: HashMap<DeltaId, Hash>,
+    by_context: HashMap<ContextId, Hash>,
+}
+
+fn answer(answers: Vec<Answer>, roots: &Roots) {
+    for a in answers {
+        match a {
+            Answer::Call { reply, mut outcome, ctx } => {
+                outcome.root_hash = outcome
+                    .delta
+                    .and_then(|d| roots.by_delta.get(&d))
+                    .or_else(|| roots.by_context.get(&ctx))
+                    .copied()
+                    .unwrap_or_default();
+                let _ = reply.send(Ok(outcome));
+            }
+            Answer::Create { reply, ctx, delta } => {
+                let root_hash = roots.by_delta.get(&delta).copied().unwrap_or_default();
+                let _ = reply.send(Ok(ContextCreated { id: ctx, delta, root_hash }));
+            }
+            Answer::Delete { reply, existed } => {
+                let _ = reply.send(Ok(existed));
+            }
+            Answer::Apply { reply, id, events } => {
+                let root_hash = roots.by_delta.get(&id).copied().unwrap_or_default();
+                let _ = reply.send(Ok(Applied::Merged { root_hash, events }));
+            }
+        }
+    }
+}
+
+fn fail_answers(answers: Vec<Answer>, why: &str) {
+    tracing::error!(error = why, "commit failed; the batch's calls are not applied");
+    for a in answers {
+        match a {
+            Answer::Call { reply, .. } => drop(reply.send(store_err(why))),
+            Answer::Create { reply, .. } => drop(reply.send(store_err(why))),
+            Answer::Delete { reply, .. } => drop(reply.send(store_err(why))),
+            Answer::Apply { reply, .. } => drop(reply.send(store_err(why))),
+        }
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, why: &str) {
+    for job in jobs {
+        match job {
+            Job::Call { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Create { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Delete { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Apply { reply, .. } => drop(reply.send(store_err(why))),
+        }
+    }
+}
+
+fn store_err<T>(why: &str) -> Result<T, ExecError> {
+    Err(ExecError::Store(why.to_string()))
+}

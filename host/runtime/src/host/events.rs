@@ -1,0 +1,33 @@
+//! `calimero:context/events`: events delivered after the call commits.
+
+use mero_crdt::Event;
+
+use super::HostState;
+use crate::bindings::StorageError;
+use crate::bindings::calimero::context::events;
+
+const MAX_KIND_BYTES: usize = 100;
+
+impl events::Host for HostState {
+    fn emit(&mut self, kind: String, data: Vec<u8>) -> wasmtime::Result<Result<(), StorageError>> {
+        if let Some(e) = self.deny_write() {
+            return Ok(Err(e));
+        }
+        if kind.is_empty() || kind.len() > MAX_KIND_BYTES {
+            return Ok(Err(StorageError::TooLarge(format!("event kind must be 1 to {MAX_KIND_BYTES} bytes"))));
+        }
+        let max = self.config.max_event_bytes;
+        if data.len() > max {
+            return Ok(Err(StorageError::TooLarge(format!("event data of {} bytes (max {max})", data.len()))));
+        }
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err() {
+            return Ok(Err(StorageError::Other("event data must be JSON".into())));
+        }
+        let max_events = self.config.max_events_per_call;
+        if self.env.events.len() >= max_events {
+            return Ok(Err(self.over_budget(format!("more than {max_events} events in one call"))));
+        }
+        self.env.events.push(Event { kind, data });
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,258 @@
+//! The host side of the WIT contract, one module per interface, over the
+//! state of one call ([`CallEnv`]).
+
+pub(crate) mod context;
+pub(crate) mod events;
+pub(crate) mod private;
+pub(crate) mod storage;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mero_crdt::collections::Mutator;
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{Author, Clock, ContextId, Event, Op};
+use mero_store::{ContextReader, Snapshot};
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::StorageError;
+use crate::config::RuntimeConfig;
+use crate::error::CallError;
+
+/// What a call may do to state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `describe`: no storage at all.
+    Describe,
+    /// A view: reads only. Carries the method name for errors.
+    ReadOnly(String),
+    /// A mutating method, `init` or a migration.
+    Mutating,
+}
+
+/// Node-local private storage of one context, buffered like the state.
+#[derive(Debug)]
+pub struct PrivateOverlay {
+    snapshot: Snapshot,
+    ctx: ContextId,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    journal: Option<BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>>,
+}
+
+impl PrivateOverlay {
+    /// An empty buffer over the private storage in `snapshot`.
+    pub fn new(snapshot: Snapshot, ctx: ContextId) -> Self {
+        PrivateOverlay { snapshot, ctx, writes: BTreeMap::new(), journal: None }
+    }
+
+    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, mero_store::StoreError> {
+        match self.writes.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.snapshot.private_get(&self.ctx, key),
+        }
+    }
+
+    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let old = self.writes.insert(key.clone(), value);
+        if let Some(j) = &mut self.journal {
+            j.entry(key).or_insert(old);
+        }
+    }
+
+    /// Starts recording what to undo.
+    pub fn checkpoint(&mut self) {
+        self.journal = Some(BTreeMap::new());
+    }
+
+    /// Keeps the writes since the checkpoint.
+    pub fn release(&mut self) {
+        self.journal = None;
+    }
+
+    /// Undoes the writes since the checkpoint.
+    pub fn rollback(&mut self) {
+        for (k, old) in self.journal.take().into_iter().flatten() {
+            match old {
+                Some(v) => self.writes.insert(k, v),
+                None => self.writes.remove(&k),
+            };
+        }
+    }
+
+    /// The buffered writes (`None` removes), in key order.
+    pub fn writes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.writes
+    }
+}
+
+/// Everything one call reads and produces. The caller builds it, the runtime
+/// runs the call on it and hands it back with the ops, events and logs.
+#[derive(Debug)]
+pub struct CallEnv {
+    /// The context.
+    pub ctx: ContextId,
+    /// Who executes (and will sign) the call.
+    pub executor: Author,
+    /// The app version the context runs.
+    pub app_version: String,
+    /// The state, buffered. `None` only for `describe`.
+    pub state: Option<Overlay<ContextReader>>,
+    /// Private storage, buffered. `None` only for `describe`.
+    pub private: Option<PrivateOverlay>,
+    /// The node's clock.
+    pub clock: Clock,
+    /// Wall clock at the start of the call.
+    pub wall_millis: u64,
+    /// Ops the call produced.
+    pub ops: Vec<Op>,
+    /// Events the call emitted.
+    pub events: Vec<Event>,
+    /// Lines the app logged.
+    pub logs: Vec<String>,
+    pub(crate) written: usize,
+    /// A violation the app cannot hide by ignoring the error it got.
+    pub(crate) sticky: Option<CallError>,
+    pub(crate) host_failure: Option<String>,
+}
+
+impl CallEnv {
+    /// An environment for a call on `state` and `private`.
+    pub fn new(
+        ctx: ContextId,
+        executor: Author,
+        app_version: String,
+        state: Overlay<ContextReader>,
+        private: PrivateOverlay,
+        clock: Clock,
+    ) -> Self {
+        CallEnv {
+            ctx,
+            executor,
+            app_version,
+            state: Some(state),
+            private: Some(private),
+            clock,
+            wall_millis: mero_crdt::hlc::wall_millis(),
+            ops: Vec::new(),
+            events: Vec::new(),
+            logs: Vec::new(),
+            written: 0,
+            sticky: None,
+            host_failure: None,
+        }
+    }
+
+    pub(crate) fn describe() -> Self {
+        CallEnv {
+            ctx: ContextId::default(),
+            executor: Author::default(),
+            app_version: String::new(),
+            state: None,
+            private: None,
+            clock: Clock::default(),
+            wall_millis: 0,
+            ops: Vec::new(),
+            events: Vec::new(),
+            logs: Vec::new(),
+            written: 0,
+            sticky: None,
+            host_failure: None,
+        }
+    }
+}
+
+/// The data of a wasmtime store running one call.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    pub(crate) env: CallEnv,
+    pub(crate) mode: Mode,
+    pub(crate) config: Arc<RuntimeConfig>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn no_storage() -> wasmtime::Error {
+    wasmtime::Error::msg("storage is not available while the app describes itself")
+}
+
+impl HostState {
+    /// Refuses a write in a view, recording the violation.
+    pub(crate) fn deny_write(&mut self) -> Option<StorageError> {
+        match &self.mode {
+            Mode::Mutating => None,
+            Mode::ReadOnly(method) => {
+                self.env.sticky.get_or_insert_with(|| CallError::ReadOnly(method.clone()));
+                Some(StorageError::ReadOnly)
+            }
+            Mode::Describe => Some(StorageError::ReadOnly),
+        }
+    }
+
+    pub(crate) fn over_budget(&mut self, what: String) -> StorageError {
+        self.env.sticky.get_or_insert_with(|| CallError::LimitExceeded(what.clone()));
+        StorageError::LimitExceeded(what)
+    }
+
+    /// Charges `bytes` to the call's write budget.
+    pub(crate) fn charge(&mut self, bytes: usize) -> Option<StorageError> {
+        self.env.written = self.env.written.saturating_add(bytes);
+        let max = self.config.max_bytes_written_per_call;
+        (self.env.written > max).then(|| self.over_budget(format!("more than {max} bytes written in one call")))
+    }
+
+    /// Runs a read against the call's view of the state.
+    pub(crate) fn read<T>(
+        &mut self,
+        f: impl FnOnce(&Overlay<ContextReader>) -> mero_crdt::Result<T>,
+    ) -> wasmtime::Result<Result<T, StorageError>> {
+        let state = self.env.state.as_ref().ok_or_else(no_storage)?;
+        let r = f(state);
+        self.map(r)
+    }
+
+    /// Runs a write, charging `bytes` and the ops it produces to the budget.
+    pub(crate) fn write<T>(
+        &mut self,
+        bytes: usize,
+        f: impl FnOnce(&mut Mutator<'_, Overlay<ContextReader>>) -> mero_crdt::Result<T>,
+    ) -> wasmtime::Result<Result<T, StorageError>> {
+        if let Some(e) = self.deny_write() {
+            return Ok(Err(e));
+        }
+        if let Some(e) = self.charge(bytes) {
+            return Ok(Err(e));
+        }
+        let env = &mut self.env;
+        let state = env.state.as_mut().ok_or_else(no_storage)?;
+        let mut m = Mutator::new(state, env.executor, &mut env.clock, env.wall_millis, &mut env.ops);
+        let r = f(&mut m);
+        let max = self.config.max_ops_per_call;
+        if self.env.ops.len() > max {
+            return Ok(Err(self.over_budget(format!("more than {max} state operations in one call"))));
+        }
+        self.map(r)
+    }
+
+    fn map<T>(&mut self, r: mero_crdt::Result<T>) -> wasmtime::Result<Result<T, StorageError>> {
+        match r {
+            Ok(v) => Ok(Ok(v)),
+            Err(e @ (mero_crdt::Error::KeyTooLong { .. } | mero_crdt::Error::ValueTooLarge { .. })) => {
+                Ok(Err(StorageError::TooLarge(e.to_string())))
+            }
+            Err(e @ mero_crdt::Error::OutOfRange { .. }) => Ok(Err(StorageError::OutOfRange(e.to_string()))),
+            Err(e) => {
+                let msg = format!("{e:#}");
+                self.env.host_failure.get_or_insert_with(|| msg.clone());
+                Err(wasmtime::Error::msg(msg))
+            }
+        }
+    }
+}

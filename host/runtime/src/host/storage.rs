@@ -1,0 +1,275 @@
+//! `calimero:context/storage`: collections as resources over the CRDT state.
+
+use mero_crdt::NodeId;
+use mero_crdt::collections as c;
+use wasmtime::component::Resource;
+
+use super::HostState;
+use crate::bindings::StorageError;
+use crate::bindings::calimero::context::{storage, types};
+
+/// A register handle: which node it addresses.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
+pub struct RegisterRes(NodeId);
+/// A map handle.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
+pub struct MapRes(NodeId);
+/// A set handle.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
+pub struct SetRes(NodeId);
+/// A vector handle.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
+pub struct VectorRes(NodeId);
+/// A counter handle.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
+pub struct CounterRes(NodeId);
+
+type R<T> = wasmtime::Result<Result<T, StorageError>>;
+
+fn limit(n: u32) -> usize {
+    // Guest-chosen page sizes are clamped: a page is built in host memory.
+    n.clamp(1, 4096) as usize
+}
+
+impl types::Host for HostState {}
+impl storage::Host for HostState {}
+
+impl HostState {
+    fn node<T: 'static>(&self, r: &Resource<T>, f: fn(&T) -> NodeId) -> wasmtime::Result<NodeId> {
+        Ok(f(self.table.get(r)?))
+    }
+
+    fn push<T: Send + 'static>(&mut self, value: T) -> wasmtime::Result<Resource<T>> {
+        Ok(self.table.push(value)?)
+    }
+}
+
+impl storage::HostRegister for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<RegisterRes>> {
+        self.push(RegisterRes(NodeId::root(&name)))
+    }
+
+    fn get(&mut self, h: Resource<RegisterRes>) -> R<Option<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::register_get(s, &n))
+    }
+
+    fn set(&mut self, h: Resource<RegisterRes>, value: Vec<u8>) -> R<()> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(value.len(), |m| m.register_set(&n, Some(value)))
+    }
+
+    fn clear(&mut self, h: Resource<RegisterRes>) -> R<()> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.register_set(&n, None))
+    }
+
+    fn drop(&mut self, h: Resource<RegisterRes>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl storage::HostMap for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<MapRes>> {
+        self.push(MapRes(NodeId::root(&name)))
+    }
+
+    fn contains(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<bool> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::contains(s, &n, &key))
+    }
+
+    fn insert_key(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<bool> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(key.len(), |m| m.insert_key(&n, &key))
+    }
+
+    fn remove(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<bool> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(key.len(), |m| m.remove_key(&n, &key))
+    }
+
+    fn len(&mut self, h: Resource<MapRes>) -> R<u64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::len(s, &n))
+    }
+
+    fn keys(&mut self, h: Resource<MapRes>, after: Option<Vec<u8>>, max: u32) -> R<Vec<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::keys(s, &n, after.as_deref(), limit(max)))
+    }
+
+    fn clear(&mut self, h: Resource<MapRes>) -> R<()> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.clear(&n))
+    }
+
+    fn get_register(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<Option<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| if c::contains(s, &n, &key)? { c::register_get(s, &n.child(&key)) } else { Ok(None) })
+    }
+
+    fn put_register(&mut self, h: Resource<MapRes>, key: Vec<u8>, value: Vec<u8>) -> R<Option<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(key.len() + value.len(), |m| m.put_register(&n, &key, value))
+    }
+
+    fn register_entries(&mut self, h: Resource<MapRes>, after: Option<Vec<u8>>, max: u32) -> R<Vec<(Vec<u8>, Vec<u8>)>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::register_entries(s, &n, after.as_deref(), limit(max)))
+    }
+
+    fn register_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<RegisterRes>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.push(RegisterRes(n.child(&key)))
+    }
+
+    fn map_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<MapRes>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.push(MapRes(n.child(&key)))
+    }
+
+    fn set_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<SetRes>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.push(SetRes(n.child(&key)))
+    }
+
+    fn vector_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<VectorRes>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.push(VectorRes(n.child(&key)))
+    }
+
+    fn counter_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<CounterRes>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.push(CounterRes(n.child(&key)))
+    }
+
+    fn drop(&mut self, h: Resource<MapRes>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl storage::HostSet for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<SetRes>> {
+        self.push(SetRes(NodeId::root(&name)))
+    }
+
+    fn contains(&mut self, h: Resource<SetRes>, element: Vec<u8>) -> R<bool> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::contains(s, &n, &element))
+    }
+
+    fn insert(&mut self, h: Resource<SetRes>, element: Vec<u8>) -> R<bool> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(element.len(), |m| m.insert_key(&n, &element))
+    }
+
+    fn remove(&mut self, h: Resource<SetRes>, element: Vec<u8>) -> R<bool> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(element.len(), |m| m.remove_key(&n, &element))
+    }
+
+    fn len(&mut self, h: Resource<SetRes>) -> R<u64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::len(s, &n))
+    }
+
+    fn elements(&mut self, h: Resource<SetRes>, after: Option<Vec<u8>>, max: u32) -> R<Vec<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::keys(s, &n, after.as_deref(), limit(max)))
+    }
+
+    fn clear(&mut self, h: Resource<SetRes>) -> R<()> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.clear(&n))
+    }
+
+    fn drop(&mut self, h: Resource<SetRes>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl storage::HostVector for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<VectorRes>> {
+        self.push(VectorRes(NodeId::root(&name)))
+    }
+
+    fn len(&mut self, h: Resource<VectorRes>) -> R<u64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::len(s, &n))
+    }
+
+    fn get(&mut self, h: Resource<VectorRes>, index: u64) -> R<Option<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::vector_get(s, &n, index))
+    }
+
+    fn push(&mut self, h: Resource<VectorRes>, value: Vec<u8>) -> R<()> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(value.len(), |m| m.vector_push(&n, value))
+    }
+
+    fn set(&mut self, h: Resource<VectorRes>, index: u64, value: Vec<u8>) -> R<Vec<u8>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(value.len(), |m| m.vector_set(&n, index, value))
+    }
+
+    fn remove(&mut self, h: Resource<VectorRes>, index: u64) -> R<Vec<u8>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.vector_remove(&n, index))
+    }
+
+    fn pop(&mut self, h: Resource<VectorRes>) -> R<Option<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.vector_pop(&n))
+    }
+
+    fn range(&mut self, h: Resource<VectorRes>, start: u64, max: u32) -> R<Vec<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::vector_range(s, &n, start, limit(max)))
+    }
+
+    fn clear(&mut self, h: Resource<VectorRes>) -> R<()> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.clear(&n))
+    }
+
+    fn drop(&mut self, h: Resource<VectorRes>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl storage::HostCounter for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<CounterRes>> {
+        self.push(CounterRes(NodeId::root(&name)))
+    }
+
+    fn value(&mut self, h: Resource<CounterRes>) -> R<i64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(|s| c::counter_value(s, &n))
+    }
+
+    fn increment(&mut self, h: Resource<CounterRes>, by: u64) -> R<i64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.counter_add(&n, i128::from(by)))
+    }
+
+    fn decrement(&mut self, h: Resource<CounterRes>, by: u64) -> R<i64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write(0, |m| m.counter_add(&n, -i128::from(by)))
+    }
+
+    fn drop(&mut self, h: Resource<CounterRes>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}

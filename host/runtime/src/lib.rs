@@ -1,0 +1,36 @@
+//! Runs context apps: WebAssembly components implementing
+//! `calimero:context/context-app`, on wasmtime.
+//!
+//! - [`Runtime`] owns the engine (Cranelift, pooling allocator, epoch
+//!   interruption), the linker with our host interfaces and WASI (a null
+//!   sandbox: no files, network, environment or stdio but a captured stderr),
+//!   and a cache of loaded apps. A component is compiled once per content
+//!   hash and engine; the artifact is kept on disk, so a restart only
+//!   deserializes it.
+//! - Each call gets a fresh instance from an `InstancePre` (cheap on the
+//!   pooling allocator), a deadline re-armed per call and memory and table
+//!   limits: a looping, trapping or memory-hungry app fails that call with a
+//!   clear [`CallError`], and the node goes on.
+//! - A call runs on a [`CallEnv`]: a buffered overlay over a snapshot of the
+//!   context's state, so nothing is written until the caller commits the
+//!   call's ops. Read-only methods (declared by the app) get a store that
+//!   refuses writes.
+//! - [`Executor`] serializes mutating calls per node, batches them and
+//!   commits each batch in one LMDB transaction (group commit), signing one
+//!   delta per call. Views run concurrently on snapshots.
+//!
+//! The host implementation of each WIT interface is in its own module under
+//! `host/`; the generated bindings are confined to `bindings`.
+
+mod bindings;
+mod config;
+mod error;
+mod executor;
+mod host;
+mod runtime;
+
+pub use config::RuntimeConfig;
+pub use error::{CallError, LoadError};
+pub use executor::{Applied, CallOutcome, ContextCreated, ExecError, ExecStats, Executor, NewContext};
+pub use host::{CallEnv, Mode, PrivateOverlay};
+pub use runtime::{App, AppDescription, Intent, Runtime};

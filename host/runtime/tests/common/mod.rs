@@ -1,0 +1,103 @@
+//! A node's engine in-process: store, runtime and executor over a temp dir.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use mero_crdt::{ContextId, Hash};
+use mero_runtime::{CallOutcome, ExecError, Executor, NewContext, Runtime, RuntimeConfig};
+use mero_store::{ApplicationRecord, Store, StoreConfig};
+use sha2::{Digest, Sha256};
+
+pub struct Engine {
+    _tmp: Option<tempfile::TempDir>,
+    pub dir: std::path::PathBuf,
+    pub store: Store,
+    pub runtime: Arc<Runtime>,
+    pub exec: Executor,
+}
+
+pub fn config(dir: &Path) -> RuntimeConfig {
+    RuntimeConfig {
+        cache_dir: Some(dir.join("compiled")),
+        call_timeout: Duration::from_millis(500),
+        max_memory_bytes: 48 << 20,
+        max_ops_per_call: 10_000,
+        ..RuntimeConfig::default()
+    }
+}
+
+/// An engine over the data in `dir`, which outlives it.
+pub fn engine_at(dir: &Path, seed: u8) -> Engine {
+    let store = Store::open(&dir.join("db"), &StoreConfig { map_size: 1 << 30 }).unwrap();
+    let runtime = Runtime::new(config(dir)).unwrap();
+    let exec = Executor::spawn(runtime.clone(), store.clone(), SigningKey::from_bytes(&[seed; 32])).unwrap();
+    Engine { _tmp: None, dir: dir.to_path_buf(), store, runtime, exec }
+}
+
+/// An engine over a fresh temp dir.
+pub fn engine(seed: u8) -> Engine {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut e = engine_at(tmp.path(), seed);
+    e._tmp = Some(tmp);
+    e
+}
+
+impl Engine {
+    /// Stores a component and an application record for it.
+    pub async fn install(&self, path: &str) -> Hash {
+        let bytes = std::fs::read(path).unwrap();
+        let hash: Hash = Sha256::digest(&bytes).into();
+        let app = self.runtime.load(&bytes).await.unwrap();
+        let mut w = self.store.write().unwrap();
+        w.put_blob(&hash, &bytes).unwrap();
+        w.put_application(&ApplicationRecord {
+            id: hash,
+            blob: hash,
+            size: bytes.len() as u64,
+            source: path.into(),
+            metadata: vec![],
+            package: "test".into(),
+            version: "1.0.0".into(),
+            state_version: app.description().state_version,
+            installed_at_millis: 0,
+        })
+        .unwrap();
+        w.commit().unwrap();
+        hash
+    }
+
+    pub async fn create(&self, blob: Hash, id: u8, init_args: &str) -> Result<ContextId, ExecError> {
+        let created = self
+            .exec
+            .create_context(NewContext {
+                id: ContextId([id; 32]),
+                application: blob,
+                blob,
+                app_version: "1.0.0".into(),
+                group: None,
+                name: None,
+                init_args: init_args.into(),
+            })
+            .await?;
+        Ok(created.id)
+    }
+
+    pub async fn call(&self, ctx: &ContextId, method: &str, args: serde_json::Value) -> Result<CallOutcome, ExecError> {
+        self.exec.call(ctx, method, args.to_string()).await
+    }
+
+    pub async fn ok(&self, ctx: &ContextId, method: &str, args: serde_json::Value) -> serde_json::Value {
+        match self.call(ctx, method, args).await {
+            Ok(o) => o.output,
+            Err(e) => panic!("{method} failed: {e:?}"),
+        }
+    }
+
+    pub fn root(&self, ctx: &ContextId) -> Hash {
+        self.store.snapshot().unwrap().root_hash(ctx).unwrap()
+    }
+}

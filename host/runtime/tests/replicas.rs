@@ -1,0 +1,213 @@
+//! Several in-process replicas of kv-store exchange deltas in shuffled order
+//! and converge; a node restarts with its state and compiled components; a
+//! different component runs against existing state in a buffer that can be
+//! dropped or committed.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{Engine, engine, engine_at};
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{Clock, ContextId, DeltaId, SignedDelta};
+use mero_runtime::{Applied, CallEnv, ExecError, PrivateOverlay};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+/// Makes `ctx` (with its genesis delta) known on `to`, as joining would.
+async fn join(from: &Engine, to: &Engine, ctx: &ContextId) {
+    let snap = from.store.snapshot().unwrap();
+    let meta = snap.context_meta(ctx).unwrap().unwrap();
+    let blob = snap.blob(&meta.blob).unwrap().unwrap();
+    let mut w = to.store.write().unwrap();
+    w.put_blob(&meta.blob, &blob).unwrap();
+    w.put_context_meta(&mero_store::ContextMeta { delta_count: 0, ..meta }).unwrap();
+    w.commit().unwrap();
+    let genesis = snap.heads(ctx).unwrap();
+    assert_eq!(genesis.len(), 1);
+    let d = snap.delta(ctx, &genesis[0]).unwrap().unwrap();
+    assert!(matches!(to.exec.apply_delta(d).await.unwrap(), Applied::Merged { .. }));
+}
+
+/// Delivers `deltas` in the given order, holding back any whose parents
+/// have not arrived, as a receiving node does.
+async fn deliver(to: &Engine, deltas: Vec<SignedDelta>) {
+    let mut waiting = deltas;
+    while !waiting.is_empty() {
+        let mut still = Vec::new();
+        let before = waiting.len();
+        for d in waiting {
+            match to.exec.apply_delta(d.clone()).await.unwrap() {
+                Applied::Merged { .. } | Applied::Duplicate => {}
+                Applied::MissingParents(_) => still.push(d),
+            }
+        }
+        assert!(still.len() < before, "no progress: parents never arrive");
+        waiting = still;
+    }
+}
+
+fn all_deltas(e: &Engine, ctx: &ContextId, ids: &[DeltaId]) -> Vec<SignedDelta> {
+    let snap = e.store.snapshot().unwrap();
+    ids.iter().map(|id| snap.delta(ctx, id).unwrap().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn three_replicas_converge_whatever_the_delivery_order() {
+    for seed in 0..3u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let replicas = [engine(21), engine(22), engine(23)];
+        let app = replicas[0].install(mero_fixtures::KV_STORE).await;
+        let ctx = replicas[0].create(app, 1, "").await.unwrap();
+        for r in &replicas[1..] {
+            join(&replicas[0], r, &ctx).await;
+        }
+        // Concurrent writes on overlapping keys, including removes.
+        let mut produced: Vec<Vec<DeltaId>> = vec![Vec::new(); 3];
+        // What each replica holds, its own and received.
+        let mut has: Vec<Vec<DeltaId>> = vec![Vec::new(); 3];
+        for round in 0..40 {
+            let who = rng.random_range(0..3);
+            let key = format!("k{}", rng.random_range(0..8));
+            let out = if rng.random_bool(0.2) {
+                replicas[who].call(&ctx, "remove", json!({"key": key})).await.unwrap()
+            } else {
+                replicas[who].call(&ctx, "set", json!({"key": key, "value": format!("{who}-{round}")})).await.unwrap()
+            };
+            produced[who].extend(out.delta);
+            has[who].extend(out.delta);
+            // Sometimes one replica hears from another mid-way.
+            if rng.random_bool(0.15) {
+                let (a, b) = (rng.random_range(0..3), rng.random_range(0..3));
+                if a != b {
+                    let ds = all_deltas(&replicas[a], &ctx, &has[a]);
+                    deliver(&replicas[b], ds).await;
+                    let got = has[a].clone();
+                    has[b].extend(got);
+                }
+            }
+        }
+        // Everyone hears everything, shuffled, with duplicates.
+        for (i, r) in replicas.iter().enumerate() {
+            let mut ds = Vec::new();
+            for (j, other) in replicas.iter().enumerate() {
+                if i != j {
+                    ds.extend(all_deltas(other, &ctx, &produced[j]));
+                }
+            }
+            let dup: Vec<SignedDelta> = ds.iter().filter(|_| rng.random_bool(0.3)).cloned().collect();
+            ds.extend(dup);
+            ds.shuffle(&mut rng);
+            deliver(r, ds).await;
+        }
+        let root = replicas[0].root(&ctx);
+        let entries = replicas[0].ok(&ctx, "entries", json!({})).await;
+        let heads: HashSet<DeltaId> = replicas[0].store.snapshot().unwrap().heads(&ctx).unwrap().into_iter().collect();
+        for r in &replicas[1..] {
+            assert_eq!(r.root(&ctx), root, "seed {seed}");
+            assert_eq!(r.ok(&ctx, "entries", json!({})).await, entries, "seed {seed}");
+            let h: HashSet<DeltaId> = r.store.snapshot().unwrap().heads(&ctx).unwrap().into_iter().collect();
+            assert_eq!(h, heads);
+        }
+        // Writing after the merge builds on every head.
+        let out = replicas[1].call(&ctx, "set", json!({"key": "after", "value": "1"})).await.unwrap();
+        let d = all_deltas(&replicas[1], &ctx, &out.delta.into_iter().collect::<Vec<_>>());
+        assert_eq!(d[0].delta.parents.iter().copied().collect::<HashSet<_>>(), heads);
+    }
+}
+
+#[tokio::test]
+async fn forged_and_tampered_deltas_are_rejected() {
+    let a = engine(31);
+    let b = engine(32);
+    let app = a.install(mero_fixtures::KV_STORE).await;
+    let ctx = a.create(app, 1, "").await.unwrap();
+    join(&a, &b, &ctx).await;
+    let out = a.call(&ctx, "set", json!({"key": "x", "value": "1"})).await.unwrap();
+    let good = all_deltas(&a, &ctx, &[out.delta.unwrap()]).remove(0);
+    let root = b.root(&ctx);
+
+    let mut tampered = good.clone();
+    tampered.delta.events.clear();
+    assert!(matches!(b.exec.apply_delta(tampered).await, Err(ExecError::Rejected(_))));
+    let forged = SignedDelta::sign(good.delta.clone(), &ed25519_dalek::SigningKey::from_bytes(&[99; 32]));
+    assert!(matches!(b.exec.apply_delta(forged).await, Err(ExecError::Rejected(_))));
+    let mut future = good.delta.clone();
+    future.hlc.millis += 3_600_000;
+    let future = SignedDelta::sign(future, &ed25519_dalek::SigningKey::from_bytes(&[31; 32]));
+    assert!(matches!(b.exec.apply_delta(future).await, Err(ExecError::Rejected(m)) if m.contains("ahead")));
+    let mut orphan = good.delta.clone();
+    orphan.parents = vec![DeltaId([7; 32])];
+    let orphan = SignedDelta::sign(orphan, &ed25519_dalek::SigningKey::from_bytes(&[31; 32]));
+    assert_eq!(b.exec.apply_delta(orphan).await.unwrap(), Applied::MissingParents(vec![DeltaId([7; 32])]));
+    assert_eq!(b.root(&ctx), root);
+
+    assert!(matches!(b.exec.apply_delta(good.clone()).await.unwrap(), Applied::Merged { .. }));
+    assert_eq!(b.exec.apply_delta(good).await.unwrap(), Applied::Duplicate);
+    assert_eq!(b.root(&ctx), a.root(&ctx));
+}
+
+#[test]
+fn a_restarted_node_keeps_its_state_and_compiled_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, root) = {
+        // Dropping the tokio runtime ends the executor and closes LMDB.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let e = engine_at(dir.path(), 41);
+            let app = e.install(mero_fixtures::KV_STORE).await;
+            let ctx = e.create(app, 1, "").await.unwrap();
+            for i in 0..20 {
+                e.ok(&ctx, "set", json!({"key": format!("k{i}"), "value": "v"})).await;
+            }
+            assert_eq!(std::fs::read_dir(dir.path().join("compiled")).unwrap().count(), 1);
+            (ctx, e.root(&ctx))
+        })
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let e = engine_at(dir.path(), 41);
+        assert_eq!(e.root(&ctx), root);
+        assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(20));
+        e.ok(&ctx, "set", json!({"key": "after-restart", "value": "v"})).await;
+        assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(21));
+        // The artifact was reused, not recompiled next to it.
+        assert_eq!(std::fs::read_dir(dir.path().join("compiled")).unwrap().count(), 1);
+    });
+}
+
+#[tokio::test]
+async fn another_component_runs_on_existing_state_in_a_buffer() {
+    let e = engine(51);
+    let kv = e.install(mero_fixtures::KV_STORE).await;
+    let ctx = e.create(kv, 1, "").await.unwrap();
+    e.ok(&ctx, "set", json!({"key": "a", "value": "1"})).await;
+    let root = e.root(&ctx);
+
+    let other = e.runtime.load(&std::fs::read(mero_fixtures::MISBEHAVE).unwrap()).await.unwrap();
+    let snap = e.store.snapshot().unwrap();
+    let env = CallEnv::new(
+        ctx,
+        e.exec.author(),
+        "2.0.0".into(),
+        Overlay::new(snap.context(ctx)),
+        PrivateOverlay::new(snap.clone(), ctx),
+        Clock::default(),
+    );
+    let (env, r) = e.runtime.call(&other, env, "set", json!({"key": "b", "value": "2"}).to_string()).await;
+    r.unwrap();
+    assert!(!env.ops.is_empty());
+    // The buffer holds the writes; the store does not.
+    assert_eq!(e.root(&ctx), root);
+    let (env, r) = e.runtime.call(&other, env, "get", json!({"key": "b"}).to_string()).await;
+    assert_eq!(r.unwrap(), json!("2"));
+    // Dropping the buffer is the rollback. Committing its ops applies them.
+    let mut w = e.store.write().unwrap();
+    let new_root = mero_crdt::apply_ops(&mut w.context_state(ctx), &env.ops).unwrap();
+    w.commit().unwrap();
+    assert_ne!(new_root, root);
+    assert_eq!(e.root(&ctx), new_root);
+    assert_eq!(e.ok(&ctx, "get", json!({"key": "a"})).await, json!("1"));
+}
