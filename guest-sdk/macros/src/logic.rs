@@ -112,8 +112,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             "an #[app::logic] impl block needs one `#[app::init] pub fn init(..) -> Self`",
         ));
     }
-    errors.finish()?;
-    let Some(init) = init else { return Ok(TokenStream::new()) };
+    let Some(init) = init.filter(|_| errors.0.is_none()) else {
+        // Keep the impl (without our markers) so calls to its methods do not
+        // add errors of their own.
+        let mut out = errors.0.map(syn::Error::into_compile_error).unwrap_or_default();
+        out.extend(quote!(#imp));
+        return Ok(out);
+    };
 
     let mut arg_structs = Vec::new();
     let describe: Vec<TokenStream> = calls

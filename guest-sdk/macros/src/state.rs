@@ -33,10 +33,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
     let Fields::Named(fields) = &st.fields else {
         errors.push(syn::Error::new_spanned(&st, "#[app::state] must be on a struct with named fields"));
-        errors.finish()?;
-        return Ok(TokenStream::new());
+        return Ok(with_errors(errors, quote!(#st)));
     };
-    errors.finish()?;
+    if errors.0.is_some() {
+        // Keep the struct so code using it does not add errors of its own.
+        return Ok(with_errors(errors, quote!(#st)));
+    }
 
     let name = &st.ident;
     let mut asserts = Vec::new();
@@ -79,4 +81,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
         };
     })
+}
+
+fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
+    let mut out = errors.0.map(syn::Error::into_compile_error).unwrap_or_default();
+    out.extend(item);
+    out
 }

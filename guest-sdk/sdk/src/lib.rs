@@ -5,7 +5,7 @@
 //! carries the WIT bindings (through a re-export of `wit-bindgen`), typed CRDT
 //! collections, private storage, events and the `#[app::*]` macros.
 //!
-//! ```ignore
+//! ```
 //! use mero_sdk::app;
 //! use mero_sdk::collections::{LwwRegister, UnorderedMap};
 //!
