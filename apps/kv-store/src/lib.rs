@@ -30,14 +30,22 @@ pub enum Error<'a> {
 impl KvStore {
     #[app::init]
     pub fn init() -> KvStore {
-        KvStore { items: UnorderedMap::new() }
+        KvStore {
+            items: UnorderedMap::new(),
+        }
     }
 
     /// Sets `key` to `value`.
     pub fn set(&mut self, key: String, value: String) -> app::Result<()> {
         match self.items.insert_value(key.clone(), value.clone())? {
-            Some(_) => app::emit!(Event::Updated { key: &key, value: &value }),
-            None => app::emit!(Event::Inserted { key: &key, value: &value }),
+            Some(_) => app::emit!(Event::Updated {
+                key: &key,
+                value: &value
+            }),
+            None => app::emit!(Event::Inserted {
+                key: &key,
+                value: &value
+            }),
         }
         Ok(())
     }
@@ -48,7 +56,10 @@ impl KvStore {
             return Ok(false);
         }
         self.items.insert_value(key.clone(), value.clone())?;
-        app::emit!(Event::Updated { key: &key, value: &value });
+        app::emit!(Event::Updated {
+            key: &key,
+            value: &value
+        });
         Ok(true)
     }
 
@@ -58,7 +69,10 @@ impl KvStore {
             return Ok(existing);
         }
         self.items.insert_value(key.clone(), value.clone())?;
-        app::emit!(Event::Inserted { key: &key, value: &value });
+        app::emit!(Event::Inserted {
+            key: &key,
+            value: &value
+        });
         Ok(value)
     }
 
@@ -68,6 +82,10 @@ impl KvStore {
     }
 
     /// Number of keys.
+    #[allow(
+        clippy::len_without_is_empty,
+        reason = "upstream kv-store's interface has len only"
+    )]
     pub fn len(&self) -> app::Result<u64> {
         self.items.len()
     }

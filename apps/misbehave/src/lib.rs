@@ -18,7 +18,10 @@ pub struct Misbehave {
 impl Misbehave {
     #[app::init]
     pub fn init() -> Misbehave {
-        Misbehave { values: UnorderedMap::new(), calls: Counter::new() }
+        Misbehave {
+            values: UnorderedMap::new(),
+            calls: Counter::new(),
+        }
     }
 
     /// A well-behaved write, to check the node still works afterwards.
@@ -58,7 +61,8 @@ impl Misbehave {
 
     /// Writes, then overflows the stack.
     pub fn recurse(&mut self, depth: u64) -> app::Result<u64> {
-        self.values.insert_value("recurse".into(), "started".into())?;
+        self.values
+            .insert_value("recurse".into(), "started".into())?;
         Ok(deep(depth))
     }
 

@@ -23,9 +23,18 @@ pub struct TaskBoard {
 
 #[app::event]
 pub enum Event<'a> {
-    TaskAdded { id: &'a str, column: &'a str },
-    TaskMoved { id: &'a str, from: &'a str, to: &'a str },
-    TaskCompleted { id: &'a str },
+    TaskAdded {
+        id: &'a str,
+        column: &'a str,
+    },
+    TaskMoved {
+        id: &'a str,
+        from: &'a str,
+        to: &'a str,
+    },
+    TaskCompleted {
+        id: &'a str,
+    },
 }
 
 #[derive(Serialize)]
@@ -54,6 +63,15 @@ fn column_of(board: &TaskBoard, id: &str) -> app::Result<Option<String>> {
         Some(task) => task.get_value("column"),
         None => Ok(None),
     }
+}
+
+fn remove_from_column(board: &mut TaskBoard, column: &str, id: &str) -> app::Result<()> {
+    if let Some(mut col) = board.columns.get(column)?
+        && let Some(pos) = col.iter()?.iter().position(|t| t == id)
+    {
+        col.remove(pos as u64)?;
+    }
+    Ok(())
 }
 
 #[app::logic]
@@ -86,33 +104,39 @@ impl TaskBoard {
         task.insert_value("author".into(), hex(&env::executor_id()))?;
         self.columns.entry(column.clone())?.push(id.clone())?;
         self.created.increment(1)?;
-        app::emit!(Event::TaskAdded { id: &id, column: &column });
+        app::emit!(Event::TaskAdded {
+            id: &id,
+            column: &column
+        });
         Ok(())
     }
 
     /// Moves a task to another column.
     pub fn move_task(&mut self, id: String, to: String) -> app::Result<()> {
-        let Some(from) = column_of(self, &id)? else { app::bail!("no task {id}") };
+        let Some(from) = column_of(self, &id)? else {
+            app::bail!("no task {id}")
+        };
         if from == to {
             return Ok(());
         }
-        if let Some(mut col) = self.columns.get(&from)? {
-            let ids = col.iter()?;
-            if let Some(pos) = ids.iter().position(|t| *t == id) {
-                col.remove(pos as u64)?;
-            }
-        }
+        remove_from_column(self, &from, &id)?;
         self.columns.entry(to.clone())?.push(id.clone())?;
         if let Some(mut task) = self.tasks.get(&id)? {
             task.insert_value("column".into(), to.clone())?;
         }
-        app::emit!(Event::TaskMoved { id: &id, from: &from, to: &to });
+        app::emit!(Event::TaskMoved {
+            id: &id,
+            from: &from,
+            to: &to
+        });
         Ok(())
     }
 
     /// Sets who a task is assigned to.
     pub fn assign(&mut self, id: String, assignee: String) -> app::Result<()> {
-        let Some(mut task) = self.tasks.get(&id)? else { app::bail!("no task {id}") };
+        let Some(mut task) = self.tasks.get(&id)? else {
+            app::bail!("no task {id}")
+        };
         task.insert_value("assignee".into(), assignee)?;
         Ok(())
     }
@@ -126,12 +150,10 @@ impl TaskBoard {
 
     /// Deletes a task everywhere.
     pub fn delete_task(&mut self, id: String) -> app::Result<bool> {
-        let Some(column) = column_of(self, &id)? else { return Ok(false) };
-        if let Some(mut col) = self.columns.get(&column)? {
-            if let Some(pos) = col.iter()?.iter().position(|t| *t == id) {
-                col.remove(pos as u64)?;
-            }
-        }
+        let Some(column) = column_of(self, &id)? else {
+            return Ok(false);
+        };
+        remove_from_column(self, &column, &id)?;
         self.tasks.remove(&id)?;
         self.created.decrement(1)?;
         Ok(true)
@@ -167,7 +189,11 @@ impl TaskBoard {
             }
             columns.insert(name, tasks);
         }
-        Ok(Board { title: self.title.get()?, columns, labels: self.labels.iter()? })
+        Ok(Board {
+            title: self.title.get()?,
+            columns,
+            labels: self.labels.iter()?,
+        })
     }
 
     /// Counts.
@@ -175,7 +201,12 @@ impl TaskBoard {
     pub fn stats(&self) -> app::Result<Stats> {
         let created = self.created.value()?;
         let completed = self.completed.value()?;
-        Ok(Stats { created, completed, open: created - completed, tasks: self.tasks.len()? })
+        Ok(Stats {
+            created,
+            completed,
+            open: created - completed,
+            tasks: self.tasks.len()?,
+        })
     }
 
     /// Saves a draft on this node only (private storage).

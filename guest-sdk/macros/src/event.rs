@@ -4,11 +4,17 @@ use syn::{Fields, Item};
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
-        return Err(syn::Error::new_spanned(attr, "#[app::event] takes no arguments"));
+        return Err(syn::Error::new_spanned(
+            attr,
+            "#[app::event] takes no arguments",
+        ));
     }
     let item: Item = syn::parse2(item)?;
     let Item::Enum(en) = item else {
-        return Err(syn::Error::new_spanned(item, "#[app::event] must be on an enum; each variant is an event kind"));
+        return Err(syn::Error::new_spanned(
+            item,
+            "#[app::event] must be on an enum; each variant is an event kind",
+        ));
     };
     let name = &en.ident;
     let (impl_generics, ty_generics, where_clause) = en.generics.split_for_impl();
@@ -31,8 +37,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 });
             }
             Fields::Unnamed(f) => {
-                let idents: Vec<_> =
-                    (0..f.unnamed.len()).map(|i| quote::format_ident!("__f{}", i)).collect();
+                let idents: Vec<_> = (0..f.unnamed.len())
+                    .map(|i| quote::format_ident!("__f{}", i))
+                    .collect();
                 kinds.push(quote! { Self::#vname(..) => #kind });
                 let value = if idents.len() == 1 {
                     quote! { ::mero_sdk::__private::to_json(__f0) }

@@ -14,7 +14,9 @@ use proc_macro::TokenStream;
 /// default).
 #[proc_macro_attribute]
 pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
-    state::expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    state::expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Makes the public methods of an `impl` block of the state callable:
@@ -22,20 +24,26 @@ pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// method must be marked `#[app::init]`.
 #[proc_macro_attribute]
 pub fn logic(attr: TokenStream, item: TokenStream) -> TokenStream {
-    logic::expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    logic::expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Declares the app's events: an enum whose variants are event kinds.
 #[proc_macro_attribute]
 pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
-    event::expand(attr.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    event::expand(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 fn outside_logic(name: &str, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
     let err = syn::Error::new_spanned(
         &item,
-        format!("#[app::{name}] marks a method inside an #[app::logic] impl block; it cannot be used here"),
+        format!(
+            "#[app::{name}] marks a method inside an #[app::logic] impl block; it cannot be used here"
+        ),
     );
     let mut out = err.into_compile_error();
     out.extend(item);
@@ -73,7 +81,18 @@ impl Errors {
         }
     }
 
-    fn finish(self) -> syn::Result<()> {
-        self.0.map_or(Ok(()), Err)
+    fn any(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The errors followed by `item`: keeping the item spares callers
+    /// cascading errors of their own.
+    fn with_item(self, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+        let mut out = self
+            .0
+            .map(syn::Error::into_compile_error)
+            .unwrap_or_default();
+        out.extend(item);
+        out
     }
 }

@@ -1,8 +1,8 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::{
-    Attribute, FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, LitInt, Pat, PathArguments, ReturnType,
-    Type, Visibility,
+    Attribute, FnArg, GenericArgument, ImplItem, ImplItemFn, ItemImpl, LitInt, Pat, PathArguments,
+    ReturnType, Type, Visibility,
 };
 
 use crate::Errors;
@@ -39,15 +39,28 @@ enum Marker {
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     if !attr.is_empty() {
-        errors.push(syn::Error::new_spanned(&attr, "#[app::logic] takes no arguments"));
+        errors.push(syn::Error::new_spanned(
+            &attr,
+            "#[app::logic] takes no arguments",
+        ));
     }
-    let mut imp: ItemImpl = syn::parse2(item)
-        .map_err(|e| syn::Error::new(e.span(), "#[app::logic] must be on an inherent impl block of the state"))?;
+    let mut imp: ItemImpl = syn::parse2(item).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "#[app::logic] must be on an inherent impl block of the state",
+        )
+    })?;
     if let Some((_, path, _)) = &imp.trait_ {
-        errors.push(syn::Error::new_spanned(path, "#[app::logic] must be on an inherent impl block, not a trait impl"));
+        errors.push(syn::Error::new_spanned(
+            path,
+            "#[app::logic] must be on an inherent impl block, not a trait impl",
+        ));
     }
     if !imp.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(&imp.generics, "the app state cannot be generic"));
+        errors.push(syn::Error::new_spanned(
+            &imp.generics,
+            "the app state cannot be generic",
+        ));
     }
     let self_ty = imp.self_ty.clone();
 
@@ -67,34 +80,51 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             _ => None,
         });
         if !is_pub && !markers.is_empty() {
-            errors.push(syn::Error::new_spanned(&f.sig.ident, "methods marked with #[app::...] must be `pub`"));
+            errors.push(syn::Error::new_spanned(
+                &f.sig.ident,
+                "methods marked with #[app::...] must be `pub`",
+            ));
             continue;
         }
         if !is_pub {
             continue;
         }
-        let Some(method) = method(f, &mut errors) else { continue };
+        let Some(method) = method(f, &mut errors) else {
+            continue;
+        };
         if name.starts_with("__") {
-            errors.push(syn::Error::new_spanned(&f.sig.ident, "method names starting with `__` are reserved"));
+            errors.push(syn::Error::new_spanned(
+                &f.sig.ident,
+                "method names starting with `__` are reserved",
+            ));
             continue;
         }
         if is_init {
             if method.receiver != Receiver::None {
                 errors.push(syn::Error::new_spanned(&f.sig, "#[app::init] must be an associated function returning the state, without `self`"));
             } else if init.is_some() {
-                errors.push(syn::Error::new_spanned(&f.sig.ident, "only one method can be #[app::init]"));
+                errors.push(syn::Error::new_spanned(
+                    &f.sig.ident,
+                    "only one method can be #[app::init]",
+                ));
             } else {
                 init = Some(method);
             }
             continue;
         }
         if is_view && method.receiver != Receiver::Ref {
-            errors.push(syn::Error::new_spanned(&f.sig, "#[app::view] methods take `&self`: a view cannot change state"));
+            errors.push(syn::Error::new_spanned(
+                &f.sig,
+                "#[app::view] methods take `&self`: a view cannot change state",
+            ));
             continue;
         }
         if let Some(from) = migrate_from {
             if method.receiver != Receiver::Mut || !method.params.is_empty() {
-                errors.push(syn::Error::new_spanned(&f.sig, "#[app::migrate] methods take `&mut self` and no arguments"));
+                errors.push(syn::Error::new_spanned(
+                    &f.sig,
+                    "#[app::migrate] methods take `&mut self` and no arguments",
+                ));
             } else {
                 migrations.push((from, method));
             }
@@ -115,7 +145,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let Some(init) = init.filter(|_| errors.0.is_none()) else {
         // Keep the impl (without our markers) so calls to its methods do not
         // add errors of their own.
-        let mut out = errors.0.map(syn::Error::into_compile_error).unwrap_or_default();
+        let mut out = errors
+            .0
+            .map(syn::Error::into_compile_error)
+            .unwrap_or_default();
         out.extend(quote!(#imp));
         return Ok(out);
     };
@@ -140,7 +173,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         arg_structs.push(st);
         let name = &m.name;
         let key = name.to_string();
-        let bind = if m.receiver == Receiver::Mut { quote!(let mut __s) } else { quote!(let __s) };
+        let bind = if m.receiver == Receiver::Mut {
+            quote!(let mut __s)
+        } else {
+            quote!(let __s)
+        };
         let out = output(&m.output, quote!(__s.#name(#(#args),*)));
         arms.push(quote! {
             #key => {
@@ -241,7 +278,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
 fn take_markers(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<Marker> {
     let mut markers = Vec::new();
     attrs.retain(|a| {
-        let segs: Vec<String> = a.path().segments.iter().map(|s| s.ident.to_string()).collect();
+        let segs: Vec<String> = a
+            .path()
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
         let is_ours = match segs.as_slice() {
             [one] => matches!(one.as_str(), "init" | "view" | "migrate"),
             [.., app, _] => app == "app",
@@ -266,7 +308,10 @@ fn take_markers(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<Marker> 
                 match (res, from) {
                     (Err(e), _) => errors.push(e),
                     (Ok(()), Some(v)) => markers.push(Marker::Migrate(v)),
-                    (Ok(()), None) => errors.push(syn::Error::new_spanned(a, "expected #[app::migrate(from = N)]")),
+                    (Ok(()), None) => errors.push(syn::Error::new_spanned(
+                        a,
+                        "expected #[app::migrate(from = N)]",
+                    )),
                 }
             }
             _ => return true,
@@ -284,7 +329,10 @@ fn method(f: &ImplItemFn, errors: &mut Errors) -> Option<Method> {
         ok = false;
     }
     if sig.generics.type_params().next().is_some() || sig.generics.const_params().next().is_some() {
-        errors.push(syn::Error::new_spanned(&sig.generics, "app methods cannot have type or const parameters"));
+        errors.push(syn::Error::new_spanned(
+            &sig.generics,
+            "app methods cannot have type or const parameters",
+        ));
         ok = false;
     }
     let mut receiver = Receiver::None;
@@ -293,10 +341,17 @@ fn method(f: &ImplItemFn, errors: &mut Errors) -> Option<Method> {
         match input {
             FnArg::Receiver(r) => {
                 if r.reference.is_none() {
-                    errors.push(syn::Error::new_spanned(r, "app methods take `&self` or `&mut self`, not `self`"));
+                    errors.push(syn::Error::new_spanned(
+                        r,
+                        "app methods take `&self` or `&mut self`, not `self`",
+                    ));
                     ok = false;
                 }
-                receiver = if r.mutability.is_some() { Receiver::Mut } else { Receiver::Ref };
+                receiver = if r.mutability.is_some() {
+                    Receiver::Mut
+                } else {
+                    Receiver::Ref
+                };
             }
             FnArg::Typed(pt) => {
                 let Pat::Ident(pi) = &*pt.pat else {
@@ -306,7 +361,10 @@ fn method(f: &ImplItemFn, errors: &mut Errors) -> Option<Method> {
                 };
                 match &*pt.ty {
                     Type::Reference(r) if r.mutability.is_some() => {
-                        errors.push(syn::Error::new_spanned(&pt.ty, "app method parameters cannot be `&mut`: arguments come from JSON"));
+                        errors.push(syn::Error::new_spanned(
+                            &pt.ty,
+                            "app method parameters cannot be `&mut`: arguments come from JSON",
+                        ));
                         ok = false;
                     }
                     Type::Reference(r) => params.push((pi.ident.clone(), owned(&r.elem), true)),
@@ -319,7 +377,12 @@ fn method(f: &ImplItemFn, errors: &mut Errors) -> Option<Method> {
         ReturnType::Default => Output::Unit,
         ReturnType::Type(_, ty) => result_arity(ty),
     };
-    ok.then(|| Method { name: sig.ident.clone(), receiver, params, output })
+    ok.then(|| Method {
+        name: sig.ident.clone(),
+        receiver,
+        params,
+        output,
+    })
 }
 
 /// The owned type to deserialize for a `&T` parameter.
@@ -335,14 +398,23 @@ fn owned(elem: &Type) -> Type {
 }
 
 fn result_arity(ty: &Type) -> Output {
-    let Type::Path(p) = ty else { return Output::Value };
-    let Some(last) = p.path.segments.last() else { return Output::Value };
+    let Type::Path(p) = ty else {
+        return Output::Value;
+    };
+    let Some(last) = p.path.segments.last() else {
+        return Output::Value;
+    };
     if last.ident != "Result" {
         return Output::Value;
     }
     match &last.arguments {
         PathArguments::AngleBracketed(a) => {
-            match a.args.iter().filter(|g| matches!(g, GenericArgument::Type(_))).count() {
+            match a
+                .args
+                .iter()
+                .filter(|g| matches!(g, GenericArgument::Type(_)))
+                .count()
+            {
                 1 => Output::AppResult,
                 2 => Output::Result,
                 _ => Output::Value,
@@ -369,7 +441,13 @@ fn args_of(m: &Method) -> (TokenStream, TokenStream, Vec<TokenStream>) {
     let args: Vec<TokenStream> = m
         .params
         .iter()
-        .map(|(n, _, by_ref)| if *by_ref { quote! { &__a.#n } } else { quote! { __a.#n } })
+        .map(|(n, _, by_ref)| {
+            if *by_ref {
+                quote! { &__a.#n }
+            } else {
+                quote! { __a.#n }
+            }
+        })
         .collect();
     let def = quote! {
         #[allow(non_camel_case_types)]

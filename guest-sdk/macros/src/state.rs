@@ -26,18 +26,26 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
 
     let item: Item = syn::parse2(item)?;
     let Item::Struct(st) = item else {
-        return Err(syn::Error::new_spanned(item, "#[app::state] must be on a struct with named fields"));
+        return Err(syn::Error::new_spanned(
+            item,
+            "#[app::state] must be on a struct with named fields",
+        ));
     };
     if !st.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(&st.generics, "the app state cannot be generic"));
+        errors.push(syn::Error::new_spanned(
+            &st.generics,
+            "the app state cannot be generic",
+        ));
     }
     let Fields::Named(fields) = &st.fields else {
-        errors.push(syn::Error::new_spanned(&st, "#[app::state] must be on a struct with named fields"));
-        return Ok(with_errors(errors, quote!(#st)));
+        errors.push(syn::Error::new_spanned(
+            &st,
+            "#[app::state] must be on a struct with named fields",
+        ));
+        return Ok(errors.with_item(quote!(#st)));
     };
-    if errors.0.is_some() {
-        // Keep the struct so code using it does not add errors of its own.
-        return Ok(with_errors(errors, quote!(#st)));
+    if errors.any() {
+        return Ok(errors.with_item(quote!(#st)));
     }
 
     let name = &st.ident;
@@ -81,10 +89,4 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             }
         };
     })
-}
-
-fn with_errors(errors: Errors, item: TokenStream) -> TokenStream {
-    let mut out = errors.0.map(syn::Error::into_compile_error).unwrap_or_default();
-    out.extend(item);
-    out
 }

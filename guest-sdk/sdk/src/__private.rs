@@ -5,11 +5,11 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::AppEvent;
 pub use crate::bindings::exports::calimero::context::app::{
     AppError, AppInfo, Guest, Intent, MethodInfo, MigrationInfo,
 };
 pub use crate::collections::{Crdt, Location};
-use crate::AppEvent;
 
 /// Loading and storing the `#[app::state]` struct.
 pub trait AppState: Sized {
@@ -54,20 +54,28 @@ impl<T: App> Guest for Export<T> {
 /// Parses a method's arguments. An empty body or `null` counts as `{}`.
 pub fn parse_args<A: DeserializeOwned>(method: &str, json: &str) -> Result<A, AppError> {
     let json = json.trim();
-    let json = if json.is_empty() || json == "null" { "{}" } else { json };
-    serde_json::from_str(json).map_err(|e| AppError::InvalidArguments(format!("arguments of `{method}`: {e}")))
+    let json = if json.is_empty() || json == "null" {
+        "{}"
+    } else {
+        json
+    };
+    serde_json::from_str(json)
+        .map_err(|e| AppError::InvalidArguments(format!("arguments of `{method}`: {e}")))
 }
 
 /// A method's plain return value as JSON.
 pub fn value_output<T: Serialize>(value: T) -> Result<String, AppError> {
-    serde_json::to_string(&value).map_err(|e| AppError::Failed(json_string(&format!("result does not encode: {e}"))))
+    serde_json::to_string(&value)
+        .map_err(|e| AppError::Failed(json_string(&format!("result does not encode: {e}"))))
 }
 
 /// A method's `Result<T, E>` as JSON.
 pub fn result_output<T: Serialize, E: Serialize>(r: Result<T, E>) -> Result<String, AppError> {
     match r {
         Ok(v) => value_output(v),
-        Err(e) => Err(AppError::Failed(serde_json::to_string(&e).unwrap_or_else(|_| "null".into()))),
+        Err(e) => Err(AppError::Failed(
+            serde_json::to_string(&e).unwrap_or_else(|_| "null".into()),
+        )),
     }
 }
 

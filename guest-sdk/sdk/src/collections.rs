@@ -58,7 +58,11 @@ pub trait Crdt: Sized {
     /// The value at `key` of `map`, if the key is present.
     #[doc(hidden)]
     fn __get_in(map: &Rc<host::Map>, key: &[u8]) -> Result<Option<Self>> {
-        Ok(if map.contains(key)? { Some(Self::__attach(Location::In(map, key))) } else { None })
+        Ok(if map.contains(key)? {
+            Some(Self::__attach(Location::In(map, key)))
+        } else {
+            None
+        })
     }
 
     /// Makes this the value at `key` of `map`, replacing what was there.
@@ -76,7 +80,8 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| Error::msg(format!("stored value does not decode: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::msg(format!("stored value does not decode: {e}")))
 }
 
 fn decode_key<K: StorageKey>(bytes: &[u8]) -> Result<K> {
@@ -84,7 +89,9 @@ fn decode_key<K: StorageKey>(bytes: &[u8]) -> Result<K> {
 }
 
 fn detached_error() -> Error {
-    Error::msg("this collection is not stored yet: only insertions are possible before it is part of the state")
+    Error::msg(
+        "this collection is not stored yet: only insertions are possible before it is part of the state",
+    )
 }
 
 // ---------------------------------------------------------------- register
@@ -100,14 +107,21 @@ enum RegisterState {
     Handle(host::Register),
     /// Read through its map: the value came with the read, writes go back
     /// through the map.
-    InMap { map: Rc<host::Map>, key: Vec<u8>, value: Option<Vec<u8>> },
+    InMap {
+        map: Rc<host::Map>,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    },
 }
 
 impl<T: Serialize + DeserializeOwned> LwwRegister<T> {
     /// A detached register holding `value`.
     pub fn new(value: T) -> Self {
         let bytes = serde_json::to_vec(&value).map_err(|e| e.to_string());
-        LwwRegister { state: RegisterState::Detached(Some(bytes)), _t: PhantomData }
+        LwwRegister {
+            state: RegisterState::Detached(Some(bytes)),
+            _t: PhantomData,
+        }
     }
 
     fn raw(&self) -> Result<Option<Vec<u8>>> {
@@ -165,7 +179,10 @@ impl<T: Serialize + DeserializeOwned> Crdt for LwwRegister<T> {
             Location::Root(name) => host::Register::open(name),
             Location::In(map, key) => map.register_at(key),
         };
-        LwwRegister { state: RegisterState::Handle(handle), _t: PhantomData }
+        LwwRegister {
+            state: RegisterState::Handle(handle),
+            _t: PhantomData,
+        }
     }
 
     fn __store(self, loc: Location<'_>) -> Result<()> {
@@ -180,7 +197,11 @@ impl<T: Serialize + DeserializeOwned> Crdt for LwwRegister<T> {
 
     fn __get_in(map: &Rc<host::Map>, key: &[u8]) -> Result<Option<Self>> {
         Ok(map.get_register(key)?.map(|value| LwwRegister {
-            state: RegisterState::InMap { map: map.clone(), key: key.to_vec(), value: Some(value) },
+            state: RegisterState::InMap {
+                map: map.clone(),
+                key: key.to_vec(),
+                value: Some(value),
+            },
             _t: PhantomData,
         }))
     }
@@ -214,7 +235,10 @@ enum MapState<V> {
 
 impl<K, V> Default for UnorderedMap<K, V> {
     fn default() -> Self {
-        UnorderedMap { state: MapState::Detached(Vec::new()), _k: PhantomData }
+        UnorderedMap {
+            state: MapState::Detached(Vec::new()),
+            _k: PhantomData,
+        }
     }
 }
 
@@ -361,7 +385,10 @@ impl<K: StorageKey, T: Serialize + DeserializeOwned> UnorderedMap<K, LwwRegister
         match &mut self.state {
             MapState::Attached(m) => m.put_register(&k, &bytes)?.map(|b| decode(&b)).transpose(),
             MapState::Detached(items) => {
-                let old = items.iter().position(|(ik, _)| *ik == k).map(|i| items.remove(i).1);
+                let old = items
+                    .iter()
+                    .position(|(ik, _)| *ik == k)
+                    .map(|i| items.remove(i).1);
                 items.push((k, LwwRegister::new(value)));
                 old.map(|r| r.get()).transpose().map(Option::flatten)
             }
@@ -373,7 +400,10 @@ impl<K: StorageKey, T: Serialize + DeserializeOwned> UnorderedMap<K, LwwRegister
     where
         K: Borrow<Q>,
     {
-        self.attached()?.get_register(&key.to_key())?.map(|b| decode(&b)).transpose()
+        self.attached()?
+            .get_register(&key.to_key())?
+            .map(|b| decode(&b))
+            .transpose()
     }
 
     /// Every key with its value, in key byte order.
@@ -401,11 +431,16 @@ impl<K: StorageKey, V: Crdt> Crdt for UnorderedMap<K, V> {
             Location::Root(name) => host::Map::open(name),
             Location::In(map, key) => map.map_at(key),
         };
-        UnorderedMap { state: MapState::Attached(Rc::new(handle)), _k: PhantomData }
+        UnorderedMap {
+            state: MapState::Attached(Rc::new(handle)),
+            _k: PhantomData,
+        }
     }
 
     fn __store(self, loc: Location<'_>) -> Result<()> {
-        let MapState::Detached(items) = self.state else { return Ok(()) };
+        let MapState::Detached(items) = self.state else {
+            return Ok(());
+        };
         let target = Self::__attach(loc);
         let m = target.attached()?;
         for (k, v) in items {
@@ -430,7 +465,10 @@ enum SetState {
 
 impl<T> Default for UnorderedSet<T> {
     fn default() -> Self {
-        UnorderedSet { state: SetState::Detached(Vec::new()), _t: PhantomData }
+        UnorderedSet {
+            state: SetState::Detached(Vec::new()),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -535,12 +573,19 @@ impl<T: StorageKey> Crdt for UnorderedSet<T> {
             Location::Root(name) => host::Set::open(name),
             Location::In(map, key) => map.set_at(key),
         };
-        UnorderedSet { state: SetState::Attached(handle), _t: PhantomData }
+        UnorderedSet {
+            state: SetState::Attached(handle),
+            _t: PhantomData,
+        }
     }
 
     fn __store(self, loc: Location<'_>) -> Result<()> {
-        let SetState::Detached(items) = self.state else { return Ok(()) };
-        let SetState::Attached(s) = Self::__attach(loc).state else { return Ok(()) };
+        let SetState::Detached(items) = self.state else {
+            return Ok(());
+        };
+        let SetState::Attached(s) = Self::__attach(loc).state else {
+            return Ok(());
+        };
         for k in items {
             s.insert(&k)?;
         }
@@ -563,7 +608,10 @@ enum VectorState {
 
 impl<T> Default for Vector<T> {
     fn default() -> Self {
-        Vector { state: VectorState::Detached(Vec::new()), _t: PhantomData }
+        Vector {
+            state: VectorState::Detached(Vec::new()),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -659,12 +707,19 @@ impl<T: Serialize + DeserializeOwned> Crdt for Vector<T> {
             Location::Root(name) => host::Vector::open(name),
             Location::In(map, key) => map.vector_at(key),
         };
-        Vector { state: VectorState::Attached(handle), _t: PhantomData }
+        Vector {
+            state: VectorState::Attached(handle),
+            _t: PhantomData,
+        }
     }
 
     fn __store(self, loc: Location<'_>) -> Result<()> {
-        let VectorState::Detached(items) = self.state else { return Ok(()) };
-        let VectorState::Attached(v) = Self::__attach(loc).state else { return Ok(()) };
+        let VectorState::Detached(items) = self.state else {
+            return Ok(());
+        };
+        let VectorState::Attached(v) = Self::__attach(loc).state else {
+            return Ok(());
+        };
         for b in items {
             v.push(&b)?;
         }
@@ -686,7 +741,9 @@ enum CounterState {
 
 impl Default for Counter {
     fn default() -> Self {
-        Counter { state: CounterState::Detached(0) }
+        Counter {
+            state: CounterState::Detached(0),
+        }
     }
 }
 
@@ -733,12 +790,18 @@ impl Crdt for Counter {
             Location::Root(name) => host::Counter::open(name),
             Location::In(map, key) => map.counter_at(key),
         };
-        Counter { state: CounterState::Attached(handle) }
+        Counter {
+            state: CounterState::Attached(handle),
+        }
     }
 
     fn __store(self, loc: Location<'_>) -> Result<()> {
-        let CounterState::Detached(v) = self.state else { return Ok(()) };
-        let CounterState::Attached(c) = Self::__attach(loc).state else { return Ok(()) };
+        let CounterState::Detached(v) = self.state else {
+            return Ok(());
+        };
+        let CounterState::Attached(c) = Self::__attach(loc).state else {
+            return Ok(());
+        };
         if v > 0 {
             c.increment(v.unsigned_abs())?;
         } else if v < 0 {

@@ -27,7 +27,9 @@ impl Error {
     /// An error carrying any serializable payload, e.g.
     /// `Error::payload(json!({"kind": "NotFound", "data": key}))`.
     pub fn payload(value: impl Serialize) -> Self {
-        Error(Kind::Payload(serde_json::to_value(value).unwrap_or(serde_json::Value::Null)))
+        Error(Kind::Payload(
+            serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+        ))
     }
 
     /// The storage error inside, if this is one.

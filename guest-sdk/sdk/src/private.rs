@@ -1,8 +1,8 @@
 //! Node-local storage: never replicated, never part of the state hash.
 //! Use it for secrets and per-node data. Writes commit with the call.
 
-use crate::bindings::calimero::context::private_storage as host;
 use crate::Result;
+use crate::bindings::calimero::context::private_storage as host;
 
 /// The raw value stored under `key`.
 pub fn read(key: &[u8]) -> Result<Option<Vec<u8>>> {
@@ -21,7 +21,9 @@ pub fn remove(key: &[u8]) -> Result<bool> {
 
 /// Reads a JSON-encoded value.
 pub fn get<T: serde::de::DeserializeOwned>(key: &str) -> Result<Option<T>> {
-    read(key.as_bytes())?.map(|b| serde_json::from_slice(&b).map_err(Into::into)).transpose()
+    read(key.as_bytes())?
+        .map(|b| serde_json::from_slice(&b).map_err(Into::into))
+        .transpose()
 }
 
 /// Stores a value as JSON.

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeSet;
 
+use crate::Result;
 use crate::backend::{MerkleStore, StateWrite};
 use crate::delta::Op;
 use crate::id::{Hash, NodeId};
 use crate::merkle;
-use crate::Result;
 
 /// Joins `op` into the state; returns whether anything changed. Keeps the
 /// visible count of the op's collection up to date.
@@ -25,7 +25,11 @@ pub fn apply_op<B: StateWrite + ?Sized>(state: &mut B, op: &Op) -> Result<bool> 
     let is_visible = entry.is_visible();
     if was_visible != is_visible {
         let n = state.visible_count(&op.node)?;
-        let n = if is_visible { n.saturating_add(1) } else { n.saturating_sub(1) };
+        let n = if is_visible {
+            n.saturating_add(1)
+        } else {
+            n.saturating_sub(1)
+        };
         state.put_visible_count(&op.node, n)?;
     }
     Ok(true)

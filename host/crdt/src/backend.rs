@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
+use crate::Result;
 use crate::entry::Entry;
 use crate::id::{EntryId, Hash, NodeId};
 use crate::merkle::MerkleNode;
-use crate::Result;
 
 /// Reading the entries of one context.
 pub trait StateRead {
@@ -16,7 +16,12 @@ pub trait StateRead {
     fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>>;
     /// Entries of `node` in key order, with keys strictly after `after`, at
     /// most `limit` of them (visible or not).
-    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>>;
+    fn children(
+        &self,
+        node: &NodeId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>>;
     /// How many entries of `node` are visible.
     fn visible_count(&self, node: &NodeId) -> Result<u64>;
 }
@@ -45,7 +50,12 @@ impl<T: StateRead + ?Sized> StateRead for &T {
     fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
         (**self).entry(node, key)
     }
-    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+    fn children(
+        &self,
+        node: &NodeId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>> {
         (**self).children(node, after, limit)
     }
     fn visible_count(&self, node: &NodeId) -> Result<u64> {
@@ -57,7 +67,12 @@ impl<T: StateRead + ?Sized> StateRead for std::sync::Arc<T> {
     fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
         (**self).entry(node, key)
     }
-    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+    fn children(
+        &self,
+        node: &NodeId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>> {
         (**self).children(node, after, limit)
     }
     fn visible_count(&self, node: &NodeId) -> Result<u64> {
@@ -80,7 +95,12 @@ impl StateRead for MemoryBackend {
         Ok(self.entries.get(&(*node, key.to_vec())).cloned())
     }
 
-    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+    fn children(
+        &self,
+        node: &NodeId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>> {
         let start = match after {
             Some(k) => Bound::Excluded((*node, k.to_vec())),
             None => Bound::Included((*node, Vec::new())),

@@ -75,7 +75,12 @@ fn scan_visible<S: StateRead + ?Sized>(
 }
 
 /// Present keys (or set elements) after `after`, at most `limit`.
-pub fn keys<S: StateRead + ?Sized>(s: &S, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<Vec<u8>>> {
+pub fn keys<S: StateRead + ?Sized>(
+    s: &S,
+    node: &NodeId,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     if limit == 0 {
         return Ok(out);
@@ -110,7 +115,11 @@ pub fn register_entries<S: StateRead + ?Sized>(
 }
 
 /// The key and element at `index` of a vector.
-fn vector_nth<S: StateRead + ?Sized>(s: &S, vector: &NodeId, index: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+fn vector_nth<S: StateRead + ?Sized>(
+    s: &S,
+    vector: &NodeId,
+    index: u64,
+) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
     let mut seen = 0u64;
     let mut found = None;
     scan_visible(s, vector, None, |k, e| {
@@ -127,7 +136,11 @@ fn vector_nth<S: StateRead + ?Sized>(s: &S, vector: &NodeId, index: u64) -> Resu
 }
 
 /// The element at `index` of a vector.
-pub fn vector_get<S: StateRead + ?Sized>(s: &S, vector: &NodeId, index: u64) -> Result<Option<Vec<u8>>> {
+pub fn vector_get<S: StateRead + ?Sized>(
+    s: &S,
+    vector: &NodeId,
+    index: u64,
+) -> Result<Option<Vec<u8>>> {
     if index >= s.visible_count(vector)? {
         return Ok(None);
     }
@@ -135,17 +148,22 @@ pub fn vector_get<S: StateRead + ?Sized>(s: &S, vector: &NodeId, index: u64) -> 
 }
 
 /// Up to `limit` elements of a vector from index `start`.
-pub fn vector_range<S: StateRead + ?Sized>(s: &S, vector: &NodeId, start: u64, limit: usize) -> Result<Vec<Vec<u8>>> {
+pub fn vector_range<S: StateRead + ?Sized>(
+    s: &S,
+    vector: &NodeId,
+    start: u64,
+    limit: usize,
+) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     if limit == 0 {
         return Ok(out);
     }
     let mut index = 0u64;
     scan_visible(s, vector, None, |_, e| {
-        if index >= start {
-            if let Entry::Register(Register { value: Some(v), .. }) = e {
-                out.push(v);
-            }
+        if index >= start
+            && let Entry::Register(Register { value: Some(v), .. }) = e
+        {
+            out.push(v);
         }
         index += 1;
         Ok(out.len() < limit)
@@ -175,14 +193,20 @@ pub fn counter_value<S: StateRead + ?Sized>(s: &S, counter: &NodeId) -> Result<i
 
 fn check_key(key: &[u8]) -> Result<()> {
     if key.len() > MAX_KEY_LEN {
-        return Err(Error::KeyTooLong { len: key.len(), max: MAX_KEY_LEN });
+        return Err(Error::KeyTooLong {
+            len: key.len(),
+            max: MAX_KEY_LEN,
+        });
     }
     Ok(())
 }
 
 fn check_value(value: &[u8]) -> Result<()> {
     if value.len() > MAX_VALUE_LEN {
-        return Err(Error::ValueTooLarge { len: value.len(), max: MAX_VALUE_LEN });
+        return Err(Error::ValueTooLarge {
+            len: value.len(),
+            max: MAX_VALUE_LEN,
+        });
     }
     Ok(())
 }
@@ -199,8 +223,20 @@ pub struct Mutator<'a, S: StateWrite + ?Sized> {
 impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
     /// A mutator that stamps writes with `clock` (given the wall clock) and
     /// appends their ops to `ops`.
-    pub fn new(state: &'a mut S, author: Author, clock: &'a mut Clock, wall_millis: u64, ops: &'a mut Vec<Op>) -> Self {
-        Mutator { state, author, clock, wall_millis, ops }
+    pub fn new(
+        state: &'a mut S,
+        author: Author,
+        clock: &'a mut Clock,
+        wall_millis: u64,
+        ops: &'a mut Vec<Op>,
+    ) -> Self {
+        Mutator {
+            state,
+            author,
+            clock,
+            wall_millis,
+            ops,
+        }
     }
 
     /// The state, for reads.
@@ -209,7 +245,10 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
     }
 
     fn stamp(&mut self) -> Stamp {
-        Stamp { hlc: self.clock.tick(self.wall_millis), author: self.author }
+        Stamp {
+            hlc: self.clock.tick(self.wall_millis),
+            author: self.author,
+        }
     }
 
     fn emit(&mut self, node: NodeId, key: Vec<u8>, entry: Entry) -> Result<()> {
@@ -221,7 +260,10 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
 
     fn present(&mut self) -> Presence {
         let hlc = self.clock.tick(self.wall_millis);
-        Presence { adds: BTreeMap::from([(self.author, hlc)]), removes: BTreeMap::new() }
+        Presence {
+            adds: BTreeMap::from([(self.author, hlc)]),
+            removes: BTreeMap::new(),
+        }
     }
 
     /// Sets (or with `None`, clears) a register.
@@ -230,7 +272,11 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
             check_value(v)?;
         }
         let stamp = self.stamp();
-        self.emit(*node, Vec::new(), Entry::Register(Register { stamp, value }))
+        self.emit(
+            *node,
+            Vec::new(),
+            Entry::Register(Register { stamp, value }),
+        )
     }
 
     /// Marks `key` present (add-wins: a concurrent remove does not undo it).
@@ -257,11 +303,20 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
 
     /// Inserts `key` into a map and sets the register under it. Returns the
     /// previous register value if the key was present.
-    pub fn put_register(&mut self, map: &NodeId, key: &[u8], value: Vec<u8>) -> Result<Option<Vec<u8>>> {
+    pub fn put_register(
+        &mut self,
+        map: &NodeId,
+        key: &[u8],
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>> {
         check_key(key)?;
         check_value(&value)?;
         let child = map.child(key);
-        let old = if contains(self.state, map, key)? { register_get(self.state, &child)? } else { None };
+        let old = if contains(self.state, map, key)? {
+            register_get(self.state, &child)?
+        } else {
+            None
+        };
         self.insert_key(map, key)?;
         self.register_set(&child, Some(value))?;
         Ok(old)
@@ -271,15 +326,31 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
     pub fn vector_push(&mut self, vector: &NodeId, value: Vec<u8>) -> Result<()> {
         check_value(&value)?;
         let stamp = self.stamp();
-        self.emit(*vector, stamp.to_sortable_bytes().to_vec(), Entry::Register(Register { stamp, value: Some(value) }))
+        self.emit(
+            *vector,
+            stamp.to_sortable_bytes().to_vec(),
+            Entry::Register(Register {
+                stamp,
+                value: Some(value),
+            }),
+        )
     }
 
-    fn vector_write(&mut self, vector: &NodeId, index: u64, value: Option<Vec<u8>>) -> Result<Vec<u8>> {
+    fn vector_write(
+        &mut self,
+        vector: &NodeId,
+        index: u64,
+        value: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
         if let Some(v) = &value {
             check_value(v)?;
         }
         let len = self.state.visible_count(vector)?;
-        let Some((key, old)) = (if index < len { vector_nth(self.state, vector, index)? } else { None }) else {
+        let Some((key, old)) = (if index < len {
+            vector_nth(self.state, vector, index)?
+        } else {
+            None
+        }) else {
             return Err(Error::OutOfRange { index, len });
         };
         let stamp = self.stamp();

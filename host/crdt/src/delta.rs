@@ -80,19 +80,31 @@ impl Delta {
     /// Checks the structural limits a receiver relies on.
     pub fn validate(&self) -> Result<()> {
         if self.version != 1 {
-            return Err(Error::MalformedDelta(format!("unknown version {}", self.version)));
+            return Err(Error::MalformedDelta(format!(
+                "unknown version {}",
+                self.version
+            )));
         }
         if self.ops.len() > MAX_OPS_PER_DELTA {
-            return Err(Error::MalformedDelta(format!("{} ops is over the limit", self.ops.len())));
+            return Err(Error::MalformedDelta(format!(
+                "{} ops is over the limit",
+                self.ops.len()
+            )));
         }
         for op in &self.ops {
             if op.key.len() > MAX_KEY_LEN {
-                return Err(Error::KeyTooLong { len: op.key.len(), max: MAX_KEY_LEN });
+                return Err(Error::KeyTooLong {
+                    len: op.key.len(),
+                    max: MAX_KEY_LEN,
+                });
             }
             if let Entry::Register(r) = &op.entry {
                 let len = r.value.as_ref().map_or(0, Vec::len);
                 if len > MAX_VALUE_LEN {
-                    return Err(Error::ValueTooLarge { len, max: MAX_VALUE_LEN });
+                    return Err(Error::ValueTooLarge {
+                        len,
+                        max: MAX_VALUE_LEN,
+                    });
                 }
             }
         }
@@ -139,8 +151,11 @@ impl SignedDelta {
         let id = self.delta.id();
         let bad = || Error::BadSignature(format!("{id:?}"));
         let key = VerifyingKey::from_bytes(&self.delta.author.0).map_err(|_| bad())?;
-        key.verify(&signing_message(&id), &Signature::from_bytes(&self.signature))
-            .map_err(|_| bad())?;
+        key.verify(
+            &signing_message(&id),
+            &Signature::from_bytes(&self.signature),
+        )
+        .map_err(|_| bad())?;
         Ok(id)
     }
 
@@ -167,12 +182,21 @@ mod tests {
             context: ContextId([7; 32]),
             author,
             parents: vec![],
-            hlc: Hlc { millis: 1, counter: 0 },
+            hlc: Hlc {
+                millis: 1,
+                counter: 0,
+            },
             ops: vec![Op {
                 node: NodeId::root("x"),
                 key: vec![],
                 entry: Entry::Register(Register {
-                    stamp: Stamp { hlc: Hlc { millis: 1, counter: 0 }, author },
+                    stamp: Stamp {
+                        hlc: Hlc {
+                            millis: 1,
+                            counter: 0,
+                        },
+                        author,
+                    },
                     value: Some(b"v".to_vec()),
                 }),
             }],

@@ -69,12 +69,17 @@ pub struct Presence {
 impl Presence {
     /// Whether the element is present.
     pub fn is_present(&self) -> bool {
-        self.adds.iter().any(|(a, t)| self.removes.get(a).is_none_or(|r| r < t))
+        self.adds
+            .iter()
+            .any(|(a, t)| self.removes.get(a).is_none_or(|r| r < t))
     }
 
     /// The state a remove by an observer of `self` contributes.
     pub fn removal(&self) -> Presence {
-        Presence { adds: BTreeMap::new(), removes: self.adds.clone() }
+        Presence {
+            adds: BTreeMap::new(),
+            removes: self.adds.clone(),
+        }
     }
 
     fn join(&mut self, other: &Presence) -> bool {
@@ -179,14 +184,29 @@ mod tests {
     use super::*;
 
     fn st(ms: u64, a: u8) -> Stamp {
-        Stamp { hlc: Hlc { millis: ms, counter: 0 }, author: Author([a; 32]) }
+        Stamp {
+            hlc: Hlc {
+                millis: ms,
+                counter: 0,
+            },
+            author: Author([a; 32]),
+        }
     }
 
     #[test]
     fn register_keeps_latest_and_ignores_older() {
-        let mut r = Entry::Register(Register { stamp: st(2, 1), value: Some(b"b".to_vec()) });
-        assert!(!r.join(&Entry::Register(Register { stamp: st(1, 9), value: Some(b"a".to_vec()) })));
-        assert!(r.join(&Entry::Register(Register { stamp: st(3, 0), value: None })));
+        let mut r = Entry::Register(Register {
+            stamp: st(2, 1),
+            value: Some(b"b".to_vec()),
+        });
+        assert!(!r.join(&Entry::Register(Register {
+            stamp: st(1, 9),
+            value: Some(b"a".to_vec())
+        })));
+        assert!(r.join(&Entry::Register(Register {
+            stamp: st(3, 0),
+            value: None
+        })));
         assert!(!r.is_visible());
     }
 
@@ -195,11 +215,23 @@ mod tests {
         let a = Author([1; 32]);
         let b = Author([2; 32]);
         let mut base = Presence::default();
-        base.adds.insert(a, Hlc { millis: 1, counter: 0 });
+        base.adds.insert(
+            a,
+            Hlc {
+                millis: 1,
+                counter: 0,
+            },
+        );
         // b removes what it saw; a concurrently re-inserts.
         let removal = base.removal();
         let mut reinsert = Presence::default();
-        reinsert.adds.insert(a, Hlc { millis: 2, counter: 0 });
+        reinsert.adds.insert(
+            a,
+            Hlc {
+                millis: 2,
+                counter: 0,
+            },
+        );
         let mut x = base.clone();
         x.join(&removal);
         assert!(!x.is_present());
@@ -214,8 +246,14 @@ mod tests {
 
     #[test]
     fn mixed_kinds_resolve_the_same_both_ways() {
-        let r = Entry::Register(Register { stamp: st(1, 1), value: Some(vec![1]) });
-        let c = Entry::Counter(CounterSlot { increments: 3, decrements: 0 });
+        let r = Entry::Register(Register {
+            stamp: st(1, 1),
+            value: Some(vec![1]),
+        });
+        let c = Entry::Counter(CounterSlot {
+            increments: 3,
+            decrements: 0,
+        });
         let mut x = r.clone();
         x.join(&c);
         let mut y = c.clone();

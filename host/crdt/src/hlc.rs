@@ -6,7 +6,17 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 /// A hybrid logical timestamp. Ordered by `millis`, then `counter`.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, BorshSerialize, BorshDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    BorshSerialize,
+    BorshDeserialize,
 )]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch.
@@ -46,11 +56,20 @@ impl Clock {
     /// A fresh timestamp, given the wall clock.
     pub fn tick(&mut self, now_millis: u64) -> Hlc {
         self.last = if now_millis > self.last.millis {
-            Hlc { millis: now_millis, counter: 0 }
+            Hlc {
+                millis: now_millis,
+                counter: 0,
+            }
         } else {
             match self.last.counter.checked_add(1) {
-                Some(counter) => Hlc { millis: self.last.millis, counter },
-                None => Hlc { millis: self.last.millis.saturating_add(1), counter: 0 },
+                Some(counter) => Hlc {
+                    millis: self.last.millis,
+                    counter,
+                },
+                None => Hlc {
+                    millis: self.last.millis.saturating_add(1),
+                    counter: 0,
+                },
             }
         };
         self.last
@@ -84,13 +103,31 @@ mod tests {
         let b = c.tick(50);
         let d = c.tick(100);
         assert!(a < b && b < d);
-        c.observe(Hlc { millis: 500, counter: 7 });
-        assert_eq!(c.tick(10), Hlc { millis: 500, counter: 8 });
+        c.observe(Hlc {
+            millis: 500,
+            counter: 7,
+        });
+        assert_eq!(
+            c.tick(10),
+            Hlc {
+                millis: 500,
+                counter: 8
+            }
+        );
     }
 
     #[test]
     fn counter_overflow_moves_to_next_millisecond() {
-        let mut c = Clock::starting_after(Hlc { millis: 5, counter: u32::MAX });
-        assert_eq!(c.tick(0), Hlc { millis: 6, counter: 0 });
+        let mut c = Clock::starting_after(Hlc {
+            millis: 5,
+            counter: u32::MAX,
+        });
+        assert_eq!(
+            c.tick(0),
+            Hlc {
+                millis: 6,
+                counter: 0
+            }
+        );
     }
 }

@@ -11,10 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::Result;
 use crate::backend::{MerkleStore, StateRead};
 use crate::entry::Entry;
 use crate::id::{EntryId, Hash, NodeId, ZERO_HASH, tagged_hash};
-use crate::Result;
 
 /// Inner-node fan-out.
 pub const FANOUT: usize = 16;
@@ -71,7 +71,10 @@ pub fn bucket_hash(leaves: &[(EntryId, Hash)]) -> Hash {
     if leaves.is_empty() {
         return ZERO_HASH;
     }
-    let parts: Vec<&[u8]> = leaves.iter().flat_map(|(id, h)| [id.0.as_slice(), h.as_slice()]).collect();
+    let parts: Vec<&[u8]> = leaves
+        .iter()
+        .flat_map(|(id, h)| [id.0.as_slice(), h.as_slice()])
+        .collect();
     tagged_hash(b"mero.merkle.bucket", &parts)
 }
 
@@ -82,13 +85,18 @@ pub fn root<B: MerkleStore + ?Sized>(store: &B) -> Result<Hash> {
 
 /// Re-hashes the entries at the `changed` addresses and every trie node above
 /// them; returns the new root.
-pub fn update<B>(store: &mut B, changed: impl IntoIterator<Item = (NodeId, Vec<u8>)>) -> Result<Hash>
+pub fn update<B>(
+    store: &mut B,
+    changed: impl IntoIterator<Item = (NodeId, Vec<u8>)>,
+) -> Result<Hash>
 where
     B: StateRead + MerkleStore + ?Sized,
 {
     let mut buckets = BTreeSet::new();
     for (node, key) in changed {
-        let Some(entry) = store.entry(&node, &key)? else { continue };
+        let Some(entry) = store.entry(&node, &key)? else {
+            continue;
+        };
         let id = EntryId::of(&node, &key);
         store.put_leaf(&id, &leaf_hash(&node, &key, &entry))?;
         buckets.insert(id.bucket());
@@ -100,7 +108,10 @@ where
     let mut dirty: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
     for bucket in buckets {
         let h = bucket_hash(&store.bucket_leaves(bucket)?);
-        dirty.entry(bucket >> 4).or_default().push((usize::from(bucket & 0xf), h));
+        dirty
+            .entry(bucket >> 4)
+            .or_default()
+            .push((usize::from(bucket & 0xf), h));
     }
     for level in (0..LEVELS).rev() {
         let mut next: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
@@ -113,7 +124,9 @@ where
             if level == 0 {
                 return Ok(node.hash());
             }
-            next.entry(prefix >> 4).or_default().push((usize::from(prefix & 0xf), node.hash()));
+            next.entry(prefix >> 4)
+                .or_default()
+                .push((usize::from(prefix & 0xf), node.hash()));
         }
         dirty = next;
     }
@@ -126,12 +139,18 @@ pub fn full_root<'a>(entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'
     let mut buckets: BTreeMap<u16, Vec<(EntryId, Hash)>> = BTreeMap::new();
     for (node, key, entry) in entries {
         let id = EntryId::of(node, key);
-        buckets.entry(id.bucket()).or_default().push((id, leaf_hash(node, key, entry)));
+        buckets
+            .entry(id.bucket())
+            .or_default()
+            .push((id, leaf_hash(node, key, entry)));
     }
     let mut level_hashes: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
     for (bucket, mut leaves) in buckets {
         leaves.sort();
-        level_hashes.entry(bucket >> 4).or_default().push((usize::from(bucket & 0xf), bucket_hash(&leaves)));
+        level_hashes
+            .entry(bucket >> 4)
+            .or_default()
+            .push((usize::from(bucket & 0xf), bucket_hash(&leaves)));
     }
     for level in (0..LEVELS).rev() {
         let mut next: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
@@ -143,7 +162,9 @@ pub fn full_root<'a>(entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'
             if level == 0 {
                 return node.hash();
             }
-            next.entry(prefix >> 4).or_default().push((usize::from(prefix & 0xf), node.hash()));
+            next.entry(prefix >> 4)
+                .or_default()
+                .push((usize::from(prefix & 0xf), node.hash()));
         }
         level_hashes = next;
     }

@@ -11,10 +11,10 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
+use crate::Result;
 use crate::backend::{StateRead, StateWrite};
 use crate::entry::Entry;
 use crate::id::NodeId;
-use crate::Result;
 
 type Key = (NodeId, Vec<u8>);
 
@@ -38,7 +38,12 @@ struct Journal {
 impl<B: StateRead> Overlay<B> {
     /// An empty overlay over `base`.
     pub fn new(base: B) -> Self {
-        Overlay { base, entries: BTreeMap::new(), counts: HashMap::new(), journal: None }
+        Overlay {
+            base,
+            entries: BTreeMap::new(),
+            counts: HashMap::new(),
+            journal: None,
+        }
     }
 
     /// The state under the overlay.
@@ -63,7 +68,9 @@ impl<B: StateRead> Overlay<B> {
 
     /// Undoes every write made since the checkpoint.
     pub fn rollback(&mut self) {
-        let Some(journal) = self.journal.take() else { return };
+        let Some(journal) = self.journal.take() else {
+            return;
+        };
         for (key, old) in journal.entries {
             match old {
                 Some(e) => self.entries.insert(key, e),
@@ -87,11 +94,20 @@ impl<B: StateRead> StateRead for Overlay<B> {
         }
     }
 
-    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Entry)>> {
+    fn children(
+        &self,
+        node: &NodeId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>> {
         let base = self.base.children(node, after, limit)?;
         // If the base page is full, the base may hold more keys past its last
         // one; buffered keys beyond it belong to a later page.
-        let upper = if base.len() == limit { base.last().map(|(k, _)| k.clone()) } else { None };
+        let upper = if base.len() == limit {
+            base.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
         let start = match after {
             Some(k) => Bound::Excluded((*node, k.to_vec())),
             None => Bound::Included((*node, Vec::new())),

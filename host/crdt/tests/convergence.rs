@@ -3,6 +3,8 @@
 //! kind and for nested collections. Also checks that the incrementally
 //! maintained root equals a root computed from scratch.
 
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
 use mero_crdt::collections::{self, Mutator};
 use mero_crdt::merkle;
 use mero_crdt::overlay::Overlay;
@@ -117,7 +119,12 @@ fn full_root(state: &MemoryBackend) -> [u8; 32] {
 fn run(actions: &[(usize, Action)], seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut replicas: Vec<Replica> = (0..3u8)
-        .map(|i| Replica { author: Author([i + 1; 32]), clock: Clock::default(), state: MemoryBackend::default(), seen: vec![] })
+        .map(|i| Replica {
+            author: Author([i + 1; 32]),
+            clock: Clock::default(),
+            state: MemoryBackend::default(),
+            seen: vec![],
+        })
         .collect();
     let mut deltas: Vec<Vec<Op>> = Vec::new();
     let mut producer: Vec<usize> = Vec::new();
@@ -149,7 +156,9 @@ fn run(actions: &[(usize, Action)], seed: u64) {
     // Everyone receives everything, in a random order, some twice.
     for r in &mut replicas {
         let mut order: Vec<usize> = (0..deltas.len()).filter(|i| !r.seen.contains(i)).collect();
-        let dups: Vec<usize> = (0..deltas.len()).filter(|_| rand::Rng::random_bool(&mut rng, 0.2)).collect();
+        let dups: Vec<usize> = (0..deltas.len())
+            .filter(|_| rand::Rng::random_bool(&mut rng, 0.2))
+            .collect();
         order.extend(dups);
         order.shuffle(&mut rng);
         for i in order {
@@ -165,18 +174,27 @@ fn run(actions: &[(usize, Action)], seed: u64) {
             apply_ops(&mut fresh, &deltas[i]).unwrap();
         }
         assert_eq!(fresh.entries, replicas[0].state.entries);
-        assert_eq!(merkle::root(&fresh).unwrap(), merkle::root(&replicas[0].state).unwrap());
+        assert_eq!(
+            merkle::root(&fresh).unwrap(),
+            merkle::root(&replicas[0].state).unwrap()
+        );
     }
 
     let root0 = merkle::root(&replicas[0].state).unwrap();
     for r in &replicas {
         assert_eq!(r.state.entries, replicas[0].state.entries);
         assert_eq!(merkle::root(&r.state).unwrap(), root0);
-        assert_eq!(full_root(&r.state), root0, "incremental root differs from a full recomputation");
+        assert_eq!(
+            full_root(&r.state),
+            root0,
+            "incremental root differs from a full recomputation"
+        );
         // Derived lengths agree with the entries.
         for name in ["map", "set", "vec", "nested"] {
             let node = NodeId::root(name);
-            let listed = collections::keys(&r.state, &node, None, usize::MAX).unwrap().len() as u64;
+            let listed = collections::keys(&r.state, &node, None, usize::MAX)
+                .unwrap()
+                .len() as u64;
             assert_eq!(collections::len(&r.state, &node).unwrap(), listed, "{name}");
         }
     }
@@ -196,8 +214,18 @@ proptest! {
 
 #[test]
 fn concurrent_insert_and_remove_of_a_map_key_keeps_the_key() {
-    let mut a = Replica { author: Author([1; 32]), clock: Clock::default(), state: MemoryBackend::default(), seen: vec![] };
-    let mut b = Replica { author: Author([2; 32]), clock: Clock::default(), state: MemoryBackend::default(), seen: vec![] };
+    let mut a = Replica {
+        author: Author([1; 32]),
+        clock: Clock::default(),
+        state: MemoryBackend::default(),
+        seen: vec![],
+    };
+    let mut b = Replica {
+        author: Author([2; 32]),
+        clock: Clock::default(),
+        state: MemoryBackend::default(),
+        seen: vec![],
+    };
     let base = perform(&mut a, &Action::MapPut(1, 10), 1);
     apply_ops(&mut a.state, &base).unwrap();
     apply_ops(&mut b.state, &base).unwrap();
@@ -209,26 +237,45 @@ fn concurrent_insert_and_remove_of_a_map_key_keeps_the_key() {
     }
     let map = NodeId::root("map");
     for r in [&a, &b] {
-        assert_eq!(collections::register_entries(&r.state, &map, None, 10).unwrap(), vec![(vec![1], vec![11])]);
+        assert_eq!(
+            collections::register_entries(&r.state, &map, None, 10).unwrap(),
+            vec![(vec![1], vec![11])]
+        );
     }
 }
 
 #[test]
 fn concurrent_counter_increments_all_count() {
     let mut rs: Vec<Replica> = (0..3u8)
-        .map(|i| Replica { author: Author([i + 1; 32]), clock: Clock::default(), state: MemoryBackend::default(), seen: vec![] })
+        .map(|i| Replica {
+            author: Author([i + 1; 32]),
+            clock: Clock::default(),
+            state: MemoryBackend::default(),
+            seen: vec![],
+        })
         .collect();
-    let deltas: Vec<Vec<Op>> = rs.iter_mut().map(|r| perform(r, &Action::CounterAdd(5), 1)).collect();
+    let deltas: Vec<Vec<Op>> = rs
+        .iter_mut()
+        .map(|r| perform(r, &Action::CounterAdd(5), 1))
+        .collect();
     let mut all = MemoryBackend::default();
     for d in &deltas {
         apply_ops(&mut all, d).unwrap();
     }
-    assert_eq!(collections::counter_value(&all, &NodeId::root("ctr")).unwrap(), 15);
+    assert_eq!(
+        collections::counter_value(&all, &NodeId::root("ctr")).unwrap(),
+        15
+    );
 }
 
 #[test]
 fn root_stays_incremental_with_many_keys() {
-    let mut r = Replica { author: Author([1; 32]), clock: Clock::default(), state: MemoryBackend::default(), seen: vec![] };
+    let mut r = Replica {
+        author: Author([1; 32]),
+        clock: Clock::default(),
+        state: MemoryBackend::default(),
+        seen: vec![],
+    };
     for i in 0..2000u32 {
         let mut ops = Vec::new();
         let mut scratch = Overlay::new(&r.state);
@@ -238,5 +285,8 @@ fn root_stays_incremental_with_many_keys() {
         apply_ops(&mut r.state, &ops).unwrap();
     }
     assert_eq!(full_root(&r.state), merkle::root(&r.state).unwrap());
-    assert_eq!(collections::len(&r.state, &NodeId::root("m")).unwrap(), 2000);
+    assert_eq!(
+        collections::len(&r.state, &NodeId::root("m")).unwrap(),
+        2000
+    );
 }

@@ -109,10 +109,27 @@ pub struct ContextCreated {
 }
 
 enum Job {
-    Call { meta: ContextMeta, app: Arc<App>, method: String, args: String, reply: oneshot::Sender<Result<CallOutcome, ExecError>> },
-    Create { new: NewContext, app: Arc<App>, reply: oneshot::Sender<Result<ContextCreated, ExecError>> },
-    Delete { ctx: ContextId, reply: oneshot::Sender<Result<bool, ExecError>> },
-    Apply { id: DeltaId, delta: Box<SignedDelta>, reply: oneshot::Sender<Result<Applied, ExecError>> },
+    Call {
+        meta: ContextMeta,
+        app: Arc<App>,
+        method: String,
+        args: String,
+        reply: oneshot::Sender<Result<CallOutcome, ExecError>>,
+    },
+    Create {
+        new: NewContext,
+        app: Arc<App>,
+        reply: oneshot::Sender<Result<ContextCreated, ExecError>>,
+    },
+    Delete {
+        ctx: ContextId,
+        reply: oneshot::Sender<Result<bool, ExecError>>,
+    },
+    Apply {
+        id: DeltaId,
+        delta: Box<SignedDelta>,
+        reply: oneshot::Sender<Result<Applied, ExecError>>,
+    },
 }
 
 /// What became of a delta received from another replica.
@@ -156,14 +173,20 @@ pub struct Executor {
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("author", &self.author).finish_non_exhaustive()
+        f.debug_struct("Executor")
+            .field("author", &self.author)
+            .finish_non_exhaustive()
     }
 }
 
 impl Executor {
     /// Starts the executor task on the current tokio runtime. Calls are
     /// authored and signed with `identity`.
-    pub fn spawn(runtime: Arc<Runtime>, store: Store, identity: SigningKey) -> Result<Executor, ExecError> {
+    pub fn spawn(
+        runtime: Arc<Runtime>,
+        store: Store,
+        identity: SigningKey,
+    ) -> Result<Executor, ExecError> {
         let author = Author(identity.verifying_key().to_bytes());
         let mut clock = Clock::default();
         for meta in store.snapshot()?.contexts()? {
@@ -171,10 +194,22 @@ impl Executor {
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(ExecStats::default());
-        let worker =
-            Worker { runtime: runtime.clone(), store: store.clone(), key: identity, author, clock, stats: stats.clone() };
+        let worker = Worker {
+            runtime: runtime.clone(),
+            store: store.clone(),
+            key: identity,
+            author,
+            clock,
+            stats: stats.clone(),
+        };
         tokio::spawn(worker.serve(rx));
-        Ok(Executor { tx, stats, runtime, store, author })
+        Ok(Executor {
+            tx,
+            stats,
+            runtime,
+            store,
+            author,
+        })
     }
 
     /// Commit counters.
@@ -202,22 +237,36 @@ impl Executor {
         if let Some(app) = self.runtime.loaded(blob) {
             return Ok(app);
         }
-        let bytes = snapshot
-            .blob(blob)?
-            .ok_or_else(|| LoadError::Host(format!("component {} is not stored on this node", hex::encode(blob))))?;
+        let bytes = snapshot.blob(blob)?.ok_or_else(|| {
+            LoadError::Host(format!(
+                "component {} is not stored on this node",
+                hex::encode(blob)
+            ))
+        })?;
         Ok(self.runtime.load(&bytes).await?)
     }
 
-    async fn send<T>(&self, job: Job, rx: oneshot::Receiver<Result<T, ExecError>>) -> Result<T, ExecError> {
+    async fn send<T>(
+        &self,
+        job: Job,
+        rx: oneshot::Receiver<Result<T, ExecError>>,
+    ) -> Result<T, ExecError> {
         self.tx.send(job).await.map_err(|_| ExecError::Stopped)?;
         rx.await.map_err(|_| ExecError::Stopped)?
     }
 
     /// Calls `method` on a context. Views run right away on a snapshot;
     /// mutating calls return once committed.
-    pub async fn call(&self, ctx: &ContextId, method: &str, args_json: String) -> Result<CallOutcome, ExecError> {
+    pub async fn call(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args_json: String,
+    ) -> Result<CallOutcome, ExecError> {
         let snapshot = self.store.snapshot()?;
-        let meta = snapshot.context_meta(ctx)?.ok_or(ExecError::ContextNotFound)?;
+        let meta = snapshot
+            .context_meta(ctx)?
+            .ok_or(ExecError::ContextNotFound)?;
         let app = self.app(&snapshot, &meta.blob).await?;
         match app.intent(method) {
             None => Err(CallError::UnknownMethod(method.to_string()).into()),
@@ -242,7 +291,17 @@ impl Executor {
             Some(Intent::Mutating) => {
                 drop(snapshot);
                 let (reply, rx) = oneshot::channel();
-                self.send(Job::Call { meta, app, method: method.to_string(), args: args_json, reply }, rx).await
+                self.send(
+                    Job::Call {
+                        meta,
+                        app,
+                        method: method.to_string(),
+                        args: args_json,
+                        reply,
+                    },
+                    rx,
+                )
+                .await
             }
         }
     }
@@ -261,13 +320,29 @@ impl Executor {
     /// parents are here. Returns when committed.
     pub async fn apply_delta(&self, delta: SignedDelta) -> Result<Applied, ExecError> {
         // Verification is CPU work; keep it off the single writer.
-        let id = delta.verify().map_err(|e| ExecError::Rejected(e.to_string()))?;
-        let ahead = delta.delta.hlc.millis.saturating_sub(mero_crdt::hlc::wall_millis());
+        let id = delta
+            .verify()
+            .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        let ahead = delta
+            .delta
+            .hlc
+            .millis
+            .saturating_sub(mero_crdt::hlc::wall_millis());
         if ahead > MAX_CLOCK_DRIFT_MILLIS {
-            return Err(ExecError::Rejected(format!("its clock is {ahead} ms ahead of this node's")));
+            return Err(ExecError::Rejected(format!(
+                "its clock is {ahead} ms ahead of this node's"
+            )));
         }
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Apply { id, delta: Box::new(delta), reply }, rx).await
+        self.send(
+            Job::Apply {
+                id,
+                delta: Box::new(delta),
+                reply,
+            },
+            rx,
+        )
+        .await
     }
 
     /// Deletes a context and everything stored for it on this node.
@@ -289,10 +364,25 @@ struct Work {
 }
 
 enum Answer {
-    Call { reply: oneshot::Sender<Result<CallOutcome, ExecError>>, outcome: CallOutcome, ctx: ContextId },
-    Create { reply: oneshot::Sender<Result<ContextCreated, ExecError>>, ctx: ContextId, delta: DeltaId },
-    Delete { reply: oneshot::Sender<Result<bool, ExecError>>, existed: bool },
-    Apply { reply: oneshot::Sender<Result<Applied, ExecError>>, id: DeltaId, events: Vec<Event> },
+    Call {
+        reply: oneshot::Sender<Result<CallOutcome, ExecError>>,
+        outcome: CallOutcome,
+        ctx: ContextId,
+    },
+    Create {
+        reply: oneshot::Sender<Result<ContextCreated, ExecError>>,
+        ctx: ContextId,
+        delta: DeltaId,
+    },
+    Delete {
+        reply: oneshot::Sender<Result<bool, ExecError>>,
+        existed: bool,
+    },
+    Apply {
+        reply: oneshot::Sender<Result<Applied, ExecError>>,
+        id: DeltaId,
+        events: Vec<Event>,
+    },
 }
 
 struct Batch {
@@ -321,7 +411,9 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            self.stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+            self.stats
+                .jobs
+                .fetch_add(jobs.len() as u64, Ordering::Relaxed);
             let snapshot = match self.store.snapshot() {
                 Ok(s) => s,
                 Err(e) => {
@@ -329,14 +421,20 @@ impl Worker {
                     continue;
                 }
             };
-            let mut batch = Batch { snapshot, work: HashMap::new(), deltas: Vec::new(), answers: Vec::new() };
+            let mut batch = Batch {
+                snapshot,
+                work: HashMap::new(),
+                deltas: Vec::new(),
+                answers: Vec::new(),
+            };
             for job in jobs {
                 self.execute(&mut batch, job).await;
             }
             let store = self.store.clone();
             let last_hlc = self.clock.last();
             let answers = std::mem::take(&mut batch.answers);
-            let committed = tokio::task::spawn_blocking(move || commit(&store, batch, last_hlc)).await;
+            let committed =
+                tokio::task::spawn_blocking(move || commit(&store, batch, last_hlc)).await;
             match committed {
                 Ok(Ok(roots)) => {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -352,31 +450,51 @@ impl Worker {
     /// from the batch's snapshot, not from the job, which was read before
     /// earlier batches committed; a context created in this batch takes
     /// `meta`.
-    fn work<'b>(&self, batch: &'b mut Batch, meta: &ContextMeta, creating: bool) -> Result<&'b mut Work, ExecError> {
+    fn work<'b>(
+        &self,
+        batch: &'b mut Batch,
+        meta: &ContextMeta,
+        creating: bool,
+    ) -> Result<&'b mut Work, ExecError> {
         if !batch.work.contains_key(&meta.id) {
             let current = if creating {
                 meta.clone()
             } else {
-                batch.snapshot.context_meta(&meta.id)?.ok_or(ExecError::ContextNotFound)?
+                batch
+                    .snapshot
+                    .context_meta(&meta.id)?
+                    .ok_or(ExecError::ContextNotFound)?
             };
             let heads = batch.snapshot.heads(&meta.id)?;
-            batch.work.insert(meta.id, Work {
-                meta: current,
-                state: Some(Overlay::new(batch.snapshot.context(meta.id))),
-                private: Some(PrivateOverlay::new(batch.snapshot.clone(), meta.id)),
-                heads,
-                created: false,
-                deleted: false,
-                deltas: 0,
-            });
+            batch.work.insert(
+                meta.id,
+                Work {
+                    meta: current,
+                    state: Some(Overlay::new(batch.snapshot.context(meta.id))),
+                    private: Some(PrivateOverlay::new(batch.snapshot.clone(), meta.id)),
+                    heads,
+                    created: false,
+                    deleted: false,
+                    deltas: 0,
+                },
+            );
         }
-        batch.work.get_mut(&meta.id).ok_or(ExecError::ContextNotFound)
+        batch
+            .work
+            .get_mut(&meta.id)
+            .ok_or(ExecError::ContextNotFound)
     }
 
     /// Runs one job into the batch; answers failures right away.
     async fn execute(&mut self, batch: &mut Batch, job: Job) {
         match job {
-            Job::Call { meta, app, method, args, reply } => {
+            Job::Call {
+                meta,
+                app,
+                method,
+                args,
+                reply,
+            } => {
                 let ctx = meta.id;
                 if batch.work.get(&ctx).is_some_and(|w| w.deleted) {
                     let _ = reply.send(Err(ExecError::ContextNotFound));
@@ -386,7 +504,13 @@ impl Worker {
                     Ok((output, delta, events, logs)) => batch.answers.push(Answer::Call {
                         reply,
                         ctx,
-                        outcome: CallOutcome { output, delta, root_hash: [0; 32], events, logs },
+                        outcome: CallOutcome {
+                            output,
+                            delta,
+                            root_hash: [0; 32],
+                            events,
+                            logs,
+                        },
                     }),
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -417,10 +541,16 @@ impl Worker {
                         if let Some(w) = batch.work.get_mut(&new.id) {
                             w.created = true;
                         }
-                        batch.answers.push(Answer::Create { reply, ctx: new.id, delta });
+                        batch.answers.push(Answer::Create {
+                            reply,
+                            ctx: new.id,
+                            delta,
+                        });
                     }
                     Ok((_, None, _, _)) => {
-                        let _ = reply.send(Err(ExecError::Store("init produced no genesis delta".into())));
+                        let _ = reply.send(Err(ExecError::Store(
+                            "init produced no genesis delta".into(),
+                        )));
                     }
                     Err(e) => {
                         // A failed init leaves no trace of the context.
@@ -451,15 +581,18 @@ impl Worker {
                 };
                 batch.deltas.retain(|(_, d)| d.delta.context != ctx);
                 let meta = batch.work.get(&ctx).map(|w| w.meta.clone());
-                batch.work.insert(ctx, Work {
-                    meta: meta.unwrap_or_else(|| placeholder_meta(ctx)),
-                    state: None,
-                    private: None,
-                    heads: Vec::new(),
-                    created: false,
-                    deleted: true,
-                    deltas: 0,
-                });
+                batch.work.insert(
+                    ctx,
+                    Work {
+                        meta: meta.unwrap_or_else(|| placeholder_meta(ctx)),
+                        state: None,
+                        private: None,
+                        heads: Vec::new(),
+                        created: false,
+                        deleted: true,
+                        deltas: 0,
+                    },
+                );
                 batch.answers.push(Answer::Delete { reply, existed });
             }
         }
@@ -476,7 +609,8 @@ impl Worker {
     ) -> Result<Option<Vec<Event>>, Result<Vec<DeltaId>, ExecError>> {
         let ctx = delta.delta.context;
         let known = |batch: &Batch, d: &DeltaId| {
-            batch.deltas.iter().any(|(x, _)| x == d) || matches!(batch.snapshot.delta(&ctx, d), Ok(Some(_)))
+            batch.deltas.iter().any(|(x, _)| x == d)
+                || matches!(batch.snapshot.delta(&ctx, d), Ok(Some(_)))
         };
         if batch.work.get(&ctx).is_some_and(|w| w.deleted) {
             return Err(Err(ExecError::ContextNotFound));
@@ -484,7 +618,13 @@ impl Worker {
         if known(batch, &id) {
             return Ok(None);
         }
-        let missing: Vec<DeltaId> = delta.delta.parents.iter().filter(|p| !known(batch, p)).copied().collect();
+        let missing: Vec<DeltaId> = delta
+            .delta
+            .parents
+            .iter()
+            .filter(|p| !known(batch, p))
+            .copied()
+            .collect();
         if !missing.is_empty() {
             return Err(Ok(missing));
         }
@@ -519,7 +659,14 @@ impl Worker {
         state.checkpoint();
         private.checkpoint();
         let app_version = work.meta.app_version.clone();
-        let env = CallEnv::new(meta.id, author, app_version, state, private, self.clock.clone());
+        let env = CallEnv::new(
+            meta.id,
+            author,
+            app_version,
+            state,
+            private,
+            self.clock.clone(),
+        );
         let (env, result) = match what {
             Run::Call(method, args) => self.runtime.call(app, env, &method, args).await,
             Run::Init(args) => {
@@ -527,12 +674,23 @@ impl Worker {
                 (env, r.map(|()| serde_json::Value::Null))
             }
         };
-        let CallEnv { state, private, clock, ops, events, logs, .. } = env;
+        let CallEnv {
+            state,
+            private,
+            clock,
+            ops,
+            events,
+            logs,
+            ..
+        } = env;
         self.clock = clock;
         let (Some(mut state), Some(mut private)) = (state, private) else {
             return Err(ExecError::Store("call environment lost its state".into()));
         };
-        let work = batch.work.get_mut(&meta.id).ok_or(ExecError::ContextNotFound)?;
+        let work = batch
+            .work
+            .get_mut(&meta.id)
+            .ok_or(ExecError::ContextNotFound)?;
         let output = match result {
             Ok(output) => {
                 state.release();
@@ -592,7 +750,11 @@ fn placeholder_meta(id: ContextId) -> ContextMeta {
 
 /// Writes a batch in one transaction; returns the root after each delta and
 /// the final root of each context.
-fn commit(store: &Store, batch: Batch, last_hlc: mero_crdt::Hlc) -> Result<Roots, mero_store::StoreError> {
+fn commit(
+    store: &Store,
+    batch: Batch,
+    last_hlc: mero_crdt::Hlc,
+) -> Result<Roots, mero_store::StoreError> {
     let mut w = store.write()?;
     let mut roots = Roots::default();
     for (ctx, work) in &batch.work {
@@ -622,8 +784,8 @@ fn commit(store: &Store, batch: Batch, last_hlc: mero_crdt::Hlc) -> Result<Roots
             meta.delta_count += work.deltas;
             w.put_context_meta(&meta)?;
         }
-        if !roots.by_context.contains_key(&ctx) {
-            roots.by_context.insert(ctx, batch.snapshot.root_hash(&ctx)?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = roots.by_context.entry(ctx) {
+            slot.insert(batch.snapshot.root_hash(&ctx)?);
         }
     }
     w.commit()?;
@@ -639,7 +801,11 @@ struct Roots {
 fn answer(answers: Vec<Answer>, roots: &Roots) {
     for a in answers {
         match a {
-            Answer::Call { reply, mut outcome, ctx } => {
+            Answer::Call {
+                reply,
+                mut outcome,
+                ctx,
+            } => {
                 outcome.root_hash = outcome
                     .delta
                     .and_then(|d| roots.by_delta.get(&d))
@@ -650,7 +816,11 @@ fn answer(answers: Vec<Answer>, roots: &Roots) {
             }
             Answer::Create { reply, ctx, delta } => {
                 let root_hash = roots.by_delta.get(&delta).copied().unwrap_or_default();
-                let _ = reply.send(Ok(ContextCreated { id: ctx, delta, root_hash }));
+                let _ = reply.send(Ok(ContextCreated {
+                    id: ctx,
+                    delta,
+                    root_hash,
+                }));
             }
             Answer::Delete { reply, existed } => {
                 let _ = reply.send(Ok(existed));
@@ -664,7 +834,10 @@ fn answer(answers: Vec<Answer>, roots: &Roots) {
 }
 
 fn fail_answers(answers: Vec<Answer>, why: &str) {
-    tracing::error!(error = why, "commit failed; the batch's calls are not applied");
+    tracing::error!(
+        error = why,
+        "commit failed; the batch's calls are not applied"
+    );
     for a in answers {
         match a {
             Answer::Call { reply, .. } => drop(reply.send(store_err(why))),

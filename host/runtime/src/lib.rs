@@ -31,6 +31,8 @@ mod runtime;
 
 pub use config::RuntimeConfig;
 pub use error::{CallError, LoadError};
-pub use executor::{Applied, CallOutcome, ContextCreated, ExecError, ExecStats, Executor, NewContext};
+pub use executor::{
+    Applied, CallOutcome, ContextCreated, ExecError, ExecStats, Executor, NewContext,
+};
 pub use host::{CallEnv, Mode, PrivateOverlay};
 pub use runtime::{App, AppDescription, Intent, Runtime};

@@ -10,7 +10,10 @@ use mero_crdt::Hash;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    Trap,
+};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -50,7 +53,10 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("hash", &hex::encode(self.hash)).field("description", &self.description).finish()
+        f.debug_struct("App")
+            .field("hash", &hex::encode(self.hash))
+            .field("description", &self.description)
+            .finish()
     }
 }
 
@@ -112,7 +118,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,14 +150,16 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(host)?;
-        ContextApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s).map_err(host)?;
+        ContextApp::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(host)?;
 
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let compat = format!("{:016x}", hasher.finish());
 
         if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir).map_err(|e| LoadError::Host(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LoadError::Host(format!("{}: {e}", dir.display())))?;
         }
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -175,7 +185,10 @@ impl Runtime {
             config: Arc::new(config),
             compat,
             apps: Mutex::new(HashMap::new()),
-            _ticker: Ticker { stop, thread: Some(thread) },
+            _ticker: Ticker {
+                stop,
+                thread: Some(thread),
+            },
         }))
     }
 
@@ -201,12 +214,28 @@ impl Runtime {
         let component = tokio::task::spawn_blocking(move || this.compile(&hash, &owned))
             .await
             .map_err(|e| LoadError::Host(e.to_string()))??;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Invalid(chain(&e)))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Invalid(chain(&e)))?;
         let pre = ContextAppPre::new(pre).map_err(|e| {
-            LoadError::Invalid(format!("it does not export calimero:context/app@0.1.0: {}", chain(&e)))
+            LoadError::Invalid(format!(
+                "it does not export calimero:context/app@0.1.0: {}",
+                chain(&e)
+            ))
         })?;
-        let mut app = App { hash, pre, description: AppDescription { methods: BTreeMap::new(), state_version: 0, migrations: vec![] } };
-        let (_, described) = self.run(&app, CallEnv::describe(), Mode::Describe, Invoke::Describe).await;
+        let mut app = App {
+            hash,
+            pre,
+            description: AppDescription {
+                methods: BTreeMap::new(),
+                state_version: 0,
+                migrations: vec![],
+            },
+        };
+        let (_, described) = self
+            .run(&app, CallEnv::describe(), Mode::Describe, Invoke::Describe)
+            .await;
         let info = match described {
             Ok(Raw::Info(info)) => info,
             Ok(_) => return Err(LoadError::Host("describe returned no description".into())),
@@ -225,7 +254,11 @@ impl Runtime {
                 })
                 .collect(),
             state_version: info.state_version,
-            migrations: info.migrations.into_iter().map(|m| (m.from_version, m.method)).collect(),
+            migrations: info
+                .migrations
+                .into_iter()
+                .map(|m| (m.from_version, m.method))
+                .collect(),
         };
         let app = Arc::new(app);
         if let Ok(mut apps) = self.apps.lock() {
@@ -257,7 +290,8 @@ impl Runtime {
                 }
             }
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(chain(&e)))?;
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(chain(&e)))?;
         if let Some(dir) = &dir {
             let path = self.cache_path(dir, hash);
             let stored = component
@@ -265,7 +299,9 @@ impl Runtime {
                 .map_err(|e| e.to_string())
                 .and_then(|art| {
                     let tmp = path.with_extension("tmp");
-                    std::fs::write(&tmp, art).and_then(|()| std::fs::rename(&tmp, &path)).map_err(|e| e.to_string())
+                    std::fs::write(&tmp, art)
+                        .and_then(|()| std::fs::rename(&tmp, &path))
+                        .map_err(|e| e.to_string())
                 });
             if let Err(e) = stored {
                 tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled component");
@@ -275,16 +311,30 @@ impl Runtime {
     }
 
     /// Runs `init(args_json)` on `env`.
-    pub async fn init(&self, app: &App, env: CallEnv, args_json: String) -> (CallEnv, Result<(), CallError>) {
-        let (env, r) = self.run(app, env, Mode::Mutating, Invoke::Init(args_json)).await;
+    pub async fn init(
+        &self,
+        app: &App,
+        env: CallEnv,
+        args_json: String,
+    ) -> (CallEnv, Result<(), CallError>) {
+        let (env, r) = self
+            .run(app, env, Mode::Mutating, Invoke::Init(args_json))
+            .await;
         (env, r.map(|_| ()))
     }
 
     /// Runs `migrate(from_version)` on `env`: the app's code against state
     /// written by another version. Nothing is committed here; the caller
     /// decides what to do with the overlay.
-    pub async fn migrate(&self, app: &App, env: CallEnv, from_version: u32) -> (CallEnv, Result<(), CallError>) {
-        let (env, r) = self.run(app, env, Mode::Mutating, Invoke::Migrate(from_version)).await;
+    pub async fn migrate(
+        &self,
+        app: &App,
+        env: CallEnv,
+        from_version: u32,
+    ) -> (CallEnv, Result<(), CallError>) {
+        let (env, r) = self
+            .run(app, env, Mode::Mutating, Invoke::Migrate(from_version))
+            .await;
         (env, r.map(|_| ()))
     }
 
@@ -302,15 +352,47 @@ impl Runtime {
             Some(Intent::ReadOnly) => Mode::ReadOnly(method.to_string()),
             Some(Intent::Mutating) => Mode::Mutating,
         };
-        let (env, r) = self.run(app, env, mode, Invoke::Call(method.to_string(), args_json)).await;
+        let (env, r) = self
+            .run(app, env, mode, Invoke::Call(method.to_string(), args_json))
+            .await;
         let r = r.and_then(|raw| match raw {
-            Raw::Output(json) => serde_json::from_str(&json).map_err(|e| CallError::InvalidOutput(e.to_string())),
+            Raw::Output(json) => {
+                serde_json::from_str(&json).map_err(|e| CallError::InvalidOutput(e.to_string()))
+            }
             _ => Ok(serde_json::Value::Null),
         });
         (env, r)
     }
 
-    async fn run(&self, app: &App, env: CallEnv, mode: Mode, invoke: Invoke) -> (CallEnv, Result<Raw, CallError>) {
+    /// Instantiates `app` in a fresh store and drops it: the fixed cost of a
+    /// call, for benchmarks.
+    #[doc(hidden)]
+    pub async fn instantiate_only(&self, app: &App) -> Result<(), CallError> {
+        let wasi = WasiCtxBuilder::new().build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().build(),
+            env: CallEnv::describe(),
+            mode: Mode::Describe,
+            config: self.config.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.set_epoch_deadline(1000);
+        app.pre
+            .instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| CallError::Host(chain(&e)))
+    }
+
+    async fn run(
+        &self,
+        app: &App,
+        env: CallEnv,
+        mode: Mode,
+        invoke: Invoke,
+    ) -> (CallEnv, Result<Raw, CallError>) {
         let Ok(_permit) = self.instances.acquire().await else {
             return (env, Err(CallError::Host("runtime is shutting down".into())));
         };
@@ -327,7 +409,14 @@ impl Runtime {
             Invoke::Migrate(_) => "migrate".into(),
             Invoke::Describe => "describe".into(),
         };
-        let state = HostState { wasi, table: ResourceTable::new(), limits, env, mode, config: self.config.clone() };
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            env,
+            mode,
+            config: self.config.clone(),
+        };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let timeout = self.config.call_timeout;
@@ -338,7 +427,12 @@ impl Runtime {
         let outcome = invoke_app(&app.pre, &mut store, invoke).await;
         let HostState { mut env, .. } = store.into_data();
         let result = match outcome {
-            Err(e) => Err(classify(&e, &stderr.contents(), timeout.as_millis() as u64, env.host_failure.take())),
+            Err(e) => Err(classify(
+                &e,
+                &stderr.contents(),
+                timeout.as_millis() as u64,
+                env.host_failure.take(),
+            )),
             Ok(Err(app_error)) => Err(from_app_error(app_error, &method)),
             Ok(Ok(raw)) => Ok(raw),
         };
@@ -361,8 +455,14 @@ async fn invoke_app(
     Ok(match invoke {
         Invoke::Describe => Ok(Raw::Info(app.call_describe(&mut *store).await?)),
         Invoke::Init(args) => app.call_init(&mut *store, &args).await?.map(|()| Raw::Done),
-        Invoke::Call(method, args) => app.call_call(&mut *store, &method, &args).await?.map(Raw::Output),
-        Invoke::Migrate(from) => app.call_migrate(&mut *store, from).await?.map(|()| Raw::Done),
+        Invoke::Call(method, args) => app
+            .call_call(&mut *store, &method, &args)
+            .await?
+            .map(Raw::Output),
+        Invoke::Migrate(from) => app
+            .call_migrate(&mut *store, from)
+            .await?
+            .map(|()| Raw::Done),
     })
 }
 
@@ -384,7 +484,12 @@ fn from_app_error(e: AppError, method: &str) -> CallError {
 }
 
 /// Names a trap for humans, using what the guest wrote to stderr.
-fn classify(e: &wasmtime::Error, stderr: &[u8], timeout_ms: u64, host_failure: Option<String>) -> CallError {
+fn classify(
+    e: &wasmtime::Error,
+    stderr: &[u8],
+    timeout_ms: u64,
+    host_failure: Option<String>,
+) -> CallError {
     if let Some(h) = host_failure {
         return CallError::Host(h);
     }
@@ -400,7 +505,10 @@ fn classify(e: &wasmtime::Error, stderr: &[u8], timeout_ms: u64, host_failure: O
         let wanted = root[at..].trim_start_matches("forcing trap when growing memory to ");
         return CallError::OutOfMemory(format!("it tried to grow its memory to {wanted}"));
     }
-    if let Some(line) = guest_said.lines().find(|l| l.contains("memory allocation of")) {
+    if let Some(line) = guest_said
+        .lines()
+        .find(|l| l.contains("memory allocation of"))
+    {
         return CallError::OutOfMemory(line.trim().to_string());
     }
     if let Some(at) = guest_said.find("panicked at") {

@@ -1,5 +1,7 @@
 //! The real sample components, run by the runtime over a real LMDB store.
 
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
 mod common;
 
 use common::engine;
@@ -20,34 +22,75 @@ async fn kv_store_keeps_the_upstream_interface() {
     let app = e.install(mero_fixtures::KV_STORE).await;
     let ctx = e.create(app, 1, "").await.unwrap();
 
-    let out = e.call(&ctx, "set", json!({"key": "a", "value": "1"})).await.unwrap();
+    let out = e
+        .call(&ctx, "set", json!({"key": "a", "value": "1"}))
+        .await
+        .unwrap();
     assert_eq!(out.output, json!(null));
     assert_eq!(out.events.len(), 1);
     assert_eq!(out.events[0].kind, "Inserted");
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.events[0].data).unwrap(), json!({"key": "a", "value": "1"}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.events[0].data).unwrap(),
+        json!({"key": "a", "value": "1"})
+    );
     assert!(out.delta.is_some());
     assert_eq!(out.root_hash, e.root(&ctx));
 
-    let out = e.call(&ctx, "set", json!({"key": "a", "value": "2"})).await.unwrap();
+    let out = e
+        .call(&ctx, "set", json!({"key": "a", "value": "2"}))
+        .await
+        .unwrap();
     assert_eq!(out.events[0].kind, "Updated");
     e.ok(&ctx, "set", json!({"key": "b", "value": "x"})).await;
 
     assert_eq!(e.ok(&ctx, "get", json!({"key": "a"})).await, json!("2"));
     assert_eq!(e.ok(&ctx, "get", json!({"key": "zz"})).await, json!(null));
     assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(2));
-    assert_eq!(e.ok(&ctx, "entries", json!(null)).await, json!({"a": "2", "b": "x"}));
-    assert_eq!(e.ok(&ctx, "get_unchecked", json!({"key": "b"})).await, json!("x"));
-    assert_eq!(e.ok(&ctx, "get_result", json!({"key": "b"})).await, json!("x"));
+    assert_eq!(
+        e.ok(&ctx, "entries", json!(null)).await,
+        json!({"a": "2", "b": "x"})
+    );
+    assert_eq!(
+        e.ok(&ctx, "get_unchecked", json!({"key": "b"})).await,
+        json!("x")
+    );
+    assert_eq!(
+        e.ok(&ctx, "get_result", json!({"key": "b"})).await,
+        json!("x")
+    );
     match call_err(e.call(&ctx, "get_result", json!({"key": "zz"})).await) {
         CallError::App(v) => assert_eq!(v, json!({"kind": "NotFound", "data": "zz"})),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(call_err(e.call(&ctx, "get_unchecked", json!({"key": "zz"})).await), CallError::App(_)));
+    assert!(matches!(
+        call_err(e.call(&ctx, "get_unchecked", json!({"key": "zz"})).await),
+        CallError::App(_)
+    ));
 
-    assert_eq!(e.ok(&ctx, "update_if_exists", json!({"key": "nope", "value": "1"})).await, json!(false));
-    assert_eq!(e.ok(&ctx, "update_if_exists", json!({"key": "b", "value": "y"})).await, json!(true));
-    assert_eq!(e.ok(&ctx, "get_or_insert", json!({"key": "b", "value": "z"})).await, json!("y"));
-    assert_eq!(e.ok(&ctx, "get_or_insert", json!({"key": "c", "value": "z"})).await, json!("z"));
+    assert_eq!(
+        e.ok(
+            &ctx,
+            "update_if_exists",
+            json!({"key": "nope", "value": "1"})
+        )
+        .await,
+        json!(false)
+    );
+    assert_eq!(
+        e.ok(&ctx, "update_if_exists", json!({"key": "b", "value": "y"}))
+            .await,
+        json!(true)
+    );
+    assert_eq!(
+        e.ok(&ctx, "get_or_insert", json!({"key": "b", "value": "z"}))
+            .await,
+        json!("y")
+    );
+    assert_eq!(
+        e.ok(&ctx, "get_or_insert", json!({"key": "c", "value": "z"}))
+            .await,
+        json!("z")
+    );
 
     let out = e.call(&ctx, "remove", json!({"key": "a"})).await.unwrap();
     assert_eq!(out.output, json!("2"));
@@ -60,7 +103,8 @@ async fn kv_store_keeps_the_upstream_interface() {
     assert_eq!(out.events[0].kind, "Cleared");
     assert_eq!(e.ok(&ctx, "entries", json!({})).await, json!({}));
     // Re-inserting after a clear works.
-    e.ok(&ctx, "set", json!({"key": "a", "value": "again"})).await;
+    e.ok(&ctx, "set", json!({"key": "a", "value": "again"}))
+        .await;
     assert_eq!(e.ok(&ctx, "get", json!({"key": "a"})).await, json!("again"));
 }
 
@@ -72,16 +116,24 @@ async fn bad_calls_get_clear_errors_and_change_nothing() {
     e.ok(&ctx, "set", json!({"key": "a", "value": "1"})).await;
     let root = e.root(&ctx);
 
-    assert!(matches!(call_err(e.call(&ctx, "nope", json!({})).await), CallError::UnknownMethod(m) if m == "nope"));
+    assert!(
+        matches!(call_err(e.call(&ctx, "nope", json!({})).await), CallError::UnknownMethod(m) if m == "nope")
+    );
     let r = e.exec.call(&ctx, "set", "{not json".into()).await;
     assert!(matches!(call_err(r), CallError::InvalidArguments(_)));
     let r = e.call(&ctx, "set", json!({"key": "a"})).await;
     assert!(matches!(call_err(r), CallError::InvalidArguments(m) if m.contains("value")));
-    let r = e.call(&ctx, "set", json!({"key": "a", "value": "1", "extra": 1})).await;
+    let r = e
+        .call(&ctx, "set", json!({"key": "a", "value": "1", "extra": 1}))
+        .await;
     assert!(matches!(call_err(r), CallError::InvalidArguments(m) if m.contains("extra")));
     let r = e.call(&ctx, "set", json!({"key": 5, "value": "1"})).await;
     assert!(matches!(call_err(r), CallError::InvalidArguments(_)));
-    assert!(matches!(e.call(&ContextId([9; 32]), "get", json!({"key": "a"})).await, Err(ExecError::ContextNotFound)));
+    assert!(matches!(
+        e.call(&ContextId([9; 32]), "get", json!({"key": "a"}))
+            .await,
+        Err(ExecError::ContextNotFound)
+    ));
     assert_eq!(e.root(&ctx), root);
 }
 
@@ -96,31 +148,57 @@ async fn hostile_guests_fail_one_call_and_the_node_goes_on() {
     let err = call_err(e.call(&ctx, "spin", json!({})).await);
     assert!(matches!(err, CallError::DeadlineExceeded(500)), "{err:?}");
     let err = call_err(e.call(&ctx, "alloc", json!({"mib": 200})).await);
-    assert!(matches!(&err, CallError::OutOfMemory(m) if m.contains("memory")), "{err:?}");
+    assert!(
+        matches!(&err, CallError::OutOfMemory(m) if m.contains("memory")),
+        "{err:?}"
+    );
     let err = call_err(e.call(&ctx, "panic", json!({"message": "boom"})).await);
-    assert!(matches!(&err, CallError::Trapped(m) if m.contains("boom")), "{err:?}");
-    let err = call_err(e.call(&ctx, "recurse", json!({"depth": 10_000_000u64})).await);
+    assert!(
+        matches!(&err, CallError::Trapped(m) if m.contains("boom")),
+        "{err:?}"
+    );
+    let err = call_err(
+        e.call(&ctx, "recurse", json!({"depth": 10_000_000u64}))
+            .await,
+    );
     assert!(matches!(err, CallError::Trapped(_)), "{err:?}");
     let err = call_err(e.call(&ctx, "fail", json!({})).await);
-    assert!(matches!(&err, CallError::App(v) if v == &json!("failing on purpose")), "{err:?}");
+    assert!(
+        matches!(&err, CallError::App(v) if v == &json!("failing on purpose")),
+        "{err:?}"
+    );
     let err = call_err(e.call(&ctx, "write_many", json!({"n": 6_000})).await);
     assert!(matches!(err, CallError::LimitExceeded(_)), "{err:?}");
-    let err = call_err(e.call(&ctx, "big_value", json!({"bytes": (10 << 20) + 100})).await);
+    let err = call_err(
+        e.call(&ctx, "big_value", json!({"bytes": (10 << 20) + 100}))
+            .await,
+    );
     assert!(matches!(err, CallError::TooLarge(_)), "{err:?}");
 
     // Views cannot write, even by swallowing the error they get.
     let err = call_err(e.call(&ctx, "sneaky_write", json!({})).await);
-    assert!(matches!(&err, CallError::ReadOnly(m) if m == "sneaky_write"), "{err:?}");
+    assert!(
+        matches!(&err, CallError::ReadOnly(m) if m == "sneaky_write"),
+        "{err:?}"
+    );
     let err = call_err(e.call(&ctx, "sneaky_emit", json!({})).await);
     assert!(matches!(err, CallError::ReadOnly(_)), "{err:?}");
 
     // None of the failed calls left a trace, and the node still works.
     assert_eq!(e.root(&ctx), root);
     for key in ["spin", "alloc", "panic", "recurse", "fail", "k0", "big"] {
-        assert_eq!(e.ok(&ctx, "get", json!({"key": key})).await, json!(null), "{key}");
+        assert_eq!(
+            e.ok(&ctx, "get", json!({"key": key})).await,
+            json!(null),
+            "{key}"
+        );
     }
-    e.ok(&ctx, "set", json!({"key": "after", "value": "ok"})).await;
-    assert_eq!(e.ok(&ctx, "get", json!({"key": "after"})).await, json!("ok"));
+    e.ok(&ctx, "set", json!({"key": "after", "value": "ok"}))
+        .await;
+    assert_eq!(
+        e.ok(&ctx, "get", json!({"key": "after"})).await,
+        json!("ok")
+    );
 }
 
 #[tokio::test]
@@ -133,7 +211,10 @@ async fn invalid_components_are_refused_clearly() {
     assert!(matches!(core, LoadError::Invalid(_)), "{core:?}");
     // An empty component: valid, but implements nothing of ours.
     let empty = e.runtime.load(b"\0asm\x0d\0\x01\0").await.unwrap_err();
-    assert!(matches!(&empty, LoadError::Invalid(m) if m.contains("calimero:context/app")), "{empty:?}");
+    assert!(
+        matches!(&empty, LoadError::Invalid(m) if m.contains("calimero:context/app")),
+        "{empty:?}"
+    );
 }
 
 #[tokio::test]
@@ -142,16 +223,47 @@ async fn task_board_nests_counts_and_keeps_private_data_local() {
     let app = e.install(mero_fixtures::TASK_BOARD).await;
     let err = e.create(app, 1, r#"{"title": "  "}"#).await.unwrap_err();
     assert!(matches!(err, ExecError::Call(CallError::App(_))), "{err:?}");
-    assert!(e.store.snapshot().unwrap().context_meta(&ContextId([1; 32])).unwrap().is_none());
+    assert!(
+        e.store
+            .snapshot()
+            .unwrap()
+            .context_meta(&ContextId([1; 32]))
+            .unwrap()
+            .is_none()
+    );
 
     let ctx = e.create(app, 1, r#"{"title": "Launch"}"#).await.unwrap();
-    e.ok(&ctx, "add_task", json!({"id": "t1", "title": "Write docs", "column": "todo"})).await;
-    e.ok(&ctx, "add_task", json!({"id": "t2", "title": "Ship", "column": "todo"})).await;
-    e.ok(&ctx, "add_task", json!({"id": "t3", "title": "Test", "column": "doing"})).await;
-    let err = call_err(e.call(&ctx, "add_task", json!({"id": "t1", "title": "dup", "column": "todo"})).await);
+    e.ok(
+        &ctx,
+        "add_task",
+        json!({"id": "t1", "title": "Write docs", "column": "todo"}),
+    )
+    .await;
+    e.ok(
+        &ctx,
+        "add_task",
+        json!({"id": "t2", "title": "Ship", "column": "todo"}),
+    )
+    .await;
+    e.ok(
+        &ctx,
+        "add_task",
+        json!({"id": "t3", "title": "Test", "column": "doing"}),
+    )
+    .await;
+    let err = call_err(
+        e.call(
+            &ctx,
+            "add_task",
+            json!({"id": "t1", "title": "dup", "column": "todo"}),
+        )
+        .await,
+    );
     assert!(matches!(err, CallError::App(_)));
-    e.ok(&ctx, "move_task", json!({"id": "t2", "to": "doing"})).await;
-    e.ok(&ctx, "assign", json!({"id": "t3", "assignee": "ana"})).await;
+    e.ok(&ctx, "move_task", json!({"id": "t2", "to": "doing"}))
+        .await;
+    e.ok(&ctx, "assign", json!({"id": "t3", "assignee": "ana"}))
+        .await;
     assert_eq!(e.ok(&ctx, "complete", json!({"id": "t1"})).await, json!(1));
     e.ok(&ctx, "add_label", json!({"label": "urgent"})).await;
     e.ok(&ctx, "remove_label", json!({"label": "bug"})).await;
@@ -161,23 +273,50 @@ async fn task_board_nests_counts_and_keeps_private_data_local() {
     assert_eq!(board["title"], json!("Launch v2"));
     assert_eq!(board["labels"], json!(["urgent"]));
     let ids = |col: &str| -> Vec<String> {
-        board["columns"][col].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_string()).collect()
+        board["columns"][col]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(ids("todo"), Vec::<String>::new());
     assert_eq!(ids("doing"), vec!["t3", "t2"]);
     assert_eq!(ids("done"), vec!["t1"]);
-    assert_eq!(board["columns"]["doing"][0]["fields"]["assignee"], json!("ana"));
-    let author = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[5; 32]).verifying_key().to_bytes());
-    assert_eq!(board["columns"]["done"][0]["fields"]["author"], json!(author));
-    assert_eq!(e.ok(&ctx, "stats", json!({})).await, json!({"created": 3, "completed": 1, "open": 2, "tasks": 3}));
+    assert_eq!(
+        board["columns"]["doing"][0]["fields"]["assignee"],
+        json!("ana")
+    );
+    let author = hex::encode(
+        ed25519_dalek::SigningKey::from_bytes(&[5; 32])
+            .verifying_key()
+            .to_bytes(),
+    );
+    assert_eq!(
+        board["columns"]["done"][0]["fields"]["author"],
+        json!(author)
+    );
+    assert_eq!(
+        e.ok(&ctx, "stats", json!({})).await,
+        json!({"created": 3, "completed": 1, "open": 2, "tasks": 3})
+    );
 
-    assert_eq!(e.ok(&ctx, "delete_task", json!({"id": "t2"})).await, json!(true));
-    assert_eq!(e.ok(&ctx, "stats", json!({})).await, json!({"created": 2, "completed": 1, "open": 1, "tasks": 2}));
+    assert_eq!(
+        e.ok(&ctx, "delete_task", json!({"id": "t2"})).await,
+        json!(true)
+    );
+    assert_eq!(
+        e.ok(&ctx, "stats", json!({})).await,
+        json!({"created": 2, "completed": 1, "open": 1, "tasks": 2})
+    );
 
     // Private storage: readable, written with the call, but no delta and no
     // change of the replicated root.
     let root = e.root(&ctx);
-    let out = e.call(&ctx, "save_draft", json!({"text": "secret plan"})).await.unwrap();
+    let out = e
+        .call(&ctx, "save_draft", json!({"text": "secret plan"}))
+        .await
+        .unwrap();
     assert!(out.delta.is_none());
     assert_eq!(e.root(&ctx), root);
     assert_eq!(e.ok(&ctx, "draft", json!({})).await, json!("secret plan"));
@@ -192,9 +331,15 @@ async fn contexts_are_isolated() {
     e.ok(&a, "set", json!({"key": "k", "value": "in a"})).await;
     assert_eq!(e.ok(&b, "get", json!({"key": "k"})).await, json!(null));
     assert_eq!(e.ok(&b, "len", json!({})).await, json!(0));
-    assert!(matches!(e.create(app, 1, "").await, Err(ExecError::ContextExists)));
+    assert!(matches!(
+        e.create(app, 1, "").await,
+        Err(ExecError::ContextExists)
+    ));
     assert!(e.exec.delete_context(a).await.unwrap());
-    assert!(matches!(e.call(&a, "get", json!({"key": "k"})).await, Err(ExecError::ContextNotFound)));
+    assert!(matches!(
+        e.call(&a, "get", json!({"key": "k"})).await,
+        Err(ExecError::ContextNotFound)
+    ));
     assert!(!e.exec.delete_context(a).await.unwrap());
     e.ok(&b, "set", json!({"key": "k", "value": "in b"})).await;
 }
@@ -204,12 +349,22 @@ async fn concurrent_calls_share_commits_and_lose_nothing() {
     let e = std::sync::Arc::new(engine(7));
     let app = e.install(mero_fixtures::KV_STORE).await;
     let ctx = e.create(app, 1, "").await.unwrap();
-    let commits_before = e.exec.stats().commits.load(std::sync::atomic::Ordering::Relaxed);
+    let commits_before = e
+        .exec
+        .stats()
+        .commits
+        .load(std::sync::atomic::Ordering::Relaxed);
     let mut tasks = Vec::new();
     for i in 0..200 {
         let e = e.clone();
         tasks.push(tokio::spawn(async move {
-            e.call(&ctx, "set", json!({"key": format!("k{i}"), "value": format!("v{i}")})).await.unwrap()
+            e.call(
+                &ctx,
+                "set",
+                json!({"key": format!("k{i}"), "value": format!("v{i}")}),
+            )
+            .await
+            .unwrap()
         }));
     }
     let mut roots = std::collections::HashSet::new();
@@ -217,13 +372,27 @@ async fn concurrent_calls_share_commits_and_lose_nothing() {
         roots.insert(t.await.unwrap().root_hash);
     }
     // Group commit: the 200 calls shared far fewer write transactions.
-    let commits = e.exec.stats().commits.load(std::sync::atomic::Ordering::Relaxed) - commits_before;
+    let commits = e
+        .exec
+        .stats()
+        .commits
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - commits_before;
     assert!(commits < 100, "{commits} commits for 200 concurrent calls");
     assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(200));
     for i in [0, 57, 199] {
-        assert_eq!(e.ok(&ctx, "get", json!({"key": format!("k{i}")})).await, json!(format!("v{i}")));
+        assert_eq!(
+            e.ok(&ctx, "get", json!({"key": format!("k{i}")})).await,
+            json!(format!("v{i}"))
+        );
     }
-    let meta = e.store.snapshot().unwrap().context_meta(&ctx).unwrap().unwrap();
+    let meta = e
+        .store
+        .snapshot()
+        .unwrap()
+        .context_meta(&ctx)
+        .unwrap()
+        .unwrap();
     assert_eq!(meta.delta_count, 201);
     // Each call reports the root right after its own delta.
     assert_eq!(roots.len(), 200);

@@ -3,6 +3,8 @@
 //! different component runs against existing state in a buffer that can be
 //! dropped or committed.
 
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
 mod common;
 
 use std::collections::HashSet;
@@ -23,12 +25,19 @@ async fn join(from: &Engine, to: &Engine, ctx: &ContextId) {
     let blob = snap.blob(&meta.blob).unwrap().unwrap();
     let mut w = to.store.write().unwrap();
     w.put_blob(&meta.blob, &blob).unwrap();
-    w.put_context_meta(&mero_store::ContextMeta { delta_count: 0, ..meta }).unwrap();
+    w.put_context_meta(&mero_store::ContextMeta {
+        delta_count: 0,
+        ..meta
+    })
+    .unwrap();
     w.commit().unwrap();
     let genesis = snap.heads(ctx).unwrap();
     assert_eq!(genesis.len(), 1);
     let d = snap.delta(ctx, &genesis[0]).unwrap().unwrap();
-    assert!(matches!(to.exec.apply_delta(d).await.unwrap(), Applied::Merged { .. }));
+    assert!(matches!(
+        to.exec.apply_delta(d).await.unwrap(),
+        Applied::Merged { .. }
+    ));
 }
 
 /// Delivers `deltas` in the given order, holding back any whose parents
@@ -51,7 +60,9 @@ async fn deliver(to: &Engine, deltas: Vec<SignedDelta>) {
 
 fn all_deltas(e: &Engine, ctx: &ContextId, ids: &[DeltaId]) -> Vec<SignedDelta> {
     let snap = e.store.snapshot().unwrap();
-    ids.iter().map(|id| snap.delta(ctx, id).unwrap().unwrap()).collect()
+    ids.iter()
+        .map(|id| snap.delta(ctx, id).unwrap().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -72,9 +83,19 @@ async fn three_replicas_converge_whatever_the_delivery_order() {
             let who = rng.random_range(0..3);
             let key = format!("k{}", rng.random_range(0..8));
             let out = if rng.random_bool(0.2) {
-                replicas[who].call(&ctx, "remove", json!({"key": key})).await.unwrap()
+                replicas[who]
+                    .call(&ctx, "remove", json!({"key": key}))
+                    .await
+                    .unwrap()
             } else {
-                replicas[who].call(&ctx, "set", json!({"key": key, "value": format!("{who}-{round}")})).await.unwrap()
+                replicas[who]
+                    .call(
+                        &ctx,
+                        "set",
+                        json!({"key": key, "value": format!("{who}-{round}")}),
+                    )
+                    .await
+                    .unwrap()
             };
             produced[who].extend(out.delta);
             has[who].extend(out.delta);
@@ -97,24 +118,56 @@ async fn three_replicas_converge_whatever_the_delivery_order() {
                     ds.extend(all_deltas(other, &ctx, &produced[j]));
                 }
             }
-            let dup: Vec<SignedDelta> = ds.iter().filter(|_| rng.random_bool(0.3)).cloned().collect();
+            let dup: Vec<SignedDelta> = ds
+                .iter()
+                .filter(|_| rng.random_bool(0.3))
+                .cloned()
+                .collect();
             ds.extend(dup);
             ds.shuffle(&mut rng);
             deliver(r, ds).await;
         }
         let root = replicas[0].root(&ctx);
         let entries = replicas[0].ok(&ctx, "entries", json!({})).await;
-        let heads: HashSet<DeltaId> = replicas[0].store.snapshot().unwrap().heads(&ctx).unwrap().into_iter().collect();
+        let heads: HashSet<DeltaId> = replicas[0]
+            .store
+            .snapshot()
+            .unwrap()
+            .heads(&ctx)
+            .unwrap()
+            .into_iter()
+            .collect();
         for r in &replicas[1..] {
             assert_eq!(r.root(&ctx), root, "seed {seed}");
-            assert_eq!(r.ok(&ctx, "entries", json!({})).await, entries, "seed {seed}");
-            let h: HashSet<DeltaId> = r.store.snapshot().unwrap().heads(&ctx).unwrap().into_iter().collect();
+            assert_eq!(
+                r.ok(&ctx, "entries", json!({})).await,
+                entries,
+                "seed {seed}"
+            );
+            let h: HashSet<DeltaId> = r
+                .store
+                .snapshot()
+                .unwrap()
+                .heads(&ctx)
+                .unwrap()
+                .into_iter()
+                .collect();
             assert_eq!(h, heads);
         }
         // Writing after the merge builds on every head.
-        let out = replicas[1].call(&ctx, "set", json!({"key": "after", "value": "1"})).await.unwrap();
-        let d = all_deltas(&replicas[1], &ctx, &out.delta.into_iter().collect::<Vec<_>>());
-        assert_eq!(d[0].delta.parents.iter().copied().collect::<HashSet<_>>(), heads);
+        let out = replicas[1]
+            .call(&ctx, "set", json!({"key": "after", "value": "1"}))
+            .await
+            .unwrap();
+        let d = all_deltas(
+            &replicas[1],
+            &ctx,
+            &out.delta.into_iter().collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            d[0].delta.parents.iter().copied().collect::<HashSet<_>>(),
+            heads
+        );
     }
 }
 
@@ -125,26 +178,46 @@ async fn forged_and_tampered_deltas_are_rejected() {
     let app = a.install(mero_fixtures::KV_STORE).await;
     let ctx = a.create(app, 1, "").await.unwrap();
     join(&a, &b, &ctx).await;
-    let out = a.call(&ctx, "set", json!({"key": "x", "value": "1"})).await.unwrap();
+    let out = a
+        .call(&ctx, "set", json!({"key": "x", "value": "1"}))
+        .await
+        .unwrap();
     let good = all_deltas(&a, &ctx, &[out.delta.unwrap()]).remove(0);
     let root = b.root(&ctx);
 
     let mut tampered = good.clone();
     tampered.delta.events.clear();
-    assert!(matches!(b.exec.apply_delta(tampered).await, Err(ExecError::Rejected(_))));
-    let forged = SignedDelta::sign(good.delta.clone(), &ed25519_dalek::SigningKey::from_bytes(&[99; 32]));
-    assert!(matches!(b.exec.apply_delta(forged).await, Err(ExecError::Rejected(_))));
+    assert!(matches!(
+        b.exec.apply_delta(tampered).await,
+        Err(ExecError::Rejected(_))
+    ));
+    let forged = SignedDelta::sign(
+        good.delta.clone(),
+        &ed25519_dalek::SigningKey::from_bytes(&[99; 32]),
+    );
+    assert!(matches!(
+        b.exec.apply_delta(forged).await,
+        Err(ExecError::Rejected(_))
+    ));
     let mut future = good.delta.clone();
     future.hlc.millis += 3_600_000;
     let future = SignedDelta::sign(future, &ed25519_dalek::SigningKey::from_bytes(&[31; 32]));
-    assert!(matches!(b.exec.apply_delta(future).await, Err(ExecError::Rejected(m)) if m.contains("ahead")));
+    assert!(
+        matches!(b.exec.apply_delta(future).await, Err(ExecError::Rejected(m)) if m.contains("ahead"))
+    );
     let mut orphan = good.delta.clone();
     orphan.parents = vec![DeltaId([7; 32])];
     let orphan = SignedDelta::sign(orphan, &ed25519_dalek::SigningKey::from_bytes(&[31; 32]));
-    assert_eq!(b.exec.apply_delta(orphan).await.unwrap(), Applied::MissingParents(vec![DeltaId([7; 32])]));
+    assert_eq!(
+        b.exec.apply_delta(orphan).await.unwrap(),
+        Applied::MissingParents(vec![DeltaId([7; 32])])
+    );
     assert_eq!(b.root(&ctx), root);
 
-    assert!(matches!(b.exec.apply_delta(good.clone()).await.unwrap(), Applied::Merged { .. }));
+    assert!(matches!(
+        b.exec.apply_delta(good.clone()).await.unwrap(),
+        Applied::Merged { .. }
+    ));
     assert_eq!(b.exec.apply_delta(good).await.unwrap(), Applied::Duplicate);
     assert_eq!(b.root(&ctx), a.root(&ctx));
 }
@@ -160,9 +233,15 @@ fn a_restarted_node_keeps_its_state_and_compiled_components() {
             let app = e.install(mero_fixtures::KV_STORE).await;
             let ctx = e.create(app, 1, "").await.unwrap();
             for i in 0..20 {
-                e.ok(&ctx, "set", json!({"key": format!("k{i}"), "value": "v"})).await;
+                e.ok(&ctx, "set", json!({"key": format!("k{i}"), "value": "v"}))
+                    .await;
             }
-            assert_eq!(std::fs::read_dir(dir.path().join("compiled")).unwrap().count(), 1);
+            assert_eq!(
+                std::fs::read_dir(dir.path().join("compiled"))
+                    .unwrap()
+                    .count(),
+                1
+            );
             (ctx, e.root(&ctx))
         })
     };
@@ -171,10 +250,16 @@ fn a_restarted_node_keeps_its_state_and_compiled_components() {
         let e = engine_at(dir.path(), 41);
         assert_eq!(e.root(&ctx), root);
         assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(20));
-        e.ok(&ctx, "set", json!({"key": "after-restart", "value": "v"})).await;
+        e.ok(&ctx, "set", json!({"key": "after-restart", "value": "v"}))
+            .await;
         assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(21));
         // The artifact was reused, not recompiled next to it.
-        assert_eq!(std::fs::read_dir(dir.path().join("compiled")).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("compiled"))
+                .unwrap()
+                .count(),
+            1
+        );
     });
 }
 
@@ -186,7 +271,11 @@ async fn another_component_runs_on_existing_state_in_a_buffer() {
     e.ok(&ctx, "set", json!({"key": "a", "value": "1"})).await;
     let root = e.root(&ctx);
 
-    let other = e.runtime.load(&std::fs::read(mero_fixtures::MISBEHAVE).unwrap()).await.unwrap();
+    let other = e
+        .runtime
+        .load(&std::fs::read(mero_fixtures::MISBEHAVE).unwrap())
+        .await
+        .unwrap();
     let snap = e.store.snapshot().unwrap();
     let env = CallEnv::new(
         ctx,
@@ -196,12 +285,23 @@ async fn another_component_runs_on_existing_state_in_a_buffer() {
         PrivateOverlay::new(snap.clone(), ctx),
         Clock::default(),
     );
-    let (env, r) = e.runtime.call(&other, env, "set", json!({"key": "b", "value": "2"}).to_string()).await;
+    let (env, r) = e
+        .runtime
+        .call(
+            &other,
+            env,
+            "set",
+            json!({"key": "b", "value": "2"}).to_string(),
+        )
+        .await;
     r.unwrap();
     assert!(!env.ops.is_empty());
     // The buffer holds the writes; the store does not.
     assert_eq!(e.root(&ctx), root);
-    let (env, r) = e.runtime.call(&other, env, "get", json!({"key": "b"}).to_string()).await;
+    let (env, r) = e
+        .runtime
+        .call(&other, env, "get", json!({"key": "b"}).to_string())
+        .await;
     assert_eq!(r.unwrap(), json!("2"));
     // Dropping the buffer is the rollback. Committing its ops applies them.
     let mut w = e.store.write().unwrap();

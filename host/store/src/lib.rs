@@ -92,7 +92,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.env.path()).finish()
+        f.debug_struct("Store")
+            .field("path", &self.env.path())
+            .finish()
     }
 }
 
@@ -101,9 +103,15 @@ impl Store {
     ///
     /// A process must open a given directory at most once at a time.
     pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
-        options.map_size(config.map_size).max_dbs(16).max_readers(1024);
+        options
+            .map_size(config.map_size)
+            .max_dbs(16)
+            .max_readers(1024);
         // SAFETY: heed requires that an environment is not opened twice in
         // one process and that the file is not modified by other means. The
         // node owns its data directory and opens it once, at start-up.

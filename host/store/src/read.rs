@@ -7,30 +7,57 @@ use crate::records::{ApplicationRecord, ContextMeta, decode};
 use crate::tables::Tables;
 use crate::{Result, StoreError, key};
 
-pub(crate) fn application(txn: &RoTxn, t: &Tables, id: &[u8; 32]) -> Result<Option<ApplicationRecord>> {
+pub(crate) fn application(
+    txn: &RoTxn,
+    t: &Tables,
+    id: &[u8; 32],
+) -> Result<Option<ApplicationRecord>> {
     t.apps.get(txn, id)?.map(|b| decode("apps", b)).transpose()
 }
 
 pub(crate) fn applications(txn: &RoTxn, t: &Tables) -> Result<Vec<ApplicationRecord>> {
-    t.apps.iter(txn)?.map(|item| decode("apps", item?.1)).collect()
+    t.apps
+        .iter(txn)?
+        .map(|item| decode("apps", item?.1))
+        .collect()
 }
 
 pub(crate) fn blob(txn: &RoTxn, t: &Tables, hash: &Hash) -> Result<Option<Vec<u8>>> {
     Ok(t.blobs.get(txn, hash)?.map(<[u8]>::to_vec))
 }
 
-pub(crate) fn context_meta(txn: &RoTxn, t: &Tables, ctx: &ContextId) -> Result<Option<ContextMeta>> {
-    t.contexts.get(txn, &ctx.0)?.map(|b| decode("contexts", b)).transpose()
+pub(crate) fn context_meta(
+    txn: &RoTxn,
+    t: &Tables,
+    ctx: &ContextId,
+) -> Result<Option<ContextMeta>> {
+    t.contexts
+        .get(txn, &ctx.0)?
+        .map(|b| decode("contexts", b))
+        .transpose()
 }
 
 pub(crate) fn contexts(txn: &RoTxn, t: &Tables) -> Result<Vec<ContextMeta>> {
-    t.contexts.iter(txn)?.map(|item| decode("contexts", item?.1)).collect()
+    t.contexts
+        .iter(txn)?
+        .map(|item| decode("contexts", item?.1))
+        .collect()
 }
 
-pub(crate) fn delta(txn: &RoTxn, t: &Tables, ctx: &ContextId, id: &DeltaId) -> Result<Option<SignedDelta>> {
+pub(crate) fn delta(
+    txn: &RoTxn,
+    t: &Tables,
+    ctx: &ContextId,
+    id: &DeltaId,
+) -> Result<Option<SignedDelta>> {
     t.deltas
         .get(txn, &key(&[&ctx.0, &id.0]))?
-        .map(|b| SignedDelta::from_bytes(b).map_err(|e| StoreError::Corrupt { table: "deltas", detail: e.to_string() }))
+        .map(|b| {
+            SignedDelta::from_bytes(b).map_err(|e| StoreError::Corrupt {
+                table: "deltas",
+                detail: e.to_string(),
+            })
+        })
         .transpose()
 }
 
@@ -38,13 +65,20 @@ pub(crate) fn heads(txn: &RoTxn, t: &Tables, ctx: &ContextId) -> Result<Vec<Delt
     let mut out = Vec::new();
     for item in t.heads.prefix_iter(txn, &ctx.0)? {
         let (k, _) = item?;
-        let id = <[u8; 32]>::try_from(&k[32..])
-            .map_err(|_| StoreError::Corrupt { table: "heads", detail: "bad key".into() })?;
+        let id = <[u8; 32]>::try_from(&k[32..]).map_err(|_| StoreError::Corrupt {
+            table: "heads",
+            detail: "bad key".into(),
+        })?;
         out.push(DeltaId(id));
     }
     Ok(out)
 }
 
-pub(crate) fn private_get(txn: &RoTxn, t: &Tables, ctx: &ContextId, k: &[u8]) -> Result<Option<Vec<u8>>> {
+pub(crate) fn private_get(
+    txn: &RoTxn,
+    t: &Tables,
+    ctx: &ContextId,
+    k: &[u8],
+) -> Result<Option<Vec<u8>>> {
     Ok(t.private.get(txn, &key(&[&ctx.0, k]))?.map(<[u8]>::to_vec))
 }

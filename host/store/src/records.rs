@@ -57,5 +57,8 @@ pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: BorshDeserialize>(table: &'static str, bytes: &[u8]) -> Result<T> {
-    borsh::from_slice(bytes).map_err(|e| StoreError::Corrupt { table, detail: e.to_string() })
+    borsh::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table,
+        detail: e.to_string(),
+    })
 }

@@ -35,17 +35,29 @@ impl std::fmt::Debug for Snapshot {
 impl Snapshot {
     pub(crate) fn new(env: Env<WithoutTls>, tables: Tables) -> Result<Snapshot> {
         let txn = env.static_read_txn()?;
-        Ok(Snapshot { inner: Arc::new(Inner { txn: Mutex::new(txn), tables }) })
+        Ok(Snapshot {
+            inner: Arc::new(Inner {
+                txn: Mutex::new(txn),
+                tables,
+            }),
+        })
     }
 
     fn with<R>(&self, f: impl FnOnce(&RoTxn<'_>, &Tables) -> R) -> R {
-        let txn = self.inner.txn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let txn = self
+            .inner
+            .txn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&txn, &self.inner.tables)
     }
 
     /// The state of one context.
     pub fn context(&self, ctx: ContextId) -> ContextReader {
-        ContextReader { snapshot: self.clone(), ctx }
+        ContextReader {
+            snapshot: self.clone(),
+            ctx,
+        }
     }
 
     /// An installed application.
@@ -55,7 +67,7 @@ impl Snapshot {
 
     /// Every installed application.
     pub fn applications(&self) -> Result<Vec<ApplicationRecord>> {
-        self.with(|txn, t| read::applications(txn, t))
+        self.with(read::applications)
     }
 
     /// Stored bytes by content hash.
@@ -70,7 +82,7 @@ impl Snapshot {
 
     /// Every context on this node.
     pub fn contexts(&self) -> Result<Vec<ContextMeta>> {
-        self.with(|txn, t| read::contexts(txn, t))
+        self.with(read::contexts)
     }
 
     /// A stored delta.
@@ -90,7 +102,10 @@ impl Snapshot {
 
     /// The context's state root hash.
     pub fn root_hash(&self, ctx: &ContextId) -> Result<Hash> {
-        Ok(self.context(*ctx).merkle_node(0, 0)?.map_or([0; 32], |n| n.hash()))
+        Ok(self
+            .context(*ctx)
+            .merkle_node(0, 0)?
+            .map_or([0; 32], |n| n.hash()))
     }
 }
 
@@ -104,7 +119,13 @@ pub struct ContextReader {
 
 impl ContextReader {
     fn at<R>(&self, f: impl FnOnce(StateAt<'_>) -> R) -> R {
-        self.snapshot.with(|txn, tables| f(StateAt { txn, tables, ctx: self.ctx }))
+        self.snapshot.with(|txn, tables| {
+            f(StateAt {
+                txn,
+                tables,
+                ctx: self.ctx,
+            })
+        })
     }
 
     /// The snapshot this reads from.
@@ -132,7 +153,12 @@ impl StateRead for ContextReader {
     fn entry(&self, node: &NodeId, key: &[u8]) -> mero_crdt::Result<Option<Entry>> {
         self.at(|s| s.entry(node, key))
     }
-    fn children(&self, node: &NodeId, after: Option<&[u8]>, limit: usize) -> mero_crdt::Result<Vec<(Vec<u8>, Entry)>> {
+    fn children(
+        &self,
+        node: &NodeId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> mero_crdt::Result<Vec<(Vec<u8>, Entry)>> {
         self.at(|s| s.children(node, after, limit))
     }
     fn visible_count(&self, node: &NodeId) -> mero_crdt::Result<u64> {

@@ -5,8 +5,10 @@ use crate::Result;
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
-const NAMES: [&str; 10] =
-    ["blobs", "apps", "contexts", "entries", "counts", "leaves", "merkle", "deltas", "heads", "private"];
+const NAMES: [&str; 10] = [
+    "blobs", "apps", "contexts", "entries", "counts", "leaves", "merkle", "deltas", "heads",
+    "private",
+];
 
 /// Handles of every table; cheap to copy.
 #[derive(Clone, Copy)]
@@ -26,16 +28,40 @@ pub(crate) struct Tables {
 impl Tables {
     pub(crate) fn create(env: &Env<WithoutTls>) -> Result<Tables> {
         let wtxn = env.write_txn()?;
-        let [blobs, apps, contexts, entries, counts, leaves, merkle, deltas, heads, private] = env
+        let [
+            blobs,
+            apps,
+            contexts,
+            entries,
+            counts,
+            leaves,
+            merkle,
+            deltas,
+            heads,
+            private,
+        ] = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
                 let mut dbs = Vec::with_capacity(NAMES.len());
                 for name in NAMES {
                     dbs.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let dbs: [_; 10] = dbs.try_into().map_err(|_| heed::Error::Io(std::io::Error::other("table count")))?;
+                let dbs: [_; 10] = dbs
+                    .try_into()
+                    .map_err(|_| heed::Error::Io(std::io::Error::other("table count")))?;
                 Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(dbs))
             })?
             .unwrap_commit();
-        Ok(Tables { blobs, apps, contexts, entries, counts, leaves, merkle, deltas, heads, private })
+        Ok(Tables {
+            blobs,
+            apps,
+            contexts,
+            entries,
+            counts,
+            leaves,
+            merkle,
+            deltas,
+            heads,
+            private,
+        })
     }
 }

@@ -27,7 +27,11 @@ impl<'e> WriteTxn<'e> {
 
     /// The state of one context, for applying ops.
     pub fn context_state(&mut self, ctx: ContextId) -> ContextWriter<'_, 'e> {
-        ContextWriter { txn: &mut self.txn, tables: &self.tables, ctx }
+        ContextWriter {
+            txn: &mut self.txn,
+            tables: &self.tables,
+            ctx,
+        }
     }
 
     /// Stores a delta, joins its ops into the context's state and makes it a
@@ -35,18 +39,28 @@ impl<'e> WriteTxn<'e> {
     /// has verified it and checked that its parents are known.
     pub fn apply_delta(&mut self, id: &DeltaId, signed: &SignedDelta) -> Result<Hash> {
         let ctx = signed.delta.context;
-        self.tables.deltas.put(&mut self.txn, &key(&[&ctx.0, &id.0]), &signed.to_bytes())?;
+        self.tables
+            .deltas
+            .put(&mut self.txn, &key(&[&ctx.0, &id.0]), &signed.to_bytes())?;
         for parent in &signed.delta.parents {
-            self.tables.heads.delete(&mut self.txn, &key(&[&ctx.0, &parent.0]))?;
+            self.tables
+                .heads
+                .delete(&mut self.txn, &key(&[&ctx.0, &parent.0]))?;
         }
-        self.tables.heads.put(&mut self.txn, &key(&[&ctx.0, &id.0]), &[])?;
+        self.tables
+            .heads
+            .put(&mut self.txn, &key(&[&ctx.0, &id.0]), &[])?;
         let root = apply_ops(&mut self.context_state(ctx), &signed.delta.ops)?;
         Ok(root)
     }
 
     /// Whether a delta is stored.
     pub fn has_delta(&self, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
-        Ok(self.tables.deltas.get(&self.txn, &key(&[&ctx.0, &id.0]))?.is_some())
+        Ok(self
+            .tables
+            .deltas
+            .get(&self.txn, &key(&[&ctx.0, &id.0]))?
+            .is_some())
     }
 
     /// Stores content-addressed bytes.
@@ -76,7 +90,10 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores a context's metadata.
     pub fn put_context_meta(&mut self, meta: &ContextMeta) -> Result<()> {
-        Ok(self.tables.contexts.put(&mut self.txn, &meta.id.0, &encode(meta))?)
+        Ok(self
+            .tables
+            .contexts
+            .put(&mut self.txn, &meta.id.0, &encode(meta))?)
     }
 
     /// A context's metadata.
@@ -109,7 +126,9 @@ impl<'e> WriteTxn<'e> {
     /// Deletes a context and everything stored for it.
     pub fn delete_context(&mut self, ctx: &ContextId) -> Result<bool> {
         let t = self.tables;
-        for db in [t.entries, t.counts, t.leaves, t.merkle, t.deltas, t.heads, t.private] {
+        for db in [
+            t.entries, t.counts, t.leaves, t.merkle, t.deltas, t.heads, t.private,
+        ] {
             delete_prefix(&mut self.txn, db, &ctx.0)?;
         }
         Ok(t.contexts.delete(&mut self.txn, &ctx.0)?)

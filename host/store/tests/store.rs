@@ -1,10 +1,13 @@
 //! The LMDB store holds the same state as the in-memory reference backend,
 //! commits atomically, survives reopening, and keeps contexts apart.
 
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
 use mero_crdt::collections::{self, Mutator};
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{
-    Author, Clock, ContextId, Delta, DeltaId, Hlc, MemoryBackend, NodeId, Op, SignedDelta, StateRead, apply_ops, merkle,
+    Author, Clock, ContextId, Delta, DeltaId, Hlc, MemoryBackend, NodeId, Op, SignedDelta,
+    StateRead, apply_ops, merkle,
 };
 use mero_store::{ContextMeta, Store, StoreConfig};
 
@@ -23,7 +26,13 @@ fn delta(ctx: ContextId, parents: Vec<DeltaId>, ops: Vec<Op>) -> (DeltaId, Signe
         ops,
         events: vec![],
     };
-    (d.id(), SignedDelta { delta: d, signature: [0; 64] })
+    (
+        d.id(),
+        SignedDelta {
+            delta: d,
+            signature: [0; 64],
+        },
+    )
 }
 
 fn some_ops(state: &MemoryBackend, clock: &mut Clock, keys: std::ops::Range<u32>) -> Vec<Op> {
@@ -31,11 +40,13 @@ fn some_ops(state: &MemoryBackend, clock: &mut Clock, keys: std::ops::Range<u32>
     let mut scratch = Overlay::new(state);
     let mut m = Mutator::new(&mut scratch, Author([1; 32]), clock, 1, &mut ops);
     for i in keys {
-        m.put_register(&NodeId::root("kv"), &i.to_be_bytes(), vec![i as u8]).unwrap();
+        m.put_register(&NodeId::root("kv"), &i.to_be_bytes(), vec![i as u8])
+            .unwrap();
         m.vector_push(&NodeId::root("log"), vec![i as u8]).unwrap();
         m.counter_add(&NodeId::root("n"), 1).unwrap();
     }
-    m.remove_key(&NodeId::root("kv"), &0u32.to_be_bytes()).unwrap();
+    m.remove_key(&NodeId::root("kv"), &0u32.to_be_bytes())
+        .unwrap();
     ops
 }
 
@@ -87,8 +98,14 @@ fn lmdb_state_matches_the_reference_and_survives_reopen() {
         collections::register_entries(&reader, &kv, None, usize::MAX).unwrap(),
         collections::register_entries(&reference, &kv, None, usize::MAX).unwrap()
     );
-    assert_eq!(collections::counter_value(&reader, &NodeId::root("n")).unwrap(), 320);
-    assert_eq!(collections::vector_get(&reader, &NodeId::root("log"), 319).unwrap(), Some(vec![63]));
+    assert_eq!(
+        collections::counter_value(&reader, &NodeId::root("n")).unwrap(),
+        320
+    );
+    assert_eq!(
+        collections::vector_get(&reader, &NodeId::root("log"), 319).unwrap(),
+        Some(vec![63])
+    );
     // Paging through LMDB gives what one big read gives.
     let mut paged = Vec::new();
     let mut after: Option<Vec<u8>> = None;
@@ -101,7 +118,12 @@ fn lmdb_state_matches_the_reference_and_survives_reopen() {
         paged.extend(page);
     }
     assert_eq!(paged, reader.children(&kv, None, usize::MAX).unwrap());
-    let root = merkle::full_root(reference.entries.iter().map(|((n, k), e)| (n, k.as_slice(), e)));
+    let root = merkle::full_root(
+        reference
+            .entries
+            .iter()
+            .map(|((n, k), e)| (n, k.as_slice(), e)),
+    );
     assert_eq!(root, expected2);
 }
 
@@ -156,7 +178,10 @@ fn contexts_are_isolated_and_deletion_sweeps_only_one() {
     assert!(snap.heads(&a).unwrap().is_empty());
     assert_eq!(snap.root_hash(&b).unwrap(), root_b);
     assert_eq!(snap.contexts().unwrap().len(), 1);
-    assert_eq!(collections::len(&snap.context(b), &NodeId::root("kv")).unwrap(), 9);
+    assert_eq!(
+        collections::len(&snap.context(b), &NodeId::root("kv")).unwrap(),
+        9
+    );
 }
 
 #[test]
@@ -169,5 +194,8 @@ fn snapshots_do_not_see_later_commits() {
     w.private_put(&ctx, b"k", Some(b"v")).unwrap();
     w.commit().unwrap();
     assert!(before.private_get(&ctx, b"k").unwrap().is_none());
-    assert_eq!(s.snapshot().unwrap().private_get(&ctx, b"k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(
+        s.snapshot().unwrap().private_get(&ctx, b"k").unwrap(),
+        Some(b"v".to_vec())
+    );
 }

@@ -14,18 +14,25 @@ impl events::Host for HostState {
             return Ok(Err(e));
         }
         if kind.is_empty() || kind.len() > MAX_KIND_BYTES {
-            return Ok(Err(StorageError::TooLarge(format!("event kind must be 1 to {MAX_KIND_BYTES} bytes"))));
+            return Ok(Err(StorageError::TooLarge(format!(
+                "event kind must be 1 to {MAX_KIND_BYTES} bytes"
+            ))));
         }
         let max = self.config.max_event_bytes;
         if data.len() > max {
-            return Ok(Err(StorageError::TooLarge(format!("event data of {} bytes (max {max})", data.len()))));
+            return Ok(Err(StorageError::TooLarge(format!(
+                "event data of {} bytes (max {max})",
+                data.len()
+            ))));
         }
         if serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err() {
             return Ok(Err(StorageError::Other("event data must be JSON".into())));
         }
         let max_events = self.config.max_events_per_call;
         if self.env.events.len() >= max_events {
-            return Ok(Err(self.over_budget(format!("more than {max_events} events in one call"))));
+            return Ok(Err(self.over_budget(format!(
+                "more than {max_events} events in one call"
+            ))));
         }
         self.env.events.push(Event { kind, data });
         Ok(Ok(()))

@@ -32,19 +32,28 @@ pub enum Mode {
     Mutating,
 }
 
+/// For each key written since the checkpoint, what the buffer held before:
+/// `None` if the key was not buffered, `Some(v)` if it held `v`.
+type Journal = BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>;
+
 /// Node-local private storage of one context, buffered like the state.
 #[derive(Debug)]
 pub struct PrivateOverlay {
     snapshot: Snapshot,
     ctx: ContextId,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    journal: Option<BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>>,
+    journal: Option<Journal>,
 }
 
 impl PrivateOverlay {
     /// An empty buffer over the private storage in `snapshot`.
     pub fn new(snapshot: Snapshot, ctx: ContextId) -> Self {
-        PrivateOverlay { snapshot, ctx, writes: BTreeMap::new(), journal: None }
+        PrivateOverlay {
+            snapshot,
+            ctx,
+            writes: BTreeMap::new(),
+            journal: None,
+        }
     }
 
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, mero_store::StoreError> {
@@ -175,7 +184,10 @@ pub(crate) struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -189,7 +201,9 @@ impl HostState {
         match &self.mode {
             Mode::Mutating => None,
             Mode::ReadOnly(method) => {
-                self.env.sticky.get_or_insert_with(|| CallError::ReadOnly(method.clone()));
+                self.env
+                    .sticky
+                    .get_or_insert_with(|| CallError::ReadOnly(method.clone()));
                 Some(StorageError::ReadOnly)
             }
             Mode::Describe => Some(StorageError::ReadOnly),
@@ -197,7 +211,9 @@ impl HostState {
     }
 
     pub(crate) fn over_budget(&mut self, what: String) -> StorageError {
-        self.env.sticky.get_or_insert_with(|| CallError::LimitExceeded(what.clone()));
+        self.env
+            .sticky
+            .get_or_insert_with(|| CallError::LimitExceeded(what.clone()));
         StorageError::LimitExceeded(what)
     }
 
@@ -205,7 +221,8 @@ impl HostState {
     pub(crate) fn charge(&mut self, bytes: usize) -> Option<StorageError> {
         self.env.written = self.env.written.saturating_add(bytes);
         let max = self.config.max_bytes_written_per_call;
-        (self.env.written > max).then(|| self.over_budget(format!("more than {max} bytes written in one call")))
+        (self.env.written > max)
+            .then(|| self.over_budget(format!("more than {max} bytes written in one call")))
     }
 
     /// Runs a read against the call's view of the state.
@@ -232,11 +249,19 @@ impl HostState {
         }
         let env = &mut self.env;
         let state = env.state.as_mut().ok_or_else(no_storage)?;
-        let mut m = Mutator::new(state, env.executor, &mut env.clock, env.wall_millis, &mut env.ops);
+        let mut m = Mutator::new(
+            state,
+            env.executor,
+            &mut env.clock,
+            env.wall_millis,
+            &mut env.ops,
+        );
         let r = f(&mut m);
         let max = self.config.max_ops_per_call;
         if self.env.ops.len() > max {
-            return Ok(Err(self.over_budget(format!("more than {max} state operations in one call"))));
+            return Ok(Err(self.over_budget(format!(
+                "more than {max} state operations in one call"
+            ))));
         }
         self.map(r)
     }
@@ -244,10 +269,12 @@ impl HostState {
     fn map<T>(&mut self, r: mero_crdt::Result<T>) -> wasmtime::Result<Result<T, StorageError>> {
         match r {
             Ok(v) => Ok(Ok(v)),
-            Err(e @ (mero_crdt::Error::KeyTooLong { .. } | mero_crdt::Error::ValueTooLarge { .. })) => {
-                Ok(Err(StorageError::TooLarge(e.to_string())))
+            Err(
+                e @ (mero_crdt::Error::KeyTooLong { .. } | mero_crdt::Error::ValueTooLarge { .. }),
+            ) => Ok(Err(StorageError::TooLarge(e.to_string()))),
+            Err(e @ mero_crdt::Error::OutOfRange { .. }) => {
+                Ok(Err(StorageError::OutOfRange(e.to_string())))
             }
-            Err(e @ mero_crdt::Error::OutOfRange { .. }) => Ok(Err(StorageError::OutOfRange(e.to_string()))),
             Err(e) => {
                 let msg = format!("{e:#}");
                 self.env.host_failure.get_or_insert_with(|| msg.clone());

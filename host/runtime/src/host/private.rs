@@ -8,20 +8,25 @@ use crate::bindings::calimero::context::private_storage;
 
 fn check(key: &[u8], value: &[u8]) -> Option<StorageError> {
     if key.len() > MAX_KEY_LEN {
-        return Some(StorageError::TooLarge(format!("private key of {} bytes (max {MAX_KEY_LEN})", key.len())));
+        return Some(StorageError::TooLarge(format!(
+            "private key of {} bytes (max {MAX_KEY_LEN})",
+            key.len()
+        )));
     }
     if value.len() > MAX_VALUE_LEN {
-        return Some(StorageError::TooLarge(format!("private value of {} bytes (max {MAX_VALUE_LEN})", value.len())));
+        return Some(StorageError::TooLarge(format!(
+            "private value of {} bytes (max {MAX_VALUE_LEN})",
+            value.len()
+        )));
     }
     None
 }
 
 impl HostState {
     fn private(&mut self) -> wasmtime::Result<&mut super::PrivateOverlay> {
-        self.env
-            .private
-            .as_mut()
-            .ok_or_else(|| wasmtime::Error::msg("private storage is not available while the app describes itself"))
+        self.env.private.as_mut().ok_or_else(|| {
+            wasmtime::Error::msg("private storage is not available while the app describes itself")
+        })
     }
 }
 
@@ -40,8 +45,16 @@ impl private_storage::Host for HostState {
         }
     }
 
-    fn write(&mut self, key: Vec<u8>, value: Vec<u8>) -> wasmtime::Result<Result<(), StorageError>> {
-        if let Some(e) = self.deny_write().or_else(|| check(&key, &value)).or_else(|| self.charge(key.len() + value.len())) {
+    fn write(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), StorageError>> {
+        if let Some(e) = self
+            .deny_write()
+            .or_else(|| check(&key, &value))
+            .or_else(|| self.charge(key.len() + value.len()))
+        {
             return Ok(Err(e));
         }
         self.private()?.write(key, Some(value));

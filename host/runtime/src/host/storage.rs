@@ -112,20 +112,40 @@ impl storage::HostMap for HostState {
 
     fn get_register(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<Option<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| if c::contains(s, &n, &key)? { c::register_get(s, &n.child(&key)) } else { Ok(None) })
+        self.read(|s| {
+            if c::contains(s, &n, &key)? {
+                c::register_get(s, &n.child(&key))
+            } else {
+                Ok(None)
+            }
+        })
     }
 
-    fn put_register(&mut self, h: Resource<MapRes>, key: Vec<u8>, value: Vec<u8>) -> R<Option<Vec<u8>>> {
+    fn put_register(
+        &mut self,
+        h: Resource<MapRes>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> R<Option<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
         self.write(key.len() + value.len(), |m| m.put_register(&n, &key, value))
     }
 
-    fn register_entries(&mut self, h: Resource<MapRes>, after: Option<Vec<u8>>, max: u32) -> R<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn register_entries(
+        &mut self,
+        h: Resource<MapRes>,
+        after: Option<Vec<u8>>,
+        max: u32,
+    ) -> R<Vec<(Vec<u8>, Vec<u8>)>> {
         let n = self.node(&h, |r| r.0)?;
         self.read(|s| c::register_entries(s, &n, after.as_deref(), limit(max)))
     }
 
-    fn register_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<RegisterRes>> {
+    fn register_at(
+        &mut self,
+        h: Resource<MapRes>,
+        key: Vec<u8>,
+    ) -> wasmtime::Result<Resource<RegisterRes>> {
         let n = self.node(&h, |r| r.0)?;
         self.push(RegisterRes(n.child(&key)))
     }
@@ -140,12 +160,20 @@ impl storage::HostMap for HostState {
         self.push(SetRes(n.child(&key)))
     }
 
-    fn vector_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<VectorRes>> {
+    fn vector_at(
+        &mut self,
+        h: Resource<MapRes>,
+        key: Vec<u8>,
+    ) -> wasmtime::Result<Resource<VectorRes>> {
         let n = self.node(&h, |r| r.0)?;
         self.push(VectorRes(n.child(&key)))
     }
 
-    fn counter_at(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> wasmtime::Result<Resource<CounterRes>> {
+    fn counter_at(
+        &mut self,
+        h: Resource<MapRes>,
+        key: Vec<u8>,
+    ) -> wasmtime::Result<Resource<CounterRes>> {
         let n = self.node(&h, |r| r.0)?;
         self.push(CounterRes(n.child(&key)))
     }
@@ -181,7 +209,12 @@ impl storage::HostSet for HostState {
         self.read(|s| c::len(s, &n))
     }
 
-    fn elements(&mut self, h: Resource<SetRes>, after: Option<Vec<u8>>, max: u32) -> R<Vec<Vec<u8>>> {
+    fn elements(
+        &mut self,
+        h: Resource<SetRes>,
+        after: Option<Vec<u8>>,
+        max: u32,
+    ) -> R<Vec<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
         self.read(|s| c::keys(s, &n, after.as_deref(), limit(max)))
     }

@@ -34,8 +34,19 @@ pub fn config(dir: &Path) -> RuntimeConfig {
 pub fn engine_at(dir: &Path, seed: u8) -> Engine {
     let store = Store::open(&dir.join("db"), &StoreConfig { map_size: 1 << 30 }).unwrap();
     let runtime = Runtime::new(config(dir)).unwrap();
-    let exec = Executor::spawn(runtime.clone(), store.clone(), SigningKey::from_bytes(&[seed; 32])).unwrap();
-    Engine { _tmp: None, dir: dir.to_path_buf(), store, runtime, exec }
+    let exec = Executor::spawn(
+        runtime.clone(),
+        store.clone(),
+        SigningKey::from_bytes(&[seed; 32]),
+    )
+    .unwrap();
+    Engine {
+        _tmp: None,
+        dir: dir.to_path_buf(),
+        store,
+        runtime,
+        exec,
+    }
 }
 
 /// An engine over a fresh temp dir.
@@ -70,7 +81,12 @@ impl Engine {
         hash
     }
 
-    pub async fn create(&self, blob: Hash, id: u8, init_args: &str) -> Result<ContextId, ExecError> {
+    pub async fn create(
+        &self,
+        blob: Hash,
+        id: u8,
+        init_args: &str,
+    ) -> Result<ContextId, ExecError> {
         let created = self
             .exec
             .create_context(NewContext {
@@ -86,11 +102,21 @@ impl Engine {
         Ok(created.id)
     }
 
-    pub async fn call(&self, ctx: &ContextId, method: &str, args: serde_json::Value) -> Result<CallOutcome, ExecError> {
+    pub async fn call(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args: serde_json::Value,
+    ) -> Result<CallOutcome, ExecError> {
         self.exec.call(ctx, method, args.to_string()).await
     }
 
-    pub async fn ok(&self, ctx: &ContextId, method: &str, args: serde_json::Value) -> serde_json::Value {
+    pub async fn ok(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args: serde_json::Value,
+    ) -> serde_json::Value {
         match self.call(ctx, method, args).await {
             Ok(o) => o.output,
             Err(e) => panic!("{method} failed: {e:?}"),
