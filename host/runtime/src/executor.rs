@@ -125,6 +125,10 @@ enum Job {
         ctx: ContextId,
         reply: oneshot::Sender<Result<bool, ExecError>>,
     },
+    /// Finish everything queued before, then stop.
+    Stop {
+        reply: oneshot::Sender<Result<(), ExecError>>,
+    },
     Apply {
         id: DeltaId,
         delta: Box<SignedDelta>,
@@ -202,7 +206,11 @@ impl Executor {
             clock,
             stats: stats.clone(),
         };
-        tokio::spawn(worker.serve(rx));
+        tokio::spawn(async move {
+            if let Some(reply) = worker.serve(rx).await {
+                let _ = reply.send(Ok(()));
+            }
+        });
         Ok(Executor {
             tx,
             stats,
@@ -345,6 +353,13 @@ impl Executor {
         .await
     }
 
+    /// Lets every job queued so far finish and commit, then stops the
+    /// executor; later calls fail with [`ExecError::Stopped`].
+    pub async fn shutdown(&self) -> Result<(), ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Stop { reply }, rx).await
+    }
+
     /// Deletes a context and everything stored for it on this node.
     pub async fn delete_context(&self, ctx: ContextId) -> Result<bool, ExecError> {
         let (reply, rx) = oneshot::channel();
@@ -402,7 +417,13 @@ struct Worker {
 }
 
 impl Worker {
-    async fn serve(mut self, mut rx: mpsc::Receiver<Job>) {
+    /// Runs until every handle is gone or a stop is asked for; returns the
+    /// stop request. `self`, and with it the store, is dropped on return.
+    async fn serve(
+        mut self,
+        mut rx: mpsc::Receiver<Job>,
+    ) -> Option<oneshot::Sender<Result<(), ExecError>>> {
+        let mut stop: Option<oneshot::Sender<Result<(), ExecError>>> = None;
         while let Some(first) = rx.recv().await {
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
@@ -410,6 +431,16 @@ impl Worker {
                     Ok(job) => jobs.push(job),
                     Err(_) => break,
                 }
+            }
+            // Jobs after a stop request are refused; those before it finish.
+            if let Some(at) = jobs.iter().position(|j| matches!(j, Job::Stop { .. })) {
+                for job in jobs.split_off(at) {
+                    match job {
+                        Job::Stop { reply } => stop = stop.or(Some(reply)),
+                        other => fail_all(vec![other], "the node is shutting down"),
+                    }
+                }
+                rx.close();
             }
             self.stats
                 .jobs
@@ -443,7 +474,11 @@ impl Worker {
                 Ok(Err(e)) => fail_answers(answers, &e.to_string()),
                 Err(e) => fail_answers(answers, &e.to_string()),
             }
+            if stop.is_some() {
+                break;
+            }
         }
+        stop
     }
 
     /// The batch's share of a context. Existing contexts take their metadata
@@ -488,6 +523,9 @@ impl Worker {
     /// Runs one job into the batch; answers failures right away.
     async fn execute(&mut self, batch: &mut Batch, job: Job) {
         match job {
+            Job::Stop { reply } => {
+                let _ = reply.send(Ok(()));
+            }
             Job::Call {
                 meta,
                 app,
@@ -855,6 +893,7 @@ fn fail_all(jobs: Vec<Job>, why: &str) {
             Job::Create { reply, .. } => drop(reply.send(store_err(why))),
             Job::Delete { reply, .. } => drop(reply.send(store_err(why))),
             Job::Apply { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Stop { reply } => drop(reply.send(Ok(()))),
         }
     }
 }

@@ -12,6 +12,9 @@
 //! | `deltas`   | context ‖ delta id               | [`SignedDelta`](mero_crdt::SignedDelta) |
 //! | `heads`    | context ‖ delta id               | (empty): the DAG heads        |
 //! | `private`  | context ‖ key                    | private value                 |
+//! | `groups`   | group id                         | [`GroupRecord`]               |
+//! | `members`  | group id ‖ member key            | [`MemberRecord`]              |
+//! | `aliases`  | kind ‖ 0 ‖ name                  | id                            |
 //!
 //! Every per-context key starts with the context id, so contexts cannot see
 //! each other's data and deleting one is a prefix sweep. A [`WriteTxn`] is one
@@ -27,7 +30,7 @@ mod state;
 mod tables;
 mod write;
 
-pub use records::{ApplicationRecord, ContextMeta};
+pub use records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, Role};
 pub use snapshot::{ContextReader, Snapshot};
 pub use state::ContextWriter;
 pub use write::WriteTxn;

@@ -3,7 +3,7 @@
 use heed::RoTxn;
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta};
 
-use crate::records::{ApplicationRecord, ContextMeta, decode};
+use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, decode};
 use crate::tables::Tables;
 use crate::{Result, StoreError, key};
 
@@ -81,4 +81,72 @@ pub(crate) fn private_get(
     k: &[u8],
 ) -> Result<Option<Vec<u8>>> {
     Ok(t.private.get(txn, &key(&[&ctx.0, k]))?.map(<[u8]>::to_vec))
+}
+
+pub(crate) fn group(txn: &RoTxn, t: &Tables, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
+    t.groups
+        .get(txn, id)?
+        .map(|b| decode("groups", b))
+        .transpose()
+}
+
+pub(crate) fn groups(txn: &RoTxn, t: &Tables) -> Result<Vec<GroupRecord>> {
+    t.groups
+        .iter(txn)?
+        .map(|item| decode("groups", item?.1))
+        .collect()
+}
+
+pub(crate) fn member(
+    txn: &RoTxn,
+    t: &Tables,
+    group: &[u8; 32],
+    who: &[u8; 32],
+) -> Result<Option<MemberRecord>> {
+    t.members
+        .get(txn, &key(&[group, who]))?
+        .map(|b| decode("members", b))
+        .transpose()
+}
+
+pub(crate) fn members(
+    txn: &RoTxn,
+    t: &Tables,
+    group: &[u8; 32],
+) -> Result<Vec<([u8; 32], MemberRecord)>> {
+    let mut out = Vec::new();
+    for item in t.members.prefix_iter(txn, group)? {
+        let (k, v) = item?;
+        let who = <[u8; 32]>::try_from(&k[32..]).map_err(|_| StoreError::Corrupt {
+            table: "members",
+            detail: "bad key".into(),
+        })?;
+        out.push((who, decode("members", v)?));
+    }
+    Ok(out)
+}
+
+pub(crate) fn alias(txn: &RoTxn, t: &Tables, kind: &str, name: &str) -> Result<Option<[u8; 32]>> {
+    Ok(t.aliases
+        .get(txn, &alias_key(kind, name))?
+        .and_then(|v| <[u8; 32]>::try_from(v).ok()))
+}
+
+pub(crate) fn aliases(txn: &RoTxn, t: &Tables, kind: &str) -> Result<Vec<(String, [u8; 32])>> {
+    let prefix = alias_key(kind, "");
+    let mut out = Vec::new();
+    for item in t.aliases.prefix_iter(txn, &prefix)? {
+        let (k, v) = item?;
+        if let (Ok(name), Ok(id)) = (
+            std::str::from_utf8(&k[prefix.len()..]),
+            <[u8; 32]>::try_from(v),
+        ) {
+            out.push((name.to_string(), id));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn alias_key(kind: &str, name: &str) -> Vec<u8> {
+    key(&[kind.as_bytes(), b"\0", name.as_bytes()])
 }

@@ -62,3 +62,46 @@ pub(crate) fn decode<T: BorshDeserialize>(table: &'static str, bytes: &[u8]) -> 
         detail: e.to_string(),
     })
 }
+
+/// A member's role in a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
+pub enum Role {
+    /// Full control: invites, removes, manages the app.
+    Admin,
+    /// Calls methods, reads state, receives events.
+    Member,
+    /// Queries state only.
+    ReadOnly,
+}
+
+/// A group: a namespace (root group) or a subgroup of one.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct GroupRecord {
+    /// The group id.
+    pub id: [u8; 32],
+    /// A human name.
+    pub name: Option<String>,
+    /// The application its contexts run.
+    pub application: [u8; 32],
+    /// The component its contexts run (content hash): the "app key".
+    pub blob: Hash,
+    /// The parent group; `None` for a namespace.
+    pub parent: Option<[u8; 32]>,
+    /// Who created it.
+    pub creator: [u8; 32],
+    /// Capabilities members get unless overridden.
+    pub default_capabilities: u32,
+    /// Creation time, Unix milliseconds.
+    pub created_at_millis: u64,
+}
+
+/// A member of a group.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct MemberRecord {
+    /// Its role.
+    pub role: Role,
+    /// Its own capability mask, replacing the group default.
+    pub capabilities: Option<u32>,
+    /// When it joined, Unix milliseconds.
+    pub joined_at_millis: u64,
+}

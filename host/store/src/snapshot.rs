@@ -6,7 +6,7 @@ use heed::{Env, RoTxn, WithoutTls};
 use mero_crdt::merkle::MerkleNode;
 use mero_crdt::{ContextId, DeltaId, Entry, EntryId, Hash, NodeId, SignedDelta, StateRead};
 
-use crate::records::{ApplicationRecord, ContextMeta};
+use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord};
 use crate::state::StateAt;
 use crate::tables::Tables;
 use crate::{Result, read};
@@ -98,6 +98,36 @@ impl Snapshot {
     /// A private-storage value.
     pub fn private_get(&self, ctx: &ContextId, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.with(|txn, t| read::private_get(txn, t, ctx, key))
+    }
+
+    /// A group (namespace or subgroup).
+    pub fn group(&self, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
+        self.with(|txn, t| read::group(txn, t, id))
+    }
+
+    /// Every group.
+    pub fn groups(&self) -> Result<Vec<GroupRecord>> {
+        self.with(read::groups)
+    }
+
+    /// A member of a group.
+    pub fn member(&self, group: &[u8; 32], who: &[u8; 32]) -> Result<Option<MemberRecord>> {
+        self.with(|txn, t| read::member(txn, t, group, who))
+    }
+
+    /// Every member of a group, by public key.
+    pub fn members(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], MemberRecord)>> {
+        self.with(|txn, t| read::members(txn, t, group))
+    }
+
+    /// The id an alias of `kind` ("context", "application") stands for.
+    pub fn alias(&self, kind: &str, name: &str) -> Result<Option<[u8; 32]>> {
+        self.with(|txn, t| read::alias(txn, t, kind, name))
+    }
+
+    /// Every alias of `kind`.
+    pub fn aliases(&self, kind: &str) -> Result<Vec<(String, [u8; 32])>> {
+        self.with(|txn, t| read::aliases(txn, t, kind))
     }
 
     /// The context's state root hash.

@@ -5,9 +5,9 @@ use crate::Result;
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 13] = [
     "blobs", "apps", "contexts", "entries", "counts", "leaves", "merkle", "deltas", "heads",
-    "private",
+    "private", "groups", "members", "aliases",
 ];
 
 /// Handles of every table; cheap to copy.
@@ -23,6 +23,9 @@ pub(crate) struct Tables {
     pub(crate) deltas: Db,
     pub(crate) heads: Db,
     pub(crate) private: Db,
+    pub(crate) groups: Db,
+    pub(crate) members: Db,
+    pub(crate) aliases: Db,
 }
 
 impl Tables {
@@ -39,13 +42,16 @@ impl Tables {
             deltas,
             heads,
             private,
+            groups,
+            members,
+            aliases,
         ] = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
                 let mut dbs = Vec::with_capacity(NAMES.len());
                 for name in NAMES {
                     dbs.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let dbs: [_; 10] = dbs
+                let dbs: [_; 13] = dbs
                     .try_into()
                     .map_err(|_| heed::Error::Io(std::io::Error::other("table count")))?;
                 Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(dbs))
@@ -62,6 +68,9 @@ impl Tables {
             deltas,
             heads,
             private,
+            groups,
+            members,
+            aliases,
         })
     }
 }

@@ -3,7 +3,7 @@
 use heed::RwTxn;
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops};
 
-use crate::records::{ApplicationRecord, ContextMeta, encode};
+use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, encode};
 use crate::state::ContextWriter;
 use crate::tables::{Db, Tables};
 use crate::{Result, key, read};
@@ -121,6 +121,62 @@ impl<'e> WriteTxn<'e> {
             }
         }
         Ok(())
+    }
+
+    /// Stores a group.
+    pub fn put_group(&mut self, group: &GroupRecord) -> Result<()> {
+        Ok(self
+            .tables
+            .groups
+            .put(&mut self.txn, &group.id, &encode(group))?)
+    }
+
+    /// A group.
+    pub fn group(&self, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
+        read::group(&self.txn, &self.tables, id)
+    }
+
+    /// Deletes a group and its member list.
+    pub fn delete_group(&mut self, id: &[u8; 32]) -> Result<bool> {
+        delete_prefix(&mut self.txn, self.tables.members, id)?;
+        Ok(self.tables.groups.delete(&mut self.txn, id)?)
+    }
+
+    /// Stores a member of a group.
+    pub fn put_member(
+        &mut self,
+        group: &[u8; 32],
+        who: &[u8; 32],
+        member: &MemberRecord,
+    ) -> Result<()> {
+        Ok(self
+            .tables
+            .members
+            .put(&mut self.txn, &key(&[group, who]), &encode(member))?)
+    }
+
+    /// Removes a member from a group.
+    pub fn delete_member(&mut self, group: &[u8; 32], who: &[u8; 32]) -> Result<bool> {
+        Ok(self
+            .tables
+            .members
+            .delete(&mut self.txn, &key(&[group, who]))?)
+    }
+
+    /// Points an alias of `kind` at `id`.
+    pub fn put_alias(&mut self, kind: &str, name: &str, id: &[u8; 32]) -> Result<()> {
+        Ok(self
+            .tables
+            .aliases
+            .put(&mut self.txn, &read::alias_key(kind, name), id)?)
+    }
+
+    /// Removes an alias.
+    pub fn delete_alias(&mut self, kind: &str, name: &str) -> Result<bool> {
+        Ok(self
+            .tables
+            .aliases
+            .delete(&mut self.txn, &read::alias_key(kind, name))?)
     }
 
     /// Deletes a context and everything stored for it.

@@ -1,0 +1,105 @@
+//! `POST /jsonrpc`: JSON-RPC 2.0 with the upstream node's methods and error
+//! layout. `{"jsonrpc":"2.0","id":…,"method":"execute","params":{"contextId",
+//! "method","argsJson"}}` answers `{"jsonrpc":"2.0","id":…,"result":{"output":…}}`
+//! or `{"jsonrpc":"2.0","id":…,"error":{"type":…,"data":…}}`. The HTTP status
+//! is 200 once the body is a JSON-RPC envelope.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// A request.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Request {
+    /// `2.0`.
+    pub jsonrpc: String,
+    /// Echoed in the response; a number, a string or null.
+    #[schema(value_type = Object)]
+    pub id: Value,
+    /// `execute`.
+    pub method: String,
+    /// The method's parameters.
+    #[schema(value_type = Object)]
+    #[serde(default)]
+    pub params: Value,
+}
+
+/// Parameters of `execute`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteParams {
+    /// Base58 context id.
+    pub context_id: String,
+    /// The app method.
+    pub method: String,
+    /// Its arguments: one JSON object keyed by parameter name.
+    #[schema(value_type = Object)]
+    pub args_json: Value,
+}
+
+/// The result of `execute`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ExecuteResult {
+    /// The method's JSON result; null for none.
+    #[schema(value_type = Object)]
+    pub output: Value,
+}
+
+/// An error: `type` is one of `ParseError`, `SerdeError`, `FunctionCallError`,
+/// `ContextNotFound`, `Unauthorized`, `InternalError`; `data` says more.
+/// `kind` names the exact failure (e.g. `DeadlineExceeded`, `AppError`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RpcError {
+    /// Upstream's error class.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Details: a message, or for `AppError` the app's JSON error.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// The exact failure.
+    #[serde(rename = "kind", default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A response.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Response {
+    /// `2.0`.
+    pub jsonrpc: String,
+    /// The request's id.
+    #[schema(value_type = Object)]
+    pub id: Value,
+    /// Set on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ExecuteResult>,
+    /// Set on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcError>,
+}
+
+impl Response {
+    /// A success.
+    pub fn ok(id: Value, output: Value) -> Self {
+        Response {
+            jsonrpc: "2.0".into(),
+            id,
+            result: Some(ExecuteResult { output }),
+            error: None,
+        }
+    }
+
+    /// A failure.
+    pub fn err(id: Value, kind: &str, data: Value, detail: Option<&str>) -> Self {
+        Response {
+            jsonrpc: "2.0".into(),
+            id,
+            result: None,
+            error: Some(RpcError {
+                kind: kind.into(),
+                data,
+                detail: detail.map(str::to_string),
+            }),
+        }
+    }
+}

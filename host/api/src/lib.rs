@@ -1,0 +1,337 @@
+//! The HTTP wire format, shared by the server and `meroctl`.
+//!
+//! It is the upstream node's format, so that clients written for it work:
+//! camelCase fields (except where upstream uses snake_case, noted per type),
+//! admin responses wrapped in `{"data": ...}` (except where upstream does not),
+//! application and context ids, public keys and hashes in base58, namespace
+//! and group ids in hex. Errors are `{"error": "<message>", "type": "<Kind>"}`:
+//! upstream clients read `error`; `type` is a stable name to match on.
+
+pub mod ids;
+pub mod jsonrpc;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `{"data": T}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Data<T> {
+    /// The payload.
+    pub data: T,
+}
+
+impl<T> Data<T> {
+    /// Wraps `data`.
+    pub fn new(data: T) -> Self {
+        Data { data }
+    }
+}
+
+/// The body of every admin API error.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// For humans.
+    pub error: String,
+    /// Stable error kind, e.g. `ContextNotFound`, `InvalidRequest`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// Health of the node.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `alive`.
+    pub status: String,
+}
+
+// ------------------------------------------------------------ applications
+
+/// Blobs of an application. Snake_case, as upstream.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApplicationBlob {
+    /// Base58 content hash of the component.
+    pub bytecode: String,
+    /// Base58 id of the compiled artifact (all zeros: compiled on demand).
+    pub compiled: String,
+}
+
+/// An installed application. Snake_case, as upstream.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Application {
+    /// Base58 application id.
+    pub id: String,
+    /// Its blobs.
+    pub blob: ApplicationBlob,
+    /// Component size in bytes.
+    pub size: u64,
+    /// Where it came from, e.g. `file:///path/app.wasm`.
+    pub source: String,
+    /// Metadata bytes given at install.
+    pub metadata: Vec<u8>,
+    /// Package name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub package: String,
+    /// Version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Methods the app declares, with `readOnly` or `mutating` intent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<MethodInfo>,
+}
+
+/// A method of an app.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodInfo {
+    /// Its name.
+    pub name: String,
+    /// `readOnly` or `mutating`.
+    pub intent: String,
+}
+
+/// `POST /admin-api/install-dev-application`: install from a path on the
+/// node's filesystem.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallDevApplicationRequest {
+    /// Absolute path of a `.wasm` component on the node's machine.
+    pub path: String,
+    /// Free-form metadata bytes.
+    #[serde(default)]
+    pub metadata: Vec<u8>,
+    /// Package name (default `unknown`).
+    #[serde(default)]
+    pub package: Option<String>,
+    /// Version (default `0.0.0`).
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// `POST /admin-api/install-application` with a JSON body: install from a
+/// URL, which must be on loopback. Upload the bytes instead with
+/// `Content-Type: application/wasm`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallApplicationRequest {
+    /// `http://127.0.0.1:.../app.wasm`.
+    pub url: String,
+    /// Expected base58 SHA-256 of the bytes.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Free-form metadata bytes.
+    #[serde(default)]
+    pub metadata: Vec<u8>,
+    /// Package name.
+    #[serde(default)]
+    pub package: Option<String>,
+    /// Version.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// The id of an installed (or uninstalled) application.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationIdData {
+    /// Base58 application id.
+    pub application_id: String,
+}
+
+/// `GET /admin-api/applications`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApplicationList {
+    /// Every installed application.
+    pub apps: Vec<Application>,
+}
+
+/// `GET /admin-api/applications/:id`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApplicationData {
+    /// The application.
+    pub application: Application,
+}
+
+// -------------------------------------------------------------- namespaces
+
+/// `POST /admin-api/namespaces`: a namespace and its first context.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateNamespaceRequest {
+    /// Base58 id of the installed application.
+    pub application_id: String,
+    /// A human name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Hex content hash of the component to pin; defaults to the
+    /// application's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_key: Option<String>,
+    /// JSON bytes passed to the first context's `init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initialization_params: Option<Vec<u8>>,
+}
+
+/// A created namespace.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateNamespaceData {
+    /// Hex namespace id.
+    pub namespace_id: String,
+    /// Base58 id of its first context.
+    pub context_id: String,
+}
+
+/// A context of a namespace, with its app version.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceContext {
+    /// Base58 context id.
+    pub context_id: String,
+    /// The app version it runs.
+    pub application_version: String,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A namespace.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Namespace {
+    /// Hex namespace id.
+    pub namespace_id: String,
+    /// Hex content hash of the component its contexts run.
+    pub app_key: String,
+    /// Base58 application id.
+    pub target_application_id: String,
+    /// Creation time, Unix seconds.
+    pub created_at: u64,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Members.
+    pub member_count: usize,
+    /// Contexts.
+    pub context_count: usize,
+    /// Subgroups.
+    pub subgroup_count: usize,
+    /// The application's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// Its contexts, each with the app version it runs.
+    #[serde(default)]
+    pub contexts: Vec<NamespaceContext>,
+}
+
+/// `{"isDeleted": bool}`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Deleted {
+    /// Whether something was deleted.
+    pub is_deleted: bool,
+}
+
+// ---------------------------------------------------------------- contexts
+
+/// A context.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    /// Base58 context id.
+    pub id: String,
+    /// Base58 application id.
+    pub application_id: String,
+    /// Base58 state root hash: equal on every replica that converged.
+    #[serde(rename = "contextStateHash")]
+    pub root_hash: String,
+    /// Ids of the deltas no other delta builds on yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Vec<u8>>)]
+    pub dag_heads: Vec<[u8; 32]>,
+    /// The app version it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_version: Option<String>,
+    /// The state layout version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_version: Option<u32>,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Hex id of its group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Deltas applied to it on this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_count: Option<u64>,
+}
+
+/// `GET /admin-api/contexts`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ContextList {
+    /// The contexts on this node.
+    pub contexts: Vec<Context>,
+}
+
+/// `POST /admin-api/contexts`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateContextRequest {
+    /// Base58 application id.
+    pub application_id: String,
+    /// Hex id of the namespace or group the context belongs to.
+    pub group_id: String,
+    /// JSON bytes passed to `init`.
+    #[serde(default)]
+    pub initialization_params: Vec<u8>,
+    /// Base58 32-byte seed making the context id deterministic.
+    #[serde(default)]
+    pub context_seed: Option<String>,
+    /// Accepted for compatibility; the node signs with its own identity.
+    #[serde(default)]
+    pub identity_secret: Option<String>,
+    /// A human name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A created context.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateContextData {
+    /// Base58 context id.
+    pub context_id: String,
+    /// Base58 public key this node acts as in it.
+    pub member_public_key: String,
+    /// Hex id of its group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// Always false: the group must exist.
+    #[serde(default)]
+    pub group_created: bool,
+}
+
+// ------------------------------------------------------------------ aliases
+
+/// `POST /admin-api/alias/create/context`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateContextAlias {
+    /// Up to 50 characters of `[A-Za-z0-9._-]`.
+    pub alias: String,
+    /// Base58 context id.
+    pub context_id: String,
+}
+
+/// `POST /admin-api/alias/lookup/context/:name`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AliasValue {
+    /// The id, or null if no such alias.
+    pub value: Option<String>,
+}
+
+/// `GET /admin-api/peers`; not wrapped in `data`, as upstream.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PeerCount {
+    /// Connected peers.
+    pub count: usize,
+}

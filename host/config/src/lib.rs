@@ -1,0 +1,492 @@
+//! A node's configuration: `<home>/<node>/config.toml`.
+//!
+//! The layout follows the upstream node's, so tools that edit it (merobox
+//! rewrites `bootstrap.nodes`, `discovery.mdns`,
+//! `discovery.rendezvous.namespace` and `sync.*`) work unchanged. Listen
+//! addresses are multiaddrs and default to 127.0.0.1: a node is reachable
+//! only from this machine unless its operator says otherwise.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+/// The file name inside a node's directory.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Default port of the HTTP API.
+pub const DEFAULT_SERVER_PORT: u16 = 2528;
+/// Default port of the peer-to-peer swarm.
+pub const DEFAULT_SWARM_PORT: u16 = 2428;
+
+/// Errors of configuration handling.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or misses required keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is not what its key needs.
+    #[error("{0}")]
+    Invalid(String),
+    /// The node directory has no configuration.
+    #[error("no node configured at {0}: run `merod --home <HOME> --node <NAME> init` first")]
+    NotInitialized(PathBuf),
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConfigFile {
+    /// The node's keys.
+    pub identity: IdentityConfig,
+    /// Peer-to-peer listening.
+    pub swarm: SwarmConfig,
+    /// The HTTP API.
+    pub server: ServerConfig,
+    /// Peers to connect to at start.
+    #[serde(default)]
+    pub bootstrap: BootstrapConfig,
+    /// Finding peers.
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
+    /// Replication timing.
+    #[serde(default)]
+    pub sync: SyncConfig,
+    /// Where the database lives, relative to the node directory.
+    pub datastore: PathConfig,
+    /// Where blobs (compiled components) live, relative to the node directory.
+    pub blobstore: PathConfig,
+    /// Limits of app calls.
+    #[serde(default)]
+    pub runtime: RuntimeSection,
+}
+
+/// The node's identity: a libp2p Ed25519 keypair. Its public key is the
+/// peer id and the key the node signs its changes with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdentityConfig {
+    /// The peer id, derived from the keypair.
+    pub peer_id: String,
+    /// Base58 of the protobuf-encoded keypair.
+    pub keypair: String,
+}
+
+/// Peer-to-peer listen addresses.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SwarmConfig {
+    /// Multiaddrs, e.g. `/ip4/127.0.0.1/tcp/2428`.
+    pub listen: Vec<String>,
+}
+
+/// The HTTP API.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// Multiaddrs; the first IPv4 one is what `meroctl --node` connects to.
+    pub listen: Vec<String>,
+    /// `proxy`: the node checks no credentials itself.
+    #[serde(default = "default_auth_mode")]
+    pub auth_mode: String,
+}
+
+fn default_auth_mode() -> String {
+    "proxy".into()
+}
+
+/// Peers dialled at start.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BootstrapConfig {
+    /// Multiaddrs with `/p2p/<peer id>`.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+}
+
+/// Peer discovery. This node never uses mDNS or public rendezvous; the keys
+/// are kept so that tools writing them do not fail.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DiscoveryConfig {
+    /// Ignored: local discovery is off.
+    #[serde(default)]
+    pub mdns: bool,
+    /// Ignored.
+    #[serde(default)]
+    pub rendezvous: RendezvousConfig,
+}
+
+/// Kept for compatibility; ignored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RendezvousConfig {
+    /// A namespace name.
+    pub namespace: String,
+}
+
+impl Default for RendezvousConfig {
+    fn default() -> Self {
+        RendezvousConfig {
+            namespace: "/calimero/devnet/global".into(),
+        }
+    }
+}
+
+/// Replication timing, in milliseconds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncConfig {
+    /// Budget of one catch-up session.
+    pub timeout_ms: u64,
+    /// Least time between two syncs of one context.
+    pub interval_ms: u64,
+    /// How often every context is compared with peers.
+    pub frequency_ms: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            timeout_ms: 30_000,
+            interval_ms: 5_000,
+            frequency_ms: 10_000,
+        }
+    }
+}
+
+/// A path relative to the node directory (or absolute).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PathConfig {
+    /// The path.
+    pub path: PathBuf,
+}
+
+/// Limits of app calls.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RuntimeSection {
+    /// Wall-clock budget of one call.
+    pub call_timeout_ms: u64,
+    /// Linear memory one instance may use, in MiB.
+    pub max_memory_mib: u64,
+    /// Instances that may run at once.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        RuntimeSection {
+            call_timeout_ms: 2_000,
+            max_memory_mib: 64,
+            max_instances: 32,
+        }
+    }
+}
+
+/// The directory of node `node` under `home`.
+pub fn node_dir(home: &Path, node: &str) -> PathBuf {
+    home.join(node)
+}
+
+/// `$CALIMERO_HOME`, else `~/.calimero`.
+pub fn default_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("CALIMERO_HOME") {
+        return PathBuf::from(h);
+    }
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".calimero"),
+        |h| PathBuf::from(h).join(".calimero"),
+    )
+}
+
+/// A multiaddr for a TCP listener.
+pub fn tcp_multiaddr(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(ip) => format!("/ip4/{ip}/tcp/{port}"),
+        IpAddr::V6(ip) => format!("/ip6/{ip}/tcp/{port}"),
+    }
+}
+
+/// Parses `/ip4/<ip>/tcp/<port>` (or `/ip6/...`).
+pub fn parse_tcp_multiaddr(addr: &str) -> Result<SocketAddr, ConfigError> {
+    let bad = || ConfigError::Invalid(format!("`{addr}` is not a /ip4/<ip>/tcp/<port> address"));
+    let parts: Vec<&str> = addr.split('/').collect();
+    match parts.as_slice() {
+        ["", proto @ ("ip4" | "ip6"), ip, "tcp", port, ..] => {
+            let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+            if (*proto == "ip4") != ip.is_ipv4() {
+                return Err(bad());
+            }
+            Ok(SocketAddr::new(ip, port.parse().map_err(|_| bad())?))
+        }
+        _ => Err(bad()),
+    }
+}
+
+impl ConfigFile {
+    /// A fresh configuration with a new identity, listening on 127.0.0.1.
+    pub fn generate(server_port: u16, swarm_port: u16) -> Result<ConfigFile, ConfigError> {
+        let mut secret: [u8; 32] = rand::random();
+        let keypair = libp2p_identity::Keypair::ed25519_from_bytes(&mut secret)
+            .map_err(|e| ConfigError::Invalid(format!("cannot make a keypair: {e}")))?;
+        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Ok(ConfigFile {
+            identity: IdentityConfig {
+                peer_id: keypair.public().to_peer_id().to_base58(),
+                keypair: bs58::encode(keypair.to_protobuf_encoding().unwrap_or_default())
+                    .into_string(),
+            },
+            swarm: SwarmConfig {
+                listen: vec![tcp_multiaddr(local, swarm_port)],
+            },
+            server: ServerConfig {
+                listen: vec![tcp_multiaddr(local, server_port)],
+                auth_mode: default_auth_mode(),
+            },
+            bootstrap: BootstrapConfig::default(),
+            discovery: DiscoveryConfig::default(),
+            sync: SyncConfig::default(),
+            datastore: PathConfig {
+                path: "data".into(),
+            },
+            blobstore: PathConfig {
+                path: "blobs".into(),
+            },
+            runtime: RuntimeSection::default(),
+        })
+    }
+
+    /// Loads `<dir>/config.toml`.
+    pub fn load(dir: &Path) -> Result<ConfigFile, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::NotInitialized(dir.to_path_buf())
+            } else {
+                ConfigError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path,
+            message: e.to_string(),
+        })
+    }
+
+    /// Writes `<dir>/config.toml`, readable by its owner only.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let io = |source| ConfigError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        write_private(&path, &text).map_err(io)?;
+        Ok(path)
+    }
+
+    /// The address of the HTTP API: the first IPv4 `server.listen` entry.
+    pub fn server_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .listen
+            .iter()
+            .filter_map(|a| parse_tcp_multiaddr(a).ok())
+            .find(SocketAddr::is_ipv4)
+            .or_else(|| {
+                self.server
+                    .listen
+                    .iter()
+                    .find_map(|a| parse_tcp_multiaddr(a).ok())
+            })
+            .ok_or_else(|| {
+                ConfigError::Invalid("server.listen has no /ip4/<ip>/tcp/<port> address".into())
+            })
+    }
+
+    /// Every `server.listen` address.
+    pub fn server_addrs(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.server
+            .listen
+            .iter()
+            .map(|a| parse_tcp_multiaddr(a))
+            .collect()
+    }
+
+    /// The node's Ed25519 signing key.
+    pub fn signing_key(&self) -> Result<SigningKey, ConfigError> {
+        let bad = |why: &str| ConfigError::Invalid(format!("identity.keypair: {why}"));
+        let bytes = bs58::decode(&self.identity.keypair)
+            .into_vec()
+            .map_err(|_| bad("not base58"))?;
+        let keypair = libp2p_identity::Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|_| bad("not a keypair"))?;
+        let ed = keypair
+            .try_into_ed25519()
+            .map_err(|_| bad("not an Ed25519 keypair"))?;
+        let secret: [u8; 32] = ed
+            .secret()
+            .as_ref()
+            .try_into()
+            .map_err(|_| bad("bad secret length"))?;
+        Ok(SigningKey::from_bytes(&secret))
+    }
+
+    /// The database directory.
+    pub fn datastore_dir(&self, node_dir: &Path) -> PathBuf {
+        node_dir.join(&self.datastore.path)
+    }
+
+    /// The blob directory.
+    pub fn blobstore_dir(&self, node_dir: &Path) -> PathBuf {
+        node_dir.join(&self.blobstore.path)
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension("toml.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Sets `key` (dotted, e.g. `sync.interval_ms`) to `value` in
+/// `<dir>/config.toml`, keeping the rest of the file as it is. The value is
+/// read as TOML (`500`, `true`, `["a"]`) or else taken as a string. The
+/// result must still be a valid configuration.
+pub fn set_key(dir: &Path, key: &str, value: &str) -> Result<(), ConfigError> {
+    let path = dir.join(CONFIG_FILE);
+    let io = |source| ConfigError::Io {
+        path: path.clone(),
+        source,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ConfigError::NotInitialized(dir.to_path_buf())
+        } else {
+            io(source)
+        }
+    })?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Parse {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, tables) = parts
+        .split_last()
+        .ok_or_else(|| ConfigError::Invalid("empty key".into()))?;
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(ConfigError::Invalid(format!("`{key}` is not a dotted key")));
+    }
+    let mut item = doc.as_item_mut();
+    for t in tables {
+        item = &mut item[*t];
+        if item.is_none() {
+            *item = toml_edit::table();
+        }
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml_edit::DocumentMut>()
+        .ok()
+        .and_then(|d| d.get("v").and_then(|v| v.as_value()).cloned())
+        .unwrap_or_else(|| toml_edit::Value::from(value));
+    item[*last] = toml_edit::Item::Value(parsed);
+    let new_text = doc.to_string();
+    toml::from_str::<ConfigFile>(&new_text).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "`{key} = {value}` makes the configuration invalid: {e}"
+        ))
+    })?;
+    write_private(&path, &new_text).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_config_round_trips_and_stays_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ConfigFile::generate(3000, 3001).unwrap();
+        cfg.save(dir.path()).unwrap();
+        let back = ConfigFile::load(dir.path()).unwrap();
+        assert_eq!(
+            back.server_addr().unwrap(),
+            "127.0.0.1:3000".parse().unwrap()
+        );
+        assert_eq!(
+            back.swarm.listen,
+            vec!["/ip4/127.0.0.1/tcp/3001".to_string()]
+        );
+        let key = back.signing_key().unwrap();
+        assert_eq!(key.to_bytes(), cfg.signing_key().unwrap().to_bytes());
+        assert!(!back.discovery.mdns && back.bootstrap.nodes.is_empty());
+    }
+
+    #[test]
+    fn set_key_edits_in_place_and_refuses_breaking_values() {
+        let dir = tempfile::tempdir().unwrap();
+        ConfigFile::generate(3000, 3001)
+            .unwrap()
+            .save(dir.path())
+            .unwrap();
+        set_key(dir.path(), "sync.interval_ms", "500").unwrap();
+        set_key(dir.path(), "discovery.rendezvous.namespace", "my-ns").unwrap();
+        set_key(dir.path(), "bootstrap.nodes", "[]").unwrap();
+        let cfg = ConfigFile::load(dir.path()).unwrap();
+        assert_eq!(cfg.sync.interval_ms, 500);
+        assert_eq!(cfg.discovery.rendezvous.namespace, "my-ns");
+        assert!(matches!(
+            set_key(dir.path(), "sync.interval_ms", "\"soon\""),
+            Err(ConfigError::Invalid(_))
+        ));
+        assert_eq!(ConfigFile::load(dir.path()).unwrap().sync.interval_ms, 500);
+        assert!(matches!(
+            set_key(&dir.path().join("nope"), "a", "1"),
+            Err(ConfigError::NotInitialized(_))
+        ));
+    }
+
+    #[test]
+    fn multiaddrs_parse_strictly() {
+        assert_eq!(
+            parse_tcp_multiaddr("/ip4/127.0.0.1/tcp/80").unwrap(),
+            "127.0.0.1:80".parse().unwrap()
+        );
+        assert_eq!(
+            parse_tcp_multiaddr("/ip6/::1/tcp/80").unwrap(),
+            "[::1]:80".parse().unwrap()
+        );
+        for bad in [
+            "/ip4/::1/tcp/80",
+            "/ip4/1.2.3.4/udp/80",
+            "127.0.0.1:80",
+            "/ip4/1.2.3.4/tcp/x",
+        ] {
+            assert!(parse_tcp_multiaddr(bad).is_err(), "{bad}");
+        }
+    }
+}

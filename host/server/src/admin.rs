@@ -1,0 +1,418 @@
+//! `/admin-api`: applications, namespaces, contexts, aliases, health.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use mero_api::ids::{b58, hex32, parse_b58, parse_group};
+use mero_api::{
+    AliasValue, Application, ApplicationBlob, ApplicationData, ApplicationIdData, ApplicationList,
+    Context, ContextList, CreateContextAlias, CreateContextData, CreateContextRequest,
+    CreateNamespaceData, CreateNamespaceRequest, Data, Deleted, Health, InstallApplicationRequest,
+    InstallDevApplicationRequest, MethodInfo, Namespace, NamespaceContext,
+};
+use mero_crdt::ContextId;
+use mero_node::{ContextInfo, InstallSource, NamespaceInfo, Node};
+use mero_runtime::Intent;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ApiResult};
+
+/// Parses a JSON request body, with a clear 400 when it is not.
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad(
+            "InvalidJson",
+            "the request needs a JSON body",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad("InvalidJson", format!("invalid JSON body: {e}")))
+}
+
+fn context_id(s: &str) -> ApiResult<ContextId> {
+    parse_b58(s, "context id")
+        .map(ContextId)
+        .map_err(|m| ApiError::bad("InvalidContextId", m))
+}
+
+fn application_id(s: &str) -> ApiResult<[u8; 32]> {
+    parse_b58(s, "application id").map_err(|m| ApiError::bad("InvalidApplicationId", m))
+}
+
+fn group_id(s: &str) -> ApiResult<[u8; 32]> {
+    parse_group(s).map_err(|m| ApiError::bad("InvalidGroupId", m))
+}
+
+const ZERO_B58: &str = "11111111111111111111111111111111";
+
+fn application_dto(app: &mero_node::Application) -> Application {
+    let r = &app.record;
+    Application {
+        id: b58(&r.id),
+        blob: ApplicationBlob {
+            bytecode: b58(&r.blob),
+            compiled: ZERO_B58.into(),
+        },
+        size: r.size,
+        source: r.source.clone(),
+        metadata: r.metadata.clone(),
+        package: r.package.clone(),
+        version: Some(r.version.clone()),
+        methods: app
+            .methods
+            .iter()
+            .map(|(name, intent)| MethodInfo {
+                name: name.clone(),
+                intent: match intent {
+                    Intent::ReadOnly => "readOnly".into(),
+                    Intent::Mutating => "mutating".into(),
+                },
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn context_dto(c: &ContextInfo) -> Context {
+    Context {
+        id: b58(&c.meta.id.0),
+        application_id: b58(&c.meta.application),
+        root_hash: b58(&c.root_hash),
+        dag_heads: c.heads.iter().map(|h| h.0).collect(),
+        application_version: Some(c.meta.app_version.clone()),
+        state_version: Some(c.meta.state_version),
+        name: c.meta.name.clone(),
+        group_id: c.meta.group.as_ref().map(hex32),
+        delta_count: Some(c.meta.delta_count),
+    }
+}
+
+fn namespace_dto(n: &NamespaceInfo) -> Namespace {
+    Namespace {
+        namespace_id: hex32(&n.group.id),
+        app_key: hex32(&n.group.blob),
+        target_application_id: b58(&n.group.application),
+        created_at: n.group.created_at_millis / 1000,
+        name: n.group.name.clone(),
+        member_count: n.members,
+        context_count: n.contexts.len(),
+        subgroup_count: n.subgroups,
+        app_version: n.app_version.clone(),
+        contexts: n
+            .contexts
+            .iter()
+            .map(|c| NamespaceContext {
+                context_id: b58(&c.id.0),
+                application_version: c.app_version.clone(),
+                name: c.name.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Whether the node is up.
+#[utoipa::path(get, path = "/admin-api/health", tag = "admin",
+    responses((status = 200, description = "The node answers", body = Data<Health>)))]
+pub(crate) async fn health() -> Json<Data<Health>> {
+    Json(Data::new(Health {
+        status: "alive".into(),
+    }))
+}
+
+/// Installs an application from a path on the node's machine.
+#[utoipa::path(post, path = "/admin-api/install-dev-application", tag = "applications",
+    request_body = InstallDevApplicationRequest,
+    responses(
+        (status = 200, body = Data<ApplicationIdData>),
+        (status = 400, description = "Unreadable path or not a component of our world", body = mero_api::ErrorBody),
+        (status = 403, description = "Path outside MEROD_DEV_INSTALL_ROOT", body = mero_api::ErrorBody)))]
+pub(crate) async fn install_dev_application(
+    State(node): State<Node>,
+    body: Bytes,
+) -> ApiResult<Json<Data<ApplicationIdData>>> {
+    let req: InstallDevApplicationRequest = json_body(&body)?;
+    let id = node
+        .install_application(
+            InstallSource::Path(PathBuf::from(req.path)),
+            req.metadata,
+            req.package,
+            req.version,
+        )
+        .await?;
+    Ok(Json(Data::new(ApplicationIdData {
+        application_id: b58(&id),
+    })))
+}
+
+/// Installs an application from a loopback URL (JSON body) or from the
+/// uploaded bytes (`Content-Type: application/wasm` or
+/// `application/octet-stream`).
+#[utoipa::path(post, path = "/admin-api/install-application", tag = "applications",
+    request_body(content = InstallApplicationRequest, description = "JSON with a loopback URL, or the component bytes"),
+    responses(
+        (status = 200, body = Data<ApplicationIdData>),
+        (status = 400, description = "Not a component of our world, bad URL, hash mismatch", body = mero_api::ErrorBody),
+        (status = 403, description = "URL not on loopback", body = mero_api::ErrorBody)))]
+pub(crate) async fn install_application(
+    State(node): State<Node>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Data<ApplicationIdData>>> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let id = if content_type.starts_with("application/wasm")
+        || content_type.starts_with("application/octet-stream")
+    {
+        node.install_application(InstallSource::Bytes(body.to_vec()), Vec::new(), None, None)
+            .await?
+    } else {
+        let req: InstallApplicationRequest = json_body(&body)?;
+        let hash = req
+            .hash
+            .as_deref()
+            .map(|h| parse_b58(h, "hash"))
+            .transpose()
+            .map_err(|m| ApiError::bad("InvalidHash", m))?;
+        node.install_application(
+            InstallSource::Url { url: req.url, hash },
+            req.metadata,
+            req.package,
+            req.version,
+        )
+        .await?
+    };
+    Ok(Json(Data::new(ApplicationIdData {
+        application_id: b58(&id),
+    })))
+}
+
+/// Installed applications.
+#[utoipa::path(get, path = "/admin-api/applications", tag = "applications",
+    responses((status = 200, body = Data<ApplicationList>)))]
+pub(crate) async fn list_applications(
+    State(node): State<Node>,
+) -> ApiResult<Json<Data<ApplicationList>>> {
+    let apps = node.applications()?.iter().map(application_dto).collect();
+    Ok(Json(Data::new(ApplicationList { apps })))
+}
+
+/// One application.
+#[utoipa::path(get, path = "/admin-api/applications/{id}", tag = "applications",
+    params(("id" = String, Path, description = "Base58 application id")),
+    responses((status = 200, body = Data<ApplicationData>), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn get_application(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<ApplicationData>>> {
+    let app = node.application(&application_id(&id)?)?;
+    Ok(Json(Data::new(ApplicationData {
+        application: application_dto(&app),
+    })))
+}
+
+/// Uninstalls an application; refused while contexts run it.
+#[utoipa::path(delete, path = "/admin-api/applications/{id}", tag = "applications",
+    params(("id" = String, Path, description = "Base58 application id")),
+    responses((status = 200, body = Data<ApplicationIdData>), (status = 404, body = mero_api::ErrorBody),
+        (status = 409, description = "Contexts run it", body = mero_api::ErrorBody)))]
+pub(crate) async fn delete_application(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<ApplicationIdData>>> {
+    let raw = application_id(&id)?;
+    node.uninstall_application(&raw).await?;
+    Ok(Json(Data::new(ApplicationIdData {
+        application_id: b58(&raw),
+    })))
+}
+
+/// Creates a namespace and its first context; this node is its creator.
+#[utoipa::path(post, path = "/admin-api/namespaces", tag = "namespaces",
+    request_body = CreateNamespaceRequest,
+    responses((status = 200, body = Data<CreateNamespaceData>), (status = 400, body = mero_api::ErrorBody),
+        (status = 404, description = "Unknown application", body = mero_api::ErrorBody)))]
+pub(crate) async fn create_namespace(
+    State(node): State<Node>,
+    body: Bytes,
+) -> ApiResult<Json<Data<CreateNamespaceData>>> {
+    let req: CreateNamespaceRequest = json_body(&body)?;
+    let app = application_id(&req.application_id)?;
+    let app_key = req.app_key.as_deref().map(group_id).transpose()?;
+    let (ns, ctx) = node
+        .create_namespace(
+            &app,
+            req.name,
+            app_key,
+            req.initialization_params.unwrap_or_default(),
+        )
+        .await?;
+    Ok(Json(Data::new(CreateNamespaceData {
+        namespace_id: hex32(&ns),
+        context_id: b58(&ctx.0),
+    })))
+}
+
+/// Namespaces, each with its contexts and the app version they run.
+#[utoipa::path(get, path = "/admin-api/namespaces", tag = "namespaces",
+    responses((status = 200, body = Data<Vec<Namespace>>)))]
+pub(crate) async fn list_namespaces(
+    State(node): State<Node>,
+) -> ApiResult<Json<Data<Vec<Namespace>>>> {
+    Ok(Json(Data::new(
+        node.namespaces()?.iter().map(namespace_dto).collect(),
+    )))
+}
+
+/// One namespace.
+#[utoipa::path(get, path = "/admin-api/namespaces/{id}", tag = "namespaces",
+    params(("id" = String, Path, description = "Hex (or base58) namespace id")),
+    responses((status = 200, body = Data<Namespace>), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn get_namespace(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Namespace>>> {
+    Ok(Json(Data::new(namespace_dto(
+        &node.namespace(&group_id(&id)?)?,
+    ))))
+}
+
+/// Deletes a namespace and its contexts from this node.
+#[utoipa::path(delete, path = "/admin-api/namespaces/{id}", tag = "namespaces",
+    params(("id" = String, Path, description = "Hex (or base58) namespace id")),
+    responses((status = 200, body = Data<Deleted>)))]
+pub(crate) async fn delete_namespace(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Deleted>>> {
+    let is_deleted = node.delete_namespace(&group_id(&id)?).await?;
+    Ok(Json(Data::new(Deleted { is_deleted })))
+}
+
+/// Creates a context in a namespace or group and runs its `init`.
+#[utoipa::path(post, path = "/admin-api/contexts", tag = "contexts",
+    request_body = CreateContextRequest,
+    responses((status = 200, body = Data<CreateContextData>),
+        (status = 400, description = "Bad request or init failed", body = mero_api::ErrorBody),
+        (status = 403, description = "Not a member or lacking the capability", body = mero_api::ErrorBody),
+        (status = 404, description = "Unknown application or group", body = mero_api::ErrorBody)))]
+pub(crate) async fn create_context(
+    State(node): State<Node>,
+    body: Bytes,
+) -> ApiResult<Json<Data<CreateContextData>>> {
+    let req: CreateContextRequest = json_body(&body)?;
+    let app = application_id(&req.application_id)?;
+    let group = group_id(&req.group_id)?;
+    let seed = req
+        .context_seed
+        .as_deref()
+        .map(|s| parse_b58(s, "context seed"))
+        .transpose()
+        .map_err(|m| ApiError::bad("InvalidSeed", m))?;
+    let ctx = node
+        .create_context(&app, &group, req.initialization_params, seed, req.name)
+        .await?;
+    Ok(Json(Data::new(CreateContextData {
+        context_id: b58(&ctx.0),
+        member_public_key: b58(&node.public_key()),
+        group_id: Some(hex32(&group)),
+        group_created: false,
+    })))
+}
+
+/// Contexts on this node.
+#[utoipa::path(get, path = "/admin-api/contexts", tag = "contexts",
+    responses((status = 200, body = Data<ContextList>)))]
+pub(crate) async fn list_contexts(State(node): State<Node>) -> ApiResult<Json<Data<ContextList>>> {
+    Ok(Json(Data::new(ContextList {
+        contexts: node.contexts()?.iter().map(context_dto).collect(),
+    })))
+}
+
+/// One context, with its state root hash, DAG heads and app version.
+#[utoipa::path(get, path = "/admin-api/contexts/{id}", tag = "contexts",
+    params(("id" = String, Path, description = "Base58 context id")),
+    responses((status = 200, body = Data<Context>), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn get_context(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Context>>> {
+    Ok(Json(Data::new(context_dto(
+        &node.context(&context_id(&id)?)?,
+    ))))
+}
+
+/// Deletes a context and everything this node stores for it.
+#[utoipa::path(delete, path = "/admin-api/contexts/{id}", tag = "contexts",
+    params(("id" = String, Path, description = "Base58 context id")),
+    responses((status = 200, body = Data<Deleted>)))]
+pub(crate) async fn delete_context(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Deleted>>> {
+    let is_deleted = node.delete_context(&context_id(&id)?).await?;
+    Ok(Json(Data::new(Deleted { is_deleted })))
+}
+
+/// Names a context.
+#[utoipa::path(post, path = "/admin-api/alias/create/context", tag = "aliases",
+    request_body = CreateContextAlias,
+    responses((status = 200, body = Data<Option<String>>), (status = 400, body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody), (status = 409, body = mero_api::ErrorBody)))]
+pub(crate) async fn create_context_alias(
+    State(node): State<Node>,
+    body: Bytes,
+) -> ApiResult<Json<Data<Option<String>>>> {
+    let req: CreateContextAlias = json_body(&body)?;
+    node.create_alias("context", &req.alias, context_id(&req.context_id)?.0)
+        .await?;
+    Ok(Json(Data::new(None)))
+}
+
+/// What a context alias stands for; `value` is null if nothing.
+#[utoipa::path(post, path = "/admin-api/alias/lookup/context/{name}", tag = "aliases",
+    params(("name" = String, Path, description = "The alias")),
+    responses((status = 200, body = Data<AliasValue>)))]
+pub(crate) async fn lookup_context_alias(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Data<AliasValue>>> {
+    let value = node.lookup_alias("context", &name)?.map(|id| b58(&id));
+    Ok(Json(Data::new(AliasValue { value })))
+}
+
+/// Removes a context alias.
+#[utoipa::path(post, path = "/admin-api/alias/delete/context/{name}", tag = "aliases",
+    params(("name" = String, Path, description = "The alias")),
+    responses((status = 200, body = Data<Option<String>>)))]
+pub(crate) async fn delete_context_alias(
+    State(node): State<Node>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Data<Option<String>>>> {
+    node.delete_alias("context", &name).await?;
+    Ok(Json(Data::new(None)))
+}
+
+/// Every context alias.
+#[utoipa::path(get, path = "/admin-api/alias/list/context", tag = "aliases",
+    responses((status = 200, body = Data<std::collections::BTreeMap<String, String>>)))]
+pub(crate) async fn list_context_aliases(
+    State(node): State<Node>,
+) -> ApiResult<Json<Data<std::collections::BTreeMap<String, String>>>> {
+    Ok(Json(Data::new(
+        node.aliases("context")?
+            .into_iter()
+            .map(|(k, v)| (k, b58(&v)))
+            .collect(),
+    )))
+}
+
+/// Connected peers (none until networking is on).
+#[utoipa::path(get, path = "/admin-api/peers", tag = "admin",
+    responses((status = 200, body = mero_api::PeerCount)))]
+pub(crate) async fn peers() -> Json<mero_api::PeerCount> {
+    Json(mero_api::PeerCount { count: 0 })
+}

@@ -1,0 +1,106 @@
+//! `POST /jsonrpc`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mero_api::ids::parse_b58;
+use mero_api::jsonrpc::{ExecuteParams, Request, Response};
+use mero_crdt::ContextId;
+use mero_node::{Node, NodeError};
+use mero_runtime::CallError;
+use serde_json::{Value, json};
+
+/// Largest method name accepted.
+const MAX_METHOD: usize = 256;
+
+fn rpc_error(e: &NodeError) -> (&'static str, Value) {
+    match e {
+        NodeError::Call(CallError::InvalidArguments(m))
+        | NodeError::Call(CallError::InvalidOutput(m)) => ("SerdeError", json!({ "message": m })),
+        NodeError::Call(CallError::App(payload)) => ("FunctionCallError", payload.clone()),
+        NodeError::Call(CallError::UnknownMethod(m)) => (
+            "FunctionCallError",
+            json!(format!("method {m:?} not found")),
+        ),
+        NodeError::Call(CallError::ContextNotFound) | NodeError::NotFound { .. } => {
+            ("ContextNotFound", json!("Context not found"))
+        }
+        NodeError::Call(CallError::Host(_)) | NodeError::Internal(_) | NodeError::Unavailable => {
+            ("InternalError", json!(e.to_string()))
+        }
+        NodeError::Forbidden { .. } => ("Unauthorized", json!(e.to_string())),
+        other => ("FunctionCallError", json!(other.to_string())),
+    }
+}
+
+/// JSON-RPC 2.0 `execute`: calls an app method. Read-only methods (as the
+/// app declares them) run on committed state; mutating ones answer once
+/// durable. Errors inside a valid envelope answer 200 with an `error`
+/// object, as upstream; a body that is not a JSON-RPC envelope answers 400.
+#[utoipa::path(post, path = "/jsonrpc", tag = "jsonrpc",
+    request_body = Request,
+    responses((status = 200, body = Response), (status = 400, description = "Not a JSON-RPC envelope", body = Response)))]
+pub(crate) async fn handle(State(node): State<Node>, body: Bytes) -> (StatusCode, Json<Response>) {
+    let parse_error =
+        |id: Value, m: String| Response::err(id, "ParseError", json!(m), Some("ParseError"));
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(parse_error(Value::Null, format!("invalid JSON: {e}"))),
+            );
+        }
+    };
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let req: Request = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(parse_error(id, e.to_string())),
+            );
+        }
+    };
+    if req.jsonrpc != "2.0" {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(parse_error(id, "`jsonrpc` must be \"2.0\"".into())),
+        );
+    }
+    let reply = match req.method.as_str() {
+        "execute" => execute(&node, req.id, req.params).await,
+        other => parse_error(
+            req.id,
+            format!("unknown variant `{other}`, expected `execute`"),
+        ),
+    };
+    (StatusCode::OK, Json(reply))
+}
+
+async fn execute(node: &Node, id: Value, params: Value) -> Response {
+    let params: ExecuteParams = match serde_json::from_value(params) {
+        Ok(p) => p,
+        Err(e) => return Response::err(id, "ParseError", json!(e.to_string()), Some("ParseError")),
+    };
+    if params.method.len() > MAX_METHOD {
+        return Response::err(
+            id,
+            "ParseError",
+            json!(format!("method name over {MAX_METHOD} bytes")),
+            Some("ParseError"),
+        );
+    }
+    let ctx = match parse_b58(&params.context_id, "context id") {
+        Ok(c) => ContextId(c),
+        Err(m) => return Response::err(id, "ParseError", json!(m), Some("InvalidContextId")),
+    };
+    match node.execute(&ctx, &params.method, &params.args_json).await {
+        Ok(outcome) => Response::ok(id, outcome.output),
+        Err(e) => {
+            let (kind, data) = rpc_error(&e);
+            Response::err(id, kind, data, Some(e.kind()))
+        }
+    }
+}

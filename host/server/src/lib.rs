@@ -1,0 +1,156 @@
+//! The node's HTTP API on one listener: `/admin-api/*` (REST), `/jsonrpc`,
+//! and the OpenAPI document at `/admin-api/openapi.json` (also checked in as
+//! `host/server/openapi.json`). Handlers are thin: they decode the wire
+//! format, call [`mero_node::Node`] and encode the answer.
+
+mod admin;
+mod error;
+mod jsonrpc;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use mero_node::Node;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+
+/// Largest request body: a component upload.
+const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
+
+/// The OpenAPI document of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mero node API",
+        description = "Admin REST and JSON-RPC of a context node, in the upstream wire format."
+    ),
+    paths(
+        admin::health,
+        admin::install_dev_application,
+        admin::install_application,
+        admin::list_applications,
+        admin::get_application,
+        admin::delete_application,
+        admin::create_namespace,
+        admin::list_namespaces,
+        admin::get_namespace,
+        admin::delete_namespace,
+        admin::create_context,
+        admin::list_contexts,
+        admin::get_context,
+        admin::delete_context,
+        admin::create_context_alias,
+        admin::lookup_context_alias,
+        admin::delete_context_alias,
+        admin::list_context_aliases,
+        admin::peers,
+        jsonrpc::handle,
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as pretty JSON.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found("RouteNotFound", format!("no route {}", uri.path()))
+}
+
+/// Every route, over `node`.
+pub fn router(node: Node) -> Router {
+    Router::new()
+        .route("/admin-api/health", get(admin::health))
+        .route("/admin-api/openapi.json", get(openapi))
+        .route(
+            "/admin-api/install-dev-application",
+            post(admin::install_dev_application),
+        )
+        .route(
+            "/admin-api/install-application",
+            post(admin::install_application),
+        )
+        .route("/admin-api/applications", get(admin::list_applications))
+        .route(
+            "/admin-api/applications/{id}",
+            get(admin::get_application).delete(admin::delete_application),
+        )
+        .route(
+            "/admin-api/namespaces",
+            post(admin::create_namespace).get(admin::list_namespaces),
+        )
+        .route(
+            "/admin-api/namespaces/{id}",
+            get(admin::get_namespace).delete(admin::delete_namespace),
+        )
+        .route(
+            "/admin-api/contexts",
+            post(admin::create_context).get(admin::list_contexts),
+        )
+        .route(
+            "/admin-api/contexts/{id}",
+            get(admin::get_context).delete(admin::delete_context),
+        )
+        .route(
+            "/admin-api/alias/create/context",
+            post(admin::create_context_alias),
+        )
+        .route(
+            "/admin-api/alias/lookup/context/{name}",
+            post(admin::lookup_context_alias),
+        )
+        .route(
+            "/admin-api/alias/delete/context/{name}",
+            post(admin::delete_context_alias),
+        )
+        .route(
+            "/admin-api/alias/list/context",
+            get(admin::list_context_aliases),
+        )
+        .route("/admin-api/peers", get(admin::peers))
+        .route("/jsonrpc", post(jsonrpc::handle))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(node)
+}
+
+/// Serves `node` on every listener until `shutdown` resolves; requests in
+/// flight then finish.
+pub async fn serve(
+    node: Node,
+    listeners: Vec<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(node);
+    let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = Vec::new();
+    for listener in listeners {
+        let mut rx = tx.subscribe();
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.recv().await;
+                })
+                .await
+        }));
+    }
+    shutdown.await;
+    let _ = tx.send(());
+    for t in tasks {
+        t.await.map_err(std::io::Error::other)??;
+    }
+    Ok(())
+}
