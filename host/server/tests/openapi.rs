@@ -1,0 +1,57 @@
+//! The OpenAPI document is generated from the code, served, and checked in
+//! at `host/server/openapi.json`. After changing the API, regenerate it with
+//! `MERO_BLESS=1 cargo test -p mero-server --test openapi`.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const CHECKED_IN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+
+#[test]
+fn the_checked_in_document_is_current() {
+    let generated = mero_server::openapi_json();
+    if std::env::var_os("MERO_BLESS").is_some() {
+        std::fs::write(CHECKED_IN, &generated).unwrap();
+    }
+    let stored = std::fs::read_to_string(CHECKED_IN).unwrap_or_default();
+    assert!(
+        stored == generated,
+        "host/server/openapi.json is stale: run `MERO_BLESS=1 cargo test -p mero-server --test openapi`"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    for path in [
+        "/admin-api/health",
+        "/admin-api/install-dev-application",
+        "/admin-api/applications/{id}",
+        "/admin-api/namespaces",
+        "/admin-api/contexts/{id}",
+        "/jsonrpc",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+}
+
+#[tokio::test]
+async fn the_node_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = mero_config::ConfigFile::generate(1, 2).unwrap();
+    let node = mero_node::Node::start(mero_node::NodeOptions {
+        dir: dir.path().into(),
+        config,
+    })
+    .unwrap();
+    let resp = mero_server::router(node.clone())
+        .oneshot(
+            axum::http::Request::get("/admin-api/openapi.json")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(String::from_utf8_lossy(&body), mero_server::openapi_json());
+    node.shutdown().await.unwrap();
+}

@@ -1,0 +1,250 @@
+//! A harness that runs real `merod` processes on free 127.0.0.1 ports and
+//! drives them with the real `meroctl` and raw HTTP. Waits poll with a
+//! timeout; nothing sleeps a fixed time.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test harness fails fast"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// How long a node may take to answer its health check.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A binary of this workspace, built next to the tests
+/// (`cargo test --workspace` builds both).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p merod -p meroctl` (or `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running (or stopped) `merod`.
+pub struct TestNode {
+    /// The home directory (deleted on drop).
+    pub home: tempfile::TempDir,
+    /// The node's name.
+    pub name: String,
+    /// The API port.
+    pub port: u16,
+    child: Option<Child>,
+    http: reqwest::blocking::Client,
+}
+
+impl TestNode {
+    /// Initialises and starts a node.
+    pub fn start(name: &str) -> TestNode {
+        let home = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let out = Command::new(bin("merod"))
+            .args(["--home"])
+            .arg(home.path())
+            .args([
+                "--node",
+                name,
+                "init",
+                "--server-port",
+                &port.to_string(),
+                "--swarm-port",
+                &free_port().to_string(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "merod init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let http = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let mut node = TestNode {
+            home,
+            name: name.into(),
+            port,
+            child: None,
+            http,
+        };
+        node.run();
+        node
+    }
+
+    /// The node's directory.
+    pub fn dir(&self) -> PathBuf {
+        self.home.path().join(&self.name)
+    }
+
+    /// Starts `merod run` and waits until it is healthy.
+    pub fn run(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir().join("merod.log"))
+            .unwrap();
+        let child = Command::new(bin("merod"))
+            .arg("--home")
+            .arg(self.home.path())
+            .args(["--node", &self.name, "run"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("merod exited with {status}:\n{}", self.log());
+            }
+            if self
+                .http
+                .get(self.url("/admin-api/health"))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "merod not healthy after {START_TIMEOUT:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What the node logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir().join("merod.log")).unwrap_or_default()
+    }
+
+    /// Stops with SIGTERM and waits; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().unwrap().success()
+    }
+
+    /// Kills with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `meroctl --home <home> --node <name>`.
+    pub fn meroctl(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::new(bin("meroctl"));
+        c.arg("--home")
+            .arg(self.home.path())
+            .args(["--node", &self.name]);
+        c
+    }
+
+    /// Runs meroctl with `--output-format json`, expects success, returns
+    /// the JSON it printed.
+    pub fn meroctl_json(&self, args: &[&str]) -> Value {
+        let out = self
+            .meroctl()
+            .args(["--output-format", "json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "meroctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// A raw request; returns status and JSON body.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// JSON-RPC `execute`; returns the whole response.
+    pub fn rpc(&self, ctx: &str, method: &str, args: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+            "params": {"contextId": ctx, "method": method, "argsJson": args}});
+        let (status, v) = self.request("POST", "/jsonrpc", Some(&body.to_string()));
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// JSON-RPC `execute` expected to succeed; returns its output.
+    pub fn call(&self, ctx: &str, method: &str, args: Value) -> Value {
+        let v = self.rpc(ctx, method, args);
+        assert!(v.get("error").is_none(), "{method} failed: {v}");
+        v["result"]["output"].clone()
+    }
+
+    /// Installs a component by path and creates a namespace running it;
+    /// returns (application, namespace, context) ids.
+    pub fn setup(&self, component: &str) -> (String, String, String) {
+        let app =
+            self.meroctl_json(&["app", "install", "--path", component])["data"]["applicationId"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        let ns = self.meroctl_json(&["namespace", "create", "--application-id", &app]);
+        (
+            app,
+            ns["data"]["namespaceId"].as_str().unwrap().into(),
+            ns["data"]["contextId"].as_str().unwrap().into(),
+        )
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

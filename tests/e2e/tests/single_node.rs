@@ -1,0 +1,529 @@
+//! One real node: the seed's single-node flow, restart, every error class,
+//! and concurrent clients losing nothing.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use mero_e2e::TestNode;
+use serde_json::{Value, json};
+
+#[test]
+fn the_seed_flow_works_through_meroctl() {
+    let node = TestNode::start("node1");
+    let out = node
+        .meroctl()
+        .args(["app", "install", "--path", mero_fixtures::KV_STORE])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Successfully installed application") && text.contains('╭'),
+        "{text}"
+    );
+    let apps = node.meroctl_json(&["app", "ls"]);
+    let app = apps["data"]["apps"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(apps["data"]["apps"][0]["package"], "unknown");
+
+    let out = node
+        .meroctl()
+        .args(["namespace", "create", "--application-id", &app])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Namespace ID"), "{text}");
+    let ctx = node.meroctl_json(&["context", "ls"])["data"]["contexts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let out = node
+        .meroctl()
+        .args([
+            "call",
+            "set",
+            "--context",
+            &ctx,
+            "--args",
+            r#"{"key":"a","value":"b"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = node
+        .meroctl()
+        .args(["call", "get", "--context", &ctx, "--args", r#"{"key":"a"}"#])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("┆ b "),
+        "the human output shows the value"
+    );
+    let json = node.meroctl_json(&["call", "get", "--context", &ctx, "--args", r#"{"key":"a"}"#]);
+    assert_eq!(json["result"]["output"], "b");
+
+    let out = node.meroctl().args(["context", "ls"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&ctx) && text.contains("Root Hash"), "{text}");
+    let ns = node.meroctl_json(&["namespace", "ls"]);
+    assert_eq!(ns["data"][0]["contexts"][0]["contextId"], ctx.as_str());
+    assert_eq!(ns["data"][0]["contexts"][0]["applicationVersion"], "0.0.0");
+    assert_eq!(ns["data"][0]["memberCount"], 1);
+
+    // A second context, named, reached by its alias.
+    let ns_id = ns["data"][0]["namespaceId"].as_str().unwrap().to_string();
+    let made = node.meroctl_json(&[
+        "context",
+        "create",
+        "-a",
+        &app,
+        "--group-id",
+        &ns_id,
+        "--name",
+        "kv",
+    ]);
+    let ctx2 = made["data"]["contextId"].as_str().unwrap().to_string();
+    node.meroctl()
+        .args([
+            "call",
+            "set",
+            "--context",
+            "kv",
+            "--args",
+            r#"{"key":"x","value":"y"}"#,
+        ])
+        .assert()
+        .success();
+    assert_eq!(node.call(&ctx2, "get", json!({"key": "x"})), "y");
+    assert_eq!(
+        node.call(&ctx, "get", json!({"key": "x"})),
+        Value::Null,
+        "contexts are isolated"
+    );
+    let info = node.meroctl_json(&["context", "get", "kv", "info"]);
+    assert_eq!(info["data"]["id"], ctx2.as_str());
+    assert_eq!(info["data"]["dagHeads"].as_array().unwrap().len(), 1);
+    node.meroctl()
+        .args(["context", "delete", "kv"])
+        .assert()
+        .success();
+    node.meroctl()
+        .args(["context", "get", &ctx2])
+        .assert()
+        .failure();
+}
+
+#[test]
+fn a_restarted_node_keeps_its_state() {
+    let mut node = TestNode::start("node1");
+    let (_, _, ctx) = node.setup(mero_fixtures::KV_STORE);
+    for i in 0..20 {
+        node.call(
+            &ctx,
+            "set",
+            json!({"key": format!("k{i}"), "value": format!("v{i}")}),
+        );
+    }
+    let before = node
+        .request("GET", &format!("/admin-api/contexts/{ctx}"), None)
+        .1;
+    assert!(node.stop(), "clean exit on SIGTERM:\n{}", node.log());
+    assert!(node.log().contains("stopped"));
+    node.run();
+    let after = node
+        .request("GET", &format!("/admin-api/contexts/{ctx}"), None)
+        .1;
+    assert_eq!(
+        before["data"]["contextStateHash"],
+        after["data"]["contextStateHash"]
+    );
+    assert_eq!(node.call(&ctx, "len", json!({})), 20);
+    assert_eq!(node.call(&ctx, "get", json!({"key": "k7"})), "v7");
+    node.call(&ctx, "set", json!({"key": "after", "value": "restart"}));
+    assert_eq!(node.call(&ctx, "len", json!({})), 21);
+}
+
+fn expect(
+    node: &TestNode,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    status: u16,
+    kind: &str,
+) -> Value {
+    let (got, v) = node.request(method, path, body);
+    assert_eq!(got, status, "{method} {path}: {v}");
+    assert_eq!(v["type"], kind, "{method} {path}: {v}");
+    assert!(v["error"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    v
+}
+
+fn rpc_error(node: &TestNode, ctx: &str, method: &str, args: Value) -> (String, Value, String) {
+    let v = node.rpc(ctx, method, args);
+    let e = &v["error"];
+    assert!(!e.is_null(), "{method} should fail: {v}");
+    (
+        e["type"].as_str().unwrap().into(),
+        e["data"].clone(),
+        e["kind"].as_str().unwrap_or_default().into(),
+    )
+}
+
+#[test]
+fn every_error_is_clear_and_changes_nothing() {
+    let node = TestNode::start("node1");
+    let (app, ns, ctx) = node.setup(mero_fixtures::KV_STORE);
+    node.call(&ctx, "set", json!({"key": "a", "value": "1"}));
+    let root = || {
+        node.request("GET", &format!("/admin-api/contexts/{ctx}"), None)
+            .1["data"]["contextStateHash"]
+            .clone()
+    };
+    let before = root();
+
+    // 400: bad input.
+    expect(
+        &node,
+        "POST",
+        "/admin-api/namespaces",
+        Some("{not json"),
+        400,
+        "InvalidJson",
+    );
+    expect(
+        &node,
+        "POST",
+        "/admin-api/namespaces",
+        Some(r#"{"applicationId":"@@"}"#),
+        400,
+        "InvalidApplicationId",
+    );
+    expect(
+        &node,
+        "POST",
+        "/admin-api/contexts",
+        Some(&format!(r#"{{"applicationId":"{app}"}}"#)),
+        400,
+        "InvalidJson",
+    );
+    expect(
+        &node,
+        "GET",
+        "/admin-api/contexts/not-base58!",
+        None,
+        400,
+        "InvalidContextId",
+    );
+    expect(
+        &node,
+        "GET",
+        "/admin-api/namespaces/xyz",
+        None,
+        400,
+        "InvalidGroupId",
+    );
+    let not_wasm = node.home.path().join("not.wasm");
+    std::fs::write(&not_wasm, b"hello").unwrap();
+    let body = json!({"path": not_wasm, "metadata": []}).to_string();
+    expect(
+        &node,
+        "POST",
+        "/admin-api/install-dev-application",
+        Some(&body),
+        400,
+        "InvalidComponent",
+    );
+    let core = node.home.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let body = json!({"path": core, "metadata": []}).to_string();
+    let v = expect(
+        &node,
+        "POST",
+        "/admin-api/install-dev-application",
+        Some(&body),
+        400,
+        "InvalidComponent",
+    );
+    assert!(v["error"].as_str().unwrap().contains("component"), "{v}");
+    let body = json!({"path": "/no/such/file.wasm", "metadata": []}).to_string();
+    expect(
+        &node,
+        "POST",
+        "/admin-api/install-dev-application",
+        Some(&body),
+        400,
+        "UnreadablePath",
+    );
+    let body =
+        json!({"applicationId": app, "groupId": ns, "initializationParams": b"{oops".to_vec()})
+            .to_string();
+    expect(
+        &node,
+        "POST",
+        "/admin-api/contexts",
+        Some(&body),
+        400,
+        "InvalidInitParams",
+    );
+
+    // 404: unknown ids.
+    let unknown = "11111111111111111111111111111111";
+    expect(
+        &node,
+        "GET",
+        &format!("/admin-api/contexts/{unknown}"),
+        None,
+        404,
+        "ContextNotFound",
+    );
+    expect(
+        &node,
+        "GET",
+        &format!("/admin-api/applications/{unknown}"),
+        None,
+        404,
+        "ApplicationNotFound",
+    );
+    expect(
+        &node,
+        "GET",
+        &format!("/admin-api/namespaces/{}", "00".repeat(32)),
+        None,
+        404,
+        "NamespaceNotFound",
+    );
+    let body = json!({"applicationId": app, "groupId": "00".repeat(32)}).to_string();
+    expect(
+        &node,
+        "POST",
+        "/admin-api/contexts",
+        Some(&body),
+        404,
+        "GroupNotFound",
+    );
+    expect(&node, "GET", "/admin-api/nope", None, 404, "RouteNotFound");
+    let (_, v) = node.request("DELETE", &format!("/admin-api/contexts/{unknown}"), None);
+    assert_eq!(v["data"]["isDeleted"], false);
+
+    // 403: installs only from loopback.
+    let body = json!({"url": "http://192.0.2.1/app.wasm", "metadata": []}).to_string();
+    expect(
+        &node,
+        "POST",
+        "/admin-api/install-application",
+        Some(&body),
+        403,
+        "NonLoopbackUrl",
+    );
+
+    // 409: conflicts.
+    expect(
+        &node,
+        "DELETE",
+        &format!("/admin-api/applications/{app}"),
+        None,
+        409,
+        "ApplicationInUse",
+    );
+    let alias = json!({"alias": "main", "contextId": ctx}).to_string();
+    assert_eq!(
+        node.request("POST", "/admin-api/alias/create/context", Some(&alias))
+            .0,
+        200
+    );
+    let other = node.meroctl_json(&["context", "create", "-a", &app, "--group-id", &ns])["data"]["contextId"].as_str().unwrap().to_string();
+    let clash = json!({"alias": "main", "contextId": other}).to_string();
+    expect(
+        &node,
+        "POST",
+        "/admin-api/alias/create/context",
+        Some(&clash),
+        409,
+        "AliasExists",
+    );
+    let bad_alias = json!({"alias": "no spaces", "contextId": ctx}).to_string();
+    expect(
+        &node,
+        "POST",
+        "/admin-api/alias/create/context",
+        Some(&bad_alias),
+        400,
+        "InvalidAlias",
+    );
+
+    // JSON-RPC: a bad envelope is a 400; failures inside one are typed.
+    let (status, v) = node.request("POST", "/jsonrpc", Some("{oops"));
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["type"], "ParseError");
+    let (status, v) = node.request(
+        "POST",
+        "/jsonrpc",
+        Some(r#"{"jsonrpc":"2.0","id":3,"method":"nope","params":{}}"#),
+    );
+    assert_eq!(
+        (status, v["error"]["type"].as_str(), v["id"].as_i64()),
+        (200, Some("ParseError"), Some(3))
+    );
+    assert_eq!(
+        rpc_error(&node, &ctx, "no_such_method", json!({})).2,
+        "UnknownMethod"
+    );
+    let (kind, _, detail) = rpc_error(&node, &ctx, "set", json!({"key": 1}));
+    assert_eq!(
+        (kind.as_str(), detail.as_str()),
+        ("SerdeError", "InvalidArguments")
+    );
+    let (kind, data, _) = rpc_error(&node, &ctx, "get_result", json!({"key": "zz"}));
+    assert_eq!(
+        (kind.as_str(), data),
+        (
+            "FunctionCallError",
+            json!({"kind": "NotFound", "data": "zz"})
+        )
+    );
+    assert_eq!(
+        rpc_error(&node, unknown, "get", json!({"key": "a"})).0,
+        "ContextNotFound"
+    );
+    assert_eq!(
+        rpc_error(&node, "@@", "get", json!({"key": "a"})).2,
+        "InvalidContextId"
+    );
+
+    // meroctl exits non-zero with the message on stderr.
+    let out = node
+        .meroctl()
+        .args([
+            "call",
+            "get_result",
+            "--context",
+            &ctx,
+            "--args",
+            r#"{"key":"zz"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"));
+    let out = node
+        .meroctl()
+        .args(["call", "get", "--context", &ctx, "--args", "{oops"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("JSON"));
+
+    assert_eq!(root(), before, "no error changed the state");
+    assert_eq!(node.call(&ctx, "entries", json!({})), json!({"a": "1"}));
+}
+
+#[test]
+fn hostile_apps_fail_their_call_and_views_cannot_write() {
+    let node = TestNode::start("node1");
+    let (_, _, ctx) = node.setup(mero_fixtures::MISBEHAVE);
+    node.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    assert_eq!(
+        rpc_error(&node, &ctx, "sneaky_write", json!({})).2,
+        "ReadOnlyViolation"
+    );
+    assert_eq!(
+        rpc_error(&node, &ctx, "spin", json!({})).2,
+        "DeadlineExceeded"
+    );
+    assert_eq!(
+        rpc_error(&node, &ctx, "alloc", json!({"mib": 500})).2,
+        "OutOfMemory"
+    );
+    let (_, data, detail) = rpc_error(&node, &ctx, "panic", json!({"message": "boom"}));
+    assert_eq!(detail, "Trapped");
+    assert!(data.as_str().unwrap().contains("boom"), "{data}");
+    assert_eq!(node.call(&ctx, "get", json!({"key": "spin"})), Value::Null);
+    assert_eq!(node.call(&ctx, "get", json!({"key": "k"})), "v");
+}
+
+#[test]
+fn uploads_and_loopback_urls_install_too() {
+    let node = TestNode::start("node1");
+    let bytes = std::fs::read(mero_fixtures::KV_STORE).unwrap();
+    let resp = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(node.url("/admin-api/install-application"))
+        .header("content-type", "application/wasm")
+        .body(bytes)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<Value>().unwrap()["data"]["applicationId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = node
+        .request("GET", &format!("/admin-api/applications/{id}"), None)
+        .1;
+    let methods: Vec<&str> = app["data"]["application"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(methods.contains(&"set") && methods.contains(&"get"));
+    // The node's own API serves as a loopback URL that is not a component.
+    let body = json!({"url": node.url("/admin-api/health"), "metadata": []}).to_string();
+    let (status, v) = node.request("POST", "/admin-api/install-application", Some(&body));
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (400, Some("InvalidComponent")),
+        "{v}"
+    );
+    // Uninstall once nothing runs it.
+    assert_eq!(
+        node.request("DELETE", &format!("/admin-api/applications/{id}"), None)
+            .0,
+        200
+    );
+    assert_eq!(
+        node.request("GET", &format!("/admin-api/applications/{id}"), None)
+            .0,
+        404
+    );
+}
+
+#[test]
+fn concurrent_clients_lose_nothing() {
+    const CLIENTS: usize = 16;
+    const SETS: usize = 40;
+    let node = TestNode::start("node1");
+    let (_, _, ctx) = node.setup(mero_fixtures::KV_STORE);
+    std::thread::scope(|s| {
+        for c in 0..CLIENTS {
+            let (node, ctx) = (&node, &ctx);
+            s.spawn(move || {
+                for i in 0..SETS {
+                    node.call(
+                        ctx,
+                        "set",
+                        json!({"key": format!("c{c}-{i}"), "value": format!("{c}:{i}")}),
+                    );
+                }
+            });
+        }
+    });
+    let entries = node.call(&ctx, "entries", json!({}));
+    let map = entries.as_object().unwrap();
+    assert_eq!(map.len(), CLIENTS * SETS);
+    for c in 0..CLIENTS {
+        for i in 0..SETS {
+            assert_eq!(map[&format!("c{c}-{i}")], format!("{c}:{i}"));
+        }
+    }
+}
