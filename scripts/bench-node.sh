@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Load-tests a real node over HTTP: start-up time, RSS idle and under load,
+# and JSON-RPC kv-store `set`/`get` with 1 and 32 keep-alive clients.
+# Usage: scripts/bench-node.sh [seconds-per-run]   (everything on 127.0.0.1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+cargo build --release -q -p merod -p meroctl
+cargo build --release -q -p mero-e2e --bin mero-load
+BIN=target/release
+HOME_DIR=$(mktemp -d)
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PID=
+trap 'kill $PID 2>/dev/null || true; rm -rf "$HOME_DIR"' EXIT
+$BIN/merod --home "$HOME_DIR" --node bench init --server-port "$PORT" --swarm-port 0 >/dev/null
+START=$(date +%s%N)
+RUST_LOG=warn $BIN/merod --home "$HOME_DIR" --node bench run 2>"$HOME_DIR/merod.log" &
+PID=$!
+until curl -sf "http://127.0.0.1:$PORT/admin-api/health" >/dev/null; do sleep 0.005; done
+END=$(date +%s%N)
+echo "start-up to healthy: $(( (END - START) / 1000000 )) ms"
+rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$PID/status; }
+echo "RSS idle (fresh): $(rss)"
+CTL="$BIN/meroctl --home $HOME_DIR --node bench --output-format json"
+APP=$($CTL app install --path "$(pwd)/target/guest/wasm32-wasip2/wasm/kv_store.wasm" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["applicationId"])')
+CTX=$($CTL namespace create --application-id "$APP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["contextId"])')
+for i in $(seq 0 99); do $CTL call set --context "$CTX" --args "{\"key\":\"warm-$i\",\"value\":\"v\"}" >/dev/null; done
+echo "RSS idle (app loaded, 100 keys): $(rss)"
+for method in get set; do
+  for clients in 1 32; do
+    $BIN/mero-load --url "http://127.0.0.1:$PORT" --context "$CTX" --method $method --clients $clients --seconds "$SECS"
+  done
+  echo "RSS after $method load: $(rss)"
+done
