@@ -14,7 +14,7 @@ PID=
 trap 'kill $PID 2>/dev/null || true; rm -rf "$HOME_DIR"' EXIT
 $BIN/merod --home "$HOME_DIR" --node bench init --server-port "$PORT" --swarm-port 0 >/dev/null
 START=$(date +%s%N)
-RUST_LOG=warn $BIN/merod --home "$HOME_DIR" --node bench run 2>"$HOME_DIR/merod.log" &
+RUST_LOG=warn,mero_node=info $BIN/merod --home "$HOME_DIR" --node bench run 2>"$HOME_DIR/merod.log" &
 PID=$!
 until curl -sf "http://127.0.0.1:$PORT/admin-api/health" >/dev/null; do sleep 0.005; done
 END=$(date +%s%N)
@@ -26,9 +26,14 @@ APP=$($CTL app install --path "$(pwd)/target/guest/wasm32-wasip2/wasm/kv_store.w
 CTX=$($CTL namespace create --application-id "$APP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["contextId"])')
 for i in $(seq 0 99); do $CTL call set --context "$CTX" --args "{\"key\":\"warm-$i\",\"value\":\"v\"}" >/dev/null; done
 echo "RSS idle (app loaded, 100 keys): $(rss)"
+# The HTTP floor: the same client and server answering /admin-api/health.
+$BIN/mero-load --url "http://127.0.0.1:$PORT" --method health --clients 1 --seconds "$SECS"
 for method in get set; do
   for clients in 1 32; do
     $BIN/mero-load --url "http://127.0.0.1:$PORT" --context "$CTX" --method $method --clients $clients --seconds "$SECS"
   done
   echo "RSS after $method load: $(rss)"
 done
+# Where a mutating call's time goes, as the executor measured it.
+kill -TERM $PID; wait $PID 2>/dev/null || true; PID=
+grep -a -o 'executor: .*' "$HOME_DIR/merod.log" || true

@@ -179,7 +179,9 @@ impl Node {
     /// Finishes queued work and stops the engine; the database closes when
     /// the last handle is dropped.
     pub async fn shutdown(&self) -> Result<()> {
-        Ok(self.inner.exec.shutdown().await?)
+        self.inner.exec.shutdown().await?;
+        tracing::info!("executor: {}", self.inner.exec.stats());
+        Ok(())
     }
 
     /// The node directory.

@@ -163,6 +163,24 @@ pub struct ExecStats {
     pub commits: AtomicU64,
     /// Jobs (mutating calls, creations, deletions, merges) they carried.
     pub jobs: AtomicU64,
+    /// Time spent running jobs on the worker, in nanoseconds.
+    pub exec_nanos: AtomicU64,
+    /// Time spent writing and syncing transactions, in nanoseconds.
+    pub commit_nanos: AtomicU64,
+}
+
+impl std::fmt::Display for ExecStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let commits = self.commits.load(Ordering::Relaxed);
+        let jobs = self.jobs.load(Ordering::Relaxed);
+        let per = |n: &AtomicU64, d: u64| n.load(Ordering::Relaxed) / 1000 / d.max(1);
+        write!(
+            f,
+            "{commits} commits, {jobs} jobs, {} µs per job executing, {} µs per commit",
+            per(&self.exec_nanos, jobs),
+            per(&self.commit_nanos, commits)
+        )
+    }
 }
 
 /// Handle to a node's executor. Cheap to clone.
@@ -458,14 +476,26 @@ impl Worker {
                 deltas: Vec::new(),
                 answers: Vec::new(),
             };
+            let started = std::time::Instant::now();
             for job in jobs {
                 self.execute(&mut batch, job).await;
             }
+            self.stats
+                .exec_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             let store = self.store.clone();
             let last_hlc = self.clock.last();
             let answers = std::mem::take(&mut batch.answers);
-            let committed =
-                tokio::task::spawn_blocking(move || commit(&store, batch, last_hlc)).await;
+            let stats = self.stats.clone();
+            let committed = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let r = commit(&store, batch, last_hlc);
+                stats
+                    .commit_nanos
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                r
+            })
+            .await;
             match committed {
                 Ok(Ok(roots)) => {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);

@@ -4,7 +4,12 @@
 //!
 //! `mero-load --url http://127.0.0.1:2528 --context <ID> --method set --clients 32 --seconds 10`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a benchmark tool fails fast")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark tool fails fast"
+)]
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +26,13 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { url: "http://127.0.0.1:2528".into(), context: String::new(), method: "set".into(), clients: 1, seconds: 10 };
+    let mut a = Args {
+        url: "http://127.0.0.1:2528".into(),
+        context: String::new(),
+        method: "set".into(),
+        clients: 1,
+        seconds: 10,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let v = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -34,15 +45,24 @@ fn args() -> Args {
             other => panic!("unknown flag {other}"),
         }
     }
-    assert!(!a.context.is_empty(), "--context is required");
+    assert!(
+        a.method == "health" || !a.context.is_empty(),
+        "--context is required"
+    );
     a
 }
 
 async fn client(id: usize, a: &Args, until: Instant) -> Vec<Duration> {
-    let authority = a.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let authority = a
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
     stream.set_nodelay(true).unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let mut lat = Vec::new();
     let mut i = 0u64;
@@ -55,17 +75,29 @@ async fn client(id: usize, a: &Args, until: Instant) -> Vec<Duration> {
             r#"{{"jsonrpc":"2.0","id":{i},"method":"execute","params":{{"contextId":"{}","method":"{}","argsJson":{args}}}}}"#,
             a.context, a.method
         );
-        let req = hyper::Request::post("/jsonrpc")
-            .header("host", &authority)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .unwrap();
+        // `health` measures the HTTP floor: the same client and server, no call.
+        let req = if a.method == "health" {
+            hyper::Request::get("/admin-api/health")
+                .header("host", &authority)
+                .body(Full::new(Bytes::new()))
+                .unwrap()
+        } else {
+            hyper::Request::post("/jsonrpc")
+                .header("host", &authority)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap()
+        };
         let t = Instant::now();
         sender.ready().await.unwrap();
         let resp = sender.send_request(req).await.unwrap();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         lat.push(t.elapsed());
-        assert!(!bytes.windows(8).any(|w| w == b"\"error\":"), "call failed: {}", String::from_utf8_lossy(&bytes));
+        assert!(
+            !bytes.windows(8).any(|w| w == b"\"error\":"),
+            "call failed: {}",
+            String::from_utf8_lossy(&bytes)
+        );
         i += 1;
     }
     lat
@@ -73,7 +105,12 @@ async fn client(id: usize, a: &Args, until: Instant) -> Vec<Duration> {
 
 fn main() {
     let a = args();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    // One thread: the load generator shares the machine with the node, and
+    // cross-thread wake-ups would be charged to every round trip.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let start = Instant::now();
         let until = start + Duration::from_secs(a.seconds);
