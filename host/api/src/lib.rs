@@ -263,6 +263,10 @@ pub struct Context {
     /// Deltas applied to it on this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_count: Option<u64>,
+    /// How replication with peers is doing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub sync_status: Option<serde_json::Value>,
 }
 
 /// `GET /admin-api/contexts`.
@@ -334,4 +338,91 @@ pub struct AliasValue {
 pub struct PeerCount {
     /// Connected peers.
     pub count: usize,
+}
+
+/// `POST /admin-api/namespaces/:id/invite`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteRequest {
+    /// How long the invitation stays valid, in seconds (default a year).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_timestamp: Option<u64>,
+    /// Upstream's flag for inviting into subgroups too; accepted, not needed.
+    #[serde(default)]
+    pub recursive: Option<bool>,
+    /// The role granted: `admin`, `member` (default) or `read-only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+/// The answer to an invite: the signed invitation, to paste into `join`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationData {
+    /// The signed invitation (upstream's `SignedGroupOpenInvitation`).
+    #[schema(value_type = Object)]
+    pub invitation: serde_json::Value,
+    /// The namespace's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+}
+
+/// `POST /admin-api/namespaces/:id/join`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinNamespaceRequest {
+    /// The invitation as `invite` returned it (its `data.invitation`; the
+    /// whole response is accepted too).
+    #[schema(value_type = Object)]
+    pub invitation: serde_json::Value,
+}
+
+/// A joined namespace.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinNamespaceData {
+    /// Hex namespace id.
+    pub namespace_id: String,
+    /// Base58 key this node is a member as.
+    pub member_identity: String,
+    /// Hex of the same key.
+    pub member_account: String,
+}
+
+/// A joined context.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinContextData {
+    /// Base58 context id.
+    pub context_id: String,
+    /// Base58 key this node is a member as.
+    pub member_public_key: String,
+}
+
+/// A group member.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMember {
+    /// Hex key.
+    pub identity: String,
+    /// `Admin`, `Member` or `ReadOnly`.
+    pub role: String,
+}
+
+/// `GET /admin-api/groups/:id/members`; not wrapped in `data`, as upstream.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupMembers {
+    /// The members.
+    pub members: Vec<GroupMember>,
+}
+
+/// A context registered in a group.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupContext {
+    /// Base58 context id.
+    pub context_id: String,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }

@@ -43,7 +43,10 @@ const EXAMPLES: &str = "Examples:
   meroctl --node node1 namespace create --application-id <APP_ID>
   meroctl --node node1 context ls
   meroctl --node node1 call set --context <CONTEXT_ID> --args '{\"key\":\"a\",\"value\":\"b\"}'
-  meroctl --node node1 call get --context <CONTEXT_ID> --args '{\"key\":\"a\"}'";
+  meroctl --node node1 call get --context <CONTEXT_ID> --args '{\"key\":\"a\"}'
+  meroctl --node node1 namespace invite <NAMESPACE_ID>
+  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'
+  meroctl --node node2 group join-context <CONTEXT_ID>";
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -62,6 +65,11 @@ enum Command {
     /// Contexts: app instances with their own replicated state.
     #[command(subcommand)]
     Context(ContextCmd),
+    /// Groups: members and contexts of a namespace, and joining contexts.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// How many peers this node is connected to.
+    Peers,
     /// Calls a method of a context; read-only or mutating as the app declares.
     #[command(after_help = "Examples:
   meroctl --node node1 call set --context <CONTEXT_ID> --args '{\"key\":\"a\",\"value\":\"b\"}'
@@ -150,6 +158,67 @@ enum NamespaceCmd {
         /// Namespace id (hex or base58).
         id: String,
     },
+    /// Prints a signed invitation (JSON) for another node to join with.
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 namespace invite <NAMESPACE_ID> > invitation.json\n  meroctl --node node2 namespace join <NAMESPACE_ID> \"$(cat invitation.json)\""
+    )]
+    Invite {
+        /// Namespace id (hex or base58).
+        id: String,
+        /// How long it stays valid, in seconds (default a year).
+        #[arg(long)]
+        expiration_timestamp: Option<u64>,
+        /// The role it grants: admin, member or read-only.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Accepted for upstream compatibility.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Joins a namespace with an invitation: paste exactly what `invite` printed.
+    #[command(
+        after_help = "Example:\n  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'"
+    )]
+    Join {
+        /// Namespace id (hex or base58).
+        id: String,
+        /// The invitation: `invite`'s whole output, or its inner invitation.
+        invitation: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Joins a context of a namespace this node is a member of and pulls its state.
+    #[command(after_help = "Example:\n  meroctl --node node2 group join-context <CONTEXT_ID>")]
+    JoinContext {
+        /// Context id.
+        context: String,
+    },
+    /// Members of a group.
+    #[command(subcommand)]
+    Members(MembersCmd),
+    /// Contexts of a group.
+    #[command(subcommand)]
+    Contexts(GroupContextsCmd),
+}
+
+#[derive(Subcommand)]
+enum MembersCmd {
+    /// Lists members and their roles.
+    Ls {
+        /// Group (namespace) id.
+        group: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupContextsCmd {
+    /// Lists contexts registered in the group.
+    Ls {
+        /// Group (namespace) id.
+        group: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,6 +254,11 @@ enum ContextCmd {
     },
     /// Deletes a context from this node.
     Delete {
+        /// Context id or alias.
+        context: String,
+    },
+    /// Starts a sync round with peers now.
+    Sync {
         /// Context id or alias.
         context: String,
     },
@@ -273,6 +347,13 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         Command::App(cmd) => app(&client, &out, cmd).await,
         Command::Namespace(cmd) => namespace(&client, &out, cmd).await,
         Command::Context(cmd) => context(&client, &out, cmd).await,
+        Command::Group(cmd) => group(&client, &out, cmd).await,
+        Command::Peers => {
+            let value = client.get("/admin-api/peers").await?;
+            let count = value.get("count").and_then(Value::as_u64).unwrap_or(0);
+            out.show(&value, || kv(&[("Peers", count.to_string())]));
+            Ok(())
+        }
         Command::Call {
             method,
             context,
@@ -489,6 +570,41 @@ async fn namespace(client: &Client, out: &Out, cmd: NamespaceCmd) -> Result<(), 
                 ])
             });
         }
+        NamespaceCmd::Invite {
+            id,
+            expiration_timestamp,
+            role,
+            recursive,
+        } => {
+            let mut body = json!({"recursive": recursive, "role": role});
+            if let Some(secs) = expiration_timestamp {
+                body["expirationTimestamp"] = json!(secs);
+            }
+            let value = client
+                .post(&format!("/admin-api/namespaces/{id}/invite"), &body)
+                .await?;
+            // Always the pretty JSON, as upstream: it is meant to be pasted.
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        }
+        NamespaceCmd::Join { id, invitation } => {
+            let pasted = parse_json_arg("invitation", &invitation)?;
+            let value = client
+                .post(
+                    &format!("/admin-api/namespaces/{id}/join"),
+                    &json!({ "invitation": pasted }),
+                )
+                .await?;
+            out.show(&value, || {
+                let mut t = Table::new();
+                t.load_preset(comfy_table::presets::UTF8_FULL)
+                    .apply_modifier(comfy_table::modifiers::UTF8_ROUND_CORNERS);
+                t.add_row(vec!["Successfully joined namespace"]);
+                t
+            });
+        }
         NamespaceCmd::Delete { id } => {
             let value = client
                 .delete(&format!("/admin-api/namespaces/{id}"))
@@ -602,6 +718,15 @@ async fn context(client: &Client, out: &Out, cmd: ContextCmd) -> Result<(), Clie
                 ])
             });
         }
+        ContextCmd::Sync { context } => {
+            let ctx = resolve_context(client, &context).await?;
+            let value = client
+                .post(&format!("/admin-api/contexts/sync/{ctx}"), &json!({}))
+                .await?;
+            out.show(&value, || {
+                kv(&[("Context ID", ctx), ("Sync", "started".into())])
+            });
+        }
         ContextCmd::Delete { context } => {
             let ctx = resolve_context(client, &context).await?;
             let value = client.delete(&format!("/admin-api/contexts/{ctx}")).await?;
@@ -618,6 +743,71 @@ async fn context(client: &Client, out: &Out, cmd: ContextCmd) -> Result<(), Clie
             }
             out.show(&value, || {
                 kv(&[("Context ID", ctx), ("Deleted", "true".into())])
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn group(client: &Client, out: &Out, cmd: GroupCmd) -> Result<(), ClientError> {
+    match cmd {
+        GroupCmd::JoinContext { context } => {
+            let value = client
+                .post(&format!("/admin-api/contexts/{context}/join"), &json!({}))
+                .await?;
+            let get = |k: &str| {
+                value
+                    .pointer(&format!("/data/{k}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            out.show(&value, || {
+                kv(&[
+                    ("Context ID", get("contextId")),
+                    ("Member Public Key", get("memberPublicKey")),
+                ])
+            });
+        }
+        GroupCmd::Members(MembersCmd::Ls { group }) => {
+            let value = client
+                .get(&format!("/admin-api/groups/{group}/members"))
+                .await?;
+            out.show(&value, || {
+                let mut t = table(&["Identity", "Role"]);
+                for m in value
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let f = |k: &str| {
+                        m.get(k)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    t.add_row(vec![f("identity"), f("role")]);
+                }
+                t
+            });
+        }
+        GroupCmd::Contexts(GroupContextsCmd::Ls { group }) => {
+            let value = client
+                .get(&format!("/admin-api/groups/{group}/contexts"))
+                .await?;
+            out.show(&value, || {
+                let mut t = table(&["Context ID", "Name"]);
+                for c in value
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let f = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+                    t.add_row(vec![f("contextId"), f("name")]);
+                }
+                t
             });
         }
     }

@@ -202,6 +202,7 @@ async fn run(dir: PathBuf, dev: Option<DevInfo>) -> anyhow::Result<()> {
         dir: dir.clone(),
         config,
     })?;
+    node.start_network().await?;
     let mut listeners = Vec::new();
     for addr in &addrs {
         let l = tokio::net::TcpListener::bind(addr)

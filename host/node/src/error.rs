@@ -35,6 +35,14 @@ pub enum NodeError {
         /// For humans.
         message: String,
     },
+    /// No peer that could complete it answered (504).
+    #[error("{message}")]
+    Unreachable {
+        /// Stable kind.
+        kind: &'static str,
+        /// For humans.
+        message: String,
+    },
     /// The app call failed.
     #[error(transparent)]
     Call(CallError),
@@ -74,7 +82,8 @@ impl NodeError {
             NodeError::BadRequest { kind, .. }
             | NodeError::NotFound { kind, .. }
             | NodeError::Forbidden { kind, .. }
-            | NodeError::Conflict { kind, .. } => kind,
+            | NodeError::Conflict { kind, .. }
+            | NodeError::Unreachable { kind, .. } => kind,
             NodeError::Call(e) => e.kind(),
             NodeError::Unavailable => "ShuttingDown",
             NodeError::Internal(_) => "InternalError",

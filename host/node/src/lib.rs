@@ -6,6 +6,10 @@
 //! Ids are raw 32-byte arrays here; encodings belong to the wire format.
 
 mod error;
+pub mod governance;
+pub mod invitation;
+mod replication;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,6 +118,10 @@ struct Inner {
     runtime: Arc<Runtime>,
     exec: Executor,
     http: reqwest::Client,
+    /// Networking, once started.
+    net: std::sync::OnceLock<replication::Net>,
+    /// Governance state of every namespace this node knows.
+    gov: std::sync::Mutex<std::collections::HashMap<[u8; 32], governance::Namespace>>,
 }
 
 /// A running node. Cheap to clone.
@@ -163,7 +171,7 @@ impl Node {
             .no_proxy()
             .build()
             .map_err(|e| NodeError::Internal(e.to_string()))?;
-        Ok(Node {
+        let node = Node {
             inner: Arc::new(Inner {
                 dir,
                 config,
@@ -172,14 +180,19 @@ impl Node {
                 runtime,
                 exec,
                 http,
+                net: std::sync::OnceLock::new(),
+                gov: Default::default(),
             }),
-        })
+        };
+        node.load_governance()?;
+        Ok(node)
     }
 
     /// Finishes queued work and stops the engine; the database closes when
     /// the last handle is dropped.
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.exec.shutdown().await?;
+        self.stop_network().await;
         tracing::info!("executor: {}", self.inner.exec.stats());
         Ok(())
     }
@@ -246,12 +259,7 @@ impl Node {
                 ),
             ));
         }
-        let app = self.inner.runtime.load(&bytes).await.map_err(|e| match e {
-            mero_runtime::LoadError::Invalid(m) => {
-                NodeError::bad("InvalidComponent", format!("invalid component: {m}"))
-            }
-            mero_runtime::LoadError::Host(m) => NodeError::Internal(m),
-        })?;
+        let app = self.load_component(&bytes).await?;
         let blob = app.hash();
         let size = bytes.len() as u64;
         let id = sha256(
@@ -278,7 +286,21 @@ impl Node {
             state_version: app.description().state_version,
             installed_at_millis: now_millis(),
         };
-        let package = record.package.clone();
+        self.store_application(record, bytes).await?;
+        Ok(id)
+    }
+
+    async fn load_component(&self, bytes: &[u8]) -> Result<Arc<App>> {
+        self.inner.runtime.load(bytes).await.map_err(|e| match e {
+            mero_runtime::LoadError::Invalid(m) => {
+                NodeError::bad("InvalidComponent", format!("invalid component: {m}"))
+            }
+            mero_runtime::LoadError::Host(m) => NodeError::Internal(m),
+        })
+    }
+
+    async fn store_application(&self, record: ApplicationRecord, bytes: Vec<u8>) -> Result<()> {
+        let (id, package, blob) = (record.id, record.package.clone(), record.blob);
         let store = self.inner.store.clone();
         blocking(move || {
             let mut w = store.write()?;
@@ -289,7 +311,36 @@ impl Node {
         })
         .await?;
         tracing::info!(application = %bs58::encode(id).into_string(), %package, "application installed");
-        Ok(id)
+        Ok(())
+    }
+
+    /// Installs a namespace's application from bytes a member sent (their
+    /// hash already checked against `app.blob`), under the namespace's
+    /// application id.
+    pub(crate) async fn install_replicated(
+        &self,
+        app: &governance::AppInfo,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
+        let loaded = self.load_component(&bytes).await?;
+        if loaded.hash() != app.blob {
+            return Err(NodeError::bad(
+                "HashMismatch",
+                "the component fetched from a member is not the namespace's",
+            ));
+        }
+        let record = ApplicationRecord {
+            id: app.id,
+            blob: app.blob,
+            size: bytes.len() as u64,
+            source: app.source.clone(),
+            metadata: Vec::new(),
+            package: app.package.clone(),
+            version: app.version.clone(),
+            state_version: loaded.description().state_version,
+            installed_at_millis: now_millis(),
+        };
+        self.store_application(record, bytes).await
     }
 
     async fn fetch(&self, url: &str) -> Result<Vec<u8>> {
@@ -438,35 +489,19 @@ impl Node {
                 ),
             ));
         }
-        let id: [u8; 32] = rand::random();
-        let group = GroupRecord {
-            id,
-            name: name.clone(),
-            application: app.id,
-            blob: app.blob,
-            parent: None,
-            creator: self.public_key(),
-            default_capabilities: caps::DEFAULT,
-            created_at_millis: now_millis(),
-        };
-        let me = self.public_key();
-        let store = self.inner.store.clone();
-        blocking(move || {
-            let mut w = store.write()?;
-            w.put_group(&group)?;
-            w.put_member(
-                &id,
-                &me,
-                &MemberRecord {
-                    role: Role::Admin,
-                    capabilities: None,
-                    joined_at_millis: now_millis(),
+        let id = self
+            .create_governance(
+                name.clone(),
+                governance::AppInfo {
+                    id: app.id,
+                    blob: app.blob,
+                    size: app.size,
+                    package: app.package.clone(),
+                    version: app.version.clone(),
+                    source: app.source.clone(),
                 },
-            )?;
-            w.commit()?;
-            Ok(())
-        })
-        .await?;
+            )
+            .await?;
         match self
             .create_context(application, &id, init_params, None, name)
             .await
@@ -475,9 +510,11 @@ impl Node {
             Err(e) => {
                 // The namespace exists only with its first context.
                 let store = self.inner.store.clone();
+                self.gov(|g| g.remove(&id));
                 let _ = blocking(move || {
                     let mut w = store.write()?;
                     w.delete_group(&id)?;
+                    w.delete_governance(&id)?;
                     w.commit()?;
                     Ok(())
                 })
@@ -570,11 +607,13 @@ impl Node {
             let mut w = store.write()?;
             for g in &doomed {
                 w.delete_group(g)?;
+                w.delete_governance(g)?;
             }
             w.commit()?;
             Ok(())
         })
         .await?;
+        self.gov(|g| g.remove(id));
         Ok(true)
     }
 
@@ -667,6 +706,15 @@ impl Node {
                 }
                 other => other.into(),
             })?;
+        self.subscribe(&sync::context_topic(&created.id)).await;
+        self.author_op(
+            *group,
+            governance::Body::ContextRegistered {
+                context: created.id.0,
+                name: None,
+            },
+        )
+        .await?;
         Ok(created.id)
     }
 

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::overlay::Overlay;
-use mero_crdt::{Author, Clock, ContextId, Delta, DeltaId, Event, Hash, SignedDelta};
+use mero_crdt::{Author, Clock, ContextId, Delta, DeltaId, Event, Hash, NodeId, Op, SignedDelta};
 use mero_store::{ContextMeta, Snapshot, Store};
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{CallError, LoadError};
 use crate::host::{CallEnv, PrivateOverlay};
@@ -134,6 +134,45 @@ enum Job {
         delta: Box<SignedDelta>,
         reply: oneshot::Sender<Result<Applied, ExecError>>,
     },
+    Replica {
+        meta: Box<ContextMeta>,
+        reply: oneshot::Sender<Result<bool, ExecError>>,
+    },
+    Join {
+        ctx: ContextId,
+        snapshot: StateSnapshot,
+        reply: oneshot::Sender<Result<Hash, ExecError>>,
+    },
+}
+
+/// A replica's whole state, as another node sends it to one that joins or
+/// fell far behind: every entry (joined into the receiver's, so nothing the
+/// receiver has is lost), the ids of every delta folded into it, and its
+/// DAG heads.
+#[derive(Debug, Clone, Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct StateSnapshot {
+    /// Every entry, as ops.
+    pub ops: Vec<Op>,
+    /// Every delta the state includes.
+    pub deltas: Vec<DeltaId>,
+    /// The sender's DAG heads.
+    pub heads: Vec<DeltaId>,
+    /// The sender's root hash (the receiver's equals it if it had nothing
+    /// the sender lacked).
+    pub root_hash: Hash,
+}
+
+/// A delta this node committed, announced so it can be published.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Its id.
+    pub id: DeltaId,
+    /// The delta.
+    pub delta: Arc<SignedDelta>,
+    /// Whether this node authored it (else it was merged from a peer).
+    pub local: bool,
+    /// The context's root hash after it.
+    pub root_hash: Hash,
 }
 
 /// What became of a delta received from another replica.
@@ -187,6 +226,7 @@ impl std::fmt::Display for ExecStats {
 #[derive(Clone)]
 pub struct Executor {
     tx: mpsc::Sender<Job>,
+    committed: broadcast::Sender<Committed>,
     stats: Arc<ExecStats>,
     runtime: Arc<Runtime>,
     store: Store,
@@ -215,8 +255,10 @@ impl Executor {
             clock.observe(meta.last_hlc);
         }
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (committed, _) = broadcast::channel(QUEUE);
         let stats = Arc::new(ExecStats::default());
         let worker = Worker {
+            committed: committed.clone(),
             runtime: runtime.clone(),
             store: store.clone(),
             key: identity,
@@ -231,6 +273,7 @@ impl Executor {
         });
         Ok(Executor {
             tx,
+            committed,
             stats,
             runtime,
             store,
@@ -371,6 +414,80 @@ impl Executor {
         .await
     }
 
+    /// Every delta committed from now on, local or merged, in commit order.
+    /// A receiver that lags loses the oldest (anti-entropy heals that).
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.committed.subscribe()
+    }
+
+    /// Creates a context that replicates another node's: its metadata only,
+    /// without running `init` (its state arrives as deltas or a snapshot).
+    /// Returns false if it already exists here.
+    pub async fn create_replica(&self, meta: ContextMeta) -> Result<bool, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Job::Replica {
+                meta: Box::new(meta),
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// Joins another replica's snapshot into a context; returns the root hash
+    /// afterwards.
+    pub async fn join_snapshot(
+        &self,
+        ctx: ContextId,
+        snapshot: StateSnapshot,
+    ) -> Result<Hash, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Job::Join {
+                ctx,
+                snapshot,
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// This node's snapshot of a context, for a peer.
+    pub fn snapshot_of(&self, ctx: &ContextId) -> Result<StateSnapshot, ExecError> {
+        let snap = self.store.snapshot()?;
+        if snap.context_meta(ctx)?.is_none() {
+            return Err(ExecError::ContextNotFound);
+        }
+        let mut ops = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = snap.entries_page(ctx, after.as_deref(), 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (raw, value) in page {
+                let (node, key) = raw.split_at(32.min(raw.len()));
+                let node = NodeId(<[u8; 32]>::try_from(node).map_err(|_| {
+                    ExecError::Store("an entry key is shorter than a node id".into())
+                })?);
+                let entry = borsh::from_slice(&value)
+                    .map_err(|e| ExecError::Store(format!("entry: {e}")))?;
+                ops.push(Op {
+                    node,
+                    key: key.to_vec(),
+                    entry,
+                });
+            }
+        }
+        Ok(StateSnapshot {
+            ops,
+            deltas: snap.delta_ids(ctx)?,
+            heads: snap.heads(ctx)?,
+            root_hash: snap.root_hash(ctx)?,
+        })
+    }
+
     /// Lets every job queued so far finish and commit, then stops the
     /// executor; later calls fail with [`ExecError::Stopped`].
     pub async fn shutdown(&self) -> Result<(), ExecError> {
@@ -394,6 +511,8 @@ struct Work {
     created: bool,
     deleted: bool,
     deltas: u64,
+    /// A snapshot was joined: the heads are written as a whole.
+    joined: bool,
 }
 
 enum Answer {
@@ -416,16 +535,26 @@ enum Answer {
         id: DeltaId,
         events: Vec<Event>,
     },
+    Replica {
+        reply: oneshot::Sender<Result<bool, ExecError>>,
+    },
+    Join {
+        reply: oneshot::Sender<Result<Hash, ExecError>>,
+        ctx: ContextId,
+    },
 }
 
 struct Batch {
     snapshot: Snapshot,
     work: HashMap<ContextId, Work>,
     deltas: Vec<(DeltaId, SignedDelta)>,
+    /// Snapshot entries joined, and delta ids recorded as stubs.
+    joins: Vec<(ContextId, Vec<Op>, Vec<DeltaId>)>,
     answers: Vec<Answer>,
 }
 
 struct Worker {
+    committed: broadcast::Sender<Committed>,
     runtime: Arc<Runtime>,
     store: Store,
     key: SigningKey,
@@ -474,6 +603,7 @@ impl Worker {
                 snapshot,
                 work: HashMap::new(),
                 deltas: Vec::new(),
+                joins: Vec::new(),
                 answers: Vec::new(),
             };
             let started = std::time::Instant::now();
@@ -497,9 +627,17 @@ impl Worker {
             })
             .await;
             match committed {
-                Ok(Ok(roots)) => {
+                Ok(Ok((roots, deltas))) => {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    answer(answers, &roots)
+                    answer(answers, &roots);
+                    for (id, delta) in deltas {
+                        let _ = self.committed.send(Committed {
+                            id,
+                            local: delta.delta.author == self.author,
+                            root_hash: roots.by_delta.get(&id).copied().unwrap_or_default(),
+                            delta: Arc::new(delta),
+                        });
+                    }
                 }
                 Ok(Err(e)) => fail_answers(answers, &e.to_string()),
                 Err(e) => fail_answers(answers, &e.to_string()),
@@ -541,6 +679,7 @@ impl Worker {
                     created: false,
                     deleted: false,
                     deltas: 0,
+                    joined: false,
                 },
             );
         }
@@ -642,6 +781,35 @@ impl Worker {
                     }
                 }
             }
+            Job::Replica { meta, reply } => {
+                let exists = batch.work.get(&meta.id).is_some_and(|w| !w.deleted)
+                    || matches!(batch.snapshot.context_meta(&meta.id), Ok(Some(_)));
+                if exists {
+                    let _ = reply.send(Ok(false));
+                    return;
+                }
+                let id = meta.id;
+                match self.work(&mut *batch, &meta, true) {
+                    Ok(w) => {
+                        w.created = true;
+                        batch.answers.push(Answer::Replica { reply });
+                    }
+                    Err(e) => {
+                        batch.work.remove(&id);
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Job::Join {
+                ctx,
+                snapshot,
+                reply,
+            } => match self.join(batch, ctx, snapshot) {
+                Ok(()) => batch.answers.push(Answer::Join { reply, ctx }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Job::Delete { ctx, reply } => {
                 let existed = match batch.work.get(&ctx) {
                     Some(w) => !w.deleted,
@@ -659,11 +827,42 @@ impl Worker {
                         created: false,
                         deleted: true,
                         deltas: 0,
+                        joined: false,
                     },
                 );
                 batch.answers.push(Answer::Delete { reply, existed });
             }
         }
+    }
+
+    /// Joins a snapshot's entries into the batch's state of `ctx` and takes
+    /// its deltas as known.
+    fn join(
+        &mut self,
+        batch: &mut Batch,
+        ctx: ContextId,
+        snapshot: StateSnapshot,
+    ) -> Result<(), ExecError> {
+        if batch.work.get(&ctx).is_some_and(|w| w.deleted) {
+            return Err(ExecError::ContextNotFound);
+        }
+        let meta = placeholder_meta(ctx);
+        let work = self.work(batch, &meta, false)?;
+        let state = work.state.as_mut().ok_or(ExecError::ContextNotFound)?;
+        for op in &snapshot.ops {
+            mero_crdt::apply_op(state, op).map_err(|e| ExecError::Rejected(e.to_string()))?;
+        }
+        // Our heads that the snapshot includes are superseded by its heads.
+        let theirs: std::collections::HashSet<DeltaId> = snapshot.deltas.iter().copied().collect();
+        work.heads.retain(|h| !theirs.contains(h));
+        for h in &snapshot.heads {
+            if !work.heads.contains(h) {
+                work.heads.push(*h);
+            }
+        }
+        work.joined = true;
+        batch.joins.push((ctx, snapshot.ops, snapshot.deltas));
+        Ok(())
     }
 
     /// Joins a verified remote delta into the batch. `Ok(None)`: a duplicate;
@@ -678,7 +877,11 @@ impl Worker {
         let ctx = delta.delta.context;
         let known = |batch: &Batch, d: &DeltaId| {
             batch.deltas.iter().any(|(x, _)| x == d)
-                || matches!(batch.snapshot.delta(&ctx, d), Ok(Some(_)))
+                || matches!(batch.snapshot.has_delta(&ctx, d), Ok(true))
+                || batch
+                    .joins
+                    .iter()
+                    .any(|(c, _, ids)| *c == ctx && ids.contains(d))
         };
         if batch.work.get(&ctx).is_some_and(|w| w.deleted) {
             return Err(Err(ExecError::ContextNotFound));
@@ -818,11 +1021,12 @@ fn placeholder_meta(id: ContextId) -> ContextMeta {
 
 /// Writes a batch in one transaction; returns the root after each delta and
 /// the final root of each context.
+#[allow(clippy::type_complexity)]
 fn commit(
     store: &Store,
     batch: Batch,
     last_hlc: mero_crdt::Hlc,
-) -> Result<Roots, mero_store::StoreError> {
+) -> Result<(Roots, Vec<(DeltaId, SignedDelta)>), mero_store::StoreError> {
     let mut w = store.write()?;
     let mut roots = Roots::default();
     for (ctx, work) in &batch.work {
@@ -837,6 +1041,13 @@ fn commit(
         roots.by_delta.insert(*id, root);
         roots.by_context.insert(delta.delta.context, root);
     }
+    for (ctx, ops, ids) in &batch.joins {
+        let root = mero_crdt::apply_ops(&mut w.context_state(*ctx), ops)?;
+        for id in ids {
+            w.put_delta_stub(ctx, id)?;
+        }
+        roots.by_context.insert(*ctx, root);
+    }
     for (ctx, work) in batch.work {
         if work.deleted {
             continue;
@@ -846,7 +1057,10 @@ fn commit(
                 w.private_put(&ctx, k, v.as_deref())?;
             }
         }
-        if work.deltas > 0 {
+        if work.joined {
+            w.set_heads(&ctx, &work.heads)?;
+        }
+        if work.deltas > 0 || work.joined {
             let mut meta = work.meta;
             meta.last_hlc = meta.last_hlc.max(last_hlc);
             meta.delta_count += work.deltas;
@@ -857,7 +1071,7 @@ fn commit(
         }
     }
     w.commit()?;
-    Ok(roots)
+    Ok((roots, batch.deltas))
 }
 
 #[derive(Default)]
@@ -897,6 +1111,13 @@ fn answer(answers: Vec<Answer>, roots: &Roots) {
                 let root_hash = roots.by_delta.get(&id).copied().unwrap_or_default();
                 let _ = reply.send(Ok(Applied::Merged { root_hash, events }));
             }
+            Answer::Replica { reply } => {
+                let _ = reply.send(Ok(true));
+            }
+            Answer::Join { reply, ctx } => {
+                let root = roots.by_context.get(&ctx).copied().unwrap_or_default();
+                let _ = reply.send(Ok(root));
+            }
         }
     }
 }
@@ -912,6 +1133,8 @@ fn fail_answers(answers: Vec<Answer>, why: &str) {
             Answer::Create { reply, .. } => drop(reply.send(store_err(why))),
             Answer::Delete { reply, .. } => drop(reply.send(store_err(why))),
             Answer::Apply { reply, .. } => drop(reply.send(store_err(why))),
+            Answer::Replica { reply } => drop(reply.send(store_err(why))),
+            Answer::Join { reply, .. } => drop(reply.send(store_err(why))),
         }
     }
 }
@@ -923,6 +1146,8 @@ fn fail_all(jobs: Vec<Job>, why: &str) {
             Job::Create { reply, .. } => drop(reply.send(store_err(why))),
             Job::Delete { reply, .. } => drop(reply.send(store_err(why))),
             Job::Apply { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Replica { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Join { reply, .. } => drop(reply.send(store_err(why))),
             Job::Stop { reply } => drop(reply.send(Ok(()))),
         }
     }

@@ -32,7 +32,8 @@ mod runtime;
 pub use config::RuntimeConfig;
 pub use error::{CallError, LoadError};
 pub use executor::{
-    Applied, CallOutcome, ContextCreated, ExecError, ExecStats, Executor, NewContext,
+    Applied, CallOutcome, Committed, ContextCreated, ExecError, ExecStats, Executor, NewContext,
+    StateSnapshot,
 };
 pub use host::{CallEnv, Mode, PrivateOverlay};
 pub use runtime::{App, AppDescription, Intent, Runtime};

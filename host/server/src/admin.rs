@@ -86,6 +86,7 @@ pub(crate) fn context_dto(c: &ContextInfo) -> Context {
         name: c.meta.name.clone(),
         group_id: c.meta.group.as_ref().map(hex32),
         delta_count: Some(c.meta.delta_count),
+        sync_status: None,
     }
 }
 
@@ -340,9 +341,10 @@ pub(crate) async fn get_context(
     State(node): State<Node>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Data<Context>>> {
-    Ok(Json(Data::new(context_dto(
-        &node.context(&context_id(&id)?)?,
-    ))))
+    let ctx = context_id(&id)?;
+    let mut dto = context_dto(&node.context(&ctx)?);
+    dto.sync_status = serde_json::to_value(node.sync_status(&ctx)).ok();
+    Ok(Json(Data::new(dto)))
 }
 
 /// Deletes a context and everything this node stores for it.
@@ -410,9 +412,151 @@ pub(crate) async fn list_context_aliases(
     )))
 }
 
-/// Connected peers (none until networking is on).
+/// Connected peers.
 #[utoipa::path(get, path = "/admin-api/peers", tag = "admin",
     responses((status = 200, body = mero_api::PeerCount)))]
-pub(crate) async fn peers() -> Json<mero_api::PeerCount> {
-    Json(mero_api::PeerCount { count: 0 })
+pub(crate) async fn peers(State(node): State<Node>) -> Json<mero_api::PeerCount> {
+    Json(mero_api::PeerCount {
+        count: node.peer_count().await,
+    })
+}
+
+/// Signs an invitation to a namespace; paste it into `join` on another node.
+#[utoipa::path(post, path = "/admin-api/namespaces/{id}/invite", tag = "namespaces",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    request_body = mero_api::InviteRequest,
+    responses((status = 200, body = Data<mero_api::InvitationData>),
+        (status = 403, description = "Not allowed to invite", body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn invite(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Data<mero_api::InvitationData>>> {
+    let req: mero_api::InviteRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        mero_api::InviteRequest::default()
+    } else {
+        json_body(&body)?
+    };
+    let role = match req.role.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("member") => mero_node::invitation::role::MEMBER,
+        Some("admin") => mero_node::invitation::role::ADMIN,
+        Some("read-only" | "readonly" | "read_only") => mero_node::invitation::role::READ_ONLY,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "InvalidRole",
+                format!("unknown role `{other}`: use admin, member or read-only"),
+            ));
+        }
+    };
+    let (signed, group_name) = node
+        .invite(&group_id(&id)?, req.expiration_timestamp, role)
+        .await?;
+    let invitation = serde_json::to_value(&signed)
+        .map_err(|e| ApiError::from(mero_node::NodeError::Internal(e.to_string())))?;
+    Ok(Json(Data::new(mero_api::InvitationData {
+        invitation,
+        group_name,
+    })))
+}
+
+/// Joins a namespace with an invitation: reaches the inviter, becomes a
+/// member and learns the namespace's members and contexts.
+#[utoipa::path(post, path = "/admin-api/namespaces/{id}/join", tag = "namespaces",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    request_body = mero_api::JoinNamespaceRequest,
+    responses((status = 200, body = Data<mero_api::JoinNamespaceData>),
+        (status = 400, description = "Malformed or mismatched invitation", body = mero_api::ErrorBody),
+        (status = 403, description = "Forged, tampered or expired invitation", body = mero_api::ErrorBody),
+        (status = 504, description = "No member reachable", body = mero_api::ErrorBody)))]
+pub(crate) async fn join_namespace(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Data<mero_api::JoinNamespaceData>>> {
+    let ns = group_id(&id)?;
+    let value: serde_json::Value = json_body(&body)?;
+    // `{"invitation": ...}` as upstream sends it; the node peels any wrapper.
+    node.join_namespace(&ns, &value).await?;
+    Ok(Json(Data::new(mero_api::JoinNamespaceData {
+        namespace_id: hex32(&ns),
+        member_identity: b58(&node.public_key()),
+        member_account: hex32(&node.public_key()),
+    })))
+}
+
+/// Joins a context of a namespace this node is a member of and pulls its
+/// current state.
+#[utoipa::path(post, path = "/admin-api/contexts/{id}/join", tag = "contexts",
+    params(("id" = String, Path, description = "Base58 context id")),
+    responses((status = 200, body = Data<mero_api::JoinContextData>),
+        (status = 403, body = mero_api::ErrorBody), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn join_context(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<mero_api::JoinContextData>>> {
+    let ctx = context_id(&id)?;
+    node.join_context(&ctx).await?;
+    Ok(Json(Data::new(mero_api::JoinContextData {
+        context_id: b58(&ctx.0),
+        member_public_key: b58(&node.public_key()),
+    })))
+}
+
+/// Members of a group and their roles.
+#[utoipa::path(get, path = "/admin-api/groups/{id}/members", tag = "groups",
+    params(("id" = String, Path, description = "Hex group id")),
+    responses((status = 200, body = mero_api::GroupMembers),
+        (status = 403, body = mero_api::ErrorBody), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn group_members(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<mero_api::GroupMembers>> {
+    let members = node
+        .group_members(&group_id(&id)?)?
+        .into_iter()
+        .map(|(k, role)| mero_api::GroupMember {
+            identity: hex32(&k),
+            role: format!("{role:?}"),
+        })
+        .collect();
+    Ok(Json(mero_api::GroupMembers { members }))
+}
+
+/// Contexts registered in a group.
+#[utoipa::path(get, path = "/admin-api/groups/{id}/contexts", tag = "groups",
+    params(("id" = String, Path, description = "Hex group id")),
+    responses((status = 200, body = Data<Vec<mero_api::GroupContext>>), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn group_contexts(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Vec<mero_api::GroupContext>>>> {
+    Ok(Json(Data::new(
+        node.group_contexts(&group_id(&id)?)?
+            .into_iter()
+            .map(|(c, name)| mero_api::GroupContext {
+                context_id: b58(&c),
+                name,
+            })
+            .collect(),
+    )))
+}
+
+/// Starts a sync round with peers now (for one context or all).
+#[utoipa::path(post, path = "/admin-api/contexts/sync/{id}", tag = "contexts",
+    params(("id" = String, Path, description = "Base58 context id")),
+    responses((status = 200, body = Data<Option<String>>), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn sync_context(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Option<String>>>> {
+    node.context(&context_id(&id)?)?;
+    node.trigger_sync()?;
+    Ok(Json(Data::new(None)))
+}
+
+/// Starts a sync round of every context now.
+pub(crate) async fn sync_all(State(node): State<Node>) -> ApiResult<Json<Data<Option<String>>>> {
+    node.trigger_sync()?;
+    Ok(Json(Data::new(None)))
 }

@@ -52,6 +52,7 @@ impl From<NodeError> for ApiError {
             NodeError::Conflict { .. } => StatusCode::CONFLICT,
             NodeError::Call(c) => call_status(c),
             NodeError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Unreachable { .. } => StatusCode::GATEWAY_TIMEOUT,
             NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -48,6 +48,12 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::delete_context_alias,
         admin::list_context_aliases,
         admin::peers,
+        admin::invite,
+        admin::join_namespace,
+        admin::join_context,
+        admin::group_members,
+        admin::group_contexts,
+        admin::sync_context,
         jsonrpc::handle,
     )
 )]
@@ -120,6 +126,19 @@ pub fn router(node: Node) -> Router {
             get(admin::list_context_aliases),
         )
         .route("/admin-api/peers", get(admin::peers))
+        .route("/admin-api/namespaces/{id}/invite", post(admin::invite))
+        .route(
+            "/admin-api/namespaces/{id}/join",
+            post(admin::join_namespace),
+        )
+        .route("/admin-api/contexts/{id}/join", post(admin::join_context))
+        .route("/admin-api/contexts/sync/{id}", post(admin::sync_context))
+        .route("/admin-api/contexts/sync", post(admin::sync_all))
+        .route("/admin-api/groups/{id}/members", get(admin::group_members))
+        .route(
+            "/admin-api/groups/{id}/contexts",
+            get(admin::group_contexts),
+        )
         .route("/jsonrpc", post(jsonrpc::handle))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))

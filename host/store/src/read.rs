@@ -52,6 +52,8 @@ pub(crate) fn delta(
 ) -> Result<Option<SignedDelta>> {
     t.deltas
         .get(txn, &key(&[&ctx.0, &id.0]))?
+        // An empty value is a stub: known from a snapshot, body not kept.
+        .filter(|b| !b.is_empty())
         .map(|b| {
             SignedDelta::from_bytes(b).map_err(|e| StoreError::Corrupt {
                 table: "deltas",
@@ -149,4 +151,57 @@ pub(crate) fn aliases(txn: &RoTxn, t: &Tables, kind: &str) -> Result<Vec<(String
 
 pub(crate) fn alias_key(kind: &str, name: &str) -> Vec<u8> {
     key(&[kind.as_bytes(), b"\0", name.as_bytes()])
+}
+
+pub(crate) fn has_delta(txn: &RoTxn, t: &Tables, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
+    Ok(t.deltas.get(txn, &key(&[&ctx.0, &id.0]))?.is_some())
+}
+
+pub(crate) fn delta_ids(txn: &RoTxn, t: &Tables, ctx: &ContextId) -> Result<Vec<DeltaId>> {
+    let mut out = Vec::new();
+    for item in t.deltas.prefix_iter(txn, &ctx.0)? {
+        let (k, _) = item?;
+        let id = <[u8; 32]>::try_from(&k[32..]).map_err(|_| StoreError::Corrupt {
+            table: "deltas",
+            detail: "bad key".into(),
+        })?;
+        out.push(DeltaId(id));
+    }
+    Ok(out)
+}
+
+/// Entries of a context in storage order, after the raw key `after` (as
+/// returned in the previous page), at most `limit`.
+pub(crate) fn entries_page(
+    txn: &RoTxn,
+    t: &Tables,
+    ctx: &ContextId,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let start = match after {
+        Some(a) => std::ops::Bound::Excluded(key(&[&ctx.0, a])),
+        None => std::ops::Bound::Included(ctx.0.to_vec()),
+    };
+    let range = (
+        start.as_ref().map(Vec::as_slice),
+        std::ops::Bound::Unbounded,
+    );
+    for item in t.entries.range(txn, &range)? {
+        let (k, v) = item?;
+        if !k.starts_with(&ctx.0) || out.len() >= limit {
+            break;
+        }
+        out.push((k[32..].to_vec(), v.to_vec()));
+    }
+    Ok(out)
+}
+
+pub(crate) fn governance(txn: &RoTxn, t: &Tables, ns: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for item in t.governance.prefix_iter(txn, ns)? {
+        out.push(item?.1.to_vec());
+    }
+    Ok(out)
 }

@@ -52,6 +52,32 @@ impl Snapshot {
         f(&txn, &self.inner.tables)
     }
 
+    /// Whether a delta (or a stub of one) is stored.
+    pub fn has_delta(&self, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
+        self.with(|txn, t| read::has_delta(txn, t, ctx, id))
+    }
+
+    /// Ids of every delta (and stub) stored for a context.
+    pub fn delta_ids(&self, ctx: &ContextId) -> Result<Vec<DeltaId>> {
+        self.with(|txn, t| read::delta_ids(txn, t, ctx))
+    }
+
+    /// A page of a context's raw entries: (node id ++ key, encoded entry),
+    /// after the raw key `after`.
+    pub fn entries_page(
+        &self,
+        ctx: &ContextId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.with(|txn, t| read::entries_page(txn, t, ctx, after, limit))
+    }
+
+    /// The signed governance ops stored for a namespace.
+    pub fn governance(&self, ns: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
+        self.with(|txn, t| read::governance(txn, t, ns))
+    }
+
     /// The state of one context.
     pub fn context(&self, ctx: ContextId) -> ContextReader {
         ContextReader {

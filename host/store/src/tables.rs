@@ -5,9 +5,21 @@ use crate::Result;
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
-const NAMES: [&str; 13] = [
-    "blobs", "apps", "contexts", "entries", "counts", "leaves", "merkle", "deltas", "heads",
-    "private", "groups", "members", "aliases",
+const NAMES: [&str; 14] = [
+    "blobs",
+    "apps",
+    "contexts",
+    "entries",
+    "counts",
+    "leaves",
+    "merkle",
+    "deltas",
+    "heads",
+    "private",
+    "groups",
+    "members",
+    "aliases",
+    "governance",
 ];
 
 /// Handles of every table; cheap to copy.
@@ -26,6 +38,8 @@ pub(crate) struct Tables {
     pub(crate) groups: Db,
     pub(crate) members: Db,
     pub(crate) aliases: Db,
+    /// Signed governance ops of each namespace: (namespace, op id) -> bytes.
+    pub(crate) governance: Db,
 }
 
 impl Tables {
@@ -45,13 +59,14 @@ impl Tables {
             groups,
             members,
             aliases,
+            governance,
         ] = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
                 let mut dbs = Vec::with_capacity(NAMES.len());
                 for name in NAMES {
                     dbs.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let dbs: [_; 13] = dbs
+                let dbs: [_; 14] = dbs
                     .try_into()
                     .map_err(|_| heed::Error::Io(std::io::Error::other("table count")))?;
                 Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(dbs))
@@ -71,6 +86,7 @@ impl Tables {
             groups,
             members,
             aliases,
+            governance,
         })
     }
 }

@@ -179,6 +179,40 @@ impl<'e> WriteTxn<'e> {
             .delete(&mut self.txn, &read::alias_key(kind, name))?)
     }
 
+    /// Records that a delta is known without keeping its body (it arrived
+    /// folded into a snapshot).
+    pub fn put_delta_stub(&mut self, ctx: &ContextId, id: &DeltaId) -> Result<()> {
+        let k = key(&[&ctx.0, &id.0]);
+        if self.tables.deltas.get(&self.txn, &k)?.is_none() {
+            self.tables.deltas.put(&mut self.txn, &k, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a context's DAG heads.
+    pub fn set_heads(&mut self, ctx: &ContextId, heads: &[DeltaId]) -> Result<()> {
+        delete_prefix(&mut self.txn, self.tables.heads, &ctx.0)?;
+        for h in heads {
+            self.tables
+                .heads
+                .put(&mut self.txn, &key(&[&ctx.0, &h.0]), &[])?;
+        }
+        Ok(())
+    }
+
+    /// Stores a signed governance op of a namespace.
+    pub fn put_governance(&mut self, ns: &[u8; 32], id: &[u8; 32], op: &[u8]) -> Result<()> {
+        Ok(self
+            .tables
+            .governance
+            .put(&mut self.txn, &key(&[ns, id]), op)?)
+    }
+
+    /// Deletes a namespace's governance log.
+    pub fn delete_governance(&mut self, ns: &[u8; 32]) -> Result<()> {
+        delete_prefix(&mut self.txn, self.tables.governance, ns)
+    }
+
     /// Deletes a context and everything stored for it.
     pub fn delete_context(&mut self, ctx: &ContextId) -> Result<bool> {
         let t = self.tables;

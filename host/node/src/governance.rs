@@ -1,0 +1,513 @@
+//! Namespace governance: who is in a namespace and which contexts it has,
+//! as a log of signed ops replicated to every member node.
+//!
+//! Ops form a DAG (each names the heads its author had seen) and are applied
+//! in causal order: an op waits until its parents are applied. Every node
+//! that has the same ops therefore computes the same membership. Each op is
+//! checked against the state at its causal position: a join must carry a
+//! valid invitation from a member allowed to invite, a context can only be
+//! registered by a member allowed to create contexts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::caps;
+use crate::invitation::{SignedInvitation, role};
+
+/// An op id: SHA-256 of the op's Borsh encoding.
+pub type OpId = [u8; 32];
+
+/// The application a namespace runs, enough to install it from a peer.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct AppInfo {
+    /// Application id.
+    pub id: [u8; 32],
+    /// Component content hash.
+    pub blob: [u8; 32],
+    /// Component size.
+    pub size: u64,
+    /// Package name.
+    pub package: String,
+    /// Version.
+    pub version: String,
+    /// Where it was installed from on the creator's node.
+    pub source: String,
+}
+
+/// What an op does.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Body {
+    /// The root op: the namespace's id is SHA-256 of the creator's key and
+    /// `nonce`, so nobody else can create "the same" namespace.
+    Create {
+        /// Random.
+        nonce: [u8; 32],
+        /// A human name.
+        name: Option<String>,
+        /// Its application.
+        app: AppInfo,
+        /// Capabilities members get by default.
+        default_capabilities: u32,
+        /// Where the creator listens.
+        addrs: Vec<String>,
+    },
+    /// The author joined with an invitation.
+    MemberJoined {
+        /// The invitation it used.
+        invitation: SignedInvitation,
+        /// Where the new member listens.
+        addrs: Vec<String>,
+    },
+    /// The author created a context in the namespace.
+    ContextRegistered {
+        /// The context.
+        context: [u8; 32],
+        /// A human name.
+        name: Option<String>,
+    },
+}
+
+/// One governance op.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Op {
+    /// The namespace.
+    pub namespace: [u8; 32],
+    /// Who signs it.
+    pub author: [u8; 32],
+    /// The namespace's heads when it was made.
+    pub parents: Vec<OpId>,
+    /// Author's wall clock, Unix milliseconds.
+    pub millis: u64,
+    /// What it does.
+    pub body: Body,
+}
+
+/// An op and its author's signature.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct SignedOp {
+    /// The op.
+    pub op: Op,
+    /// Ed25519 over "mero.gov.v1" ++ the op id.
+    pub signature: Vec<u8>,
+}
+
+const DOMAIN: &[u8] = b"mero.gov.v1";
+
+impl Op {
+    /// Its id.
+    pub fn id(&self) -> OpId {
+        Sha256::digest(borsh::to_vec(self).unwrap_or_default()).into()
+    }
+}
+
+impl SignedOp {
+    /// Signs `op`.
+    pub fn sign(op: Op, key: &SigningKey) -> SignedOp {
+        let msg = [DOMAIN, &op.id()].concat();
+        SignedOp {
+            signature: key.sign(&msg).to_bytes().to_vec(),
+            op,
+        }
+    }
+
+    /// Checks the signature; returns the id.
+    pub fn verify(&self) -> Result<OpId, String> {
+        let id = self.op.id();
+        let key = VerifyingKey::from_bytes(&self.op.author).map_err(|e| e.to_string())?;
+        let sig: [u8; 64] = self
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| "bad signature length".to_string())?;
+        key.verify(&[DOMAIN, &id].concat(), &Signature::from_bytes(&sig))
+            .map_err(|_| "bad signature".to_string())?;
+        Ok(id)
+    }
+}
+
+/// The namespace id a creator's nonce gives.
+pub fn namespace_id(creator: &[u8; 32], nonce: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest([b"mero.namespace".as_slice(), creator, nonce].concat()).into()
+}
+
+/// A member as governance knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// 0 admin, 1 member, 2 read-only.
+    pub role: u8,
+    /// Its capability mask, if set apart from the default.
+    pub capabilities: Option<u32>,
+    /// Where it listens.
+    pub addrs: Vec<String>,
+    /// When it joined, Unix milliseconds.
+    pub joined_millis: u64,
+}
+
+/// A context registered in the namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    /// A human name.
+    pub name: Option<String>,
+    /// Who created it.
+    pub creator: [u8; 32],
+    /// When, Unix milliseconds.
+    pub millis: u64,
+}
+
+/// Why an op was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Some parents are not here yet.
+    Waiting(Vec<OpId>),
+    /// Already applied.
+    Duplicate,
+    /// Invalid: never applies.
+    Invalid(String),
+}
+
+/// The governance state of one namespace.
+#[derive(Clone, Debug, Default)]
+pub struct Namespace {
+    /// Its id.
+    pub id: [u8; 32],
+    /// The creator.
+    pub creator: [u8; 32],
+    /// A human name.
+    pub name: Option<String>,
+    /// Its application.
+    pub app: Option<AppInfo>,
+    /// Default capabilities.
+    pub default_capabilities: u32,
+    /// When it was created.
+    pub created_millis: u64,
+    /// Members by key.
+    pub members: BTreeMap<[u8; 32], Member>,
+    /// Contexts by id.
+    pub contexts: BTreeMap<[u8; 32], Registered>,
+    /// Every applied op.
+    pub ops: HashMap<OpId, SignedOp>,
+    /// Ops no applied op names as a parent.
+    pub heads: BTreeSet<OpId>,
+}
+
+impl Namespace {
+    /// An empty state for namespace `id`, before its `Create` op.
+    pub fn new(id: [u8; 32]) -> Namespace {
+        Namespace {
+            id,
+            ..Namespace::default()
+        }
+    }
+
+    /// Whether `who` may do what `need` asks (admins may do everything).
+    pub fn allowed(&self, who: &[u8; 32], need: u32) -> bool {
+        self.members.get(who).is_some_and(|m| {
+            m.role == role::ADMIN
+                || m.capabilities.unwrap_or(self.default_capabilities) & need == need
+        })
+    }
+
+    /// Whether `who` is a member.
+    pub fn is_member(&self, who: &[u8; 32]) -> bool {
+        self.members.contains_key(who)
+    }
+
+    /// Applies one verified op if its parents are applied and it is valid at
+    /// that point.
+    pub fn apply(&mut self, signed: &SignedOp) -> Result<OpId, Refused> {
+        let id = signed.verify().map_err(Refused::Invalid)?;
+        let op = &signed.op;
+        if op.namespace != self.id {
+            return Err(Refused::Invalid("op of another namespace".into()));
+        }
+        if self.ops.contains_key(&id) {
+            return Err(Refused::Duplicate);
+        }
+        let missing: Vec<OpId> = op
+            .parents
+            .iter()
+            .filter(|p| !self.ops.contains_key(*p))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Err(Refused::Waiting(missing));
+        }
+        match &op.body {
+            Body::Create {
+                nonce,
+                name,
+                app,
+                default_capabilities,
+                addrs,
+            } => {
+                if !op.parents.is_empty() || !self.ops.is_empty() {
+                    return Err(Refused::Invalid("a second Create op".into()));
+                }
+                if namespace_id(&op.author, nonce) != self.id {
+                    return Err(Refused::Invalid(
+                        "Create op does not derive the namespace id".into(),
+                    ));
+                }
+                self.creator = op.author;
+                self.name = name.clone();
+                self.app = Some(app.clone());
+                self.default_capabilities = *default_capabilities;
+                self.created_millis = op.millis;
+                self.members.insert(
+                    op.author,
+                    Member {
+                        role: role::ADMIN,
+                        capabilities: None,
+                        addrs: addrs.clone(),
+                        joined_millis: op.millis,
+                    },
+                );
+            }
+            Body::MemberJoined { invitation, addrs } => {
+                let inv = &invitation.invitation;
+                if self.ops.is_empty() {
+                    return Err(Refused::Invalid("join before Create".into()));
+                }
+                // The invitation was valid when the member joined.
+                invitation
+                    .verify(&self.id, op.millis / 1000)
+                    .map_err(|e| Refused::Invalid(e.to_string()))?;
+                if !self.allowed(&inv.inviter_identity, caps::INVITE_MEMBERS) {
+                    return Err(Refused::Invalid(
+                        "the inviter may not invite members".into(),
+                    ));
+                }
+                if inv.invited_role == role::ADMIN && !self.allowed(&inv.inviter_identity, u32::MAX)
+                {
+                    return Err(Refused::Invalid("only an admin may invite an admin".into()));
+                }
+                // A second join (new addresses) keeps the first role.
+                self.members
+                    .entry(op.author)
+                    .and_modify(|m| m.addrs = addrs.clone())
+                    .or_insert_with(|| Member {
+                        role: inv.invited_role,
+                        capabilities: None,
+                        addrs: addrs.clone(),
+                        joined_millis: op.millis,
+                    });
+            }
+            Body::ContextRegistered { context, name } => {
+                if !self.allowed(&op.author, caps::CREATE_CONTEXT) {
+                    return Err(Refused::Invalid(
+                        "the author may not create contexts".into(),
+                    ));
+                }
+                self.contexts.entry(*context).or_insert(Registered {
+                    name: name.clone(),
+                    creator: op.author,
+                    millis: op.millis,
+                });
+            }
+        }
+        for p in &op.parents {
+            self.heads.remove(p);
+        }
+        self.heads.insert(id);
+        self.ops.insert(id, signed.clone());
+        Ok(id)
+    }
+
+    /// Applies `ops` in any order: retries those waiting for parents until no
+    /// more apply. Returns the ids applied and the ops refused as invalid.
+    pub fn apply_all(&mut self, ops: Vec<SignedOp>) -> (Vec<(OpId, SignedOp)>, Vec<String>) {
+        let mut waiting = ops;
+        let mut applied = Vec::new();
+        let mut invalid = Vec::new();
+        loop {
+            let before = applied.len();
+            let mut still = Vec::new();
+            for op in waiting {
+                match self.apply(&op) {
+                    Ok(id) => applied.push((id, op)),
+                    Err(Refused::Waiting(_)) => still.push(op),
+                    Err(Refused::Duplicate) => {}
+                    Err(Refused::Invalid(why)) => invalid.push(why),
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() || applied.len() == before {
+                break;
+            }
+        }
+        if !waiting.is_empty() {
+            invalid.push(format!("{} op(s) still wait for parents", waiting.len()));
+        }
+        (applied, invalid)
+    }
+
+    /// A new op by `key` on top of the current heads.
+    pub fn make(&self, key: &SigningKey, millis: u64, body: Body) -> SignedOp {
+        SignedOp::sign(
+            Op {
+                namespace: self.id,
+                author: key.verifying_key().to_bytes(),
+                parents: self.heads.iter().copied().collect(),
+                millis,
+                body,
+            },
+            key,
+        )
+    }
+
+    /// Its ops in an order that applies (parents first).
+    pub fn ordered_ops(&self) -> Vec<SignedOp> {
+        let mut out: Vec<&SignedOp> = self.ops.values().collect();
+        // Depth from the root orders parents before children.
+        let mut depth: HashMap<OpId, usize> = HashMap::new();
+        fn d(id: &OpId, ns: &Namespace, memo: &mut HashMap<OpId, usize>) -> usize {
+            if let Some(x) = memo.get(id) {
+                return *x;
+            }
+            let v = ns.ops.get(id).map_or(0, |o| {
+                o.op.parents
+                    .iter()
+                    .map(|p| d(p, ns, memo) + 1)
+                    .max()
+                    .unwrap_or(0)
+            });
+            memo.insert(*id, v);
+            v
+        }
+        for id in self.ops.keys() {
+            d(id, self, &mut depth);
+        }
+        out.sort_by_key(|o| {
+            let id = o.op.id();
+            (depth.get(&id).copied().unwrap_or(0), id)
+        });
+        out.into_iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail fast")]
+    use super::*;
+    use crate::invitation::Invitation;
+
+    fn app() -> AppInfo {
+        AppInfo {
+            id: [1; 32],
+            blob: [2; 32],
+            size: 3,
+            package: "p".into(),
+            version: "1".into(),
+            source: "s".into(),
+        }
+    }
+
+    fn invite(by: &SigningKey, ns: [u8; 32], role: u8) -> SignedInvitation {
+        SignedInvitation::sign(
+            Invitation {
+                inviter_identity: by.verifying_key().to_bytes(),
+                group_id: ns,
+                expiration_timestamp: 10_000,
+                secret_salt: [9; 32],
+                invited_role: role,
+                inviter_peer_id: String::new(),
+                inviter_addrs: vec![],
+            },
+            by,
+        )
+    }
+
+    #[test]
+    fn same_ops_in_any_order_give_the_same_members() {
+        let admin = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let nonce = [5; 32];
+        let id = namespace_id(&admin.verifying_key().to_bytes(), &nonce);
+        let mut a = Namespace::new(id);
+        let create = a.make(
+            &admin,
+            1_000,
+            Body::Create {
+                nonce,
+                name: None,
+                app: app(),
+                default_capabilities: caps::DEFAULT,
+                addrs: vec![],
+            },
+        );
+        a.apply(&create).unwrap();
+        let join_b = a.make(
+            &bob,
+            2_000,
+            Body::MemberJoined {
+                invitation: invite(&admin, id, role::MEMBER),
+                addrs: vec![],
+            },
+        );
+        let join_c = a.make(
+            &carol,
+            2_000,
+            Body::MemberJoined {
+                invitation: invite(&admin, id, role::READ_ONLY),
+                addrs: vec![],
+            },
+        );
+        a.apply(&join_b).unwrap();
+        a.apply(&join_c).unwrap();
+        let reg = a.make(
+            &bob,
+            3_000,
+            Body::ContextRegistered {
+                context: [8; 32],
+                name: None,
+            },
+        );
+        // Bob lacks CREATE_CONTEXT by default.
+        assert!(matches!(a.apply(&reg), Err(Refused::Invalid(_))));
+
+        let mut b = Namespace::new(id);
+        let (applied, invalid) = b.apply_all(vec![join_c.clone(), join_b.clone(), create.clone()]);
+        assert_eq!(applied.len(), 3);
+        assert!(invalid.is_empty());
+        assert_eq!(a.members, b.members);
+        assert_eq!(a.heads, b.heads);
+        assert_eq!(
+            b.members[&carol.verifying_key().to_bytes()].role,
+            role::READ_ONLY
+        );
+
+        // A read-only member's invitation does not let anyone in.
+        let dave = SigningKey::from_bytes(&[4; 32]);
+        let bad = b.make(
+            &dave,
+            4_000,
+            Body::MemberJoined {
+                invitation: invite(&carol, id, role::MEMBER),
+                addrs: vec![],
+            },
+        );
+        assert!(matches!(b.apply(&bad), Err(Refused::Invalid(_))));
+        // A forged Create for the same id is refused.
+        let mut c = Namespace::new(id);
+        let forged = c.make(
+            &bob,
+            1,
+            Body::Create {
+                nonce,
+                name: None,
+                app: app(),
+                default_capabilities: 0,
+                addrs: vec![],
+            },
+        );
+        assert!(matches!(c.apply(&forged), Err(Refused::Invalid(_))));
+        assert_eq!(
+            b.ordered_ops().first().map(|o| o.op.id()),
+            Some(create.op.id())
+        );
+    }
+}

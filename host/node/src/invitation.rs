@@ -1,0 +1,225 @@
+//! Namespace invitations in the upstream wire shape.
+//!
+//! An invitation names the namespace, the role granted, an absolute expiry
+//! and a random nonce, and says where to reach the inviter. The inviter signs
+//! SHA-256 of the Borsh encoding of the inner invitation with Ed25519, as
+//! upstream does. Our inner invitation carries two more fields after
+//! upstream's (the inviter's peer id and listen addresses), so they are
+//! signed too; JSON written by upstream tools still parses.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::NodeError;
+
+/// Roles as upstream numbers them in invitations.
+pub mod role {
+    /// Admin.
+    pub const ADMIN: u8 = 0;
+    /// Member.
+    pub const MEMBER: u8 = 1;
+    /// Read-only member.
+    pub const READ_ONLY: u8 = 2;
+}
+
+/// What the inviter signs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct Invitation {
+    /// The inviter's public key.
+    pub inviter_identity: [u8; 32],
+    /// The namespace.
+    pub group_id: [u8; 32],
+    /// Unix seconds after which it is refused.
+    pub expiration_timestamp: u64,
+    /// A random nonce.
+    pub secret_salt: [u8; 32],
+    /// 0 admin, 1 member, 2 read-only.
+    #[serde(default = "default_role")]
+    pub invited_role: u8,
+    /// The inviter's libp2p peer id.
+    #[serde(default)]
+    pub inviter_peer_id: String,
+    /// Where the inviter listens (multiaddrs).
+    #[serde(default)]
+    pub inviter_addrs: Vec<String>,
+}
+
+fn default_role() -> u8 {
+    role::MEMBER
+}
+
+/// An invitation with the inviter's signature (upstream's
+/// `SignedGroupOpenInvitation`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct SignedInvitation {
+    /// The signed part.
+    pub invitation: Invitation,
+    /// Ed25519 signature, hex.
+    pub inviter_signature: String,
+    /// The inviter's account (hex of its key); unsigned hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inviter_account: Option<String>,
+    /// The namespace's application; unsigned hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<[u8; 32]>,
+    /// The namespace's component hash; unsigned hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_key: Option<[u8; 32]>,
+}
+
+fn digest(inv: &Invitation) -> [u8; 32] {
+    // Encoding into a Vec cannot fail.
+    Sha256::digest(borsh::to_vec(inv).unwrap_or_default()).into()
+}
+
+impl SignedInvitation {
+    /// Signs `invitation` with `key`.
+    pub fn sign(invitation: Invitation, key: &SigningKey) -> SignedInvitation {
+        let sig = key.sign(&digest(&invitation));
+        SignedInvitation {
+            inviter_account: Some(hex::encode(invitation.inviter_identity)),
+            invitation,
+            inviter_signature: hex::encode(sig.to_bytes()),
+            application_id: None,
+            app_key: None,
+        }
+    }
+
+    /// Checks the signature, the namespace and the expiry (`now` in Unix
+    /// seconds). Says exactly what is wrong.
+    pub fn verify(&self, namespace: &[u8; 32], now: u64) -> Result<(), NodeError> {
+        let inv = &self.invitation;
+        if inv.group_id != *namespace {
+            return Err(NodeError::bad(
+                "InvitationMismatch",
+                "invitation group_id does not match namespace_id in path",
+            ));
+        }
+        let bad_sig = || NodeError::Forbidden {
+            kind: "InvalidInvitation",
+            message: "the invitation's signature is not valid: it was forged or altered".into(),
+        };
+        let key = VerifyingKey::from_bytes(&inv.inviter_identity).map_err(|_| bad_sig())?;
+        let sig: [u8; 64] = hex::decode(&self.inviter_signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad_sig)?;
+        key.verify(&digest(inv), &Signature::from_bytes(&sig))
+            .map_err(|_| bad_sig())?;
+        if inv.expiration_timestamp < now {
+            return Err(NodeError::Forbidden {
+                kind: "InvitationExpired",
+                message: format!(
+                    "the invitation expired at {} (Unix seconds); ask for a new one",
+                    inv.expiration_timestamp
+                ),
+            });
+        }
+        if inv.invited_role > role::READ_ONLY {
+            return Err(NodeError::bad(
+                "InvalidInvitation",
+                format!("unknown invited_role {}", inv.invited_role),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses what a user pastes: the signed invitation itself, `{"invitation":
+/// <signed>}`, or the whole response `invite` printed (`{"data":
+/// {"invitation": <signed>, ...}}`).
+pub fn parse_pasted(value: &serde_json::Value) -> Result<SignedInvitation, NodeError> {
+    let mut v = value;
+    // Peel wrappers until `v` is the signed invitation, whose own
+    // `invitation` is the inner one (it has `inviter_identity`).
+    for _ in 0..4 {
+        if let Some(data) = v.get("data") {
+            v = data;
+        } else if let Some(inner) = v.get("invitation")
+            && inner.get("inviter_identity").is_none()
+        {
+            v = inner;
+        } else {
+            break;
+        }
+    }
+    serde_json::from_value(v.clone()).map_err(|e| {
+        NodeError::bad(
+            "InvalidInvitation",
+            format!("not an invitation as `namespace invite` prints it: {e}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail fast")]
+    use super::*;
+
+    fn sample(key: &SigningKey, expiry: u64) -> SignedInvitation {
+        SignedInvitation::sign(
+            Invitation {
+                inviter_identity: key.verifying_key().to_bytes(),
+                group_id: [7; 32],
+                expiration_timestamp: expiry,
+                secret_salt: [1; 32],
+                invited_role: role::MEMBER,
+                inviter_peer_id: "peer".into(),
+                inviter_addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            },
+            key,
+        )
+    }
+
+    #[test]
+    fn verifies_and_refuses_each_defect() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let good = sample(&key, 2_000);
+        good.verify(&[7; 32], 1_000).unwrap();
+        assert_eq!(
+            good.verify(&[8; 32], 1_000).unwrap_err().kind(),
+            "InvitationMismatch"
+        );
+        assert_eq!(
+            good.verify(&[7; 32], 3_000).unwrap_err().kind(),
+            "InvitationExpired"
+        );
+        let mut tampered = good.clone();
+        tampered.invitation.invited_role = role::ADMIN;
+        assert_eq!(
+            tampered.verify(&[7; 32], 1_000).unwrap_err().kind(),
+            "InvalidInvitation"
+        );
+        let mut moved = good.clone();
+        moved.invitation.inviter_addrs = vec!["/ip4/127.0.0.1/tcp/2".into()];
+        assert_eq!(
+            moved.verify(&[7; 32], 1_000).unwrap_err().kind(),
+            "InvalidInvitation"
+        );
+        let forged = {
+            let mut f = sample(&SigningKey::from_bytes(&[4; 32]), 2_000);
+            f.invitation.inviter_identity = key.verifying_key().to_bytes();
+            f
+        };
+        assert_eq!(
+            forged.verify(&[7; 32], 1_000).unwrap_err().kind(),
+            "InvalidInvitation"
+        );
+    }
+
+    #[test]
+    fn accepts_every_pasted_form() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let signed = sample(&key, 2_000);
+        let inner = serde_json::to_value(&signed).unwrap();
+        let wrapped = serde_json::json!({ "invitation": inner });
+        let whole = serde_json::json!({ "data": { "invitation": inner, "groupName": "x" } });
+        let whole_wrapped = serde_json::json!({ "invitation": whole });
+        for v in [&inner, &wrapped, &whole, &whole_wrapped] {
+            assert_eq!(parse_pasted(v).unwrap(), signed);
+        }
+        assert!(parse_pasted(&serde_json::json!({"nope": 1})).is_err());
+    }
+}

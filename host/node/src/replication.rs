@@ -1,0 +1,969 @@
+//! The node on the network: governance state, invitations and joining,
+//! and the task that drives replication (gossip in and out, requests from
+//! peers, anti-entropy).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use mero_crdt::{ContextId, SignedDelta};
+use mero_network::{Multiaddr, NetworkClient, NetworkConfig, NetworkEvent, PeerId};
+use mero_store::{ContextMeta, GroupRecord, MemberRecord, Role};
+
+use crate::governance::{AppInfo, Body, Namespace, OpId, Refused, SignedOp};
+use crate::invitation::{Invitation, SignedInvitation, parse_pasted, role};
+use crate::sync::{
+    self, Fetch, Gossip, Pending, Request, Response, SyncStatus, context_topic, key_of,
+    namespace_topic, peer_of,
+};
+use crate::{Node, NodeError, Result, blocking, caps, now_millis};
+
+/// Largest message on the wire: a snapshot of a large context is one message.
+const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// The network side of a node.
+pub(crate) struct Net {
+    pub(crate) client: NetworkClient,
+    pub(crate) pending: Pending,
+    pub(crate) status: std::sync::Mutex<HashMap<ContextId, SyncStatus>>,
+    pub(crate) sync_now: tokio::sync::Notify,
+}
+
+impl Fetch for NetworkClient {
+    async fn fetch(&self, peer: PeerId, req: Request) -> std::result::Result<Response, String> {
+        let bytes = borsh::to_vec(&req).map_err(|e| e.to_string())?;
+        let answer = self.request(peer, bytes).await.map_err(|e| e.to_string())?;
+        borsh::from_slice(&answer).map_err(|e| format!("undecodable answer: {e}"))
+    }
+}
+
+fn role_of(r: u8) -> Role {
+    match r {
+        role::ADMIN => Role::Admin,
+        role::READ_ONLY => Role::ReadOnly,
+        _ => Role::Member,
+    }
+}
+
+fn unreachable(message: impl Into<String>) -> NodeError {
+    NodeError::Unreachable {
+        kind: "MembersUnreachable",
+        message: message.into(),
+    }
+}
+
+impl Node {
+    pub(crate) fn net(&self) -> Result<&Net> {
+        self.inner
+            .net
+            .get()
+            .ok_or_else(|| unreachable("this node's networking is not running"))
+    }
+
+    pub(crate) fn gov<T>(&self, f: impl FnOnce(&mut HashMap<[u8; 32], Namespace>) -> T) -> T {
+        let mut g = self.inner.gov.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// Loads every namespace's governance log from the store.
+    pub(crate) fn load_governance(&self) -> Result<()> {
+        let snap = self.inner.store.snapshot()?;
+        for group in snap.groups()? {
+            let mut ops = Vec::new();
+            for bytes in snap.governance(&group.id)? {
+                match borsh::from_slice::<SignedOp>(&bytes) {
+                    Ok(op) => ops.push(op),
+                    Err(e) => tracing::warn!(error = %e, "undecodable governance op in the store"),
+                }
+            }
+            let mut ns = Namespace::new(group.id);
+            let (_, invalid) = ns.apply_all(ops);
+            for why in invalid {
+                tracing::warn!(namespace = %hex::encode(group.id), %why, "stored governance op not applied");
+            }
+            self.gov(|g| g.insert(group.id, ns));
+        }
+        Ok(())
+    }
+
+    /// Applies ops to a namespace's state, stores those applied and writes
+    /// the group and member records they imply. Returns the applied ops.
+    pub(crate) async fn apply_governance(
+        &self,
+        ns: [u8; 32],
+        ops: Vec<SignedOp>,
+    ) -> Result<Vec<(OpId, SignedOp)>> {
+        let (applied, state) = self.gov(|g| {
+            let state = g.entry(ns).or_insert_with(|| Namespace::new(ns));
+            let (applied, invalid) = state.apply_all(ops);
+            for why in invalid {
+                tracing::warn!(namespace = %hex::encode(ns), %why, "governance op refused");
+            }
+            (applied, state.clone())
+        });
+        if applied.is_empty() {
+            return Ok(applied);
+        }
+        let Some(app) = state.app.clone() else {
+            return Ok(applied);
+        };
+        let store = self.inner.store.clone();
+        let to_store: Vec<(OpId, Vec<u8>)> = applied
+            .iter()
+            .map(|(id, op)| (*id, borsh::to_vec(op).unwrap_or_default()))
+            .collect();
+        let group = GroupRecord {
+            id: ns,
+            name: state.name.clone(),
+            application: app.id,
+            blob: app.blob,
+            parent: None,
+            creator: state.creator,
+            default_capabilities: state.default_capabilities,
+            created_at_millis: state.created_millis,
+        };
+        let members: Vec<([u8; 32], MemberRecord)> = state
+            .members
+            .iter()
+            .map(|(k, m)| {
+                (
+                    *k,
+                    MemberRecord {
+                        role: role_of(m.role),
+                        capabilities: m.capabilities,
+                        joined_at_millis: m.joined_millis,
+                    },
+                )
+            })
+            .collect();
+        blocking(move || {
+            let mut w = store.write()?;
+            for (id, bytes) in &to_store {
+                w.put_governance(&ns, id, bytes)?;
+            }
+            w.put_group(&group)?;
+            for (k, m) in &members {
+                w.put_member(&ns, k, m)?;
+            }
+            w.commit()?;
+            Ok(())
+        })
+        .await?;
+        // New members: connect to them.
+        for (_, op) in &applied {
+            if let Body::MemberJoined { addrs, .. } | Body::Create { addrs, .. } = &op.op.body {
+                self.dial_member(&op.op.author, addrs).await;
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn dial_member(&self, key: &[u8; 32], addrs: &[String]) {
+        let Ok(net) = self.net() else { return };
+        if *key == self.public_key() {
+            return;
+        }
+        let Some(peer) = peer_of(key) else { return };
+        if net
+            .client
+            .connected_peers()
+            .await
+            .is_ok_and(|p| p.contains(&peer))
+        {
+            return;
+        }
+        for a in addrs {
+            if let Ok(addr) = a.parse::<Multiaddr>() {
+                let _ = net.client.add_address(peer, addr.clone()).await;
+                match net.client.dial(addr).await {
+                    Ok(_) => return,
+                    Err(e) => tracing::debug!(error = %e, "dialling a member failed"),
+                }
+            }
+        }
+    }
+
+    /// This node's listen addresses, as strings.
+    async fn my_addrs(&self) -> Vec<String> {
+        match self.net() {
+            Ok(net) => net
+                .client
+                .listen_addrs()
+                .await
+                .map(|a| a.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Makes, applies, stores and publishes an op of this node.
+    pub(crate) async fn author_op(&self, ns: [u8; 32], body: Body) -> Result<()> {
+        let op = self.gov(|g| {
+            let state = g.entry(ns).or_insert_with(|| Namespace::new(ns));
+            state.make(&self.inner.identity, now_millis(), body)
+        });
+        let applied = self.apply_governance(ns, vec![op.clone()]).await?;
+        if applied.is_empty() {
+            return Err(NodeError::Internal(
+                "this node's own governance op was refused".into(),
+            ));
+        }
+        self.publish(&namespace_topic(&ns), Gossip::Gov(Box::new(op)))
+            .await;
+        Ok(())
+    }
+
+    /// The root op of a new namespace created by this node; returns its id.
+    pub(crate) async fn create_governance(
+        &self,
+        name: Option<String>,
+        app: AppInfo,
+    ) -> Result<[u8; 32]> {
+        let nonce: [u8; 32] = rand::random();
+        let ns = crate::governance::namespace_id(&self.public_key(), &nonce);
+        let addrs = self.my_addrs().await;
+        self.author_op(
+            ns,
+            Body::Create {
+                nonce,
+                name,
+                app,
+                default_capabilities: caps::DEFAULT,
+                addrs,
+            },
+        )
+        .await?;
+        self.subscribe(&namespace_topic(&ns)).await;
+        Ok(ns)
+    }
+
+    async fn publish(&self, topic: &str, msg: Gossip) {
+        let Ok(net) = self.net() else { return };
+        let bytes = borsh::to_vec(&msg).unwrap_or_default();
+        if let Err(e) = net.client.publish(topic, bytes).await {
+            tracing::warn!(%topic, error = %e, "publishing failed; anti-entropy will deliver it");
+        }
+    }
+
+    pub(crate) async fn subscribe(&self, topic: &str) {
+        if let Ok(net) = self.net()
+            && let Err(e) = net.client.subscribe(topic).await
+        {
+            tracing::warn!(%topic, error = %e, "subscribing failed");
+        }
+    }
+
+    // --------------------------------------------------------- invitations
+
+    /// An invitation to namespace `ns`, valid for `valid_secs`, granting
+    /// `invited_role`, signed by this node.
+    pub async fn invite(
+        &self,
+        ns: &[u8; 32],
+        valid_secs: Option<u64>,
+        invited_role: u8,
+    ) -> Result<(SignedInvitation, Option<String>)> {
+        let (known, allowed, name, app) = self.gov(|g| match g.get(ns) {
+            Some(s) => (
+                true,
+                s.allowed(&self.public_key(), caps::INVITE_MEMBERS)
+                    && (invited_role != role::ADMIN || s.allowed(&self.public_key(), u32::MAX)),
+                s.name.clone(),
+                s.app.clone(),
+            ),
+            None => (false, false, None, None),
+        });
+        if !known {
+            return Err(NodeError::not_found(
+                "NamespaceNotFound",
+                "Namespace not found",
+            ));
+        }
+        if !allowed {
+            return Err(NodeError::Forbidden {
+                kind: "MissingCapability",
+                message: "this node's member may not invite (it needs the invite-members capability; only admins invite admins)".into(),
+            });
+        }
+        if invited_role > role::READ_ONLY {
+            return Err(NodeError::bad(
+                "InvalidRole",
+                "role must be admin, member or read-only",
+            ));
+        }
+        let net = self.net()?;
+        let secs = valid_secs.unwrap_or(365 * 24 * 3600);
+        let mut signed = SignedInvitation::sign(
+            Invitation {
+                inviter_identity: self.public_key(),
+                group_id: *ns,
+                expiration_timestamp: now_millis() / 1000 + secs,
+                secret_salt: rand::random(),
+                invited_role,
+                inviter_peer_id: net.client.peer_id().to_base58(),
+                inviter_addrs: self.my_addrs().await,
+            },
+            &self.inner.identity,
+        );
+        signed.application_id = app.as_ref().map(|a| a.id);
+        signed.app_key = app.as_ref().map(|a| a.blob);
+        Ok((signed, name))
+    }
+
+    /// Joins namespace `ns` with a pasted invitation: verifies it, reaches
+    /// the inviter, learns the namespace's governance and becomes a member.
+    pub async fn join_namespace(&self, ns: &[u8; 32], pasted: &serde_json::Value) -> Result<()> {
+        let invitation = parse_pasted(pasted)?;
+        invitation.verify(ns, now_millis() / 1000)?;
+        let inv = &invitation.invitation;
+        if self.gov(|g| g.get(ns).is_some_and(|s| s.is_member(&self.public_key()))) {
+            return Ok(());
+        }
+        let net = self.net()?;
+        let inviter = peer_of(&inv.inviter_identity)
+            .ok_or_else(|| NodeError::bad("InvalidInvitation", "bad inviter key"))?;
+        let mut reached = false;
+        for a in &inv.inviter_addrs {
+            let Ok(addr) = a.parse::<Multiaddr>() else {
+                continue;
+            };
+            match net.client.dial(addr).await {
+                Ok(p) if p == inviter => {
+                    reached = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, addr = %a, "dialling the inviter failed"),
+            }
+        }
+        if !reached
+            && !net
+                .client
+                .connected_peers()
+                .await
+                .is_ok_and(|p| p.contains(&inviter))
+        {
+            return Err(unreachable(
+                "could not reach any member of this namespace to complete the join; make sure the inviting node is online and retry",
+            ));
+        }
+        let refused = |why: String| NodeError::Forbidden {
+            kind: "JoinRefused",
+            message: format!("the inviter refused the join: {why}"),
+        };
+        let ops = match net
+            .client
+            .fetch(
+                inviter,
+                Request::JoinNamespace {
+                    invitation: invitation.clone(),
+                },
+            )
+            .await
+            .map_err(unreachable)?
+        {
+            Response::Governance(ops) => ops,
+            Response::Refused(why) => return Err(refused(why)),
+            other => return Err(NodeError::Internal(format!("unexpected answer: {other:?}"))),
+        };
+        // Learn the namespace first (in memory only, until we are in).
+        let mut state = Namespace::new(*ns);
+        state.apply_all(ops.clone());
+        if !state.allowed(&inv.inviter_identity, caps::INVITE_MEMBERS) {
+            return Err(refused("the inviter may not invite members".into()));
+        }
+        let addrs = self.my_addrs().await;
+        let op = state.make(
+            &self.inner.identity,
+            now_millis(),
+            Body::MemberJoined {
+                invitation: invitation.clone(),
+                addrs,
+            },
+        );
+        match net
+            .client
+            .fetch(inviter, Request::Submit { op: op.clone() })
+            .await
+            .map_err(unreachable)?
+        {
+            Response::Ok => {}
+            Response::Refused(why) => return Err(refused(why)),
+            other => return Err(NodeError::Internal(format!("unexpected answer: {other:?}"))),
+        }
+        let mut all = ops;
+        all.push(op);
+        self.apply_governance(*ns, all).await?;
+        self.subscribe(&namespace_topic(ns)).await;
+        tracing::info!(namespace = %hex::encode(ns), "joined namespace");
+        Ok(())
+    }
+
+    /// Members of a group: key and role.
+    pub fn group_members(&self, ns: &[u8; 32]) -> Result<Vec<([u8; 32], Role)>> {
+        let me = self.public_key();
+        self.gov(|g| match g.get(ns) {
+            None => Err(NodeError::not_found("GroupNotFound", "Group not found")),
+            Some(s) if !s.is_member(&me) => Err(NodeError::Forbidden {
+                kind: "NotAGroupMember",
+                message: "this node is not a member of the group".into(),
+            }),
+            Some(s) => Ok(s
+                .members
+                .iter()
+                .map(|(k, m)| (*k, role_of(m.role)))
+                .collect()),
+        })
+    }
+
+    /// Contexts registered in a namespace (whether or not this node holds
+    /// them): id and name.
+    pub fn group_contexts(&self, ns: &[u8; 32]) -> Result<Vec<([u8; 32], Option<String>)>> {
+        self.gov(|g| {
+            g.get(ns)
+                .map(|s| {
+                    s.contexts
+                        .iter()
+                        .map(|(id, r)| (*id, r.name.clone()))
+                        .collect()
+                })
+                .ok_or_else(|| NodeError::not_found("GroupNotFound", "Group not found"))
+        })
+    }
+
+    /// Joins a context of a namespace this node is a member of: fetches the
+    /// app if missing, creates the local replica and pulls a snapshot.
+    pub async fn join_context(&self, ctx: &ContextId) -> Result<()> {
+        let me = self.public_key();
+        let found = self.gov(|g| {
+            g.values()
+                .find(|s| s.contexts.contains_key(&ctx.0))
+                .map(|s| (s.id, s.is_member(&me), s.app.clone(), s.clone()))
+        });
+        let Some((ns, member, app, state)) = found else {
+            if self.inner.store.snapshot()?.context_meta(ctx)?.is_some() {
+                return Ok(());
+            }
+            return Err(NodeError::not_found(
+                "ContextNotFound",
+                "no namespace this node belongs to has that context",
+            ));
+        };
+        if !member {
+            return Err(NodeError::Forbidden {
+                kind: "NotAGroupMember",
+                message: "this node is not a member of the context's namespace".into(),
+            });
+        }
+        let app = app.ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
+        let net = self.net()?;
+        let connected = net.client.connected_peers().await.unwrap_or_default();
+        let peers: Vec<PeerId> = state
+            .members
+            .keys()
+            .filter(|k| **k != me)
+            .filter_map(peer_of)
+            .filter(|p| connected.contains(p))
+            .collect();
+        self.ensure_app(&app, &peers).await?;
+        let registered = state.contexts.get(&ctx.0).cloned();
+        let snap = self.inner.store.snapshot()?;
+        let record = snap
+            .application(&app.id)?
+            .ok_or_else(|| NodeError::Internal("application vanished".into()))?;
+        drop(snap);
+        let loaded = self
+            .inner
+            .exec
+            .app(&self.inner.store.snapshot()?, &app.blob)
+            .await?;
+        self.inner
+            .exec
+            .create_replica(ContextMeta {
+                id: *ctx,
+                application: app.id,
+                blob: app.blob,
+                app_version: record.version,
+                state_version: loaded.description().state_version,
+                group: Some(ns),
+                name: registered.and_then(|r| r.name),
+                last_hlc: Default::default(),
+                delta_count: 0,
+                created_at_millis: now_millis(),
+            })
+            .await?;
+        self.subscribe(&context_topic(ctx)).await;
+        let mut last = None;
+        for p in &peers {
+            match sync::join_snapshot(&self.inner.exec, &net.client, *p, *ctx).await {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
+            // Anti-entropy keeps trying; the context exists already.
+            tracing::warn!(error = %e, "no peer sent a snapshot yet");
+        }
+        self.set_status(ctx, |s| {
+            s.state = "idle";
+            s.last_sync_millis = Some(now_millis());
+        });
+        Ok(())
+    }
+
+    async fn ensure_app(&self, app: &AppInfo, peers: &[PeerId]) -> Result<()> {
+        if self.inner.store.snapshot()?.application(&app.id)?.is_some() {
+            return Ok(());
+        }
+        let net = self.net()?;
+        for p in peers {
+            match net.client.fetch(*p, Request::Blob { hash: app.blob }).await {
+                Ok(Response::Blob(bytes)) => {
+                    if crate::sha256(&bytes) != app.blob {
+                        tracing::warn!("a peer sent a component whose hash does not match");
+                        continue;
+                    }
+                    self.install_replicated(app, bytes).await?;
+                    return Ok(());
+                }
+                Ok(other) => tracing::debug!(?other, "peer did not send the component"),
+                Err(e) => tracing::debug!(error = %e, "fetching the component failed"),
+            }
+        }
+        Err(unreachable(
+            "could not fetch the context's application from any member",
+        ))
+    }
+
+    /// Peers connected now.
+    pub async fn peer_count(&self) -> usize {
+        match self.net() {
+            Ok(n) => n.client.connected_peers().await.map_or(0, |p| p.len()),
+            Err(_) => 0,
+        }
+    }
+
+    /// Asks for an anti-entropy round now.
+    pub fn trigger_sync(&self) -> Result<()> {
+        self.net()?.sync_now.notify_one();
+        Ok(())
+    }
+
+    /// A context's replication status.
+    pub fn sync_status(&self, ctx: &ContextId) -> SyncStatus {
+        let mut s = self
+            .inner
+            .net
+            .get()
+            .and_then(|n| {
+                n.status
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(ctx)
+                    .cloned()
+            })
+            .unwrap_or_default();
+        if s.state.is_empty() {
+            s.state = "idle";
+        }
+        s
+    }
+
+    fn set_status(&self, ctx: &ContextId, f: impl FnOnce(&mut SyncStatus)) {
+        if let Some(n) = self.inner.net.get() {
+            let mut all = n.status.lock().unwrap_or_else(|p| p.into_inner());
+            f(all.entry(*ctx).or_default());
+        }
+    }
+
+    fn may_author(&self, ctx: &ContextId) -> impl Fn(&[u8; 32]) -> bool + Sync + use<> {
+        let group = self
+            .inner
+            .store
+            .snapshot()
+            .ok()
+            .and_then(|s| s.context_meta(ctx).ok().flatten())
+            .and_then(|m| m.group);
+        let members: Vec<([u8; 32], u8)> = group
+            .map(|ns| {
+                self.gov(|g| {
+                    g.get(&ns)
+                        .map(|s| s.members.iter().map(|(k, m)| (*k, m.role)).collect())
+                        .unwrap_or_default()
+                })
+            })
+            .unwrap_or_default();
+        move |k| members.iter().any(|(m, _)| m == k)
+    }
+
+    fn peer_is_member_of_context(&self, peer: &PeerId, ctx: &ContextId) -> bool {
+        let Some(key) = key_of(peer) else {
+            return false;
+        };
+        self.may_author(ctx)(&key)
+    }
+
+    // --------------------------------------------------------------- driver
+
+    /// Starts networking: listens, dials bootstrap peers and known members,
+    /// subscribes to every namespace and context held, and starts the task
+    /// that drives replication.
+    pub async fn start_network(&self) -> Result<()> {
+        let cfg = &self.inner.config;
+        let secret = self.inner.identity.to_bytes();
+        let keypair = mero_network::Keypair::ed25519_from_bytes(secret)
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let mut nc = NetworkConfig::new(keypair);
+        nc.listen = parse_addrs(&cfg.swarm.listen)?;
+        nc.bootstrap = parse_addrs(&cfg.bootstrap.nodes)?;
+        nc.max_message_bytes = MAX_MESSAGE_BYTES;
+        let (client, events) =
+            mero_network::spawn(nc).map_err(|e| NodeError::Internal(format!("networking: {e}")))?;
+        let net = Net {
+            client,
+            pending: Pending::default(),
+            status: Default::default(),
+            sync_now: tokio::sync::Notify::new(),
+        };
+        if self.inner.net.set(net).is_err() {
+            return Err(NodeError::Internal("networking started twice".into()));
+        }
+        let (namespaces, members) = self.gov(|g| {
+            let ns: Vec<[u8; 32]> = g.keys().copied().collect();
+            let m: Vec<([u8; 32], Vec<String>)> = g
+                .values()
+                .flat_map(|s| s.members.iter().map(|(k, m)| (*k, m.addrs.clone())))
+                .collect();
+            (ns, m)
+        });
+        for ns in &namespaces {
+            self.subscribe(&namespace_topic(ns)).await;
+        }
+        for meta in self.inner.store.snapshot()?.contexts()? {
+            self.subscribe(&context_topic(&meta.id)).await;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            for (k, addrs) in members {
+                node.dial_member(&k, &addrs).await;
+            }
+        });
+        let node = self.clone();
+        tokio::spawn(async move { node.drive(events).await });
+        let node = self.clone();
+        tokio::spawn(async move { node.publish_committed().await });
+        let node = self.clone();
+        tokio::spawn(async move { node.anti_entropy().await });
+        Ok(())
+    }
+
+    /// Stops networking.
+    pub(crate) async fn stop_network(&self) {
+        if let Some(n) = self.inner.net.get() {
+            n.client.shutdown().await;
+        }
+    }
+
+    async fn publish_committed(self) {
+        let mut rx = self.inner.exec.subscribe();
+        loop {
+            match rx.recv().await {
+                Ok(c) if c.local => {
+                    let topic = context_topic(&c.delta.delta.context);
+                    self.publish(&topic, Gossip::Delta(c.delta.to_bytes()))
+                        .await;
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "publisher lagged; anti-entropy delivers the rest"
+                    );
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+
+    async fn anti_entropy(self) {
+        let every = Duration::from_millis(self.inner.config.sync.frequency_ms.max(100));
+        let Ok(net) = self.net() else { return };
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = net.sync_now.notified() => {}
+            }
+            if self.inner.net.get().is_none() {
+                break;
+            }
+            let Ok(peers) = net.client.connected_peers().await else {
+                break;
+            };
+            let Ok(contexts) = self.inner.store.snapshot().and_then(|s| s.contexts()) else {
+                continue;
+            };
+            for meta in contexts {
+                let ctx = meta.id;
+                let member = self.may_author(&ctx);
+                let candidates: Vec<PeerId> = peers
+                    .iter()
+                    .filter(|p| key_of(p).is_some_and(|k| member(&k)))
+                    .copied()
+                    .collect();
+                if candidates.is_empty() {
+                    self.set_status(&ctx, |s| s.state = "waitingForPeers");
+                    continue;
+                }
+                for peer in candidates {
+                    let r = sync::sync_with(
+                        &self.inner.exec,
+                        &net.client,
+                        &net.pending,
+                        peer,
+                        ctx,
+                        &member,
+                    )
+                    .await;
+                    self.record(&ctx, r);
+                }
+            }
+        }
+    }
+
+    fn record(&self, ctx: &ContextId, r: std::result::Result<sync::Ingested, String>) {
+        self.set_status(ctx, |s| {
+            s.last_sync_millis = Some(now_millis());
+            match r {
+                Ok(i) => {
+                    s.state = "idle";
+                    s.last_error = None;
+                    s.merged += i.merged;
+                    s.rejected += i.rejected;
+                    if i.last_rejection.is_some() {
+                        s.last_error = i.last_rejection;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "anti-entropy round failed");
+                    s.state = "failed";
+                    s.last_error = Some(e);
+                }
+            }
+        });
+    }
+
+    async fn drive(self, mut events: tokio::sync::mpsc::Receiver<NetworkEvent>) {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                NetworkEvent::Message { source, data, .. } => {
+                    let node = self.clone();
+                    tokio::spawn(async move { node.on_gossip(source, data).await });
+                }
+                NetworkEvent::Request { peer, data, handle } => {
+                    let node = self.clone();
+                    tokio::spawn(async move {
+                        let answer = node.on_request(peer, &data).await;
+                        if let Ok(net) = node.net() {
+                            let bytes = borsh::to_vec(&answer).unwrap_or_default();
+                            if let Err(e) = net.client.respond(handle, bytes).await {
+                                tracing::debug!(error = %e, "answering a peer failed");
+                            }
+                        }
+                    });
+                }
+                NetworkEvent::PeerConnected(p) => {
+                    tracing::debug!(peer = %p, "peer connected");
+                    if let Ok(net) = self.net() {
+                        net.sync_now.notify_one();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn on_gossip(&self, source: PeerId, data: Vec<u8>) {
+        let Ok(net) = self.net() else { return };
+        match borsh::from_slice::<Gossip>(&data) {
+            Ok(Gossip::Delta(bytes)) => {
+                let Ok(delta) = SignedDelta::from_bytes(&bytes) else {
+                    tracing::warn!(peer = %source, "undecodable delta on gossip");
+                    return;
+                };
+                let ctx = delta.delta.context;
+                if !matches!(
+                    self.inner
+                        .store
+                        .snapshot()
+                        .and_then(|s| s.context_meta(&ctx)),
+                    Ok(Some(_))
+                ) {
+                    return;
+                }
+                let member = self.may_author(&ctx);
+                if !member(&delta.delta.author.0) {
+                    // Its author may have joined after our last governance view.
+                    self.refresh_governance(source, &ctx).await;
+                }
+                let member = self.may_author(&ctx);
+                let r = sync::ingest(
+                    &self.inner.exec,
+                    &net.client,
+                    &net.pending,
+                    source,
+                    ctx,
+                    vec![delta],
+                    &member,
+                )
+                .await;
+                self.record(&ctx, Ok(r));
+            }
+            Ok(Gossip::Gov(op)) => {
+                let op = *op;
+                let ns = op.op.namespace;
+                if !self.gov(|g| g.get(&ns).is_some_and(|s| s.is_member(&self.public_key()))) {
+                    return;
+                }
+                let waiting = self.gov(|g| {
+                    g.get_mut(&ns)
+                        .map(|s| matches!(s.clone().apply(&op), Err(Refused::Waiting(_))))
+                        .unwrap_or(false)
+                });
+                let mut ops = vec![op];
+                if waiting
+                    && let Ok(Response::Governance(more)) = net
+                        .client
+                        .fetch(source, Request::Governance { namespace: ns })
+                        .await
+                {
+                    ops.extend(more);
+                }
+                if let Err(e) = self.apply_governance(ns, ops).await {
+                    tracing::warn!(error = %e, "storing governance failed");
+                }
+            }
+            Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
+        }
+    }
+
+    async fn refresh_governance(&self, peer: PeerId, ctx: &ContextId) {
+        let Ok(net) = self.net() else { return };
+        let Some(ns) = self
+            .inner
+            .store
+            .snapshot()
+            .ok()
+            .and_then(|s| s.context_meta(ctx).ok().flatten())
+            .and_then(|m| m.group)
+        else {
+            return;
+        };
+        if let Ok(Response::Governance(ops)) = net
+            .client
+            .fetch(peer, Request::Governance { namespace: ns })
+            .await
+            && let Err(e) = self.apply_governance(ns, ops).await
+        {
+            tracing::warn!(error = %e, "storing governance failed");
+        }
+    }
+
+    async fn on_request(&self, peer: PeerId, data: &[u8]) -> Response {
+        let req: Request = match borsh::from_slice(data) {
+            Ok(r) => r,
+            Err(e) => return Response::Refused(format!("undecodable request: {e}")),
+        };
+        let asker = key_of(&peer);
+        match &req {
+            Request::JoinNamespace { invitation } => {
+                let ns = invitation.invitation.group_id;
+                if let Err(e) = invitation.verify(&ns, now_millis() / 1000) {
+                    return Response::Refused(e.to_string());
+                }
+                self.gov(|g| match g.get(&ns) {
+                    Some(s)
+                        if s.allowed(
+                            &invitation.invitation.inviter_identity,
+                            caps::INVITE_MEMBERS,
+                        ) =>
+                    {
+                        Response::Governance(s.ordered_ops())
+                    }
+                    Some(_) => Response::Refused("the inviter may not invite members".into()),
+                    None => Response::Refused("this node does not know that namespace".into()),
+                })
+            }
+            Request::Submit { op } => {
+                let ns = op.op.namespace;
+                if !matches!(op.op.body, Body::MemberJoined { .. }) || Some(op.op.author) != asker {
+                    return Response::Refused(
+                        "only a joiner's own MemberJoined op is accepted".into(),
+                    );
+                }
+                // Check on a copy first, so a refusal says why.
+                let check = self.gov(|g| g.get(&ns).map(|s| s.clone().apply(op)));
+                match check {
+                    None => Response::Refused("this node does not know that namespace".into()),
+                    Some(Err(Refused::Invalid(why))) => Response::Refused(why),
+                    Some(Err(Refused::Waiting(_))) => {
+                        Response::Refused("the op names ops this node does not have".into())
+                    }
+                    Some(_) => match self.apply_governance(ns, vec![op.clone()]).await {
+                        Ok(_) => {
+                            self.publish(&namespace_topic(&ns), Gossip::Gov(Box::new(op.clone())))
+                                .await;
+                            Response::Ok
+                        }
+                        Err(e) => Response::Refused(e.to_string()),
+                    },
+                }
+            }
+            Request::Governance { namespace } => self.gov(|g| match g.get(namespace) {
+                Some(s) if asker.is_some_and(|k| s.is_member(&k)) => {
+                    Response::Governance(s.ordered_ops())
+                }
+                _ => Response::Refused("not a member of that namespace".into()),
+            }),
+            Request::Heads { context }
+            | Request::Deltas { context, .. }
+            | Request::Snapshot { context } => {
+                let ctx = ContextId(*context);
+                let allowed = self.peer_is_member_of_context(&peer, &ctx);
+                let exec = self.inner.exec.clone();
+                let req = req.clone();
+                tokio::task::spawn_blocking(move || sync::serve_context(&exec, &req, allowed))
+                    .await
+                    .unwrap_or_else(|e| Response::Refused(e.to_string()))
+            }
+            Request::Blob { hash } => {
+                let allowed = asker.is_some_and(|k| {
+                    self.gov(|g| {
+                        g.values().any(|s| {
+                            s.is_member(&k) && s.app.as_ref().is_some_and(|a| a.blob == *hash)
+                        })
+                    })
+                });
+                if !allowed {
+                    return Response::Refused("not a member of a namespace running it".into());
+                }
+                match self.inner.store.snapshot().and_then(|s| s.blob(hash)) {
+                    Ok(Some(b)) => Response::Blob(b),
+                    Ok(None) => Response::Refused("not stored here".into()),
+                    Err(e) => Response::Refused(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+fn parse_addrs(list: &[String]) -> Result<Vec<Multiaddr>> {
+    list.iter()
+        .map(|a| {
+            a.parse::<Multiaddr>().map_err(|e| {
+                NodeError::bad("InvalidMultiaddr", format!("`{a}` is not a multiaddr: {e}"))
+            })
+        })
+        .collect()
+}
