@@ -1,0 +1,335 @@
+//! Several real `merod` processes on 127.0.0.1, driven by the real `meroctl`
+//! and raw HTTP: the seed's invite/join walk-through, concurrent writes,
+//! a SIGKILLed node, a late joiner, isolated contexts and bad invitations.
+//! Convergence is awaited by polling root hashes with a timeout.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
+use serde_json::{Value, json};
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn nodes(n: usize) -> Vec<TestNode> {
+    (1..=n)
+        .map(|i| TestNode::start_with(&format!("node{i}"), FAST_SYNC))
+        .collect()
+}
+
+fn set_over_http(port: u16, ctx: &str, key: &str) -> bool {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+        "params": {"contextId": ctx, "method": "set", "argsJson": {"key": key, "value": key}}});
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .post(format!("http://127.0.0.1:{port}/jsonrpc"))
+        .json(&body)
+        .send()
+        .ok()
+        .and_then(|r| r.json::<Value>().ok())
+        .is_some_and(|v| v.get("result").is_some())
+}
+
+fn keys(node: &TestNode, ctx: &str) -> BTreeSet<String> {
+    node.call(ctx, "entries", json!({}))
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn seed_walkthrough_then_concurrent_writes_converge() {
+    let ns_nodes = nodes(3);
+    let [n1, n2, n3] = [&ns_nodes[0], &ns_nodes[1], &ns_nodes[2]];
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n1.call(&ctx, "set", json!({"key": "a", "value": "1"}));
+
+    // Node 2 pastes exactly what `invite` printed.
+    let printed = n1.invite(&ns, &[]);
+    let out = n2
+        .meroctl()
+        .args(["namespace", "join", &ns, &printed])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Successfully joined namespace"));
+    n2.meroctl()
+        .args(["group", "join-context", &ctx])
+        .assert()
+        .success();
+    // It received the current state with the join.
+    assert_eq!(n2.call(&ctx, "get", json!({"key": "a"})), json!("1"));
+
+    // Node 3 pastes only the inner invitation, as upstream wants it.
+    let inner: Value = serde_json::from_str(&printed).unwrap();
+    let inner = inner["data"]["invitation"].to_string();
+    n3.join(&ns, &inner, &ctx);
+
+    // Every node agrees on the members.
+    let deadline = Instant::now() + CONVERGE;
+    for n in [n1, n2, n3] {
+        loop {
+            let (status, v) = n.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
+            assert_eq!(status, 200, "{v}");
+            if v["members"].as_array().unwrap().len() == 3 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "members never agreed: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // Concurrent writes on all three.
+    let ports = [n1.port, n2.port, n3.port];
+    let threads: Vec<_> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            let (port, ctx) = (*port, ctx.clone());
+            std::thread::spawn(move || {
+                for k in 0..25 {
+                    assert!(set_over_http(port, &ctx, &format!("n{i}-{k}")));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let root = wait_converged(&[n1, n2, n3], &ctx, CONVERGE);
+    for n in [n1, n2, n3] {
+        assert_eq!(keys(n, &ctx).len(), 76, "{}", n.name);
+        assert_eq!(n.root(&ctx).unwrap(), root);
+        let (_, peers) = n.request("GET", "/admin-api/peers", None);
+        assert!(peers["count"].as_u64().unwrap() >= 1, "{peers}");
+    }
+    // The context view shows heads and a sync status.
+    let (_, info) = n2.request("GET", &format!("/admin-api/contexts/{ctx}"), None);
+    assert!(
+        info["data"]["dagHeads"]
+            .as_array()
+            .is_some_and(|h| !h.is_empty())
+    );
+    assert!(info["data"]["syncStatus"]["state"].is_string(), "{info}");
+}
+
+#[test]
+fn a_sigkilled_node_restarts_and_nothing_acknowledged_is_lost() {
+    let mut ns_nodes = nodes(2);
+    let (_, ns, ctx) = ns_nodes[0].setup(mero_fixtures::KV_STORE);
+    let inv = ns_nodes[0].invite(&ns, &[]);
+    ns_nodes[1].join(&ns, &inv, &ctx);
+
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (acked, stop, ctx, port) = (acked.clone(), stop.clone(), ctx.clone(), ns_nodes[1].port);
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("k2-{i}");
+                if set_over_http(port, &ctx, &key) {
+                    acked.lock().unwrap().push(key);
+                }
+                i += 1;
+            }
+        })
+    };
+    let deadline = Instant::now() + CONVERGE;
+    while acked.lock().unwrap().len() < 30 {
+        assert!(Instant::now() < deadline, "load never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ns_nodes[1].kill();
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    for i in 0..20 {
+        ns_nodes[0].call(&ctx, "set", json!({"key": format!("k1-{i}"), "value": "v"}));
+    }
+    ns_nodes[1].run();
+    wait_converged(&[&ns_nodes[0], &ns_nodes[1]], &ctx, CONVERGE);
+    let expected: BTreeSet<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .cloned()
+        .chain((0..20).map(|i| format!("k1-{i}")))
+        .collect();
+    for n in &ns_nodes {
+        let have = keys(n, &ctx);
+        let lost: Vec<_> = expected.difference(&have).collect();
+        assert!(
+            lost.is_empty(),
+            "{} lost acknowledged keys {lost:?}",
+            n.name
+        );
+    }
+}
+
+#[test]
+fn a_late_joiner_receives_everything_and_contexts_stay_isolated() {
+    let ns_nodes = nodes(2);
+    let [n1, n2] = [&ns_nodes[0], &ns_nodes[1]];
+    let (app, ns, a) = n1.setup(mero_fixtures::KV_STORE);
+    let b =
+        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", &ns])["data"]["contextId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    for i in 0..150 {
+        n1.call(&a, "set", json!({"key": format!("a{i}"), "value": "v"}));
+    }
+    n1.call(&b, "set", json!({"key": "only-b", "value": "v"}));
+
+    let inv = n1.invite(&ns, &[]);
+    n2.join(&ns, &inv, &a);
+    // Everything written before the join is there as soon as it returns.
+    assert_eq!(keys(n2, &a).len(), 150);
+    assert_eq!(n2.root(&a), n1.root(&a));
+    n2.meroctl()
+        .args(["group", "join-context", &b])
+        .assert()
+        .success();
+
+    n2.call(&a, "set", json!({"key": "from-2", "value": "v"}));
+    n1.call(&b, "set", json!({"key": "later-b", "value": "v"}));
+    wait_converged(&[n1, n2], &a, CONVERGE);
+    wait_converged(&[n1, n2], &b, CONVERGE);
+    for n in [n1, n2] {
+        let ka = keys(n, &a);
+        let kb = keys(n, &b);
+        assert!(ka.contains("from-2") && !ka.contains("only-b") && !ka.contains("later-b"));
+        assert_eq!(
+            kb,
+            ["later-b", "only-b"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        );
+        assert_eq!(n.call(&b, "get", json!({"key": "a1"})), Value::Null);
+    }
+    assert_ne!(n1.root(&a), n1.root(&b));
+}
+
+fn join_status(node: &TestNode, ns: &str, invitation: &Value) -> (u16, Value) {
+    node.request(
+        "POST",
+        &format!("/admin-api/namespaces/{ns}/join"),
+        Some(&json!({ "invitation": invitation }).to_string()),
+    )
+}
+
+#[test]
+fn bad_invitations_are_refused_and_change_nothing() {
+    let mut ns_nodes = nodes(2);
+    let (app, ns, _) = ns_nodes[0].setup(mero_fixtures::KV_STORE);
+    let other_ns = ns_nodes[0].meroctl_json(&["namespace", "create", "--application-id", &app])
+        ["data"]["namespaceId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let printed: Value = serde_json::from_str(&ns_nodes[0].invite(&ns, &[])).unwrap();
+    let good = printed["data"]["invitation"].clone();
+    let n2 = &ns_nodes[1];
+
+    // Not JSON at all: meroctl says so and sends nothing.
+    let out = n2
+        .meroctl()
+        .args(["namespace", "join", &ns, "{not json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be JSON"));
+
+    // Malformed: not an invitation.
+    let (status, v) = join_status(n2, &ns, &json!({"hello": 1}));
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (400, Some("InvalidInvitation")),
+        "{v}"
+    );
+
+    // For another namespace.
+    let (status, v) = join_status(n2, &other_ns, &good);
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (400, Some("InvitationMismatch")),
+        "{v}"
+    );
+
+    // Tampered: a member promotes itself to admin.
+    let mut tampered = good.clone();
+    tampered["invitation"]["invited_role"] = json!(0);
+    let (status, v) = join_status(n2, &ns, &tampered);
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (403, Some("InvalidInvitation")),
+        "{v}"
+    );
+
+    // Forged: a signature that is not the inviter's.
+    let mut forged = good.clone();
+    let sig = forged["inviter_signature"].as_str().unwrap().to_string();
+    let flipped = if sig.starts_with('0') { "1" } else { "0" };
+    forged["inviter_signature"] = json!(format!("{flipped}{}", &sig[1..]));
+    let (status, v) = join_status(n2, &ns, &forged);
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (403, Some("InvalidInvitation")),
+        "{v}"
+    );
+
+    // Expired: valid for one second; wait until the clock is past it.
+    let short: Value =
+        serde_json::from_str(&ns_nodes[0].invite(&ns, &["--expiration-timestamp", "1"])).unwrap();
+    let short = short["data"]["invitation"].clone();
+    let expiry = short["invitation"]["expiration_timestamp"]
+        .as_u64()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        <= expiry
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, v) = join_status(n2, &ns, &short);
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (403, Some("InvitationExpired")),
+        "{v}"
+    );
+
+    // Nothing changed anywhere.
+    let (_, listed) = n2.request("GET", "/admin-api/namespaces", None);
+    assert_eq!(listed["data"], json!([]));
+    let (_, members) = ns_nodes[0].request("GET", &format!("/admin-api/groups/{ns}/members"), None);
+    assert_eq!(members["members"].as_array().unwrap().len(), 1);
+
+    // A valid invitation whose inviter is down: a clear 504, nothing joined.
+    ns_nodes[0].kill();
+    let (status, v) = join_status(&ns_nodes[1], &ns, &good);
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (504, Some("MembersUnreachable")),
+        "{v}"
+    );
+    let (_, listed) = ns_nodes[1].request("GET", "/admin-api/namespaces", None);
+    assert_eq!(listed["data"], json!([]));
+}
