@@ -51,6 +51,18 @@ impl<B: StateRead> Overlay<B> {
         &self.base
     }
 
+    /// The same buffered writes over another base (any checkpoint is
+    /// dropped). Writes hold whole entries, so they stay right over a base
+    /// that already includes them.
+    pub fn rebase<C: StateRead>(self, base: C) -> Overlay<C> {
+        Overlay {
+            base,
+            entries: self.entries,
+            counts: self.counts,
+            journal: None,
+        }
+    }
+
     /// Whether no write is buffered.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

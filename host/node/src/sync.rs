@@ -247,8 +247,9 @@ pub async fn ingest(
             }
             Ok(Applied::Duplicate) => {}
             Ok(Applied::MissingParents(missing)) => {
-                tracing::debug!(
+                tracing::info!(
                     context = %bs58::encode(ctx.0).into_string(),
+                    delta = %bs58::encode(id.0).into_string(),
                     missing = missing.len(),
                     "delta waits for its parents; fetching them"
                 );

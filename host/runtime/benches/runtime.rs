@@ -224,7 +224,7 @@ fn main() {
                 ctx,
                 Author([1; 32]),
                 "1".into(),
-                Overlay::new(snap.context(ctx)),
+                mero_runtime::state_over(snap.context(ctx)),
                 PrivateOverlay::new(snap.clone(), ctx),
                 Clock::default(),
             )

@@ -9,9 +9,14 @@
 //! is durable, and under load one fsync covers many calls. A failing call is
 //! rolled back to its checkpoint without disturbing the others.
 //!
+//! Commits are pipelined: while batch k is signed, written and synced on a
+//! blocking thread, batch k+1 already executes on top of k's writes (carried
+//! over as an overlay layer). k+1 commits only after k did, and fails if k
+//! failed, so answers still follow durability in order.
+//!
 //! Views skip the queue: they run concurrently on a fresh snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,7 +28,7 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{CallError, LoadError};
-use crate::host::{CallEnv, PrivateOverlay};
+use crate::host::{CallEnv, PrivateOverlay, State, state_over};
 use crate::runtime::{App, Intent, Runtime};
 
 /// Most jobs committed together.
@@ -344,7 +349,7 @@ impl Executor {
                     *ctx,
                     self.author,
                     meta.app_version.clone(),
-                    Overlay::new(snapshot.context(*ctx)),
+                    state_over(snapshot.context(*ctx)),
                     PrivateOverlay::new(snapshot.clone(), *ctx),
                     Clock::starting_after(meta.last_hlc),
                 );
@@ -505,7 +510,7 @@ impl Executor {
 /// One context's share of a batch.
 struct Work {
     meta: ContextMeta,
-    state: Option<Overlay<mero_store::ContextReader>>,
+    state: Option<State>,
     private: Option<PrivateOverlay>,
     heads: Vec<DeltaId>,
     created: bool,
@@ -547,10 +552,41 @@ enum Answer {
 struct Batch {
     snapshot: Snapshot,
     work: HashMap<ContextId, Work>,
-    deltas: Vec<(DeltaId, SignedDelta)>,
+    /// Deltas to store; `true` if this node authored it and must sign it
+    /// (signing happens on the commit thread).
+    deltas: Vec<(DeltaId, SignedDelta, bool)>,
     /// Snapshot entries joined, and delta ids recorded as stubs.
     joins: Vec<(ContextId, Vec<Op>, Vec<DeltaId>)>,
     answers: Vec<Answer>,
+    /// What the batch before this one, still committing, left behind.
+    carry: HashMap<ContextId, Carried>,
+    /// Deltas of the batch still committing.
+    carried_ids: HashSet<DeltaId>,
+}
+
+/// A context as the previous batch left it, while that batch commits: the
+/// next batch starts from here rather than from the snapshot, so the two
+/// overlap (execute batch k+1 while batch k is written and synced).
+struct Carried {
+    meta: ContextMeta,
+    heads: Vec<DeltaId>,
+    state: Overlay<mero_store::ContextReader>,
+    private: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    deleted: bool,
+}
+
+/// A batch being committed on a blocking thread.
+struct InFlight {
+    handle: tokio::task::JoinHandle<Result<Committing, String>>,
+    answers: Vec<Answer>,
+    carry: HashMap<ContextId, Carried>,
+    ids: HashSet<DeltaId>,
+}
+
+/// What a committed batch gives back.
+struct Committing {
+    roots: Roots,
+    deltas: Vec<(DeltaId, SignedDelta)>,
 }
 
 struct Worker {
@@ -571,7 +607,22 @@ impl Worker {
         mut rx: mpsc::Receiver<Job>,
     ) -> Option<oneshot::Sender<Result<(), ExecError>>> {
         let mut stop: Option<oneshot::Sender<Result<(), ExecError>>> = None;
-        while let Some(first) = rx.recv().await {
+        let mut inflight: Option<InFlight> = None;
+        loop {
+            // Wait for work; a commit finishing meanwhile is answered at once.
+            let first = match inflight.as_mut() {
+                Some(f) => tokio::select! {
+                    job = rx.recv() => job,
+                    done = &mut f.handle => {
+                        if let Some(f) = inflight.take() {
+                            self.finish(f.answers, done);
+                        }
+                        continue;
+                    }
+                },
+                None => rx.recv().await,
+            };
+            let Some(first) = first else { break };
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -599,12 +650,18 @@ impl Worker {
                     continue;
                 }
             };
+            let (carry, carried_ids) = match inflight.as_mut() {
+                Some(f) => (std::mem::take(&mut f.carry), f.ids.clone()),
+                None => (HashMap::new(), HashSet::new()),
+            };
             let mut batch = Batch {
                 snapshot,
                 work: HashMap::new(),
                 deltas: Vec::new(),
                 joins: Vec::new(),
                 answers: Vec::new(),
+                carry,
+                carried_ids,
             };
             let started = std::time::Instant::now();
             for job in jobs {
@@ -613,40 +670,112 @@ impl Worker {
             self.stats
                 .exec_nanos
                 .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            let store = self.store.clone();
-            let last_hlc = self.clock.last();
-            let answers = std::mem::take(&mut batch.answers);
-            let stats = self.stats.clone();
-            let committed = tokio::task::spawn_blocking(move || {
-                let started = std::time::Instant::now();
-                let r = commit(&store, batch, last_hlc);
-                stats
-                    .commit_nanos
-                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                r
-            })
-            .await;
-            match committed {
-                Ok(Ok((roots, deltas))) => {
-                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    answer(answers, &roots);
-                    for (id, delta) in deltas {
-                        let _ = self.committed.send(Committed {
-                            id,
-                            local: delta.delta.author == self.author,
-                            root_hash: roots.by_delta.get(&id).copied().unwrap_or_default(),
-                            delta: Arc::new(delta),
-                        });
+            // The batch built on the previous one: it may commit only after
+            // it, and not at all if it failed.
+            if let Some(InFlight {
+                handle, answers, ..
+            }) = inflight.take()
+            {
+                if !self.finish(answers, handle.await) {
+                    fail_answers(
+                        std::mem::take(&mut batch.answers),
+                        "the batch it built on failed to commit",
+                    );
+                    if stop.is_some() {
+                        break;
                     }
+                    continue;
                 }
-                Ok(Err(e)) => fail_answers(answers, &e.to_string()),
-                Err(e) => fail_answers(answers, &e.to_string()),
             }
+            inflight = Some(self.start_commit(batch));
             if stop.is_some() {
                 break;
             }
         }
+        if let Some(InFlight {
+            handle, answers, ..
+        }) = inflight.take()
+        {
+            self.finish(answers, handle.await);
+        }
         stop
+    }
+
+    /// Hands a batch to a blocking thread to sign, write and sync, keeping
+    /// what the next batch needs to build on it.
+    fn start_commit(&self, mut batch: Batch) -> InFlight {
+        let mut carry = HashMap::new();
+        for (ctx, work) in &mut batch.work {
+            let state = work
+                .state
+                .take()
+                .map(|s| s.rebase(batch.snapshot.context(*ctx)));
+            carry.insert(
+                *ctx,
+                Carried {
+                    meta: work.meta.clone(),
+                    heads: work.heads.clone(),
+                    state: state.unwrap_or_else(|| Overlay::new(batch.snapshot.context(*ctx))),
+                    private: work
+                        .private
+                        .as_ref()
+                        .map(|p| p.writes().clone())
+                        .unwrap_or_default(),
+                    deleted: work.deleted,
+                },
+            );
+        }
+        let ids = batch.deltas.iter().map(|(id, _, _)| *id).collect();
+        let answers = std::mem::take(&mut batch.answers);
+        let store = self.store.clone();
+        let key = self.key.clone();
+        let last_hlc = self.clock.last();
+        let stats = self.stats.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let r = commit(&store, batch, &key, last_hlc).map_err(|e| e.to_string());
+            stats
+                .commit_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            r
+        });
+        InFlight {
+            handle,
+            answers,
+            carry,
+            ids,
+        }
+    }
+
+    /// Answers a committed batch (or fails it); returns whether it committed.
+    fn finish(
+        &self,
+        answers: Vec<Answer>,
+        done: Result<Result<Committing, String>, tokio::task::JoinError>,
+    ) -> bool {
+        match done {
+            Ok(Ok(Committing { roots, deltas })) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                answer(answers, &roots);
+                for (id, delta) in deltas {
+                    let _ = self.committed.send(Committed {
+                        id,
+                        local: delta.delta.author == self.author,
+                        root_hash: roots.by_delta.get(&id).copied().unwrap_or_default(),
+                        delta: Arc::new(delta),
+                    });
+                }
+                true
+            }
+            Ok(Err(e)) => {
+                fail_answers(answers, &e);
+                false
+            }
+            Err(e) => {
+                fail_answers(answers, &e.to_string());
+                false
+            }
+        }
     }
 
     /// The batch's share of a context. Existing contexts take their metadata
@@ -660,28 +789,57 @@ impl Worker {
         creating: bool,
     ) -> Result<&'b mut Work, ExecError> {
         if !batch.work.contains_key(&meta.id) {
-            let current = if creating {
-                meta.clone()
-            } else {
-                batch
-                    .snapshot
-                    .context_meta(&meta.id)?
-                    .ok_or(ExecError::ContextNotFound)?
-            };
-            let heads = batch.snapshot.heads(&meta.id)?;
-            batch.work.insert(
-                meta.id,
-                Work {
-                    meta: current,
-                    state: Some(Overlay::new(batch.snapshot.context(meta.id))),
-                    private: Some(PrivateOverlay::new(batch.snapshot.clone(), meta.id)),
-                    heads,
+            let work = match batch.carry.remove(&meta.id) {
+                // The previous batch deleted it and is committing that.
+                Some(c) if c.deleted => {
+                    return Err(if creating {
+                        ExecError::Store("the context is still being deleted; retry".into())
+                    } else {
+                        ExecError::ContextNotFound
+                    });
+                }
+                Some(c) if !c.deleted => Work {
+                    meta: c.meta,
+                    state: Some(Overlay::new(
+                        c.state.rebase(batch.snapshot.context(meta.id)),
+                    )),
+                    private: Some(PrivateOverlay::over_pending(
+                        batch.snapshot.clone(),
+                        meta.id,
+                        c.private,
+                    )),
+                    heads: c.heads,
                     created: false,
                     deleted: false,
                     deltas: 0,
                     joined: false,
                 },
-            );
+                _ => {
+                    let current = if creating {
+                        meta.clone()
+                    } else {
+                        batch
+                            .snapshot
+                            .context_meta(&meta.id)?
+                            .ok_or(ExecError::ContextNotFound)?
+                    };
+                    Work {
+                        meta: current,
+                        state: Some(state_over(batch.snapshot.context(meta.id))),
+                        private: Some(PrivateOverlay::new(batch.snapshot.clone(), meta.id)),
+                        heads: if creating {
+                            Vec::new()
+                        } else {
+                            batch.snapshot.heads(&meta.id)?
+                        },
+                        created: false,
+                        deleted: false,
+                        deltas: 0,
+                        joined: false,
+                    }
+                }
+            };
+            batch.work.insert(meta.id, work);
         }
         batch
             .work
@@ -725,8 +883,7 @@ impl Worker {
                 }
             }
             Job::Create { new, app, reply } => {
-                let exists = batch.work.get(&new.id).is_some_and(|w| !w.deleted)
-                    || matches!(batch.snapshot.context_meta(&new.id), Ok(Some(_)));
+                let exists = exists(batch, &new.id);
                 if exists {
                     let _ = reply.send(Err(ExecError::ContextExists));
                     return;
@@ -782,8 +939,7 @@ impl Worker {
                 }
             }
             Job::Replica { meta, reply } => {
-                let exists = batch.work.get(&meta.id).is_some_and(|w| !w.deleted)
-                    || matches!(batch.snapshot.context_meta(&meta.id), Ok(Some(_)));
+                let exists = exists(batch, &meta.id);
                 if exists {
                     let _ = reply.send(Ok(false));
                     return;
@@ -811,11 +967,8 @@ impl Worker {
                 }
             },
             Job::Delete { ctx, reply } => {
-                let existed = match batch.work.get(&ctx) {
-                    Some(w) => !w.deleted,
-                    None => matches!(batch.snapshot.context_meta(&ctx), Ok(Some(_))),
-                };
-                batch.deltas.retain(|(_, d)| d.delta.context != ctx);
+                let existed = exists(batch, &ctx);
+                batch.deltas.retain(|(_, d, _)| d.delta.context != ctx);
                 let meta = batch.work.get(&ctx).map(|w| w.meta.clone());
                 batch.work.insert(
                     ctx,
@@ -876,7 +1029,8 @@ impl Worker {
     ) -> Result<Option<Vec<Event>>, Result<Vec<DeltaId>, ExecError>> {
         let ctx = delta.delta.context;
         let known = |batch: &Batch, d: &DeltaId| {
-            batch.deltas.iter().any(|(x, _)| x == d)
+            batch.deltas.iter().any(|(x, _, _)| x == d)
+                || batch.carried_ids.contains(d)
                 || matches!(batch.snapshot.has_delta(&ctx, d), Ok(true))
                 || batch
                     .joins
@@ -908,9 +1062,11 @@ impl Worker {
         work.heads.retain(|h| !delta.delta.parents.contains(h));
         work.heads.push(id);
         work.deltas += 1;
+        work.meta.delta_count += 1;
+        work.meta.last_hlc = work.meta.last_hlc.max(delta.delta.hlc);
         self.clock.observe(delta.delta.hlc);
         let events = delta.delta.events.clone();
-        batch.deltas.push((id, delta));
+        batch.deltas.push((id, delta, false));
         Ok(Some(events))
     }
 
@@ -990,11 +1146,21 @@ impl Worker {
             ops,
             events: events.clone(),
         };
-        let signed = SignedDelta::sign(delta, &self.key);
-        let id = signed.delta.id();
+        let id = delta.id();
         work.heads = vec![id];
         work.deltas += 1;
-        batch.deltas.push((id, signed));
+        work.meta.delta_count += 1;
+        work.meta.last_hlc = work.meta.last_hlc.max(delta.hlc);
+        // Signed on the commit thread, off this one; the id does not cover
+        // the signature.
+        batch.deltas.push((
+            id,
+            SignedDelta {
+                delta,
+                signature: [0; 64],
+            },
+            true,
+        ));
         Ok((output, Some(id), events, logs))
     }
 }
@@ -1019,14 +1185,22 @@ fn placeholder_meta(id: ContextId) -> ContextMeta {
     }
 }
 
-/// Writes a batch in one transaction; returns the root after each delta and
-/// the final root of each context.
-#[allow(clippy::type_complexity)]
+/// Signs this node's deltas, writes a batch in one transaction and syncs
+/// it; returns the root after each delta and the final root of each context.
 fn commit(
     store: &Store,
     batch: Batch,
+    key: &SigningKey,
     last_hlc: mero_crdt::Hlc,
-) -> Result<(Roots, Vec<(DeltaId, SignedDelta)>), mero_store::StoreError> {
+) -> Result<Committing, mero_store::StoreError> {
+    let mut deltas = Vec::with_capacity(batch.deltas.len());
+    for (id, d, ours) in batch.deltas {
+        deltas.push(if ours {
+            (id, SignedDelta::sign(d.delta, key))
+        } else {
+            (id, d)
+        });
+    }
     let mut w = store.write()?;
     let mut roots = Roots::default();
     for (ctx, work) in &batch.work {
@@ -1036,7 +1210,7 @@ fn commit(
             w.put_context_meta(&work.meta)?;
         }
     }
-    for (id, delta) in &batch.deltas {
+    for (id, delta) in &deltas {
         let root = w.apply_delta(id, delta)?;
         roots.by_delta.insert(*id, root);
         roots.by_context.insert(delta.delta.context, root);
@@ -1063,15 +1237,27 @@ fn commit(
         if work.deltas > 0 || work.joined {
             let mut meta = work.meta;
             meta.last_hlc = meta.last_hlc.max(last_hlc);
-            meta.delta_count += work.deltas;
             w.put_context_meta(&meta)?;
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = roots.by_context.entry(ctx) {
-            slot.insert(batch.snapshot.root_hash(&ctx)?);
+            // Read in the transaction: the snapshot may predate the batch
+            // committed just before this one.
+            slot.insert(w.root_hash(&ctx)?);
         }
     }
     w.commit()?;
-    Ok((roots, batch.deltas))
+    Ok(Committing { roots, deltas })
+}
+
+/// Whether a context exists as the batch sees it.
+fn exists(batch: &Batch, ctx: &ContextId) -> bool {
+    if let Some(w) = batch.work.get(ctx) {
+        return !w.deleted;
+    }
+    if let Some(c) = batch.carry.get(ctx) {
+        return !c.deleted;
+    }
+    matches!(batch.snapshot.context_meta(ctx), Ok(Some(_)))
 }
 
 #[derive(Default)]

@@ -35,5 +35,5 @@ pub use executor::{
     Applied, CallOutcome, Committed, ContextCreated, ExecError, ExecStats, Executor, NewContext,
     StateSnapshot,
 };
-pub use host::{CallEnv, Mode, PrivateOverlay};
+pub use host::{CallEnv, Mode, PrivateOverlay, State, state_over};
 pub use runtime::{App, AppDescription, Intent, Runtime};

@@ -399,3 +399,33 @@ async fn concurrent_calls_share_commits_and_lose_nothing() {
     // Calls were linearised: one head.
     assert_eq!(e.store.snapshot().unwrap().heads(&ctx).unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sees_the_writes_of_the_batch_still_committing() {
+    // Batches overlap (one executes while the one before it syncs), so a
+    // read-modify-write must see the previous batch's uncommitted writes:
+    // every `get_or_insert` of one key returns the value of the first.
+    let e = std::sync::Arc::new(engine(8));
+    let app = e.install(mero_fixtures::KV_STORE).await;
+    let ctx = e.create(app, 1, "").await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let e = e.clone();
+        tasks.push(tokio::spawn(async move {
+            e.ok(&ctx, "get_or_insert", json!({"key": "k", "value": format!("v{i}")}))
+                .await
+        }));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        seen.insert(t.await.unwrap());
+    }
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let commits = e
+        .exec
+        .stats()
+        .commits
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(commits > 2, "the calls should span several batches ({commits})");
+    assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(1));
+}

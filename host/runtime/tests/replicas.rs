@@ -281,7 +281,7 @@ async fn another_component_runs_on_existing_state_in_a_buffer() {
         ctx,
         e.exec.author(),
         "2.0.0".into(),
-        Overlay::new(snap.context(ctx)),
+        mero_runtime::state_over(snap.context(ctx)),
         PrivateOverlay::new(snap.clone(), ctx),
         Clock::default(),
     );

@@ -179,6 +179,15 @@ impl<'e> WriteTxn<'e> {
             .delete(&mut self.txn, &read::alias_key(kind, name))?)
     }
 
+    /// The context's state root hash, as this transaction sees it.
+    pub fn root_hash(&mut self, ctx: &ContextId) -> Result<Hash> {
+        use mero_crdt::MerkleStore;
+        Ok(self
+            .context_state(*ctx)
+            .merkle_node(0, 0)?
+            .map_or([0; 32], |n| n.hash()))
+    }
+
     /// Records that a delta is known without keeping its body (it arrived
     /// folded into a snapshot).
     pub fn put_delta_stub(&mut self, ctx: &ContextId, id: &DeltaId) -> Result<()> {

@@ -22,8 +22,13 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// (`cargo test --workspace` builds both).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join(name);
+    // Tests run from target/<profile>/deps, tools from target/<profile>.
+    let beside = exe.parent().unwrap().join(name);
+    let path = if beside.exists() {
+        beside
+    } else {
+        exe.parent().and_then(Path::parent).unwrap().join(name)
+    };
     assert!(
         path.exists(),
         "{} is missing: run `cargo build -p merod -p meroctl` (or `cargo test --workspace`)",

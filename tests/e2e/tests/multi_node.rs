@@ -128,10 +128,11 @@ fn seed_walkthrough_then_concurrent_writes_converge() {
 
 #[test]
 fn a_sigkilled_node_restarts_and_nothing_acknowledged_is_lost() {
-    let mut ns_nodes = nodes(2);
+    let mut ns_nodes = nodes(3);
     let (_, ns, ctx) = ns_nodes[0].setup(mero_fixtures::KV_STORE);
     let inv = ns_nodes[0].invite(&ns, &[]);
     ns_nodes[1].join(&ns, &inv, &ctx);
+    ns_nodes[2].join(&ns, &inv, &ctx);
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -160,7 +161,7 @@ fn a_sigkilled_node_restarts_and_nothing_acknowledged_is_lost() {
         ns_nodes[0].call(&ctx, "set", json!({"key": format!("k1-{i}"), "value": "v"}));
     }
     ns_nodes[1].run();
-    wait_converged(&[&ns_nodes[0], &ns_nodes[1]], &ctx, CONVERGE);
+    wait_converged(&[&ns_nodes[0], &ns_nodes[1], &ns_nodes[2]], &ctx, CONVERGE);
     let expected: BTreeSet<String> = acked
         .lock()
         .unwrap()

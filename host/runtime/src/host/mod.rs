@@ -32,6 +32,15 @@ pub enum Mode {
     Mutating,
 }
 
+/// A call's view of a context's state: its own writes over the writes of
+/// the batch still being committed (if any) over a snapshot.
+pub type State = Overlay<Overlay<ContextReader>>;
+
+/// A state with nothing buffered over `reader`.
+pub fn state_over(reader: ContextReader) -> State {
+    Overlay::new(Overlay::new(reader))
+}
+
 /// For each key written since the checkpoint, what the buffer held before:
 /// `None` if the key was not buffered, `Some(v)` if it held `v`.
 type Journal = BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>;
@@ -41,6 +50,8 @@ type Journal = BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>;
 pub struct PrivateOverlay {
     snapshot: Snapshot,
     ctx: ContextId,
+    /// Writes of the batch still being committed.
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     journal: Option<Journal>,
 }
@@ -48,16 +59,26 @@ pub struct PrivateOverlay {
 impl PrivateOverlay {
     /// An empty buffer over the private storage in `snapshot`.
     pub fn new(snapshot: Snapshot, ctx: ContextId) -> Self {
+        PrivateOverlay::over_pending(snapshot, ctx, BTreeMap::new())
+    }
+
+    /// An empty buffer over `pending` writes over `snapshot`.
+    pub fn over_pending(
+        snapshot: Snapshot,
+        ctx: ContextId,
+        pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Self {
         PrivateOverlay {
             snapshot,
             ctx,
+            pending,
             writes: BTreeMap::new(),
             journal: None,
         }
     }
 
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, mero_store::StoreError> {
-        match self.writes.get(key) {
+        match self.writes.get(key).or_else(|| self.pending.get(key)) {
             Some(v) => Ok(v.clone()),
             None => self.snapshot.private_get(&self.ctx, key),
         }
@@ -107,7 +128,7 @@ pub struct CallEnv {
     /// The app version the context runs.
     pub app_version: String,
     /// The state, buffered. `None` only for `describe`.
-    pub state: Option<Overlay<ContextReader>>,
+    pub state: Option<State>,
     /// Private storage, buffered. `None` only for `describe`.
     pub private: Option<PrivateOverlay>,
     /// The node's clock.
@@ -132,7 +153,7 @@ impl CallEnv {
         ctx: ContextId,
         executor: Author,
         app_version: String,
-        state: Overlay<ContextReader>,
+        state: State,
         private: PrivateOverlay,
         clock: Clock,
     ) -> Self {
@@ -228,7 +249,7 @@ impl HostState {
     /// Runs a read against the call's view of the state.
     pub(crate) fn read<T>(
         &mut self,
-        f: impl FnOnce(&Overlay<ContextReader>) -> mero_crdt::Result<T>,
+        f: impl FnOnce(&State) -> mero_crdt::Result<T>,
     ) -> wasmtime::Result<Result<T, StorageError>> {
         let state = self.env.state.as_ref().ok_or_else(no_storage)?;
         let r = f(state);
@@ -239,7 +260,7 @@ impl HostState {
     pub(crate) fn write<T>(
         &mut self,
         bytes: usize,
-        f: impl FnOnce(&mut Mutator<'_, Overlay<ContextReader>>) -> mero_crdt::Result<T>,
+        f: impl FnOnce(&mut Mutator<'_, State>) -> mero_crdt::Result<T>,
     ) -> wasmtime::Result<Result<T, StorageError>> {
         if let Some(e) = self.deny_write() {
             return Ok(Err(e));
