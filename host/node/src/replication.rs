@@ -19,11 +19,21 @@ use crate::{Node, NodeError, Result, blocking, caps, now_millis};
 
 /// Largest message on the wire: a snapshot of a large context is one message.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
+/// Gossiped deltas waiting to be merged.
+const INBOX: usize = 8192;
+/// Most bytes of deltas gossiped in one message.
+const GOSSIP_BATCH_BYTES: usize = 1 << 20;
+/// How long gossip gets to deliver a missing parent before it is fetched.
+const PARENT_GRACE: Duration = Duration::from_millis(150);
 
 /// The network side of a node.
 pub(crate) struct Net {
     pub(crate) client: NetworkClient,
+    /// Deltas from gossip, merged in arrival order by one task.
+    pub(crate) inbox: tokio::sync::mpsc::Sender<(PeerId, SignedDelta)>,
     pub(crate) pending: Pending,
+    /// Contexts whose missing parents are being fetched.
+    pub(crate) resolving: std::sync::Mutex<std::collections::HashSet<ContextId>>,
     pub(crate) status: std::sync::Mutex<HashMap<ContextId, SyncStatus>>,
     pub(crate) sync_now: tokio::sync::Notify,
 }
@@ -621,9 +631,12 @@ impl Node {
         nc.max_message_bytes = MAX_MESSAGE_BYTES;
         let (client, events) =
             mero_network::spawn(nc).map_err(|e| NodeError::Internal(format!("networking: {e}")))?;
+        let (inbox, inbox_rx) = tokio::sync::mpsc::channel(INBOX);
         let net = Net {
             client,
+            inbox,
             pending: Pending::default(),
+            resolving: Default::default(),
             status: Default::default(),
             sync_now: tokio::sync::Notify::new(),
         };
@@ -653,6 +666,8 @@ impl Node {
         let node = self.clone();
         tokio::spawn(async move { node.drive(events).await });
         let node = self.clone();
+        tokio::spawn(async move { node.merge_gossip(inbox_rx).await });
+        let node = self.clone();
         tokio::spawn(async move { node.publish_committed().await });
         let node = self.clone();
         tokio::spawn(async move { node.anti_entropy().await });
@@ -666,23 +681,53 @@ impl Node {
         }
     }
 
+    /// Publishes this node's committed deltas: everything committed since
+    /// the last round goes out as one message per context, so a busy node
+    /// sends a few large messages rather than many small ones.
     async fn publish_committed(self) {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
         let mut rx = self.inner.exec.subscribe();
         loop {
+            let mut ready = Vec::new();
             match rx.recv().await {
-                Ok(c) if c.local => {
-                    let topic = context_topic(&c.delta.delta.context);
-                    self.publish(&topic, Gossip::Delta(c.delta.to_bytes()))
-                        .await;
-                }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                Ok(c) => ready.push(c),
+                Err(RecvError::Lagged(n)) => {
                     tracing::warn!(
                         missed = n,
                         "publisher lagged; anti-entropy delivers the rest"
                     );
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                Err(RecvError::Closed) => break,
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(c) => ready.push(c),
+                    Err(TryRecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "publisher lagged; anti-entropy delivers the rest"
+                        );
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut by_ctx: Vec<(ContextId, Vec<Vec<u8>>, usize)> = Vec::new();
+            for c in ready.into_iter().filter(|c| c.local) {
+                let ctx = c.delta.delta.context;
+                let bytes = c.delta.to_bytes();
+                match by_ctx.last_mut() {
+                    // Consecutive deltas of one context share a message, up
+                    // to a size well under the gossip limit.
+                    Some((last, list, size)) if *last == ctx && *size < GOSSIP_BATCH_BYTES => {
+                        *size += bytes.len();
+                        list.push(bytes);
+                    }
+                    _ => by_ctx.push((ctx, vec![bytes.clone()], bytes.len())),
+                }
+            }
+            for (ctx, list, _) in by_ctx {
+                self.publish(&context_topic(&ctx), Gossip::Deltas(list))
+                    .await;
             }
         }
     }
@@ -757,10 +802,20 @@ impl Node {
     async fn drive(self, mut events: tokio::sync::mpsc::Receiver<NetworkEvent>) {
         while let Some(ev) = events.recv().await {
             match ev {
-                NetworkEvent::Message { source, data, .. } => {
-                    let node = self.clone();
-                    tokio::spawn(async move { node.on_gossip(source, data).await });
-                }
+                NetworkEvent::Message { source, data, .. } => match borsh::from_slice(&data) {
+                    // Deltas keep their arrival order: queued here, not in a task.
+                    Ok(Gossip::Delta(bytes)) => self.queue_delta(source, &bytes),
+                    Ok(Gossip::Deltas(list)) => {
+                        for bytes in list {
+                            self.queue_delta(source, &bytes);
+                        }
+                    }
+                    Ok(Gossip::Gov(op)) => {
+                        let node = self.clone();
+                        tokio::spawn(async move { node.on_governance(source, *op).await });
+                    }
+                    Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
+                },
                 NetworkEvent::Request { peer, data, handle } => {
                     let node = self.clone();
                     tokio::spawn(async move {
@@ -784,15 +839,65 @@ impl Node {
         }
     }
 
-    async fn on_gossip(&self, source: PeerId, data: Vec<u8>) {
+    fn queue_delta(&self, source: PeerId, bytes: &[u8]) {
         let Ok(net) = self.net() else { return };
-        match borsh::from_slice::<Gossip>(&data) {
-            Ok(Gossip::Delta(bytes)) => {
-                let Ok(delta) = SignedDelta::from_bytes(&bytes) else {
-                    tracing::warn!(peer = %source, "undecodable delta on gossip");
-                    return;
-                };
-                let ctx = delta.delta.context;
+        let Ok(delta) = SignedDelta::from_bytes(bytes) else {
+            tracing::warn!(peer = %source, "undecodable delta on gossip");
+            return;
+        };
+        if net.inbox.try_send((source, delta)).is_err() {
+            tracing::warn!("gossip inbox full; a delta is left to anti-entropy");
+        }
+    }
+
+    async fn on_governance(&self, source: PeerId, op: SignedOp) {
+        let Ok(net) = self.net() else { return };
+        let ns = op.op.namespace;
+        if !self.gov(|g| g.get(&ns).is_some_and(|s| s.is_member(&self.public_key()))) {
+            return;
+        }
+        let waiting = self.gov(|g| {
+            g.get(&ns)
+                .map(|s| matches!(s.clone().apply(&op), Err(Refused::Waiting(_))))
+                .unwrap_or(false)
+        });
+        let mut ops = vec![op];
+        if waiting
+            && let Ok(Response::Governance(more)) = net
+                .client
+                .fetch(source, Request::Governance { namespace: ns })
+                .await
+        {
+            ops.extend(more);
+        }
+        if let Err(e) = self.apply_governance(ns, ops).await {
+            tracing::warn!(error = %e, "storing governance failed");
+        }
+    }
+
+    /// Merges gossiped deltas: everything waiting is taken at once and
+    /// merged per context in arrival order, so consecutive deltas share
+    /// commits and rarely find their parents missing.
+    async fn merge_gossip(self, mut inbox: tokio::sync::mpsc::Receiver<(PeerId, SignedDelta)>) {
+        let Ok(net) = self.net() else { return };
+        while let Some(first) = inbox.recv().await {
+            let mut all = vec![first];
+            while all.len() < INBOX {
+                match inbox.try_recv() {
+                    Ok(m) => all.push(m),
+                    Err(_) => break,
+                }
+            }
+            // Per context, in order; the first sender answers parent requests.
+            let mut by_ctx: Vec<(ContextId, PeerId, Vec<SignedDelta>)> = Vec::new();
+            for (peer, d) in all {
+                let ctx = d.delta.context;
+                match by_ctx.iter_mut().find(|(c, _, _)| *c == ctx) {
+                    Some((_, _, list)) => list.push(d),
+                    None => by_ctx.push((ctx, peer, vec![d])),
+                }
+            }
+            for (ctx, peer, deltas) in by_ctx {
                 if !matches!(
                     self.inner
                         .store
@@ -800,52 +905,59 @@ impl Node {
                         .and_then(|s| s.context_meta(&ctx)),
                     Ok(Some(_))
                 ) {
-                    return;
+                    continue;
                 }
                 let member = self.may_author(&ctx);
-                if !member(&delta.delta.author.0) {
-                    // Its author may have joined after our last governance view.
-                    self.refresh_governance(source, &ctx).await;
+                if deltas.iter().any(|d| !member(&d.delta.author.0)) {
+                    // An author may have joined after our last governance view.
+                    self.refresh_governance(peer, &ctx).await;
                 }
                 let member = self.may_author(&ctx);
-                let r = sync::ingest(
-                    &self.inner.exec,
+                let r =
+                    sync::ingest_held(&self.inner.exec, &net.pending, peer, ctx, deltas, &member)
+                        .await;
+                self.record(&ctx, Ok(r));
+                if net.pending.waiting(&ctx) > 0 {
+                    self.resolve_later(peer, ctx);
+                }
+            }
+        }
+    }
+
+    /// Fetches missing parents of held deltas if gossip has not brought
+    /// them within a grace period. One resolver per context at a time.
+    fn resolve_later(&self, peer: PeerId, ctx: ContextId) {
+        let Ok(net) = self.net() else { return };
+        if !net
+            .resolving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ctx)
+        {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PARENT_GRACE).await;
+            let Ok(net) = node.net() else { return };
+            if net.pending.waiting(&ctx) > 0 {
+                let member = node.may_author(&ctx);
+                let r = sync::resolve_pending(
+                    &node.inner.exec,
                     &net.client,
                     &net.pending,
-                    source,
+                    peer,
                     ctx,
-                    vec![delta],
                     &member,
                 )
                 .await;
-                self.record(&ctx, Ok(r));
+                node.record(&ctx, Ok(r));
             }
-            Ok(Gossip::Gov(op)) => {
-                let op = *op;
-                let ns = op.op.namespace;
-                if !self.gov(|g| g.get(&ns).is_some_and(|s| s.is_member(&self.public_key()))) {
-                    return;
-                }
-                let waiting = self.gov(|g| {
-                    g.get_mut(&ns)
-                        .map(|s| matches!(s.clone().apply(&op), Err(Refused::Waiting(_))))
-                        .unwrap_or(false)
-                });
-                let mut ops = vec![op];
-                if waiting
-                    && let Ok(Response::Governance(more)) = net
-                        .client
-                        .fetch(source, Request::Governance { namespace: ns })
-                        .await
-                {
-                    ops.extend(more);
-                }
-                if let Err(e) = self.apply_governance(ns, ops).await {
-                    tracing::warn!(error = %e, "storing governance failed");
-                }
-            }
-            Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
-        }
+            net.resolving
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&ctx);
+        });
     }
 
     async fn refresh_governance(&self, peer: PeerId, ctx: &ContextId) {

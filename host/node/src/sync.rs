@@ -42,12 +42,15 @@ pub enum Request {
         /// The context.
         context: [u8; 32],
     },
-    /// Deltas by id.
+    /// Deltas by id, with as many of their ancestors as fit, stopping at
+    /// `have` (the asker's heads), parents first.
     Deltas {
         /// The context.
         context: [u8; 32],
         /// Their ids.
         ids: Vec<DeltaId>,
+        /// The asker's heads: no need to go further back than these.
+        have: Vec<DeltaId>,
     },
     /// A context's whole state.
     Snapshot {
@@ -75,9 +78,14 @@ pub enum Response {
         /// Root hash.
         root: Hash,
     },
-    /// Signed deltas (encoded); ids the responder has no body for are left
-    /// out (they came to it folded into a snapshot).
-    Deltas(Vec<Vec<u8>>),
+    /// Signed deltas (encoded), parents first.
+    Deltas {
+        /// The deltas.
+        deltas: Vec<Vec<u8>>,
+        /// Asked-for ids the responder knows only folded into a snapshot it
+        /// joined (no body to send): the asker needs a snapshot for those.
+        folded: Vec<DeltaId>,
+    },
     /// A whole state.
     Snapshot(StateSnapshot),
     /// Component bytes.
@@ -91,6 +99,8 @@ pub enum Response {
 pub enum Gossip {
     /// An encoded signed delta.
     Delta(Vec<u8>),
+    /// Several, in commit order.
+    Deltas(Vec<Vec<u8>>),
     /// A governance op.
     Gov(Box<SignedOp>),
 }
@@ -146,49 +156,82 @@ pub trait Fetch: Send + Sync {
     ) -> impl std::future::Future<Output = Result<Response, String>> + Send;
 }
 
-/// Most deltas fetched one by one before switching to a snapshot.
+/// Most bytes of deltas one answer carries.
+const MAX_ANSWER_BYTES: usize = 32 << 20;
+/// Most deltas one answer carries.
 pub const MAX_FETCHED: usize = 2_000;
+/// Most deltas fetched in one catch-up before joining a snapshot instead.
+pub const MAX_WALK: usize = 20_000;
 /// Most deltas held while their parents are fetched, per context.
 const MAX_PENDING: usize = 10_000;
 
-/// Deltas waiting for parents, per context.
+/// Deltas waiting for parents, per context, indexed by what they wait for
+/// so a merged delta releases exactly the deltas waiting on it.
 #[derive(Debug, Default)]
 pub struct Pending {
-    inner: Mutex<HashMap<ContextId, HashMap<DeltaId, SignedDelta>>>,
+    inner: Mutex<HashMap<ContextId, Held>>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    deltas: HashMap<DeltaId, SignedDelta>,
+    by_parent: HashMap<DeltaId, Vec<DeltaId>>,
 }
 
 impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContextId, HashMap<DeltaId, SignedDelta>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContextId, Held>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn hold(&self, id: DeltaId, d: SignedDelta) {
+    fn hold(&self, id: DeltaId, d: SignedDelta, missing: &[DeltaId]) {
         let mut all = self.lock();
-        let slot = all.entry(d.delta.context).or_default();
-        if slot.len() < MAX_PENDING {
-            slot.insert(id, d);
+        let held = all.entry(d.delta.context).or_default();
+        if held.deltas.len() >= MAX_PENDING && !held.deltas.contains_key(&id) {
+            return;
         }
+        for m in missing {
+            let waiting = held.by_parent.entry(*m).or_default();
+            if !waiting.contains(&id) {
+                waiting.push(id);
+            }
+        }
+        held.deltas.insert(id, d);
+    }
+
+    /// Takes the held deltas that waited on any of `merged`.
+    fn released(&self, ctx: &ContextId, merged: &[DeltaId]) -> Vec<SignedDelta> {
+        let mut all = self.lock();
+        let Some(held) = all.get_mut(ctx) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for m in merged {
+            for child in held.by_parent.remove(m).unwrap_or_default() {
+                out.extend(held.deltas.remove(&child));
+            }
+        }
+        out
     }
 
     /// Takes the held deltas among `ids`.
     fn take_some(&self, ctx: &ContextId, ids: &[DeltaId]) -> Vec<SignedDelta> {
         let mut all = self.lock();
-        let Some(slot) = all.get_mut(ctx) else {
+        let Some(held) = all.get_mut(ctx) else {
             return Vec::new();
         };
-        ids.iter().filter_map(|id| slot.remove(id)).collect()
+        ids.iter().filter_map(|id| held.deltas.remove(id)).collect()
     }
 
     fn take(&self, ctx: &ContextId) -> Vec<SignedDelta> {
         self.lock()
             .remove(ctx)
-            .map(|m| m.into_values().collect())
+            .map(|h| h.deltas.into_values().collect())
             .unwrap_or_default()
     }
 
     /// How many deltas wait, per context.
     pub fn waiting(&self, ctx: &ContextId) -> usize {
-        self.lock().get(ctx).map_or(0, HashMap::len)
+        self.lock().get(ctx).map_or(0, |h| h.deltas.len())
     }
 }
 
@@ -205,10 +248,11 @@ pub struct Ingested {
     pub snapshot: bool,
 }
 
-/// Merges `deltas` from `peer` into the node: fetches missing parents from
-/// the same peer, retries deltas that waited for them, and joins the peer's
-/// snapshot when the gap is too wide to walk. `member` says whether a key
-/// may author deltas in the context.
+/// Merges `deltas` from `peer` into the node. They are applied together
+/// (so they share commits); those whose parents are missing wait while the
+/// parents (and their ancestors, in bulk) are fetched from the same peer;
+/// when the gap is too wide, the peer's snapshot is joined instead.
+/// `member` says whether a key may author deltas in the context.
 pub async fn ingest(
     exec: &Executor,
     net: &impl Fetch,
@@ -218,121 +262,198 @@ pub async fn ingest(
     deltas: Vec<SignedDelta>,
     member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
 ) -> Ingested {
+    merge(exec, Some(net), pending, peer, ctx, deltas, member).await
+}
+
+/// Merges what gossip brought without asking anyone: deltas whose parents
+/// are missing are held (gossip reorders; the parents are usually a few
+/// messages behind). [`resolve_pending`] fetches what is still missing.
+pub async fn ingest_held(
+    exec: &Executor,
+    pending: &Pending,
+    peer: PeerId,
+    ctx: ContextId,
+    deltas: Vec<SignedDelta>,
+    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+) -> Ingested {
+    merge::<NoFetch>(exec, None, pending, peer, ctx, deltas, member).await
+}
+
+/// Fetches from `peer` the parents that held deltas of `ctx` still miss,
+/// and merges everything that then applies.
+pub async fn resolve_pending(
+    exec: &Executor,
+    net: &impl Fetch,
+    pending: &Pending,
+    peer: PeerId,
+    ctx: ContextId,
+    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+) -> Ingested {
+    let held = pending.take(&ctx);
+    merge(exec, Some(net), pending, peer, ctx, held, member).await
+}
+
+/// A [`Fetch`] that never runs: the type for not fetching.
+struct NoFetch;
+
+impl Fetch for NoFetch {
+    async fn fetch(&self, _: PeerId, _: Request) -> Result<Response, String> {
+        Err("not fetching".into())
+    }
+}
+
+async fn merge<F: Fetch>(
+    exec: &Executor,
+    net: Option<&F>,
+    pending: &Pending,
+    peer: PeerId,
+    ctx: ContextId,
+    deltas: Vec<SignedDelta>,
+    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+) -> Ingested {
     let mut out = Ingested::default();
-    let mut queue = deltas;
+    let mut todo = deltas;
     let mut fetched = 0usize;
     let mut snapshot = false;
-    while let Some(d) = queue.pop() {
-        if d.delta.context != ctx {
-            out.rejected += 1;
-            out.last_rejection = Some("a delta of another context".into());
-            continue;
-        }
-        if !member(&d.delta.author.0) {
-            out.rejected += 1;
-            let why = format!(
-                "author {} is not a member of the context's namespace",
-                hex::encode(d.delta.author.0)
-            );
-            tracing::warn!(context = %bs58::encode(ctx.0).into_string(), %why, "delta rejected");
-            out.last_rejection = Some(why);
-            continue;
-        }
-        let id = d.delta.id();
-        match exec.apply_delta(d.clone()).await {
-            Ok(Applied::Merged { .. }) => {
-                out.merged += 1;
-                // Whatever waited on it may apply now.
-                queue.extend(pending.take(&ctx));
-            }
-            Ok(Applied::Duplicate) => {}
-            Ok(Applied::MissingParents(missing)) => {
-                tracing::info!(
-                    context = %bs58::encode(ctx.0).into_string(),
-                    delta = %bs58::encode(id.0).into_string(),
-                    missing = missing.len(),
-                    "delta waits for its parents; fetching them"
+    while !todo.is_empty() {
+        let mut batch = Vec::with_capacity(todo.len());
+        for d in std::mem::take(&mut todo) {
+            if d.delta.context != ctx {
+                out.rejected += 1;
+                out.last_rejection = Some("a delta of another context".into());
+            } else if !member(&d.delta.author.0) {
+                out.rejected += 1;
+                let why = format!(
+                    "author {} is not a member of the context's namespace",
+                    hex::encode(d.delta.author.0)
                 );
-                pending.hold(id, d);
-                // Parents held from an earlier, interrupted walk go on from
-                // where it stopped instead of being fetched again.
-                let held = pending.take_some(&ctx, &missing);
-                let missing: Vec<DeltaId> = missing
-                    .into_iter()
-                    .filter(|m| !held.iter().any(|h| h.delta.id() == *m))
-                    .collect();
-                queue.extend(held);
-                if missing.is_empty() {
-                    continue;
+                tracing::warn!(context = %bs58::encode(ctx.0).into_string(), %why, "delta rejected");
+                out.last_rejection = Some(why);
+            } else {
+                batch.push(d);
+            }
+        }
+        // Submitted together, in order: parents before children share a batch.
+        let results =
+            futures::future::join_all(batch.iter().map(|d| exec.apply_delta(d.clone()))).await;
+        let mut merged = Vec::new();
+        let mut missing: Vec<DeltaId> = Vec::new();
+        let mut waiting = 0usize;
+        for (d, r) in batch.into_iter().zip(results) {
+            match r {
+                Ok(Applied::Merged { .. }) => merged.push(d.delta.id()),
+                Ok(Applied::Duplicate) => {}
+                Ok(Applied::MissingParents(m)) => {
+                    waiting += 1;
+                    pending.hold(d.delta.id(), d, &m);
+                    missing.extend(m);
                 }
-                if fetched >= MAX_FETCHED {
+                Err(ExecError::ContextNotFound) => return out,
+                Err(e) => {
+                    out.rejected += 1;
+                    tracing::warn!(
+                        context = %bs58::encode(ctx.0).into_string(),
+                        error = %e,
+                        "delta rejected"
+                    );
+                    out.last_rejection = Some(e.to_string());
+                }
+            }
+        }
+        out.merged += merged.len() as u64;
+        if !merged.is_empty() {
+            // What waited on these may apply now (it is held again if not).
+            todo = pending.released(&ctx, &merged);
+            if !todo.is_empty() {
+                continue;
+            }
+        }
+        let Some(net) = net else {
+            break;
+        };
+        if waiting > 0 {
+            tracing::info!(
+                context = %bs58::encode(ctx.0).into_string(),
+                waiting,
+                missing = missing.len(),
+                "deltas wait for their parents; fetching them"
+            );
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        // Parents held from an earlier, interrupted walk carry on from there.
+        let held = pending.take_some(&ctx, &missing);
+        if !held.is_empty() {
+            missing.retain(|m| !held.iter().any(|h| h.delta.id() == *m));
+            if missing.is_empty() {
+                todo = held;
+                continue;
+            }
+            hold_all(pending, held);
+        }
+        if missing.is_empty() {
+            break;
+        }
+        if fetched >= MAX_WALK {
+            snapshot = true;
+            break;
+        }
+        let have = match exec.store().snapshot().and_then(|s| s.heads(&ctx)) {
+            Ok(h) => h,
+            Err(e) => {
+                out.last_rejection = Some(e.to_string());
+                break;
+            }
+        };
+        match net
+            .fetch(
+                peer,
+                Request::Deltas {
+                    context: ctx.0,
+                    ids: missing.clone(),
+                    have,
+                },
+            )
+            .await
+        {
+            Ok(Response::Deltas { deltas, folded }) => {
+                if !folded.is_empty() {
                     snapshot = true;
                     break;
                 }
-                match net
-                    .fetch(
-                        peer,
-                        Request::Deltas {
-                            context: ctx.0,
-                            ids: missing.clone(),
-                        },
-                    )
-                    .await
-                {
-                    Ok(Response::Deltas(list)) => {
-                        if list.len() < missing.len() {
-                            // The peer holds them only folded into its state.
-                            snapshot = true;
-                        }
-                        for bytes in list {
-                            match SignedDelta::from_bytes(&bytes) {
-                                Ok(p) => queue.push(p),
-                                Err(e) => {
-                                    out.rejected += 1;
-                                    out.last_rejection = Some(format!("undecodable delta: {e}"));
-                                }
-                            }
-                            fetched += 1;
-                        }
-                        if snapshot {
-                            break;
-                        }
-                    }
-                    Ok(other) => {
-                        tracing::debug!(?other, "peer would not send deltas");
-                        hold_all(pending, std::mem::take(&mut queue));
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "fetching parents failed; anti-entropy retries");
-                        hold_all(pending, std::mem::take(&mut queue));
-                        break;
-                    }
+                let got: Vec<SignedDelta> = deltas
+                    .iter()
+                    .filter_map(|b| SignedDelta::from_bytes(b).ok())
+                    .collect();
+                if got.is_empty() {
+                    // The peer has not seen them either; another will.
+                    break;
                 }
+                fetched += got.len();
+                todo = got;
             }
-            Err(ExecError::ContextNotFound) => break,
+            Ok(other) => {
+                tracing::debug!(?other, "peer would not send deltas");
+                break;
+            }
             Err(e) => {
-                out.rejected += 1;
-                tracing::warn!(
-                    context = %bs58::encode(ctx.0).into_string(),
-                    error = %e,
-                    "delta rejected"
-                );
-                out.last_rejection = Some(e.to_string());
+                tracing::debug!(error = %e, "fetching parents failed; anti-entropy retries");
+                break;
             }
         }
     }
-    if snapshot {
+    if let (true, Some(net)) = (snapshot, net) {
         match join_snapshot(exec, net, peer, ctx).await {
             Ok(()) => {
                 out.snapshot = true;
                 // Deltas held for parents now find them as stubs.
                 let retry = pending.take(&ctx);
-                for d in retry {
-                    if let Ok(Applied::Merged { .. }) = exec.apply_delta(d).await {
-                        out.merged += 1;
-                    }
-                }
+                let results =
+                    futures::future::join_all(retry.into_iter().map(|d| exec.apply_delta(d))).await;
+                out.merged += results
+                    .iter()
+                    .filter(|r| matches!(r, Ok(Applied::Merged { .. })))
+                    .count() as u64;
             }
             Err(e) => {
                 out.last_rejection = Some(e);
@@ -345,7 +466,8 @@ pub async fn ingest(
 /// Keeps deltas for a later walk (what was fetched is not fetched again).
 fn hold_all(pending: &Pending, deltas: Vec<SignedDelta>) {
     for d in deltas {
-        pending.hold(d.delta.id(), d);
+        let parents = d.delta.parents.clone();
+        pending.hold(d.delta.id(), d, &parents);
     }
 }
 
@@ -409,30 +531,37 @@ pub async fn sync_with(
         // The peer is behind or concurrent; it pulls from us.
         return Ok(Ingested::default());
     }
+    let have = exec
+        .store()
+        .snapshot()
+        .and_then(|s| s.heads(&ctx))
+        .map_err(|e| e.to_string())?;
     let list = match net
         .fetch(
             peer,
             Request::Deltas {
                 context: ctx.0,
                 ids: unknown.clone(),
+                have,
             },
         )
         .await?
     {
-        Response::Deltas(list) => list,
+        Response::Deltas { deltas, folded } => (deltas, folded),
         other => return Err(format!("unexpected answer to a deltas request: {other:?}")),
     };
-    if list.len() < unknown.len() {
+    let (list, folded) = list;
+    let deltas: Vec<SignedDelta> = list
+        .iter()
+        .filter_map(|b| SignedDelta::from_bytes(b).ok())
+        .collect();
+    if !folded.is_empty() {
         join_snapshot(exec, net, peer, ctx).await?;
         return Ok(Ingested {
             snapshot: true,
             ..Ingested::default()
         });
     }
-    let deltas = list
-        .iter()
-        .filter_map(|b| SignedDelta::from_bytes(b).ok())
-        .collect();
     Ok(ingest(exec, net, pending, peer, ctx, deltas, member).await)
 }
 
@@ -455,16 +584,42 @@ pub fn serve_context(exec: &Executor, req: &Request, allowed: bool) -> Response 
                     root: snap.root_hash(&ctx)?,
                 })
             }
-            Request::Deltas { context, ids } => {
+            Request::Deltas { context, ids, have } => {
                 let snap = exec.store().snapshot()?;
                 let ctx = ContextId(*context);
-                let mut out = Vec::new();
-                for id in ids.iter().take(MAX_FETCHED) {
-                    if let Some(d) = snap.delta(&ctx, id)? {
-                        out.push(d.to_bytes());
+                // Walk back from `ids` to what the asker has, breadth first.
+                let stop: std::collections::HashSet<DeltaId> = have.iter().copied().collect();
+                let mut seen: std::collections::HashSet<DeltaId> = std::collections::HashSet::new();
+                let mut frontier: std::collections::VecDeque<DeltaId> =
+                    ids.iter().copied().collect();
+                let mut found = Vec::new();
+                let mut folded = Vec::new();
+                let mut bytes = 0usize;
+                while let Some(id) = frontier.pop_front() {
+                    if found.len() >= MAX_FETCHED || bytes >= MAX_ANSWER_BYTES {
+                        break;
                     }
+                    if stop.contains(&id) || !seen.insert(id) {
+                        continue;
+                    }
+                    let Some(d) = snap.delta(&ctx, &id)? else {
+                        // A stub has no body: the asker needs a snapshot.
+                        if snap.has_delta(&ctx, &id)? {
+                            folded.push(id);
+                        }
+                        continue;
+                    };
+                    frontier.extend(d.delta.parents.iter().copied());
+                    let b = d.to_bytes();
+                    bytes += b.len();
+                    found.push(b);
                 }
-                Ok(Response::Deltas(out))
+                // Parents first.
+                found.reverse();
+                Ok(Response::Deltas {
+                    deltas: found,
+                    folded,
+                })
             }
             Request::Snapshot { context } => {
                 Ok(Response::Snapshot(exec.snapshot_of(&ContextId(*context))?))

@@ -675,17 +675,16 @@ impl Worker {
             if let Some(InFlight {
                 handle, answers, ..
             }) = inflight.take()
+                && !self.finish(answers, handle.await)
             {
-                if !self.finish(answers, handle.await) {
-                    fail_answers(
-                        std::mem::take(&mut batch.answers),
-                        "the batch it built on failed to commit",
-                    );
-                    if stop.is_some() {
-                        break;
-                    }
-                    continue;
+                fail_answers(
+                    std::mem::take(&mut batch.answers),
+                    "the batch it built on failed to commit",
+                );
+                if stop.is_some() {
+                    break;
                 }
+                continue;
             }
             inflight = Some(self.start_commit(batch));
             if stop.is_some() {

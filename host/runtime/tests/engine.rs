@@ -412,8 +412,12 @@ async fn a_batch_sees_the_writes_of_the_batch_still_committing() {
     for i in 0..150 {
         let e = e.clone();
         tasks.push(tokio::spawn(async move {
-            e.ok(&ctx, "get_or_insert", json!({"key": "k", "value": format!("v{i}")}))
-                .await
+            e.ok(
+                &ctx,
+                "get_or_insert",
+                json!({"key": "k", "value": format!("v{i}")}),
+            )
+            .await
         }));
     }
     let mut seen = std::collections::HashSet::new();
@@ -426,6 +430,9 @@ async fn a_batch_sees_the_writes_of_the_batch_still_committing() {
         .stats()
         .commits
         .load(std::sync::atomic::Ordering::Relaxed);
-    assert!(commits > 2, "the calls should span several batches ({commits})");
+    assert!(
+        commits > 2,
+        "the calls should span several batches ({commits})"
+    );
     assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(1));
 }

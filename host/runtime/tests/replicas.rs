@@ -10,7 +10,6 @@ mod common;
 use std::collections::HashSet;
 
 use common::{Engine, engine, engine_at};
-use mero_crdt::overlay::Overlay;
 use mero_crdt::{Clock, ContextId, DeltaId, SignedDelta};
 use mero_runtime::{Applied, CallEnv, ExecError, PrivateOverlay};
 use rand::rngs::StdRng;

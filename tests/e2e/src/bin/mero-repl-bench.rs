@@ -9,7 +9,12 @@
 //! `cargo build --release -p merod -p meroctl -p mero-e2e --bin mero-repl-bench
 //!  && target/release/mero-repl-bench [--quick]`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a benchmark tool fails fast")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a benchmark tool fails fast"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,13 +24,23 @@ use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
 use serde_json::{Value, json};
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 fn rpc(c: &reqwest::blocking::Client, port: u16, ctx: &str, method: &str, args: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
         "params": {"contextId": ctx, "method": method, "argsJson": args}});
-    let v: Value = c.post(format!("http://127.0.0.1:{port}/jsonrpc")).json(&body).send().unwrap().json().unwrap();
+    let v: Value = c
+        .post(format!("http://127.0.0.1:{port}/jsonrpc"))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert!(v.get("error").is_none(), "{v}");
     v["result"]["output"].clone()
 }
@@ -49,7 +64,13 @@ fn fill(port: u16, ctx: &str, n: usize, clients: usize, prefix: &str) -> f64 {
                     if i >= n {
                         break;
                     }
-                    rpc(&c, port, &ctx, "set", json!({"key": format!("{prefix}{i}"), "value": "v"}));
+                    rpc(
+                        &c,
+                        port,
+                        &ctx,
+                        "set",
+                        json!({"key": format!("{prefix}{i}"), "value": "v"}),
+                    );
                 }
             })
         })
@@ -61,7 +82,12 @@ fn fill(port: u16, ctx: &str, n: usize, clients: usize, prefix: &str) -> f64 {
 }
 
 fn delta_count(c: &reqwest::blocking::Client, port: u16, ctx: &str) -> u64 {
-    let v: Value = c.get(format!("http://127.0.0.1:{port}/admin-api/contexts/{ctx}")).send().unwrap().json().unwrap();
+    let v: Value = c
+        .get(format!("http://127.0.0.1:{port}/admin-api/contexts/{ctx}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     v["data"]["deltaCount"].as_u64().unwrap_or(0)
 }
 
@@ -95,7 +121,11 @@ fn main() {
     drop((n1, n2));
 
     // 2. Join and catch up.
-    for keys in if quick { vec![10_000] } else { vec![10_000, 100_000] } {
+    for keys in if quick {
+        vec![10_000]
+    } else {
+        vec![10_000, 100_000]
+    } {
         let n1 = TestNode::start_with("node1", FAST_SYNC);
         let n2 = TestNode::start_with("node2", FAST_SYNC);
         let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
@@ -150,7 +180,13 @@ fn main() {
                 let c = client();
                 let mut i = 0;
                 while Instant::now() < until {
-                    rpc(&c, port, &ctx, "set", json!({"key": format!("s{w}-{i}"), "value": "v"}));
+                    rpc(
+                        &c,
+                        port,
+                        &ctx,
+                        "set",
+                        json!({"key": format!("s{w}-{i}"), "value": "v"}),
+                    );
                     n.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                 }
