@@ -355,14 +355,25 @@ fn private_storage_never_leaves_its_node() {
     let ns = created["data"]["namespaceId"].as_str().unwrap().to_string();
     let ctx = created["data"]["contextId"].as_str().unwrap().to_string();
     n1.call(&ctx, "save_draft", json!({"text": "node1's secret"}));
-    n1.call(&ctx, "add_task", json!({"id": "t1", "title": "ship", "column": "todo"}));
+    n1.call(
+        &ctx,
+        "add_task",
+        json!({"id": "t1", "title": "ship", "column": "todo"}),
+    );
 
     n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
     n2.call(&ctx, "save_draft", json!({"text": "node2's own"}));
-    n2.call(&ctx, "add_task", json!({"id": "t2", "title": "test", "column": "todo"}));
+    n2.call(
+        &ctx,
+        "add_task",
+        json!({"id": "t2", "title": "test", "column": "todo"}),
+    );
     wait_converged(&[n1, n2], &ctx, CONVERGE);
     // Shared state is shared; each node keeps its own draft.
-    assert_eq!(n1.call(&ctx, "board", json!({})), n2.call(&ctx, "board", json!({})));
+    assert_eq!(
+        n1.call(&ctx, "board", json!({})),
+        n2.call(&ctx, "board", json!({}))
+    );
     assert_eq!(n1.call(&ctx, "draft", json!({})), json!("node1's secret"));
     assert_eq!(n2.call(&ctx, "draft", json!({})), json!("node2's own"));
 }

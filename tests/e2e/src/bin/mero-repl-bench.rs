@@ -6,8 +6,9 @@
 //! - sustained writes on node1 while node2 and node3 follow: calls/s, how far
 //!   behind the followers stay, and how long they take to settle after.
 //!
-//! `cargo build --release -p merod -p meroctl -p mero-e2e --bin mero-repl-bench
-//!  && target/release/mero-repl-bench [--quick]`
+//! `cargo build --release -p merod -p meroctl && cargo build --release -p mero-e2e
+//!  --bin mero-repl-bench && target/release/mero-repl-bench [--quick]`
+//! (`--bin` applies to every package of one cargo invocation, hence two).
 
 #![allow(
     clippy::unwrap_used,
