@@ -426,3 +426,26 @@ pub struct GroupContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
+
+/// `PUT /admin-api/groups/:id/members/:account/role`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SetRoleRequest {
+    /// `Admin`, `Member` or `ReadOnly`.
+    pub role: String,
+}
+
+/// `PUT /admin-api/groups/:id/members/:account/capabilities`, and the answer
+/// of `GET` on the same path (in `data`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Capabilities {
+    /// The whole mask: 1 create context, 2 invite members, 4 join open
+    /// subgroups, 8 manage members, 16 manage application.
+    pub capabilities: u32,
+}
+
+/// `POST /admin-api/groups/:id/members/remove`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemoveMembersRequest {
+    /// Hex (or base58) keys of the members to remove.
+    pub members: Vec<String>,
+}

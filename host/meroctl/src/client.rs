@@ -107,6 +107,14 @@ impl Client {
         self.send(Method::POST, path, Some(body)).await
     }
 
+    pub(crate) async fn put(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Value, ClientError> {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
     pub(crate) async fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.send(Method::DELETE, path, Some(&serde_json::json!({})))
             .await

@@ -210,6 +210,109 @@ enum MembersCmd {
         /// Group (namespace) id.
         group: String,
     },
+    /// Sets a member's capabilities. The mask is ABSOLUTE: it replaces the
+    /// member's capabilities, so list every one it should keep (including
+    /// join-open-subgroups, which members have by default).
+    #[command(
+        after_help = "Capabilities: create-context (1), invite-members (2), join-open-subgroups (4),
+manage-members (8), manage-application (16); give names, a number, or flags.
+
+Examples:
+  meroctl --node node1 group members set-caps <GROUP> <MEMBER> invite-members,join-open-subgroups
+  meroctl --node node1 group members set-caps <GROUP> <MEMBER> 6
+  meroctl --node node1 group members set-caps <GROUP> <MEMBER> --can-invite-members --can-join-open-subgroups"
+    )]
+    SetCaps {
+        /// Group (namespace) id.
+        group: String,
+        /// The member's key (hex or base58).
+        member: String,
+        /// Comma-separated names or a number.
+        capabilities: Option<String>,
+        /// May create contexts.
+        #[arg(long)]
+        can_create_context: bool,
+        /// May invite members.
+        #[arg(long)]
+        can_invite_members: bool,
+        /// Joins open subgroups.
+        #[arg(long)]
+        can_join_open_subgroups: bool,
+        /// May manage members.
+        #[arg(long)]
+        can_manage_members: bool,
+        /// May manage the application.
+        #[arg(long)]
+        can_manage_application: bool,
+    },
+    /// Shows a member's effective capabilities.
+    GetCaps {
+        /// Group (namespace) id.
+        group: String,
+        /// The member's key (hex or base58).
+        member: String,
+    },
+    /// Sets a member's role: admin, member or read-only.
+    SetRole {
+        /// Group (namespace) id.
+        group: String,
+        /// The member's key (hex or base58).
+        member: String,
+        /// admin, member or read-only.
+        role: String,
+    },
+    /// Removes members; what they wrote before stays.
+    Remove {
+        /// Group (namespace) id.
+        group: String,
+        /// The members' keys (hex or base58).
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+}
+
+const CAPABILITIES: [(&str, u32); 5] = [
+    ("create-context", 1),
+    ("invite-members", 2),
+    ("join-open-subgroups", 4),
+    ("manage-members", 8),
+    ("manage-application", 16),
+];
+
+fn parse_caps(s: &str) -> Result<u32, ClientError> {
+    if let Ok(n) = s.trim().parse::<u32>() {
+        return Ok(n);
+    }
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .try_fold(0u32, |acc, name| {
+            let norm = name.to_ascii_lowercase().replace('_', "-");
+            let norm = norm.trim_start_matches("can-");
+            CAPABILITIES
+                .iter()
+                .find(|(n, _)| *n == norm)
+                .map(|(_, bit)| acc | bit)
+                .ok_or_else(|| {
+                    ClientError::Usage(format!(
+                        "unknown capability `{name}`; known: {}",
+                        CAPABILITIES.map(|(n, _)| n).join(", ")
+                    ))
+                })
+        })
+}
+
+fn caps_names(mask: u32) -> String {
+    let names: Vec<&str> = CAPABILITIES
+        .iter()
+        .filter(|(_, bit)| mask & bit != 0)
+        .map(|(n, _)| *n)
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }
 
 #[derive(Subcommand)]
@@ -791,6 +894,101 @@ async fn group(client: &Client, out: &Out, cmd: GroupCmd) -> Result<(), ClientEr
                 }
                 t
             });
+        }
+        GroupCmd::Members(MembersCmd::SetCaps {
+            group,
+            member,
+            capabilities,
+            can_create_context,
+            can_invite_members,
+            can_join_open_subgroups,
+            can_manage_members,
+            can_manage_application,
+        }) => {
+            let flags = [
+                can_create_context,
+                can_invite_members,
+                can_join_open_subgroups,
+                can_manage_members,
+                can_manage_application,
+            ];
+            let from_flags = flags
+                .iter()
+                .zip(CAPABILITIES)
+                .filter(|(on, _)| **on)
+                .fold(0, |acc, (_, (_, bit))| acc | bit);
+            let mask = match capabilities {
+                Some(c) => parse_caps(&c)? | from_flags,
+                None if flags.iter().any(|f| *f) => from_flags,
+                None => {
+                    return Err(ClientError::Usage(
+                        "give the capabilities: names, a number, or --can-... flags".into(),
+                    ));
+                }
+            };
+            let value = client
+                .put(
+                    &format!("/admin-api/groups/{group}/members/{member}/capabilities"),
+                    &json!({ "capabilities": mask }),
+                )
+                .await?;
+            out.show(&value, || {
+                kv(&[
+                    ("Member", member.clone()),
+                    ("Capabilities", format!("{mask} ({})", caps_names(mask))),
+                ])
+            });
+        }
+        GroupCmd::Members(MembersCmd::GetCaps { group, member }) => {
+            let value = client
+                .get(&format!(
+                    "/admin-api/groups/{group}/members/{member}/capabilities"
+                ))
+                .await?;
+            let mask = value
+                .pointer("/data/capabilities")
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as u32;
+            out.show(&value, || {
+                kv(&[
+                    ("Member", member.clone()),
+                    ("Capabilities", format!("{mask} ({})", caps_names(mask))),
+                ])
+            });
+        }
+        GroupCmd::Members(MembersCmd::SetRole {
+            group,
+            member,
+            role,
+        }) => {
+            let role = match role.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+                "admin" => "Admin",
+                "member" => "Member",
+                "readonly" => "ReadOnly",
+                other => {
+                    return Err(ClientError::Usage(format!(
+                        "unknown role `{other}`: use admin, member or read-only"
+                    )));
+                }
+            };
+            let value = client
+                .put(
+                    &format!("/admin-api/groups/{group}/members/{member}/role"),
+                    &json!({ "role": role }),
+                )
+                .await?;
+            out.show(&value, || {
+                kv(&[("Member", member.clone()), ("Role", role.to_string())])
+            });
+        }
+        GroupCmd::Members(MembersCmd::Remove { group, members }) => {
+            let value = client
+                .post(
+                    &format!("/admin-api/groups/{group}/members/remove"),
+                    &json!({ "members": members }),
+                )
+                .await?;
+            out.show(&value, || kv(&[("Removed", members.join("\n"))]));
         }
         GroupCmd::Contexts(GroupContextsCmd::Ls { group }) => {
             let value = client

@@ -68,6 +68,25 @@ pub enum Body {
         /// A human name.
         name: Option<String>,
     },
+    /// A member's role changes.
+    RoleSet {
+        /// The member.
+        member: [u8; 32],
+        /// 0 admin, 1 member, 2 read-only.
+        role: u8,
+    },
+    /// A member's capability mask is set (absolute, not added to).
+    CapabilitiesSet {
+        /// The member.
+        member: [u8; 32],
+        /// The whole mask.
+        capabilities: u32,
+    },
+    /// A member is removed; what it authored before stays.
+    MemberRemoved {
+        /// The member.
+        member: [u8; 32],
+    },
 }
 
 /// One governance op.
@@ -215,6 +234,54 @@ impl Namespace {
         self.members.contains_key(who)
     }
 
+    /// Whether `who` is an admin.
+    pub fn is_admin(&self, who: &[u8; 32]) -> bool {
+        self.members.get(who).is_some_and(|m| m.role == role::ADMIN)
+    }
+
+    /// Whether `who` may author deltas: a member that is not read-only.
+    pub fn may_write(&self, who: &[u8; 32]) -> bool {
+        self.members
+            .get(who)
+            .is_some_and(|m| m.role != role::READ_ONLY)
+    }
+
+    /// A member's effective capability mask (admins have every bit).
+    pub fn capabilities(&self, who: &[u8; 32]) -> Option<u32> {
+        self.members.get(who).map(|m| {
+            if m.role == role::ADMIN {
+                u32::MAX
+            } else {
+                m.capabilities.unwrap_or(self.default_capabilities)
+            }
+        })
+    }
+
+    fn is_last_admin(&self, who: &[u8; 32]) -> bool {
+        self.members.get(who).is_some_and(|m| m.role == role::ADMIN)
+            && self
+                .members
+                .values()
+                .filter(|m| m.role == role::ADMIN)
+                .count()
+                == 1
+    }
+
+    /// `author` may change `member`: it holds MANAGE_MEMBERS, `member`
+    /// exists, and only admins change admins.
+    fn check_manage(&self, author: &[u8; 32], member: &[u8; 32]) -> Result<(), Refused> {
+        if !self.allowed(author, caps::MANAGE_MEMBERS) {
+            return Err(Refused::Invalid("the author may not manage members".into()));
+        }
+        let Some(target) = self.members.get(member) else {
+            return Err(Refused::Invalid("no such member".into()));
+        };
+        if target.role == role::ADMIN && !self.is_admin(author) {
+            return Err(Refused::Invalid("only an admin may change an admin".into()));
+        }
+        Ok(())
+    }
+
     /// Applies one verified op if its parents are applied and it is valid at
     /// that point.
     pub fn apply(&mut self, signed: &SignedOp) -> Result<OpId, Refused> {
@@ -280,8 +347,7 @@ impl Namespace {
                         "the inviter may not invite members".into(),
                     ));
                 }
-                if inv.invited_role == role::ADMIN && !self.allowed(&inv.inviter_identity, u32::MAX)
-                {
+                if inv.invited_role == role::ADMIN && !self.is_admin(&inv.inviter_identity) {
                     return Err(Refused::Invalid("only an admin may invite an admin".into()));
                 }
                 // A second join (new addresses) keeps the first role.
@@ -306,6 +372,49 @@ impl Namespace {
                     creator: op.author,
                     millis: op.millis,
                 });
+            }
+            Body::RoleSet { member, role: r } => {
+                self.check_manage(&op.author, member)?;
+                if *r > role::READ_ONLY {
+                    return Err(Refused::Invalid(format!("unknown role {r}")));
+                }
+                if *r == role::ADMIN && !self.is_admin(&op.author) {
+                    return Err(Refused::Invalid("only an admin may make an admin".into()));
+                }
+                if *r != role::ADMIN && self.is_last_admin(member) {
+                    return Err(Refused::Invalid(
+                        "the last admin cannot step down; make another admin first".into(),
+                    ));
+                }
+                if let Some(m) = self.members.get_mut(member) {
+                    m.role = *r;
+                }
+            }
+            Body::CapabilitiesSet {
+                member,
+                capabilities,
+            } => {
+                self.check_manage(&op.author, member)?;
+                if let Some(m) = self.members.get_mut(member) {
+                    m.capabilities = Some(*capabilities);
+                }
+            }
+            Body::MemberRemoved { member } => {
+                // Members may leave on their own.
+                if op.author != *member {
+                    self.check_manage(&op.author, member)?;
+                } else if !self.members.contains_key(member) {
+                    return Err(Refused::Invalid("not a member".into()));
+                }
+                if *member == self.creator {
+                    return Err(Refused::Invalid("the creator cannot be removed".into()));
+                }
+                if self.is_last_admin(member) {
+                    return Err(Refused::Invalid(
+                        "the last admin cannot leave the namespace orphaned".into(),
+                    ));
+                }
+                self.members.remove(member);
             }
         }
         for p in &op.parents {
@@ -509,5 +618,110 @@ mod tests {
             b.ordered_ops().first().map(|o| o.op.id()),
             Some(create.op.id())
         );
+    }
+
+    #[test]
+    fn only_managers_change_members_and_the_namespace_keeps_an_admin() {
+        let admin = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let nonce = [5; 32];
+        let id = namespace_id(&key(&admin), &nonce);
+        let mut ns = Namespace::new(id);
+        let ops = [ns.make(
+            &admin,
+            1_000,
+            Body::Create {
+                nonce,
+                name: None,
+                app: app(),
+                default_capabilities: caps::DEFAULT,
+                addrs: vec![],
+            },
+        )];
+        ns.apply(&ops[0]).unwrap();
+        for (who, r) in [(&bob, role::MEMBER), (&carol, role::READ_ONLY)] {
+            let join = ns.make(
+                who,
+                2_000,
+                Body::MemberJoined {
+                    invitation: invite(&admin, id, r),
+                    addrs: vec![],
+                },
+            );
+            ns.apply(&join).unwrap();
+        }
+        assert!(ns.may_write(&key(&bob)) && !ns.may_write(&key(&carol)));
+        assert_eq!(ns.capabilities(&key(&bob)), Some(caps::DEFAULT));
+
+        // Bob may not set capabilities or remove anyone yet.
+        let grant = |by: &SigningKey, ns: &Namespace, who: &SigningKey, c: u32| {
+            ns.make(
+                by,
+                3_000,
+                Body::CapabilitiesSet {
+                    member: key(who),
+                    capabilities: c,
+                },
+            )
+        };
+        assert!(matches!(
+            ns.apply(&grant(&bob, &ns, &bob, u32::MAX)),
+            Err(Refused::Invalid(_))
+        ));
+        let remove_carol = |by: &SigningKey, ns: &Namespace| {
+            ns.make(
+                by,
+                3_000,
+                Body::MemberRemoved {
+                    member: key(&carol),
+                },
+            )
+        };
+        assert!(matches!(
+            ns.apply(&remove_carol(&bob, &ns)),
+            Err(Refused::Invalid(_))
+        ));
+        // The admin makes Bob a member manager; the mask is absolute.
+        ns.apply(&grant(&admin, &ns, &bob, caps::MANAGE_MEMBERS))
+            .unwrap();
+        assert_eq!(ns.capabilities(&key(&bob)), Some(caps::MANAGE_MEMBERS));
+        assert!(!ns.allowed(&key(&bob), caps::JOIN_OPEN_SUBGROUPS));
+        // A full mask does not make Bob an admin: he still cannot touch one.
+        ns.apply(&grant(&admin, &ns, &bob, u32::MAX)).unwrap();
+        let demote = ns.make(
+            &bob,
+            4_000,
+            Body::RoleSet {
+                member: key(&admin),
+                role: role::MEMBER,
+            },
+        );
+        assert!(matches!(ns.apply(&demote), Err(Refused::Invalid(_))));
+        ns.apply(&remove_carol(&bob, &ns)).unwrap();
+        assert!(!ns.is_member(&key(&carol)));
+        // The creator cannot be removed, the last admin cannot step down.
+        let remove_admin = ns.make(
+            &admin,
+            5_000,
+            Body::MemberRemoved {
+                member: key(&admin),
+            },
+        );
+        assert!(matches!(ns.apply(&remove_admin), Err(Refused::Invalid(_))));
+        let step_down = ns.make(
+            &admin,
+            5_000,
+            Body::RoleSet {
+                member: key(&admin),
+                role: role::MEMBER,
+            },
+        );
+        assert!(matches!(ns.apply(&step_down), Err(Refused::Invalid(_))));
+        // A member may leave on its own.
+        let leave = ns.make(&bob, 6_000, Body::MemberRemoved { member: key(&bob) });
+        ns.apply(&leave).unwrap();
+        assert_eq!(ns.members.len(), 1);
     }
 }

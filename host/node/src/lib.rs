@@ -19,12 +19,11 @@ use ed25519_dalek::SigningKey;
 use mero_config::ConfigFile;
 use mero_crdt::{ContextId, DeltaId, Hash};
 use mero_runtime::{App, CallOutcome, Executor, Intent, NewContext, Runtime, RuntimeConfig};
-use mero_store::{
-    ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, Role, Store, StoreConfig,
-};
+use mero_store::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, Store, StoreConfig};
 use sha2::{Digest, Sha256};
 
 pub use error::NodeError;
+pub use mero_store::Role;
 
 /// Result of node operations.
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
@@ -784,6 +783,15 @@ impl Node {
             serde_json::Value::Null => String::new(),
             other => other.to_string(),
         };
+        // Membership decides who may call: look up the method's intent.
+        if self.namespace_of(ctx).is_some() {
+            let snap = self.inner.store.snapshot()?;
+            if let Some(meta) = snap.context_meta(ctx)? {
+                let app = self.inner.exec.app(&snap, &meta.blob).await?;
+                let mutating = matches!(app.intent(method), Some(Intent::Mutating));
+                self.check_call(ctx, mutating)?;
+            }
+        }
         Ok(self.inner.exec.call(ctx, method, args).await?)
     }
 

@@ -145,6 +145,14 @@ impl Node {
                 )
             })
             .collect();
+        let removed: Vec<[u8; 32]> = applied
+            .iter()
+            .filter_map(|(_, op)| match &op.op.body {
+                Body::MemberRemoved { member } => Some(*member),
+                _ => None,
+            })
+            .filter(|m| !state.members.contains_key(m))
+            .collect();
         blocking(move || {
             let mut w = store.write()?;
             for (id, bytes) in &to_store {
@@ -153,6 +161,9 @@ impl Node {
             w.put_group(&group)?;
             for (k, m) in &members {
                 w.put_member(&ns, k, m)?;
+            }
+            for k in &removed {
+                w.delete_member(&ns, k)?;
             }
             w.commit()?;
             Ok(())
@@ -276,7 +287,7 @@ impl Node {
             Some(s) => (
                 true,
                 s.allowed(&self.public_key(), caps::INVITE_MEMBERS)
-                    && (invited_role != role::ADMIN || s.allowed(&self.public_key(), u32::MAX)),
+                    && (invited_role != role::ADMIN || s.is_admin(&self.public_key())),
                 s.name.clone(),
                 s.app.clone(),
             ),
@@ -605,14 +616,131 @@ impl Node {
                 })
             })
             .unwrap_or_default();
-        move |k| members.iter().any(|(m, _)| m == k)
+        // Read-only members read but do not author.
+        move |k| members.iter().any(|(m, r)| m == k && *r != role::READ_ONLY)
+    }
+
+    /// The namespace of a context, if it has one.
+    pub(crate) fn namespace_of(&self, ctx: &ContextId) -> Option<[u8; 32]> {
+        self.inner
+            .store
+            .snapshot()
+            .ok()
+            .and_then(|s| s.context_meta(ctx).ok().flatten())
+            .and_then(|m| m.group)
     }
 
     fn peer_is_member_of_context(&self, peer: &PeerId, ctx: &ContextId) -> bool {
-        let Some(key) = key_of(peer) else {
+        let (Some(key), Some(ns)) = (key_of(peer), self.namespace_of(ctx)) else {
             return false;
         };
-        self.may_author(ctx)(&key)
+        self.gov(|g| g.get(&ns).is_some_and(|s| s.is_member(&key)))
+    }
+
+    /// Whether this node may run a call of `intent` on `ctx`: members run
+    /// views, members that are not read-only run mutating calls.
+    pub(crate) fn check_call(&self, ctx: &ContextId, mutating: bool) -> Result<()> {
+        let Some(ns) = self.namespace_of(ctx) else {
+            return Ok(());
+        };
+        let me = self.public_key();
+        let (member, writer) = self.gov(|g| {
+            g.get(&ns)
+                .map_or((false, false), |s| (s.is_member(&me), s.may_write(&me)))
+        });
+        if !member {
+            return Err(NodeError::Forbidden {
+                kind: "NotAMember",
+                message: "this node is no longer a member of the context's namespace".into(),
+            });
+        }
+        if mutating && !writer {
+            return Err(NodeError::Forbidden {
+                kind: "ReadOnlyMember",
+                message: "this node is a read-only member of the context's namespace: it may call views, not mutating methods".into(),
+            });
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------ member management
+
+    /// Runs a governance change by this node: checked on a copy first (so a
+    /// refusal changes nothing and says why), then signed, applied, stored
+    /// and published.
+    async fn change(&self, ns: &[u8; 32], body: Body) -> Result<()> {
+        let me = self.public_key();
+        let check = self.gov(|g| {
+            g.get(ns).map(|s| {
+                if !s.is_member(&me) {
+                    return Err(Refused::Invalid("this node is not a member".into()));
+                }
+                s.clone()
+                    .apply(&s.make(&self.inner.identity, now_millis(), body.clone()))
+                    .map(|_| ())
+            })
+        });
+        match check {
+            None => Err(NodeError::not_found("GroupNotFound", "Group not found")),
+            Some(Err(Refused::Invalid(why))) => Err(NodeError::Forbidden {
+                kind: "GovernanceRefused",
+                message: why,
+            }),
+            Some(Err(other)) => Err(NodeError::Internal(format!("{other:?}"))),
+            Some(Ok(())) => self.author_op(*ns, body).await,
+        }
+    }
+
+    /// Sets a member's role.
+    pub async fn set_member_role(&self, ns: &[u8; 32], member: &[u8; 32], r: Role) -> Result<()> {
+        let r = match r {
+            Role::Admin => role::ADMIN,
+            Role::Member => role::MEMBER,
+            Role::ReadOnly => role::READ_ONLY,
+        };
+        self.change(
+            ns,
+            Body::RoleSet {
+                member: *member,
+                role: r,
+            },
+        )
+        .await
+    }
+
+    /// Sets a member's capability mask (absolute).
+    pub async fn set_member_capabilities(
+        &self,
+        ns: &[u8; 32],
+        member: &[u8; 32],
+        capabilities: u32,
+    ) -> Result<()> {
+        self.change(
+            ns,
+            Body::CapabilitiesSet {
+                member: *member,
+                capabilities,
+            },
+        )
+        .await
+    }
+
+    /// A member's effective capability mask.
+    pub fn member_capabilities(&self, ns: &[u8; 32], member: &[u8; 32]) -> Result<u32> {
+        self.gov(|g| match g.get(ns) {
+            None => Err(NodeError::not_found("GroupNotFound", "Group not found")),
+            Some(s) => s
+                .capabilities(member)
+                .ok_or_else(|| NodeError::not_found("MemberNotFound", "no such member")),
+        })
+    }
+
+    /// Removes members; what they authored before stays.
+    pub async fn remove_members(&self, ns: &[u8; 32], members: &[[u8; 32]]) -> Result<()> {
+        for m in members {
+            self.change(ns, Body::MemberRemoved { member: *m }).await?;
+        }
+        Ok(())
     }
 
     // --------------------------------------------------------------- driver

@@ -523,6 +523,102 @@ pub(crate) async fn group_members(
     Ok(Json(mero_api::GroupMembers { members }))
 }
 
+fn member_id(s: &str) -> ApiResult<[u8; 32]> {
+    parse_group(s).map_err(|_| {
+        ApiError::bad(
+            "InvalidAccount",
+            "Invalid account format: expected 64 hex characters (32 bytes)",
+        )
+    })
+}
+
+/// Sets a member's role (`Admin`, `Member`, `ReadOnly`).
+#[utoipa::path(put, path = "/admin-api/groups/{id}/members/{account}/role", tag = "groups",
+    params(("id" = String, Path, description = "Hex group id"), ("account" = String, Path, description = "Hex member key")),
+    request_body = mero_api::SetRoleRequest,
+    responses((status = 200, description = "Done: `{}`"), (status = 403, body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn set_member_role(
+    State(node): State<Node>,
+    Path((id, account)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let req: mero_api::SetRoleRequest = json_body(&body)?;
+    let role = match req
+        .role
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "")
+        .as_str()
+    {
+        "admin" => mero_node::Role::Admin,
+        "member" => mero_node::Role::Member,
+        "readonly" => mero_node::Role::ReadOnly,
+        other => {
+            return Err(ApiError::bad(
+                "InvalidRole",
+                format!("unknown role `{other}`: use Admin, Member or ReadOnly"),
+            ));
+        }
+    };
+    node.set_member_role(&group_id(&id)?, &member_id(&account)?, role)
+        .await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// Sets a member's capability mask. The mask is absolute: bits not given
+/// are cleared.
+#[utoipa::path(put, path = "/admin-api/groups/{id}/members/{account}/capabilities", tag = "groups",
+    params(("id" = String, Path, description = "Hex group id"), ("account" = String, Path, description = "Hex member key")),
+    request_body = mero_api::Capabilities,
+    responses((status = 200, description = "Done: `{}`"), (status = 403, body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn set_member_capabilities(
+    State(node): State<Node>,
+    Path((id, account)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let req: mero_api::Capabilities = json_body(&body)?;
+    node.set_member_capabilities(&group_id(&id)?, &member_id(&account)?, req.capabilities)
+        .await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// A member's effective capability mask.
+#[utoipa::path(get, path = "/admin-api/groups/{id}/members/{account}/capabilities", tag = "groups",
+    params(("id" = String, Path, description = "Hex group id"), ("account" = String, Path, description = "Hex member key")),
+    responses((status = 200, body = Data<mero_api::Capabilities>), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn get_member_capabilities(
+    State(node): State<Node>,
+    Path((id, account)): Path<(String, String)>,
+) -> ApiResult<Json<Data<mero_api::Capabilities>>> {
+    let capabilities = node.member_capabilities(&group_id(&id)?, &member_id(&account)?)?;
+    Ok(Json(Data::new(mero_api::Capabilities { capabilities })))
+}
+
+/// Removes members from a group; what they wrote before stays.
+#[utoipa::path(post, path = "/admin-api/groups/{id}/members/remove", tag = "groups",
+    params(("id" = String, Path, description = "Hex group id")),
+    request_body = mero_api::RemoveMembersRequest,
+    responses((status = 200, description = "Done: `{}`"), (status = 403, body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn remove_members(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let req: mero_api::RemoveMembersRequest = json_body(&body)?;
+    if req.members.is_empty() {
+        return Err(ApiError::bad("InvalidRequest", "members must not be empty"));
+    }
+    let members = req
+        .members
+        .iter()
+        .map(|m| member_id(m))
+        .collect::<ApiResult<Vec<_>>>()?;
+    node.remove_members(&group_id(&id)?, &members).await?;
+    Ok(Json(serde_json::json!({})))
+}
+
 /// Contexts registered in a group.
 #[utoipa::path(get, path = "/admin-api/groups/{id}/contexts", tag = "groups",
     params(("id" = String, Path, description = "Hex group id")),

@@ -53,6 +53,10 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::join_context,
         admin::group_members,
         admin::group_contexts,
+        admin::set_member_role,
+        admin::set_member_capabilities,
+        admin::get_member_capabilities,
+        admin::remove_members,
         admin::sync_context,
         jsonrpc::handle,
     )
@@ -138,6 +142,18 @@ pub fn router(node: Node) -> Router {
         .route(
             "/admin-api/groups/{id}/contexts",
             get(admin::group_contexts),
+        )
+        .route(
+            "/admin-api/groups/{id}/members/{account}/role",
+            axum::routing::put(admin::set_member_role),
+        )
+        .route(
+            "/admin-api/groups/{id}/members/{account}/capabilities",
+            axum::routing::put(admin::set_member_capabilities).get(admin::get_member_capabilities),
+        )
+        .route(
+            "/admin-api/groups/{id}/members/remove",
+            post(admin::remove_members),
         )
         .route("/jsonrpc", post(jsonrpc::handle))
         .fallback(not_found)
