@@ -324,7 +324,7 @@ async fn merge<F: Fetch>(
             } else if !member(&d.delta.author.0) {
                 out.rejected += 1;
                 let why = format!(
-                    "author {} is not a member of the context's namespace",
+                    "author {} may not write in the context's namespace (not a member, or read-only)",
                     hex::encode(d.delta.author.0)
                 );
                 tracing::warn!(context = %bs58::encode(ctx.0).into_string(), %why, "delta rejected");

@@ -153,3 +153,123 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
         assert_eq!(n.call(&ctx, "get", json!({"key": "late"})), json!(null));
     }
 }
+
+/// Publishes `deltas` on `ctx`'s topic as the node whose config is in `dir`,
+/// connected to `to` (the real node with that identity must be stopped).
+fn gossip_as(dir: &std::path::Path, to: &TestNode, ctx: &str, deltas: Vec<Vec<u8>>) {
+    let me = mero_config::ConfigFile::load(dir).unwrap();
+    let target = mero_config::ConfigFile::load(&to.dir()).unwrap();
+    let keypair = mero_network::Keypair::from_protobuf_encoding(
+        &bs58::decode(&me.identity.keypair).into_vec().unwrap(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (net, _events) =
+            mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
+        let peer = net
+            .dial(target.swarm.listen[0].parse().unwrap())
+            .await
+            .unwrap();
+        let ctx_id =
+            mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
+        let topic = mero_node::sync::context_topic(&ctx_id);
+        net.subscribe(&topic).await.unwrap();
+        let deadline = Instant::now() + CONVERGE;
+        while !net.topic_peers(&topic).await.unwrap().contains(&peer) {
+            assert!(Instant::now() < deadline, "never saw the node on the topic");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let msg = borsh::to_vec(&mero_node::sync::Gossip::Deltas(deltas)).unwrap();
+        assert!(net.publish(&topic, msg).await.unwrap());
+        net.shutdown().await;
+    });
+}
+
+/// A delta writing `value` under a key of its own, signed by the node whose
+/// config is in `dir`, on top of `to`'s heads.
+fn forged_delta(dir: &std::path::Path, to: &TestNode, ctx: &str, value: &str) -> Vec<u8> {
+    let key = mero_config::ConfigFile::load(dir)
+        .unwrap()
+        .signing_key()
+        .unwrap();
+    let (_, info) = to.request("GET", &format!("/admin-api/contexts/{ctx}"), None);
+    let parents = info["data"]["dagHeads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let bytes: Vec<u8> = h
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_u64().unwrap() as u8)
+                .collect();
+            mero_crdt::DeltaId(bytes.try_into().unwrap())
+        })
+        .collect();
+    let author = mero_crdt::Author(key.verifying_key().to_bytes());
+    let hlc = mero_crdt::Hlc {
+        millis: mero_crdt::hlc::wall_millis(),
+        counter: 0,
+    };
+    let delta = mero_crdt::Delta {
+        version: 1,
+        context: mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap()),
+        author,
+        parents,
+        hlc,
+        ops: vec![mero_crdt::Op {
+            node: mero_crdt::NodeId([7; 32]),
+            key: b"forged".to_vec(),
+            entry: mero_crdt::Entry::Register(mero_crdt::Register {
+                stamp: mero_crdt::Stamp { hlc, author },
+                value: Some(value.as_bytes().to_vec()),
+            }),
+        }],
+        events: vec![],
+    };
+    mero_crdt::SignedDelta::sign(delta, &key).to_bytes()
+}
+
+#[test]
+fn deltas_forged_by_read_only_or_removed_members_are_refused() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let mut n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    join(&n2, &ns, &n1.invite(&ns, &["--role", "read-only"]), &ctx);
+    n2.stop();
+    let before = n1.root(&ctx).unwrap();
+
+    // The read-only member's key signs a delta and its identity gossips it.
+    let bad = forged_delta(&n2.dir(), &n1, &ctx, "from a read-only member");
+    gossip_as(&n2.dir(), &n1, &ctx, vec![bad]);
+    let refused = "may not write in the context's namespace";
+    wait_until("node1 to reject the forged delta", || {
+        n1.log().contains(refused)
+    });
+    assert_eq!(n1.root(&ctx).unwrap(), before);
+
+    // A removed member's deltas authored after its removal are refused too.
+    let mut n3 = TestNode::start_with("node3", FAST_SYNC);
+    let m3 = join(&n3, &ns, &n1.invite(&ns, &[]), &ctx);
+    n3.stop();
+    n1.meroctl()
+        .args(["group", "members", "remove", &ns, &m3])
+        .assert()
+        .success();
+    let seen = n1.log().matches(refused).count();
+    let late = forged_delta(&n3.dir(), &n1, &ctx, "after removal");
+    gossip_as(&n3.dir(), &n1, &ctx, vec![late]);
+    wait_until("node1 to reject the removed member's delta", || {
+        n1.log().matches(refused).count() > seen
+    });
+    assert_eq!(n1.root(&ctx).unwrap(), before);
+
+    // Control: the same path delivers a delta a writer signed.
+    let good = forged_delta(&n1.dir(), &n1, &ctx, "from the creator's key");
+    gossip_as(&n2.dir(), &n1, &ctx, vec![good]);
+    wait_until("node1 to merge the writer's delta", || {
+        n1.root(&ctx).unwrap() != before
+    });
+}
