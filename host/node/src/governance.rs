@@ -87,6 +87,14 @@ pub enum Body {
         /// The member.
         member: [u8; 32],
     },
+    /// The namespace key of `epoch`, wrapped for some members (a new
+    /// member, or everyone left after a removal: then `epoch` is new).
+    KeyShared {
+        /// Which key.
+        epoch: u32,
+        /// The key, wrapped for each member it is for.
+        wrapped: Vec<crate::keys::Wrapped>,
+    },
 }
 
 /// One governance op.
@@ -206,6 +214,8 @@ pub struct Namespace {
     pub members: BTreeMap<[u8; 32], Member>,
     /// Contexts by id.
     pub contexts: BTreeMap<[u8; 32], Registered>,
+    /// The newest key epoch shared.
+    pub key_epoch: u32,
     /// Every applied op.
     pub ops: HashMap<OpId, SignedOp>,
     /// Ops no applied op names as a parent.
@@ -415,6 +425,28 @@ impl Namespace {
                     ));
                 }
                 self.members.remove(member);
+            }
+            Body::KeyShared { epoch, wrapped } => {
+                // Sharing the current key is part of inviting; a new epoch
+                // (a rotation) is member management.
+                let need = if *epoch > self.key_epoch {
+                    caps::MANAGE_MEMBERS
+                } else {
+                    caps::INVITE_MEMBERS
+                };
+                if !self.allowed(&op.author, need) {
+                    return Err(Refused::Invalid("the author may not share keys".into()));
+                }
+                if *epoch + 1 < self.key_epoch {
+                    return Err(Refused::Invalid("a key of a retired epoch".into()));
+                }
+                if wrapped
+                    .iter()
+                    .any(|w| !self.members.contains_key(&w.member))
+                {
+                    return Err(Refused::Invalid("a key wrapped for a non-member".into()));
+                }
+                self.key_epoch = self.key_epoch.max(*epoch);
             }
         }
         for p in &op.parents {

@@ -8,6 +8,7 @@
 mod error;
 pub mod governance;
 pub mod invitation;
+pub mod keys;
 mod replication;
 pub mod sync;
 
@@ -121,7 +122,12 @@ struct Inner {
     net: std::sync::OnceLock<replication::Net>,
     /// Governance state of every namespace this node knows.
     gov: std::sync::Mutex<std::collections::HashMap<[u8; 32], governance::Namespace>>,
+    /// Namespace keys this node holds, by namespace and epoch.
+    keys: std::sync::Mutex<NamespaceKeys>,
 }
+
+type NamespaceKeys =
+    std::collections::HashMap<[u8; 32], std::collections::BTreeMap<u32, Vec<[u8; 32]>>>;
 
 /// A running node. Cheap to clone.
 #[derive(Clone)]
@@ -181,9 +187,11 @@ impl Node {
                 http,
                 net: std::sync::OnceLock::new(),
                 gov: Default::default(),
+                keys: Default::default(),
             }),
         };
         node.load_governance()?;
+        node.load_keys()?;
         Ok(node)
     }
 

@@ -21,6 +21,9 @@ use crate::{Node, NodeError, Result, blocking, caps, now_millis};
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
 /// Gossiped deltas waiting to be merged.
 const INBOX: usize = 8192;
+/// Where a node keeps its namespace keys: private storage of the
+/// namespace id (never replicated).
+const KEYS_SLOT: &[u8] = b"mero.namespace-keys";
 /// Most bytes of deltas gossiped in one message.
 const GOSSIP_BATCH_BYTES: usize = 1 << 20;
 /// How long gossip gets to deliver a missing parent before it is fetched.
@@ -169,6 +172,7 @@ impl Node {
             Ok(())
         })
         .await?;
+        self.take_keys(&ns, &applied).await;
         // New members: connect to them.
         for (_, op) in &applied {
             if let Body::MemberJoined { addrs, .. } | Body::Create { addrs, .. } = &op.op.body {
@@ -253,6 +257,7 @@ impl Node {
             },
         )
         .await?;
+        self.share_key(&ns, &[self.public_key()], false).await?;
         self.subscribe(&namespace_topic(&ns)).await;
         Ok(ns)
     }
@@ -401,17 +406,20 @@ impl Node {
                 addrs,
             },
         );
-        match net
+        // The answer carries the namespace key wrapped for this node.
+        let shared = match net
             .client
             .fetch(inviter, Request::Submit { op: op.clone() })
             .await
             .map_err(unreachable)?
         {
-            Response::Ok => {}
+            Response::Ok => Vec::new(),
+            Response::Governance(more) => more,
             Response::Refused(why) => return Err(refused(why)),
             other => return Err(NodeError::Internal(format!("unexpected answer: {other:?}"))),
-        }
+        };
         let mut all = ops;
+        all.extend(shared);
         all.push(op);
         self.apply_governance(*ns, all).await?;
         self.subscribe(&namespace_topic(ns)).await;
@@ -740,7 +748,129 @@ impl Node {
         for m in members {
             self.change(ns, Body::MemberRemoved { member: *m }).await?;
         }
+        // Those removed must not read what is written from now on.
+        let remaining: Vec<[u8; 32]> = self.gov(|g| {
+            g.get(ns)
+                .map(|s| s.members.keys().copied().collect())
+                .unwrap_or_default()
+        });
+        self.share_key(ns, &remaining, true).await
+    }
+
+    // ------------------------------------------------------------ keys
+
+    /// The newest namespace key this node holds, with its epoch.
+    fn current_key(&self, ns: &[u8; 32]) -> Option<(u32, [u8; 32])> {
+        let keys = self.inner.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.get(ns)?
+            .iter()
+            .next_back()
+            .and_then(|(e, list)| list.last().map(|k| (*e, *k)))
+    }
+
+    fn keys_of(&self, ns: &[u8; 32], epoch: u32) -> Vec<[u8; 32]> {
+        let keys = self.inner.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.get(ns)
+            .and_then(|m| m.get(&epoch))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Remembers a namespace key, here and in the store (node-local).
+    async fn remember_key(&self, ns: &[u8; 32], epoch: u32, key: [u8; 32]) -> Result<()> {
+        let all = {
+            let mut keys = self.inner.keys.lock().unwrap_or_else(|p| p.into_inner());
+            let list = keys.entry(*ns).or_default().entry(epoch).or_default();
+            if list.contains(&key) {
+                return Ok(());
+            }
+            list.push(key);
+            keys.get(ns).cloned().unwrap_or_default()
+        };
+        let bytes = borsh::to_vec(&all).unwrap_or_default();
+        let store = self.inner.store.clone();
+        let ns = *ns;
+        blocking(move || {
+            let mut w = store.write()?;
+            w.private_put(&ContextId(ns), KEYS_SLOT, Some(&bytes))?;
+            w.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Loads the namespace keys this node holds.
+    pub(crate) fn load_keys(&self) -> Result<()> {
+        let snap = self.inner.store.snapshot()?;
+        let mut keys = self.inner.keys.lock().unwrap_or_else(|p| p.into_inner());
+        for group in snap.groups()? {
+            if let Some(bytes) = snap.private_get(&ContextId(group.id), KEYS_SLOT)? {
+                match borsh::from_slice(&bytes) {
+                    Ok(k) => {
+                        keys.insert(group.id, k);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "undecodable namespace keys"),
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Shares the namespace key with `members`: the current one, or a new
+    /// epoch (`rotate`), wrapped for each.
+    pub(crate) async fn share_key(
+        &self,
+        ns: &[u8; 32],
+        members: &[[u8; 32]],
+        rotate: bool,
+    ) -> Result<()> {
+        let newest = self.gov(|g| g.get(ns).map_or(0, |s| s.key_epoch));
+        let (epoch, key) = match (self.current_key(ns), rotate) {
+            (Some((e, k)), false) => (e, k),
+            (Some((e, _)), true) => (e.max(newest) + 1, rand::random()),
+            (None, _) => (0, rand::random()),
+        };
+        let wrapped = members
+            .iter()
+            .filter_map(|m| crate::keys::wrap(&self.inner.identity, m, ns, epoch, &key))
+            .collect();
+        self.remember_key(ns, epoch, key).await?;
+        self.author_op(*ns, Body::KeyShared { epoch, wrapped })
+            .await
+    }
+
+    /// Takes the keys wrapped for this node in applied ops.
+    async fn take_keys(&self, ns: &[u8; 32], applied: &[(OpId, SignedOp)]) {
+        for (_, op) in applied {
+            if let Body::KeyShared { epoch, wrapped } = &op.op.body
+                && let Some(w) = wrapped.iter().find(|w| w.member == self.public_key())
+            {
+                match crate::keys::unwrap(&self.inner.identity, &op.op.author, ns, *epoch, w) {
+                    Some(key) => {
+                        if let Err(e) = self.remember_key(ns, *epoch, key).await {
+                            tracing::warn!(error = %e, "storing a namespace key failed");
+                        }
+                    }
+                    None => tracing::warn!("a namespace key wrapped for this node does not open"),
+                }
+            }
+        }
+    }
+
+    /// Seals gossip for a context's namespace with its current key.
+    fn seal_for(&self, ctx: &ContextId, msg: &Gossip) -> Option<Gossip> {
+        let ns = self.namespace_of(ctx)?;
+        let (epoch, key) = self.current_key(&ns)?;
+        let bytes = borsh::to_vec(msg).ok()?;
+        crate::keys::seal(&ns, epoch, &key, &bytes).map(Gossip::Sealed)
+    }
+
+    /// Opens sealed gossip with any key this node holds for its epoch.
+    fn open_sealed(&self, sealed: &crate::keys::Sealed) -> Option<Gossip> {
+        self.keys_of(&sealed.namespace, sealed.epoch)
+            .iter()
+            .find_map(|k| crate::keys::open(k, sealed))
+            .and_then(|b| borsh::from_slice(&b).ok())
     }
 
     // --------------------------------------------------------------- driver
@@ -854,8 +984,13 @@ impl Node {
                 }
             }
             for (ctx, list, _) in by_ctx {
-                self.publish(&context_topic(&ctx), Gossip::Deltas(list))
-                    .await;
+                match self.seal_for(&ctx, &Gossip::Deltas(list)) {
+                    Some(sealed) => self.publish(&context_topic(&ctx), sealed).await,
+                    None => tracing::warn!(
+                        context = %bs58::encode(ctx.0).into_string(),
+                        "no namespace key to seal deltas with; anti-entropy delivers them"
+                    ),
+                }
             }
         }
     }
@@ -874,6 +1009,7 @@ impl Node {
             let Ok(peers) = net.client.connected_peers().await else {
                 break;
             };
+            self.sync_governance(&peers).await;
             let Ok(contexts) = self.inner.store.snapshot().and_then(|s| s.contexts()) else {
                 continue;
             };
@@ -901,6 +1037,39 @@ impl Node {
                     .await;
                     self.record(&ctx, r);
                 }
+            }
+        }
+    }
+
+    /// Pulls each namespace's governance log from one connected member, so
+    /// ops missed while offline (joins, removals, keys) arrive.
+    async fn sync_governance(&self, peers: &[PeerId]) {
+        let Ok(net) = self.net() else { return };
+        let me = self.public_key();
+        let namespaces: Vec<([u8; 32], Vec<PeerId>)> = self.gov(|g| {
+            g.values()
+                .filter(|s| s.is_member(&me))
+                .map(|s| {
+                    let members: Vec<PeerId> = peers
+                        .iter()
+                        .filter(|p| key_of(p).is_some_and(|k| k != me && s.is_member(&k)))
+                        .copied()
+                        .collect();
+                    (s.id, members)
+                })
+                .collect()
+        });
+        for (ns, members) in namespaces {
+            let Some(peer) = members.first() else {
+                continue;
+            };
+            if let Ok(Response::Governance(ops)) = net
+                .client
+                .fetch(*peer, Request::Governance { namespace: ns })
+                .await
+                && let Err(e) = self.apply_governance(ns, ops).await
+            {
+                tracing::warn!(error = %e, "storing governance failed");
             }
         }
     }
@@ -938,6 +1107,20 @@ impl Node {
                             self.queue_delta(source, &bytes);
                         }
                     }
+                    Ok(Gossip::Sealed(sealed)) => match self.open_sealed(&sealed) {
+                        Some(Gossip::Deltas(list)) => {
+                            for bytes in list {
+                                self.queue_delta(source, &bytes);
+                            }
+                        }
+                        Some(Gossip::Delta(bytes)) => self.queue_delta(source, &bytes),
+                        Some(_) => tracing::warn!(peer = %source, "unexpected sealed gossip"),
+                        None => tracing::debug!(
+                            peer = %source,
+                            epoch = sealed.epoch,
+                            "sealed gossip under a key this node does not hold"
+                        ),
+                    },
                     Ok(Gossip::Gov(op)) => {
                         let node = self.clone();
                         tokio::spawn(async move { node.on_governance(source, *op).await });
@@ -1038,7 +1221,7 @@ impl Node {
                 let member = self.may_author(&ctx);
                 if deltas.iter().any(|d| !member(&d.delta.author.0)) {
                     // An author may have joined after our last governance view.
-                    self.refresh_governance(peer, &ctx).await;
+                    self.refresh_governance(&ctx).await;
                 }
                 let member = self.may_author(&ctx);
                 let r =
@@ -1088,22 +1271,31 @@ impl Node {
         });
     }
 
-    async fn refresh_governance(&self, peer: PeerId, ctx: &ContextId) {
+    /// Refreshes the governance of `ctx`'s namespace from a member it is
+    /// connected to (never from the sender of an unknown author's delta,
+    /// which may be an impostor), waiting briefly: ingestion goes on either
+    /// way, and anti-entropy pulls governance regularly.
+    async fn refresh_governance(&self, ctx: &ContextId) {
         let Ok(net) = self.net() else { return };
-        let Some(ns) = self
-            .inner
-            .store
-            .snapshot()
-            .ok()
-            .and_then(|s| s.context_meta(ctx).ok().flatten())
-            .and_then(|m| m.group)
-        else {
+        let Some(ns) = self.namespace_of(ctx) else {
             return;
         };
-        if let Ok(Response::Governance(ops)) = net
+        let me = self.public_key();
+        let peers = net.client.connected_peers().await.unwrap_or_default();
+        let member = self.gov(|g| {
+            g.get(&ns).and_then(|s| {
+                peers
+                    .iter()
+                    .find(|p| key_of(p).is_some_and(|k| k != me && s.is_member(&k)))
+                    .copied()
+            })
+        });
+        let Some(peer) = member else { return };
+        let ask = net
             .client
-            .fetch(peer, Request::Governance { namespace: ns })
-            .await
+            .fetch(peer, Request::Governance { namespace: ns });
+        if let Ok(Ok(Response::Governance(ops))) =
+            tokio::time::timeout(Duration::from_secs(2), ask).await
             && let Err(e) = self.apply_governance(ns, ops).await
         {
             tracing::warn!(error = %e, "storing governance failed");
@@ -1154,7 +1346,14 @@ impl Node {
                         Ok(_) => {
                             self.publish(&namespace_topic(&ns), Gossip::Gov(Box::new(op.clone())))
                                 .await;
-                            Response::Ok
+                            // Give the new member the current key.
+                            if let Err(e) = self.share_key(&ns, &[op.op.author], false).await {
+                                tracing::warn!(error = %e, "sharing the namespace key failed");
+                            }
+                            self.gov(|g| match g.get(&ns) {
+                                Some(s) => Response::Governance(s.ordered_ops()),
+                                None => Response::Ok,
+                            })
                         }
                         Err(e) => Response::Refused(e.to_string()),
                     },

@@ -101,6 +101,8 @@ pub enum Gossip {
     Delta(Vec<u8>),
     /// Several, in commit order.
     Deltas(Vec<Vec<u8>>),
+    /// Gossip sealed with the namespace key: only members read it.
+    Sealed(crate::keys::Sealed),
     /// A governance op.
     Gov(Box<SignedOp>),
 }
