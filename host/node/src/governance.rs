@@ -54,8 +54,12 @@ pub enum Body {
         /// Where the creator listens.
         addrs: Vec<String>,
     },
-    /// The author joined with an invitation.
+    /// A member admitted `member`, who presented `invitation` (checked by
+    /// the admitting member against its own clock, and proven to hold the
+    /// key it joins with).
     MemberJoined {
+        /// The new member's key.
+        member: [u8; 32],
         /// The invitation it used.
         invitation: SignedInvitation,
         /// Where the new member listens.
@@ -216,6 +220,8 @@ pub struct Namespace {
     pub contexts: BTreeMap<[u8; 32], Registered>,
     /// The newest key epoch shared.
     pub key_epoch: u32,
+    /// Members removed; they cannot rejoin.
+    pub removed: BTreeSet<[u8; 32]>,
     /// Every applied op.
     pub ops: HashMap<OpId, SignedOp>,
     /// Ops no applied op names as a parent.
@@ -343,10 +349,25 @@ impl Namespace {
                     },
                 );
             }
-            Body::MemberJoined { invitation, addrs } => {
+            Body::MemberJoined {
+                member,
+                invitation,
+                addrs,
+            } => {
                 let inv = &invitation.invitation;
                 if self.ops.is_empty() {
                     return Err(Refused::Invalid("join before Create".into()));
+                }
+                // Only a member who may invite admits anyone: a joiner's own
+                // claims (its clock, its reuse of an old invitation) count for
+                // nothing.
+                if !self.allowed(&op.author, caps::INVITE_MEMBERS) {
+                    return Err(Refused::Invalid(
+                        "only a member who may invite admits members".into(),
+                    ));
+                }
+                if self.removed.contains(member) {
+                    return Err(Refused::Invalid("a removed member cannot rejoin".into()));
                 }
                 // The invitation was valid when the member joined.
                 invitation
@@ -362,7 +383,7 @@ impl Namespace {
                 }
                 // A second join (new addresses) keeps the first role.
                 self.members
-                    .entry(op.author)
+                    .entry(*member)
                     .and_modify(|m| m.addrs = addrs.clone())
                     .or_insert_with(|| Member {
                         role: inv.invited_role,
@@ -425,11 +446,17 @@ impl Namespace {
                     ));
                 }
                 self.members.remove(member);
+                self.removed.insert(*member);
             }
             Body::KeyShared { epoch, wrapped } => {
                 // Sharing the current key is part of inviting; a new epoch
                 // (a rotation) is member management.
-                let need = if *epoch > self.key_epoch {
+                // A rotation moves exactly one epoch on.
+                let rotation = *epoch > self.key_epoch;
+                if rotation && Some(*epoch) != self.key_epoch.checked_add(1) {
+                    return Err(Refused::Invalid("a key epoch that skips ahead".into()));
+                }
+                let need = if rotation {
                     caps::MANAGE_MEMBERS
                 } else {
                     caps::INVITE_MEMBERS
@@ -437,7 +464,7 @@ impl Namespace {
                 if !self.allowed(&op.author, need) {
                     return Err(Refused::Invalid("the author may not share keys".into()));
                 }
-                if *epoch + 1 < self.key_epoch {
+                if epoch.saturating_add(1) < self.key_epoch {
                     return Err(Refused::Invalid("a key of a retired epoch".into()));
                 }
                 if wrapped
@@ -582,17 +609,19 @@ mod tests {
         );
         a.apply(&create).unwrap();
         let join_b = a.make(
-            &bob,
+            &admin,
             2_000,
             Body::MemberJoined {
+                member: bob.verifying_key().to_bytes(),
                 invitation: invite(&admin, id, role::MEMBER),
                 addrs: vec![],
             },
         );
         let join_c = a.make(
-            &carol,
+            &admin,
             2_000,
             Body::MemberJoined {
+                member: carol.verifying_key().to_bytes(),
                 invitation: invite(&admin, id, role::READ_ONLY),
                 addrs: vec![],
             },
@@ -624,14 +653,26 @@ mod tests {
         // A read-only member's invitation does not let anyone in.
         let dave = SigningKey::from_bytes(&[4; 32]);
         let bad = b.make(
-            &dave,
+            &admin,
             4_000,
             Body::MemberJoined {
+                member: dave.verifying_key().to_bytes(),
                 invitation: invite(&carol, id, role::MEMBER),
                 addrs: vec![],
             },
         );
         assert!(matches!(b.apply(&bad), Err(Refused::Invalid(_))));
+        // Nor may a joiner admit itself, whatever invitation it holds.
+        let itself = b.make(
+            &dave,
+            4_000,
+            Body::MemberJoined {
+                member: dave.verifying_key().to_bytes(),
+                invitation: invite(&admin, id, role::MEMBER),
+                addrs: vec![],
+            },
+        );
+        assert!(matches!(b.apply(&itself), Err(Refused::Invalid(_))));
         // A forged Create for the same id is refused.
         let mut c = Namespace::new(id);
         let forged = c.make(
@@ -675,9 +716,10 @@ mod tests {
         ns.apply(&ops[0]).unwrap();
         for (who, r) in [(&bob, role::MEMBER), (&carol, role::READ_ONLY)] {
             let join = ns.make(
-                who,
+                &admin,
                 2_000,
                 Body::MemberJoined {
+                    member: key(who),
                     invitation: invite(&admin, id, r),
                     addrs: vec![],
                 },
@@ -755,5 +797,26 @@ mod tests {
         let leave = ns.make(&bob, 6_000, Body::MemberRemoved { member: key(&bob) });
         ns.apply(&leave).unwrap();
         assert_eq!(ns.members.len(), 1);
+        // Removed members cannot come back, even admitted by an admin.
+        let back = ns.make(
+            &admin,
+            7_000,
+            Body::MemberJoined {
+                member: key(&carol),
+                invitation: invite(&admin, id, role::MEMBER),
+                addrs: vec![],
+            },
+        );
+        assert!(matches!(ns.apply(&back), Err(Refused::Invalid(_))));
+        // Key epochs move one at a time.
+        let skip = ns.make(
+            &admin,
+            8_000,
+            Body::KeyShared {
+                epoch: u32::MAX,
+                wrapped: vec![],
+            },
+        );
+        assert!(matches!(ns.apply(&skip), Err(Refused::Invalid(_))));
     }
 }

@@ -175,8 +175,10 @@ impl Node {
         self.take_keys(&ns, &applied).await;
         // New members: connect to them.
         for (_, op) in &applied {
-            if let Body::MemberJoined { addrs, .. } | Body::Create { addrs, .. } = &op.op.body {
-                self.dial_member(&op.op.author, addrs).await;
+            match &op.op.body {
+                Body::MemberJoined { member, addrs, .. } => self.dial_member(member, addrs).await,
+                Body::Create { addrs, .. } => self.dial_member(&op.op.author, addrs).await,
+                _ => {}
             }
         }
         Ok(applied)
@@ -257,7 +259,7 @@ impl Node {
             },
         )
         .await?;
-        self.share_key(&ns, &[self.public_key()], false).await?;
+        self.share_key(&ns, &[self.public_key()], true).await?;
         self.subscribe(&namespace_topic(&ns)).await;
         Ok(ns)
     }
@@ -397,11 +399,14 @@ impl Node {
         if !state.allowed(&inv.inviter_identity, caps::INVITE_MEMBERS) {
             return Err(refused("the inviter may not invite members".into()));
         }
+        // A request signed with this node's key (proving it holds it); the
+        // inviter admits it with an op of its own.
         let addrs = self.my_addrs().await;
         let op = state.make(
             &self.inner.identity,
             now_millis(),
             Body::MemberJoined {
+                member: self.public_key(),
                 invitation: invitation.clone(),
                 addrs,
             },
@@ -420,8 +425,10 @@ impl Node {
         };
         let mut all = ops;
         all.extend(shared);
-        all.push(op);
         self.apply_governance(*ns, all).await?;
+        if !self.gov(|g| g.get(ns).is_some_and(|s| s.is_member(&self.public_key()))) {
+            return Err(refused("the inviter did not admit this node".into()));
+        }
         self.subscribe(&namespace_topic(ns)).await;
         tracing::info!(namespace = %hex::encode(ns), "joined namespace");
         Ok(())
@@ -486,11 +493,13 @@ impl Node {
         let app = app.ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
         let net = self.net()?;
         let connected = net.client.connected_peers().await.unwrap_or_default();
+        // Snapshots are trusted state: take them only from members that may
+        // write.
         let peers: Vec<PeerId> = state
             .members
-            .keys()
-            .filter(|k| **k != me)
-            .filter_map(peer_of)
+            .iter()
+            .filter(|(k, m)| **k != me && m.role != role::READ_ONLY)
+            .filter_map(|(k, _)| peer_of(k))
             .filter(|p| connected.contains(p))
             .collect();
         self.ensure_app(&app, &peers).await?;
@@ -636,6 +645,20 @@ impl Node {
             .ok()
             .and_then(|s| s.context_meta(ctx).ok().flatten())
             .and_then(|m| m.group)
+    }
+
+    /// `preferred` if it is a connected member that may write in `ctx`'s
+    /// namespace, else another such peer.
+    async fn writer_peer(&self, ctx: &ContextId, preferred: PeerId) -> Option<PeerId> {
+        let writer = self.may_author(ctx);
+        if key_of(&preferred).is_some_and(|k| writer(&k)) {
+            return Some(preferred);
+        }
+        let net = self.net().ok()?;
+        let peers = net.client.connected_peers().await.ok()?;
+        peers
+            .into_iter()
+            .find(|p| key_of(p).is_some_and(|k| k != self.public_key() && writer(&k)))
     }
 
     fn peer_is_member_of_context(&self, peer: &PeerId, ctx: &ContextId) -> bool {
@@ -827,8 +850,19 @@ impl Node {
         let newest = self.gov(|g| g.get(ns).map_or(0, |s| s.key_epoch));
         let (epoch, key) = match (self.current_key(ns), rotate) {
             (Some((e, k)), false) => (e, k),
-            (Some((e, _)), true) => (e.max(newest) + 1, rand::random()),
-            (None, _) => (0, rand::random()),
+            (Some((e, _)), true) => (
+                e.max(newest)
+                    .checked_add(1)
+                    .ok_or_else(|| NodeError::Internal("key epochs exhausted".into()))?,
+                rand::random(),
+            ),
+            // The namespace's first key, made by its creator.
+            (None, true) if newest == 0 => (0, rand::random()),
+            (None, _) => {
+                return Err(NodeError::Internal(
+                    "this node holds no key of the namespace to share".into(),
+                ));
+            }
         };
         let wrapped = members
             .iter()
@@ -1228,8 +1262,12 @@ impl Node {
                     sync::ingest_held(&self.inner.exec, &net.pending, peer, ctx, deltas, &member)
                         .await;
                 self.record(&ctx, Ok(r));
-                if net.pending.waiting(&ctx) > 0 {
-                    self.resolve_later(peer, ctx);
+                // Parents and snapshots come only from a member that may
+                // write, never from whoever happened to relay the gossip.
+                if net.pending.waiting(&ctx) > 0
+                    && let Some(writer) = self.writer_peer(&ctx, peer).await
+                {
+                    self.resolve_later(writer, ctx);
                 }
             }
         }
@@ -1329,35 +1367,38 @@ impl Node {
             }
             Request::Submit { op } => {
                 let ns = op.op.namespace;
-                if !matches!(op.op.body, Body::MemberJoined { .. }) || Some(op.op.author) != asker {
-                    return Response::Refused(
-                        "only a joiner's own MemberJoined op is accepted".into(),
-                    );
+                // The joiner's signed request: it holds the key it joins with.
+                let Body::MemberJoined {
+                    member,
+                    invitation,
+                    addrs,
+                } = &op.op.body
+                else {
+                    return Response::Refused("only join requests are accepted".into());
+                };
+                if op.verify().is_err() || *member != op.op.author || Some(op.op.author) != asker {
+                    return Response::Refused("a join request must be signed by the joiner".into());
                 }
-                // Check on a copy first, so a refusal says why.
-                let check = self.gov(|g| g.get(&ns).map(|s| s.clone().apply(op)));
-                match check {
-                    None => Response::Refused("this node does not know that namespace".into()),
-                    Some(Err(Refused::Invalid(why))) => Response::Refused(why),
-                    Some(Err(Refused::Waiting(_))) => {
-                        Response::Refused("the op names ops this node does not have".into())
-                    }
-                    Some(_) => match self.apply_governance(ns, vec![op.clone()]).await {
-                        Ok(_) => {
-                            self.publish(&namespace_topic(&ns), Gossip::Gov(Box::new(op.clone())))
-                                .await;
-                            // Give the new member the current key.
-                            if let Err(e) = self.share_key(&ns, &[op.op.author], false).await {
-                                tracing::warn!(error = %e, "sharing the namespace key failed");
-                            }
-                            self.gov(|g| match g.get(&ns) {
-                                Some(s) => Response::Governance(s.ordered_ops()),
-                                None => Response::Ok,
-                            })
-                        }
-                        Err(e) => Response::Refused(e.to_string()),
-                    },
+                // Checked against this node's clock, not the joiner's.
+                if let Err(e) = invitation.verify(&ns, now_millis() / 1000) {
+                    return Response::Refused(e.to_string());
                 }
+                let body = Body::MemberJoined {
+                    member: *member,
+                    invitation: invitation.clone(),
+                    addrs: addrs.clone(),
+                };
+                if let Err(e) = self.change(&ns, body).await {
+                    return Response::Refused(e.to_string());
+                }
+                // Give the new member the current key.
+                if let Err(e) = self.share_key(&ns, &[*member], false).await {
+                    tracing::warn!(error = %e, "sharing the namespace key failed");
+                }
+                self.gov(|g| match g.get(&ns) {
+                    Some(s) => Response::Governance(s.ordered_ops()),
+                    None => Response::Ok,
+                })
             }
             Request::Governance { namespace } => self.gov(|g| match g.get(namespace) {
                 Some(s) if asker.is_some_and(|k| s.is_member(&k)) => {

@@ -788,15 +788,16 @@ impl Worker {
         creating: bool,
     ) -> Result<&'b mut Work, ExecError> {
         if !batch.work.contains_key(&meta.id) {
+            // The previous batch deleted it and is committing that: the
+            // marker stays, so later jobs of this batch see it too.
+            if batch.carry.get(&meta.id).is_some_and(|c| c.deleted) {
+                return Err(if creating {
+                    ExecError::Store("the context is still being deleted; retry".into())
+                } else {
+                    ExecError::ContextNotFound
+                });
+            }
             let work = match batch.carry.remove(&meta.id) {
-                // The previous batch deleted it and is committing that.
-                Some(c) if c.deleted => {
-                    return Err(if creating {
-                        ExecError::Store("the context is still being deleted; retry".into())
-                    } else {
-                        ExecError::ContextNotFound
-                    });
-                }
                 Some(c) if !c.deleted => Work {
                     meta: c.meta,
                     state: Some(Overlay::new(
