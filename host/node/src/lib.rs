@@ -124,6 +124,8 @@ struct Inner {
     gov: std::sync::Mutex<std::collections::HashMap<[u8; 32], governance::Namespace>>,
     /// Namespace keys this node holds, by namespace and epoch.
     keys: std::sync::Mutex<NamespaceKeys>,
+    /// Held while the keys are persisted.
+    keys_written: tokio::sync::Mutex<()>,
 }
 
 type NamespaceKeys =
@@ -188,6 +190,7 @@ impl Node {
                 net: std::sync::OnceLock::new(),
                 gov: Default::default(),
                 keys: Default::default(),
+                keys_written: tokio::sync::Mutex::new(()),
             }),
         };
         node.load_governance()?;

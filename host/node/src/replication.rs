@@ -801,6 +801,8 @@ impl Node {
 
     /// Remembers a namespace key, here and in the store (node-local).
     async fn remember_key(&self, ns: &[u8; 32], epoch: u32, key: [u8; 32]) -> Result<()> {
+        // One writer at a time, so an older copy never overwrites a newer.
+        let _writing = self.inner.keys_written.lock().await;
         let all = {
             let mut keys = self.inner.keys.lock().unwrap_or_else(|p| p.into_inner());
             let list = keys.entry(*ns).or_default().entry(epoch).or_default();

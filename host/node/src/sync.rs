@@ -381,6 +381,12 @@ async fn merge<F: Fetch>(
                 "deltas wait for their parents; fetching them"
             );
         }
+        if waiting > 0 && out.rejected > 0 {
+            // A parent was refused (say its author was removed since): the
+            // gap cannot be walked, but a writer's snapshot closes it.
+            snapshot = true;
+            break;
+        }
         missing.sort_unstable();
         missing.dedup();
         // Parents held from an earlier, interrupted walk carry on from there.
