@@ -114,6 +114,7 @@ impl From<ExecError> for NodeError {
             ExecError::Rejected(m) => NodeError::bad("DeltaRejected", m),
             ExecError::Store(m) => NodeError::Internal(m),
             ExecError::Stopped => NodeError::Unavailable,
+            ExecError::Denied { kind, message } => NodeError::Forbidden { kind, message },
         }
     }
 }

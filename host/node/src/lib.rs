@@ -794,16 +794,14 @@ impl Node {
             serde_json::Value::Null => String::new(),
             other => other.to_string(),
         };
-        // Membership decides who may call: look up the method's intent.
-        if self.namespace_of(ctx).is_some() {
-            let snap = self.inner.store.snapshot()?;
-            if let Some(meta) = snap.context_meta(ctx)? {
-                let app = self.inner.exec.app(&snap, &meta.blob).await?;
-                let mutating = matches!(app.intent(method), Some(Intent::Mutating));
-                self.check_call(ctx, mutating)?;
-            }
-        }
-        Ok(self.inner.exec.call(ctx, method, args).await?)
+        // Membership decides who may call, by the method's intent.
+        Ok(self
+            .inner
+            .exec
+            .call_authorized(ctx, method, args, |meta, intent| {
+                self.check_call(meta.group.as_ref(), intent == Intent::Mutating)
+            })
+            .await?)
     }
 
     // ------------------------------------------------------------- aliases

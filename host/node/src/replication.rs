@@ -617,13 +617,7 @@ impl Node {
     }
 
     fn may_author(&self, ctx: &ContextId) -> impl Fn(&[u8; 32]) -> bool + Sync + use<> {
-        let group = self
-            .inner
-            .store
-            .snapshot()
-            .ok()
-            .and_then(|s| s.context_meta(ctx).ok().flatten())
-            .and_then(|m| m.group);
+        let group = self.namespace_of(ctx);
         let members: Vec<([u8; 32], u8)> = group
             .map(|ns| {
                 self.gov(|g| {
@@ -668,28 +662,36 @@ impl Node {
         self.gov(|g| g.get(&ns).is_some_and(|s| s.is_member(&key)))
     }
 
-    /// Whether this node may run a call of `intent` on `ctx`: members run
-    /// views, members that are not read-only run mutating calls.
-    pub(crate) fn check_call(&self, ctx: &ContextId, mutating: bool) -> Result<()> {
-        let Some(ns) = self.namespace_of(ctx) else {
+    /// Whether this node may run a call on a context of namespace `ns`:
+    /// members run views, members that are not read-only run mutating calls.
+    pub(crate) fn check_call(
+        &self,
+        ns: Option<&[u8; 32]>,
+        mutating: bool,
+    ) -> std::result::Result<(), mero_runtime::ExecError> {
+        let Some(ns) = ns else {
             return Ok(());
         };
         let me = self.public_key();
         let (member, writer) = self.gov(|g| {
-            g.get(&ns)
+            g.get(ns)
                 .map_or((false, false), |s| (s.is_member(&me), s.may_write(&me)))
         });
+        let denied = |kind, message: &str| mero_runtime::ExecError::Denied {
+            kind,
+            message: message.into(),
+        };
         if !member {
-            return Err(NodeError::Forbidden {
-                kind: "NotAMember",
-                message: "this node is no longer a member of the context's namespace".into(),
-            });
+            return Err(denied(
+                "NotAMember",
+                "this node is no longer a member of the context's namespace",
+            ));
         }
         if mutating && !writer {
-            return Err(NodeError::Forbidden {
-                kind: "ReadOnlyMember",
-                message: "this node is a read-only member of the context's namespace: it may call views, not mutating methods".into(),
-            });
+            return Err(denied(
+                "ReadOnlyMember",
+                "this node is a read-only member of the context's namespace: it may call views, not mutating methods",
+            ));
         }
         Ok(())
     }

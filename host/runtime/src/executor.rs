@@ -60,6 +60,14 @@ pub enum ExecError {
     /// A delta from another replica was refused.
     #[error("delta rejected: {0}")]
     Rejected(String),
+    /// The caller's policy refused the call.
+    #[error("{message}")]
+    Denied {
+        /// Stable kind.
+        kind: &'static str,
+        /// For humans.
+        message: String,
+    },
 }
 
 impl From<mero_store::StoreError> for ExecError {
@@ -337,12 +345,30 @@ impl Executor {
         method: &str,
         args_json: String,
     ) -> Result<CallOutcome, ExecError> {
+        self.call_authorized(ctx, method, args_json, |_, _| Ok(()))
+            .await
+    }
+
+    /// Like [`call`](Self::call), but first asks `authorize` whether a call
+    /// of the method's intent may run on this context (from the metadata and
+    /// intent the call looks up anyway).
+    pub async fn call_authorized(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args_json: String,
+        authorize: impl FnOnce(&ContextMeta, Intent) -> Result<(), ExecError>,
+    ) -> Result<CallOutcome, ExecError> {
         let snapshot = self.store.snapshot()?;
         let meta = snapshot
             .context_meta(ctx)?
             .ok_or(ExecError::ContextNotFound)?;
         let app = self.app(&snapshot, &meta.blob).await?;
-        match app.intent(method) {
+        let intent = app.intent(method);
+        if let Some(intent) = intent {
+            authorize(&meta, intent)?;
+        }
+        match intent {
             None => Err(CallError::UnknownMethod(method.to_string()).into()),
             Some(Intent::ReadOnly) => {
                 let env = CallEnv::new(
