@@ -221,6 +221,10 @@ pub struct Namespace {
     /// Its contexts, each with the app version it runs.
     #[serde(default)]
     pub contexts: Vec<NamespaceContext>,
+    /// Hex ids of its governance heads on this node (nodes that agree on
+    /// membership show the same).
+    #[serde(default)]
+    pub governance_heads: Vec<String>,
 }
 
 /// `{"isDeleted": bool}`.

@@ -57,6 +57,9 @@ pub struct Delta {
     pub author: Author,
     /// The context's DAG heads when the call ran: what it had seen.
     pub parents: Vec<DeltaId>,
+    /// The governance heads of the context's namespace its author had seen:
+    /// receivers judge the author's authority there (empty outside one).
+    pub governance: Vec<[u8; 32]>,
     /// When the call committed; after every op's stamp.
     pub hlc: Hlc,
     /// The state changes.
@@ -182,6 +185,7 @@ mod tests {
             context: ContextId([7; 32]),
             author,
             parents: vec![],
+            governance: Vec::new(),
             hlc: Hlc {
                 millis: 1,
                 counter: 0,

@@ -8,7 +8,9 @@
 //! valid invitation from a member allowed to invite, a context can only be
 //! registered by a member allowed to create contexts.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -298,8 +300,10 @@ impl Namespace {
         Ok(())
     }
 
-    /// Applies one verified op if its parents are applied and it is valid at
-    /// that point.
+    /// Applies one verified op if its parents are applied and it is valid in
+    /// the state of its causal past (what its author had seen), so every node
+    /// judges it the same whatever else it has received. Concurrent ops are
+    /// then folded in one deterministic order (see [`Namespace::replay`]).
     pub fn apply(&mut self, signed: &SignedOp) -> Result<OpId, Refused> {
         let id = signed.verify().map_err(Refused::Invalid)?;
         let op = &signed.op;
@@ -318,14 +322,167 @@ impl Namespace {
         if !missing.is_empty() {
             return Err(Refused::Waiting(missing));
         }
+        if self.is_tip(&op.parents) {
+            // The common case: its author had seen everything here, so the
+            // current state is its causal past and it folds in last.
+            self.check(op)?;
+            self.effect(op);
+            for p in &op.parents {
+                self.heads.remove(p);
+            }
+            self.heads.insert(id);
+            self.ops.insert(id, signed.clone());
+        } else {
+            let past = self.ancestors(&op.parents).map_err(Refused::Waiting)?;
+            self.replay(&past).check(op)?;
+            let mut ops = std::mem::take(&mut self.ops);
+            ops.insert(id, signed.clone());
+            let all: HashSet<OpId> = ops.keys().copied().collect();
+            self.ops = ops;
+            *self = self.replay(&all);
+        }
+        Ok(id)
+    }
+
+    /// Whether `cut` is exactly the current heads.
+    fn is_tip(&self, cut: &[OpId]) -> bool {
+        cut.len() == self.heads.len() && cut.iter().all(|p| self.heads.contains(p))
+    }
+
+    /// Every op at or before `cut`, or the ops of `cut` not known here.
+    pub fn ancestors(&self, cut: &[OpId]) -> Result<HashSet<OpId>, Vec<OpId>> {
+        let unknown: Vec<OpId> = cut
+            .iter()
+            .filter(|c| !self.ops.contains_key(*c))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        let mut seen: HashSet<OpId> = HashSet::new();
+        let mut stack: Vec<OpId> = cut.to_vec();
+        while let Some(id) = stack.pop() {
+            if seen.insert(id)
+                && let Some(op) = self.ops.get(&id)
+            {
+                stack.extend(op.op.parents.iter().copied());
+            }
+        }
+        Ok(seen)
+    }
+
+    /// The state as of `cut` (a set of op ids, say the governance heads a
+    /// delta's author had seen), or the ops of `cut` not known here.
+    pub fn at(&self, cut: &[OpId]) -> Result<Cow<'_, Namespace>, Vec<OpId>> {
+        if self.is_tip(cut) {
+            return Ok(Cow::Borrowed(self));
+        }
+        let past = self.ancestors(cut)?;
+        Ok(Cow::Owned(self.replay(&past)))
+    }
+
+    /// Whether everything in `inner` is at or before `outer`; false if
+    /// `outer` is not known here.
+    pub fn covers(&self, outer: &[OpId], inner: &[OpId]) -> bool {
+        if inner.iter().all(|i| outer.contains(i)) {
+            return true;
+        }
+        self.ancestors(outer)
+            .is_ok_and(|past| inner.iter().all(|i| past.contains(i)))
+    }
+
+    /// Whether `author` may write a delta that names governance heads `cut`
+    /// and whose parents named `parents`: it must be a member that is not
+    /// read-only as of `cut` (a write made before a revocation stays valid
+    /// in any order of arrival), and `cut` must cover what the parents
+    /// named (no citing an older view to write over newer state).
+    pub fn judge(
+        &self,
+        author: &[u8; 32],
+        cut: &[OpId],
+        parents: &[Vec<OpId>],
+    ) -> Result<(), String> {
+        let at = self.at(cut).map_err(|unknown| {
+            format!(
+                "the delta names {} governance op(s) not known here yet",
+                unknown.len()
+            )
+        })?;
+        if !at.may_write(author) {
+            return Err(format!(
+                "author {} may not write in the context's namespace at the governance its delta names (not a member, or read-only)",
+                hex::encode(author)
+            ));
+        }
+        if parents.iter().any(|p| !self.covers(cut, p)) {
+            return Err(format!(
+                "author {} names older governance than its delta's parents",
+                hex::encode(author)
+            ));
+        }
+        Ok(())
+    }
+
+    /// The state the ops in `keep` (closed under parents) give, folded in
+    /// one order every node computes alike: parents first, then by the
+    /// author's clock and the op id. Each op was valid in its own causal
+    /// past; the fold only guards invariants concurrency could break (the
+    /// last admin, removed members rejoining).
+    fn replay(&self, keep: &HashSet<OpId>) -> Namespace {
+        let mut out = Namespace::new(self.id);
+        for id in self.order(keep) {
+            if let Some(signed) = self.ops.get(&id) {
+                out.effect(&signed.op);
+                for p in &signed.op.parents {
+                    out.heads.remove(p);
+                }
+                out.heads.insert(id);
+                out.ops.insert(id, signed.clone());
+            }
+        }
+        out
+    }
+
+    /// The ops of `keep` in fold order (Kahn's algorithm, smallest
+    /// (clock, id) first among the ready).
+    fn order(&self, keep: &HashSet<OpId>) -> Vec<OpId> {
+        let mut waiting: HashMap<OpId, usize> = HashMap::new();
+        let mut children: HashMap<OpId, Vec<OpId>> = HashMap::new();
+        let mut ready = BinaryHeap::new();
+        for id in keep {
+            let Some(op) = self.ops.get(id) else { continue };
+            let parents = op.op.parents.iter().filter(|p| keep.contains(*p)).count();
+            for p in op.op.parents.iter().filter(|p| keep.contains(*p)) {
+                children.entry(*p).or_default().push(*id);
+            }
+            if parents == 0 {
+                ready.push(Reverse((op.op.millis, *id)));
+            } else {
+                waiting.insert(*id, parents);
+            }
+        }
+        let mut out = Vec::with_capacity(keep.len());
+        while let Some(Reverse((_, id))) = ready.pop() {
+            out.push(id);
+            for c in children.get(&id).into_iter().flatten() {
+                if let Some(n) = waiting.get_mut(c) {
+                    *n -= 1;
+                    if *n == 0 {
+                        waiting.remove(c);
+                        if let Some(op) = self.ops.get(c) {
+                            ready.push(Reverse((op.op.millis, *c)));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `op` is valid in this state (its causal past).
+    fn check(&self, op: &Op) -> Result<(), Refused> {
         match &op.body {
-            Body::Create {
-                nonce,
-                name,
-                app,
-                default_capabilities,
-                addrs,
-            } => {
+            Body::Create { nonce, .. } => {
                 if !op.parents.is_empty() || !self.ops.is_empty() {
                     return Err(Refused::Invalid("a second Create op".into()));
                 }
@@ -334,25 +491,9 @@ impl Namespace {
                         "Create op does not derive the namespace id".into(),
                     ));
                 }
-                self.creator = op.author;
-                self.name = name.clone();
-                self.app = Some(app.clone());
-                self.default_capabilities = *default_capabilities;
-                self.created_millis = op.millis;
-                self.members.insert(
-                    op.author,
-                    Member {
-                        role: role::ADMIN,
-                        capabilities: None,
-                        addrs: addrs.clone(),
-                        joined_millis: op.millis,
-                    },
-                );
             }
             Body::MemberJoined {
-                member,
-                invitation,
-                addrs,
+                member, invitation, ..
             } => {
                 let inv = &invitation.invitation;
                 if self.ops.is_empty() {
@@ -381,28 +522,13 @@ impl Namespace {
                 if inv.invited_role == role::ADMIN && !self.is_admin(&inv.inviter_identity) {
                     return Err(Refused::Invalid("only an admin may invite an admin".into()));
                 }
-                // A second join (new addresses) keeps the first role.
-                self.members
-                    .entry(*member)
-                    .and_modify(|m| m.addrs = addrs.clone())
-                    .or_insert_with(|| Member {
-                        role: inv.invited_role,
-                        capabilities: None,
-                        addrs: addrs.clone(),
-                        joined_millis: op.millis,
-                    });
             }
-            Body::ContextRegistered { context, name } => {
+            Body::ContextRegistered { .. } => {
                 if !self.allowed(&op.author, caps::CREATE_CONTEXT) {
                     return Err(Refused::Invalid(
                         "the author may not create contexts".into(),
                     ));
                 }
-                self.contexts.entry(*context).or_insert(Registered {
-                    name: name.clone(),
-                    creator: op.author,
-                    millis: op.millis,
-                });
             }
             Body::RoleSet { member, role: r } => {
                 self.check_manage(&op.author, member)?;
@@ -417,19 +543,8 @@ impl Namespace {
                         "the last admin cannot step down; make another admin first".into(),
                     ));
                 }
-                if let Some(m) = self.members.get_mut(member) {
-                    m.role = *r;
-                }
             }
-            Body::CapabilitiesSet {
-                member,
-                capabilities,
-            } => {
-                self.check_manage(&op.author, member)?;
-                if let Some(m) = self.members.get_mut(member) {
-                    m.capabilities = Some(*capabilities);
-                }
-            }
+            Body::CapabilitiesSet { member, .. } => self.check_manage(&op.author, member)?,
             Body::MemberRemoved { member } => {
                 // Members may leave on their own.
                 if op.author != *member {
@@ -445,8 +560,6 @@ impl Namespace {
                         "the last admin cannot leave the namespace orphaned".into(),
                     ));
                 }
-                self.members.remove(member);
-                self.removed.insert(*member);
             }
             Body::KeyShared { epoch, wrapped } => {
                 // Sharing the current key is part of inviting; a new epoch
@@ -473,15 +586,91 @@ impl Namespace {
                 {
                     return Err(Refused::Invalid("a key wrapped for a non-member".into()));
                 }
-                self.key_epoch = self.key_epoch.max(*epoch);
             }
         }
-        for p in &op.parents {
-            self.heads.remove(p);
+        Ok(())
+    }
+
+    /// Folds a valid op into this state. Concurrent ops may meet a state
+    /// their authors never saw: the guards keep the invariants there.
+    fn effect(&mut self, op: &Op) {
+        match &op.body {
+            Body::Create {
+                name,
+                app,
+                default_capabilities,
+                addrs,
+                ..
+            } => {
+                self.creator = op.author;
+                self.name = name.clone();
+                self.app = Some(app.clone());
+                self.default_capabilities = *default_capabilities;
+                self.created_millis = op.millis;
+                self.members.insert(
+                    op.author,
+                    Member {
+                        role: role::ADMIN,
+                        capabilities: None,
+                        addrs: addrs.clone(),
+                        joined_millis: op.millis,
+                    },
+                );
+            }
+            Body::MemberJoined {
+                member,
+                invitation,
+                addrs,
+            } => {
+                // Removed concurrently: the removal holds.
+                if self.removed.contains(member) {
+                    return;
+                }
+                // A second join (new addresses) keeps the first role.
+                self.members
+                    .entry(*member)
+                    .and_modify(|m| m.addrs = addrs.clone())
+                    .or_insert_with(|| Member {
+                        role: invitation.invitation.invited_role,
+                        capabilities: None,
+                        addrs: addrs.clone(),
+                        joined_millis: op.millis,
+                    });
+            }
+            Body::ContextRegistered { context, name } => {
+                self.contexts.entry(*context).or_insert(Registered {
+                    name: name.clone(),
+                    creator: op.author,
+                    millis: op.millis,
+                });
+            }
+            Body::RoleSet { member, role: r } => {
+                // Two admins demoting each other concurrently: the second
+                // in fold order finds the other already gone and stops.
+                if *r != role::ADMIN && self.is_last_admin(member) {
+                    return;
+                }
+                if let Some(m) = self.members.get_mut(member) {
+                    m.role = *r;
+                }
+            }
+            Body::CapabilitiesSet {
+                member,
+                capabilities,
+            } => {
+                if let Some(m) = self.members.get_mut(member) {
+                    m.capabilities = Some(*capabilities);
+                }
+            }
+            Body::MemberRemoved { member } => {
+                if *member == self.creator || self.is_last_admin(member) {
+                    return;
+                }
+                self.members.remove(member);
+                self.removed.insert(*member);
+            }
+            Body::KeyShared { epoch, .. } => self.key_epoch = self.key_epoch.max(*epoch),
         }
-        self.heads.insert(id);
-        self.ops.insert(id, signed.clone());
-        Ok(id)
     }
 
     /// Applies `ops` in any order: retries those waiting for parents until no
@@ -528,31 +717,11 @@ impl Namespace {
 
     /// Its ops in an order that applies (parents first).
     pub fn ordered_ops(&self) -> Vec<SignedOp> {
-        let mut out: Vec<&SignedOp> = self.ops.values().collect();
-        // Depth from the root orders parents before children.
-        let mut depth: HashMap<OpId, usize> = HashMap::new();
-        fn d(id: &OpId, ns: &Namespace, memo: &mut HashMap<OpId, usize>) -> usize {
-            if let Some(x) = memo.get(id) {
-                return *x;
-            }
-            let v = ns.ops.get(id).map_or(0, |o| {
-                o.op.parents
-                    .iter()
-                    .map(|p| d(p, ns, memo) + 1)
-                    .max()
-                    .unwrap_or(0)
-            });
-            memo.insert(*id, v);
-            v
-        }
-        for id in self.ops.keys() {
-            d(id, self, &mut depth);
-        }
-        out.sort_by_key(|o| {
-            let id = o.op.id();
-            (depth.get(&id).copied().unwrap_or(0), id)
-        });
-        out.into_iter().cloned().collect()
+        let all: HashSet<OpId> = self.ops.keys().copied().collect();
+        self.order(&all)
+            .into_iter()
+            .filter_map(|id| self.ops.get(&id).cloned())
+            .collect()
     }
 }
 
@@ -818,5 +987,171 @@ mod tests {
             },
         );
         assert!(matches!(ns.apply(&skip), Err(Refused::Invalid(_))));
+    }
+
+    /// A namespace by `admin` with `others` joined in the given roles.
+    fn namespace_with(admin: &SigningKey, others: &[(&SigningKey, u8)]) -> Namespace {
+        let nonce = [5; 32];
+        let id = namespace_id(&admin.verifying_key().to_bytes(), &nonce);
+        let mut ns = Namespace::new(id);
+        let create = ns.make(
+            admin,
+            1_000,
+            Body::Create {
+                nonce,
+                name: None,
+                app: app(),
+                default_capabilities: caps::DEFAULT,
+                addrs: vec![],
+            },
+        );
+        ns.apply(&create).unwrap();
+        for (who, r) in others {
+            let join = ns.make(
+                admin,
+                2_000,
+                Body::MemberJoined {
+                    member: who.verifying_key().to_bytes(),
+                    invitation: invite(admin, id, *r),
+                    addrs: vec![],
+                },
+            );
+            ns.apply(&join).unwrap();
+        }
+        ns
+    }
+
+    #[test]
+    fn concurrent_ops_are_judged_at_their_causal_past_and_fold_alike_in_any_order() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let dave = SigningKey::from_bytes(&[4; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let base = namespace_with(
+            &alice,
+            &[
+                (&bob, role::ADMIN),
+                (&carol, role::ADMIN),
+                (&dave, role::MEMBER),
+            ],
+        );
+        // From the same heads: Bob and Carol demote each other, Alice
+        // removes Bob while Bob sets Dave's capabilities.
+        let ops = [
+            base.make(
+                &bob,
+                3_000,
+                Body::RoleSet {
+                    member: key(&carol),
+                    role: role::MEMBER,
+                },
+            ),
+            base.make(
+                &carol,
+                3_000,
+                Body::RoleSet {
+                    member: key(&bob),
+                    role: role::MEMBER,
+                },
+            ),
+            base.make(&alice, 3_001, Body::MemberRemoved { member: key(&bob) }),
+            base.make(
+                &bob,
+                3_002,
+                Body::CapabilitiesSet {
+                    member: key(&dave),
+                    capabilities: caps::INVITE_MEMBERS,
+                },
+            ),
+        ];
+        let mut results = Vec::new();
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]] {
+            let mut ns = base.clone();
+            for i in order {
+                // Each was valid where its author stood, whatever arrived first.
+                ns.apply(&ops[i]).unwrap();
+            }
+            results.push((ns.members.clone(), ns.removed.clone(), ns.heads.clone()));
+        }
+        assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
+        let (members, removed, _) = &results[0];
+        assert!(removed.contains(&key(&bob)) && !members.contains_key(&key(&bob)));
+        // Bob's change, made before he was removed, holds.
+        assert_eq!(
+            members[&key(&dave)].capabilities,
+            Some(caps::INVITE_MEMBERS)
+        );
+        // Alice is still an admin; of Bob and Carol's mutual demotion, the
+        // fold applied both (neither left the namespace without an admin).
+        assert_eq!(members[&key(&alice)].role, role::ADMIN);
+        assert_eq!(members[&key(&carol)].role, role::MEMBER);
+
+        // With only two admins, a mutual demotion leaves one of them.
+        let base = namespace_with(&alice, &[(&bob, role::ADMIN)]);
+        let a = base.make(
+            &alice,
+            3_000,
+            Body::RoleSet {
+                member: key(&bob),
+                role: role::MEMBER,
+            },
+        );
+        let b = base.make(
+            &bob,
+            3_000,
+            Body::RoleSet {
+                member: key(&alice),
+                role: role::MEMBER,
+            },
+        );
+        let (mut x, mut y) = (base.clone(), base);
+        x.apply(&a).unwrap();
+        x.apply(&b).unwrap();
+        y.apply(&b).unwrap();
+        y.apply(&a).unwrap();
+        assert_eq!(x.members, y.members);
+        assert_eq!(
+            x.members.values().filter(|m| m.role == role::ADMIN).count(),
+            1
+        );
+        assert_eq!(x.ordered_ops(), y.ordered_ops());
+    }
+
+    #[test]
+    fn a_delta_is_judged_at_the_governance_it_names() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, role::MEMBER), (&carol, role::READ_ONLY)]);
+        let before: Vec<OpId> = ns.heads.iter().copied().collect();
+        let remove = ns.make(&alice, 3_000, Body::MemberRemoved { member: key(&bob) });
+        ns.apply(&remove).unwrap();
+        let after: Vec<OpId> = ns.heads.iter().copied().collect();
+
+        // Written before the removal: valid wherever and whenever it arrives.
+        assert_eq!(
+            ns.judge(&key(&bob), &before, std::slice::from_ref(&before)),
+            Ok(())
+        );
+        // Written knowing of it: refused.
+        assert!(ns.judge(&key(&bob), &after, &[]).is_err());
+        // Citing the old view over a parent that saw the removal: refused.
+        let err = ns
+            .judge(&key(&bob), &before, std::slice::from_ref(&after))
+            .unwrap_err();
+        assert!(err.contains("older governance"), "{err}");
+        // Read-only members never write; nobody writes at no governance.
+        assert!(ns.judge(&key(&carol), &before, &[]).is_err());
+        assert!(ns.judge(&key(&alice), &[], &[]).is_err());
+        // Unknown governance is not judged yet.
+        let err = ns.judge(&key(&alice), &[[9; 32]], &[]).unwrap_err();
+        assert!(err.contains("not known here"), "{err}");
+        // The admin writes at either, over parents of either.
+        assert_eq!(
+            ns.judge(&key(&alice), &after, &[before, after.clone()]),
+            Ok(())
+        );
     }
 }

@@ -99,6 +99,8 @@ pub struct NamespaceInfo {
     pub contexts: Vec<ContextMeta>,
     /// The version of its application, if installed.
     pub app_version: Option<String>,
+    /// Its governance heads here: the ops this node's next delta names.
+    pub governance_heads: Vec<[u8; 32]>,
 }
 
 /// How to start a node.
@@ -121,7 +123,7 @@ struct Inner {
     /// Networking, once started.
     net: std::sync::OnceLock<replication::Net>,
     /// Governance state of every namespace this node knows.
-    gov: std::sync::Mutex<std::collections::HashMap<[u8; 32], governance::Namespace>>,
+    gov: replication::Governance,
     /// Namespace keys this node holds, by namespace and epoch.
     keys: std::sync::Mutex<NamespaceKeys>,
     /// Held while the keys are persisted.
@@ -171,7 +173,15 @@ impl Node {
             ..RuntimeConfig::default()
         })
         .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let exec = Executor::spawn(runtime.clone(), store.clone(), identity.clone())?;
+        // Shared with the executor, which asks it for this node's standing
+        // as each delta is authored.
+        let gov = replication::Governance::default();
+        let exec = Executor::spawn_governed(
+            runtime.clone(),
+            store.clone(),
+            identity.clone(),
+            replication::standing(gov.clone(), identity.verifying_key().to_bytes()),
+        )?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
@@ -188,7 +198,7 @@ impl Node {
                 exec,
                 http,
                 net: std::sync::OnceLock::new(),
-                gov: Default::default(),
+                gov,
                 keys: Default::default(),
                 keys_written: tokio::sync::Mutex::new(()),
             }),
@@ -552,12 +562,18 @@ impl Node {
             .cloned()
             .collect();
         let app_version = snap.application(&group.application)?.map(|a| a.version);
+        let governance_heads = self.gov(|g| {
+            g.get(&group.id)
+                .map(|s| s.heads.iter().copied().collect())
+                .unwrap_or_default()
+        });
         Ok(NamespaceInfo {
             group,
             members,
             subgroups,
             contexts,
             app_version,
+            governance_heads,
         })
     }
 

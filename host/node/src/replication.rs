@@ -3,9 +3,10 @@
 //! peers, anti-entropy).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use mero_crdt::{ContextId, SignedDelta};
+use mero_crdt::{ContextId, Delta, SignedDelta};
 use mero_network::{Multiaddr, NetworkClient, NetworkConfig, NetworkEvent, PeerId};
 use mero_store::{ContextMeta, GroupRecord, MemberRecord, Role};
 
@@ -55,6 +56,53 @@ fn role_of(r: u8) -> Role {
         role::READ_ONLY => Role::ReadOnly,
         _ => Role::Member,
     }
+}
+
+/// Every namespace's governance state this node holds, by namespace id.
+pub(crate) type Governance = Arc<std::sync::Mutex<HashMap<[u8; 32], Namespace>>>;
+
+/// Whether `me` may call views (`mutating` false) or mutating methods in a
+/// namespace whose state is `ns`.
+fn check_standing(
+    ns: Option<&Namespace>,
+    me: &[u8; 32],
+    mutating: bool,
+) -> std::result::Result<(), mero_runtime::ExecError> {
+    let denied = |kind, message: &str| mero_runtime::ExecError::Denied {
+        kind,
+        message: message.into(),
+    };
+    let (member, writer) = ns.map_or((false, false), |s| (s.is_member(me), s.may_write(me)));
+    if !member {
+        return Err(denied(
+            "NotAMember",
+            "this node is no longer a member of the context's namespace",
+        ));
+    }
+    if mutating && !writer {
+        return Err(denied(
+            "ReadOnlyMember",
+            "this node is a read-only member of the context's namespace: it may call views, not mutating methods",
+        ));
+    }
+    Ok(())
+}
+
+/// The executor's [`Standing`](mero_runtime::Standing): a delta this node
+/// authors in a namespace names the namespace's current governance heads,
+/// and is refused if this node may no longer write there.
+pub(crate) fn standing(gov: Governance, me: [u8; 32]) -> mero_runtime::Standing {
+    Arc::new(move |meta| {
+        let Some(ns) = meta.group else {
+            return Ok(Vec::new());
+        };
+        let g = gov.lock().unwrap_or_else(|p| p.into_inner());
+        let state = g.get(&ns);
+        check_standing(state, &me, true)?;
+        Ok(state
+            .map(|s| s.heads.iter().copied().collect())
+            .unwrap_or_default())
+    })
 }
 
 fn unreachable(message: impl Into<String>) -> NodeError {
@@ -631,6 +679,25 @@ impl Node {
         move |k| members.iter().any(|(m, r)| m == k && *r != role::READ_ONLY)
     }
 
+    /// Judges deltas of `ctx` (see [`sync::Authority`]) against the
+    /// namespace's governance as of now: each author must be a member that
+    /// may write at the governance heads its delta names, and those heads
+    /// must cover what its parents named (no citing an older view to write
+    /// over newer state). Every node with the same ops judges alike, in any
+    /// order of arrival.
+    fn authority(
+        &self,
+        ctx: &ContextId,
+    ) -> impl Fn(&Delta, &[Vec<OpId>]) -> std::result::Result<(), String> + Sync + use<> {
+        let state = self
+            .namespace_of(ctx)
+            .and_then(|ns| self.gov(|g| g.get(&ns).cloned()));
+        move |d: &Delta, parents: &[Vec<OpId>]| match &state {
+            Some(ns) => ns.judge(&d.author.0, &d.governance, parents),
+            None => Err("the context's namespace is not known here".into()),
+        }
+    }
+
     /// The namespace of a context, if it has one.
     pub(crate) fn namespace_of(&self, ctx: &ContextId) -> Option<[u8; 32]> {
         self.inner
@@ -673,27 +740,7 @@ impl Node {
             return Ok(());
         };
         let me = self.public_key();
-        let (member, writer) = self.gov(|g| {
-            g.get(ns)
-                .map_or((false, false), |s| (s.is_member(&me), s.may_write(&me)))
-        });
-        let denied = |kind, message: &str| mero_runtime::ExecError::Denied {
-            kind,
-            message: message.into(),
-        };
-        if !member {
-            return Err(denied(
-                "NotAMember",
-                "this node is no longer a member of the context's namespace",
-            ));
-        }
-        if mutating && !writer {
-            return Err(denied(
-                "ReadOnlyMember",
-                "this node is a read-only member of the context's namespace: it may call views, not mutating methods",
-            ));
-        }
-        Ok(())
+        self.gov(|g| check_standing(g.get(ns), &me, mutating))
     }
 
     // ------------------------------------------------------ member management
@@ -1063,6 +1110,7 @@ impl Node {
                     self.set_status(&ctx, |s| s.state = "waitingForPeers");
                     continue;
                 }
+                let authority = self.authority(&ctx);
                 for peer in candidates {
                     let r = sync::sync_with(
                         &self.inner.exec,
@@ -1070,7 +1118,7 @@ impl Node {
                         &net.pending,
                         peer,
                         ctx,
-                        &member,
+                        &authority,
                     )
                     .await;
                     self.record(&ctx, r);
@@ -1256,15 +1304,21 @@ impl Node {
                 ) {
                     continue;
                 }
-                let member = self.may_author(&ctx);
-                if deltas.iter().any(|d| !member(&d.delta.author.0)) {
-                    // An author may have joined after our last governance view.
+                let authority = self.authority(&ctx);
+                if deltas.iter().any(|d| authority(&d.delta, &[]).is_err()) {
+                    // The delta may name governance newer than ours.
                     self.refresh_governance(&ctx).await;
                 }
-                let member = self.may_author(&ctx);
-                let r =
-                    sync::ingest_held(&self.inner.exec, &net.pending, peer, ctx, deltas, &member)
-                        .await;
+                let authority = self.authority(&ctx);
+                let r = sync::ingest_held(
+                    &self.inner.exec,
+                    &net.pending,
+                    peer,
+                    ctx,
+                    deltas,
+                    &authority,
+                )
+                .await;
                 self.record(&ctx, Ok(r));
                 // Parents and snapshots come only from a member that may
                 // write, never from whoever happened to relay the gossip.
@@ -1294,14 +1348,14 @@ impl Node {
             tokio::time::sleep(PARENT_GRACE).await;
             let Ok(net) = node.net() else { return };
             if net.pending.waiting(&ctx) > 0 {
-                let member = node.may_author(&ctx);
+                let authority = node.authority(&ctx);
                 let r = sync::resolve_pending(
                     &node.inner.exec,
                     &net.client,
                     &net.pending,
                     peer,
                     ctx,
-                    &member,
+                    &authority,
                 )
                 .await;
                 node.record(&ctx, Ok(r));

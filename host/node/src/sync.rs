@@ -5,19 +5,25 @@
 //! Gossip carries each committed local delta on its context's topic and
 //! each governance op on its namespace's topic. Everything else is a
 //! request to one peer. Receivers never trust a sender: deltas are verified
-//! and their author must be a namespace member; requests about a context or
-//! namespace are answered only for members.
+//! and their author must be a member that may write at the governance the
+//! delta names; requests about a context or namespace are answered only for
+//! members.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta};
+use mero_crdt::{ContextId, Delta, DeltaId, Hash, SignedDelta};
 use mero_network::PeerId;
 use mero_runtime::{Applied, ExecError, Executor, StateSnapshot};
 
 use crate::governance::SignedOp;
 use crate::invitation::SignedInvitation;
+
+/// Judges whether a delta's author may write it, given the delta and the
+/// governance heads its parents named (those of parents known here); `Err`
+/// says why not.
+pub type Authority<'a> = dyn Fn(&Delta, &[Vec<[u8; 32]>]) -> Result<(), String> + Sync + 'a;
 
 /// A request from one node to another.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
@@ -254,7 +260,7 @@ pub struct Ingested {
 /// (so they share commits); those whose parents are missing wait while the
 /// parents (and their ancestors, in bulk) are fetched from the same peer;
 /// when the gap is too wide, the peer's snapshot is joined instead.
-/// `member` says whether a key may author deltas in the context.
+/// `authority` judges whether each delta's author may write it.
 pub async fn ingest(
     exec: &Executor,
     net: &impl Fetch,
@@ -262,9 +268,9 @@ pub async fn ingest(
     peer: PeerId,
     ctx: ContextId,
     deltas: Vec<SignedDelta>,
-    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+    authority: &Authority<'_>,
 ) -> Ingested {
-    merge(exec, Some(net), pending, peer, ctx, deltas, member).await
+    merge(exec, Some(net), pending, peer, ctx, deltas, authority).await
 }
 
 /// Merges what gossip brought without asking anyone: deltas whose parents
@@ -276,9 +282,9 @@ pub async fn ingest_held(
     peer: PeerId,
     ctx: ContextId,
     deltas: Vec<SignedDelta>,
-    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+    authority: &Authority<'_>,
 ) -> Ingested {
-    merge::<NoFetch>(exec, None, pending, peer, ctx, deltas, member).await
+    merge::<NoFetch>(exec, None, pending, peer, ctx, deltas, authority).await
 }
 
 /// Fetches from `peer` the parents that held deltas of `ctx` still miss,
@@ -289,10 +295,10 @@ pub async fn resolve_pending(
     pending: &Pending,
     peer: PeerId,
     ctx: ContextId,
-    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+    authority: &Authority<'_>,
 ) -> Ingested {
     let held = pending.take(&ctx);
-    merge(exec, Some(net), pending, peer, ctx, held, member).await
+    merge(exec, Some(net), pending, peer, ctx, held, authority).await
 }
 
 /// A [`Fetch`] that never runs: the type for not fetching.
@@ -311,7 +317,7 @@ async fn merge<F: Fetch>(
     peer: PeerId,
     ctx: ContextId,
     deltas: Vec<SignedDelta>,
-    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+    authority: &Authority<'_>,
 ) -> Ingested {
     let mut out = Ingested::default();
     let mut todo = deltas;
@@ -319,20 +325,43 @@ async fn merge<F: Fetch>(
     let mut snapshot = false;
     while !todo.is_empty() {
         let mut batch = Vec::with_capacity(todo.len());
-        for d in std::mem::take(&mut todo) {
-            if d.delta.context != ctx {
-                out.rejected += 1;
-                out.last_rejection = Some("a delta of another context".into());
-            } else if !member(&d.delta.author.0) {
-                out.rejected += 1;
-                let why = format!(
-                    "author {} may not write in the context's namespace (not a member, or read-only)",
-                    hex::encode(d.delta.author.0)
-                );
-                tracing::warn!(context = %bs58::encode(ctx.0).into_string(), %why, "delta rejected");
-                out.last_rejection = Some(why);
-            } else {
-                batch.push(d);
+        let cuts: HashMap<DeltaId, &[[u8; 32]]> = todo
+            .iter()
+            .map(|d| (d.delta.id(), d.delta.governance.as_slice()))
+            .collect();
+        let snap = exec.store().snapshot().ok();
+        let judged: Vec<Result<(), String>> = todo
+            .iter()
+            .map(|d| {
+                if d.delta.context != ctx {
+                    return Err("a delta of another context".into());
+                }
+                // A parent's governance: from this batch or the store (a
+                // parent folded into a snapshot names none here).
+                let parents: Vec<Vec<[u8; 32]>> = d
+                    .delta
+                    .parents
+                    .iter()
+                    .filter_map(|p| match cuts.get(p) {
+                        Some(c) => Some(c.to_vec()),
+                        None => snap
+                            .as_ref()
+                            .and_then(|s| s.delta(&ctx, p).ok().flatten())
+                            .map(|x| x.delta.governance),
+                    })
+                    .collect();
+                authority(&d.delta, &parents)
+            })
+            .collect();
+        drop(snap);
+        for (d, verdict) in std::mem::take(&mut todo).into_iter().zip(judged) {
+            match verdict {
+                Ok(()) => batch.push(d),
+                Err(why) => {
+                    out.rejected += 1;
+                    tracing::warn!(context = %bs58::encode(ctx.0).into_string(), %why, "delta rejected");
+                    out.last_rejection = Some(why);
+                }
             }
         }
         // Submitted together, in order: parents before children share a batch.
@@ -517,7 +546,7 @@ pub async fn sync_with(
     pending: &Pending,
     peer: PeerId,
     ctx: ContextId,
-    member: &(dyn Fn(&[u8; 32]) -> bool + Sync),
+    authority: &Authority<'_>,
 ) -> Result<Ingested, String> {
     let (heads, root) = match net.fetch(peer, Request::Heads { context: ctx.0 }).await? {
         Response::Heads { heads, root } => (heads, root),
@@ -570,7 +599,7 @@ pub async fn sync_with(
             ..Ingested::default()
         });
     }
-    Ok(ingest(exec, net, pending, peer, ctx, deltas, member).await)
+    Ok(ingest(exec, net, pending, peer, ctx, deltas, authority).await)
 }
 
 /// Answers a peer's request about a context's state. `member` says whether

@@ -157,6 +157,7 @@ async fn prefill(n: &Node, ctx: ContextId, keys: usize) {
             context: ctx,
             author,
             parents: snap.heads(&ctx).unwrap(),
+            governance: Vec::new(),
             hlc: clock.tick(mero_crdt::hlc::wall_millis()),
             ops,
             events: vec![],
@@ -276,6 +277,7 @@ fn main() {
                     context: ctx,
                     author: Author(key.verifying_key().to_bytes()),
                     parents: heads.clone(),
+                    governance: Vec::new(),
                     hlc: Hlc {
                         millis: i as u64,
                         counter: 0,

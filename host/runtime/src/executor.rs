@@ -235,6 +235,11 @@ impl std::fmt::Display for ExecStats {
     }
 }
 
+/// Where this node stands in a context's governance when it authors a
+/// delta there: the governance heads the delta names (its author's
+/// authority is judged at them), or why this node may not write.
+pub type Standing = Arc<dyn Fn(&ContextMeta) -> Result<Vec<[u8; 32]>, ExecError> + Send + Sync>;
+
 /// Handle to a node's executor. Cheap to clone.
 #[derive(Clone)]
 pub struct Executor {
@@ -262,6 +267,19 @@ impl Executor {
         store: Store,
         identity: SigningKey,
     ) -> Result<Executor, ExecError> {
+        Executor::spawn_governed(runtime, store, identity, Arc::new(|_| Ok(Vec::new())))
+    }
+
+    /// Like [`spawn`](Self::spawn), but asks `standing` for the governance
+    /// heads each authored delta names, as it is authored (so it covers
+    /// whatever governance the deltas merged before it named), and refuses
+    /// the call if this node may no longer write.
+    pub fn spawn_governed(
+        runtime: Arc<Runtime>,
+        store: Store,
+        identity: SigningKey,
+        standing: Standing,
+    ) -> Result<Executor, ExecError> {
         let author = Author(identity.verifying_key().to_bytes());
         let mut clock = Clock::default();
         for meta in store.snapshot()?.contexts()? {
@@ -278,6 +296,7 @@ impl Executor {
             author,
             clock,
             stats: stats.clone(),
+            standing,
         };
         tokio::spawn(async move {
             if let Some(reply) = worker.serve(rx).await {
@@ -623,6 +642,7 @@ struct Worker {
     author: Author,
     clock: Clock,
     stats: Arc<ExecStats>,
+    standing: Standing,
 }
 
 impl Worker {
@@ -1105,6 +1125,9 @@ impl Worker {
     ) -> Result<(serde_json::Value, Option<DeltaId>, Vec<Event>, Vec<String>), ExecError> {
         let genesis = matches!(what, Run::Init(_));
         let author = self.author;
+        // Asked as it runs, not when it was queued: membership may have
+        // changed, and the parents it gets may name newer governance.
+        let governance = (self.standing)(meta)?;
         let work = self.work(batch, meta, genesis)?;
         let (Some(mut state), Some(mut private)) = (work.state.take(), work.private.take()) else {
             return Err(ExecError::ContextNotFound);
@@ -1168,6 +1191,7 @@ impl Worker {
             context: meta.id,
             author,
             parents: std::mem::take(&mut work.heads),
+            governance,
             hlc: self.clock.tick(mero_crdt::hlc::wall_millis()),
             ops,
             events: events.clone(),

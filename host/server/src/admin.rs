@@ -110,6 +110,7 @@ fn namespace_dto(n: &NamespaceInfo) -> Namespace {
                 name: c.name.clone(),
             })
             .collect(),
+        governance_heads: n.governance_heads.iter().map(hex32).collect(),
     }
 }
 

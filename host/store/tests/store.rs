@@ -22,6 +22,7 @@ fn delta(ctx: ContextId, parents: Vec<DeltaId>, ops: Vec<Op>) -> (DeltaId, Signe
         context: ctx,
         author: Author([1; 32]),
         parents,
+        governance: Vec::new(),
         hlc: Hlc::default(),
         ops,
         events: vec![],

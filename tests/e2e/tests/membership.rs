@@ -202,13 +202,15 @@ fn gossip_as(
     });
 }
 
-/// A delta writing `value` under a key of its own, signed by the node whose
-/// config is in `dir`, on top of `to`'s heads.
-fn forged_delta(dir: &std::path::Path, to: &TestNode, ctx: &str, value: &str) -> Vec<u8> {
-    let key = mero_config::ConfigFile::load(dir)
-        .unwrap()
-        .signing_key()
-        .unwrap();
+/// What a forged delta builds on: the context heads and the governance
+/// heads it names.
+struct Position {
+    parents: Vec<mero_crdt::DeltaId>,
+    governance: Vec<[u8; 32]>,
+}
+
+/// `to`'s current heads of `ctx` and of its namespace `ns`.
+fn position(to: &TestNode, ns: &str, ctx: &str) -> Position {
     let (_, info) = to.request("GET", &format!("/admin-api/contexts/{ctx}"), None);
     let parents = info["data"]["dagHeads"]
         .as_array()
@@ -224,6 +226,31 @@ fn forged_delta(dir: &std::path::Path, to: &TestNode, ctx: &str, value: &str) ->
             mero_crdt::DeltaId(bytes.try_into().unwrap())
         })
         .collect();
+    let (_, info) = to.request("GET", &format!("/admin-api/namespaces/{ns}"), None);
+    let governance = info["data"]["governanceHeads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            hex::decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    Position {
+        parents,
+        governance,
+    }
+}
+
+/// A delta writing `value` under a key of its own, signed by the node whose
+/// config is in `dir`, at position `at`.
+fn forged_delta(dir: &std::path::Path, ctx: &str, at: &Position, value: &str) -> Vec<u8> {
+    let key = mero_config::ConfigFile::load(dir)
+        .unwrap()
+        .signing_key()
+        .unwrap();
     let author = mero_crdt::Author(key.verifying_key().to_bytes());
     let hlc = mero_crdt::Hlc {
         millis: mero_crdt::hlc::wall_millis(),
@@ -233,11 +260,12 @@ fn forged_delta(dir: &std::path::Path, to: &TestNode, ctx: &str, value: &str) ->
         version: 1,
         context: mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap()),
         author,
-        parents,
+        parents: at.parents.clone(),
+        governance: at.governance.clone(),
         hlc,
         ops: vec![mero_crdt::Op {
             node: mero_crdt::NodeId([7; 32]),
-            key: b"forged".to_vec(),
+            key: value.as_bytes().to_vec(),
             entry: mero_crdt::Entry::Register(mero_crdt::Register {
                 stamp: mero_crdt::Stamp { hlc, author },
                 value: Some(value.as_bytes().to_vec()),
@@ -249,7 +277,7 @@ fn forged_delta(dir: &std::path::Path, to: &TestNode, ctx: &str, value: &str) ->
 }
 
 #[test]
-fn deltas_forged_by_read_only_or_removed_members_are_refused() {
+fn deltas_forged_by_read_only_members_are_refused() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
     let mut n2 = TestNode::start_with("node2", FAST_SYNC);
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
@@ -258,33 +286,97 @@ fn deltas_forged_by_read_only_or_removed_members_are_refused() {
     let before = n1.root(&ctx).unwrap();
 
     // The read-only member's key signs a delta and its identity gossips it.
-    let bad = forged_delta(&n2.dir(), &n1, &ctx, "from a read-only member");
-    let refused = "may not write in the context";
+    let bad = forged_delta(
+        &n2.dir(),
+        &ctx,
+        &position(&n1, &ns, &ctx),
+        "from a read-only member",
+    );
     gossip_as(&n2.dir(), &n1, &ctx, vec![bad], &|| {
-        n1.log().contains(refused)
-    });
-    assert_eq!(n1.root(&ctx).unwrap(), before);
-
-    // A removed member's deltas authored after its removal are refused too.
-    let mut n3 = TestNode::start_with("node3", FAST_SYNC);
-    let m3 = join(&n3, &ns, &n1.invite(&ns, &[]), &ctx);
-    n3.stop();
-    n1.meroctl()
-        .args(["group", "members", "remove", &ns, &m3])
-        .assert()
-        .success();
-    let seen = n1.log().matches(refused).count();
-    let late = forged_delta(&n3.dir(), &n1, &ctx, "after removal");
-    gossip_as(&n3.dir(), &n1, &ctx, vec![late], &|| {
-        n1.log().matches(refused).count() > seen
+        n1.log().contains("may not write in the context")
     });
     assert_eq!(n1.root(&ctx).unwrap(), before);
 
     // Control: the same path delivers a delta a writer signed.
-    let good = forged_delta(&n1.dir(), &n1, &ctx, "from the creator's key");
+    let good = forged_delta(
+        &n1.dir(),
+        &ctx,
+        &position(&n1, &ns, &ctx),
+        "from the creator's key",
+    );
     gossip_as(&n2.dir(), &n1, &ctx, vec![good], &|| {
         n1.root(&ctx).unwrap() != before
     });
+}
+
+/// Node3 writes, then is removed before its write reaches anyone; the write
+/// arrives after the removal. Authority is judged at the governance the
+/// delta names, so every node keeps it, in whatever order things arrive;
+/// what node3 signs knowing of its removal, or over state written after it,
+/// every node refuses.
+#[test]
+fn a_write_concurrent_with_its_authors_removal_resolves_alike_everywhere() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let mut n3 = TestNode::start_with("node3", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    join(&n2, &ns, &n1.invite(&ns, &[]), &ctx);
+    let m3 = join(&n3, &ns, &n1.invite(&ns, &[]), &ctx);
+    n1.call(&ctx, "set", json!({"key": "a", "value": "1"}));
+    wait_converged(&[&n1, &n2, &n3], &ctx, CONVERGE);
+    n3.stop();
+
+    // Written by node3 before it learns of its removal.
+    let concurrent = forged_delta(
+        &n3.dir(),
+        &ctx,
+        &position(&n1, &ns, &ctx),
+        "written before the removal",
+    );
+    let stale_view = position(&n1, &ns, &ctx).governance;
+    n1.meroctl()
+        .args(["group", "members", "remove", &ns, &m3])
+        .assert()
+        .success();
+    let members = |n: &TestNode| n.meroctl_json(&["group", "members", "ls", &ns]).to_string();
+    wait_until("node2 to learn of the removal", || {
+        !members(&n2).contains(&m3)
+    });
+    n1.call(&ctx, "set", json!({"key": "b", "value": "2"}));
+    let before = wait_converged(&[&n1, &n2], &ctx, CONVERGE);
+
+    // Signed knowing of the removal: refused.
+    let refused = "may not write in the context";
+    let seen = n2.log().matches(refused).count();
+    let late = forged_delta(
+        &n3.dir(),
+        &ctx,
+        &position(&n2, &ns, &ctx),
+        "after the removal",
+    );
+    gossip_as(&n3.dir(), &n2, &ctx, vec![late], &|| {
+        n2.log().matches(refused).count() > seen
+    });
+    // Citing the old view over state written after the removal: refused.
+    let mut over_new = position(&n2, &ns, &ctx);
+    over_new.governance = stale_view;
+    let stale = forged_delta(&n3.dir(), &ctx, &over_new, "over newer state");
+    gossip_as(&n3.dir(), &n2, &ctx, vec![stale], &|| {
+        n2.log()
+            .contains("older governance than its delta's parents")
+    });
+    assert_eq!(n2.root(&ctx).unwrap(), before);
+
+    // The concurrent write reaches node2 after the removal, node1 from
+    // node2: both keep it and agree.
+    gossip_as(&n3.dir(), &n2, &ctx, vec![concurrent], &|| {
+        n2.root(&ctx).unwrap() != before
+    });
+    let after = wait_converged(&[&n1, &n2], &ctx, CONVERGE);
+    assert_ne!(after, before);
+    for n in [&n1, &n2] {
+        assert_eq!(n.call(&ctx, "get", json!({"key": "b"})), json!("2"));
+    }
 }
 
 #[test]
