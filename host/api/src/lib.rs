@@ -447,6 +447,75 @@ pub struct Capabilities {
     pub capabilities: u32,
 }
 
+/// `POST /admin-api/namespaces/:id/groups`: a subgroup.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateGroupRequest {
+    /// A human name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Hex id of the parent group; the namespace if absent.
+    #[serde(default)]
+    pub parent_group_id: Option<String>,
+    /// `open` (the default: the parent's members are members) or
+    /// `restricted` (members are admitted one by one).
+    #[serde(default)]
+    pub subgroup_visibility: Option<String>,
+}
+
+/// A created group.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateGroupData {
+    /// Hex group id.
+    pub group_id: String,
+}
+
+/// A subgroup of a namespace.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Subgroup {
+    /// Hex group id.
+    pub group_id: String,
+    /// Hex id of its parent group.
+    pub parent_group_id: String,
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `open` or `restricted`.
+    pub subgroup_visibility: String,
+    /// Its effective members.
+    pub member_count: usize,
+    /// Contexts attached to it.
+    pub context_count: usize,
+}
+
+/// `PUT /admin-api/groups/:id/settings/subgroup-visibility`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetVisibilityRequest {
+    /// `open` or `restricted`.
+    pub subgroup_visibility: String,
+}
+
+/// One member to add to a group.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddMember {
+    /// Hex (or base58) key of a namespace member.
+    pub identity: String,
+    /// Accepted for upstream compatibility: roles are namespace-wide.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// `POST /admin-api/groups/:id/members`: admits namespace members to a
+/// subgroup.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddMembersRequest {
+    /// The members.
+    pub members: Vec<AddMember>,
+}
+
 /// `POST /admin-api/groups/:id/members/remove`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct RemoveMembersRequest {

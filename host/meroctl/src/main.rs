@@ -175,6 +175,29 @@ enum NamespaceCmd {
         #[arg(long)]
         recursive: bool,
     },
+    /// Creates a subgroup; contexts created in it are for its members only.
+    #[command(after_help = "Examples:
+  meroctl --node node1 namespace create-group <NAMESPACE_ID> --name team
+  meroctl --node node1 namespace create-group <NAMESPACE_ID> --name secret --restricted")]
+    CreateGroup {
+        /// Namespace id (hex or base58).
+        id: String,
+        /// A name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The parent subgroup (the namespace if absent).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Members are admitted one by one (`group members add`) instead of
+        /// inheriting the parent's.
+        #[arg(long)]
+        restricted: bool,
+    },
+    /// Lists a namespace's subgroups.
+    Groups {
+        /// Namespace id (hex or base58).
+        id: String,
+    },
     /// Joins a namespace with an invitation: paste exactly what `invite` printed.
     #[command(
         after_help = "Example:\n  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'"
@@ -201,6 +224,25 @@ enum GroupCmd {
     /// Contexts of a group.
     #[command(subcommand)]
     Contexts(GroupContextsCmd),
+    /// A subgroup's settings.
+    #[command(subcommand)]
+    Settings(GroupSettingsCmd),
+}
+
+#[derive(Subcommand)]
+enum GroupSettingsCmd {
+    /// Opens a subgroup (the parent's members holding join-open-subgroups
+    /// are members) or restricts it (members are admitted one by one).
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 group settings set-subgroup-vis <SUBGROUP_ID> --mode restricted"
+    )]
+    SetSubgroupVis {
+        /// Subgroup id.
+        group: String,
+        /// open or restricted.
+        #[arg(long)]
+        mode: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -215,7 +257,8 @@ enum MembersCmd {
     /// join-open-subgroups, which members have by default).
     #[command(
         after_help = "Capabilities: create-context (1), invite-members (2), join-open-subgroups (4),
-manage-members (8), manage-application (16); give names, a number, or flags.
+manage-members (8), manage-application (16), create-subgroup (32), delete-subgroup (64),
+manage-visibility (128), manage-metadata (256); give names, a number, or flags.
 
 Examples:
   meroctl --node node1 group members set-caps <GROUP> <MEMBER> invite-members,join-open-subgroups
@@ -244,6 +287,29 @@ Examples:
         /// May manage the application.
         #[arg(long)]
         can_manage_application: bool,
+        /// May create subgroups.
+        #[arg(long)]
+        can_create_subgroup: bool,
+        /// May delete subgroups.
+        #[arg(long)]
+        can_delete_subgroup: bool,
+        /// May open or restrict subgroups.
+        #[arg(long)]
+        can_manage_visibility: bool,
+        /// May change metadata.
+        #[arg(long)]
+        can_manage_metadata: bool,
+    },
+    /// Admits namespace members to a (restricted) subgroup.
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 group members add <SUBGROUP_ID> <MEMBER>"
+    )]
+    Add {
+        /// Subgroup id.
+        group: String,
+        /// The members' keys (hex or base58).
+        #[arg(required = true)]
+        members: Vec<String>,
     },
     /// Shows a member's effective capabilities.
     GetCaps {
@@ -271,12 +337,16 @@ Examples:
     },
 }
 
-const CAPABILITIES: [(&str, u32); 5] = [
+const CAPABILITIES: [(&str, u32); 9] = [
     ("create-context", 1),
     ("invite-members", 2),
     ("join-open-subgroups", 4),
     ("manage-members", 8),
     ("manage-application", 16),
+    ("create-subgroup", 32),
+    ("delete-subgroup", 64),
+    ("manage-visibility", 128),
+    ("manage-metadata", 256),
 ];
 
 fn parse_caps(s: &str) -> Result<u32, ClientError> {
@@ -708,6 +778,65 @@ async fn namespace(client: &Client, out: &Out, cmd: NamespaceCmd) -> Result<(), 
                 t
             });
         }
+        NamespaceCmd::CreateGroup {
+            id,
+            name,
+            parent,
+            restricted,
+        } => {
+            let value = client
+                .post(
+                    &format!("/admin-api/namespaces/{id}/groups"),
+                    &json!({
+                        "name": name,
+                        "parentGroupId": parent,
+                        "subgroupVisibility": if restricted { "restricted" } else { "open" },
+                    }),
+                )
+                .await?;
+            let group = value
+                .pointer("/data/groupId")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_string();
+            out.show(&value, || kv(&[("Group ID", group)]));
+        }
+        NamespaceCmd::Groups { id } => {
+            let value = client
+                .get(&format!("/admin-api/namespaces/{id}/groups"))
+                .await?;
+            out.show(&value, || {
+                let mut t = table(&[
+                    "Group ID",
+                    "Parent",
+                    "Visibility",
+                    "Members",
+                    "Contexts",
+                    "Name",
+                ]);
+                for g in value
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let f = |k: &str| match g.get(k) {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Number(n)) => n.to_string(),
+                        _ => "-".into(),
+                    };
+                    t.add_row(vec![
+                        f("groupId"),
+                        f("parentGroupId"),
+                        f("subgroupVisibility"),
+                        f("memberCount"),
+                        f("contextCount"),
+                        f("name"),
+                    ]);
+                }
+                t
+            });
+        }
         NamespaceCmd::Delete { id } => {
             let value = client
                 .delete(&format!("/admin-api/namespaces/{id}"))
@@ -904,6 +1033,10 @@ async fn group(client: &Client, out: &Out, cmd: GroupCmd) -> Result<(), ClientEr
             can_join_open_subgroups,
             can_manage_members,
             can_manage_application,
+            can_create_subgroup,
+            can_delete_subgroup,
+            can_manage_visibility,
+            can_manage_metadata,
         }) => {
             let flags = [
                 can_create_context,
@@ -911,6 +1044,10 @@ async fn group(client: &Client, out: &Out, cmd: GroupCmd) -> Result<(), ClientEr
                 can_join_open_subgroups,
                 can_manage_members,
                 can_manage_application,
+                can_create_subgroup,
+                can_delete_subgroup,
+                can_manage_visibility,
+                can_manage_metadata,
             ];
             let from_flags = flags
                 .iter()
@@ -989,6 +1126,27 @@ async fn group(client: &Client, out: &Out, cmd: GroupCmd) -> Result<(), ClientEr
                 )
                 .await?;
             out.show(&value, || kv(&[("Removed", members.join("\n"))]));
+        }
+        GroupCmd::Members(MembersCmd::Add { group, members }) => {
+            let list: Vec<Value> = members.iter().map(|m| json!({ "identity": m })).collect();
+            let value = client
+                .post(
+                    &format!("/admin-api/groups/{group}/members"),
+                    &json!({ "members": list }),
+                )
+                .await?;
+            out.show(&value, || kv(&[("Added", members.join("\n"))]));
+        }
+        GroupCmd::Settings(GroupSettingsCmd::SetSubgroupVis { group, mode }) => {
+            let value = client
+                .put(
+                    &format!("/admin-api/groups/{group}/settings/subgroup-visibility"),
+                    &json!({ "subgroupVisibility": mode }),
+                )
+                .await?;
+            out.show(&value, || {
+                kv(&[("Group ID", group.clone()), ("Visibility", mode.clone())])
+            });
         }
         GroupCmd::Contexts(GroupContextsCmd::Ls { group }) => {
             let value = client

@@ -67,12 +67,54 @@ pub enum Body {
         /// Where the new member listens.
         addrs: Vec<String>,
     },
-    /// The author created a context in the namespace.
+    /// The author created a context in a group of the namespace (the
+    /// namespace itself is the root group). Registered before the
+    /// context's first delta, which names it.
     ContextRegistered {
         /// The context.
         context: [u8; 32],
         /// A human name.
         name: Option<String>,
+        /// Its group.
+        group: [u8; 32],
+    },
+    /// A context whose creation failed is withdrawn.
+    ContextDetached {
+        /// The context.
+        context: [u8; 32],
+    },
+    /// A subgroup of `parent` (the namespace or another subgroup).
+    GroupCreated {
+        /// Its id (random).
+        group: [u8; 32],
+        /// Its parent.
+        parent: [u8; 32],
+        /// A human name.
+        name: Option<String>,
+        /// Open: members of the parent that hold JOIN_OPEN_SUBGROUPS are
+        /// members; restricted: only those admitted.
+        open: bool,
+    },
+    /// A subgroup's visibility changes.
+    GroupVisibilitySet {
+        /// The subgroup.
+        group: [u8; 32],
+        /// Open or restricted.
+        open: bool,
+    },
+    /// A namespace member is admitted to a subgroup.
+    GroupMemberAdded {
+        /// The subgroup.
+        group: [u8; 32],
+        /// The member.
+        member: [u8; 32],
+    },
+    /// A member's admission to a subgroup is withdrawn.
+    GroupMemberRemoved {
+        /// The subgroup.
+        group: [u8; 32],
+        /// The member.
+        member: [u8; 32],
     },
     /// A member's role changes.
     RoleSet {
@@ -184,10 +226,29 @@ pub struct Member {
 pub struct Registered {
     /// A human name.
     pub name: Option<String>,
+    /// Its group (the namespace id for the root group).
+    pub group: [u8; 32],
     /// Who created it.
     pub creator: [u8; 32],
     /// When, Unix milliseconds.
     pub millis: u64,
+}
+
+/// A subgroup of the namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Its parent group (the namespace id for a top-level subgroup).
+    pub parent: [u8; 32],
+    /// A human name.
+    pub name: Option<String>,
+    /// Open (inherits the parent's members) or restricted.
+    pub open: bool,
+    /// Who created it.
+    pub creator: [u8; 32],
+    /// When, Unix milliseconds.
+    pub millis: u64,
+    /// Members admitted explicitly.
+    pub admitted: BTreeSet<[u8; 32]>,
 }
 
 /// Why an op was not applied.
@@ -220,6 +281,8 @@ pub struct Namespace {
     pub members: BTreeMap<[u8; 32], Member>,
     /// Contexts by id.
     pub contexts: BTreeMap<[u8; 32], Registered>,
+    /// Subgroups by id.
+    pub groups: BTreeMap<[u8; 32], Group>,
     /// The newest key epoch shared.
     pub key_epoch: u32,
     /// Members removed; they cannot rejoin.
@@ -273,6 +336,82 @@ impl Namespace {
                 m.capabilities.unwrap_or(self.default_capabilities)
             }
         })
+    }
+
+    /// Whether `group` is the namespace or one of its subgroups.
+    pub fn has_group(&self, group: &[u8; 32]) -> bool {
+        *group == self.id || self.groups.contains_key(group)
+    }
+
+    /// Whether `who` is a member of `group`: every namespace member is in
+    /// the root group; a subgroup holds those admitted to it and, if it is
+    /// open, the parent's members that hold JOIN_OPEN_SUBGROUPS. Removal
+    /// from the namespace ends every subgroup membership.
+    pub fn in_group(&self, who: &[u8; 32], group: &[u8; 32]) -> bool {
+        let mut at = *group;
+        // Parents are created before children, so the walk ends; the bound
+        // guards it anyway.
+        for _ in 0..=self.groups.len() {
+            if !self.is_member(who) {
+                return false;
+            }
+            if at == self.id {
+                return true;
+            }
+            let Some(g) = self.groups.get(&at) else {
+                return false;
+            };
+            if g.admitted.contains(who) || self.is_admin(who) {
+                return true;
+            }
+            if !g.open || !self.allowed(who, caps::JOIN_OPEN_SUBGROUPS) {
+                return false;
+            }
+            at = g.parent;
+        }
+        false
+    }
+
+    /// The group of a registered context.
+    pub fn group_of(&self, context: &[u8; 32]) -> Option<[u8; 32]> {
+        self.contexts.get(context).map(|r| r.group)
+    }
+
+    /// Whether `who` may author deltas in `context`: a member of its group
+    /// that is not read-only.
+    pub fn may_write_in(&self, who: &[u8; 32], context: &[u8; 32]) -> bool {
+        self.may_write(who)
+            && self
+                .group_of(context)
+                .is_some_and(|g| self.in_group(who, &g))
+    }
+
+    /// Whether `who` may read `context`: a member of its group (a context
+    /// not registered here yet counts as the namespace's).
+    pub fn may_read(&self, who: &[u8; 32], context: &[u8; 32]) -> bool {
+        self.in_group(who, &self.group_of(context).unwrap_or(self.id))
+    }
+
+    /// `author` may change a subgroup's members or visibility: it manages
+    /// members (or `extra`) in the namespace, or created the subgroup.
+    fn check_group_manage(
+        &self,
+        author: &[u8; 32],
+        group: &[u8; 32],
+        extra: u32,
+    ) -> Result<&Group, Refused> {
+        let Some(g) = self.groups.get(group) else {
+            return Err(Refused::Invalid("no such subgroup".into()));
+        };
+        if g.creator != *author
+            && !self.allowed(author, caps::MANAGE_MEMBERS)
+            && !(extra != 0 && self.allowed(author, extra))
+        {
+            return Err(Refused::Invalid(
+                "the author may not manage the subgroup".into(),
+            ));
+        }
+        Ok(g)
     }
 
     fn is_last_admin(&self, who: &[u8; 32]) -> bool {
@@ -393,12 +532,13 @@ impl Namespace {
 
     /// Whether `author` may write a delta that names governance heads `cut`
     /// and whose parents named `parents`: it must be a member that is not
-    /// read-only as of `cut` (a write made before a revocation stays valid
+    /// read-only in the context's group as of `cut` (a write made before a revocation stays valid
     /// in any order of arrival), and `cut` must cover what the parents
     /// named (no citing an older view to write over newer state).
     pub fn judge(
         &self,
         author: &[u8; 32],
+        context: &[u8; 32],
         cut: &[OpId],
         parents: &[Vec<OpId>],
     ) -> Result<(), String> {
@@ -408,9 +548,12 @@ impl Namespace {
                 unknown.len()
             )
         })?;
-        if !at.may_write(author) {
+        if !at.contexts.contains_key(context) {
+            return Err("the delta names governance from before its context was registered".into());
+        }
+        if !at.may_write_in(author, context) {
             return Err(format!(
-                "author {} may not write in the context's namespace at the governance its delta names (not a member, or read-only)",
+                "author {} may not write in the context at the governance its delta names (not a member of its group, or read-only)",
                 hex::encode(author)
             ));
         }
@@ -523,11 +666,60 @@ impl Namespace {
                     return Err(Refused::Invalid("only an admin may invite an admin".into()));
                 }
             }
-            Body::ContextRegistered { .. } => {
+            Body::ContextRegistered { context, group, .. } => {
                 if !self.allowed(&op.author, caps::CREATE_CONTEXT) {
                     return Err(Refused::Invalid(
                         "the author may not create contexts".into(),
                     ));
+                }
+                if !self.has_group(group) {
+                    return Err(Refused::Invalid("no such group".into()));
+                }
+                if !self.in_group(&op.author, group) {
+                    return Err(Refused::Invalid(
+                        "the author is not a member of the group".into(),
+                    ));
+                }
+                if self.contexts.contains_key(context) {
+                    return Err(Refused::Invalid("the context is registered already".into()));
+                }
+            }
+            Body::ContextDetached { context } => {
+                let Some(r) = self.contexts.get(context) else {
+                    return Err(Refused::Invalid("no such context".into()));
+                };
+                if r.creator != op.author && !self.is_admin(&op.author) {
+                    return Err(Refused::Invalid(
+                        "only its creator or an admin detaches a context".into(),
+                    ));
+                }
+            }
+            Body::GroupCreated { group, parent, .. } => {
+                if !self.allowed(&op.author, caps::CREATE_SUBGROUP) {
+                    return Err(Refused::Invalid(
+                        "the author may not create subgroups".into(),
+                    ));
+                }
+                if self.has_group(group) {
+                    return Err(Refused::Invalid("the group exists already".into()));
+                }
+                if !self.has_group(parent) {
+                    return Err(Refused::Invalid("no such parent group".into()));
+                }
+                if !self.in_group(&op.author, parent) {
+                    return Err(Refused::Invalid(
+                        "the author is not a member of the parent group".into(),
+                    ));
+                }
+            }
+            Body::GroupVisibilitySet { group, .. } => {
+                self.check_group_manage(&op.author, group, caps::MANAGE_VISIBILITY)?;
+            }
+            Body::GroupMemberAdded { group, member }
+            | Body::GroupMemberRemoved { group, member } => {
+                self.check_group_manage(&op.author, group, 0)?;
+                if !self.is_member(member) {
+                    return Err(Refused::Invalid("not a member of the namespace".into()));
                 }
             }
             Body::RoleSet { member, role: r } => {
@@ -637,12 +829,50 @@ impl Namespace {
                         joined_millis: op.millis,
                     });
             }
-            Body::ContextRegistered { context, name } => {
+            Body::ContextRegistered {
+                context,
+                name,
+                group,
+            } => {
                 self.contexts.entry(*context).or_insert(Registered {
                     name: name.clone(),
+                    group: *group,
                     creator: op.author,
                     millis: op.millis,
                 });
+            }
+            Body::ContextDetached { context } => {
+                self.contexts.remove(context);
+            }
+            Body::GroupCreated {
+                group,
+                parent,
+                name,
+                open,
+            } => {
+                self.groups.entry(*group).or_insert(Group {
+                    parent: *parent,
+                    name: name.clone(),
+                    open: *open,
+                    creator: op.author,
+                    millis: op.millis,
+                    admitted: BTreeSet::new(),
+                });
+            }
+            Body::GroupVisibilitySet { group, open } => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    g.open = *open;
+                }
+            }
+            Body::GroupMemberAdded { group, member } => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    g.admitted.insert(*member);
+                }
+            }
+            Body::GroupMemberRemoved { group, member } => {
+                if let Some(g) = self.groups.get_mut(group) {
+                    g.admitted.remove(member);
+                }
             }
             Body::RoleSet { member, role: r } => {
                 // Two admins demoting each other concurrently: the second
@@ -803,6 +1033,7 @@ mod tests {
             Body::ContextRegistered {
                 context: [8; 32],
                 name: None,
+                group: id,
             },
         );
         // Bob lacks CREATE_CONTEXT by default.
@@ -1125,6 +1356,17 @@ mod tests {
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
         let mut ns = namespace_with(&alice, &[(&bob, role::MEMBER), (&carol, role::READ_ONLY)]);
+        let ctx = [21; 32];
+        let register = ns.make(
+            &alice,
+            2_500,
+            Body::ContextRegistered {
+                context: ctx,
+                name: None,
+                group: ns.id,
+            },
+        );
+        ns.apply(&register).unwrap();
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
         let remove = ns.make(&alice, 3_000, Body::MemberRemoved { member: key(&bob) });
         ns.apply(&remove).unwrap();
@@ -1132,26 +1374,139 @@ mod tests {
 
         // Written before the removal: valid wherever and whenever it arrives.
         assert_eq!(
-            ns.judge(&key(&bob), &before, std::slice::from_ref(&before)),
+            ns.judge(&key(&bob), &ctx, &before, std::slice::from_ref(&before)),
             Ok(())
         );
         // Written knowing of it: refused.
-        assert!(ns.judge(&key(&bob), &after, &[]).is_err());
+        assert!(ns.judge(&key(&bob), &ctx, &after, &[]).is_err());
         // Citing the old view over a parent that saw the removal: refused.
         let err = ns
-            .judge(&key(&bob), &before, std::slice::from_ref(&after))
+            .judge(&key(&bob), &ctx, &before, std::slice::from_ref(&after))
             .unwrap_err();
         assert!(err.contains("older governance"), "{err}");
         // Read-only members never write; nobody writes at no governance.
-        assert!(ns.judge(&key(&carol), &before, &[]).is_err());
-        assert!(ns.judge(&key(&alice), &[], &[]).is_err());
+        assert!(ns.judge(&key(&carol), &ctx, &before, &[]).is_err());
+        assert!(ns.judge(&key(&alice), &ctx, &[], &[]).is_err());
         // Unknown governance is not judged yet.
-        let err = ns.judge(&key(&alice), &[[9; 32]], &[]).unwrap_err();
+        let err = ns.judge(&key(&alice), &ctx, &[[9; 32]], &[]).unwrap_err();
         assert!(err.contains("not known here"), "{err}");
         // The admin writes at either, over parents of either.
         assert_eq!(
-            ns.judge(&key(&alice), &after, &[before, after.clone()]),
+            ns.judge(&key(&alice), &ctx, &after, &[before, after.clone()]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn subgroups_open_inherit_restricted_admit_and_contexts_follow_their_group() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, role::MEMBER), (&carol, role::MEMBER)]);
+        let (open, secret, inner) = ([11; 32], [12; 32], [13; 32]);
+        let create = |ns: &Namespace, by: &SigningKey, group, parent, open| {
+            ns.make(
+                by,
+                3_000,
+                Body::GroupCreated {
+                    group,
+                    parent,
+                    name: None,
+                    open,
+                },
+            )
+        };
+        // Members may not create subgroups by default.
+        assert!(matches!(
+            ns.apply(&create(&ns, &bob, open, ns.id, true)),
+            Err(Refused::Invalid(_))
+        ));
+        ns.apply(&create(&ns, &alice, open, ns.id, true)).unwrap();
+        ns.apply(&create(&ns, &alice, secret, ns.id, false))
+            .unwrap();
+        // An open subgroup inside the restricted one.
+        ns.apply(&create(&ns, &alice, inner, secret, true)).unwrap();
+        assert!(matches!(
+            ns.apply(&create(&ns, &alice, [14; 32], [99; 32], true)),
+            Err(Refused::Invalid(_))
+        ));
+
+        // Open: the parent's members (with JOIN_OPEN_SUBGROUPS, the default).
+        assert!(ns.in_group(&key(&bob), &open) && ns.in_group(&key(&carol), &open));
+        // Restricted: admitted ones only, and what is open beneath follows.
+        assert!(!ns.in_group(&key(&bob), &secret) && !ns.in_group(&key(&bob), &inner));
+        let admit = ns.make(
+            &alice,
+            4_000,
+            Body::GroupMemberAdded {
+                group: secret,
+                member: key(&bob),
+            },
+        );
+        ns.apply(&admit).unwrap();
+        assert!(ns.in_group(&key(&bob), &secret) && ns.in_group(&key(&bob), &inner));
+        assert!(!ns.in_group(&key(&carol), &secret));
+        // Admins are in every group; a member cannot admit itself.
+        assert!(ns.in_group(&key(&alice), &secret));
+        let itself = ns.make(
+            &carol,
+            4_000,
+            Body::GroupMemberAdded {
+                group: secret,
+                member: key(&carol),
+            },
+        );
+        assert!(matches!(ns.apply(&itself), Err(Refused::Invalid(_))));
+
+        // Contexts attach to a group; only its members write there.
+        let register = |ns: &Namespace, by: &SigningKey, context, group| {
+            ns.make(
+                by,
+                5_000,
+                Body::ContextRegistered {
+                    context,
+                    name: None,
+                    group,
+                },
+            )
+        };
+        ns.apply(&register(&ns, &alice, [21; 32], secret)).unwrap();
+        let cut: Vec<OpId> = ns.heads.iter().copied().collect();
+        assert_eq!(ns.judge(&key(&bob), &[21; 32], &cut, &[]), Ok(()));
+        let err = ns.judge(&key(&carol), &[21; 32], &cut, &[]).unwrap_err();
+        assert!(err.contains("not a member of its group"), "{err}");
+        assert!(ns.may_read(&key(&bob), &[21; 32]) && !ns.may_read(&key(&carol), &[21; 32]));
+        // A delta naming governance from before its context's registration.
+        let err = ns.judge(&key(&alice), &[22; 32], &cut, &[]).unwrap_err();
+        assert!(err.contains("before its context was registered"), "{err}");
+
+        // Without JOIN_OPEN_SUBGROUPS, open subgroups are closed to Carol.
+        let caps = ns.make(
+            &alice,
+            6_000,
+            Body::CapabilitiesSet {
+                member: key(&carol),
+                capabilities: 0,
+            },
+        );
+        ns.apply(&caps).unwrap();
+        assert!(!ns.in_group(&key(&carol), &open) && ns.in_group(&key(&bob), &open));
+        // Restricting the open subgroup closes it to Bob too.
+        let restrict = ns.make(
+            &alice,
+            7_000,
+            Body::GroupVisibilitySet {
+                group: open,
+                open: false,
+            },
+        );
+        ns.apply(&restrict).unwrap();
+        assert!(!ns.in_group(&key(&bob), &open));
+        // Leaving the namespace ends every subgroup membership.
+        let leave = ns.make(&bob, 8_000, Body::MemberRemoved { member: key(&bob) });
+        ns.apply(&leave).unwrap();
+        assert!(!ns.in_group(&key(&bob), &secret));
+        assert_eq!(ns.groups[&secret].parent, ns.id);
     }
 }

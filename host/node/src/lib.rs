@@ -46,6 +46,14 @@ pub mod caps {
     pub const MANAGE_MEMBERS: u32 = 1 << 3;
     /// May upgrade the group's application.
     pub const MANAGE_APPLICATION: u32 = 1 << 4;
+    /// May create subgroups.
+    pub const CREATE_SUBGROUP: u32 = 1 << 5;
+    /// May delete subgroups.
+    pub const DELETE_SUBGROUP: u32 = 1 << 6;
+    /// May change a subgroup's visibility.
+    pub const MANAGE_VISIBILITY: u32 = 1 << 7;
+    /// May change metadata.
+    pub const MANAGE_METADATA: u32 = 1 << 8;
     /// What members get by default.
     pub const DEFAULT: u32 = JOIN_OPEN_SUBGROUPS;
 }
@@ -101,6 +109,23 @@ pub struct NamespaceInfo {
     pub app_version: Option<String>,
     /// Its governance heads here: the ops this node's next delta names.
     pub governance_heads: Vec<[u8; 32]>,
+}
+
+/// A subgroup of a namespace.
+#[derive(Debug, Clone)]
+pub struct Subgroup {
+    /// Its id.
+    pub id: [u8; 32],
+    /// Its parent group.
+    pub parent: [u8; 32],
+    /// A human name.
+    pub name: Option<String>,
+    /// Open (inherits the parent's members) or restricted.
+    pub open: bool,
+    /// Its effective members.
+    pub members: usize,
+    /// Contexts attached to it.
+    pub contexts: usize,
 }
 
 /// How to start a node.
@@ -672,8 +697,10 @@ impl Node {
         Ok(member)
     }
 
-    /// Creates a context of `group` running `application`, and runs its
-    /// `init` with `init_params` (JSON bytes).
+    /// Creates a context of `group` (a namespace or one of its subgroups)
+    /// running `application`, and runs its `init` with `init_params` (JSON
+    /// bytes). The context is registered in the group's governance first,
+    /// so its first delta names its registration.
     pub async fn create_context(
         &self,
         application: &[u8; 32],
@@ -682,10 +709,18 @@ impl Node {
         seed: Option<[u8; 32]>,
         name: Option<String>,
     ) -> Result<ContextId> {
+        let ns = self.namespace_of_group(group).unwrap_or(*group);
         let snap = self.inner.store.snapshot()?;
-        self.require_member(&snap, group, caps::CREATE_CONTEXT)?;
+        self.require_member(&snap, &ns, caps::CREATE_CONTEXT)?;
+        let me = self.public_key();
+        if !self.gov(|g| g.get(&ns).is_some_and(|s| s.in_group(&me, group))) {
+            return Err(NodeError::Forbidden {
+                kind: "NotAGroupMember",
+                message: "this node is not a member of the group".into(),
+            });
+        }
         let group_rec = snap
-            .group(group)?
+            .group(&ns)?
             .ok_or_else(|| NodeError::not_found("GroupNotFound", "Namespace or group not found"))?;
         let app = snap
             .application(application)?
@@ -713,6 +748,32 @@ impl Node {
             Some(s) => sha256(&[b"mero.context.seed".as_slice(), &s].concat()),
             None => rand::random(),
         });
+        // A seeded id may be registered from an earlier creation.
+        let registered = self.gov(|g| {
+            g.get(&ns)
+                .and_then(|s| s.group_of(&id.0))
+                .map(|at| at == *group)
+        });
+        match registered {
+            Some(true) => {}
+            Some(false) => {
+                return Err(NodeError::Conflict {
+                    kind: "ContextExists",
+                    message: "a context with that id is registered in another group".into(),
+                });
+            }
+            None => {
+                self.change(
+                    &ns,
+                    governance::Body::ContextRegistered {
+                        context: id.0,
+                        name: name.clone(),
+                        group: *group,
+                    },
+                )
+                .await?;
+            }
+        }
         let created = self
             .inner
             .exec
@@ -721,26 +782,29 @@ impl Node {
                 application: app.id,
                 blob: app.blob,
                 app_version: app.version,
-                group: Some(*group),
+                group: Some(ns),
                 name,
                 init_args: args,
             })
-            .await
-            .map_err(|e| match e {
-                mero_runtime::ExecError::Call(c) => {
-                    NodeError::bad("InitFailed", format!("init failed: {c}"))
+            .await;
+        let created = match created {
+            Ok(c) => c,
+            Err(e) => {
+                if registered.is_none() {
+                    // Withdraw the registration of a context that never was.
+                    let _ = self
+                        .author_op(ns, governance::Body::ContextDetached { context: id.0 })
+                        .await;
                 }
-                other => other.into(),
-            })?;
+                return Err(match e {
+                    mero_runtime::ExecError::Call(c) => {
+                        NodeError::bad("InitFailed", format!("init failed: {c}"))
+                    }
+                    other => other.into(),
+                });
+            }
+        };
         self.subscribe(&sync::context_topic(&created.id)).await;
-        self.author_op(
-            *group,
-            governance::Body::ContextRegistered {
-                context: created.id.0,
-                name: None,
-            },
-        )
-        .await?;
         Ok(created.id)
     }
 
@@ -815,7 +879,7 @@ impl Node {
             .inner
             .exec
             .call_authorized(ctx, method, args, |meta, intent| {
-                self.check_call(meta.group.as_ref(), intent == Intent::Mutating)
+                self.check_call(meta.group.as_ref(), &meta.id, intent == Intent::Mutating)
             })
             .await?)
     }

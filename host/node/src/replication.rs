@@ -16,7 +16,7 @@ use crate::sync::{
     self, Fetch, Gossip, Pending, Request, Response, SyncStatus, context_topic, key_of,
     namespace_topic, peer_of,
 };
-use crate::{Node, NodeError, Result, blocking, caps, now_millis};
+use crate::{Node, NodeError, Result, Subgroup, blocking, caps, now_millis};
 
 /// Largest message on the wire: a snapshot of a large context is one message.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
@@ -66,17 +66,21 @@ pub(crate) type Governance = Arc<std::sync::Mutex<HashMap<[u8; 32], Namespace>>>
 fn check_standing(
     ns: Option<&Namespace>,
     me: &[u8; 32],
+    ctx: &ContextId,
     mutating: bool,
 ) -> std::result::Result<(), mero_runtime::ExecError> {
     let denied = |kind, message: &str| mero_runtime::ExecError::Denied {
         kind,
         message: message.into(),
     };
-    let (member, writer) = ns.map_or((false, false), |s| (s.is_member(me), s.may_write(me)));
+    let (member, writer) = ns.map_or((false, false), |s| {
+        let reads = s.may_read(me, &ctx.0);
+        (reads, reads && s.may_write(me))
+    });
     if !member {
         return Err(denied(
             "NotAMember",
-            "this node is no longer a member of the context's namespace",
+            "this node is not (or no longer) a member of the context's namespace or group",
         ));
     }
     if mutating && !writer {
@@ -98,7 +102,7 @@ pub(crate) fn standing(gov: Governance, me: [u8; 32]) -> mero_runtime::Standing 
         };
         let g = gov.lock().unwrap_or_else(|p| p.into_inner());
         let state = g.get(&ns);
-        check_standing(state, &me, true)?;
+        check_standing(state, &me, &meta.id, true)?;
         Ok(state
             .map(|s| s.heads.iter().copied().collect())
             .unwrap_or_default())
@@ -196,6 +200,18 @@ impl Node {
                 )
             })
             .collect();
+        let subgroups: Vec<GroupRecord> = state
+            .groups
+            .iter()
+            .map(|(id, sub)| GroupRecord {
+                id: *id,
+                name: sub.name.clone(),
+                parent: Some(sub.parent),
+                created_at_millis: sub.millis,
+                creator: sub.creator,
+                ..group.clone()
+            })
+            .collect();
         let removed: Vec<[u8; 32]> = applied
             .iter()
             .filter_map(|(_, op)| match &op.op.body {
@@ -210,6 +226,9 @@ impl Node {
                 w.put_governance(&ns, id, bytes)?;
             }
             w.put_group(&group)?;
+            for sub in &subgroups {
+                w.put_group(sub)?;
+            }
             for (k, m) in &members {
                 w.put_member(&ns, k, m)?;
             }
@@ -482,36 +501,126 @@ impl Node {
         Ok(())
     }
 
-    /// Members of a group: key and role.
-    pub fn group_members(&self, ns: &[u8; 32]) -> Result<Vec<([u8; 32], Role)>> {
+    /// Members of a group (a namespace, or a subgroup: its effective
+    /// members): key and role.
+    pub fn group_members(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Role)>> {
         let me = self.public_key();
-        self.gov(|g| match g.get(ns) {
+        self.gov(|g| match g.values().find(|s| s.has_group(group)) {
             None => Err(NodeError::not_found("GroupNotFound", "Group not found")),
             Some(s) if !s.is_member(&me) => Err(NodeError::Forbidden {
                 kind: "NotAGroupMember",
-                message: "this node is not a member of the group".into(),
+                message: "this node is not a member of the group's namespace".into(),
             }),
             Some(s) => Ok(s
                 .members
                 .iter()
+                .filter(|(k, _)| s.in_group(k, group))
                 .map(|(k, m)| (*k, role_of(m.role)))
                 .collect()),
         })
     }
 
-    /// Contexts registered in a namespace (whether or not this node holds
+    /// Contexts registered in a group (whether or not this node holds
     /// them): id and name.
-    pub fn group_contexts(&self, ns: &[u8; 32]) -> Result<Vec<([u8; 32], Option<String>)>> {
+    pub fn group_contexts(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Option<String>)>> {
         self.gov(|g| {
-            g.get(ns)
+            g.values()
+                .find(|s| s.has_group(group))
                 .map(|s| {
                     s.contexts
                         .iter()
+                        .filter(|(_, r)| r.group == *group)
                         .map(|(id, r)| (*id, r.name.clone()))
                         .collect()
                 })
                 .ok_or_else(|| NodeError::not_found("GroupNotFound", "Group not found"))
         })
+    }
+
+    /// Creates a subgroup of `parent` (the namespace or a subgroup); returns
+    /// its id.
+    pub async fn create_group(
+        &self,
+        parent: &[u8; 32],
+        name: Option<String>,
+        open: bool,
+    ) -> Result<[u8; 32]> {
+        let ns = self
+            .namespace_of_group(parent)
+            .ok_or_else(|| NodeError::not_found("GroupNotFound", "Namespace or group not found"))?;
+        let group: [u8; 32] = rand::random();
+        self.change(
+            &ns,
+            Body::GroupCreated {
+                group,
+                parent: *parent,
+                name,
+                open,
+            },
+        )
+        .await?;
+        Ok(group)
+    }
+
+    /// The subgroups of a namespace.
+    pub fn subgroups(&self, ns: &[u8; 32]) -> Result<Vec<Subgroup>> {
+        self.gov(|g| {
+            let s = g
+                .get(ns)
+                .ok_or_else(|| NodeError::not_found("NamespaceNotFound", "Namespace not found"))?;
+            Ok(s.groups
+                .iter()
+                .map(|(id, sub)| Subgroup {
+                    id: *id,
+                    parent: sub.parent,
+                    name: sub.name.clone(),
+                    open: sub.open,
+                    members: s.members.keys().filter(|k| s.in_group(k, id)).count(),
+                    contexts: s.contexts.values().filter(|r| r.group == *id).count(),
+                })
+                .collect())
+        })
+    }
+
+    /// The namespace of a subgroup, or a clear error if `group` is not one.
+    fn subgroup_namespace(&self, group: &[u8; 32]) -> Result<[u8; 32]> {
+        match self.namespace_of_group(group) {
+            Some(ns) if ns != *group => Ok(ns),
+            Some(_) => Err(NodeError::bad(
+                "NotASubgroup",
+                "that is a namespace: members join it with an invitation",
+            )),
+            None => Err(NodeError::not_found("GroupNotFound", "Group not found")),
+        }
+    }
+
+    /// Admits namespace members to a subgroup.
+    pub async fn add_group_members(&self, group: &[u8; 32], members: &[[u8; 32]]) -> Result<()> {
+        let ns = self.subgroup_namespace(group)?;
+        for m in members {
+            self.change(
+                &ns,
+                Body::GroupMemberAdded {
+                    group: *group,
+                    member: *m,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Opens or restricts a subgroup.
+    pub async fn set_group_visibility(&self, group: &[u8; 32], open: bool) -> Result<()> {
+        let ns = self.subgroup_namespace(group)?;
+        self.change(
+            &ns,
+            Body::GroupVisibilitySet {
+                group: *group,
+                open,
+            },
+        )
+        .await
     }
 
     /// Joins a context of a namespace this node is a member of: fetches the
@@ -521,7 +630,7 @@ impl Node {
         let found = self.gov(|g| {
             g.values()
                 .find(|s| s.contexts.contains_key(&ctx.0))
-                .map(|s| (s.id, s.is_member(&me), s.app.clone(), s.clone()))
+                .map(|s| (s.id, s.may_read(&me, &ctx.0), s.app.clone(), s.clone()))
         });
         let Some((ns, member, app, state)) = found else {
             if self.inner.store.snapshot()?.context_meta(ctx)?.is_some() {
@@ -535,7 +644,7 @@ impl Node {
         if !member {
             return Err(NodeError::Forbidden {
                 kind: "NotAGroupMember",
-                message: "this node is not a member of the context's namespace".into(),
+                message: "this node is not a member of the context's namespace or group".into(),
             });
         }
         let app = app.ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
@@ -546,7 +655,7 @@ impl Node {
         let peers: Vec<PeerId> = state
             .members
             .iter()
-            .filter(|(k, m)| **k != me && m.role != role::READ_ONLY)
+            .filter(|(k, _)| **k != me && state.may_write_in(k, &ctx.0))
             .filter_map(|(k, _)| peer_of(k))
             .filter(|p| connected.contains(p))
             .collect();
@@ -664,19 +773,26 @@ impl Node {
         }
     }
 
+    /// Whether a key may author deltas in `ctx` now: a member of its group
+    /// that is not read-only (read-only members read but do not author).
     fn may_author(&self, ctx: &ContextId) -> impl Fn(&[u8; 32]) -> bool + Sync + use<> {
         let group = self.namespace_of(ctx);
-        let members: Vec<([u8; 32], u8)> = group
+        let writers: Vec<[u8; 32]> = group
             .map(|ns| {
                 self.gov(|g| {
                     g.get(&ns)
-                        .map(|s| s.members.iter().map(|(k, m)| (*k, m.role)).collect())
+                        .map(|s| {
+                            s.members
+                                .keys()
+                                .filter(|k| s.may_write(k) && s.may_read(k, &ctx.0))
+                                .copied()
+                                .collect()
+                        })
                         .unwrap_or_default()
                 })
             })
             .unwrap_or_default();
-        // Read-only members read but do not author.
-        move |k| members.iter().any(|(m, r)| m == k && *r != role::READ_ONLY)
+        move |k| writers.contains(k)
     }
 
     /// Judges deltas of `ctx` (see [`sync::Authority`]) against the
@@ -693,9 +809,15 @@ impl Node {
             .namespace_of(ctx)
             .and_then(|ns| self.gov(|g| g.get(&ns).cloned()));
         move |d: &Delta, parents: &[Vec<OpId>]| match &state {
-            Some(ns) => ns.judge(&d.author.0, &d.governance, parents),
+            Some(ns) => ns.judge(&d.author.0, &d.context.0, &d.governance, parents),
             None => Err("the context's namespace is not known here".into()),
         }
+    }
+
+    /// The namespace a group (the namespace itself or a subgroup) is in,
+    /// if this node knows it.
+    pub fn namespace_of_group(&self, group: &[u8; 32]) -> Option<[u8; 32]> {
+        self.gov(|g| g.values().find(|s| s.has_group(group)).map(|s| s.id))
     }
 
     /// The namespace of a context, if it has one.
@@ -726,7 +848,7 @@ impl Node {
         let (Some(key), Some(ns)) = (key_of(peer), self.namespace_of(ctx)) else {
             return false;
         };
-        self.gov(|g| g.get(&ns).is_some_and(|s| s.is_member(&key)))
+        self.gov(|g| g.get(&ns).is_some_and(|s| s.may_read(&key, &ctx.0)))
     }
 
     /// Whether this node may run a call on a context of namespace `ns`:
@@ -734,13 +856,14 @@ impl Node {
     pub(crate) fn check_call(
         &self,
         ns: Option<&[u8; 32]>,
+        ctx: &ContextId,
         mutating: bool,
     ) -> std::result::Result<(), mero_runtime::ExecError> {
         let Some(ns) = ns else {
             return Ok(());
         };
         let me = self.public_key();
-        self.gov(|g| check_standing(g.get(ns), &me, mutating))
+        self.gov(|g| check_standing(g.get(ns), &me, ctx, mutating))
     }
 
     // ------------------------------------------------------ member management
@@ -748,7 +871,7 @@ impl Node {
     /// Runs a governance change by this node: checked on a copy first (so a
     /// refusal changes nothing and says why), then signed, applied, stored
     /// and published.
-    async fn change(&self, ns: &[u8; 32], body: Body) -> Result<()> {
+    pub(crate) async fn change(&self, ns: &[u8; 32], body: Body) -> Result<()> {
         let me = self.public_key();
         let check = self.gov(|g| {
             g.get(ns).map(|s| {
@@ -817,6 +940,21 @@ impl Node {
 
     /// Removes members; what they authored before stays.
     pub async fn remove_members(&self, ns: &[u8; 32], members: &[[u8; 32]]) -> Result<()> {
+        if let Some(root) = self.namespace_of_group(ns).filter(|root| root != ns) {
+            // From a subgroup: its admission is withdrawn (inherited
+            // membership of an open subgroup follows the parent's).
+            for m in members {
+                self.change(
+                    &root,
+                    Body::GroupMemberRemoved {
+                        group: *ns,
+                        member: *m,
+                    },
+                )
+                .await?;
+            }
+            return Ok(());
+        }
         for m in members {
             self.change(ns, Body::MemberRemoved { member: *m }).await?;
         }

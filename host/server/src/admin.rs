@@ -596,6 +596,116 @@ pub(crate) async fn get_member_capabilities(
     Ok(Json(Data::new(mero_api::Capabilities { capabilities })))
 }
 
+fn visibility(s: Option<&str>) -> ApiResult<bool> {
+    match s.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("open") => Ok(true),
+        Some("restricted") => Ok(false),
+        Some(other) => Err(ApiError::bad(
+            "InvalidVisibility",
+            format!("subgroupVisibility is `open` or `restricted`, not `{other}`"),
+        )),
+    }
+}
+
+/// Creates a subgroup of the namespace (or of one of its subgroups).
+#[utoipa::path(post, path = "/admin-api/namespaces/{id}/groups", tag = "groups",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    request_body = mero_api::CreateGroupRequest,
+    responses((status = 200, body = Data<mero_api::CreateGroupData>), (status = 400, body = mero_api::ErrorBody),
+        (status = 403, body = mero_api::ErrorBody), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn create_group(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Data<mero_api::CreateGroupData>>> {
+    let req: mero_api::CreateGroupRequest = if body.is_empty() {
+        mero_api::CreateGroupRequest::default()
+    } else {
+        json_body(&body)?
+    };
+    let ns = group_id(&id)?;
+    node.namespace(&ns)?;
+    let parent = match &req.parent_group_id {
+        Some(p) => group_id(p)?,
+        None => ns,
+    };
+    if node.namespace_of_group(&parent) != Some(ns) {
+        return Err(ApiError::not_found(
+            "GroupNotFound",
+            "the parent group is not in this namespace",
+        ));
+    }
+    let open = visibility(req.subgroup_visibility.as_deref())?;
+    let group = node.create_group(&parent, req.name, open).await?;
+    Ok(Json(Data::new(mero_api::CreateGroupData {
+        group_id: hex32(&group),
+    })))
+}
+
+/// The subgroups of a namespace.
+#[utoipa::path(get, path = "/admin-api/namespaces/{id}/groups", tag = "groups",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    responses((status = 200, body = Data<Vec<mero_api::Subgroup>>), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn list_groups(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Vec<mero_api::Subgroup>>>> {
+    Ok(Json(Data::new(
+        node.subgroups(&group_id(&id)?)?
+            .into_iter()
+            .map(|g| mero_api::Subgroup {
+                group_id: hex32(&g.id),
+                parent_group_id: hex32(&g.parent),
+                name: g.name,
+                subgroup_visibility: if g.open { "open" } else { "restricted" }.into(),
+                member_count: g.members,
+                context_count: g.contexts,
+            })
+            .collect(),
+    )))
+}
+
+/// Admits namespace members to a subgroup.
+#[utoipa::path(post, path = "/admin-api/groups/{id}/members", tag = "groups",
+    params(("id" = String, Path, description = "Hex subgroup id")),
+    request_body = mero_api::AddMembersRequest,
+    responses((status = 200, description = "Done: `{}`"), (status = 400, body = mero_api::ErrorBody),
+        (status = 403, body = mero_api::ErrorBody), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn add_group_members(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let req: mero_api::AddMembersRequest = json_body(&body)?;
+    if req.members.is_empty() {
+        return Err(ApiError::bad("InvalidRequest", "members must not be empty"));
+    }
+    let members = req
+        .members
+        .iter()
+        .map(|m| member_id(&m.identity))
+        .collect::<ApiResult<Vec<_>>>()?;
+    node.add_group_members(&group_id(&id)?, &members).await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// Opens or restricts a subgroup.
+#[utoipa::path(put, path = "/admin-api/groups/{id}/settings/subgroup-visibility", tag = "groups",
+    params(("id" = String, Path, description = "Hex subgroup id")),
+    request_body = mero_api::SetVisibilityRequest,
+    responses((status = 200, description = "Done: `{}`"), (status = 400, body = mero_api::ErrorBody),
+        (status = 403, body = mero_api::ErrorBody), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn set_group_visibility(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let req: mero_api::SetVisibilityRequest = json_body(&body)?;
+    let open = visibility(Some(&req.subgroup_visibility))?;
+    node.set_group_visibility(&group_id(&id)?, open).await?;
+    Ok(Json(serde_json::json!({})))
+}
+
 /// Removes members from a group; what they wrote before stays.
 #[utoipa::path(post, path = "/admin-api/groups/{id}/members/remove", tag = "groups",
     params(("id" = String, Path, description = "Hex group id")),

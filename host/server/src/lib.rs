@@ -57,6 +57,10 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::set_member_capabilities,
         admin::get_member_capabilities,
         admin::remove_members,
+        admin::create_group,
+        admin::list_groups,
+        admin::add_group_members,
+        admin::set_group_visibility,
         admin::sync_context,
         jsonrpc::handle,
     )
@@ -138,7 +142,6 @@ pub fn router(node: Node) -> Router {
         .route("/admin-api/contexts/{id}/join", post(admin::join_context))
         .route("/admin-api/contexts/sync/{id}", post(admin::sync_context))
         .route("/admin-api/contexts/sync", post(admin::sync_all))
-        .route("/admin-api/groups/{id}/members", get(admin::group_members))
         .route(
             "/admin-api/groups/{id}/contexts",
             get(admin::group_contexts),
@@ -154,6 +157,18 @@ pub fn router(node: Node) -> Router {
         .route(
             "/admin-api/groups/{id}/members/remove",
             post(admin::remove_members),
+        )
+        .route(
+            "/admin-api/namespaces/{id}/groups",
+            post(admin::create_group).get(admin::list_groups),
+        )
+        .route(
+            "/admin-api/groups/{id}/members",
+            get(admin::group_members).post(admin::add_group_members),
+        )
+        .route(
+            "/admin-api/groups/{id}/settings/subgroup-visibility",
+            axum::routing::put(admin::set_group_visibility),
         )
         .route("/jsonrpc", post(jsonrpc::handle))
         .fallback(not_found)

@@ -438,3 +438,106 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
         net.shutdown().await;
     });
 }
+
+/// A restricted subgroup's context is for the members admitted to it; an
+/// open subgroup's is for every member of the namespace.
+#[test]
+fn subgroups_keep_their_contexts_to_their_members() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let m2 = join(&n2, &ns, &n1.invite(&ns, &[]), &ctx);
+    let m3 = join(&n3, &ns, &n1.invite(&ns, &[]), &ctx);
+
+    let group = |args: &[&str]| {
+        let mut all = vec!["namespace", "create-group", &ns];
+        all.extend_from_slice(args);
+        n1.meroctl_json(&all)["data"]["groupId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let context_in = |g: &str| {
+        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", g])["data"]["contextId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let secret = group(&["--name", "secret", "--restricted"]);
+    let open = group(&["--name", "open"]);
+    let secret_ctx = context_in(&secret);
+    let open_ctx = context_in(&open);
+    n1.meroctl()
+        .args(["group", "members", "add", &secret, &m2])
+        .assert()
+        .success();
+    let listed = n1.meroctl_json(&["namespace", "groups", &ns]).to_string();
+    assert!(
+        listed.contains("restricted") && listed.contains(&open),
+        "{listed}"
+    );
+    let in_secret = n1
+        .meroctl_json(&["group", "members", "ls", &secret])
+        .to_string();
+    assert!(
+        in_secret.contains(&m2) && !in_secret.contains(&m3),
+        "{in_secret}"
+    );
+
+    // Node2 was admitted: it joins, writes, and node1 has the write.
+    let knows = |n: &TestNode, g: &str, c: &str| {
+        n.meroctl_json(&["group", "contexts", "ls", g])
+            .to_string()
+            .contains(c)
+    };
+    wait_until("node2 to learn of the subgroup's context", || {
+        knows(&n2, &secret, &secret_ctx)
+    });
+    wait_until("node2 to learn of its admission", || {
+        n2.meroctl_json(&["group", "members", "ls", &secret])
+            .to_string()
+            .contains(&m2)
+    });
+    n2.meroctl()
+        .args(["group", "join-context", &secret_ctx])
+        .assert()
+        .success();
+    n2.call(&secret_ctx, "set", json!({"key": "k", "value": "inside"}));
+    wait_converged(&[&n1, &n2], &secret_ctx, CONVERGE);
+    assert_eq!(
+        n1.call(&secret_ctx, "get", json!({"key": "k"})),
+        json!("inside")
+    );
+
+    // Node3 was not: it is refused and never holds the context.
+    wait_until("node3 to learn of the subgroup's context", || {
+        knows(&n3, &secret, &secret_ctx)
+    });
+    let out = n3
+        .meroctl()
+        .args(["group", "join-context", &secret_ctx])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a member"),
+        "{out:?}"
+    );
+    assert_eq!(n3.root(&secret_ctx), None);
+
+    // The open subgroup takes every member of the namespace.
+    wait_until("node3 to learn of the open subgroup's context", || {
+        knows(&n3, &open, &open_ctx)
+    });
+    n3.meroctl()
+        .args(["group", "join-context", &open_ctx])
+        .assert()
+        .success();
+    n3.call(&open_ctx, "set", json!({"key": "k", "value": "open"}));
+    wait_converged(&[&n1, &n3], &open_ctx, CONVERGE);
+    assert_eq!(
+        n1.call(&open_ctx, "get", json!({"key": "k"})),
+        json!("open")
+    );
+}
