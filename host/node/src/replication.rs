@@ -295,14 +295,28 @@ impl Node {
             let state = g.entry(ns).or_insert_with(|| Namespace::new(ns));
             state.make(&self.inner.identity, now_millis(), body)
         });
+        // Sealed with the key members hold now: a rotation's new key is
+        // in the op itself, for the members it is wrapped for.
+        let key = self.current_key(&ns);
         let applied = self.apply_governance(ns, vec![op.clone()]).await?;
         if applied.is_empty() {
             return Err(NodeError::Internal(
                 "this node's own governance op was refused".into(),
             ));
         }
-        self.publish(&namespace_topic(&ns), Gossip::Gov(Box::new(op)))
-            .await;
+        // Membership is nobody else's business: without a key (a brand-new
+        // namespace has no other member yet) nothing is published; members
+        // that miss it pull it with anti-entropy.
+        let Some((epoch, key)) = key else {
+            return Ok(());
+        };
+        let sealed = borsh::to_vec(&Gossip::Gov(Box::new(op)))
+            .ok()
+            .and_then(|bytes| crate::keys::seal(&ns, epoch, &key, &bytes));
+        if let Some(sealed) = sealed {
+            self.publish(&namespace_topic(&ns), Gossip::Sealed(sealed))
+                .await;
+        }
         Ok(())
     }
 
@@ -1338,6 +1352,10 @@ impl Node {
                             }
                         }
                         Some(Gossip::Delta(bytes)) => self.queue_delta(source, &bytes),
+                        Some(Gossip::Gov(op)) => {
+                            let node = self.clone();
+                            tokio::spawn(async move { node.on_governance(source, *op).await });
+                        }
                         Some(_) => tracing::warn!(peer = %source, "unexpected sealed gossip"),
                         None => tracing::debug!(
                             peer = %source,

@@ -382,7 +382,8 @@ fn a_write_concurrent_with_its_authors_removal_resolves_alike_everywhere() {
 #[test]
 fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
-    let (_, _, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let ns_id: [u8; 32] = hex::decode(&ns).unwrap().try_into().unwrap();
     let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
     let ctx_id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
     let topic = mero_node::sync::context_topic(&ctx_id);
@@ -435,6 +436,44 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
         let gossip: mero_node::sync::Gossip = borsh::from_slice(&heard).unwrap();
         assert!(matches!(gossip, mero_node::sync::Gossip::Sealed(_)));
         assert!(!heard.windows(secret.len()).any(|w| w == secret.as_bytes()));
+
+        // Governance (who is a member, which groups exist) is sealed too.
+        let ns_topic = mero_node::sync::namespace_topic(&ns_id);
+        net.subscribe(&ns_topic).await.unwrap();
+        let deadline = Instant::now() + CONVERGE;
+        while !net.topic_peers(&ns_topic).await.unwrap().contains(&peer) {
+            assert!(Instant::now() < deadline, "never saw the node on the topic");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let name = "a-group-name-only-members-may-read";
+        tokio::task::block_in_place(|| {
+            n1.meroctl_json(&["namespace", "create-group", &ns, "--name", name])
+        });
+        let heard = loop {
+            match tokio::time::timeout(CONVERGE, events.recv()).await {
+                Ok(Some(mero_network::NetworkEvent::Message { topic: t, data, .. }))
+                    if t == ns_topic =>
+                {
+                    break data;
+                }
+                Ok(Some(_)) => {}
+                other => panic!("no governance gossip overheard: {other:?}"),
+            }
+        };
+        let gossip: mero_node::sync::Gossip = borsh::from_slice(&heard).unwrap();
+        assert!(matches!(gossip, mero_node::sync::Gossip::Sealed(_)));
+        assert!(!heard.windows(name.len()).any(|w| w == name.as_bytes()));
+        // And its log is refused to a non-member.
+        let req = mero_node::sync::Request::Governance { namespace: ns_id };
+        let answer = net
+            .request(peer, borsh::to_vec(&req).unwrap())
+            .await
+            .unwrap();
+        let answer: mero_node::sync::Response = borsh::from_slice(&answer).unwrap();
+        assert!(
+            matches!(answer, mero_node::sync::Response::Refused(_)),
+            "{answer:?}"
+        );
         net.shutdown().await;
     });
 }
