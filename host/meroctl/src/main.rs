@@ -193,6 +193,11 @@ enum NamespaceCmd {
         #[arg(long)]
         restricted: bool,
     },
+    /// Leaves a namespace: what this node wrote stays; it cannot rejoin.
+    Leave {
+        /// Namespace id (hex or base58).
+        id: String,
+    },
     /// Lists a namespace's subgroups.
     Groups {
         /// Namespace id (hex or base58).
@@ -800,6 +805,12 @@ async fn namespace(client: &Client, out: &Out, cmd: NamespaceCmd) -> Result<(), 
                 .unwrap_or("-")
                 .to_string();
             out.show(&value, || kv(&[("Group ID", group)]));
+        }
+        NamespaceCmd::Leave { id } => {
+            let value = client
+                .post(&format!("/admin-api/namespaces/{id}/leave"), &json!({}))
+                .await?;
+            out.show(&value, || kv(&[("Left namespace", id.clone())]));
         }
         NamespaceCmd::Groups { id } => {
             let value = client

@@ -240,6 +240,7 @@ impl Node {
         })
         .await?;
         self.take_keys(&ns, &applied).await;
+        self.rotate_after_leaving(&ns, &applied);
         // New members: connect to them.
         for (_, op) in &applied {
             match &op.op.body {
@@ -981,6 +982,44 @@ impl Node {
         self.share_key(ns, &remaining, true).await
     }
 
+    /// This node leaves a namespace: it stops being a member (what it wrote
+    /// stays) and cannot rejoin; a remaining manager rotates the key.
+    pub async fn leave_namespace(&self, ns: &[u8; 32]) -> Result<()> {
+        let me = self.public_key();
+        self.change(ns, Body::MemberRemoved { member: me }).await
+    }
+
+    /// A member that left still holds the namespace key: one remaining
+    /// manager (the one with the smallest key, so that usually only one
+    /// does) rotates it for the others.
+    fn rotate_after_leaving(&self, ns: &[u8; 32], applied: &[(OpId, SignedOp)]) {
+        let left = applied.iter().any(|(_, op)| {
+            matches!(&op.op.body, Body::MemberRemoved { member } if *member == op.op.author)
+        });
+        if !left {
+            return;
+        }
+        let me = self.public_key();
+        let remaining = self.gov(|g| {
+            g.get(ns).and_then(|s| {
+                let rotator = s
+                    .members
+                    .keys()
+                    .find(|k| s.allowed(k, caps::MANAGE_MEMBERS))
+                    .copied();
+                (rotator == Some(me)).then(|| s.members.keys().copied().collect::<Vec<_>>())
+            })
+        });
+        let Some(remaining) = remaining else { return };
+        let node = self.clone();
+        let ns = *ns;
+        tokio::spawn(async move {
+            if let Err(e) = node.share_key(&ns, &remaining, true).await {
+                tracing::warn!(error = %e, "rotating the key after a member left failed");
+            }
+        });
+    }
+
     // ------------------------------------------------------------ keys
 
     /// The newest namespace key this node holds, with its epoch.
@@ -1073,7 +1112,11 @@ impl Node {
             .collect();
         self.remember_key(ns, epoch, key).await?;
         self.author_op(*ns, Body::KeyShared { epoch, wrapped })
-            .await
+            .await?;
+        if rotate && epoch > 0 {
+            tracing::info!(namespace = %hex::encode(ns), epoch, "namespace key rotated");
+        }
+        Ok(())
     }
 
     /// Takes the keys wrapped for this node in applied ops.

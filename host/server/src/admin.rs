@@ -607,6 +607,20 @@ fn visibility(s: Option<&str>) -> ApiResult<bool> {
     }
 }
 
+/// This node leaves the namespace; what it wrote stays, and it cannot
+/// rejoin.
+#[utoipa::path(post, path = "/admin-api/namespaces/{id}/leave", tag = "namespaces",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    responses((status = 200, description = "Done: `{}`"), (status = 403, body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn leave_namespace(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    node.leave_namespace(&group_id(&id)?).await?;
+    Ok(Json(serde_json::json!({})))
+}
+
 /// Creates a subgroup of the namespace (or of one of its subgroups).
 #[utoipa::path(post, path = "/admin-api/namespaces/{id}/groups", tag = "groups",
     params(("id" = String, Path, description = "Hex namespace id")),

@@ -58,6 +58,7 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::get_member_capabilities,
         admin::remove_members,
         admin::create_group,
+        admin::leave_namespace,
         admin::list_groups,
         admin::add_group_members,
         admin::set_group_visibility,
@@ -157,6 +158,10 @@ pub fn router(node: Node) -> Router {
         .route(
             "/admin-api/groups/{id}/members/remove",
             post(admin::remove_members),
+        )
+        .route(
+            "/admin-api/namespaces/{id}/leave",
+            post(admin::leave_namespace),
         )
         .route(
             "/admin-api/namespaces/{id}/groups",

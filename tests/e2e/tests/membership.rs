@@ -580,3 +580,69 @@ fn subgroups_keep_their_contexts_to_their_members() {
         json!("open")
     );
 }
+
+/// A member that leaves keeps what it wrote on the others, may no longer
+/// write, and cannot come back by replaying the invitation it joined with.
+#[test]
+fn a_member_that_left_cannot_replay_its_invitation() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let invitation = n1.invite(&ns, &[]);
+    let m2 = join(&n2, &ns, &invitation, &ctx);
+    n2.call(&ctx, "set", json!({"key": "k", "value": "before leaving"}));
+    wait_converged(&[&n1, &n2], &ctx, CONVERGE);
+
+    n2.meroctl()
+        .args(["namespace", "leave", &ns])
+        .assert()
+        .success();
+    wait_until("node1 to learn that node2 left", || {
+        !n1.meroctl_json(&["group", "members", "ls", &ns])
+            .to_string()
+            .contains(&m2)
+    });
+    // Its own node refuses its writes now.
+    let out = n2
+        .meroctl()
+        .args([
+            "call",
+            "set",
+            "--context",
+            &ctx,
+            "--args",
+            r#"{"key":"k","value":"after leaving"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no longer"),
+        "{out:?}"
+    );
+    // The same invitation again: refused, and nothing changes.
+    let out = n2
+        .meroctl()
+        .args(["namespace", "join", &ns, &invitation])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot rejoin"),
+        "{out:?}"
+    );
+    assert!(
+        !n1.meroctl_json(&["group", "members", "ls", &ns])
+            .to_string()
+            .contains(&m2)
+    );
+    // What it wrote before stays.
+    assert_eq!(
+        n1.call(&ctx, "get", json!({"key": "k"})),
+        json!("before leaving")
+    );
+    // Node1, the remaining manager, rotated the key it still holds.
+    wait_until("node1 to rotate the namespace key", || {
+        n1.log().contains("namespace key rotated")
+    });
+}
