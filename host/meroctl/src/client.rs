@@ -50,6 +50,11 @@ impl Client {
         })
     }
 
+    /// The node's base URL.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Sends a request; returns the JSON body of a success.
     pub(crate) async fn send(
         &self,

@@ -1,6 +1,7 @@
 //! `meroctl`: drives a context node over its HTTP API.
 
 mod client;
+mod socket;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -73,10 +74,16 @@ enum Command {
     /// Calls a method of a context; read-only or mutating as the app declares.
     #[command(after_help = "Examples:
   meroctl --node node1 call set --context <CONTEXT_ID> --args '{\"key\":\"a\",\"value\":\"b\"}'
-  meroctl --node node1 call entries --context my-alias")]
+  meroctl --node node1 call entries --context my-alias
+  meroctl --node node1 call -i --context my-alias   (then: set {\"key\":\"a\",\"value\":\"b\"})")]
     Call {
         /// The method.
-        method: String,
+        #[arg(required_unless_present = "interactive")]
+        method: Option<String>,
+        /// Reads `METHOD [ARGS_JSON]` lines from stdin and runs each over
+        /// one WebSocket session.
+        #[arg(long, short = 'i')]
+        interactive: bool,
         /// Context id or alias.
         #[arg(long, short = 'c')]
         context: String,
@@ -440,6 +447,26 @@ enum ContextCmd {
         /// Context id or alias.
         context: String,
     },
+    /// Prints the context's events as they arrive (JSON lines with
+    /// `--output-format json`).
+    #[command(after_help = "Examples:
+  meroctl --node node2 context watch --context <CONTEXT_ID>
+  meroctl --node node2 context watch -c <CONTEXT_ID> --event-type ExecutionEvent -n 10
+  meroctl --node node2 context watch -c <CONTEXT_ID> --event-type Inserted
+
+Event types: StateMutation, ExecutionEvent (or the app's event kind, e.g. Inserted),
+SyncStatus, AppVersionChanged.")]
+    Watch {
+        /// Context id or alias.
+        #[arg(long, short = 'c')]
+        context: String,
+        /// Only these event types (repeatable).
+        #[arg(long = "event-type")]
+        event_type: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long, short = 'n')]
+        count: Option<usize>,
+    },
 }
 
 struct Out {
@@ -534,11 +561,16 @@ async fn run(cli: Cli) -> Result<(), ClientError> {
         }
         Command::Call {
             method,
+            interactive,
             context,
             args,
             id,
         } => {
             let ctx = resolve_context(&client, &context).await?;
+            let method = match method {
+                Some(m) if !interactive => m,
+                _ => return socket::interactive(&client, &ctx, out.format == Format::Json).await,
+            };
             let args = parse_json_arg("--args", &args)?;
             let req = json!({
                 "jsonrpc": "2.0",
@@ -960,6 +992,14 @@ async fn context(client: &Client, out: &Out, cmd: ContextCmd) -> Result<(), Clie
                     ("Deltas", c.delta_count.unwrap_or_default().to_string()),
                 ])
             });
+        }
+        ContextCmd::Watch {
+            context,
+            event_type,
+            count,
+        } => {
+            let ctx = resolve_context(client, &context).await?;
+            socket::watch(client, &ctx, event_type, count, out.format == Format::Json).await?;
         }
         ContextCmd::Sync { context } => {
             let ctx = resolve_context(client, &context).await?;

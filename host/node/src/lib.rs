@@ -6,6 +6,7 @@
 //! Ids are raw 32-byte arrays here; encodings belong to the wire format.
 
 mod error;
+pub mod events;
 pub mod governance;
 pub mod invitation;
 pub mod keys;
@@ -153,6 +154,8 @@ struct Inner {
     keys: std::sync::Mutex<NamespaceKeys>,
     /// Held while the keys are persisted.
     keys_written: tokio::sync::Mutex<()>,
+    /// Events for subscribers.
+    events: Arc<events::EventBus>,
 }
 
 type NamespaceKeys =
@@ -226,8 +229,10 @@ impl Node {
                 gov,
                 keys: Default::default(),
                 keys_written: tokio::sync::Mutex::new(()),
+                events: Arc::default(),
             }),
         };
+        node.forward_commits();
         node.load_governance()?;
         node.load_keys()?;
         Ok(node)

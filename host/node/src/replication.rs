@@ -10,6 +10,7 @@ use mero_crdt::{ContextId, Delta, SignedDelta};
 use mero_network::{Multiaddr, NetworkClient, NetworkConfig, NetworkEvent, PeerId};
 use mero_store::{ContextMeta, GroupRecord, MemberRecord, Role};
 
+use crate::events::{EventBus, Scope};
 use crate::governance::{AppInfo, Body, Namespace, OpId, Refused, SignedOp};
 use crate::invitation::{Invitation, SignedInvitation, parse_pasted, role};
 use crate::sync::{
@@ -107,6 +108,71 @@ pub(crate) fn standing(gov: Governance, me: [u8; 32]) -> mero_runtime::Standing 
             .map(|s| s.heads.iter().copied().collect())
             .unwrap_or_default())
     })
+}
+
+/// The event a governance op makes for subscribers of its group, if any.
+fn publish_governance(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
+    let account = |k: &[u8; 32]| serde_json::Value::String(hex::encode(k));
+    let (group, kind, data) = match &op.op.body {
+        Body::MemberJoined {
+            member, invitation, ..
+        } => (
+            *ns,
+            "MemberJoined",
+            serde_json::json!({
+                "memberAccount": account(member),
+                "role": format!("{:?}", role_of(invitation.invitation.invited_role)),
+            }),
+        ),
+        Body::MemberRemoved { member } => (
+            *ns,
+            "MemberRemoved",
+            serde_json::json!({ "memberAccount": account(member) }),
+        ),
+        Body::RoleSet { member, role } => (
+            *ns,
+            "MemberRoleSet",
+            serde_json::json!({
+                "memberAccount": account(member),
+                "role": format!("{:?}", role_of(*role)),
+            }),
+        ),
+        Body::CapabilitiesSet {
+            member,
+            capabilities,
+        } => (
+            *ns,
+            "MemberCapabilitySet",
+            serde_json::json!({ "memberAccount": account(member), "capabilities": capabilities }),
+        ),
+        Body::ContextRegistered { context, group, .. } => (
+            *group,
+            "ContextRegistered",
+            serde_json::json!({ "contextId": bs58::encode(context).into_string() }),
+        ),
+        Body::GroupCreated { group, parent, .. } => (
+            *parent,
+            "SubgroupCreated",
+            serde_json::json!({ "subgroupId": hex::encode(group) }),
+        ),
+        Body::GroupMemberAdded { group, member } => (
+            *group,
+            "MemberAdded",
+            serde_json::json!({ "memberAccount": account(member) }),
+        ),
+        Body::GroupMemberRemoved { group, member } => (
+            *group,
+            "MemberRemoved",
+            serde_json::json!({ "memberAccount": account(member) }),
+        ),
+        Body::GroupVisibilitySet { group, open } => (
+            *group,
+            "SubgroupVisibilitySet",
+            serde_json::json!({ "subgroupVisibility": if *open { "open" } else { "restricted" } }),
+        ),
+        Body::Create { .. } | Body::KeyShared { .. } | Body::ContextDetached { .. } => return,
+    };
+    bus.publish(Scope::Group(group), kind, None, data);
 }
 
 fn unreachable(message: impl Into<String>) -> NodeError {
@@ -241,6 +307,9 @@ impl Node {
         .await?;
         self.take_keys(&ns, &applied).await;
         self.rotate_after_leaving(&ns, &applied);
+        for (_, op) in &applied {
+            publish_governance(&self.inner.events, &ns, op);
+        }
         // New members: connect to them.
         for (_, op) in &applied {
             match &op.op.body {
@@ -781,10 +850,30 @@ impl Node {
         s
     }
 
+    /// Updates a context's sync status; a change of state, or a new error,
+    /// is a `SyncStatus` event.
     fn set_status(&self, ctx: &ContextId, f: impl FnOnce(&mut SyncStatus)) {
-        if let Some(n) = self.inner.net.get() {
+        let Some(n) = self.inner.net.get() else {
+            return;
+        };
+        let changed = {
             let mut all = n.status.lock().unwrap_or_else(|p| p.into_inner());
-            f(all.entry(*ctx).or_default());
+            let s = all.entry(*ctx).or_default();
+            let before = (s.state, s.last_error.clone());
+            f(s);
+            (before != (s.state, s.last_error.clone())).then(|| s.clone())
+        };
+        if let Some(s) = changed {
+            self.inner.events.publish(
+                Scope::Context(*ctx),
+                "SyncStatus",
+                None,
+                serde_json::json!({
+                    "syncState": s.state,
+                    "failureCount": s.rejected,
+                    "lastError": s.last_error,
+                }),
+            );
         }
     }
 

@@ -32,6 +32,15 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// A 403.
+    pub fn forbidden(kind: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Status of a failed app call when reached through the admin API.

@@ -79,7 +79,7 @@ pub(crate) async fn handle(State(node): State<Node>, body: Bytes) -> (StatusCode
     (StatusCode::OK, Json(reply))
 }
 
-async fn execute(node: &Node, id: Value, params: Value) -> Response {
+pub(crate) async fn execute(node: &Node, id: Value, params: Value) -> Response {
     let params: ExecuteParams = match serde_json::from_value(params) {
         Ok(p) => p,
         Err(e) => return Response::err(id, "ParseError", json!(e.to_string()), Some("ParseError")),

@@ -1,11 +1,14 @@
 //! The node's HTTP API on one listener: `/admin-api/*` (REST), `/jsonrpc`,
-//! and the OpenAPI document at `/admin-api/openapi.json` (also checked in as
+//! events over `/ws` (WebSocket) and `/sse` (server-sent events), and the
+//! OpenAPI document at `/admin-api/openapi.json` (also checked in as
 //! `host/server/openapi.json`). Handlers are thin: they decode the wire
 //! format, call [`mero_node::Node`] and encode the answer.
 
 mod admin;
 mod error;
 mod jsonrpc;
+mod sse;
+mod ws;
 
 use std::future::Future;
 
@@ -82,6 +85,25 @@ async fn openapi() -> impl axum::response::IntoResponse {
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found("RouteNotFound", format!("no route {}", uri.path()))
+}
+
+/// What handlers share: the node, and the SSE sessions.
+#[derive(Clone)]
+struct AppState {
+    node: Node,
+    sessions: sse::Sessions,
+}
+
+impl axum::extract::FromRef<AppState> for Node {
+    fn from_ref(s: &AppState) -> Node {
+        s.node.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for sse::Sessions {
+    fn from_ref(s: &AppState) -> sse::Sessions {
+        s.sessions.clone()
+    }
 }
 
 /// Every route, over `node`.
@@ -176,9 +198,15 @@ pub fn router(node: Node) -> Router {
             axum::routing::put(admin::set_group_visibility),
         )
         .route("/jsonrpc", post(jsonrpc::handle))
+        .route("/ws", get(ws::handle))
+        .route("/sse", get(sse::open))
+        .route("/sse/subscription", post(sse::change))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(node)
+        .with_state(AppState {
+            node,
+            sessions: sse::Sessions::default(),
+        })
 }
 
 /// Serves `node` on every listener until `shutdown` resolves; requests in

@@ -117,6 +117,11 @@ impl TestNode {
         node
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap()
+    }
+
     /// The node's directory.
     pub fn dir(&self) -> PathBuf {
         self.home.path().join(&self.name)

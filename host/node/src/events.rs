@@ -1,0 +1,349 @@
+//! Events for clients: what changed in the contexts and namespaces this node
+//! holds, as it happens here, for WebSocket and SSE subscribers.
+//!
+//! Every event gets a sequence number and goes to a broadcast channel and to
+//! a bounded log (the last [`LOG_CAPACITY`] events) from which an SSE client
+//! that reconnects resumes. Events come from commits (a delta authored here
+//! or merged from a peer is committed once, so its events are published once
+//! per node, never again after a restart), from sync status changes and from
+//! governance ops as they are applied.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use mero_crdt::ContextId;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// How many events the node keeps for subscribers that resume...
+pub const LOG_CAPACITY: usize = 10_000;
+
+/// ...and at most this many bytes of them.
+pub const LOG_MAX_BYTES: usize = 16 << 20;
+
+/// How far a live subscriber may fall behind before it is dropped.
+pub const CHANNEL_CAPACITY: usize = 1_024;
+
+/// What an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A context.
+    Context(ContextId),
+    /// A namespace or subgroup.
+    Group([u8; 32]),
+}
+
+/// One event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Its place in this node's sequence (from 1, per run).
+    pub seq: u64,
+    /// What it is about.
+    pub scope: Scope,
+    /// Its type: `StateMutation`, `ExecutionEvent`, `SyncStatus`,
+    /// `AppVersionChanged`, `MemberJoined`, `MemberRemoved`, ...
+    pub kind: &'static str,
+    /// For `ExecutionEvent`: the kind the app gave it.
+    pub app_kind: Option<String>,
+    /// What subscribers receive: `{"contextId"|"groupId", "type", "data"}`.
+    pub json: Value,
+    /// `json` as text, made once for every subscriber.
+    pub text: Arc<str>,
+}
+
+/// Which events a subscriber wants.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Contexts.
+    pub contexts: HashSet<ContextId>,
+    /// Namespaces and subgroups.
+    pub groups: HashSet<[u8; 32]>,
+    /// Types (or app event kinds); empty means every type.
+    pub types: HashSet<String>,
+}
+
+impl Filter {
+    /// Whether `e` is wanted.
+    pub fn matches(&self, e: &Event) -> bool {
+        let scoped = match e.scope {
+            Scope::Context(c) => self.contexts.contains(&c),
+            Scope::Group(g) => self.groups.contains(&g),
+        };
+        scoped
+            && (self.types.is_empty()
+                || self.types.contains(e.kind)
+                || e.app_kind.as_ref().is_some_and(|k| self.types.contains(k)))
+    }
+}
+
+/// Events from before the oldest one still kept were asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// The oldest sequence number still kept.
+    pub oldest: u64,
+}
+
+/// The kept events a resuming subscriber missed, or the gap if some are
+/// gone.
+pub type Missed = Result<Vec<Arc<Event>>, Gap>;
+
+/// The node's event channel and log.
+#[derive(Debug)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<Event>>,
+    log: Mutex<Log>,
+    boot: u64,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    last: u64,
+    kept: VecDeque<Arc<Event>>,
+    bytes: usize,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new(crate::now_millis())
+    }
+}
+
+impl EventBus {
+    /// An empty bus; `boot` tells this run's event ids from another's.
+    pub fn new(boot: u64) -> EventBus {
+        EventBus {
+            tx: broadcast::channel(CHANNEL_CAPACITY).0,
+            log: Mutex::default(),
+            boot,
+        }
+    }
+
+    /// This run's id: event ids are `{boot}-{seq}`.
+    pub fn boot(&self) -> u64 {
+        self.boot
+    }
+
+    /// Publishes an event.
+    pub fn publish(&self, scope: Scope, kind: &'static str, app_kind: Option<String>, data: Value) {
+        let json = match scope {
+            Scope::Context(c) => json!({
+                "contextId": bs58::encode(c.0).into_string(),
+                "type": kind,
+                "data": data,
+            }),
+            Scope::Group(g) => json!({
+                "groupId": hex::encode(g),
+                "type": kind,
+                "data": data,
+            }),
+        };
+        let text: Arc<str> = json.to_string().into();
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.last += 1;
+        let event = Arc::new(Event {
+            seq: log.last,
+            scope,
+            kind,
+            app_kind,
+            json,
+            text,
+        });
+        log.bytes += event.text.len();
+        log.kept.push_back(event.clone());
+        while log.kept.len() > LOG_CAPACITY || (log.bytes > LOG_MAX_BYTES && log.kept.len() > 1) {
+            if let Some(old) = log.kept.pop_front() {
+                log.bytes -= old.text.len();
+            }
+        }
+        // Sent under the lock so subscribers see sequence order.
+        let _ = self.tx.send(event);
+    }
+
+    /// Live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Live events, and the kept ones after `seq`: subscribe first, then
+    /// replay, and skip live ones the replay already gave.
+    pub fn resume(&self, seq: u64) -> (broadcast::Receiver<Arc<Event>>, Missed) {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = self.tx.subscribe();
+        let oldest = log.kept.front().map_or(log.last + 1, |e| e.seq);
+        let missed = if seq + 1 < oldest && seq < log.last {
+            Err(Gap { oldest })
+        } else {
+            Ok(log.kept.iter().filter(|e| e.seq > seq).cloned().collect())
+        };
+        (rx, missed)
+    }
+
+    /// The newest sequence number given out.
+    pub fn last(&self) -> u64 {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).last
+    }
+}
+
+/// The JSON of an app event: its kind and its data (JSON if it parses, else
+/// the bytes as a string).
+pub fn app_event_json(kind: &str, data: &[u8]) -> Value {
+    let data = serde_json::from_slice::<Value>(data)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(data).into_owned()));
+    json!({ "kind": kind, "data": data })
+}
+
+impl crate::Node {
+    /// The node's events.
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.inner.events
+    }
+
+    /// Publishes the events of every committed delta: `StateMutation` with
+    /// the new root and the app's events (upstream's shape), then one
+    /// `ExecutionEvent` per app event with its data as JSON.
+    pub(crate) fn forward_commits(&self) {
+        let mut rx = self.inner.exec.subscribe();
+        let bus = self.inner.events.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(c) => {
+                        let ctx = c.delta.delta.context;
+                        let events = &c.delta.delta.events;
+                        bus.publish(
+                            Scope::Context(ctx),
+                            "StateMutation",
+                            None,
+                            json!({
+                                "newRoot": bs58::encode(c.root_hash).into_string(),
+                                "deltaId": bs58::encode(c.id.0).into_string(),
+                                "local": c.local,
+                                "events": events.iter().map(|e| json!({
+                                    "kind": e.kind,
+                                    "data": e.data,
+                                    "handler": null,
+                                })).collect::<Vec<_>>(),
+                            }),
+                        );
+                        for e in events {
+                            bus.publish(
+                                Scope::Context(ctx),
+                                "ExecutionEvent",
+                                Some(e.kind.clone()),
+                                app_event_json(&e.kind, &e.data),
+                            );
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "event forwarding fell behind the executor");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    /// Whether a client of this node may subscribe to `ctx`: the node holds
+    /// it and is a member of its group.
+    pub fn check_subscribe_context(&self, ctx: &ContextId) -> crate::Result<()> {
+        let meta = self
+            .inner
+            .store
+            .snapshot()?
+            .context_meta(ctx)?
+            .ok_or_else(|| crate::NodeError::not_found("ContextNotFound", "Context not found"))?;
+        let Some(ns) = meta.group else {
+            return Ok(());
+        };
+        let me = self.public_key();
+        if self.gov(|g| g.get(&ns).is_some_and(|s| s.may_read(&me, &ctx.0))) {
+            Ok(())
+        } else {
+            Err(crate::NodeError::Forbidden {
+                kind: "NotAMember",
+                message: "this node is not a member of the context's group".into(),
+            })
+        }
+    }
+
+    /// Whether a client of this node may subscribe to group `group`: this
+    /// node is one of its members.
+    pub fn check_subscribe_group(&self, group: &[u8; 32]) -> crate::Result<()> {
+        let me = self.public_key();
+        match self.gov(|g| {
+            g.values()
+                .find(|s| s.has_group(group))
+                .map(|s| s.in_group(&me, group))
+        }) {
+            Some(true) => Ok(()),
+            Some(false) => Err(crate::NodeError::Forbidden {
+                kind: "NotAGroupMember",
+                message: "this node is not a member of the group".into(),
+            }),
+            None => Err(crate::NodeError::not_found(
+                "GroupNotFound",
+                "Group not found",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail fast")]
+    use super::*;
+
+    #[test]
+    fn resume_replays_what_was_missed_and_reports_a_gap() {
+        let bus = EventBus::new(1);
+        let ctx = ContextId([1; 32]);
+        for i in 0..(LOG_CAPACITY + 5) {
+            bus.publish(Scope::Context(ctx), "StateMutation", None, json!(i));
+        }
+        let (_, missed) = bus.resume(bus.last() - 3);
+        let seqs: Vec<u64> = missed.unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs.len(), 3);
+        assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]));
+        // The first five fell out of the log.
+        assert_eq!(bus.resume(2).1.unwrap_err(), Gap { oldest: 6 });
+        assert!(bus.resume(5).1.is_ok());
+        assert!(bus.resume(bus.last()).1.unwrap().is_empty());
+    }
+
+    #[test]
+    fn filters_take_scope_then_type_or_app_kind() {
+        let bus = EventBus::new(1);
+        let (a, b) = (ContextId([1; 32]), ContextId([2; 32]));
+        let mut rx = bus.subscribe();
+        bus.publish(Scope::Context(a), "StateMutation", None, json!({}));
+        bus.publish(
+            Scope::Context(a),
+            "ExecutionEvent",
+            Some("ItemAdded".into()),
+            json!({}),
+        );
+        bus.publish(Scope::Context(b), "StateMutation", None, json!({}));
+        bus.publish(Scope::Group([3; 32]), "MemberJoined", None, json!({}));
+        let all: Vec<_> = (0..4).map(|_| rx.try_recv().unwrap()).collect();
+        let f = Filter {
+            contexts: [a].into(),
+            groups: [[3; 32]].into(),
+            types: HashSet::new(),
+        };
+        assert_eq!(all.iter().filter(|e| f.matches(e)).count(), 3);
+        let f = Filter {
+            types: ["ItemAdded".to_string(), "MemberJoined".to_string()].into(),
+            ..f
+        };
+        let kinds: Vec<_> = all
+            .iter()
+            .filter(|e| f.matches(e))
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["ExecutionEvent", "MemberJoined"]);
+        assert_eq!(
+            all[0].json["contextId"],
+            bs58::encode([1; 32]).into_string()
+        );
+    }
+}

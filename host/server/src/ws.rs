@@ -1,0 +1,316 @@
+//! `GET /ws`: event subscriptions and calls over one WebSocket.
+//!
+//! Requests are `{"id": u64|null, "method": "subscribe"|"unsubscribe"|
+//! "execute", "params": {...}}`; replies carry the request's id, events
+//! `"id": null`. A client that does not read its events is disconnected
+//! (with a close reason) once [`MAX_QUEUED_BYTES`] wait for it, or once it
+//! falls [`mero_node::events::CHANNEL_CAPACITY`] events behind the node:
+//! the node's memory and its calls never wait on a subscriber.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use mero_node::Node;
+use mero_node::events::Filter;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Bytes that may wait for one client before it is dropped.
+pub(crate) const MAX_QUEUED_BYTES: usize = 4 << 20;
+
+/// Messages that may wait for one client (bounded by bytes first).
+const OUT_QUEUE: usize = 4_096;
+
+/// Largest request accepted on the socket.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// How long one message may take to go out before the client is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Code 1008 (policy violation): the client did not keep up.
+const TOO_SLOW: u16 = 1008;
+
+/// Upgrades to a WebSocket session.
+pub(crate) async fn handle(State(node): State<Node>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| session(node, socket))
+}
+
+#[derive(Deserialize)]
+struct Request {
+    #[serde(default)]
+    id: Option<u64>,
+    method: String,
+    #[serde(default)]
+    params: Value,
+}
+
+/// What subscribe and unsubscribe take.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Subscription {
+    /// Base58 context ids.
+    #[serde(default)]
+    pub context_ids: Vec<String>,
+    /// Hex namespace or subgroup ids.
+    #[serde(default)]
+    pub group_ids: Vec<String>,
+    /// Event types (or app event kinds) to keep; all if absent.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+}
+
+fn reply(id: Option<u64>, result: Value) -> Value {
+    json!({ "id": id, "result": result })
+}
+
+fn error(id: Option<u64>, kind: &str, data: impl Into<Value>) -> Value {
+    json!({ "id": id, "error": { "type": kind, "data": data.into() } })
+}
+
+/// The queue to one client, bounded in messages and in bytes.
+#[derive(Clone)]
+struct Out {
+    tx: mpsc::Sender<String>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Out {
+    /// Queues `text`; false if the client is too far behind.
+    fn push(&self, text: String) -> bool {
+        let len = text.len();
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
+            return false;
+        }
+        self.tx.try_send(text).is_ok()
+    }
+
+    fn send(&self, v: &Value) -> bool {
+        self.push(v.to_string())
+    }
+}
+
+async fn session(node: Node, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
+    let (tx, out_rx) = mpsc::channel::<String>(OUT_QUEUE);
+    let out = Out {
+        tx,
+        queued: Arc::default(),
+    };
+    let (close, close_rx) = oneshot::channel::<String>();
+    let writer = tokio::spawn(write(sink, out_rx, out.queued.clone(), close_rx));
+    let mut events = node.events().subscribe();
+    let mut filter = Filter::default();
+    let dropped = loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(answer) = request(&node, &mut filter, &out, text.as_str()).await
+                        && !out.send(&answer)
+                    {
+                        break Some("the client does not read its replies".to_string());
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let e = error(None, "ParseError", "requests are JSON text messages");
+                    if !out.send(&e) {
+                        break Some("the client does not read its replies".to_string());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break None,
+            },
+            ev = events.recv() => match ev {
+                Ok(e) if filter.matches(&e) => {
+                    if !out.push(format!(r#"{{"id":null,"result":{}}}"#, e.text)) {
+                        break Some(format!(
+                            "the client fell {MAX_QUEUED_BYTES} bytes of events behind"
+                        ));
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    break Some(format!("the client fell {n} events behind the node"));
+                }
+                Err(broadcast::error::RecvError::Closed) => break None,
+            },
+        }
+    };
+    if let Some(reason) = dropped {
+        tracing::info!(%reason, "dropping a WebSocket subscriber");
+        let _ = close.send(reason);
+    }
+    drop(out);
+    let _ = writer.await;
+}
+
+/// Sends queued messages; on `close`, a close frame with its reason.
+async fn write(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut out: mpsc::Receiver<String>,
+    queued: Arc<AtomicUsize>,
+    mut close: oneshot::Receiver<String>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            reason = &mut close => {
+                if let Ok(reason) = reason {
+                    let frame = CloseFrame { code: TOO_SLOW, reason: Utf8Bytes::from(reason) };
+                    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+                }
+                break;
+            }
+            msg = out.recv() => {
+                let Some(msg) = msg else { break };
+                queued.fetch_sub(msg.len(), Ordering::Relaxed);
+                let text = Message::Text(Utf8Bytes::from(msg));
+                match tokio::time::timeout(SEND_TIMEOUT, sink.send(text)).await {
+                    Ok(Ok(())) => {}
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+/// Answers one request; `None` for what needs no answer now (an execute
+/// answers from its own task, so events keep flowing meanwhile).
+async fn request(node: &Node, filter: &mut Filter, out: &Out, text: &str) -> Option<Value> {
+    let req: Request = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => return Some(error(None, "ParseError", e.to_string())),
+    };
+    let id = req.id;
+    match req.method.as_str() {
+        "subscribe" => Some(subscribe(node, filter, id, req.params)),
+        "unsubscribe" => Some(unsubscribe(filter, id, req.params)),
+        "execute" => {
+            let node = node.clone();
+            let out = out.clone();
+            tokio::spawn(async move {
+                let answer =
+                    crate::jsonrpc::execute(&node, id.map_or(Value::Null, Value::from), req.params)
+                        .await;
+                let mut answer = serde_json::to_value(answer).unwrap_or(Value::Null);
+                if let Some(map) = answer.as_object_mut() {
+                    map.remove("jsonrpc");
+                }
+                // A full queue means the client is being dropped anyway.
+                let _ = out.send(&answer);
+            });
+            None
+        }
+        other => Some(error(
+            id,
+            "ParseError",
+            format!("unknown method `{other}`: subscribe, unsubscribe or execute"),
+        )),
+    }
+}
+
+/// Parses a subscription's ids; the error names what is wrong.
+pub(crate) fn parse_ids(
+    s: &Subscription,
+) -> Result<(Vec<mero_crdt::ContextId>, Vec<[u8; 32]>), String> {
+    let contexts = s
+        .context_ids
+        .iter()
+        .map(|c| {
+            mero_api::ids::parse_b58(c, "context id")
+                .map(mero_crdt::ContextId)
+                .map_err(|e| format!("{c}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let groups = s
+        .group_ids
+        .iter()
+        .map(|g| mero_api::ids::parse_group(g).map_err(|e| format!("{g}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((contexts, groups))
+}
+
+/// Checks that this node may hand out every id's events; the error lists
+/// each refused id with why.
+pub(crate) fn authorize(
+    node: &Node,
+    contexts: &[mero_crdt::ContextId],
+    groups: &[[u8; 32]],
+) -> Result<(), (&'static str, String)> {
+    let mut refused = Vec::new();
+    let mut kind = "NotFound";
+    for c in contexts {
+        if let Err(e) = node.check_subscribe_context(c) {
+            if matches!(e, mero_node::NodeError::Forbidden { .. }) {
+                kind = "Unauthorized";
+            }
+            refused.push(format!("{}: {e}", bs58::encode(c.0).into_string()));
+        }
+    }
+    for g in groups {
+        if let Err(e) = node.check_subscribe_group(g) {
+            if matches!(e, mero_node::NodeError::Forbidden { .. }) {
+                kind = "Unauthorized";
+            }
+            refused.push(format!("{}: {e}", hex::encode(g)));
+        }
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err((kind, refused.join("; ")))
+    }
+}
+
+fn subscribe(node: &Node, filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
+    let s: Subscription = match serde_json::from_value(params) {
+        Ok(s) => s,
+        Err(e) => return error(id, "ParseError", e.to_string()),
+    };
+    let (contexts, groups) = match parse_ids(&s) {
+        Ok(x) => x,
+        Err(e) => return error(id, "ParseError", e),
+    };
+    // All or nothing: a refused id is an error, never a silent drop.
+    if let Err((kind, why)) = authorize(node, &contexts, &groups) {
+        return error(id, kind, why);
+    }
+    filter.contexts.extend(contexts);
+    filter.groups.extend(groups);
+    if let Some(types) = s.event_types {
+        filter.types = types.into_iter().collect();
+    }
+    let mut result = json!({ "contextIds": s.context_ids });
+    if !s.group_ids.is_empty() {
+        result["groupIds"] = json!(s.group_ids);
+    }
+    reply(id, result)
+}
+
+fn unsubscribe(filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
+    let s: Subscription = match serde_json::from_value(params) {
+        Ok(s) => s,
+        Err(e) => return error(id, "ParseError", e.to_string()),
+    };
+    let (contexts, groups) = match parse_ids(&s) {
+        Ok(x) => x,
+        Err(e) => return error(id, "ParseError", e),
+    };
+    for c in &contexts {
+        filter.contexts.remove(c);
+    }
+    for g in &groups {
+        filter.groups.remove(g);
+    }
+    let mut result = json!({ "contextIds": s.context_ids });
+    if !s.group_ids.is_empty() {
+        result["groupIds"] = json!(s.group_ids);
+    }
+    reply(id, result)
+}

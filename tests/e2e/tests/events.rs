@@ -1,0 +1,544 @@
+//! Events on real nodes: WebSocket and SSE subscribers receive what calls on
+//! any node change, once each and in order; filters, refusals, resuming
+//! after a disconnect, and a subscriber that never reads.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(node: &TestNode) -> Ws {
+    let url = node.url("/ws").replacen("http", "ws", 1);
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next JSON message, skipping pings.
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            other => panic!("no message: {other:?}"),
+        }
+    }
+}
+
+/// The next pushed event whose type is `kind`.
+async fn next_event(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let v = next(ws).await;
+        if v["id"].is_null() && v["result"]["type"] == kind {
+            return v["result"].clone();
+        }
+    }
+}
+
+/// The reply to request `id` (events in between are skipped).
+async fn reply(ws: &mut Ws, id: u64) -> Value {
+    loop {
+        let v = next(ws).await;
+        if v["id"] == id {
+            return v;
+        }
+    }
+}
+
+fn call(node: &TestNode, ctx: &str, method: &str, args: Value) -> Value {
+    tokio::task::block_in_place(|| node.call(ctx, method, args))
+}
+
+fn two_nodes() -> (TestNode, TestNode, String, String) {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    (n1, n2, ns, ctx)
+}
+
+#[test]
+fn websocket_subscribers_get_each_event_once_in_order_on_every_node() {
+    let (n1, n2, ns, ctx) = two_nodes();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ws1 = connect(&n1).await;
+        let mut ws2 = connect(&n2).await;
+        let mut only_updates = connect(&n2).await;
+        for ws in [&mut ws1, &mut ws2] {
+            send(
+                ws,
+                json!({"id": 1, "method": "subscribe",
+                       "params": {"contextIds": [ctx], "groupIds": [ns]}}),
+            )
+            .await;
+            assert_eq!(
+                reply(ws, 1).await,
+                json!({"id": 1, "result": {"contextIds": [ctx], "groupIds": [ns]}})
+            );
+        }
+        send(
+            &mut only_updates,
+            json!({"id": 2, "method": "subscribe",
+                   "params": {"contextIds": [ctx], "eventTypes": ["Updated"]}}),
+        )
+        .await;
+        assert_eq!(
+            reply(&mut only_updates, 2).await["result"]["contextIds"][0],
+            ctx
+        );
+
+        // Calls on node1: its subscribers see them at commit, node2's when
+        // the deltas are applied there; each once, in order.
+        for i in 0..5 {
+            call(
+                &n1,
+                &ctx,
+                "set",
+                json!({"key": format!("k{i}"), "value": format!("v{i}")}),
+            );
+        }
+        call(&n1, &ctx, "set", json!({"key": "k0", "value": "changed"}));
+        for ws in [&mut ws1, &mut ws2] {
+            let mut seen = Vec::new();
+            while seen.len() < 6 {
+                let v = next(ws).await;
+                let r = &v["result"];
+                if r["type"] == "ExecutionEvent" {
+                    assert_eq!(r["contextId"], ctx);
+                    seen.push((
+                        r["data"]["kind"].as_str().unwrap().to_string(),
+                        r["data"]["data"]["key"].as_str().unwrap().to_string(),
+                    ));
+                } else if r["type"] == "StateMutation" {
+                    assert!(r["data"]["newRoot"].is_string());
+                    assert_eq!(r["data"]["events"].as_array().unwrap().len(), 1);
+                }
+            }
+            let expected: Vec<(String, String)> = (0..5)
+                .map(|i| ("Inserted".to_string(), format!("k{i}")))
+                .chain([("Updated".to_string(), "k0".to_string())])
+                .collect();
+            assert_eq!(seen, expected);
+        }
+        // The filtered subscriber saw only the update.
+        let first = next(&mut only_updates).await;
+        assert_eq!(first["result"]["data"]["kind"], "Updated", "{first}");
+
+        // Nothing is delivered twice: the next event is the next call's.
+        call(&n1, &ctx, "set", json!({"key": "marker", "value": "m"}));
+        for ws in [&mut ws1, &mut ws2] {
+            let e = next_event(ws, "ExecutionEvent").await;
+            assert_eq!(e["data"]["data"]["key"], "marker");
+        }
+
+        // Membership changes reach group subscribers on both nodes.
+        let member = tokio::task::block_in_place(|| {
+            n1.meroctl_json(&["group", "members", "ls", &ns])
+        })["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "Member")
+            .unwrap()["identity"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        tokio::task::block_in_place(|| {
+            n1.meroctl()
+                .args(["group", "members", "set-caps", &ns, &member, "4"])
+                .assert()
+                .success();
+        });
+        for ws in [&mut ws1, &mut ws2] {
+            let e = next_event(ws, "MemberCapabilitySet").await;
+            assert_eq!(e["groupId"], ns);
+            assert_eq!(e["data"]["memberAccount"], member);
+            assert_eq!(e["data"]["capabilities"], 4);
+        }
+
+        // Calls run over the same socket.
+        send(
+            &mut ws2,
+            json!({"id": 9, "method": "execute",
+                   "params": {"contextId": ctx, "method": "get", "argsJson": {"key": "k3"}}}),
+        )
+        .await;
+        assert_eq!(
+            reply(&mut ws2, 9).await,
+            json!({"id": 9, "result": {"output": "v3"}})
+        );
+        send(
+            &mut ws2,
+            json!({"id": 10, "method": "execute",
+                   "params": {"contextId": ctx, "method": "nope", "argsJson": {}}}),
+        )
+        .await;
+        assert!(reply(&mut ws2, 10).await["error"].is_object());
+    });
+}
+
+#[test]
+fn subscriptions_that_may_not_be_made_are_errors_not_silence() {
+    let (n1, n2, ns, ctx) = two_nodes();
+    let n3 = TestNode::start("node3");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // A node outside the namespace knows neither the context nor the
+        // namespace.
+        let mut ws = connect(&n3).await;
+        send(
+            &mut ws,
+            json!({"id": 1, "method": "subscribe", "params": {"contextIds": [ctx]}}),
+        )
+        .await;
+        let r = reply(&mut ws, 1).await;
+        assert_eq!(r["error"]["type"], "NotFound", "{r}");
+        send(
+            &mut ws,
+            json!({"id": 2, "method": "subscribe", "params": {"groupIds": [ns]}}),
+        )
+        .await;
+        assert_eq!(reply(&mut ws, 2).await["error"]["type"], "NotFound");
+        // Malformed requests get an error too.
+        ws.send(Message::Text("{not json".into())).await.unwrap();
+        assert_eq!(next(&mut ws).await["error"]["type"], "ParseError");
+        send(&mut ws, json!({"id": 3, "method": "dance"})).await;
+        assert_eq!(reply(&mut ws, 3).await["error"]["type"], "ParseError");
+        send(
+            &mut ws,
+            json!({"id": 4, "method": "subscribe", "params": {"contextIds": ["0OIl"]}}),
+        )
+        .await;
+        assert_eq!(reply(&mut ws, 4).await["error"]["type"], "ParseError");
+
+        // A removed member's node still holds the context, but may not
+        // hand out its events.
+        let m2 = tokio::task::block_in_place(|| {
+            n2.meroctl_json(&["namespace", "leave", &ns]);
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let (status, _) = n2.request("GET", &format!("/admin-api/contexts/{ctx}"), None);
+                assert_eq!(status, 200);
+                let members = n1.meroctl_json(&["group", "members", "ls", &ns]);
+                if members["members"].as_array().unwrap().len() == 1 {
+                    break members;
+                }
+                assert!(Instant::now() < deadline, "node2 never left");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert_eq!(m2["members"][0]["role"], "Admin");
+        let mut ws2 = connect(&n2).await;
+        send(
+            &mut ws2,
+            json!({"id": 5, "method": "subscribe", "params": {"contextIds": [ctx]}}),
+        )
+        .await;
+        let r = reply(&mut ws2, 5).await;
+        assert_eq!(r["error"]["type"], "Unauthorized", "{r}");
+    });
+}
+
+/// An SSE event: its id and JSON data.
+struct SseEvent {
+    id: Option<String>,
+    data: Value,
+}
+
+struct Sse {
+    response: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    async fn open(node: &TestNode, query: &str, headers: &[(&str, &str)]) -> (Sse, String) {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut req = client.get(node.url(&format!("/sse{query}")));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        let session = response.headers()["x-sse-session-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (
+            Sse {
+                response,
+                buf: String::new(),
+            },
+            session,
+        )
+    }
+
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut id = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return SseEvent {
+                    id,
+                    data: serde_json::from_str(&data).unwrap(),
+                };
+            }
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Keys of the next `n` app events.
+    async fn keys(&mut self, n: usize) -> (Vec<String>, Option<String>) {
+        let mut keys = Vec::new();
+        let mut last = None;
+        while keys.len() < n {
+            let e = self.next().await;
+            if e.id.is_some() {
+                last = e.id.clone();
+            }
+            if e.data["type"] == "ExecutionEvent" {
+                keys.push(e.data["data"]["data"]["key"].as_str().unwrap().to_string());
+            }
+        }
+        (keys, last)
+    }
+}
+
+#[test]
+fn sse_streams_events_and_resumes_after_a_disconnect() {
+    let (n1, n2, ns, ctx) = two_nodes();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut sse, session) = Sse::open(&n2, &format!("?contextIds={ctx}"), &[]).await;
+        let hello = sse.next().await;
+        assert_eq!(hello.data["type"], "Session");
+        assert_eq!(hello.data["data"]["sessionId"], session);
+        call(&n1, &ctx, "set", json!({"key": "a0", "value": "x"}));
+        call(&n1, &ctx, "set", json!({"key": "a1", "value": "x"}));
+        let (keys, last) = sse.keys(2).await;
+        assert_eq!(keys, ["a0", "a1"]);
+        drop(sse);
+
+        // Missed while away.
+        call(&n1, &ctx, "set", json!({"key": "a2", "value": "x"}));
+        call(&n1, &ctx, "set", json!({"key": "a3", "value": "x"}));
+        tokio::task::block_in_place(|| wait_converged(&[&n1, &n2], &ctx, WAIT));
+        let last = last.unwrap();
+        let (mut sse, again) = Sse::open(
+            &n2,
+            "",
+            &[("last-event-id", &last), ("x-sse-session-id", &session)],
+        )
+        .await;
+        assert_eq!(again, session);
+        assert_eq!(sse.next().await.data["type"], "Session");
+        let (keys, _) = sse.keys(2).await;
+        assert_eq!(keys, ["a2", "a3"], "exactly what was missed, in order");
+        // Then live.
+        call(&n1, &ctx, "set", json!({"key": "a4", "value": "x"}));
+        assert_eq!(sse.keys(1).await.0, ["a4"]);
+
+        // The session's subscriptions change with POST /sse/subscription.
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let changed: Value = client
+            .post(n2.url("/sse/subscription"))
+            .json(&json!({"sessionId": session, "method": "subscribe", "groupIds": [ns]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(changed["data"]["groupIds"][0], ns);
+        let status = client
+            .post(n2.url("/sse/subscription"))
+            .json(&json!({"sessionId": "nope", "contextIds": [ctx]}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404);
+
+        // An id from another run of the node: a gap, said plainly.
+        let (mut sse, _) = Sse::open(
+            &n2,
+            &format!("?contextIds={ctx}"),
+            &[("last-event-id", "1-5")],
+        )
+        .await;
+        assert_eq!(sse.next().await.data["type"], "Session");
+        assert_eq!(sse.next().await.data["type"], "Gap");
+
+        // Refused subscriptions are errors with a status.
+        let status = client
+            .get(n2.url("/sse?contextIds=11111111111111111111111111111111"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404);
+    });
+}
+
+/// Resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_dropped_and_the_node_keeps_serving() {
+    let n1 = TestNode::start("node1");
+    let (_, _, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut stuck = connect(&n1).await;
+        send(
+            &mut stuck,
+            json!({"id": 1, "method": "subscribe", "params": {"contextIds": [ctx]}}),
+        )
+        .await;
+        assert!(reply(&mut stuck, 1).await["result"].is_object());
+        let before = rss(n1.pid());
+        // About 40 KB of events a call (the value comes back in two
+        // events, one of them as a byte array): the subscriber's queue and
+        // the socket's buffers overflow long before the calls end.
+        let value = "v".repeat(8 << 10);
+        let mut calls = 0;
+        while !n1.log().contains("dropping a WebSocket subscriber") {
+            call(
+                &n1,
+                &ctx,
+                "set",
+                json!({"key": format!("k{calls}"), "value": value}),
+            );
+            calls += 1;
+            assert!(calls < 5_000, "the stuck subscriber was never dropped");
+        }
+        // The node still answers, and did not keep the backlog.
+        call(&n1, &ctx, "set", json!({"key": "after", "value": "x"}));
+        assert_eq!(call(&n1, &ctx, "get", json!({"key": "after"})), json!("x"));
+        let after = rss(n1.pid());
+        assert!(
+            after < before + (128 << 20),
+            "RSS grew from {before} to {after} bytes"
+        );
+        // Reading now drains what the socket held, then the close.
+        let end = tokio::time::timeout(WAIT, async {
+            loop {
+                match stuck.next().await {
+                    Some(Ok(Message::Close(frame))) => break frame.map(|f| f.reason.to_string()),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break None,
+                }
+            }
+        })
+        .await
+        .unwrap();
+        if let Some(reason) = end {
+            assert!(reason.contains("behind"), "{reason}");
+        }
+    });
+}
+
+#[test]
+fn meroctl_watches_events_and_calls_interactively() {
+    let (n1, n2, _, ctx) = two_nodes();
+    let mut watch = std::process::Command::new(mero_e2e::bin("meroctl"))
+        .arg("--home")
+        .arg(n2.home.path())
+        .args(["--node", &n2.name, "--output-format", "json"])
+        .args(["context", "watch", "--context", &ctx])
+        .args(["--event-type", "Inserted", "-n", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Subscribed once it says so.
+    let mut said = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(watch.stderr.as_mut().unwrap()),
+        &mut said,
+    )
+    .unwrap();
+    assert!(said.contains("watching"), "{said}");
+    // Calls typed into an interactive session on node1, over its socket.
+    let session = n1
+        .meroctl()
+        .args(["call", "-i", "--context", &ctx])
+        .write_stdin("set {\"key\":\"w1\",\"value\":\"a\"}\nget {\"key\":\"w1\"}\nnope\nset {\"key\":\"w2\",\"value\":\"b\"}\n")
+        .output()
+        .unwrap();
+    assert!(session.status.success(), "{session:?}");
+    let printed = String::from_utf8_lossy(&session.stdout);
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        ["null", "a", "null"],
+        "{session:?}"
+    );
+    assert!(String::from_utf8_lossy(&session.stderr).contains("error"));
+
+    // The watcher on node2 saw both inserts, as JSON lines, and stopped.
+    let deadline = Instant::now() + WAIT;
+    while watch.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "watch never saw two events");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = watch.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["contextId"], ctx);
+            v["data"]["data"]["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(keys, ["w1", "w2"]);
+
+    // Watching a context this node does not have fails clearly.
+    let n3 = TestNode::start("node3");
+    let out = n3
+        .meroctl()
+        .args(["context", "watch", "--context", &ctx])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{out:?}"
+    );
+}
