@@ -3,6 +3,10 @@
 //!
 //! Tasks live in a map of maps (task id -> field -> value); columns are a map
 //! of vectors (column -> task ids in the order they arrived).
+//!
+//! `on_task_added` handles the board's own `TaskAdded` events: every node
+//! that receives a new task acknowledges it (idempotently, since a handler
+//! may run more than once).
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,7 @@ pub struct TaskBoard {
     labels: UnorderedSet<String>,
     created: Counter,
     completed: Counter,
+    acks: UnorderedSet<String>,
 }
 
 #[app::event]
@@ -90,6 +95,7 @@ impl TaskBoard {
             labels,
             created: Counter::new(),
             completed: Counter::new(),
+            acks: UnorderedSet::new(),
         })
     }
 
@@ -167,6 +173,19 @@ impl TaskBoard {
     /// Removes a label.
     pub fn remove_label(&mut self, label: String) -> app::Result<bool> {
         self.labels.remove(&label)
+    }
+
+    /// Handler of `TaskAdded`, run by the nodes that receive the event: this
+    /// node acknowledges the task. A set makes running it twice harmless.
+    pub fn on_task_added(&mut self, id: String, column: String) -> app::Result<bool> {
+        let _ = column;
+        self.acks
+            .insert(format!("{id}@{}", hex(&env::executor_id())))
+    }
+
+    /// Acknowledgements: `task@node` for each node that received each task.
+    pub fn acknowledgements(&self) -> app::Result<Vec<String>> {
+        self.acks.iter()
     }
 
     /// Renames the board.

@@ -62,6 +62,30 @@
 //! twice, or in another order, leaves the same state (for example, set a
 //! register to a value derived from the event rather than incrementing a
 //! counter).
+//!
+//! An app declares the handler of an event by having a mutating method
+//! named `on_` and the event's variant name in snake case: `on_written` for
+//! `Event::Written` above. It takes the event's fields as its parameters:
+//!
+//! ```ignore
+//! pub fn on_written(&mut self, title: String) -> app::Result<()> {
+//!     self.seen.insert(title)?; // a set: a second run changes nothing
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The contract:
+//! - It runs on each node that *receives* the event with a delta from
+//!   another node, after that delta is applied; never on the node whose call
+//!   emitted it. Its writes are a new call of the receiving node, replicated
+//!   like any other.
+//! - At least once per receiving node: the node records it with the delta
+//!   and forgets it only after it ran, so a crash in between runs it again.
+//! - A handler that returns an error is not retried (it would fail again);
+//!   read-only members do not run handlers.
+//! - A handler's own events do reach subscribers, and their handlers run on
+//!   the nodes that receive *them*: emit from a handler only what cannot
+//!   bounce back and forth forever.
 
 #![warn(missing_docs)]
 

@@ -204,12 +204,16 @@ impl crate::Node {
     pub(crate) fn forward_commits(&self) {
         let mut rx = self.inner.exec.subscribe();
         let bus = self.inner.events.clone();
+        let handlers = self.inner.handlers_due.clone();
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
                     Ok(c) => {
                         let ctx = c.delta.delta.context;
                         let events = &c.delta.delta.events;
+                        if !c.local && !events.is_empty() {
+                            handlers.notify_one();
+                        }
                         bus.publish(
                             Scope::Context(ctx),
                             "StateMutation",
@@ -238,6 +242,69 @@ impl crate::Node {
                         tracing::warn!(missed = n, "event forwarding fell behind the executor");
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    /// Runs the event handlers merged deltas left in the store, then forgets
+    /// them: at least once per receiving node (a crash between a handler's
+    /// commit and forgetting it runs it again), never on the author's node.
+    /// A handler that fails for good (it errs, or this node may not write)
+    /// is dropped with a warning; one that fails for a passing reason is
+    /// retried.
+    pub(crate) fn run_handlers(&self) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = node.inner.handlers_due.notified() => {}
+                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                }
+                let pending = match node
+                    .inner
+                    .store
+                    .snapshot()
+                    .and_then(|s| s.pending_handlers(64))
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading pending event handlers failed");
+                        continue;
+                    }
+                };
+                let more = pending.len() == 64;
+                for h in pending {
+                    let args = serde_json::from_slice::<Value>(&h.data)
+                        .ok()
+                        .filter(Value::is_object)
+                        .unwrap_or(Value::Null);
+                    match node.execute(&h.context, &h.method, &args).await {
+                        Ok(_) => {}
+                        Err(crate::NodeError::Unavailable) => return,
+                        Err(crate::NodeError::Internal(e)) => {
+                            tracing::warn!(method = %h.method, error = %e, "event handler will be retried");
+                            continue;
+                        }
+                        Err(crate::NodeError::Call(mero_runtime::CallError::UnknownMethod(_))) => {}
+                        Err(e) => {
+                            tracing::warn!(method = %h.method, error = %e, "event handler failed; dropped");
+                        }
+                    }
+                    let store = node.inner.store.clone();
+                    let forgot = crate::blocking(move || {
+                        let mut w = store.write()?;
+                        w.delete_handler(&h)?;
+                        w.commit()?;
+                        Ok(())
+                    })
+                    .await;
+                    if let Err(e) = forgot {
+                        tracing::warn!(error = %e, "forgetting a handler that ran failed");
+                    }
+                }
+                if more {
+                    node.inner.handlers_due.notify_one();
                 }
             }
         });

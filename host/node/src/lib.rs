@@ -156,6 +156,8 @@ struct Inner {
     keys_written: tokio::sync::Mutex<()>,
     /// Events for subscribers.
     events: Arc<events::EventBus>,
+    /// Woken when merged deltas may have left event handlers to run.
+    handlers_due: Arc<tokio::sync::Notify>,
 }
 
 type NamespaceKeys =
@@ -230,9 +232,11 @@ impl Node {
                 keys: Default::default(),
                 keys_written: tokio::sync::Mutex::new(()),
                 events: Arc::default(),
+                handlers_due: Arc::default(),
             }),
         };
         node.forward_commits();
+        node.run_handlers();
         node.load_governance()?;
         node.load_keys()?;
         Ok(node)

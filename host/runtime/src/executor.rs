@@ -607,6 +607,9 @@ struct Batch {
     carry: HashMap<ContextId, Carried>,
     /// Deltas of the batch still committing.
     carried_ids: HashSet<DeltaId>,
+    /// Event handlers merged deltas leave to run: (context, delta, event
+    /// index, method, data), stored with the deltas.
+    handlers: Vec<(ContextId, DeltaId, u32, String, Vec<u8>)>,
 }
 
 /// A context as the previous batch left it, while that batch commits: the
@@ -708,6 +711,7 @@ impl Worker {
                 answers: Vec::new(),
                 carry,
                 carried_ids,
+                handlers: Vec::new(),
             };
             let started = std::time::Instant::now();
             for job in jobs {
@@ -1110,8 +1114,25 @@ impl Worker {
         work.deltas += 1;
         work.meta.delta_count += 1;
         work.meta.last_hlc = work.meta.last_hlc.max(delta.delta.hlc);
+        let blob = work.meta.blob;
         self.clock.observe(delta.delta.hlc);
         let events = delta.delta.events.clone();
+        if !events.is_empty() {
+            // An app not loaded yet may have handlers: recorded anyway, the
+            // node checks before running one.
+            let app = self.runtime.loaded(&blob);
+            for (i, e) in events.iter().enumerate() {
+                let method = handler_name(&e.kind);
+                if app
+                    .as_ref()
+                    .is_none_or(|a| a.intent(&method) == Some(Intent::Mutating))
+                {
+                    batch
+                        .handlers
+                        .push((ctx, id, i as u32, method, e.data.clone()));
+                }
+            }
+        }
         batch.deltas.push((id, delta, false));
         Ok(Some(events))
     }
@@ -1265,6 +1286,9 @@ fn commit(
         roots.by_delta.insert(*id, root);
         roots.by_context.insert(delta.delta.context, root);
     }
+    for (ctx, delta, index, method, data) in &batch.handlers {
+        w.put_handler(ctx, &delta.0, *index, method, data)?;
+    }
     for (ctx, ops, ids) in &batch.joins {
         let root = mero_crdt::apply_ops(&mut w.context_state(*ctx), ops)?;
         for id in ids {
@@ -1297,6 +1321,25 @@ fn commit(
     }
     w.commit()?;
     Ok(Committing { roots, deltas })
+}
+
+/// The method that handles app events of `kind` on the nodes that receive
+/// them: `on_` and the kind in snake case (`TaskAdded` -> `on_task_added`).
+/// An app declares a handler by having a mutating method of that name.
+pub fn handler_name(kind: &str) -> String {
+    let mut out = String::with_capacity(kind.len() + 8);
+    out.push_str("on_");
+    for (i, c) in kind.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether a context exists as the batch sees it.

@@ -33,7 +33,7 @@ pub use config::RuntimeConfig;
 pub use error::{CallError, LoadError};
 pub use executor::{
     Applied, CallOutcome, Committed, ContextCreated, ExecError, ExecStats, Executor, NewContext,
-    Standing, StateSnapshot,
+    Standing, StateSnapshot, handler_name,
 };
 pub use host::{CallEnv, Mode, PrivateOverlay, State, state_over};
 pub use runtime::{App, AppDescription, Intent, Runtime};

@@ -310,3 +310,59 @@ async fn another_component_runs_on_existing_state_in_a_buffer() {
     assert_eq!(e.root(&ctx), new_root);
     assert_eq!(e.ok(&ctx, "get", json!({"key": "a"})).await, json!("1"));
 }
+
+#[tokio::test]
+async fn a_merged_deltas_handlers_are_stored_with_it_and_never_the_authors() {
+    let (a, b) = (engine(31), engine(32));
+    let app = a.install(mero_fixtures::TASK_BOARD).await;
+    b.install(mero_fixtures::TASK_BOARD).await;
+    let ctx = a.create(app, 5, r#"{"title":"t"}"#).await.unwrap();
+    join(&a, &b, &ctx).await;
+    let added = a
+        .call(
+            &ctx,
+            "add_task",
+            json!({"id": "t1", "title": "x", "column": "todo"}),
+        )
+        .await
+        .unwrap();
+    let labelled = a
+        .call(&ctx, "add_label", json!({"label": "l"}))
+        .await
+        .unwrap();
+    // The author records nothing for its own events.
+    assert!(
+        a.store
+            .snapshot()
+            .unwrap()
+            .pending_handlers(10)
+            .unwrap()
+            .is_empty()
+    );
+    let ids = [added.delta.unwrap(), labelled.delta.unwrap()];
+    deliver(&b, all_deltas(&a, &ctx, &ids)).await;
+    // The receiver has the TaskAdded handler to run, committed with the
+    // delta; the label's delta has no event, so nothing for it.
+    let pending = b.store.snapshot().unwrap().pending_handlers(10).unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].method, "on_task_added");
+    assert_eq!(pending[0].delta, ids[0].0);
+    let args: serde_json::Value = serde_json::from_slice(&pending[0].data).unwrap();
+    assert_eq!(args, json!({"id": "t1", "column": "todo"}));
+    // Running it and forgetting it.
+    b.ok(&ctx, &pending[0].method, args).await;
+    let mut w = b.store.write().unwrap();
+    assert!(w.delete_handler(&pending[0]).unwrap());
+    w.commit().unwrap();
+    assert!(
+        b.store
+            .snapshot()
+            .unwrap()
+            .pending_handlers(10)
+            .unwrap()
+            .is_empty()
+    );
+    let acks = b.ok(&ctx, "acknowledgements", json!({})).await;
+    assert_eq!(acks.as_array().unwrap().len(), 1);
+    assert_eq!(mero_runtime::handler_name("TaskAdded"), "on_task_added");
+}

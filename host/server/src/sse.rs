@@ -122,6 +122,7 @@ pub(crate) async fn open(
         context_ids: list(q.context_ids.as_ref()),
         group_ids: list(q.group_ids.as_ref()),
         event_types: q.event_types.as_ref().map(|t| list(Some(t))),
+        ..Subscription::default()
     };
     // A known session keeps its subscriptions; the query adds to them.
     let (id, filter) = match header("x-sse-session-id").and_then(|id| {
@@ -267,7 +268,8 @@ pub(crate) async fn change(
     State(sessions): State<Sessions>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let req: Change = crate::admin::json_body(&body)?;
+    let mut req: Change = crate::admin::json_body(&body)?;
+    req.subscription = std::mem::take(&mut req.subscription).normalized();
     let filter = sessions
         .get(&req.session_id)
         .ok_or_else(|| ApiError::not_found("SessionNotFound", "no SSE session with that id"))?;

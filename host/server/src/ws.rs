@@ -56,14 +56,33 @@ struct Request {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Subscription {
     /// Base58 context ids.
-    #[serde(default)]
+    #[serde(default, alias = "context_ids")]
     pub context_ids: Vec<String>,
+    /// One more, as `context_id` (the seed page's spelling).
+    #[serde(default, alias = "context_id")]
+    pub context_id: Option<String>,
     /// Hex namespace or subgroup ids.
-    #[serde(default)]
+    #[serde(default, alias = "group_ids")]
     pub group_ids: Vec<String>,
     /// Event types (or app event kinds) to keep; all if absent.
-    #[serde(default)]
+    #[serde(default, alias = "event_types")]
     pub event_types: Option<Vec<String>>,
+    /// One more, as `event_type`.
+    #[serde(default, alias = "event_type")]
+    pub event_type: Option<String>,
+}
+
+impl Subscription {
+    /// Folds the singular spellings into the lists.
+    pub(crate) fn normalized(mut self) -> Subscription {
+        if let Some(c) = self.context_id.take() {
+            self.context_ids.push(c);
+        }
+        if let Some(t) = self.event_type.take() {
+            self.event_types.get_or_insert_with(Vec::new).push(t);
+        }
+        self
+    }
 }
 
 fn reply(id: Option<u64>, result: Value) -> Value {
@@ -169,9 +188,23 @@ async fn write(
             }
             msg = out.recv() => {
                 let Some(msg) = msg else { break };
-                queued.fetch_sub(msg.len(), Ordering::Relaxed);
-                let text = Message::Text(Utf8Bytes::from(msg));
-                match tokio::time::timeout(SEND_TIMEOUT, sink.send(text)).await {
+                // What else is queued goes out with it: one flush (one
+                // write to the socket) for many events.
+                let mut batch = vec![msg];
+                while batch.len() < 64 {
+                    match out.try_recv() {
+                        Ok(m) => batch.push(m),
+                        Err(_) => break,
+                    }
+                }
+                let send = async {
+                    for msg in batch {
+                        queued.fetch_sub(msg.len(), Ordering::Relaxed);
+                        sink.feed(Message::Text(Utf8Bytes::from(msg))).await?;
+                    }
+                    sink.flush().await
+                };
+                match tokio::time::timeout(SEND_TIMEOUT, send).await {
                     Ok(Ok(())) => {}
                     _ => break,
                 }
@@ -269,8 +302,8 @@ pub(crate) fn authorize(
 }
 
 fn subscribe(node: &Node, filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
-    let s: Subscription = match serde_json::from_value(params) {
-        Ok(s) => s,
+    let s: Subscription = match serde_json::from_value::<Subscription>(params) {
+        Ok(s) => s.normalized(),
         Err(e) => return error(id, "ParseError", e.to_string()),
     };
     let (contexts, groups) = match parse_ids(&s) {
@@ -294,8 +327,8 @@ fn subscribe(node: &Node, filter: &mut Filter, id: Option<u64>, params: Value) -
 }
 
 fn unsubscribe(filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
-    let s: Subscription = match serde_json::from_value(params) {
-        Ok(s) => s,
+    let s: Subscription = match serde_json::from_value::<Subscription>(params) {
+        Ok(s) => s.normalized(),
         Err(e) => return error(id, "ParseError", e.to_string()),
     };
     let (contexts, groups) = match parse_ids(&s) {

@@ -142,6 +142,21 @@ impl Store {
 }
 
 /// Concatenates key parts.
+/// An event handler a merged delta left to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingHandler {
+    /// The context.
+    pub context: mero_crdt::ContextId,
+    /// The delta whose event it handles.
+    pub delta: [u8; 32],
+    /// The event's index in the delta.
+    pub index: u32,
+    /// The handler method.
+    pub method: String,
+    /// The event's data (the handler's JSON arguments).
+    pub data: Vec<u8>,
+}
+
 pub(crate) fn key(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }

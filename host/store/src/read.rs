@@ -205,3 +205,37 @@ pub(crate) fn governance(txn: &RoTxn, t: &Tables, ns: &[u8; 32]) -> Result<Vec<V
     }
     Ok(out)
 }
+
+pub(crate) fn pending_handlers(
+    txn: &RoTxn,
+    t: &Tables,
+    limit: usize,
+) -> Result<Vec<crate::PendingHandler>> {
+    let mut out = Vec::new();
+    for item in t.handlers.iter(txn)?.take(limit) {
+        let (k, v) = item?;
+        let corrupt = |detail: String| StoreError::Corrupt {
+            table: "handlers",
+            detail,
+        };
+        if k.len() != 68 {
+            return Err(corrupt(format!("a key of {} bytes", k.len())));
+        }
+        let (method, data): (String, Vec<u8>) =
+            borsh::from_slice(v).map_err(|e| corrupt(e.to_string()))?;
+        let mut ctx = [0u8; 32];
+        let mut delta = [0u8; 32];
+        let mut index = [0u8; 4];
+        ctx.copy_from_slice(&k[..32]);
+        delta.copy_from_slice(&k[32..64]);
+        index.copy_from_slice(&k[64..]);
+        out.push(crate::PendingHandler {
+            context: ContextId(ctx),
+            delta,
+            index: u32::from_be_bytes(index),
+            method,
+            data,
+        });
+    }
+    Ok(out)
+}

@@ -78,6 +78,11 @@ impl Snapshot {
         self.with(|txn, t| read::governance(txn, t, ns))
     }
 
+    /// Event handlers still to run, oldest context first, at most `limit`.
+    pub fn pending_handlers(&self, limit: usize) -> Result<Vec<crate::PendingHandler>> {
+        self.with(|txn, t| read::pending_handlers(txn, t, limit))
+    }
+
     /// The state of one context.
     pub fn context(&self, ctx: ContextId) -> ContextReader {
         ContextReader {

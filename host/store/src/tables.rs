@@ -5,7 +5,7 @@ use crate::Result;
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "blobs",
     "apps",
     "contexts",
@@ -20,6 +20,7 @@ const NAMES: [&str; 14] = [
     "members",
     "aliases",
     "governance",
+    "handlers",
 ];
 
 /// Handles of every table; cheap to copy.
@@ -40,6 +41,9 @@ pub(crate) struct Tables {
     pub(crate) aliases: Db,
     /// Signed governance ops of each namespace: (namespace, op id) -> bytes.
     pub(crate) governance: Db,
+    /// Event handlers still to run: (context, delta id, event index) ->
+    /// (method, data).
+    pub(crate) handlers: Db,
 }
 
 impl Tables {
@@ -60,13 +64,14 @@ impl Tables {
             members,
             aliases,
             governance,
+            handlers,
         ] = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
                 let mut dbs = Vec::with_capacity(NAMES.len());
                 for name in NAMES {
                     dbs.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
                 }
-                let dbs: [_; 14] = dbs
+                let dbs: [_; 15] = dbs
                     .try_into()
                     .map_err(|_| heed::Error::Io(std::io::Error::other("table count")))?;
                 Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(dbs))
@@ -87,6 +92,7 @@ impl Tables {
             members,
             aliases,
             governance,
+            handlers,
         })
     }
 }

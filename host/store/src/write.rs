@@ -217,6 +217,36 @@ impl<'e> WriteTxn<'e> {
             .put(&mut self.txn, &key(&[ns, id]), op)?)
     }
 
+    /// Records an event handler to run: `method` of `ctx` with `data`,
+    /// for event `index` of delta `delta`. Written with the delta, so a
+    /// merged delta's handlers survive a crash (and may run twice).
+    pub fn put_handler(
+        &mut self,
+        ctx: &ContextId,
+        delta: &[u8; 32],
+        index: u32,
+        method: &str,
+        data: &[u8],
+    ) -> Result<()> {
+        let value = borsh::to_vec(&(method, data)).map_err(|e| crate::StoreError::Corrupt {
+            table: "handlers",
+            detail: e.to_string(),
+        })?;
+        Ok(self.tables.handlers.put(
+            &mut self.txn,
+            &key(&[&ctx.0, delta, &index.to_be_bytes()]),
+            &value,
+        )?)
+    }
+
+    /// Forgets a handler that ran.
+    pub fn delete_handler(&mut self, h: &crate::PendingHandler) -> Result<bool> {
+        Ok(self.tables.handlers.delete(
+            &mut self.txn,
+            &key(&[&h.context.0, &h.delta, &h.index.to_be_bytes()]),
+        )?)
+    }
+
     /// Deletes a namespace's governance log.
     pub fn delete_governance(&mut self, ns: &[u8; 32]) -> Result<()> {
         delete_prefix(&mut self.txn, self.tables.governance, ns)
@@ -226,7 +256,7 @@ impl<'e> WriteTxn<'e> {
     pub fn delete_context(&mut self, ctx: &ContextId) -> Result<bool> {
         let t = self.tables;
         for db in [
-            t.entries, t.counts, t.leaves, t.merkle, t.deltas, t.heads, t.private,
+            t.entries, t.counts, t.leaves, t.merkle, t.deltas, t.heads, t.private, t.handlers,
         ] {
             delete_prefix(&mut self.txn, db, &ctx.0)?;
         }
