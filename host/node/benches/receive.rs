@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::{ContextId, Delta, SignedDelta};
-use mero_node::governance::{AppInfo, Body, Namespace, OpId, namespace_id};
+use mero_node::governance::{AppInfo, Body, Namespace, OpId, scoped_id};
 use mero_node::sync::{self, Gossip, Pending};
 use mero_node::{caps, keys};
 use mero_runtime::{Executor, NewContext, Runtime, RuntimeConfig};
@@ -81,16 +81,14 @@ fn node(dir: &std::path::Path, key: u8, ns: Option<Namespace>) -> (Store, Execut
     (store, exec, blob)
 }
 
-/// A namespace created by `creator` with context `ctx` registered.
-fn namespace(creator: &SigningKey, ctx: ContextId) -> Namespace {
-    let nonce = [3; 32];
-    let id = namespace_id(&creator.verifying_key().to_bytes(), &nonce);
-    let mut ns = Namespace::new(id);
-    let create = ns.make(
+/// A namespace created by `creator` with a context registered; returns it
+/// and the context.
+fn namespace(creator: &SigningKey) -> (Namespace, ContextId) {
+    let (mut ns, create) = Namespace::create(
         creator,
         1,
         Body::Create {
-            nonce,
+            nonce: [3; 32],
             name: None,
             app: AppInfo {
                 id: [0; 32],
@@ -105,17 +103,24 @@ fn namespace(creator: &SigningKey, ctx: ContextId) -> Namespace {
         },
     );
     ns.apply(&create).unwrap();
+    let salt = [4; 32];
+    let ctx = ContextId(scoped_id(
+        &ns.id,
+        &creator.verifying_key().to_bytes(),
+        &salt,
+    ));
     let register = ns.make(
         creator,
         2,
         Body::ContextRegistered {
             context: ctx.0,
             name: None,
-            group: id,
+            group: ns.id,
+            salt,
         },
     );
     ns.apply(&register).unwrap();
-    ns
+    (ns, ctx)
 }
 
 #[tokio::main]
@@ -123,9 +128,8 @@ async fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let n: usize = if quick { 400 } else { 3_000 };
     let per_message = 16;
-    let ctx = ContextId([5; 32]);
     let author = SigningKey::from_bytes(&[1; 32]);
-    let ns = namespace(&author, ctx);
+    let (ns, ctx) = namespace(&author);
     let key = [7u8; 32];
 
     // The author: `n` kv-store sets, 32 at a time, each a signed delta.

@@ -45,9 +45,8 @@ pub struct Event {
     pub kind: &'static str,
     /// For `ExecutionEvent`: the kind the app gave it.
     pub app_kind: Option<String>,
-    /// What subscribers receive: `{"contextId"|"groupId", "type", "data"}`.
-    pub json: Value,
-    /// `json` as text, made once for every subscriber.
+    /// What subscribers receive, as JSON text made once for all of them:
+    /// `{"contextId"|"groupId", "type", "data"}`.
     pub text: Arc<str>,
 }
 
@@ -145,7 +144,6 @@ impl EventBus {
             scope,
             kind,
             app_kind,
-            json,
             text,
         });
         log.bytes += event.text.len();
@@ -170,7 +168,7 @@ impl EventBus {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
         let oldest = log.kept.front().map_or(log.last + 1, |e| e.seq);
-        let missed = if seq + 1 < oldest && seq < log.last {
+        let missed = if seq.saturating_add(1) < oldest && seq < log.last {
             Err(Gap { oldest })
         } else {
             Ok(log.kept.iter().filter(|e| e.seq > seq).cloned().collect())
@@ -274,6 +272,7 @@ impl crate::Node {
                     }
                 };
                 let more = pending.len() == 64;
+                let mut stalled = false;
                 for h in pending {
                     let args = serde_json::from_slice::<Value>(&h.data)
                         .ok()
@@ -283,7 +282,9 @@ impl crate::Node {
                         Ok(_) => {}
                         Err(crate::NodeError::Unavailable) => return,
                         Err(crate::NodeError::Internal(e)) => {
+                            // Retried on the next round, not at once.
                             tracing::warn!(method = %h.method, error = %e, "event handler will be retried");
+                            stalled = true;
                             continue;
                         }
                         Err(crate::NodeError::Call(mero_runtime::CallError::UnknownMethod(_))) => {}
@@ -303,7 +304,7 @@ impl crate::Node {
                         tracing::warn!(error = %e, "forgetting a handler that ran failed");
                     }
                 }
-                if more {
+                if more && !stalled {
                     node.inner.handlers_due.notify_one();
                 }
             }
@@ -409,7 +410,7 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["ExecutionEvent", "MemberJoined"]);
         assert_eq!(
-            all[0].json["contextId"],
+            serde_json::from_str::<Value>(&all[0].text).unwrap()["contextId"],
             bs58::encode([1; 32]).into_string()
         );
     }

@@ -71,12 +71,15 @@ pub enum Body {
     /// namespace itself is the root group). Registered before the
     /// context's first delta, which names it.
     ContextRegistered {
-        /// The context.
+        /// The context: [`scoped_id`] of the namespace, the author and
+        /// `salt`, so nobody can register another member's context.
         context: [u8; 32],
         /// A human name.
         name: Option<String>,
         /// Its group.
         group: [u8; 32],
+        /// Random (or from a seed).
+        salt: [u8; 32],
     },
     /// A context whose creation failed is withdrawn.
     ContextDetached {
@@ -85,8 +88,10 @@ pub enum Body {
     },
     /// A subgroup of `parent` (the namespace or another subgroup).
     GroupCreated {
-        /// Its id (random).
+        /// Its id: [`scoped_id`] of the namespace, the author and `salt`.
         group: [u8; 32],
+        /// Random.
+        salt: [u8; 32],
         /// Its parent.
         parent: [u8; 32],
         /// A human name.
@@ -203,9 +208,27 @@ impl SignedOp {
     }
 }
 
-/// The namespace id a creator's nonce gives.
-pub fn namespace_id(creator: &[u8; 32], nonce: &[u8; 32]) -> [u8; 32] {
-    Sha256::digest([b"mero.namespace".as_slice(), creator, nonce].concat()).into()
+/// The namespace id a `Create` op gives: a digest of everything in the op
+/// (its random nonce included) but the id itself, so no second, different
+/// `Create` can claim the same namespace.
+pub fn namespace_id(creator: &[u8; 32], millis: u64, create: &Body) -> [u8; 32] {
+    let body = borsh::to_vec(create).unwrap_or_default();
+    Sha256::digest(
+        [
+            b"mero.namespace.v2".as_slice(),
+            creator,
+            &millis.to_le_bytes(),
+            &body,
+        ]
+        .concat(),
+    )
+    .into()
+}
+
+/// The id of a context or subgroup `author` makes in namespace `ns`: bound
+/// to both, so no other member (or namespace) can claim it.
+pub fn scoped_id(ns: &[u8; 32], author: &[u8; 32], salt: &[u8; 32]) -> [u8; 32] {
+    Sha256::digest([b"mero.scoped".as_slice(), ns, author, salt].concat()).into()
 }
 
 /// A member as governance knows it.
@@ -300,6 +323,14 @@ impl Namespace {
             id,
             ..Namespace::default()
         }
+    }
+
+    /// A new namespace's state (empty, with its id) and its `Create` op.
+    pub fn create(key: &SigningKey, millis: u64, create: Body) -> (Namespace, SignedOp) {
+        let id = namespace_id(&key.verifying_key().to_bytes(), millis, &create);
+        let ns = Namespace::new(id);
+        let op = ns.make(key, millis, create);
+        (ns, op)
     }
 
     /// Whether `who` may do what `need` asks (admins may do everything).
@@ -449,6 +480,9 @@ impl Namespace {
         if op.namespace != self.id {
             return Err(Refused::Invalid("op of another namespace".into()));
         }
+        if op.parents.iter().collect::<BTreeSet<_>>().len() != op.parents.len() {
+            return Err(Refused::Invalid("an op names a parent twice".into()));
+        }
         if self.ops.contains_key(&id) {
             return Err(Refused::Duplicate);
         }
@@ -483,9 +517,9 @@ impl Namespace {
         Ok(id)
     }
 
-    /// Whether `cut` is exactly the current heads.
+    /// Whether `cut`, as a set, is exactly the current heads.
     fn is_tip(&self, cut: &[OpId]) -> bool {
-        cut.len() == self.heads.len() && cut.iter().all(|p| self.heads.contains(p))
+        cut.iter().copied().collect::<BTreeSet<_>>() == self.heads
     }
 
     /// Every op at or before `cut`, or the ops of `cut` not known here.
@@ -572,10 +606,31 @@ impl Namespace {
     /// past; the fold only guards invariants concurrency could break (the
     /// last admin, removed members rejoining).
     fn replay(&self, keep: &HashSet<OpId>) -> Namespace {
+        // Each removal, with what its author had seen: an op of the removed
+        // member that the removal had not seen (concurrent with it, or
+        // backdated to look so) does nothing. Removal wins.
+        let removals: Vec<([u8; 32], OpId, HashSet<OpId>)> = keep
+            .iter()
+            .filter_map(|id| match &self.ops.get(id)?.op.body {
+                Body::MemberRemoved { member } => {
+                    let past = self.ancestors(&[*id]).ok()?;
+                    Some((*member, *id, past))
+                }
+                _ => None,
+            })
+            .collect();
         let mut out = Namespace::new(self.id);
         for id in self.order(keep) {
             if let Some(signed) = self.ops.get(&id) {
-                out.effect(&signed.op);
+                let op = &signed.op;
+                let cancelled = removals
+                    .iter()
+                    .any(|(m, r, past)| *m == op.author && *r != id && !past.contains(&id));
+                // Valid where its author stood, and still allowed here:
+                // concurrent changes can take an author's rights away.
+                if !cancelled && out.check_folded(op) {
+                    out.effect(op);
+                }
                 for p in &signed.op.parents {
                     out.heads.remove(p);
                 }
@@ -622,14 +677,27 @@ impl Namespace {
         out
     }
 
+    /// Whether `op`, valid in its causal past, is still allowed in the fold
+    /// state (the invitation's signature was checked already).
+    fn check_folded(&self, op: &Op) -> bool {
+        if let Body::Create { .. } = op.body {
+            return self.ops.is_empty();
+        }
+        self.check_with(op, false).is_ok()
+    }
+
     /// Whether `op` is valid in this state (its causal past).
     fn check(&self, op: &Op) -> Result<(), Refused> {
+        self.check_with(op, true)
+    }
+
+    fn check_with(&self, op: &Op, verify_invitation: bool) -> Result<(), Refused> {
         match &op.body {
-            Body::Create { nonce, .. } => {
+            Body::Create { .. } => {
                 if !op.parents.is_empty() || !self.ops.is_empty() {
                     return Err(Refused::Invalid("a second Create op".into()));
                 }
-                if namespace_id(&op.author, nonce) != self.id {
+                if namespace_id(&op.author, op.millis, &op.body) != self.id {
                     return Err(Refused::Invalid(
                         "Create op does not derive the namespace id".into(),
                     ));
@@ -654,9 +722,11 @@ impl Namespace {
                     return Err(Refused::Invalid("a removed member cannot rejoin".into()));
                 }
                 // The invitation was valid when the member joined.
-                invitation
-                    .verify(&self.id, op.millis / 1000)
-                    .map_err(|e| Refused::Invalid(e.to_string()))?;
+                if verify_invitation {
+                    invitation
+                        .verify(&self.id, op.millis / 1000)
+                        .map_err(|e| Refused::Invalid(e.to_string()))?;
+                }
                 if !self.allowed(&inv.inviter_identity, caps::INVITE_MEMBERS) {
                     return Err(Refused::Invalid(
                         "the inviter may not invite members".into(),
@@ -666,7 +736,17 @@ impl Namespace {
                     return Err(Refused::Invalid("only an admin may invite an admin".into()));
                 }
             }
-            Body::ContextRegistered { context, group, .. } => {
+            Body::ContextRegistered {
+                context,
+                group,
+                salt,
+                ..
+            } => {
+                if scoped_id(&self.id, &op.author, salt) != *context {
+                    return Err(Refused::Invalid(
+                        "the context id is not the author's to register".into(),
+                    ));
+                }
                 if !self.allowed(&op.author, caps::CREATE_CONTEXT) {
                     return Err(Refused::Invalid(
                         "the author may not create contexts".into(),
@@ -694,7 +774,17 @@ impl Namespace {
                     ));
                 }
             }
-            Body::GroupCreated { group, parent, .. } => {
+            Body::GroupCreated {
+                group,
+                parent,
+                salt,
+                ..
+            } => {
+                if scoped_id(&self.id, &op.author, salt) != *group {
+                    return Err(Refused::Invalid(
+                        "the group id is not the author's to create".into(),
+                    ));
+                }
                 if !self.allowed(&op.author, caps::CREATE_SUBGROUP) {
                     return Err(Refused::Invalid(
                         "the author may not create subgroups".into(),
@@ -794,6 +884,10 @@ impl Namespace {
                 addrs,
                 ..
             } => {
+                // Only one Create derives the id; guard the fold anyway.
+                if !self.ops.is_empty() {
+                    return;
+                }
                 self.creator = op.author;
                 self.name = name.clone();
                 self.app = Some(app.clone());
@@ -833,6 +927,7 @@ impl Namespace {
                 context,
                 name,
                 group,
+                ..
             } => {
                 self.contexts.entry(*context).or_insert(Registered {
                     name: name.clone(),
@@ -849,6 +944,7 @@ impl Namespace {
                 parent,
                 name,
                 open,
+                ..
             } => {
                 self.groups.entry(*group).or_insert(Group {
                     parent: *parent,
@@ -993,9 +1089,7 @@ mod tests {
         let bob = SigningKey::from_bytes(&[2; 32]);
         let carol = SigningKey::from_bytes(&[3; 32]);
         let nonce = [5; 32];
-        let id = namespace_id(&admin.verifying_key().to_bytes(), &nonce);
-        let mut a = Namespace::new(id);
-        let create = a.make(
+        let (mut a, create) = Namespace::create(
             &admin,
             1_000,
             Body::Create {
@@ -1006,6 +1100,7 @@ mod tests {
                 addrs: vec![],
             },
         );
+        let id = a.id;
         a.apply(&create).unwrap();
         let join_b = a.make(
             &admin,
@@ -1031,9 +1126,10 @@ mod tests {
             &bob,
             3_000,
             Body::ContextRegistered {
-                context: [8; 32],
+                context: scoped_id(&id, &bob.verifying_key().to_bytes(), &[8; 32]),
                 name: None,
                 group: id,
+                salt: [8; 32],
             },
         );
         // Bob lacks CREATE_CONTEXT by default.
@@ -1100,9 +1196,7 @@ mod tests {
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
         let nonce = [5; 32];
-        let id = namespace_id(&key(&admin), &nonce);
-        let mut ns = Namespace::new(id);
-        let ops = [ns.make(
+        let (mut ns, create) = Namespace::create(
             &admin,
             1_000,
             Body::Create {
@@ -1112,7 +1206,9 @@ mod tests {
                 default_capabilities: caps::DEFAULT,
                 addrs: vec![],
             },
-        )];
+        );
+        let id = ns.id;
+        let ops = [create];
         ns.apply(&ops[0]).unwrap();
         for (who, r) in [(&bob, role::MEMBER), (&carol, role::READ_ONLY)] {
             let join = ns.make(
@@ -1223,9 +1319,7 @@ mod tests {
     /// A namespace by `admin` with `others` joined in the given roles.
     fn namespace_with(admin: &SigningKey, others: &[(&SigningKey, u8)]) -> Namespace {
         let nonce = [5; 32];
-        let id = namespace_id(&admin.verifying_key().to_bytes(), &nonce);
-        let mut ns = Namespace::new(id);
-        let create = ns.make(
+        let (mut ns, create) = Namespace::create(
             admin,
             1_000,
             Body::Create {
@@ -1236,6 +1330,7 @@ mod tests {
                 addrs: vec![],
             },
         );
+        let id = ns.id;
         ns.apply(&create).unwrap();
         for (who, r) in others {
             let join = ns.make(
@@ -1308,15 +1403,34 @@ mod tests {
         assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:#?}");
         let (members, removed, _) = &results[0];
         assert!(removed.contains(&key(&bob)) && !members.contains_key(&key(&bob)));
-        // Bob's change, made before he was removed, holds.
-        assert_eq!(
-            members[&key(&dave)].capabilities,
-            Some(caps::INVITE_MEMBERS)
-        );
-        // Alice is still an admin; of Bob and Carol's mutual demotion, the
-        // fold applied both (neither left the namespace without an admin).
+        // Removal wins: Bob's changes that his removal had not seen do
+        // nothing (his demotion of Carol, his change to Dave), however he
+        // dates them.
+        assert_eq!(members[&key(&dave)].capabilities, None);
         assert_eq!(members[&key(&alice)].role, role::ADMIN);
-        assert_eq!(members[&key(&carol)].role, role::MEMBER);
+        assert_eq!(members[&key(&carol)].role, role::ADMIN);
+
+        // Bob, removed, signs an op over the heads from before his removal:
+        // valid where he claims to stand, and without effect.
+        let mut ns = base.clone();
+        ns.apply(&ops[2]).unwrap();
+        let before = ns.members.clone();
+        let backdated = base.make(
+            &bob,
+            1,
+            Body::RoleSet {
+                member: key(&alice),
+                role: role::READ_ONLY,
+            },
+        );
+        ns.apply(&backdated).unwrap();
+        assert_eq!(ns.members, before);
+        // An op naming a parent twice is refused outright.
+        let mut twice = base.make(&alice, 5_000, Body::MemberRemoved { member: key(&dave) });
+        let h = twice.op.parents[0];
+        twice.op.parents = vec![h, h];
+        let twice = SignedOp::sign(twice.op, &alice);
+        assert!(matches!(ns.apply(&twice), Err(Refused::Invalid(_))));
 
         // With only two admins, a mutual demotion leaves one of them.
         let base = namespace_with(&alice, &[(&bob, role::ADMIN)]);
@@ -1356,7 +1470,7 @@ mod tests {
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
         let mut ns = namespace_with(&alice, &[(&bob, role::MEMBER), (&carol, role::READ_ONLY)]);
-        let ctx = [21; 32];
+        let ctx = scoped_id(&ns.id, &key(&alice), &[21; 32]);
         let register = ns.make(
             &alice,
             2_500,
@@ -1364,6 +1478,7 @@ mod tests {
                 context: ctx,
                 name: None,
                 group: ns.id,
+                salt: [21; 32],
             },
         );
         ns.apply(&register).unwrap();
@@ -1404,13 +1519,17 @@ mod tests {
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
         let mut ns = namespace_with(&alice, &[(&bob, role::MEMBER), (&carol, role::MEMBER)]);
-        let (open, secret, inner) = ([11; 32], [12; 32], [13; 32]);
-        let create = |ns: &Namespace, by: &SigningKey, group, parent, open| {
+        // Ids are bound to the namespace and their creator.
+        let nsid = ns.id;
+        let id_of = |by: &SigningKey, salt: u8| scoped_id(&nsid, &key(by), &[salt; 32]);
+        let (open, secret, inner) = (id_of(&alice, 11), id_of(&alice, 12), id_of(&alice, 13));
+        let create = |ns: &Namespace, by: &SigningKey, salt: u8, parent, open| {
             ns.make(
                 by,
                 3_000,
                 Body::GroupCreated {
-                    group,
+                    group: scoped_id(&ns.id, &key(by), &[salt; 32]),
+                    salt: [salt; 32],
                     parent,
                     name: None,
                     open,
@@ -1419,18 +1538,30 @@ mod tests {
         };
         // Members may not create subgroups by default.
         assert!(matches!(
-            ns.apply(&create(&ns, &bob, open, ns.id, true)),
+            ns.apply(&create(&ns, &bob, 10, ns.id, true)),
             Err(Refused::Invalid(_))
         ));
-        ns.apply(&create(&ns, &alice, open, ns.id, true)).unwrap();
-        ns.apply(&create(&ns, &alice, secret, ns.id, false))
-            .unwrap();
+        ns.apply(&create(&ns, &alice, 11, ns.id, true)).unwrap();
+        ns.apply(&create(&ns, &alice, 12, ns.id, false)).unwrap();
         // An open subgroup inside the restricted one.
-        ns.apply(&create(&ns, &alice, inner, secret, true)).unwrap();
+        ns.apply(&create(&ns, &alice, 13, secret, true)).unwrap();
         assert!(matches!(
-            ns.apply(&create(&ns, &alice, [14; 32], [99; 32], true)),
+            ns.apply(&create(&ns, &alice, 14, [99; 32], true)),
             Err(Refused::Invalid(_))
         ));
+        // Nobody creates a group under an id that is not theirs.
+        let stolen = ns.make(
+            &alice,
+            3_000,
+            Body::GroupCreated {
+                group: id_of(&bob, 15),
+                salt: [15; 32],
+                parent: ns.id,
+                name: None,
+                open: true,
+            },
+        );
+        assert!(matches!(ns.apply(&stolen), Err(Refused::Invalid(_))));
 
         // Open: the parent's members (with JOIN_OPEN_SUBGROUPS, the default).
         assert!(ns.in_group(&key(&bob), &open) && ns.in_group(&key(&carol), &open));
@@ -1460,25 +1591,29 @@ mod tests {
         assert!(matches!(ns.apply(&itself), Err(Refused::Invalid(_))));
 
         // Contexts attach to a group; only its members write there.
-        let register = |ns: &Namespace, by: &SigningKey, context, group| {
+        let register = |ns: &Namespace, by: &SigningKey, salt: u8, group| {
             ns.make(
                 by,
                 5_000,
                 Body::ContextRegistered {
-                    context,
+                    context: scoped_id(&ns.id, &key(by), &[salt; 32]),
+                    salt: [salt; 32],
                     name: None,
                     group,
                 },
             )
         };
-        ns.apply(&register(&ns, &alice, [21; 32], secret)).unwrap();
+        ns.apply(&register(&ns, &alice, 21, secret)).unwrap();
+        let ctx = id_of(&alice, 21);
         let cut: Vec<OpId> = ns.heads.iter().copied().collect();
-        assert_eq!(ns.judge(&key(&bob), &[21; 32], &cut, &[]), Ok(()));
-        let err = ns.judge(&key(&carol), &[21; 32], &cut, &[]).unwrap_err();
+        assert_eq!(ns.judge(&key(&bob), &ctx, &cut, &[]), Ok(()));
+        let err = ns.judge(&key(&carol), &ctx, &cut, &[]).unwrap_err();
         assert!(err.contains("not a member of its group"), "{err}");
-        assert!(ns.may_read(&key(&bob), &[21; 32]) && !ns.may_read(&key(&carol), &[21; 32]));
+        assert!(ns.may_read(&key(&bob), &ctx) && !ns.may_read(&key(&carol), &ctx));
         // A delta naming governance from before its context's registration.
-        let err = ns.judge(&key(&alice), &[22; 32], &cut, &[]).unwrap_err();
+        let err = ns
+            .judge(&key(&alice), &id_of(&alice, 22), &cut, &[])
+            .unwrap_err();
         assert!(err.contains("before its context was registered"), "{err}");
 
         // Without JOIN_OPEN_SUBGROUPS, open subgroups are closed to Carol.

@@ -753,10 +753,13 @@ impl Node {
                 "initializationParams must be JSON",
             ));
         }
-        let id = ContextId(match seed {
+        // Bound to the namespace and this node's key: a seed gives the same
+        // id for the same creator in the same namespace.
+        let salt = match seed {
             Some(s) => sha256(&[b"mero.context.seed".as_slice(), &s].concat()),
             None => rand::random(),
-        });
+        };
+        let id = ContextId(governance::scoped_id(&ns, &self.public_key(), &salt));
         // A seeded id may be registered from an earlier creation.
         let registered = self.gov(|g| {
             g.get(&ns)
@@ -778,6 +781,7 @@ impl Node {
                         context: id.0,
                         name: name.clone(),
                         group: *group,
+                        salt,
                     },
                 )
                 .await?;

@@ -397,10 +397,10 @@ impl Node {
         app: AppInfo,
     ) -> Result<[u8; 32]> {
         let nonce: [u8; 32] = rand::random();
-        let ns = crate::governance::namespace_id(&self.public_key(), &nonce);
         let addrs = self.my_addrs().await;
-        self.author_op(
-            ns,
+        let (state, op) = Namespace::create(
+            &self.inner.identity,
+            now_millis(),
             Body::Create {
                 nonce,
                 name,
@@ -408,8 +408,15 @@ impl Node {
                 default_capabilities: caps::DEFAULT,
                 addrs,
             },
-        )
-        .await?;
+        );
+        let ns = state.id;
+        self.gov(|g| g.insert(ns, state));
+        // Nobody else holds the namespace yet: nothing to publish.
+        if self.apply_governance(ns, vec![op]).await?.is_empty() {
+            return Err(NodeError::Internal(
+                "this node's Create op was refused".into(),
+            ));
+        }
         self.share_key(&ns, &[self.public_key()], true).await?;
         self.subscribe(&namespace_topic(&ns)).await;
         Ok(ns)
@@ -632,11 +639,13 @@ impl Node {
         let ns = self
             .namespace_of_group(parent)
             .ok_or_else(|| NodeError::not_found("GroupNotFound", "Namespace or group not found"))?;
-        let group: [u8; 32] = rand::random();
+        let salt: [u8; 32] = rand::random();
+        let group = crate::governance::scoped_id(&ns, &self.public_key(), &salt);
         self.change(
             &ns,
             Body::GroupCreated {
                 group,
+                salt,
                 parent: *parent,
                 name,
                 open,
@@ -921,7 +930,10 @@ impl Node {
     /// The namespace a group (the namespace itself or a subgroup) is in,
     /// if this node knows it.
     pub fn namespace_of_group(&self, group: &[u8; 32]) -> Option<[u8; 32]> {
-        self.gov(|g| g.values().find(|s| s.has_group(group)).map(|s| s.id))
+        self.gov(|g| match g.get(group) {
+            Some(s) => Some(s.id),
+            None => g.values().find(|s| s.has_group(group)).map(|s| s.id),
+        })
     }
 
     /// The namespace of a context, if it has one.
@@ -1199,9 +1211,11 @@ impl Node {
             .iter()
             .filter_map(|m| crate::keys::wrap(&self.inner.identity, m, ns, epoch, &key))
             .collect();
-        self.remember_key(ns, epoch, key).await?;
+        // Published under the key members hold now; remembered after, so
+        // the op is not sealed with the key it brings.
         self.author_op(*ns, Body::KeyShared { epoch, wrapped })
             .await?;
+        self.remember_key(ns, epoch, key).await?;
         if rotate && epoch > 0 {
             tracing::info!(namespace = %hex::encode(ns), epoch, "namespace key rotated");
         }
@@ -1495,9 +1509,9 @@ impl Node {
                             "sealed gossip under a key this node does not hold"
                         ),
                     },
-                    Ok(Gossip::Gov(op)) => {
-                        let node = self.clone();
-                        tokio::spawn(async move { node.on_governance(source, *op).await });
+                    // Members seal governance; anything else is not a member's.
+                    Ok(Gossip::Gov(_)) => {
+                        tracing::debug!(peer = %source, "unsealed governance gossip ignored");
                     }
                     Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
                 },
@@ -1593,8 +1607,13 @@ impl Node {
                     continue;
                 }
                 let authority = self.authority(&ctx);
-                if deltas.iter().any(|d| authority(&d.delta, &[]).is_err()) {
-                    // The delta may name governance newer than ours.
+                let member = self.may_author(&ctx);
+                if deltas
+                    .iter()
+                    .any(|d| member(&d.delta.author.0) && authority(&d.delta, &[]).is_err())
+                {
+                    // A member's delta may name governance newer than ours
+                    // (a stranger's cannot make this node wait).
                     self.refresh_governance(&ctx).await;
                 }
                 let authority = self.authority(&ctx);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use mero_node::Node;
 use mero_node::events::Filter;
@@ -36,10 +36,37 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Code 1008 (policy violation): the client did not keep up.
 const TOO_SLOW: u16 = 1008;
 
-/// Upgrades to a WebSocket session.
-pub(crate) async fn handle(State(node): State<Node>, ws: WebSocketUpgrade) -> Response {
+/// Upgrades to a WebSocket session. Browsers send an `Origin`: only pages
+/// served from this machine may open one (a socket can run calls, and web
+/// pages elsewhere must not).
+pub(crate) async fn handle(
+    State(node): State<Node>,
+    headers: axum::http::HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(origin) = headers.get("origin") {
+        let local = origin.to_str().ok().and_then(local_origin).unwrap_or(false);
+        if !local {
+            return crate::error::ApiError::forbidden(
+                "ForeignOrigin",
+                "WebSocket connections are accepted only from pages on this machine",
+            )
+            .into_response();
+        }
+    }
     ws.max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| session(node, socket))
+}
+
+/// Whether an `Origin` is a page on this machine.
+fn local_origin(origin: &str) -> Option<bool> {
+    let rest = origin.split_once("://")?.1;
+    let host = if let Some(v6) = rest.strip_prefix('[') {
+        v6.split_once(']')?.0
+    } else {
+        rest.split(':').next()?
+    };
+    Some(matches!(host, "localhost" | "127.0.0.1" | "::1"))
 }
 
 #[derive(Deserialize)]
@@ -105,9 +132,14 @@ impl Out {
     fn push(&self, text: String) -> bool {
         let len = text.len();
         if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
             return false;
         }
-        self.tx.try_send(text).is_ok()
+        if self.tx.try_send(text).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     fn send(&self, v: &Value) -> bool {
