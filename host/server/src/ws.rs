@@ -333,24 +333,21 @@ pub(crate) fn authorize(
     }
 }
 
-fn subscribe(node: &Node, filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
-    let s: Subscription = match serde_json::from_value::<Subscription>(params) {
-        Ok(s) => s.normalized(),
-        Err(e) => return error(id, "ParseError", e.to_string()),
-    };
-    let (contexts, groups) = match parse_ids(&s) {
-        Ok(x) => x,
-        Err(e) => return error(id, "ParseError", e),
-    };
-    // All or nothing: a refused id is an error, never a silent drop.
-    if let Err((kind, why)) = authorize(node, &contexts, &groups) {
-        return error(id, kind, why);
-    }
-    filter.contexts.extend(contexts);
-    filter.groups.extend(groups);
-    if let Some(types) = s.event_types {
-        filter.types = types.into_iter().collect();
-    }
+/// A subscription request's ids, or the error reply.
+#[allow(clippy::type_complexity, reason = "one private helper's triple")]
+fn parsed(
+    id: Option<u64>,
+    params: Value,
+) -> Result<(Subscription, Vec<mero_crdt::ContextId>, Vec<[u8; 32]>), Value> {
+    let s = serde_json::from_value::<Subscription>(params)
+        .map_err(|e| error(id, "ParseError", e.to_string()))?
+        .normalized();
+    let (contexts, groups) = parse_ids(&s).map_err(|e| error(id, "ParseError", e))?;
+    Ok((s, contexts, groups))
+}
+
+/// The reply naming the ids a request took.
+fn accepted(id: Option<u64>, s: &Subscription) -> Value {
     let mut result = json!({ "contextIds": s.context_ids });
     if !s.group_ids.is_empty() {
         result["groupIds"] = json!(s.group_ids);
@@ -358,14 +355,27 @@ fn subscribe(node: &Node, filter: &mut Filter, id: Option<u64>, params: Value) -
     reply(id, result)
 }
 
-fn unsubscribe(filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
-    let s: Subscription = match serde_json::from_value::<Subscription>(params) {
-        Ok(s) => s.normalized(),
-        Err(e) => return error(id, "ParseError", e.to_string()),
-    };
-    let (contexts, groups) = match parse_ids(&s) {
+fn subscribe(node: &Node, filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
+    let (s, contexts, groups) = match parsed(id, params) {
         Ok(x) => x,
-        Err(e) => return error(id, "ParseError", e),
+        Err(e) => return e,
+    };
+    // All or nothing: a refused id is an error, never a silent drop.
+    if let Err((kind, why)) = authorize(node, &contexts, &groups) {
+        return error(id, kind, why);
+    }
+    filter.contexts.extend(contexts);
+    filter.groups.extend(groups);
+    if let Some(types) = &s.event_types {
+        filter.types = types.iter().cloned().collect();
+    }
+    accepted(id, &s)
+}
+
+fn unsubscribe(filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
+    let (s, contexts, groups) = match parsed(id, params) {
+        Ok(x) => x,
+        Err(e) => return e,
     };
     for c in &contexts {
         filter.contexts.remove(c);
@@ -373,9 +383,5 @@ fn unsubscribe(filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
     for g in &groups {
         filter.groups.remove(g);
     }
-    let mut result = json!({ "contextIds": s.context_ids });
-    if !s.group_ids.is_empty() {
-        result["groupIds"] = json!(s.group_ids);
-    }
-    reply(id, result)
+    accepted(id, &s)
 }

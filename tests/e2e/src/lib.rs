@@ -37,6 +37,15 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// A blocking HTTP client for tools: no proxy, a generous timeout.
+pub fn blocking_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -258,12 +267,21 @@ impl TestNode {
     /// Installs a component by path and creates a namespace running it;
     /// returns (application, namespace, context) ids.
     pub fn setup(&self, component: &str) -> (String, String, String) {
+        self.setup_with(component, None)
+    }
+
+    /// Like [`setup`](Self::setup), with `init` parameters (JSON).
+    pub fn setup_with(&self, component: &str, params: Option<&str>) -> (String, String, String) {
         let app =
             self.meroctl_json(&["app", "install", "--path", component])["data"]["applicationId"]
                 .as_str()
                 .unwrap()
                 .to_string();
-        let ns = self.meroctl_json(&["namespace", "create", "--application-id", &app]);
+        let mut args = vec!["namespace", "create", "--application-id", &app];
+        if let Some(p) = params {
+            args.extend(["--params", p]);
+        }
+        let ns = self.meroctl_json(&args);
         (
             app,
             ns["data"]["namespaceId"].as_str().unwrap().into(),

@@ -574,21 +574,7 @@ fn a_restarted_node_does_not_replay_old_events_as_new() {
 fn nodes_that_receive_an_event_run_its_handler_and_the_author_does_not() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
     let mut n2 = TestNode::start_with("node2", FAST_SYNC);
-    let app = n1.meroctl_json(&["app", "install", "--path", mero_fixtures::TASK_BOARD])["data"]
-        ["applicationId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let created = n1.meroctl_json(&[
-        "namespace",
-        "create",
-        "--application-id",
-        &app,
-        "--params",
-        r#"{"title":"board"}"#,
-    ]);
-    let ns = created["data"]["namespaceId"].as_str().unwrap().to_string();
-    let ctx = created["data"]["contextId"].as_str().unwrap().to_string();
+    let (_, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"board"}"#));
     let joined = n2.meroctl_json(&["namespace", "join", &ns, &n1.invite(&ns, &[])]);
     let m2 = joined["data"]["memberAccount"]
         .as_str()

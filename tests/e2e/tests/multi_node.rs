@@ -339,21 +339,7 @@ fn bad_invitations_are_refused_and_change_nothing() {
 fn private_storage_never_leaves_its_node() {
     let ns_nodes = nodes(2);
     let [n1, n2] = [&ns_nodes[0], &ns_nodes[1]];
-    let app = n1.meroctl_json(&["app", "install", "--path", mero_fixtures::TASK_BOARD])["data"]
-        ["applicationId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let created = n1.meroctl_json(&[
-        "namespace",
-        "create",
-        "--application-id",
-        &app,
-        "--params",
-        r#"{"title":"team"}"#,
-    ]);
-    let ns = created["data"]["namespaceId"].as_str().unwrap().to_string();
-    let ctx = created["data"]["contextId"].as_str().unwrap().to_string();
+    let (_, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"team"}"#));
     n1.call(&ctx, "save_draft", json!({"text": "node1's secret"}));
     n1.call(
         &ctx,

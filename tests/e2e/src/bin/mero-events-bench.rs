@@ -34,11 +34,7 @@ fn micros() -> u64 {
 }
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
+    mero_e2e::blocking_client()
 }
 
 fn set(c: &reqwest::blocking::Client, port: u16, ctx: &str, key: &str, value: &str) {

@@ -25,11 +25,7 @@ use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
 use serde_json::{Value, json};
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
+    mero_e2e::blocking_client()
 }
 
 fn rpc(c: &reqwest::blocking::Client, port: u16, ctx: &str, method: &str, args: Value) -> Value {
