@@ -274,6 +274,24 @@ pub struct Group {
     pub admitted: BTreeSet<[u8; 32]>,
 }
 
+/// Why a delta's author may not write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// Not yet known: the delta names governance this node has not
+    /// received. Judged again once it arrives.
+    NotYet(String),
+    /// Never: the author may not write it.
+    Refused(String),
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Denial::NotYet(why) | Denial::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Why an op was not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
@@ -565,6 +583,7 @@ impl Namespace {
     }
 
     /// Whether `author` may write a delta that names governance heads `cut`
+    /// (see [`Denial`] for the two ways it may not)
     /// and whose parents named `parents`: it must be a member that is not
     /// read-only in the context's group as of `cut` (a write made before a revocation stays valid
     /// in any order of arrival), and `cut` must cover what the parents
@@ -575,27 +594,29 @@ impl Namespace {
         context: &[u8; 32],
         cut: &[OpId],
         parents: &[Vec<OpId>],
-    ) -> Result<(), String> {
+    ) -> Result<(), Denial> {
         let at = self.at(cut).map_err(|unknown| {
-            format!(
+            Denial::NotYet(format!(
                 "the delta names {} governance op(s) not known here yet",
                 unknown.len()
-            )
+            ))
         })?;
         if !at.contexts.contains_key(context) {
-            return Err("the delta names governance from before its context was registered".into());
+            return Err(Denial::Refused(
+                "the delta names governance from before its context was registered".into(),
+            ));
         }
         if !at.may_write_in(author, context) {
-            return Err(format!(
+            return Err(Denial::Refused(format!(
                 "author {} may not write in the context at the governance its delta names (not a member of its group, or read-only)",
                 hex::encode(author)
-            ));
+            )));
         }
         if parents.iter().any(|p| !self.covers(cut, p)) {
-            return Err(format!(
+            return Err(Denial::Refused(format!(
                 "author {} names older governance than its delta's parents",
                 hex::encode(author)
-            ));
+            )));
         }
         Ok(())
     }
@@ -1497,14 +1518,16 @@ mod tests {
         // Citing the old view over a parent that saw the removal: refused.
         let err = ns
             .judge(&key(&bob), &ctx, &before, std::slice::from_ref(&after))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("older governance"), "{err}");
         // Read-only members never write; nobody writes at no governance.
         assert!(ns.judge(&key(&carol), &ctx, &before, &[]).is_err());
         assert!(ns.judge(&key(&alice), &ctx, &[], &[]).is_err());
         // Unknown governance is not judged yet.
         let err = ns.judge(&key(&alice), &ctx, &[[9; 32]], &[]).unwrap_err();
-        assert!(err.contains("not known here"), "{err}");
+        assert!(matches!(err, Denial::NotYet(_)), "{err}");
+        assert!(err.to_string().contains("not known here"), "{err}");
         // The admin writes at either, over parents of either.
         assert_eq!(
             ns.judge(&key(&alice), &ctx, &after, &[before, after.clone()]),
@@ -1607,13 +1630,17 @@ mod tests {
         let ctx = id_of(&alice, 21);
         let cut: Vec<OpId> = ns.heads.iter().copied().collect();
         assert_eq!(ns.judge(&key(&bob), &ctx, &cut, &[]), Ok(()));
-        let err = ns.judge(&key(&carol), &ctx, &cut, &[]).unwrap_err();
+        let err = ns
+            .judge(&key(&carol), &ctx, &cut, &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a member of its group"), "{err}");
         assert!(ns.may_read(&key(&bob), &ctx) && !ns.may_read(&key(&carol), &ctx));
         // A delta naming governance from before its context's registration.
         let err = ns
             .judge(&key(&alice), &id_of(&alice, 22), &cut, &[])
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("before its context was registered"), "{err}");
 
         // Without JOIN_OPEN_SUBGROUPS, open subgroups are closed to Carol.

@@ -11,7 +11,7 @@ use mero_network::{Multiaddr, NetworkClient, NetworkConfig, NetworkEvent, PeerId
 use mero_store::{ContextMeta, GroupRecord, MemberRecord, Role};
 
 use crate::events::{EventBus, Scope};
-use crate::governance::{AppInfo, Body, Namespace, OpId, Refused, SignedOp};
+use crate::governance::{AppInfo, Body, Denial, Namespace, OpId, Refused, SignedOp};
 use crate::invitation::{Invitation, SignedInvitation, parse_pasted, role};
 use crate::sync::{
     self, Fetch, Gossip, Pending, Request, Response, SyncStatus, context_topic, key_of,
@@ -784,6 +784,7 @@ impl Node {
         for p in &peers {
             match sync::join_snapshot(&self.inner.exec, &net.client, *p, *ctx).await {
                 Ok(()) => {
+                    self.publish_snapshot_joined(ctx);
                     last = None;
                     break;
                 }
@@ -917,13 +918,15 @@ impl Node {
     fn authority(
         &self,
         ctx: &ContextId,
-    ) -> impl Fn(&Delta, &[Vec<OpId>]) -> std::result::Result<(), String> + Sync + use<> {
+    ) -> impl Fn(&Delta, &[Vec<OpId>]) -> std::result::Result<(), Denial> + Sync + use<> {
         let state = self
             .namespace_of(ctx)
             .and_then(|ns| self.gov(|g| g.get(&ns).cloned()));
         move |d: &Delta, parents: &[Vec<OpId>]| match &state {
             Some(ns) => ns.judge(&d.author.0, &d.context.0, &d.governance, parents),
-            None => Err("the context's namespace is not known here".into()),
+            None => Err(Denial::NotYet(
+                "the context's namespace is not known here".into(),
+            )),
         }
     }
 
@@ -1459,6 +1462,9 @@ impl Node {
     }
 
     fn record(&self, ctx: &ContextId, r: std::result::Result<sync::Ingested, String>) {
+        if matches!(&r, Ok(i) if i.snapshot) {
+            self.publish_snapshot_joined(ctx);
+        }
         self.set_status(ctx, |s| {
             s.last_sync_millis = Some(now_millis());
             match r {
@@ -1478,6 +1484,29 @@ impl Node {
                 }
             }
         });
+    }
+
+    /// A joined snapshot changes state without deltas: subscribers get a
+    /// `StateMutation` with the new root, no app events, and
+    /// `"snapshot": true` (the events of the deltas it folds are not
+    /// replayed).
+    pub(crate) fn publish_snapshot_joined(&self, ctx: &ContextId) {
+        let root = self
+            .inner
+            .store
+            .snapshot()
+            .and_then(|s| s.root_hash(ctx))
+            .unwrap_or_default();
+        self.inner.events.publish(
+            Scope::Context(*ctx),
+            "StateMutation",
+            None,
+            serde_json::json!({
+                "newRoot": bs58::encode(root).into_string(),
+                "events": [],
+                "snapshot": true,
+            }),
+        );
     }
 
     async fn drive(self, mut events: tokio::sync::mpsc::Receiver<NetworkEvent>) {

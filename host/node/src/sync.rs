@@ -17,13 +17,13 @@ use mero_crdt::{ContextId, Delta, DeltaId, Hash, SignedDelta};
 use mero_network::PeerId;
 use mero_runtime::{Applied, ExecError, Executor, StateSnapshot};
 
-use crate::governance::SignedOp;
+use crate::governance::{Denial, SignedOp};
 use crate::invitation::SignedInvitation;
 
 /// Judges whether a delta's author may write it, given the delta and the
 /// governance heads its parents named (those of parents known here); `Err`
-/// says why not.
-pub type Authority<'a> = dyn Fn(&Delta, &[Vec<[u8; 32]>]) -> Result<(), String> + Sync + 'a;
+/// says why not, or that it cannot tell yet.
+pub type Authority<'a> = dyn Fn(&Delta, &[Vec<[u8; 32]>]) -> Result<(), Denial> + Sync + 'a;
 
 /// A request from one node to another.
 #[derive(Debug, Clone, BorshSerialize, BorshDeserialize)]
@@ -252,6 +252,8 @@ pub struct Ingested {
     pub rejected: u64,
     /// The last reason a delta was refused.
     pub last_rejection: Option<String>,
+    /// Deltas set aside until the governance they name arrives.
+    pub deferred: u64,
     /// Whether a snapshot was joined.
     pub snapshot: bool,
 }
@@ -330,11 +332,11 @@ async fn merge<F: Fetch>(
             .map(|d| (d.delta.id(), d.delta.governance.as_slice()))
             .collect();
         let snap = exec.store().snapshot().ok();
-        let judged: Vec<Result<(), String>> = todo
+        let judged: Vec<Result<(), Denial>> = todo
             .iter()
             .map(|d| {
                 if d.delta.context != ctx {
-                    return Err("a delta of another context".into());
+                    return Err(Denial::Refused("a delta of another context".into()));
                 }
                 // A parent's governance: from this batch or the store (a
                 // parent folded into a snapshot names none here).
@@ -357,7 +359,13 @@ async fn merge<F: Fetch>(
         for (d, verdict) in std::mem::take(&mut todo).into_iter().zip(judged) {
             match verdict {
                 Ok(()) => batch.push(d),
-                Err(why) => {
+                // Not a refusal: fetched and judged again once the
+                // governance it names has arrived (anti-entropy pulls it).
+                Err(Denial::NotYet(why)) => {
+                    out.deferred += 1;
+                    tracing::debug!(context = %bs58::encode(ctx.0).into_string(), %why, "delta deferred");
+                }
+                Err(Denial::Refused(why)) => {
                     out.rejected += 1;
                     tracing::warn!(context = %bs58::encode(ctx.0).into_string(), %why, "delta rejected");
                     out.last_rejection = Some(why);

@@ -163,7 +163,9 @@ async fn run(seed: u64) {
         rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed)),
         fail_rate: 0.15,
     };
-    let anyone = |_: &mero_crdt::Delta, _: &[Vec<[u8; 32]>]| -> Result<(), String> { Ok(()) };
+    let anyone = |_: &mero_crdt::Delta,
+                  _: &[Vec<[u8; 32]>]|
+     -> Result<(), mero_node::governance::Denial> { Ok(()) };
     let mut inflight: Vec<Message> = Vec::new();
     let genesis = replicas[0]
         .exec
