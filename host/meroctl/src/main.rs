@@ -483,6 +483,31 @@ impl Out {
     }
 }
 
+/// A table of the objects in the array at `at` (a JSON pointer) in
+/// `value`: one column per (header, field); a missing field shows `-`.
+fn list_table(value: &Value, at: &str, columns: &[(&str, &str)]) -> Table {
+    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let mut t = table(&headers);
+    for row in value
+        .pointer(at)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        t.add_row(
+            columns
+                .iter()
+                .map(|(_, k)| match row.get(k) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => "-".into(),
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    t
+}
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL)
@@ -849,35 +874,18 @@ async fn namespace(client: &Client, out: &Out, cmd: NamespaceCmd) -> Result<(), 
                 .get(&format!("/admin-api/namespaces/{id}/groups"))
                 .await?;
             out.show(&value, || {
-                let mut t = table(&[
-                    "Group ID",
-                    "Parent",
-                    "Visibility",
-                    "Members",
-                    "Contexts",
-                    "Name",
-                ]);
-                for g in value
-                    .get("data")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let f = |k: &str| match g.get(k) {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(Value::Number(n)) => n.to_string(),
-                        _ => "-".into(),
-                    };
-                    t.add_row(vec![
-                        f("groupId"),
-                        f("parentGroupId"),
-                        f("subgroupVisibility"),
-                        f("memberCount"),
-                        f("contextCount"),
-                        f("name"),
-                    ]);
-                }
-                t
+                list_table(
+                    &value,
+                    "/data",
+                    &[
+                        ("Group ID", "groupId"),
+                        ("Parent", "parentGroupId"),
+                        ("Visibility", "subgroupVisibility"),
+                        ("Members", "memberCount"),
+                        ("Contexts", "contextCount"),
+                        ("Name", "name"),
+                    ],
+                )
             });
         }
         NamespaceCmd::Delete { id } => {
@@ -1057,22 +1065,11 @@ async fn group(client: &Client, out: &Out, cmd: GroupCmd) -> Result<(), ClientEr
                 .get(&format!("/admin-api/groups/{group}/members"))
                 .await?;
             out.show(&value, || {
-                let mut t = table(&["Identity", "Role"]);
-                for m in value
-                    .get("members")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let f = |k: &str| {
-                        m.get(k)
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_string()
-                    };
-                    t.add_row(vec![f("identity"), f("role")]);
-                }
-                t
+                list_table(
+                    &value,
+                    "/members",
+                    &[("Identity", "identity"), ("Role", "role")],
+                )
             });
         }
         GroupCmd::Members(MembersCmd::SetCaps {
@@ -1204,17 +1201,11 @@ async fn group(client: &Client, out: &Out, cmd: GroupCmd) -> Result<(), ClientEr
                 .get(&format!("/admin-api/groups/{group}/contexts"))
                 .await?;
             out.show(&value, || {
-                let mut t = table(&["Context ID", "Name"]);
-                for c in value
-                    .get("data")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let f = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-                    t.add_row(vec![f("contextId"), f("name")]);
-                }
-                t
+                list_table(
+                    &value,
+                    "/data",
+                    &[("Context ID", "contextId"), ("Name", "name")],
+                )
             });
         }
     }

@@ -338,11 +338,7 @@ impl crate::Node {
     /// node is one of its members.
     pub fn check_subscribe_group(&self, group: &[u8; 32]) -> crate::Result<()> {
         let me = self.public_key();
-        match self.gov(|g| {
-            g.values()
-                .find(|s| s.has_group(group))
-                .map(|s| s.in_group(&me, group))
-        }) {
+        match self.with_group(group, |s| s.in_group(&me, group)) {
             Some(true) => Ok(()),
             Some(false) => Err(crate::NodeError::Forbidden {
                 kind: "NotAGroupMember",

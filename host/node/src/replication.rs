@@ -596,36 +596,33 @@ impl Node {
     /// members): key and role.
     pub fn group_members(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Role)>> {
         let me = self.public_key();
-        self.gov(|g| match g.values().find(|s| s.has_group(group)) {
-            None => Err(NodeError::not_found("GroupNotFound", "Group not found")),
-            Some(s) if !s.is_member(&me) => Err(NodeError::Forbidden {
-                kind: "NotAGroupMember",
-                message: "this node is not a member of the group's namespace".into(),
-            }),
-            Some(s) => Ok(s
-                .members
+        self.with_group(group, |s| {
+            if !s.is_member(&me) {
+                return Err(NodeError::Forbidden {
+                    kind: "NotAGroupMember",
+                    message: "this node is not a member of the group's namespace".into(),
+                });
+            }
+            Ok(s.members
                 .iter()
                 .filter(|(k, _)| s.in_group(k, group))
                 .map(|(k, m)| (*k, role_of(m.role)))
-                .collect()),
+                .collect())
         })
+        .unwrap_or_else(|| Err(NodeError::not_found("GroupNotFound", "Group not found")))
     }
 
     /// Contexts registered in a group (whether or not this node holds
     /// them): id and name.
     pub fn group_contexts(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Option<String>)>> {
-        self.gov(|g| {
-            g.values()
-                .find(|s| s.has_group(group))
-                .map(|s| {
-                    s.contexts
-                        .iter()
-                        .filter(|(_, r)| r.group == *group)
-                        .map(|(id, r)| (*id, r.name.clone()))
-                        .collect()
-                })
-                .ok_or_else(|| NodeError::not_found("GroupNotFound", "Group not found"))
+        self.with_group(group, |s| {
+            s.contexts
+                .iter()
+                .filter(|(_, r)| r.group == *group)
+                .map(|(id, r)| (*id, r.name.clone()))
+                .collect()
         })
+        .ok_or_else(|| NodeError::not_found("GroupNotFound", "Group not found"))
     }
 
     /// Creates a subgroup of `parent` (the namespace or a subgroup); returns
@@ -933,9 +930,19 @@ impl Node {
     /// The namespace a group (the namespace itself or a subgroup) is in,
     /// if this node knows it.
     pub fn namespace_of_group(&self, group: &[u8; 32]) -> Option<[u8; 32]> {
+        self.with_group(group, |s| s.id)
+    }
+
+    /// `f` of the namespace that holds `group` (the namespace itself or one
+    /// of its subgroups), if this node knows it.
+    pub(crate) fn with_group<T>(
+        &self,
+        group: &[u8; 32],
+        f: impl FnOnce(&Namespace) -> T,
+    ) -> Option<T> {
         self.gov(|g| match g.get(group) {
-            Some(s) => Some(s.id),
-            None => g.values().find(|s| s.has_group(group)).map(|s| s.id),
+            Some(s) => Some(f(s)),
+            None => g.values().find(|s| s.has_group(group)).map(f),
         })
     }
 
@@ -1635,7 +1642,7 @@ impl Node {
                 ) {
                     continue;
                 }
-                let authority = self.authority(&ctx);
+                let mut authority = self.authority(&ctx);
                 let member = self.may_author(&ctx);
                 if deltas
                     .iter()
@@ -1644,8 +1651,8 @@ impl Node {
                     // A member's delta may name governance newer than ours
                     // (a stranger's cannot make this node wait).
                     self.refresh_governance(&ctx).await;
+                    authority = self.authority(&ctx);
                 }
-                let authority = self.authority(&ctx);
                 let r = sync::ingest_held(
                     &self.inner.exec,
                     &net.pending,

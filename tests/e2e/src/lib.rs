@@ -46,6 +46,28 @@ pub fn blocking_client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// Calls `method` of `ctx` on the node at `port` over JSON-RPC; panics on an
+/// error answer; returns the output.
+pub fn rpc(
+    c: &reqwest::blocking::Client,
+    port: u16,
+    ctx: &str,
+    method: &str,
+    args: Value,
+) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+        "params": {"contextId": ctx, "method": method, "argsJson": args}});
+    let v: Value = c
+        .post(format!("http://127.0.0.1:{port}/jsonrpc"))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(v.get("error").is_none(), "{v}");
+    v["result"]["output"].clone()
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind(("127.0.0.1", 0))

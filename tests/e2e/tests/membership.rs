@@ -154,6 +154,16 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
     }
 }
 
+/// Subscribes `net` to `topic` and waits until `peer` is seen on it.
+async fn on_topic(net: &mero_network::NetworkClient, topic: &str, peer: mero_network::PeerId) {
+    net.subscribe(topic).await.unwrap();
+    let deadline = Instant::now() + CONVERGE;
+    while !net.topic_peers(topic).await.unwrap().contains(&peer) {
+        assert!(Instant::now() < deadline, "never saw the node on the topic");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Publishes `deltas` on `ctx`'s topic as the node whose config is in `dir`,
 /// connected to `to` (the real node with that identity must be stopped).
 fn gossip_as(
@@ -180,12 +190,7 @@ fn gossip_as(
         let ctx_id =
             mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
         let topic = mero_node::sync::context_topic(&ctx_id);
-        net.subscribe(&topic).await.unwrap();
-        let deadline = Instant::now() + CONVERGE;
-        while !net.topic_peers(&topic).await.unwrap().contains(&peer) {
-            assert!(Instant::now() < deadline, "never saw the node on the topic");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        on_topic(&net, &topic, peer).await;
         let msg = borsh::to_vec(&mero_node::sync::Gossip::Deltas(deltas)).unwrap();
         assert!(net.publish(&topic, msg).await.unwrap());
         // Stay connected until the node has dealt with it.
@@ -397,12 +402,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
             .dial(target.swarm.listen[0].parse().unwrap())
             .await
             .unwrap();
-        net.subscribe(&topic).await.unwrap();
-        let deadline = Instant::now() + CONVERGE;
-        while !net.topic_peers(&topic).await.unwrap().contains(&peer) {
-            assert!(Instant::now() < deadline, "never saw the node on the topic");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        on_topic(&net, &topic, peer).await;
         // Catch-up is refused.
         for req in [
             mero_node::sync::Request::Snapshot { context: ctx_id.0 },
@@ -439,12 +439,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
 
         // Governance (who is a member, which groups exist) is sealed too.
         let ns_topic = mero_node::sync::namespace_topic(&ns_id);
-        net.subscribe(&ns_topic).await.unwrap();
-        let deadline = Instant::now() + CONVERGE;
-        while !net.topic_peers(&ns_topic).await.unwrap().contains(&peer) {
-            assert!(Instant::now() < deadline, "never saw the node on the topic");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        on_topic(&net, &ns_topic, peer).await;
         let name = "a-group-name-only-members-may-read";
         tokio::task::block_in_place(|| {
             n1.meroctl_json(&["namespace", "create-group", &ns, "--name", name])

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
-use mero_e2e::{FAST_SYNC, TestNode};
+use mero_e2e::{FAST_SYNC, TestNode, blocking_client, rpc};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -33,21 +33,8 @@ fn micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-fn client() -> reqwest::blocking::Client {
-    mero_e2e::blocking_client()
-}
-
 fn set(c: &reqwest::blocking::Client, port: u16, ctx: &str, key: &str, value: &str) {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
-        "params": {"contextId": ctx, "method": "set", "argsJson": {"key": key, "value": value}}});
-    let v: Value = c
-        .post(format!("http://127.0.0.1:{port}/jsonrpc"))
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(v.get("error").is_none(), "{v}");
+    rpc(c, port, ctx, "set", json!({"key": key, "value": value}));
 }
 
 async fn subscribe(node: &TestNode, ctx: &str) -> Ws {
@@ -106,7 +93,7 @@ fn main() {
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
     n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
     let trials = if quick { 50 } else { 200 };
-    let c = client();
+    let c = blocking_client();
     let latencies = rt.block_on(async {
         let mut ws = subscribe(&n2, &ctx).await;
         let mut out = Vec::with_capacity(trials);
@@ -181,7 +168,7 @@ fn main() {
                 .map(|w| {
                     let (ctx, sent, port) = (ctx.clone(), sent.clone(), node.port);
                     std::thread::spawn(move || {
-                        let c = client();
+                        let c = blocking_client();
                         let mut i = 0u64;
                         while started.elapsed() < Duration::from_secs(seconds) {
                             let due = started + Duration::from_micros((i * 4 + w) * 1_000);

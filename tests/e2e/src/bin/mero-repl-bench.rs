@@ -21,26 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
+use mero_e2e::{FAST_SYNC, TestNode, blocking_client, rpc, wait_converged};
 use serde_json::{Value, json};
-
-fn client() -> reqwest::blocking::Client {
-    mero_e2e::blocking_client()
-}
-
-fn rpc(c: &reqwest::blocking::Client, port: u16, ctx: &str, method: &str, args: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
-        "params": {"contextId": ctx, "method": method, "argsJson": args}});
-    let v: Value = c
-        .post(format!("http://127.0.0.1:{port}/jsonrpc"))
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert!(v.get("error").is_none(), "{v}");
-    v["result"]["output"].clone()
-}
 
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v.sort();
@@ -55,7 +37,7 @@ fn fill(port: u16, ctx: &str, n: usize, clients: usize, prefix: &str) -> f64 {
         .map(|_| {
             let (next, ctx, prefix) = (next.clone(), ctx.to_string(), prefix.to_string());
             std::thread::spawn(move || {
-                let c = client();
+                let c = blocking_client();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     if i >= n {
@@ -90,7 +72,7 @@ fn delta_count(c: &reqwest::blocking::Client, port: u16, ctx: &str) -> u64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let c = client();
+    let c = blocking_client();
 
     // 1. Replication latency.
     let n1 = TestNode::start_with("node1", FAST_SYNC);
@@ -155,7 +137,7 @@ fn main() {
     let sampler = {
         let (done, ctx, ports) = (done.clone(), ctx.clone(), [n1.port, n2.port, n3.port]);
         std::thread::spawn(move || {
-            let c = client();
+            let c = blocking_client();
             let mut lag = Vec::new();
             while !done.load(Ordering::Relaxed) {
                 let lead = delta_count(&c, ports[0], &ctx);
@@ -174,7 +156,7 @@ fn main() {
         .map(|w| {
             let (n, ctx, port) = (n.clone(), ctx.clone(), n1.port);
             std::thread::spawn(move || {
-                let c = client();
+                let c = blocking_client();
                 let mut i = 0;
                 while Instant::now() < until {
                     rpc(
