@@ -101,6 +101,15 @@ where
         store.put_leaf(&id, &leaf_hash(&node, &key, &entry))?;
         buckets.insert(id.bucket());
     }
+    rehash(store, buckets)
+}
+
+/// Re-hashes the given buckets from their stored leaves and every trie node
+/// above them; returns the new root.
+pub fn rehash<B>(store: &mut B, buckets: BTreeSet<u16>) -> Result<Hash>
+where
+    B: MerkleStore + ?Sized,
+{
     if buckets.is_empty() {
         return root(store);
     }

@@ -17,17 +17,25 @@
 //! | `aliases`  | kind ‖ 0 ‖ name                  | id                            |
 //!
 //! Every per-context key starts with the context id, so contexts cannot see
-//! each other's data and deleting one is a prefix sweep. A [`WriteTxn`] is one
-//! LMDB write transaction: everything written through it lands atomically on
-//! [`commit`](WriteTxn::commit), durably (LMDB's default fsync), or not at
-//! all. A [`Snapshot`] is a read transaction that can be held across `.await`
-//! and shared between threads.
+//! each other's data and deleting one is a prefix sweep.
+//!
+//! A [`WriteTxn`] commits atomically and durably, or not at all, by appending
+//! one record to a write-ahead log and syncing it (`wal`). Its writes then
+//! live in an in-memory layer (`memtable`) that every later snapshot reads
+//! over LMDB, until a background thread writes a batch of commits into LMDB
+//! in one durable LMDB transaction and drops the log that held them
+//! (`engine`). Opening replays whatever the log holds beyond LMDB. A
+//! [`Snapshot`] is a consistent view that can be held across `.await` and
+//! shared between threads.
 
+mod engine;
+mod memtable;
 mod read;
 mod records;
 mod snapshot;
 mod state;
 mod tables;
+mod wal;
 mod write;
 
 pub use records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, Role};
@@ -36,8 +44,10 @@ pub use state::ContextWriter;
 pub use write::WriteTxn;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use heed::{Env, EnvOpenOptions, WithoutTls};
+use heed::EnvOpenOptions;
 
 use crate::tables::Tables;
 
@@ -78,31 +88,39 @@ pub struct StoreConfig {
     /// Largest size the database may grow to, in bytes. Reserved address
     /// space, not disk: the file grows as data is written.
     pub map_size: usize,
+    /// Committed bytes held in memory (and in the log) before they are
+    /// written to LMDB.
+    pub flush_bytes: usize,
+    /// Longest time a commit waits in the log before it is written to LMDB.
+    pub flush_interval: Duration,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { map_size: 32 << 30 }
+        StoreConfig {
+            map_size: 32 << 30,
+            flush_bytes: 8 << 20,
+            flush_interval: Duration::from_secs(1),
+        }
     }
 }
 
-/// The node's database.
+/// The node's database. Cheap to clone; the last clone dropped writes what
+/// is still only in the log to LMDB.
 #[derive(Clone)]
 pub struct Store {
-    env: Env<WithoutTls>,
-    tables: Tables,
+    handle: Arc<engine::Handle>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.env.path())
-            .finish()
+        f.debug_struct("Store").field("path", &self.path()).finish()
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in directory `dir`.
+    /// Opens (creating if needed) the database in directory `dir`, replaying
+    /// the write-ahead log in `dir/wal` into it.
     ///
     /// A process must open a given directory at most once at a time.
     pub fn open(dir: &Path, config: &StoreConfig) -> Result<Store> {
@@ -113,7 +131,7 @@ impl Store {
         let mut options = EnvOpenOptions::new().read_txn_without_tls();
         options
             .map_size(config.map_size)
-            .max_dbs(16)
+            .max_dbs(24)
             .max_readers(1024);
         // SAFETY: heed requires that an environment is not opened twice in
         // one process and that the file is not modified by other means. The
@@ -121,23 +139,59 @@ impl Store {
         #[allow(unsafe_code)]
         let env = unsafe { options.open(dir)? };
         let tables = Tables::create(&env)?;
-        Ok(Store { env, tables })
+        let (shared, dirty) = engine::Shared::open(
+            env,
+            tables,
+            dir.join("wal"),
+            config.flush_bytes,
+            config.flush_interval,
+        )?;
+        let store = Store {
+            handle: Arc::new(engine::Handle::start(shared)?),
+        };
+        if !dirty.is_empty() {
+            // The replayed leaves are in LMDB; bring the trie above them in
+            // line and flush it, which also retires the replayed segments.
+            let mut w = store.write()?;
+            for (ctx, buckets) in dirty {
+                if w.context_meta(&ctx)?.is_some() {
+                    mero_crdt::merkle::rehash(&mut w.context_state(ctx), buckets)?;
+                }
+            }
+            w.commit()?;
+            store.flush()?;
+        }
+        Ok(store)
     }
 
     /// A consistent read-only view of the whole database.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::new(self.env.clone(), self.tables)
+        Snapshot::new(&self.handle.shared)
     }
 
-    /// Starts the write transaction. LMDB allows one at a time: this blocks
+    /// Starts the write transaction. There is one at a time: this blocks
     /// while another is open.
     pub fn write(&self) -> Result<WriteTxn<'_>> {
-        Ok(WriteTxn::new(self.env.write_txn()?, self.tables))
+        WriteTxn::new(&self.handle.shared)
+    }
+
+    /// Writes every commit so far into LMDB now, rather than in the
+    /// background. Blocks while a write transaction is open: never call it
+    /// from a thread that holds one.
+    pub fn flush(&self) -> Result<()> {
+        self.handle.shared.flush()
+    }
+
+    /// Closes without writing the log to LMDB, as a crash would leave it:
+    /// for tests of recovery. Other clones keep the store open.
+    #[doc(hidden)]
+    pub fn abandon(self) {
+        self.handle.abandon();
     }
 
     /// Where the database lives.
     pub fn path(&self) -> &Path {
-        self.env.path()
+        self.handle.shared.env.path()
     }
 }
 

@@ -1,57 +1,62 @@
 //! Reads shared by snapshots and write transactions.
 
-use heed::RoTxn;
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta};
 
+use crate::memtable::View;
 use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, decode};
-use crate::tables::Tables;
+use crate::tables::Table;
 use crate::{Result, StoreError, key};
 
-pub(crate) fn application(
-    txn: &RoTxn,
-    t: &Tables,
-    id: &[u8; 32],
-) -> Result<Option<ApplicationRecord>> {
-    t.apps.get(txn, id)?.map(|b| decode("apps", b)).transpose()
+/// Every record of table `t` whose key starts with `prefix`, decoded.
+fn decoded<T: borsh::BorshDeserialize>(v: &View, t: Table, prefix: &[u8]) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    v.prefix(t, prefix, |_, value| {
+        out.push(decode(t.name(), value)?);
+        Ok(true)
+    })?;
+    Ok(out)
 }
 
-pub(crate) fn applications(txn: &RoTxn, t: &Tables) -> Result<Vec<ApplicationRecord>> {
-    t.apps
-        .iter(txn)?
-        .map(|item| decode("apps", item?.1))
-        .collect()
+/// The 32-byte ids that follow `prefix` in the keys of table `t`.
+fn ids_after(v: &View, t: Table, prefix: &[u8]) -> Result<Vec<[u8; 32]>> {
+    let mut out = Vec::new();
+    v.prefix(t, prefix, |k, _| {
+        let id = <[u8; 32]>::try_from(&k[prefix.len()..]).map_err(|_| StoreError::Corrupt {
+            table: t.name(),
+            detail: "bad key".into(),
+        })?;
+        out.push(id);
+        Ok(true)
+    })?;
+    Ok(out)
 }
 
-pub(crate) fn blob(txn: &RoTxn, t: &Tables, hash: &Hash) -> Result<Option<Vec<u8>>> {
-    Ok(t.blobs.get(txn, hash)?.map(<[u8]>::to_vec))
+pub(crate) fn application(v: &View, id: &[u8; 32]) -> Result<Option<ApplicationRecord>> {
+    v.get(Table::Apps, id)?
+        .map(|b| decode("apps", b))
+        .transpose()
 }
 
-pub(crate) fn context_meta(
-    txn: &RoTxn,
-    t: &Tables,
-    ctx: &ContextId,
-) -> Result<Option<ContextMeta>> {
-    t.contexts
-        .get(txn, &ctx.0)?
+pub(crate) fn applications(v: &View) -> Result<Vec<ApplicationRecord>> {
+    decoded(v, Table::Apps, &[])
+}
+
+pub(crate) fn blob(v: &View, hash: &Hash) -> Result<Option<Vec<u8>>> {
+    Ok(v.get(Table::Blobs, hash)?.map(<[u8]>::to_vec))
+}
+
+pub(crate) fn context_meta(v: &View, ctx: &ContextId) -> Result<Option<ContextMeta>> {
+    v.get(Table::Contexts, &ctx.0)?
         .map(|b| decode("contexts", b))
         .transpose()
 }
 
-pub(crate) fn contexts(txn: &RoTxn, t: &Tables) -> Result<Vec<ContextMeta>> {
-    t.contexts
-        .iter(txn)?
-        .map(|item| decode("contexts", item?.1))
-        .collect()
+pub(crate) fn contexts(v: &View) -> Result<Vec<ContextMeta>> {
+    decoded(v, Table::Contexts, &[])
 }
 
-pub(crate) fn delta(
-    txn: &RoTxn,
-    t: &Tables,
-    ctx: &ContextId,
-    id: &DeltaId,
-) -> Result<Option<SignedDelta>> {
-    t.deltas
-        .get(txn, &key(&[&ctx.0, &id.0]))?
+pub(crate) fn delta(v: &View, ctx: &ContextId, id: &DeltaId) -> Result<Option<SignedDelta>> {
+    v.get(Table::Deltas, &key(&[&ctx.0, &id.0]))?
         // An empty value is a stub: known from a snapshot, body not kept.
         .filter(|b| !b.is_empty())
         .map(|b| {
@@ -63,89 +68,64 @@ pub(crate) fn delta(
         .transpose()
 }
 
-pub(crate) fn heads(txn: &RoTxn, t: &Tables, ctx: &ContextId) -> Result<Vec<DeltaId>> {
-    let mut out = Vec::new();
-    for item in t.heads.prefix_iter(txn, &ctx.0)? {
-        let (k, _) = item?;
-        let id = <[u8; 32]>::try_from(&k[32..]).map_err(|_| StoreError::Corrupt {
-            table: "heads",
-            detail: "bad key".into(),
-        })?;
-        out.push(DeltaId(id));
-    }
-    Ok(out)
+pub(crate) fn heads(v: &View, ctx: &ContextId) -> Result<Vec<DeltaId>> {
+    Ok(ids_after(v, Table::Heads, &ctx.0)?
+        .into_iter()
+        .map(DeltaId)
+        .collect())
 }
 
-pub(crate) fn private_get(
-    txn: &RoTxn,
-    t: &Tables,
-    ctx: &ContextId,
-    k: &[u8],
-) -> Result<Option<Vec<u8>>> {
-    Ok(t.private.get(txn, &key(&[&ctx.0, k]))?.map(<[u8]>::to_vec))
+pub(crate) fn private_get(v: &View, ctx: &ContextId, k: &[u8]) -> Result<Option<Vec<u8>>> {
+    Ok(v.get(Table::Private, &key(&[&ctx.0, k]))?
+        .map(<[u8]>::to_vec))
 }
 
-pub(crate) fn group(txn: &RoTxn, t: &Tables, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
-    t.groups
-        .get(txn, id)?
+pub(crate) fn group(v: &View, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
+    v.get(Table::Groups, id)?
         .map(|b| decode("groups", b))
         .transpose()
 }
 
-pub(crate) fn groups(txn: &RoTxn, t: &Tables) -> Result<Vec<GroupRecord>> {
-    t.groups
-        .iter(txn)?
-        .map(|item| decode("groups", item?.1))
-        .collect()
+pub(crate) fn groups(v: &View) -> Result<Vec<GroupRecord>> {
+    decoded(v, Table::Groups, &[])
 }
 
-pub(crate) fn member(
-    txn: &RoTxn,
-    t: &Tables,
-    group: &[u8; 32],
-    who: &[u8; 32],
-) -> Result<Option<MemberRecord>> {
-    t.members
-        .get(txn, &key(&[group, who]))?
+pub(crate) fn member(v: &View, group: &[u8; 32], who: &[u8; 32]) -> Result<Option<MemberRecord>> {
+    v.get(Table::Members, &key(&[group, who]))?
         .map(|b| decode("members", b))
         .transpose()
 }
 
-pub(crate) fn members(
-    txn: &RoTxn,
-    t: &Tables,
-    group: &[u8; 32],
-) -> Result<Vec<([u8; 32], MemberRecord)>> {
+pub(crate) fn members(v: &View, group: &[u8; 32]) -> Result<Vec<([u8; 32], MemberRecord)>> {
     let mut out = Vec::new();
-    for item in t.members.prefix_iter(txn, group)? {
-        let (k, v) = item?;
+    v.prefix(Table::Members, group, |k, value| {
         let who = <[u8; 32]>::try_from(&k[32..]).map_err(|_| StoreError::Corrupt {
             table: "members",
             detail: "bad key".into(),
         })?;
-        out.push((who, decode("members", v)?));
-    }
+        out.push((who, decode("members", value)?));
+        Ok(true)
+    })?;
     Ok(out)
 }
 
-pub(crate) fn alias(txn: &RoTxn, t: &Tables, kind: &str, name: &str) -> Result<Option<[u8; 32]>> {
-    Ok(t.aliases
-        .get(txn, &alias_key(kind, name))?
+pub(crate) fn alias(v: &View, kind: &str, name: &str) -> Result<Option<[u8; 32]>> {
+    Ok(v.get(Table::Aliases, &alias_key(kind, name))?
         .and_then(|v| <[u8; 32]>::try_from(v).ok()))
 }
 
-pub(crate) fn aliases(txn: &RoTxn, t: &Tables, kind: &str) -> Result<Vec<(String, [u8; 32])>> {
+pub(crate) fn aliases(v: &View, kind: &str) -> Result<Vec<(String, [u8; 32])>> {
     let prefix = alias_key(kind, "");
     let mut out = Vec::new();
-    for item in t.aliases.prefix_iter(txn, &prefix)? {
-        let (k, v) = item?;
+    v.prefix(Table::Aliases, &prefix, |k, value| {
         if let (Ok(name), Ok(id)) = (
             std::str::from_utf8(&k[prefix.len()..]),
-            <[u8; 32]>::try_from(v),
+            <[u8; 32]>::try_from(value),
         ) {
             out.push((name.to_string(), id));
         }
-    }
+        Ok(true)
+    })?;
     Ok(out)
 }
 
@@ -153,28 +133,21 @@ pub(crate) fn alias_key(kind: &str, name: &str) -> Vec<u8> {
     key(&[kind.as_bytes(), b"\0", name.as_bytes()])
 }
 
-pub(crate) fn has_delta(txn: &RoTxn, t: &Tables, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
-    Ok(t.deltas.get(txn, &key(&[&ctx.0, &id.0]))?.is_some())
+pub(crate) fn has_delta(v: &View, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
+    Ok(v.get(Table::Deltas, &key(&[&ctx.0, &id.0]))?.is_some())
 }
 
-pub(crate) fn delta_ids(txn: &RoTxn, t: &Tables, ctx: &ContextId) -> Result<Vec<DeltaId>> {
-    let mut out = Vec::new();
-    for item in t.deltas.prefix_iter(txn, &ctx.0)? {
-        let (k, _) = item?;
-        let id = <[u8; 32]>::try_from(&k[32..]).map_err(|_| StoreError::Corrupt {
-            table: "deltas",
-            detail: "bad key".into(),
-        })?;
-        out.push(DeltaId(id));
-    }
-    Ok(out)
+pub(crate) fn delta_ids(v: &View, ctx: &ContextId) -> Result<Vec<DeltaId>> {
+    Ok(ids_after(v, Table::Deltas, &ctx.0)?
+        .into_iter()
+        .map(DeltaId)
+        .collect())
 }
 
 /// Entries of a context in storage order, after the raw key `after` (as
 /// returned in the previous page), at most `limit`.
 pub(crate) fn entries_page(
-    txn: &RoTxn,
-    t: &Tables,
+    v: &View,
     ctx: &ContextId,
     after: Option<&[u8]>,
     limit: usize,
@@ -184,45 +157,45 @@ pub(crate) fn entries_page(
         Some(a) => std::ops::Bound::Excluded(key(&[&ctx.0, a])),
         None => std::ops::Bound::Included(ctx.0.to_vec()),
     };
-    let range = (
+    v.scan(
+        Table::Entries,
         start.as_ref().map(Vec::as_slice),
-        std::ops::Bound::Unbounded,
-    );
-    for item in t.entries.range(txn, &range)? {
-        let (k, v) = item?;
-        if !k.starts_with(&ctx.0) || out.len() >= limit {
-            break;
+        &ctx.0,
+        |k, value| {
+            if out.len() >= limit {
+                return Ok(false);
+            }
+            out.push((k[32..].to_vec(), value.to_vec()));
+            Ok(true)
+        },
+    )?;
+    Ok(out)
+}
+
+pub(crate) fn governance(v: &View, ns: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    v.prefix(Table::Governance, ns, |_, value| {
+        out.push(value.to_vec());
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
+pub(crate) fn pending_handlers(v: &View, limit: usize) -> Result<Vec<crate::PendingHandler>> {
+    let mut out = Vec::new();
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "handlers",
+        detail,
+    };
+    v.prefix(Table::Handlers, &[], |k, value| {
+        if out.len() >= limit {
+            return Ok(false);
         }
-        out.push((k[32..].to_vec(), v.to_vec()));
-    }
-    Ok(out)
-}
-
-pub(crate) fn governance(txn: &RoTxn, t: &Tables, ns: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    for item in t.governance.prefix_iter(txn, ns)? {
-        out.push(item?.1.to_vec());
-    }
-    Ok(out)
-}
-
-pub(crate) fn pending_handlers(
-    txn: &RoTxn,
-    t: &Tables,
-    limit: usize,
-) -> Result<Vec<crate::PendingHandler>> {
-    let mut out = Vec::new();
-    for item in t.handlers.iter(txn)?.take(limit) {
-        let (k, v) = item?;
-        let corrupt = |detail: String| StoreError::Corrupt {
-            table: "handlers",
-            detail,
-        };
         if k.len() != 68 {
             return Err(corrupt(format!("a key of {} bytes", k.len())));
         }
         let (method, data): (String, Vec<u8>) =
-            borsh::from_slice(v).map_err(|e| corrupt(e.to_string()))?;
+            borsh::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
         let mut ctx = [0u8; 32];
         let mut delta = [0u8; 32];
         let mut index = [0u8; 4];
@@ -236,6 +209,7 @@ pub(crate) fn pending_handlers(
             method,
             data,
         });
-    }
+        Ok(true)
+    })?;
     Ok(out)
 }

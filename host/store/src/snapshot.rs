@@ -2,10 +2,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use heed::{Env, RoTxn, WithoutTls};
+use heed::{RoTxn, WithoutTls};
 use mero_crdt::merkle::MerkleNode;
 use mero_crdt::{ContextId, DeltaId, Entry, EntryId, Hash, NodeId, SignedDelta, StateRead};
 
+use crate::engine::{Layers, Shared};
+use crate::memtable::View;
 use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord};
 use crate::state::StateAt;
 use crate::tables::Tables;
@@ -15,6 +17,7 @@ struct Inner {
     // LMDB lets a read transaction move between threads but not be used by
     // two at once; the lock makes the snapshot shareable.
     txn: Mutex<RoTxn<'static, WithoutTls>>,
+    layers: Layers,
     tables: Tables,
 }
 
@@ -33,33 +36,40 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(env: Env<WithoutTls>, tables: Tables) -> Result<Snapshot> {
-        let txn = env.static_read_txn()?;
+    pub(crate) fn new(shared: &Shared) -> Result<Snapshot> {
+        let (layers, txn) = shared.read()?;
         Ok(Snapshot {
             inner: Arc::new(Inner {
                 txn: Mutex::new(txn),
-                tables,
+                layers,
+                tables: shared.tables,
             }),
         })
     }
 
-    fn with<R>(&self, f: impl FnOnce(&RoTxn<'_>, &Tables) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
         let txn = self
             .inner
             .txn
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&txn, &self.inner.tables)
+        let view = View {
+            mem: &self.inner.layers.mem,
+            frozen: self.inner.layers.frozen.as_deref(),
+            txn: &txn,
+            tables: &self.inner.tables,
+        };
+        f(&view)
     }
 
     /// Whether a delta (or a stub of one) is stored.
     pub fn has_delta(&self, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
-        self.with(|txn, t| read::has_delta(txn, t, ctx, id))
+        self.with(|v| read::has_delta(v, ctx, id))
     }
 
     /// Ids of every delta (and stub) stored for a context.
     pub fn delta_ids(&self, ctx: &ContextId) -> Result<Vec<DeltaId>> {
-        self.with(|txn, t| read::delta_ids(txn, t, ctx))
+        self.with(|v| read::delta_ids(v, ctx))
     }
 
     /// A page of a context's raw entries: (node id ++ key, encoded entry),
@@ -70,17 +80,17 @@ impl Snapshot {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.with(|txn, t| read::entries_page(txn, t, ctx, after, limit))
+        self.with(|v| read::entries_page(v, ctx, after, limit))
     }
 
     /// The signed governance ops stored for a namespace.
     pub fn governance(&self, ns: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
-        self.with(|txn, t| read::governance(txn, t, ns))
+        self.with(|v| read::governance(v, ns))
     }
 
     /// Event handlers still to run, oldest context first, at most `limit`.
     pub fn pending_handlers(&self, limit: usize) -> Result<Vec<crate::PendingHandler>> {
-        self.with(|txn, t| read::pending_handlers(txn, t, limit))
+        self.with(|v| read::pending_handlers(v, limit))
     }
 
     /// The state of one context.
@@ -93,7 +103,7 @@ impl Snapshot {
 
     /// An installed application.
     pub fn application(&self, id: &[u8; 32]) -> Result<Option<ApplicationRecord>> {
-        self.with(|txn, t| read::application(txn, t, id))
+        self.with(|v| read::application(v, id))
     }
 
     /// Every installed application.
@@ -103,12 +113,12 @@ impl Snapshot {
 
     /// Stored bytes by content hash.
     pub fn blob(&self, hash: &Hash) -> Result<Option<Vec<u8>>> {
-        self.with(|txn, t| read::blob(txn, t, hash))
+        self.with(|v| read::blob(v, hash))
     }
 
     /// A context's metadata.
     pub fn context_meta(&self, ctx: &ContextId) -> Result<Option<ContextMeta>> {
-        self.with(|txn, t| read::context_meta(txn, t, ctx))
+        self.with(|v| read::context_meta(v, ctx))
     }
 
     /// Every context on this node.
@@ -118,22 +128,22 @@ impl Snapshot {
 
     /// A stored delta.
     pub fn delta(&self, ctx: &ContextId, id: &DeltaId) -> Result<Option<SignedDelta>> {
-        self.with(|txn, t| read::delta(txn, t, ctx, id))
+        self.with(|v| read::delta(v, ctx, id))
     }
 
     /// The context's DAG heads, in id order.
     pub fn heads(&self, ctx: &ContextId) -> Result<Vec<DeltaId>> {
-        self.with(|txn, t| read::heads(txn, t, ctx))
+        self.with(|v| read::heads(v, ctx))
     }
 
     /// A private-storage value.
     pub fn private_get(&self, ctx: &ContextId, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.with(|txn, t| read::private_get(txn, t, ctx, key))
+        self.with(|v| read::private_get(v, ctx, key))
     }
 
     /// A group (namespace or subgroup).
     pub fn group(&self, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
-        self.with(|txn, t| read::group(txn, t, id))
+        self.with(|v| read::group(v, id))
     }
 
     /// Every group.
@@ -143,22 +153,22 @@ impl Snapshot {
 
     /// A member of a group.
     pub fn member(&self, group: &[u8; 32], who: &[u8; 32]) -> Result<Option<MemberRecord>> {
-        self.with(|txn, t| read::member(txn, t, group, who))
+        self.with(|v| read::member(v, group, who))
     }
 
     /// Every member of a group, by public key.
     pub fn members(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], MemberRecord)>> {
-        self.with(|txn, t| read::members(txn, t, group))
+        self.with(|v| read::members(v, group))
     }
 
     /// The id an alias of `kind` ("context", "application") stands for.
     pub fn alias(&self, kind: &str, name: &str) -> Result<Option<[u8; 32]>> {
-        self.with(|txn, t| read::alias(txn, t, kind, name))
+        self.with(|v| read::alias(v, kind, name))
     }
 
     /// Every alias of `kind`.
     pub fn aliases(&self, kind: &str) -> Result<Vec<(String, [u8; 32])>> {
-        self.with(|txn, t| read::aliases(txn, t, kind))
+        self.with(|v| read::aliases(v, kind))
     }
 
     /// The context's state root hash.
@@ -179,11 +189,10 @@ pub struct ContextReader {
 }
 
 impl ContextReader {
-    fn at<R>(&self, f: impl FnOnce(StateAt<'_>) -> R) -> R {
-        self.snapshot.with(|txn, tables| {
+    fn at<R>(&self, f: impl FnOnce(StateAt<'_, '_>) -> R) -> R {
+        self.snapshot.with(|view| {
             f(StateAt {
-                txn,
-                tables,
+                view,
                 ctx: self.ctx,
             })
         })

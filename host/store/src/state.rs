@@ -1,13 +1,14 @@
-//! CRDT state and Merkle trie of one context, over an LMDB transaction.
+//! CRDT state and Merkle trie of one context, over a view of the database.
 
 use std::ops::Bound;
 
-use heed::{RoTxn, RwTxn};
 use mero_crdt::merkle::MerkleNode;
 use mero_crdt::{ContextId, Entry, EntryId, Hash, MerkleStore, NodeId, StateRead, StateWrite};
 
+use crate::memtable::View;
 use crate::records::{decode, encode};
-use crate::tables::Tables;
+use crate::tables::Table;
+use crate::write::WriteTxn;
 use crate::{StoreError, key};
 
 fn crdt(e: impl Into<StoreError>) -> mero_crdt::Error {
@@ -15,18 +16,16 @@ fn crdt(e: impl Into<StoreError>) -> mero_crdt::Error {
 }
 
 /// Read access shared by snapshots and write transactions.
-pub(crate) struct StateAt<'t> {
-    pub(crate) txn: &'t RoTxn<'t>,
-    pub(crate) tables: &'t Tables,
+pub(crate) struct StateAt<'v, 'a> {
+    pub(crate) view: &'v View<'a>,
     pub(crate) ctx: ContextId,
 }
 
-impl StateAt<'_> {
+impl StateAt<'_, '_> {
     pub(crate) fn entry(&self, node: &NodeId, k: &[u8]) -> mero_crdt::Result<Option<Entry>> {
         let raw = self
-            .tables
-            .entries
-            .get(self.txn, &key(&[&self.ctx.0, &node.0, k]))
+            .view
+            .get(Table::Entries, &key(&[&self.ctx.0, &node.0, k]))
             .map_err(crdt)?;
         raw.map(|b| decode("entries", b).map_err(crdt)).transpose()
     }
@@ -38,50 +37,28 @@ impl StateAt<'_> {
         limit: usize,
     ) -> mero_crdt::Result<Vec<(Vec<u8>, Entry)>> {
         let prefix = key(&[&self.ctx.0, &node.0]);
-        let mut out = Vec::new();
-        let mut push = |k: &[u8], v: &[u8]| -> mero_crdt::Result<bool> {
-            if !k.starts_with(&prefix) || out.len() >= limit {
-                return Ok(false);
-            }
-            out.push((
-                k[prefix.len()..].to_vec(),
-                decode("entries", v).map_err(crdt)?,
-            ));
-            Ok(true)
+        let start = after.map(|a| key(&[&prefix, a]));
+        let from = match &start {
+            Some(s) => Bound::Excluded(s.as_slice()),
+            None => Bound::Included(prefix.as_slice()),
         };
-        match after {
-            None => {
-                for item in self
-                    .tables
-                    .entries
-                    .prefix_iter(self.txn, &prefix)
-                    .map_err(crdt)?
-                {
-                    let (k, v) = item.map_err(crdt)?;
-                    if !push(k, v)? {
-                        break;
-                    }
+        let mut out = Vec::new();
+        self.view
+            .scan(Table::Entries, from, &prefix, |k, v| {
+                if out.len() >= limit {
+                    return Ok(false);
                 }
-            }
-            Some(after) => {
-                let start = key(&[&prefix, after]);
-                let range = (Bound::Excluded(start.as_slice()), Bound::Unbounded);
-                for item in self.tables.entries.range(self.txn, &range).map_err(crdt)? {
-                    let (k, v) = item.map_err(crdt)?;
-                    if !push(k, v)? {
-                        break;
-                    }
-                }
-            }
-        }
+                out.push((k[prefix.len()..].to_vec(), decode("entries", v)?));
+                Ok(true)
+            })
+            .map_err(crdt)?;
         Ok(out)
     }
 
     pub(crate) fn visible_count(&self, node: &NodeId) -> mero_crdt::Result<u64> {
         let raw = self
-            .tables
-            .counts
-            .get(self.txn, &key(&[&self.ctx.0, &node.0]))
+            .view
+            .get(Table::Counts, &key(&[&self.ctx.0, &node.0]))
             .map_err(crdt)?;
         Ok(raw
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
@@ -91,20 +68,17 @@ impl StateAt<'_> {
     pub(crate) fn bucket_leaves(&self, bucket: u16) -> mero_crdt::Result<Vec<(EntryId, Hash)>> {
         let prefix = key(&[&self.ctx.0, &bucket.to_be_bytes()]);
         let mut out = Vec::new();
-        for item in self
-            .tables
-            .leaves
-            .prefix_iter(self.txn, &prefix)
-            .map_err(crdt)?
-        {
-            let (k, v) = item.map_err(crdt)?;
-            let id = EntryId::from_slice(&k[32..]);
-            let hash = <Hash>::try_from(v).ok();
-            match (id, hash) {
-                (Some(id), Some(hash)) => out.push((id, hash)),
-                _ => return Err(crdt(corrupt("leaves", "bad leaf record"))),
-            }
-        }
+        self.view
+            .prefix(Table::Leaves, &prefix, |k, v| {
+                let id = EntryId::from_slice(&k[32..]);
+                let hash = <Hash>::try_from(v).ok();
+                match (id, hash) {
+                    (Some(id), Some(hash)) => out.push((id, hash)),
+                    _ => return Err(corrupt("leaves", "bad leaf record")),
+                }
+                Ok(true)
+            })
+            .map_err(crdt)?;
         Ok(out)
     }
 
@@ -113,14 +87,18 @@ impl StateAt<'_> {
         level: u8,
         prefix: u16,
     ) -> mero_crdt::Result<Option<MerkleNode>> {
-        let k = key(&[&self.ctx.0, &[level], &prefix.to_be_bytes()]);
-        match self.tables.merkle.get(self.txn, &k).map_err(crdt)? {
+        let k = merkle_key(&self.ctx, level, prefix);
+        match self.view.get(Table::Merkle, &k).map_err(crdt)? {
             None => Ok(None),
             Some(b) => MerkleNode::from_bytes(b)
                 .map(Some)
                 .ok_or_else(|| crdt(corrupt("merkle", "bad node"))),
         }
     }
+}
+
+fn merkle_key(ctx: &ContextId, level: u8, prefix: u16) -> Vec<u8> {
+    key(&[&ctx.0, &[level], &prefix.to_be_bytes()])
 }
 
 fn corrupt(table: &'static str, detail: &str) -> StoreError {
@@ -133,24 +111,23 @@ fn corrupt(table: &'static str, detail: &str) -> StoreError {
 /// The state of one context inside a write transaction: applying ops through
 /// it writes entries, counts and the Merkle trie.
 pub struct ContextWriter<'a, 'e> {
-    pub(crate) txn: &'a mut RwTxn<'e>,
-    pub(crate) tables: &'a Tables,
+    pub(crate) txn: &'a mut WriteTxn<'e>,
     pub(crate) ctx: ContextId,
 }
 
 impl ContextWriter<'_, '_> {
-    fn at(&self) -> StateAt<'_> {
-        StateAt {
-            txn: self.txn,
-            tables: self.tables,
+    fn at<R>(&self, f: impl FnOnce(StateAt<'_, '_>) -> R) -> R {
+        let view = self.txn.view();
+        f(StateAt {
+            view: &view,
             ctx: self.ctx,
-        }
+        })
     }
 }
 
 impl StateRead for ContextWriter<'_, '_> {
     fn entry(&self, node: &NodeId, key: &[u8]) -> mero_crdt::Result<Option<Entry>> {
-        self.at().entry(node, key)
+        self.at(|s| s.entry(node, key))
     }
     fn children(
         &self,
@@ -158,45 +135,40 @@ impl StateRead for ContextWriter<'_, '_> {
         after: Option<&[u8]>,
         limit: usize,
     ) -> mero_crdt::Result<Vec<(Vec<u8>, Entry)>> {
-        self.at().children(node, after, limit)
+        self.at(|s| s.children(node, after, limit))
     }
     fn visible_count(&self, node: &NodeId) -> mero_crdt::Result<u64> {
-        self.at().visible_count(node)
+        self.at(|s| s.visible_count(node))
     }
 }
 
 impl StateWrite for ContextWriter<'_, '_> {
     fn put_entry(&mut self, node: &NodeId, k: &[u8], entry: &Entry) -> mero_crdt::Result<()> {
         let k = key(&[&self.ctx.0, &node.0, k]);
-        self.tables
-            .entries
-            .put(self.txn, &k, &encode(entry))
-            .map_err(crdt)
+        self.txn.put(Table::Entries, &k, &encode(entry));
+        Ok(())
     }
 
     fn put_visible_count(&mut self, node: &NodeId, count: u64) -> mero_crdt::Result<()> {
         let k = key(&[&self.ctx.0, &node.0]);
-        self.tables
-            .counts
-            .put(self.txn, &k, &count.to_be_bytes())
-            .map_err(crdt)
+        self.txn.put(Table::Counts, &k, &count.to_be_bytes());
+        Ok(())
     }
 }
 
 impl MerkleStore for ContextWriter<'_, '_> {
     fn put_leaf(&mut self, id: &EntryId, hash: &Hash) -> mero_crdt::Result<()> {
-        self.tables
-            .leaves
-            .put(self.txn, &key(&[&self.ctx.0, &id.0]), hash)
-            .map_err(crdt)
+        self.txn
+            .put(Table::Leaves, &key(&[&self.ctx.0, &id.0]), hash);
+        Ok(())
     }
 
     fn bucket_leaves(&self, bucket: u16) -> mero_crdt::Result<Vec<(EntryId, Hash)>> {
-        self.at().bucket_leaves(bucket)
+        self.at(|s| s.bucket_leaves(bucket))
     }
 
     fn merkle_node(&self, level: u8, prefix: u16) -> mero_crdt::Result<Option<MerkleNode>> {
-        self.at().merkle_node(level, prefix)
+        self.at(|s| s.merkle_node(level, prefix))
     }
 
     fn put_merkle_node(
@@ -205,10 +177,11 @@ impl MerkleStore for ContextWriter<'_, '_> {
         prefix: u16,
         node: &MerkleNode,
     ) -> mero_crdt::Result<()> {
-        let k = key(&[&self.ctx.0, &[level], &prefix.to_be_bytes()]);
-        self.tables
-            .merkle
-            .put(self.txn, &k, &node.to_bytes())
-            .map_err(crdt)
+        self.txn.put(
+            Table::Merkle,
+            &merkle_key(&self.ctx, level, prefix),
+            &node.to_bytes(),
+        );
+        Ok(())
     }
 }

@@ -5,94 +5,106 @@ use crate::Result;
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
-const NAMES: [&str; 15] = [
-    "blobs",
-    "apps",
-    "contexts",
-    "entries",
-    "counts",
-    "leaves",
-    "merkle",
-    "deltas",
-    "heads",
-    "private",
-    "groups",
-    "members",
-    "aliases",
-    "governance",
-    "handlers",
-];
+/// Number of data tables.
+pub(crate) const COUNT: usize = 15;
 
-/// Handles of every table; cheap to copy.
-#[derive(Clone, Copy)]
-pub(crate) struct Tables {
-    pub(crate) blobs: Db,
-    pub(crate) apps: Db,
-    pub(crate) contexts: Db,
-    pub(crate) entries: Db,
-    pub(crate) counts: Db,
-    pub(crate) leaves: Db,
-    pub(crate) merkle: Db,
-    pub(crate) deltas: Db,
-    pub(crate) heads: Db,
-    pub(crate) private: Db,
-    pub(crate) groups: Db,
-    pub(crate) members: Db,
-    pub(crate) aliases: Db,
+/// A data table. Its number is its tag in the write-ahead log, so the order
+/// is part of the on-disk format: add new tables at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Table {
+    Blobs,
+    Apps,
+    Contexts,
+    Entries,
+    Counts,
+    Leaves,
+    Merkle,
+    Deltas,
+    Heads,
+    Private,
+    Groups,
+    Members,
+    Aliases,
     /// Signed governance ops of each namespace: (namespace, op id) -> bytes.
-    pub(crate) governance: Db,
+    Governance,
     /// Event handlers still to run: (context, delta id, event index) ->
     /// (method, data).
-    pub(crate) handlers: Db,
+    Handlers,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; COUNT] = [
+        Table::Blobs,
+        Table::Apps,
+        Table::Contexts,
+        Table::Entries,
+        Table::Counts,
+        Table::Leaves,
+        Table::Merkle,
+        Table::Deltas,
+        Table::Heads,
+        Table::Private,
+        Table::Groups,
+        Table::Members,
+        Table::Aliases,
+        Table::Governance,
+        Table::Handlers,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Blobs => "blobs",
+            Table::Apps => "apps",
+            Table::Contexts => "contexts",
+            Table::Entries => "entries",
+            Table::Counts => "counts",
+            Table::Leaves => "leaves",
+            Table::Merkle => "merkle",
+            Table::Deltas => "deltas",
+            Table::Heads => "heads",
+            Table::Private => "private",
+            Table::Groups => "groups",
+            Table::Members => "members",
+            Table::Aliases => "aliases",
+            Table::Governance => "governance",
+            Table::Handlers => "handlers",
+        }
+    }
+
+    pub(crate) fn from_tag(tag: u8) -> Option<Table> {
+        Table::ALL.get(usize::from(tag)).copied()
+    }
+}
+
+/// LMDB handles of every table, plus `log`, which records how much of the
+/// write-ahead log LMDB already holds. Cheap to copy.
+#[derive(Clone, Copy)]
+pub(crate) struct Tables {
+    dbs: [Db; COUNT],
+    pub(crate) log: Db,
 }
 
 impl Tables {
     pub(crate) fn create(env: &Env<WithoutTls>) -> Result<Tables> {
         let wtxn = env.write_txn()?;
-        let [
-            blobs,
-            apps,
-            contexts,
-            entries,
-            counts,
-            leaves,
-            merkle,
-            deltas,
-            heads,
-            private,
-            groups,
-            members,
-            aliases,
-            governance,
-            handlers,
-        ] = env
+        let (dbs, log) = env
             .create_databases_and_commit(wtxn, |dbo, wtxn| {
-                let mut dbs = Vec::with_capacity(NAMES.len());
-                for name in NAMES {
-                    dbs.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(name))?);
+                let mut dbs = Vec::with_capacity(COUNT);
+                for t in Table::ALL {
+                    dbs.push(dbo.create_database::<Bytes, Bytes>(wtxn, Some(t.name()))?);
                 }
-                let dbs: [_; 15] = dbs
+                let dbs: [_; COUNT] = dbs
                     .try_into()
                     .map_err(|_| heed::Error::Io(std::io::Error::other("table count")))?;
-                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit(dbs))
+                let log = dbo.create_database::<Bytes, Bytes>(wtxn, Some("log"))?;
+                Ok::<_, heed::Error>(CommitOrAbort::<_, ()>::Commit((dbs, log)))
             })?
             .unwrap_commit();
-        Ok(Tables {
-            blobs,
-            apps,
-            contexts,
-            entries,
-            counts,
-            leaves,
-            merkle,
-            deltas,
-            heads,
-            private,
-            groups,
-            members,
-            aliases,
-            governance,
-            handlers,
-        })
+        Ok(Tables { dbs, log })
+    }
+
+    pub(crate) fn db(&self, t: Table) -> Db {
+        self.dbs[t as usize]
     }
 }

@@ -1,37 +1,123 @@
 //! The write transaction.
 
-use heed::RwTxn;
+use std::sync::{Arc, MutexGuard};
+
+use heed::{RoTxn, WithoutTls};
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops};
 
+use crate::engine::{Layers, Shared, Writer};
+use crate::memtable::View;
 use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, encode};
 use crate::state::ContextWriter;
-use crate::tables::{Db, Tables};
-use crate::{Result, key, read};
+use crate::tables::Table;
+use crate::{Result, StoreError, key, read, wal};
 
-/// One LMDB write transaction. Nothing written through it is visible to
-/// others or durable until [`commit`](Self::commit); dropping it aborts.
+/// The one write transaction at a time. Nothing written through it is visible
+/// to others or durable until [`commit`](Self::commit); dropping it aborts.
 pub struct WriteTxn<'e> {
-    txn: RwTxn<'e>,
-    tables: Tables,
+    writer: MutexGuard<'e, Writer>,
+    shared: &'e Shared,
+    layers: Layers,
+    txn: RoTxn<'static, WithoutTls>,
+    /// The write-ahead log record of everything written so far.
+    record: Vec<u8>,
+    /// Whether anything was written, logged or not.
+    written: bool,
 }
 
 impl<'e> WriteTxn<'e> {
-    pub(crate) fn new(txn: RwTxn<'e>, tables: Tables) -> Self {
-        WriteTxn { txn, tables }
+    pub(crate) fn new(shared: &'e Shared) -> Result<Self> {
+        let writer = shared.writer();
+        // Read after becoming the writer: no commit can land in between.
+        let (layers, txn) = shared.read()?;
+        Ok(WriteTxn {
+            writer,
+            shared,
+            layers,
+            txn,
+            record: Vec::new(),
+            written: false,
+        })
     }
 
-    /// Makes everything written durable, atomically.
-    pub fn commit(self) -> Result<()> {
-        Ok(self.txn.commit()?)
+    /// Makes everything written durable, atomically: one record appended to
+    /// the write-ahead log and synced. LMDB receives it later.
+    pub fn commit(mut self) -> Result<()> {
+        if !self.written {
+            return Ok(());
+        }
+        if !self.record.is_empty() {
+            self.writer
+                .segment
+                .append(&self.record)
+                .map_err(|source| StoreError::Io {
+                    path: "write-ahead log".into(),
+                    source,
+                })?;
+        }
+        self.shared.publish(std::mem::take(&mut self.layers.mem));
+        Ok(())
+    }
+
+    pub(crate) fn view(&self) -> View<'_> {
+        View {
+            mem: &self.layers.mem,
+            frozen: self.layers.frozen.as_deref(),
+            txn: &self.txn,
+            tables: &self.shared.tables,
+        }
+    }
+
+    pub(crate) fn put(&mut self, t: Table, k: &[u8], v: &[u8]) {
+        // Merkle nodes are most of a commit's bytes and follow from the
+        // leaves: the log leaves them out and recovery re-hashes the buckets
+        // whose leaves it replays (`Store::open`).
+        if t != Table::Merkle {
+            wal::push(&mut self.record, t, k, Some(v));
+        }
+        self.layers.mem.insert(t, k, Some(Arc::from(v)));
+        self.written = true;
+    }
+
+    /// Deletes `k` from `t`; whether it was there.
+    pub(crate) fn delete(&mut self, t: Table, k: &[u8]) -> Result<bool> {
+        let existed = self.view().get(t, k)?.is_some();
+        if existed {
+            self.remove(t, k)?;
+        }
+        Ok(existed)
+    }
+
+    fn delete_prefix(&mut self, t: Table, prefix: &[u8]) -> Result<()> {
+        let mut keys = Vec::new();
+        self.view().prefix(t, prefix, |k, _| {
+            keys.push(k.to_vec());
+            Ok(true)
+        })?;
+        for k in keys {
+            self.remove(t, &k)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a key that is there.
+    fn remove(&mut self, t: Table, k: &[u8]) -> Result<()> {
+        wal::push(&mut self.record, t, k, None);
+        self.written = true;
+        if self.view().below_newest(t, k)? {
+            self.layers.mem.insert(t, k, None);
+        } else {
+            // Only ever written since the last flush: forget it rather than
+            // keep a tombstone that every scan of its range would step over
+            // (DAG heads come and go with every commit).
+            self.layers.mem.remove(t, k);
+        }
+        Ok(())
     }
 
     /// The state of one context, for applying ops.
     pub fn context_state(&mut self, ctx: ContextId) -> ContextWriter<'_, 'e> {
-        ContextWriter {
-            txn: &mut self.txn,
-            tables: &self.tables,
-            ctx,
-        }
+        ContextWriter { txn: self, ctx }
     }
 
     /// Stores a delta, joins its ops into the context's state and makes it a
@@ -39,85 +125,75 @@ impl<'e> WriteTxn<'e> {
     /// has verified it and checked that its parents are known.
     pub fn apply_delta(&mut self, id: &DeltaId, signed: &SignedDelta) -> Result<Hash> {
         let ctx = signed.delta.context;
-        self.tables
-            .deltas
-            .put(&mut self.txn, &key(&[&ctx.0, &id.0]), &signed.to_bytes())?;
+        self.put(Table::Deltas, &key(&[&ctx.0, &id.0]), &signed.to_bytes());
         for parent in &signed.delta.parents {
-            self.tables
-                .heads
-                .delete(&mut self.txn, &key(&[&ctx.0, &parent.0]))?;
+            self.delete(Table::Heads, &key(&[&ctx.0, &parent.0]))?;
         }
-        self.tables
-            .heads
-            .put(&mut self.txn, &key(&[&ctx.0, &id.0]), &[])?;
+        self.put(Table::Heads, &key(&[&ctx.0, &id.0]), &[]);
         let root = apply_ops(&mut self.context_state(ctx), &signed.delta.ops)?;
         Ok(root)
     }
 
     /// Whether a delta is stored.
     pub fn has_delta(&self, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
-        Ok(self
-            .tables
-            .deltas
-            .get(&self.txn, &key(&[&ctx.0, &id.0]))?
-            .is_some())
+        read::has_delta(&self.view(), ctx, id)
     }
 
     /// Stores content-addressed bytes.
     pub fn put_blob(&mut self, hash: &Hash, bytes: &[u8]) -> Result<()> {
-        Ok(self.tables.blobs.put(&mut self.txn, hash, bytes)?)
+        self.put(Table::Blobs, hash, bytes);
+        Ok(())
     }
 
     /// Removes stored bytes.
     pub fn delete_blob(&mut self, hash: &Hash) -> Result<bool> {
-        Ok(self.tables.blobs.delete(&mut self.txn, hash)?)
+        self.delete(Table::Blobs, hash)
     }
 
     /// Stores an application record.
     pub fn put_application(&mut self, app: &ApplicationRecord) -> Result<()> {
-        Ok(self.tables.apps.put(&mut self.txn, &app.id, &encode(app))?)
+        self.put(Table::Apps, &app.id, &encode(app));
+        Ok(())
     }
 
     /// Removes an application record.
     pub fn delete_application(&mut self, id: &[u8; 32]) -> Result<bool> {
-        Ok(self.tables.apps.delete(&mut self.txn, id)?)
+        self.delete(Table::Apps, id)
     }
 
     /// An application record.
     pub fn application(&self, id: &[u8; 32]) -> Result<Option<ApplicationRecord>> {
-        read::application(&self.txn, &self.tables, id)
+        read::application(&self.view(), id)
     }
 
     /// Stores a context's metadata.
     pub fn put_context_meta(&mut self, meta: &ContextMeta) -> Result<()> {
-        Ok(self
-            .tables
-            .contexts
-            .put(&mut self.txn, &meta.id.0, &encode(meta))?)
+        self.put(Table::Contexts, &meta.id.0, &encode(meta));
+        Ok(())
     }
 
     /// A context's metadata.
     pub fn context_meta(&self, ctx: &ContextId) -> Result<Option<ContextMeta>> {
-        read::context_meta(&self.txn, &self.tables, ctx)
+        read::context_meta(&self.view(), ctx)
     }
 
     /// Every context.
     pub fn contexts(&self) -> Result<Vec<ContextMeta>> {
-        read::contexts(&self.txn, &self.tables)
+        read::contexts(&self.view())
     }
 
     /// The context's DAG heads.
     pub fn heads(&self, ctx: &ContextId) -> Result<Vec<DeltaId>> {
-        read::heads(&self.txn, &self.tables, ctx)
+        read::heads(&self.view(), ctx)
     }
 
     /// Writes (`Some`) or removes (`None`) a private-storage value.
     pub fn private_put(&mut self, ctx: &ContextId, k: &[u8], value: Option<&[u8]>) -> Result<()> {
         let k = key(&[&ctx.0, k]);
         match value {
-            Some(v) => self.tables.private.put(&mut self.txn, &k, v)?,
+            Some(v) => self.put(Table::Private, &k, v),
             None => {
-                self.tables.private.delete(&mut self.txn, &k)?;
+                self.delete(Table::Private, &k)?;
             }
         }
         Ok(())
@@ -125,21 +201,19 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores a group.
     pub fn put_group(&mut self, group: &GroupRecord) -> Result<()> {
-        Ok(self
-            .tables
-            .groups
-            .put(&mut self.txn, &group.id, &encode(group))?)
+        self.put(Table::Groups, &group.id, &encode(group));
+        Ok(())
     }
 
     /// A group.
     pub fn group(&self, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
-        read::group(&self.txn, &self.tables, id)
+        read::group(&self.view(), id)
     }
 
     /// Deletes a group and its member list.
     pub fn delete_group(&mut self, id: &[u8; 32]) -> Result<bool> {
-        delete_prefix(&mut self.txn, self.tables.members, id)?;
-        Ok(self.tables.groups.delete(&mut self.txn, id)?)
+        self.delete_prefix(Table::Members, id)?;
+        self.delete(Table::Groups, id)
     }
 
     /// Stores a member of a group.
@@ -149,34 +223,24 @@ impl<'e> WriteTxn<'e> {
         who: &[u8; 32],
         member: &MemberRecord,
     ) -> Result<()> {
-        Ok(self
-            .tables
-            .members
-            .put(&mut self.txn, &key(&[group, who]), &encode(member))?)
+        self.put(Table::Members, &key(&[group, who]), &encode(member));
+        Ok(())
     }
 
     /// Removes a member from a group.
     pub fn delete_member(&mut self, group: &[u8; 32], who: &[u8; 32]) -> Result<bool> {
-        Ok(self
-            .tables
-            .members
-            .delete(&mut self.txn, &key(&[group, who]))?)
+        self.delete(Table::Members, &key(&[group, who]))
     }
 
     /// Points an alias of `kind` at `id`.
     pub fn put_alias(&mut self, kind: &str, name: &str, id: &[u8; 32]) -> Result<()> {
-        Ok(self
-            .tables
-            .aliases
-            .put(&mut self.txn, &read::alias_key(kind, name), id)?)
+        self.put(Table::Aliases, &read::alias_key(kind, name), id);
+        Ok(())
     }
 
     /// Removes an alias.
     pub fn delete_alias(&mut self, kind: &str, name: &str) -> Result<bool> {
-        Ok(self
-            .tables
-            .aliases
-            .delete(&mut self.txn, &read::alias_key(kind, name))?)
+        self.delete(Table::Aliases, &read::alias_key(kind, name))
     }
 
     /// The context's state root hash, as this transaction sees it.
@@ -192,29 +256,25 @@ impl<'e> WriteTxn<'e> {
     /// folded into a snapshot).
     pub fn put_delta_stub(&mut self, ctx: &ContextId, id: &DeltaId) -> Result<()> {
         let k = key(&[&ctx.0, &id.0]);
-        if self.tables.deltas.get(&self.txn, &k)?.is_none() {
-            self.tables.deltas.put(&mut self.txn, &k, &[])?;
+        if self.view().get(Table::Deltas, &k)?.is_none() {
+            self.put(Table::Deltas, &k, &[]);
         }
         Ok(())
     }
 
     /// Replaces a context's DAG heads.
     pub fn set_heads(&mut self, ctx: &ContextId, heads: &[DeltaId]) -> Result<()> {
-        delete_prefix(&mut self.txn, self.tables.heads, &ctx.0)?;
+        self.delete_prefix(Table::Heads, &ctx.0)?;
         for h in heads {
-            self.tables
-                .heads
-                .put(&mut self.txn, &key(&[&ctx.0, &h.0]), &[])?;
+            self.put(Table::Heads, &key(&[&ctx.0, &h.0]), &[]);
         }
         Ok(())
     }
 
     /// Stores a signed governance op of a namespace.
     pub fn put_governance(&mut self, ns: &[u8; 32], id: &[u8; 32], op: &[u8]) -> Result<()> {
-        Ok(self
-            .tables
-            .governance
-            .put(&mut self.txn, &key(&[ns, id]), op)?)
+        self.put(Table::Governance, &key(&[ns, id]), op);
+        Ok(())
     }
 
     /// Records an event handler to run: `method` of `ctx` with `data`,
@@ -232,47 +292,41 @@ impl<'e> WriteTxn<'e> {
             table: "handlers",
             detail: e.to_string(),
         })?;
-        Ok(self.tables.handlers.put(
-            &mut self.txn,
+        self.put(
+            Table::Handlers,
             &key(&[&ctx.0, delta, &index.to_be_bytes()]),
             &value,
-        )?)
+        );
+        Ok(())
     }
 
     /// Forgets a handler that ran.
     pub fn delete_handler(&mut self, h: &crate::PendingHandler) -> Result<bool> {
-        Ok(self.tables.handlers.delete(
-            &mut self.txn,
+        self.delete(
+            Table::Handlers,
             &key(&[&h.context.0, &h.delta, &h.index.to_be_bytes()]),
-        )?)
+        )
     }
 
     /// Deletes a namespace's governance log.
     pub fn delete_governance(&mut self, ns: &[u8; 32]) -> Result<()> {
-        delete_prefix(&mut self.txn, self.tables.governance, ns)
+        self.delete_prefix(Table::Governance, ns)
     }
 
     /// Deletes a context and everything stored for it.
     pub fn delete_context(&mut self, ctx: &ContextId) -> Result<bool> {
-        let t = self.tables;
-        for db in [
-            t.entries, t.counts, t.leaves, t.merkle, t.deltas, t.heads, t.private, t.handlers,
+        for t in [
+            Table::Entries,
+            Table::Counts,
+            Table::Leaves,
+            Table::Merkle,
+            Table::Deltas,
+            Table::Heads,
+            Table::Private,
+            Table::Handlers,
         ] {
-            delete_prefix(&mut self.txn, db, &ctx.0)?;
+            self.delete_prefix(t, &ctx.0)?;
         }
-        Ok(t.contexts.delete(&mut self.txn, &ctx.0)?)
+        self.delete(Table::Contexts, &ctx.0)
     }
-}
-
-fn delete_prefix(txn: &mut RwTxn, db: Db, prefix: &[u8]) -> Result<()> {
-    let mut iter = db.prefix_iter_mut(txn, prefix)?;
-    while iter.next().transpose()?.is_some() {
-        // SAFETY: heed requires that no reference into the database is held
-        // while deleting through the iterator; the loop keeps none.
-        #[allow(unsafe_code)]
-        unsafe {
-            iter.del_current()?;
-        }
-    }
-    Ok(())
 }

@@ -12,7 +12,14 @@ use mero_crdt::{
 use mero_store::{ContextMeta, Store, StoreConfig};
 
 fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(dir.path(), &StoreConfig { map_size: 1 << 30 }).unwrap()
+    Store::open(
+        dir.path(),
+        &StoreConfig {
+            map_size: 1 << 30,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Unsigned is fine here: the store trusts its caller to have verified.
@@ -199,4 +206,53 @@ fn snapshots_do_not_see_later_commits() {
         s.snapshot().unwrap().private_get(&ctx, b"k").unwrap(),
         Some(b"v".to_vec())
     );
+}
+
+/// The log leaves Merkle nodes out; a crash after commits that were never
+/// flushed must still come back with the trie those commits built, over
+/// state flushed earlier.
+#[test]
+fn the_merkle_trie_is_rebuilt_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ctx, gone) = (ContextId([5; 32]), ContextId([6; 32]));
+    let mut reference = MemoryBackend::default();
+    let mut clock = Clock::default();
+    let ops1 = some_ops(&reference, &mut clock, 0..200);
+    apply_ops(&mut reference, &ops1).unwrap();
+    let ops2 = some_ops(&reference, &mut clock, 150..400);
+    let expected = apply_ops(&mut reference, &ops2).unwrap();
+    let (id1, d1) = delta(ctx, vec![], ops1.clone());
+    let (id2, d2) = delta(ctx, vec![id1], ops2);
+
+    let s = store(&dir);
+    let mut w = s.write().unwrap();
+    w.put_context_meta(&meta(ctx)).unwrap();
+    w.apply_delta(&id1, &d1).unwrap();
+    w.commit().unwrap();
+    s.flush().unwrap();
+    // Not flushed: only the log has these.
+    let mut w = s.write().unwrap();
+    assert_eq!(w.apply_delta(&id2, &d2).unwrap(), expected);
+    w.commit().unwrap();
+    // A context written and deleted since the flush must not come back
+    // with a trie of its own.
+    let mut w = s.write().unwrap();
+    w.put_context_meta(&meta(gone)).unwrap();
+    let (idg, dg) = delta(gone, vec![], ops1);
+    w.apply_delta(&idg, &dg).unwrap();
+    w.commit().unwrap();
+    let mut w = s.write().unwrap();
+    w.delete_context(&gone).unwrap();
+    w.commit().unwrap();
+    s.abandon();
+
+    let s = store(&dir);
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.root_hash(&ctx).unwrap(), expected);
+    assert_eq!(snap.root_hash(&gone).unwrap(), [0; 32]);
+    // And the rebuilt trie went to LMDB: a second crash keeps it.
+    drop(snap);
+    s.abandon();
+    let s = store(&dir);
+    assert_eq!(s.snapshot().unwrap().root_hash(&ctx).unwrap(), expected);
 }

@@ -32,7 +32,14 @@ pub fn config(dir: &Path) -> RuntimeConfig {
 
 /// An engine over the data in `dir`, which outlives it.
 pub fn engine_at(dir: &Path, seed: u8) -> Engine {
-    let store = Store::open(&dir.join("db"), &StoreConfig { map_size: 1 << 30 }).unwrap();
+    let store = Store::open(
+        &dir.join("db"),
+        &StoreConfig {
+            map_size: 1 << 30,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
     let runtime = Runtime::new(config(dir)).unwrap();
     let exec = Executor::spawn(
         runtime.clone(),

@@ -1,0 +1,327 @@
+//! Ties the write-ahead log, the in-memory layers and LMDB together: opening
+//! (with recovery), snapshots, commits, and the background flush to LMDB.
+//!
+//! Lock order: `writer`, then `state`. `flushing` is taken before either.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use heed::{Env, RoTxn, WithoutTls};
+use mero_crdt::{ContextId, EntryId};
+
+use crate::memtable::Mem;
+use crate::tables::{Table, Tables};
+use crate::wal::{self, Segment};
+use crate::{Result, StoreError};
+
+/// The key in the `log` table holding the newest segment LMDB holds whole.
+const FLUSHED: &[u8] = b"flushed";
+
+/// Merkle buckets whose leaves recovery replayed, by context: their trie
+/// nodes are not in the log and must be re-hashed.
+pub(crate) type Dirty = BTreeMap<ContextId, BTreeSet<u16>>;
+
+fn note_leaf(dirty: &mut Dirty, key: &[u8]) {
+    // Leaf keys are context ‖ entry id.
+    if let (Ok(ctx), Some(id)) = (
+        <[u8; 32]>::try_from(&key[..32.min(key.len())]),
+        key.get(32..).and_then(EntryId::from_slice),
+    ) {
+        dirty.entry(ContextId(ctx)).or_default().insert(id.bucket());
+    }
+}
+
+/// What a snapshot or a write transaction reads besides LMDB.
+#[derive(Clone, Default)]
+pub(crate) struct Layers {
+    pub(crate) mem: Mem,
+    pub(crate) frozen: Option<Arc<Mem>>,
+}
+
+#[derive(Clone)]
+struct Frozen {
+    mem: Arc<Mem>,
+    generation: u64,
+    /// Bytes of log the segment held.
+    used: u64,
+}
+
+#[derive(Default)]
+struct State {
+    /// Writes committed since the last rotation: the current segment's.
+    active: Mem,
+    /// Writes of an earlier segment, being written to LMDB.
+    frozen: Option<Frozen>,
+    stop: bool,
+}
+
+/// The one writer at a time, and the segment it appends to.
+pub(crate) struct Writer {
+    pub(crate) segment: Segment,
+}
+
+pub(crate) struct Shared {
+    pub(crate) env: Env<WithoutTls>,
+    pub(crate) tables: Tables,
+    dir: PathBuf,
+    writer: Mutex<Writer>,
+    state: Mutex<State>,
+    wake: Condvar,
+    flushing: Mutex<()>,
+    flush_bytes: usize,
+    flush_interval: Duration,
+    /// Set to skip the flush at close (tests that simulate a crash).
+    abandon: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data stays consistent across a panic in another holder:
+    // every update is a single assignment.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn io(dir: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: dir.display().to_string(),
+        source,
+    }
+}
+
+impl Shared {
+    /// Replays what the log holds beyond LMDB into LMDB, then starts a new
+    /// segment. Returns the Merkle buckets the caller must re-hash and flush.
+    pub(crate) fn open(
+        env: Env<WithoutTls>,
+        tables: Tables,
+        dir: PathBuf,
+        flush_bytes: usize,
+        flush_interval: Duration,
+    ) -> Result<(Shared, Dirty)> {
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let mut dirty = Dirty::new();
+        let mut wtxn = env.write_txn()?;
+        let flushed = tables
+            .log
+            .get(&wtxn, FLUSHED)?
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_be_bytes);
+        let segments = wal::segments(&dir).map_err(io(&dir))?;
+        let mut newest = flushed;
+        for (generation, path) in &segments {
+            newest = newest.max(*generation);
+            // Older segments are in LMDB already; one whose deletion was lost
+            // in a crash must not roll newer values back.
+            if *generation <= flushed {
+                continue;
+            }
+            for payload in wal::records(path, *generation).map_err(io(path))? {
+                for op in wal::ops(&payload)? {
+                    if op.table == Table::Leaves {
+                        note_leaf(&mut dirty, op.key);
+                    }
+                    let db = tables.db(op.table);
+                    match op.value {
+                        Some(v) => db.put(&mut wtxn, op.key, v)?,
+                        None => {
+                            db.delete(&mut wtxn, op.key)?;
+                        }
+                    }
+                }
+            }
+        }
+        if dirty.is_empty() {
+            tables.log.put(&mut wtxn, FLUSHED, &newest.to_be_bytes())?;
+            wtxn.commit()?;
+            for (_, path) in &segments {
+                std::fs::remove_file(path).map_err(io(path))?;
+            }
+        } else {
+            // The trie above the replayed leaves is not in LMDB yet: keep the
+            // segments (replaying them again is harmless) until the flush
+            // after the re-hash has it all, or a crash before then would
+            // leave leaves and trie apart for good.
+            wtxn.commit()?;
+        }
+        let segment = Segment::create(&dir, newest + 1).map_err(io(&dir))?;
+        let shared = Shared {
+            env,
+            tables,
+            dir,
+            writer: Mutex::new(Writer { segment }),
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            flushing: Mutex::new(()),
+            flush_bytes,
+            flush_interval,
+            abandon: AtomicBool::new(false),
+        };
+        Ok((shared, dirty))
+    }
+
+    /// The layers and a read transaction that together make one view.
+    pub(crate) fn read(&self) -> Result<(Layers, RoTxn<'static, WithoutTls>)> {
+        let state = lock(&self.state);
+        // Opened under the lock: a flush that finishes later cannot drop a
+        // frozen layer this view has not got in LMDB.
+        let txn = self.env.clone().static_read_txn()?;
+        let layers = Layers {
+            mem: state.active.clone(),
+            frozen: state.frozen.as_ref().map(|f| f.mem.clone()),
+        };
+        Ok((layers, txn))
+    }
+
+    /// Becomes the writer, blocking while another is.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
+        lock(&self.writer)
+    }
+
+    /// Makes a durable commit's writes visible (`writer` held).
+    pub(crate) fn publish(&self, mem: Mem) {
+        let mut state = lock(&self.state);
+        let full = mem.bytes() >= self.flush_bytes;
+        state.active = mem;
+        if full {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Writes everything committed so far to LMDB and deletes the log
+    /// segments that held it.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let _one = lock(&self.flushing);
+        loop {
+            // A frozen layer left by a failed flush goes first.
+            let pending = lock(&self.state).frozen.clone();
+            let frozen = match pending {
+                Some(p) => p,
+                None => match self.rotate()? {
+                    Some(p) => p,
+                    None => return Ok(()),
+                },
+            };
+            let mut wtxn = self.env.write_txn()?;
+            for t in Table::ALL {
+                let db = self.tables.db(t);
+                for (k, v) in frozen.mem.iter(t) {
+                    match v {
+                        Some(v) => db.put(&mut wtxn, k, v)?,
+                        None => {
+                            db.delete(&mut wtxn, k)?;
+                        }
+                    }
+                }
+            }
+            self.tables
+                .log
+                .put(&mut wtxn, FLUSHED, &frozen.generation.to_be_bytes())?;
+            wtxn.commit()?;
+            lock(&self.state).frozen = None;
+            for (g, path) in wal::segments(&self.dir).map_err(io(&self.dir))? {
+                if g == frozen.generation {
+                    // Twice what this one needed, so that the next segment
+                    // rarely grows, up to what a flush lets it reach.
+                    let size =
+                        (frozen.used * 2).min(self.flush_bytes.saturating_add(1 << 20) as u64);
+                    wal::recycle(&self.dir, &path, size).map_err(io(&path))?;
+                } else if g < frozen.generation {
+                    std::fs::remove_file(&path).map_err(io(&path))?;
+                }
+            }
+            if lock(&self.state).active.bytes() < self.flush_bytes {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Freezes the active layer and starts a new segment for what follows.
+    fn rotate(&self) -> Result<Option<Frozen>> {
+        let mut writer = lock(&self.writer);
+        let mut state = lock(&self.state);
+        if state.active.is_empty() {
+            return Ok(None);
+        }
+        let generation = writer.segment.generation();
+        let used = writer.segment.len();
+        writer.segment = Segment::create(&self.dir, generation + 1).map_err(io(&self.dir))?;
+        let frozen = Frozen {
+            mem: Arc::new(std::mem::take(&mut state.active)),
+            generation,
+            used,
+        };
+        state.frozen = Some(frozen.clone());
+        Ok(Some(frozen))
+    }
+}
+
+/// Owns the flush thread; the last [`Store`](crate::Store) handle dropping
+/// stops it and flushes what is left.
+pub(crate) struct Handle {
+    pub(crate) shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    pub(crate) fn start(shared: Shared) -> Result<Handle> {
+        let shared = Arc::new(shared);
+        let worker = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("store-flush".into())
+            .spawn(move || flusher(&worker))
+            .map_err(|source| StoreError::Io {
+                path: "store-flush thread".into(),
+                source,
+            })?;
+        Ok(Handle {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn abandon(&self) {
+        self.shared.abandon.store(true, Ordering::Relaxed);
+    }
+}
+
+fn flusher(shared: &Shared) {
+    loop {
+        {
+            let state = lock(&shared.state);
+            if state.stop {
+                return;
+            }
+            let (state, _) = shared
+                .wake
+                .wait_timeout_while(state, shared.flush_interval, |s| {
+                    !s.stop && s.active.bytes() < shared.flush_bytes
+                })
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if state.stop {
+                return;
+            }
+        }
+        if let Err(e) = shared.flush() {
+            // Writes stay durable in the log; the next round tries again.
+            tracing::warn!(error = %e, "flushing the write-ahead log to LMDB failed");
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if !self.shared.abandon.load(Ordering::Relaxed)
+            && let Err(e) = self.shared.flush()
+        {
+            tracing::warn!(error = %e, "flushing the write-ahead log at close failed; it is replayed at the next open");
+        }
+    }
+}
