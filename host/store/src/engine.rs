@@ -18,6 +18,9 @@ use crate::tables::{Table, Tables};
 use crate::wal::{self, Segment};
 use crate::{Result, StoreError};
 
+/// The pause after a failed flush.
+const RETRY: Duration = Duration::from_secs(1);
+
 /// The key in the `log` table holding the newest segment LMDB holds whole.
 const FLUSHED: &[u8] = b"flushed";
 
@@ -305,8 +308,14 @@ fn flusher(shared: &Shared) {
             }
         }
         if let Err(e) = shared.flush() {
-            // Writes stay durable in the log; the next round tries again.
+            // Writes stay durable in the log; try again after a pause rather
+            // than spin on a full disk.
             tracing::warn!(error = %e, "flushing the write-ahead log to LMDB failed");
+            let state = lock(&shared.state);
+            let _ = shared
+                .wake
+                .wait_timeout_while(state, RETRY, |s| !s.stop)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
     }
 }

@@ -100,7 +100,7 @@ impl Default for StoreConfig {
         StoreConfig {
             map_size: 32 << 30,
             flush_bytes: 8 << 20,
-            flush_interval: Duration::from_secs(1),
+            flush_interval: Duration::from_secs(5),
         }
     }
 }

@@ -31,6 +31,9 @@ const HEADER: usize = 8;
 /// fail the checksum, which covers the generation.
 const SPARE: &str = "spare";
 
+/// Bytes written ahead in a segment that does not reuse a spare.
+const FIRST_SEGMENT: usize = 1 << 20;
+
 /// One write of a record.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Op<'a> {
@@ -122,6 +125,15 @@ impl Segment {
             .write(true)
             .custom_flags(libc::O_DSYNC)
             .open(&path)?;
+        if !reused {
+            // No spare yet (a new node): write the first stretch now, so the
+            // first records do not grow the file either.
+            let mut file = &file;
+            file.write_all(&vec![0u8; FIRST_SEGMENT])?;
+            file.sync_all()?;
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(0))?;
+        }
         // The new name must survive a crash as well as the records in it.
         File::open(dir)?.sync_all()?;
         Ok(Segment {
@@ -235,7 +247,11 @@ pub(crate) fn records(path: &Path, generation: u64) -> std::io::Result<Vec<Vec<u
     while let Some((header, tail)) = rest.split_first_chunk::<HEADER>() {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let Some(len) = usize::try_from(len).ok().filter(|l| *l <= tail.len()) else {
+        // A record is never empty: zeros are space written ahead.
+        let Some(len) = usize::try_from(len)
+            .ok()
+            .filter(|l| *l > 0 && *l <= tail.len())
+        else {
             break;
         };
         let (payload, tail) = tail.split_at(len);
@@ -320,7 +336,7 @@ mod tests {
         assert!(segments(dir.path()).unwrap().is_empty());
         let mut s = Segment::create(dir.path(), 2).unwrap();
         let file = path(dir.path(), 2);
-        assert_eq!(std::fs::metadata(&file).unwrap().len(), 4096);
+        assert!(std::fs::metadata(&file).unwrap().len() >= 4096);
         assert!(records(&file, 2).unwrap().is_empty());
         s.append(b"new").unwrap();
         assert_eq!(records(&file, 2).unwrap(), vec![b"new".to_vec()]);
