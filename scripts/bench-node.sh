@@ -19,7 +19,7 @@ PID=$!
 until curl -sf "http://127.0.0.1:$PORT/admin-api/health" >/dev/null; do sleep 0.005; done
 END=$(date +%s%N)
 echo "start-up to healthy: $(( (END - START) / 1000000 )) ms"
-rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' /proc/$PID/status; }
+rss() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "%.1f MB (heap %.1f, mapped files %.1f)", r/1024, a/1024, f/1024}' /proc/$PID/status; }
 echo "RSS idle (fresh): $(rss)"
 CTL="$BIN/meroctl --home $HOME_DIR --node bench --output-format json"
 APP=$($CTL app install --path "$(pwd)/target/guest/wasm32-wasip2/wasm/kv_store.wasm" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["applicationId"])')
@@ -32,7 +32,7 @@ for method in get set; do
   for clients in 1 32; do
     $BIN/mero-load --url "http://127.0.0.1:$PORT" --context "$CTX" --method $method --clients $clients --seconds "$SECS"
   done
-  echo "RSS after $method load: $(rss)"
+  echo "RSS after $method load: $(rss)"; sleep 3; echo "RSS 3 s after $method load: $(rss)"
 done
 # Where a mutating call's time goes, as the executor measured it.
 kill -TERM $PID; wait $PID 2>/dev/null || true; PID=

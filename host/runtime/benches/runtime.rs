@@ -295,7 +295,7 @@ fn main() {
             commit.push(t.elapsed());
             heads = vec![id];
         }
-        Stats(commit).line("commit: apply one set's delta + durable LMDB commit");
+        Stats(commit).line("commit: apply one set's delta + durable commit");
         println!();
 
         // End to end through the executor, one client.
