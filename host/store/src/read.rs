@@ -17,6 +17,11 @@ fn decoded<T: borsh::BorshDeserialize>(v: &View, t: Table, prefix: &[u8]) -> Res
     Ok(out)
 }
 
+/// The record under `k` in table `t`, decoded.
+fn record<T: borsh::BorshDeserialize>(v: &View, t: Table, k: &[u8]) -> Result<Option<T>> {
+    v.get(t, k)?.map(|b| decode(t.name(), b)).transpose()
+}
+
 /// The 32-byte ids that follow `prefix` in the keys of table `t`.
 fn ids_after(v: &View, t: Table, prefix: &[u8]) -> Result<Vec<[u8; 32]>> {
     let mut out = Vec::new();
@@ -32,9 +37,7 @@ fn ids_after(v: &View, t: Table, prefix: &[u8]) -> Result<Vec<[u8; 32]>> {
 }
 
 pub(crate) fn application(v: &View, id: &[u8; 32]) -> Result<Option<ApplicationRecord>> {
-    v.get(Table::Apps, id)?
-        .map(|b| decode("apps", b))
-        .transpose()
+    record(v, Table::Apps, id)
 }
 
 pub(crate) fn applications(v: &View) -> Result<Vec<ApplicationRecord>> {
@@ -46,9 +49,7 @@ pub(crate) fn blob(v: &View, hash: &Hash) -> Result<Option<Vec<u8>>> {
 }
 
 pub(crate) fn context_meta(v: &View, ctx: &ContextId) -> Result<Option<ContextMeta>> {
-    v.get(Table::Contexts, &ctx.0)?
-        .map(|b| decode("contexts", b))
-        .transpose()
+    record(v, Table::Contexts, &ctx.0)
 }
 
 pub(crate) fn contexts(v: &View) -> Result<Vec<ContextMeta>> {
@@ -81,9 +82,7 @@ pub(crate) fn private_get(v: &View, ctx: &ContextId, k: &[u8]) -> Result<Option<
 }
 
 pub(crate) fn group(v: &View, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
-    v.get(Table::Groups, id)?
-        .map(|b| decode("groups", b))
-        .transpose()
+    record(v, Table::Groups, id)
 }
 
 pub(crate) fn groups(v: &View) -> Result<Vec<GroupRecord>> {
@@ -91,9 +90,7 @@ pub(crate) fn groups(v: &View) -> Result<Vec<GroupRecord>> {
 }
 
 pub(crate) fn member(v: &View, group: &[u8; 32], who: &[u8; 32]) -> Result<Option<MemberRecord>> {
-    v.get(Table::Members, &key(&[group, who]))?
-        .map(|b| decode("members", b))
-        .transpose()
+    record(v, Table::Members, &key(&[group, who]))
 }
 
 pub(crate) fn members(v: &View, group: &[u8; 32]) -> Result<Vec<([u8; 32], MemberRecord)>> {

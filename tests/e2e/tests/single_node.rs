@@ -133,15 +133,11 @@ fn a_restarted_node_keeps_its_state() {
             json!({"key": format!("k{i}"), "value": format!("v{i}")}),
         );
     }
-    let before = node
-        .request("GET", &format!("/admin-api/contexts/{ctx}"), None)
-        .1;
+    let before = context_info(&node, &ctx);
     assert!(node.stop(), "clean exit on SIGTERM:\n{}", node.log());
     assert!(node.log().contains("stopped"));
     node.run();
-    let after = node
-        .request("GET", &format!("/admin-api/contexts/{ctx}"), None)
-        .1;
+    let after = context_info(&node, &ctx);
     assert_eq!(
         before["data"]["contextStateHash"],
         after["data"]["contextStateHash"]
@@ -150,6 +146,12 @@ fn a_restarted_node_keeps_its_state() {
     assert_eq!(node.call(&ctx, "get", json!({"key": "k7"})), "v7");
     node.call(&ctx, "set", json!({"key": "after", "value": "restart"}));
     assert_eq!(node.call(&ctx, "len", json!({})), 21);
+}
+
+/// `GET /admin-api/contexts/<ctx>`: root hash, DAG heads and the rest.
+fn context_info(node: &TestNode, ctx: &str) -> Value {
+    node.request("GET", &format!("/admin-api/contexts/{ctx}"), None)
+        .1
 }
 
 /// Every acknowledged call survives SIGKILL: commits are durable in the
@@ -174,14 +176,10 @@ fn a_killed_node_keeps_every_acknowledged_write() {
         }
     });
     node.call(&ctx, "remove", json!({"key": "c0-0"}));
-    let before = node
-        .request("GET", &format!("/admin-api/contexts/{ctx}"), None)
-        .1;
+    let before = context_info(&node, &ctx);
     node.kill();
     node.run();
-    let after = node
-        .request("GET", &format!("/admin-api/contexts/{ctx}"), None)
-        .1;
+    let after = context_info(&node, &ctx);
     assert_eq!(
         before["data"]["contextStateHash"],
         after["data"]["contextStateHash"]
