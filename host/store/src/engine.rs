@@ -4,6 +4,7 @@
 //! Lock order: `writer`, then `state`. `flushing` is taken before either.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -17,6 +18,9 @@ use crate::memtable::Mem;
 use crate::tables::{Table, Tables};
 use crate::wal::{self, Segment};
 use crate::{Result, StoreError};
+
+/// How many flushes' worth of commits may wait while flushing fails.
+const BACKLOG_FLUSHES: usize = 8;
 
 /// The pause after a failed flush.
 const RETRY: Duration = Duration::from_secs(1);
@@ -59,6 +63,8 @@ struct State {
     active: Mem,
     /// Writes of an earlier segment, being written to LMDB.
     frozen: Option<Frozen>,
+    /// Why the last flush failed, while it keeps failing.
+    last_error: Option<String>,
     stop: bool,
 }
 
@@ -79,6 +85,8 @@ pub(crate) struct Shared {
     flush_interval: Duration,
     /// Set to skip the flush at close (tests that simulate a crash).
     abandon: AtomicBool,
+    /// Held (locked) for as long as the store is open.
+    _dir_lock: File,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,6 +113,25 @@ impl Shared {
         flush_interval: Duration,
     ) -> Result<(Shared, Dirty)> {
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        if let Some(parent) = dir.parent() {
+            // The log directory itself must survive a crash on first start.
+            File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(io(parent))?;
+        }
+        // Recovery deletes and rewrites segments: a second process on the
+        // same directory would pull the log from under the first one.
+        let lock_path = dir.join("LOCK");
+        let dir_lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        dir_lock.try_lock().map_err(|e| StoreError::Io {
+            path: lock_path.display().to_string(),
+            source: match e {
+                std::fs::TryLockError::WouldBlock => std::io::Error::other(
+                    "the store is open in another process (is the node already running?)",
+                ),
+                std::fs::TryLockError::Error(e) => e,
+            },
+        })?;
         let mut dirty = Dirty::new();
         let mut wtxn = env.write_txn()?;
         let flushed = tables
@@ -161,6 +188,7 @@ impl Shared {
             flush_bytes,
             flush_interval,
             abandon: AtomicBool::new(false),
+            _dir_lock: dir_lock,
         };
         Ok((shared, dirty))
     }
@@ -183,6 +211,22 @@ impl Shared {
         lock(&self.writer)
     }
 
+    /// Refuses a commit while LMDB is far behind the log (flushes failing,
+    /// e.g. a full disk or map): memory and the log would grow without
+    /// bound, and a restart would have to replay it all.
+    pub(crate) fn check_backlog(&self) -> Result<()> {
+        let state = lock(&self.state);
+        if state.frozen.is_some() && state.active.bytes() > BACKLOG_FLUSHES * self.flush_bytes {
+            return Err(StoreError::Backlog(
+                state
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "flushes are not finishing".into()),
+            ));
+        }
+        Ok(())
+    }
+
     /// Makes a durable commit's writes visible (`writer` held).
     pub(crate) fn publish(&self, mem: Mem) {
         let mut state = lock(&self.state);
@@ -193,9 +237,10 @@ impl Shared {
         }
     }
 
-    /// Writes everything committed so far to LMDB and deletes the log
-    /// segments that held it.
-    pub(crate) fn flush(&self) -> Result<()> {
+    /// Writes what is committed to LMDB and retires the log segments that
+    /// held it: everything if `all`, else until less than a flush's worth
+    /// is left.
+    pub(crate) fn flush(&self, all: bool) -> Result<()> {
         let _one = lock(&self.flushing);
         loop {
             // A frozen layer left by a failed flush goes first.
@@ -223,7 +268,11 @@ impl Shared {
                 .log
                 .put(&mut wtxn, FLUSHED, &frozen.generation.to_be_bytes())?;
             wtxn.commit()?;
-            lock(&self.state).frozen = None;
+            {
+                let mut state = lock(&self.state);
+                state.frozen = None;
+                state.last_error = None;
+            }
             for (g, path) in wal::segments(&self.dir).map_err(io(&self.dir))? {
                 if g == frozen.generation {
                     // Twice what this one needed, so that the next segment
@@ -235,7 +284,8 @@ impl Shared {
                     std::fs::remove_file(&path).map_err(io(&path))?;
                 }
             }
-            if lock(&self.state).active.bytes() < self.flush_bytes {
+            let state = lock(&self.state);
+            if state.active.is_empty() || (!all && state.active.bytes() < self.flush_bytes) {
                 return Ok(());
             }
         }
@@ -244,13 +294,23 @@ impl Shared {
     /// Freezes the active layer and starts a new segment for what follows.
     fn rotate(&self) -> Result<Option<Frozen>> {
         let mut writer = lock(&self.writer);
-        let mut state = lock(&self.state);
-        if state.active.is_empty() {
+        if writer.segment.is_broken() {
+            // Its end is unknown: it must be replayed as it is, at restart,
+            // before anything that a new segment would add.
+            return Err(StoreError::Io {
+                path: self.dir.display().to_string(),
+                source: std::io::Error::other("the log is broken; restart the node"),
+            });
+        }
+        // `active` cannot change while this holds the writer, so the
+        // segment is created (and synced) without blocking readers.
+        if lock(&self.state).active.is_empty() {
             return Ok(None);
         }
         let generation = writer.segment.generation();
         let used = writer.segment.len();
         writer.segment = Segment::create(&self.dir, generation + 1).map_err(io(&self.dir))?;
+        let mut state = lock(&self.state);
         let frozen = Frozen {
             mem: Arc::new(std::mem::take(&mut state.active)),
             generation,
@@ -307,11 +367,12 @@ fn flusher(shared: &Shared) {
                 return;
             }
         }
-        if let Err(e) = shared.flush() {
+        if let Err(e) = shared.flush(false) {
             // Writes stay durable in the log; try again after a pause rather
             // than spin on a full disk.
             tracing::warn!(error = %e, "flushing the write-ahead log to LMDB failed");
-            let state = lock(&shared.state);
+            let mut state = lock(&shared.state);
+            state.last_error = Some(e.to_string());
             let _ = shared
                 .wake
                 .wait_timeout_while(state, RETRY, |s| !s.stop)
@@ -328,7 +389,7 @@ impl Drop for Handle {
             let _ = thread.join();
         }
         if !self.shared.abandon.load(Ordering::Relaxed)
-            && let Err(e) = self.shared.flush()
+            && let Err(e) = self.shared.flush(true)
         {
             tracing::warn!(error = %e, "flushing the write-ahead log at close failed; it is replayed at the next open");
         }

@@ -66,14 +66,18 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
-    /// Creating the data directory failed.
-    #[error("cannot create {path}: {source}")]
+    /// A file or directory of the store could not be created, read or
+    /// written.
+    #[error("{path}: {source}")]
     Io {
-        /// The directory.
+        /// The file or directory.
         path: String,
         /// The cause.
         source: std::io::Error,
     },
+    /// Commits are refused: LMDB has fallen too far behind the log.
+    #[error("storage is not keeping up, commits are refused until it does: {0}")]
+    Backlog(String),
     /// A CRDT operation failed.
     #[error(transparent)]
     Crdt(#[from] mero_crdt::Error),
@@ -154,7 +158,8 @@ impl Store {
             // line and flush it, which also retires the replayed segments.
             let mut w = store.write()?;
             for (ctx, buckets) in dirty {
-                if w.context_meta(&ctx)?.is_some() {
+                // A deleted context keeps no leaves and gets no trie back.
+                if w.context_meta(&ctx)?.is_some() || w.has_leaves(&ctx)? {
                     mero_crdt::merkle::rehash(&mut w.context_state(ctx), buckets)?;
                 }
             }
@@ -179,7 +184,7 @@ impl Store {
     /// background. Blocks while a write transaction is open: never call it
     /// from a thread that holds one.
     pub fn flush(&self) -> Result<()> {
-        self.handle.shared.flush()
+        self.handle.shared.flush(true)
     }
 
     /// Closes without writing the log to LMDB, as a crash would leave it:

@@ -145,6 +145,11 @@ impl Segment {
         })
     }
 
+    /// Whether a failed append left the segment's end unknown.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Bytes of records written.
     pub(crate) fn len(&self) -> u64 {
         self.len
@@ -206,7 +211,11 @@ pub(crate) fn recycle(dir: &Path, path: &Path, size: u64) -> std::io::Result<()>
     }
     let mut file = OpenOptions::new().write(true).open(path)?;
     let mut len = file.metadata()?.len();
-    if len < size {
+    if len > size {
+        // One that grew large (while flushes failed) is cut back.
+        file.set_len(size)?;
+        file.sync_all()?;
+    } else if len < size {
         use std::io::Seek;
         file.seek(std::io::SeekFrom::Start(len))?;
         let zeros = vec![0u8; 1 << 20];

@@ -47,11 +47,15 @@ impl<'e> WriteTxn<'e> {
             return Ok(());
         }
         if !self.record.is_empty() {
+            self.shared.check_backlog()?;
             self.writer
                 .segment
                 .append(&self.record)
                 .map_err(|source| StoreError::Io {
-                    path: "write-ahead log".into(),
+                    path: format!(
+                        "write-ahead log segment {:016x}",
+                        self.writer.segment.generation()
+                    ),
                     source,
                 })?;
         }
@@ -113,6 +117,16 @@ impl<'e> WriteTxn<'e> {
             self.layers.mem.remove(t, k);
         }
         Ok(())
+    }
+
+    /// Whether any Merkle leaf of `ctx` is stored.
+    pub(crate) fn has_leaves(&self, ctx: &ContextId) -> Result<bool> {
+        let mut found = false;
+        self.view().prefix(Table::Leaves, &ctx.0, |_, _| {
+            found = true;
+            Ok(false)
+        })?;
+        Ok(found)
     }
 
     /// The state of one context, for applying ops.

@@ -148,6 +148,27 @@ fn a_restarted_node_keeps_its_state() {
     assert_eq!(node.call(&ctx, "len", json!({})), 21);
 }
 
+/// A second `merod` on a running node's home is refused with a clear error
+/// before it touches the store, and the first node carries on.
+#[test]
+fn a_second_process_on_the_same_home_is_refused() {
+    let node = TestNode::start("node1");
+    let (_, _, ctx) = node.setup(mero_fixtures::KV_STORE);
+    node.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    let home = node.dir().parent().unwrap().to_path_buf();
+    let out = std::process::Command::new(mero_e2e::bin("merod"))
+        .arg("--home")
+        .arg(&home)
+        .args(["--node", &node.name, "run"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another process"), "{stderr}");
+    node.call(&ctx, "set", json!({"key": "k2", "value": "v2"}));
+    assert_eq!(node.call(&ctx, "len", json!({})), 2);
+}
+
 /// `GET /admin-api/contexts/<ctx>`: root hash, DAG heads and the rest.
 fn context_info(node: &TestNode, ctx: &str) -> Value {
     node.request("GET", &format!("/admin-api/contexts/{ctx}"), None)
