@@ -164,6 +164,27 @@ async fn on_topic(net: &mero_network::NetworkClient, topic: &str, peer: mero_net
     }
 }
 
+/// Waits for the next gossip message on `topic` and checks that it is
+/// sealed and does not show `secret`.
+async fn overhear_sealed(
+    events: &mut tokio::sync::mpsc::Receiver<mero_network::NetworkEvent>,
+    topic: &str,
+    secret: &str,
+) {
+    let heard = loop {
+        match tokio::time::timeout(CONVERGE, events.recv()).await {
+            Ok(Some(mero_network::NetworkEvent::Message { topic: t, data, .. })) if t == topic => {
+                break data;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no gossip overheard on {topic}: {other:?}"),
+        }
+    };
+    let gossip: mero_node::sync::Gossip = borsh::from_slice(&heard).unwrap();
+    assert!(matches!(gossip, mero_node::sync::Gossip::Sealed(_)));
+    assert!(!heard.windows(secret.len()).any(|w| w == secret.as_bytes()));
+}
+
 /// Publishes `deltas` on `ctx`'s topic as the node whose config is in `dir`,
 /// connected to `to` (the real node with that identity must be stopped).
 fn gossip_as(
@@ -422,20 +443,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
         let secret = "a-value-only-members-may-read";
         let value = json!({"key": "k", "value": secret});
         tokio::task::block_in_place(|| n1.call(&ctx, "set", value.clone()));
-        let heard = loop {
-            match tokio::time::timeout(CONVERGE, events.recv()).await {
-                Ok(Some(mero_network::NetworkEvent::Message { topic: t, data, .. }))
-                    if t == topic =>
-                {
-                    break data;
-                }
-                Ok(Some(_)) => {}
-                other => panic!("no gossip overheard: {other:?}"),
-            }
-        };
-        let gossip: mero_node::sync::Gossip = borsh::from_slice(&heard).unwrap();
-        assert!(matches!(gossip, mero_node::sync::Gossip::Sealed(_)));
-        assert!(!heard.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        overhear_sealed(&mut events, &topic, secret).await;
 
         // Governance (who is a member, which groups exist) is sealed too.
         let ns_topic = mero_node::sync::namespace_topic(&ns_id);
@@ -444,20 +452,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
         tokio::task::block_in_place(|| {
             n1.meroctl_json(&["namespace", "create-group", &ns, "--name", name])
         });
-        let heard = loop {
-            match tokio::time::timeout(CONVERGE, events.recv()).await {
-                Ok(Some(mero_network::NetworkEvent::Message { topic: t, data, .. }))
-                    if t == ns_topic =>
-                {
-                    break data;
-                }
-                Ok(Some(_)) => {}
-                other => panic!("no governance gossip overheard: {other:?}"),
-            }
-        };
-        let gossip: mero_node::sync::Gossip = borsh::from_slice(&heard).unwrap();
-        assert!(matches!(gossip, mero_node::sync::Gossip::Sealed(_)));
-        assert!(!heard.windows(name.len()).any(|w| w == name.as_bytes()));
+        overhear_sealed(&mut events, &ns_topic, name).await;
         // And its log is refused to a non-member.
         let req = mero_node::sync::Request::Governance { namespace: ns_id };
         let answer = net
