@@ -176,7 +176,8 @@ impl Shared {
             // leave leaves and trie apart for good.
             wtxn.commit()?;
         }
-        let segment = Segment::create(&dir, newest + 1).map_err(io(&dir))?;
+        let segment =
+            Segment::create(&dir, newest + 1, segment_bytes(flush_bytes)).map_err(io(&dir))?;
         let shared = Shared {
             env,
             tables,
@@ -247,10 +248,15 @@ impl Shared {
             let pending = lock(&self.state).frozen.clone();
             let frozen = match pending {
                 Some(p) => p,
-                None => match self.rotate()? {
-                    Some(p) => p,
-                    None => return Ok(()),
-                },
+                None => {
+                    // Best effort, off the writer lock: if it fails, the
+                    // rotation writes the new segment itself and reports.
+                    let _ = wal::prepare_spare(&self.dir, segment_bytes(self.flush_bytes));
+                    match self.rotate()? {
+                        Some(p) => p,
+                        None => return Ok(()),
+                    }
+                }
             };
             let mut wtxn = self.env.write_txn()?;
             for t in Table::ALL {
@@ -277,8 +283,7 @@ impl Shared {
                 if g == frozen.generation {
                     // Twice what this one needed, so that the next segment
                     // rarely grows, up to what a flush lets it reach.
-                    let size =
-                        (frozen.used * 2).min(self.flush_bytes.saturating_add(1 << 20) as u64);
+                    let size = (frozen.used * 2).clamp(1 << 20, segment_bytes(self.flush_bytes));
                     wal::recycle(&self.dir, &path, size).map_err(io(&path))?;
                 } else if g < frozen.generation {
                     std::fs::remove_file(&path).map_err(io(&path))?;
@@ -309,7 +314,9 @@ impl Shared {
         }
         let generation = writer.segment.generation();
         let used = writer.segment.len();
-        writer.segment = Segment::create(&self.dir, generation + 1).map_err(io(&self.dir))?;
+        writer.segment =
+            Segment::create(&self.dir, generation + 1, segment_bytes(self.flush_bytes))
+                .map_err(io(&self.dir))?;
         let mut state = lock(&self.state);
         let frozen = Frozen {
             mem: Arc::new(std::mem::take(&mut state.active)),
@@ -319,6 +326,11 @@ impl Shared {
         state.frozen = Some(frozen.clone());
         Ok(Some(frozen))
     }
+}
+
+/// How far a segment is written ahead: about what a flush lets it reach.
+fn segment_bytes(flush_bytes: usize) -> u64 {
+    flush_bytes as u64 + (1 << 20)
 }
 
 /// Owns the flush thread; the last [`Store`](crate::Store) handle dropping
