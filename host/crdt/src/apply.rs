@@ -41,11 +41,26 @@ pub fn apply_ops<'a, B>(state: &mut B, ops: impl IntoIterator<Item = &'a Op>) ->
 where
     B: StateWrite + MerkleStore + ?Sized,
 {
-    let mut changed: BTreeSet<(NodeId, &[u8])> = BTreeSet::new();
+    let mut changed = BTreeSet::new();
+    join_ops(state, ops, &mut changed)?;
+    merkle::update(state, changed)
+}
+
+/// Joins all `ops` and adds the addresses that changed to `changed`, leaving
+/// the Merkle trie behind: for joining many deltas and re-hashing once, with
+/// [`merkle::update`] over `changed`.
+pub fn join_ops<'a, B>(
+    state: &mut B,
+    ops: impl IntoIterator<Item = &'a Op>,
+    changed: &mut BTreeSet<(NodeId, Vec<u8>)>,
+) -> Result<()>
+where
+    B: StateWrite + ?Sized,
+{
     for op in ops {
         if apply_op(state, op)? {
-            changed.insert((op.node, op.key.as_slice()));
+            changed.insert((op.node, op.key.clone()));
         }
     }
-    merkle::update(state, changed.into_iter().map(|(n, k)| (n, k.to_vec())))
+    Ok(())
 }

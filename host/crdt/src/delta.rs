@@ -144,7 +144,13 @@ fn signing_message(id: &DeltaId) -> Vec<u8> {
 impl SignedDelta {
     /// Signs `delta`; its author must be `key`'s public key.
     pub fn sign(delta: Delta, key: &SigningKey) -> Self {
-        let signature = key.sign(&signing_message(&delta.id())).to_bytes();
+        SignedDelta::sign_as(delta.id(), delta, key)
+    }
+
+    /// Signs `delta`, whose id the caller has computed already.
+    pub fn sign_as(id: DeltaId, delta: Delta, key: &SigningKey) -> Self {
+        debug_assert_eq!(id, delta.id());
+        let signature = key.sign(&signing_message(&id)).to_bytes();
         SignedDelta { delta, signature }
     }
 

@@ -37,7 +37,7 @@ pub mod overlay;
 
 mod error;
 
-pub use apply::{apply_op, apply_ops};
+pub use apply::{apply_op, apply_ops, join_ops};
 pub use backend::{MemoryBackend, MerkleStore, StateRead, StateWrite};
 pub use delta::{Delta, DeltaId, Event, Op, SignedDelta};
 pub use entry::{CounterSlot, Entry, Presence, Register, Stamp};

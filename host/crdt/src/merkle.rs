@@ -142,6 +142,70 @@ where
     root(store)
 }
 
+/// Inner trie nodes written during a run of updates, keyed by (level,
+/// prefix). The nodes near the root change with every update: holding them
+/// here writes each to the backend once per run instead of once per update.
+pub type NodeCache = BTreeMap<(u8, u16), MerkleNode>;
+
+/// `inner` with its inner trie nodes read from and written to a
+/// [`NodeCache`]; leaves go straight through. The caller writes the cache
+/// back with [`write_back`].
+pub struct Cached<'a, B: ?Sized> {
+    inner: &'a mut B,
+    nodes: &'a mut NodeCache,
+}
+
+impl<'a, B: ?Sized> Cached<'a, B> {
+    /// Wraps `inner`.
+    pub fn new(inner: &'a mut B, nodes: &'a mut NodeCache) -> Self {
+        Cached { inner, nodes }
+    }
+}
+
+impl<B: StateRead + ?Sized> StateRead for Cached<'_, B> {
+    fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
+        self.inner.entry(node, key)
+    }
+    fn children(
+        &self,
+        node: &NodeId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Entry)>> {
+        self.inner.children(node, after, limit)
+    }
+    fn visible_count(&self, node: &NodeId) -> Result<u64> {
+        self.inner.visible_count(node)
+    }
+}
+
+impl<B: MerkleStore + ?Sized> MerkleStore for Cached<'_, B> {
+    fn put_leaf(&mut self, id: &EntryId, hash: &Hash) -> Result<()> {
+        self.inner.put_leaf(id, hash)
+    }
+    fn bucket_leaves(&self, bucket: u16) -> Result<Vec<(EntryId, Hash)>> {
+        self.inner.bucket_leaves(bucket)
+    }
+    fn merkle_node(&self, level: u8, prefix: u16) -> Result<Option<MerkleNode>> {
+        match self.nodes.get(&(level, prefix)) {
+            Some(node) => Ok(Some(node.clone())),
+            None => self.inner.merkle_node(level, prefix),
+        }
+    }
+    fn put_merkle_node(&mut self, level: u8, prefix: u16, node: &MerkleNode) -> Result<()> {
+        self.nodes.insert((level, prefix), node.clone());
+        Ok(())
+    }
+}
+
+/// Writes the nodes a [`Cached`] run collected to `store`.
+pub fn write_back<B: MerkleStore + ?Sized>(store: &mut B, nodes: NodeCache) -> Result<()> {
+    for ((level, prefix), node) in nodes {
+        store.put_merkle_node(level, prefix, &node)?;
+    }
+    Ok(())
+}
+
 /// The root hash of a set of entries computed from scratch, without any
 /// stored trie. Used to check the incremental trie and to verify snapshots.
 pub fn full_root<'a>(entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'a Entry)>) -> Hash {

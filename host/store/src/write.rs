@@ -1,9 +1,10 @@
 //! The write transaction.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, MutexGuard};
 
 use heed::{RoTxn, WithoutTls};
-use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops};
+use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops, join_ops, merkle};
 
 use crate::engine::{Layers, Shared, Writer};
 use crate::memtable::View;
@@ -138,14 +139,51 @@ impl<'e> WriteTxn<'e> {
     /// DAG head in place of its parents. Returns the new root hash. The caller
     /// has verified it and checked that its parents are known.
     pub fn apply_delta(&mut self, id: &DeltaId, signed: &SignedDelta) -> Result<Hash> {
+        self.store_delta(id, signed)?;
+        let root = apply_ops(
+            &mut self.context_state(signed.delta.context),
+            &signed.delta.ops,
+        )?;
+        Ok(root)
+    }
+
+    /// Applies `deltas` in order, like [`apply_delta`](Self::apply_delta)
+    /// each, and returns the root after each. The inner trie nodes, which
+    /// every delta of a context rewrites near the root, are held in memory
+    /// and stored once at the end.
+    pub fn apply_deltas<'a>(
+        &mut self,
+        deltas: impl IntoIterator<Item = (&'a DeltaId, &'a SignedDelta)>,
+    ) -> Result<Vec<Hash>> {
+        let mut nodes: BTreeMap<ContextId, merkle::NodeCache> = BTreeMap::new();
+        let mut roots = Vec::new();
+        for (id, signed) in deltas {
+            self.store_delta(id, signed)?;
+            let ctx = signed.delta.context;
+            let mut state = self.context_state(ctx);
+            let mut changed = BTreeSet::new();
+            join_ops(&mut state, &signed.delta.ops, &mut changed)?;
+            let cache = nodes.entry(ctx).or_default();
+            roots.push(merkle::update(
+                &mut merkle::Cached::new(&mut state, cache),
+                changed,
+            )?);
+        }
+        for (ctx, cache) in nodes {
+            merkle::write_back(&mut self.context_state(ctx), cache)?;
+        }
+        Ok(roots)
+    }
+
+    /// Stores a delta and makes it a DAG head in place of its parents.
+    fn store_delta(&mut self, id: &DeltaId, signed: &SignedDelta) -> Result<()> {
         let ctx = signed.delta.context;
         self.put(Table::Deltas, &key(&[&ctx.0, &id.0]), &signed.to_bytes());
         for parent in &signed.delta.parents {
             self.delete(Table::Heads, &key(&[&ctx.0, &parent.0]))?;
         }
         self.put(Table::Heads, &key(&[&ctx.0, &id.0]), &[]);
-        let root = apply_ops(&mut self.context_state(ctx), &signed.delta.ops)?;
-        Ok(root)
+        Ok(())
     }
 
     /// Whether a delta is stored.

@@ -136,6 +136,68 @@ fn lmdb_state_matches_the_reference_and_survives_reopen() {
 }
 
 #[test]
+fn a_batch_of_deltas_reports_each_root_and_stores_the_same_trie() {
+    // Deltas of two contexts, interleaved, applied one by one in one store
+    // and as one batch in another.
+    let (a, b) = (ContextId([1; 32]), ContextId([2; 32]));
+    let mut refs = [MemoryBackend::default(), MemoryBackend::default()];
+    let mut clock = Clock::default();
+    let mut heads = [Vec::new(), Vec::new()];
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for round in 0..6u32 {
+        for (i, ctx) in [a, b].into_iter().enumerate() {
+            let ops = some_ops(&refs[i], &mut clock, round * 40..round * 40 + 25);
+            expected.push(apply_ops(&mut refs[i], &ops).unwrap());
+            let (id, d) = delta(ctx, std::mem::take(&mut heads[i]), ops);
+            heads[i] = vec![id];
+            batch.push((id, d));
+        }
+    }
+    let (one_dir, batch_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, batched) = (store(&one_dir), store(&batch_dir));
+    for s in [&one, &batched] {
+        let mut w = s.write().unwrap();
+        w.put_context_meta(&meta(a)).unwrap();
+        w.put_context_meta(&meta(b)).unwrap();
+        w.commit().unwrap();
+    }
+    let mut w = one.write().unwrap();
+    for (id, d) in &batch {
+        w.apply_delta(id, d).unwrap();
+    }
+    w.commit().unwrap();
+    let mut w = batched.write().unwrap();
+    let roots = w.apply_deltas(batch.iter().map(|(id, d)| (id, d))).unwrap();
+    w.commit().unwrap();
+    // Each delta's own root, not the batch's last one.
+    assert_eq!(roots, expected);
+    for (ctx, s) in [(a, &one), (b, &one), (a, &batched), (b, &batched)] {
+        let snap = s.snapshot().unwrap();
+        let i = usize::from(ctx == b);
+        assert_eq!(
+            snap.root_hash(&ctx).unwrap(),
+            merkle::full_root(
+                refs[i]
+                    .entries
+                    .iter()
+                    .map(|((n, k), e)| (n, k.as_slice(), e))
+            )
+        );
+        assert_eq!(snap.heads(&ctx).unwrap(), heads[i]);
+    }
+    // The stored trie nodes are the same, so later single updates agree.
+    let ops = some_ops(&refs[0], &mut clock, 900..905);
+    let want = apply_ops(&mut refs[0], &ops).unwrap();
+    let (id, d) = delta(a, heads[0].clone(), ops);
+    for s in [&one, &batched] {
+        let mut w = s.write().unwrap();
+        assert_eq!(w.apply_delta(&id, &d).unwrap(), want);
+        w.commit().unwrap();
+    }
+}
+
+#[test]
 fn an_aborted_transaction_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(&dir);
