@@ -219,12 +219,18 @@ impl EventLoop {
 
     fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<bool, NetworkError> {
         let size = data.len();
-        match self
-            .swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(gossipsub::IdentTopic::new(&topic), data)
+        let topic_id = gossipsub::IdentTopic::new(&topic);
+        let hash = topic_id.hash();
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        // Gossipsub signs a message before it looks for peers; a node alone
+        // on a topic would sign (~20 µs) every commit for nobody.
+        if !gossipsub
+            .all_peers()
+            .any(|(_, topics)| topics.contains(&&hash))
         {
+            return Ok(false);
+        }
+        match gossipsub.publish(topic_id, data) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(true),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(false),
             Err(gossipsub::PublishError::MessageTooLarge) => Err(NetworkError::MessageTooLarge {
