@@ -92,6 +92,19 @@ pub fn update<B>(
 where
     B: StateRead + MerkleStore + ?Sized,
 {
+    let buckets = put_leaves(store, changed)?;
+    rehash(store, buckets)
+}
+
+/// Stores the leaf hashes of the entries at the `changed` addresses; returns
+/// the buckets to [`rehash`].
+pub fn put_leaves<B>(
+    store: &mut B,
+    changed: impl IntoIterator<Item = (NodeId, Vec<u8>)>,
+) -> Result<BTreeSet<u16>>
+where
+    B: StateRead + MerkleStore + ?Sized,
+{
     let mut buckets = BTreeSet::new();
     for (node, key) in changed {
         let Some(entry) = store.entry(&node, &key)? else {
@@ -101,7 +114,7 @@ where
         store.put_leaf(&id, &leaf_hash(&node, &key, &entry))?;
         buckets.insert(id.bucket());
     }
-    rehash(store, buckets)
+    Ok(buckets)
 }
 
 /// Re-hashes the given buckets from their stored leaves and every trie node
@@ -148,8 +161,8 @@ where
 pub type NodeCache = BTreeMap<(u8, u16), MerkleNode>;
 
 /// `inner` with its inner trie nodes read from and written to a
-/// [`NodeCache`]; leaves go straight through. The caller writes the cache
-/// back with [`write_back`].
+/// [`NodeCache`], for [`rehash`]; leaves go straight through. The caller
+/// writes the cache back with [`write_back`].
 pub struct Cached<'a, B: ?Sized> {
     inner: &'a mut B,
     nodes: &'a mut NodeCache,
@@ -159,23 +172,6 @@ impl<'a, B: ?Sized> Cached<'a, B> {
     /// Wraps `inner`.
     pub fn new(inner: &'a mut B, nodes: &'a mut NodeCache) -> Self {
         Cached { inner, nodes }
-    }
-}
-
-impl<B: StateRead + ?Sized> StateRead for Cached<'_, B> {
-    fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
-        self.inner.entry(node, key)
-    }
-    fn children(
-        &self,
-        node: &NodeId,
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Entry)>> {
-        self.inner.children(node, after, limit)
-    }
-    fn visible_count(&self, node: &NodeId) -> Result<u64> {
-        self.inner.visible_count(node)
     }
 }
 

@@ -163,10 +163,11 @@ impl<'e> WriteTxn<'e> {
             let mut state = self.context_state(ctx);
             let mut changed = BTreeSet::new();
             join_ops(&mut state, &signed.delta.ops, &mut changed)?;
+            let buckets = merkle::put_leaves(&mut state, changed)?;
             let cache = nodes.entry(ctx).or_default();
-            roots.push(merkle::update(
+            roots.push(merkle::rehash(
                 &mut merkle::Cached::new(&mut state, cache),
-                changed,
+                buckets,
             )?);
         }
         for (ctx, cache) in nodes {
