@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use mero_crdt::Hash;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
@@ -112,7 +112,7 @@ pub struct Runtime {
     config: Arc<RuntimeConfig>,
     compat: String,
     apps: Mutex<HashMap<Hash, Arc<App>>>,
-    instances: Semaphore,
+    instances: Arc<Semaphore>,
     _ticker: Ticker,
 }
 
@@ -191,7 +191,7 @@ impl Runtime {
         Ok(Arc::new(Runtime {
             engine,
             linker,
-            instances: Semaphore::new(n as usize),
+            instances: Arc::new(Semaphore::new(n as usize)),
             config: Arc::new(config),
             compat,
             apps: Mutex::new(HashMap::new()),
@@ -403,7 +403,7 @@ impl Runtime {
         mode: Mode,
         invoke: Invoke,
     ) -> (CallEnv, Result<Raw, CallError>) {
-        let Ok(_permit) = self.instances.acquire().await else {
+        let Ok(permit) = self.instances.clone().acquire_owned().await else {
             return (env, Err(CallError::Host("runtime is shutting down".into())));
         };
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
@@ -435,7 +435,8 @@ impl Runtime {
         store.epoch_deadline_trap();
 
         let outcome = invoke_app(&app.pre, &mut store, invoke).await;
-        let HostState { mut env, .. } = store.into_data();
+        let mut env = std::mem::replace(&mut store.data_mut().env, CallEnv::describe());
+        retire(store, permit);
         let result = match outcome {
             Err(e) => Err(classify(
                 &e,
@@ -452,6 +453,22 @@ impl Runtime {
             Some(violation) => (env, Err(violation)),
             None => (env, result),
         }
+    }
+}
+
+/// Drops a finished call's store, which returns its instance to the pool.
+/// That reset (a page-table scan and zeroing what the guest dirtied) costs
+/// several µs, so on a runtime it runs as a task of its own: after the
+/// current one yields, i.e. once the caller has its answer. The permit goes
+/// with it, so the pool is never asked for more instances than it has.
+fn retire(store: Store<HostState>, permit: OwnedSemaphorePermit) {
+    let reset = move || {
+        drop(store);
+        drop(permit);
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn(async move { reset() })),
+        Err(_) => reset(),
     }
 }
 
