@@ -629,10 +629,10 @@ struct Carried {
     deleted: bool,
 }
 
-/// A batch being committed on a blocking thread.
+/// A batch being committed on a blocking thread, which also answers its
+/// calls the moment they are durable; the handle says whether it committed.
 struct InFlight {
-    handle: tokio::task::JoinHandle<Result<Committing, String>>,
-    answers: Vec<Answer>,
+    handle: tokio::task::JoinHandle<bool>,
     carry: HashMap<ContextId, Carried>,
     ids: HashSet<DeltaId>,
 }
@@ -664,14 +664,13 @@ impl Worker {
         let mut stop: Option<oneshot::Sender<Result<(), ExecError>>> = None;
         let mut inflight: Option<InFlight> = None;
         loop {
-            // Wait for work; a commit finishing meanwhile is answered at once.
+            // Wait for work, noting a commit that finishes meanwhile.
             let first = match inflight.as_mut() {
                 Some(f) => tokio::select! {
                     job = rx.recv() => job,
                     done = &mut f.handle => {
-                        if let Some(f) = inflight.take() {
-                            self.finish(f.answers, done);
-                        }
+                        inflight = None;
+                        settled(done);
                         continue;
                     }
                 },
@@ -695,9 +694,6 @@ impl Worker {
                 }
                 rx.close();
             }
-            self.stats
-                .jobs
-                .fetch_add(jobs.len() as u64, Ordering::Relaxed);
             let snapshot = match self.store.snapshot() {
                 Ok(s) => s,
                 Err(e) => {
@@ -719,28 +715,40 @@ impl Worker {
                 carried_ids,
                 handlers: Vec::new(),
             };
-            let started = std::time::Instant::now();
             for job in jobs {
-                self.execute(&mut batch, job).await;
+                self.run_job(&mut batch, job).await;
             }
-            self.stats
-                .exec_nanos
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             // The batch built on the previous one: it may commit only after
-            // it, and not at all if it failed.
-            if let Some(InFlight {
-                handle, answers, ..
-            }) = inflight.take()
-                && !self.finish(answers, handle.await)
-            {
-                fail_answers(
-                    std::mem::take(&mut batch.answers),
-                    "the batch it built on failed to commit",
-                );
-                if stop.is_some() {
-                    break;
+            // it, and not at all if it failed. Until then it keeps taking
+            // calls, so the durable write, the slower stage under load, is
+            // never left waiting for a batch that could have been ready.
+            if let Some(InFlight { mut handle, .. }) = inflight.take() {
+                let mut open = stop.is_none();
+                let committed = loop {
+                    tokio::select! {
+                        biased;
+                        done = &mut handle => break settled(done),
+                        job = rx.recv(), if open && batch.answers.len() < MAX_BATCH => match job {
+                            Some(Job::Stop { reply }) => {
+                                stop = Some(reply);
+                                rx.close();
+                                open = false;
+                            }
+                            Some(job) => self.run_job(&mut batch, job).await,
+                            None => open = false,
+                        },
+                    }
+                };
+                if !committed {
+                    fail_answers(
+                        std::mem::take(&mut batch.answers),
+                        "the batch it built on failed to commit",
+                    );
+                    if stop.is_some() {
+                        break;
+                    }
+                    continue;
                 }
-                continue;
             }
             if batch.answers.len() <= 1 && rx.is_empty() && stop.is_none() {
                 // A lone call with nothing waiting behind it: commit on this
@@ -751,7 +759,7 @@ impl Worker {
                 // on the blocking pool, overlapping the next batch.
                 let answers = std::mem::take(&mut batch.answers);
                 let done = timed_commit(&self.store, batch, self.clock.last(), &self.stats);
-                self.finish(answers, Ok(done));
+                self.announcer().settle(answers, done);
                 continue;
             }
             inflight = Some(self.start_commit(batch));
@@ -759,13 +767,28 @@ impl Worker {
                 break;
             }
         }
-        if let Some(InFlight {
-            handle, answers, ..
-        }) = inflight.take()
-        {
-            self.finish(answers, handle.await);
+        if let Some(f) = inflight.take() {
+            settled(f.handle.await);
         }
         stop
+    }
+
+    /// Executes one job into `batch`, counting it and its time.
+    async fn run_job(&mut self, batch: &mut Batch, job: Job) {
+        self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        self.execute(batch, job).await;
+        self.stats
+            .exec_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    fn announcer(&self) -> Announcer {
+        Announcer {
+            committed: self.committed.clone(),
+            author: self.author,
+            stats: self.stats.clone(),
+        }
     }
 
     /// Hands a batch to a blocking thread to sign, write and sync, keeping
@@ -796,46 +819,14 @@ impl Worker {
         let answers = std::mem::take(&mut batch.answers);
         let store = self.store.clone();
         let last_hlc = self.clock.last();
-        let stats = self.stats.clone();
-        let handle =
-            tokio::task::spawn_blocking(move || timed_commit(&store, batch, last_hlc, &stats));
-        InFlight {
-            handle,
-            answers,
-            carry,
-            ids,
-        }
-    }
-
-    /// Answers a committed batch (or fails it); returns whether it committed.
-    fn finish(
-        &self,
-        answers: Vec<Answer>,
-        done: Result<Result<Committing, String>, tokio::task::JoinError>,
-    ) -> bool {
-        match done {
-            Ok(Ok(Committing { roots, deltas })) => {
-                self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                answer(answers, &roots);
-                for (id, delta) in deltas {
-                    let _ = self.committed.send(Committed {
-                        id,
-                        local: delta.delta.author == self.author,
-                        root_hash: roots.by_delta.get(&id).copied().unwrap_or_default(),
-                        delta: Arc::new(delta),
-                    });
-                }
-                true
-            }
-            Ok(Err(e)) => {
-                fail_answers(answers, &e);
-                false
-            }
-            Err(e) => {
-                fail_answers(answers, &e.to_string());
-                false
-            }
-        }
+        let announcer = self.announcer();
+        // The blocking thread answers too: a caller hears back as soon as its
+        // call is durable, not when this worker next looks up from executing.
+        let handle = tokio::task::spawn_blocking(move || {
+            let done = timed_commit(&store, batch, last_hlc, &announcer.stats);
+            announcer.settle(answers, done)
+        });
+        InFlight { handle, carry, ids }
     }
 
     /// The batch's share of a context. Existing contexts take their metadata
@@ -1266,6 +1257,50 @@ fn placeholder_meta(id: ContextId) -> ContextMeta {
 }
 
 /// [`commit`], counted in `stats`, its error as text for the answers.
+/// What a finished commit needs to answer its calls and announce its
+/// deltas, from whichever thread wrote it.
+struct Announcer {
+    committed: broadcast::Sender<Committed>,
+    author: Author,
+    stats: Arc<ExecStats>,
+}
+
+impl Announcer {
+    /// Answers a committed batch (or fails it); returns whether it
+    /// committed. Deltas are announced in commit order: a batch starts
+    /// committing only after the one before it has settled.
+    fn settle(&self, answers: Vec<Answer>, done: Result<Committing, String>) -> bool {
+        match done {
+            Ok(Committing { roots, deltas }) => {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                answer(answers, &roots);
+                for (id, delta) in deltas {
+                    let _ = self.committed.send(Committed {
+                        id,
+                        local: delta.delta.author == self.author,
+                        root_hash: roots.by_delta.get(&id).copied().unwrap_or_default(),
+                        delta: Arc::new(delta),
+                    });
+                }
+                true
+            }
+            Err(e) => {
+                fail_answers(answers, &e);
+                false
+            }
+        }
+    }
+}
+
+/// Whether a commit on the blocking pool went through. If its thread died,
+/// its callers' reply channels were dropped with it: they hear "stopped".
+fn settled(done: Result<bool, tokio::task::JoinError>) -> bool {
+    done.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "commit thread failed; its batch is not applied");
+        false
+    })
+}
+
 fn timed_commit(
     store: &Store,
     batch: Batch,
