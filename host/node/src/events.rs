@@ -9,7 +9,7 @@
 //! governance ops as they are applied.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mero_crdt::ContextId;
 use serde_json::{Value, json};
@@ -45,9 +45,107 @@ pub struct Event {
     pub kind: &'static str,
     /// For `ExecutionEvent`: the kind the app gave it.
     pub app_kind: Option<String>,
-    /// What subscribers receive, as JSON text made once for all of them:
-    /// `{"contextId"|"groupId", "type", "data"}`.
-    pub text: Arc<str>,
+    data: Data,
+    /// What subscribers receive: made on first use, once for all of them.
+    text: OnceLock<String>,
+}
+
+/// An event's data, kept as it came: most commits happen with nobody
+/// listening, and rendering their JSON (base58 ids and all) would be most
+/// of what publishing them costs.
+#[derive(Debug, Clone)]
+pub enum Data {
+    /// Ready JSON.
+    Json(Value),
+    /// A committed delta's `StateMutation`: its new root, id and events.
+    Mutation {
+        /// The context's root hash after it.
+        root: mero_crdt::Hash,
+        /// The delta's id.
+        id: mero_crdt::DeltaId,
+        /// Whether this node authored it.
+        local: bool,
+        /// The delta.
+        delta: Arc<mero_crdt::SignedDelta>,
+    },
+    /// The `index`th app event of a committed delta.
+    App {
+        /// The delta.
+        delta: Arc<mero_crdt::SignedDelta>,
+        /// Which of its events.
+        index: usize,
+    },
+}
+
+impl Data {
+    fn json(&self) -> Value {
+        match self {
+            Data::Json(v) => v.clone(),
+            Data::Mutation {
+                root,
+                id,
+                local,
+                delta,
+            } => json!({
+                "newRoot": bs58::encode(root).into_string(),
+                "deltaId": bs58::encode(id.0).into_string(),
+                "local": local,
+                "events": delta.delta.events.iter().map(|e| json!({
+                    "kind": e.kind,
+                    "data": e.data,
+                    "handler": null,
+                })).collect::<Vec<_>>(),
+            }),
+            Data::App { delta, index } => match delta.delta.events.get(*index) {
+                Some(e) => app_event_json(&e.kind, &e.data),
+                None => Value::Null,
+            },
+        }
+    }
+
+    /// About what its text weighs, for the log's bound, without making it.
+    fn weight(&self) -> usize {
+        let events = |d: &mero_crdt::SignedDelta| {
+            d.delta
+                .events
+                .iter()
+                .map(|e| 2 * e.data.len() + e.kind.len() + 64)
+                .sum::<usize>()
+        };
+        match self {
+            Data::Json(v) => v.to_string().len(),
+            Data::Mutation { delta, .. } => 256 + events(delta),
+            Data::App { delta, index } => {
+                128 + delta
+                    .delta
+                    .events
+                    .get(*index)
+                    .map_or(0, |e| 2 * e.data.len() + e.kind.len())
+            }
+        }
+    }
+}
+
+impl Event {
+    /// What subscribers receive: `{"contextId"|"groupId", "type", "data"}`.
+    pub fn text(&self) -> &str {
+        self.text.get_or_init(|| {
+            let data = self.data.json();
+            match self.scope {
+                Scope::Context(c) => json!({
+                    "contextId": bs58::encode(c.0).into_string(),
+                    "type": self.kind,
+                    "data": data,
+                }),
+                Scope::Group(g) => json!({
+                    "groupId": hex::encode(g),
+                    "type": self.kind,
+                    "data": data,
+                }),
+            }
+            .to_string()
+        })
+    }
 }
 
 /// Which events a subscriber wants.
@@ -97,7 +195,8 @@ pub struct EventBus {
 #[derive(Debug, Default)]
 struct Log {
     last: u64,
-    kept: VecDeque<Arc<Event>>,
+    /// Each with the weight counted in `bytes`.
+    kept: VecDeque<(Arc<Event>, usize)>,
     bytes: usize,
 }
 
@@ -124,19 +223,18 @@ impl EventBus {
 
     /// Publishes an event.
     pub fn publish(&self, scope: Scope, kind: &'static str, app_kind: Option<String>, data: Value) {
-        let json = match scope {
-            Scope::Context(c) => json!({
-                "contextId": bs58::encode(c.0).into_string(),
-                "type": kind,
-                "data": data,
-            }),
-            Scope::Group(g) => json!({
-                "groupId": hex::encode(g),
-                "type": kind,
-                "data": data,
-            }),
-        };
-        let text: Arc<str> = json.to_string().into();
+        self.publish_data(scope, kind, app_kind, Data::Json(data));
+    }
+
+    /// Publishes an event whose JSON is made only if someone reads it.
+    pub fn publish_data(
+        &self,
+        scope: Scope,
+        kind: &'static str,
+        app_kind: Option<String>,
+        data: Data,
+    ) {
+        let weight = data.weight();
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.last += 1;
         let event = Arc::new(Event {
@@ -144,13 +242,14 @@ impl EventBus {
             scope,
             kind,
             app_kind,
-            text,
+            data,
+            text: OnceLock::new(),
         });
-        log.bytes += event.text.len();
-        log.kept.push_back(event.clone());
+        log.bytes += weight;
+        log.kept.push_back((event.clone(), weight));
         while log.kept.len() > LOG_CAPACITY || (log.bytes > LOG_MAX_BYTES && log.kept.len() > 1) {
-            if let Some(old) = log.kept.pop_front() {
-                log.bytes -= old.text.len();
+            if let Some((_, w)) = log.kept.pop_front() {
+                log.bytes -= w;
             }
         }
         // Sent under the lock so subscribers see sequence order.
@@ -167,11 +266,16 @@ impl EventBus {
     pub fn resume(&self, seq: u64) -> (broadcast::Receiver<Arc<Event>>, Missed) {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
-        let oldest = log.kept.front().map_or(log.last + 1, |e| e.seq);
+        let oldest = log.kept.front().map_or(log.last + 1, |(e, _)| e.seq);
         let missed = if seq.saturating_add(1) < oldest && seq < log.last {
             Err(Gap { oldest })
         } else {
-            Ok(log.kept.iter().filter(|e| e.seq > seq).cloned().collect())
+            Ok(log
+                .kept
+                .iter()
+                .filter(|(e, _)| e.seq > seq)
+                .map(|(e, _)| e.clone())
+                .collect())
         };
         (rx, missed)
     }
@@ -212,27 +316,26 @@ impl crate::Node {
                         if !c.local && !events.is_empty() {
                             handlers.notify_one();
                         }
-                        bus.publish(
+                        bus.publish_data(
                             Scope::Context(ctx),
                             "StateMutation",
                             None,
-                            json!({
-                                "newRoot": bs58::encode(c.root_hash).into_string(),
-                                "deltaId": bs58::encode(c.id.0).into_string(),
-                                "local": c.local,
-                                "events": events.iter().map(|e| json!({
-                                    "kind": e.kind,
-                                    "data": e.data,
-                                    "handler": null,
-                                })).collect::<Vec<_>>(),
-                            }),
+                            Data::Mutation {
+                                root: c.root_hash,
+                                id: c.id,
+                                local: c.local,
+                                delta: c.delta.clone(),
+                            },
                         );
-                        for e in events {
-                            bus.publish(
+                        for (index, e) in events.iter().enumerate() {
+                            bus.publish_data(
                                 Scope::Context(ctx),
                                 "ExecutionEvent",
                                 Some(e.kind.clone()),
-                                app_event_json(&e.kind, &e.data),
+                                Data::App {
+                                    delta: c.delta.clone(),
+                                    index,
+                                },
                             );
                         }
                     }
@@ -406,7 +509,7 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["ExecutionEvent", "MemberJoined"]);
         assert_eq!(
-            serde_json::from_str::<Value>(&all[0].text).unwrap()["contextId"],
+            serde_json::from_str::<Value>(all[0].text()).unwrap()["contextId"],
             bs58::encode([1; 32]).into_string()
         );
     }

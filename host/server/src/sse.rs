@@ -243,7 +243,7 @@ fn events(
 fn sse(run: u64, e: &Event) -> SseEvent {
     SseEvent::default()
         .id(format!("{run}-{}", e.seq))
-        .data(&*e.text)
+        .data(e.text())
 }
 
 /// `POST /sse/subscription`: `{"sessionId", "method": "subscribe" |

@@ -179,7 +179,7 @@ async fn session(node: Node, socket: WebSocket) {
             },
             ev = events.recv() => match ev {
                 Ok(e) if filter.matches(&e) => {
-                    if !out.push(format!(r#"{{"id":null,"result":{}}}"#, e.text)) {
+                    if !out.push(format!(r#"{{"id":null,"result":{}}}"#, e.text())) {
                         break Some(format!(
                             "the client fell {MAX_QUEUED_BYTES} bytes of events behind"
                         ));
