@@ -65,16 +65,11 @@ pub enum Data {
         id: mero_crdt::DeltaId,
         /// Whether this node authored it.
         local: bool,
-        /// The delta.
-        delta: Arc<mero_crdt::SignedDelta>,
+        /// The app events it carries.
+        events: Vec<mero_crdt::Event>,
     },
-    /// The `index`th app event of a committed delta.
-    App {
-        /// The delta.
-        delta: Arc<mero_crdt::SignedDelta>,
-        /// Which of its events.
-        index: usize,
-    },
+    /// An app event of a committed delta.
+    App(mero_crdt::Event),
 }
 
 impl Data {
@@ -85,43 +80,29 @@ impl Data {
                 root,
                 id,
                 local,
-                delta,
+                events,
             } => json!({
                 "newRoot": bs58::encode(root).into_string(),
                 "deltaId": bs58::encode(id.0).into_string(),
                 "local": local,
-                "events": delta.delta.events.iter().map(|e| json!({
+                "events": events.iter().map(|e| json!({
                     "kind": e.kind,
                     "data": e.data,
                     "handler": null,
                 })).collect::<Vec<_>>(),
             }),
-            Data::App { delta, index } => match delta.delta.events.get(*index) {
-                Some(e) => app_event_json(&e.kind, &e.data),
-                None => Value::Null,
-            },
+            Data::App(e) => app_event_json(&e.kind, &e.data),
         }
     }
 
-    /// About what its text weighs, for the log's bound, without making it.
+    /// About what its text weighs, for the log's bound, without making it
+    /// (an event's data bytes print as numbers, up to four characters each).
     fn weight(&self) -> usize {
-        let events = |d: &mero_crdt::SignedDelta| {
-            d.delta
-                .events
-                .iter()
-                .map(|e| 2 * e.data.len() + e.kind.len() + 64)
-                .sum::<usize>()
-        };
+        let event = |e: &mero_crdt::Event| 4 * e.data.len() + e.kind.len() + 64;
         match self {
             Data::Json(v) => v.to_string().len(),
-            Data::Mutation { delta, .. } => 256 + events(delta),
-            Data::App { delta, index } => {
-                128 + delta
-                    .delta
-                    .events
-                    .get(*index)
-                    .map_or(0, |e| 2 * e.data.len() + e.kind.len())
-            }
+            Data::Mutation { events, .. } => 256 + events.iter().map(event).sum::<usize>(),
+            Data::App(e) => 64 + event(e),
         }
     }
 }
@@ -324,18 +305,15 @@ impl crate::Node {
                                 root: c.root_hash,
                                 id: c.id,
                                 local: c.local,
-                                delta: c.delta.clone(),
+                                events: events.clone(),
                             },
                         );
-                        for (index, e) in events.iter().enumerate() {
+                        for e in events {
                             bus.publish_data(
                                 Scope::Context(ctx),
                                 "ExecutionEvent",
                                 Some(e.kind.clone()),
-                                Data::App {
-                                    delta: c.delta.clone(),
-                                    index,
-                                },
+                                Data::App(e.clone()),
                             );
                         }
                     }
@@ -475,6 +453,66 @@ mod tests {
         assert_eq!(bus.resume(2).1.unwrap_err(), Gap { oldest: 6 });
         assert!(bus.resume(5).1.is_ok());
         assert!(bus.resume(bus.last()).1.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_commit_renders_as_upstream_on_first_read() {
+        let bus = EventBus::new(1);
+        let ctx = ContextId([1; 32]);
+        let e = mero_crdt::Event {
+            kind: "ItemAdded".into(),
+            data: br#"{"n":1}"#.to_vec(),
+        };
+        bus.publish_data(
+            Scope::Context(ctx),
+            "StateMutation",
+            None,
+            Data::Mutation {
+                root: [2; 32],
+                id: mero_crdt::DeltaId([3; 32]),
+                local: true,
+                events: vec![e.clone()],
+            },
+        );
+        bus.publish_data(
+            Scope::Context(ctx),
+            "ExecutionEvent",
+            Some(e.kind.clone()),
+            Data::App(e),
+        );
+        let (_, missed) = bus.resume(0);
+        let kept = missed.unwrap();
+        let m: Value = serde_json::from_str(kept[0].text()).unwrap();
+        assert_eq!(m["contextId"], bs58::encode([1; 32]).into_string());
+        assert_eq!(m["type"], "StateMutation");
+        assert_eq!(m["data"]["newRoot"], bs58::encode([2; 32]).into_string());
+        assert_eq!(m["data"]["deltaId"], bs58::encode([3; 32]).into_string());
+        assert_eq!(m["data"]["local"], true);
+        assert_eq!(m["data"]["events"][0]["kind"], "ItemAdded");
+        let a: Value = serde_json::from_str(kept[1].text()).unwrap();
+        assert_eq!(a["data"], json!({"kind": "ItemAdded", "data": {"n": 1}}));
+        // Made once: the same text for every reader.
+        assert!(std::ptr::eq(kept[0].text(), kept[0].text()));
+    }
+
+    #[test]
+    fn the_log_is_bounded_by_the_weight_of_what_it_keeps() {
+        let bus = EventBus::new(1);
+        let big = mero_crdt::Event {
+            kind: "Big".into(),
+            data: vec![b'x'; 1 << 20],
+        };
+        for _ in 0..10 {
+            bus.publish_data(
+                Scope::Context(ContextId([1; 32])),
+                "ExecutionEvent",
+                Some("Big".into()),
+                Data::App(big.clone()),
+            );
+        }
+        // Just over four MiB of weight each: three fit in sixteen.
+        let (_, missed) = bus.resume(0);
+        assert_eq!(missed.unwrap_err(), Gap { oldest: 8 });
     }
 
     #[test]
