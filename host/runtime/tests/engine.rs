@@ -436,3 +436,32 @@ async fn a_batch_sees_the_writes_of_the_batch_still_committing() {
     );
     assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_concurrent_calls_than_pooled_instances_all_run() {
+    // A finished call's instance goes back to the pool after its caller is
+    // answered; the next call must still never find the pool empty.
+    let e = std::sync::Arc::new(common::engine_with_instances(8, 2));
+    let app = e.install(mero_fixtures::KV_STORE).await;
+    let ctx = e.create(app, 1, "").await.unwrap();
+    e.ok(&ctx, "set", json!({"key": "k", "value": "v"})).await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let e = e.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 8 == 0 {
+                e.call(&ctx, "set", json!({"key": format!("k{i}"), "value": "w"}))
+                    .await
+                    .map(|_| ())
+            } else {
+                let out = e.call(&ctx, "get", json!({"key": "k"})).await?;
+                assert_eq!(out.output, json!("v"));
+                Ok(())
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(9));
+}

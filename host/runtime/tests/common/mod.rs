@@ -32,6 +32,23 @@ pub fn config(dir: &Path) -> RuntimeConfig {
 
 /// An engine over the data in `dir`, which outlives it.
 pub fn engine_at(dir: &Path, seed: u8) -> Engine {
+    engine_configured(dir, seed, config(dir))
+}
+
+/// An engine over a fresh temp dir whose runtime pools only `n` instances.
+#[allow(dead_code, reason = "not every test binary uses it")]
+pub fn engine_with_instances(seed: u8, n: u32) -> Engine {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = RuntimeConfig {
+        max_instances: n,
+        ..config(tmp.path())
+    };
+    let mut e = engine_configured(tmp.path(), seed, config);
+    e._tmp = Some(tmp);
+    e
+}
+
+fn engine_configured(dir: &Path, seed: u8, config: RuntimeConfig) -> Engine {
     let store = Store::open(
         &dir.join("db"),
         &StoreConfig {
@@ -40,7 +57,7 @@ pub fn engine_at(dir: &Path, seed: u8) -> Engine {
         },
     )
     .unwrap();
-    let runtime = Runtime::new(config(dir)).unwrap();
+    let runtime = Runtime::new(config).unwrap();
     let exec = Executor::spawn(
         runtime.clone(),
         store.clone(),
