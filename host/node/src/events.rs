@@ -100,7 +100,8 @@ impl Data {
     fn weight(&self) -> usize {
         let event = |e: &mero_crdt::Event| 4 * e.data.len() + e.kind.len() + 64;
         match self {
-            Data::Json(v) => v.to_string().len(),
+            // Rendered at once (see `publish_data`): rare, and weighed exactly.
+            Data::Json(_) => 0,
             Data::Mutation { events, .. } => 256 + events.iter().map(event).sum::<usize>(),
             Data::App(e) => 64 + event(e),
         }
@@ -215,7 +216,6 @@ impl EventBus {
         app_kind: Option<String>,
         data: Data,
     ) {
-        let weight = data.weight();
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.last += 1;
         let event = Arc::new(Event {
@@ -226,6 +226,10 @@ impl EventBus {
             data,
             text: OnceLock::new(),
         });
+        let weight = match event.data {
+            Data::Json(_) => event.text().len(),
+            _ => event.data.weight(),
+        };
         log.bytes += weight;
         log.kept.push_back((event.clone(), weight));
         while log.kept.len() > LOG_CAPACITY || (log.bytes > LOG_MAX_BYTES && log.kept.len() > 1) {
