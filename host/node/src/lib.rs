@@ -883,10 +883,17 @@ impl Node {
         method: &str,
         args: &serde_json::Value,
     ) -> Result<CallOutcome> {
-        let args = match args {
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        };
+        self.execute_text(ctx, method, args_text(args)).await
+    }
+
+    /// [`Node::execute`] with the arguments as JSON text already (empty for
+    /// none), as the JSON-RPC route receives them.
+    pub async fn execute_text(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args: String,
+    ) -> Result<CallOutcome> {
         // Membership decides who may call, by the method's intent.
         Ok(self
             .inner
@@ -1011,4 +1018,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| NodeError::Internal(e.to_string()))?
+}
+
+/// A call's arguments as the JSON text a guest receives: empty for none.
+pub fn args_text(args: &serde_json::Value) -> String {
+    match args {
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }

@@ -436,6 +436,34 @@ fn every_error_is_clear_and_changes_nothing() {
         (status, v["error"]["type"].as_str(), v["id"].as_i64()),
         (200, Some("ParseError"), Some(3))
     );
+    let (status, v) = node.request(
+        "POST",
+        "/jsonrpc",
+        Some(&format!(
+            r#"{{"jsonrpc":"1.0","id":4,"method":"execute","params":{{"contextId":"{ctx}","method":"get","argsJson":{{"key":"a"}}}}}}"#
+        )),
+    );
+    assert_eq!(
+        (status, v["error"]["type"].as_str()),
+        (400, Some("ParseError"))
+    );
+    // A hand-written envelope: spacing, a string id with an escape, and an
+    // escaped key reach the app as JSON, not as the bytes were laid out.
+    let (status, v) = node.request(
+        "POST",
+        "/jsonrpc",
+        Some(&format!(
+            r#"{{ "jsonrpc" : "2.0", "id" : "q\"1", "method" : "execute",
+                 "params" : {{ "contextId" : "{ctx}", "method" : "get",
+                               "argsJson" : {{ "key" : "\u0061" }} }} }}"#
+        )),
+    );
+    assert_eq!(
+        (status, v["id"].as_str(), v["result"]["output"].as_str()),
+        (200, Some("q\"1"), Some("1")),
+        "{v}"
+    );
+    assert_eq!(node.call(&ctx, "entries", Value::Null), json!({"a": "1"}));
     assert_eq!(
         rpc_error(&node, &ctx, "no_such_method", json!({})).2,
         "UnknownMethod"
