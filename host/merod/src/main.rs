@@ -86,12 +86,6 @@ fn init_logging() {
         .init();
 }
 
-// The node allocates small, short-lived buffers per call (HTTP, JSON,
-// wasm marshalling) from several threads; mimalloc's per-thread free lists
-// serve that pattern faster than glibc malloc.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let home = cli.home.clone().unwrap_or_else(mero_config::default_home);
