@@ -94,18 +94,6 @@ impl Data {
             Data::App(e) => app_event_json(&e.kind, &e.data),
         }
     }
-
-    /// About what its text weighs, for the log's bound, without making it
-    /// (an event's data bytes print as numbers, up to four characters each).
-    fn weight(&self) -> usize {
-        let event = |e: &mero_crdt::Event| 4 * e.data.len() + e.kind.len() + 64;
-        match self {
-            // Rendered at once (see `publish_data`): rare, and weighed exactly.
-            Data::Json(_) => 0,
-            Data::Mutation { events, .. } => 256 + events.iter().map(event).sum::<usize>(),
-            Data::App(e) => 64 + event(e),
-        }
-    }
 }
 
 impl Event {
@@ -127,6 +115,19 @@ impl Event {
             }
             .to_string()
         })
+    }
+
+    /// What it counts for against the log's bound. Ready JSON (rare) is
+    /// rendered and weighed exactly; the rest is estimated without making
+    /// the text (an event's data bytes print as numbers, up to four
+    /// characters each).
+    fn weight(&self) -> usize {
+        let event = |e: &mero_crdt::Event| 4 * e.data.len() + e.kind.len() + 64;
+        match &self.data {
+            Data::Json(_) => self.text().len(),
+            Data::Mutation { events, .. } => 256 + events.iter().map(event).sum::<usize>(),
+            Data::App(e) => 64 + event(e),
+        }
     }
 }
 
@@ -226,10 +227,7 @@ impl EventBus {
             data,
             text: OnceLock::new(),
         });
-        let weight = match event.data {
-            Data::Json(_) => event.text().len(),
-            _ => event.data.weight(),
-        };
+        let weight = event.weight();
         log.bytes += weight;
         log.kept.push_back((event.clone(), weight));
         while log.kept.len() > LOG_CAPACITY || (log.bytes > LOG_MAX_BYTES && log.kept.len() > 1) {

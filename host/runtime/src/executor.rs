@@ -1256,7 +1256,6 @@ fn placeholder_meta(id: ContextId) -> ContextMeta {
     }
 }
 
-/// [`commit`], counted in `stats`, its error as text for the answers.
 /// What a finished commit needs to answer its calls and announce its
 /// deltas, from whichever thread wrote it.
 struct Announcer {
@@ -1301,6 +1300,7 @@ fn settled(done: Result<bool, tokio::task::JoinError>) -> bool {
     })
 }
 
+/// [`commit`], counted in `stats`, its error as text for the answers.
 fn timed_commit(
     store: &Store,
     batch: Batch,
