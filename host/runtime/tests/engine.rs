@@ -405,11 +405,13 @@ async fn a_batch_sees_the_writes_of_the_batch_still_committing() {
     // Batches overlap (one executes while the one before it syncs), so a
     // read-modify-write must see the previous batch's uncommitted writes:
     // every `get_or_insert` of one key returns the value of the first.
+    // More calls than one batch takes (512) so that, however the calls
+    // arrive, they span several batches.
     let e = std::sync::Arc::new(engine(8));
     let app = e.install(mero_fixtures::KV_STORE).await;
     let ctx = e.create(app, 1, "").await.unwrap();
     let mut tasks = Vec::new();
-    for i in 0..150 {
+    for i in 0..1100 {
         let e = e.clone();
         tasks.push(tokio::spawn(async move {
             e.ok(
