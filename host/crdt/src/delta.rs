@@ -128,17 +128,95 @@ impl std::io::Write for HashWriter<'_> {
     }
 }
 
-/// A delta with its author's Ed25519 signature over its id.
+/// A delta with its author's Ed25519 signature.
+///
+/// An author that commits many deltas at once signs them with one signature:
+/// over the root of a Merkle tree of their ids. Each delta carries its path
+/// to that root ([`BatchProof`]), so it still verifies on its own, wherever
+/// it travels. A delta signed alone has an empty proof and its signature
+/// covers its id.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct SignedDelta {
     /// The delta.
     pub delta: Delta,
-    /// Signature by `delta.author` over the domain tag and the delta id.
+    /// Signature by `delta.author` over the domain tag and the delta id, or
+    /// over the batch domain tag, the batch root and the batch size.
     pub signature: [u8; 64],
+    /// Where the delta sits in the batch signed at once.
+    pub proof: BatchProof,
+}
+
+/// A delta's place in the batch its author signed with one signature: the
+/// sibling hashes from its id up to the batch root.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct BatchProof {
+    /// Its position in the batch.
+    pub index: u32,
+    /// How many deltas the batch holds; 0 or 1 for a delta signed alone.
+    pub size: u32,
+    /// Sibling hashes, leaf level first. A node without a sibling (the last
+    /// of an odd level) moves up unchanged and has no entry.
+    pub siblings: Vec<[u8; 32]>,
+}
+
+/// The most deltas one signature may cover: bounds the proof's length.
+pub const MAX_SIGNED_BATCH: u32 = 1 << 16;
+
+const BATCH_DOMAIN: &[u8] = b"mero.delta.batch.v1";
+
+fn batch_node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    crate::id::tagged_hash(BATCH_DOMAIN, &[left, right])
 }
 
 fn signing_message(id: &DeltaId) -> Vec<u8> {
     [DELTA_DOMAIN, &id.0].concat()
+}
+
+fn batch_message(root: &[u8; 32], size: u32) -> Vec<u8> {
+    [BATCH_DOMAIN, root, &size.to_le_bytes()].concat()
+}
+
+impl BatchProof {
+    /// What the signature covers for the delta `id`, or why the proof is
+    /// malformed.
+    fn message(&self, id: &DeltaId) -> std::result::Result<Vec<u8>, &'static str> {
+        if self.size <= 1 {
+            if self.index != 0 || !self.siblings.is_empty() {
+                return Err("a delta signed alone has no batch proof");
+            }
+            return Ok(signing_message(id));
+        }
+        if self.size > MAX_SIGNED_BATCH || self.index >= self.size {
+            return Err("batch position out of range");
+        }
+        let (mut hash, mut at, mut width) = (id.0, self.index, self.size);
+        let mut siblings = self.siblings.iter();
+        while width > 1 {
+            if at ^ 1 < width {
+                let sibling = siblings.next().ok_or("batch proof too short")?;
+                hash = if at & 1 == 0 {
+                    batch_node(&hash, sibling)
+                } else {
+                    batch_node(sibling, &hash)
+                };
+            }
+            at >>= 1;
+            width = width.div_ceil(2);
+        }
+        if siblings.next().is_some() {
+            return Err("batch proof too long");
+        }
+        Ok(batch_message(&hash, self.size))
+    }
+}
+
+/// One signature over many deltas, with each delta's proof.
+#[derive(Clone, Debug)]
+pub struct BatchSignature {
+    /// The signature every delta of the batch carries.
+    pub signature: [u8; 64],
+    /// Each delta's proof, in the order of the ids signed.
+    pub proofs: Vec<BatchProof>,
 }
 
 impl SignedDelta {
@@ -151,7 +229,69 @@ impl SignedDelta {
     pub fn sign_as(id: DeltaId, delta: Delta, key: &SigningKey) -> Self {
         debug_assert_eq!(id, delta.id());
         let signature = key.sign(&signing_message(&id)).to_bytes();
-        SignedDelta { delta, signature }
+        SignedDelta {
+            delta,
+            signature,
+            proof: BatchProof::default(),
+        }
+    }
+
+    /// Signs the deltas with ids `ids` at once, for the cost of one
+    /// signature. One id is signed as [`sign_as`](Self::sign_as) would.
+    /// At most [`MAX_SIGNED_BATCH`] ids.
+    pub fn sign_batch(ids: &[DeltaId], key: &SigningKey) -> BatchSignature {
+        let size = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        if let [id] = ids {
+            return BatchSignature {
+                signature: key.sign(&signing_message(id)).to_bytes(),
+                proofs: vec![BatchProof::default()],
+            };
+        }
+        let mut proofs: Vec<BatchProof> = (0..size)
+            .map(|index| BatchProof {
+                index,
+                size,
+                siblings: Vec::new(),
+            })
+            .collect();
+        // Each level's nodes, and which of the original deltas lie under
+        // each node: they all take that node's sibling into their proofs.
+        let mut level: Vec<([u8; 32], Vec<usize>)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.0, vec![i]))
+            .collect();
+        while level.len() > 1 {
+            let mut next = Vec::with_capacity(level.len().div_ceil(2));
+            let mut nodes = level.into_iter();
+            while let Some((left, mut under)) = nodes.next() {
+                match nodes.next() {
+                    Some((right, right_under)) => {
+                        for &i in &under {
+                            proofs[i].siblings.push(right);
+                        }
+                        for &i in &right_under {
+                            proofs[i].siblings.push(left);
+                        }
+                        under.extend(right_under);
+                        next.push((batch_node(&left, &right), under));
+                    }
+                    None => next.push((left, under)),
+                }
+            }
+            level = next;
+        }
+        let Some((root, _)) = level.first() else {
+            // Nothing to sign.
+            return BatchSignature {
+                signature: [0; 64],
+                proofs: Vec::new(),
+            };
+        };
+        BatchSignature {
+            signature: key.sign(&batch_message(root, size)).to_bytes(),
+            proofs,
+        }
     }
 
     /// Checks limits and the signature; returns the delta's id.
@@ -159,12 +299,13 @@ impl SignedDelta {
         self.delta.validate()?;
         let id = self.delta.id();
         let bad = || Error::BadSignature(format!("{id:?}"));
+        let message = self
+            .proof
+            .message(&id)
+            .map_err(|e| Error::MalformedDelta(e.to_string()))?;
         let key = VerifyingKey::from_bytes(&self.delta.author.0).map_err(|_| bad())?;
-        key.verify(
-            &signing_message(&id),
-            &Signature::from_bytes(&self.signature),
-        )
-        .map_err(|_| bad())?;
+        key.verify(&message, &Signature::from_bytes(&self.signature))
+            .map_err(|_| bad())?;
         Ok(id)
     }
 
@@ -229,6 +370,98 @@ mod tests {
         let other = SigningKey::from_bytes(&[4; 32]);
         let forged = SignedDelta::sign(delta(author), &other);
         assert!(matches!(forged.verify(), Err(Error::BadSignature(_))));
+    }
+
+    /// `n` distinct deltas by `key`'s author, signed at once.
+    fn batch(n: usize, key: &SigningKey) -> Vec<SignedDelta> {
+        let author = Author(key.verifying_key().to_bytes());
+        let deltas: Vec<Delta> = (0..n)
+            .map(|i| {
+                let mut d = delta(author);
+                d.hlc.counter = i as u32;
+                d
+            })
+            .collect();
+        let ids: Vec<DeltaId> = deltas.iter().map(Delta::id).collect();
+        let signed = SignedDelta::sign_batch(&ids, key);
+        assert_eq!(signed.proofs.len(), n);
+        deltas
+            .into_iter()
+            .zip(signed.proofs)
+            .map(|(delta, proof)| SignedDelta {
+                delta,
+                signature: signed.signature,
+                proof,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_delta_of_a_batch_verifies_on_its_own() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        for n in [1, 2, 3, 4, 5, 7, 8, 12, 33] {
+            let signed = batch(n, &key);
+            for d in &signed {
+                let round = SignedDelta::from_bytes(&d.to_bytes()).unwrap();
+                assert_eq!(round.verify().unwrap(), d.delta.id(), "batch of {n}");
+                // A proof is a path up a tree of n leaves.
+                assert!(d.proof.siblings.len() <= n.next_power_of_two().trailing_zeros() as usize);
+            }
+            assert!(signed.iter().all(|d| d.signature == signed[0].signature));
+        }
+        // One delta is signed exactly as `sign` signs it.
+        assert_eq!(
+            batch(1, &key)[0],
+            SignedDelta::sign(batch(1, &key)[0].delta.clone(), &key)
+        );
+    }
+
+    #[test]
+    fn a_batch_proof_cannot_be_moved_or_bent() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let signed = batch(5, &key);
+        let rejected = |d: &SignedDelta| d.verify().is_err();
+
+        // Another delta's proof, or another position.
+        let mut moved = signed[1].clone();
+        moved.proof = signed[2].proof.clone();
+        assert!(rejected(&moved));
+        let mut shifted = signed[1].clone();
+        shifted.proof.index = 0;
+        assert!(rejected(&shifted));
+        // Another size, a sibling changed, dropped or added.
+        let mut resized = signed[1].clone();
+        resized.proof.size = 6;
+        assert!(rejected(&resized));
+        let mut bent = signed[1].clone();
+        bent.proof.siblings[0][0] ^= 1;
+        assert!(rejected(&bent));
+        let mut short = signed[1].clone();
+        short.proof.siblings.pop();
+        assert!(matches!(short.verify(), Err(Error::MalformedDelta(_))));
+        let mut long = signed[1].clone();
+        long.proof.siblings.push([0; 32]);
+        assert!(matches!(long.verify(), Err(Error::MalformedDelta(_))));
+        // Out of range, or a proof on a delta that claims to stand alone.
+        let mut beyond = signed[1].clone();
+        beyond.proof.index = 5;
+        assert!(matches!(beyond.verify(), Err(Error::MalformedDelta(_))));
+        let mut huge = signed[1].clone();
+        huge.proof.size = MAX_SIGNED_BATCH + 1;
+        assert!(matches!(huge.verify(), Err(Error::MalformedDelta(_))));
+        let mut alone = signed[1].clone();
+        alone.proof.size = 1;
+        assert!(matches!(alone.verify(), Err(Error::MalformedDelta(_))));
+        // A changed delta, or a batch signed by another key.
+        let mut tampered = signed[1].clone();
+        tampered.delta.hlc.millis = 2;
+        assert!(rejected(&tampered));
+        let other = SigningKey::from_bytes(&[4; 32]);
+        let mut forged = batch(5, &other)[1].clone();
+        forged.delta.author = signed[1].delta.author;
+        assert!(rejected(&forged));
+        // The untouched ones still verify.
+        assert!(signed.iter().all(|d| d.verify().is_ok()));
     }
 
     #[test]

@@ -39,7 +39,7 @@ mod error;
 
 pub use apply::{apply_op, apply_ops, join_ops};
 pub use backend::{MemoryBackend, MerkleStore, StateRead, StateWrite};
-pub use delta::{Delta, DeltaId, Event, Op, SignedDelta};
+pub use delta::{BatchProof, BatchSignature, Delta, DeltaId, Event, Op, SignedDelta};
 pub use entry::{CounterSlot, Entry, Presence, Register, Stamp};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc};

@@ -366,3 +366,57 @@ async fn a_merged_deltas_handlers_are_stored_with_it_and_never_the_authors() {
     assert_eq!(acks.as_array().unwrap().len(), 1);
     assert_eq!(mero_runtime::handler_name("TaskAdded"), "on_task_added");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_signed_together_each_verify_and_replicate() {
+    // Concurrent calls commit in batches, and a batch's deltas share one
+    // signature: each must still verify on its own, wherever it travels.
+    let a = std::sync::Arc::new(engine(41));
+    let b = engine(42);
+    let app = a.install(mero_fixtures::KV_STORE).await;
+    let ctx = a.create(app, 1, "").await.unwrap();
+    join(&a, &b, &ctx).await;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            a.call(&ctx, "set", json!({"key": format!("k{i}"), "value": "v"}))
+                .await
+                .unwrap()
+                .delta
+                .unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap());
+    }
+    let mut deltas = all_deltas(&a, &ctx, &ids);
+    for d in &deltas {
+        assert!(d.verify().is_ok(), "{:?}", d.proof);
+    }
+    let signatures: HashSet<[u8; 64]> = deltas.iter().map(|d| d.signature).collect();
+    assert!(
+        signatures.len() < deltas.len() && deltas.iter().any(|d| d.proof.size > 1),
+        "64 concurrent calls should have been signed in batches"
+    );
+
+    // A delta with a batch-mate's proof is refused, and changes nothing.
+    let shared = deltas.iter().position(|d| d.proof.size > 1).unwrap();
+    let mate = deltas
+        .iter()
+        .position(|d| d.signature == deltas[shared].signature && d.proof != deltas[shared].proof)
+        .unwrap();
+    let mut moved = deltas[shared].clone();
+    moved.proof = deltas[mate].proof.clone();
+    let root = b.root(&ctx);
+    assert!(matches!(
+        b.exec.apply_delta(moved).await,
+        Err(ExecError::Rejected(_))
+    ));
+    assert_eq!(b.root(&ctx), root);
+
+    deltas.shuffle(&mut StdRng::seed_from_u64(7));
+    deliver(&b, deltas).await;
+    assert_eq!(b.root(&ctx), a.root(&ctx));
+}

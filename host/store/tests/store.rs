@@ -39,6 +39,7 @@ fn delta(ctx: ContextId, parents: Vec<DeltaId>, ops: Vec<Op>) -> (DeltaId, Signe
         SignedDelta {
             delta: d,
             signature: [0; 64],
+            proof: Default::default(),
         },
     )
 }
