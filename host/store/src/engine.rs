@@ -61,11 +61,21 @@ struct Frozen {
 struct State {
     /// Writes committed since the last rotation: the current segment's.
     active: Mem,
+    /// Bytes of log the current segment holds.
+    logged: u64,
     /// Writes of an earlier segment, being written to LMDB.
     frozen: Option<Frozen>,
     /// Why the last flush failed, while it keeps failing.
     last_error: Option<String>,
     stop: bool,
+}
+
+impl State {
+    /// Whether a flush's worth is waiting: in memory, or in the log (which
+    /// also holds what memory counts once, such as rewritten keys).
+    fn due(&self, flush_bytes: usize) -> bool {
+        self.active.bytes() >= flush_bytes || self.logged >= flush_bytes as u64
+    }
 }
 
 /// The one writer at a time, and the segment it appends to.
@@ -228,12 +238,13 @@ impl Shared {
         Ok(())
     }
 
-    /// Makes a durable commit's writes visible (`writer` held).
-    pub(crate) fn publish(&self, mem: Mem) {
+    /// Makes a durable commit's writes visible (`writer` held); `logged`
+    /// is how much log the current segment now holds.
+    pub(crate) fn publish(&self, mem: Mem, logged: u64) {
         let mut state = lock(&self.state);
-        let full = mem.bytes() >= self.flush_bytes;
         state.active = mem;
-        if full {
+        state.logged = logged;
+        if state.due(self.flush_bytes) {
             self.wake.notify_one();
         }
     }
@@ -290,7 +301,7 @@ impl Shared {
                 }
             }
             let state = lock(&self.state);
-            if state.active.is_empty() || (!all && state.active.bytes() < self.flush_bytes) {
+            if state.active.is_empty() || (!all && !state.due(self.flush_bytes)) {
                 return Ok(());
             }
         }
@@ -323,6 +334,7 @@ impl Shared {
             generation,
             used,
         };
+        state.logged = 0;
         state.frozen = Some(frozen.clone());
         Ok(Some(frozen))
     }
@@ -372,7 +384,7 @@ fn flusher(shared: &Shared) {
             let (state, _) = shared
                 .wake
                 .wait_timeout_while(state, shared.flush_interval, |s| {
-                    !s.stop && s.active.bytes() < shared.flush_bytes
+                    !s.stop && !s.due(shared.flush_bytes)
                 })
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if state.stop {

@@ -33,8 +33,16 @@ impl Mem {
     }
 
     pub(crate) fn insert(&mut self, t: Table, k: &[u8], v: Value) {
-        self.bytes += k.len() + v.as_ref().map_or(0, |v| v.len()) + 64;
-        self.maps[t as usize].insert(Arc::from(k), v);
+        let len = |v: &Value| v.as_ref().map_or(0, |v| v.len());
+        let new = len(&v);
+        self.bytes += match self.maps[t as usize].insert(Arc::from(k), v) {
+            // Rewritten keys (the Merkle nodes near the root, a context's
+            // metadata and counts, with every commit) hold one value each:
+            // counting every rewrite in full would flush several times as
+            // often as the memory held calls for.
+            Some(old) => new.saturating_sub(len(&old)),
+            None => k.len() + new + 64,
+        };
     }
 
     pub(crate) fn remove(&mut self, t: Table, k: &[u8]) {

@@ -60,7 +60,10 @@ impl<'e> WriteTxn<'e> {
                     source,
                 })?;
         }
-        self.shared.publish(std::mem::take(&mut self.layers.mem));
+        self.shared.publish(
+            std::mem::take(&mut self.layers.mem),
+            self.writer.segment.len(),
+        );
         Ok(())
     }
 
