@@ -242,11 +242,15 @@ impl Shared {
     /// is how much log the current segment now holds.
     pub(crate) fn publish(&self, mem: Mem, logged: u64) {
         let mut state = lock(&self.state);
-        state.active = mem;
+        let old = std::mem::replace(&mut state.active, mem);
         state.logged = logged;
         if state.due(self.flush_bytes) {
             self.wake.notify_one();
         }
+        drop(state);
+        // Freeing the nodes the commit copied takes a while: not while
+        // readers wait for the lock.
+        drop(old);
     }
 
     /// Writes what is committed to LMDB and retires the log segments that
