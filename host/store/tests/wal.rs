@@ -15,13 +15,18 @@ use proptest::prelude::*;
 /// A store that never flushes on its own: only `flush()` and a clean close
 /// write to LMDB.
 fn open(dir: &Path) -> Store {
+    // Far more than the tests write, and longer than they run.
+    open_flushing(dir, 256 << 10, Duration::from_secs(3600))
+}
+
+/// A store that flushes on its own past `flush_bytes` or after `interval`.
+fn open_flushing(dir: &Path, flush_bytes: usize, interval: Duration) -> Store {
     Store::open(
         dir,
         &StoreConfig {
             map_size: 1 << 30,
-            // Far more than the tests write.
-            flush_bytes: 256 << 10,
-            flush_interval: Duration::from_secs(3600),
+            flush_bytes,
+            flush_interval: interval,
         },
     )
     .unwrap()
@@ -227,15 +232,7 @@ fn a_segment_that_outlived_its_flush_is_not_replayed() {
 #[test]
 fn the_background_flush_empties_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(
-        dir.path(),
-        &StoreConfig {
-            map_size: 1 << 30,
-            flush_bytes: 1 << 20,
-            flush_interval: Duration::from_millis(20),
-        },
-    )
-    .unwrap();
+    let s = open_flushing(dir.path(), 1 << 20, Duration::from_millis(20));
     let mut w = s.write().unwrap();
     w.put_alias("k", "x", &[7; 32]).unwrap();
     w.commit().unwrap();
@@ -259,15 +256,7 @@ fn a_log_grown_by_rewrites_is_flushed_too() {
     // Memory counts a rewritten key once, but the log holds every rewrite:
     // it must not grow without bound while memory looks small.
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(
-        dir.path(),
-        &StoreConfig {
-            map_size: 1 << 30,
-            flush_bytes: 64 << 10,
-            flush_interval: Duration::from_secs(3600),
-        },
-    )
-    .unwrap();
+    let s = open_flushing(dir.path(), 64 << 10, Duration::from_secs(3600));
     let first = wal_files(dir.path()).pop().unwrap();
     let generation = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
     let mut n = 0u32;
