@@ -20,6 +20,7 @@
 //! - [`merkle`]: the incremental Merkle root over all entries.
 //! - [`overlay`]: a write buffer over a read-only backend, with checkpoints,
 //!   used while a call runs.
+//! - [`snapshot`]: a replica's whole state, as a joiner receives it.
 //! - [`collections`]: the operations apps see (map insert, set remove, vector
 //!   push, ...) turned into ops.
 //!
@@ -34,6 +35,7 @@ pub mod hlc;
 pub mod id;
 pub mod merkle;
 pub mod overlay;
+pub mod snapshot;
 
 mod error;
 
@@ -44,6 +46,7 @@ pub use entry::{CounterSlot, Entry, Presence, Register, Stamp};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc};
 pub use id::{Author, ContextId, EntryId, Hash, NodeId};
+pub use snapshot::StateSnapshot;
 
 /// Largest key (map key, set element, private-storage key) accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 1024;

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ed25519_dalek::SigningKey;
+pub use mero_crdt::StateSnapshot;
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{Author, Clock, ContextId, Delta, DeltaId, Event, Hash, NodeId, Op, SignedDelta};
 use mero_store::{ContextMeta, Snapshot, Store};
@@ -159,23 +160,6 @@ enum Job {
         snapshot: StateSnapshot,
         reply: oneshot::Sender<Result<Hash, ExecError>>,
     },
-}
-
-/// A replica's whole state, as another node sends it to one that joins or
-/// fell far behind: every entry (joined into the receiver's, so nothing the
-/// receiver has is lost), the ids of every delta folded into it, and its
-/// DAG heads.
-#[derive(Debug, Clone, Default, borsh::BorshSerialize, borsh::BorshDeserialize)]
-pub struct StateSnapshot {
-    /// Every entry, as ops.
-    pub ops: Vec<Op>,
-    /// Every delta the state includes.
-    pub deltas: Vec<DeltaId>,
-    /// The sender's DAG heads.
-    pub heads: Vec<DeltaId>,
-    /// The sender's root hash (the receiver's equals it if it had nothing
-    /// the sender lacked).
-    pub root_hash: Hash,
 }
 
 /// A delta this node committed, announced so it can be published.
