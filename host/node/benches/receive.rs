@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use mero_crdt::{ContextId, Delta, SignedDelta};
 use mero_node::governance::{AppInfo, Body, Namespace, OpId, scoped_id};
-use mero_node::sync::{self, Gossip, Pending};
+use mero_node::sync::{Gossip, Pending, Session, Step};
+use mero_node::{StoreView, apply_through};
 use mero_node::{caps, keys};
 use mero_runtime::{Executor, NewContext, Runtime, RuntimeConfig};
 use mero_store::{ApplicationRecord, Store, StoreConfig};
@@ -101,7 +102,8 @@ fn namespace(creator: &SigningKey) -> (Namespace, ContextId) {
             default_capabilities: caps::DEFAULT,
             addrs: vec![],
         },
-    );
+    )
+    .unwrap();
     ns.apply(&create).unwrap();
     let salt = [4; 32];
     let ctx = ContextId(scoped_id(
@@ -109,16 +111,18 @@ fn namespace(creator: &SigningKey) -> (Namespace, ContextId) {
         &creator.verifying_key().to_bytes(),
         &salt,
     ));
-    let register = ns.make(
-        creator,
-        2,
-        Body::ContextRegistered {
-            context: ctx.0,
-            name: None,
-            group: ns.id,
-            salt,
-        },
-    );
+    let register = ns
+        .make(
+            creator,
+            2,
+            Body::ContextRegistered {
+                context: ctx.0,
+                name: None,
+                group: ns.id,
+                salt,
+            },
+        )
+        .unwrap();
     ns.apply(&register).unwrap();
     (ns, ctx)
 }
@@ -241,7 +245,6 @@ async fn main() {
     let (_b_store, b_exec, _) = node(b.path(), 2, None);
     b_exec.create_replica(meta).await.unwrap();
     let pending = Pending::default();
-    let peer = mero_node::sync::peer_of(&author.verifying_key().to_bytes()).unwrap();
     let judge_delta =
         |d: &Delta, p: &[Vec<OpId>]| ns.judge(&d.author.0, &d.context.0, &d.governance, p);
     let start = Instant::now();
@@ -255,7 +258,22 @@ async fn main() {
             .iter()
             .map(|b| SignedDelta::from_bytes(b).unwrap())
             .collect();
-        let r = sync::ingest_held(&b_exec, &pending, peer, ctx, batch, &judge_delta).await;
+        // As the node's driver carries a gossip session out.
+        let mut session = Session::gossip(ctx, &pending);
+        let view = StoreView::new(&b_exec, ctx).unwrap();
+        let mut step = session.offer(batch, &view, &judge_delta);
+        drop(view);
+        let r = loop {
+            step = match step {
+                Step::Apply(batch) => {
+                    let outcomes = apply_through(&b_exec, batch).await;
+                    let view = StoreView::new(&b_exec, ctx).unwrap();
+                    session.applied(outcomes, &view, &judge_delta)
+                }
+                Step::Done(r) => break r.unwrap(),
+                other => panic!("a gossip session asked for {other:?}"),
+            };
+        };
         assert_eq!(r.rejected, 0, "{:?}", r.last_rejection);
         merged += r.merged;
     }

@@ -1,4 +1,12 @@
+//! Why a node operation failed, in the classes the HTTP API reports.
+
 use mero_runtime::{CallError, ExecError, LoadError};
+
+use crate::authz::Denied;
+use crate::governance::invitation::InvitationError;
+
+/// Result of node operations.
+pub type Result<T, E = NodeError> = std::result::Result<T, E>;
 
 /// Why a node operation failed, classed as the HTTP API reports it.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +77,13 @@ impl NodeError {
         }
     }
 
+    pub(crate) fn forbidden(kind: &'static str, message: impl Into<String>) -> Self {
+        NodeError::Forbidden {
+            kind,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn conflict(kind: &'static str, message: impl Into<String>) -> Self {
         NodeError::Conflict {
             kind,
@@ -115,6 +130,31 @@ impl From<ExecError> for NodeError {
             ExecError::Store(m) => NodeError::Internal(m),
             ExecError::Stopped => NodeError::Unavailable,
             ExecError::Denied { kind, message } => NodeError::Forbidden { kind, message },
+        }
+    }
+}
+
+impl From<Denied> for NodeError {
+    fn from(d: Denied) -> Self {
+        NodeError::Forbidden {
+            kind: d.kind(),
+            message: d.to_string(),
+        }
+    }
+}
+
+impl From<InvitationError> for NodeError {
+    fn from(e: InvitationError) -> Self {
+        let kind = e.kind();
+        match e {
+            InvitationError::Mismatch | InvitationError::Unparseable(_) => {
+                NodeError::bad(kind, e.to_string())
+            }
+            InvitationError::Forged | InvitationError::Expired(_) => NodeError::Forbidden {
+                kind,
+                message: e.to_string(),
+            },
+            InvitationError::Encode(e) => NodeError::Internal(e.to_string()),
         }
     }
 }

@@ -1,5 +1,8 @@
-//! Events for clients: what changed in the contexts and namespaces this node
-//! holds, as it happens here, for WebSocket and SSE subscribers.
+//! The event bus: what changed in the contexts and namespaces this node
+//! holds, as it happens here, for WebSocket and SSE subscribers. Who
+//! publishes what is decided elsewhere (commits in `app_events`, governance
+//! in `membership`, sync status in `replication`); this module only
+//! numbers, keeps and hands out events.
 //!
 //! Every event gets a sequence number and goes to a broadcast channel and to
 //! a bounded log (the last [`LOG_CAPACITY`] events) from which an SSE client
@@ -185,7 +188,7 @@ struct Log {
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus::new(crate::now_millis())
+        EventBus::new(mero_crdt::hlc::wall_millis())
     }
 }
 
@@ -275,164 +278,6 @@ pub fn app_event_json(kind: &str, data: &[u8]) -> Value {
     let data = serde_json::from_slice::<Value>(data)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(data).into_owned()));
     json!({ "kind": kind, "data": data })
-}
-
-impl crate::Node {
-    /// The node's events.
-    pub fn events(&self) -> &Arc<EventBus> {
-        &self.inner.events
-    }
-
-    /// Publishes the events of every committed delta: `StateMutation` with
-    /// the new root and the app's events (upstream's shape), then one
-    /// `ExecutionEvent` per app event with its data as JSON.
-    pub(crate) fn forward_commits(&self) {
-        let mut rx = self.inner.exec.subscribe();
-        let bus = self.inner.events.clone();
-        let handlers = self.inner.handlers_due.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(c) => {
-                        let ctx = c.delta.delta.context;
-                        let events = &c.delta.delta.events;
-                        if !c.local && !events.is_empty() {
-                            handlers.notify_one();
-                        }
-                        bus.publish_data(
-                            Scope::Context(ctx),
-                            "StateMutation",
-                            None,
-                            Data::Mutation {
-                                root: c.root_hash,
-                                id: c.id,
-                                local: c.local,
-                                events: events.clone(),
-                            },
-                        );
-                        for e in events {
-                            bus.publish_data(
-                                Scope::Context(ctx),
-                                "ExecutionEvent",
-                                Some(e.kind.clone()),
-                                Data::App(e.clone()),
-                            );
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "event forwarding fell behind the executor");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
-    }
-
-    /// Runs the event handlers merged deltas left in the store, then forgets
-    /// them: at least once per receiving node (a crash between a handler's
-    /// commit and forgetting it runs it again), never on the author's node.
-    /// A handler that fails for good (it errs, or this node may not write)
-    /// is dropped with a warning; one that fails for a passing reason is
-    /// retried.
-    pub(crate) fn run_handlers(&self) {
-        let node = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = node.inner.handlers_due.notified() => {}
-                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                }
-                let pending = match node
-                    .inner
-                    .store
-                    .snapshot()
-                    .and_then(|s| s.pending_handlers(64))
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading pending event handlers failed");
-                        continue;
-                    }
-                };
-                let more = pending.len() == 64;
-                let mut stalled = false;
-                for h in pending {
-                    let args = serde_json::from_slice::<Value>(&h.data)
-                        .ok()
-                        .filter(Value::is_object)
-                        .unwrap_or(Value::Null);
-                    match node.execute(&h.context, &h.method, &args).await {
-                        Ok(_) => {}
-                        Err(crate::NodeError::Unavailable) => return,
-                        Err(crate::NodeError::Internal(e)) => {
-                            // Retried on the next round, not at once.
-                            tracing::warn!(method = %h.method, error = %e, "event handler will be retried");
-                            stalled = true;
-                            continue;
-                        }
-                        Err(crate::NodeError::Call(mero_runtime::CallError::UnknownMethod(_))) => {}
-                        Err(e) => {
-                            tracing::warn!(method = %h.method, error = %e, "event handler failed; dropped");
-                        }
-                    }
-                    let store = node.inner.store.clone();
-                    let forgot = crate::blocking(move || {
-                        let mut w = store.write()?;
-                        w.delete_handler(&h)?;
-                        w.commit()?;
-                        Ok(())
-                    })
-                    .await;
-                    if let Err(e) = forgot {
-                        tracing::warn!(error = %e, "forgetting a handler that ran failed");
-                    }
-                }
-                if more && !stalled {
-                    node.inner.handlers_due.notify_one();
-                }
-            }
-        });
-    }
-
-    /// Whether a client of this node may subscribe to `ctx`: the node holds
-    /// it and is a member of its group.
-    pub fn check_subscribe_context(&self, ctx: &ContextId) -> crate::Result<()> {
-        let meta = self
-            .inner
-            .store
-            .snapshot()?
-            .context_meta(ctx)?
-            .ok_or_else(|| crate::NodeError::not_found("ContextNotFound", "Context not found"))?;
-        let Some(ns) = meta.group else {
-            return Ok(());
-        };
-        let me = self.public_key();
-        if self.gov(|g| g.get(&ns).is_some_and(|s| s.may_read(&me, &ctx.0))) {
-            Ok(())
-        } else {
-            Err(crate::NodeError::Forbidden {
-                kind: "NotAMember",
-                message: "this node is not a member of the context's group".into(),
-            })
-        }
-    }
-
-    /// Whether a client of this node may subscribe to group `group`: this
-    /// node is one of its members.
-    pub fn check_subscribe_group(&self, group: &[u8; 32]) -> crate::Result<()> {
-        let me = self.public_key();
-        match self.with_group(group, |s| s.in_group(&me, group)) {
-            Some(true) => Ok(()),
-            Some(false) => Err(crate::NodeError::Forbidden {
-                kind: "NotAGroupMember",
-                message: "this node is not a member of the group".into(),
-            }),
-            None => Err(crate::NodeError::not_found(
-                "GroupNotFound",
-                "Group not found",
-            )),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,60 +1,537 @@
-//! A seeded simulation of the sync protocol: N in-process replicas (real
-//! executors and stores, the task-board app with every collection type)
-//! write concurrently while gossip is dropped, duplicated, delayed and
-//! reordered, requests fail at random and one replica goes offline and comes
-//! back. The protocol code under test is the node's own (`sync::ingest_held`
-//! for gossip, `sync::resolve_pending` for parents still missing after a
-//! grace period, `sync::sync_with` for anti-entropy, `sync::serve_context`
-//! answering); only the network is simulated.
-//! Every run must end with equal root hashes. `MERO_SIM_SEED=n` replays one
-//! seed.
+//! A seeded simulation of the sync protocol, in the shape of yrs'
+//! `run_scenario`: N replicas hold one context on the in-memory CRDT
+//! backend and write concurrently while gossip is dropped, duplicated,
+//! delayed and reordered, requests fail at random, one replica goes offline
+//! and comes back, one joins late from a snapshot, a member is removed and
+//! another demoted to read-only mid-run, and a read-only member keeps
+//! forging writes. The protocol under test is the node's own sans-IO
+//! [`Session`] and [`serve`]; the authority is the real governance fold
+//! ([`Namespace::judge`]), each replica judging by the governance it has
+//! received so far. Only the network and the replicas' storage are
+//! simulated, and nothing runs wasm.
+//!
+//! Every run must end with the remaining members at one root hash, no
+//! forged delta merged anywhere, and the replicated counter equal to the
+//! sum of the increments of the deltas the replicas hold.
+//!
+//! `MERO_SIM_SEEDS=n` runs seeds 1..=n (500 by default); `MERO_SIM_SEED=s`
+//! replays one seed.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ed25519_dalek::SigningKey;
-use mero_crdt::{ContextId, SignedDelta};
-use mero_network::PeerId;
-use mero_node::sync::{self, Fetch, Pending, Request, Response};
-use mero_runtime::{Executor, NewContext, Runtime, RuntimeConfig};
-use mero_store::{Store, StoreConfig};
+use mero_crdt::collections::{Mutator, counter_value};
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{
+    Author, Clock, ContextId, Delta, DeltaId, Hash, MemoryBackend, NodeId, Op, SignedDelta,
+    StateSnapshot,
+};
+use mero_node::governance::invitation::{Invitation, SignedInvitation};
+use mero_node::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp, caps, scoped_id};
+use mero_node::sync::{
+    DagView, Ingested, Outcome, Pending, Request, Response, ServeView, Session, Step, ViewError,
+    serve,
+};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde_json::json;
+
+const N: usize = 5;
+const ADMIN: usize = 0;
+/// Joins late, from a snapshot.
+const LATE: usize = 1;
+/// Removed mid-run.
+const REMOVED: usize = 2;
+/// Demoted to read-only mid-run.
+const DEMOTED: usize = 3;
+/// Read-only from the start, and forges writes.
+const FORGER: usize = 4;
+const STEPS: u64 = 120;
+/// The simulated wall clock starts here (milliseconds).
+const EPOCH_MILLIS: u64 = 1_700_000_000_000;
+
+/// A replica's stored state of the context.
+#[derive(Default)]
+struct Dag {
+    state: MemoryBackend,
+    /// Every delta known, with its body (`None`: folded into a snapshot).
+    deltas: HashMap<DeltaId, Option<SignedDelta>>,
+    heads: Vec<DeltaId>,
+    root: Hash,
+}
+
+impl DagView for Dag {
+    fn has(&self, id: &DeltaId) -> Result<bool, ViewError> {
+        Ok(self.deltas.contains_key(id))
+    }
+    fn governance(&self, id: &DeltaId) -> Result<Option<Vec<OpId>>, ViewError> {
+        Ok(self
+            .deltas
+            .get(id)
+            .and_then(|d| d.as_ref())
+            .map(|d| d.delta.governance.clone()))
+    }
+    fn heads(&self) -> Result<Vec<DeltaId>, ViewError> {
+        Ok(self.heads.clone())
+    }
+    fn root(&self) -> Result<Hash, ViewError> {
+        Ok(self.root)
+    }
+}
+
+impl ServeView for Dag {
+    fn delta(&self, id: &DeltaId) -> Result<Option<SignedDelta>, ViewError> {
+        Ok(self.deltas.get(id).cloned().flatten())
+    }
+    fn snapshot(&self) -> Result<StateSnapshot, ViewError> {
+        Ok(StateSnapshot {
+            ops: self
+                .state
+                .entries
+                .iter()
+                .map(|((node, key), entry)| Op {
+                    node: *node,
+                    key: key.clone(),
+                    entry: entry.clone(),
+                })
+                .collect(),
+            deltas: self.deltas.keys().copied().collect(),
+            heads: self.heads.clone(),
+            root_hash: self.root,
+        })
+    }
+}
+
+impl Dag {
+    /// Merges a delta as a replica's executor does: once, after its
+    /// parents. (Signatures are not checked here: every delta of this world
+    /// is signed by its author; forging is refused by governance, and the
+    /// crdt and executor tests cover signatures.)
+    fn apply(&mut self, d: &SignedDelta) -> Outcome {
+        let id = d.delta.id();
+        if self.deltas.contains_key(&id) {
+            return Outcome::Duplicate;
+        }
+        let missing: Vec<DeltaId> = d
+            .delta
+            .parents
+            .iter()
+            .filter(|p| !self.deltas.contains_key(p))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Outcome::MissingParents(missing);
+        }
+        self.root = mero_crdt::apply_ops(&mut self.state, &d.delta.ops).unwrap();
+        self.heads.retain(|h| !d.delta.parents.contains(h));
+        self.heads.push(id);
+        self.deltas.insert(id, Some(d.clone()));
+        Outcome::Merged
+    }
+
+    /// Joins a snapshot as the executor does.
+    fn join(&mut self, s: StateSnapshot) {
+        self.root = mero_crdt::apply_ops(&mut self.state, &s.ops).unwrap();
+        let theirs: HashSet<DeltaId> = s.deltas.iter().copied().collect();
+        self.heads.retain(|h| !theirs.contains(h));
+        for h in s.heads {
+            if !self.heads.contains(&h) {
+                self.heads.push(h);
+            }
+        }
+        for id in s.deltas {
+            self.deltas.entry(id).or_insert(None);
+        }
+    }
+}
 
 struct Replica {
-    exec: Executor,
+    key: SigningKey,
+    dag: Dag,
     pending: Pending,
-    peer: PeerId,
-    _dir: tempfile::TempDir,
+    /// The governance this replica has received.
+    gov: Namespace,
+    clock: Clock,
+    /// Every delta this replica was asked to apply (none may be forged).
+    rejected: u64,
 }
 
-/// The simulated network: requests reach the target replica's real request
-/// handler, and fail at random.
-struct SimNet {
-    replicas: Arc<Vec<Replica>>,
-    offline: Arc<Mutex<Option<usize>>>,
-    rng: Mutex<StdRng>,
-    fail_rate: f64,
+impl Replica {
+    fn me(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    fn learn(&mut self, ops: &[SignedOp]) {
+        self.gov.apply_all(ops.to_vec());
+    }
 }
 
-impl Fetch for SimNet {
-    async fn fetch(&self, peer: PeerId, req: Request) -> Result<Response, String> {
-        let lost = self.rng.lock().unwrap().random_bool(self.fail_rate);
-        let target = self
-            .replicas
-            .iter()
-            .position(|r| r.peer == peer)
-            .ok_or("unknown peer")?;
-        if lost || *self.offline.lock().unwrap() == Some(target) {
+/// The world: replicas, the admin's governance log, the simulated clock
+/// and network.
+struct World {
+    replicas: Vec<Replica>,
+    ctx: ContextId,
+    /// Every governance op, in the order the admin made them.
+    gov_log: Vec<SignedOp>,
+    rng: StdRng,
+    offline: Option<usize>,
+    now: u64,
+    /// Each written delta's counter increment, for the semantic oracle.
+    increments: HashMap<DeltaId, i64>,
+    forged: HashSet<DeltaId>,
+    stats: BTreeMap<&'static str, u64>,
+}
+
+fn key(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[i as u8 + 1; 32])
+}
+
+fn counter() -> NodeId {
+    NodeId::root("count")
+}
+
+impl World {
+    fn new(seed: u64) -> World {
+        let admin = key(ADMIN);
+        let (mut ns, create) = Namespace::create(
+            &admin,
+            EPOCH_MILLIS,
+            Body::Create {
+                nonce: [7; 32],
+                name: None,
+                app: AppInfo {
+                    id: [1; 32],
+                    blob: [2; 32],
+                    size: 3,
+                    package: "sim".into(),
+                    version: "1".into(),
+                    source: "sim".into(),
+                },
+                default_capabilities: caps::DEFAULT,
+                addrs: vec![],
+            },
+        )
+        .unwrap();
+        ns.apply(&create).unwrap();
+        let mut log = vec![create];
+        for i in 1..N {
+            let role = if i == FORGER {
+                Role::ReadOnly
+            } else {
+                Role::Member
+            };
+            let invitation = SignedInvitation::sign(
+                Invitation {
+                    inviter_identity: admin.verifying_key().to_bytes(),
+                    group_id: ns.id,
+                    expiration_timestamp: EPOCH_MILLIS / 1000 + 3600,
+                    secret_salt: [i as u8; 32],
+                    invited_role: role,
+                    inviter_peer_id: String::new(),
+                    inviter_addrs: vec![],
+                },
+                &admin,
+            )
+            .unwrap();
+            let op = ns
+                .make(
+                    &admin,
+                    EPOCH_MILLIS + i as u64,
+                    Body::MemberJoined {
+                        member: key(i).verifying_key().to_bytes(),
+                        invitation,
+                        addrs: vec![],
+                    },
+                )
+                .unwrap();
+            ns.apply(&op).unwrap();
+            log.push(op);
+        }
+        let salt = [9; 32];
+        let ctx = ContextId(scoped_id(&ns.id, &admin.verifying_key().to_bytes(), &salt));
+        let register = ns
+            .make(
+                &admin,
+                EPOCH_MILLIS + 10,
+                Body::ContextRegistered {
+                    context: ctx.0,
+                    name: None,
+                    group: ns.id,
+                    salt,
+                },
+            )
+            .unwrap();
+        ns.apply(&register).unwrap();
+        log.push(register);
+        let replicas = (0..N)
+            .map(|i| {
+                let key = key(i);
+                let mut gov = Namespace::new(ns.id);
+                gov.apply_all(log.clone());
+                Replica {
+                    key,
+                    dag: Dag::default(),
+                    pending: Pending::default(),
+                    gov,
+                    clock: Clock::default(),
+                    rejected: 0,
+                }
+            })
+            .collect();
+        World {
+            replicas,
+            ctx,
+            gov_log: log,
+            rng: StdRng::seed_from_u64(seed),
+            offline: None,
+            now: 0,
+            increments: HashMap::new(),
+            forged: HashSet::new(),
+            stats: BTreeMap::new(),
+        }
+    }
+
+    fn count(&mut self, what: &'static str) {
+        *self.stats.entry(what).or_default() += 1;
+    }
+
+    fn wall(&self) -> u64 {
+        EPOCH_MILLIS + 1_000 + self.now * 10
+    }
+
+    /// The admin changes governance; every other replica hears of it later
+    /// (`deliver_governance`).
+    fn govern(&mut self, body: Body) {
+        let wall = self.wall();
+        let admin = &mut self.replicas[ADMIN];
+        let op = admin.gov.make(&admin.key, wall, body).unwrap();
+        admin.learn(std::slice::from_ref(&op));
+        self.gov_log.push(op);
+    }
+
+    /// Replica `to` learns the governance log (as gossip or a pull would
+    /// bring it), if it is still a member to be told.
+    fn deliver_governance(&mut self, to: usize) {
+        let member = self.replicas[ADMIN].gov.is_member(&self.replicas[to].me());
+        if member || self.rng.random_bool(0.5) {
+            let log = self.gov_log.clone();
+            self.replicas[to].learn(&log);
+        }
+    }
+
+    /// A random write by replica `who`: a register, a set element, a
+    /// counter step or a vector push, as one delta on its heads, naming
+    /// the governance it has seen.
+    fn write(&mut self, who: usize) -> Option<SignedDelta> {
+        let ctx = self.ctx;
+        let wall = self.wall();
+        let choice = self.rng.random_range(0..5);
+        let step = self.rng.random_range(-3i64..=5);
+        let label = format!("l{}", self.rng.random_range(0..6));
+        let r = &mut self.replicas[who];
+        let author = Author(r.me());
+        let mut ops = Vec::new();
+        // Written on an overlay of the state, as a call is; the author
+        // merges the resulting delta like any other.
+        let mut overlay = Overlay::new(&r.dag.state);
+        let increment = {
+            let mut m = Mutator::new(&mut overlay, author, &mut r.clock, wall, &mut ops);
+            match choice {
+                0 => m
+                    .register_set(
+                        &NodeId::root("title"),
+                        Some(format!("by {who}").into_bytes()),
+                    )
+                    .map(|()| 0),
+                1 => m
+                    .insert_key(&NodeId::root("labels"), label.as_bytes())
+                    .map(|_| 0),
+                2 => m
+                    .remove_key(&NodeId::root("labels"), label.as_bytes())
+                    .map(|_| 0),
+                3 => m.counter_add(&counter(), i128::from(step)).map(|_| step),
+                _ => m
+                    .vector_push(&NodeId::root("log"), format!("{who}").into_bytes())
+                    .map(|()| 0),
+            }
+            .unwrap()
+        };
+        drop(overlay);
+        if ops.is_empty() {
+            return None;
+        }
+        let delta = Delta {
+            version: 1,
+            context: ctx,
+            author,
+            parents: r.dag.heads.clone(),
+            governance: r.gov.heads.iter().copied().collect(),
+            hlc: r.clock.tick(wall),
+            ops,
+            events: vec![],
+        };
+        let signed = SignedDelta::sign(delta, &r.key);
+        self.increments.insert(signed.delta.id(), increment);
+        Some(signed)
+    }
+
+    /// Whether replica `i` may write, by its own governance.
+    fn may_write(&self, i: usize) -> bool {
+        let r = &self.replicas[i];
+        r.gov.may_write_in(&r.me(), &self.ctx.0)
+    }
+
+    /// `peer` answers `req` from `asker` as a node does: only to members
+    /// that may read the context, and not at all if offline or unlucky.
+    fn ask(&mut self, asker: usize, peer: usize, req: &Request) -> Result<Response, String> {
+        if self.rng.random_bool(0.15) || self.offline == Some(peer) || self.offline == Some(asker) {
             return Err("request lost".into());
         }
-        Ok(sync::serve_context(&self.replicas[target].exec, &req, true))
+        let p = &self.replicas[peer];
+        let who = self.replicas[asker].me();
+        if !p.gov.may_read(&who, &self.ctx.0) {
+            return Ok(Response::Refused("not a member".into()));
+        }
+        // A snapshot carries delta ids without their bodies: what a replica
+        // holds only folded from the snapshot of a member removed since can
+        // reach no writer again, and a read-only member's snapshot is not
+        // taken. Until snapshots carry what makes them verifiable (the
+        // signed deltas, issue #19), the member to be removed serves none.
+        if peer == REMOVED && matches!(req, Request::Snapshot { .. }) {
+            return Ok(Response::Refused("no snapshots from this member".into()));
+        }
+        Ok(serve(req, &p.dag))
     }
+
+    /// Runs a session of replica `me` with `peer` to its end, as the
+    /// node's driver does.
+    fn run(
+        &mut self,
+        me: usize,
+        peer: usize,
+        first: impl FnOnce(&mut Session<'_>, &Dag, &Namespace) -> Step,
+    ) -> Result<Ingested, String> {
+        // The session borrows the replica's held deltas; the pending set is
+        // moved out for the session's life so the world stays usable.
+        let pending = std::mem::take(&mut self.replicas[me].pending);
+        let ctx = self.ctx;
+        // As the node does: a peer that may not write is asked for deltas,
+        // never for a snapshot.
+        let writer = self.replicas[peer].me();
+        let trusted = self.replicas[me].gov.may_write_in(&writer, &ctx.0);
+        let session = Session::catch_up(ctx, &pending);
+        let mut session = if trusted {
+            session
+        } else {
+            session.without_snapshots()
+        };
+        let mut step = {
+            let r = &self.replicas[me];
+            first(&mut session, &r.dag, &r.gov)
+        };
+        let result = loop {
+            step = match step {
+                Step::Apply(batch) => {
+                    let outcomes = self.apply(me, &batch);
+                    let r = &self.replicas[me];
+                    session.applied(outcomes, &r.dag, &judge(&r.gov))
+                }
+                Step::Fetch(req) => {
+                    let answer = self.ask(me, peer, &req);
+                    let r = &self.replicas[me];
+                    session.answered(answer, &r.dag, &judge(&r.gov))
+                }
+                Step::Join(s) => {
+                    // As the node does: the sender's governance first, so
+                    // this replica's next delta names governance covering
+                    // what the snapshot's deltas named.
+                    let log = self.replicas[peer].gov.ordered_ops();
+                    self.replicas[me].learn(&log);
+                    self.count("snapshots joined");
+                    self.replicas[me].dag.join(s);
+                    session.joined(Ok(()))
+                }
+                Step::Done(r) => break r,
+            };
+        };
+        drop(session);
+        self.replicas[me].pending = pending;
+        if let Ok(i) = &result {
+            self.replicas[me].rejected += i.rejected;
+        }
+        result
+    }
+
+    /// What gossip brought to `me`: merged, or held for missing parents;
+    /// nobody is asked.
+    fn gossip(&mut self, me: usize, delta: SignedDelta) {
+        let pending = std::mem::take(&mut self.replicas[me].pending);
+        let mut session = Session::gossip(self.ctx, &pending);
+        let mut step = {
+            let r = &self.replicas[me];
+            session.offer(vec![delta], &r.dag, &judge(&r.gov))
+        };
+        loop {
+            step = match step {
+                Step::Apply(batch) => {
+                    let outcomes = self.apply(me, &batch);
+                    let r = &self.replicas[me];
+                    session.applied(outcomes, &r.dag, &judge(&r.gov))
+                }
+                Step::Done(r) => {
+                    self.replicas[me].rejected += r.unwrap().rejected;
+                    break;
+                }
+                other => panic!("a gossip session asked for {other:?}"),
+            };
+        }
+        drop(session);
+        self.replicas[me].pending = pending;
+    }
+
+    fn apply(&mut self, me: usize, batch: &[SignedDelta]) -> Vec<Outcome> {
+        batch
+            .iter()
+            .map(|d| {
+                assert!(
+                    !self.forged.contains(&d.delta.id()),
+                    "replica {me} was asked to apply a forged delta"
+                );
+                self.replicas[me].dag.apply(d)
+            })
+            .collect()
+    }
+
+    /// An anti-entropy round of `me` with `peer`: governance first (as the
+    /// node pulls it), then the context.
+    fn anti_entropy(&mut self, me: usize, peer: usize) {
+        if self.offline == Some(me) || self.offline == Some(peer) {
+            return;
+        }
+        let who = self.replicas[me].me();
+        if self.replicas[peer].gov.is_member(&who) {
+            let log: Vec<SignedOp> = self.replicas[peer].gov.ordered_ops();
+            self.replicas[me].learn(&log);
+        }
+        // Catch-up from members that may read: a demoted member's earlier
+        // writes reach the others only from it.
+        let reader = self.replicas[peer].me();
+        if !self.replicas[me].gov.may_read(&reader, &self.ctx.0) {
+            return;
+        }
+        let _ = self.run(me, peer, |s, _, _| s.compare());
+        self.count("anti-entropy rounds");
+    }
+}
+
+/// The authority a replica judges received deltas by: the real fold, at
+/// the governance the replica has.
+fn judge(
+    gov: &Namespace,
+) -> impl Fn(&Delta, &[Vec<OpId>]) -> Result<(), mero_node::governance::Denial> + Sync + '_ {
+    move |d, parents| gov.judge(&d.author.0, &d.context.0, &d.governance, parents)
 }
 
 struct Message {
@@ -64,362 +541,220 @@ struct Message {
     delta: SignedDelta,
 }
 
-async fn replica(runtime: &Arc<Runtime>, seed: u8) -> Replica {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-    let key = SigningKey::from_bytes(&[seed; 32]);
-    let peer = mero_node::sync::peer_of(&key.verifying_key().to_bytes()).unwrap();
-    Replica {
-        exec: Executor::spawn(runtime.clone(), store, key).unwrap(),
-        pending: Pending::default(),
-        peer,
-        _dir: dir,
-    }
-}
-
-/// A random mutating call of the task board.
-fn random_call(rng: &mut StdRng, who: usize) -> (&'static str, serde_json::Value) {
-    let task = format!("t{}", rng.random_range(0..12));
-    let column = ["todo", "doing", "done"][rng.random_range(0..3)];
-    match rng.random_range(0..8) {
-        0 | 1 => (
-            "add_task",
-            json!({"id": format!("{task}-{who}"), "title": "x", "column": column}),
-        ),
-        2 => (
-            "move_task",
-            json!({"id": format!("{task}-{}", rng.random_range(0..4)), "to": column}),
-        ),
-        3 => (
-            "assign",
-            json!({"id": format!("{task}-{}", rng.random_range(0..4)), "assignee": format!("r{who}")}),
-        ),
-        4 => (
-            "complete",
-            json!({"id": format!("{task}-{}", rng.random_range(0..4))}),
-        ),
-        5 => (
-            "add_label",
-            json!({"label": format!("l{}", rng.random_range(0..5))}),
-        ),
-        6 => (
-            "remove_label",
-            json!({"label": format!("l{}", rng.random_range(0..5))}),
-        ),
-        _ => ("rename", json!({"title": format!("board {who}")})),
-    }
-}
-
-async fn run(seed: u64) {
-    const N: usize = 4;
-    const STEPS: u64 = 160;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(cache.path().to_path_buf()),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let bytes = std::fs::read(mero_fixtures::TASK_BOARD).unwrap();
-    let app = runtime.load(&bytes).await.unwrap();
-    let mut list = Vec::new();
-    for i in 0..N {
-        let r = replica(&runtime, i as u8 + 1).await;
-        let mut w = r.exec.store().write().unwrap();
-        w.put_blob(&app.hash(), &bytes).unwrap();
-        w.commit().unwrap();
-        list.push(r);
-    }
-    let replicas = Arc::new(list);
-    let ctx = ContextId([42; 32]);
-    let created = replicas[0]
-        .exec
-        .create_context(NewContext {
-            id: ctx,
-            application: [1; 32],
-            blob: app.hash(),
-            app_version: "1".into(),
-            group: None,
-            name: None,
-            init_args: json!({"title": "sim"}).to_string(),
-        })
-        .await
-        .unwrap();
-    let meta = replicas[0]
-        .exec
-        .store()
-        .snapshot()
-        .unwrap()
-        .context_meta(&ctx)
-        .unwrap()
-        .unwrap();
-    for r in &replicas[1..] {
-        assert!(r.exec.create_replica(meta.clone()).await.unwrap());
-    }
-    let offline = Arc::new(Mutex::new(None));
-    let net = SimNet {
-        replicas: replicas.clone(),
-        offline: offline.clone(),
-        rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed)),
-        fail_rate: 0.15,
-    };
-    let anyone = |_: &mero_crdt::Delta,
-                  _: &[Vec<[u8; 32]>]|
-     -> Result<(), mero_node::governance::Denial> { Ok(()) };
+fn run(seed: u64) {
+    let mut w = World::new(seed);
     let mut inflight: Vec<Message> = Vec::new();
-    let genesis = replicas[0]
-        .exec
-        .store()
-        .snapshot()
-        .unwrap()
-        .delta(&ctx, &created.delta)
-        .unwrap()
-        .unwrap();
-    // One replica goes offline for a while; the last one joins late, from a
-    // snapshot, so it holds deltas only folded into its state (peers asking
-    // it for those must take a snapshot too).
-    let gone = rng.random_range(0..N - 1);
-    let late = N - 1;
-    let joins_at = STEPS / 3;
-    let (down, up) = (STEPS / 4, STEPS / 2);
-    let mut stats: BTreeMap<&str, u64> = BTreeMap::new();
-    let broadcast = |rng: &mut StdRng,
-                     inflight: &mut Vec<Message>,
-                     from: usize,
-                     d: SignedDelta,
-                     now: u64,
-                     stats: &mut BTreeMap<&str, u64>| {
-        for to in 0..N {
-            if to == from {
-                continue;
-            }
-            if rng.random_bool(0.25) {
-                *stats.entry("dropped").or_default() += 1;
-                continue;
-            }
-            let copies = if rng.random_bool(0.15) { 2 } else { 1 };
-            *stats.entry("duplicated").or_default() += copies - 1;
-            for _ in 0..copies {
-                inflight.push(Message {
-                    due: now + rng.random_range(0..12),
-                    from,
-                    to,
-                    delta: d.clone(),
-                });
+    let joins_at = STEPS / 4;
+    let (remove_at, demote_at) = (STEPS / 3, STEPS / 2);
+    let gone = [ADMIN, DEMOTED][w.rng.random_range(0..2)];
+    let (down, up) = (STEPS / 5, STEPS / 5 * 2);
+    let mut joined = false;
+    for now in 0..STEPS {
+        w.now = now;
+        w.offline = (down..up).contains(&now).then_some(gone);
+        if now == remove_at {
+            let member = w.replicas[REMOVED].me();
+            w.govern(Body::MemberRemoved { member });
+        }
+        if now == demote_at {
+            let member = w.replicas[DEMOTED].me();
+            w.govern(Body::RoleSet {
+                member,
+                role: Role::ReadOnly,
+            });
+        }
+        // Governance spreads with delays.
+        for i in 1..N {
+            if w.rng.random_bool(0.2) && w.offline != Some(i) {
+                w.deliver_governance(i);
             }
         }
-    };
-    broadcast(&mut rng, &mut inflight, 0, genesis, 0, &mut stats);
-    for now in 0..STEPS {
-        *offline.lock().unwrap() = if now < joins_at {
-            Some(late)
-        } else {
-            (down..up).contains(&now).then_some(gone)
-        };
         if now == joins_at {
-            let from = (0..N - 1)
-                .find(|i| *offline.lock().unwrap() != Some(*i))
+            let from = [ADMIN, DEMOTED]
+                .into_iter()
+                .find(|i| w.offline != Some(*i))
                 .unwrap();
             let mut tries = 0;
-            while sync::join_snapshot(&replicas[late].exec, &net, replicas[from].peer, ctx)
-                .await
-                .is_err()
-            {
+            while w.run(LATE, from, |s, _, _| s.snapshot()).is_err() {
                 tries += 1;
                 assert!(
                     tries < 50,
                     "seed {seed}: the late joiner never got a snapshot"
                 );
             }
-            *stats.entry("snapshots").or_default() += 1;
+            joined = true;
         }
-        // Writes, a few per step, from random replicas (offline ones too:
-        // they keep working locally).
-        for _ in 0..rng.random_range(0..3) {
-            let who = rng.random_range(0..N);
-            let (method, args) = random_call(&mut rng, who);
-            if who == late && now < joins_at {
+        // Writes, a few per step, by members that may write (offline ones
+        // too: they keep working locally); the forger forges.
+        for _ in 0..w.rng.random_range(0..3) {
+            let who = w.rng.random_range(0..N);
+            if (who == LATE && !joined) || (who != FORGER && !w.may_write(who)) {
                 continue;
             }
-            let Ok(out) = replicas[who]
-                .exec
-                .call(&ctx, method, args.to_string())
-                .await
-            else {
-                continue;
-            };
-            if let Some(id) = out.delta {
-                let d = replicas[who]
-                    .exec
-                    .store()
-                    .snapshot()
-                    .unwrap()
-                    .delta(&ctx, &id)
-                    .unwrap()
-                    .unwrap();
-                *stats.entry("writes").or_default() += 1;
-                broadcast(&mut rng, &mut inflight, who, d, now, &mut stats);
+            let Some(d) = w.write(who) else { continue };
+            if who == FORGER {
+                w.forged.insert(d.delta.id());
+                w.count("forged");
+            } else {
+                // The author merges its own delta first.
+                assert_eq!(w.replicas[who].dag.apply(&d), Outcome::Merged);
+                w.count("writes");
+            }
+            for to in (0..N).filter(|t| *t != who) {
+                if w.rng.random_bool(0.25) {
+                    w.count("dropped");
+                    continue;
+                }
+                let copies = if w.rng.random_bool(0.15) { 2 } else { 1 };
+                for _ in 0..copies {
+                    let due = now + w.rng.random_range(0..12);
+                    inflight.push(Message {
+                        due,
+                        from: who,
+                        to,
+                        delta: d.clone(),
+                    });
+                }
             }
         }
         // Deliver what is due, in random order; messages to or from the
-        // offline replica are lost.
-        inflight.shuffle(&mut rng);
+        // offline replica, or to one not holding the context yet, are lost.
+        inflight.shuffle(&mut w.rng);
         let (due, later): (Vec<_>, Vec<_>) = inflight.into_iter().partition(|m| m.due <= now);
         inflight = later;
         for m in due {
-            let off = *offline.lock().unwrap();
-            if off == Some(m.to) || off == Some(m.from) {
-                *stats.entry("lost offline").or_default() += 1;
+            if w.offline == Some(m.to) || w.offline == Some(m.from) || (m.to == LATE && !joined) {
+                w.count("lost");
                 continue;
             }
-            // As the node does with gossip: merge, hold what misses parents.
-            let r = &replicas[m.to];
-            let got = sync::ingest_held(
-                &r.exec,
-                &r.pending,
-                replicas[m.from].peer,
-                ctx,
-                vec![m.delta],
-                &anyone,
-            )
-            .await;
-            assert_eq!(got.rejected, 0, "seed {seed}: {:?}", got.last_rejection);
+            w.gossip(m.to, m.delta);
         }
-        // After a grace period the node fetches parents still missing.
-        for (i, r) in replicas.iter().enumerate() {
-            let off = *offline.lock().unwrap();
-            if r.pending.waiting(&ctx) == 0 || off == Some(i) || !rng.random_bool(0.5) {
+        // After a grace period a node fetches parents still missing, from a
+        // writer.
+        for i in 0..N {
+            if w.replicas[i].pending.waiting(&w.ctx) == 0
+                || w.offline == Some(i)
+                || !w.rng.random_bool(0.5)
+            {
                 continue;
             }
-            let from = (i + rng.random_range(1..N)) % N;
-            if off == Some(from) {
+            let from = (i + w.rng.random_range(1..N)) % N;
+            let writer = w.replicas[from].me();
+            if w.offline == Some(from) || !w.replicas[i].gov.may_write_in(&writer, &w.ctx.0) {
                 continue;
             }
-            *stats.entry("parent fetches").or_default() += 1;
-            let got =
-                sync::resolve_pending(&r.exec, &net, &r.pending, replicas[from].peer, ctx, &anyone)
-                    .await;
-            assert_eq!(got.rejected, 0, "seed {seed}: {:?}", got.last_rejection);
-            if got.snapshot {
-                *stats.entry("snapshots").or_default() += 1;
-            }
+            w.count("parent fetches");
+            let _ = w.run(i, from, |s, dag, gov| s.resolve(dag, &judge(gov)));
         }
-        // Now and then, anti-entropy between two online replicas.
-        if rng.random_bool(0.1) {
-            let (a, b) = (rng.random_range(0..N), rng.random_range(0..N));
-            let off = *offline.lock().unwrap();
-            if a != b && off != Some(a) && off != Some(b) {
-                let _ = sync::sync_with(
-                    &replicas[a].exec,
-                    &net,
-                    &replicas[a].pending,
-                    replicas[b].peer,
-                    ctx,
-                    &anyone,
-                )
-                .await;
+        // Now and then, anti-entropy between two replicas.
+        if w.rng.random_bool(0.15) {
+            let (a, b) = (w.rng.random_range(0..N), w.rng.random_range(0..N));
+            if a != b && (a != LATE || joined) {
+                w.anti_entropy(a, b);
             }
         }
     }
-    // Heal: messages still in flight are lost; anti-entropy rounds over a
-    // network that still fails requests must bring everyone level.
-    *offline.lock().unwrap() = None;
-    let roots = || {
-        replicas
+    // Heal: messages in flight are lost; governance reaches every member,
+    // and anti-entropy over a network that still loses requests must bring
+    // the remaining members level.
+    w.offline = None;
+    let members: Vec<usize> = (0..N).filter(|i| *i != REMOVED).collect();
+    for i in &members {
+        w.deliver_governance(*i);
+    }
+    let roots = |w: &World| {
+        members
             .iter()
-            .map(|r| r.exec.store().snapshot().unwrap().root_hash(&ctx).unwrap())
+            .map(|i| w.replicas[*i].dag.root)
             .collect::<Vec<_>>()
     };
     let mut rounds = 0;
-    while roots().windows(2).any(|w| w[0] != w[1]) {
+    while roots(&w).windows(2).any(|p| p[0] != p[1]) {
         rounds += 1;
-        if rounds > 40 {
-            for (i, r) in replicas.iter().enumerate() {
-                let snap = r.exec.store().snapshot().unwrap();
-                let ids = snap.delta_ids(&ctx).unwrap();
-                let stubs = ids
-                    .iter()
-                    .filter(|d| snap.delta(&ctx, d).unwrap().is_none())
-                    .count();
-                eprintln!(
-                    "replica {i}: heads {:?} deltas {} stubs {} board {}",
-                    snap.heads(&ctx)
-                        .unwrap()
-                        .iter()
-                        .map(|h| h.0[0])
-                        .collect::<Vec<_>>(),
-                    ids.len(),
-                    stubs,
-                    r.exec
-                        .call(&ctx, "board", "{}".into())
-                        .await
-                        .unwrap()
-                        .output
-                );
-            }
-        }
         assert!(
             rounds <= 40,
-            "seed {seed}: no convergence after {rounds} anti-entropy rounds: {:?} ({stats:?})",
-            roots()
+            "seed {seed}: no convergence after {rounds} rounds: {:?} ({:?})",
+            roots(&w),
+            w.stats
         );
-        for a in 0..N {
-            for b in 0..N {
+        for &a in &members {
+            for &b in &members {
                 if a != b {
-                    let _ = sync::sync_with(
-                        &replicas[a].exec,
-                        &net,
-                        &replicas[a].pending,
-                        replicas[b].peer,
-                        ctx,
-                        &anyone,
-                    )
-                    .await;
+                    w.anti_entropy(a, b);
                 }
             }
         }
     }
-    // Same root means same state: every replica shows the same board.
-    let boards: Vec<serde_json::Value> = {
-        let mut v = Vec::new();
-        for r in replicas.iter() {
-            v.push(
-                r.exec
-                    .call(&ctx, "board", "{}".into())
-                    .await
-                    .unwrap()
-                    .output,
+    // The removed member is refused catch-up from now on.
+    let removed = w.replicas[REMOVED].me();
+    assert!(
+        !w.replicas[ADMIN].gov.may_read(&removed, &w.ctx.0),
+        "seed {seed}"
+    );
+    // Same root, same state; and the counter is the sum of the increments
+    // of every delta the replicas hold (a semantic oracle, not just
+    // agreement).
+    for &i in &members {
+        let r = &w.replicas[i];
+        let expected: i64 = r
+            .dag
+            .deltas
+            .keys()
+            .map(|id| w.increments.get(id).copied().unwrap_or(0))
+            .sum();
+        assert_eq!(
+            counter_value(&r.dag.state, &counter()).unwrap(),
+            expected,
+            "seed {seed}: replica {i}'s counter"
+        );
+        for f in &w.forged {
+            assert!(
+                !r.dag.deltas.contains_key(f),
+                "seed {seed}: a forged delta merged"
             );
         }
-        v
-    };
-    assert!(boards.windows(2).all(|w| w[0] == w[1]), "seed {seed}");
+    }
+    let rejected: u64 = w.replicas.iter().map(|r| r.rejected).sum();
+    let forged = w.stats.get("forged").copied().unwrap_or(0);
     assert!(
-        stats.get("writes").copied().unwrap_or(0) > 50,
-        "seed {seed}: {stats:?}"
+        forged == 0 || rejected > 0,
+        "seed {seed}: forged deltas were never refused ({:?})",
+        w.stats
     );
-    eprintln!("seed {seed}: converged after {rounds} healing round(s); {stats:?}");
-    for r in replicas.iter() {
-        r.exec.shutdown().await.unwrap();
+    assert!(
+        w.stats.get("writes").copied().unwrap_or(0) > 30,
+        "seed {seed}: {:?}",
+        w.stats
+    );
+    if std::env::var_os("MERO_SIM_VERBOSE").is_some() {
+        eprintln!(
+            "seed {seed}: level after {rounds} healing round(s); {:?}",
+            w.stats
+        );
     }
 }
 
 #[test]
-fn replicas_converge_despite_a_hostile_network() {
-    let seeds: Vec<u64> = match std::env::var("MERO_SIM_SEED") {
-        Ok(s) => vec![s.parse().unwrap()],
-        Err(_) => (1..=8).collect(),
+fn replicas_converge_under_a_hostile_network_and_changing_membership() {
+    let seeds: Vec<u64> = match (
+        std::env::var("MERO_SIM_SEED"),
+        std::env::var("MERO_SIM_SEEDS"),
+    ) {
+        (Ok(s), _) => vec![s.parse().unwrap()],
+        (_, Ok(n)) => (1..=n.parse().unwrap()).collect(),
+        _ => (1..=500).collect(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    for seed in seeds {
-        rt.block_on(async {
-            tokio::time::timeout(Duration::from_secs(300), run(seed))
-                .await
-                .unwrap_or_else(|_| panic!("seed {seed} timed out"));
-        });
-    }
+    let started = std::time::Instant::now();
+    // Two workers take every other seed; a failing seed names itself.
+    std::thread::scope(|s| {
+        for worker in 0..2 {
+            let seeds = &seeds;
+            s.spawn(move || {
+                for seed in seeds.iter().skip(worker).step_by(2) {
+                    run(*seed);
+                }
+            });
+        }
+    });
+    eprintln!("{} seeds in {:?}", seeds.len(), started.elapsed());
 }

@@ -13,9 +13,9 @@ use mero_api::{
     CreateNamespaceData, CreateNamespaceRequest, Data, Deleted, Health, InstallApplicationRequest,
     InstallDevApplicationRequest, MethodInfo, Namespace, NamespaceContext,
 };
-use mero_crdt::ContextId;
+use mero_node::ContextId;
+use mero_node::Intent;
 use mero_node::{ContextInfo, InstallSource, NamespaceInfo, Node};
-use mero_runtime::Intent;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
@@ -440,9 +440,9 @@ pub(crate) async fn invite(
         json_body(&body)?
     };
     let role = match req.role.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("member") => mero_node::invitation::role::MEMBER,
-        Some("admin") => mero_node::invitation::role::ADMIN,
-        Some("read-only" | "readonly" | "read_only") => mero_node::invitation::role::READ_ONLY,
+        None | Some("member") => mero_node::Role::Member,
+        Some("admin") => mero_node::Role::Admin,
+        Some("read-only" | "readonly" | "read_only") => mero_node::Role::ReadOnly,
         Some(other) => {
             return Err(ApiError::bad(
                 "InvalidRole",
@@ -451,6 +451,7 @@ pub(crate) async fn invite(
         }
     };
     let (signed, group_name) = node
+        .membership()
         .invite(&group_id(&id)?, req.expiration_timestamp, role)
         .await?;
     let invitation = serde_json::to_value(&signed)
@@ -478,7 +479,7 @@ pub(crate) async fn join_namespace(
     let ns = group_id(&id)?;
     let value: serde_json::Value = json_body(&body)?;
     // `{"invitation": ...}` as upstream sends it; the node peels any wrapper.
-    node.join_namespace(&ns, &value).await?;
+    node.membership().join_namespace(&ns, &value).await?;
     Ok(Json(Data::new(mero_api::JoinNamespaceData {
         namespace_id: hex32(&ns),
         member_identity: b58(&node.public_key()),
@@ -514,6 +515,7 @@ pub(crate) async fn group_members(
     Path(id): Path<String>,
 ) -> ApiResult<Json<mero_api::GroupMembers>> {
     let members = node
+        .membership()
         .group_members(&group_id(&id)?)?
         .into_iter()
         .map(|(k, role)| mero_api::GroupMember {
@@ -561,7 +563,8 @@ pub(crate) async fn set_member_role(
             ));
         }
     };
-    node.set_member_role(&group_id(&id)?, &member_id(&account)?, role)
+    node.membership()
+        .set_member_role(&group_id(&id)?, &member_id(&account)?, role)
         .await?;
     Ok(Json(serde_json::json!({})))
 }
@@ -579,7 +582,8 @@ pub(crate) async fn set_member_capabilities(
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
     let req: mero_api::Capabilities = json_body(&body)?;
-    node.set_member_capabilities(&group_id(&id)?, &member_id(&account)?, req.capabilities)
+    node.membership()
+        .set_member_capabilities(&group_id(&id)?, &member_id(&account)?, req.capabilities)
         .await?;
     Ok(Json(serde_json::json!({})))
 }
@@ -592,7 +596,9 @@ pub(crate) async fn get_member_capabilities(
     State(node): State<Node>,
     Path((id, account)): Path<(String, String)>,
 ) -> ApiResult<Json<Data<mero_api::Capabilities>>> {
-    let capabilities = node.member_capabilities(&group_id(&id)?, &member_id(&account)?)?;
+    let capabilities = node
+        .membership()
+        .member_capabilities(&group_id(&id)?, &member_id(&account)?)?;
     Ok(Json(Data::new(mero_api::Capabilities { capabilities })))
 }
 
@@ -617,7 +623,7 @@ pub(crate) async fn leave_namespace(
     State(node): State<Node>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    node.leave_namespace(&group_id(&id)?).await?;
+    node.membership().leave_namespace(&group_id(&id)?).await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -643,14 +649,17 @@ pub(crate) async fn create_group(
         Some(p) => group_id(p)?,
         None => ns,
     };
-    if node.namespace_of_group(&parent) != Some(ns) {
+    if node.membership().namespace_of_group(&parent) != Some(ns) {
         return Err(ApiError::not_found(
             "GroupNotFound",
             "the parent group is not in this namespace",
         ));
     }
     let open = visibility(req.subgroup_visibility.as_deref())?;
-    let group = node.create_group(&parent, req.name, open).await?;
+    let group = node
+        .membership()
+        .create_group(&parent, req.name, open)
+        .await?;
     Ok(Json(Data::new(mero_api::CreateGroupData {
         group_id: hex32(&group),
     })))
@@ -665,7 +674,8 @@ pub(crate) async fn list_groups(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Data<Vec<mero_api::Subgroup>>>> {
     Ok(Json(Data::new(
-        node.subgroups(&group_id(&id)?)?
+        node.membership()
+            .subgroups(&group_id(&id)?)?
             .into_iter()
             .map(|g| mero_api::Subgroup {
                 group_id: hex32(&g.id),
@@ -699,7 +709,9 @@ pub(crate) async fn add_group_members(
         .iter()
         .map(|m| member_id(&m.identity))
         .collect::<ApiResult<Vec<_>>>()?;
-    node.add_group_members(&group_id(&id)?, &members).await?;
+    node.membership()
+        .add_group_members(&group_id(&id)?, &members)
+        .await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -716,7 +728,9 @@ pub(crate) async fn set_group_visibility(
 ) -> ApiResult<Json<serde_json::Value>> {
     let req: mero_api::SetVisibilityRequest = json_body(&body)?;
     let open = visibility(Some(&req.subgroup_visibility))?;
-    node.set_group_visibility(&group_id(&id)?, open).await?;
+    node.membership()
+        .set_group_visibility(&group_id(&id)?, open)
+        .await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -740,7 +754,9 @@ pub(crate) async fn remove_members(
         .iter()
         .map(|m| member_id(m))
         .collect::<ApiResult<Vec<_>>>()?;
-    node.remove_members(&group_id(&id)?, &members).await?;
+    node.membership()
+        .remove_members(&group_id(&id)?, &members)
+        .await?;
     Ok(Json(serde_json::json!({})))
 }
 
@@ -753,7 +769,8 @@ pub(crate) async fn group_contexts(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Data<Vec<mero_api::GroupContext>>>> {
     Ok(Json(Data::new(
-        node.group_contexts(&group_id(&id)?)?
+        node.membership()
+            .group_contexts(&group_id(&id)?)?
             .into_iter()
             .map(|(c, name)| mero_api::GroupContext {
                 context_id: b58(&c),

@@ -3,8 +3,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mero_api::ErrorBody;
+use mero_node::CallError;
 use mero_node::NodeError;
-use mero_runtime::CallError;
 
 /// An admin API error.
 #[derive(Debug)]

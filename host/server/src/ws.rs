@@ -283,13 +283,13 @@ async fn request(node: &Node, filter: &mut Filter, out: &Out, text: &str) -> Opt
 /// Parses a subscription's ids; the error names what is wrong.
 pub(crate) fn parse_ids(
     s: &Subscription,
-) -> Result<(Vec<mero_crdt::ContextId>, Vec<[u8; 32]>), String> {
+) -> Result<(Vec<mero_node::ContextId>, Vec<[u8; 32]>), String> {
     let contexts = s
         .context_ids
         .iter()
         .map(|c| {
             mero_api::ids::parse_b58(c, "context id")
-                .map(mero_crdt::ContextId)
+                .map(mero_node::ContextId)
                 .map_err(|e| format!("{c}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -305,7 +305,7 @@ pub(crate) fn parse_ids(
 /// each refused id with why.
 pub(crate) fn authorize(
     node: &Node,
-    contexts: &[mero_crdt::ContextId],
+    contexts: &[mero_node::ContextId],
     groups: &[[u8; 32]],
 ) -> Result<(), (&'static str, String)> {
     let mut refused = Vec::new();
@@ -338,7 +338,7 @@ pub(crate) fn authorize(
 fn parsed(
     id: Option<u64>,
     params: Value,
-) -> Result<(Subscription, Vec<mero_crdt::ContextId>, Vec<[u8; 32]>), Value> {
+) -> Result<(Subscription, Vec<mero_node::ContextId>, Vec<[u8; 32]>), Value> {
     let s = serde_json::from_value::<Subscription>(params)
         .map_err(|e| error(id, "ParseError", e.to_string()))?
         .normalized();

@@ -10,18 +10,40 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::NodeError;
+use super::digest::{EncodeError, digest};
+use super::rights::Role;
 
-/// Roles as upstream numbers them in invitations.
-pub mod role {
-    /// Admin.
-    pub const ADMIN: u8 = 0;
-    /// Member.
-    pub const MEMBER: u8 = 1;
-    /// Read-only member.
-    pub const READ_ONLY: u8 = 2;
+/// Why an invitation is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum InvitationError {
+    /// It is for another namespace than the one being joined.
+    #[error("invitation group_id does not match namespace_id in path")]
+    Mismatch,
+    /// The signature does not verify.
+    #[error("the invitation's signature is not valid: it was forged or altered")]
+    Forged,
+    /// Its expiry has passed.
+    #[error("the invitation expired at {0} (Unix seconds); ask for a new one")]
+    Expired(u64),
+    /// What was pasted is not an invitation.
+    #[error("not an invitation as `namespace invite` prints it: {0}")]
+    Unparseable(String),
+    /// It could not be encoded to be signed or checked.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+impl InvitationError {
+    /// A stable name of the error kind, as the API reports it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvitationError::Mismatch => "InvitationMismatch",
+            InvitationError::Forged | InvitationError::Unparseable(_) => "InvalidInvitation",
+            InvitationError::Expired(_) => "InvitationExpired",
+            InvitationError::Encode(_) => "InternalError",
+        }
+    }
 }
 
 /// What the inviter signs.
@@ -35,9 +57,9 @@ pub struct Invitation {
     pub expiration_timestamp: u64,
     /// A random nonce.
     pub secret_salt: [u8; 32],
-    /// 0 admin, 1 member, 2 read-only.
+    /// The role granted (upstream's number in JSON).
     #[serde(default = "default_role")]
-    pub invited_role: u8,
+    pub invited_role: Role,
     /// The inviter's libp2p peer id.
     #[serde(default)]
     pub inviter_peer_id: String,
@@ -46,8 +68,8 @@ pub struct Invitation {
     pub inviter_addrs: Vec<String>,
 }
 
-fn default_role() -> u8 {
-    role::MEMBER
+fn default_role() -> Role {
+    Role::Member
 }
 
 /// An invitation with the inviter's signature (upstream's
@@ -69,59 +91,42 @@ pub struct SignedInvitation {
     pub app_key: Option<[u8; 32]>,
 }
 
-fn digest(inv: &Invitation) -> [u8; 32] {
-    // Encoding into a Vec cannot fail.
-    Sha256::digest(borsh::to_vec(inv).unwrap_or_default()).into()
+/// What the inviter signs: SHA-256 of the inner invitation's Borsh
+/// encoding, with no domain prefix (upstream's scheme).
+fn signed_digest(inv: &Invitation) -> Result<[u8; 32], EncodeError> {
+    digest("an invitation", &[], inv)
 }
 
 impl SignedInvitation {
     /// Signs `invitation` with `key`.
-    pub fn sign(invitation: Invitation, key: &SigningKey) -> SignedInvitation {
-        let sig = key.sign(&digest(&invitation));
-        SignedInvitation {
+    pub fn sign(invitation: Invitation, key: &SigningKey) -> Result<SignedInvitation, EncodeError> {
+        let sig = key.sign(&signed_digest(&invitation)?);
+        Ok(SignedInvitation {
             inviter_account: Some(hex::encode(invitation.inviter_identity)),
             invitation,
             inviter_signature: hex::encode(sig.to_bytes()),
             application_id: None,
             app_key: None,
-        }
+        })
     }
 
     /// Checks the signature, the namespace and the expiry (`now` in Unix
     /// seconds). Says exactly what is wrong.
-    pub fn verify(&self, namespace: &[u8; 32], now: u64) -> Result<(), NodeError> {
+    pub fn verify(&self, namespace: &[u8; 32], now: u64) -> Result<(), InvitationError> {
         let inv = &self.invitation;
         if inv.group_id != *namespace {
-            return Err(NodeError::bad(
-                "InvitationMismatch",
-                "invitation group_id does not match namespace_id in path",
-            ));
+            return Err(InvitationError::Mismatch);
         }
-        let bad_sig = || NodeError::Forbidden {
-            kind: "InvalidInvitation",
-            message: "the invitation's signature is not valid: it was forged or altered".into(),
-        };
-        let key = VerifyingKey::from_bytes(&inv.inviter_identity).map_err(|_| bad_sig())?;
+        let key =
+            VerifyingKey::from_bytes(&inv.inviter_identity).map_err(|_| InvitationError::Forged)?;
         let sig: [u8; 64] = hex::decode(&self.inviter_signature)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(bad_sig)?;
-        key.verify(&digest(inv), &Signature::from_bytes(&sig))
-            .map_err(|_| bad_sig())?;
+            .ok_or(InvitationError::Forged)?;
+        key.verify(&signed_digest(inv)?, &Signature::from_bytes(&sig))
+            .map_err(|_| InvitationError::Forged)?;
         if inv.expiration_timestamp < now {
-            return Err(NodeError::Forbidden {
-                kind: "InvitationExpired",
-                message: format!(
-                    "the invitation expired at {} (Unix seconds); ask for a new one",
-                    inv.expiration_timestamp
-                ),
-            });
-        }
-        if inv.invited_role > role::READ_ONLY {
-            return Err(NodeError::bad(
-                "InvalidInvitation",
-                format!("unknown invited_role {}", inv.invited_role),
-            ));
+            return Err(InvitationError::Expired(inv.expiration_timestamp));
         }
         Ok(())
     }
@@ -130,7 +135,7 @@ impl SignedInvitation {
 /// Parses what a user pastes: the signed invitation itself, `{"invitation":
 /// <signed>}`, or the whole response `invite` printed (`{"data":
 /// {"invitation": <signed>, ...}}`).
-pub fn parse_pasted(value: &serde_json::Value) -> Result<SignedInvitation, NodeError> {
+pub fn parse_pasted(value: &serde_json::Value) -> Result<SignedInvitation, InvitationError> {
     let mut v = value;
     // Peel wrappers until `v` is the signed invitation, whose own
     // `invitation` is the inner one (it has `inviter_identity`).
@@ -145,12 +150,7 @@ pub fn parse_pasted(value: &serde_json::Value) -> Result<SignedInvitation, NodeE
             break;
         }
     }
-    serde_json::from_value(v.clone()).map_err(|e| {
-        NodeError::bad(
-            "InvalidInvitation",
-            format!("not an invitation as `namespace invite` prints it: {e}"),
-        )
-    })
+    serde_json::from_value(v.clone()).map_err(|e| InvitationError::Unparseable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -165,12 +165,13 @@ mod tests {
                 group_id: [7; 32],
                 expiration_timestamp: expiry,
                 secret_salt: [1; 32],
-                invited_role: role::MEMBER,
+                invited_role: Role::Member,
                 inviter_peer_id: "peer".into(),
                 inviter_addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
             },
             key,
         )
+        .unwrap()
     }
 
     #[test]
@@ -187,7 +188,7 @@ mod tests {
             "InvitationExpired"
         );
         let mut tampered = good.clone();
-        tampered.invitation.invited_role = role::ADMIN;
+        tampered.invitation.invited_role = Role::Admin;
         assert_eq!(
             tampered.verify(&[7; 32], 1_000).unwrap_err().kind(),
             "InvalidInvitation"

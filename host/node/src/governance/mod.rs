@@ -7,6 +7,16 @@
 //! checked against the state at its causal position: a join must carry a
 //! valid invitation from a member allowed to invite, a context can only be
 //! registered by a member allowed to create contexts.
+//!
+//! Layout: this file holds the ops and the fold ([`Namespace`]);
+//! [`rights`] the role type and capability bits; [`invitation`] the signed
+//! invitations a join presents; [`digest`] the hashing of encodings that ids
+//! are made of. Nothing here does I/O or knows the node: the tests at the
+//! end of this file check the fold's order independence.
+
+pub mod digest;
+pub mod invitation;
+pub mod rights;
 
 use std::borrow::Cow;
 use std::cmp::Reverse;
@@ -16,8 +26,10 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::caps;
-use crate::invitation::{SignedInvitation, role};
+pub use self::digest::EncodeError;
+use self::digest::digest;
+use self::invitation::SignedInvitation;
+pub use self::rights::{Role, caps};
 
 /// An op id: SHA-256 of the op's Borsh encoding.
 pub type OpId = [u8; 32];
@@ -125,8 +137,8 @@ pub enum Body {
     RoleSet {
         /// The member.
         member: [u8; 32],
-        /// 0 admin, 1 member, 2 read-only.
-        role: u8,
+        /// The new role.
+        role: Role,
     },
     /// A member's capability mask is set (absolute, not added to).
     CapabilitiesSet {
@@ -177,25 +189,25 @@ pub struct SignedOp {
 const DOMAIN: &[u8] = b"mero.gov.v1";
 
 impl Op {
-    /// Its id.
-    pub fn id(&self) -> OpId {
-        Sha256::digest(borsh::to_vec(self).unwrap_or_default()).into()
+    /// Its id: SHA-256 of its Borsh encoding.
+    pub fn id(&self) -> Result<OpId, EncodeError> {
+        digest("a governance op", &[], self)
     }
 }
 
 impl SignedOp {
     /// Signs `op`.
-    pub fn sign(op: Op, key: &SigningKey) -> SignedOp {
-        let msg = [DOMAIN, &op.id()].concat();
-        SignedOp {
+    pub fn sign(op: Op, key: &SigningKey) -> Result<SignedOp, EncodeError> {
+        let msg = [DOMAIN, &op.id()?].concat();
+        Ok(SignedOp {
             signature: key.sign(&msg).to_bytes().to_vec(),
             op,
-        }
+        })
     }
 
     /// Checks the signature; returns the id.
     pub fn verify(&self) -> Result<OpId, String> {
-        let id = self.op.id();
+        let id = self.op.id().map_err(|e| e.to_string())?;
         let key = VerifyingKey::from_bytes(&self.op.author).map_err(|e| e.to_string())?;
         let sig: [u8; 64] = self
             .signature
@@ -211,18 +223,16 @@ impl SignedOp {
 /// The namespace id a `Create` op gives: a digest of everything in the op
 /// (its random nonce included) but the id itself, so no second, different
 /// `Create` can claim the same namespace.
-pub fn namespace_id(creator: &[u8; 32], millis: u64, create: &Body) -> [u8; 32] {
-    let body = borsh::to_vec(create).unwrap_or_default();
-    Sha256::digest(
-        [
-            b"mero.namespace.v2".as_slice(),
-            creator,
-            &millis.to_le_bytes(),
-            &body,
-        ]
-        .concat(),
+pub fn namespace_id(
+    creator: &[u8; 32],
+    millis: u64,
+    create: &Body,
+) -> Result<[u8; 32], EncodeError> {
+    digest(
+        "a Create op",
+        &[b"mero.namespace.v2", creator, &millis.to_le_bytes()],
+        create,
     )
-    .into()
 }
 
 /// The id of a context or subgroup `author` makes in namespace `ns`: bound
@@ -234,8 +244,8 @@ pub fn scoped_id(ns: &[u8; 32], author: &[u8; 32], salt: &[u8; 32]) -> [u8; 32] 
 /// A member as governance knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
-    /// 0 admin, 1 member, 2 read-only.
-    pub role: u8,
+    /// Its role.
+    pub role: Role,
     /// Its capability mask, if set apart from the default.
     pub capabilities: Option<u32>,
     /// Where it listens.
@@ -344,17 +354,21 @@ impl Namespace {
     }
 
     /// A new namespace's state (empty, with its id) and its `Create` op.
-    pub fn create(key: &SigningKey, millis: u64, create: Body) -> (Namespace, SignedOp) {
-        let id = namespace_id(&key.verifying_key().to_bytes(), millis, &create);
+    pub fn create(
+        key: &SigningKey,
+        millis: u64,
+        create: Body,
+    ) -> Result<(Namespace, SignedOp), EncodeError> {
+        let id = namespace_id(&key.verifying_key().to_bytes(), millis, &create)?;
         let ns = Namespace::new(id);
-        let op = ns.make(key, millis, create);
-        (ns, op)
+        let op = ns.make(key, millis, create)?;
+        Ok((ns, op))
     }
 
     /// Whether `who` may do what `need` asks (admins may do everything).
     pub fn allowed(&self, who: &[u8; 32], need: u32) -> bool {
         self.members.get(who).is_some_and(|m| {
-            m.role == role::ADMIN
+            m.role == Role::Admin
                 || m.capabilities.unwrap_or(self.default_capabilities) & need == need
         })
     }
@@ -366,20 +380,20 @@ impl Namespace {
 
     /// Whether `who` is an admin.
     pub fn is_admin(&self, who: &[u8; 32]) -> bool {
-        self.members.get(who).is_some_and(|m| m.role == role::ADMIN)
+        self.members.get(who).is_some_and(|m| m.role == Role::Admin)
     }
 
     /// Whether `who` may author deltas: a member that is not read-only.
     pub fn may_write(&self, who: &[u8; 32]) -> bool {
         self.members
             .get(who)
-            .is_some_and(|m| m.role != role::READ_ONLY)
+            .is_some_and(|m| m.role != Role::ReadOnly)
     }
 
     /// A member's effective capability mask (admins have every bit).
     pub fn capabilities(&self, who: &[u8; 32]) -> Option<u32> {
         self.members.get(who).map(|m| {
-            if m.role == role::ADMIN {
+            if m.role == Role::Admin {
                 u32::MAX
             } else {
                 m.capabilities.unwrap_or(self.default_capabilities)
@@ -464,11 +478,11 @@ impl Namespace {
     }
 
     fn is_last_admin(&self, who: &[u8; 32]) -> bool {
-        self.members.get(who).is_some_and(|m| m.role == role::ADMIN)
+        self.members.get(who).is_some_and(|m| m.role == Role::Admin)
             && self
                 .members
                 .values()
-                .filter(|m| m.role == role::ADMIN)
+                .filter(|m| m.role == Role::Admin)
                 .count()
                 == 1
     }
@@ -482,7 +496,7 @@ impl Namespace {
         let Some(target) = self.members.get(member) else {
             return Err(Refused::Invalid("no such member".into()));
         };
-        if target.role == role::ADMIN && !self.is_admin(author) {
+        if target.role == Role::Admin && !self.is_admin(author) {
             return Err(Refused::Invalid("only an admin may change an admin".into()));
         }
         Ok(())
@@ -493,16 +507,22 @@ impl Namespace {
     /// judges it the same whatever else it has received. Concurrent ops are
     /// then folded in one deterministic order (see [`Namespace::replay`]).
     pub fn apply(&mut self, signed: &SignedOp) -> Result<OpId, Refused> {
-        let id = signed.verify().map_err(Refused::Invalid)?;
+        // Known ops are common (every pull brings the whole log): they are
+        // told by their id, before the signature is checked.
+        let id = signed
+            .op
+            .id()
+            .map_err(|e| Refused::Invalid(e.to_string()))?;
+        if self.ops.contains_key(&id) {
+            return Err(Refused::Duplicate);
+        }
+        signed.verify().map_err(Refused::Invalid)?;
         let op = &signed.op;
         if op.namespace != self.id {
             return Err(Refused::Invalid("op of another namespace".into()));
         }
         if op.parents.iter().collect::<BTreeSet<_>>().len() != op.parents.len() {
             return Err(Refused::Invalid("an op names a parent twice".into()));
-        }
-        if self.ops.contains_key(&id) {
-            return Err(Refused::Duplicate);
         }
         let missing: Vec<OpId> = op
             .parents
@@ -718,7 +738,9 @@ impl Namespace {
                 if !op.parents.is_empty() || !self.ops.is_empty() {
                     return Err(Refused::Invalid("a second Create op".into()));
                 }
-                if namespace_id(&op.author, op.millis, &op.body) != self.id {
+                let derived = namespace_id(&op.author, op.millis, &op.body)
+                    .map_err(|e| Refused::Invalid(e.to_string()))?;
+                if derived != self.id {
                     return Err(Refused::Invalid(
                         "Create op does not derive the namespace id".into(),
                     ));
@@ -753,7 +775,7 @@ impl Namespace {
                         "the inviter may not invite members".into(),
                     ));
                 }
-                if inv.invited_role == role::ADMIN && !self.is_admin(&inv.inviter_identity) {
+                if inv.invited_role == Role::Admin && !self.is_admin(&inv.inviter_identity) {
                     return Err(Refused::Invalid("only an admin may invite an admin".into()));
                 }
             }
@@ -835,13 +857,10 @@ impl Namespace {
             }
             Body::RoleSet { member, role: r } => {
                 self.check_manage(&op.author, member)?;
-                if *r > role::READ_ONLY {
-                    return Err(Refused::Invalid(format!("unknown role {r}")));
-                }
-                if *r == role::ADMIN && !self.is_admin(&op.author) {
+                if *r == Role::Admin && !self.is_admin(&op.author) {
                     return Err(Refused::Invalid("only an admin may make an admin".into()));
                 }
-                if *r != role::ADMIN && self.is_last_admin(member) {
+                if *r != Role::Admin && self.is_last_admin(member) {
                     return Err(Refused::Invalid(
                         "the last admin cannot step down; make another admin first".into(),
                     ));
@@ -917,7 +936,7 @@ impl Namespace {
                 self.members.insert(
                     op.author,
                     Member {
-                        role: role::ADMIN,
+                        role: Role::Admin,
                         capabilities: None,
                         addrs: addrs.clone(),
                         joined_millis: op.millis,
@@ -994,7 +1013,7 @@ impl Namespace {
             Body::RoleSet { member, role: r } => {
                 // Two admins demoting each other concurrently: the second
                 // in fold order finds the other already gone and stops.
-                if *r != role::ADMIN && self.is_last_admin(member) {
+                if *r != Role::Admin && self.is_last_admin(member) {
                     return;
                 }
                 if let Some(m) = self.members.get_mut(member) {
@@ -1049,7 +1068,7 @@ impl Namespace {
     }
 
     /// A new op by `key` on top of the current heads.
-    pub fn make(&self, key: &SigningKey, millis: u64, body: Body) -> SignedOp {
+    pub fn make(&self, key: &SigningKey, millis: u64, body: Body) -> Result<SignedOp, EncodeError> {
         SignedOp::sign(
             Op {
                 namespace: self.id,
@@ -1076,7 +1095,7 @@ impl Namespace {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail fast")]
     use super::*;
-    use crate::invitation::Invitation;
+    use crate::governance::invitation::Invitation;
 
     fn app() -> AppInfo {
         AppInfo {
@@ -1089,7 +1108,7 @@ mod tests {
         }
     }
 
-    fn invite(by: &SigningKey, ns: [u8; 32], role: u8) -> SignedInvitation {
+    fn invite(by: &SigningKey, ns: [u8; 32], role: Role) -> SignedInvitation {
         SignedInvitation::sign(
             Invitation {
                 inviter_identity: by.verifying_key().to_bytes(),
@@ -1102,6 +1121,7 @@ mod tests {
             },
             by,
         )
+        .unwrap()
     }
 
     #[test]
@@ -1120,39 +1140,46 @@ mod tests {
                 default_capabilities: caps::DEFAULT,
                 addrs: vec![],
             },
-        );
+        )
+        .unwrap();
         let id = a.id;
         a.apply(&create).unwrap();
-        let join_b = a.make(
-            &admin,
-            2_000,
-            Body::MemberJoined {
-                member: bob.verifying_key().to_bytes(),
-                invitation: invite(&admin, id, role::MEMBER),
-                addrs: vec![],
-            },
-        );
-        let join_c = a.make(
-            &admin,
-            2_000,
-            Body::MemberJoined {
-                member: carol.verifying_key().to_bytes(),
-                invitation: invite(&admin, id, role::READ_ONLY),
-                addrs: vec![],
-            },
-        );
+        let join_b = a
+            .make(
+                &admin,
+                2_000,
+                Body::MemberJoined {
+                    member: bob.verifying_key().to_bytes(),
+                    invitation: invite(&admin, id, Role::Member),
+                    addrs: vec![],
+                },
+            )
+            .unwrap();
+        let join_c = a
+            .make(
+                &admin,
+                2_000,
+                Body::MemberJoined {
+                    member: carol.verifying_key().to_bytes(),
+                    invitation: invite(&admin, id, Role::ReadOnly),
+                    addrs: vec![],
+                },
+            )
+            .unwrap();
         a.apply(&join_b).unwrap();
         a.apply(&join_c).unwrap();
-        let reg = a.make(
-            &bob,
-            3_000,
-            Body::ContextRegistered {
-                context: scoped_id(&id, &bob.verifying_key().to_bytes(), &[8; 32]),
-                name: None,
-                group: id,
-                salt: [8; 32],
-            },
-        );
+        let reg = a
+            .make(
+                &bob,
+                3_000,
+                Body::ContextRegistered {
+                    context: scoped_id(&id, &bob.verifying_key().to_bytes(), &[8; 32]),
+                    name: None,
+                    group: id,
+                    salt: [8; 32],
+                },
+            )
+            .unwrap();
         // Bob lacks CREATE_CONTEXT by default.
         assert!(matches!(a.apply(&reg), Err(Refused::Invalid(_))));
 
@@ -1164,49 +1191,55 @@ mod tests {
         assert_eq!(a.heads, b.heads);
         assert_eq!(
             b.members[&carol.verifying_key().to_bytes()].role,
-            role::READ_ONLY
+            Role::ReadOnly
         );
 
         // A read-only member's invitation does not let anyone in.
         let dave = SigningKey::from_bytes(&[4; 32]);
-        let bad = b.make(
-            &admin,
-            4_000,
-            Body::MemberJoined {
-                member: dave.verifying_key().to_bytes(),
-                invitation: invite(&carol, id, role::MEMBER),
-                addrs: vec![],
-            },
-        );
+        let bad = b
+            .make(
+                &admin,
+                4_000,
+                Body::MemberJoined {
+                    member: dave.verifying_key().to_bytes(),
+                    invitation: invite(&carol, id, Role::Member),
+                    addrs: vec![],
+                },
+            )
+            .unwrap();
         assert!(matches!(b.apply(&bad), Err(Refused::Invalid(_))));
         // Nor may a joiner admit itself, whatever invitation it holds.
-        let itself = b.make(
-            &dave,
-            4_000,
-            Body::MemberJoined {
-                member: dave.verifying_key().to_bytes(),
-                invitation: invite(&admin, id, role::MEMBER),
-                addrs: vec![],
-            },
-        );
+        let itself = b
+            .make(
+                &dave,
+                4_000,
+                Body::MemberJoined {
+                    member: dave.verifying_key().to_bytes(),
+                    invitation: invite(&admin, id, Role::Member),
+                    addrs: vec![],
+                },
+            )
+            .unwrap();
         assert!(matches!(b.apply(&itself), Err(Refused::Invalid(_))));
         // A forged Create for the same id is refused.
         let mut c = Namespace::new(id);
-        let forged = c.make(
-            &bob,
-            1,
-            Body::Create {
-                nonce,
-                name: None,
-                app: app(),
-                default_capabilities: 0,
-                addrs: vec![],
-            },
-        );
+        let forged = c
+            .make(
+                &bob,
+                1,
+                Body::Create {
+                    nonce,
+                    name: None,
+                    app: app(),
+                    default_capabilities: 0,
+                    addrs: vec![],
+                },
+            )
+            .unwrap();
         assert!(matches!(c.apply(&forged), Err(Refused::Invalid(_))));
         assert_eq!(
-            b.ordered_ops().first().map(|o| o.op.id()),
-            Some(create.op.id())
+            b.ordered_ops().first().map(|o| o.op.id().unwrap()),
+            Some(create.op.id().unwrap())
         );
     }
 
@@ -1227,20 +1260,23 @@ mod tests {
                 default_capabilities: caps::DEFAULT,
                 addrs: vec![],
             },
-        );
+        )
+        .unwrap();
         let id = ns.id;
         let ops = [create];
         ns.apply(&ops[0]).unwrap();
-        for (who, r) in [(&bob, role::MEMBER), (&carol, role::READ_ONLY)] {
-            let join = ns.make(
-                &admin,
-                2_000,
-                Body::MemberJoined {
-                    member: key(who),
-                    invitation: invite(&admin, id, r),
-                    addrs: vec![],
-                },
-            );
+        for (who, r) in [(&bob, Role::Member), (&carol, Role::ReadOnly)] {
+            let join = ns
+                .make(
+                    &admin,
+                    2_000,
+                    Body::MemberJoined {
+                        member: key(who),
+                        invitation: invite(&admin, id, r),
+                        addrs: vec![],
+                    },
+                )
+                .unwrap();
             ns.apply(&join).unwrap();
         }
         assert!(ns.may_write(&key(&bob)) && !ns.may_write(&key(&carol)));
@@ -1256,6 +1292,7 @@ mod tests {
                     capabilities: c,
                 },
             )
+            .unwrap()
         };
         assert!(matches!(
             ns.apply(&grant(&bob, &ns, &bob, u32::MAX)),
@@ -1269,6 +1306,7 @@ mod tests {
                     member: key(&carol),
                 },
             )
+            .unwrap()
         };
         assert!(matches!(
             ns.apply(&remove_carol(&bob, &ns)),
@@ -1281,64 +1319,76 @@ mod tests {
         assert!(!ns.allowed(&key(&bob), caps::JOIN_OPEN_SUBGROUPS));
         // A full mask does not make Bob an admin: he still cannot touch one.
         ns.apply(&grant(&admin, &ns, &bob, u32::MAX)).unwrap();
-        let demote = ns.make(
-            &bob,
-            4_000,
-            Body::RoleSet {
-                member: key(&admin),
-                role: role::MEMBER,
-            },
-        );
+        let demote = ns
+            .make(
+                &bob,
+                4_000,
+                Body::RoleSet {
+                    member: key(&admin),
+                    role: Role::Member,
+                },
+            )
+            .unwrap();
         assert!(matches!(ns.apply(&demote), Err(Refused::Invalid(_))));
         ns.apply(&remove_carol(&bob, &ns)).unwrap();
         assert!(!ns.is_member(&key(&carol)));
         // The creator cannot be removed, the last admin cannot step down.
-        let remove_admin = ns.make(
-            &admin,
-            5_000,
-            Body::MemberRemoved {
-                member: key(&admin),
-            },
-        );
+        let remove_admin = ns
+            .make(
+                &admin,
+                5_000,
+                Body::MemberRemoved {
+                    member: key(&admin),
+                },
+            )
+            .unwrap();
         assert!(matches!(ns.apply(&remove_admin), Err(Refused::Invalid(_))));
-        let step_down = ns.make(
-            &admin,
-            5_000,
-            Body::RoleSet {
-                member: key(&admin),
-                role: role::MEMBER,
-            },
-        );
+        let step_down = ns
+            .make(
+                &admin,
+                5_000,
+                Body::RoleSet {
+                    member: key(&admin),
+                    role: Role::Member,
+                },
+            )
+            .unwrap();
         assert!(matches!(ns.apply(&step_down), Err(Refused::Invalid(_))));
         // A member may leave on its own.
-        let leave = ns.make(&bob, 6_000, Body::MemberRemoved { member: key(&bob) });
+        let leave = ns
+            .make(&bob, 6_000, Body::MemberRemoved { member: key(&bob) })
+            .unwrap();
         ns.apply(&leave).unwrap();
         assert_eq!(ns.members.len(), 1);
         // Removed members cannot come back, even admitted by an admin.
-        let back = ns.make(
-            &admin,
-            7_000,
-            Body::MemberJoined {
-                member: key(&carol),
-                invitation: invite(&admin, id, role::MEMBER),
-                addrs: vec![],
-            },
-        );
+        let back = ns
+            .make(
+                &admin,
+                7_000,
+                Body::MemberJoined {
+                    member: key(&carol),
+                    invitation: invite(&admin, id, Role::Member),
+                    addrs: vec![],
+                },
+            )
+            .unwrap();
         assert!(matches!(ns.apply(&back), Err(Refused::Invalid(_))));
         // Key epochs move one at a time.
-        let skip = ns.make(
-            &admin,
-            8_000,
-            Body::KeyShared {
-                epoch: u32::MAX,
-                wrapped: vec![],
-            },
-        );
+        let skip = ns
+            .make(
+                &admin,
+                8_000,
+                Body::KeyShared {
+                    epoch: u32::MAX,
+                    wrapped: vec![],
+                },
+            )
+            .unwrap();
         assert!(matches!(ns.apply(&skip), Err(Refused::Invalid(_))));
     }
 
     /// A namespace by `admin` with `others` joined in the given roles.
-    fn namespace_with(admin: &SigningKey, others: &[(&SigningKey, u8)]) -> Namespace {
+    fn namespace_with(admin: &SigningKey, others: &[(&SigningKey, Role)]) -> Namespace {
         let nonce = [5; 32];
         let (mut ns, create) = Namespace::create(
             admin,
@@ -1350,19 +1400,22 @@ mod tests {
                 default_capabilities: caps::DEFAULT,
                 addrs: vec![],
             },
-        );
+        )
+        .unwrap();
         let id = ns.id;
         ns.apply(&create).unwrap();
         for (who, r) in others {
-            let join = ns.make(
-                admin,
-                2_000,
-                Body::MemberJoined {
-                    member: who.verifying_key().to_bytes(),
-                    invitation: invite(admin, id, *r),
-                    addrs: vec![],
-                },
-            );
+            let join = ns
+                .make(
+                    admin,
+                    2_000,
+                    Body::MemberJoined {
+                        member: who.verifying_key().to_bytes(),
+                        invitation: invite(admin, id, *r),
+                        addrs: vec![],
+                    },
+                )
+                .unwrap();
             ns.apply(&join).unwrap();
         }
         ns
@@ -1378,9 +1431,9 @@ mod tests {
         let base = namespace_with(
             &alice,
             &[
-                (&bob, role::ADMIN),
-                (&carol, role::ADMIN),
-                (&dave, role::MEMBER),
+                (&bob, Role::Admin),
+                (&carol, Role::Admin),
+                (&dave, Role::Member),
             ],
         );
         // From the same heads: Bob and Carol demote each other, Alice
@@ -1391,18 +1444,21 @@ mod tests {
                 3_000,
                 Body::RoleSet {
                     member: key(&carol),
-                    role: role::MEMBER,
+                    role: Role::Member,
                 },
-            ),
+            )
+            .unwrap(),
             base.make(
                 &carol,
                 3_000,
                 Body::RoleSet {
                     member: key(&bob),
-                    role: role::MEMBER,
+                    role: Role::Member,
                 },
-            ),
-            base.make(&alice, 3_001, Body::MemberRemoved { member: key(&bob) }),
+            )
+            .unwrap(),
+            base.make(&alice, 3_001, Body::MemberRemoved { member: key(&bob) })
+                .unwrap(),
             base.make(
                 &bob,
                 3_002,
@@ -1410,7 +1466,8 @@ mod tests {
                     member: key(&dave),
                     capabilities: caps::INVITE_MEMBERS,
                 },
-            ),
+            )
+            .unwrap(),
         ];
         let mut results = Vec::new();
         for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]] {
@@ -1428,49 +1485,57 @@ mod tests {
         // nothing (his demotion of Carol, his change to Dave), however he
         // dates them.
         assert_eq!(members[&key(&dave)].capabilities, None);
-        assert_eq!(members[&key(&alice)].role, role::ADMIN);
-        assert_eq!(members[&key(&carol)].role, role::ADMIN);
+        assert_eq!(members[&key(&alice)].role, Role::Admin);
+        assert_eq!(members[&key(&carol)].role, Role::Admin);
 
         // Bob, removed, signs an op over the heads from before his removal:
         // valid where he claims to stand, and without effect.
         let mut ns = base.clone();
         ns.apply(&ops[2]).unwrap();
         let before = ns.members.clone();
-        let backdated = base.make(
-            &bob,
-            1,
-            Body::RoleSet {
-                member: key(&alice),
-                role: role::READ_ONLY,
-            },
-        );
+        let backdated = base
+            .make(
+                &bob,
+                1,
+                Body::RoleSet {
+                    member: key(&alice),
+                    role: Role::ReadOnly,
+                },
+            )
+            .unwrap();
         ns.apply(&backdated).unwrap();
         assert_eq!(ns.members, before);
         // An op naming a parent twice is refused outright.
-        let mut twice = base.make(&alice, 5_000, Body::MemberRemoved { member: key(&dave) });
+        let mut twice = base
+            .make(&alice, 5_000, Body::MemberRemoved { member: key(&dave) })
+            .unwrap();
         let h = twice.op.parents[0];
         twice.op.parents = vec![h, h];
-        let twice = SignedOp::sign(twice.op, &alice);
+        let twice = SignedOp::sign(twice.op, &alice).unwrap();
         assert!(matches!(ns.apply(&twice), Err(Refused::Invalid(_))));
 
         // With only two admins, a mutual demotion leaves one of them.
-        let base = namespace_with(&alice, &[(&bob, role::ADMIN)]);
-        let a = base.make(
-            &alice,
-            3_000,
-            Body::RoleSet {
-                member: key(&bob),
-                role: role::MEMBER,
-            },
-        );
-        let b = base.make(
-            &bob,
-            3_000,
-            Body::RoleSet {
-                member: key(&alice),
-                role: role::MEMBER,
-            },
-        );
+        let base = namespace_with(&alice, &[(&bob, Role::Admin)]);
+        let a = base
+            .make(
+                &alice,
+                3_000,
+                Body::RoleSet {
+                    member: key(&bob),
+                    role: Role::Member,
+                },
+            )
+            .unwrap();
+        let b = base
+            .make(
+                &bob,
+                3_000,
+                Body::RoleSet {
+                    member: key(&alice),
+                    role: Role::Member,
+                },
+            )
+            .unwrap();
         let (mut x, mut y) = (base.clone(), base);
         x.apply(&a).unwrap();
         x.apply(&b).unwrap();
@@ -1478,7 +1543,7 @@ mod tests {
         y.apply(&a).unwrap();
         assert_eq!(x.members, y.members);
         assert_eq!(
-            x.members.values().filter(|m| m.role == role::ADMIN).count(),
+            x.members.values().filter(|m| m.role == Role::Admin).count(),
             1
         );
         assert_eq!(x.ordered_ops(), y.ordered_ops());
@@ -1490,21 +1555,25 @@ mod tests {
         let bob = SigningKey::from_bytes(&[2; 32]);
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
-        let mut ns = namespace_with(&alice, &[(&bob, role::MEMBER), (&carol, role::READ_ONLY)]);
+        let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::ReadOnly)]);
         let ctx = scoped_id(&ns.id, &key(&alice), &[21; 32]);
-        let register = ns.make(
-            &alice,
-            2_500,
-            Body::ContextRegistered {
-                context: ctx,
-                name: None,
-                group: ns.id,
-                salt: [21; 32],
-            },
-        );
+        let register = ns
+            .make(
+                &alice,
+                2_500,
+                Body::ContextRegistered {
+                    context: ctx,
+                    name: None,
+                    group: ns.id,
+                    salt: [21; 32],
+                },
+            )
+            .unwrap();
         ns.apply(&register).unwrap();
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
-        let remove = ns.make(&alice, 3_000, Body::MemberRemoved { member: key(&bob) });
+        let remove = ns
+            .make(&alice, 3_000, Body::MemberRemoved { member: key(&bob) })
+            .unwrap();
         ns.apply(&remove).unwrap();
         let after: Vec<OpId> = ns.heads.iter().copied().collect();
 
@@ -1541,7 +1610,7 @@ mod tests {
         let bob = SigningKey::from_bytes(&[2; 32]);
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
-        let mut ns = namespace_with(&alice, &[(&bob, role::MEMBER), (&carol, role::MEMBER)]);
+        let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::Member)]);
         // Ids are bound to the namespace and their creator.
         let nsid = ns.id;
         let id_of = |by: &SigningKey, salt: u8| scoped_id(&nsid, &key(by), &[salt; 32]);
@@ -1558,6 +1627,7 @@ mod tests {
                     open,
                 },
             )
+            .unwrap()
         };
         // Members may not create subgroups by default.
         assert!(matches!(
@@ -1573,44 +1643,50 @@ mod tests {
             Err(Refused::Invalid(_))
         ));
         // Nobody creates a group under an id that is not theirs.
-        let stolen = ns.make(
-            &alice,
-            3_000,
-            Body::GroupCreated {
-                group: id_of(&bob, 15),
-                salt: [15; 32],
-                parent: ns.id,
-                name: None,
-                open: true,
-            },
-        );
+        let stolen = ns
+            .make(
+                &alice,
+                3_000,
+                Body::GroupCreated {
+                    group: id_of(&bob, 15),
+                    salt: [15; 32],
+                    parent: ns.id,
+                    name: None,
+                    open: true,
+                },
+            )
+            .unwrap();
         assert!(matches!(ns.apply(&stolen), Err(Refused::Invalid(_))));
 
         // Open: the parent's members (with JOIN_OPEN_SUBGROUPS, the default).
         assert!(ns.in_group(&key(&bob), &open) && ns.in_group(&key(&carol), &open));
         // Restricted: admitted ones only, and what is open beneath follows.
         assert!(!ns.in_group(&key(&bob), &secret) && !ns.in_group(&key(&bob), &inner));
-        let admit = ns.make(
-            &alice,
-            4_000,
-            Body::GroupMemberAdded {
-                group: secret,
-                member: key(&bob),
-            },
-        );
+        let admit = ns
+            .make(
+                &alice,
+                4_000,
+                Body::GroupMemberAdded {
+                    group: secret,
+                    member: key(&bob),
+                },
+            )
+            .unwrap();
         ns.apply(&admit).unwrap();
         assert!(ns.in_group(&key(&bob), &secret) && ns.in_group(&key(&bob), &inner));
         assert!(!ns.in_group(&key(&carol), &secret));
         // Admins are in every group; a member cannot admit itself.
         assert!(ns.in_group(&key(&alice), &secret));
-        let itself = ns.make(
-            &carol,
-            4_000,
-            Body::GroupMemberAdded {
-                group: secret,
-                member: key(&carol),
-            },
-        );
+        let itself = ns
+            .make(
+                &carol,
+                4_000,
+                Body::GroupMemberAdded {
+                    group: secret,
+                    member: key(&carol),
+                },
+            )
+            .unwrap();
         assert!(matches!(ns.apply(&itself), Err(Refused::Invalid(_))));
 
         // Contexts attach to a group; only its members write there.
@@ -1625,6 +1701,7 @@ mod tests {
                     group,
                 },
             )
+            .unwrap()
         };
         ns.apply(&register(&ns, &alice, 21, secret)).unwrap();
         let ctx = id_of(&alice, 21);
@@ -1644,29 +1721,35 @@ mod tests {
         assert!(err.contains("before its context was registered"), "{err}");
 
         // Without JOIN_OPEN_SUBGROUPS, open subgroups are closed to Carol.
-        let caps = ns.make(
-            &alice,
-            6_000,
-            Body::CapabilitiesSet {
-                member: key(&carol),
-                capabilities: 0,
-            },
-        );
+        let caps = ns
+            .make(
+                &alice,
+                6_000,
+                Body::CapabilitiesSet {
+                    member: key(&carol),
+                    capabilities: 0,
+                },
+            )
+            .unwrap();
         ns.apply(&caps).unwrap();
         assert!(!ns.in_group(&key(&carol), &open) && ns.in_group(&key(&bob), &open));
         // Restricting the open subgroup closes it to Bob too.
-        let restrict = ns.make(
-            &alice,
-            7_000,
-            Body::GroupVisibilitySet {
-                group: open,
-                open: false,
-            },
-        );
+        let restrict = ns
+            .make(
+                &alice,
+                7_000,
+                Body::GroupVisibilitySet {
+                    group: open,
+                    open: false,
+                },
+            )
+            .unwrap();
         ns.apply(&restrict).unwrap();
         assert!(!ns.in_group(&key(&bob), &open));
         // Leaving the namespace ends every subgroup membership.
-        let leave = ns.make(&bob, 8_000, Body::MemberRemoved { member: key(&bob) });
+        let leave = ns
+            .make(&bob, 8_000, Body::MemberRemoved { member: key(&bob) })
+            .unwrap();
         ns.apply(&leave).unwrap();
         assert!(!ns.in_group(&key(&bob), &secret));
         assert_eq!(ns.groups[&secret].parent, ns.id);

@@ -1,0 +1,364 @@
+//! Contexts as the API shows them: creating one (registered in its group's
+//! governance first), joining one a member created, listing, deleting,
+//! calling methods, and who may subscribe to one.
+
+use std::sync::Arc;
+
+use mero_crdt::{ContextId, DeltaId, Hash};
+use mero_runtime::{CallOutcome, ExecError, Intent, NewContext, Standing};
+use mero_store::ContextMeta;
+use sha2::{Digest, Sha256};
+
+use crate::blocking::blocking;
+use crate::error::{NodeError, Result};
+use crate::governance::{Body, scoped_id};
+use crate::membership::Membership;
+use crate::sync::{context_topic, peer_of};
+use crate::{Node, authz};
+
+/// A context with what the API shows about it.
+#[derive(Debug, Clone)]
+pub struct ContextInfo {
+    /// Its metadata.
+    pub meta: ContextMeta,
+    /// Its state root hash.
+    pub root_hash: Hash,
+    /// Its DAG heads.
+    pub heads: Vec<DeltaId>,
+}
+
+fn denied(d: authz::Denied) -> ExecError {
+    ExecError::Denied {
+        kind: d.kind(),
+        message: d.to_string(),
+    }
+}
+
+/// The executor's [`Standing`]: a delta this node authors in a namespace
+/// names the namespace's current governance heads, and is refused if this
+/// node may no longer write there.
+pub(crate) fn standing(members: Arc<Membership>, me: [u8; 32]) -> Standing {
+    Arc::new(move |meta| {
+        let Some(ns) = meta.group else {
+            return Ok(Vec::new());
+        };
+        let state = members.get(&ns);
+        authz::may_call(state.as_deref(), &me, &meta.id, true).map_err(denied)?;
+        Ok(state
+            .map(|s| s.heads.iter().copied().collect())
+            .unwrap_or_default())
+    })
+}
+
+/// A call's arguments as the JSON text a guest receives: empty for none.
+pub fn args_text(args: &serde_json::Value) -> String {
+    match args {
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+impl Node {
+    /// Creates a context of `group` (a namespace or one of its subgroups)
+    /// running `application`, and runs its `init` with `init_params` (JSON
+    /// bytes). The context is registered in the group's governance first,
+    /// so its first delta names its registration.
+    pub async fn create_context(
+        &self,
+        application: &[u8; 32],
+        group: &[u8; 32],
+        init_params: Vec<u8>,
+        seed: Option<[u8; 32]>,
+        name: Option<String>,
+    ) -> Result<ContextId> {
+        let members = &self.inner.members;
+        let governance = members
+            .containing_group(group)
+            .ok_or_else(|| NodeError::not_found("GroupNotFound", "Namespace or group not found"))?;
+        let ns = governance.id;
+        let me = self.public_key();
+        authz::may_create_context(&governance, &me, group)?;
+        let snap = self.inner.store.snapshot()?;
+        let group_rec = snap
+            .group(&ns)?
+            .ok_or_else(|| NodeError::not_found("GroupNotFound", "Namespace or group not found"))?;
+        let app = snap
+            .application(application)?
+            .ok_or_else(|| NodeError::not_found("ApplicationNotFound", "Application not found"))?;
+        if app.id != group_rec.application {
+            return Err(NodeError::bad(
+                "ApplicationMismatch",
+                "the group runs another application; create the context with the group's application",
+            ));
+        }
+        drop(snap);
+        let args = String::from_utf8(init_params).map_err(|_| {
+            NodeError::bad(
+                "InvalidInitParams",
+                "initializationParams must be UTF-8 JSON",
+            )
+        })?;
+        if !args.trim().is_empty() && serde_json::from_str::<serde_json::Value>(&args).is_err() {
+            return Err(NodeError::bad(
+                "InvalidInitParams",
+                "initializationParams must be JSON",
+            ));
+        }
+        // Bound to the namespace and this node's key: a seed gives the same
+        // id for the same creator in the same namespace.
+        let salt: [u8; 32] = match seed {
+            Some(s) => Sha256::digest([b"mero.context.seed".as_slice(), &s].concat()).into(),
+            None => rand::random(),
+        };
+        let id = ContextId(scoped_id(&ns, &me, &salt));
+        // A seeded id may be registered from an earlier creation.
+        let registered = governance.group_of(&id.0).map(|at| at == *group);
+        drop(governance);
+        match registered {
+            Some(true) => {}
+            Some(false) => {
+                return Err(NodeError::conflict(
+                    "ContextExists",
+                    "a context with that id is registered in another group",
+                ));
+            }
+            None => {
+                members
+                    .change(
+                        &ns,
+                        Body::ContextRegistered {
+                            context: id.0,
+                            name: name.clone(),
+                            group: *group,
+                            salt,
+                        },
+                    )
+                    .await?;
+            }
+        }
+        let created = self
+            .inner
+            .exec
+            .create_context(NewContext {
+                id,
+                application: app.id,
+                blob: app.blob,
+                app_version: app.version,
+                group: Some(ns),
+                name,
+                init_args: args,
+            })
+            .await;
+        let created = match created {
+            Ok(c) => c,
+            Err(e) => {
+                if registered.is_none() {
+                    // Withdraw the registration of a context that never was.
+                    let _ = members
+                        .author(ns, Body::ContextDetached { context: id.0 })
+                        .await;
+                }
+                return Err(match e {
+                    ExecError::Call(c) => NodeError::bad("InitFailed", format!("init failed: {c}")),
+                    other => other.into(),
+                });
+            }
+        };
+        self.inner
+            .peers
+            .subscribe(&context_topic(&created.id))
+            .await;
+        Ok(created.id)
+    }
+
+    /// Joins a context of a namespace this node is a member of: fetches the
+    /// app if missing, creates the local replica and pulls a snapshot.
+    pub async fn join_context(&self, ctx: &ContextId) -> Result<()> {
+        let me = self.public_key();
+        let Some(state) = self.inner.members.registering(ctx) else {
+            if self.inner.store.snapshot()?.context_meta(ctx)?.is_some() {
+                return Ok(());
+            }
+            return Err(NodeError::not_found(
+                "ContextNotFound",
+                "no namespace this node belongs to has that context",
+            ));
+        };
+        // Refused as a non-member of the group the context is in.
+        authz::may_read(&state, &me, ctx).map_err(|_| authz::Denied::NotInGroup)?;
+        let app = state
+            .app
+            .clone()
+            .ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
+        let connected = self.inner.peers.connected().await;
+        // Snapshots are trusted state: take them only from members that may
+        // write.
+        let peers: Vec<_> = state
+            .members
+            .keys()
+            .filter(|k| **k != me && authz::may_author(&state, k, ctx))
+            .filter_map(peer_of)
+            .filter(|p| connected.contains(p))
+            .collect();
+        self.ensure_app(&app, &peers).await?;
+        let record = self
+            .inner
+            .store
+            .snapshot()?
+            .application(&app.id)?
+            .ok_or_else(|| NodeError::Internal("application vanished".into()))?;
+        let loaded = self
+            .inner
+            .exec
+            .app(&self.inner.store.snapshot()?, &app.blob)
+            .await?;
+        self.inner
+            .exec
+            .create_replica(ContextMeta {
+                id: *ctx,
+                application: app.id,
+                blob: app.blob,
+                app_version: record.version,
+                state_version: loaded.description().state_version,
+                group: Some(state.id),
+                name: state.contexts.get(&ctx.0).and_then(|r| r.name.clone()),
+                last_hlc: Default::default(),
+                delta_count: 0,
+                created_at_millis: mero_crdt::hlc::wall_millis(),
+            })
+            .await?;
+        drop(state);
+        self.inner.peers.subscribe(&context_topic(ctx)).await;
+        let replication = &self.inner.replication;
+        let mut last = None;
+        for p in &peers {
+            match replication.join_from(*p, *ctx).await {
+                Ok(()) => {
+                    replication.publish_snapshot_joined(ctx);
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
+            // Anti-entropy keeps trying; the context exists already.
+            tracing::warn!(error = %e, "no peer sent a snapshot yet");
+        }
+        replication.set_status(ctx, |s| {
+            s.state = "idle";
+            s.last_sync_millis = Some(mero_crdt::hlc::wall_millis());
+        });
+        Ok(())
+    }
+
+    fn info(&self, snap: &mero_store::Snapshot, meta: ContextMeta) -> Result<ContextInfo> {
+        Ok(ContextInfo {
+            root_hash: snap.root_hash(&meta.id)?,
+            heads: snap.heads(&meta.id)?,
+            meta,
+        })
+    }
+
+    /// Every context on this node.
+    pub fn contexts(&self) -> Result<Vec<ContextInfo>> {
+        let snap = self.inner.store.snapshot()?;
+        let mut metas = snap.contexts()?;
+        metas.sort_by_key(|m| m.created_at_millis);
+        metas.into_iter().map(|m| self.info(&snap, m)).collect()
+    }
+
+    /// One context (404 if unknown).
+    pub fn context(&self, id: &ContextId) -> Result<ContextInfo> {
+        let snap = self.inner.store.snapshot()?;
+        let meta = snap
+            .context_meta(id)?
+            .ok_or_else(|| NodeError::not_found("ContextNotFound", "Context not found"))?;
+        self.info(&snap, meta)
+    }
+
+    /// Deletes a context and everything this node stores for it. Returns
+    /// whether it existed.
+    pub async fn delete_context(&self, id: &ContextId) -> Result<bool> {
+        let existed = self.inner.exec.delete_context(*id).await?;
+        let store = self.inner.store.clone();
+        let id = *id;
+        blocking(move || {
+            let snap = store.snapshot()?;
+            let stale: Vec<String> = snap
+                .aliases("context")?
+                .into_iter()
+                .filter(|(_, v)| *v == id.0)
+                .map(|(k, _)| k)
+                .collect();
+            drop(snap);
+            if !stale.is_empty() {
+                let mut w = store.write()?;
+                for name in stale {
+                    w.delete_alias("context", &name)?;
+                }
+                w.commit()?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(existed)
+    }
+
+    /// Calls `method` of a context with `args` (a JSON object keyed by
+    /// parameter name; null for none). Views answer from committed state;
+    /// mutating calls answer once durable.
+    pub async fn execute(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args: &serde_json::Value,
+    ) -> Result<CallOutcome> {
+        self.execute_text(ctx, method, args_text(args)).await
+    }
+
+    /// [`Node::execute`] with the arguments as JSON text already (empty for
+    /// none), as the JSON-RPC route receives them.
+    pub async fn execute_text(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args: String,
+    ) -> Result<CallOutcome> {
+        // Membership decides who may call, by the method's intent.
+        let me = self.public_key();
+        Ok(self
+            .inner
+            .exec
+            .call_authorized(ctx, method, args, |meta, intent| {
+                let Some(ns) = meta.group else {
+                    return Ok(());
+                };
+                let state = self.inner.members.get(&ns);
+                authz::may_call(state.as_deref(), &me, &meta.id, intent == Intent::Mutating)
+                    .map_err(denied)
+            })
+            .await?)
+    }
+
+    /// Whether a client of this node may subscribe to `ctx`: the node holds
+    /// it and is a member of its group.
+    pub fn check_subscribe_context(&self, ctx: &ContextId) -> Result<()> {
+        let meta = self
+            .inner
+            .store
+            .snapshot()?
+            .context_meta(ctx)?
+            .ok_or_else(|| NodeError::not_found("ContextNotFound", "Context not found"))?;
+        let Some(ns) = meta.group else {
+            return Ok(());
+        };
+        let state = self.inner.members.get(&ns);
+        Ok(authz::may_call(
+            state.as_deref(),
+            &self.public_key(),
+            ctx,
+            false,
+        )?)
+    }
+}

@@ -1,0 +1,889 @@
+//! Membership: the governance of every namespace this node knows, owned
+//! here and handed out as [`Arc`] snapshots; applying and persisting ops,
+//! authoring this node's own (changes, subgroups, keys), invitations and
+//! joining, and answering peers' governance requests.
+//!
+//! The fold itself is pure and lives in [`crate::governance`]; the rules of
+//! who may do what are asked of [`crate::authz`]. What an applied op sets
+//! off is done here: keys wrapped for this node are taken, subscribers get
+//! an event, new members are dialled, and a member that left has the key
+//! rotated behind it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::SigningKey;
+use mero_crdt::ContextId;
+use mero_network::PeerId;
+use mero_store::{GroupRecord, Store};
+
+use crate::authz::{self, Denied};
+use crate::blocking::blocking;
+use crate::error::{NodeError, Result};
+use crate::events::{EventBus, Scope};
+use crate::governance::invitation::{Invitation, SignedInvitation, parse_pasted};
+use crate::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp, caps};
+use crate::keyring::KeyRing;
+use crate::peers::{Peers, unreachable};
+use crate::sync::{Gossip, Request, Response, key_of, namespace_topic, peer_of};
+
+fn now_millis() -> u64 {
+    mero_crdt::hlc::wall_millis()
+}
+
+/// A subgroup of a namespace.
+#[derive(Debug, Clone)]
+pub struct Subgroup {
+    /// Its id.
+    pub id: [u8; 32],
+    /// Its parent group.
+    pub parent: [u8; 32],
+    /// A human name.
+    pub name: Option<String>,
+    /// Open (inherits the parent's members) or restricted.
+    pub open: bool,
+    /// Its effective members.
+    pub members: usize,
+    /// Contexts attached to it.
+    pub contexts: usize,
+}
+
+fn group_not_found() -> NodeError {
+    NodeError::not_found("GroupNotFound", "Group not found")
+}
+
+fn namespace_not_found() -> NodeError {
+    NodeError::not_found("NamespaceNotFound", "Namespace not found")
+}
+
+fn join_refused(why: impl std::fmt::Display) -> NodeError {
+    NodeError::Forbidden {
+        kind: "JoinRefused",
+        message: format!("the inviter refused the join: {why}"),
+    }
+}
+
+/// The governance of every namespace this node knows.
+pub struct Membership {
+    identity: SigningKey,
+    store: Store,
+    state: Mutex<HashMap<[u8; 32], Arc<Namespace>>>,
+    keys: KeyRing,
+    events: Arc<EventBus>,
+    peers: Arc<Peers>,
+}
+
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Membership").finish_non_exhaustive()
+    }
+}
+
+impl Membership {
+    /// Loads every namespace's governance log (and this node's keys) from
+    /// the store.
+    pub(crate) fn load(
+        store: Store,
+        identity: SigningKey,
+        events: Arc<EventBus>,
+        peers: Arc<Peers>,
+    ) -> Result<Membership> {
+        let snap = store.snapshot()?;
+        let mut state = HashMap::new();
+        for group in snap.groups()? {
+            let mut ops = Vec::new();
+            for bytes in snap.governance(&group.id)? {
+                match borsh::from_slice::<SignedOp>(&bytes) {
+                    Ok(op) => ops.push(op),
+                    Err(e) => tracing::warn!(error = %e, "undecodable governance op in the store"),
+                }
+            }
+            if ops.is_empty() {
+                continue;
+            }
+            let mut ns = Namespace::new(group.id);
+            let (_, invalid) = ns.apply_all(ops);
+            for why in invalid {
+                tracing::warn!(namespace = %hex::encode(group.id), %why, "stored governance op not applied");
+            }
+            state.insert(group.id, Arc::new(ns));
+        }
+        drop(snap);
+        let keys = KeyRing::load(store.clone(), identity.clone())?;
+        Ok(Membership {
+            identity,
+            store,
+            state: Mutex::new(state),
+            keys,
+            events,
+            peers,
+        })
+    }
+
+    fn me(&self) -> [u8; 32] {
+        self.identity.verifying_key().to_bytes()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Namespace>>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The namespace keys this node holds.
+    pub(crate) fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// A namespace's governance as it stands now.
+    pub fn get(&self, ns: &[u8; 32]) -> Option<Arc<Namespace>> {
+        self.lock().get(ns).cloned()
+    }
+
+    /// Every namespace's governance.
+    pub(crate) fn all(&self) -> Vec<Arc<Namespace>> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// The namespace holding `group` (itself, or one of its subgroups).
+    pub(crate) fn containing_group(&self, group: &[u8; 32]) -> Option<Arc<Namespace>> {
+        let all = self.lock();
+        match all.get(group) {
+            Some(s) => Some(s.clone()),
+            None => all.values().find(|s| s.has_group(group)).cloned(),
+        }
+    }
+
+    /// The namespace that registered context `ctx`.
+    pub(crate) fn registering(&self, ctx: &ContextId) -> Option<Arc<Namespace>> {
+        self.lock()
+            .values()
+            .find(|s| s.contexts.contains_key(&ctx.0))
+            .cloned()
+    }
+
+    /// The namespace a group (the namespace itself or a subgroup) is in,
+    /// if this node knows it.
+    pub fn namespace_of_group(&self, group: &[u8; 32]) -> Option<[u8; 32]> {
+        self.containing_group(group).map(|s| s.id)
+    }
+
+    /// Whether this node is a member of `ns`.
+    pub(crate) fn is_member(&self, ns: &[u8; 32]) -> bool {
+        self.get(ns).is_some_and(|s| s.is_member(&self.me()))
+    }
+
+    /// Forgets a namespace (it is deleted from this node).
+    pub(crate) fn forget(&self, ns: &[u8; 32]) {
+        self.lock().remove(ns);
+    }
+
+    // ------------------------------------------------------------ applying
+
+    /// Folds `ops` into a namespace's governance, stores those applied and
+    /// the group records they imply, then sets off what they mean here
+    /// (keys, events, dials, a key rotation). Returns the applied ops.
+    pub(crate) async fn apply(
+        &self,
+        ns: [u8; 32],
+        ops: Vec<SignedOp>,
+    ) -> Result<Vec<(OpId, SignedOp)>> {
+        let (applied, state) = {
+            let mut all = self.lock();
+            let entry = all
+                .entry(ns)
+                .or_insert_with(|| Arc::new(Namespace::new(ns)));
+            // Copied only if someone holds a snapshot of the old state.
+            let folded = Arc::make_mut(entry);
+            let (applied, invalid) = folded.apply_all(ops);
+            for why in invalid {
+                tracing::warn!(namespace = %hex::encode(ns), %why, "governance op refused");
+            }
+            (applied, entry.clone())
+        };
+        if applied.is_empty() {
+            return Ok(applied);
+        }
+        self.persist(&state, &applied).await?;
+        self.keys.take_wrapped(&ns, &applied).await;
+        for (_, op) in &applied {
+            publish_event(&self.events, &ns, op);
+        }
+        let me = self.me();
+        for (_, op) in &applied {
+            match &op.op.body {
+                Body::MemberJoined { member, addrs, .. } => {
+                    self.peers.dial_member(&me, member, addrs).await;
+                }
+                Body::Create { addrs, .. } => {
+                    self.peers.dial_member(&me, &op.op.author, addrs).await;
+                }
+                _ => {}
+            }
+        }
+        Box::pin(self.rotate_after_leaving(&state, &applied)).await;
+        Ok(applied)
+    }
+
+    /// Stores applied ops and the group records of `state` (a namespace's
+    /// name, application and subgroups, which listings read).
+    async fn persist(&self, state: &Namespace, applied: &[(OpId, SignedOp)]) -> Result<()> {
+        let Some(app) = state.app.clone() else {
+            return Ok(());
+        };
+        let ns = state.id;
+        let to_store = applied
+            .iter()
+            .map(|(id, op)| {
+                borsh::to_vec(op)
+                    .map(|bytes| (*id, bytes))
+                    .map_err(|e| NodeError::Internal(format!("encoding a governance op: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let group = GroupRecord {
+            id: ns,
+            name: state.name.clone(),
+            application: app.id,
+            blob: app.blob,
+            parent: None,
+            creator: state.creator,
+            default_capabilities: state.default_capabilities,
+            created_at_millis: state.created_millis,
+        };
+        let subgroups: Vec<GroupRecord> = state
+            .groups
+            .iter()
+            .map(|(id, sub)| GroupRecord {
+                id: *id,
+                name: sub.name.clone(),
+                parent: Some(sub.parent),
+                created_at_millis: sub.millis,
+                creator: sub.creator,
+                ..group.clone()
+            })
+            .collect();
+        let store = self.store.clone();
+        blocking(move || {
+            let mut w = store.write()?;
+            for (id, bytes) in &to_store {
+                w.put_governance(&ns, id, bytes)?;
+            }
+            w.put_group(&group)?;
+            for sub in &subgroups {
+                w.put_group(sub)?;
+            }
+            w.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A member that left still holds the namespace key: one remaining
+    /// manager (the one with the smallest key, so that usually only one
+    /// does) rotates it for the others.
+    async fn rotate_after_leaving(&self, state: &Namespace, applied: &[(OpId, SignedOp)]) {
+        let left = applied.iter().any(|(_, op)| {
+            matches!(&op.op.body, Body::MemberRemoved { member } if *member == op.op.author)
+        });
+        if !left {
+            return;
+        }
+        let rotator = state
+            .members
+            .keys()
+            .find(|k| state.allowed(k, caps::MANAGE_MEMBERS))
+            .copied();
+        if rotator != Some(self.me()) {
+            return;
+        }
+        let remaining: Vec<[u8; 32]> = state.members.keys().copied().collect();
+        if let Err(e) = self.share_key(&state.id, &remaining, true).await {
+            tracing::warn!(error = %e, "rotating the key after a member left failed");
+        }
+    }
+
+    // ------------------------------------------------------------ authoring
+
+    /// Makes, applies, stores and publishes an op of this node.
+    pub(crate) async fn author(&self, ns: [u8; 32], body: Body) -> Result<()> {
+        let op = {
+            let mut all = self.lock();
+            let state = all
+                .entry(ns)
+                .or_insert_with(|| Arc::new(Namespace::new(ns)));
+            state.make(&self.identity, now_millis(), body)
+        }
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        // Sealed with the key members hold now: a rotation's new key is in
+        // the op itself, for the members it is wrapped for.
+        let gossip = borsh::to_vec(&Gossip::Gov(Box::new(op.clone())))
+            .map_err(|e| NodeError::Internal(format!("encoding a governance op: {e}")))?;
+        let sealed = self.keys.seal(&ns, &gossip);
+        if self.apply(ns, vec![op]).await?.is_empty() {
+            return Err(NodeError::Internal(
+                "this node's own governance op was refused".into(),
+            ));
+        }
+        // Membership is nobody else's business: without a key (a brand-new
+        // namespace has no other member yet) nothing is published; members
+        // that miss it pull it with anti-entropy.
+        if let Some(sealed) = sealed {
+            self.peers
+                .publish(&namespace_topic(&ns), &Gossip::Sealed(sealed))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Runs a governance change by this node: checked on a copy first (so a
+    /// refusal changes nothing and says why), then signed, applied, stored
+    /// and published.
+    pub(crate) async fn change(&self, ns: &[u8; 32], body: Body) -> Result<()> {
+        let state = self.get(ns).ok_or_else(group_not_found)?;
+        let trial = state
+            .make(&self.identity, now_millis(), body.clone())
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        authz::may_change(&state, &self.me(), &trial)?;
+        self.author(*ns, body).await
+    }
+
+    /// The root op of a new namespace created by this node; returns its id.
+    pub(crate) async fn create(&self, name: Option<String>, app: AppInfo) -> Result<[u8; 32]> {
+        let nonce: [u8; 32] = rand::random();
+        let addrs = self.peers.listen_addrs().await;
+        let (state, op) = Namespace::create(
+            &self.identity,
+            now_millis(),
+            Body::Create {
+                nonce,
+                name,
+                app,
+                default_capabilities: caps::DEFAULT,
+                addrs,
+            },
+        )
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let ns = state.id;
+        self.lock().insert(ns, Arc::new(state));
+        // Nobody else holds the namespace yet: nothing to publish.
+        if self.apply(ns, vec![op]).await?.is_empty() {
+            return Err(NodeError::Internal(
+                "this node's Create op was refused".into(),
+            ));
+        }
+        self.share_key(&ns, &[self.me()], true).await?;
+        self.peers.subscribe(&namespace_topic(&ns)).await;
+        Ok(ns)
+    }
+
+    /// Shares the namespace key with `members`: the current one, or a new
+    /// epoch (`rotate`), wrapped for each.
+    pub(crate) async fn share_key(
+        &self,
+        ns: &[u8; 32],
+        members: &[[u8; 32]],
+        rotate: bool,
+    ) -> Result<()> {
+        let newest = self.get(ns).map_or(0, |s| s.key_epoch);
+        let share = self.keys.share(ns, newest, members, rotate)?;
+        // Published under the key members hold now; remembered after, so
+        // the op is not sealed with the key it brings.
+        self.author(
+            *ns,
+            Body::KeyShared {
+                epoch: share.epoch,
+                wrapped: share.wrapped,
+            },
+        )
+        .await?;
+        self.keys.remember(ns, share.epoch, share.key).await?;
+        if rotate && share.epoch > 0 {
+            tracing::info!(namespace = %hex::encode(ns), epoch = share.epoch, "namespace key rotated");
+        }
+        Ok(())
+    }
+
+    // --------------------------------------------------------- invitations
+
+    /// An invitation to namespace `ns`, valid for `valid_secs`, granting
+    /// `invited_role`, signed by this node.
+    pub async fn invite(
+        &self,
+        ns: &[u8; 32],
+        valid_secs: Option<u64>,
+        invited_role: Role,
+    ) -> Result<(SignedInvitation, Option<String>)> {
+        let state = self.get(ns).ok_or_else(namespace_not_found)?;
+        authz::may_invite(&state, &self.me(), invited_role)?;
+        let client = self.peers.client()?;
+        let secs = valid_secs.unwrap_or(365 * 24 * 3600);
+        let mut signed = SignedInvitation::sign(
+            Invitation {
+                inviter_identity: self.me(),
+                group_id: *ns,
+                expiration_timestamp: now_millis() / 1000 + secs,
+                secret_salt: rand::random(),
+                invited_role,
+                inviter_peer_id: client.peer_id().to_base58(),
+                inviter_addrs: self.peers.listen_addrs().await,
+            },
+            &self.identity,
+        )
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        signed.application_id = state.app.as_ref().map(|a| a.id);
+        signed.app_key = state.app.as_ref().map(|a| a.blob);
+        Ok((signed, state.name.clone()))
+    }
+
+    /// Joins namespace `ns` with a pasted invitation: verifies it, reaches
+    /// the inviter, learns the namespace's governance and becomes a member.
+    pub async fn join_namespace(&self, ns: &[u8; 32], pasted: &serde_json::Value) -> Result<()> {
+        let invitation = parse_pasted(pasted)?;
+        invitation.verify(ns, now_millis() / 1000)?;
+        let inv = &invitation.invitation;
+        if self.is_member(ns) {
+            return Ok(());
+        }
+        let inviter = peer_of(&inv.inviter_identity)
+            .ok_or_else(|| NodeError::bad("InvalidInvitation", "bad inviter key"))?;
+        if !self.peers.reach(inviter, &inv.inviter_addrs).await? {
+            return Err(unreachable(
+                "could not reach any member of this namespace to complete the join; make sure the inviting node is online and retry",
+            ));
+        }
+        let ops = match self
+            .peers
+            .fetch(
+                inviter,
+                &Request::JoinNamespace {
+                    invitation: Box::new(invitation.clone()),
+                },
+            )
+            .await
+            .map_err(unreachable)?
+        {
+            Response::Governance(ops) => ops,
+            Response::Refused(why) => return Err(join_refused(why)),
+            other => return Err(NodeError::Internal(format!("unexpected answer: {other:?}"))),
+        };
+        // Learn the namespace first (in memory only, until we are in).
+        let mut state = Namespace::new(*ns);
+        state.apply_all(ops.clone());
+        if !state.allowed(&inv.inviter_identity, caps::INVITE_MEMBERS) {
+            return Err(join_refused("the inviter may not invite members"));
+        }
+        // A request signed with this node's key (proving it holds it); the
+        // inviter admits it with an op of its own.
+        let op = state
+            .make(
+                &self.identity,
+                now_millis(),
+                Body::MemberJoined {
+                    member: self.me(),
+                    invitation: invitation.clone(),
+                    addrs: self.peers.listen_addrs().await,
+                },
+            )
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        // The answer carries the namespace key wrapped for this node.
+        let shared = match self
+            .peers
+            .fetch(inviter, &Request::Submit { op: Box::new(op) })
+            .await
+            .map_err(unreachable)?
+        {
+            Response::Ok => Vec::new(),
+            Response::Governance(more) => more,
+            Response::Refused(why) => return Err(join_refused(why)),
+            other => return Err(NodeError::Internal(format!("unexpected answer: {other:?}"))),
+        };
+        let mut all = ops;
+        all.extend(shared);
+        self.apply(*ns, all).await?;
+        if !self.is_member(ns) {
+            return Err(join_refused("the inviter did not admit this node"));
+        }
+        self.peers.subscribe(&namespace_topic(ns)).await;
+        tracing::info!(namespace = %hex::encode(ns), "joined namespace");
+        Ok(())
+    }
+
+    // -------------------------------------------------------------- groups
+
+    /// Members of a group (a namespace, or a subgroup: its effective
+    /// members): key and role.
+    pub fn group_members(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Role)>> {
+        let s = self.containing_group(group).ok_or_else(group_not_found)?;
+        if !s.is_member(&self.me()) {
+            return Err(Denied::NotInGroup.into());
+        }
+        Ok(s.members
+            .iter()
+            .filter(|(k, _)| s.in_group(k, group))
+            .map(|(k, m)| (*k, m.role))
+            .collect())
+    }
+
+    /// Contexts registered in a group (whether or not this node holds
+    /// them): id and name.
+    pub fn group_contexts(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Option<String>)>> {
+        let s = self.containing_group(group).ok_or_else(group_not_found)?;
+        Ok(s.contexts
+            .iter()
+            .filter(|(_, r)| r.group == *group)
+            .map(|(id, r)| (*id, r.name.clone()))
+            .collect())
+    }
+
+    /// Creates a subgroup of `parent` (the namespace or a subgroup); returns
+    /// its id.
+    pub async fn create_group(
+        &self,
+        parent: &[u8; 32],
+        name: Option<String>,
+        open: bool,
+    ) -> Result<[u8; 32]> {
+        let ns = self
+            .namespace_of_group(parent)
+            .ok_or_else(|| NodeError::not_found("GroupNotFound", "Namespace or group not found"))?;
+        let salt: [u8; 32] = rand::random();
+        let group = crate::governance::scoped_id(&ns, &self.me(), &salt);
+        self.change(
+            &ns,
+            Body::GroupCreated {
+                group,
+                salt,
+                parent: *parent,
+                name,
+                open,
+            },
+        )
+        .await?;
+        Ok(group)
+    }
+
+    /// The subgroups of a namespace.
+    pub fn subgroups(&self, ns: &[u8; 32]) -> Result<Vec<Subgroup>> {
+        let s = self.get(ns).ok_or_else(namespace_not_found)?;
+        Ok(s.groups
+            .iter()
+            .map(|(id, sub)| Subgroup {
+                id: *id,
+                parent: sub.parent,
+                name: sub.name.clone(),
+                open: sub.open,
+                members: s.members.keys().filter(|k| s.in_group(k, id)).count(),
+                contexts: s.contexts.values().filter(|r| r.group == *id).count(),
+            })
+            .collect())
+    }
+
+    /// The namespace of a subgroup, or a clear error if `group` is not one.
+    fn subgroup_namespace(&self, group: &[u8; 32]) -> Result<[u8; 32]> {
+        match self.namespace_of_group(group) {
+            Some(ns) if ns != *group => Ok(ns),
+            Some(_) => Err(NodeError::bad(
+                "NotASubgroup",
+                "that is a namespace: members join it with an invitation",
+            )),
+            None => Err(group_not_found()),
+        }
+    }
+
+    /// Admits namespace members to a subgroup.
+    pub async fn add_group_members(&self, group: &[u8; 32], members: &[[u8; 32]]) -> Result<()> {
+        let ns = self.subgroup_namespace(group)?;
+        for m in members {
+            self.change(
+                &ns,
+                Body::GroupMemberAdded {
+                    group: *group,
+                    member: *m,
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Opens or restricts a subgroup.
+    pub async fn set_group_visibility(&self, group: &[u8; 32], open: bool) -> Result<()> {
+        let ns = self.subgroup_namespace(group)?;
+        self.change(
+            &ns,
+            Body::GroupVisibilitySet {
+                group: *group,
+                open,
+            },
+        )
+        .await
+    }
+
+    // ------------------------------------------------------------ members
+
+    /// Sets a member's role.
+    pub async fn set_member_role(
+        &self,
+        ns: &[u8; 32],
+        member: &[u8; 32],
+        role: Role,
+    ) -> Result<()> {
+        self.change(
+            ns,
+            Body::RoleSet {
+                member: *member,
+                role,
+            },
+        )
+        .await
+    }
+
+    /// Sets a member's capability mask (absolute).
+    pub async fn set_member_capabilities(
+        &self,
+        ns: &[u8; 32],
+        member: &[u8; 32],
+        capabilities: u32,
+    ) -> Result<()> {
+        self.change(
+            ns,
+            Body::CapabilitiesSet {
+                member: *member,
+                capabilities,
+            },
+        )
+        .await
+    }
+
+    /// A member's effective capability mask.
+    pub fn member_capabilities(&self, ns: &[u8; 32], member: &[u8; 32]) -> Result<u32> {
+        self.get(ns)
+            .ok_or_else(group_not_found)?
+            .capabilities(member)
+            .ok_or_else(|| NodeError::not_found("MemberNotFound", "no such member"))
+    }
+
+    /// Removes members; what they authored before stays.
+    pub async fn remove_members(&self, ns: &[u8; 32], members: &[[u8; 32]]) -> Result<()> {
+        if let Some(root) = self.namespace_of_group(ns).filter(|root| root != ns) {
+            // From a subgroup: its admission is withdrawn (inherited
+            // membership of an open subgroup follows the parent's).
+            for m in members {
+                self.change(
+                    &root,
+                    Body::GroupMemberRemoved {
+                        group: *ns,
+                        member: *m,
+                    },
+                )
+                .await?;
+            }
+            return Ok(());
+        }
+        for m in members {
+            self.change(ns, Body::MemberRemoved { member: *m }).await?;
+        }
+        // Those removed must not read what is written from now on.
+        let remaining: Vec<[u8; 32]> = self
+            .get(ns)
+            .map(|s| s.members.keys().copied().collect())
+            .unwrap_or_default();
+        self.share_key(ns, &remaining, true).await
+    }
+
+    /// This node leaves a namespace: it stops being a member (what it wrote
+    /// stays) and cannot rejoin; a remaining manager rotates the key.
+    pub async fn leave_namespace(&self, ns: &[u8; 32]) -> Result<()> {
+        self.change(ns, Body::MemberRemoved { member: self.me() })
+            .await
+    }
+
+    // ---------------------------------------------------------------- peers
+
+    /// A governance op a member gossiped: applied, after pulling the log
+    /// from its sender if the op's parents are not here yet.
+    pub(crate) async fn receive(&self, source: PeerId, op: SignedOp) {
+        let ns = op.op.namespace;
+        let Some(state) = self.get(&ns) else { return };
+        if !state.is_member(&self.me()) {
+            return;
+        }
+        let waiting = op.op.parents.iter().any(|p| !state.ops.contains_key(p));
+        drop(state);
+        let mut ops = vec![op];
+        if waiting
+            && let Ok(Response::Governance(more)) = self
+                .peers
+                .fetch(source, &Request::Governance { namespace: ns })
+                .await
+        {
+            ops.extend(more);
+        }
+        if let Err(e) = self.apply(ns, ops).await {
+            tracing::warn!(error = %e, "storing governance failed");
+        }
+    }
+
+    /// Pulls `ns`'s governance log from `peer` and applies it.
+    pub(crate) async fn pull(&self, ns: [u8; 32], peer: PeerId) {
+        if let Ok(Response::Governance(ops)) = self
+            .peers
+            .fetch(peer, &Request::Governance { namespace: ns })
+            .await
+            && let Err(e) = self.apply(ns, ops).await
+        {
+            tracing::warn!(error = %e, "storing governance failed");
+        }
+    }
+
+    /// For each namespace this node is in, one connected member to pull its
+    /// governance from (so ops missed while offline arrive).
+    pub(crate) fn pull_sources(&self, peers: &[PeerId]) -> Vec<([u8; 32], PeerId)> {
+        let me = self.me();
+        self.all()
+            .iter()
+            .filter(|s| s.is_member(&me))
+            .filter_map(|s| {
+                peers
+                    .iter()
+                    .find(|p| key_of(p).is_some_and(|k| k != me && s.is_member(&k)))
+                    .map(|p| (s.id, *p))
+            })
+            .collect()
+    }
+
+    /// Answers a peer's membership request: a join with an invitation, a
+    /// joiner's signed request, a member's pull of the log.
+    pub(crate) async fn answer(&self, asker: Option<[u8; 32]>, req: &Request) -> Response {
+        match req {
+            Request::JoinNamespace { invitation } => {
+                let ns = invitation.invitation.group_id;
+                if let Err(e) = invitation.verify(&ns, now_millis() / 1000) {
+                    return Response::Refused(e.to_string());
+                }
+                match self.get(&ns) {
+                    Some(s)
+                        if s.allowed(
+                            &invitation.invitation.inviter_identity,
+                            caps::INVITE_MEMBERS,
+                        ) =>
+                    {
+                        Response::Governance(s.ordered_ops())
+                    }
+                    Some(_) => Response::Refused("the inviter may not invite members".into()),
+                    None => Response::Refused("this node does not know that namespace".into()),
+                }
+            }
+            Request::Submit { op } => self.admit(asker, op).await,
+            Request::Governance { namespace } => match self.get(namespace) {
+                Some(s) if asker.is_some_and(|k| authz::may_read_governance(&s, &k)) => {
+                    Response::Governance(s.ordered_ops())
+                }
+                _ => Response::Refused("not a member of that namespace".into()),
+            },
+            _ => Response::Refused("not a membership request".into()),
+        }
+    }
+
+    /// A joiner's signed request to join: this node admits it with an op
+    /// of its own (if it may) and gives it the current key.
+    async fn admit(&self, asker: Option<[u8; 32]>, op: &SignedOp) -> Response {
+        let ns = op.op.namespace;
+        // The joiner's signed request: it holds the key it joins with.
+        let Body::MemberJoined {
+            member,
+            invitation,
+            addrs,
+        } = &op.op.body
+        else {
+            return Response::Refused("only join requests are accepted".into());
+        };
+        if !authz::is_own_join_request(op, asker) {
+            return Response::Refused("a join request must be signed by the joiner".into());
+        }
+        // Checked against this node's clock, not the joiner's.
+        if let Err(e) = invitation.verify(&ns, now_millis() / 1000) {
+            return Response::Refused(e.to_string());
+        }
+        let body = Body::MemberJoined {
+            member: *member,
+            invitation: invitation.clone(),
+            addrs: addrs.clone(),
+        };
+        if let Err(e) = self.change(&ns, body).await {
+            return Response::Refused(e.to_string());
+        }
+        // Give the new member the current key.
+        if let Err(e) = self.share_key(&ns, &[*member], false).await {
+            tracing::warn!(error = %e, "sharing the namespace key failed");
+        }
+        match self.get(&ns) {
+            Some(s) => Response::Governance(s.ordered_ops()),
+            None => Response::Ok,
+        }
+    }
+}
+
+/// The event an applied governance op makes for subscribers of its group,
+/// if any.
+fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
+    let account = |k: &[u8; 32]| serde_json::Value::String(hex::encode(k));
+    let (group, kind, data) = match &op.op.body {
+        Body::MemberJoined {
+            member, invitation, ..
+        } => (
+            *ns,
+            "MemberJoined",
+            serde_json::json!({
+                "memberAccount": account(member),
+                "role": format!("{:?}", invitation.invitation.invited_role),
+            }),
+        ),
+        Body::MemberRemoved { member } => (
+            *ns,
+            "MemberRemoved",
+            serde_json::json!({ "memberAccount": account(member) }),
+        ),
+        Body::RoleSet { member, role } => (
+            *ns,
+            "MemberRoleSet",
+            serde_json::json!({
+                "memberAccount": account(member),
+                "role": format!("{role:?}"),
+            }),
+        ),
+        Body::CapabilitiesSet {
+            member,
+            capabilities,
+        } => (
+            *ns,
+            "MemberCapabilitySet",
+            serde_json::json!({ "memberAccount": account(member), "capabilities": capabilities }),
+        ),
+        Body::ContextRegistered { context, group, .. } => (
+            *group,
+            "ContextRegistered",
+            serde_json::json!({ "contextId": bs58::encode(context).into_string() }),
+        ),
+        Body::GroupCreated { group, parent, .. } => (
+            *parent,
+            "SubgroupCreated",
+            serde_json::json!({ "subgroupId": hex::encode(group) }),
+        ),
+        Body::GroupMemberAdded { group, member } => (
+            *group,
+            "MemberAdded",
+            serde_json::json!({ "memberAccount": account(member) }),
+        ),
+        Body::GroupMemberRemoved { group, member } => (
+            *group,
+            "MemberRemoved",
+            serde_json::json!({ "memberAccount": account(member) }),
+        ),
+        Body::GroupVisibilitySet { group, open } => (
+            *group,
+            "SubgroupVisibilitySet",
+            serde_json::json!({ "subgroupVisibility": if *open { "open" } else { "restricted" } }),
+        ),
+        Body::Create { .. } | Body::KeyShared { .. } | Body::ContextDetached { .. } => return,
+    };
+    bus.publish(Scope::Group(group), kind, None, data);
+}

@@ -1,0 +1,250 @@
+//! Gossip: the network's event loop, merging what members gossip, and
+//! publishing what this node commits.
+
+use std::sync::Arc;
+
+use mero_crdt::{ContextId, SignedDelta};
+use mero_network::{NetworkEvent, PeerId};
+use tokio::sync::mpsc;
+
+use super::{INBOX, Replicator};
+use crate::sync::{Gossip, Session, context_topic};
+
+/// Most bytes of deltas gossiped in one message.
+const GOSSIP_BATCH_BYTES: usize = 1 << 20;
+
+impl Replicator {
+    /// The network's events: gossip (deltas queued in arrival order,
+    /// governance applied), requests (each answered in a task of its own),
+    /// new peers (an anti-entropy round).
+    pub(super) async fn drive(self: Arc<Self>, mut events: mpsc::Receiver<NetworkEvent>) {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                NetworkEvent::Message { source, data, .. } => self.on_gossip(source, &data),
+                NetworkEvent::Request { peer, data, handle } => {
+                    let me = self.clone();
+                    self.tasks.spawn(async move {
+                        let answer = me.on_request(peer, &data).await;
+                        let Ok(client) = me.parts.peers.client() else {
+                            return;
+                        };
+                        match borsh::to_vec(&answer) {
+                            Ok(bytes) => {
+                                if let Err(e) = client.respond(handle, bytes).await {
+                                    tracing::debug!(error = %e, "answering a peer failed");
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "an answer could not be encoded"),
+                        }
+                    });
+                }
+                NetworkEvent::PeerConnected(p) => {
+                    tracing::debug!(peer = %p, "peer connected");
+                    self.sync_now.notify_one();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_gossip(self: &Arc<Self>, source: PeerId, data: &[u8]) {
+        match borsh::from_slice(data) {
+            // Unsealed deltas are judged like any others (sealing keeps
+            // state from non-members; it proves nothing about authors).
+            Ok(Gossip::Deltas(list)) => {
+                for bytes in list {
+                    self.queue_delta(source, &bytes);
+                }
+            }
+            Ok(Gossip::Sealed(sealed)) => {
+                let opened = self
+                    .parts
+                    .members
+                    .keys()
+                    .open(&sealed)
+                    .and_then(|b| borsh::from_slice::<Gossip>(&b).ok());
+                match opened {
+                    // Deltas keep their arrival order: queued here, not in a task.
+                    Some(Gossip::Deltas(list)) => {
+                        for bytes in list {
+                            self.queue_delta(source, &bytes);
+                        }
+                    }
+                    Some(Gossip::Gov(op)) => {
+                        let me = self.clone();
+                        self.tasks
+                            .spawn(async move { me.parts.members.receive(source, *op).await });
+                    }
+                    Some(Gossip::Sealed(_)) => {
+                        tracing::warn!(peer = %source, "sealed gossip inside sealed gossip");
+                    }
+                    None => tracing::debug!(
+                        peer = %source,
+                        epoch = sealed.epoch,
+                        "sealed gossip under a key this node does not hold"
+                    ),
+                }
+            }
+            // Members seal governance; anything else is not a member's.
+            Ok(Gossip::Gov(_)) => {
+                tracing::debug!(peer = %source, "unsealed governance gossip ignored");
+            }
+            Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
+        }
+    }
+
+    fn queue_delta(&self, source: PeerId, bytes: &[u8]) {
+        let Ok(delta) = SignedDelta::from_bytes(bytes) else {
+            tracing::warn!(peer = %source, "undecodable delta on gossip");
+            return;
+        };
+        if self.inbox.try_send((source, delta)).is_err() {
+            tracing::warn!("gossip inbox full; a delta is left to anti-entropy");
+        }
+    }
+
+    /// Merges gossiped deltas: everything waiting is taken at once and
+    /// merged per context in arrival order, so consecutive deltas share
+    /// commits and rarely find their parents missing.
+    pub(super) async fn merge_gossip(
+        self: Arc<Self>,
+        mut inbox: mpsc::Receiver<(PeerId, SignedDelta)>,
+    ) {
+        while let Some(first) = inbox.recv().await {
+            let mut all = vec![first];
+            while all.len() < INBOX {
+                match inbox.try_recv() {
+                    Ok(m) => all.push(m),
+                    Err(_) => break,
+                }
+            }
+            // Per context, in order; the first sender answers parent requests.
+            let mut by_ctx: Vec<(ContextId, PeerId, Vec<SignedDelta>)> = Vec::new();
+            for (peer, d) in all {
+                let ctx = d.delta.context;
+                match by_ctx.iter_mut().find(|(c, _, _)| *c == ctx) {
+                    Some((_, _, list)) => list.push(d),
+                    None => by_ctx.push((ctx, peer, vec![d])),
+                }
+            }
+            for (ctx, peer, deltas) in by_ctx {
+                self.merge_gossiped(ctx, peer, deltas).await;
+            }
+        }
+    }
+
+    async fn merge_gossiped(
+        self: &Arc<Self>,
+        ctx: ContextId,
+        peer: PeerId,
+        deltas: Vec<SignedDelta>,
+    ) {
+        if !matches!(
+            self.parts
+                .store
+                .snapshot()
+                .and_then(|s| s.context_meta(&ctx)),
+            Ok(Some(_))
+        ) {
+            return;
+        }
+        let mut authority = self.authority(&ctx);
+        let writer = self.writer(&ctx);
+        if deltas
+            .iter()
+            .any(|d| writer(&d.delta.author.0) && authority(&d.delta, &[]).is_err())
+        {
+            // A member's delta may name governance newer than ours (a
+            // stranger's cannot make this node wait).
+            self.refresh_governance(&ctx).await;
+            authority = self.authority(&ctx);
+        }
+        let mut session = Session::gossip(ctx, &self.pending);
+        let r = match self.view(ctx) {
+            Ok(view) => {
+                let first = session.offer(deltas, &view, &authority);
+                drop(view);
+                self.run(&mut session, first, peer, ctx, &authority).await
+            }
+            Err(e) => Err(e),
+        };
+        self.record(&ctx, r);
+        // Parents and snapshots come only from a member that may write,
+        // never from whoever happened to relay the gossip.
+        if self.pending.waiting(&ctx) > 0
+            && let Some(writer) = self.writer_peer(&ctx, peer).await
+        {
+            self.resolve_later(writer, ctx);
+        }
+    }
+
+    /// Publishes this node's committed deltas: everything committed since
+    /// the last round goes out as one message per context, so a busy node
+    /// sends a few large messages rather than many small ones.
+    pub(super) async fn publish_committed(self: Arc<Self>) {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        let mut rx = self.parts.exec.subscribe();
+        loop {
+            let mut ready = Vec::new();
+            match rx.recv().await {
+                Ok(c) => ready.push(c),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "publisher lagged; anti-entropy delivers the rest"
+                    );
+                }
+                Err(RecvError::Closed) => break,
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(c) => ready.push(c),
+                    Err(TryRecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "publisher lagged; anti-entropy delivers the rest"
+                        );
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut by_ctx: Vec<(ContextId, Vec<Vec<u8>>, usize)> = Vec::new();
+            for c in ready.into_iter().filter(|c| c.local) {
+                let ctx = c.delta.delta.context;
+                let bytes = c.delta.to_bytes();
+                match by_ctx.last_mut() {
+                    // Consecutive deltas of one context share a message, up
+                    // to a size well under the gossip limit.
+                    Some((last, list, size)) if *last == ctx && *size < GOSSIP_BATCH_BYTES => {
+                        *size += bytes.len();
+                        list.push(bytes);
+                    }
+                    _ => by_ctx.push((ctx, vec![bytes.clone()], bytes.len())),
+                }
+            }
+            for (ctx, list, _) in by_ctx {
+                self.publish_deltas(ctx, list).await;
+            }
+        }
+    }
+
+    /// Seals deltas of `ctx` for its namespace's members and gossips them.
+    async fn publish_deltas(&self, ctx: ContextId, list: Vec<Vec<u8>>) {
+        let sealed = self.namespace_of(&ctx).and_then(|ns| {
+            let bytes = borsh::to_vec(&Gossip::Deltas(list)).ok()?;
+            self.parts.members.keys().seal(&ns.id, &bytes)
+        });
+        match sealed {
+            Some(sealed) => {
+                self.parts
+                    .peers
+                    .publish(&context_topic(&ctx), &Gossip::Sealed(sealed))
+                    .await;
+            }
+            None => tracing::warn!(
+                context = %bs58::encode(ctx.0).into_string(),
+                "no namespace key to seal deltas with; anti-entropy delivers them"
+            ),
+        }
+    }
+}

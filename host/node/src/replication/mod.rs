@@ -1,0 +1,366 @@
+//! The replication driver: the node's side of [`crate::sync`], over the
+//! executor, the store and libp2p. It owns its tasks (see [`Tasks`]):
+//!
+//! - [`gossip`]: the network's event loop (gossip in, requests in, peers
+//!   connecting), merging gossiped deltas in arrival order, publishing this
+//!   node's committed deltas;
+//! - [`catch_up`]: fetching parents still missing after a grace period,
+//!   periodic anti-entropy with every writer connected, governance pulls;
+//! - [`requests`]: answering peers' requests (after asking `authz`);
+//! - [`view`]: a store snapshot of one context seen as a sync DAG.
+//!
+//! Each session's decisions are [`Session`]'s; this module only carries
+//! its steps out and records how a context's replication is doing.
+
+mod catch_up;
+mod gossip;
+mod requests;
+mod view;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mero_crdt::{ContextId, Delta, SignedDelta};
+use mero_network::{NetworkEvent, PeerId};
+use mero_runtime::{Applied, ExecError, Executor};
+use mero_store::Store;
+
+use crate::authz;
+use crate::events::{EventBus, Scope};
+use crate::governance::{Denial, Namespace, OpId};
+use crate::membership::Membership;
+use crate::peers::Peers;
+use crate::sync::{Authority, Ingested, Outcome, Pending, Session, Step, key_of};
+use crate::tasks::Tasks;
+
+pub use view::StoreView;
+
+/// Gossiped deltas waiting to be merged.
+const INBOX: usize = 8192;
+
+/// How a context's replication is doing, for the API and the logs.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatus {
+    /// `idle`, `syncing`, `waitingForPeers` or `failed`.
+    pub state: &'static str,
+    /// When a peer was last compared with, Unix milliseconds.
+    pub last_sync_millis: Option<u64>,
+    /// Deltas merged from peers.
+    pub merged: u64,
+    /// Deltas refused, and the last reason.
+    pub rejected: u64,
+    /// Why the last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// What the driver needs of the node.
+pub(crate) struct Parts {
+    pub(crate) exec: Executor,
+    pub(crate) store: Store,
+    pub(crate) members: Arc<Membership>,
+    pub(crate) peers: Arc<Peers>,
+    pub(crate) events: Arc<EventBus>,
+    pub(crate) me: [u8; 32],
+    /// How often anti-entropy runs.
+    pub(crate) every: Duration,
+}
+
+/// The replication driver of one node.
+pub(crate) struct Replicator {
+    parts: Parts,
+    tasks: Tasks,
+    pending: Pending,
+    /// Contexts whose missing parents are being fetched.
+    resolving: Mutex<HashSet<ContextId>>,
+    status: Mutex<HashMap<ContextId, SyncStatus>>,
+    sync_now: tokio::sync::Notify,
+    /// Deltas from gossip, merged in arrival order by one task.
+    inbox: tokio::sync::mpsc::Sender<(PeerId, SignedDelta)>,
+    inbox_rx: Mutex<Option<tokio::sync::mpsc::Receiver<(PeerId, SignedDelta)>>>,
+}
+
+fn now_millis() -> u64 {
+    mero_crdt::hlc::wall_millis()
+}
+
+impl Replicator {
+    /// A driver, not yet running.
+    pub(crate) fn new(parts: Parts) -> Arc<Replicator> {
+        let (inbox, rx) = tokio::sync::mpsc::channel(INBOX);
+        Arc::new(Replicator {
+            parts,
+            tasks: Tasks::default(),
+            pending: Pending::default(),
+            resolving: Mutex::default(),
+            status: Mutex::default(),
+            sync_now: tokio::sync::Notify::new(),
+            inbox,
+            inbox_rx: Mutex::new(Some(rx)),
+        })
+    }
+
+    /// Starts the driver's tasks over the network's events: dials the
+    /// members it knows, then gossip, merging, publishing and anti-entropy.
+    pub(crate) fn start(self: &Arc<Self>, events: tokio::sync::mpsc::Receiver<NetworkEvent>) {
+        let inbox = self
+            .inbox_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let me = self.clone();
+        self.tasks.spawn(async move {
+            let members: Vec<([u8; 32], Vec<String>)> = me
+                .parts
+                .members
+                .all()
+                .iter()
+                .flat_map(|s| s.members.iter().map(|(k, m)| (*k, m.addrs.clone())))
+                .collect();
+            for (k, addrs) in members {
+                me.parts.peers.dial_member(&me.parts.me, &k, &addrs).await;
+            }
+        });
+        let me = self.clone();
+        self.tasks.spawn(async move { me.drive(events).await });
+        if let Some(inbox) = inbox {
+            let me = self.clone();
+            self.tasks
+                .spawn(async move { me.merge_gossip(inbox).await });
+        }
+        let me = self.clone();
+        self.tasks
+            .spawn(async move { me.publish_committed().await });
+        let me = self.clone();
+        self.tasks.spawn(async move { me.anti_entropy().await });
+    }
+
+    /// Stops every task of the driver and waits for them.
+    pub(crate) async fn shutdown(&self) {
+        self.tasks.shutdown().await;
+    }
+
+    /// Asks for an anti-entropy round now.
+    pub(crate) fn trigger(&self) {
+        self.sync_now.notify_one();
+    }
+
+    /// A context's replication status.
+    pub(crate) fn status(&self, ctx: &ContextId) -> SyncStatus {
+        let mut s = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(ctx)
+            .cloned()
+            .unwrap_or_default();
+        if s.state.is_empty() {
+            s.state = "idle";
+        }
+        s
+    }
+
+    /// Updates a context's sync status; a change of state, or a new error,
+    /// is a `SyncStatus` event.
+    pub(crate) fn set_status(&self, ctx: &ContextId, f: impl FnOnce(&mut SyncStatus)) {
+        if !self.parts.peers.started() {
+            return;
+        }
+        let changed = {
+            let mut all = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            let s = all.entry(*ctx).or_default();
+            let before = (s.state, s.last_error.clone());
+            f(s);
+            (before != (s.state, s.last_error.clone())).then(|| s.clone())
+        };
+        if let Some(s) = changed {
+            self.parts.events.publish(
+                Scope::Context(*ctx),
+                "SyncStatus",
+                None,
+                serde_json::json!({
+                    "syncState": s.state,
+                    "failureCount": s.rejected,
+                    "lastError": s.last_error,
+                }),
+            );
+        }
+    }
+
+    /// Records what a session did.
+    fn record(&self, ctx: &ContextId, r: Result<Ingested, String>) {
+        if matches!(&r, Ok(i) if i.snapshot) {
+            self.publish_snapshot_joined(ctx);
+        }
+        self.set_status(ctx, |s| {
+            s.last_sync_millis = Some(now_millis());
+            match r {
+                Ok(i) => {
+                    s.state = "idle";
+                    s.last_error = None;
+                    s.merged += i.merged;
+                    s.rejected += i.rejected;
+                    if i.last_rejection.is_some() {
+                        s.last_error = i.last_rejection;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "anti-entropy round failed");
+                    s.state = "failed";
+                    s.last_error = Some(e);
+                }
+            }
+        });
+    }
+
+    /// A joined snapshot changes state without deltas: subscribers get a
+    /// `StateMutation` with the new root, no app events, and
+    /// `"snapshot": true` (the events of the deltas it folds are not
+    /// replayed).
+    pub(crate) fn publish_snapshot_joined(&self, ctx: &ContextId) {
+        let root = self
+            .parts
+            .store
+            .snapshot()
+            .and_then(|s| s.root_hash(ctx))
+            .unwrap_or_default();
+        self.parts.events.publish(
+            Scope::Context(*ctx),
+            "StateMutation",
+            None,
+            serde_json::json!({
+                "newRoot": bs58::encode(root).into_string(),
+                "events": [],
+                "snapshot": true,
+            }),
+        );
+    }
+
+    /// The namespace a context of this node belongs to, if any.
+    fn namespace_of(&self, ctx: &ContextId) -> Option<Arc<Namespace>> {
+        let ns = self
+            .parts
+            .store
+            .snapshot()
+            .ok()
+            .and_then(|s| s.context_meta(ctx).ok().flatten())
+            .and_then(|m| m.group)?;
+        self.parts.members.get(&ns)
+    }
+
+    /// Judges deltas of `ctx` against its namespace's governance as of now
+    /// (a snapshot of it: later changes do not reach this judge).
+    fn authority(
+        &self,
+        ctx: &ContextId,
+    ) -> impl Fn(&Delta, &[Vec<OpId>]) -> Result<(), Denial> + Sync + use<> {
+        let ns = self.namespace_of(ctx);
+        move |d: &Delta, parents: &[Vec<OpId>]| authz::judge(ns.as_deref(), d, parents)
+    }
+
+    /// Whether a key may author deltas in `ctx` now.
+    fn writer(&self, ctx: &ContextId) -> impl Fn(&[u8; 32]) -> bool + Sync + use<> {
+        let ns = self.namespace_of(ctx);
+        let ctx = *ctx;
+        move |k| ns.as_deref().is_some_and(|s| authz::may_author(s, k, &ctx))
+    }
+
+    /// `preferred` if it is a connected member that may write in `ctx`,
+    /// else another such peer.
+    async fn writer_peer(&self, ctx: &ContextId, preferred: PeerId) -> Option<PeerId> {
+        let writer = self.writer(ctx);
+        if key_of(&preferred).is_some_and(|k| writer(&k)) {
+            return Some(preferred);
+        }
+        self.parts
+            .peers
+            .connected()
+            .await
+            .into_iter()
+            .find(|p| key_of(p).is_some_and(|k| k != self.parts.me && writer(&k)))
+    }
+
+    /// Carries a session's steps out with `peer` until it is done.
+    async fn run(
+        &self,
+        session: &mut Session<'_>,
+        mut step: Step,
+        peer: PeerId,
+        ctx: ContextId,
+        authority: &Authority<'_>,
+    ) -> Result<Ingested, String> {
+        loop {
+            step = match step {
+                Step::Apply(batch) => {
+                    let outcomes = self.apply(batch).await;
+                    session.applied(outcomes, &self.view(ctx)?, authority)
+                }
+                Step::Fetch(req) => {
+                    let answer = self.parts.peers.fetch(peer, &req).await;
+                    session.answered(answer, &self.view(ctx)?, authority)
+                }
+                Step::Join(snapshot) => {
+                    tracing::info!(
+                        context = %bs58::encode(ctx.0).into_string(),
+                        entries = snapshot.ops.len(),
+                        deltas = snapshot.deltas.len(),
+                        "joining a peer's snapshot"
+                    );
+                    // The sender's governance first: a delta this node
+                    // authors on the joined heads must name governance
+                    // covering what their deltas named.
+                    if let Some(ns) = self.namespace_of(&ctx) {
+                        self.parts.members.pull(ns.id, peer).await;
+                    }
+                    let joined = self
+                        .parts
+                        .exec
+                        .join_snapshot(ctx, snapshot)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string());
+                    session.joined(joined)
+                }
+                Step::Done(r) => return r,
+            };
+        }
+    }
+
+    fn view(&self, ctx: ContextId) -> Result<StoreView<'_>, String> {
+        StoreView::new(&self.parts.exec, ctx).map_err(|e| e.to_string())
+    }
+
+    async fn apply(&self, batch: Vec<SignedDelta>) -> Vec<Outcome> {
+        apply_through(&self.parts.exec, batch).await
+    }
+
+    /// Fetches `peer`'s snapshot of `ctx` and joins it (a new replica's
+    /// first state).
+    pub(crate) async fn join_from(&self, peer: PeerId, ctx: ContextId) -> Result<(), String> {
+        let mut session = Session::catch_up(ctx, &self.pending);
+        let first = session.snapshot();
+        let authority = self.authority(&ctx);
+        self.run(&mut session, first, peer, ctx, &authority)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Applies a session's batch through the executor: submitted together, so
+/// parents before children share a commit; each result as the session's
+/// [`Outcome`].
+pub async fn apply_through(exec: &Executor, batch: Vec<SignedDelta>) -> Vec<Outcome> {
+    let results = futures::future::join_all(batch.into_iter().map(|d| exec.apply_delta(d))).await;
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(Applied::Merged { .. }) => Outcome::Merged,
+            Ok(Applied::Duplicate) => Outcome::Duplicate,
+            Ok(Applied::MissingParents(m)) => Outcome::MissingParents(m),
+            Err(ExecError::ContextNotFound) => Outcome::Gone,
+            Err(e) => Outcome::Refused(e.to_string()),
+        })
+        .collect()
+}

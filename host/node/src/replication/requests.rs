@@ -1,0 +1,61 @@
+//! Answering peers: catch-up about a context (to members that may read
+//! it), components (to members of a namespace running them), and
+//! membership requests (handed to [`crate::membership`]).
+
+use std::sync::Arc;
+
+use mero_network::PeerId;
+
+use super::{Replicator, StoreView};
+use crate::authz;
+use crate::sync::{Request, Response, key_of, serve};
+
+impl Replicator {
+    pub(super) async fn on_request(self: &Arc<Self>, peer: PeerId, data: &[u8]) -> Response {
+        let req: Request = match borsh::from_slice(data) {
+            Ok(r) => r,
+            Err(e) => return Response::Refused(format!("undecodable request: {e}")),
+        };
+        let asker = key_of(&peer);
+        if let Some(ctx) = req.context() {
+            let allowed = asker.is_some_and(|k| {
+                self.namespace_of(&ctx)
+                    .is_some_and(|ns| authz::may_read(&ns, &k, &ctx).is_ok())
+            });
+            if !allowed {
+                return Response::Refused("not a member of this context's namespace".into());
+            }
+            let me = self.clone();
+            // Reading a whole snapshot is blocking store work.
+            return tokio::task::spawn_blocking(move || {
+                let view = match StoreView::new(&me.parts.exec, ctx) {
+                    Ok(v) => v,
+                    Err(e) => return Response::Refused(e.to_string()),
+                };
+                match view.exists() {
+                    Ok(true) => serve(&req, &view),
+                    Ok(false) => Response::Refused("no such context here".into()),
+                    Err(e) => Response::Refused(e.to_string()),
+                }
+            })
+            .await
+            .unwrap_or_else(|e| Response::Refused(e.to_string()));
+        }
+        match &req {
+            Request::Blob { hash } => {
+                let members = self.parts.members.all();
+                let allowed = asker
+                    .is_some_and(|k| authz::may_fetch_blob(members.iter().map(|s| &**s), &k, hash));
+                if !allowed {
+                    return Response::Refused("not a member of a namespace running it".into());
+                }
+                match self.parts.store.snapshot().and_then(|s| s.blob(hash)) {
+                    Ok(Some(b)) => Response::Blob(b),
+                    Ok(None) => Response::Refused("not stored here".into()),
+                    Err(e) => Response::Refused(e.to_string()),
+                }
+            }
+            _ => self.parts.members.answer(asker, &req).await,
+        }
+    }
+}
