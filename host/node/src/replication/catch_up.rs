@@ -9,6 +9,7 @@ use mero_crdt::ContextId;
 use mero_network::PeerId;
 
 use super::Replicator;
+use crate::authz;
 use crate::sync::{Session, key_of};
 
 /// How long gossip gets to deliver a missing parent before it is fetched.
@@ -78,21 +79,32 @@ impl Replicator {
         }
     }
 
-    /// One anti-entropy round of `ctx` with each connected writer.
+    /// One anti-entropy round of `ctx` with each connected member that may
+    /// read it: deltas are taken from any of them (each is judged, and a
+    /// demoted member's earlier writes reach the others only from it), a
+    /// snapshot only from one that may write.
     async fn compare(&self, ctx: ContextId, peers: &[PeerId]) {
-        let writer = self.writer(&ctx);
-        let candidates: Vec<PeerId> = peers
+        let ns = self.namespace_of(&ctx);
+        let candidates: Vec<(PeerId, bool)> = peers
             .iter()
-            .filter(|p| key_of(p).is_some_and(|k| writer(&k)))
-            .copied()
+            .filter_map(|p| {
+                let k = key_of(p)?;
+                let ns = ns.as_deref()?;
+                (k != self.parts.me && authz::may_read(ns, &k, &ctx).is_ok())
+                    .then(|| (*p, authz::may_author(ns, &k, &ctx)))
+            })
             .collect();
-        if candidates.is_empty() {
+        if !candidates.iter().any(|(_, writer)| *writer) {
             self.set_status(&ctx, |s| s.state = "waitingForPeers");
-            return;
         }
         let authority = self.authority(&ctx);
-        for peer in candidates {
-            let mut session = Session::catch_up(ctx, &self.pending);
+        for (peer, writer) in candidates {
+            let session = Session::catch_up(ctx, &self.pending);
+            let mut session = if writer {
+                session
+            } else {
+                session.without_snapshots()
+            };
             let first = session.compare();
             let r = self.run(&mut session, first, peer, ctx, &authority).await;
             self.record(&ctx, r);
