@@ -22,8 +22,8 @@ echo "start-up to healthy: $(( (END - START) / 1000000 )) ms"
 rss() { awk '/VmRSS/ {r=$2} /RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "%.1f MB (heap %.1f, mapped files %.1f)", r/1024, a/1024, f/1024}' /proc/$PID/status; }
 echo "RSS idle (fresh): $(rss)"
 CTL="$BIN/meroctl --home $HOME_DIR --node bench --output-format json"
-APP=$($CTL app install --path "$(pwd)/target/guest/wasm32-wasip2/wasm/kv_store.wasm" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["applicationId"])')
-CTX=$($CTL namespace create --application-id "$APP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["contextId"])')
+APP=$($CTL app install --path "$(pwd)/target/guest/wasm32-wasip2/wasm/kv_store.wasm" | python3 -c 'import json,sys; print(json.load(sys.stdin)["applicationId"])')
+CTX=$($CTL namespace create --application-id "$APP" | python3 -c 'import json,sys; print(json.load(sys.stdin)["contextId"])')
 for i in $(seq 0 99); do $CTL call set --context "$CTX" --args "{\"key\":\"warm-$i\",\"value\":\"v\"}" >/dev/null; done
 echo "RSS idle (app loaded, 100 keys): $(rss)"
 # The HTTP floor: the same client and server answering /admin-api/health.

@@ -62,6 +62,25 @@ pub struct RpcError {
     pub detail: Option<String>,
 }
 
+impl RpcError {
+    /// What to tell a person: `data` when it is a string or a lone
+    /// `{"message": ..}`, else `data` as JSON (an app's error object).
+    pub fn message(&self) -> String {
+        /// `{"message": ".."}` and nothing else.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct MessageOnly {
+            message: String,
+        }
+        match &self.data {
+            Value::String(s) => s.clone(),
+            other => serde_json::from_value::<MessageOnly>(other.clone())
+                .map(|m| m.message)
+                .unwrap_or_else(|_| other.to_string()),
+        }
+    }
+}
+
 /// A response.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Response {
@@ -101,5 +120,30 @@ impl Response {
                 detail: detail.map(str::to_string),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn error_messages_unwrap_strings_and_lone_messages() {
+        let message = |data| {
+            RpcError {
+                kind: "FunctionCallError".into(),
+                data,
+                detail: None,
+            }
+            .message()
+        };
+        assert_eq!(message(json!("no such method")), "no such method");
+        assert_eq!(message(json!({"message": "too slow"})), "too slow");
+        assert_eq!(
+            message(json!({"kind": "NotFound", "data": "zz"})),
+            r#"{"data":"zz","kind":"NotFound"}"#
+        );
     }
 }

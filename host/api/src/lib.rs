@@ -6,9 +6,16 @@
 //! application and context ids, public keys and hashes in base58, namespace
 //! and group ids in hex. Errors are `{"error": "<message>", "type": "<Kind>"}`:
 //! upstream clients read `error`; `type` is a stable name to match on.
+//!
+//! The admin API's types are here; [`jsonrpc`] holds `POST /jsonrpc`'s,
+//! [`ws`] the WebSocket session's, [`ids`] the id encodings. [`outcome`]
+//! holds what a client reports after requests whose answer does not say
+//! what was done; the server never sends those.
 
 pub mod ids;
 pub mod jsonrpc;
+pub mod outcome;
+pub mod ws;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

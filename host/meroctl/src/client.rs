@@ -1,15 +1,17 @@
-//! A small client of the node's HTTP API.
+//! A small client of the node's HTTP API: sends `mero-api` requests and
+//! decodes the answers into `mero-api` types; a refusal becomes
+//! [`ClientError::Api`] with the server's error kind and message.
 
+use mero_api::ErrorBody;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
-/// What went wrong talking to the node.
+/// What went wrong talking to the node (or before that, on the command line).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClientError {
     /// The node did not answer.
-    #[error("cannot reach the node at {url}: {source}. Is it running (`merod --node <NAME> run`)?")]
+    #[error("cannot reach the node at {url}. Is it running (`merod --node <NAME> run`)?")]
     Unreachable {
         url: String,
         #[source]
@@ -26,12 +28,47 @@ pub(crate) enum ClientError {
     #[error("the call failed: {message} ({kind})")]
     Call { kind: String, message: String },
     /// The answer was not what the API promises.
+    #[error("unexpected answer from the node to {what}: {body}")]
+    Decode {
+        what: String,
+        body: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The node's WebSocket failed.
+    #[error("the WebSocket at {url} failed")]
+    Socket {
+        url: String,
+        #[source]
+        source: Box<tokio_tungstenite::tungstenite::Error>,
+    },
+    /// Something else went wrong on the way.
     #[error("unexpected answer from the node: {0}")]
     Unexpected(String),
+    /// The node's configuration could not be read.
+    #[error("cannot read the configuration of node `{node}`")]
+    Config {
+        node: String,
+        #[source]
+        source: mero_config::ConfigError,
+    },
+    /// Printing the answer failed.
+    #[error("cannot print the answer")]
+    Print(#[source] std::io::Error),
+    /// The answer could not be rendered as JSON.
+    #[error("cannot render the answer as JSON")]
+    Render(#[source] serde_json::Error),
+    /// Reading standard input failed.
+    #[error("cannot read standard input")]
+    Stdin(#[source] std::io::Error),
     /// The command line was wrong.
     #[error("{0}")]
     Usage(String),
 }
+
+/// A request without a body still sends `{}`: the node reads JSON bodies.
+#[derive(Serialize)]
+pub(crate) struct NoBody {}
 
 pub(crate) struct Client {
     base: String,
@@ -55,14 +92,15 @@ impl Client {
         &self.base
     }
 
-    /// Sends a request; returns the JSON body of a success.
-    pub(crate) async fn send(
+    /// Sends a request; decodes the body of a success as `T`.
+    async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&impl Serialize>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
+        let what = format!("{method} {path}");
         let mut req = self.http.request(method, &url);
         if let Some(body) = body {
             req = req.json(body);
@@ -79,56 +117,73 @@ impl Client {
             .text()
             .await
             .map_err(|e| ClientError::Unexpected(e.to_string()))?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        if status.is_success() {
-            return Ok(value);
+        if !status.is_success() {
+            return Err(refusal(status, &text));
         }
-        let message = value
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| value.to_string());
-        let kind = value
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("Error")
-            .to_string();
-        Err(ClientError::Api {
-            status,
-            kind,
-            message,
+        serde_json::from_str(&text).map_err(|source| ClientError::Decode {
+            what,
+            body: text,
+            source,
         })
     }
 
-    pub(crate) async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send(Method::GET, path, None::<&()>).await
     }
 
-    pub(crate) async fn post(
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<T, ClientError> {
         self.send(Method::POST, path, Some(body)).await
     }
 
-    pub(crate) async fn put(
+    pub(crate) async fn put<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<T, ClientError> {
         self.send(Method::PUT, path, Some(body)).await
     }
 
-    pub(crate) async fn delete(&self, path: &str) -> Result<Value, ClientError> {
-        self.send(Method::DELETE, path, Some(&serde_json::json!({})))
-            .await
+    pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send(Method::DELETE, path, Some(&NoBody {})).await
     }
 }
 
-/// Decodes `value["data"]` (or the whole value) as `T`.
-pub(crate) fn data<T: DeserializeOwned>(value: &Value) -> Result<T, ClientError> {
-    let inner = value.get("data").unwrap_or(value);
-    serde_json::from_value(inner.clone())
-        .map_err(|e| ClientError::Unexpected(format!("{e}: {value}")))
+/// The error of a refused request: the server's [`ErrorBody`], or the body
+/// itself when something in front of the API answered (e.g. an unknown route).
+fn refusal(status: StatusCode, text: &str) -> ClientError {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(body) => ClientError::Api {
+            status,
+            kind: body.kind,
+            message: body.error,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            kind: "Error".into(),
+            message: text.trim().to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_the_servers_kind_and_message() {
+        let e = refusal(
+            StatusCode::NOT_FOUND,
+            r#"{"error":"Application not found","type":"ApplicationNotFound"}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "Application not found (ApplicationNotFound, HTTP 404 Not Found)"
+        );
+        let e = refusal(StatusCode::METHOD_NOT_ALLOWED, "nope\n");
+        assert_eq!(e.to_string(), "nope (Error, HTTP 405 Method Not Allowed)");
+    }
 }

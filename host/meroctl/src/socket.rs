@@ -1,91 +1,128 @@
 //! Commands over the node's WebSocket (`/ws`): `context watch` prints events
-//! as they arrive; `call -i` runs calls typed one per line.
+//! as they arrive; `call -i` runs calls typed one per line. Messages are the
+//! `mero_api::ws` types.
+
+use std::io::Write as _;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use mero_api::jsonrpc::{ExecuteParams, ExecuteResult, RpcError};
+use mero_api::ws::{
+    Event, ExecutionEventData, Message, Request, StateMutationData, SubscribeParams,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite;
 
 use crate::client::{Client, ClientError};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(client: &Client) -> Result<Ws, ClientError> {
-    let url = format!("{}/ws", client.base().replacen("http", "ws", 1));
-    let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .map_err(|e| ClientError::Unexpected(format!("cannot open {url}: {e}")))?;
-    Ok(ws)
+/// A session with the node's socket.
+struct Session {
+    url: String,
+    ws: Ws,
 }
 
-async fn send(ws: &mut Ws, v: &Value) -> Result<(), ClientError> {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .map_err(|e| ClientError::Unexpected(format!("the socket closed: {e}")))
-}
+impl Session {
+    async fn open(client: &Client) -> Result<Session, ClientError> {
+        let url = format!("{}/ws", client.base().replacen("http", "ws", 1));
+        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .map_err(|e| socket_error(&url, e))?;
+        Ok(Session { url, ws })
+    }
 
-/// The next JSON message; `None` when the node closed the socket (with its
-/// reason, if it gave one).
-async fn next(ws: &mut Ws) -> Result<Option<Value>, ClientError> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => {
-                return serde_json::from_str(&t)
-                    .map(Some)
-                    .map_err(|e| ClientError::Unexpected(format!("{e}: {t}")));
-            }
-            Some(Ok(Message::Close(frame))) => {
-                if let Some(f) = frame {
-                    return Err(ClientError::Unexpected(format!(
-                        "the node closed the socket: {}",
-                        f.reason
-                    )));
+    async fn send<P: Serialize>(&mut self, req: &Request<P>) -> Result<(), ClientError> {
+        let text = serde_json::to_string(req).map_err(ClientError::Render)?;
+        self.ws
+            .send(tungstenite::Message::Text(text.into()))
+            .await
+            .map_err(|e| socket_error(&self.url, e))
+    }
+
+    /// The next message; `None` when the node closed the socket without a
+    /// reason (with one, an error saying it).
+    async fn next(&mut self) -> Result<Option<Message>, ClientError> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(tungstenite::Message::Text(t))) => {
+                    return decode(&self.url, t.as_str()).map(Some);
                 }
-                return Ok(None);
+                Some(Ok(tungstenite::Message::Close(frame))) => {
+                    if let Some(f) = frame {
+                        return Err(ClientError::Unexpected(format!(
+                            "the node closed the socket: {}",
+                            f.reason
+                        )));
+                    }
+                    return Ok(None);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(socket_error(&self.url, e)),
+                None => return Ok(None),
             }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(ClientError::Unexpected(e.to_string())),
-            None => return Ok(None),
         }
     }
 }
 
-/// The error of a reply, as a client error.
-fn failed(reply: &Value) -> Option<ClientError> {
-    let e = reply.get("error")?;
-    Some(ClientError::Api {
-        status: reqwest::StatusCode::OK,
-        kind: e["type"].as_str().unwrap_or("Error").to_string(),
-        message: match &e["data"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        },
+fn socket_error(url: &str, e: tungstenite::Error) -> ClientError {
+    ClientError::Socket {
+        url: url.to_string(),
+        source: Box::new(e),
+    }
+}
+
+fn decode<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, ClientError> {
+    serde_json::from_str(text).map_err(|source| ClientError::Decode {
+        what: what.to_string(),
+        body: text.to_string(),
+        source,
     })
 }
 
+/// A reply's result as `T`.
+fn result<T: DeserializeOwned>(url: &str, result: Option<Value>) -> Result<T, ClientError> {
+    let v = result.unwrap_or(Value::Null);
+    serde_json::from_value(v.clone()).map_err(|source| ClientError::Decode {
+        what: url.to_string(),
+        body: v.to_string(),
+        source,
+    })
+}
+
+/// A failed request's error, as a client error.
+fn refused(e: RpcError) -> ClientError {
+    ClientError::Api {
+        status: reqwest::StatusCode::OK,
+        message: e.message(),
+        kind: e.kind,
+    }
+}
+
 /// One event as a line.
-fn human(e: &Value) -> String {
-    let data = &e["data"];
-    let detail = match e["type"].as_str() {
-        Some("ExecutionEvent") => {
-            format!("{} {}", data["kind"].as_str().unwrap_or("?"), data["data"])
-        }
-        Some("StateMutation") => format!(
-            "root {} ({} event(s))",
-            data["newRoot"].as_str().unwrap_or("?"),
-            data["events"].as_array().map_or(0, Vec::len)
-        ),
-        _ => data.to_string(),
-    };
-    let scope = e["contextId"]
-        .as_str()
-        .or_else(|| e["groupId"].as_str())
+fn human(e: &Event) -> String {
+    let detail = match e.kind.as_str() {
+        "ExecutionEvent" => serde_json::from_value::<ExecutionEventData>(e.data.clone())
+            .map(|d| format!("{} {}", d.kind, d.data)),
+        "StateMutation" => serde_json::from_value::<StateMutationData>(e.data.clone())
+            .map(|d| format!("root {} ({} event(s))", d.new_root, d.events.len())),
+        _ => Ok(e.data.to_string()),
+    }
+    // Data of an unexpected shape is still worth seeing.
+    .unwrap_or_else(|_| e.data.to_string());
+    let scope = e
+        .context_id
+        .as_deref()
+        .or(e.group_id.as_deref())
         .unwrap_or("-");
-    format!(
-        "{:<20} {scope}  {detail}",
-        e["type"].as_str().unwrap_or("?")
-    )
+    format!("{:<20} {scope}  {detail}", e.kind)
+}
+
+fn print(line: impl std::fmt::Display) -> Result<(), ClientError> {
+    writeln!(std::io::stdout().lock(), "{line}").map_err(ClientError::Print)
 }
 
 /// `context watch`: subscribes to `context` (and `event_types`, if any) and
@@ -97,34 +134,37 @@ pub(crate) async fn watch(
     count: Option<usize>,
     json_lines: bool,
 ) -> Result<(), ClientError> {
-    let mut ws = connect(client).await?;
-    let mut params = json!({ "contextIds": [context] });
-    if !event_types.is_empty() {
-        params["eventTypes"] = json!(event_types);
-    }
-    send(
-        &mut ws,
-        &json!({"id": 1, "method": "subscribe", "params": params}),
-    )
-    .await?;
+    let mut session = Session::open(client).await?;
+    let params = SubscribeParams {
+        context_ids: vec![context.to_string()],
+        group_ids: Vec::new(),
+        event_types: (!event_types.is_empty()).then_some(event_types),
+    };
+    session
+        .send(&Request {
+            id: 1,
+            method: "subscribe".into(),
+            params,
+        })
+        .await?;
     let mut seen = 0;
     while count.is_none_or(|n| seen < n) {
-        let Some(msg) = next(&mut ws).await? else {
+        let Some(msg) = session.next().await? else {
             break;
         };
-        if msg["id"] == 1 {
-            if let Some(e) = failed(&msg) {
-                return Err(e);
+        if msg.id == Some(1) {
+            if let Some(e) = msg.error {
+                return Err(refused(e));
             }
             // On stderr, so JSON lines on stdout stay clean.
             eprintln!("watching {context}; Ctrl-C to stop");
             continue;
         }
-        let event = &msg["result"];
+        let event: Event = result(&session.url, msg.result)?;
         if json_lines {
-            println!("{event}");
+            print(serde_json::to_string(&event).map_err(ClientError::Render)?)?;
         } else {
-            println!("{}", human(event));
+            print(human(&event))?;
         }
         seen += 1;
     }
@@ -138,17 +178,13 @@ pub(crate) async fn interactive(
     context: &str,
     json_lines: bool,
 ) -> Result<(), ClientError> {
-    let mut ws = connect(client).await?;
+    let mut session = Session::open(client).await?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut id = 0u64;
     if !json_lines {
         eprintln!("calls on {context}: one `METHOD [ARGS_JSON]` a line; end with Ctrl-D");
     }
-    while let Some(line) = lines
-        .next_line()
-        .await
-        .map_err(|e| ClientError::Unexpected(e.to_string()))?
-    {
+    while let Some(line) = lines.next_line().await.map_err(ClientError::Stdin)? {
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -162,26 +198,72 @@ pub(crate) async fn interactive(
             }
         };
         id += 1;
-        let req = json!({"id": id, "method": "execute",
-            "params": {"contextId": context, "method": method, "argsJson": args}});
-        send(&mut ws, &req).await?;
+        let params = ExecuteParams {
+            context_id: context.to_string(),
+            method: method.to_string(),
+            args_json: args,
+        };
+        session
+            .send(&Request {
+                id,
+                method: "execute".into(),
+                params,
+            })
+            .await?;
         let reply = loop {
-            match next(&mut ws).await? {
-                Some(v) if v["id"] == id => break v,
+            match session.next().await? {
+                Some(m) if m.id == Some(id) => break m,
                 Some(_) => {}
                 None => return Err(ClientError::Unexpected("the node closed the socket".into())),
             }
         };
         if json_lines {
-            println!("{reply}");
-        } else if let Some(e) = failed(&reply) {
-            eprintln!("error: {e}");
+            print(serde_json::to_string(&reply).map_err(ClientError::Render)?)?;
+        } else if let Some(e) = reply.error {
+            eprintln!("error: {}", refused(e));
         } else {
-            match &reply["result"]["output"] {
-                Value::String(s) => println!("{s}"),
-                other => println!("{other}"),
+            let done: ExecuteResult = result(&session.url, reply.result)?;
+            match done.output {
+                Value::String(s) => print(s)?,
+                other => print(other)?,
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn events_print_one_line_each() {
+        let event = |kind: &str, data| Event {
+            context_id: Some("Ctx1".into()),
+            group_id: None,
+            kind: kind.into(),
+            data,
+        };
+        assert_eq!(
+            human(&event(
+                "ExecutionEvent",
+                json!({"kind": "Inserted", "data": {"key": "a"}})
+            )),
+            r#"ExecutionEvent       Ctx1  Inserted {"key":"a"}"#
+        );
+        assert_eq!(
+            human(&event(
+                "StateMutation",
+                json!({"newRoot": "Root1", "deltaId": "D", "local": true,
+                    "events": [{"kind": "Inserted", "data": [1], "handler": null}]})
+            )),
+            "StateMutation        Ctx1  root Root1 (1 event(s))"
+        );
+        assert_eq!(
+            human(&event("SyncStatus", json!({"state": "idle"}))),
+            r#"SyncStatus           Ctx1  {"state":"idle"}"#
+        );
+    }
 }

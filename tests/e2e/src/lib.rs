@@ -294,11 +294,10 @@ impl TestNode {
 
     /// Like [`setup`](Self::setup), with `init` parameters (JSON).
     pub fn setup_with(&self, component: &str, params: Option<&str>) -> (String, String, String) {
-        let app =
-            self.meroctl_json(&["app", "install", "--path", component])["data"]["applicationId"]
-                .as_str()
-                .unwrap()
-                .to_string();
+        let app = self.meroctl_json(&["app", "install", "--path", component])["applicationId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let mut args = vec!["namespace", "create", "--application-id", &app];
         if let Some(p) = params {
             args.extend(["--params", p]);
@@ -306,8 +305,8 @@ impl TestNode {
         let ns = self.meroctl_json(&args);
         (
             app,
-            ns["data"]["namespaceId"].as_str().unwrap().into(),
-            ns["data"]["contextId"].as_str().unwrap().into(),
+            ns["namespaceId"].as_str().unwrap().into(),
+            ns["contextId"].as_str().unwrap().into(),
         )
     }
 }

@@ -18,7 +18,7 @@ fn join(node: &TestNode, ns: &str, invitation: &str, ctx: &str) -> String {
         .args(["group", "join-context", ctx])
         .assert()
         .success();
-    v["data"]["memberAccount"].as_str().unwrap().to_string()
+    v["memberAccount"].as_str().unwrap().to_string()
 }
 
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
@@ -106,7 +106,7 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
         .assert()
         .success();
     let caps = n1.meroctl_json(&["group", "members", "get-caps", &ns, &member]);
-    assert_eq!(caps["data"]["capabilities"], json!(6));
+    assert_eq!(caps["capabilities"], json!(6));
     wait_until("node3 to learn its capabilities", || {
         n3.meroctl()
             .args(["namespace", "invite", &ns])
@@ -120,7 +120,8 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
     n3.call(&ctx, "set", json!({"key": "from-3", "value": "v"}));
     wait_converged(&[&n1, &n2, &n3], &ctx, CONVERGE);
     // The creator cannot be removed, by anyone.
-    let creator = n1.meroctl_json(&["group", "members", "ls", &ns])["members"]
+    let creator = n1
+        .meroctl_json(&["group", "members", "ls", &ns])
         .as_array()
         .unwrap()
         .iter()
@@ -482,13 +483,13 @@ fn subgroups_keep_their_contexts_to_their_members() {
     let group = |args: &[&str]| {
         let mut all = vec!["namespace", "create-group", &ns];
         all.extend_from_slice(args);
-        n1.meroctl_json(&all)["data"]["groupId"]
+        n1.meroctl_json(&all)["groupId"]
             .as_str()
             .unwrap()
             .to_string()
     };
     let context_in = |g: &str| {
-        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", g])["data"]["contextId"]
+        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", g])["contextId"]
             .as_str()
             .unwrap()
             .to_string()

@@ -1,6 +1,7 @@
 //! Several real `merod` processes on 127.0.0.1, driven by the real `meroctl`
 //! and raw HTTP: the seed's invite/join walk-through, concurrent writes,
-//! a SIGKILLed node, a late joiner, isolated contexts and bad invitations.
+//! a SIGKILLed node, a late joiner, isolated contexts, bad invitations and
+//! the shape of meroctl's JSON output.
 //! Convergence is awaited by polling root hashes with a timeout.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
@@ -75,7 +76,7 @@ fn seed_walkthrough_then_concurrent_writes_converge() {
 
     // Node 3 pastes only the inner invitation, as upstream wants it.
     let inner: Value = serde_json::from_str(&printed).unwrap();
-    let inner = inner["data"]["invitation"].to_string();
+    let inner = inner["invitation"].to_string();
     n3.join(&ns, &inner, &ctx);
 
     // Every node agrees on the members.
@@ -185,11 +186,10 @@ fn a_late_joiner_receives_everything_and_contexts_stay_isolated() {
     let ns_nodes = nodes(2);
     let [n1, n2] = [&ns_nodes[0], &ns_nodes[1]];
     let (app, ns, a) = n1.setup(mero_fixtures::KV_STORE);
-    let b =
-        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", &ns])["data"]["contextId"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let b = n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", &ns])["contextId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for i in 0..150 {
         n1.call(&a, "set", json!({"key": format!("a{i}"), "value": "v"}));
     }
@@ -225,6 +225,74 @@ fn a_late_joiner_receives_everything_and_contexts_stay_isolated() {
     assert_ne!(n1.root(&a), n1.root(&b));
 }
 
+/// `--output-format json` prints the value a script wants, never the
+/// node's `{"data": ...}` envelope; `join` takes JSON-mode `invite` output.
+#[test]
+fn json_output_is_the_value_itself_and_join_takes_it() {
+    let ns_nodes = nodes(2);
+    let [n1, n2] = [&ns_nodes[0], &ns_nodes[1]];
+    let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+
+    let apps = n1.meroctl_json(&["app", "ls"]);
+    assert_eq!(
+        apps.as_array().map(Vec::len),
+        Some(1),
+        "a list of apps: {apps}"
+    );
+    assert_eq!(apps[0]["id"], app.as_str());
+    let contexts = n1.meroctl_json(&["context", "ls"]);
+    assert_eq!(
+        contexts.as_array().map(Vec::len),
+        Some(1),
+        "a list of contexts: {contexts}"
+    );
+    assert_eq!(contexts[0]["id"], ctx.as_str());
+    assert!(contexts[0]["contextStateHash"].is_string(), "{contexts}");
+    let namespaces = n1.meroctl_json(&["namespace", "ls"]);
+    assert_eq!(namespaces[0]["namespaceId"], ns.as_str(), "{namespaces}");
+    let info = n1.meroctl_json(&["context", "get", &ctx]);
+    assert_eq!(info["id"], ctx.as_str(), "{info}");
+
+    let invite = n1.meroctl_json(&["namespace", "invite", &ns]);
+    let keys: Vec<&str> = invite
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["invitation"], "{invite}");
+    assert!(
+        invite["invitation"]["inviter_signature"].is_string(),
+        "{invite}"
+    );
+    assert!(invite["invitation"]["invitation"]["inviter_identity"].is_array());
+
+    let joined = n2.meroctl_json(&["namespace", "join", &ns, &invite.to_string()]);
+    assert_eq!(joined["namespaceId"], ns.as_str(), "{joined}");
+    let member = joined["memberAccount"].as_str().unwrap().to_string();
+    let members = n1.meroctl_json(&["group", "members", "ls", &ns]);
+    assert!(members.as_array().is_some(), "a list of members: {members}");
+    let joined_ctx = n2.meroctl_json(&["group", "join-context", &ctx]);
+    assert_eq!(joined_ctx["contextId"], ctx.as_str(), "{joined_ctx}");
+
+    let caps = n1.meroctl_json(&["group", "members", "set-caps", &ns, &member, "6"]);
+    assert_eq!(
+        caps,
+        json!({"groupId": ns, "member": member, "capabilities": 6})
+    );
+    for printed in [
+        &apps,
+        &contexts,
+        &namespaces,
+        &info,
+        &invite,
+        &joined,
+        &caps,
+    ] {
+        assert!(printed.get("data").is_none(), "an envelope: {printed}");
+    }
+}
+
 fn join_status(node: &TestNode, ns: &str, invitation: &Value) -> (u16, Value) {
     node.request(
         "POST",
@@ -237,13 +305,13 @@ fn join_status(node: &TestNode, ns: &str, invitation: &Value) -> (u16, Value) {
 fn bad_invitations_are_refused_and_change_nothing() {
     let mut ns_nodes = nodes(2);
     let (app, ns, _) = ns_nodes[0].setup(mero_fixtures::KV_STORE);
-    let other_ns = ns_nodes[0].meroctl_json(&["namespace", "create", "--application-id", &app])
-        ["data"]["namespaceId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other_ns =
+        ns_nodes[0].meroctl_json(&["namespace", "create", "--application-id", &app])["namespaceId"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let printed: Value = serde_json::from_str(&ns_nodes[0].invite(&ns, &[])).unwrap();
-    let good = printed["data"]["invitation"].clone();
+    let good = printed["invitation"].clone();
     let n2 = &ns_nodes[1];
 
     // Not JSON at all: meroctl says so and sends nothing.
@@ -296,7 +364,7 @@ fn bad_invitations_are_refused_and_change_nothing() {
     // Expired: valid for one second; wait until the clock is past it.
     let short: Value =
         serde_json::from_str(&ns_nodes[0].invite(&ns, &["--expiration-timestamp", "1"])).unwrap();
-    let short = short["data"]["invitation"].clone();
+    let short = short["invitation"].clone();
     let expiry = short["invitation"]["expiration_timestamp"]
         .as_u64()
         .unwrap();

@@ -25,8 +25,8 @@ fn the_seed_flow_works_through_meroctl() {
         "{text}"
     );
     let apps = node.meroctl_json(&["app", "ls"]);
-    let app = apps["data"]["apps"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(apps["data"]["apps"][0]["package"], "unknown");
+    let app = apps[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(apps[0]["package"], "unknown");
 
     let out = node
         .meroctl()
@@ -36,7 +36,7 @@ fn the_seed_flow_works_through_meroctl() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Namespace ID"), "{text}");
-    let ctx = node.meroctl_json(&["context", "ls"])["data"]["contexts"][0]["id"]
+    let ctx = node.meroctl_json(&["context", "ls"])[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -75,12 +75,12 @@ fn the_seed_flow_works_through_meroctl() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&ctx) && text.contains("Root Hash"), "{text}");
     let ns = node.meroctl_json(&["namespace", "ls"]);
-    assert_eq!(ns["data"][0]["contexts"][0]["contextId"], ctx.as_str());
-    assert_eq!(ns["data"][0]["contexts"][0]["applicationVersion"], "0.0.0");
-    assert_eq!(ns["data"][0]["memberCount"], 1);
+    assert_eq!(ns[0]["contexts"][0]["contextId"], ctx.as_str());
+    assert_eq!(ns[0]["contexts"][0]["applicationVersion"], "0.0.0");
+    assert_eq!(ns[0]["memberCount"], 1);
 
     // A second context, named, reached by its alias.
-    let ns_id = ns["data"][0]["namespaceId"].as_str().unwrap().to_string();
+    let ns_id = ns[0]["namespaceId"].as_str().unwrap().to_string();
     let made = node.meroctl_json(&[
         "context",
         "create",
@@ -91,7 +91,7 @@ fn the_seed_flow_works_through_meroctl() {
         "--name",
         "kv",
     ]);
-    let ctx2 = made["data"]["contextId"].as_str().unwrap().to_string();
+    let ctx2 = made["contextId"].as_str().unwrap().to_string();
     node.meroctl()
         .args([
             "call",
@@ -110,8 +110,8 @@ fn the_seed_flow_works_through_meroctl() {
         "contexts are isolated"
     );
     let info = node.meroctl_json(&["context", "get", "kv", "info"]);
-    assert_eq!(info["data"]["id"], ctx2.as_str());
-    assert_eq!(info["data"]["dagHeads"].as_array().unwrap().len(), 1);
+    assert_eq!(info["id"], ctx2.as_str());
+    assert_eq!(info["dagHeads"].as_array().unwrap().len(), 1);
     node.meroctl()
         .args(["context", "delete", "kv"])
         .assert()
@@ -403,7 +403,11 @@ fn every_error_is_clear_and_changes_nothing() {
             .0,
         200
     );
-    let other = node.meroctl_json(&["context", "create", "-a", &app, "--group-id", &ns])["data"]["contextId"].as_str().unwrap().to_string();
+    let other =
+        node.meroctl_json(&["context", "create", "-a", &app, "--group-id", &ns])["contextId"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let clash = json!({"alias": "main", "contextId": other}).to_string();
     expect(
         &node,

@@ -1,0 +1,325 @@
+//! `meroctl context`: create, list, inspect, sync, watch and delete
+//! contexts, and resolve the aliases other nouns accept for a context.
+
+use clap::Subcommand;
+use comfy_table::Table;
+use mero_api::ids::parse_b58;
+use mero_api::outcome::{ContextCreated, ContextDeleted, SyncStarted};
+use mero_api::{
+    AliasValue, Context, ContextList, CreateContextAlias, CreateContextData, CreateContextRequest,
+    Data, Deleted,
+};
+use serde::de::IgnoredAny;
+
+use super::args::init_params;
+use crate::client::{Client, ClientError, NoBody};
+use crate::output::{Format, Output, Report, kv, list};
+use crate::socket;
+
+#[derive(Subcommand)]
+pub(super) enum ContextCmd {
+    /// Creates a context in a namespace or group and runs the app's init.
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 context create -a <APP_ID> --group-id <NAMESPACE_ID> --name kv"
+    )]
+    Create {
+        /// The installed application.
+        #[arg(long, short = 'a')]
+        application_id: String,
+        /// The namespace or group (hex or base58).
+        #[arg(long)]
+        group_id: String,
+        /// JSON arguments of init.
+        #[arg(long)]
+        params: Option<String>,
+        /// An alias for the context.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Lists contexts.
+    Ls,
+    /// Shows a context: root hash, DAG heads, app version.
+    #[command(after_help = "Example:\n  meroctl --node node1 context get <CONTEXT_ID> info")]
+    Get {
+        /// Context id or alias.
+        context: String,
+        /// What to show (only `info`).
+        #[arg(default_value = "info")]
+        what: String,
+    },
+    /// Deletes a context from this node.
+    Delete {
+        /// Context id or alias.
+        context: String,
+    },
+    /// Starts a sync round with peers now.
+    Sync {
+        /// Context id or alias.
+        context: String,
+    },
+    /// Prints the context's events as they arrive (JSON lines with
+    /// `--output-format json`).
+    #[command(after_help = "Examples:
+  meroctl --node node2 context watch --context <CONTEXT_ID>
+  meroctl --node node2 context watch -c <CONTEXT_ID> --event-type ExecutionEvent -n 10
+  meroctl --node node2 context watch -c <CONTEXT_ID> --event-type Inserted
+
+Event types: StateMutation, ExecutionEvent (or the app's event kind, e.g. Inserted),
+SyncStatus, AppVersionChanged.")]
+    Watch {
+        /// Context id or alias.
+        #[arg(long, short = 'c')]
+        context: String,
+        /// Only these event types (repeatable).
+        #[arg(long = "event-type")]
+        event_type: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long, short = 'n')]
+        count: Option<usize>,
+    },
+}
+
+pub(super) async fn run(client: &Client, out: &Output, cmd: ContextCmd) -> Result<(), ClientError> {
+    match cmd {
+        ContextCmd::Create {
+            application_id,
+            group_id,
+            params,
+            name,
+        } => {
+            let body = CreateContextRequest {
+                application_id,
+                group_id,
+                initialization_params: init_params(params)?,
+                context_seed: None,
+                identity_secret: None,
+                name: name.clone(),
+            };
+            let made: Data<CreateContextData> = client.post("/admin-api/contexts", &body).await?;
+            let made = made.data;
+            if let Some(alias) = &name {
+                let body = CreateContextAlias {
+                    alias: alias.clone(),
+                    context_id: made.context_id.clone(),
+                };
+                let _: IgnoredAny = client
+                    .post("/admin-api/alias/create/context", &body)
+                    .await?;
+            }
+            out.write(&ContextCreated {
+                context_id: made.context_id,
+                member_public_key: made.member_public_key,
+                group_id: made.group_id,
+                alias: name,
+            })
+        }
+        ContextCmd::Ls => {
+            let all: Data<ContextList> = client.get("/admin-api/contexts").await?;
+            out.write(&all.data.contexts)
+        }
+        ContextCmd::Get { context, what } => {
+            if what != "info" {
+                return Err(ClientError::Usage(format!(
+                    "unknown view `{what}`; use `info`"
+                )));
+            }
+            let ctx = resolve(client, &context).await?;
+            let c: Data<Context> = client.get(&format!("/admin-api/contexts/{ctx}")).await?;
+            out.write(&c.data)
+        }
+        ContextCmd::Watch {
+            context,
+            event_type,
+            count,
+        } => {
+            let ctx = resolve(client, &context).await?;
+            socket::watch(
+                client,
+                &ctx,
+                event_type,
+                count,
+                out.format() == Format::Json,
+            )
+            .await
+        }
+        ContextCmd::Sync { context } => {
+            let ctx = resolve(client, &context).await?;
+            let _: IgnoredAny = client
+                .post(&format!("/admin-api/contexts/sync/{ctx}"), &NoBody {})
+                .await?;
+            out.write(&SyncStarted { context_id: ctx })
+        }
+        ContextCmd::Delete { context } => {
+            let ctx = resolve(client, &context).await?;
+            let deleted: Data<Deleted> =
+                client.delete(&format!("/admin-api/contexts/{ctx}")).await?;
+            if !deleted.data.is_deleted {
+                return Err(ClientError::Api {
+                    status: reqwest::StatusCode::NOT_FOUND,
+                    kind: "ContextNotFound".into(),
+                    message: format!("no context {ctx} on this node"),
+                });
+            }
+            out.write(&ContextDeleted {
+                context_id: ctx,
+                is_deleted: true,
+            })
+        }
+    }
+}
+
+/// A context id, or the id an alias stands for.
+pub(super) async fn resolve(client: &Client, s: &str) -> Result<String, ClientError> {
+    if parse_b58(s, "context id").is_ok() {
+        return Ok(s.to_string());
+    }
+    let found: Data<AliasValue> = client
+        .post(&format!("/admin-api/alias/lookup/context/{s}"), &NoBody {})
+        .await?;
+    found.data.value.ok_or_else(|| {
+        ClientError::Usage(format!("`{s}` is neither a context id nor a context alias"))
+    })
+}
+
+impl Report for ContextCreated {
+    fn table(&self) -> Table {
+        let mut rows = vec![
+            ("Context ID", self.context_id.clone()),
+            ("Member Public Key", self.member_public_key.clone()),
+        ];
+        if let Some(alias) = &self.alias {
+            rows.push(("Alias", alias.clone()));
+        }
+        kv(&rows)
+    }
+}
+
+impl Report for Vec<Context> {
+    fn table(&self) -> Table {
+        list(
+            &[
+                "Context ID",
+                "Name",
+                "Application ID",
+                "Version",
+                "Root Hash",
+            ],
+            self,
+            |c| {
+                vec![
+                    c.id.clone(),
+                    c.name.clone().unwrap_or_default(),
+                    c.application_id.clone(),
+                    c.application_version.clone().unwrap_or_default(),
+                    c.root_hash.clone(),
+                ]
+            },
+        )
+    }
+}
+
+impl Report for Context {
+    fn table(&self) -> Table {
+        let heads = self
+            .dag_heads
+            .iter()
+            .map(mero_api::ids::b58)
+            .collect::<Vec<_>>()
+            .join("\n");
+        kv(&[
+            ("Context ID", self.id.clone()),
+            ("Name", self.name.clone().unwrap_or_default()),
+            ("Application ID", self.application_id.clone()),
+            (
+                "App version",
+                self.application_version.clone().unwrap_or_default(),
+            ),
+            ("Group ID", self.group_id.clone().unwrap_or_default()),
+            ("Root hash", self.root_hash.clone()),
+            ("DAG heads", heads),
+            ("Deltas", self.delta_count.unwrap_or_default().to_string()),
+        ])
+    }
+}
+
+impl Report for SyncStarted {
+    fn table(&self) -> Table {
+        kv(&[
+            ("Context ID", self.context_id.clone()),
+            ("Sync", "started".into()),
+        ])
+    }
+}
+
+impl Report for ContextDeleted {
+    fn table(&self) -> Table {
+        kv(&[
+            ("Context ID", self.context_id.clone()),
+            ("Deleted", self.is_deleted.to_string()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(id: &str, name: Option<&str>) -> Context {
+        Context {
+            id: id.into(),
+            application_id: "App1".into(),
+            root_hash: "Root1".into(),
+            dag_heads: vec![[0; 32]],
+            application_version: Some("0.0.0".into()),
+            state_version: Some(1),
+            name: name.map(str::to_string),
+            group_id: Some("ab".into()),
+            delta_count: Some(3),
+            sync_status: None,
+        }
+    }
+
+    #[test]
+    fn a_context_list_has_the_readmes_columns() {
+        let shown = vec![context("Ctx1", None), context("Ctx2", Some("kv"))].human();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(
+            lines[1],
+            "│ Context ID ┆ Name ┆ Application ID ┆ Version ┆ Root Hash │"
+        );
+        assert_eq!(
+            lines[3],
+            "│ Ctx1       ┆      ┆ App1           ┆ 0.0.0   ┆ Root1     │"
+        );
+        assert_eq!(
+            lines[5],
+            "│ Ctx2       ┆ kv   ┆ App1           ┆ 0.0.0   ┆ Root1     │"
+        );
+    }
+
+    #[test]
+    fn a_context_shows_its_heads_in_base58() {
+        let shown = context("Ctx1", Some("kv")).human();
+        assert!(
+            shown.contains("┆ 11111111111111111111111111111111 │"),
+            "{shown}"
+        );
+        assert!(shown.contains("│ Deltas         ┆ 3"), "{shown}");
+    }
+
+    #[test]
+    fn a_created_context_shows_its_alias_only_if_it_has_one() {
+        let made = ContextCreated {
+            context_id: "Ctx1".into(),
+            member_public_key: "Key1".into(),
+            group_id: None,
+            alias: None,
+        };
+        assert!(!made.human().contains("Alias"));
+        let named = ContextCreated {
+            alias: Some("kv".into()),
+            ..made
+        };
+        assert!(named.human().contains("│ Alias             ┆ kv"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The command line: the global flags, which node to talk to, and dispatch
+//! to one module per noun. Each noun's module holds its clap enum next to
+//! the code that runs it and the reports of what it prints.
+
+mod app;
+mod args;
+mod call;
+mod context;
+mod group;
+mod namespace;
+mod peers;
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::client::{Client, ClientError};
+use crate::output::{Format, Output};
+
+/// Drive a context node: install apps, create namespaces and contexts, call methods.
+#[derive(Parser)]
+#[command(name = "meroctl", version, about, after_help = EXAMPLES)]
+pub(crate) struct Cli {
+    /// Directory holding node directories (for --node).
+    #[arg(long, global = true, env = "CALIMERO_HOME")]
+    home: Option<PathBuf>,
+    /// A local node by name: its API address is read from <home>/<name>/config.toml.
+    #[arg(long, global = true, conflicts_with = "api")]
+    node: Option<String>,
+    /// The node's API URL, e.g. http://127.0.0.1:2528.
+    #[arg(long, global = true)]
+    api: Option<String>,
+    /// Tables for people or the API's JSON for scripts.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    output_format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  meroctl --node node1 app install --path ./kv_store.wasm
+  meroctl --node node1 namespace create --application-id <APP_ID>
+  meroctl --node node1 context ls
+  meroctl --node node1 call set --context <CONTEXT_ID> --args '{\"key\":\"a\",\"value\":\"b\"}'
+  meroctl --node node1 call get --context <CONTEXT_ID> --args '{\"key\":\"a\"}'
+  meroctl --node node1 namespace invite <NAMESPACE_ID>
+  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'
+  meroctl --node node2 group join-context <CONTEXT_ID>";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Applications: install, list, inspect, uninstall.
+    #[command(subcommand)]
+    App(app::AppCmd),
+    /// Namespaces: a root group with an application and its members.
+    #[command(subcommand, alias = "ns")]
+    Namespace(namespace::NamespaceCmd),
+    /// Contexts: app instances with their own replicated state.
+    #[command(subcommand)]
+    Context(context::ContextCmd),
+    /// Groups: members and contexts of a namespace, and joining contexts.
+    #[command(subcommand)]
+    Group(group::GroupCmd),
+    /// How many peers this node is connected to.
+    Peers,
+    /// Calls a method of a context; read-only or mutating as the app declares.
+    #[command(after_help = call::EXAMPLES)]
+    Call(call::CallArgs),
+    /// Prints shell completions.
+    #[command(after_help = "Example:\n  meroctl completions bash > /etc/bash_completion.d/meroctl")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Cli {
+    /// Runs the command against the chosen node and prints its answer.
+    pub(crate) async fn run(self) -> Result<(), ClientError> {
+        if let Command::Completions { shell } = self.command {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "meroctl",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
+        let out = Output::new(self.output_format);
+        let client = Client::new(&self.base_url()?)?;
+        match self.command {
+            Command::App(cmd) => app::run(&client, &out, cmd).await,
+            Command::Namespace(cmd) => namespace::run(&client, &out, cmd).await,
+            Command::Context(cmd) => context::run(&client, &out, cmd).await,
+            Command::Group(cmd) => group::run(&client, &out, cmd).await,
+            Command::Peers => peers::run(&client, &out).await,
+            Command::Call(cmd) => call::run(&client, &out, cmd).await,
+            // Printed above, without a node.
+            Command::Completions { .. } => Ok(()),
+        }
+    }
+
+    /// The node's API: `--api`, else `--node`'s configured address, else
+    /// the default port on loopback.
+    fn base_url(&self) -> Result<String, ClientError> {
+        if let Some(api) = &self.api {
+            return Ok(api.clone());
+        }
+        if let Some(node) = &self.node {
+            let home = self.home.clone().unwrap_or_else(mero_config::default_home);
+            let dir = mero_config::node_dir(&home, node);
+            let config = |source| ClientError::Config {
+                node: node.clone(),
+                source,
+            };
+            let addr = mero_config::ConfigFile::load(&dir)
+                .and_then(|c| c.server_addr())
+                .map_err(config)?;
+            return Ok(format!("http://{addr}"));
+        }
+        Ok(format!(
+            "http://127.0.0.1:{}",
+            mero_config::DEFAULT_SERVER_PORT
+        ))
+    }
+}

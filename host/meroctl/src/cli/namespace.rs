@@ -1,0 +1,364 @@
+//! `meroctl namespace`: create, list, inspect and delete namespaces; invite
+//! and join; leave; create and list subgroups.
+
+use clap::Subcommand;
+use comfy_table::Table;
+use mero_api::outcome::{NamespaceDeleted, NamespaceLeft};
+use mero_api::{
+    CreateGroupData, CreateGroupRequest, CreateNamespaceData, CreateNamespaceRequest, Data,
+    Deleted, InvitationData, InviteRequest, JoinNamespaceData, JoinNamespaceRequest, Namespace,
+    Subgroup,
+};
+use serde::de::IgnoredAny;
+
+use super::args::{init_params, parse_json};
+use crate::client::{Client, ClientError, NoBody};
+use crate::output::{Output, Report, kv, list, or_dash, table};
+
+#[derive(Subcommand)]
+pub(super) enum NamespaceCmd {
+    /// Creates a namespace and its first context; this node becomes its creator.
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 namespace create --application-id <APP_ID>"
+    )]
+    Create {
+        /// The installed application.
+        #[arg(long, short = 'a')]
+        application_id: String,
+        /// A name.
+        #[arg(long)]
+        name: Option<String>,
+        /// JSON arguments of the first context's init.
+        #[arg(long)]
+        params: Option<String>,
+    },
+    /// Lists namespaces with their contexts' app versions.
+    Ls,
+    /// Shows one namespace.
+    Get {
+        /// Namespace id (hex or base58).
+        id: String,
+    },
+    /// Deletes a namespace and its contexts from this node.
+    Delete {
+        /// Namespace id (hex or base58).
+        id: String,
+    },
+    /// Prints a signed invitation (JSON) for another node to join with.
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 namespace invite <NAMESPACE_ID> > invitation.json\n  meroctl --node node2 namespace join <NAMESPACE_ID> \"$(cat invitation.json)\""
+    )]
+    Invite {
+        /// Namespace id (hex or base58).
+        id: String,
+        /// How long it stays valid, in seconds (default a year).
+        #[arg(long)]
+        expiration_timestamp: Option<u64>,
+        /// The role it grants: admin, member or read-only.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Accepted for upstream compatibility.
+        #[arg(long)]
+        recursive: bool,
+    },
+    /// Creates a subgroup; contexts created in it are for its members only.
+    #[command(after_help = "Examples:
+  meroctl --node node1 namespace create-group <NAMESPACE_ID> --name team
+  meroctl --node node1 namespace create-group <NAMESPACE_ID> --name secret --restricted")]
+    CreateGroup {
+        /// Namespace id (hex or base58).
+        id: String,
+        /// A name.
+        #[arg(long)]
+        name: Option<String>,
+        /// The parent subgroup (the namespace if absent).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Members are admitted one by one (`group members add`) instead of
+        /// inheriting the parent's.
+        #[arg(long)]
+        restricted: bool,
+    },
+    /// Leaves a namespace: what this node wrote stays; it cannot rejoin.
+    Leave {
+        /// Namespace id (hex or base58).
+        id: String,
+    },
+    /// Lists a namespace's subgroups.
+    Groups {
+        /// Namespace id (hex or base58).
+        id: String,
+    },
+    /// Joins a namespace with an invitation: paste exactly what `invite` printed.
+    #[command(
+        after_help = "Example:\n  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'"
+    )]
+    Join {
+        /// Namespace id (hex or base58).
+        id: String,
+        /// The invitation: `invite`'s whole output, or its inner invitation.
+        invitation: String,
+    },
+}
+
+pub(super) async fn run(
+    client: &Client,
+    out: &Output,
+    cmd: NamespaceCmd,
+) -> Result<(), ClientError> {
+    match cmd {
+        NamespaceCmd::Create {
+            application_id,
+            name,
+            params,
+        } => {
+            let body = CreateNamespaceRequest {
+                application_id,
+                name,
+                app_key: None,
+                initialization_params: Some(init_params(params)?),
+            };
+            let made: Data<CreateNamespaceData> =
+                client.post("/admin-api/namespaces", &body).await?;
+            out.write(&made.data)
+        }
+        NamespaceCmd::Ls => {
+            let all: Data<Vec<Namespace>> = client.get("/admin-api/namespaces").await?;
+            out.write(&all.data)
+        }
+        NamespaceCmd::Get { id } => {
+            let ns: Data<Namespace> = client.get(&format!("/admin-api/namespaces/{id}")).await?;
+            out.write(&ns.data)
+        }
+        NamespaceCmd::Invite {
+            id,
+            expiration_timestamp,
+            role,
+            recursive,
+        } => {
+            let body = InviteRequest {
+                expiration_timestamp,
+                recursive: Some(recursive),
+                role: Some(role),
+            };
+            let invited: Data<InvitationData> = client
+                .post(&format!("/admin-api/namespaces/{id}/invite"), &body)
+                .await?;
+            out.write(&invited.data)
+        }
+        NamespaceCmd::Join { id, invitation } => {
+            // Whatever `invite` printed: the node peels the wrappers.
+            let body = JoinNamespaceRequest {
+                invitation: parse_json("invitation", &invitation)?,
+            };
+            let joined: Data<JoinNamespaceData> = client
+                .post(&format!("/admin-api/namespaces/{id}/join"), &body)
+                .await?;
+            out.write(&joined.data)
+        }
+        NamespaceCmd::CreateGroup {
+            id,
+            name,
+            parent,
+            restricted,
+        } => {
+            let body = CreateGroupRequest {
+                name,
+                parent_group_id: parent,
+                subgroup_visibility: Some(if restricted { "restricted" } else { "open" }.into()),
+            };
+            let made: Data<CreateGroupData> = client
+                .post(&format!("/admin-api/namespaces/{id}/groups"), &body)
+                .await?;
+            out.write(&made.data)
+        }
+        NamespaceCmd::Leave { id } => {
+            let _: IgnoredAny = client
+                .post(&format!("/admin-api/namespaces/{id}/leave"), &NoBody {})
+                .await?;
+            out.write(&NamespaceLeft { namespace_id: id })
+        }
+        NamespaceCmd::Groups { id } => {
+            let groups: Data<Vec<Subgroup>> = client
+                .get(&format!("/admin-api/namespaces/{id}/groups"))
+                .await?;
+            out.write(&groups.data)
+        }
+        NamespaceCmd::Delete { id } => {
+            let deleted: Data<Deleted> = client
+                .delete(&format!("/admin-api/namespaces/{id}"))
+                .await?;
+            out.write(&NamespaceDeleted {
+                namespace_id: id,
+                is_deleted: deleted.data.is_deleted,
+            })
+        }
+    }
+}
+
+/// A namespace's contexts, one a line, each with its app version.
+fn contexts(n: &Namespace) -> String {
+    n.contexts
+        .iter()
+        .map(|c| format!("{} ({})", c.context_id, c.application_version))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Report for CreateNamespaceData {
+    fn table(&self) -> Table {
+        kv(&[
+            ("Namespace ID", self.namespace_id.clone()),
+            ("Context ID", self.context_id.clone()),
+        ])
+    }
+}
+
+impl Report for Vec<Namespace> {
+    fn table(&self) -> Table {
+        list(
+            &[
+                "Namespace ID",
+                "Application ID",
+                "Members",
+                "Contexts (app version)",
+                "Name",
+            ],
+            self,
+            |n| {
+                vec![
+                    n.namespace_id.clone(),
+                    n.target_application_id.clone(),
+                    n.member_count.to_string(),
+                    contexts(n),
+                    or_dash(n.name.as_deref()),
+                ]
+            },
+        )
+    }
+}
+
+impl Report for Namespace {
+    fn table(&self) -> Table {
+        kv(&[
+            ("Namespace ID", self.namespace_id.clone()),
+            ("Name", or_dash(self.name.as_deref())),
+            ("Application ID", self.target_application_id.clone()),
+            ("App version", self.app_version.clone().unwrap_or_default()),
+            ("Members", self.member_count.to_string()),
+            ("Contexts", contexts(self)),
+        ])
+    }
+}
+
+impl Report for InvitationData {
+    fn table(&self) -> Table {
+        kv(&[
+            ("Group name", or_dash(self.group_name.as_deref())),
+            ("Invitation", pretty(self)),
+        ])
+    }
+
+    /// The JSON itself, pretty, as upstream prints it: it is meant to be
+    /// pasted into `namespace join`.
+    fn human(&self) -> String {
+        pretty(self)
+    }
+}
+
+fn pretty(invitation: &InvitationData) -> String {
+    // A `Value` and an optional string always render.
+    serde_json::to_string_pretty(invitation).unwrap_or_default()
+}
+
+impl Report for JoinNamespaceData {
+    fn table(&self) -> Table {
+        let mut t = table(&[]);
+        t.add_row(vec!["Successfully joined namespace"]);
+        t
+    }
+}
+
+impl Report for CreateGroupData {
+    fn table(&self) -> Table {
+        kv(&[("Group ID", self.group_id.clone())])
+    }
+}
+
+impl Report for NamespaceLeft {
+    fn table(&self) -> Table {
+        kv(&[("Left namespace", self.namespace_id.clone())])
+    }
+}
+
+impl Report for Vec<Subgroup> {
+    fn table(&self) -> Table {
+        list(
+            &[
+                "Group ID",
+                "Parent",
+                "Visibility",
+                "Members",
+                "Contexts",
+                "Name",
+            ],
+            self,
+            |g| {
+                vec![
+                    g.group_id.clone(),
+                    g.parent_group_id.clone(),
+                    g.subgroup_visibility.clone(),
+                    g.member_count.to_string(),
+                    g.context_count.to_string(),
+                    or_dash(g.name.as_deref()),
+                ]
+            },
+        )
+    }
+}
+
+impl Report for NamespaceDeleted {
+    fn table(&self) -> Table {
+        kv(&[
+            ("Namespace ID", self.namespace_id.clone()),
+            ("Deleted", self.is_deleted.to_string()),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_invitation_prints_as_pasteable_json_without_an_envelope() {
+        let inv = InvitationData {
+            invitation: json!({"invitation": {"inviter_identity": [1]}, "inviter_signature": "ab"}),
+            group_name: Some("team".into()),
+        };
+        let shown = inv.human();
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back["invitation"]["inviter_signature"], "ab");
+        assert_eq!(back["groupName"], "team");
+        assert!(back.get("data").is_none());
+        assert!(shown.starts_with("{\n  \"invitation\": {"), "{shown}");
+    }
+
+    #[test]
+    fn a_join_says_so_in_one_box() {
+        let shown = JoinNamespaceData {
+            namespace_id: "ab".into(),
+            member_identity: "K".into(),
+            member_account: "cd".into(),
+        }
+        .human();
+        assert_eq!(
+            shown,
+            "╭───────────────────────────────╮\n\
+             │ Successfully joined namespace │\n\
+             ╰───────────────────────────────╯"
+        );
+    }
+}
