@@ -5,29 +5,8 @@ use mero_crdt::collections as c;
 use wasmtime::component::Resource;
 
 use super::HostState;
-use crate::bindings::StorageError;
 use crate::bindings::calimero::context::{storage, types};
-
-/// A register handle: which node it addresses.
-#[derive(Debug)]
-#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct RegisterRes(NodeId);
-/// A map handle.
-#[derive(Debug)]
-#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct MapRes(NodeId);
-/// A set handle.
-#[derive(Debug)]
-#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct SetRes(NodeId);
-/// A vector handle.
-#[derive(Debug)]
-#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct VectorRes(NodeId);
-/// A counter handle.
-#[derive(Debug)]
-#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct CounterRes(NodeId);
+use crate::bindings::{CounterRes, MapRes, RegisterRes, SetRes, StorageError, VectorRes};
 
 type R<T> = wasmtime::Result<Result<T, StorageError>>;
 
