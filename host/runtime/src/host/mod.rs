@@ -6,13 +6,14 @@ pub(crate) mod events;
 pub(crate) mod private;
 pub(crate) mod storage;
 
-use std::collections::BTreeMap;
+pub use private::PrivateOverlay;
+
 use std::sync::Arc;
 
 use mero_crdt::collections::Mutator;
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{Author, Clock, ContextId, Event, Op};
-use mero_store::{ContextReader, Snapshot};
+use mero_store::ContextReader;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -39,82 +40,6 @@ pub type State = Overlay<Overlay<ContextReader>>;
 /// A state with nothing buffered over `reader`.
 pub fn state_over(reader: ContextReader) -> State {
     Overlay::new(Overlay::new(reader))
-}
-
-/// For each key written since the checkpoint, what the buffer held before:
-/// `None` if the key was not buffered, `Some(v)` if it held `v`.
-type Journal = BTreeMap<Vec<u8>, Option<Option<Vec<u8>>>>;
-
-/// Node-local private storage of one context, buffered like the state.
-#[derive(Debug)]
-pub struct PrivateOverlay {
-    snapshot: Snapshot,
-    ctx: ContextId,
-    /// Writes of the batch still being committed.
-    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    journal: Option<Journal>,
-}
-
-impl PrivateOverlay {
-    /// An empty buffer over the private storage in `snapshot`.
-    pub fn new(snapshot: Snapshot, ctx: ContextId) -> Self {
-        PrivateOverlay::over_pending(snapshot, ctx, BTreeMap::new())
-    }
-
-    /// An empty buffer over `pending` writes over `snapshot`.
-    pub fn over_pending(
-        snapshot: Snapshot,
-        ctx: ContextId,
-        pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    ) -> Self {
-        PrivateOverlay {
-            snapshot,
-            ctx,
-            pending,
-            writes: BTreeMap::new(),
-            journal: None,
-        }
-    }
-
-    fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, mero_store::StoreError> {
-        match self.writes.get(key).or_else(|| self.pending.get(key)) {
-            Some(v) => Ok(v.clone()),
-            None => self.snapshot.private_get(&self.ctx, key),
-        }
-    }
-
-    fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
-        let old = self.writes.insert(key.clone(), value);
-        if let Some(j) = &mut self.journal {
-            j.entry(key).or_insert(old);
-        }
-    }
-
-    /// Starts recording what to undo.
-    pub fn checkpoint(&mut self) {
-        self.journal = Some(BTreeMap::new());
-    }
-
-    /// Keeps the writes since the checkpoint.
-    pub fn release(&mut self) {
-        self.journal = None;
-    }
-
-    /// Undoes the writes since the checkpoint.
-    pub fn rollback(&mut self) {
-        for (k, old) in self.journal.take().into_iter().flatten() {
-            match old {
-                Some(v) => self.writes.insert(k, v),
-                None => self.writes.remove(&k),
-            };
-        }
-    }
-
-    /// The buffered writes (`None` removes), in key order.
-    pub fn writes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
-        &self.writes
-    }
 }
 
 /// Everything one call reads and produces. The caller builds it, the runtime
