@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::{ContextId, Delta, SignedDelta};
+use mero_executor::{Executor, NewContext};
 use mero_node::governance::{AppInfo, Body, Namespace, OpId, scoped_id};
 use mero_node::sync::{Gossip, Pending, Session, Step};
 use mero_node::{StoreView, apply_through};
 use mero_node::{caps, keys};
-use mero_runtime::{Executor, NewContext, Runtime, RuntimeConfig};
+use mero_runtime::{Runtime, RuntimeConfig};
 use mero_store::{ApplicationRecord, Store, StoreConfig};
 use sha2::{Digest, Sha256};
 

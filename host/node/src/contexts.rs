@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use mero_crdt::{ContextId, DeltaId, Hash};
-use mero_runtime::{CallOutcome, ExecError, Intent, NewContext, Standing};
+use mero_executor::{CallOutcome, ExecError, NewContext, Standing};
+use mero_runtime::Intent;
 use mero_store::ContextMeta;
 use sha2::{Digest, Sha256};
 

@@ -1,6 +1,7 @@
 //! Why a node operation failed, in the classes the HTTP API reports.
 
-use mero_runtime::{CallError, ExecError, LoadError};
+use mero_executor::ExecError;
+use mero_runtime::{CallError, LoadError};
 
 use crate::authz::Denied;
 use crate::governance::invitation::InvitationError;

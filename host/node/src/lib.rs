@@ -51,8 +51,9 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use mero_config::ConfigFile;
+use mero_executor::Executor;
 use mero_network::{Multiaddr, NetworkConfig};
-use mero_runtime::{Executor, Runtime, RuntimeConfig};
+use mero_runtime::{Runtime, RuntimeConfig};
 use mero_store::{Store, StoreConfig};
 
 pub use aliases::MAX_ALIAS_LEN;
@@ -64,7 +65,8 @@ pub use governance::invitation::SignedInvitation;
 pub use governance::{Role, caps};
 pub use membership::{Membership, Subgroup};
 pub use mero_crdt::ContextId;
-pub use mero_runtime::{CallError, CallOutcome, Intent};
+pub use mero_executor::CallOutcome;
+pub use mero_runtime::{CallError, Intent};
 pub use namespaces::NamespaceInfo;
 pub use replication::{StoreView, SyncStatus, apply_through};
 

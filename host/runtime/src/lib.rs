@@ -15,25 +15,26 @@
 //!   context's state, so nothing is written until the caller commits the
 //!   call's ops. Read-only methods (declared by the app) get a store that
 //!   refuses writes.
-//! - [`Executor`] serializes mutating calls per node, batches them and
-//!   commits each batch in one LMDB transaction (group commit), signing one
-//!   delta per call. Views run concurrently on snapshots.
+//! - [`handler_name`]: the method an app handles an event kind with, part
+//!   of the app contract.
 //!
 //! The host implementation of each WIT interface is in its own module under
 //! `host/`; the generated bindings are confined to `bindings`.
+//!
+//! This crate runs one call and hands back what it produced: it reads the
+//! store through the snapshot it is given and never writes it. Queuing,
+//! batching, signing and committing calls, and merging remote deltas, belong
+//! to `mero-executor`, which calls in here.
 
 mod bindings;
 mod config;
 mod error;
-mod executor;
+mod handler;
 mod host;
 mod runtime;
 
 pub use config::RuntimeConfig;
 pub use error::{CallError, LoadError};
-pub use executor::{
-    Applied, CallOutcome, Committed, ContextCreated, ExecError, ExecStats, Executor, NewContext,
-    Standing, StateSnapshot, handler_name,
-};
+pub use handler::handler_name;
 pub use host::{CallEnv, Mode, PrivateOverlay, State, state_over};
 pub use runtime::{App, AppDescription, Intent, Runtime};

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mero_crdt::{ContextId, Delta, SignedDelta};
+use mero_executor::{Applied, ExecError, Executor};
 use mero_network::{NetworkEvent, PeerId};
-use mero_runtime::{Applied, ExecError, Executor};
 use mero_store::Store;
 
 use crate::authz;

@@ -1,7 +1,7 @@
 //! One context of a store snapshot, seen as a sync DAG.
 
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, StateSnapshot};
-use mero_runtime::Executor;
+use mero_executor::Executor;
 use mero_store::Snapshot;
 
 use crate::governance::OpId;

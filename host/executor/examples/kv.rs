@@ -1,14 +1,15 @@
 //! Runs the bundled kv-store through the engine: an LMDB store in a temp
 //! dir, the wasmtime runtime and the executor, with no node around them.
 //!
-//! `cargo run -p mero-runtime --example kv -- [KEY VALUE]...`
+//! `cargo run -p mero-executor --example kv -- [KEY VALUE]...`
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use ed25519_dalek::SigningKey;
 use mero_crdt::ContextId;
-use mero_runtime::{Executor, NewContext, Runtime, RuntimeConfig};
+use mero_executor::{Executor, NewContext};
+use mero_runtime::{Runtime, RuntimeConfig};
 use mero_store::{Store, StoreConfig};
 use sha2::{Digest, Sha256};
 

@@ -1,4 +1,5 @@
-//! The real sample components, run by the runtime over a real LMDB store.
+//! The real sample components, run by the executor over a real LMDB store:
+//! calls, limits, rollback, group commit and pipelined batches.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -6,10 +7,11 @@ mod common;
 
 use common::engine;
 use mero_crdt::ContextId;
-use mero_runtime::{CallError, ExecError, LoadError};
+use mero_executor::{CallOutcome, ExecError};
+use mero_runtime::CallError;
 use serde_json::json;
 
-fn call_err(r: Result<mero_runtime::CallOutcome, ExecError>) -> CallError {
+fn call_err(r: Result<CallOutcome, ExecError>) -> CallError {
     match r {
         Err(ExecError::Call(e)) => e,
         other => panic!("expected a call error, got {other:?}"),
@@ -198,22 +200,6 @@ async fn hostile_guests_fail_one_call_and_the_node_goes_on() {
     assert_eq!(
         e.ok(&ctx, "get", json!({"key": "after"})).await,
         json!("ok")
-    );
-}
-
-#[tokio::test]
-async fn invalid_components_are_refused_clearly() {
-    let e = engine(4);
-    let garbage = e.runtime.load(b"definitely not wasm").await.unwrap_err();
-    assert!(matches!(garbage, LoadError::Invalid(_)), "{garbage:?}");
-    // A core module, not a component.
-    let core = e.runtime.load(b"\0asm\x01\0\0\0").await.unwrap_err();
-    assert!(matches!(core, LoadError::Invalid(_)), "{core:?}");
-    // An empty component: valid, but implements nothing of ours.
-    let empty = e.runtime.load(b"\0asm\x0d\0\x01\0").await.unwrap_err();
-    assert!(
-        matches!(&empty, LoadError::Invalid(m) if m.contains("calimero:context/app")),
-        "{empty:?}"
     );
 }
 

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 
 use common::{Engine, engine, engine_at};
 use mero_crdt::{Clock, ContextId, DeltaId, SignedDelta};
-use mero_runtime::{Applied, CallEnv, ExecError, PrivateOverlay};
+use mero_executor::{Applied, ExecError};
+use mero_runtime::{CallEnv, PrivateOverlay};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::{ContextId, Hash};
-use mero_runtime::{CallOutcome, ExecError, Executor, NewContext, Runtime, RuntimeConfig};
+use mero_executor::{CallOutcome, ExecError, Executor, NewContext};
+use mero_runtime::{Runtime, RuntimeConfig};
 use mero_store::{ApplicationRecord, Store, StoreConfig};
 use sha2::{Digest, Sha256};
 

@@ -1,0 +1,214 @@
+//! Executor benchmark: calls end to end through the executor (execute, sign,
+//! group commit, answer), one client and 32, and flat in the size of the
+//! state; prints medians and p99s.
+//!
+//! `cargo bench -p mero-executor --bench executor` (add `-- quick` for fewer
+//! iterations). Figures depend on the machine and its load; compare ratios.
+//! One call on wasmtime alone is `cargo bench -p mero-runtime --bench runtime`.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "a benchmark fails fast")]
+
+// The runtime's benchmark helpers, so that both print their figures alike.
+#[path = "../../runtime/benches/support/mod.rs"]
+mod support;
+
+use ed25519_dalek::SigningKey;
+use mero_crdt::collections::Mutator;
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{Author, Clock, ContextId, Delta, Hlc, NodeId, SignedDelta};
+use mero_executor::{Executor, NewContext};
+use support::{Installed, time};
+
+struct Node {
+    installed: Installed,
+    exec: Executor,
+}
+
+async fn node(bytes: &[u8]) -> Node {
+    let installed = support::install(bytes).await;
+    let exec = Executor::spawn(
+        installed.runtime.clone(),
+        installed.store.clone(),
+        SigningKey::from_bytes(&[1; 32]),
+    )
+    .unwrap();
+    Node { installed, exec }
+}
+
+async fn context(n: &Node, id: u8) -> ContextId {
+    let blob = n.installed.blob;
+    n.exec
+        .create_context(NewContext {
+            id: ContextId([id; 32]),
+            application: blob,
+            blob,
+            app_version: "1".into(),
+            group: None,
+            name: None,
+            init_args: String::new(),
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+/// Fills a context with `keys` keys through signed deltas from another author.
+async fn prefill(n: &Node, ctx: ContextId, keys: usize) {
+    let key = SigningKey::from_bytes(&[9; 32]);
+    let author = Author(key.verifying_key().to_bytes());
+    let mut clock = Clock::starting_after(Hlc {
+        millis: mero_crdt::hlc::wall_millis(),
+        counter: 0,
+    });
+    let mut done = 0;
+    while done < keys {
+        let snap = n.installed.store.snapshot().unwrap();
+        let mut overlay = Overlay::new(snap.context(ctx));
+        let mut ops = Vec::new();
+        let mut m = Mutator::new(
+            &mut overlay,
+            author,
+            &mut clock,
+            mero_crdt::hlc::wall_millis(),
+            &mut ops,
+        );
+        let end = (done + 20_000).min(keys);
+        for i in done..end {
+            let k = serde_json_key(i);
+            m.put_register(
+                &NodeId::root("items"),
+                k.as_bytes(),
+                format!("\"v{i}\"").into_bytes(),
+            )
+            .unwrap();
+        }
+        let delta = Delta {
+            version: 1,
+            context: ctx,
+            author,
+            parents: snap.heads(&ctx).unwrap(),
+            governance: Vec::new(),
+            hlc: clock.tick(mero_crdt::hlc::wall_millis()),
+            ops,
+            events: vec![],
+        };
+        drop(snap);
+        n.exec
+            .apply_delta(SignedDelta::sign(delta, &key))
+            .await
+            .unwrap();
+        done = end;
+    }
+}
+
+fn serde_json_key(i: usize) -> String {
+    format!("key-{i:08}")
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let iters = if quick { 300 } else { 3000 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bytes = std::fs::read(mero_fixtures::KV_STORE).unwrap();
+    rt.block_on(async {
+        let n = node(&bytes).await;
+        let ctx = context(&n, 1).await;
+        n.exec
+            .call(&ctx, "set", r#"{"key":"a","value":"b"}"#.into())
+            .await
+            .unwrap();
+
+        // End to end through the executor, one client.
+        time(iters / 2, |i| {
+            let exec = n.exec.clone();
+            async move {
+                exec.call(&ctx, "set", format!(r#"{{"key":"e{i}","value":"v"}}"#))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await
+        .line("executor set (one client): execute + sign + commit");
+        time(iters, |_| {
+            let exec = n.exec.clone();
+            async move {
+                exec.call(&ctx, "get", r#"{"key":"a"}"#.into())
+                    .await
+                    .unwrap();
+            }
+        })
+        .await
+        .line("executor get (view on a snapshot)");
+
+        // 32 concurrent clients: throughput with group commit.
+        let calls = if quick { 2000 } else { 10_000 };
+        let t = std::time::Instant::now();
+        let c0 = n
+            .exec
+            .stats()
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut tasks = Vec::new();
+        for c in 0..32 {
+            let exec = n.exec.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..calls / 32 {
+                    exec.call(&ctx, "set", format!(r#"{{"key":"c{c}-{i}","value":"v"}}"#))
+                        .await
+                        .unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let el = t.elapsed();
+        let commits = n
+            .exec
+            .stats()
+            .commits
+            .load(std::sync::atomic::Ordering::Relaxed)
+            - c0;
+        println!(
+            "{:<58} {:>9.0} calls/s   ({} calls in {} commits)\n",
+            "executor set, 32 concurrent clients",
+            (calls / 32 * 32) as f64 / el.as_secs_f64(),
+            calls / 32 * 32,
+            commits
+        );
+
+        // Flat in the size of the state.
+        for (i, keys) in [100usize, 10_000, 100_000].into_iter().enumerate() {
+            let ctx = context(&n, 10 + i as u8).await;
+            prefill(&n, ctx, keys).await;
+            let probe = serde_json_key(keys / 2);
+            time(iters / 2, |j| {
+                let exec = n.exec.clone();
+                async move {
+                    exec.call(&ctx, "set", format!(r#"{{"key":"new-{j}","value":"v"}}"#))
+                        .await
+                        .unwrap();
+                }
+            })
+            .await
+            .line(&format!("executor set with {keys:>6} keys in the context"));
+            time(iters, |_| {
+                let exec = n.exec.clone();
+                let probe = probe.clone();
+                async move {
+                    let out = exec
+                        .call(&ctx, "get", format!(r#"{{"key":"{probe}"}}"#))
+                        .await
+                        .unwrap();
+                    assert!(out.output.is_string());
+                }
+            })
+            .await
+            .line(&format!("executor get with {keys:>6} keys in the context"));
+        }
+    });
+}

@@ -1,0 +1,336 @@
+//! The handle to a node's executor: views run here on a snapshot; every
+//! other job goes to the worker over one bounded channel, with a `oneshot`
+//! for its answer.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use mero_crdt::{Author, Clock, ContextId, Hash, NodeId, Op, SignedDelta, StateSnapshot};
+use mero_runtime::{
+    App, CallEnv, CallError, Intent, LoadError, PrivateOverlay, Runtime, state_over,
+};
+use mero_store::{ContextMeta, Snapshot, Store};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::error::ExecError;
+use crate::job::{Applied, CallOutcome, Committed, ContextCreated, Job, NewContext, Standing};
+use crate::stats::ExecStats;
+use crate::worker::Worker;
+
+/// Jobs waiting before callers wait to enqueue.
+const QUEUE: usize = 4096;
+
+/// How far ahead of this node's wall clock a remote delta's clock may be.
+const MAX_CLOCK_DRIFT_MILLIS: u64 = 10 * 60 * 1000;
+
+/// Handle to a node's executor. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    tx: mpsc::Sender<Job>,
+    committed: broadcast::Sender<Committed>,
+    stats: Arc<ExecStats>,
+    runtime: Arc<Runtime>,
+    store: Store,
+    author: Author,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("author", &self.author)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// Starts the executor task on the current tokio runtime. Calls are
+    /// authored and signed with `identity`.
+    pub fn spawn(
+        runtime: Arc<Runtime>,
+        store: Store,
+        identity: SigningKey,
+    ) -> Result<Executor, ExecError> {
+        Executor::spawn_governed(runtime, store, identity, Arc::new(|_| Ok(Vec::new())))
+    }
+
+    /// Like [`spawn`](Self::spawn), but asks `standing` for the governance
+    /// heads each authored delta names, as it is authored (so it covers
+    /// whatever governance the deltas merged before it named), and refuses
+    /// the call if this node may no longer write.
+    pub fn spawn_governed(
+        runtime: Arc<Runtime>,
+        store: Store,
+        identity: SigningKey,
+        standing: Standing,
+    ) -> Result<Executor, ExecError> {
+        let author = Author(identity.verifying_key().to_bytes());
+        let mut clock = Clock::default();
+        for meta in store.snapshot()?.contexts()? {
+            clock.observe(meta.last_hlc);
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (committed, _) = broadcast::channel(QUEUE);
+        let stats = Arc::new(ExecStats::default());
+        let worker = Worker {
+            committed: committed.clone(),
+            runtime: runtime.clone(),
+            store: store.clone(),
+            key: identity,
+            author,
+            clock,
+            stats: stats.clone(),
+            standing,
+        };
+        tokio::spawn(async move {
+            if let Some(reply) = worker.serve(rx).await {
+                let _ = reply.send(Ok(()));
+            }
+        });
+        Ok(Executor {
+            tx,
+            committed,
+            stats,
+            runtime,
+            store,
+            author,
+        })
+    }
+
+    /// Commit counters.
+    pub fn stats(&self) -> &ExecStats {
+        &self.stats
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Who authors this node's calls.
+    pub fn author(&self) -> Author {
+        self.author
+    }
+
+    /// The loaded app a context runs, loading it from the store if needed.
+    pub async fn app(&self, snapshot: &Snapshot, blob: &Hash) -> Result<Arc<App>, ExecError> {
+        if let Some(app) = self.runtime.loaded(blob) {
+            return Ok(app);
+        }
+        let bytes = snapshot.blob(blob)?.ok_or_else(|| {
+            LoadError::Host(format!(
+                "component {} is not stored on this node",
+                hex::encode(blob)
+            ))
+        })?;
+        Ok(self.runtime.load(&bytes).await?)
+    }
+
+    async fn send<T>(
+        &self,
+        job: Job,
+        rx: oneshot::Receiver<Result<T, ExecError>>,
+    ) -> Result<T, ExecError> {
+        self.tx.send(job).await.map_err(|_| ExecError::Stopped)?;
+        rx.await.map_err(|_| ExecError::Stopped)?
+    }
+
+    /// Calls `method` on a context. Views run right away on a snapshot;
+    /// mutating calls return once committed.
+    pub async fn call(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args_json: String,
+    ) -> Result<CallOutcome, ExecError> {
+        self.call_authorized(ctx, method, args_json, |_, _| Ok(()))
+            .await
+    }
+
+    /// Like [`call`](Self::call), but first asks `authorize` whether a call
+    /// of the method's intent may run on this context (from the metadata and
+    /// intent the call looks up anyway).
+    pub async fn call_authorized(
+        &self,
+        ctx: &ContextId,
+        method: &str,
+        args_json: String,
+        authorize: impl FnOnce(&ContextMeta, Intent) -> Result<(), ExecError>,
+    ) -> Result<CallOutcome, ExecError> {
+        let snapshot = self.store.snapshot()?;
+        let meta = snapshot
+            .context_meta(ctx)?
+            .ok_or(ExecError::ContextNotFound)?;
+        let app = self.app(&snapshot, &meta.blob).await?;
+        let intent = app.intent(method);
+        if let Some(intent) = intent {
+            authorize(&meta, intent)?;
+        }
+        match intent {
+            None => Err(CallError::UnknownMethod(method.to_string()).into()),
+            Some(Intent::ReadOnly) => {
+                let env = CallEnv::new(
+                    *ctx,
+                    self.author,
+                    meta.app_version.clone(),
+                    state_over(snapshot.context(*ctx)),
+                    PrivateOverlay::new(snapshot.clone(), *ctx),
+                    Clock::starting_after(meta.last_hlc),
+                );
+                let (env, result) = self.runtime.call(&app, env, method, args_json).await;
+                Ok(CallOutcome {
+                    output: result?,
+                    delta: None,
+                    root_hash: snapshot.root_hash(ctx)?,
+                    events: Vec::new(),
+                    logs: env.logs,
+                })
+            }
+            Some(Intent::Mutating) => {
+                drop(snapshot);
+                let (reply, rx) = oneshot::channel();
+                self.send(
+                    Job::Call {
+                        meta,
+                        app,
+                        method: method.to_string(),
+                        args: args_json,
+                        reply,
+                    },
+                    rx,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Creates a context and runs the app's `init` on it.
+    pub async fn create_context(&self, new: NewContext) -> Result<ContextCreated, ExecError> {
+        let snapshot = self.store.snapshot()?;
+        let app = self.app(&snapshot, &new.blob).await?;
+        drop(snapshot);
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Create { new, app, reply }, rx).await
+    }
+
+    /// Merges a delta received from another replica: checks its signature,
+    /// limits and clock, then joins its ops (no wasm runs) once all its
+    /// parents are here. Returns when committed.
+    pub async fn apply_delta(&self, delta: SignedDelta) -> Result<Applied, ExecError> {
+        // Verification is CPU work; keep it off the single writer.
+        let id = delta
+            .verify()
+            .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        let ahead = delta
+            .delta
+            .hlc
+            .millis
+            .saturating_sub(mero_crdt::hlc::wall_millis());
+        if ahead > MAX_CLOCK_DRIFT_MILLIS {
+            return Err(ExecError::Rejected(format!(
+                "its clock is {ahead} ms ahead of this node's"
+            )));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Job::Apply {
+                id,
+                delta: Box::new(delta),
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// Every delta committed from now on, local or merged, in commit order.
+    /// A receiver that lags loses the oldest (anti-entropy heals that).
+    pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
+        self.committed.subscribe()
+    }
+
+    /// Creates a context that replicates another node's: its metadata only,
+    /// without running `init` (its state arrives as deltas or a snapshot).
+    /// Returns false if it already exists here.
+    pub async fn create_replica(&self, meta: ContextMeta) -> Result<bool, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Job::Replica {
+                meta: Box::new(meta),
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// Joins another replica's snapshot into a context; returns the root hash
+    /// afterwards.
+    pub async fn join_snapshot(
+        &self,
+        ctx: ContextId,
+        snapshot: StateSnapshot,
+    ) -> Result<Hash, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Job::Join {
+                ctx,
+                snapshot,
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// This node's snapshot of a context, for a peer.
+    pub fn snapshot_of(&self, ctx: &ContextId) -> Result<StateSnapshot, ExecError> {
+        let snap = self.store.snapshot()?;
+        if snap.context_meta(ctx)?.is_none() {
+            return Err(ExecError::ContextNotFound);
+        }
+        let mut ops = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = snap.entries_page(ctx, after.as_deref(), 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (raw, value) in page {
+                let (node, key) = raw.split_at(32.min(raw.len()));
+                let node = NodeId(<[u8; 32]>::try_from(node).map_err(|_| {
+                    ExecError::Store("an entry key is shorter than a node id".into())
+                })?);
+                let entry = borsh::from_slice(&value)
+                    .map_err(|e| ExecError::Store(format!("entry: {e}")))?;
+                ops.push(Op {
+                    node,
+                    key: key.to_vec(),
+                    entry,
+                });
+            }
+        }
+        Ok(StateSnapshot {
+            ops,
+            deltas: snap.delta_ids(ctx)?,
+            heads: snap.heads(ctx)?,
+            root_hash: snap.root_hash(ctx)?,
+        })
+    }
+
+    /// Lets every job queued so far finish and commit, then stops the
+    /// executor; later calls fail with [`ExecError::Stopped`].
+    pub async fn shutdown(&self) -> Result<(), ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Stop { reply }, rx).await
+    }
+
+    /// Deletes a context and everything stored for it on this node.
+    pub async fn delete_context(&self, ctx: ContextId) -> Result<bool, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Delete { ctx, reply }, rx).await
+    }
+}

@@ -1,0 +1,144 @@
+//! What the handle and the worker exchange: the jobs, the values they carry
+//! and the answers they come back with.
+
+use std::sync::Arc;
+
+use mero_crdt::{ContextId, DeltaId, Event, Hash, SignedDelta, StateSnapshot};
+use mero_runtime::App;
+use mero_store::ContextMeta;
+use tokio::sync::oneshot;
+
+use crate::error::{ExecError, store_err};
+
+/// A committed (or read-only) call.
+#[derive(Debug, Clone)]
+pub struct CallOutcome {
+    /// The method's JSON result.
+    pub output: serde_json::Value,
+    /// The delta the call produced, if it changed replicated state.
+    pub delta: Option<DeltaId>,
+    /// The context's root hash after the call.
+    pub root_hash: Hash,
+    /// Events the call emitted.
+    pub events: Vec<Event>,
+    /// Lines the app logged.
+    pub logs: Vec<String>,
+}
+
+/// A context to create.
+#[derive(Debug, Clone)]
+pub struct NewContext {
+    /// Its id.
+    pub id: ContextId,
+    /// The application record it runs.
+    pub application: [u8; 32],
+    /// The component's content hash (must be stored as a blob).
+    pub blob: Hash,
+    /// The app version.
+    pub app_version: String,
+    /// The group it belongs to.
+    pub group: Option<[u8; 32]>,
+    /// A human name.
+    pub name: Option<String>,
+    /// JSON arguments of `init`.
+    pub init_args: String,
+}
+
+/// A created context.
+#[derive(Debug, Clone)]
+pub struct ContextCreated {
+    /// Its id.
+    pub id: ContextId,
+    /// Its genesis delta.
+    pub delta: DeltaId,
+    /// Its root hash after `init`.
+    pub root_hash: Hash,
+}
+
+/// A delta this node committed, announced so it can be published.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Its id.
+    pub id: DeltaId,
+    /// The delta.
+    pub delta: Arc<SignedDelta>,
+    /// Whether this node authored it (else it was merged from a peer).
+    pub local: bool,
+    /// The context's root hash after it.
+    pub root_hash: Hash,
+}
+
+/// What became of a delta received from another replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Merged and committed; the context's root hash afterwards, and the
+    /// events the delta carries.
+    Merged {
+        /// Root hash after the delta.
+        root_hash: Hash,
+        /// The delta's events.
+        events: Vec<Event>,
+    },
+    /// Already applied here; nothing changed.
+    Duplicate,
+    /// Some parents are not here yet; nothing changed. Apply them first.
+    MissingParents(Vec<DeltaId>),
+}
+
+/// Where this node stands in a context's governance when it authors a
+/// delta there: the governance heads the delta names (its author's
+/// authority is judged at them), or why this node may not write.
+pub type Standing = Arc<dyn Fn(&ContextMeta) -> Result<Vec<[u8; 32]>, ExecError> + Send + Sync>;
+
+pub(crate) enum Job {
+    Call {
+        meta: ContextMeta,
+        app: Arc<App>,
+        method: String,
+        args: String,
+        reply: oneshot::Sender<Result<CallOutcome, ExecError>>,
+    },
+    Create {
+        new: NewContext,
+        app: Arc<App>,
+        reply: oneshot::Sender<Result<ContextCreated, ExecError>>,
+    },
+    Delete {
+        ctx: ContextId,
+        reply: oneshot::Sender<Result<bool, ExecError>>,
+    },
+    /// Finish everything queued before, then stop.
+    Stop {
+        reply: oneshot::Sender<Result<(), ExecError>>,
+    },
+    Apply {
+        id: DeltaId,
+        delta: Box<SignedDelta>,
+        reply: oneshot::Sender<Result<Applied, ExecError>>,
+    },
+    Replica {
+        meta: Box<ContextMeta>,
+        reply: oneshot::Sender<Result<bool, ExecError>>,
+    },
+    Join {
+        ctx: ContextId,
+        snapshot: StateSnapshot,
+        reply: oneshot::Sender<Result<Hash, ExecError>>,
+    },
+}
+
+/// Answers jobs that will not run with `why`; a stop request is simply
+/// acknowledged.
+pub(crate) fn fail_all(jobs: Vec<Job>, why: &str) {
+    for job in jobs {
+        match job {
+            Job::Call { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Create { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Delete { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Apply { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Replica { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Join { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Stop { reply } => drop(reply.send(Ok(()))),
+        }
+    }
+}
