@@ -17,7 +17,7 @@ use mero_crdt::collections::Mutator;
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{Author, Clock, ContextId, Delta, Hlc, NodeId, SignedDelta};
 use mero_executor::{Executor, NewContext};
-use support::{Installed, time};
+use support::{Installed, Setup, time};
 
 struct Node {
     installed: Installed,
@@ -106,14 +106,12 @@ fn serde_json_key(i: usize) -> String {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
-    let iters = if quick { 300 } else { 3000 };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let bytes = std::fs::read(mero_fixtures::KV_STORE).unwrap();
+    let Setup {
+        quick,
+        iters,
+        rt,
+        bytes,
+    } = support::setup();
     rt.block_on(async {
         let n = node(&bytes).await;
         let ctx = context(&n, 1).await;

@@ -21,7 +21,7 @@ use mero_crdt::{
 };
 use mero_runtime::{CallEnv, PrivateOverlay, Runtime};
 use mero_store::{Store, StoreConfig};
-use support::{Stats, config, time};
+use support::{Setup, Stats, config, time};
 
 /// A delta of `ops` on `ctx` after `parents`, signed with `key`.
 fn delta(
@@ -57,14 +57,12 @@ fn commit_ops(store: &Store, ctx: ContextId, key: &SigningKey, ops: Vec<Op>) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
-    let iters = if quick { 300 } else { 3000 };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let bytes = std::fs::read(mero_fixtures::KV_STORE).unwrap();
+    let Setup {
+        quick,
+        iters,
+        rt,
+        bytes,
+    } = support::setup();
     rt.block_on(async {
         println!("kv-store component: {} bytes\n", bytes.len());
 

@@ -49,6 +49,30 @@ where
     Stats(v)
 }
 
+/// What both benchmarks start from: their settings (`quick` as an argument
+/// asks for fewer iterations), a tokio runtime with two workers, and the
+/// kv-store component.
+pub(crate) struct Setup {
+    pub(crate) quick: bool,
+    pub(crate) iters: usize,
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) bytes: Vec<u8>,
+}
+
+pub(crate) fn setup() -> Setup {
+    let quick = std::env::args().any(|a| a == "quick");
+    Setup {
+        quick,
+        iters: if quick { 300 } else { 3000 },
+        rt: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+        bytes: std::fs::read(mero_fixtures::KV_STORE).unwrap(),
+    }
+}
+
 pub(crate) fn config(dir: &std::path::Path) -> RuntimeConfig {
     RuntimeConfig {
         cache_dir: Some(dir.join("compiled")),
