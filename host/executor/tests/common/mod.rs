@@ -21,10 +21,15 @@ pub struct Engine {
     pub exec: Executor,
 }
 
+/// The calls' deadline: generous, so that on a loaded machine only a guest
+/// that never returns meets it (a 10 MiB value or 6,000 writes took over
+/// 500 ms under load).
+pub const CALL_TIMEOUT_MS: u64 = 3_000;
+
 pub fn config(dir: &Path) -> RuntimeConfig {
     RuntimeConfig {
         cache_dir: Some(dir.join("compiled")),
-        call_timeout: Duration::from_millis(500),
+        call_timeout: Duration::from_millis(CALL_TIMEOUT_MS),
         max_memory_bytes: 48 << 20,
         max_ops_per_call: 10_000,
         ..RuntimeConfig::default()
