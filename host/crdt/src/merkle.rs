@@ -11,53 +11,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+// The stored node type lives with the storage traits that name it; it is
+// re-exported here, where the trie that uses it is described.
+pub use crate::backend::{FANOUT, MerkleNode};
+
 use crate::Result;
 use crate::backend::{MerkleStore, StateRead};
 use crate::entry::Entry;
 use crate::id::{EntryId, Hash, NodeId, ZERO_HASH, tagged_hash};
 
-/// Inner-node fan-out.
-pub const FANOUT: usize = 16;
 /// Number of inner levels; level 0 is the root.
 pub const LEVELS: u8 = 4;
-
-/// The child hashes of one inner node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MerkleNode(pub [Hash; FANOUT]);
-
-impl Default for MerkleNode {
-    fn default() -> Self {
-        MerkleNode([ZERO_HASH; FANOUT])
-    }
-}
-
-impl MerkleNode {
-    /// This node's hash.
-    pub fn hash(&self) -> Hash {
-        if self.0.iter().all(|h| *h == ZERO_HASH) {
-            return ZERO_HASH;
-        }
-        let parts: Vec<&[u8]> = self.0.iter().map(|h| h.as_slice()).collect();
-        tagged_hash(b"mero.merkle.node", &parts)
-    }
-
-    /// Encodes as 512 bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.concat()
-    }
-
-    /// Decodes 512 bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != 32 * FANOUT {
-            return None;
-        }
-        let mut node = MerkleNode::default();
-        for (slot, chunk) in node.0.iter_mut().zip(bytes.chunks_exact(32)) {
-            slot.copy_from_slice(chunk);
-        }
-        Some(node)
-    }
-}
 
 /// The hash of one entry.
 pub fn leaf_hash(node: &NodeId, key: &[u8], entry: &Entry) -> Hash {
