@@ -1,7 +1,9 @@
+//! The records stored in the tables, and their encoding.
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use mero_crdt::{ContextId, Hash, Hlc};
 
-use crate::{Result, StoreError};
+use crate::error::{Result, StoreError};
 
 /// An installed application.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -104,4 +106,19 @@ pub struct MemberRecord {
     pub capabilities: Option<u32>,
     /// When it joined, Unix milliseconds.
     pub joined_at_millis: u64,
+}
+
+/// An event handler a merged delta left to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingHandler {
+    /// The context.
+    pub context: mero_crdt::ContextId,
+    /// The delta whose event it handles.
+    pub delta: [u8; 32],
+    /// The event's index in the delta.
+    pub index: u32,
+    /// The handler method.
+    pub method: String,
+    /// The event's data (the handler's JSON arguments).
+    pub data: Vec<u8>,
 }
