@@ -27,6 +27,15 @@ pub enum StoreError {
     /// Commits are refused: LMDB has fallen too far behind the log.
     #[error("storage is not keeping up, commits are refused until it does: {0}")]
     Backlog(String),
+    /// A record could not be encoded (borsh refuses lengths over
+    /// `u32::MAX`): nothing is written in its place.
+    #[error("cannot encode a record for {table}: {detail}")]
+    Encode {
+        /// The table it was meant for.
+        table: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
     /// A CRDT operation failed.
     #[error(transparent)]
     Crdt(#[from] mero_crdt::Error),

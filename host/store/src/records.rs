@@ -53,9 +53,13 @@ pub struct ContextMeta {
     pub created_at_millis: u64,
 }
 
-pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    // Encoding into a Vec cannot fail.
-    borsh::to_vec(value).unwrap_or_default()
+/// Encodes a record for `table`. An error rather than an empty value: an
+/// empty record would read back as corrupt, or as a stub.
+pub(crate) fn encode<T: BorshSerialize>(table: &'static str, value: &T) -> Result<Vec<u8>> {
+    borsh::to_vec(value).map_err(|e| StoreError::Encode {
+        table,
+        detail: e.to_string(),
+    })
 }
 
 pub(crate) fn decode<T: BorshDeserialize>(table: &'static str, bytes: &[u8]) -> Result<T> {

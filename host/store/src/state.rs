@@ -157,7 +157,7 @@ impl StateRead for ContextWriter<'_, '_> {
 impl StateWrite for ContextWriter<'_, '_> {
     fn put_entry(&mut self, node: &NodeId, k: &[u8], entry: &Entry) -> mero_crdt::Result<()> {
         let k = key(&[&self.ctx.0, &node.0, k]);
-        let value = encode(entry);
+        let value = encode("entries", entry).map_err(crdt)?;
         self.txn.put(Table::Entries, &k, &value);
         Ok(())
     }

@@ -208,7 +208,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores an application record.
     pub fn put_application(&mut self, app: &ApplicationRecord) -> Result<()> {
-        self.put(Table::Apps, &app.id, &encode(app));
+        self.put(Table::Apps, &app.id, &encode("apps", app)?);
         Ok(())
     }
 
@@ -224,7 +224,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores a context's metadata.
     pub fn put_context_meta(&mut self, meta: &ContextMeta) -> Result<()> {
-        self.put(Table::Contexts, &meta.id.0, &encode(meta));
+        self.put(Table::Contexts, &meta.id.0, &encode("contexts", meta)?);
         Ok(())
     }
 
@@ -257,7 +257,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores a group.
     pub fn put_group(&mut self, group: &GroupRecord) -> Result<()> {
-        self.put(Table::Groups, &group.id, &encode(group));
+        self.put(Table::Groups, &group.id, &encode("groups", group)?);
         Ok(())
     }
 
@@ -279,7 +279,7 @@ impl<'e> WriteTxn<'e> {
         who: &[u8; 32],
         member: &MemberRecord,
     ) -> Result<()> {
-        let value = encode(member);
+        let value = encode("members", member)?;
         self.put(Table::Members, &key(&[group, who]), &value);
         Ok(())
     }
@@ -345,10 +345,7 @@ impl<'e> WriteTxn<'e> {
         method: &str,
         data: &[u8],
     ) -> Result<()> {
-        let value = borsh::to_vec(&(method, data)).map_err(|e| StoreError::Corrupt {
-            table: "handlers",
-            detail: e.to_string(),
-        })?;
+        let value = encode("handlers", &(method, data))?;
         self.put(Table::Handlers, &handler_key(ctx, delta, index), &value);
         Ok(())
     }
