@@ -7,6 +7,7 @@
 //! merod dev            # a node with kv-store installed, ready to call
 //! ```
 
+use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -80,9 +81,13 @@ fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,merod=info,mero_node=info,mero_server=info,app=info")
     });
+    // Colour only on a terminal: a log file or a pipe gets plain text.
+    // `with_ansi` overrides the subscriber's own NO_COLOR check, so keep it.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .init();
 }
 

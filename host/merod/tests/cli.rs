@@ -1,6 +1,6 @@
-//! merod's command line: init, config edits, help.
+//! merod's command line: init, config edits, help, plain logs on a pipe.
 
-#![allow(clippy::unwrap_used, reason = "tests fail fast")]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
 use std::process::Command;
 
@@ -79,4 +79,130 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
 fn help_has_examples() {
     let out = merod().args(["init", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Example"));
+}
+
+/// A spawned merod whose stdout and stderr are pipes, read line by line.
+struct Spawned {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<(Stream, String)>,
+    seen: Vec<(Stream, String)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
+impl Spawned {
+    fn start(mut cmd: Command) -> Spawned {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = cmd
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .env_remove("MEROD_NODE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::sync_channel(1024);
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let tx_err = tx.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send((Stream::Out, line)).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if tx_err.send((Stream::Err, line)).is_err() {
+                    break;
+                }
+            }
+        });
+        Spawned {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one on `stream` contains `needle`; panics with
+    /// everything seen if none does within the timeout or the process ends.
+    fn wait_for(&mut self, stream: Stream, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.0 == stream && line.1.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {stream:?} line with {needle:?} ({e}); saw {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Stops the process and returns every line it wrote on `stream`.
+    fn stop(mut self, stream: Stream) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The readers end at end of file; their senders then drop.
+        self.seen.extend(self.lines.iter());
+        self.seen
+            .into_iter()
+            .filter(|(s, _)| *s == stream)
+            .map(|(_, l)| l)
+            .collect()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Initializes node `name` under `home` on free loopback ports.
+fn init_node(merod: &std::path::Path, home: &std::path::Path, name: &str) {
+    let out = Command::new(merod)
+        .arg("--home")
+        .arg(home)
+        .args(["--node", name, "init", "--swarm-port", "0", "--server-port"])
+        .arg(free_port().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let home = tempfile::tempdir().unwrap();
+    let merod_path = std::path::Path::new(env!("CARGO_BIN_EXE_merod"));
+    init_node(merod_path, home.path(), "n1");
+    let mut cmd = merod();
+    cmd.arg("--home")
+        .arg(home.path())
+        .args(["--node", "n1", "run"]);
+    let mut node = Spawned::start(cmd);
+    node.wait_for(Stream::Err, "node running");
+    let log = node.stop(Stream::Err).join("\n");
+    assert!(!log.contains("\x1b["), "{log}");
 }
