@@ -1,4 +1,5 @@
-//! merod's command line: init, config edits, help, plain logs on a pipe.
+//! merod's command line: init, config edits, help, plain logs on a pipe, and
+//! the lines `merod dev` prints.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -205,4 +206,77 @@ fn logs_to_a_pipe_carry_no_colour_codes() {
     node.wait_for(Stream::Err, "node running");
     let log = node.stop(Stream::Err).join("\n");
     assert!(!log.contains("\x1b["), "{log}");
+}
+
+/// A copy of the merod under test in a directory of its own, with or without
+/// a `meroctl` beside it, as `scripts/dev`'s release build leaves them.
+fn merod_in_own_dir(with_meroctl: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let merod = dir
+        .path()
+        .join(format!("merod{}", std::env::consts::EXE_SUFFIX));
+    let built = env!("CARGO_BIN_EXE_merod");
+    // A hard link is cheap; the target dir and the temp dir share a disk.
+    if std::fs::hard_link(built, &merod).is_err() {
+        std::fs::copy(built, &merod).unwrap();
+    }
+    if with_meroctl {
+        let meroctl = dir
+            .path()
+            .join(format!("meroctl{}", std::env::consts::EXE_SUFFIX));
+        std::fs::write(meroctl, b"").unwrap();
+    }
+    (dir, merod)
+}
+
+/// Runs `merod dev` from `merod` in a fresh home; returns its stdout lines.
+fn dev_lines(merod: &std::path::Path) -> Vec<String> {
+    let home = tempfile::tempdir().unwrap();
+    // Initialized first, so that dev takes free ports rather than defaults.
+    init_node(merod, home.path(), "dev");
+    let mut cmd = Command::new(merod);
+    cmd.arg("--home").arg(home.path()).arg("dev");
+    let mut node = Spawned::start(cmd);
+    node.wait_for(Stream::Out, "Press Ctrl-C to stop.");
+    let lines = node.stop(Stream::Out);
+    let ctl: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains(" call "))
+        .cloned()
+        .collect();
+    assert_eq!(ctl.len(), 2, "{lines:#?}");
+    let home = home.path().display().to_string();
+    assert!(
+        ctl.iter().all(|l| l.contains(&format!("--home {home} "))),
+        "{ctl:#?}"
+    );
+    ctl
+}
+
+#[test]
+fn dev_prints_meroctl_lines_that_name_the_binary_beside_merod() {
+    let (dir, merod) = merod_in_own_dir(true);
+    let meroctl = dir
+        .path()
+        .join(format!("meroctl{}", std::env::consts::EXE_SUFFIX));
+    for line in dev_lines(&merod) {
+        assert!(
+            line.trim_start()
+                .starts_with(&format!("{} --home", meroctl.display())),
+            "{line}"
+        );
+        assert!(!line.contains("cargo run"), "{line}");
+    }
+}
+
+#[test]
+fn dev_falls_back_to_cargo_when_no_meroctl_is_beside_merod() {
+    let (_dir, merod) = merod_in_own_dir(false);
+    for line in dev_lines(&merod) {
+        assert!(
+            line.trim_start()
+                .starts_with("cargo run -q --release -p meroctl -- --home"),
+            "{line}"
+        );
+    }
 }
