@@ -9,6 +9,15 @@ fn merod() -> Command {
     Command::new(env!("CARGO_BIN_EXE_merod"))
 }
 
+/// Fails with the process's stderr unless it succeeded.
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn init_writes_a_loopback_config_once_and_config_edits_it() {
     let home = tempfile::tempdir().unwrap();
@@ -29,11 +38,7 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
         "--swarm-port",
         "3112",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("config.toml")
@@ -58,11 +63,7 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
         "sync.interval_ms=500",
         "discovery.mdns=false",
     ]);
-    assert!(
-        edit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&edit.stderr)
-    );
+    assert_ok(&edit);
     let config = std::fs::read_to_string(home.path().join("n1/config.toml")).unwrap();
     assert!(config.contains("interval_ms = 500"), "{config}");
     let bad = run(&["--node", "n1", "config", "sync.interval_ms=soon"]);
@@ -186,11 +187,7 @@ fn init_node(merod: &std::path::Path, home: &std::path::Path, name: &str) {
         .arg(free_port().to_string())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 }
 
 #[test]
