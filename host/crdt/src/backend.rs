@@ -1,14 +1,55 @@
 //! Where state lives: traits for reading and writing entries and Merkle
-//! nodes, and [`MemoryBackend`], an in-memory implementation for tests and
-//! simulations. The LMDB implementation is in the store crate.
+//! nodes, the stored form of an inner trie node ([`MerkleNode`]), and
+//! [`MemoryBackend`], an in-memory implementation for tests and simulations.
+//! The LMDB implementation is in the store crate; how the trie is hashed and
+//! updated is in [`merkle`](crate::merkle).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use crate::Result;
 use crate::entry::Entry;
-use crate::id::{EntryId, Hash, NodeId};
-use crate::merkle::MerkleNode;
+use crate::id::{EntryId, Hash, NodeId, ZERO_HASH, tagged_hash};
+
+/// Inner-node fan-out.
+pub const FANOUT: usize = 16;
+/// The child hashes of one inner node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerkleNode(pub [Hash; FANOUT]);
+
+impl Default for MerkleNode {
+    fn default() -> Self {
+        MerkleNode([ZERO_HASH; FANOUT])
+    }
+}
+
+impl MerkleNode {
+    /// This node's hash.
+    pub fn hash(&self) -> Hash {
+        if self.0.iter().all(|h| *h == ZERO_HASH) {
+            return ZERO_HASH;
+        }
+        let parts: Vec<&[u8]> = self.0.iter().map(|h| h.as_slice()).collect();
+        tagged_hash(b"mero.merkle.node", &parts)
+    }
+
+    /// Encodes as 512 bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+
+    /// Decodes 512 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 32 * FANOUT {
+            return None;
+        }
+        let mut node = MerkleNode::default();
+        for (slot, chunk) in node.0.iter_mut().zip(bytes.chunks_exact(32)) {
+            slot.copy_from_slice(chunk);
+        }
+        Some(node)
+    }
+}
 
 /// Reading the entries of one context.
 pub trait StateRead {

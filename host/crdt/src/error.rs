@@ -36,6 +36,15 @@ pub enum Error {
     /// A delta whose signature does not verify against its author.
     #[error("delta {0} has an invalid signature")]
     BadSignature(String),
+    /// A value could not be encoded (borsh refuses lengths over `u32::MAX`).
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {

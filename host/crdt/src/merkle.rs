@@ -11,59 +11,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::Result;
+// The stored node type lives with the storage traits that name it; it is
+// re-exported here, where the trie that uses it is described.
+pub use crate::backend::{FANOUT, MerkleNode};
+
 use crate::backend::{MerkleStore, StateRead};
 use crate::entry::Entry;
 use crate::id::{EntryId, Hash, NodeId, ZERO_HASH, tagged_hash};
+use crate::{Error, Result};
 
-/// Inner-node fan-out.
-pub const FANOUT: usize = 16;
 /// Number of inner levels; level 0 is the root.
 pub const LEVELS: u8 = 4;
 
-/// The child hashes of one inner node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MerkleNode(pub [Hash; FANOUT]);
-
-impl Default for MerkleNode {
-    fn default() -> Self {
-        MerkleNode([ZERO_HASH; FANOUT])
-    }
-}
-
-impl MerkleNode {
-    /// This node's hash.
-    pub fn hash(&self) -> Hash {
-        if self.0.iter().all(|h| *h == ZERO_HASH) {
-            return ZERO_HASH;
-        }
-        let parts: Vec<&[u8]> = self.0.iter().map(|h| h.as_slice()).collect();
-        tagged_hash(b"mero.merkle.node", &parts)
-    }
-
-    /// Encodes as 512 bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.concat()
-    }
-
-    /// Decodes 512 bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != 32 * FANOUT {
-            return None;
-        }
-        let mut node = MerkleNode::default();
-        for (slot, chunk) in node.0.iter_mut().zip(bytes.chunks_exact(32)) {
-            slot.copy_from_slice(chunk);
-        }
-        Some(node)
-    }
-}
-
-/// The hash of one entry.
-pub fn leaf_hash(node: &NodeId, key: &[u8], entry: &Entry) -> Hash {
-    // Encoding into a Vec cannot fail.
-    let bytes = borsh::to_vec(entry).unwrap_or_default();
-    tagged_hash(b"mero.merkle.leaf", &[&node.0, key, &bytes])
+/// The hash of one entry. Fails only if the entry cannot be encoded: hashing
+/// an empty stand-in instead would let two different entries share a leaf.
+pub fn leaf_hash(node: &NodeId, key: &[u8], entry: &Entry) -> Result<Hash> {
+    let bytes = borsh::to_vec(entry).map_err(|source| Error::Encode {
+        what: "entry",
+        source,
+    })?;
+    Ok(tagged_hash(b"mero.merkle.leaf", &[&node.0, key, &bytes]))
 }
 
 /// The hash of one bucket from its leaves, in id order.
@@ -111,7 +78,7 @@ where
             continue;
         };
         let id = EntryId::of(&node, &key);
-        store.put_leaf(&id, &leaf_hash(&node, &key, &entry))?;
+        store.put_leaf(&id, &leaf_hash(&node, &key, &entry)?)?;
         buckets.insert(id.bucket());
     }
     Ok(buckets)
@@ -204,14 +171,16 @@ pub fn write_back<B: MerkleStore + ?Sized>(store: &mut B, nodes: NodeCache) -> R
 
 /// The root hash of a set of entries computed from scratch, without any
 /// stored trie. Used to check the incremental trie and to verify snapshots.
-pub fn full_root<'a>(entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'a Entry)>) -> Hash {
+pub fn full_root<'a>(
+    entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'a Entry)>,
+) -> Result<Hash> {
     let mut buckets: BTreeMap<u16, Vec<(EntryId, Hash)>> = BTreeMap::new();
     for (node, key, entry) in entries {
         let id = EntryId::of(node, key);
         buckets
             .entry(id.bucket())
             .or_default()
-            .push((id, leaf_hash(node, key, entry)));
+            .push((id, leaf_hash(node, key, entry)?));
     }
     let mut level_hashes: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
     for (bucket, mut leaves) in buckets {
@@ -229,7 +198,7 @@ pub fn full_root<'a>(entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'
                 node.0[slot] = h;
             }
             if level == 0 {
-                return node.hash();
+                return Ok(node.hash());
             }
             next.entry(prefix >> 4)
                 .or_default()
@@ -237,5 +206,5 @@ pub fn full_root<'a>(entries: impl IntoIterator<Item = (&'a NodeId, &'a [u8], &'
         }
         level_hashes = next;
     }
-    ZERO_HASH
+    Ok(ZERO_HASH)
 }

@@ -113,7 +113,7 @@ fn receive(r: &mut Replica, deltas: &[Vec<Op>], idx: usize) {
 }
 
 fn full_root(state: &MemoryBackend) -> [u8; 32] {
-    merkle::full_root(state.entries.iter().map(|((n, k), e)| (n, k.as_slice(), e)))
+    merkle::full_root(state.entries.iter().map(|((n, k), e)| (n, k.as_slice(), e))).unwrap()
 }
 
 fn run(actions: &[(usize, Action)], seed: u64) {

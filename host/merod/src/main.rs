@@ -6,15 +6,20 @@
 //! merod --node node1 config sync.interval_ms=500
 //! merod dev            # a node with kv-store installed, ready to call
 //! ```
+//!
+//! This crate owns the command line, logging and the dev node's setup
+//! (`dev.rs`); what a node does is `mero-node`'s, and HTTP is `mero-server`'s.
 
+mod dev;
+
+use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use mero_api::ids::{b58, hex32};
 use mero_config::{ConfigFile, DEFAULT_SERVER_PORT, DEFAULT_SWARM_PORT, node_dir, tcp_multiaddr};
-use mero_node::{InstallSource, Node, NodeOptions};
+use mero_node::{Node, NodeOptions};
 use tracing_subscriber::EnvFilter;
 
 /// Runs a node hosting WebAssembly component apps in replicated contexts.
@@ -68,7 +73,9 @@ enum Command {
     },
     /// Starts a development node with the bundled kv-store installed and a
     /// context ready, and prints how to call it.
-    #[command(after_help = "Example:\n  cargo run -p merod -- dev")]
+    #[command(
+        after_help = "Example:\n  merod dev\n  scripts/dev    # from a clone: builds merod and meroctl, then runs this"
+    )]
     Dev {
         /// Port of the HTTP API when the node is created (another free one if taken).
         #[arg(long, default_value_t = DEFAULT_SERVER_PORT)]
@@ -80,9 +87,13 @@ fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,merod=info,mero_node=info,mero_server=info,app=info")
     });
+    // Colour only on a terminal: a log file or a pipe gets plain text.
+    // `with_ansi` overrides the subscriber's own NO_COLOR check, so keep it.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .init();
 }
 
@@ -133,7 +144,7 @@ fn main() -> anyhow::Result<()> {
                 let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
                 init(&dir, port, swarm, local, local, false)?;
             }
-            runtime()?.block_on(run(dir, Some(DevInfo { home, name })))
+            runtime()?.block_on(run(dir, Some(dev::DevInfo { home, name })))
         }
     }
 }
@@ -189,12 +200,7 @@ fn init(
     Ok(())
 }
 
-struct DevInfo {
-    home: PathBuf,
-    name: String,
-}
-
-async fn run(dir: PathBuf, dev: Option<DevInfo>) -> anyhow::Result<()> {
+async fn run(dir: PathBuf, dev: Option<dev::DevInfo>) -> anyhow::Result<()> {
     let config = ConfigFile::load(&dir)?;
     let addrs = config.server_addrs()?;
     let peer_id = config.identity.peer_id.clone();
@@ -216,7 +222,7 @@ async fn run(dir: PathBuf, dev: Option<DevInfo>) -> anyhow::Result<()> {
         .unwrap_or_default();
     tracing::info!(%api, %peer_id, node = %dir.display(), "node running");
     if let Some(dev) = dev {
-        prepare_dev(&node, &dev, &api).await?;
+        dev::prepare(&node, &dev, &api).await?;
     }
     mero_server::serve(node.clone(), listeners, shutdown_signal()).await?;
     tracing::info!("stopping: finishing queued work");
@@ -246,51 +252,4 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Installs the bundled kv-store and makes sure a namespace runs it.
-async fn prepare_dev(node: &Node, dev: &DevInfo, api: &str) -> anyhow::Result<()> {
-    let app = node
-        .install_application(
-            InstallSource::Bytes(mero_fixtures::KV_STORE_BYTES.to_vec()),
-            Vec::new(),
-            Some("kv-store".into()),
-            Some("0.1.0".into()),
-        )
-        .await?;
-    let existing = node
-        .namespaces()?
-        .into_iter()
-        .find(|n| n.group.application == app && !n.contexts.is_empty());
-    let (ns, ctx) = match existing {
-        Some(n) => (n.group.id, n.contexts[0].id),
-        None => {
-            node.create_namespace(&app, Some("dev".into()), None, Vec::new())
-                .await?
-        }
-    };
-    let ctx = b58(&ctx.0);
-    let home = dev.home.display();
-    let name = &dev.name;
-    println!();
-    println!("Node `{name}` is running at {api} (home {home}).");
-    println!(
-        "kv-store is application {}; namespace {} runs context {ctx}.",
-        b58(&app),
-        hex32(&ns)
-    );
-    println!();
-    println!("Call it from another terminal:");
-    println!(
-        "  cargo run -q -p meroctl -- --home {home} --node {name} call set --context {ctx} --args '{{\"key\":\"hello\",\"value\":\"world\"}}'"
-    );
-    println!(
-        "  cargo run -q -p meroctl -- --home {home} --node {name} call get --context {ctx} --args '{{\"key\":\"hello\"}}'"
-    );
-    println!(
-        "  curl -s {api}/jsonrpc -H 'content-type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"execute\",\"params\":{{\"contextId\":\"{ctx}\",\"method\":\"get\",\"argsJson\":{{\"key\":\"hello\"}}}}}}'"
-    );
-    println!();
-    println!("Press Ctrl-C to stop.");
-    Ok(())
 }

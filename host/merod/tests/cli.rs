@@ -1,11 +1,21 @@
-//! merod's command line: init, config edits, help.
+//! merod's command line: init, config edits, help, plain logs on a pipe, and
+//! the lines `merod dev` prints.
 
-#![allow(clippy::unwrap_used, reason = "tests fail fast")]
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
 use std::process::Command;
 
 fn merod() -> Command {
     Command::new(env!("CARGO_BIN_EXE_merod"))
+}
+
+/// Fails with the process's stderr unless it succeeded.
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -28,11 +38,7 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
         "--swarm-port",
         "3112",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("config.toml")
@@ -57,11 +63,7 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
         "sync.interval_ms=500",
         "discovery.mdns=false",
     ]);
-    assert!(
-        edit.status.success(),
-        "{}",
-        String::from_utf8_lossy(&edit.stderr)
-    );
+    assert_ok(&edit);
     let config = std::fs::read_to_string(home.path().join("n1/config.toml")).unwrap();
     assert!(config.contains("interval_ms = 500"), "{config}");
     let bad = run(&["--node", "n1", "config", "sync.interval_ms=soon"]);
@@ -79,4 +81,199 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
 fn help_has_examples() {
     let out = merod().args(["init", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("Example"));
+}
+
+/// A spawned merod whose stdout and stderr are pipes, read line by line.
+struct Spawned {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<(Stream, String)>,
+    seen: Vec<(Stream, String)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Out,
+    Err,
+}
+
+impl Spawned {
+    fn start(mut cmd: Command) -> Spawned {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = cmd
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .env_remove("MEROD_NODE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::sync_channel(1024);
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let tx_err = tx.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send((Stream::Out, line)).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                if tx_err.send((Stream::Err, line)).is_err() {
+                    break;
+                }
+            }
+        });
+        Spawned {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one on `stream` contains `needle`; panics with
+    /// everything seen if none does within the timeout or the process ends.
+    fn wait_for(&mut self, stream: Stream, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.0 == stream && line.1.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {stream:?} line with {needle:?} ({e}); saw {:#?}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    /// Stops the process and returns every line it wrote on `stream`.
+    fn stop(mut self, stream: Stream) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The readers end at end of file; their senders then drop.
+        self.seen.extend(self.lines.iter());
+        self.seen
+            .into_iter()
+            .filter(|(s, _)| *s == stream)
+            .map(|(_, l)| l)
+            .collect()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Initializes node `name` under `home` on free loopback ports.
+fn init_node(merod: &std::path::Path, home: &std::path::Path, name: &str) {
+    let out = Command::new(merod)
+        .arg("--home")
+        .arg(home)
+        .args(["--node", name, "init", "--swarm-port", "0", "--server-port"])
+        .arg(free_port().to_string())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let home = tempfile::tempdir().unwrap();
+    let merod_path = std::path::Path::new(env!("CARGO_BIN_EXE_merod"));
+    init_node(merod_path, home.path(), "n1");
+    let mut cmd = merod();
+    cmd.arg("--home")
+        .arg(home.path())
+        .args(["--node", "n1", "run"]);
+    let mut node = Spawned::start(cmd);
+    node.wait_for(Stream::Err, "node running");
+    let log = node.stop(Stream::Err).join("\n");
+    assert!(!log.contains("\x1b["), "{log}");
+}
+
+/// A copy of the merod under test in a directory of its own, with or without
+/// a `meroctl` beside it, as `scripts/dev`'s release build leaves them.
+fn merod_in_own_dir(with_meroctl: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let merod = dir
+        .path()
+        .join(format!("merod{}", std::env::consts::EXE_SUFFIX));
+    let built = env!("CARGO_BIN_EXE_merod");
+    // A hard link is cheap; the target dir and the temp dir share a disk.
+    if std::fs::hard_link(built, &merod).is_err() {
+        std::fs::copy(built, &merod).unwrap();
+    }
+    if with_meroctl {
+        let meroctl = dir
+            .path()
+            .join(format!("meroctl{}", std::env::consts::EXE_SUFFIX));
+        std::fs::write(meroctl, b"").unwrap();
+    }
+    (dir, merod)
+}
+
+/// Runs `merod dev` from `merod` in a fresh home; returns its stdout lines.
+fn dev_lines(merod: &std::path::Path) -> Vec<String> {
+    let home = tempfile::tempdir().unwrap();
+    // Initialized first, so that dev takes free ports rather than defaults.
+    init_node(merod, home.path(), "dev");
+    let mut cmd = Command::new(merod);
+    cmd.arg("--home").arg(home.path()).arg("dev");
+    let mut node = Spawned::start(cmd);
+    node.wait_for(Stream::Out, "Press Ctrl-C to stop.");
+    let lines = node.stop(Stream::Out);
+    let ctl: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains(" call "))
+        .cloned()
+        .collect();
+    assert_eq!(ctl.len(), 2, "{lines:#?}");
+    let home = home.path().display().to_string();
+    assert!(
+        ctl.iter().all(|l| l.contains(&format!("--home {home} "))),
+        "{ctl:#?}"
+    );
+    ctl
+}
+
+#[test]
+fn dev_prints_meroctl_lines_that_name_the_binary_beside_merod() {
+    let (dir, merod) = merod_in_own_dir(true);
+    let meroctl = dir
+        .path()
+        .join(format!("meroctl{}", std::env::consts::EXE_SUFFIX));
+    for line in dev_lines(&merod) {
+        assert!(
+            line.trim_start()
+                .starts_with(&format!("{} --home", meroctl.display())),
+            "{line}"
+        );
+        assert!(!line.contains("cargo run"), "{line}");
+    }
+}
+
+#[test]
+fn dev_falls_back_to_cargo_when_no_meroctl_is_beside_merod() {
+    let (_dir, merod) = merod_in_own_dir(false);
+    for line in dev_lines(&merod) {
+        assert!(
+            line.trim_start()
+                .starts_with("cargo run -q --release -p meroctl -- --home"),
+            "{line}"
+        );
+    }
 }

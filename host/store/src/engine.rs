@@ -14,10 +14,10 @@ use std::time::Duration;
 use heed::{Env, RoTxn, WithoutTls};
 use mero_crdt::{ContextId, EntryId};
 
+use crate::error::{Result, StoreError};
 use crate::memtable::Mem;
 use crate::tables::{Table, Tables};
 use crate::wal::{self, Segment};
-use crate::{Result, StoreError};
 
 /// How many flushes' worth of commits may wait while flushing fails.
 const BACKLOG_FLUSHES: usize = 8;
@@ -349,7 +349,7 @@ fn segment_bytes(flush_bytes: usize) -> u64 {
     flush_bytes as u64 + (1 << 20)
 }
 
-/// Owns the flush thread; the last [`Store`](crate::Store) handle dropping
+/// Owns the flush thread; the last [`Store`](crate::store::Store) handle dropping
 /// stops it and flushes what is left.
 pub(crate) struct Handle {
     pub(crate) shared: Arc<Shared>,

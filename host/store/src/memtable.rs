@@ -11,7 +11,7 @@ use std::sync::Arc;
 use heed::{RoTxn, WithoutTls};
 use imbl::OrdMap;
 
-use crate::Result;
+use crate::error::Result;
 use crate::tables::{COUNT, Table, Tables};
 
 /// A written value, or `None` for a deletion not yet applied to LMDB.

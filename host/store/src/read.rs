@@ -2,10 +2,13 @@
 
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta};
 
+use crate::error::{Result, StoreError};
+use crate::keys::{alias_key, key};
 use crate::memtable::View;
-use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, decode};
+use crate::records::{
+    ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, PendingHandler, decode,
+};
 use crate::tables::Table;
-use crate::{Result, StoreError, key};
 
 /// Every record of table `t` whose key starts with `prefix`, decoded.
 fn decoded<T: borsh::BorshDeserialize>(v: &View, t: Table, prefix: &[u8]) -> Result<Vec<T>> {
@@ -126,10 +129,6 @@ pub(crate) fn aliases(v: &View, kind: &str) -> Result<Vec<(String, [u8; 32])>> {
     Ok(out)
 }
 
-pub(crate) fn alias_key(kind: &str, name: &str) -> Vec<u8> {
-    key(&[kind.as_bytes(), b"\0", name.as_bytes()])
-}
-
 pub(crate) fn has_delta(v: &View, ctx: &ContextId, id: &DeltaId) -> Result<bool> {
     Ok(v.get(Table::Deltas, &key(&[&ctx.0, &id.0]))?.is_some())
 }
@@ -178,7 +177,7 @@ pub(crate) fn governance(v: &View, ns: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-pub(crate) fn pending_handlers(v: &View, limit: usize) -> Result<Vec<crate::PendingHandler>> {
+pub(crate) fn pending_handlers(v: &View, limit: usize) -> Result<Vec<PendingHandler>> {
     let mut out = Vec::new();
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "handlers",
@@ -199,7 +198,7 @@ pub(crate) fn pending_handlers(v: &View, limit: usize) -> Result<Vec<crate::Pend
         ctx.copy_from_slice(&k[..32]);
         delta.copy_from_slice(&k[32..64]);
         index.copy_from_slice(&k[64..]);
-        out.push(crate::PendingHandler {
+        out.push(PendingHandler {
             context: ContextId(ctx),
             delta,
             index: u32::from_be_bytes(index),

@@ -1,7 +1,9 @@
+//! The records stored in the tables, and their encoding.
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use mero_crdt::{ContextId, Hash, Hlc};
 
-use crate::{Result, StoreError};
+use crate::error::{Result, StoreError};
 
 /// An installed application.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -51,9 +53,13 @@ pub struct ContextMeta {
     pub created_at_millis: u64,
 }
 
-pub(crate) fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    // Encoding into a Vec cannot fail.
-    borsh::to_vec(value).unwrap_or_default()
+/// Encodes a record for `table`. An error rather than an empty value: an
+/// empty record would read back as corrupt, or as a stub.
+pub(crate) fn encode<T: BorshSerialize>(table: &'static str, value: &T) -> Result<Vec<u8>> {
+    borsh::to_vec(value).map_err(|e| StoreError::Encode {
+        table,
+        detail: e.to_string(),
+    })
 }
 
 pub(crate) fn decode<T: BorshDeserialize>(table: &'static str, bytes: &[u8]) -> Result<T> {
@@ -104,4 +110,19 @@ pub struct MemberRecord {
     pub capabilities: Option<u32>,
     /// When it joined, Unix milliseconds.
     pub joined_at_millis: u64,
+}
+
+/// An event handler a merged delta left to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingHandler {
+    /// The context.
+    pub context: mero_crdt::ContextId,
+    /// The delta whose event it handles.
+    pub delta: [u8; 32],
+    /// The event's index in the delta.
+    pub index: u32,
+    /// The handler method.
+    pub method: String,
+    /// The event's data (the handler's JSON arguments).
+    pub data: Vec<u8>,
 }

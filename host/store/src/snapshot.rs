@@ -7,11 +7,12 @@ use mero_crdt::merkle::MerkleNode;
 use mero_crdt::{ContextId, DeltaId, Entry, EntryId, Hash, NodeId, SignedDelta, StateRead};
 
 use crate::engine::{Layers, Shared};
+use crate::error::Result;
 use crate::memtable::View;
-use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord};
+use crate::read;
+use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, PendingHandler};
 use crate::state::StateAt;
 use crate::tables::Tables;
-use crate::{Result, read};
 
 struct Inner {
     // LMDB lets a read transaction move between threads but not be used by
@@ -89,7 +90,7 @@ impl Snapshot {
     }
 
     /// Event handlers still to run, oldest context first, at most `limit`.
-    pub fn pending_handlers(&self, limit: usize) -> Result<Vec<crate::PendingHandler>> {
+    pub fn pending_handlers(&self, limit: usize) -> Result<Vec<PendingHandler>> {
         self.with(|v| read::pending_handlers(v, limit))
     }
 

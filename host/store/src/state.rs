@@ -5,11 +5,12 @@ use std::ops::Bound;
 use mero_crdt::merkle::MerkleNode;
 use mero_crdt::{ContextId, Entry, EntryId, Hash, MerkleStore, NodeId, StateRead, StateWrite};
 
+use crate::error::StoreError;
+use crate::keys::{key, merkle_key};
 use crate::memtable::View;
 use crate::records::{decode, encode};
 use crate::tables::Table;
 use crate::write::WriteTxn;
-use crate::{StoreError, key};
 
 fn crdt(e: impl Into<StoreError>) -> mero_crdt::Error {
     mero_crdt::Error::backend(e.into())
@@ -97,10 +98,6 @@ impl StateAt<'_, '_> {
     }
 }
 
-fn merkle_key(ctx: &ContextId, level: u8, prefix: u16) -> Vec<u8> {
-    key(&[&ctx.0, &[level], &prefix.to_be_bytes()])
-}
-
 fn corrupt(table: &'static str, detail: &str) -> StoreError {
     StoreError::Corrupt {
         table,
@@ -111,8 +108,23 @@ fn corrupt(table: &'static str, detail: &str) -> StoreError {
 /// The state of one context inside a write transaction: applying ops through
 /// it writes entries, counts and the Merkle trie.
 pub struct ContextWriter<'a, 'e> {
-    pub(crate) txn: &'a mut WriteTxn<'e>,
-    pub(crate) ctx: ContextId,
+    txn: &'a mut WriteTxn<'e>,
+    ctx: ContextId,
+}
+
+impl<'e> WriteTxn<'e> {
+    /// The state of one context, for applying ops. Defined here, beside the
+    /// writer it returns, so that `write.rs` need not know that type.
+    pub fn context_state(&mut self, ctx: ContextId) -> ContextWriter<'_, 'e> {
+        ContextWriter::new(self, ctx)
+    }
+}
+
+impl<'a, 'e> ContextWriter<'a, 'e> {
+    /// The state of `ctx` inside `txn`.
+    pub(crate) fn new(txn: &'a mut WriteTxn<'e>, ctx: ContextId) -> Self {
+        ContextWriter { txn, ctx }
+    }
 }
 
 impl ContextWriter<'_, '_> {
@@ -145,7 +157,8 @@ impl StateRead for ContextWriter<'_, '_> {
 impl StateWrite for ContextWriter<'_, '_> {
     fn put_entry(&mut self, node: &NodeId, k: &[u8], entry: &Entry) -> mero_crdt::Result<()> {
         let k = key(&[&self.ctx.0, &node.0, k]);
-        self.txn.put(Table::Entries, &k, &encode(entry));
+        let value = encode("entries", entry).map_err(crdt)?;
+        self.txn.put(Table::Entries, &k, &value);
         Ok(())
     }
 

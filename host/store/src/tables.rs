@@ -1,7 +1,7 @@
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, WithoutTls};
 
-use crate::Result;
+use crate::error::Result;
 
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
@@ -52,6 +52,50 @@ impl Table {
         Table::Handlers,
     ];
 
+    /// Whether the table's keys start with a context id and it holds nothing
+    /// but that context's data. No wildcard on purpose: a new table must
+    /// decide here, and [`PER_CONTEXT`](Self::PER_CONTEXT) follows.
+    const fn per_context(self) -> bool {
+        match self {
+            Table::Entries
+            | Table::Counts
+            | Table::Leaves
+            | Table::Merkle
+            | Table::Deltas
+            | Table::Heads
+            | Table::Private
+            | Table::Handlers => true,
+            // `contexts` is keyed by the id alone: the context's record,
+            // which `delete_context` removes last.
+            Table::Blobs
+            | Table::Apps
+            | Table::Contexts
+            | Table::Groups
+            | Table::Members
+            | Table::Aliases
+            | Table::Governance => false,
+        }
+    }
+
+    /// The per-context tables, in table order: deleting a context sweeps its
+    /// prefix in each. Computed from [`per_context`](Self::per_context) at
+    /// compile time; a count other than 8 fails the build (and `cargo check`:
+    /// see the `const _` below).
+    pub(crate) const PER_CONTEXT: [Table; 8] = {
+        let mut out = [Table::Entries; 8];
+        let mut n = 0;
+        let mut i = 0;
+        while i < COUNT {
+            if Table::ALL[i].per_context() {
+                out[n] = Table::ALL[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        assert!(n == out.len(), "PER_CONTEXT's length is not the count");
+        out
+    };
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Table::Blobs => "blobs",
@@ -76,6 +120,10 @@ impl Table {
         Table::ALL.get(usize::from(tag)).copied()
     }
 }
+
+// A free constant is evaluated even by `cargo check`, so a wrong count in
+// `PER_CONTEXT` shows up there too, not only when building.
+const _: [Table; 8] = Table::PER_CONTEXT;
 
 /// LMDB handles of every table, plus `log`, which records how much of the
 /// write-ahead log LMDB already holds. Cheap to copy.

@@ -22,7 +22,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::StoreError;
+use crate::error::StoreError;
 use crate::tables::Table;
 
 const HEADER: usize = 8;

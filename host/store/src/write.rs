@@ -7,14 +7,19 @@ use heed::{RoTxn, WithoutTls};
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops, join_ops, merkle};
 
 use crate::engine::{Layers, Shared, Writer};
+use crate::error::{Result, StoreError};
+use crate::keys::{alias_key, handler_key, key};
 use crate::memtable::View;
-use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, encode};
-use crate::state::ContextWriter;
+use crate::records::{
+    ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, PendingHandler, encode,
+};
 use crate::tables::Table;
-use crate::{Result, StoreError, key, read, wal};
+use crate::{read, wal};
 
 /// The one write transaction at a time. Nothing written through it is visible
 /// to others or durable until [`commit`](Self::commit); dropping it aborts.
+/// One context's CRDT state inside it is
+/// [`context_state`](Self::context_state), defined in `state.rs`.
 pub struct WriteTxn<'e> {
     writer: MutexGuard<'e, Writer>,
     shared: &'e Shared,
@@ -133,11 +138,6 @@ impl<'e> WriteTxn<'e> {
         Ok(found)
     }
 
-    /// The state of one context, for applying ops.
-    pub fn context_state(&mut self, ctx: ContextId) -> ContextWriter<'_, 'e> {
-        ContextWriter { txn: self, ctx }
-    }
-
     /// Stores a delta, joins its ops into the context's state and makes it a
     /// DAG head in place of its parents. Returns the new root hash. The caller
     /// has verified it and checked that its parents are known.
@@ -208,7 +208,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores an application record.
     pub fn put_application(&mut self, app: &ApplicationRecord) -> Result<()> {
-        self.put(Table::Apps, &app.id, &encode(app));
+        self.put(Table::Apps, &app.id, &encode("apps", app)?);
         Ok(())
     }
 
@@ -224,7 +224,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores a context's metadata.
     pub fn put_context_meta(&mut self, meta: &ContextMeta) -> Result<()> {
-        self.put(Table::Contexts, &meta.id.0, &encode(meta));
+        self.put(Table::Contexts, &meta.id.0, &encode("contexts", meta)?);
         Ok(())
     }
 
@@ -257,7 +257,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Stores a group.
     pub fn put_group(&mut self, group: &GroupRecord) -> Result<()> {
-        self.put(Table::Groups, &group.id, &encode(group));
+        self.put(Table::Groups, &group.id, &encode("groups", group)?);
         Ok(())
     }
 
@@ -279,7 +279,8 @@ impl<'e> WriteTxn<'e> {
         who: &[u8; 32],
         member: &MemberRecord,
     ) -> Result<()> {
-        self.put(Table::Members, &key(&[group, who]), &encode(member));
+        let value = encode("members", member)?;
+        self.put(Table::Members, &key(&[group, who]), &value);
         Ok(())
     }
 
@@ -290,13 +291,13 @@ impl<'e> WriteTxn<'e> {
 
     /// Points an alias of `kind` at `id`.
     pub fn put_alias(&mut self, kind: &str, name: &str, id: &[u8; 32]) -> Result<()> {
-        self.put(Table::Aliases, &read::alias_key(kind, name), id);
+        self.put(Table::Aliases, &alias_key(kind, name), id);
         Ok(())
     }
 
     /// Removes an alias.
     pub fn delete_alias(&mut self, kind: &str, name: &str) -> Result<bool> {
-        self.delete(Table::Aliases, &read::alias_key(kind, name))
+        self.delete(Table::Aliases, &alias_key(kind, name))
     }
 
     /// The context's state root hash, as this transaction sees it.
@@ -344,24 +345,14 @@ impl<'e> WriteTxn<'e> {
         method: &str,
         data: &[u8],
     ) -> Result<()> {
-        let value = borsh::to_vec(&(method, data)).map_err(|e| crate::StoreError::Corrupt {
-            table: "handlers",
-            detail: e.to_string(),
-        })?;
-        self.put(
-            Table::Handlers,
-            &key(&[&ctx.0, delta, &index.to_be_bytes()]),
-            &value,
-        );
+        let value = encode("handlers", &(method, data))?;
+        self.put(Table::Handlers, &handler_key(ctx, delta, index), &value);
         Ok(())
     }
 
     /// Forgets a handler that ran.
-    pub fn delete_handler(&mut self, h: &crate::PendingHandler) -> Result<bool> {
-        self.delete(
-            Table::Handlers,
-            &key(&[&h.context.0, &h.delta, &h.index.to_be_bytes()]),
-        )
+    pub fn delete_handler(&mut self, h: &PendingHandler) -> Result<bool> {
+        self.delete(Table::Handlers, &handler_key(&h.context, &h.delta, h.index))
     }
 
     /// Deletes a namespace's governance log.
@@ -371,16 +362,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Deletes a context and everything stored for it.
     pub fn delete_context(&mut self, ctx: &ContextId) -> Result<bool> {
-        for t in [
-            Table::Entries,
-            Table::Counts,
-            Table::Leaves,
-            Table::Merkle,
-            Table::Deltas,
-            Table::Heads,
-            Table::Private,
-            Table::Handlers,
-        ] {
+        for t in Table::PER_CONTEXT {
             self.delete_prefix(t, &ctx.0)?;
         }
         self.delete(Table::Contexts, &ctx.0)

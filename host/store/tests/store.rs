@@ -132,7 +132,8 @@ fn lmdb_state_matches_the_reference_and_survives_reopen() {
             .entries
             .iter()
             .map(|((n, k), e)| (n, k.as_slice(), e)),
-    );
+    )
+    .unwrap();
     assert_eq!(root, expected2);
 }
 
@@ -184,6 +185,7 @@ fn a_batch_of_deltas_reports_each_root_and_stores_the_same_trie() {
                     .iter()
                     .map(|((n, k), e)| (n, k.as_slice(), e))
             )
+            .unwrap()
         );
         assert_eq!(snap.heads(&ctx).unwrap(), heads[i]);
     }
