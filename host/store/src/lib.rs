@@ -13,7 +13,6 @@
 //! | `heads`    | context ‖ delta id               | (empty): the DAG heads        |
 //! | `private`  | context ‖ key                    | private value                 |
 //! | `groups`   | group id                         | [`GroupRecord`]               |
-//! | `members`  | group id ‖ member key            | [`MemberRecord`]              |
 //! | `aliases`  | kind ‖ 0 ‖ name                  | id                            |
 //!
 //! Every per-context key starts with the context id, so contexts cannot see
@@ -57,9 +56,7 @@ mod wal;
 mod write;
 
 pub use error::{Result, StoreError};
-pub use records::{
-    ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, PendingHandler, Role,
-};
+pub use records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler};
 pub use snapshot::{ContextReader, Snapshot};
 pub use state::ContextWriter;
 pub use store::{Store, StoreConfig};

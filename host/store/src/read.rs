@@ -5,9 +5,7 @@ use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta};
 use crate::error::{Result, StoreError};
 use crate::keys::{alias_key, key};
 use crate::memtable::View;
-use crate::records::{
-    ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, PendingHandler, decode,
-};
+use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler, decode};
 use crate::tables::Table;
 
 /// Every record of table `t` whose key starts with `prefix`, decoded.
@@ -90,23 +88,6 @@ pub(crate) fn group(v: &View, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
 
 pub(crate) fn groups(v: &View) -> Result<Vec<GroupRecord>> {
     decoded(v, Table::Groups, &[])
-}
-
-pub(crate) fn member(v: &View, group: &[u8; 32], who: &[u8; 32]) -> Result<Option<MemberRecord>> {
-    record(v, Table::Members, &key(&[group, who]))
-}
-
-pub(crate) fn members(v: &View, group: &[u8; 32]) -> Result<Vec<([u8; 32], MemberRecord)>> {
-    let mut out = Vec::new();
-    v.prefix(Table::Members, group, |k, value| {
-        let who = <[u8; 32]>::try_from(&k[32..]).map_err(|_| StoreError::Corrupt {
-            table: "members",
-            detail: "bad key".into(),
-        })?;
-        out.push((who, decode("members", value)?));
-        Ok(true)
-    })?;
-    Ok(out)
 }
 
 pub(crate) fn alias(v: &View, kind: &str, name: &str) -> Result<Option<[u8; 32]>> {

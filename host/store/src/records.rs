@@ -69,17 +69,6 @@ pub(crate) fn decode<T: BorshDeserialize>(table: &'static str, bytes: &[u8]) -> 
     })
 }
 
-/// A member's role in a group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize)]
-pub enum Role {
-    /// Full control: invites, removes, manages the app.
-    Admin,
-    /// Calls methods, reads state, receives events.
-    Member,
-    /// Queries state only.
-    ReadOnly,
-}
-
 /// A group: a namespace (root group) or a subgroup of one.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct GroupRecord {
@@ -99,17 +88,6 @@ pub struct GroupRecord {
     pub default_capabilities: u32,
     /// Creation time, Unix milliseconds.
     pub created_at_millis: u64,
-}
-
-/// A member of a group.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct MemberRecord {
-    /// Its role.
-    pub role: Role,
-    /// Its own capability mask, replacing the group default.
-    pub capabilities: Option<u32>,
-    /// When it joined, Unix milliseconds.
-    pub joined_at_millis: u64,
 }
 
 /// An event handler a merged delta left to run.

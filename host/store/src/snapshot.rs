@@ -10,7 +10,7 @@ use crate::engine::{Layers, Shared};
 use crate::error::Result;
 use crate::memtable::View;
 use crate::read;
-use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, PendingHandler};
+use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler};
 use crate::state::StateAt;
 use crate::tables::Tables;
 
@@ -150,16 +150,6 @@ impl Snapshot {
     /// Every group.
     pub fn groups(&self) -> Result<Vec<GroupRecord>> {
         self.with(read::groups)
-    }
-
-    /// A member of a group.
-    pub fn member(&self, group: &[u8; 32], who: &[u8; 32]) -> Result<Option<MemberRecord>> {
-        self.with(|v| read::member(v, group, who))
-    }
-
-    /// Every member of a group, by public key.
-    pub fn members(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], MemberRecord)>> {
-        self.with(|v| read::members(v, group))
     }
 
     /// The id an alias of `kind` ("context", "application") stands for.

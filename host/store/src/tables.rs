@@ -24,7 +24,9 @@ pub(crate) enum Table {
     Heads,
     Private,
     Groups,
-    Members,
+    /// Member records of groups, no longer written: membership is held
+    /// once, in governance. Kept so later tables keep their log tags.
+    RetiredMembers,
     Aliases,
     /// Signed governance ops of each namespace: (namespace, op id) -> bytes.
     Governance,
@@ -46,7 +48,7 @@ impl Table {
         Table::Heads,
         Table::Private,
         Table::Groups,
-        Table::Members,
+        Table::RetiredMembers,
         Table::Aliases,
         Table::Governance,
         Table::Handlers,
@@ -71,7 +73,7 @@ impl Table {
             | Table::Apps
             | Table::Contexts
             | Table::Groups
-            | Table::Members
+            | Table::RetiredMembers
             | Table::Aliases
             | Table::Governance => false,
         }
@@ -109,7 +111,7 @@ impl Table {
             Table::Heads => "heads",
             Table::Private => "private",
             Table::Groups => "groups",
-            Table::Members => "members",
+            Table::RetiredMembers => "members",
             Table::Aliases => "aliases",
             Table::Governance => "governance",
             Table::Handlers => "handlers",

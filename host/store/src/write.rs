@@ -10,9 +10,7 @@ use crate::engine::{Layers, Shared, Writer};
 use crate::error::{Result, StoreError};
 use crate::keys::{alias_key, handler_key, key};
 use crate::memtable::View;
-use crate::records::{
-    ApplicationRecord, ContextMeta, GroupRecord, MemberRecord, PendingHandler, encode,
-};
+use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler, encode};
 use crate::tables::Table;
 use crate::{read, wal};
 
@@ -266,27 +264,9 @@ impl<'e> WriteTxn<'e> {
         read::group(&self.view(), id)
     }
 
-    /// Deletes a group and its member list.
+    /// Deletes a group.
     pub fn delete_group(&mut self, id: &[u8; 32]) -> Result<bool> {
-        self.delete_prefix(Table::Members, id)?;
         self.delete(Table::Groups, id)
-    }
-
-    /// Stores a member of a group.
-    pub fn put_member(
-        &mut self,
-        group: &[u8; 32],
-        who: &[u8; 32],
-        member: &MemberRecord,
-    ) -> Result<()> {
-        let value = encode("members", member)?;
-        self.put(Table::Members, &key(&[group, who]), &value);
-        Ok(())
-    }
-
-    /// Removes a member from a group.
-    pub fn delete_member(&mut self, group: &[u8; 32], who: &[u8; 32]) -> Result<bool> {
-        self.delete(Table::Members, &key(&[group, who]))
     }
 
     /// Points an alias of `kind` at `id`.
