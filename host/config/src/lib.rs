@@ -234,12 +234,16 @@ impl ConfigFile {
         let mut secret: [u8; 32] = rand::random();
         let keypair = libp2p_identity::Keypair::ed25519_from_bytes(&mut secret)
             .map_err(|e| ConfigError::Invalid(format!("cannot make a keypair: {e}")))?;
+        // An empty keypair written to the config would be a node with no
+        // identity: an encoding error is an error.
+        let encoded = keypair
+            .to_protobuf_encoding()
+            .map_err(|e| ConfigError::Invalid(format!("cannot encode the keypair: {e}")))?;
         let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
         Ok(ConfigFile {
             identity: IdentityConfig {
                 peer_id: keypair.public().to_peer_id().to_base58(),
-                keypair: bs58::encode(keypair.to_protobuf_encoding().unwrap_or_default())
-                    .into_string(),
+                keypair: bs58::encode(encoded).into_string(),
             },
             swarm: SwarmConfig {
                 listen: vec![tcp_multiaddr(local, swarm_port)],
