@@ -75,7 +75,9 @@ impl Delta {
     pub fn id(&self) -> DeltaId {
         let mut h = Sha256::new();
         h.update(DELTA_DOMAIN);
-        // Encoding into a hasher cannot fail: it only writes bytes.
+        // The hasher never fails a write, and Borsh fails otherwise only on
+        // a length over u32::MAX: a delta decoded from the wire cannot have
+        // one, and a local one is bounded by the call's budgets long before.
         let _ = borsh::to_writer(&mut HashWriter(&mut h), self);
         DeltaId(h.finalize().into())
     }
