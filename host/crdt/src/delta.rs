@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::entry::Entry;
 use crate::hlc::Hlc;
-use crate::id::{Author, ContextId, NodeId};
+use crate::id::{Author, ContextId, HashWriter, NodeId};
 use crate::{Error, MAX_KEY_LEN, MAX_OPS_PER_DELTA, MAX_VALUE_LEN, Result};
 
 /// Join `entry` into the entry at (`node`, `key`).
@@ -113,19 +113,6 @@ impl Delta {
                 }
             }
         }
-        Ok(())
-    }
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

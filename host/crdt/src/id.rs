@@ -7,6 +7,23 @@ use sha2::{Digest, Sha256};
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
 
+/// Streams bytes written to it (a Borsh encoding, say) into a SHA-256
+/// hasher, so an id is hashed without building the encoding first. Its
+/// writes never fail.
+#[derive(Debug)]
+pub struct HashWriter<'a>(pub &'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The all-zero hash: the root of an empty state.
 pub const ZERO_HASH: Hash = [0; 32];
 

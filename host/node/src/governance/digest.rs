@@ -3,6 +3,7 @@
 //! id never rests on an encoding that silently failed.
 
 use borsh::BorshSerialize;
+use mero_crdt::id::HashWriter;
 use sha2::{Digest, Sha256};
 
 /// A value could not be encoded (Borsh refuses lengths beyond `u32`).
@@ -28,19 +29,6 @@ pub fn digest(
     borsh::to_writer(&mut HashWriter(&mut h), value)
         .map_err(|source| EncodeError { what, source })?;
     Ok(h.finalize().into())
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
