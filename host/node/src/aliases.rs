@@ -2,9 +2,9 @@
 
 use mero_crdt::ContextId;
 
-use crate::Node;
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
+use crate::node::Node;
 
 /// Longest alias.
 pub const MAX_ALIAS_LEN: usize = 50;

@@ -5,10 +5,10 @@
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::Node;
 use crate::blocking::blocking;
 use crate::error::NodeError;
 use crate::events::{Data, Scope};
+use crate::node::Node;
 use mero_runtime::CallError;
 
 /// Handlers read from the store per round.

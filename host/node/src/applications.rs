@@ -10,10 +10,10 @@ use mero_runtime::{App, Intent};
 use mero_store::ApplicationRecord;
 use sha2::{Digest, Sha256};
 
-use crate::Node;
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
 use crate::governance::AppInfo;
+use crate::node::Node;
 use crate::peers::unreachable;
 use crate::sync::{Request, Response};
 

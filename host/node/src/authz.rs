@@ -31,6 +31,14 @@ pub enum Denied {
 }
 
 impl Denied {
+    /// The refusal as the executor reports a call it may not run.
+    pub(crate) fn into_exec(self) -> mero_executor::ExecError {
+        mero_executor::ExecError::Denied {
+            kind: self.kind(),
+            message: self.to_string(),
+        }
+    }
+
     /// A stable name of the refusal, as the API reports it.
     pub fn kind(&self) -> &'static str {
         match self {

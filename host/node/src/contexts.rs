@@ -2,20 +2,18 @@
 //! governance first), joining one a member created, listing, deleting,
 //! calling methods, and who may subscribe to one.
 
-use std::sync::Arc;
-
 use mero_crdt::{ContextId, DeltaId, Hash};
-use mero_executor::{CallOutcome, ExecError, NewContext, Standing};
+use mero_executor::{CallOutcome, ExecError, NewContext};
 use mero_runtime::Intent;
 use mero_store::ContextMeta;
 use sha2::{Digest, Sha256};
 
+use crate::authz;
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
 use crate::governance::{Body, scoped_id};
-use crate::membership::Membership;
+use crate::node::Node;
 use crate::sync::{context_topic, peer_of};
-use crate::{Node, authz};
 
 /// A context with what the API shows about it.
 #[derive(Debug, Clone)]
@@ -26,29 +24,6 @@ pub struct ContextInfo {
     pub root_hash: Hash,
     /// Its DAG heads.
     pub heads: Vec<DeltaId>,
-}
-
-fn denied(d: authz::Denied) -> ExecError {
-    ExecError::Denied {
-        kind: d.kind(),
-        message: d.to_string(),
-    }
-}
-
-/// The executor's [`Standing`]: a delta this node authors in a namespace
-/// names the namespace's current governance heads, and is refused if this
-/// node may no longer write there.
-pub(crate) fn standing(members: Arc<Membership>, me: [u8; 32]) -> Standing {
-    Arc::new(move |meta| {
-        let Some(ns) = meta.group else {
-            return Ok(Vec::new());
-        };
-        let state = members.get(&ns);
-        authz::may_call(state.as_deref(), &me, &meta.id, true).map_err(denied)?;
-        Ok(state
-            .map(|s| s.heads.iter().copied().collect())
-            .unwrap_or_default())
-    })
 }
 
 /// A call's arguments as the JSON text a guest receives: empty for none.
@@ -337,7 +312,7 @@ impl Node {
                 };
                 let state = self.inner.members.get(&ns);
                 authz::may_call(state.as_deref(), &me, &meta.id, intent == Intent::Mutating)
-                    .map_err(denied)
+                    .map_err(authz::Denied::into_exec)
             })
             .await?)
     }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::ContextId;
+use mero_executor::Standing;
 use mero_network::PeerId;
 use mero_store::{GroupRecord, Store};
 
@@ -164,6 +165,23 @@ impl Membership {
     /// if this node knows it.
     pub fn namespace_of_group(&self, group: &[u8; 32]) -> Option<[u8; 32]> {
         self.containing_group(group).map(|s| s.id)
+    }
+
+    /// The executor's [`Standing`]: a delta this node authors in a
+    /// namespace names the namespace's current governance heads, and is
+    /// refused if this node may no longer write there.
+    pub(crate) fn standing(self: &Arc<Self>, me: [u8; 32]) -> Standing {
+        let members = self.clone();
+        Arc::new(move |meta| {
+            let Some(ns) = meta.group else {
+                return Ok(Vec::new());
+            };
+            let state = members.get(&ns);
+            authz::may_call(state.as_deref(), &me, &meta.id, true).map_err(Denied::into_exec)?;
+            Ok(state
+                .map(|s| s.heads.iter().copied().collect())
+                .unwrap_or_default())
+        })
     }
 
     /// Whether this node is a member of `ns`.

@@ -4,10 +4,11 @@
 use mero_crdt::ContextId;
 use mero_store::{ContextMeta, GroupRecord};
 
+use crate::authz;
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
 use crate::governance::AppInfo;
-use crate::{Node, authz};
+use crate::node::Node;
 
 /// A namespace with its counts and contexts.
 #[derive(Debug, Clone)]

@@ -1,0 +1,241 @@
+//! The [`Node`] type: what it holds, starting it (store, runtime, executor,
+//! membership, the replication driver), networking, and stopping it. Its
+//! API is spread over one file per noun (`applications`, `namespaces`,
+//! `contexts`, `aliases`, `app_events`), each an `impl Node` over this.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use mero_config::ConfigFile;
+use mero_crdt::ContextId;
+use mero_executor::Executor;
+use mero_network::{Multiaddr, NetworkConfig};
+use mero_runtime::{Runtime, RuntimeConfig};
+use mero_store::{Store, StoreConfig};
+
+use crate::error::{NodeError, Result};
+use crate::events::EventBus;
+use crate::membership::Membership;
+use crate::peers::Peers;
+use crate::replication::{self, Replicator, SyncStatus};
+use crate::sync::{context_topic, namespace_topic};
+use crate::tasks::Tasks;
+
+/// Largest message on the wire: a snapshot of a large context is one message.
+const MAX_MESSAGE_BYTES: usize = 256 << 20;
+
+/// How to start a node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// The node directory (`<home>/<name>`).
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub config: ConfigFile,
+}
+
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: ConfigFile,
+    pub(crate) identity: SigningKey,
+    pub(crate) store: Store,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) exec: Executor,
+    pub(crate) http: reqwest::Client,
+    pub(crate) peers: Arc<Peers>,
+    pub(crate) members: Arc<Membership>,
+    pub(crate) replication: Arc<Replicator>,
+    pub(crate) events: Arc<EventBus>,
+    /// The node's own tasks (forwarding commits, running handlers).
+    pub(crate) tasks: Tasks,
+    /// Woken when merged deltas may have left event handlers to run.
+    pub(crate) handlers_due: Arc<tokio::sync::Notify>,
+}
+
+/// A running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// Opens the node's database and starts its engine.
+    pub fn start(options: NodeOptions) -> Result<Node> {
+        let NodeOptions { dir, config } = options;
+        let identity = config
+            .signing_key()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let store = Store::open(&config.datastore_dir(&dir), &StoreConfig::default())?;
+        let limits = &config.runtime;
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(config.blobstore_dir(&dir).join("compiled")),
+            call_timeout: Duration::from_millis(limits.call_timeout_ms.max(1)),
+            max_memory_bytes: usize::try_from(limits.max_memory_mib.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+            max_instances: limits.max_instances.max(1),
+            ..RuntimeConfig::default()
+        })
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let me = identity.verifying_key().to_bytes();
+        let events: Arc<EventBus> = Arc::default();
+        let peers: Arc<Peers> = Arc::default();
+        let members = Arc::new(Membership::load(
+            store.clone(),
+            identity.clone(),
+            events.clone(),
+            peers.clone(),
+        )?);
+        // The executor asks membership for this node's standing as each
+        // delta is authored.
+        let exec = Executor::spawn_governed(
+            runtime.clone(),
+            store.clone(),
+            identity.clone(),
+            members.standing(me),
+        )?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let replication = Replicator::new(replication::Parts {
+            exec: exec.clone(),
+            store: store.clone(),
+            members: members.clone(),
+            peers: peers.clone(),
+            events: events.clone(),
+            me,
+            every: Duration::from_millis(config.sync.frequency_ms.max(100)),
+        });
+        let node = Node {
+            inner: Arc::new(Inner {
+                dir,
+                config,
+                identity,
+                store,
+                runtime,
+                exec,
+                http,
+                peers,
+                members,
+                replication,
+                events,
+                tasks: Tasks::default(),
+                handlers_due: Arc::default(),
+            }),
+        };
+        node.forward_commits();
+        node.run_handlers();
+        Ok(node)
+    }
+
+    /// Starts networking: listens, dials bootstrap peers and known members,
+    /// subscribes to every namespace and context held, and starts the
+    /// replication driver.
+    pub async fn start_network(&self) -> Result<()> {
+        let cfg = &self.inner.config;
+        let keypair = mero_network::Keypair::ed25519_from_bytes(self.inner.identity.to_bytes())
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let mut nc = NetworkConfig::new(keypair);
+        nc.listen = parse_addrs(&cfg.swarm.listen)?;
+        nc.bootstrap = parse_addrs(&cfg.bootstrap.nodes)?;
+        nc.max_message_bytes = MAX_MESSAGE_BYTES;
+        let (client, events) =
+            mero_network::spawn(nc).map_err(|e| NodeError::Internal(format!("networking: {e}")))?;
+        if !self.inner.peers.start(client) {
+            return Err(NodeError::Internal("networking started twice".into()));
+        }
+        for ns in self.inner.members.all() {
+            self.inner.peers.subscribe(&namespace_topic(&ns.id)).await;
+        }
+        for meta in self.inner.store.snapshot()?.contexts()? {
+            self.inner.peers.subscribe(&context_topic(&meta.id)).await;
+        }
+        self.inner.replication.start(events);
+        Ok(())
+    }
+
+    /// Stops replication and the node's tasks, finishes queued work and
+    /// stops the engine and networking; the database closes when the last
+    /// handle is dropped.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.inner.replication.shutdown().await;
+        self.inner.tasks.shutdown().await;
+        self.inner.exec.shutdown().await?;
+        self.inner.peers.shutdown().await;
+        tracing::info!("executor: {}", self.inner.exec.stats());
+        Ok(())
+    }
+
+    /// The node directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &ConfigFile {
+        &self.inner.config
+    }
+
+    /// The public key this node signs with and is a member as.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.inner.identity.verifying_key().to_bytes()
+    }
+
+    /// The executor, for lower-level access.
+    pub fn executor(&self) -> &Executor {
+        &self.inner.exec
+    }
+
+    /// The store, for lower-level access.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Namespaces' governance: members, roles, invitations, subgroups.
+    pub fn membership(&self) -> &Membership {
+        &self.inner.members
+    }
+
+    /// The node's events.
+    pub fn events(&self) -> &Arc<EventBus> {
+        &self.inner.events
+    }
+
+    /// Peers connected now.
+    pub async fn peer_count(&self) -> usize {
+        self.inner.peers.connected().await.len()
+    }
+
+    /// Asks for an anti-entropy round now.
+    pub fn trigger_sync(&self) -> Result<()> {
+        self.inner.peers.client()?;
+        self.inner.replication.trigger();
+        Ok(())
+    }
+
+    /// A context's replication status.
+    pub fn sync_status(&self, ctx: &ContextId) -> SyncStatus {
+        self.inner.replication.status(ctx)
+    }
+}
+
+fn parse_addrs(list: &[String]) -> Result<Vec<Multiaddr>> {
+    list.iter()
+        .map(|a| {
+            a.parse::<Multiaddr>().map_err(|e| {
+                NodeError::bad("InvalidMultiaddr", format!("`{a}` is not a multiaddr: {e}"))
+            })
+        })
+        .collect()
+}
