@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::Result;
 use crate::backend::{MerkleStore, StateWrite};
 use crate::delta::Op;
+use crate::error::Result;
 use crate::id::{Hash, NodeId};
 use crate::merkle;
 

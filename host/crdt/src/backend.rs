@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use crate::Result;
 use crate::entry::Entry;
+use crate::error::Result;
 use crate::id::{EntryId, Hash, NodeId, ZERO_HASH, tagged_hash};
 
 /// Inner-node fan-out.

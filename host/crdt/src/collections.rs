@@ -19,9 +19,10 @@ use crate::apply::apply_op;
 use crate::backend::{StateRead, StateWrite};
 use crate::delta::Op;
 use crate::entry::{CounterSlot, Entry, Presence, Register, Stamp};
+use crate::error::{Error, Result};
 use crate::hlc::Clock;
 use crate::id::{Author, NodeId};
-use crate::{Error, MAX_KEY_LEN, MAX_VALUE_LEN, Result};
+use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 const PAGE: usize = 256;
 

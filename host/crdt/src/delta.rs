@@ -6,9 +6,10 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::entry::Entry;
+use crate::error::{Error, Result};
 use crate::hlc::Hlc;
 use crate::id::{Author, ContextId, HashWriter, NodeId};
-use crate::{Error, MAX_KEY_LEN, MAX_OPS_PER_DELTA, MAX_VALUE_LEN, Result};
+use crate::limits::{MAX_KEY_LEN, MAX_OPS_PER_DELTA, MAX_VALUE_LEN};
 
 /// Join `entry` into the entry at (`node`, `key`).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

@@ -10,7 +10,9 @@
 //! duplicates, holds the same state and the same [`merkle`] root hash.
 //!
 //! Layout of the crate:
-//! - [`id`]: ids of contexts, collections (nodes), entries and deltas.
+//! - [`id`]: ids of contexts, collections (nodes), entries and deltas; the
+//!   writer that hashes encodings.
+//! - `limits`: the sizes every replica enforces ([`MAX_KEY_LEN`], ...).
 //! - [`hlc`]: the hybrid logical clock that orders writes.
 //! - [`entry`]: the per-entry lattices and their join.
 //! - [`delta`]: ops, deltas (ops + author + parents + clock + events), signing.
@@ -38,6 +40,7 @@ pub mod overlay;
 pub mod snapshot;
 
 mod error;
+mod limits;
 
 pub use apply::{apply_op, apply_ops, join_ops};
 pub use backend::{MemoryBackend, MerkleStore, StateRead, StateWrite};
@@ -46,11 +49,5 @@ pub use entry::{CounterSlot, Entry, Presence, Register, Stamp};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc};
 pub use id::{Author, ContextId, EntryId, Hash, NodeId};
+pub use limits::{MAX_KEY_LEN, MAX_OPS_PER_DELTA, MAX_VALUE_LEN};
 pub use snapshot::StateSnapshot;
-
-/// Largest key (map key, set element, private-storage key) accepted, in bytes.
-pub const MAX_KEY_LEN: usize = 1024;
-/// Largest value (register value, vector element) accepted, in bytes.
-pub const MAX_VALUE_LEN: usize = 10 * 1024 * 1024;
-/// Most ops one delta may carry.
-pub const MAX_OPS_PER_DELTA: usize = 200_000;

@@ -17,8 +17,8 @@ pub use crate::backend::{FANOUT, MerkleNode};
 
 use crate::backend::{MerkleStore, StateRead};
 use crate::entry::Entry;
+use crate::error::{Error, Result};
 use crate::id::{EntryId, Hash, NodeId, ZERO_HASH, tagged_hash};
-use crate::{Error, Result};
 
 /// Number of inner levels; level 0 is the root.
 pub const LEVELS: u8 = 4;

@@ -11,9 +11,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use crate::Result;
 use crate::backend::{StateRead, StateWrite};
 use crate::entry::Entry;
+use crate::error::Result;
 use crate::id::NodeId;
 
 type Key = (NodeId, Vec<u8>);
