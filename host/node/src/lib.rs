@@ -19,9 +19,11 @@
 //!   ops, invitations, joins, subgroups, members.
 //! - `replication`: the driver that carries sync sessions out over the
 //!   executor and libp2p, owning its tasks.
-//! - The facade, one file per noun of the API, all `impl Node`: this file
-//!   (start, shutdown), `applications`, `namespaces`, `contexts`,
-//!   `aliases`, `app_events` (commits to the bus, event handlers).
+//! - `node`: the [`Node`] type (what it holds, start, networking, shutdown).
+//! - The facade, one file per noun of the API, each an `impl Node`:
+//!   `applications`, `namespaces`, `contexts`, `aliases`, `app_events`
+//!   (commits to the bus, event handlers). This file only names the rooms
+//!   and re-exports.
 //!
 //! Tests: unit tests sit beside the fold, authz, the sync session and the
 //! bus; `tests/sync_sim.rs` runs many replicas over the sync protocol with
