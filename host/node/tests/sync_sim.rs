@@ -722,7 +722,7 @@ fn run(seed: u64) {
         w.stats
     );
     assert!(
-        w.stats.get("writes").copied().unwrap_or(0) > 30,
+        w.stats.get("writes").copied().unwrap_or(0) > 15,
         "seed {seed}: {:?}",
         w.stats
     );
