@@ -8,52 +8,15 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "a benchmark fails fast")]
 
-// The runtime's benchmark helpers, so that both print their figures alike.
-#[path = "../../runtime/benches/support/mod.rs"]
-mod support;
-
 use ed25519_dalek::SigningKey;
 use mero_crdt::collections::Mutator;
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{Author, Clock, ContextId, Delta, Hlc, NodeId, SignedDelta};
-use mero_executor::{Executor, NewContext};
-use support::{Installed, Setup, time};
-
-struct Node {
-    installed: Installed,
-    exec: Executor,
-}
-
-async fn node(bytes: &[u8]) -> Node {
-    let installed = support::install(bytes).await;
-    let exec = Executor::spawn(
-        installed.runtime.clone(),
-        installed.store.clone(),
-        SigningKey::from_bytes(&[1; 32]),
-    )
-    .unwrap();
-    Node { installed, exec }
-}
-
-async fn context(n: &Node, id: u8) -> ContextId {
-    let blob = n.installed.blob;
-    n.exec
-        .create_context(NewContext {
-            id: ContextId([id; 32]),
-            application: blob,
-            blob,
-            app_version: "1".into(),
-            group: None,
-            name: None,
-            init_args: String::new(),
-        })
-        .await
-        .unwrap()
-        .id
-}
+use mero_testkit::bench::{self, time};
+use mero_testkit::engine::{Engine, Host, Limits};
 
 /// Fills a context with `keys` keys through signed deltas from another author.
-async fn prefill(n: &Node, ctx: ContextId, keys: usize) {
+async fn prefill(n: &Engine, ctx: ContextId, keys: usize) {
     let key = SigningKey::from_bytes(&[9; 32]);
     let author = Author(key.verifying_key().to_bytes());
     let mut clock = Clock::starting_after(Hlc {
@@ -62,7 +25,7 @@ async fn prefill(n: &Node, ctx: ContextId, keys: usize) {
     });
     let mut done = 0;
     while done < keys {
-        let snap = n.installed.store.snapshot().unwrap();
+        let snap = n.store.snapshot().unwrap();
         let mut overlay = Overlay::new(snap.context(ctx));
         let mut ops = Vec::new();
         let mut m = Mutator::new(
@@ -106,15 +69,12 @@ fn serde_json_key(i: usize) -> String {
 }
 
 fn main() {
-    let Setup {
-        quick,
-        iters,
-        rt,
-        bytes,
-    } = support::setup();
-    rt.block_on(async {
-        let n = node(&bytes).await;
-        let ctx = context(&n, 1).await;
+    let setup = bench::setup();
+    let (quick, iters, bytes) = (setup.quick, setup.iters, &setup.bytes);
+    setup.rt.block_on(async {
+        let n = Host::temp(Limits::Defaults).spawn(SigningKey::from_bytes(&[1; 32]));
+        let blob = n.install_bytes(bytes, "bench").await;
+        let ctx = n.create(blob, 1, "").await.unwrap();
         n.exec
             .call(&ctx, "set", r#"{"key":"a","value":"b"}"#.into())
             .await
@@ -145,11 +105,7 @@ fn main() {
         // 32 concurrent clients: throughput with group commit.
         let calls = if quick { 2000 } else { 10_000 };
         let t = std::time::Instant::now();
-        let c0 = n
-            .exec
-            .stats()
-            .commits
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let c0 = n.commits();
         let mut tasks = Vec::new();
         for c in 0..32 {
             let exec = n.exec.clone();
@@ -165,12 +121,7 @@ fn main() {
             t.await.unwrap();
         }
         let el = t.elapsed();
-        let commits = n
-            .exec
-            .stats()
-            .commits
-            .load(std::sync::atomic::Ordering::Relaxed)
-            - c0;
+        let commits = n.commits() - c0;
         println!(
             "{:<58} {:>9.0} calls/s   ({} calls in {} commits)\n",
             "executor set, 32 concurrent clients",
@@ -181,7 +132,7 @@ fn main() {
 
         // Flat in the size of the state.
         for (i, keys) in [100usize, 10_000, 100_000].into_iter().enumerate() {
-            let ctx = context(&n, 10 + i as u8).await;
+            let ctx = n.create(blob, 10 + i as u8, "").await.unwrap();
             prefill(&n, ctx, keys).await;
             let probe = serde_json_key(keys / 2);
             time(iters / 2, |j| {

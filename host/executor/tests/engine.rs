@@ -3,12 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-mod common;
-
-use common::engine;
 use mero_crdt::ContextId;
 use mero_executor::{CallOutcome, ExecError};
 use mero_runtime::CallError;
+use mero_testkit::engine::{CALL_TIMEOUT_MS, engine, engine_with_instances};
 use serde_json::json;
 
 fn call_err(r: Result<CallOutcome, ExecError>) -> CallError {
@@ -149,7 +147,7 @@ async fn hostile_guests_fail_one_call_and_the_node_goes_on() {
 
     let err = call_err(e.call(&ctx, "spin", json!({})).await);
     assert!(
-        matches!(err, CallError::DeadlineExceeded(common::CALL_TIMEOUT_MS)),
+        matches!(err, CallError::DeadlineExceeded(CALL_TIMEOUT_MS)),
         "{err:?}"
     );
     let err = call_err(e.call(&ctx, "alloc", json!({"mib": 200})).await);
@@ -338,11 +336,7 @@ async fn concurrent_calls_share_commits_and_lose_nothing() {
     let e = std::sync::Arc::new(engine(7));
     let app = e.install(mero_fixtures::KV_STORE).await;
     let ctx = e.create(app, 1, "").await.unwrap();
-    let commits_before = e
-        .exec
-        .stats()
-        .commits
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let commits_before = e.commits();
     let mut tasks = Vec::new();
     for i in 0..200 {
         let e = e.clone();
@@ -361,12 +355,7 @@ async fn concurrent_calls_share_commits_and_lose_nothing() {
         roots.insert(t.await.unwrap().root_hash);
     }
     // Group commit: the 200 calls shared far fewer write transactions.
-    let commits = e
-        .exec
-        .stats()
-        .commits
-        .load(std::sync::atomic::Ordering::Relaxed)
-        - commits_before;
+    let commits = e.commits() - commits_before;
     assert!(commits < 100, "{commits} commits for 200 concurrent calls");
     assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(200));
     for i in [0, 57, 199] {
@@ -416,11 +405,7 @@ async fn a_batch_sees_the_writes_of_the_batch_still_committing() {
         seen.insert(t.await.unwrap());
     }
     assert_eq!(seen.len(), 1, "{seen:?}");
-    let commits = e
-        .exec
-        .stats()
-        .commits
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let commits = e.commits();
     assert!(
         commits > 2,
         "the calls should span several batches ({commits})"
@@ -432,7 +417,7 @@ async fn a_batch_sees_the_writes_of_the_batch_still_committing() {
 async fn more_concurrent_calls_than_pooled_instances_all_run() {
     // A finished call's instance goes back to the pool after its caller is
     // answered; the next call must still never find the pool empty.
-    let e = std::sync::Arc::new(common::engine_with_instances(8, 2));
+    let e = std::sync::Arc::new(engine_with_instances(8, 2));
     let app = e.install(mero_fixtures::KV_STORE).await;
     let ctx = e.create(app, 1, "").await.unwrap();
     e.ok(&ctx, "set", json!({"key": "k", "value": "v"})).await;

@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{Engine, engine, engine_at};
 use mero_crdt::{Clock, ContextId, DeltaId, SignedDelta};
 use mero_executor::{Applied, ExecError};
 use mero_runtime::{CallEnv, PrivateOverlay};
+use mero_testkit::engine::{Engine, engine, engine_at};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -56,6 +54,17 @@ async fn deliver(to: &Engine, deltas: Vec<SignedDelta>) {
         assert!(still.len() < before, "no progress: parents never arrive");
         waiting = still;
     }
+}
+
+/// `e`'s DAG heads of `ctx`.
+fn heads_of(e: &Engine, ctx: &ContextId) -> HashSet<DeltaId> {
+    e.store
+        .snapshot()
+        .unwrap()
+        .heads(ctx)
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 fn all_deltas(e: &Engine, ctx: &ContextId, ids: &[DeltaId]) -> Vec<SignedDelta> {
@@ -129,14 +138,7 @@ async fn three_replicas_converge_whatever_the_delivery_order() {
         }
         let root = replicas[0].root(&ctx);
         let entries = replicas[0].ok(&ctx, "entries", json!({})).await;
-        let heads: HashSet<DeltaId> = replicas[0]
-            .store
-            .snapshot()
-            .unwrap()
-            .heads(&ctx)
-            .unwrap()
-            .into_iter()
-            .collect();
+        let heads = heads_of(&replicas[0], &ctx);
         for r in &replicas[1..] {
             assert_eq!(r.root(&ctx), root, "seed {seed}");
             assert_eq!(
@@ -144,15 +146,7 @@ async fn three_replicas_converge_whatever_the_delivery_order() {
                 entries,
                 "seed {seed}"
             );
-            let h: HashSet<DeltaId> = r
-                .store
-                .snapshot()
-                .unwrap()
-                .heads(&ctx)
-                .unwrap()
-                .into_iter()
-                .collect();
-            assert_eq!(h, heads);
+            assert_eq!(heads_of(r, &ctx), heads);
         }
         // Writing after the merge builds on every head.
         let out = replicas[1]

@@ -14,117 +14,49 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::{ContextId, Delta, SignedDelta};
-use mero_executor::{Executor, NewContext};
-use mero_node::governance::{AppInfo, Body, Namespace, OpId, scoped_id};
+use mero_executor::NewContext;
+use mero_node::governance::{AppInfo, Namespace, OpId};
+use mero_node::keys;
 use mero_node::sync::{Gossip, Pending, Session, Step};
 use mero_node::{StoreView, apply_through};
-use mero_node::{caps, keys};
-use mero_runtime::{Runtime, RuntimeConfig};
-use mero_store::{ApplicationRecord, Store, StoreConfig};
-use sha2::{Digest, Sha256};
+use mero_testkit::bench::{Stats, timed};
+use mero_testkit::engine::{Engine, Host, Limits};
+use mero_testkit::governance::{create_namespace, register_context};
 
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn line(name: &str, mut v: Vec<Duration>) -> Duration {
-    let (p50, p99) = (pct(&mut v, 0.5), pct(&mut v, 0.99));
-    println!(
-        "{name:<48} p50 {:>7.1} µs   p99 {:>7.1} µs   (n={})",
-        p50.as_secs_f64() * 1e6,
-        p99.as_secs_f64() * 1e6,
-        v.len()
-    );
-    p50
-}
-
-fn timed<T>(mut f: impl FnMut() -> T) -> (T, Duration) {
-    let t = Instant::now();
-    let out = f();
-    (out, t.elapsed())
-}
-
-/// A node with the kv-store installed; `standing` names `ns`'s heads.
-fn node(dir: &std::path::Path, key: u8, ns: Option<Namespace>) -> (Store, Executor, [u8; 32]) {
-    let bytes = std::fs::read(mero_fixtures::KV_STORE).unwrap();
-    let store = Store::open(&dir.join("db"), &StoreConfig::default()).unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(dir.join("compiled")),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
+/// A node with the kv-store installed, signing with `[key; 32]`; its
+/// `standing` names `ns`'s heads.
+async fn node(key: u8, ns: Option<&Namespace>) -> (Engine, [u8; 32]) {
     let heads: Vec<OpId> = ns
         .map(|n| n.heads.iter().copied().collect())
         .unwrap_or_default();
-    let exec = Executor::spawn_governed(
-        runtime,
-        store.clone(),
+    let engine = Host::temp(Limits::Defaults).spawn_governed(
         SigningKey::from_bytes(&[key; 32]),
         Arc::new(move |_| Ok(heads.clone())),
-    )
-    .unwrap();
-    let blob: [u8; 32] = Sha256::digest(&bytes).into();
-    let mut w = store.write().unwrap();
-    w.put_blob(&blob, &bytes).unwrap();
-    w.put_application(&ApplicationRecord {
-        id: blob,
-        blob,
-        size: bytes.len() as u64,
-        source: "bench".into(),
-        metadata: vec![],
-        package: "kv-store".into(),
-        version: "1".into(),
-        state_version: 1,
-        installed_at_millis: 0,
-    })
-    .unwrap();
-    w.commit().unwrap();
-    (store, exec, blob)
+    );
+    let blob = engine
+        .install_bytes(mero_fixtures::KV_STORE_BYTES, "bench")
+        .await;
+    (engine, blob)
+}
+
+/// Prints one guard's p50 and p99 per delta; returns the p50.
+fn line(name: &str, timings: Vec<Duration>) -> Duration {
+    Stats(timings).line(name)
 }
 
 /// A namespace created by `creator` with a context registered; returns it
 /// and the context.
 fn namespace(creator: &SigningKey) -> (Namespace, ContextId) {
-    let (mut ns, create) = Namespace::create(
-        creator,
-        1,
-        Body::Create {
-            nonce: [3; 32],
-            name: None,
-            app: AppInfo {
-                id: [0; 32],
-                blob: [0; 32],
-                size: 0,
-                package: "kv-store".into(),
-                version: "1".into(),
-                source: "bench".into(),
-            },
-            default_capabilities: caps::DEFAULT,
-            addrs: vec![],
-        },
-    )
-    .unwrap();
-    ns.apply(&create).unwrap();
-    let salt = [4; 32];
-    let ctx = ContextId(scoped_id(
-        &ns.id,
-        &creator.verifying_key().to_bytes(),
-        &salt,
-    ));
-    let register = ns
-        .make(
-            creator,
-            2,
-            Body::ContextRegistered {
-                context: ctx.0,
-                name: None,
-                group: ns.id,
-                salt,
-            },
-        )
-        .unwrap();
-    ns.apply(&register).unwrap();
+    let app = AppInfo {
+        id: [0; 32],
+        blob: [0; 32],
+        size: 0,
+        package: "kv-store".into(),
+        version: "1".into(),
+        source: "bench".into(),
+    };
+    let (mut ns, _) = create_namespace(creator, 1, [3; 32], app);
+    let (ctx, _) = register_context(&mut ns, creator, 2, [4; 32]);
     (ns, ctx)
 }
 
@@ -138,9 +70,8 @@ async fn main() {
     let key = [7u8; 32];
 
     // The author: `n` kv-store sets, 32 at a time, each a signed delta.
-    let a = tempfile::tempdir().unwrap();
-    let (a_store, a_exec, blob) = node(a.path(), 1, Some(ns.clone()));
-    a_exec
+    let (a, blob) = node(1, Some(&ns)).await;
+    a.exec
         .create_context(NewContext {
             id: ctx,
             application: blob,
@@ -155,7 +86,7 @@ async fn main() {
     let mut ids = Vec::with_capacity(n);
     for chunk in (0..n).collect::<Vec<_>>().chunks(32) {
         let calls = chunk.iter().map(|i| {
-            a_exec.call(
+            a.exec.call(
                 &ctx,
                 "set",
                 format!(r#"{{"key":"key-{i}","value":"value number {i} of the benchmark"}}"#),
@@ -165,7 +96,7 @@ async fn main() {
             ids.push(out.unwrap().delta.unwrap());
         }
     }
-    let snap = a_store.snapshot().unwrap();
+    let snap = a.store.snapshot().unwrap();
     let mut deltas: Vec<SignedDelta> = ids
         .iter()
         .map(|id| snap.delta(&ctx, id).unwrap().unwrap())
@@ -242,9 +173,8 @@ async fn main() {
             keys::seal(&ns.id, 0, &key, &plain).unwrap()
         })
         .collect();
-    let b = tempfile::tempdir().unwrap();
-    let (_b_store, b_exec, _) = node(b.path(), 2, None);
-    b_exec.create_replica(meta).await.unwrap();
+    let (b, _) = node(2, None).await;
+    b.exec.create_replica(meta).await.unwrap();
     let pending = Pending::default();
     let judge_delta =
         |d: &Delta, p: &[Vec<OpId>]| ns.judge(&d.author.0, &d.context.0, &d.governance, p);
@@ -261,14 +191,14 @@ async fn main() {
             .collect();
         // As the node's driver carries a gossip session out.
         let mut session = Session::gossip(ctx, &pending);
-        let view = StoreView::new(&b_exec, ctx).unwrap();
+        let view = StoreView::new(&b.exec, ctx).unwrap();
         let mut step = session.offer(batch, &view, &judge_delta);
         drop(view);
         let r = loop {
             step = match step {
                 Step::Apply(batch) => {
-                    let outcomes = apply_through(&b_exec, batch).await;
-                    let view = StoreView::new(&b_exec, ctx).unwrap();
+                    let outcomes = apply_through(&b.exec, batch).await;
+                    let view = StoreView::new(&b.exec, ctx).unwrap();
                     session.applied(outcomes, &view, &judge_delta)
                 }
                 Step::Done(r) => break r.unwrap(),
@@ -288,6 +218,6 @@ async fn main() {
         (verify + open + judge).as_secs_f64() * 1e6,
         (verify + open + judge).as_secs_f64() / per.as_secs_f64() * 100.0
     );
-    b_exec.shutdown().await.unwrap();
-    a_exec.shutdown().await.unwrap();
+    b.exec.shutdown().await.unwrap();
+    a.exec.shutdown().await.unwrap();
 }

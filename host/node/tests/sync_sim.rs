@@ -29,11 +29,12 @@ use mero_crdt::{
     StateSnapshot,
 };
 use mero_node::governance::invitation::{Invitation, SignedInvitation};
-use mero_node::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp, caps, scoped_id};
+use mero_node::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp};
 use mero_node::sync::{
     DagView, Ingested, Outcome, Pending, Request, Response, ServeView, Session, Step, ViewError,
     serve,
 };
+use mero_testkit::governance::{create_namespace, register_context};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -195,26 +196,15 @@ fn counter() -> NodeId {
 impl World {
     fn new(seed: u64) -> World {
         let admin = key(ADMIN);
-        let (mut ns, create) = Namespace::create(
-            &admin,
-            EPOCH_MILLIS,
-            Body::Create {
-                nonce: [7; 32],
-                name: None,
-                app: AppInfo {
-                    id: [1; 32],
-                    blob: [2; 32],
-                    size: 3,
-                    package: "sim".into(),
-                    version: "1".into(),
-                    source: "sim".into(),
-                },
-                default_capabilities: caps::DEFAULT,
-                addrs: vec![],
-            },
-        )
-        .unwrap();
-        ns.apply(&create).unwrap();
+        let app = AppInfo {
+            id: [1; 32],
+            blob: [2; 32],
+            size: 3,
+            package: "sim".into(),
+            version: "1".into(),
+            source: "sim".into(),
+        };
+        let (mut ns, create) = create_namespace(&admin, EPOCH_MILLIS, [7; 32], app);
         let mut log = vec![create];
         for i in 1..N {
             let role = if i == FORGER {
@@ -249,21 +239,7 @@ impl World {
             ns.apply(&op).unwrap();
             log.push(op);
         }
-        let salt = [9; 32];
-        let ctx = ContextId(scoped_id(&ns.id, &admin.verifying_key().to_bytes(), &salt));
-        let register = ns
-            .make(
-                &admin,
-                EPOCH_MILLIS + 10,
-                Body::ContextRegistered {
-                    context: ctx.0,
-                    name: None,
-                    group: ns.id,
-                    salt,
-                },
-            )
-            .unwrap();
-        ns.apply(&register).unwrap();
+        let (ctx, register) = register_context(&mut ns, &admin, EPOCH_MILLIS + 10, [9; 32]);
         log.push(register);
         let replicas = (0..N)
             .map(|i| {

@@ -8,8 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "a benchmark fails fast")]
 
-mod support;
-
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
@@ -21,7 +19,8 @@ use mero_crdt::{
 };
 use mero_runtime::{CallEnv, PrivateOverlay, Runtime};
 use mero_store::{Store, StoreConfig};
-use support::{Setup, Stats, config, time};
+use mero_testkit::bench::{self, Stats, time};
+use mero_testkit::engine::{Host, Limits};
 
 /// A delta of `ops` on `ctx` after `parents`, signed with `key`.
 fn delta(
@@ -57,13 +56,9 @@ fn commit_ops(store: &Store, ctx: ContextId, key: &SigningKey, ops: Vec<Op>) {
 }
 
 fn main() {
-    let Setup {
-        quick,
-        iters,
-        rt,
-        bytes,
-    } = support::setup();
-    rt.block_on(async {
+    let setup = bench::setup();
+    let (quick, iters, bytes) = (setup.quick, setup.iters, &setup.bytes);
+    setup.rt.block_on(async {
         println!("kv-store component: {} bytes\n", bytes.len());
 
         // Compile vs cached load.
@@ -72,21 +67,22 @@ fn main() {
         let mut warm = Vec::new();
         for _ in 0..(if quick { 3 } else { 7 }) {
             let _ = std::fs::remove_dir_all(dir.path().join("compiled"));
-            let r = Runtime::new(config(dir.path())).unwrap();
+            let r = Runtime::new(Limits::Defaults.runtime(dir.path())).unwrap();
             let t = Instant::now();
-            r.load(&bytes).await.unwrap();
+            r.load(bytes).await.unwrap();
             cold.push(t.elapsed());
-            let r = Runtime::new(config(dir.path())).unwrap();
+            let r = Runtime::new(Limits::Defaults.runtime(dir.path())).unwrap();
             let t = Instant::now();
-            r.load(&bytes).await.unwrap();
+            r.load(bytes).await.unwrap();
             warm.push(t.elapsed());
         }
         Stats(cold).line("load: cold (compile + describe)");
         Stats(warm).line("load: cached artifact (deserialize + describe)");
         println!();
 
-        let n = support::install(&bytes).await;
-        let app = n.runtime.loaded(&n.blob).unwrap();
+        let n = Host::temp(Limits::Defaults);
+        let blob = n.install_bytes(bytes, "bench").await;
+        let app = n.runtime.loaded(&blob).unwrap();
         let ctx = ContextId([1; 32]);
         let key = SigningKey::from_bytes(&[1; 32]);
         let env = |snap: &mero_store::Snapshot| {
@@ -199,7 +195,7 @@ fn main() {
             "crdt merge into memory (2 ops per delta, root updated)",
             count as f64 / t.elapsed().as_secs_f64()
         );
-        let store = Store::open(&n.dir.path().join("merge"), &StoreConfig::default()).unwrap();
+        let store = Store::open(&n.dir.join("merge"), &StoreConfig::default()).unwrap();
         let t = Instant::now();
         let mut w = store.write().unwrap();
         for d in &deltas {

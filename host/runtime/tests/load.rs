@@ -3,16 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use mero_runtime::{LoadError, Runtime, RuntimeConfig};
+use mero_runtime::{LoadError, Runtime};
+use mero_testkit::engine::Limits;
 
 #[tokio::test]
 async fn invalid_components_are_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(tmp.path().join("compiled")),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
+    let runtime = Runtime::new(Limits::Defaults.runtime(tmp.path())).unwrap();
     let garbage = runtime.load(b"definitely not wasm").await.unwrap_err();
     assert!(matches!(garbage, LoadError::Invalid(_)), "{garbage:?}");
     // A core module, not a component.

@@ -4,10 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
+use mero_testkit::node::{FAST_SYNC, TestNode, assert_converged, bin};
+use mero_testkit::poll::poll;
+use mero_testkit::{wait_for, wait_until};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -227,17 +229,12 @@ fn subscriptions_that_may_not_be_made_are_errors_not_silence() {
         // hand out its events.
         let m2 = tokio::task::block_in_place(|| {
             n2.meroctl_json(&["namespace", "leave", &ns]);
-            let deadline = Instant::now() + WAIT;
-            loop {
+            wait_for("node2 to leave", WAIT, || {
                 let (status, _) = n2.request("GET", &format!("/admin-api/contexts/{ctx}"), None);
                 assert_eq!(status, 200);
                 let members = n1.meroctl_json(&["group", "members", "ls", &ns]);
-                if members.as_array().unwrap().len() == 1 {
-                    break members;
-                }
-                assert!(Instant::now() < deadline, "node2 never left");
-                std::thread::sleep(Duration::from_millis(100));
-            }
+                (members.as_array().unwrap().len() == 1).then_some(members)
+            })
         });
         assert_eq!(m2[0]["role"], "Admin");
         let mut ws2 = connect(&n2).await;
@@ -349,7 +346,7 @@ fn sse_streams_events_and_resumes_after_a_disconnect() {
         // Missed while away.
         call(&n1, &ctx, "set", json!({"key": "a2", "value": "x"}));
         call(&n1, &ctx, "set", json!({"key": "a3", "value": "x"}));
-        tokio::task::block_in_place(|| wait_converged(&[&n1, &n2], &ctx, WAIT));
+        tokio::task::block_in_place(|| assert_converged(&[&n1, &n2], &ctx));
         let last = last.unwrap();
         let (mut sse, again) = Sse::open(
             &n2,
@@ -477,7 +474,7 @@ fn a_subscriber_that_never_reads_is_dropped_and_the_node_keeps_serving() {
 #[test]
 fn meroctl_watches_events_and_calls_interactively() {
     let (n1, n2, _, ctx) = two_nodes();
-    let mut watch = std::process::Command::new(mero_e2e::bin("meroctl"))
+    let mut watch = std::process::Command::new(bin("meroctl"))
         .arg("--home")
         .arg(n2.home.path())
         .args(["--node", &n2.name, "--output-format", "json"])
@@ -512,11 +509,9 @@ fn meroctl_watches_events_and_calls_interactively() {
     assert!(String::from_utf8_lossy(&session.stderr).contains("error"));
 
     // The watcher on node2 saw both inserts, as JSON lines, and stopped.
-    let deadline = Instant::now() + WAIT;
-    while watch.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "watch never saw two events");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("watch to see two events", WAIT, || {
+        watch.try_wait().unwrap().is_some()
+    });
     let out = watch.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -531,16 +526,7 @@ fn meroctl_watches_events_and_calls_interactively() {
 
     // Watching a context this node does not have fails clearly.
     let n3 = TestNode::start("node3");
-    let out = n3
-        .meroctl()
-        .args(["context", "watch", "--context", &ctx])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not found"),
-        "{out:?}"
-    );
+    n3.meroctl_fails(&["context", "watch", "--context", &ctx], "not found");
 }
 
 #[test]
@@ -549,7 +535,7 @@ fn a_restarted_node_does_not_replay_old_events_as_new() {
     for i in 0..3 {
         n1.call(&ctx, "set", json!({"key": format!("old{i}"), "value": "x"}));
     }
-    wait_converged(&[&n1, &n2], &ctx, WAIT);
+    assert_converged(&[&n1, &n2], &ctx);
     n2.stop();
     n2.run();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -574,26 +560,14 @@ fn nodes_that_receive_an_event_run_its_handler_and_the_author_does_not() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
     let mut n2 = TestNode::start_with("node2", FAST_SYNC);
     let (_, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"board"}"#));
-    let joined = n2.meroctl_json(&["namespace", "join", &ns, &n1.invite(&ns, &[])]);
-    let m2 = joined["memberAccount"].as_str().unwrap().to_string();
-    n2.meroctl()
-        .args(["group", "join-context", &ctx])
-        .assert()
-        .success();
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
 
     let acks = |n: &TestNode| -> Vec<String> {
         serde_json::from_value(n.call(&ctx, "acknowledgements", json!({}))).unwrap()
     };
-    let wait_for = |n: &TestNode, want: &[String]| {
-        let deadline = Instant::now() + WAIT;
-        while acks(n) != want {
-            assert!(
-                Instant::now() < deadline,
-                "acks {:?}, want {want:?}",
-                acks(n)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    let wait_for_acks = |n: &TestNode, want: &[String]| {
+        let seen = poll(WAIT, || (acks(n) == want).then_some(()));
+        assert!(seen.is_some(), "acks {:?}, want {want:?}", acks(n));
     };
     n1.call(
         &ctx,
@@ -601,7 +575,7 @@ fn nodes_that_receive_an_event_run_its_handler_and_the_author_does_not() {
         json!({"id": "t1", "title": "a", "column": "todo"}),
     );
     // Node2 received TaskAdded and ran on_task_added; its write came back.
-    wait_for(&n1, &[format!("t1@{m2}")]);
+    wait_for_acks(&n1, &[format!("t1@{m2}")]);
 
     // Received while node2 was down: handled once it catches up.
     n2.stop();
@@ -611,8 +585,8 @@ fn nodes_that_receive_an_event_run_its_handler_and_the_author_does_not() {
         json!({"id": "t2", "title": "b", "column": "todo"}),
     );
     n2.run();
-    wait_for(&n1, &[format!("t1@{m2}"), format!("t2@{m2}")]);
-    wait_converged(&[&n1, &n2], &ctx, WAIT);
+    wait_for_acks(&n1, &[format!("t1@{m2}"), format!("t2@{m2}")]);
+    assert_converged(&[&n1, &n2], &ctx);
     // Node1, the author, never acknowledged its own tasks.
     assert!(acks(&n2).iter().all(|a| a.ends_with(&m2)));
 }

@@ -6,28 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
+use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
+use mero_testkit::poll::poll;
+use mero_testkit::wait_until;
 use serde_json::json;
-
-const CONVERGE: Duration = Duration::from_secs(60);
-
-/// Joins with meroctl; returns the member's hex key.
-fn join(node: &TestNode, ns: &str, invitation: &str, ctx: &str) -> String {
-    let v = node.meroctl_json(&["namespace", "join", ns, invitation]);
-    node.meroctl()
-        .args(["group", "join-context", ctx])
-        .assert()
-        .success();
-    v["memberAccount"].as_str().unwrap().to_string()
-}
-
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + CONVERGE;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn read_only_members_read_capabilities_gate_and_removal_holds() {
@@ -37,27 +19,15 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
     n1.call(&ctx, "set", json!({"key": "a", "value": "1"}));
 
-    let ro = join(&n2, &ns, &n1.invite(&ns, &["--role", "read-only"]), &ctx);
-    let member = join(&n3, &ns, &n1.invite(&ns, &[]), &ctx);
+    let ro = n2.join(&ns, &n1.invite(&ns, &["--role", "read-only"]), &ctx);
+    let member = n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
 
     // Read-only: views work, mutating calls fail on its own node.
     assert_eq!(n2.call(&ctx, "get", json!({"key": "a"})), json!("1"));
-    let out = n2
-        .meroctl()
-        .args([
-            "call",
-            "set",
-            "--context",
-            &ctx,
-            "--args",
-            r#"{"key":"x","value":"y"}"#,
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("read-only"),
-        "{out:?}"
+    let write = r#"{"key":"x","value":"y"}"#;
+    n2.meroctl_fails(
+        &["call", "set", "--context", &ctx, "--args", write],
+        "read-only",
     );
     let (_, members) = n1.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
     let role_of = |k: &str| {
@@ -72,16 +42,7 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
     assert_eq!(role_of(&member).as_deref(), Some("Member"));
 
     // Capabilities: a plain member cannot invite until it is allowed to.
-    let out = n3
-        .meroctl()
-        .args(["namespace", "invite", &ns])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("invite"),
-        "{out:?}"
-    );
+    n3.meroctl_fails(&["namespace", "invite", &ns], "invite");
     // Only a member manager may grant; node3 cannot grant itself.
     n3.meroctl()
         .args([
@@ -94,20 +55,11 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
         ])
         .assert()
         .failure();
-    n1.meroctl()
-        .args([
-            "group",
-            "members",
-            "set-caps",
-            &ns,
-            &member,
-            "invite-members,join-open-subgroups",
-        ])
-        .assert()
-        .success();
+    let caps = "invite-members,join-open-subgroups";
+    n1.meroctl_ok(&["group", "members", "set-caps", &ns, &member, caps]);
     let caps = n1.meroctl_json(&["group", "members", "get-caps", &ns, &member]);
     assert_eq!(caps["capabilities"], json!(6));
-    wait_until("node3 to learn its capabilities", || {
+    wait_until("node3 to learn its capabilities", CONVERGE, || {
         n3.meroctl()
             .args(["namespace", "invite", &ns])
             .output()
@@ -118,7 +70,7 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
 
     // node3 writes, then is removed: its history stays, its writes stop.
     n3.call(&ctx, "set", json!({"key": "from-3", "value": "v"}));
-    wait_converged(&[&n1, &n2, &n3], &ctx, CONVERGE);
+    assert_converged(&[&n1, &n2, &n3], &ctx);
     // The creator cannot be removed, by anyone.
     let creator = n1
         .meroctl_json(&["group", "members", "ls", &ns])
@@ -134,21 +86,18 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
         .args(["group", "members", "remove", &ns, &creator])
         .assert()
         .failure();
-    n1.meroctl()
-        .args(["group", "members", "remove", &ns, &member])
-        .assert()
-        .success();
-    wait_until("node3 to see its removal", || {
+    n1.meroctl_ok(&["group", "members", "remove", &ns, &member]);
+    wait_until("node3 to see its removal", CONVERGE, || {
         n3.rpc(&ctx, "set", json!({"key": "late", "value": "v"}))
             .get("error")
             .is_some()
     });
-    wait_until("node2 to see node3 gone", || {
+    wait_until("node2 to see node3 gone", CONVERGE, || {
         let (_, m) = n2.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
         m["members"].as_array().is_some_and(|l| l.len() == 2)
     });
     n1.call(&ctx, "set", json!({"key": "after", "value": "v"}));
-    wait_converged(&[&n1, &n2], &ctx, CONVERGE);
+    assert_converged(&[&n1, &n2], &ctx);
     for n in [&n1, &n2] {
         assert_eq!(n.call(&ctx, "get", json!({"key": "from-3"})), json!("v"));
         assert_eq!(n.call(&ctx, "get", json!({"key": "late"})), json!(null));
@@ -215,16 +164,15 @@ fn gossip_as(
         on_topic(&net, &topic, peer).await;
         let msg = borsh::to_vec(&mero_node::sync::Gossip::Deltas(deltas)).unwrap();
         assert!(net.publish(&topic, msg).await.unwrap());
-        // Stay connected until the node has dealt with it.
-        let deadline = Instant::now() + CONVERGE;
-        while !tokio::task::block_in_place(done) {
+        // Stay connected (the network task runs on another worker) until
+        // the node has dealt with it.
+        tokio::task::block_in_place(|| {
             assert!(
-                Instant::now() < deadline,
+                poll(CONVERGE, || done().then_some(())).is_some(),
                 "the node never dealt with the gossip:\n{}",
                 to.log()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        });
         net.shutdown().await;
     });
 }
@@ -308,7 +256,7 @@ fn deltas_forged_by_read_only_members_are_refused() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
     let mut n2 = TestNode::start_with("node2", FAST_SYNC);
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
-    join(&n2, &ns, &n1.invite(&ns, &["--role", "read-only"]), &ctx);
+    n2.join(&ns, &n1.invite(&ns, &["--role", "read-only"]), &ctx);
     n2.stop();
     let before = n1.root(&ctx).unwrap();
 
@@ -347,10 +295,10 @@ fn a_write_concurrent_with_its_authors_removal_resolves_alike_everywhere() {
     let n2 = TestNode::start_with("node2", FAST_SYNC);
     let mut n3 = TestNode::start_with("node3", FAST_SYNC);
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
-    join(&n2, &ns, &n1.invite(&ns, &[]), &ctx);
-    let m3 = join(&n3, &ns, &n1.invite(&ns, &[]), &ctx);
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let m3 = n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
     n1.call(&ctx, "set", json!({"key": "a", "value": "1"}));
-    wait_converged(&[&n1, &n2, &n3], &ctx, CONVERGE);
+    assert_converged(&[&n1, &n2, &n3], &ctx);
     n3.stop();
 
     // Written by node3 before it learns of its removal.
@@ -361,16 +309,13 @@ fn a_write_concurrent_with_its_authors_removal_resolves_alike_everywhere() {
         "written before the removal",
     );
     let stale_view = position(&n1, &ns, &ctx).governance;
-    n1.meroctl()
-        .args(["group", "members", "remove", &ns, &m3])
-        .assert()
-        .success();
+    n1.meroctl_ok(&["group", "members", "remove", &ns, &m3]);
     let members = |n: &TestNode| n.meroctl_json(&["group", "members", "ls", &ns]).to_string();
-    wait_until("node2 to learn of the removal", || {
+    wait_until("node2 to learn of the removal", CONVERGE, || {
         !members(&n2).contains(&m3)
     });
     n1.call(&ctx, "set", json!({"key": "b", "value": "2"}));
-    let before = wait_converged(&[&n1, &n2], &ctx, CONVERGE);
+    let before = assert_converged(&[&n1, &n2], &ctx);
 
     // Signed knowing of the removal: refused.
     let refused = "may not write in the context";
@@ -399,11 +344,28 @@ fn a_write_concurrent_with_its_authors_removal_resolves_alike_everywhere() {
     gossip_as(&n3.dir(), &n2, &ctx, vec![concurrent], &|| {
         n2.root(&ctx).unwrap() != before
     });
-    let after = wait_converged(&[&n1, &n2], &ctx, CONVERGE);
+    let after = assert_converged(&[&n1, &n2], &ctx);
     assert_ne!(after, before);
     for n in [&n1, &n2] {
         assert_eq!(n.call(&ctx, "get", json!({"key": "b"})), json!("2"));
     }
+}
+
+/// Sends `req` to `peer` and checks that it is refused.
+async fn assert_refused(
+    net: &mero_network::NetworkClient,
+    peer: mero_network::PeerId,
+    req: &mero_node::sync::Request,
+) {
+    let answer = net
+        .request(peer, borsh::to_vec(req).unwrap())
+        .await
+        .unwrap();
+    let answer: mero_node::sync::Response = borsh::from_slice(&answer).unwrap();
+    assert!(
+        matches!(answer, mero_node::sync::Response::Refused(_)),
+        "{answer:?}"
+    );
 }
 
 #[test]
@@ -430,15 +392,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
             mero_node::sync::Request::Snapshot { context: ctx_id.0 },
             mero_node::sync::Request::Heads { context: ctx_id.0 },
         ] {
-            let answer = net
-                .request(peer, borsh::to_vec(&req).unwrap())
-                .await
-                .unwrap();
-            let answer: mero_node::sync::Response = borsh::from_slice(&answer).unwrap();
-            assert!(
-                matches!(answer, mero_node::sync::Response::Refused(_)),
-                "{answer:?}"
-            );
+            assert_refused(&net, peer, &req).await;
         }
         // Gossip it overhears is sealed: the value never shows.
         let secret = "a-value-only-members-may-read";
@@ -456,15 +410,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
         overhear_sealed(&mut events, &ns_topic, name).await;
         // And its log is refused to a non-member.
         let req = mero_node::sync::Request::Governance { namespace: ns_id };
-        let answer = net
-            .request(peer, borsh::to_vec(&req).unwrap())
-            .await
-            .unwrap();
-        let answer: mero_node::sync::Response = borsh::from_slice(&answer).unwrap();
-        assert!(
-            matches!(answer, mero_node::sync::Response::Refused(_)),
-            "{answer:?}"
-        );
+        assert_refused(&net, peer, &req).await;
         net.shutdown().await;
     });
 }
@@ -477,8 +423,8 @@ fn subgroups_keep_their_contexts_to_their_members() {
     let n2 = TestNode::start_with("node2", FAST_SYNC);
     let n3 = TestNode::start_with("node3", FAST_SYNC);
     let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
-    let m2 = join(&n2, &ns, &n1.invite(&ns, &[]), &ctx);
-    let m3 = join(&n3, &ns, &n1.invite(&ns, &[]), &ctx);
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let m3 = n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
 
     let group = |args: &[&str]| {
         let mut all = vec!["namespace", "create-group", &ns];
@@ -498,10 +444,7 @@ fn subgroups_keep_their_contexts_to_their_members() {
     let open = group(&["--name", "open"]);
     let secret_ctx = context_in(&secret);
     let open_ctx = context_in(&open);
-    n1.meroctl()
-        .args(["group", "members", "add", &secret, &m2])
-        .assert()
-        .success();
+    n1.meroctl_ok(&["group", "members", "add", &secret, &m2]);
     let listed = n1.meroctl_json(&["namespace", "groups", &ns]).to_string();
     assert!(
         listed.contains("restricted") && listed.contains(&open),
@@ -521,51 +464,38 @@ fn subgroups_keep_their_contexts_to_their_members() {
             .to_string()
             .contains(c)
     };
-    wait_until("node2 to learn of the subgroup's context", || {
+    wait_until("node2 to learn of the subgroup's context", CONVERGE, || {
         knows(&n2, &secret, &secret_ctx)
     });
-    wait_until("node2 to learn of its admission", || {
+    wait_until("node2 to learn of its admission", CONVERGE, || {
         n2.meroctl_json(&["group", "members", "ls", &secret])
             .to_string()
             .contains(&m2)
     });
-    n2.meroctl()
-        .args(["group", "join-context", &secret_ctx])
-        .assert()
-        .success();
+    n2.meroctl_ok(&["group", "join-context", &secret_ctx]);
     n2.call(&secret_ctx, "set", json!({"key": "k", "value": "inside"}));
-    wait_converged(&[&n1, &n2], &secret_ctx, CONVERGE);
+    assert_converged(&[&n1, &n2], &secret_ctx);
     assert_eq!(
         n1.call(&secret_ctx, "get", json!({"key": "k"})),
         json!("inside")
     );
 
     // Node3 was not: it is refused and never holds the context.
-    wait_until("node3 to learn of the subgroup's context", || {
+    wait_until("node3 to learn of the subgroup's context", CONVERGE, || {
         knows(&n3, &secret, &secret_ctx)
     });
-    let out = n3
-        .meroctl()
-        .args(["group", "join-context", &secret_ctx])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("not a member"),
-        "{out:?}"
-    );
+    n3.meroctl_fails(&["group", "join-context", &secret_ctx], "not a member");
     assert_eq!(n3.root(&secret_ctx), None);
 
     // The open subgroup takes every member of the namespace.
-    wait_until("node3 to learn of the open subgroup's context", || {
-        knows(&n3, &open, &open_ctx)
-    });
-    n3.meroctl()
-        .args(["group", "join-context", &open_ctx])
-        .assert()
-        .success();
+    wait_until(
+        "node3 to learn of the open subgroup's context",
+        CONVERGE,
+        || knows(&n3, &open, &open_ctx),
+    );
+    n3.meroctl_ok(&["group", "join-context", &open_ctx]);
     n3.call(&open_ctx, "set", json!({"key": "k", "value": "open"}));
-    wait_converged(&[&n1, &n3], &open_ctx, CONVERGE);
+    assert_converged(&[&n1, &n3], &open_ctx);
     assert_eq!(
         n1.call(&open_ctx, "get", json!({"key": "k"})),
         json!("open")
@@ -580,48 +510,24 @@ fn a_member_that_left_cannot_replay_its_invitation() {
     let n2 = TestNode::start_with("node2", FAST_SYNC);
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
     let invitation = n1.invite(&ns, &[]);
-    let m2 = join(&n2, &ns, &invitation, &ctx);
+    let m2 = n2.join(&ns, &invitation, &ctx);
     n2.call(&ctx, "set", json!({"key": "k", "value": "before leaving"}));
-    wait_converged(&[&n1, &n2], &ctx, CONVERGE);
+    assert_converged(&[&n1, &n2], &ctx);
 
-    n2.meroctl()
-        .args(["namespace", "leave", &ns])
-        .assert()
-        .success();
-    wait_until("node1 to learn that node2 left", || {
+    n2.meroctl_ok(&["namespace", "leave", &ns]);
+    wait_until("node1 to learn that node2 left", CONVERGE, || {
         !n1.meroctl_json(&["group", "members", "ls", &ns])
             .to_string()
             .contains(&m2)
     });
     // Its own node refuses its writes now.
-    let out = n2
-        .meroctl()
-        .args([
-            "call",
-            "set",
-            "--context",
-            &ctx,
-            "--args",
-            r#"{"key":"k","value":"after leaving"}"#,
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no longer"),
-        "{out:?}"
+    let write = r#"{"key":"k","value":"after leaving"}"#;
+    n2.meroctl_fails(
+        &["call", "set", "--context", &ctx, "--args", write],
+        "no longer",
     );
     // The same invitation again: refused, and nothing changes.
-    let out = n2
-        .meroctl()
-        .args(["namespace", "join", &ns, &invitation])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cannot rejoin"),
-        "{out:?}"
-    );
+    n2.meroctl_fails(&["namespace", "join", &ns, &invitation], "cannot rejoin");
     assert!(
         !n1.meroctl_json(&["group", "members", "ls", &ns])
             .to_string()
@@ -633,7 +539,7 @@ fn a_member_that_left_cannot_replay_its_invitation() {
         json!("before leaving")
     );
     // Node1, the remaining manager, rotated the key it still holds.
-    wait_until("node1 to rotate the namespace key", || {
+    wait_until("node1 to rotate the namespace key", CONVERGE, || {
         n1.log().contains("namespace key rotated")
     });
 }

@@ -9,12 +9,11 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mero_e2e::{FAST_SYNC, TestNode, wait_converged};
+use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
+use mero_testkit::wait_until;
 use serde_json::{Value, json};
-
-const CONVERGE: Duration = Duration::from_secs(60);
 
 fn nodes(n: usize) -> Vec<TestNode> {
     (1..=n)
@@ -56,21 +55,9 @@ fn seed_walkthrough_then_concurrent_writes_converge() {
 
     // Node 2 pastes exactly what `invite` printed.
     let printed = n1.invite(&ns, &[]);
-    let out = n2
-        .meroctl()
-        .args(["namespace", "join", &ns, &printed])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Successfully joined namespace"));
-    n2.meroctl()
-        .args(["group", "join-context", &ctx])
-        .assert()
-        .success();
+    let joined = n2.meroctl_ok(&["namespace", "join", &ns, &printed]);
+    assert!(joined.contains("Successfully joined namespace"));
+    n2.meroctl_ok(&["group", "join-context", &ctx]);
     // It received the current state with the join.
     assert_eq!(n2.call(&ctx, "get", json!({"key": "a"})), json!("1"));
 
@@ -80,17 +67,12 @@ fn seed_walkthrough_then_concurrent_writes_converge() {
     n3.join(&ns, &inner, &ctx);
 
     // Every node agrees on the members.
-    let deadline = Instant::now() + CONVERGE;
     for n in [n1, n2, n3] {
-        loop {
+        wait_until(&format!("{} to list 3 members", n.name), CONVERGE, || {
             let (status, v) = n.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
             assert_eq!(status, 200, "{v}");
-            if v["members"].as_array().unwrap().len() == 3 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "members never agreed: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            v["members"].as_array().unwrap().len() == 3
+        });
     }
 
     // Concurrent writes on all three.
@@ -110,7 +92,7 @@ fn seed_walkthrough_then_concurrent_writes_converge() {
     for t in threads {
         t.join().unwrap();
     }
-    let root = wait_converged(&[n1, n2, n3], &ctx, CONVERGE);
+    let root = assert_converged(&[n1, n2, n3], &ctx);
     for n in [n1, n2, n3] {
         assert_eq!(keys(n, &ctx).len(), 76, "{}", n.name);
         assert_eq!(n.root(&ctx).unwrap(), root);
@@ -150,11 +132,9 @@ fn a_sigkilled_node_restarts_and_nothing_acknowledged_is_lost() {
             }
         })
     };
-    let deadline = Instant::now() + CONVERGE;
-    while acked.lock().unwrap().len() < 30 {
-        assert!(Instant::now() < deadline, "load never got going");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("the load to get going", CONVERGE, || {
+        acked.lock().unwrap().len() >= 30
+    });
     ns_nodes[1].kill();
     stop.store(true, Ordering::Relaxed);
     load.join().unwrap();
@@ -162,7 +142,7 @@ fn a_sigkilled_node_restarts_and_nothing_acknowledged_is_lost() {
         ns_nodes[0].call(&ctx, "set", json!({"key": format!("k1-{i}"), "value": "v"}));
     }
     ns_nodes[1].run();
-    wait_converged(&[&ns_nodes[0], &ns_nodes[1], &ns_nodes[2]], &ctx, CONVERGE);
+    assert_converged(&[&ns_nodes[0], &ns_nodes[1], &ns_nodes[2]], &ctx);
     let expected: BTreeSet<String> = acked
         .lock()
         .unwrap()
@@ -200,15 +180,12 @@ fn a_late_joiner_receives_everything_and_contexts_stay_isolated() {
     // Everything written before the join is there as soon as it returns.
     assert_eq!(keys(n2, &a).len(), 150);
     assert_eq!(n2.root(&a), n1.root(&a));
-    n2.meroctl()
-        .args(["group", "join-context", &b])
-        .assert()
-        .success();
+    n2.meroctl_ok(&["group", "join-context", &b]);
 
     n2.call(&a, "set", json!({"key": "from-2", "value": "v"}));
     n1.call(&b, "set", json!({"key": "later-b", "value": "v"}));
-    wait_converged(&[n1, n2], &a, CONVERGE);
-    wait_converged(&[n1, n2], &b, CONVERGE);
+    assert_converged(&[n1, n2], &a);
+    assert_converged(&[n1, n2], &b);
     for n in [n1, n2] {
         let ka = keys(n, &a);
         let kb = keys(n, &b);
@@ -293,12 +270,15 @@ fn json_output_is_the_value_itself_and_join_takes_it() {
     }
 }
 
-fn join_status(node: &TestNode, ns: &str, invitation: &Value) -> (u16, Value) {
-    node.request(
+/// Posts `invitation` to `node`'s join of `ns`; asserts that it is refused
+/// with `status` and an error of type `kind`.
+fn join_fails(node: &TestNode, ns: &str, invitation: &Value, status: u16, kind: &str) {
+    let (got, v) = node.request(
         "POST",
         &format!("/admin-api/namespaces/{ns}/join"),
         Some(&json!({ "invitation": invitation }).to_string()),
-    )
+    );
+    assert_eq!((got, v["type"].as_str()), (status, Some(kind)), "{v}");
 }
 
 #[test]
@@ -315,51 +295,25 @@ fn bad_invitations_are_refused_and_change_nothing() {
     let n2 = &ns_nodes[1];
 
     // Not JSON at all: meroctl says so and sends nothing.
-    let out = n2
-        .meroctl()
-        .args(["namespace", "join", &ns, "{not json"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("must be JSON"));
+    n2.meroctl_fails(&["namespace", "join", &ns, "{not json"], "must be JSON");
 
     // Malformed: not an invitation.
-    let (status, v) = join_status(n2, &ns, &json!({"hello": 1}));
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (400, Some("InvalidInvitation")),
-        "{v}"
-    );
+    join_fails(n2, &ns, &json!({"hello": 1}), 400, "InvalidInvitation");
 
     // For another namespace.
-    let (status, v) = join_status(n2, &other_ns, &good);
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (400, Some("InvitationMismatch")),
-        "{v}"
-    );
+    join_fails(n2, &other_ns, &good, 400, "InvitationMismatch");
 
     // Tampered: a member promotes itself to admin.
     let mut tampered = good.clone();
     tampered["invitation"]["invited_role"] = json!(0);
-    let (status, v) = join_status(n2, &ns, &tampered);
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (403, Some("InvalidInvitation")),
-        "{v}"
-    );
+    join_fails(n2, &ns, &tampered, 403, "InvalidInvitation");
 
     // Forged: a signature that is not the inviter's.
     let mut forged = good.clone();
     let sig = forged["inviter_signature"].as_str().unwrap().to_string();
     let flipped = if sig.starts_with('0') { "1" } else { "0" };
     forged["inviter_signature"] = json!(format!("{flipped}{}", &sig[1..]));
-    let (status, v) = join_status(n2, &ns, &forged);
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (403, Some("InvalidInvitation")),
-        "{v}"
-    );
+    join_fails(n2, &ns, &forged, 403, "InvalidInvitation");
 
     // Expired: valid for one second; wait until the clock is past it.
     let short: Value =
@@ -368,22 +322,14 @@ fn bad_invitations_are_refused_and_change_nothing() {
     let expiry = short["invitation"]["expiration_timestamp"]
         .as_u64()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        <= expiry
-    {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let (status, v) = join_status(n2, &ns, &short);
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (403, Some("InvitationExpired")),
-        "{v}"
-    );
+    wait_until("the invitation to expire", Duration::from_secs(10), || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            > expiry
+    });
+    join_fails(n2, &ns, &short, 403, "InvitationExpired");
 
     // Nothing changed anywhere.
     let (_, listed) = n2.request("GET", "/admin-api/namespaces", None);
@@ -393,12 +339,7 @@ fn bad_invitations_are_refused_and_change_nothing() {
 
     // A valid invitation whose inviter is down: a clear 504, nothing joined.
     ns_nodes[0].kill();
-    let (status, v) = join_status(&ns_nodes[1], &ns, &good);
-    assert_eq!(
-        (status, v["type"].as_str()),
-        (504, Some("MembersUnreachable")),
-        "{v}"
-    );
+    join_fails(&ns_nodes[1], &ns, &good, 504, "MembersUnreachable");
     let (_, listed) = ns_nodes[1].request("GET", "/admin-api/namespaces", None);
     assert_eq!(listed["data"], json!([]));
 }
@@ -422,7 +363,7 @@ fn private_storage_never_leaves_its_node() {
         "add_task",
         json!({"id": "t2", "title": "test", "column": "todo"}),
     );
-    wait_converged(&[n1, n2], &ctx, CONVERGE);
+    assert_converged(&[n1, n2], &ctx);
     // Shared state is shared; each node keeps its own draft.
     assert_eq!(
         n1.call(&ctx, "board", json!({})),

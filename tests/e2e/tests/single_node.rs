@@ -3,23 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use mero_e2e::TestNode;
+use mero_testkit::node::{TestNode, bin, blocking_client};
 use serde_json::{Value, json};
 
 #[test]
 fn the_seed_flow_works_through_meroctl() {
     let node = TestNode::start("node1");
-    let out = node
-        .meroctl()
-        .args(["app", "install", "--path", mero_fixtures::KV_STORE])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = node.meroctl_ok(&["app", "install", "--path", mero_fixtures::KV_STORE]);
     assert!(
         text.contains("Successfully installed application") && text.contains('╭'),
         "{text}"
@@ -28,51 +18,25 @@ fn the_seed_flow_works_through_meroctl() {
     let app = apps[0]["id"].as_str().unwrap().to_string();
     assert_eq!(apps[0]["package"], "unknown");
 
-    let out = node
-        .meroctl()
-        .args(["namespace", "create", "--application-id", &app])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = node.meroctl_ok(&["namespace", "create", "--application-id", &app]);
     assert!(text.contains("Namespace ID"), "{text}");
     let ctx = node.meroctl_json(&["context", "ls"])[0]["id"]
         .as_str()
         .unwrap()
         .to_string();
 
-    let out = node
-        .meroctl()
-        .args([
-            "call",
-            "set",
-            "--context",
-            &ctx,
-            "--args",
-            r#"{"key":"a","value":"b"}"#,
-        ])
-        .output()
-        .unwrap();
+    let set = r#"{"key":"a","value":"b"}"#;
+    node.meroctl_ok(&["call", "set", "--context", &ctx, "--args", set]);
+    let get = r#"{"key":"a"}"#;
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = node
-        .meroctl()
-        .args(["call", "get", "--context", &ctx, "--args", r#"{"key":"a"}"#])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("┆ b "),
+        node.meroctl_ok(&["call", "get", "--context", &ctx, "--args", get])
+            .contains("┆ b "),
         "the human output shows the value"
     );
     let json = node.meroctl_json(&["call", "get", "--context", &ctx, "--args", r#"{"key":"a"}"#]);
     assert_eq!(json["result"]["output"], "b");
 
-    let out = node.meroctl().args(["context", "ls"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = node.meroctl_ok(&["context", "ls"]);
     assert!(text.contains(&ctx) && text.contains("Root Hash"), "{text}");
     let ns = node.meroctl_json(&["namespace", "ls"]);
     assert_eq!(ns[0]["contexts"][0]["contextId"], ctx.as_str());
@@ -92,17 +56,14 @@ fn the_seed_flow_works_through_meroctl() {
         "kv",
     ]);
     let ctx2 = made["contextId"].as_str().unwrap().to_string();
-    node.meroctl()
-        .args([
-            "call",
-            "set",
-            "--context",
-            "kv",
-            "--args",
-            r#"{"key":"x","value":"y"}"#,
-        ])
-        .assert()
-        .success();
+    node.meroctl_ok(&[
+        "call",
+        "set",
+        "--context",
+        "kv",
+        "--args",
+        r#"{"key":"x","value":"y"}"#,
+    ]);
     assert_eq!(node.call(&ctx2, "get", json!({"key": "x"})), "y");
     assert_eq!(
         node.call(&ctx, "get", json!({"key": "x"})),
@@ -112,10 +73,7 @@ fn the_seed_flow_works_through_meroctl() {
     let info = node.meroctl_json(&["context", "get", "kv", "info"]);
     assert_eq!(info["id"], ctx2.as_str());
     assert_eq!(info["dagHeads"].as_array().unwrap().len(), 1);
-    node.meroctl()
-        .args(["context", "delete", "kv"])
-        .assert()
-        .success();
+    node.meroctl_ok(&["context", "delete", "kv"]);
     node.meroctl()
         .args(["context", "get", &ctx2])
         .assert()
@@ -156,7 +114,7 @@ fn a_second_process_on_the_same_home_is_refused() {
     let (_, _, ctx) = node.setup(mero_fixtures::KV_STORE);
     node.call(&ctx, "set", json!({"key": "k", "value": "v"}));
     let home = node.dir().parent().unwrap().to_path_buf();
-    let out = std::process::Command::new(mero_e2e::bin("merod"))
+    let out = std::process::Command::new(bin("merod"))
         .arg("--home")
         .arg(&home)
         .args(["--node", &node.name, "run"])
@@ -495,26 +453,15 @@ fn every_error_is_clear_and_changes_nothing() {
     );
 
     // meroctl exits non-zero with the message on stderr.
-    let out = node
-        .meroctl()
-        .args([
-            "call",
-            "get_result",
-            "--context",
-            &ctx,
-            "--args",
-            r#"{"key":"zz"}"#,
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"));
-    let out = node
-        .meroctl()
-        .args(["call", "get", "--context", &ctx, "--args", "{oops"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("JSON"));
+    let missing = r#"{"key":"zz"}"#;
+    node.meroctl_fails(
+        &["call", "get_result", "--context", &ctx, "--args", missing],
+        "NotFound",
+    );
+    node.meroctl_fails(
+        &["call", "get", "--context", &ctx, "--args", "{oops"],
+        "JSON",
+    );
 
     assert_eq!(root(), before, "no error changed the state");
     assert_eq!(node.call(&ctx, "entries", json!({})), json!({"a": "1"}));
@@ -548,10 +495,7 @@ fn hostile_apps_fail_their_call_and_views_cannot_write() {
 fn uploads_and_loopback_urls_install_too() {
     let node = TestNode::start("node1");
     let bytes = std::fs::read(mero_fixtures::KV_STORE).unwrap();
-    let resp = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let resp = blocking_client()
         .post(node.url("/admin-api/install-application"))
         .header("content-type", "application/wasm")
         .body(bytes)

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{SinkExt, StreamExt};
-use mero_e2e::{FAST_SYNC, TestNode, blocking_client, rpc};
+use mero_testkit::node::{FAST_SYNC, TestNode, blocking_client, rpc};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 

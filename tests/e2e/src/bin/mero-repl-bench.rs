@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mero_e2e::{FAST_SYNC, TestNode, blocking_client, rpc, wait_converged};
+use mero_testkit::node::{FAST_SYNC, TestNode, assert_converged_within, blocking_client, rpc};
+use mero_testkit::poll::poll_every;
 use serde_json::{Value, json};
 
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
@@ -85,12 +86,10 @@ fn main() {
         let key = format!("lat{i}");
         let t = Instant::now();
         rpc(&c, n1.port, &ctx, "set", json!({"key": key, "value": "x"}));
-        let deadline = t + Duration::from_secs(30);
-        while rpc(&c, n2.port, &ctx, "get", json!({"key": key})) != json!("x") {
-            assert!(Instant::now() < deadline, "never replicated");
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        lat.push(t.elapsed());
+        let replicated = poll_every(Duration::from_micros(200), Duration::from_secs(30), || {
+            (rpc(&c, n2.port, &ctx, "get", json!({"key": key})) == json!("x")).then(|| t.elapsed())
+        });
+        lat.push(replicated.expect("never replicated"));
     }
     println!(
         "replication latency set@node1 -> readable@node2: p50 {:.2} ms  p99 {:.2} ms  (n={trials})",
@@ -113,7 +112,7 @@ fn main() {
         let t = Instant::now();
         n2.join(&ns, &inv, &ctx);
         let joined = t.elapsed();
-        wait_converged(&[&n1, &n2], &ctx, Duration::from_secs(600));
+        assert_converged_within(&[&n1, &n2], &ctx, Duration::from_secs(600));
         let converged = t.elapsed();
         let len = rpc(&c, n2.port, &ctx, "len", json!({}));
         assert_eq!(len, json!(keys));
@@ -177,7 +176,7 @@ fn main() {
     }
     let rate = n.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64();
     let settle = Instant::now();
-    wait_converged(&[&n1, &n2, &n3], &ctx, Duration::from_secs(600));
+    assert_converged_within(&[&n1, &n2, &n3], &ctx, Duration::from_secs(600));
     let settled = settle.elapsed();
     done.store(true, Ordering::Relaxed);
     let mut lag = sampler.join().unwrap();
