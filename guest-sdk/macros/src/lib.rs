@@ -11,7 +11,10 @@ use proc_macro::TokenStream;
 
 /// Declares the app's state: a struct whose named fields are CRDT
 /// collections. `#[app::state(version = 2)]` sets the state version (1 by
-/// default).
+/// default), `package = "com.example.app"` the package every version of the
+/// app shares (the crate name by default); the app version is the crate's.
+/// A version 2 app declares its version 1 state with this macro too, to
+/// read it in `#[app::migrate(from = 1)]`.
 #[proc_macro_attribute]
 pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
     state::expand(attr.into(), item.into())
@@ -63,10 +66,20 @@ pub fn view(_attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Marks a migration inside an `#[app::logic]` block:
-/// `#[app::migrate(from = 1)]`.
+/// `#[app::migrate(from = 1)] pub fn m(&mut self, old: &StateV1)`, where
+/// `StateV1` is the old state (optional when the migration does not read it).
 #[proc_macro_attribute]
 pub fn migrate(_attr: TokenStream, item: TokenStream) -> TokenStream {
     outside_logic("migrate", item)
+}
+
+/// Marks the check of a migration inside an `#[app::logic]` block:
+/// `#[app::migration_check(from = 1)] pub fn c(&self, old: &StateV1)`,
+/// returning `bool` or a `Result`. It runs read-only after the migration; a
+/// failure aborts the upgrade.
+#[proc_macro_attribute]
+pub fn migration_check(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    outside_logic("migration_check", item)
 }
 
 /// Collects errors so that all of them are reported together.

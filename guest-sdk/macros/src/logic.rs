@@ -34,6 +34,7 @@ enum Marker {
     Init,
     View,
     Migrate(u32),
+    Check(u32),
 }
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -67,6 +68,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut init: Option<Method> = None;
     let mut calls: Vec<Method> = Vec::new();
     let mut migrations: Vec<(u32, Method)> = Vec::new();
+    // (from version, method, whether it returns a bare `bool`)
+    let mut checks: Vec<(u32, Method, bool)> = Vec::new();
 
     for item in &mut imp.items {
         let ImplItem::Fn(f) = item else { continue };
@@ -79,6 +82,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             Marker::Migrate(v) => Some(*v),
             _ => None,
         });
+        let check_from = markers.iter().find_map(|m| match m {
+            Marker::Check(v) => Some(*v),
+            _ => None,
+        });
+        let returns_bool = matches!(&f.sig.output, ReturnType::Type(_, t) if matches!(&**t, Type::Path(p) if p.path.is_ident("bool")));
         if !is_pub && !markers.is_empty() {
             errors.push(syn::Error::new_spanned(
                 &f.sig.ident,
@@ -119,14 +127,36 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ));
             continue;
         }
+        let old_state_only = method.params.len() <= 1 && method.params.iter().all(|p| p.2);
         if let Some(from) = migrate_from {
-            if method.receiver != Receiver::Mut || !method.params.is_empty() {
+            if method.receiver != Receiver::Mut || !old_state_only {
                 errors.push(syn::Error::new_spanned(
                     &f.sig,
-                    "#[app::migrate] methods take `&mut self` and no arguments",
+                    "#[app::migrate] methods take `&mut self` and at most the old state, by reference (`old: &StateV1`)",
+                ));
+            } else if migrations.iter().any(|(v, _)| *v == from) {
+                errors.push(syn::Error::new_spanned(
+                    &f.sig.ident,
+                    format!("there is already a migration from state version {from}"),
                 ));
             } else {
                 migrations.push((from, method));
+            }
+            continue;
+        }
+        if let Some(from) = check_from {
+            if method.receiver != Receiver::Ref || !old_state_only {
+                errors.push(syn::Error::new_spanned(
+                    &f.sig,
+                    "#[app::migration_check] methods take `&self` and at most the old state, by reference (`old: &StateV1`)",
+                ));
+            } else if checks.iter().any(|(v, _, _)| *v == from) {
+                errors.push(syn::Error::new_spanned(
+                    &f.sig.ident,
+                    format!("there is already a check of the migration from state version {from}"),
+                ));
+            } else {
+                checks.push((from, method, returns_bool));
             }
             continue;
         }
@@ -135,6 +165,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             continue;
         }
         calls.push(method);
+    }
+    for (from, m, _) in &checks {
+        if !migrations.iter().any(|(v, _)| v == from) {
+            errors.push(syn::Error::new_spanned(
+                &m.name,
+                format!("#[app::migration_check(from = {from})] checks a migration this app does not have: add #[app::migrate(from = {from})]"),
+            ));
+        }
     }
     if init.is_none() {
         errors.push(syn::Error::new(
@@ -202,21 +240,61 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         _ => quote! { <#self_ty>::#init_name(#(#init_args),*) },
     };
 
+    let old_state = |m: &Method| m.params.first().map(|(_, ty, _)| ty.clone());
+    let mut old_asserts = Vec::new();
     let migration_infos: Vec<TokenStream> = migrations
         .iter()
         .map(|(from, m)| {
             let name = m.name.to_string();
-            quote! { ::mero_sdk::__private::MigrationInfo { from_version: #from, method: #name.into() } }
+            let checked = checks.iter().any(|(v, _, _)| v == from);
+            let reads = match old_state(m) {
+                Some(old) => {
+                    let msg = format!("a migration from state version {from} reads `{}`, which must be declared with #[app::state(version = {from})]", quote!(#old));
+                    old_asserts.push(quote! {
+                        const _: () = ::core::assert!(<#old as ::mero_sdk::__private::AppState>::STATE_VERSION == #from, #msg);
+                    });
+                    quote! { ::mero_sdk::__private::fields(<#old as ::mero_sdk::__private::AppState>::SCHEMA) }
+                }
+                None => quote! { ::std::vec::Vec::new() },
+            };
+            quote! { ::mero_sdk::__private::MigrationInfo { from_version: #from, method: #name.into(), reads: #reads, checked: #checked } }
         })
         .collect();
+    let with_old = |m: &Method, receiver: TokenStream| -> TokenStream {
+        let name = &m.name;
+        match old_state(m) {
+            Some(old) => quote! {{
+                let __old = <#old as ::mero_sdk::__private::AppState>::__load_frozen();
+                #receiver.#name(&__old)
+            }},
+            None => quote!(#receiver.#name()),
+        }
+    };
     let migration_arms: Vec<TokenStream> = migrations
         .iter()
         .map(|(from, m)| {
-            let name = &m.name;
-            let out = output(&m.output, quote!(__s.#name()));
+            let out = output(&m.output, with_old(m, quote!(__s)));
             quote! {
                 #from => {
                     let mut __s = <#self_ty as ::mero_sdk::__private::AppState>::__load();
+                    #out.map(|_| ())
+                }
+            }
+        })
+        .collect();
+    let check_arms: Vec<TokenStream> = checks
+        .iter()
+        .map(|(from, m, returns_bool)| {
+            let call = with_old(m, quote!(__s));
+            let out = if *returns_bool {
+                let name = m.name.to_string();
+                quote!(::mero_sdk::__private::check_output(#call, #name))
+            } else {
+                output(&m.output, call)
+            };
+            quote! {
+                #from => {
+                    let __s = <#self_ty as ::mero_sdk::__private::AppState>::__load();
                     #out.map(|_| ())
                 }
             }
@@ -229,11 +307,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         const _: () = {
             #(#arg_structs)*
 
+            #(#old_asserts)*
+
             impl ::mero_sdk::__private::App for #self_ty {
                 fn describe() -> ::mero_sdk::__private::AppInfo {
                     ::mero_sdk::__private::AppInfo {
+                        package: <#self_ty as ::mero_sdk::__private::AppState>::PACKAGE.into(),
+                        version: <#self_ty as ::mero_sdk::__private::AppState>::VERSION.into(),
                         methods: vec![#(#describe),*],
                         state_version: <#self_ty as ::mero_sdk::__private::AppState>::STATE_VERSION,
+                        schema: ::mero_sdk::__private::fields(<#self_ty as ::mero_sdk::__private::AppState>::SCHEMA),
                         migrations: vec![#(#migration_infos),*],
                     }
                 }
@@ -258,6 +341,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                         #(#migration_arms)*
                         _ => ::core::result::Result::Err(::mero_sdk::__private::AppError::UnknownMethod(
                             ::std::format!("no migration from state version {}", __from))),
+                    }
+                }
+
+                fn check_migration(__from: u32) -> ::core::result::Result<(), ::mero_sdk::__private::AppError> {
+                    match __from {
+                        #(#check_arms)*
+                        // Nothing to check: the migration stands on its own.
+                        _ => ::core::result::Result::Ok(()),
                     }
                 }
             }
@@ -285,7 +376,10 @@ fn take_markers(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<Marker> 
             .map(|s| s.ident.to_string())
             .collect();
         let is_ours = match segs.as_slice() {
-            [one] => matches!(one.as_str(), "init" | "view" | "migrate"),
+            [one] => matches!(
+                one.as_str(),
+                "init" | "view" | "migrate" | "migration_check"
+            ),
             [.., app, _] => app == "app",
             _ => false,
         };
@@ -295,7 +389,17 @@ fn take_markers(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<Marker> 
         match segs.last().map(String::as_str) {
             Some("init") => markers.push(Marker::Init),
             Some("view") => markers.push(Marker::View),
-            Some("migrate") => {
+            Some(kind @ ("migrate" | "migration_check")) => {
+                let check = kind == "migration_check";
+                if matches!(a.meta, syn::Meta::Path(_)) {
+                    errors.push(syn::Error::new_spanned(
+                        a,
+                        format!(
+                            "expected #[app::{kind}(from = N)]: the state version it migrates from"
+                        ),
+                    ));
+                    return false;
+                }
                 let mut from = None;
                 let res = a.parse_nested_meta(|meta| {
                     if meta.path.is_ident("from") {
@@ -307,10 +411,11 @@ fn take_markers(attrs: &mut Vec<Attribute>, errors: &mut Errors) -> Vec<Marker> 
                 });
                 match (res, from) {
                     (Err(e), _) => errors.push(e),
+                    (Ok(()), Some(v)) if check => markers.push(Marker::Check(v)),
                     (Ok(()), Some(v)) => markers.push(Marker::Migrate(v)),
                     (Ok(()), None) => errors.push(syn::Error::new_spanned(
                         a,
-                        "expected #[app::migrate(from = N)]",
+                        format!("expected #[app::{kind}(from = N)]"),
                     )),
                 }
             }

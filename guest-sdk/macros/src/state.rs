@@ -1,23 +1,29 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Fields, Item, LitInt};
+use syn::{Fields, Item, LitInt, LitStr};
 
 use crate::Errors;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
     let mut version: u32 = 1;
+    let mut package: Option<LitStr> = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("version") {
             version = meta.value()?.parse::<LitInt>()?.base10_parse()?;
+            Ok(())
+        } else if meta.path.is_ident("package") {
+            package = Some(meta.value()?.parse::<LitStr>()?);
             Ok(())
         } else if meta.path.is_ident("emits") {
             // Accepted for compatibility; events are typed at `emit!`.
             meta.value()?.parse::<syn::Type>()?;
             Ok(())
         } else {
-            Err(meta.error("unknown #[app::state] argument; expected `version = N`"))
+            Err(meta.error(
+                "unknown #[app::state] argument; expected `version = N` or `package = \"name\"`",
+            ))
         }
     });
     if let Err(e) = syn::parse::Parser::parse2(parser, attr) {
@@ -49,8 +55,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
 
     let name = &st.ident;
+    let package = match &package {
+        Some(p) => quote!(#p),
+        None => quote!(::core::env!("CARGO_PKG_NAME")),
+    };
     let mut asserts = Vec::new();
     let mut loads = Vec::new();
+    let mut frozen = Vec::new();
+    let mut schema = Vec::new();
     let mut stores = Vec::new();
     for f in &fields.named {
         let Some(ident) = &f.ident else { continue };
@@ -60,6 +72,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         loads.push(quote! {
             #ident: <#ty as ::mero_sdk::__private::Crdt>::__attach(::mero_sdk::__private::Location::Root(#key))
         });
+        frozen.push(quote! {
+            #ident: <#ty as ::mero_sdk::__private::Crdt>::__attach(::mero_sdk::__private::Location::Frozen(#key))
+        });
+        // The type as written, without spacing: what the host compares
+        // between two versions' layouts.
+        let kind: String = quote!(#ty).to_string().split_whitespace().collect();
+        schema.push(quote! { (#key, #kind) });
         stores.push(quote! {
             <#ty as ::mero_sdk::__private::Crdt>::__store(self.#ident, ::mero_sdk::__private::Location::Root(#key))?;
         });
@@ -77,9 +96,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
 
             impl ::mero_sdk::__private::AppState for #name {
                 const STATE_VERSION: u32 = #version;
+                const PACKAGE: &'static str = #package;
+                const VERSION: &'static str = ::core::env!("CARGO_PKG_VERSION");
+                const SCHEMA: &'static [(&'static str, &'static str)] = &[#(#schema),*];
 
                 fn __load() -> Self {
                     #name { #(#loads),* }
+                }
+
+                fn __load_frozen() -> Self {
+                    #name { #(#frozen),* }
                 }
 
                 fn __store(self) -> ::mero_sdk::Result<()> {

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::AppEvent;
 pub use crate::bindings::exports::calimero::context::app::{
-    AppError, AppInfo, Guest, Intent, MethodInfo, MigrationInfo,
+    AppError, AppInfo, FieldInfo, Guest, Intent, MethodInfo, MigrationInfo,
 };
 pub use crate::collections::{Crdt, Location};
 
@@ -15,8 +15,17 @@ pub use crate::collections::{Crdt, Location};
 pub trait AppState: Sized {
     /// From `#[app::state(version = N)]`; 1 by default.
     const STATE_VERSION: u32;
+    /// From `#[app::state(package = "..")]`; the crate name by default.
+    const PACKAGE: &'static str;
+    /// The crate's version.
+    const VERSION: &'static str;
+    /// Each field's name and collection type, in declaration order.
+    const SCHEMA: &'static [(&'static str, &'static str)];
     /// Handles to every field's collection.
     fn __load() -> Self;
+    /// Read-only handles to every field's collection as it was before the
+    /// running migration.
+    fn __load_frozen() -> Self;
     /// Writes a detached state (from `init`) to the roots.
     fn __store(self) -> crate::Result<()>;
 }
@@ -31,6 +40,8 @@ pub trait App {
     fn call(method: &str, args: &str) -> Result<String, AppError>;
     /// See the WIT `migrate`.
     fn migrate(from_version: u32) -> Result<(), AppError>;
+    /// See the WIT `check-migration`.
+    fn check_migration(from_version: u32) -> Result<(), AppError>;
 }
 
 /// Adapts an [`App`] to the WIT exports.
@@ -48,6 +59,31 @@ impl<T: App> Guest for Export<T> {
     }
     fn migrate(from_version: u32) -> Result<(), AppError> {
         T::migrate(from_version)
+    }
+    fn check_migration(from_version: u32) -> Result<(), AppError> {
+        T::check_migration(from_version)
+    }
+}
+
+/// A schema as the WIT declares it.
+pub fn fields(schema: &[(&str, &str)]) -> Vec<FieldInfo> {
+    schema
+        .iter()
+        .map(|(name, kind)| FieldInfo {
+            name: (*name).to_string(),
+            kind: (*kind).to_string(),
+        })
+        .collect()
+}
+
+/// A check's `bool` verdict as a result.
+pub fn check_output(holds: bool, method: &str) -> Result<String, AppError> {
+    if holds {
+        value_output(())
+    } else {
+        Err(AppError::Failed(json_string(&format!(
+            "migration check `{method}` failed"
+        ))))
     }
 }
 

@@ -38,6 +38,9 @@ pub enum Location<'a> {
     Root(&'a str),
     /// As the value at a key of a map.
     In(&'a Rc<host::Map>, &'a [u8]),
+    /// At the root under a name, in the state as it was before the running
+    /// migration: read-only.
+    Frozen(&'a str),
 }
 
 /// A collection that can be a field of the app state or a map value.
@@ -177,6 +180,7 @@ impl<T: Serialize + DeserializeOwned> Crdt for LwwRegister<T> {
     fn __attach(loc: Location<'_>) -> Self {
         let handle = match loc {
             Location::Root(name) => host::Register::open(name),
+            Location::Frozen(name) => host::Register::open_frozen(name),
             Location::In(map, key) => map.register_at(key),
         };
         LwwRegister {
@@ -189,6 +193,7 @@ impl<T: Serialize + DeserializeOwned> Crdt for LwwRegister<T> {
         match self.raw()? {
             Some(bytes) => match loc {
                 Location::Root(name) => Ok(host::Register::open(name).set(&bytes)?),
+                Location::Frozen(name) => Ok(host::Register::open_frozen(name).set(&bytes)?),
                 Location::In(map, key) => Ok(map.register_at(key).set(&bytes)?),
             },
             None => Ok(()),
@@ -429,6 +434,7 @@ impl<K: StorageKey, V: Crdt> Crdt for UnorderedMap<K, V> {
     fn __attach(loc: Location<'_>) -> Self {
         let handle = match loc {
             Location::Root(name) => host::Map::open(name),
+            Location::Frozen(name) => host::Map::open_frozen(name),
             Location::In(map, key) => map.map_at(key),
         };
         UnorderedMap {
@@ -571,6 +577,7 @@ impl<T: StorageKey> Crdt for UnorderedSet<T> {
     fn __attach(loc: Location<'_>) -> Self {
         let handle = match loc {
             Location::Root(name) => host::Set::open(name),
+            Location::Frozen(name) => host::Set::open_frozen(name),
             Location::In(map, key) => map.set_at(key),
         };
         UnorderedSet {
@@ -705,6 +712,7 @@ impl<T: Serialize + DeserializeOwned> Crdt for Vector<T> {
     fn __attach(loc: Location<'_>) -> Self {
         let handle = match loc {
             Location::Root(name) => host::Vector::open(name),
+            Location::Frozen(name) => host::Vector::open_frozen(name),
             Location::In(map, key) => map.vector_at(key),
         };
         Vector {
@@ -788,6 +796,7 @@ impl Crdt for Counter {
     fn __attach(loc: Location<'_>) -> Self {
         let handle = match loc {
             Location::Root(name) => host::Counter::open(name),
+            Location::Frozen(name) => host::Counter::open_frozen(name),
             Location::In(map, key) => map.counter_at(key),
         };
         Counter {

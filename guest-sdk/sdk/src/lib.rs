@@ -93,6 +93,7 @@ extern crate self as mero_sdk;
 
 pub mod collections;
 pub mod env;
+pub mod migration;
 pub mod private;
 
 mod error;
@@ -122,7 +123,7 @@ pub use {serde, serde_json, wit_bindgen};
 pub mod app {
     pub use crate::emit;
     pub use crate::error::{Error, Result};
-    pub use mero_sdk_macros::{event, init, logic, migrate, state, view};
+    pub use mero_sdk_macros::{event, init, logic, migrate, migration_check, state, view};
 
     /// Returns early with an [`Error`] built from a format string.
     #[macro_export]

@@ -6,26 +6,55 @@
 
 use mero_crdt::NodeId;
 
+/// What a storage handle addresses: a collection, in the live state or in
+/// the frozen state a migration started from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Handle {
+    pub(crate) node: NodeId,
+    pub(crate) frozen: bool,
+}
+
+impl Handle {
+    pub(crate) fn live(node: NodeId) -> Self {
+        Handle {
+            node,
+            frozen: false,
+        }
+    }
+
+    pub(crate) fn frozen(node: NodeId) -> Self {
+        Handle { node, frozen: true }
+    }
+
+    /// The collection stored at `key` of this one, in the same state.
+    pub(crate) fn child(self, key: &[u8]) -> Self {
+        Handle {
+            node: self.node.child(key),
+            frozen: self.frozen,
+        }
+    }
+}
+
 /// A register handle: which node it addresses.
 #[derive(Debug)]
 #[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct RegisterRes(pub(crate) NodeId);
+pub struct RegisterRes(pub(crate) Handle);
 /// A map handle.
 #[derive(Debug)]
 #[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct MapRes(pub(crate) NodeId);
+pub struct MapRes(pub(crate) Handle);
 /// A set handle.
 #[derive(Debug)]
 #[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct SetRes(pub(crate) NodeId);
+pub struct SetRes(pub(crate) Handle);
 /// A vector handle.
 #[derive(Debug)]
 #[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct VectorRes(pub(crate) NodeId);
+pub struct VectorRes(pub(crate) Handle);
 /// A counter handle.
 #[derive(Debug)]
 #[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
-pub struct CounterRes(pub(crate) NodeId);
+pub struct CounterRes(pub(crate) Handle);
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -42,4 +71,4 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use calimero::context::types::StorageError;
-pub(crate) use exports::calimero::context::app::{AppError, AppInfo, Intent};
+pub(crate) use exports::calimero::context::app::{AppError, AppInfo, FieldInfo, Intent};

@@ -24,6 +24,12 @@ pub struct RuntimeConfig {
     pub max_event_bytes: usize,
     /// Log lines one call may write (more are dropped).
     pub max_log_lines_per_call: usize,
+    /// Deterministic runs, for migrations: when set, a call is metered by
+    /// this much fuel instead of `call_timeout`, its clocks read the time
+    /// the caller gives it, its randomness is seeded from the call, and
+    /// floats are canonical. Every node then computes the same result, and
+    /// the same verdict on a budget overrun, from the same state.
+    pub fuel: Option<u64>,
 }
 
 impl Default for RuntimeConfig {
@@ -39,9 +45,29 @@ impl Default for RuntimeConfig {
             max_events_per_call: 100,
             max_event_bytes: 16 << 10,
             max_log_lines_per_call: 1024,
+            fuel: None,
         }
     }
 }
+
+impl RuntimeConfig {
+    /// The configuration of a runtime for migrations: `fuel` per call, and
+    /// budgets sized for rewriting a whole state in one call.
+    pub fn deterministic(self, fuel: u64) -> Self {
+        RuntimeConfig {
+            fuel: Some(fuel),
+            max_ops_per_call: usize::MAX,
+            max_bytes_written_per_call: usize::MAX,
+            max_instances: self.max_instances.min(4),
+            ..self
+        }
+    }
+}
+
+/// Fuel a migration gets unless the node is configured otherwise: about
+/// ten seconds of guest work on a laptop, far above what rewriting 100,000
+/// entries takes, and the same on every node.
+pub const DEFAULT_MIGRATION_FUEL: u64 = 20_000_000_000;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);

@@ -42,6 +42,9 @@ pub enum CallError {
     /// The call ran past its deadline and was stopped.
     #[error("the call ran longer than {0} ms and was stopped")]
     DeadlineExceeded(u64),
+    /// A deterministic call (a migration) used up its fuel.
+    #[error("the app used up its fuel budget of {0}")]
+    OutOfFuel(u64),
     /// The app tried to use more memory than allowed.
     #[error("the app ran out of memory: {0}")]
     OutOfMemory(String),
@@ -72,6 +75,7 @@ impl CallError {
             CallError::OutOfRange(_) => "OutOfRange",
             CallError::Storage(_) => "StorageError",
             CallError::DeadlineExceeded(_) => "DeadlineExceeded",
+            CallError::OutOfFuel(_) => "OutOfFuel",
             CallError::OutOfMemory(_) => "OutOfMemory",
             CallError::Trapped(_) => "Trapped",
             CallError::InvalidOutput(_) => "InvalidOutput",

@@ -33,8 +33,8 @@ mod handler;
 mod host;
 mod runtime;
 
-pub use config::RuntimeConfig;
+pub use config::{DEFAULT_MIGRATION_FUEL, RuntimeConfig};
 pub use error::{CallError, LoadError};
 pub use handler::handler_name;
 pub use host::{CallEnv, Mode, PrivateOverlay, State, state_over};
-pub use runtime::{App, AppDescription, Intent, Runtime};
+pub use runtime::{App, AppDescription, Field, Intent, Migration, Runtime};

@@ -33,15 +33,44 @@ pub enum Intent {
     Mutating,
 }
 
-/// What an app says about itself.
+/// One field of an app's state: its root name and declared collection type.
+pub type Field = (String, String);
+
+/// A migration an app can run.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    /// The state version it reads.
+    pub from_version: u32,
+    /// The method that runs it.
+    pub method: String,
+    /// The layout of the state it reads.
+    pub reads: Vec<Field>,
+    /// Whether the app checks it with `check-migration`.
+    pub checked: bool,
+}
+
+/// What an app says about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct AppDescription {
+    /// The package every version of the app shares.
+    pub package: String,
+    /// This build's version.
+    pub version: String,
     /// Methods and their intent.
     pub methods: BTreeMap<String, Intent>,
     /// The state layout version the app reads and writes.
     pub state_version: u32,
-    /// Migrations it can run: (from state version, method).
-    pub migrations: Vec<(u32, String)>,
+    /// That layout, field by field, in declaration order.
+    pub schema: Vec<Field>,
+    /// Migrations it can run.
+    pub migrations: Vec<Migration>,
+}
+
+impl AppDescription {
+    /// The migration from state version `from`, if the app has one.
+    pub fn migration_from(&self, from: u32) -> Option<&Migration> {
+        self.migrations.iter().find(|m| m.from_version == from)
+    }
 }
 
 /// A loaded app: a validated, compiled component ready to instantiate.
@@ -82,6 +111,7 @@ enum Invoke {
     Init(String),
     Call(String, String),
     Migrate(u32),
+    CheckMigration(u32),
 }
 
 enum Raw {
@@ -152,7 +182,9 @@ impl Runtime {
             .async_stack_keep_resident(KEEP_RESIDENT / 4);
         let mut cfg = Config::new();
         cfg.wasm_component_model(true)
-            .epoch_interruption(true)
+            .epoch_interruption(config.fuel.is_none())
+            .consume_fuel(config.fuel.is_some())
+            .cranelift_nan_canonicalization(config.fuel.is_some())
             .max_wasm_stack(config.max_stack_bytes)
             .async_stack_size(config.max_stack_bytes + (1 << 20))
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -237,11 +269,7 @@ impl Runtime {
         let mut app = App {
             hash,
             pre,
-            description: AppDescription {
-                methods: BTreeMap::new(),
-                state_version: 0,
-                migrations: vec![],
-            },
+            description: AppDescription::default(),
         };
         let (_, described) = self
             .run(&app, CallEnv::describe(), Mode::Describe, Invoke::Describe)
@@ -251,7 +279,13 @@ impl Runtime {
             Ok(_) => return Err(LoadError::Host("describe returned no description".into())),
             Err(e) => return Err(LoadError::Invalid(format!("describe failed: {e}"))),
         };
+        let fields = |fs: Vec<bindings::FieldInfo>| -> Vec<Field> {
+            fs.into_iter().map(|f| (f.name, f.kind)).collect()
+        };
         app.description = AppDescription {
+            package: info.package,
+            version: info.version,
+            schema: fields(info.schema),
             methods: info
                 .methods
                 .into_iter()
@@ -267,7 +301,12 @@ impl Runtime {
             migrations: info
                 .migrations
                 .into_iter()
-                .map(|m| (m.from_version, m.method))
+                .map(|m| Migration {
+                    from_version: m.from_version,
+                    method: m.method,
+                    reads: fields(m.reads),
+                    checked: m.checked,
+                })
                 .collect(),
         };
         let app = Arc::new(app);
@@ -335,7 +374,8 @@ impl Runtime {
 
     /// Runs `migrate(from_version)` on `env`: the app's code against state
     /// written by another version. Nothing is committed here; the caller
-    /// decides what to do with the overlay.
+    /// decides what to do with the overlay, which must have been empty
+    /// (frozen handles read the layer under it).
     pub async fn migrate(
         &self,
         app: &App,
@@ -344,6 +384,22 @@ impl Runtime {
     ) -> (CallEnv, Result<(), CallError>) {
         let (env, r) = self
             .run(app, env, Mode::Mutating, Invoke::Migrate(from_version))
+            .await;
+        (env, r.map(|_| ()))
+    }
+
+    /// Runs `check-migration(from_version)` read-only on the `env` a
+    /// [`migrate`](Self::migrate) handed back: the app compares the staged
+    /// state with the frozen one. An error means the migration is refused.
+    pub async fn check_migration(
+        &self,
+        app: &App,
+        env: CallEnv,
+        from_version: u32,
+    ) -> (CallEnv, Result<(), CallError>) {
+        let mode = Mode::ReadOnly("check-migration".into());
+        let (env, r) = self
+            .run(app, env, mode, Invoke::CheckMigration(from_version))
             .await;
         (env, r.map(|_| ()))
     }
@@ -385,10 +441,11 @@ impl Runtime {
             limits: StoreLimitsBuilder::new().build(),
             env: CallEnv::describe(),
             mode: Mode::Describe,
+            migration: false,
             config: self.config.clone(),
         };
         let mut store = Store::new(&self.engine, state);
-        store.set_epoch_deadline(1000);
+        arm(&mut store, &self.config, 1000)?;
         app.pre
             .instantiate_async(&mut store)
             .await
@@ -407,7 +464,13 @@ impl Runtime {
             return (env, Err(CallError::Host("runtime is shutting down".into())));
         };
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stderr(stderr.clone());
+        if self.config.fuel.is_some() {
+            deterministic_wasi(&mut wasi, &env);
+        }
+        let wasi = wasi.build();
+        let migration = matches!(invoke, Invoke::Migrate(_) | Invoke::CheckMigration(_));
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.config.max_memory_bytes)
             .table_elements(1 << 20)
@@ -417,6 +480,7 @@ impl Runtime {
             Invoke::Call(m, _) => m.clone(),
             Invoke::Init(_) => "init".into(),
             Invoke::Migrate(_) => "migrate".into(),
+            Invoke::CheckMigration(_) => "check-migration".into(),
             Invoke::Describe => "describe".into(),
         };
         let state = HostState {
@@ -425,14 +489,18 @@ impl Runtime {
             limits,
             env,
             mode,
+            migration,
             config: self.config.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let timeout = self.config.call_timeout;
         let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        if let Err(e) = arm(&mut store, &self.config, ticks) {
+            let env = std::mem::replace(&mut store.data_mut().env, CallEnv::describe());
+            retire(store, permit);
+            return (env, Err(e));
+        }
 
         let outcome = invoke_app(&app.pre, &mut store, invoke).await;
         let mut env = std::mem::replace(&mut store.data_mut().env, CallEnv::describe());
@@ -442,6 +510,7 @@ impl Runtime {
                 &e,
                 &stderr.contents(),
                 timeout.as_millis() as u64,
+                self.config.fuel,
                 env.host_failure.take(),
             )),
             Ok(Err(app_error)) => Err(from_app_error(app_error, &method)),
@@ -490,7 +559,59 @@ async fn invoke_app(
             .call_migrate(&mut *store, from)
             .await?
             .map(|()| Raw::Done),
+        Invoke::CheckMigration(from) => app
+            .call_check_migration(&mut *store, from)
+            .await?
+            .map(|()| Raw::Done),
     })
+}
+
+/// Arms a store's budget: fuel on a deterministic runtime, else an epoch
+/// deadline of `ticks`.
+fn arm(store: &mut Store<HostState>, config: &RuntimeConfig, ticks: u64) -> Result<(), CallError> {
+    match config.fuel {
+        Some(fuel) => store.set_fuel(fuel).map_err(|e| CallError::Host(chain(&e))),
+        None => {
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
+            Ok(())
+        }
+    }
+}
+
+/// A clock stopped at one instant: what a deterministic call reads.
+struct Stopped(std::time::Duration);
+
+impl wasmtime_wasi::HostWallClock for Stopped {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        self.0
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for Stopped {
+    fn resolution(&self) -> u64 {
+        1_000_000
+    }
+    fn now(&self) -> u64 {
+        self.0.as_nanos() as u64
+    }
+}
+
+/// WASI that reads the same on every node for the same call: clocks at the
+/// call's time, randomness seeded from the context and that time.
+fn deterministic_wasi(wasi: &mut WasiCtxBuilder, env: &CallEnv) {
+    let at = std::time::Duration::from_millis(env.wall_millis);
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&env.ctx.0[..8]);
+    let seed = u64::from_le_bytes(seed) ^ env.wall_millis;
+    wasi.wall_clock(Stopped(at))
+        .monotonic_clock(Stopped(at))
+        .secure_random(rand_pcg::Pcg32::new(seed, 1))
+        .insecure_random(rand_pcg::Pcg32::new(seed, 2))
+        .insecure_random_seed(u128::from(seed));
 }
 
 fn from_app_error(e: AppError, method: &str) -> CallError {
@@ -515,6 +636,7 @@ fn classify(
     e: &wasmtime::Error,
     stderr: &[u8],
     timeout_ms: u64,
+    fuel: Option<u64>,
     host_failure: Option<String>,
 ) -> CallError {
     if let Some(h) = host_failure {
@@ -524,6 +646,7 @@ fn classify(
     let trap = e.downcast_ref::<Trap>();
     match trap {
         Some(Trap::Interrupt) => return CallError::DeadlineExceeded(timeout_ms),
+        Some(Trap::OutOfFuel) => return CallError::OutOfFuel(fuel.unwrap_or_default()),
         Some(Trap::StackOverflow) => return CallError::Trapped("stack overflow".into()),
         _ => {}
     }

@@ -10,6 +10,7 @@ pub use private::PrivateOverlay;
 
 use std::sync::Arc;
 
+use mero_crdt::backend::StateRead;
 use mero_crdt::collections::Mutator;
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{Author, Clock, ContextId, Event, Op};
@@ -18,7 +19,7 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::StorageError;
+use crate::bindings::{Handle, StorageError};
 use crate::config::RuntimeConfig;
 use crate::error::CallError;
 
@@ -125,6 +126,8 @@ pub(crate) struct HostState {
     pub(crate) limits: StoreLimits,
     pub(crate) env: CallEnv,
     pub(crate) mode: Mode,
+    /// A migration or its check runs: frozen handles read the old state.
+    pub(crate) migration: bool,
     pub(crate) config: Arc<RuntimeConfig>,
 }
 
@@ -171,22 +174,39 @@ impl HostState {
             .then(|| self.over_budget(format!("more than {max} bytes written in one call")))
     }
 
-    /// Runs a read against the call's view of the state.
+    /// Runs a read against the call's view of the state, or, through a
+    /// frozen handle, against the state the running migration started from.
     pub(crate) fn read<T>(
         &mut self,
-        f: impl FnOnce(&State) -> mero_crdt::Result<T>,
+        at: Handle,
+        f: impl FnOnce(&dyn StateRead) -> mero_crdt::Result<T>,
     ) -> wasmtime::Result<Result<T, StorageError>> {
         let state = self.env.state.as_ref().ok_or_else(no_storage)?;
-        let r = f(state);
+        let r = if !at.frozen {
+            f(state)
+        } else if self.migration {
+            // A migration runs first in its batch on an empty overlay (the
+            // executor sees to it), so the layer under it is the state
+            // before the migration.
+            f(state.base())
+        } else {
+            return Ok(Err(StorageError::Other(
+                "frozen state is readable only while a migration runs".into(),
+            )));
+        };
         self.map(r)
     }
 
     /// Runs a write, charging `bytes` and the ops it produces to the budget.
     pub(crate) fn write<T>(
         &mut self,
+        at: Handle,
         bytes: usize,
         f: impl FnOnce(&mut Mutator<'_, State>) -> mero_crdt::Result<T>,
     ) -> wasmtime::Result<Result<T, StorageError>> {
+        if at.frozen {
+            return Ok(Err(StorageError::ReadOnly));
+        }
         if let Some(e) = self.deny_write() {
             return Ok(Err(e));
         }

@@ -6,7 +6,7 @@ use wasmtime::component::Resource;
 
 use super::HostState;
 use crate::bindings::calimero::context::{storage, types};
-use crate::bindings::{CounterRes, MapRes, RegisterRes, SetRes, StorageError, VectorRes};
+use crate::bindings::{CounterRes, Handle, MapRes, RegisterRes, SetRes, StorageError, VectorRes};
 
 type R<T> = wasmtime::Result<Result<T, StorageError>>;
 
@@ -19,7 +19,7 @@ impl types::Host for HostState {}
 impl storage::Host for HostState {}
 
 impl HostState {
-    fn node<T: 'static>(&self, r: &Resource<T>, f: fn(&T) -> NodeId) -> wasmtime::Result<NodeId> {
+    fn node<T: 'static>(&self, r: &Resource<T>, f: fn(&T) -> Handle) -> wasmtime::Result<Handle> {
         Ok(f(self.table.get(r)?))
     }
 
@@ -30,22 +30,26 @@ impl HostState {
 
 impl storage::HostRegister for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<RegisterRes>> {
-        self.push(RegisterRes(NodeId::root(&name)))
+        self.push(RegisterRes(Handle::live(NodeId::root(&name))))
+    }
+
+    fn open_frozen(&mut self, name: String) -> wasmtime::Result<Resource<RegisterRes>> {
+        self.push(RegisterRes(Handle::frozen(NodeId::root(&name))))
     }
 
     fn get(&mut self, h: Resource<RegisterRes>) -> R<Option<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::register_get(s, &n))
+        self.read(n, |s| c::register_get(s, &n.node))
     }
 
     fn set(&mut self, h: Resource<RegisterRes>, value: Vec<u8>) -> R<()> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(value.len(), |m| m.register_set(&n, Some(value)))
+        self.write(n, value.len(), |m| m.register_set(&n.node, Some(value)))
     }
 
     fn clear(&mut self, h: Resource<RegisterRes>) -> R<()> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.register_set(&n, None))
+        self.write(n, 0, |m| m.register_set(&n.node, None))
     }
 
     fn drop(&mut self, h: Resource<RegisterRes>) -> wasmtime::Result<()> {
@@ -56,44 +60,48 @@ impl storage::HostRegister for HostState {
 
 impl storage::HostMap for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<MapRes>> {
-        self.push(MapRes(NodeId::root(&name)))
+        self.push(MapRes(Handle::live(NodeId::root(&name))))
+    }
+
+    fn open_frozen(&mut self, name: String) -> wasmtime::Result<Resource<MapRes>> {
+        self.push(MapRes(Handle::frozen(NodeId::root(&name))))
     }
 
     fn contains(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<bool> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::contains(s, &n, &key))
+        self.read(n, |s| c::contains(s, &n.node, &key))
     }
 
     fn insert_key(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<bool> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(key.len(), |m| m.insert_key(&n, &key))
+        self.write(n, key.len(), |m| m.insert_key(&n.node, &key))
     }
 
     fn remove(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<bool> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(key.len(), |m| m.remove_key(&n, &key))
+        self.write(n, key.len(), |m| m.remove_key(&n.node, &key))
     }
 
     fn len(&mut self, h: Resource<MapRes>) -> R<u64> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::len(s, &n))
+        self.read(n, |s| c::len(s, &n.node))
     }
 
     fn keys(&mut self, h: Resource<MapRes>, after: Option<Vec<u8>>, max: u32) -> R<Vec<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::keys(s, &n, after.as_deref(), limit(max)))
+        self.read(n, |s| c::keys(s, &n.node, after.as_deref(), limit(max)))
     }
 
     fn clear(&mut self, h: Resource<MapRes>) -> R<()> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.clear(&n))
+        self.write(n, 0, |m| m.clear(&n.node))
     }
 
     fn get_register(&mut self, h: Resource<MapRes>, key: Vec<u8>) -> R<Option<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| {
-            if c::contains(s, &n, &key)? {
-                c::register_get(s, &n.child(&key))
+        self.read(n, |s| {
+            if c::contains(s, &n.node, &key)? {
+                c::register_get(s, &n.node.child(&key))
             } else {
                 Ok(None)
             }
@@ -107,7 +115,9 @@ impl storage::HostMap for HostState {
         value: Vec<u8>,
     ) -> R<Option<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(key.len() + value.len(), |m| m.put_register(&n, &key, value))
+        self.write(n, key.len() + value.len(), |m| {
+            m.put_register(&n.node, &key, value)
+        })
     }
 
     fn register_entries(
@@ -117,7 +127,9 @@ impl storage::HostMap for HostState {
         max: u32,
     ) -> R<Vec<(Vec<u8>, Vec<u8>)>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::register_entries(s, &n, after.as_deref(), limit(max)))
+        self.read(n, |s| {
+            c::register_entries(s, &n.node, after.as_deref(), limit(max))
+        })
     }
 
     fn register_at(
@@ -165,27 +177,31 @@ impl storage::HostMap for HostState {
 
 impl storage::HostSet for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<SetRes>> {
-        self.push(SetRes(NodeId::root(&name)))
+        self.push(SetRes(Handle::live(NodeId::root(&name))))
+    }
+
+    fn open_frozen(&mut self, name: String) -> wasmtime::Result<Resource<SetRes>> {
+        self.push(SetRes(Handle::frozen(NodeId::root(&name))))
     }
 
     fn contains(&mut self, h: Resource<SetRes>, element: Vec<u8>) -> R<bool> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::contains(s, &n, &element))
+        self.read(n, |s| c::contains(s, &n.node, &element))
     }
 
     fn insert(&mut self, h: Resource<SetRes>, element: Vec<u8>) -> R<bool> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(element.len(), |m| m.insert_key(&n, &element))
+        self.write(n, element.len(), |m| m.insert_key(&n.node, &element))
     }
 
     fn remove(&mut self, h: Resource<SetRes>, element: Vec<u8>) -> R<bool> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(element.len(), |m| m.remove_key(&n, &element))
+        self.write(n, element.len(), |m| m.remove_key(&n.node, &element))
     }
 
     fn len(&mut self, h: Resource<SetRes>) -> R<u64> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::len(s, &n))
+        self.read(n, |s| c::len(s, &n.node))
     }
 
     fn elements(
@@ -195,12 +211,12 @@ impl storage::HostSet for HostState {
         max: u32,
     ) -> R<Vec<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::keys(s, &n, after.as_deref(), limit(max)))
+        self.read(n, |s| c::keys(s, &n.node, after.as_deref(), limit(max)))
     }
 
     fn clear(&mut self, h: Resource<SetRes>) -> R<()> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.clear(&n))
+        self.write(n, 0, |m| m.clear(&n.node))
     }
 
     fn drop(&mut self, h: Resource<SetRes>) -> wasmtime::Result<()> {
@@ -211,47 +227,51 @@ impl storage::HostSet for HostState {
 
 impl storage::HostVector for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<VectorRes>> {
-        self.push(VectorRes(NodeId::root(&name)))
+        self.push(VectorRes(Handle::live(NodeId::root(&name))))
+    }
+
+    fn open_frozen(&mut self, name: String) -> wasmtime::Result<Resource<VectorRes>> {
+        self.push(VectorRes(Handle::frozen(NodeId::root(&name))))
     }
 
     fn len(&mut self, h: Resource<VectorRes>) -> R<u64> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::len(s, &n))
+        self.read(n, |s| c::len(s, &n.node))
     }
 
     fn get(&mut self, h: Resource<VectorRes>, index: u64) -> R<Option<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::vector_get(s, &n, index))
+        self.read(n, |s| c::vector_get(s, &n.node, index))
     }
 
     fn push(&mut self, h: Resource<VectorRes>, value: Vec<u8>) -> R<()> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(value.len(), |m| m.vector_push(&n, value))
+        self.write(n, value.len(), |m| m.vector_push(&n.node, value))
     }
 
     fn set(&mut self, h: Resource<VectorRes>, index: u64, value: Vec<u8>) -> R<Vec<u8>> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(value.len(), |m| m.vector_set(&n, index, value))
+        self.write(n, value.len(), |m| m.vector_set(&n.node, index, value))
     }
 
     fn remove(&mut self, h: Resource<VectorRes>, index: u64) -> R<Vec<u8>> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.vector_remove(&n, index))
+        self.write(n, 0, |m| m.vector_remove(&n.node, index))
     }
 
     fn pop(&mut self, h: Resource<VectorRes>) -> R<Option<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.vector_pop(&n))
+        self.write(n, 0, |m| m.vector_pop(&n.node))
     }
 
     fn range(&mut self, h: Resource<VectorRes>, start: u64, max: u32) -> R<Vec<Vec<u8>>> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::vector_range(s, &n, start, limit(max)))
+        self.read(n, |s| c::vector_range(s, &n.node, start, limit(max)))
     }
 
     fn clear(&mut self, h: Resource<VectorRes>) -> R<()> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.clear(&n))
+        self.write(n, 0, |m| m.clear(&n.node))
     }
 
     fn drop(&mut self, h: Resource<VectorRes>) -> wasmtime::Result<()> {
@@ -262,22 +282,26 @@ impl storage::HostVector for HostState {
 
 impl storage::HostCounter for HostState {
     fn open(&mut self, name: String) -> wasmtime::Result<Resource<CounterRes>> {
-        self.push(CounterRes(NodeId::root(&name)))
+        self.push(CounterRes(Handle::live(NodeId::root(&name))))
+    }
+
+    fn open_frozen(&mut self, name: String) -> wasmtime::Result<Resource<CounterRes>> {
+        self.push(CounterRes(Handle::frozen(NodeId::root(&name))))
     }
 
     fn value(&mut self, h: Resource<CounterRes>) -> R<i64> {
         let n = self.node(&h, |r| r.0)?;
-        self.read(|s| c::counter_value(s, &n))
+        self.read(n, |s| c::counter_value(s, &n.node))
     }
 
     fn increment(&mut self, h: Resource<CounterRes>, by: u64) -> R<i64> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.counter_add(&n, i128::from(by)))
+        self.write(n, 0, |m| m.counter_add(&n.node, i128::from(by)))
     }
 
     fn decrement(&mut self, h: Resource<CounterRes>, by: u64) -> R<i64> {
         let n = self.node(&h, |r| r.0)?;
-        self.write(0, |m| m.counter_add(&n, -i128::from(by)))
+        self.write(n, 0, |m| m.counter_add(&n.node, -i128::from(by)))
     }
 
     fn drop(&mut self, h: Resource<CounterRes>) -> wasmtime::Result<()> {

@@ -1,6 +1,12 @@
 use mero_sdk::app;
 use mero_sdk::collections::{Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector};
 
+#[app::state(version = 2, package = "com.example.every-feature")]
+pub struct StateV2 {
+    items: UnorderedMap<String, LwwRegister<String>>,
+    legacy: LwwRegister<u64>,
+}
+
 #[app::state(version = 3)]
 pub struct State {
     items: UnorderedMap<String, LwwRegister<String>>,
@@ -51,8 +57,23 @@ impl State {
     }
 
     #[app::migrate(from = 2)]
-    pub fn from_v2(&mut self) -> app::Result<()> {
-        self.hits.increment(1).map(drop)
+    pub fn from_v2(&mut self, old: &StateV2) -> app::Result<()> {
+        let legacy = old.legacy.get()?.unwrap_or_default();
+        self.hits.increment(legacy).map(drop)?;
+        mero_sdk::migration::drop_field::<LwwRegister<u64>>("legacy")
+    }
+
+    #[app::migration_check(from = 2)]
+    pub fn check_v2(&self, old: &StateV2) -> app::Result<()> {
+        mero_sdk::migration::count_parity(&old.items, &self.items)
+    }
+
+    #[app::migrate(from = 1)]
+    pub fn from_v1(&mut self) {}
+
+    #[app::migration_check(from = 1)]
+    pub fn check_v1(&self) -> bool {
+        true
     }
 
     fn private_helper(&self) {}
