@@ -25,11 +25,19 @@ pub(crate) struct Work {
     pub(crate) deltas: u64,
     /// A snapshot was joined: the heads are written as a whole.
     pub(crate) joined: bool,
+    /// Its metadata changed (an upgrade): written at commit.
+    pub(crate) meta_changed: bool,
 }
 
 /// A job that ran into the batch, waiting for the batch to be durable to
 /// hear back.
 pub(crate) enum Answer {
+    Upgrade {
+        reply: oneshot::Sender<Result<crate::job::Upgraded, ExecError>>,
+        ctx: ContextId,
+        writes: usize,
+        heads: Vec<DeltaId>,
+    },
     Call {
         reply: oneshot::Sender<Result<CallOutcome, ExecError>>,
         outcome: CallOutcome,
@@ -67,6 +75,9 @@ pub(crate) struct Batch {
     pub(crate) unsigned: HashSet<DeltaId>,
     /// Snapshot entries joined, and delta ids recorded as stubs.
     pub(crate) joins: Vec<(ContextId, Vec<Op>, Vec<DeltaId>)>,
+    /// What migrations wrote, per context: applied before the batch's
+    /// deltas (a migration is the first job on its context in a batch).
+    pub(crate) migrations: Vec<(ContextId, Vec<Op>)>,
     pub(crate) answers: Vec<Answer>,
     /// What the batch before this one, still committing, left behind.
     carry: HashMap<ContextId, Carried>,
@@ -102,6 +113,7 @@ impl Batch {
             deltas: Vec::new(),
             unsigned: HashSet::new(),
             joins: Vec::new(),
+            migrations: Vec::new(),
             answers: Vec::new(),
             carry,
             carried_ids,
@@ -179,6 +191,7 @@ impl Batch {
                     deleted: false,
                     deltas: 0,
                     joined: false,
+                    meta_changed: false,
                 },
                 _ => {
                     let current = if creating {
@@ -201,6 +214,7 @@ impl Batch {
                         deleted: false,
                         deltas: 0,
                         joined: false,
+                        meta_changed: false,
                     }
                 }
             };
@@ -227,6 +241,7 @@ impl Batch {
                 deleted: true,
                 deltas: 0,
                 joined: false,
+                meta_changed: false,
             },
         );
     }

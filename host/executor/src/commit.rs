@@ -95,6 +95,10 @@ fn commit(
             w.put_context_meta(&work.meta)?;
         }
     }
+    for (ctx, ops) in &batch.migrations {
+        let root = mero_crdt::apply_ops(&mut w.context_state(*ctx), ops)?;
+        roots.by_context.insert(*ctx, root);
+    }
     let after = w.apply_deltas(deltas.iter().map(|(id, d)| (id, d)))?;
     for ((id, delta), root) in deltas.iter().zip(after) {
         roots.by_delta.insert(*id, root);
@@ -122,7 +126,7 @@ fn commit(
         if work.joined {
             w.set_heads(&ctx, &work.heads)?;
         }
-        if work.deltas > 0 || work.joined {
+        if work.deltas > 0 || work.joined || work.meta_changed {
             let mut meta = work.meta;
             meta.last_hlc = meta.last_hlc.max(last_hlc);
             w.put_context_meta(&meta)?;
@@ -181,6 +185,19 @@ fn answer(answers: Vec<Answer>, roots: &Roots) {
                 let root = roots.by_context.get(&ctx).copied().unwrap_or_default();
                 let _ = reply.send(Ok(root));
             }
+            Answer::Upgrade {
+                reply,
+                ctx,
+                writes,
+                heads,
+            } => {
+                let root_hash = roots.by_context.get(&ctx).copied().unwrap_or_default();
+                let _ = reply.send(Ok(crate::job::Upgraded {
+                    root_hash,
+                    writes,
+                    heads,
+                }));
+            }
         }
     }
 }
@@ -198,6 +215,7 @@ pub(crate) fn fail_answers(answers: Vec<Answer>, why: &str) {
             Answer::Delete { reply, .. } => drop(reply.send(store_err(why))),
             Answer::Apply { reply, .. } => drop(reply.send(store_err(why))),
             Answer::Replica { reply } => drop(reply.send(store_err(why))),
+            Answer::Upgrade { reply, .. } => drop(reply.send(store_err(why))),
             Answer::Join { reply, .. } => drop(reply.send(store_err(why))),
         }
     }

@@ -27,6 +27,15 @@ pub enum ExecError {
     /// A delta from another replica was refused.
     #[error("delta rejected: {0}")]
     Rejected(String),
+    /// A migration failed or its check refused it: the context stays on
+    /// its old version, untouched.
+    #[error("the migration {stage} failed: {error}")]
+    Migration {
+        /// `migrate` or `check`.
+        stage: &'static str,
+        /// What the app did.
+        error: CallError,
+    },
     /// The caller's policy refused the call.
     #[error("{message}")]
     Denied {

@@ -13,7 +13,9 @@ use mero_store::{ContextMeta, Snapshot, Store};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::ExecError;
-use crate::job::{Applied, CallOutcome, Committed, ContextCreated, Job, NewContext, Standing};
+use crate::job::{
+    Applied, CallOutcome, Committed, ContextCreated, Job, NewContext, Standing, Upgrade, Upgraded,
+};
 use crate::stats::ExecStats;
 use crate::worker::Worker;
 
@@ -80,6 +82,7 @@ impl Executor {
             clock,
             stats: stats.clone(),
             standing,
+            deferred: Vec::new(),
         };
         tokio::spawn(async move {
             if let Some(reply) = worker.serve(rx).await {
@@ -215,6 +218,27 @@ impl Executor {
         drop(snapshot);
         let (reply, rx) = oneshot::channel();
         self.send(Job::Create { new, app, reply }, rx).await
+    }
+
+    /// Moves a context to another version of its app: runs the migration
+    /// (if any) and its check on a staged copy of the state and commits
+    /// the result with the new version, or changes nothing and says why.
+    pub async fn upgrade(&self, ctx: &ContextId, upgrade: Upgrade) -> Result<Upgraded, ExecError> {
+        let meta = self
+            .store
+            .snapshot()?
+            .context_meta(ctx)?
+            .ok_or(ExecError::ContextNotFound)?;
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Job::Upgrade {
+                meta: Box::new(meta),
+                upgrade: Box::new(upgrade),
+                reply,
+            },
+            rx,
+        )
+        .await
     }
 
     /// Merges a delta received from another replica: checks its signature,

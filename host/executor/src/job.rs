@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use mero_crdt::{ContextId, DeltaId, Event, Hash, SignedDelta, StateSnapshot};
-use mero_runtime::App;
+use mero_crdt::{Author, ContextId, DeltaId, Event, Hash, Hlc, SignedDelta, StateSnapshot};
+use mero_runtime::{App, Runtime};
 use mero_store::ContextMeta;
 use tokio::sync::oneshot;
 
@@ -85,6 +85,51 @@ pub enum Applied {
     MissingParents(Vec<DeltaId>),
 }
 
+/// Moving a context to another version of its application.
+#[derive(Clone)]
+pub struct Upgrade {
+    /// The application record it will run.
+    pub application: [u8; 32],
+    /// The new component, loaded on `runtime`.
+    pub app: Arc<App>,
+    /// The runtime that runs the migration: deterministic (fuel, stopped
+    /// clocks), so every node computes the same state.
+    pub runtime: Arc<Runtime>,
+    /// The new app version.
+    pub app_version: String,
+    /// `Some(from)` runs the new app's migration from state version `from`
+    /// (and its check, if it has one); `None` swaps the code only.
+    pub migrate_from: Option<u32>,
+    /// Who the migration's writes are stamped with, on every node alike:
+    /// the member that ordered the upgrade.
+    pub author: Author,
+    /// The clock its writes start after, on every node alike.
+    pub barrier: Hlc,
+    /// Run the migration and its check, then throw the result away: the
+    /// verdict without the change.
+    pub dry_run: bool,
+}
+
+impl std::fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upgrade")
+            .field("app_version", &self.app_version)
+            .field("migrate_from", &self.migrate_from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A context that moved to another version.
+#[derive(Debug, Clone)]
+pub struct Upgraded {
+    /// Its root hash afterwards.
+    pub root_hash: Hash,
+    /// State entries the migration wrote.
+    pub writes: usize,
+    /// The context's DAG heads it migrated at: the cut it read.
+    pub heads: Vec<DeltaId>,
+}
+
 /// Where this node stands in a context's governance when it authors a
 /// delta there: the governance heads the delta names (its author's
 /// authority is judged at them), or why this node may not write.
@@ -125,6 +170,11 @@ pub(crate) enum Job {
         snapshot: StateSnapshot,
         reply: oneshot::Sender<Result<Hash, ExecError>>,
     },
+    Upgrade {
+        meta: Box<ContextMeta>,
+        upgrade: Box<Upgrade>,
+        reply: oneshot::Sender<Result<Upgraded, ExecError>>,
+    },
 }
 
 /// Answers jobs that will not run with `why`; a stop request is simply
@@ -138,6 +188,7 @@ pub(crate) fn fail_all(jobs: Vec<Job>, why: &str) {
             Job::Apply { reply, .. } => drop(reply.send(store_err(why))),
             Job::Replica { reply, .. } => drop(reply.send(store_err(why))),
             Job::Join { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Upgrade { reply, .. } => drop(reply.send(store_err(why))),
             Job::Stop { reply } => drop(reply.send(Ok(()))),
         }
     }

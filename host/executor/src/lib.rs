@@ -36,6 +36,8 @@
 //!   handing a batch to commit.
 //! - `batch`: one batch's state per context and the pure parts of a job
 //!   (taking a context's share, merging a remote delta, joining a snapshot).
+//! - `upgrade`: moving a context to another version of its app: the
+//!   migration and its check on a staged state, committed only if both pass.
 //! - `commit`: writing a batch in one transaction, then answering its calls
 //!   and announcing its deltas.
 //! - `error`, `stats`: [`ExecError`] and [`ExecStats`].
@@ -49,9 +51,12 @@ mod error;
 mod handle;
 mod job;
 mod stats;
+mod upgrade;
 mod worker;
 
 pub use error::ExecError;
 pub use handle::Executor;
-pub use job::{Applied, CallOutcome, Committed, ContextCreated, NewContext, Standing};
+pub use job::{
+    Applied, CallOutcome, Committed, ContextCreated, NewContext, Standing, Upgrade, Upgraded,
+};
 pub use stats::ExecStats;

@@ -18,6 +18,7 @@ use crate::commit::{Announcer, fail_answers, timed_commit};
 use crate::error::ExecError;
 use crate::job::{Applied, CallOutcome, Committed, Job, Standing, fail_all};
 use crate::stats::ExecStats;
+use crate::upgrade::Ran;
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
@@ -42,6 +43,8 @@ pub(crate) struct Worker {
     pub(crate) clock: Clock,
     pub(crate) stats: Arc<ExecStats>,
     pub(crate) standing: Standing,
+    /// Upgrades that wait for the next batch (see `upgrade`).
+    pub(crate) deferred: Vec<Job>,
 }
 
 impl Worker {
@@ -55,19 +58,25 @@ impl Worker {
         let mut inflight: Option<InFlight> = None;
         loop {
             // Wait for work, noting a commit that finishes meanwhile.
-            let first = match inflight.as_mut() {
-                Some(f) => tokio::select! {
-                    job = rx.recv() => job,
-                    done = &mut f.handle => {
-                        inflight = None;
-                        settled(done);
-                        continue;
-                    }
-                },
-                None => rx.recv().await,
+            let first = if let Some(job) = self.deferred.pop() {
+                Some(job)
+            } else {
+                match inflight.as_mut() {
+                    Some(f) => tokio::select! {
+                        job = rx.recv() => job,
+                        done = &mut f.handle => {
+                            inflight = None;
+                            settled(done);
+                            continue;
+                        }
+                    },
+                    None => rx.recv().await,
+                }
             };
             let Some(first) = first else { break };
-            let mut jobs = vec![first];
+            // Upgrades put off by the last batch run first in this one.
+            let mut jobs = std::mem::take(&mut self.deferred);
+            jobs.push(first);
             while jobs.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(job) => jobs.push(job),
@@ -336,6 +345,21 @@ impl Worker {
                     let _ = reply.send(Err(e));
                 }
             },
+            Job::Upgrade {
+                meta,
+                upgrade,
+                reply,
+            } => {
+                if let Ran::Defer(meta, upgrade, reply) =
+                    self.upgrade(batch, meta, upgrade, reply).await
+                {
+                    self.deferred.push(Job::Upgrade {
+                        meta,
+                        upgrade,
+                        reply,
+                    });
+                }
+            }
             Job::Delete { ctx, reply } => {
                 let existed = batch.exists(&ctx);
                 batch.delete(ctx);
@@ -357,6 +381,17 @@ impl Worker {
         // changed, and the parents it gets may name newer governance.
         let governance = (self.standing)(meta)?;
         let work = batch.work(meta, genesis)?;
+        if work.meta.blob != app.hash() {
+            // An upgrade committed while the call waited: it was made for
+            // the old version, and must not run against the new state.
+            return Err(ExecError::Denied {
+                kind: "UpgradeInProgress",
+                message: format!(
+                    "the context moved to version {} while the call waited; retry it",
+                    work.meta.app_version
+                ),
+            });
+        }
         let (Some(mut state), Some(mut private)) = (work.state.take(), work.private.take()) else {
             return Err(ExecError::ContextNotFound);
         };

@@ -1,0 +1,160 @@
+//! Moving a context to another version of its app, inside a batch.
+//!
+//! The migration runs on the context's staged state (an empty overlay over
+//! the state before it), so the new app's frozen handles read the old state
+//! and its check compares the two. Only if the migration and its check both
+//! pass do its writes and the new metadata join the batch; otherwise the
+//! overlay is rolled back and the context is exactly as it was.
+
+use mero_crdt::{Clock, DeltaId};
+use mero_runtime::CallEnv;
+use mero_store::ContextMeta;
+
+use crate::batch::{Answer, Batch};
+use crate::error::ExecError;
+use crate::job::{Upgrade, Upgraded};
+use crate::worker::Worker;
+
+/// What running an upgrade job came to.
+pub(crate) enum Ran {
+    /// Joined the batch; answered at commit.
+    Staged,
+    /// The context was already touched in this batch: run it first in the
+    /// next one, so that its frozen state is the committed one.
+    Defer(
+        Box<ContextMeta>,
+        Box<Upgrade>,
+        tokio::sync::oneshot::Sender<Result<Upgraded, ExecError>>,
+    ),
+}
+
+impl Worker {
+    pub(crate) async fn upgrade(
+        &mut self,
+        batch: &mut Batch,
+        meta: Box<ContextMeta>,
+        upgrade: Box<Upgrade>,
+        reply: tokio::sync::oneshot::Sender<Result<Upgraded, ExecError>>,
+    ) -> Ran {
+        let ctx = meta.id;
+        if batch.work.contains_key(&ctx) {
+            return Ran::Defer(meta, upgrade, reply);
+        }
+        match self.stage(batch, &meta, &upgrade).await {
+            Ok((writes, heads)) if upgrade.dry_run => {
+                let _ = reply.send(Ok(Upgraded {
+                    root_hash: [0; 32],
+                    writes,
+                    heads,
+                }));
+            }
+            Ok((writes, heads)) => {
+                batch.answers.push(Answer::Upgrade {
+                    reply,
+                    ctx,
+                    writes,
+                    heads,
+                });
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+        Ran::Staged
+    }
+
+    async fn stage(
+        &mut self,
+        batch: &mut Batch,
+        meta: &ContextMeta,
+        upgrade: &Upgrade,
+    ) -> Result<(usize, Vec<DeltaId>), ExecError> {
+        let ctx = meta.id;
+        let work = batch.work(meta, false)?;
+        let heads = work.heads.clone();
+        let mut writes = 0;
+        if let Some(from) = upgrade.migrate_from {
+            let (Some(mut state), Some(mut private)) = (work.state.take(), work.private.take())
+            else {
+                return Err(ExecError::ContextNotFound);
+            };
+            state.checkpoint();
+            private.checkpoint();
+            let mut env = CallEnv::new(
+                ctx,
+                upgrade.author,
+                upgrade.app_version.clone(),
+                state,
+                private,
+                Clock::starting_after(upgrade.barrier),
+            );
+            // Every node starts from the same instant, so the stamps and
+            // anything the app derives from the time agree.
+            env.wall_millis = upgrade.barrier.millis;
+            let runtime = &upgrade.runtime;
+            let (env, migrated) = runtime.migrate(&upgrade.app, env, from).await;
+            let checked = upgrade
+                .app
+                .description()
+                .migration_from(from)
+                .is_some_and(|m| m.checked);
+            let (env, verdict) = match migrated {
+                Err(error) => (
+                    env,
+                    Err(ExecError::Migration {
+                        stage: "migrate",
+                        error,
+                    }),
+                ),
+                Ok(()) if checked => {
+                    let (env, r) = runtime.check_migration(&upgrade.app, env, from).await;
+                    let r = r.map_err(|error| ExecError::Migration {
+                        stage: "check",
+                        error,
+                    });
+                    (env, r)
+                }
+                Ok(()) => (env, Ok(())),
+            };
+            let CallEnv {
+                state,
+                private,
+                ops,
+                clock,
+                ..
+            } = env;
+            let work = batch.work.get_mut(&ctx).ok_or(ExecError::ContextNotFound)?;
+            let (Some(mut state), Some(mut private)) = (state, private) else {
+                return Err(ExecError::Store(
+                    "migration environment lost its state".into(),
+                ));
+            };
+            if verdict.is_err() || upgrade.dry_run {
+                state.rollback();
+                private.rollback();
+                work.state = Some(state);
+                work.private = Some(private);
+                verdict?;
+                return Ok((ops.len(), heads));
+            }
+            state.release();
+            private.release();
+            work.state = Some(state);
+            work.private = Some(private);
+            // Later calls here must stamp after everything the migration wrote.
+            self.clock.observe(clock.last());
+            writes = ops.len();
+            batch.migrations.push((ctx, ops));
+        }
+        if upgrade.dry_run {
+            return Ok((writes, heads));
+        }
+        let work = batch.work.get_mut(&ctx).ok_or(ExecError::ContextNotFound)?;
+        work.meta.application = upgrade.application;
+        work.meta.blob = upgrade.app.hash();
+        work.meta.app_version = upgrade.app_version.clone();
+        work.meta.state_version = upgrade.app.description().state_version;
+        work.meta_changed = true;
+        Ok((writes, heads))
+    }
+}
