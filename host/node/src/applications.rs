@@ -97,19 +97,30 @@ impl Node {
             ]
             .concat(),
         );
+        let declared = app.description();
+        // The component says what it is; a client's flags may only confirm it.
+        for (what, given, own) in [
+            ("package", &package, &declared.package),
+            ("version", &version, &declared.version),
+        ] {
+            if let Some(given) = given.as_deref().filter(|g| !g.is_empty())
+                && given != own
+            {
+                return Err(NodeError::bad(
+                    "VersionMismatch",
+                    format!("the component declares {what} `{own}`, not `{given}`"),
+                ));
+            }
+        }
         let record = ApplicationRecord {
             id,
             blob,
             size,
             source: source_text,
             metadata,
-            package: package
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| "unknown".into()),
-            version: version
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "0.0.0".into()),
-            state_version: app.description().state_version,
+            package: declared.package.clone(),
+            version: declared.version.clone(),
+            state_version: declared.state_version,
             installed_at_millis: mero_crdt::hlc::wall_millis(),
         };
         self.store_application(record, bytes).await?;
@@ -249,6 +260,27 @@ impl Node {
         Ok(self.describe(&record))
     }
 
+    /// Every installed version of the package `id` belongs to, oldest
+    /// first (404 if `id` is unknown).
+    pub fn application_versions(&self, id: &[u8; 32]) -> Result<Vec<Application>> {
+        let package = self.application(id)?.record.package;
+        let mut same: Vec<Application> = self
+            .applications()?
+            .into_iter()
+            .filter(|a| a.record.package == package)
+            .collect();
+        same.sort_by(|a, b| {
+            semver_key(&a.record.version)
+                .cmp(&semver_key(&b.record.version))
+                .then(
+                    a.record
+                        .installed_at_millis
+                        .cmp(&b.record.installed_at_millis),
+                )
+        });
+        Ok(same)
+    }
+
     /// Uninstalls an application. Refused (409) while a context runs it.
     pub async fn uninstall_application(&self, id: &[u8; 32]) -> Result<()> {
         let snap = self.inner.store.snapshot()?;
@@ -315,6 +347,12 @@ impl Node {
             "could not fetch the context's application from any member",
         ))
     }
+}
+
+/// A version for ordering: semver precedence ("1.10.0" after "1.9.0");
+/// a version that is not semver sorts first.
+fn semver_key(version: &str) -> Option<semver::Version> {
+    semver::Version::parse(version).ok()
 }
 
 async fn read_component(path: &Path) -> Result<(Vec<u8>, String)> {

@@ -139,6 +139,20 @@ pub(crate) fn may_create_context(
     Ok(())
 }
 
+/// Whether `who` may move `group`'s contexts to another application
+/// version: admins only, as the governance fold also requires.
+pub(crate) fn may_upgrade(ns: &Namespace, who: &[u8; 32], group: &[u8; 32]) -> Result<(), Denied> {
+    if !ns.in_group(who, group) {
+        return Err(Denied::NotInGroup);
+    }
+    if !ns.is_admin(who) {
+        return Err(Denied::MissingCapability(
+            "upgrade the group (only admins upgrade a group's application)",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `who` may invite a member with `role` into `ns`.
 pub(crate) fn may_invite(ns: &Namespace, who: &[u8; 32], role: Role) -> Result<(), Denied> {
     if !ns.is_member(who) {
@@ -164,9 +178,11 @@ pub(crate) fn may_fetch_blob<'a>(
     who: &[u8; 32],
     blob: &[u8; 32],
 ) -> bool {
-    namespaces
-        .into_iter()
-        .any(|s| s.is_member(who) && s.app.as_ref().is_some_and(|a| a.blob == *blob))
+    namespaces.into_iter().any(|s| {
+        s.is_member(who)
+            && (s.app.as_ref().is_some_and(|a| a.blob == *blob)
+                || s.app_history.iter().any(|a| a.blob == *blob))
+    })
 }
 
 /// Whether the change `op` (authored by `who` on `ns`'s heads) would apply:

@@ -130,7 +130,20 @@ impl From<ExecError> for NodeError {
             ExecError::Rejected(m) => NodeError::bad("DeltaRejected", m),
             ExecError::Store(m) => NodeError::Internal(m),
             ExecError::Stopped => NodeError::Unavailable,
+            // A call that raced an upgrade: nothing wrong with it, retry.
+            ExecError::Denied {
+                kind: kind @ "UpgradeInProgress",
+                message,
+            } => NodeError::Conflict { kind, message },
             ExecError::Denied { kind, message } => NodeError::Forbidden { kind, message },
+            ExecError::Migration { stage, error } => NodeError::conflict(
+                if stage == "check" {
+                    "MigrationCheckFailed"
+                } else {
+                    "MigrationFailed"
+                },
+                format!("the migration {stage} failed, nothing changed: {error}"),
+            ),
         }
     }
 }

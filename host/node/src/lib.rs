@@ -22,8 +22,10 @@
 //! - `node`: the [`Node`] type (what it holds, start, networking, shutdown).
 //! - The facade, one file per noun of the API, each an `impl Node`:
 //!   `applications`, `namespaces`, `contexts`, `aliases`, `app_events`
-//!   (commits to the bus, event handlers). This file only names the rooms
-//!   and re-exports.
+//!   (commits to the bus, event handlers), `upgrades` (moving a group to
+//!   another version of its app: planning, migrating, publishing, and
+//!   following the upgrades other members order). This file only names the
+//!   rooms and re-exports.
 //!
 //! Tests: unit tests sit beside the fold, authz, the sync session and the
 //! bus; `tests/sync_sim.rs` runs many replicas over the sync protocol with
@@ -47,6 +49,7 @@ mod peers;
 mod replication;
 pub mod sync;
 mod tasks;
+mod upgrades;
 
 pub use aliases::MAX_ALIAS_LEN;
 pub use applications::{Application, InstallSource, MAX_COMPONENT_BYTES};
@@ -62,3 +65,4 @@ pub use mero_runtime::{CallError, Intent};
 pub use namespaces::NamespaceInfo;
 pub use node::{Node, NodeOptions};
 pub use replication::{StoreView, SyncStatus, apply_through};
+pub use upgrades::{ContextUpgrade, Phase, UpgradeStatus};

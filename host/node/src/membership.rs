@@ -72,6 +72,40 @@ pub struct Membership {
     keys: KeyRing,
     events: Arc<EventBus>,
     peers: Arc<Peers>,
+    /// Groups whose upgrade was folded and is still to be run here.
+    upgrades: UpgradeQueue,
+}
+
+/// Groups with a folded upgrade, for the node's upgrade task: a set (a
+/// group folded twice is run once) and a wake-up.
+#[derive(Default)]
+pub(crate) struct UpgradeQueue {
+    due: Mutex<std::collections::BTreeSet<([u8; 32], [u8; 32])>>,
+    wake: tokio::sync::Notify,
+}
+
+impl UpgradeQueue {
+    pub(crate) fn push(&self, ns: [u8; 32], group: [u8; 32]) {
+        self.due
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((ns, group));
+        self.wake.notify_one();
+    }
+
+    /// Waits for due groups and takes them (namespace, group).
+    pub(crate) async fn next(&self) -> Vec<([u8; 32], [u8; 32])> {
+        loop {
+            let due: Vec<_> =
+                std::mem::take(&mut *self.due.lock().unwrap_or_else(|p| p.into_inner()))
+                    .into_iter()
+                    .collect();
+            if !due.is_empty() {
+                return due;
+            }
+            self.wake.notified().await;
+        }
+    }
 }
 
 impl std::fmt::Debug for Membership {
@@ -118,7 +152,13 @@ impl Membership {
             keys,
             events,
             peers,
+            upgrades: UpgradeQueue::default(),
         })
+    }
+
+    /// Groups whose folded upgrade this node still has to run.
+    pub(crate) fn upgrades(&self) -> &UpgradeQueue {
+        &self.upgrades
     }
 
     fn me(&self) -> [u8; 32] {
@@ -224,6 +264,9 @@ impl Membership {
         self.keys.take_wrapped(&ns, &applied).await;
         for (_, op) in &applied {
             publish_event(&self.events, &ns, op);
+            if let Body::GroupUpgraded { group, .. } = &op.op.body {
+                self.upgrades.push(ns, *group);
+            }
         }
         let me = self.me();
         for (_, op) in &applied {
@@ -256,11 +299,12 @@ impl Membership {
                     .map_err(|e| NodeError::Internal(format!("encoding a governance op: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
+        let root_app = state.app_of(&ns).unwrap_or(&app);
         let group = GroupRecord {
             id: ns,
             name: state.name.clone(),
-            application: app.id,
-            blob: app.blob,
+            application: root_app.id,
+            blob: root_app.blob,
             parent: None,
             creator: state.creator,
             default_capabilities: state.default_capabilities,
@@ -269,13 +313,18 @@ impl Membership {
         let subgroups: Vec<GroupRecord> = state
             .groups
             .iter()
-            .map(|(id, sub)| GroupRecord {
-                id: *id,
-                name: sub.name.clone(),
-                parent: Some(sub.parent),
-                created_at_millis: sub.millis,
-                creator: sub.creator,
-                ..group.clone()
+            .map(|(id, sub)| {
+                let app = state.app_of(id).unwrap_or(&app);
+                GroupRecord {
+                    id: *id,
+                    name: sub.name.clone(),
+                    parent: Some(sub.parent),
+                    created_at_millis: sub.millis,
+                    creator: sub.creator,
+                    application: app.id,
+                    blob: app.blob,
+                    ..group.clone()
+                }
             })
             .collect();
         let store = self.store.clone();
@@ -901,7 +950,11 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
             "SubgroupVisibilitySet",
             serde_json::json!({ "subgroupVisibility": if *open { "open" } else { "restricted" } }),
         ),
-        Body::Create { .. } | Body::KeyShared { .. } | Body::ContextDetached { .. } => return,
+        // Upgrades have events of their own, sent as each node migrates.
+        Body::Create { .. }
+        | Body::KeyShared { .. }
+        | Body::ContextDetached { .. }
+        | Body::GroupUpgraded { .. } => return,
     };
     bus.publish(Scope::Group(group), kind, None, data);
 }

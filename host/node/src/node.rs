@@ -51,6 +51,11 @@ pub(crate) struct Inner {
     pub(crate) tasks: Tasks,
     /// Woken when merged deltas may have left event handlers to run.
     pub(crate) handlers_due: Arc<tokio::sync::Notify>,
+    /// The runtime migrations run on: fuel, stopped clocks, seeded
+    /// randomness, so every node computes the same state.
+    pub(crate) migrations: Arc<Runtime>,
+    /// Upgrade progress and failed verdicts on this node.
+    pub(crate) upgrades: crate::upgrades::Upgrades,
 }
 
 /// A running node. Cheap to clone.
@@ -84,6 +89,16 @@ impl Node {
             max_instances: limits.max_instances.max(1),
             ..RuntimeConfig::default()
         })
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let migrations = Runtime::new(
+            RuntimeConfig {
+                cache_dir: Some(config.blobstore_dir(&dir).join("compiled")),
+                max_memory_bytes: usize::try_from(limits.max_memory_mib.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX),
+                ..RuntimeConfig::default()
+            }
+            .deterministic(mero_runtime::DEFAULT_MIGRATION_FUEL),
+        )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let me = identity.verifying_key().to_bytes();
         let events: Arc<EventBus> = Arc::default();
@@ -132,10 +147,13 @@ impl Node {
                 events,
                 tasks: Tasks::default(),
                 handlers_due: Arc::default(),
+                migrations,
+                upgrades: Default::default(),
             }),
         };
         node.forward_commits();
         node.run_handlers();
+        node.run_upgrades();
         Ok(node)
     }
 

@@ -160,6 +160,47 @@ pub enum Body {
         /// The key, wrapped for each member it is for.
         wrapped: Vec<crate::keys::Wrapped>,
     },
+    /// An admin moved a group's contexts to another version of their app,
+    /// after migrating and checking them on its own node.
+    GroupUpgraded {
+        /// The group (the namespace id for the root group).
+        group: [u8; 32],
+        /// What it moves to and how.
+        plan: Box<UpgradePlan>,
+    },
+}
+
+/// A context as the member that ordered an upgrade had it when it migrated.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct UpgradedContext {
+    /// The context.
+    pub context: [u8; 32],
+    /// Its DAG heads when it migrated: the cut the migration read.
+    pub heads: Vec<[u8; 32]>,
+    /// Its root hash after the migration; every node that migrates the
+    /// same cut must compute the same.
+    pub root: [u8; 32],
+}
+
+/// What an upgrade moves a group to, and how every node migrates alike.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct UpgradePlan {
+    /// The application version the group's contexts move to.
+    pub app: AppInfo,
+    /// The version they ran, and its state version.
+    pub from_version: String,
+    /// The state version they leave.
+    pub from_state_version: u32,
+    /// The state version they reach (equal to `from_state_version` for a
+    /// code-only upgrade).
+    pub to_state_version: u32,
+    /// The clock the migration's writes are stamped after (millis,
+    /// counter), the same on every node.
+    pub barrier: (u64, u32),
+    /// Fuel each context's migration may burn, the same on every node.
+    pub fuel: u64,
+    /// The contexts as the ordering member migrated them.
+    pub contexts: Vec<UpgradedContext>,
 }
 
 /// One governance op.
@@ -267,6 +308,17 @@ pub struct Registered {
     pub millis: u64,
 }
 
+/// A group's last upgrade, as every member folds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeRecord {
+    /// What it moved to and how.
+    pub plan: UpgradePlan,
+    /// The admin that ordered it.
+    pub initiated_by: [u8; 32],
+    /// When, Unix milliseconds (the admin's clock).
+    pub initiated_millis: u64,
+}
+
 /// A subgroup of the namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
@@ -338,6 +390,10 @@ pub struct Namespace {
     pub key_epoch: u32,
     /// Members removed; they cannot rejoin.
     pub removed: BTreeSet<[u8; 32]>,
+    /// Each upgraded group's last upgrade.
+    pub upgrades: BTreeMap<[u8; 32], UpgradeRecord>,
+    /// Every application version a group has run: members may fetch them.
+    pub app_history: Vec<AppInfo>,
     /// Every applied op.
     pub ops: HashMap<OpId, SignedOp>,
     /// Ops no applied op names as a parent.
@@ -399,6 +455,15 @@ impl Namespace {
                 m.capabilities.unwrap_or(self.default_capabilities)
             }
         })
+    }
+
+    /// The application `group`'s contexts run: its last upgrade's, else
+    /// the namespace's.
+    pub fn app_of(&self, group: &[u8; 32]) -> Option<&AppInfo> {
+        match self.upgrades.get(group) {
+            Some(u) => Some(&u.plan.app),
+            None => self.app.as_ref(),
+        }
     }
 
     /// Whether `group` is the namespace or one of its subgroups.
@@ -848,6 +913,24 @@ impl Namespace {
             Body::GroupVisibilitySet { group, .. } => {
                 self.check_group_manage(&op.author, group, caps::MANAGE_VISIBILITY)?;
             }
+            Body::GroupUpgraded { group, plan } => {
+                if !self.is_admin(&op.author) {
+                    return Err(Refused::Invalid("only an admin may upgrade a group".into()));
+                }
+                if !self.has_group(group) {
+                    return Err(Refused::Invalid("no such group".into()));
+                }
+                if plan.to_state_version < plan.from_state_version {
+                    return Err(Refused::Invalid(
+                        "an upgrade cannot go back to an older state version".into(),
+                    ));
+                }
+                if self.app_of(group).is_some_and(|a| a.blob == plan.app.blob) {
+                    return Err(Refused::Invalid(
+                        "the group already runs that application".into(),
+                    ));
+                }
+            }
             Body::GroupMemberAdded { group, member }
             | Body::GroupMemberRemoved { group, member } => {
                 self.check_group_manage(&op.author, group, 0)?;
@@ -999,6 +1082,22 @@ impl Namespace {
                 if let Some(g) = self.groups.get_mut(group) {
                     g.open = *open;
                 }
+            }
+            Body::GroupUpgraded { group, plan } => {
+                if let Some(old) = self.app_of(group).cloned()
+                    && !self.app_history.iter().any(|a| a.blob == old.blob)
+                {
+                    self.app_history.push(old);
+                }
+                self.app_history.push(plan.app.clone());
+                self.upgrades.insert(
+                    *group,
+                    UpgradeRecord {
+                        plan: (**plan).clone(),
+                        initiated_by: op.author,
+                        initiated_millis: op.millis,
+                    },
+                );
             }
             Body::GroupMemberAdded { group, member } => {
                 if let Some(g) = self.groups.get_mut(group) {

@@ -1,0 +1,785 @@
+//! Upgrading a group's contexts to another version of their application.
+//!
+//! An admin orders an upgrade on its node. The node plans it from what the
+//! two versions declare ([`plan`]): swap the code, run the target's
+//! migration, or refuse and say why. It then migrates and checks every
+//! context of the group it holds on a staged copy of the state (a dry run
+//! first when there are several, so that one failure leaves all of them on
+//! the old version), commits, and only then signs a `GroupUpgraded`
+//! governance op naming the target, the clock and author every migration
+//! write is stamped with, the fuel, and each context's cut (its DAG heads)
+//! and migrated root hash. A failed migration or check is a logical abort:
+//! nothing is published, nothing changed, the status says why, and retry
+//! runs it again.
+//!
+//! Every member folds the op and migrates its own copy the same way (see
+//! `run_folded`): it waits until it holds the cut, runs the migration with
+//! the op's stamps and fuel on the deterministic runtime, and compares its
+//! root hash with the one in the op, so a divergence is reported instead of
+//! hidden. A node that was offline folds the op when it catches up and
+//! migrates then. A failed migration on a member is remembered per context
+//! and target and not run again until a retry.
+//!
+//! Writes: a call queued for the old version that reaches the executor
+//! after the upgrade committed is refused with a retryable
+//! `UpgradeInProgress`; reads are served throughout.
+
+pub(crate) mod plan;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mero_crdt::{Author, ContextId, DeltaId, Hlc};
+use mero_executor::{ExecError, Upgrade, Upgraded};
+use mero_runtime::App;
+
+use crate::authz;
+use crate::error::{NodeError, Result};
+use crate::events::Scope;
+use crate::governance::{AppInfo, Body, Namespace, UpgradePlan, UpgradedContext};
+use crate::node::Node;
+use crate::sync::peer_of;
+
+use self::plan::Plan;
+
+/// How long a member waits to hold an upgrade's cut before it migrates
+/// what it has (and reports the difference).
+const CUT_WAIT: Duration = Duration::from_secs(30);
+
+/// Where an upgrade stands on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Migrating.
+    InProgress,
+    /// Every context of the group here runs the target.
+    Completed,
+    /// Refused or failed; the contexts that failed run the old version.
+    Failed,
+}
+
+impl Phase {
+    /// As the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::InProgress => "in_progress",
+            Phase::Completed => "completed",
+            Phase::Failed => "failed",
+        }
+    }
+}
+
+/// One context's part in an upgrade on this node.
+#[derive(Debug, Clone)]
+pub struct ContextUpgrade {
+    /// The context.
+    pub context: ContextId,
+    /// Its root hash after migrating here.
+    pub root_hash: Option<[u8; 32]>,
+    /// The root hash the ordering admin's node computed.
+    pub expected_root_hash: Option<[u8; 32]>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// An upgrade of a group as this node sees it.
+#[derive(Debug, Clone)]
+pub struct UpgradeStatus {
+    /// The group.
+    pub group: [u8; 32],
+    /// The version it moves from and to.
+    pub from_version: String,
+    /// The version it moves to.
+    pub to_version: String,
+    /// The state versions it moves from and to.
+    pub from_state_version: u32,
+    /// The state version it moves to.
+    pub to_state_version: u32,
+    /// The application it moves to.
+    pub target_application: [u8; 32],
+    /// Its component.
+    pub target_blob: [u8; 32],
+    /// When it was ordered, Unix seconds.
+    pub initiated_at: u64,
+    /// Who ordered it.
+    pub initiated_by: [u8; 32],
+    /// Where it stands here.
+    pub phase: Phase,
+    /// The group's contexts held here.
+    pub total: u32,
+    /// Of those, the ones that run the target.
+    pub swapped: u32,
+    /// Of those, the ones whose migration failed.
+    pub failed: u32,
+    /// When it completed here, Unix seconds.
+    pub completed_at: Option<u64>,
+    /// Why it failed or was refused.
+    pub error: Option<String>,
+    /// Each context here.
+    pub contexts: Vec<ContextUpgrade>,
+}
+
+/// This node's upgrade bookkeeping: progress per group, and the verdict of
+/// every failed migration so it is not run again on its own.
+#[derive(Default)]
+pub(crate) struct Upgrades {
+    status: Mutex<HashMap<[u8; 32], UpgradeStatus>>,
+    failed: Mutex<HashMap<(ContextId, [u8; 32]), String>>,
+}
+
+impl Upgrades {
+    fn get(&self, group: &[u8; 32]) -> Option<UpgradeStatus> {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(group)
+            .cloned()
+    }
+
+    fn put(&self, status: UpgradeStatus) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(status.group, status);
+    }
+
+    fn remove(&self, group: &[u8; 32]) {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(group);
+    }
+
+    fn update(&self, group: &[u8; 32], f: impl FnOnce(&mut UpgradeStatus)) {
+        if let Some(s) = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(group)
+        {
+            f(s);
+        }
+    }
+
+    fn verdict(&self, ctx: &ContextId, blob: &[u8; 32]) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(*ctx, *blob))
+            .cloned()
+    }
+
+    fn remember_failure(&self, ctx: ContextId, blob: [u8; 32], why: String) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((ctx, blob), why);
+    }
+
+    fn forget_failures(&self, blob: &[u8; 32]) {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(_, b), _| b != blob);
+    }
+}
+
+fn b58(ctx: &ContextId) -> String {
+    bs58::encode(ctx.0).into_string()
+}
+
+fn now_secs() -> u64 {
+    mero_crdt::hlc::wall_millis() / 1000
+}
+
+fn group_not_found() -> NodeError {
+    NodeError::not_found("GroupNotFound", "Group not found")
+}
+
+impl Node {
+    /// Upgrades `group`'s contexts to application `target`: plans it,
+    /// migrates and checks every context of the group on this node, commits,
+    /// and publishes the upgrade to the other members. A refusal or a
+    /// failing migration or check changes nothing and says why.
+    pub async fn upgrade_group(
+        &self,
+        group: &[u8; 32],
+        target: &[u8; 32],
+        force_code_only: bool,
+    ) -> Result<UpgradeStatus> {
+        let gov = self
+            .inner
+            .members
+            .containing_group(group)
+            .ok_or_else(group_not_found)?;
+        let me = self.public_key();
+        authz::may_upgrade(&gov, &me, group)?;
+        let upgrades = &self.inner.upgrades;
+        if upgrades
+            .get(group)
+            .is_some_and(|s| s.phase == Phase::InProgress)
+        {
+            return Err(NodeError::conflict(
+                "UpgradeInProgress",
+                "an upgrade is already in progress for this group",
+            ));
+        }
+        let snap = self.inner.store.snapshot()?;
+        let target_rec = snap
+            .application(target)?
+            .ok_or_else(|| NodeError::not_found("ApplicationNotFound", "Application not found"))?;
+        let current = gov
+            .app_of(group)
+            .cloned()
+            .ok_or_else(|| NodeError::Internal("a group without an application".into()))?;
+        if current.blob == target_rec.blob {
+            return Err(NodeError::conflict(
+                "AlreadyTargeted",
+                "the group already runs this application",
+            ));
+        }
+        let contexts = local_contexts(self, &gov, group, None)?;
+        if contexts.is_empty() {
+            return Err(NodeError::conflict(
+                "NoContexts",
+                "the group has no contexts on this node to upgrade",
+            ));
+        }
+        let running = self.inner.exec.app(&snap, &current.blob).await?;
+        let next = self.migration_app(&target_rec.blob).await?;
+        let planned = plan::plan(running.description(), next.description(), force_code_only)
+            .map_err(|e| match e {
+                plan::PlanError::PackageMismatch { .. } => NodeError::bad(e.kind(), e.to_string()),
+                _ => NodeError::conflict(e.kind(), e.to_string()),
+            })?;
+        // After every stamp the contexts hold, so the migration's writes win.
+        let last = contexts
+            .iter()
+            .filter_map(|c| snap.context_meta(c).ok().flatten())
+            .map(|m| m.last_hlc)
+            .max()
+            .unwrap_or_default();
+        drop(snap);
+        let now = mero_crdt::hlc::wall_millis();
+        let barrier = if last.millis >= now {
+            Hlc {
+                millis: last.millis,
+                counter: last.counter.saturating_add(1),
+            }
+        } else {
+            Hlc {
+                millis: now,
+                counter: 0,
+            }
+        };
+        let target_app = AppInfo {
+            id: target_rec.id,
+            blob: target_rec.blob,
+            size: target_rec.size,
+            package: target_rec.package.clone(),
+            version: target_rec.version.clone(),
+            source: target_rec.source.clone(),
+        };
+        let mut plan = UpgradePlan {
+            app: target_app,
+            from_version: current.version.clone(),
+            from_state_version: running.description().state_version,
+            to_state_version: next.description().state_version,
+            barrier: (barrier.millis, barrier.counter),
+            fuel: self.migration_fuel(),
+            contexts: Vec::new(),
+        };
+        let status = self.start_status(group, &plan, me, mero_crdt::hlc::wall_millis(), &contexts);
+        upgrades.put(status);
+        self.publish_started(&gov, &plan, contexts.len());
+
+        let upgrade = self.upgrade_of(&plan, &next, planned, Author(me));
+        if contexts.len() > 1 && upgrade.migrate_from.is_some() {
+            // One failure must leave all of them on the old version.
+            for ctx in &contexts {
+                let dry = Upgrade {
+                    dry_run: true,
+                    ..upgrade.clone()
+                };
+                if let Err(e) = self.inner.exec.upgrade(ctx, dry).await {
+                    return Err(self.refused(group, ctx, e));
+                }
+            }
+        }
+        for ctx in &contexts {
+            match self.inner.exec.upgrade(ctx, upgrade.clone()).await {
+                Ok(done) => {
+                    self.swapped(group, ctx, &done, None, &current.version, &plan);
+                    plan.contexts.push(UpgradedContext {
+                        context: ctx.0,
+                        heads: done.heads.iter().map(|h| h.0).collect(),
+                        root: done.root_hash,
+                    });
+                }
+                // Only the first context can fail here (the dry run passed
+                // for all): nothing is committed yet.
+                Err(e) if plan.contexts.is_empty() => return Err(self.refused(group, ctx, e)),
+                Err(e) => {
+                    tracing::error!(context = %b58(ctx), error = %e, "a migration failed after its dry run passed");
+                    self.context_failed(group, ctx, &plan.app.blob, e.to_string());
+                }
+            }
+        }
+        let ns = gov.id;
+        drop(gov);
+        self.inner
+            .members
+            .author(
+                ns,
+                Body::GroupUpgraded {
+                    group: *group,
+                    plan: Box::new(plan),
+                },
+            )
+            .await?;
+        self.finish(&ns, group);
+        self.upgrade_status(group)?
+            .ok_or_else(|| NodeError::Internal("the upgrade status vanished".into()))
+    }
+
+    /// The upgrade of `group` as this node sees it: its last one, or the
+    /// last attempt refused here; `None` if it never had one.
+    pub fn upgrade_status(&self, group: &[u8; 32]) -> Result<Option<UpgradeStatus>> {
+        let gov = self
+            .inner
+            .members
+            .containing_group(group)
+            .ok_or_else(group_not_found)?;
+        if let Some(s) = self.inner.upgrades.get(group) {
+            return Ok(Some(s));
+        }
+        // Folded before this process started: describe it from governance.
+        let Some(record) = gov.upgrades.get(group) else {
+            return Ok(None);
+        };
+        let contexts = local_contexts(self, &gov, group, None)?;
+        let mut status = self.start_status(
+            group,
+            &record.plan,
+            record.initiated_by,
+            record.initiated_millis,
+            &contexts,
+        );
+        let snap = self.inner.store.snapshot()?;
+        for c in &mut status.contexts {
+            if snap
+                .context_meta(&c.context)?
+                .is_some_and(|m| m.blob == record.plan.app.blob)
+            {
+                c.root_hash = Some(snap.root_hash(&c.context)?);
+                status.swapped += 1;
+            }
+        }
+        status.phase = if status.swapped == status.total {
+            Phase::Completed
+        } else {
+            Phase::InProgress
+        };
+        Ok(Some(status))
+    }
+
+    /// Runs a failed upgrade of `group` again: the last attempt refused on
+    /// this node, or the contexts whose migration failed here.
+    pub async fn retry_upgrade(&self, group: &[u8; 32]) -> Result<UpgradeStatus> {
+        let status = self.upgrade_status(group)?.ok_or_else(|| {
+            NodeError::conflict("NothingToRetry", "the group has no upgrade to retry")
+        })?;
+        if status.phase == Phase::Completed {
+            return Err(NodeError::conflict(
+                "AlreadyCompleted",
+                "the group's upgrade already completed",
+            ));
+        }
+        if status.failed == 0 && status.phase != Phase::Failed {
+            return Err(NodeError::conflict(
+                "NothingToRetry",
+                "nothing failed: the upgrade is still running",
+            ));
+        }
+        self.inner.upgrades.forget_failures(&status.target_blob);
+        let gov = self
+            .inner
+            .members
+            .containing_group(group)
+            .ok_or_else(group_not_found)?;
+        let published = gov
+            .upgrades
+            .get(group)
+            .is_some_and(|r| r.plan.app.blob == status.target_blob);
+        if published {
+            // Rebuilt from governance, with what is done here counted.
+            self.inner.upgrades.remove(group);
+            self.run_folded(gov.id, *group).await;
+        } else {
+            // Refused before anything was published: order it again.
+            drop(gov);
+            self.inner.upgrades.remove(group);
+            return self
+                .upgrade_group(group, &status.target_application, false)
+                .await;
+        }
+        self.upgrade_status(group)?
+            .ok_or_else(|| NodeError::Internal("the upgrade status vanished".into()))
+    }
+
+    /// Runs the upgrades membership folded, as they come, and those folded
+    /// before a restart that this node has not run yet.
+    pub(crate) fn run_upgrades(&self) {
+        let node = self.clone();
+        self.inner.tasks.spawn(async move {
+            for ns in node.inner.members.all() {
+                for group in ns.upgrades.keys() {
+                    node.inner.members.upgrades().push(ns.id, *group);
+                }
+            }
+            loop {
+                for (ns, group) in node.inner.members.upgrades().next().await {
+                    node.run_folded(ns, group).await;
+                }
+            }
+        });
+    }
+
+    /// Migrates this node's contexts of `group` to the upgrade governance
+    /// folded for it, as the ordering admin did.
+    async fn run_folded(&self, ns: [u8; 32], group: [u8; 32]) {
+        let Some(gov) = self.inner.members.get(&ns) else {
+            return;
+        };
+        let Some(record) = gov.upgrades.get(&group).cloned() else {
+            return;
+        };
+        let plan = record.plan;
+        let pending = match local_contexts(self, &gov, &group, Some(&plan.app.blob)) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the contexts of an upgraded group");
+                return;
+            }
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let all = local_contexts(self, &gov, &group, None).unwrap_or_default();
+        let mut status = self.start_status(
+            &group,
+            &plan,
+            record.initiated_by,
+            record.initiated_millis,
+            &all,
+        );
+        status.swapped = (all.len() - pending.len()) as u32;
+        self.inner.upgrades.put(status);
+        self.publish_started(&gov, &plan, all.len());
+        let me = self.public_key();
+        let peers: Vec<_> = gov
+            .members
+            .keys()
+            .filter(|k| **k != me)
+            .filter_map(peer_of)
+            .collect();
+        let next = match self.ensure_app(&plan.app, &peers).await {
+            Ok(()) => self.migration_app(&plan.app.blob).await,
+            Err(e) => Err(e),
+        };
+        let next = match next {
+            Ok(app) => app,
+            Err(e) => {
+                for ctx in &pending {
+                    self.context_failed(
+                        &group,
+                        ctx,
+                        &plan.app.blob,
+                        format!("the target application is not here: {e}"),
+                    );
+                }
+                self.finish(&ns, &group);
+                return;
+            }
+        };
+        let planned = if plan.to_state_version > plan.from_state_version {
+            Plan::Migrate {
+                from: plan.from_state_version,
+            }
+        } else {
+            Plan::CodeOnly
+        };
+        let upgrade = self.upgrade_of(&plan, &next, planned, Author(record.initiated_by));
+        for ctx in &pending {
+            if let Some(why) = self.inner.upgrades.verdict(ctx, &plan.app.blob) {
+                self.context_failed(&group, ctx, &plan.app.blob, why);
+                continue;
+            }
+            let expected = plan.contexts.iter().find(|c| c.context == ctx.0);
+            if let Some(cut) = expected {
+                self.wait_for_cut(ctx, &cut.heads).await;
+            }
+            let from_version = self
+                .inner
+                .store
+                .snapshot()
+                .ok()
+                .and_then(|s| s.context_meta(ctx).ok().flatten())
+                .map(|m| m.app_version)
+                .unwrap_or_default();
+            match self.inner.exec.upgrade(ctx, upgrade.clone()).await {
+                Ok(done) => {
+                    let expected = expected.map(|c| c.root);
+                    if expected.is_some_and(|r| r != done.root_hash) {
+                        tracing::warn!(context = %b58(ctx), "the migrated state differs from the ordering admin's: the states at the cut differ, or the migration is not deterministic");
+                    }
+                    self.swapped(&group, ctx, &done, expected, &from_version, &plan);
+                }
+                Err(e) => {
+                    tracing::warn!(context = %b58(ctx), error = %e, "migration failed: logical abort, proceeding with current application");
+                    self.context_failed(&group, ctx, &plan.app.blob, e.to_string());
+                }
+            }
+        }
+        self.finish(&ns, &group);
+    }
+
+    /// Waits (bounded) until this node holds every delta of `cut`.
+    async fn wait_for_cut(&self, ctx: &ContextId, cut: &[[u8; 32]]) {
+        let mut committed = self.inner.exec.subscribe();
+        let deadline = tokio::time::Instant::now() + CUT_WAIT;
+        loop {
+            let held = self.inner.store.snapshot().is_ok_and(|s| {
+                cut.iter()
+                    .all(|h| s.has_delta(ctx, &DeltaId(*h)).unwrap_or(false))
+            });
+            if held {
+                return;
+            }
+            let _ = self.trigger_sync();
+            match tokio::time::timeout_at(deadline, committed.recv()).await {
+                Err(_) => {
+                    tracing::warn!(context = %b58(ctx), "migrating without the whole cut: its deltas did not arrive in time");
+                    return;
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn upgrade_of(
+        &self,
+        plan: &UpgradePlan,
+        next: &Arc<App>,
+        planned: Plan,
+        author: Author,
+    ) -> Upgrade {
+        Upgrade {
+            application: plan.app.id,
+            app: next.clone(),
+            runtime: self.inner.migrations.clone(),
+            app_version: plan.app.version.clone(),
+            migrate_from: match planned {
+                Plan::CodeOnly => None,
+                Plan::Migrate { from } => Some(from),
+            },
+            author,
+            barrier: Hlc {
+                millis: plan.barrier.0,
+                counter: plan.barrier.1,
+            },
+            dry_run: false,
+        }
+    }
+
+    /// The component `blob`, loaded on the deterministic runtime.
+    async fn migration_app(&self, blob: &[u8; 32]) -> Result<Arc<App>> {
+        if let Some(app) = self.inner.migrations.loaded(blob) {
+            return Ok(app);
+        }
+        let bytes = self.inner.store.snapshot()?.blob(blob)?.ok_or_else(|| {
+            NodeError::not_found(
+                "ApplicationNotFound",
+                "the target's component is not stored here",
+            )
+        })?;
+        self.inner
+            .migrations
+            .load(&bytes)
+            .await
+            .map_err(|e| match e {
+                mero_runtime::LoadError::Invalid(m) => NodeError::bad("InvalidComponent", m),
+                mero_runtime::LoadError::Host(m) => NodeError::Internal(m),
+            })
+    }
+
+    fn migration_fuel(&self) -> u64 {
+        self.inner
+            .migrations
+            .config()
+            .fuel
+            .unwrap_or(mero_runtime::DEFAULT_MIGRATION_FUEL)
+    }
+
+    fn start_status(
+        &self,
+        group: &[u8; 32],
+        plan: &UpgradePlan,
+        by: [u8; 32],
+        millis: u64,
+        contexts: &[ContextId],
+    ) -> UpgradeStatus {
+        UpgradeStatus {
+            group: *group,
+            from_version: plan.from_version.clone(),
+            to_version: plan.app.version.clone(),
+            from_state_version: plan.from_state_version,
+            to_state_version: plan.to_state_version,
+            target_application: plan.app.id,
+            target_blob: plan.app.blob,
+            initiated_at: millis / 1000,
+            initiated_by: by,
+            phase: Phase::InProgress,
+            total: contexts.len() as u32,
+            swapped: 0,
+            failed: 0,
+            completed_at: None,
+            error: None,
+            contexts: contexts
+                .iter()
+                .map(|c| ContextUpgrade {
+                    context: *c,
+                    root_hash: None,
+                    expected_root_hash: plan
+                        .contexts
+                        .iter()
+                        .find(|x| x.context == c.0)
+                        .map(|x| x.root),
+                    error: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The attempt this node ordered is refused by a migration or check:
+    /// nothing changed, nothing was published.
+    fn refused(&self, group: &[u8; 32], ctx: &ContextId, e: ExecError) -> NodeError {
+        let err = NodeError::from(e);
+        tracing::warn!(context = %b58(ctx), error = %err, "migration_check failed: logical abort, proceeding with current application");
+        let message = format!("context {}: {err}", b58(ctx));
+        self.inner.upgrades.update(group, |s| {
+            s.phase = Phase::Failed;
+            s.error = Some(message.clone());
+            s.failed = 1;
+            if let Some(c) = s.contexts.iter_mut().find(|c| c.context == *ctx) {
+                c.error = Some(err.to_string());
+            }
+        });
+        match err {
+            NodeError::Conflict { kind, .. } => NodeError::Conflict { kind, message },
+            other => other,
+        }
+    }
+
+    fn context_failed(&self, group: &[u8; 32], ctx: &ContextId, blob: &[u8; 32], why: String) {
+        self.inner
+            .upgrades
+            .remember_failure(*ctx, *blob, why.clone());
+        self.inner.upgrades.update(group, |s| {
+            s.failed += 1;
+            s.error.get_or_insert_with(|| why.clone());
+            if let Some(c) = s.contexts.iter_mut().find(|c| c.context == *ctx) {
+                c.error = Some(why);
+            }
+        });
+    }
+
+    fn swapped(
+        &self,
+        group: &[u8; 32],
+        ctx: &ContextId,
+        done: &Upgraded,
+        expected: Option<[u8; 32]>,
+        from_version: &str,
+        plan: &UpgradePlan,
+    ) {
+        tracing::info!(context = %b58(ctx), writes = done.writes, to = %plan.app.version, "Migrated state written successfully");
+        self.inner.upgrades.update(group, |s| {
+            s.swapped += 1;
+            if let Some(c) = s.contexts.iter_mut().find(|c| c.context == *ctx) {
+                c.root_hash = Some(done.root_hash);
+                c.expected_root_hash = expected.or(c.expected_root_hash);
+            }
+        });
+        self.inner.events.publish(
+            Scope::Context(*ctx),
+            "AppVersionChanged",
+            None,
+            serde_json::json!({ "fromVersion": from_version, "toVersion": plan.app.version }),
+        );
+    }
+
+    fn publish_started(&self, gov: &Namespace, plan: &UpgradePlan, total: usize) {
+        self.inner.events.publish(
+            Scope::Group(gov.id),
+            "MigrationStarted",
+            None,
+            serde_json::json!({
+                "fromVersion": plan.from_version,
+                "toVersion": plan.app.version,
+                "toStateVersion": plan.to_state_version,
+                "localContextsTotal": total,
+            }),
+        );
+    }
+
+    /// Settles the group's status once its contexts here are done.
+    fn finish(&self, ns: &[u8; 32], group: &[u8; 32]) {
+        let mut completed = None;
+        self.inner.upgrades.update(group, |s| {
+            if s.swapped >= s.total {
+                s.phase = Phase::Completed;
+                s.completed_at = Some(now_secs());
+                s.error = None;
+                completed = Some((s.to_version.clone(), now_secs()));
+            } else if s.failed > 0 {
+                s.phase = Phase::Failed;
+            }
+        });
+        if let Some((to, at)) = completed {
+            self.inner.events.publish(
+                Scope::Group(*ns),
+                "MigrationCompleted",
+                None,
+                serde_json::json!({ "toVersion": to, "completedAt": at }),
+            );
+        }
+    }
+}
+
+/// This node's contexts registered in `group`, in id order; only those not
+/// running `except_blob` if given.
+fn local_contexts(
+    node: &Node,
+    gov: &Namespace,
+    group: &[u8; 32],
+    except_blob: Option<&[u8; 32]>,
+) -> Result<Vec<ContextId>> {
+    let snap = node.inner.store.snapshot()?;
+    let mut out = Vec::new();
+    for (id, reg) in &gov.contexts {
+        if reg.group != *group {
+            continue;
+        }
+        let ctx = ContextId(*id);
+        let Some(meta) = snap.context_meta(&ctx)? else {
+            continue;
+        };
+        if except_blob.is_some_and(|b| meta.blob == *b) {
+            continue;
+        }
+        out.push(ctx);
+    }
+    Ok(out)
+}
