@@ -15,6 +15,7 @@
 pub mod ids;
 pub mod jsonrpc;
 pub mod outcome;
+pub mod upgrade;
 pub mod ws;
 
 use serde::{Deserialize, Serialize};

@@ -8,6 +8,7 @@ mod admin;
 mod error;
 mod jsonrpc;
 mod sse;
+mod upgrade;
 mod ws;
 
 use std::future::Future;
@@ -66,6 +67,10 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::add_group_members,
         admin::set_group_visibility,
         admin::sync_context,
+        upgrade::upgrade_group,
+        upgrade::upgrade_status,
+        upgrade::retry_upgrade,
+        upgrade::application_versions,
         jsonrpc::handle,
     )
 )]
@@ -196,6 +201,22 @@ pub fn router(node: Node) -> Router {
         .route(
             "/admin-api/groups/{id}/settings/subgroup-visibility",
             axum::routing::put(admin::set_group_visibility),
+        )
+        .route(
+            "/admin-api/groups/{id}/upgrade",
+            post(upgrade::upgrade_group),
+        )
+        .route(
+            "/admin-api/groups/{id}/upgrade/status",
+            get(upgrade::upgrade_status),
+        )
+        .route(
+            "/admin-api/groups/{id}/upgrade/retry",
+            post(upgrade::retry_upgrade),
+        )
+        .route(
+            "/admin-api/applications/{id}/versions",
+            get(upgrade::application_versions),
         )
         .route("/jsonrpc", post(jsonrpc::handle))
         .route("/ws", get(ws::handle))

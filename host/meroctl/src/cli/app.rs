@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use comfy_table::Table;
 use mero_api::outcome::Uninstalled;
+use mero_api::upgrade::ApplicationVersion;
 use mero_api::{
     Application, ApplicationData, ApplicationIdData, ApplicationList, Data,
     InstallDevApplicationRequest,
@@ -23,12 +24,12 @@ pub(super) enum AppCmd {
         /// Path of the .wasm component.
         #[arg(long)]
         path: PathBuf,
-        /// Package name.
-        #[arg(long, default_value = "unknown")]
-        package: String,
-        /// Version.
-        #[arg(long, default_value = "0.0.0")]
-        version: String,
+        /// The package the component must declare (the node refuses another).
+        #[arg(long)]
+        package: Option<String>,
+        /// The version the component must declare.
+        #[arg(long)]
+        version: Option<String>,
         /// Metadata (stored as bytes).
         #[arg(long, short = 'm')]
         metadata: Option<String>,
@@ -43,6 +44,11 @@ pub(super) enum AppCmd {
     /// Uninstalls an application no context runs.
     Uninstall {
         /// Application id.
+        id: String,
+    },
+    /// Lists the installed versions of an application's package.
+    Versions {
+        /// Application id (of any version).
         id: String,
     },
 }
@@ -61,8 +67,8 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: AppCmd) -> Result<()
             let body = InstallDevApplicationRequest {
                 path: abs.display().to_string(),
                 metadata: metadata.unwrap_or_default().into_bytes(),
-                package: Some(package),
-                version: Some(version),
+                package,
+                version,
             };
             let installed: Data<ApplicationIdData> = client
                 .post("/admin-api/install-dev-application", &body)
@@ -77,6 +83,12 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: AppCmd) -> Result<()
             let app: Data<ApplicationData> =
                 client.get(&format!("/admin-api/applications/{id}")).await?;
             out.write(&app.data.application)
+        }
+        AppCmd::Versions { id } => {
+            let versions: Data<Vec<ApplicationVersion>> = client
+                .get(&format!("/admin-api/applications/{id}/versions"))
+                .await?;
+            out.write(&versions.data)
         }
         AppCmd::Uninstall { id } => {
             let gone: Data<ApplicationIdData> = client
@@ -137,6 +149,24 @@ impl Report for Application {
             ("Blob", self.blob.bytecode.clone()),
             ("Methods", methods),
         ])
+    }
+}
+
+impl Report for Vec<ApplicationVersion> {
+    fn table(&self) -> Table {
+        list(
+            &["Version", "State", "Application ID", "Package", "Size"],
+            self,
+            |v| {
+                vec![
+                    v.version.clone(),
+                    v.state_version.to_string(),
+                    v.application_id.clone(),
+                    v.package.clone(),
+                    v.size.to_string(),
+                ]
+            },
+        )
     }
 }
 

@@ -1,7 +1,9 @@
 //! `meroctl group`: join a context of a namespace, list a group's contexts,
-//! change a subgroup's settings; `group members` is in [`members`].
+//! change a subgroup's settings; `group members` is in [`members`],
+//! `group upgrade` in [`upgrade`].
 
 mod members;
+mod upgrade;
 
 use clap::Subcommand;
 use comfy_table::Table;
@@ -29,6 +31,9 @@ pub(super) enum GroupCmd {
     /// A subgroup's settings.
     #[command(subcommand)]
     Settings(GroupSettingsCmd),
+    /// Moving the group to another version of its application.
+    #[command(subcommand)]
+    Upgrade(upgrade::UpgradeCmd),
 }
 
 #[derive(Subcommand)]
@@ -65,6 +70,7 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: GroupCmd) -> Result<
             out.write(&joined.data)
         }
         GroupCmd::Members(cmd) => members::run(client, out, cmd).await,
+        GroupCmd::Upgrade(cmd) => upgrade::run(client, out, cmd).await,
         GroupCmd::Contexts(GroupContextsCmd::Ls { group }) => {
             let contexts: Data<Vec<GroupContext>> = client
                 .get(&format!("/admin-api/groups/{group}/contexts"))

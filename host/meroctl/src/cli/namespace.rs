@@ -220,6 +220,7 @@ impl Report for Vec<Namespace> {
             &[
                 "Namespace ID",
                 "Application ID",
+                "Version",
                 "Members",
                 "Contexts (app version)",
                 "Name",
@@ -229,6 +230,7 @@ impl Report for Vec<Namespace> {
                 vec![
                     n.namespace_id.clone(),
                     n.target_application_id.clone(),
+                    or_dash(n.app_version.as_deref()),
                     n.member_count.to_string(),
                     contexts(n),
                     or_dash(n.name.as_deref()),
