@@ -590,3 +590,61 @@ fn nodes_that_receive_an_event_run_its_handler_and_the_author_does_not() {
     // Node1, the author, never acknowledged its own tasks.
     assert!(acks(&n2).iter().all(|a| a.ends_with(&m2)));
 }
+
+#[test]
+fn an_upgrade_announces_itself_on_every_member_node() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::MIGRATION_SUITE_V1);
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ws1 = connect(&n1).await;
+        let mut ws2 = connect(&n2).await;
+        for ws in [&mut ws1, &mut ws2] {
+            send(
+                ws,
+                json!({"id": 1, "method": "subscribe",
+                       "params": {"contextIds": [ctx], "groupIds": [ns]}}),
+            )
+            .await;
+            reply(ws, 1).await;
+        }
+        let v2 = tokio::task::block_in_place(|| {
+            let app = n1.meroctl_json(&[
+                "app",
+                "install",
+                "--path",
+                mero_fixtures::MIGRATION_SUITE_V2_ADD_FIELD,
+            ])["applicationId"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            n1.meroctl_json(&[
+                "group",
+                "upgrade",
+                "trigger",
+                &ns,
+                "--target-application-id",
+                &app,
+            ]);
+            app
+        });
+        assert!(!v2.is_empty());
+        for ws in [&mut ws1, &mut ws2] {
+            let started = next_event(ws, "MigrationStarted").await;
+            assert_eq!(started["groupId"], ns);
+            assert_eq!(started["data"]["toVersion"], "2.0.0");
+            assert_eq!(started["data"]["toStateVersion"], 2);
+            let changed = next_event(ws, "AppVersionChanged").await;
+            assert_eq!(
+                changed,
+                json!({"contextId": ctx, "type": "AppVersionChanged",
+                       "data": {"fromVersion": "1.0.0", "toVersion": "2.0.0"}})
+            );
+            let completed = next_event(ws, "MigrationCompleted").await;
+            assert_eq!(completed["data"]["toVersion"], "2.0.0");
+            assert!(completed["data"]["completedAt"].as_u64().unwrap() > 0);
+        }
+    });
+}
