@@ -9,64 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::panic, reason = "a benchmark fails fast")]
 
 use ed25519_dalek::SigningKey;
-use mero_crdt::collections::Mutator;
-use mero_crdt::overlay::Overlay;
-use mero_crdt::{Author, Clock, ContextId, Delta, Hlc, NodeId, SignedDelta};
 use mero_testkit::bench::{self, time};
-use mero_testkit::engine::{Engine, Host, Limits};
-
-/// Fills a context with `keys` keys through signed deltas from another author.
-async fn prefill(n: &Engine, ctx: ContextId, keys: usize) {
-    let key = SigningKey::from_bytes(&[9; 32]);
-    let author = Author(key.verifying_key().to_bytes());
-    let mut clock = Clock::starting_after(Hlc {
-        millis: mero_crdt::hlc::wall_millis(),
-        counter: 0,
-    });
-    let mut done = 0;
-    while done < keys {
-        let snap = n.store.snapshot().unwrap();
-        let mut overlay = Overlay::new(snap.context(ctx));
-        let mut ops = Vec::new();
-        let mut m = Mutator::new(
-            &mut overlay,
-            author,
-            &mut clock,
-            mero_crdt::hlc::wall_millis(),
-            &mut ops,
-        );
-        let end = (done + 20_000).min(keys);
-        for i in done..end {
-            let k = serde_json_key(i);
-            m.put_register(
-                &NodeId::root("items"),
-                k.as_bytes(),
-                format!("\"v{i}\"").into_bytes(),
-            )
-            .unwrap();
-        }
-        let delta = Delta {
-            version: 1,
-            context: ctx,
-            author,
-            parents: snap.heads(&ctx).unwrap(),
-            governance: Vec::new(),
-            hlc: clock.tick(mero_crdt::hlc::wall_millis()),
-            ops,
-            events: vec![],
-        };
-        drop(snap);
-        n.exec
-            .apply_delta(SignedDelta::sign(delta, &key))
-            .await
-            .unwrap();
-        done = end;
-    }
-}
-
-fn serde_json_key(i: usize) -> String {
-    format!("key-{i:08}")
-}
+use mero_testkit::engine::{Host, Limits, prefill_key};
 
 fn main() {
     let setup = bench::setup();
@@ -133,8 +77,8 @@ fn main() {
         // Flat in the size of the state.
         for (i, keys) in [100usize, 10_000, 100_000].into_iter().enumerate() {
             let ctx = n.create(blob, 10 + i as u8, "").await.unwrap();
-            prefill(&n, ctx, keys).await;
-            let probe = serde_json_key(keys / 2);
+            n.prefill(ctx, "items", keys, |i| format!("\"v{i}\"")).await;
+            let probe = prefill_key(keys / 2);
             time(iters / 2, |j| {
                 let exec = n.exec.clone();
                 async move {

@@ -16,62 +16,11 @@
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
-use mero_crdt::collections::Mutator;
-use mero_crdt::overlay::Overlay;
-use mero_crdt::{Author, Clock, ContextId, Delta, Hlc, NodeId, SignedDelta};
+use mero_crdt::{Author, Hlc};
 use mero_executor::Upgrade;
 use mero_runtime::{Runtime, RuntimeConfig};
 use mero_testkit::bench;
-use mero_testkit::engine::{Engine, Host, Limits};
-
-/// Fills map `field` of a context with `n` entries whose register holds
-/// `value(i)` (JSON), through signed deltas from another author.
-async fn prefill(e: &Engine, ctx: ContextId, field: &str, n: usize, value: fn(usize) -> String) {
-    let key = SigningKey::from_bytes(&[9; 32]);
-    let author = Author(key.verifying_key().to_bytes());
-    let mut clock = Clock::starting_after(Hlc {
-        millis: mero_crdt::hlc::wall_millis(),
-        counter: 0,
-    });
-    let mut done = 0;
-    while done < n {
-        let snap = e.store.snapshot().unwrap();
-        let mut overlay = Overlay::new(snap.context(ctx));
-        let mut ops = Vec::new();
-        let mut m = Mutator::new(
-            &mut overlay,
-            author,
-            &mut clock,
-            mero_crdt::hlc::wall_millis(),
-            &mut ops,
-        );
-        let end = (done + 20_000).min(n);
-        for i in done..end {
-            m.put_register(
-                &NodeId::root(field),
-                format!("key-{i:08}").as_bytes(),
-                value(i).into_bytes(),
-            )
-            .unwrap();
-        }
-        let delta = Delta {
-            version: 1,
-            context: ctx,
-            author,
-            parents: snap.heads(&ctx).unwrap(),
-            governance: Vec::new(),
-            hlc: clock.tick(mero_crdt::hlc::wall_millis()),
-            ops,
-            events: vec![],
-        };
-        drop(snap);
-        e.exec
-            .apply_delta(SignedDelta::sign(delta, &key))
-            .await
-            .unwrap();
-        done = end;
-    }
-}
+use mero_testkit::engine::{Host, Limits};
 
 /// Resident and peak resident memory, in MiB.
 fn rss() -> (f64, f64) {
@@ -155,7 +104,7 @@ fn main() {
                 };
                 id += 1;
                 let ctx = e.create(v1, id, "").await.unwrap();
-                prefill(&e, ctx, case.field, n, case.value).await;
+                e.prefill(ctx, case.field, n, case.value).await;
                 if case.field == "items" {
                     let t = Instant::now();
                     e.exec.upgrade(&ctx, upgrade(true)).await.unwrap();

@@ -38,11 +38,11 @@ fn context_id(s: &str) -> ApiResult<ContextId> {
         .map_err(|m| ApiError::bad("InvalidContextId", m))
 }
 
-fn application_id(s: &str) -> ApiResult<[u8; 32]> {
+pub(crate) fn application_id(s: &str) -> ApiResult<[u8; 32]> {
     parse_b58(s, "application id").map_err(|m| ApiError::bad("InvalidApplicationId", m))
 }
 
-fn group_id(s: &str) -> ApiResult<[u8; 32]> {
+pub(crate) fn group_id(s: &str) -> ApiResult<[u8; 32]> {
     parse_group(s).map_err(|m| ApiError::bad("InvalidGroupId", m))
 }
 

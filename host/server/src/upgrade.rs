@@ -6,23 +6,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use mero_api::Data;
-use mero_api::ids::{b58, hex32, parse_b58, parse_group};
+use mero_api::ids::{b58, hex32};
 use mero_api::upgrade::{
     ApplicationVersion, ContextUpgradeStatus, GroupUpgradeStatus, UpgradeGroupRequest,
     UpgradeGroupResponse,
 };
 use mero_node::{Node, Phase, UpgradeStatus};
 
-use crate::admin::json_body;
+use crate::admin::{application_id, group_id, json_body};
 use crate::error::{ApiError, ApiResult};
-
-fn group_id(s: &str) -> ApiResult<[u8; 32]> {
-    parse_group(s).map_err(|m| ApiError::bad("InvalidGroupId", m))
-}
-
-fn application_id(s: &str) -> ApiResult<[u8; 32]> {
-    parse_b58(s, "application id").map_err(|m| ApiError::bad("InvalidApplicationId", m))
-}
 
 /// Upstream's counters are `null` once an upgrade completed.
 fn counter(s: &UpgradeStatus, n: u32) -> Option<u32> {

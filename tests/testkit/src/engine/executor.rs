@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ed25519_dalek::SigningKey;
-use mero_crdt::{ContextId, Hash};
+use mero_crdt::collections::Mutator;
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{Author, Clock, ContextId, Delta, Hash, Hlc, NodeId, SignedDelta};
 use mero_executor::{CallOutcome, ExecError, Executor, NewContext};
 use mero_runtime::{Runtime, RuntimeConfig};
 use mero_store::Store;
@@ -125,4 +127,60 @@ impl Engine {
     pub fn commits(&self) -> u64 {
         self.exec.stats().commits.load(Ordering::Relaxed)
     }
+
+    /// Fills the map at the root under `field` of `ctx` with `n` keys
+    /// `key-00000000`, `key-00000001`, ... whose registers hold `value(i)`
+    /// (JSON), through signed deltas of another author: far faster than
+    /// `n` calls, for benches over large states.
+    pub async fn prefill(&self, ctx: ContextId, field: &str, n: usize, value: fn(usize) -> String) {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let author = Author(key.verifying_key().to_bytes());
+        let mut clock = Clock::starting_after(Hlc {
+            millis: mero_crdt::hlc::wall_millis(),
+            counter: 0,
+        });
+        let mut done = 0;
+        while done < n {
+            let snap = self.store.snapshot().unwrap();
+            let mut overlay = Overlay::new(snap.context(ctx));
+            let mut ops = Vec::new();
+            let mut m = Mutator::new(
+                &mut overlay,
+                author,
+                &mut clock,
+                mero_crdt::hlc::wall_millis(),
+                &mut ops,
+            );
+            let end = (done + 20_000).min(n);
+            for i in done..end {
+                m.put_register(
+                    &NodeId::root(field),
+                    prefill_key(i).as_bytes(),
+                    value(i).into_bytes(),
+                )
+                .unwrap();
+            }
+            let delta = Delta {
+                version: 1,
+                context: ctx,
+                author,
+                parents: snap.heads(&ctx).unwrap(),
+                governance: Vec::new(),
+                hlc: clock.tick(mero_crdt::hlc::wall_millis()),
+                ops,
+                events: vec![],
+            };
+            drop(snap);
+            self.exec
+                .apply_delta(SignedDelta::sign(delta, &key))
+                .await
+                .unwrap();
+            done = end;
+        }
+    }
+}
+
+/// The `i`th key [`Engine::prefill`] writes.
+pub fn prefill_key(i: usize) -> String {
+    format!("key-{i:08}")
 }
