@@ -538,10 +538,11 @@ fn a_member_offline_during_the_upgrade_migrates_when_it_returns() {
 }
 
 /// Like the test above, with a write under the new version on node 1 while
-/// node 2 is away: node 2 still ends on node 1's state, and must report the
-/// migration of the cut named in the op, not a divergence.
+/// node 2 is away: node 2 still ends on node 1's state, and reports no
+/// divergence. If the write reached it before the upgrade, it migrated past
+/// the cut and says its root is not comparable (no `expectedRootHash`);
+/// otherwise it migrated the cut and its root is node 1's.
 #[test]
-#[ignore = "node bug: after a v2 write on node 1 while node 2 was away, node 2 on return reports rootHash = its current root (the post-write one), not the op's expectedRootHash (node 1's migrated root); its migration wrote nothing (log: 'Migrated state written successfully ... writes=0 to=2.0.0') and it logs WARN 'the migrated state differs from the ordering admin's: the states at the cut differ, or the migration is not deterministic': a false divergence report, apparently from migrating after syncing past the cut (final roots and data agree)"]
 fn a_member_offline_during_the_upgrade_and_a_later_write_reports_no_divergence() {
     let (n1, mut n2, _, ns, ctx) = pair(mero_fixtures::MIGRATION_SUITE_V1);
     let (migrated, s2) = upgrade_while_away(&n1, &mut n2, &ns, &ctx, || {
@@ -554,7 +555,12 @@ fn a_member_offline_during_the_upgrade_and_a_later_write_reports_no_divergence()
                "notes": "written-while-offline"}),
     );
     assert_eq!(n2.call(&ctx, "get_item", json!({"key": "k1"})), "v1-value");
-    assert_migrated_to(&n2, &s2, &migrated);
+    let c = &s2["contexts"][0];
+    if c.get("expectedRootHash").is_some() {
+        assert_migrated_to(&n2, &s2, &migrated);
+    } else {
+        assert!(n2.log().contains("moved past the upgrade's cut"), "{s2}");
+    }
     assert!(!n2.log().contains("differs from the ordering admin"));
 }
 
