@@ -266,7 +266,10 @@ fn init(dir: &Path, listen: Listen, auth_mode: AuthMode, force: bool) -> anyhow:
     );
     if auth_mode == AuthMode::Embedded {
         let credential = mero_server::auth::provision(dir, force)?;
-        println!("  auth:    embedded; root credential {}", credential.display());
+        println!(
+            "  auth:    embedded; root credential {}",
+            credential.display()
+        );
     } else {
         println!("  auth:    proxy (the node checks no credentials)");
     }

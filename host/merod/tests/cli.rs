@@ -183,7 +183,11 @@ fn get_status(addr: &str, path: &str, token: Option<&str>) -> u16 {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     answer.split_whitespace().nth(1).unwrap().parse().unwrap()
@@ -253,9 +257,17 @@ fn dev_lines(merod: &std::path::Path) -> Vec<String> {
         .find(|(_, l)| l.contains("token (admin, 24 h): "))
         .map(|(_, l)| l.clone())
         .unwrap_or_else(|| panic!("no token line in {:#?}", node.seen));
-    let api = token_line.split_whitespace().nth(1).unwrap().trim_start_matches("http://");
+    let api = token_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("http://");
     let token = token_line.rsplit(' ').next().unwrap();
-    assert_eq!(get_status(api, "/admin-api/contexts", Some(token)), 200, "{token_line}");
+    assert_eq!(
+        get_status(api, "/admin-api/contexts", Some(token)),
+        200,
+        "{token_line}"
+    );
     assert_eq!(get_status(api, "/admin-api/contexts", None), 401);
     let lines = node.stop(Stream::Out);
     let ctl: Vec<String> = lines
@@ -312,19 +324,37 @@ fn init_writes_a_private_root_credential_and_refuses_an_open_unauthenticated_api
             .output()
             .unwrap()
     };
-    let out = run(&["--node", "n1", "init", "--server-port", "3121", "--swarm-port", "3122"]);
+    let out = run(&[
+        "--node",
+        "n1",
+        "init",
+        "--server-port",
+        "3121",
+        "--swarm-port",
+        "3122",
+    ]);
     assert_ok(&out);
     let credential = home.path().join("n1/credential.json");
     let mode = std::fs::metadata(&credential).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&credential).unwrap()).unwrap();
-    assert_eq!(v["access_token"].as_str().unwrap().split('.').count(), 3, "a JWT");
+    assert_eq!(
+        v["access_token"].as_str().unwrap().split('.').count(),
+        3,
+        "a JWT"
+    );
     let config = std::fs::read_to_string(home.path().join("n1/config.toml")).unwrap();
     assert!(config.contains("auth_mode = \"embedded\""), "{config}");
 
     let open = run(&[
-        "--node", "n2", "init", "--auth-mode", "proxy", "--server-host", "0.0.0.0",
+        "--node",
+        "n2",
+        "init",
+        "--auth-mode",
+        "proxy",
+        "--server-host",
+        "0.0.0.0",
     ]);
     assert!(!open.status.success());
     assert!(

@@ -171,7 +171,10 @@ pub(crate) async fn guard(State(policy): State<WebPolicy>, req: Request, next: N
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
                 HeaderValue::from_static(ALLOW_HEADERS),
             );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
         }
         return resp;
     }
@@ -204,14 +207,23 @@ mod tests {
     #[test]
     fn hosts_are_matched_by_name_without_port() {
         let p = WebPolicy::new(&["node.example".into(), "[fd00::1]".into()], &[]);
-        for ok in ["127.0.0.1:2528", "localhost", "[::1]:80", "NODE.example:1", "[fd00::1]:9"] {
+        for ok in [
+            "127.0.0.1:2528",
+            "localhost",
+            "[::1]:80",
+            "NODE.example:1",
+            "[fd00::1]:9",
+        ] {
             assert!(p.host_allowed(ok), "{ok}");
         }
         for bad in ["attacker.example:2528", "127.0.0.1.nip.io", "[::2]:1", ""] {
             assert!(!p.host_allowed(bad), "{bad}");
         }
         assert!(same_origin("http://127.0.0.1:2528", Some("127.0.0.1:2528")));
-        assert!(!same_origin("http://127.0.0.1:3000", Some("127.0.0.1:2528")));
+        assert!(!same_origin(
+            "http://127.0.0.1:3000",
+            Some("127.0.0.1:2528")
+        ));
         assert!(!same_origin("null", Some("127.0.0.1:2528")));
     }
 }

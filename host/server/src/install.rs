@@ -41,7 +41,10 @@ impl InstallRoot {
 fn unreadable(path: &Path, e: &std::io::Error) -> ApiError {
     ApiError::bad(
         "UnreadablePath",
-        format!("cannot read `{}` on the node's machine: {e}", path.display()),
+        format!(
+            "cannot read `{}` on the node's machine: {e}",
+            path.display()
+        ),
     )
 }
 
@@ -52,12 +55,18 @@ pub(crate) async fn read(path: &str, root: &InstallRoot) -> ApiResult<Vec<u8>> {
         .components()
         .any(|c| matches!(c, std::path::Component::ParentDir))
     {
-        return Err(ApiError::bad("InvalidPath", "the path must not contain `..`"));
+        return Err(ApiError::bad(
+            "InvalidPath",
+            "the path must not contain `..`",
+        ));
     }
     if !path.is_absolute() {
         return Err(ApiError::bad(
             "InvalidPath",
-            format!("`{}` is not an absolute path on the node's machine", path.display()),
+            format!(
+                "`{}` is not an absolute path on the node's machine",
+                path.display()
+            ),
         ));
     }
     let root = root.effective();
@@ -89,7 +98,10 @@ fn read_blocking(path: &Path, root: Option<&Path>) -> ApiResult<Vec<u8>> {
     let too_large = || {
         ApiError::bad(
             "ComponentTooLarge",
-            format!("`{}` is over the limit of {MAX_COMPONENT_BYTES} bytes", path.display()),
+            format!(
+                "`{}` is over the limit of {MAX_COMPONENT_BYTES} bytes",
+                path.display()
+            ),
         )
     };
     if meta.len() > MAX_COMPONENT_BYTES as u64 {
@@ -142,7 +154,10 @@ mod tests {
     fn fifos_devices_and_directories_are_refused_unread() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         for p in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
             let e = read_blocking(p, None).unwrap_err();
@@ -164,7 +179,10 @@ mod tests {
         assert_eq!(read_blocking(&inside, Some(root.path())).unwrap(), b"\0asm");
         for p in [&secret, &link] {
             let text = format!("{:?}", read_blocking(p, Some(root.path())).unwrap_err());
-            assert!(text.contains("PathOutsideInstallRoot") && !text.contains("SECRET"), "{text}");
+            assert!(
+                text.contains("PathOutsideInstallRoot") && !text.contains("SECRET"),
+                "{text}"
+            );
         }
     }
 }

@@ -190,7 +190,14 @@ async fn call(
     }
     let ctx = match parse_b58(context_id, "context id") {
         Ok(c) => ContextId(c),
-        Err(m) => return ok(Response::err(id, "ParseError", json!(m), Some("InvalidContextId"))),
+        Err(m) => {
+            return ok(Response::err(
+                id,
+                "ParseError",
+                json!(m),
+                Some("InvalidContextId"),
+            ));
+        }
     };
     match node.execute_text(&ctx, method, args).await {
         Ok(outcome) => ok(Response::ok(id, outcome.output)),

@@ -126,7 +126,9 @@ impl utoipa::Modify for BearerAuth {
             }
             if let Some(item) = doc.paths.paths.get_mut(*path) {
                 for op in [&mut item.get, &mut item.post].into_iter().flatten() {
-                    op.security = Some(vec![utoipa::openapi::security::SecurityRequirement::default()]);
+                    op.security = Some(vec![
+                        utoipa::openapi::security::SecurityRequirement::default(),
+                    ]);
                 }
             }
         }
@@ -329,7 +331,10 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
         .route("/sse/subscription", post(sse::change))
         .fallback(not_found)
         // The last layer runs first: browser defences, then auth.
-        .layer(from_fn_with_state(options.auth.clone(), auth::routes::check))
+        .layer(from_fn_with_state(
+            options.auth.clone(),
+            auth::routes::check,
+        ))
         .layer(from_fn_with_state(options.web.clone(), browser::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState {

@@ -173,7 +173,9 @@ mod tests {
         assert!(rxs[1].try_recv().is_ok(), "the oldest half-open one goes");
         assert!(rxs[0].try_recv().is_err(), "a busy one stays");
         flags[2].store(true, Ordering::Relaxed);
-        lock(&open).conns.insert(3, (Arc::new(AtomicBool::new(true)), oneshot::channel().0));
+        lock(&open)
+            .conns
+            .insert(3, (Arc::new(AtomicBool::new(true)), oneshot::channel().0));
         assert!(!admit(&open, 3), "all busy: refused");
         assert!(admit(&open, 4));
     }

@@ -27,8 +27,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::error::ApiError;
 use crate::auth::Grants;
+use crate::error::ApiError;
 use crate::ws::{Subscription, authorize, may_subscribe, parse_ids};
 
 /// Sessions kept for clients to come back to; the oldest go first.

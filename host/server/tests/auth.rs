@@ -4,7 +4,12 @@
 //! as its clients speak them; revocation and key rotation take effect; path
 //! installs refuse FIFOs and leak no bytes. In process, over the router.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail fast")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail fast"
+)]
 
 use std::path::Path;
 
@@ -99,7 +104,13 @@ impl Fixture {
         }
     }
 
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = Request::builder()
             .method(method)
             .uri(path)
@@ -143,9 +154,10 @@ fn documented_routes() -> Vec<(String, String, bool)> {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             // An empty requirement in `security` marks a public route.
-            let public = op["security"]
-                .as_array()
-                .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
+            let public = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
             out.push((method.to_uppercase(), path.clone(), public));
         }
     }
@@ -157,10 +169,19 @@ fn documented_routes() -> Vec<(String, String, bool)> {
 async fn every_documented_route_needs_a_token_and_its_permission() {
     let f = fixture(AuthMode::Embedded, |_| {}).await;
     let routes = documented_routes();
-    let public: Vec<&str> = routes.iter().filter(|r| r.2).map(|r| r.1.as_str()).collect();
+    let public: Vec<&str> = routes
+        .iter()
+        .filter(|r| r.2)
+        .map(|r| r.1.as_str())
+        .collect();
     assert_eq!(
         public,
-        ["/admin-api/health", "/admin-api/is-authed", "/auth/refresh", "/auth/token"],
+        [
+            "/admin-api/health",
+            "/admin-api/is-authed",
+            "/auth/refresh",
+            "/auth/token"
+        ],
         "only these are public"
     );
     let unrelated = f.token(&["network:peers"]);
@@ -176,11 +197,21 @@ async fn every_documented_route_needs_a_token_and_its_permission() {
         let a = f.call(method, &url, None, body.clone()).await;
         assert_eq!(a.status, 401, "{method} {path} without a token: {}", a.body);
         assert_eq!(a.headers["x-auth-error"], "missing_token");
-        let a = f.call(method, &url, Some("not.a.token"), body.clone()).await;
+        let a = f
+            .call(method, &url, Some("not.a.token"), body.clone())
+            .await;
         assert_eq!(a.status, 401, "{method} {path} with garbage: {}", a.body);
-        let lacking = if path == "/admin-api/peers" { &other } else { &unrelated };
+        let lacking = if path == "/admin-api/peers" {
+            &other
+        } else {
+            &unrelated
+        };
         let a = f.call(method, &url, Some(lacking), body.clone()).await;
-        assert_eq!(a.status, 403, "{method} {path} lacking its permission: {}", a.body);
+        assert_eq!(
+            a.status, 403,
+            "{method} {path} lacking its permission: {}",
+            a.body
+        );
         if method == "GET" {
             reads.push((method.clone(), path.clone(), url));
         } else {
@@ -192,7 +223,12 @@ async fn every_documented_route_needs_a_token_and_its_permission() {
         let need = mero_server::auth::required_permission(method, path, url);
         let t = f.token(&[&need]);
         let a = f.call(method, url, Some(&t), None).await;
-        assert!(a.status.is_success(), "{method} {path} with `{need}`: {} {}", a.status, a.body);
+        assert!(
+            a.status.is_success(),
+            "{method} {path} with `{need}`: {} {}",
+            a.status,
+            a.body
+        );
     }
     // Writes with `{}` bodies mostly answer 400; what matters is that auth
     // let them through (no 401, and no 403 of the auth layer's kind).
@@ -220,19 +256,32 @@ async fn calls_and_events_are_checked_per_context_and_method() {
             "params": {"contextId": ctx, "method": method, "argsJson": {"key": "k", "value": "v"}}})
     };
     let only_get = f.token(&[&format!("context:execute[{ctx},,get]")]);
-    let a = f.call("POST", "/jsonrpc", Some(&only_get), Some(rpc("set"))).await;
+    let a = f
+        .call("POST", "/jsonrpc", Some(&only_get), Some(rpc("set")))
+        .await;
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = f.call("POST", "/jsonrpc", Some(&only_get), Some(rpc("get"))).await;
+    let a = f
+        .call("POST", "/jsonrpc", Some(&only_get), Some(rpc("get")))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.get("error").is_none(), "{}", a.body);
     let other_ctx = f.token(&["context:execute[11111111111111111111111111111111]"]);
-    let a = f.call("POST", "/jsonrpc", Some(&other_ctx), Some(rpc("get"))).await;
+    let a = f
+        .call("POST", "/jsonrpc", Some(&other_ctx), Some(rpc("get")))
+        .await;
     assert_eq!(a.status, 403, "{}", a.body);
-    let a = f.call("POST", "/jsonrpc", Some(&f.root), Some(rpc("set"))).await;
+    let a = f
+        .call("POST", "/jsonrpc", Some(&f.root), Some(rpc("set")))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     // SSE subscriptions need the context's permission too.
     let a = f
-        .call("GET", &format!("/sse?contextIds={ctx}"), Some(&other_ctx), None)
+        .call(
+            "GET",
+            &format!("/sse?contextIds={ctx}"),
+            Some(&other_ctx),
+            None,
+        )
         .await;
     assert_eq!(a.status, 403, "{}", a.body);
     f.node.shutdown().await.unwrap();
@@ -253,7 +302,11 @@ async fn browser_defences_hold(mode: AuthMode) {
     })
     .await;
     let bearer = format!("Bearer {}", f.root);
-    let auth: &[(&str, &str)] = if f.root.is_empty() { &[] } else { &[("authorization", &bearer)] };
+    let auth: &[(&str, &str)] = if f.root.is_empty() {
+        &[]
+    } else {
+        &[("authorization", &bearer)]
+    };
     let with = |extra: &[(&'static str, &'static str)]| {
         let mut h: Vec<(&str, &str)> = auth.to_vec();
         h.extend_from_slice(extra);
@@ -266,14 +319,23 @@ async fn browser_defences_hold(mode: AuthMode) {
     .to_string();
     for path in ["/jsonrpc", invite.as_str()] {
         let a = f
-            .send(raw("POST", path, &with(&[("host", "127.0.0.1:2528"), ("content-type", "text/plain")]), &rpc))
+            .send(raw(
+                "POST",
+                path,
+                &with(&[("host", "127.0.0.1:2528"), ("content-type", "text/plain")]),
+                &rpc,
+            ))
             .await;
         assert_eq!(a.status, 415, "{path}: {}", a.body);
         let a = f
             .send(raw(
                 "POST",
                 path,
-                &with(&[("host", "127.0.0.1:2528"), ("origin", "http://evil.example"), ("content-type", "application/json")]),
+                &with(&[
+                    ("host", "127.0.0.1:2528"),
+                    ("origin", "http://evil.example"),
+                    ("content-type", "application/json"),
+                ]),
                 &rpc,
             ))
             .await;
@@ -282,45 +344,113 @@ async fn browser_defences_hold(mode: AuthMode) {
     }
     // DNS rebinding: a foreign Host is refused; configured and loopback ones served.
     let a = f
-        .send(raw("GET", "/admin-api/contexts", &with(&[("host", "attacker.example:2528")]), ""))
+        .send(raw(
+            "GET",
+            "/admin-api/contexts",
+            &with(&[("host", "attacker.example:2528")]),
+            "",
+        ))
         .await;
     assert_eq!(a.status, 421, "{}", a.body);
     for host in ["node.example:2528", "localhost:2528", "[::1]:2528"] {
-        let a = f.send(raw("GET", "/admin-api/contexts", &with(&[("host", host)]), "")).await;
+        let a = f
+            .send(raw(
+                "GET",
+                "/admin-api/contexts",
+                &with(&[("host", host)]),
+                "",
+            ))
+            .await;
         assert_eq!(a.status, 200, "{host}: {}", a.body);
     }
     // The node's own page, and the allowed origin with CORS answers.
     let a = f
-        .send(raw("GET", "/admin-api/contexts", &with(&[("host", "127.0.0.1:2528"), ("origin", "http://127.0.0.1:2528")]), ""))
+        .send(raw(
+            "GET",
+            "/admin-api/contexts",
+            &with(&[
+                ("host", "127.0.0.1:2528"),
+                ("origin", "http://127.0.0.1:2528"),
+            ]),
+            "",
+        ))
         .await;
     assert_eq!(a.status, 200);
     let a = f
         .send(raw(
             "OPTIONS",
             "/jsonrpc",
-            &[("host", "127.0.0.1:2528"), ("origin", "http://localhost:5173"), ("access-control-request-method", "POST"), ("access-control-request-headers", "authorization, content-type")],
+            &[
+                ("host", "127.0.0.1:2528"),
+                ("origin", "http://localhost:5173"),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization, content-type",
+                ),
+            ],
             "",
         ))
         .await;
     assert_eq!(a.status, 204);
-    assert_eq!(a.headers["access-control-allow-origin"], "http://localhost:5173");
-    assert!(a.headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert_eq!(
+        a.headers["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert!(
+        a.headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
     let a = f
-        .send(raw("OPTIONS", "/jsonrpc", &[("host", "127.0.0.1:2528"), ("origin", "http://localhost:3000"), ("access-control-request-method", "POST")], ""))
+        .send(raw(
+            "OPTIONS",
+            "/jsonrpc",
+            &[
+                ("host", "127.0.0.1:2528"),
+                ("origin", "http://localhost:3000"),
+                ("access-control-request-method", "POST"),
+            ],
+            "",
+        ))
         .await;
     assert_eq!(a.status, 403, "an origin not listed gets no preflight");
     let a = f
-        .send(raw("GET", "/admin-api/contexts", &with(&[("host", "127.0.0.1:2528"), ("origin", "http://localhost:5173")]), ""))
+        .send(raw(
+            "GET",
+            "/admin-api/contexts",
+            &with(&[
+                ("host", "127.0.0.1:2528"),
+                ("origin", "http://localhost:5173"),
+            ]),
+            "",
+        ))
         .await;
     assert_eq!(a.status, 200);
-    assert_eq!(a.headers["access-control-allow-origin"], "http://localhost:5173");
-    assert!(a.headers["access-control-expose-headers"].to_str().unwrap().contains("x-auth-error"));
+    assert_eq!(
+        a.headers["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    assert!(
+        a.headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-auth-error")
+    );
     // A WebSocket upgrade from a foreign page.
     let a = f
         .send(raw(
             "GET",
             "/ws",
-            &with(&[("host", "127.0.0.1:2528"), ("origin", "http://evil.example"), ("connection", "upgrade"), ("upgrade", "websocket"), ("sec-websocket-version", "13"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")]),
+            &with(&[
+                ("host", "127.0.0.1:2528"),
+                ("origin", "http://evil.example"),
+                ("connection", "upgrade"),
+                ("upgrade", "websocket"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ]),
             "",
         ))
         .await;
@@ -347,42 +477,81 @@ async fn upstream_clients_log_in_refresh_and_are_revoked() {
     let dir = f._dir.path();
     mero_server::auth::set_password(dir, "alice", "correct horse", vec!["admin".into()]).unwrap();
     // The probe upstream clients use to detect auth.
-    assert_eq!(f.call("GET", "/admin-api/contexts", None, None).await.status, 401);
+    assert_eq!(
+        f.call("GET", "/admin-api/contexts", None, None)
+            .await
+            .status,
+        401
+    );
     let login = |password: &str| {
         json!({"auth_method": "user_password", "public_key": "ed25519:abc", "client_name": "http://127.0.0.1:2528",
             "permissions": ["admin"], "timestamp": 1_700_000_000u64,
             "provider_data": {"username": "alice", "password": password}})
     };
-    let a = f.call("POST", "/auth/token", None, Some(login("wrong password"))).await;
+    let a = f
+        .call("POST", "/auth/token", None, Some(login("wrong password")))
+        .await;
     assert_eq!(a.status, 401);
-    assert!(a.body["data"].is_null() && a.body["error"].is_string(), "{}", a.body);
-    let a = f.call("POST", "/auth/token", None, Some(login("correct horse"))).await;
+    assert!(
+        a.body["data"].is_null() && a.body["error"].is_string(),
+        "{}",
+        a.body
+    );
+    let a = f
+        .call("POST", "/auth/token", None, Some(login("correct horse")))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body["error"].is_null());
     let access = a.body["data"]["access_token"].as_str().unwrap().to_string();
-    let refresh = a.body["data"]["refresh_token"].as_str().unwrap().to_string();
-    assert_eq!(f.call("GET", "/admin-api/contexts", Some(&access), None).await.status, 200);
+    let refresh = a.body["data"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
-        f.call("GET", "/admin-api/contexts", Some(&refresh), None).await.status,
+        f.call("GET", "/admin-api/contexts", Some(&access), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        f.call("GET", "/admin-api/contexts", Some(&refresh), None)
+            .await
+            .status,
         401,
         "a refresh token is no bearer token"
     );
-    let is = f.call("GET", "/admin-api/is-authed", Some(&access), None).await;
+    let is = f
+        .call("GET", "/admin-api/is-authed", Some(&access), None)
+        .await;
     assert_eq!(is.body["data"]["status"], "authed");
     // Refresh: a new pair; the refresh token is single-use.
     let body = json!({"access_token": access, "refresh_token": refresh});
-    let a = f.call("POST", "/auth/refresh", None, Some(body.clone())).await;
+    let a = f
+        .call("POST", "/auth/refresh", None, Some(body.clone()))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let access2 = a.body["data"]["access_token"].as_str().unwrap().to_string();
-    assert_eq!(f.call("GET", "/admin-api/contexts", Some(&access2), None).await.status, 200);
+    assert_eq!(
+        f.call("GET", "/admin-api/contexts", Some(&access2), None)
+            .await
+            .status,
+        200
+    );
     let a = f.call("POST", "/auth/refresh", None, Some(body)).await;
     assert_eq!(a.status, 401, "spent: {}", a.body);
     // Revoking the session stops its access token at once.
     let a = f
-        .call("POST", "/admin-api/auth/revoke", Some(&f.root), Some(json!({"token": access2})))
+        .call(
+            "POST",
+            "/admin-api/auth/revoke",
+            Some(&f.root),
+            Some(json!({"token": access2})),
+        )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let a = f.call("GET", "/admin-api/contexts", Some(&access2), None).await;
+    let a = f
+        .call("GET", "/admin-api/contexts", Some(&access2), None)
+        .await;
     assert_eq!(a.status, 401);
     assert_eq!(a.headers["x-auth-error"], "token_revoked");
 
@@ -396,7 +565,10 @@ async fn upstream_clients_log_in_refresh_and_are_revoked() {
     let page = f.call("GET", &format!("/auth/login?{q}"), None, None).await;
     assert_eq!(page.status, 200);
     let html = page.body.as_str().unwrap();
-    assert!(html.contains("name=\"password\"") && html.contains("state=s7a7e"), "{html}");
+    assert!(
+        html.contains("name=\"password\"") && html.contains("state=s7a7e"),
+        "{html}"
+    );
     assert_eq!(page.headers["x-frame-options"], "DENY");
     let form = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("callback-url", callback)
@@ -408,23 +580,48 @@ async fn upstream_clients_log_in_refresh_and_are_revoked() {
         .send(raw(
             "POST",
             "/auth/login",
-            &[("host", "127.0.0.1:2528"), ("origin", "http://127.0.0.1:2528"), ("content-type", "application/x-www-form-urlencoded")],
+            &[
+                ("host", "127.0.0.1:2528"),
+                ("origin", "http://127.0.0.1:2528"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
             &form,
         ))
         .await;
     assert_eq!(a.status, 303, "{}", a.body);
     let location = url::Url::parse(a.headers["location"].to_str().unwrap()).unwrap();
-    assert_eq!(location.query(), Some("state=s7a7e"), "the callback's state comes back");
-    let tokens: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(location.fragment().unwrap().as_bytes()).into_owned().collect();
     assert_eq!(
-        f.call("GET", "/admin-api/contexts", Some(&tokens["access_token"]), None).await.status,
+        location.query(),
+        Some("state=s7a7e"),
+        "the callback's state comes back"
+    );
+    let tokens: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(location.fragment().unwrap().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(
+        f.call(
+            "GET",
+            "/admin-api/contexts",
+            Some(&tokens["access_token"]),
+            None
+        )
+        .await
+        .status,
         200
     );
     // Tokens never go to a callback elsewhere.
     let evil = form.replace("127.0.0.1%3A9080", "evil.example");
     let a = f
-        .send(raw("POST", "/auth/login", &[("host", "127.0.0.1:2528"), ("content-type", "application/x-www-form-urlencoded")], &evil))
+        .send(raw(
+            "POST",
+            "/auth/login",
+            &[
+                ("host", "127.0.0.1:2528"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            &evil,
+        ))
         .await;
     assert_eq!(a.status, 400);
     f.node.shutdown().await.unwrap();
@@ -435,28 +632,68 @@ async fn scoped_tokens_are_minted_and_key_rotation_retires_old_tokens() {
     let f = fixture(AuthMode::Embedded, |_| {}).await;
     let scoped = format!("context:execute[{}]", f.ids.ctx);
     let a = f
-        .call("POST", "/admin-api/auth/tokens", Some(&f.root), Some(json!({"permissions": [scoped], "expires_in_secs": 60})))
+        .call(
+            "POST",
+            "/admin-api/auth/tokens",
+            Some(&f.root),
+            Some(json!({"permissions": [scoped], "expires_in_secs": 60})),
+        )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let t = a.body["data"]["access_token"].as_str().unwrap().to_string();
-    assert_eq!(f.call("GET", "/admin-api/contexts", Some(&t), None).await.status, 403);
+    assert_eq!(
+        f.call("GET", "/admin-api/contexts", Some(&t), None)
+            .await
+            .status,
+        403
+    );
     // A token cannot mint more than it has.
     let a = f
-        .call("POST", "/admin-api/auth/tokens", Some(&t), Some(json!({"permissions": ["admin"], "expires_in_secs": 60})))
+        .call(
+            "POST",
+            "/admin-api/auth/tokens",
+            Some(&t),
+            Some(json!({"permissions": ["admin"], "expires_in_secs": 60})),
+        )
         .await;
     assert_eq!(a.status, 403);
     let list = f.token(&["context:list"]);
     let a = f
-        .call("POST", "/admin-api/auth/rotate-keys", Some(&f.root), Some(json!({"retire_previous": false})))
+        .call(
+            "POST",
+            "/admin-api/auth/rotate-keys",
+            Some(&f.root),
+            Some(json!({"retire_previous": false})),
+        )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(f.call("GET", "/admin-api/contexts", Some(&list), None).await.status, 200);
+    assert_eq!(
+        f.call("GET", "/admin-api/contexts", Some(&list), None)
+            .await
+            .status,
+        200
+    );
     let a = f
-        .call("POST", "/admin-api/auth/rotate-keys", Some(&f.root), Some(json!({"retire_previous": true})))
+        .call(
+            "POST",
+            "/admin-api/auth/rotate-keys",
+            Some(&f.root),
+            Some(json!({"retire_previous": true})),
+        )
         .await;
     assert_eq!(a.status, 200);
-    assert_eq!(f.call("GET", "/admin-api/contexts", Some(&list), None).await.status, 401);
-    assert_eq!(f.call("GET", "/admin-api/contexts", Some(&f.root), None).await.status, 200);
+    assert_eq!(
+        f.call("GET", "/admin-api/contexts", Some(&list), None)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        f.call("GET", "/admin-api/contexts", Some(&f.root), None)
+            .await
+            .status,
+        200
+    );
     f.node.shutdown().await.unwrap();
 }
 
@@ -474,9 +711,18 @@ async fn install_path(f: &Fixture, path: &Path) -> Answer {
 async fn path_installs_refuse_fifos_and_never_echo_file_bytes() {
     let root = tempfile::tempdir().unwrap();
     let confined = root.path().to_path_buf();
-    let f = fixture(AuthMode::Embedded, move |c| c.server.install_root = Some(confined)).await;
+    let f = fixture(AuthMode::Embedded, move |c| {
+        c.server.install_root = Some(confined)
+    })
+    .await;
     let fifo = root.path().join("app.wasm");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let a = install_path(&f, &fifo).await;
     assert_eq!(a.status, 400);
     assert_eq!(a.body["type"], "NotARegularFile", "{}", a.body);
@@ -485,14 +731,22 @@ async fn path_installs_refuse_fifos_and_never_echo_file_bytes() {
     let a = install_path(&f, &secret).await;
     assert_eq!(a.body["type"], "InvalidComponent", "{}", a.body);
     let text = a.body.to_string();
-    assert!(!text.contains("0x49") && !text.contains("IS_S") && !text.contains("hunter2"), "{text}");
+    assert!(
+        !text.contains("0x49") && !text.contains("IS_S") && !text.contains("hunter2"),
+        "{text}"
+    );
     let outside = f._dir.path().join("config.toml");
     let a = install_path(&f, &outside).await;
     assert_eq!(a.status, 403, "{}", a.body);
     // Only a token with the install permission may.
     let t = f.token(&["application:list"]);
     let a = f
-        .call("POST", "/admin-api/install-dev-application", Some(&t), Some(json!({"path": secret, "metadata": []})))
+        .call(
+            "POST",
+            "/admin-api/install-dev-application",
+            Some(&t),
+            Some(json!({"path": secret, "metadata": []})),
+        )
         .await;
     assert_eq!(a.status, 403);
     f.node.shutdown().await.unwrap();

@@ -42,7 +42,11 @@ fn half_open_sockets_neither_exhaust_descriptors_nor_lock_out_clients() {
         sockets.push(s);
     }
     for _ in 0..3 {
-        assert!(health_answers(&node), "health did not answer:\n{}", node.log());
+        assert!(
+            health_answers(&node),
+            "health did not answer:\n{}",
+            node.log()
+        );
     }
     let fds = open_fds(node.pid());
     assert!(
@@ -61,20 +65,34 @@ fn a_websocket_flooding_calls_it_never_reads_leaves_the_node_answering() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let value = "x".repeat(900_000);
     let ws = rt.block_on(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(node.ws_url()).await.unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(node.ws_url())
+            .await
+            .unwrap();
         for i in 0..400 {
             let req = json!({"id": i, "method": "execute", "params": {"contextId": ctx,
                 "method": "set", "argsJson": {"key": format!("k{i}"), "value": value}}});
-            let send = ws.send(tokio_tungstenite::tungstenite::Message::Text(req.to_string().into()));
+            let send = ws.send(tokio_tungstenite::tungstenite::Message::Text(
+                req.to_string().into(),
+            ));
             // Past the in-flight cap the node stops reading: our sends then
             // block on TCP, which is the limit holding.
-            if tokio::time::timeout(Duration::from_secs(5), send).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), send)
+                .await
+                .is_err()
+            {
                 break;
             }
         }
         ws
     });
-    assert!(health_answers(&node), "health did not answer:\n{}", node.log());
-    assert_eq!(node.call(&ctx, "get", json!({"key": "absent"})), serde_json::Value::Null);
+    assert!(
+        health_answers(&node),
+        "health did not answer:\n{}",
+        node.log()
+    );
+    assert_eq!(
+        node.call(&ctx, "get", json!({"key": "absent"})),
+        serde_json::Value::Null
+    );
     drop(ws);
 }

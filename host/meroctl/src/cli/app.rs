@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use comfy_table::Table;
 use mero_api::outcome::Uninstalled;
-use mero_api::{
-    Application, ApplicationData, ApplicationIdData, ApplicationList, Data,
-};
+use mero_api::{Application, ApplicationData, ApplicationIdData, ApplicationList, Data};
 
 use crate::client::{Client, ClientError};
 use crate::output::{Output, Report, kv, list, table};

@@ -4,7 +4,9 @@
 use clap::Subcommand;
 use comfy_table::Table;
 use mero_api::Data;
-use mero_api::auth::{CreateTokenRequest, CreatedToken, KeyRotation, RevokeRequest, RotateKeysRequest};
+use mero_api::auth::{
+    CreateTokenRequest, CreatedToken, KeyRotation, RevokeRequest, RotateKeysRequest,
+};
 
 use crate::client::{Client, ClientError};
 use crate::output::{Output, Report, kv};

@@ -12,17 +12,17 @@ use serde::{Deserialize, Serialize};
 use super::AuthError;
 
 /// The `kid` of the root key.
-pub const ROOT_KID: &str = "root";
+pub(crate) const ROOT_KID: &str = "root";
 
 /// One HS256 key.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct Key {
+pub(crate) struct Key {
     /// Its id, in the token header.
-    pub kid: String,
+    pub(crate) kid: String,
     /// Hex of 32 random bytes.
     secret: String,
     /// When it was made, seconds since the epoch.
-    pub created_at: u64,
+    pub(crate) created_at: u64,
 }
 
 impl std::fmt::Debug for Key {
@@ -41,28 +41,28 @@ impl Key {
     }
 
     /// A new root key.
-    pub fn generate_root(now: u64) -> Key {
+    pub(crate) fn generate_root(now: u64) -> Key {
         Key::generate(ROOT_KID.into(), now)
     }
 
     /// The secret bytes.
-    pub fn secret(&self) -> Vec<u8> {
+    pub(crate) fn secret(&self) -> Vec<u8> {
         hex::decode(&self.secret).unwrap_or_default()
     }
 }
 
 /// What `keys.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Keyring {
+pub(crate) struct Keyring {
     /// Signs the root credential.
-    pub root: Key,
+    pub(crate) root: Key,
     /// Newest last; the last signs new tokens.
-    pub signing: Vec<Key>,
+    pub(crate) signing: Vec<Key>,
 }
 
 impl Keyring {
     /// Fresh keys.
-    pub fn generate(now: u64) -> Keyring {
+    pub(crate) fn generate(now: u64) -> Keyring {
         Keyring {
             root: Key::generate(ROOT_KID.into(), now),
             signing: vec![Key::generate(new_kid(), now)],
@@ -70,12 +70,12 @@ impl Keyring {
     }
 
     /// The key that signs new tokens.
-    pub fn current(&self) -> Option<&Key> {
+    pub(crate) fn current(&self) -> Option<&Key> {
         self.signing.last()
     }
 
     /// The key with id `kid`, if it is still accepted.
-    pub fn find(&self, kid: &str) -> Option<&Key> {
+    pub(crate) fn find(&self, kid: &str) -> Option<&Key> {
         if kid == ROOT_KID {
             return Some(&self.root);
         }
@@ -85,7 +85,7 @@ impl Keyring {
     /// Starts signing with a new key. Earlier keys stay accepted for
     /// `keep_secs` after the rotation (so tokens they signed run out
     /// naturally) unless `retire` drops them now.
-    pub fn rotate(&mut self, now: u64, keep_secs: u64, retire: bool) {
+    pub(crate) fn rotate(&mut self, now: u64, keep_secs: u64, retire: bool) {
         if retire {
             self.signing.clear();
         }
@@ -95,7 +95,7 @@ impl Keyring {
 
     /// Drops keys whose successor is older than `keep_secs`: nothing they
     /// signed is still valid.
-    pub fn prune(&mut self, now: u64, keep_secs: u64) {
+    pub(crate) fn prune(&mut self, now: u64, keep_secs: u64) {
         let mut keep = Vec::new();
         let n = self.signing.len();
         for i in 0..n {
@@ -116,19 +116,19 @@ fn new_kid() -> String {
 /// Revoked token ids (`jti`) and session ids (`sid`), each with the time
 /// after which the token it names is expired anyway.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Revoked {
+pub(crate) struct Revoked {
     /// Id → expiry.
-    pub ids: BTreeMap<String, u64>,
+    pub(crate) ids: BTreeMap<String, u64>,
 }
 
 impl Revoked {
     /// Whether `id` is revoked.
-    pub fn contains(&self, id: &str) -> bool {
+    pub(crate) fn contains(&self, id: &str) -> bool {
         self.ids.contains_key(id)
     }
 
     /// Revokes `id` until `until`; forgets ids already past.
-    pub fn add(&mut self, id: &str, until: u64, now: u64) {
+    pub(crate) fn add(&mut self, id: &str, until: u64, now: u64) {
         self.ids.retain(|_, exp| *exp >= now);
         self.ids.insert(id.to_string(), until);
     }
@@ -136,11 +136,11 @@ impl Revoked {
 
 /// Where the auth files of a node live.
 #[derive(Clone, Debug)]
-pub struct AuthDir(pub PathBuf);
+pub(crate) struct AuthDir(pub PathBuf);
 
 impl AuthDir {
     /// `<node>/auth`.
-    pub fn of(node_dir: &Path) -> AuthDir {
+    pub(crate) fn of(node_dir: &Path) -> AuthDir {
         AuthDir(node_dir.join("auth"))
     }
 
@@ -163,13 +163,13 @@ impl AuthDir {
         let path = self.file(name);
         let io = |e: std::io::Error| AuthError::Storage(format!("{}: {e}", path.display()));
         create_private_dir(&self.0).map_err(io)?;
-        let text = serde_json::to_string_pretty(value)
-            .map_err(|e| AuthError::Storage(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(value).map_err(|e| AuthError::Storage(e.to_string()))?;
         mero_config::write_private(&path, &text).map_err(io)
     }
 
     /// The keyring, made on first use.
-    pub fn keyring(&self, now: u64) -> Result<(Keyring, bool), AuthError> {
+    pub(crate) fn keyring(&self, now: u64) -> Result<(Keyring, bool), AuthError> {
         match self.read::<Keyring>("keys.json")? {
             Some(k) => Ok((k, false)),
             None => {
@@ -181,27 +181,27 @@ impl AuthDir {
     }
 
     /// Writes the keyring.
-    pub fn save_keyring(&self, k: &Keyring) -> Result<(), AuthError> {
+    pub(crate) fn save_keyring(&self, k: &Keyring) -> Result<(), AuthError> {
         self.write("keys.json", k)
     }
 
     /// The revocation list.
-    pub fn revoked(&self) -> Result<Revoked, AuthError> {
+    pub(crate) fn revoked(&self) -> Result<Revoked, AuthError> {
         Ok(self.read("revoked.json")?.unwrap_or_default())
     }
 
     /// Writes the revocation list.
-    pub fn save_revoked(&self, r: &Revoked) -> Result<(), AuthError> {
+    pub(crate) fn save_revoked(&self, r: &Revoked) -> Result<(), AuthError> {
         self.write("revoked.json", r)
     }
 
     /// The users of the `user_password` provider.
-    pub fn users(&self) -> Result<super::users::Users, AuthError> {
+    pub(crate) fn users(&self) -> Result<super::users::Users, AuthError> {
         Ok(self.read("users.json")?.unwrap_or_default())
     }
 
     /// Writes the users.
-    pub fn save_users(&self, u: &super::users::Users) -> Result<(), AuthError> {
+    pub(crate) fn save_users(&self, u: &super::users::Users) -> Result<(), AuthError> {
         self.write("users.json", u)
     }
 }

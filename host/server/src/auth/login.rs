@@ -202,7 +202,10 @@ fn split_perms(s: &str) -> Option<Vec<String>> {
 
 /// The login page of the browser flow.
 pub(crate) async fn login_page(Query(q): Query<HashMap<String, String>>) -> Response {
-    let callback = q.get("callback-url").map(String::as_str).unwrap_or_default();
+    let callback = q
+        .get("callback-url")
+        .map(String::as_str)
+        .unwrap_or_default();
     if local_callback(callback).is_none() {
         return page(
             StatusCode::BAD_REQUEST,
@@ -226,7 +229,13 @@ pub(crate) async fn login_submit(State(auth): State<Auth>, body: Bytes) -> Respo
         );
     };
     let perms = field("permissions");
-    match login(&auth, field("username"), field("password"), "browser", split_perms(perms)) {
+    match login(
+        &auth,
+        field("username"),
+        field("password"),
+        "browser",
+        split_perms(perms),
+    ) {
         Ok(pair) => {
             let fragment = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("access_token", &pair.access)
@@ -269,6 +278,9 @@ mod tests {
             granted(&user, Some(vec!["admin".into()])),
             Err(AuthError::Forbidden(_))
         ));
-        assert_eq!(escape(r#"<a href="x">'"#), "&lt;a href=&quot;x&quot;&gt;&#39;");
+        assert_eq!(
+            escape(r#"<a href="x">'"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;"
+        );
     }
 }

@@ -21,7 +21,8 @@ fn json<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Aut
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| AuthError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| AuthError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 /// Mints an access token with the permissions asked for, each covered by
@@ -102,7 +103,10 @@ pub(crate) async fn rotate(State(auth): State<Auth>, body: Bytes) -> Response {
 /// Whether the request's bearer token is valid, and what it may do.
 #[utoipa::path(get, path = "/admin-api/is-authed", tag = "auth",
     responses((status = 200, body = Data<IsAuthed>)))]
-pub(crate) async fn is_authed(State(auth): State<Auth>, headers: HeaderMap) -> Json<Data<IsAuthed>> {
+pub(crate) async fn is_authed(
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+) -> Json<Data<IsAuthed>> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

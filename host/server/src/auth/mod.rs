@@ -228,8 +228,8 @@ impl Auth {
     /// The grants of a bearer `token` (access tokens only).
     pub fn authenticate(&self, token: &str) -> Result<Grants, AuthError> {
         let claims = self.verify(token, TokenType::Access, false)?;
-        let permissions = permissions::parse_all(&claims.permissions)
-            .map_err(|_| AuthError::InvalidToken)?;
+        let permissions =
+            permissions::parse_all(&claims.permissions).map_err(|_| AuthError::InvalidToken)?;
         Ok(Grants {
             subject: claims.sub,
             permissions,
@@ -275,7 +275,15 @@ impl Auth {
         token::sign(claims, &key)
     }
 
-    fn claims(&self, sub: &str, aud: &str, perms: &[String], ttl: u64, sid: &str, kind: TokenType) -> Claims {
+    fn claims(
+        &self,
+        sub: &str,
+        aud: &str,
+        perms: &[String],
+        ttl: u64,
+        sid: &str,
+        kind: TokenType,
+    ) -> Claims {
         let now = now();
         Claims {
             sub: sub.into(),
@@ -302,7 +310,14 @@ impl Auth {
         let sid = sid.map_or_else(token::new_id, str::to_string);
         let t = &self.0.ttl;
         let access = self.claims(sub, aud, perms, t.access_ttl_secs, &sid, TokenType::Access);
-        let refresh = self.claims(sub, aud, perms, t.refresh_ttl_secs, &sid, TokenType::Refresh);
+        let refresh = self.claims(
+            sub,
+            aud,
+            perms,
+            t.refresh_ttl_secs,
+            &sid,
+            TokenType::Refresh,
+        );
         Ok(Pair {
             access: self.sign_with_current(&access)?,
             refresh: self.sign_with_current(&refresh)?,
@@ -443,8 +458,8 @@ pub fn provision(node_dir: &Path, force: bool) -> Result<PathBuf, AuthError> {
     let credential = Credential {
         access_token: token::sign(&claims, &keys.root)?,
     };
-    let text = serde_json::to_string_pretty(&credential)
-        .map_err(|e| AuthError::Storage(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&credential).map_err(|e| AuthError::Storage(e.to_string()))?;
     mero_config::write_private(&path, &text)
         .map_err(|e| AuthError::Storage(format!("{}: {e}", path.display())))?;
     Ok(path)

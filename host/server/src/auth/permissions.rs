@@ -73,9 +73,10 @@ impl Permission {
         {
             return false;
         }
-        self.args.iter().enumerate().all(|(i, a)| {
-            a.is_empty() || a == "*" || required.args.get(i).is_some_and(|r| r == a)
-        })
+        self.args
+            .iter()
+            .enumerate()
+            .all(|(i, a)| a.is_empty() || a == "*" || required.args.get(i).is_some_and(|r| r == a))
     }
 }
 
@@ -154,7 +155,15 @@ mod tests {
 
     #[test]
     fn malformed_permissions_are_refused() {
-        for bad in ["", "a::b", "a[b", "a[b]c", "a[[b]]", "a b", "context:execute]"] {
+        for bad in [
+            "",
+            "a::b",
+            "a[b",
+            "a[b]c",
+            "a[[b]]",
+            "a b",
+            "context:execute]",
+        ] {
             assert!(Permission::parse(bad).is_err(), "{bad}");
         }
         assert!(parse_all(&["admin".into(), "x[".into()]).is_err());

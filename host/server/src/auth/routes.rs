@@ -37,41 +37,165 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("POST", "/auth/login", Need::Public),
     ("POST", "/admin-api/auth/tokens", Need::Perm("keys:create")),
     ("POST", "/admin-api/auth/revoke", Need::Perm("keys:delete")),
-    ("POST", "/admin-api/auth/rotate-keys", Need::Perm("keys:rotate")),
-    ("POST", "/admin-api/install-dev-application", Need::Perm("application:install")),
-    ("POST", "/admin-api/install-application", Need::Perm("application:install")),
-    ("GET", "/admin-api/applications", Need::Perm("application:list")),
-    ("GET", "/admin-api/applications/{id}", Need::Perm("application:list[{id}]")),
-    ("DELETE", "/admin-api/applications/{id}", Need::Perm("application:uninstall[{id}]")),
-    ("POST", "/admin-api/namespaces", Need::Perm("namespace:create")),
+    (
+        "POST",
+        "/admin-api/auth/rotate-keys",
+        Need::Perm("keys:rotate"),
+    ),
+    (
+        "POST",
+        "/admin-api/install-dev-application",
+        Need::Perm("application:install"),
+    ),
+    (
+        "POST",
+        "/admin-api/install-application",
+        Need::Perm("application:install"),
+    ),
+    (
+        "GET",
+        "/admin-api/applications",
+        Need::Perm("application:list"),
+    ),
+    (
+        "GET",
+        "/admin-api/applications/{id}",
+        Need::Perm("application:list[{id}]"),
+    ),
+    (
+        "DELETE",
+        "/admin-api/applications/{id}",
+        Need::Perm("application:uninstall[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/namespaces",
+        Need::Perm("namespace:create"),
+    ),
     ("GET", "/admin-api/namespaces", Need::Perm("namespace:list")),
-    ("GET", "/admin-api/namespaces/{id}", Need::Perm("namespace:list[{id}]")),
-    ("DELETE", "/admin-api/namespaces/{id}", Need::Perm("namespace:delete[{id}]")),
-    ("POST", "/admin-api/namespaces/{id}/invite", Need::Perm("namespace:invite[{id}]")),
-    ("POST", "/admin-api/namespaces/{id}/join", Need::Perm("namespace:join[{id}]")),
-    ("POST", "/admin-api/namespaces/{id}/leave", Need::Perm("namespace:leave[{id}]")),
-    ("POST", "/admin-api/namespaces/{id}/groups", Need::Perm("group:create[{id}]")),
-    ("GET", "/admin-api/namespaces/{id}/groups", Need::Perm("group:list[{id}]")),
+    (
+        "GET",
+        "/admin-api/namespaces/{id}",
+        Need::Perm("namespace:list[{id}]"),
+    ),
+    (
+        "DELETE",
+        "/admin-api/namespaces/{id}",
+        Need::Perm("namespace:delete[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/namespaces/{id}/invite",
+        Need::Perm("namespace:invite[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/namespaces/{id}/join",
+        Need::Perm("namespace:join[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/namespaces/{id}/leave",
+        Need::Perm("namespace:leave[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/namespaces/{id}/groups",
+        Need::Perm("group:create[{id}]"),
+    ),
+    (
+        "GET",
+        "/admin-api/namespaces/{id}/groups",
+        Need::Perm("group:list[{id}]"),
+    ),
     ("POST", "/admin-api/contexts", Need::Perm("context:create")),
     ("GET", "/admin-api/contexts", Need::Perm("context:list")),
-    ("GET", "/admin-api/contexts/{id}", Need::Perm("context:list[{id}]")),
-    ("DELETE", "/admin-api/contexts/{id}", Need::Perm("context:delete[{id}]")),
-    ("POST", "/admin-api/contexts/{id}/join", Need::Perm("context:join[{id}]")),
-    ("POST", "/admin-api/contexts/sync/{id}", Need::Perm("context:sync[{id}]")),
-    ("POST", "/admin-api/contexts/sync", Need::Perm("context:sync")),
-    ("POST", "/admin-api/alias/create/context", Need::Perm("context:alias:create")),
-    ("POST", "/admin-api/alias/lookup/context/{name}", Need::Perm("context:alias:lookup")),
-    ("POST", "/admin-api/alias/delete/context/{name}", Need::Perm("context:alias:delete")),
-    ("GET", "/admin-api/alias/list/context", Need::Perm("context:alias:list")),
+    (
+        "GET",
+        "/admin-api/contexts/{id}",
+        Need::Perm("context:list[{id}]"),
+    ),
+    (
+        "DELETE",
+        "/admin-api/contexts/{id}",
+        Need::Perm("context:delete[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/contexts/{id}/join",
+        Need::Perm("context:join[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/contexts/sync/{id}",
+        Need::Perm("context:sync[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/contexts/sync",
+        Need::Perm("context:sync"),
+    ),
+    (
+        "POST",
+        "/admin-api/alias/create/context",
+        Need::Perm("context:alias:create"),
+    ),
+    (
+        "POST",
+        "/admin-api/alias/lookup/context/{name}",
+        Need::Perm("context:alias:lookup"),
+    ),
+    (
+        "POST",
+        "/admin-api/alias/delete/context/{name}",
+        Need::Perm("context:alias:delete"),
+    ),
+    (
+        "GET",
+        "/admin-api/alias/list/context",
+        Need::Perm("context:alias:list"),
+    ),
     ("GET", "/admin-api/peers", Need::Perm("network:peers")),
-    ("GET", "/admin-api/groups/{id}/contexts", Need::Perm("group:list[{id}]")),
-    ("GET", "/admin-api/groups/{id}/members", Need::Perm("group:list[{id}]")),
-    ("POST", "/admin-api/groups/{id}/members", Need::Perm("group:manage[{id}]")),
-    ("POST", "/admin-api/groups/{id}/members/remove", Need::Perm("group:manage[{id}]")),
-    ("PUT", "/admin-api/groups/{id}/members/{account}/role", Need::Perm("group:manage[{id}]")),
-    ("PUT", "/admin-api/groups/{id}/members/{account}/capabilities", Need::Perm("group:manage[{id}]")),
-    ("GET", "/admin-api/groups/{id}/members/{account}/capabilities", Need::Perm("group:list[{id}]")),
-    ("PUT", "/admin-api/groups/{id}/settings/subgroup-visibility", Need::Perm("group:manage[{id}]")),
+    (
+        "GET",
+        "/admin-api/groups/{id}/contexts",
+        Need::Perm("group:list[{id}]"),
+    ),
+    (
+        "GET",
+        "/admin-api/groups/{id}/members",
+        Need::Perm("group:list[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/groups/{id}/members",
+        Need::Perm("group:manage[{id}]"),
+    ),
+    (
+        "POST",
+        "/admin-api/groups/{id}/members/remove",
+        Need::Perm("group:manage[{id}]"),
+    ),
+    (
+        "PUT",
+        "/admin-api/groups/{id}/members/{account}/role",
+        Need::Perm("group:manage[{id}]"),
+    ),
+    (
+        "PUT",
+        "/admin-api/groups/{id}/members/{account}/capabilities",
+        Need::Perm("group:manage[{id}]"),
+    ),
+    (
+        "GET",
+        "/admin-api/groups/{id}/members/{account}/capabilities",
+        Need::Perm("group:list[{id}]"),
+    ),
+    (
+        "PUT",
+        "/admin-api/groups/{id}/settings/subgroup-visibility",
+        Need::Perm("group:manage[{id}]"),
+    ),
     ("POST", "/jsonrpc", Need::Token),
     ("GET", "/ws", Need::Token),
     ("GET", "/sse", Need::Token),
@@ -109,7 +233,10 @@ fn bearer(req: &Request) -> Option<String> {
         return v
             .to_str()
             .ok()
-            .and_then(|s| s.strip_prefix("Bearer ").or_else(|| s.strip_prefix("bearer ")))
+            .and_then(|s| {
+                s.strip_prefix("Bearer ")
+                    .or_else(|| s.strip_prefix("bearer "))
+            })
             .map(|s| s.trim().to_string());
     }
     let path = req.uri().path();
@@ -170,7 +297,10 @@ mod tests {
             "/admin-api/groups/abc/members/def/role",
         );
         assert_eq!(p.to_string(), "group:manage[abc]");
-        assert_eq!(need(&Method::GET, "/admin-api/unlisted"), Need::Perm("admin"));
+        assert_eq!(
+            need(&Method::GET, "/admin-api/unlisted"),
+            Need::Perm("admin")
+        );
         assert_eq!(need(&Method::GET, "/admin-api/health"), Need::Public);
         assert_eq!(
             instantiate("context:list[{id}]", "/a/{id}", "/a/x]y").to_string(),

@@ -10,12 +10,12 @@ use super::AuthError;
 use super::keys::Key;
 
 /// Our `iss`.
-pub const ISSUER: &str = "mero-node";
+pub(crate) const ISSUER: &str = "mero-node";
 
 /// Access or refresh.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum TokenType {
+pub(crate) enum TokenType {
     /// A bearer credential.
     Access,
     /// Spent once at `/auth/refresh` for a new pair.
@@ -24,38 +24,38 @@ pub enum TokenType {
 
 /// A token's claims.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Claims {
+pub(crate) struct Claims {
     /// Who: `root`, a user name, a label.
-    pub sub: String,
+    pub(crate) sub: String,
     /// [`ISSUER`].
-    pub iss: String,
+    pub(crate) iss: String,
     /// The client.
-    pub aud: String,
+    pub(crate) aud: String,
     /// Expiry, seconds since the epoch.
-    pub exp: u64,
+    pub(crate) exp: u64,
     /// Issue time.
-    pub iat: u64,
+    pub(crate) iat: u64,
     /// This token's id.
-    pub jti: String,
+    pub(crate) jti: String,
     /// Access or refresh.
-    pub token_type: TokenType,
+    pub(crate) token_type: TokenType,
     /// What it may do.
-    pub permissions: Vec<String>,
+    pub(crate) permissions: Vec<String>,
     /// The node it was issued for (upstream's claim; informative here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub node_url: Option<String>,
+    pub(crate) node_url: Option<String>,
     /// The session: shared by a pair and every pair refreshed from it.
     #[serde(default)]
-    pub sid: String,
+    pub(crate) sid: String,
 }
 
 /// A fresh random id.
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
 /// Signs `claims` with `key`.
-pub fn sign(claims: &Claims, key: &Key) -> Result<String, AuthError> {
+pub(crate) fn sign(claims: &Claims, key: &Key) -> Result<String, AuthError> {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&key.secret()))
@@ -63,7 +63,7 @@ pub fn sign(claims: &Claims, key: &Key) -> Result<String, AuthError> {
 }
 
 /// The `kid` a token names, before anything is trusted.
-pub fn kid(token: &str) -> Result<String, AuthError> {
+pub(crate) fn kid(token: &str) -> Result<String, AuthError> {
     jsonwebtoken::decode_header(token)
         .ok()
         .and_then(|h| h.kid)
@@ -72,7 +72,7 @@ pub fn kid(token: &str) -> Result<String, AuthError> {
 
 /// Verifies `token`'s signature with `key` and its expiry (unless
 /// `allow_expired`), and returns its claims.
-pub fn verify(token: &str, key: &Key, allow_expired: bool) -> Result<Claims, AuthError> {
+pub(crate) fn verify(token: &str, key: &Key, allow_expired: bool) -> Result<Claims, AuthError> {
     let mut v = Validation::new(Algorithm::HS256);
     v.leeway = 0;
     v.validate_aud = false;

@@ -12,19 +12,19 @@ const ITERATIONS: u32 = 100_000;
 
 /// Every user, by name.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Users {
+pub(crate) struct Users {
     /// Name → record.
-    pub users: BTreeMap<String, User>,
+    pub(crate) users: BTreeMap<String, User>,
 }
 
 /// One user.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct User {
+pub(crate) struct User {
     salt: String,
     hash: String,
     iterations: u32,
     /// What this user's tokens may do.
-    pub permissions: Vec<String>,
+    pub(crate) permissions: Vec<String>,
 }
 
 impl std::fmt::Debug for User {
@@ -50,7 +50,7 @@ fn derive(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
 
 impl User {
     /// A user with `password` and `permissions`.
-    pub fn new(password: &str, permissions: Vec<String>) -> User {
+    pub(crate) fn new(password: &str, permissions: Vec<String>) -> User {
         let salt: [u8; 16] = rand::random();
         User {
             salt: hex::encode(salt),
@@ -61,7 +61,7 @@ impl User {
     }
 
     /// Whether `password` is this user's, compared in constant time.
-    pub fn verify(&self, password: &str) -> bool {
+    pub(crate) fn verify(&self, password: &str) -> bool {
         let (Ok(salt), Ok(hash)) = (hex::decode(&self.salt), hex::decode(&self.hash)) else {
             return false;
         };
@@ -80,7 +80,7 @@ impl User {
 impl Users {
     /// The user `name` if `password` is theirs. An unknown name costs the
     /// same hashing as a wrong password, so timing does not tell them apart.
-    pub fn check(&self, name: &str, password: &str) -> Option<&User> {
+    pub(crate) fn check(&self, name: &str, password: &str) -> Option<&User> {
         match self.users.get(name) {
             Some(u) if u.verify(password) => Some(u),
             Some(_) => None,
