@@ -120,7 +120,7 @@ impl utoipa::Modify for BearerAuth {
         );
         // Public routes need no token: an empty requirement overrides the
         // document's default.
-        for (path, _, need) in auth::routes::TABLE {
+        for (_, path, need) in auth::routes::TABLE {
             if *need != auth::routes::Need::Public {
                 continue;
             }

@@ -85,7 +85,7 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            _ = stop.wait_for(|s| *s) => break,
+            () = stopped(&mut stop) => break,
         };
         if !admit(&open, limits.max_connections) {
             tracing::debug!("connection cap reached and every connection busy: refused one");
@@ -111,6 +111,12 @@ pub(crate) async fn serve(
     }
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send: drop it here.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
 async fn connection(
@@ -145,7 +151,7 @@ async fn connection(
         tokio::select! {
             _ = conn.as_mut() => break,
             _ = &mut killed => break,
-            _ = stop.wait_for(|s| *s), if !stopping => {
+            () = stopped(stop), if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use mero_testkit::node::{TestNode, bin, blocking_client};
+use mero_testkit::node::{TestNode, bin};
 use serde_json::{Value, json};
 
 #[test]

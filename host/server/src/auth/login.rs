@@ -81,9 +81,12 @@ fn login(
     client: &str,
     asked: Option<Vec<String>>,
 ) -> Result<super::Pair, AuthError> {
+    auth.check_lockout(user)?;
     let users = auth.users()?;
-    let found = users.check(user, password).ok_or_else(|| {
-        tracing::warn!(%user, "failed login");
+    let found = users.check(user, password);
+    auth.record_login(user, found.is_some());
+    let found = found.ok_or_else(|| {
+        tracing::warn!(user = %user.chars().take(64).collect::<String>(), "failed login");
         AuthError::BadCredentials
     })?;
     let perms = granted(&found.permissions, asked)?;

@@ -64,6 +64,9 @@ pub enum AuthError {
     /// Wrong user name or password.
     #[error("wrong user name or password")]
     BadCredentials,
+    /// Too many failed logins of one user, lately.
+    #[error("too many failed logins; try again in a minute")]
+    TooManyAttempts,
     /// A malformed request.
     #[error("{0}")]
     BadRequest(String),
@@ -92,6 +95,7 @@ impl AuthError {
             | AuthError::Revoked
             | AuthError::BadCredentials => StatusCode::UNAUTHORIZED,
             AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AuthError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -105,6 +109,7 @@ impl AuthError {
             AuthError::Revoked => "TokenRevoked",
             AuthError::Forbidden(_) => "Forbidden",
             AuthError::BadCredentials => "BadCredentials",
+            AuthError::TooManyAttempts => "TooManyAttempts",
             AuthError::BadRequest(_) => "InvalidRequest",
             AuthError::Storage(_) => "InternalError",
         }
@@ -154,7 +159,15 @@ struct Inner {
     dir: AuthDir,
     ttl: AuthSection,
     state: Mutex<State>,
+    failures: Mutex<std::collections::HashMap<String, (u32, u64)>>,
 }
+
+/// Failed logins of one user name after which its logins wait.
+const MAX_FAILURES: u32 = 5;
+/// How long they wait, in seconds.
+const LOCKOUT_SECS: u64 = 60;
+/// User names whose failures are remembered (a flood of names cannot grow it).
+const MAX_TRACKED: usize = 1_024;
 
 struct State {
     keys: Keyring,
@@ -188,6 +201,7 @@ impl Auth {
             dir,
             ttl,
             state: Mutex::new(State { keys, revoked }),
+            failures: Mutex::default(),
         }));
         if mode == AuthMode::Embedded {
             auth.rotate_if_due()?;
@@ -401,6 +415,38 @@ impl Auth {
         let current = st.keys.current().map(|k| k.kid.clone()).unwrap_or_default();
         let accepted = st.keys.signing.iter().map(|k| k.kid.clone()).collect();
         Ok((current, accepted))
+    }
+
+    /// Refuses a login of `user` while it is locked out by failures.
+    pub(crate) fn check_lockout(&self, user: &str) -> Result<(), AuthError> {
+        let f = self.0.failures.lock().unwrap_or_else(|p| p.into_inner());
+        match f.get(user) {
+            Some((n, since))
+                if *n >= MAX_FAILURES && now().saturating_sub(*since) < LOCKOUT_SECS =>
+            {
+                Err(AuthError::TooManyAttempts)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed (`ok` false) or successful login of `user`.
+    pub(crate) fn record_login(&self, user: &str, ok: bool) {
+        let mut f = self.0.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if ok {
+            f.remove(user);
+            return;
+        }
+        if f.len() >= MAX_TRACKED && !f.contains_key(user) {
+            f.clear();
+        }
+        let now = now();
+        let e = f.entry(user.chars().take(64).collect()).or_insert((0, now));
+        if now.saturating_sub(e.1) >= LOCKOUT_SECS {
+            *e = (0, now);
+        }
+        e.0 += 1;
+        e.1 = now;
     }
 
     /// The `user_password` users, read afresh (the operator may set a
