@@ -181,7 +181,7 @@ impl Default for LimitsSection {
         LimitsSection {
             max_connections: 256,
             header_read_timeout_ms: 10_000,
-            ws_max_in_flight: 16,
+            ws_max_in_flight: 8,
         }
     }
 }

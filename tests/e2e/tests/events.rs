@@ -402,6 +402,7 @@ fn sse_streams_events_and_resumes_after_a_disconnect() {
         // Refused subscriptions are errors with a status.
         let status = client
             .get(n2.url("/sse?contextIds=11111111111111111111111111111111"))
+            .bearer_auth(&n2.token)
             .send()
             .await
             .unwrap()

@@ -70,7 +70,7 @@ fn a_websocket_flooding_calls_it_never_reads_leaves_the_node_answering() {
             .unwrap();
         for i in 0..400 {
             let req = json!({"id": i, "method": "execute", "params": {"contextId": ctx,
-                "method": "set", "argsJson": {"key": format!("k{i}"), "value": value}}});
+                "method": "update_if_exists", "argsJson": {"key": format!("k{i}"), "value": value}}});
             let send = ws.send(tokio_tungstenite::tungstenite::Message::Text(
                 req.to_string().into(),
             ));

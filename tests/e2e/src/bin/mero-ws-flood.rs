@@ -1,10 +1,13 @@
 //! What one WebSocket flooding large calls costs a node: the review's run
-//! (400 `execute` calls of a 0.9 MB value, replies never read) against a
+//! (400 `execute` calls of `update_if_exists` with a 0.9 MB value on keys
+//! that do not exist, so nothing is stored; replies never read) against a
 //! real node, printing the node's RSS before, at its peak and after, and
-//! how long health took to answer meanwhile. The cap on calls in flight per
+//! how long health took to answer meanwhile; five `spin` calls of the
+//! misbehave app hold the executor first, as in the review. The cap on calls in flight per
 //! socket (`server.limits.ws_max_in_flight`) is what keeps the peak down.
 //!
-//! `cargo run --release -p mero-e2e --bin mero-ws-flood`
+//! `cargo run --release -p mero-e2e --bin mero-ws-flood [MAX_IN_FLIGHT]`
+//! (a large MAX_IN_FLIGHT, e.g. 100000, shows the node without the cap)
 
 #![allow(
     clippy::unwrap_used,
@@ -29,8 +32,31 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
-    let node = TestNode::start("node1");
+    let cap = std::env::args().nth(1);
+    let setting = cap.map(|c| format!("server.limits.ws_max_in_flight={c}"));
+    let node = TestNode::start_with(
+        "node1",
+        &setting.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let (_, _, ctx) = node.setup(mero_fixtures::KV_STORE);
+    // As in the review: calls that spin hold the executor first, so the
+    // flood's calls pile up in flight instead of finishing.
+    let (_, _, spin_ctx) = node.setup(mero_fixtures::MISBEHAVE);
+    let spinners: Vec<_> = (0..5)
+        .map(|_| {
+            let c = node.client();
+            let (port, ctx) = (node.port, spin_ctx.clone());
+            std::thread::spawn(move || {
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+                    "params": {"contextId": ctx, "method": "spin", "argsJson": {}}});
+                let _ = c
+                    .post(format!("http://127.0.0.1:{port}/jsonrpc"))
+                    .json(&body)
+                    .send();
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
     let pid = node.pid();
     let before = rss_kib(pid);
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
@@ -54,7 +80,7 @@ fn main() {
         let mut sent = 0;
         for i in 0..400 {
             let req = json!({"id": i, "method": "execute", "params": {"contextId": ctx,
-                "method": "set", "argsJson": {"key": format!("k{i}"), "value": value}}});
+                "method": "update_if_exists", "argsJson": {"key": format!("k{i}"), "value": value}}});
             let send = ws.send(tokio_tungstenite::tungstenite::Message::Text(
                 req.to_string().into(),
             ));
@@ -87,4 +113,7 @@ fn main() {
         rss_kib(pid) / 1024
     );
     drop(ws);
+    for s in spinners {
+        let _ = s.join();
+    }
 }
