@@ -58,41 +58,50 @@ fn half_open_sockets_neither_exhaust_descriptors_nor_lock_out_clients() {
     drop(sockets);
 }
 
+/// Eight `spin` calls (two seconds each, one after another on the
+/// executor) fill the socket's in-flight cap; past it the node stops
+/// reading the socket, so the flood behind them stays in TCP buffers
+/// instead of the node's memory, and our sends block. Without the cap the
+/// node reads all 400 (360 MB) at once.
 #[test]
-fn a_websocket_flooding_calls_it_never_reads_leaves_the_node_answering() {
+fn a_websocket_flooding_calls_is_held_back_and_the_node_keeps_answering() {
     let node = TestNode::start("node1");
     let (_, _, ctx) = node.setup(mero_fixtures::KV_STORE);
+    let (_, _, spin_ctx) = node.setup(mero_fixtures::MISBEHAVE);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let value = "x".repeat(900_000);
-    let ws = rt.block_on(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(node.ws_url())
-            .await
-            .unwrap();
+    let (ws, sent) = rt.block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(node.ws_url()).await.unwrap();
+        let text = |v: serde_json::Value| tokio_tungstenite::tungstenite::Message::Text(v.to_string().into());
+        for i in 0..8 {
+            let spin = json!({"id": 10_000 + i, "method": "execute",
+                "params": {"contextId": spin_ctx, "method": "spin", "argsJson": {}}});
+            ws.send(text(spin)).await.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut sent = 0;
         for i in 0..400 {
             let req = json!({"id": i, "method": "execute", "params": {"contextId": ctx,
                 "method": "update_if_exists", "argsJson": {"key": format!("k{i}"), "value": value}}});
-            let send = ws.send(tokio_tungstenite::tungstenite::Message::Text(
-                req.to_string().into(),
-            ));
-            // Past the in-flight cap the node stops reading: our sends then
-            // block on TCP, which is the limit holding.
-            if tokio::time::timeout(Duration::from_secs(5), send)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, ws.send(text(req))).await.is_err() {
                 break;
             }
+            sent += 1;
         }
-        ws
+        (ws, sent)
     });
+    assert!(
+        sent < 100,
+        "the node read {sent} of 400 large calls behind a full cap"
+    );
     assert!(
         health_answers(&node),
         "health did not answer:\n{}",
         node.log()
     );
+    drop(ws);
     assert_eq!(
         node.call(&ctx, "get", json!({"key": "absent"})),
         serde_json::Value::Null
     );
-    drop(ws);
 }
