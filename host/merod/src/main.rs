@@ -270,6 +270,12 @@ fn init(dir: &Path, listen: Listen, auth_mode: AuthMode, force: bool) -> anyhow:
             "  auth:    embedded; root credential {}",
             credential.display()
         );
+        if !listen.server_host.is_loopback() {
+            println!(
+                "  note:    requests must name this node by 127.0.0.1, localhost, its listen \
+                 address or a name in server.allowed_hosts"
+            );
+        }
     } else {
         println!("  auth:    proxy (the node checks no credentials)");
     }

@@ -376,3 +376,33 @@ fn init_writes_a_private_root_credential_and_refuses_an_open_unauthenticated_api
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[test]
+fn proxy_mode_is_explicit_and_warned_about_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    let out = merod()
+        .arg("--home")
+        .arg(home.path())
+        .args([
+            "--node",
+            "p1",
+            "init",
+            "--auth-mode",
+            "proxy",
+            "--swarm-port",
+            "0",
+            "--server-port",
+        ])
+        .arg(free_port().to_string())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(!home.path().join("p1/credential.json").exists());
+    let mut cmd = merod();
+    cmd.arg("--home")
+        .arg(home.path())
+        .args(["--node", "p1", "run"]);
+    let mut node = Spawned::start(cmd);
+    node.wait_for(Stream::Err, "checks no credentials");
+    node.stop(Stream::Err);
+}

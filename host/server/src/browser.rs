@@ -81,7 +81,7 @@ fn host_name(host: &str) -> String {
     name.to_ascii_lowercase()
 }
 
-fn header<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
