@@ -18,17 +18,21 @@ fn assert_ok(out: &std::process::Output) {
     );
 }
 
+/// Fails unless the process failed saying `needle` on stderr.
+fn assert_fails_saying(out: &std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(needle), "{err}");
+}
+
+/// `merod --home <home> <args>`, run to its end.
+fn in_home(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    merod().arg("--home").arg(home).args(args).output().unwrap()
+}
+
 #[test]
 fn init_writes_a_loopback_config_once_and_config_edits_it() {
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        merod()
-            .arg("--home")
-            .arg(home.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| in_home(home.path(), args);
     let out = run(&[
         "--node",
         "n1",
@@ -68,13 +72,7 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
     assert!(config.contains("interval_ms = 500"), "{config}");
     let bad = run(&["--node", "n1", "config", "sync.interval_ms=soon"]);
     assert!(!bad.status.success());
-    let missing = run(&["--node", "nope", "run"]);
-    assert!(!missing.status.success());
-    assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("init"),
-        "{}",
-        String::from_utf8_lossy(&missing.stderr)
-    );
+    assert_fails_saying(&run(&["--node", "nope", "run"]), "init");
 }
 
 #[test]
@@ -316,14 +314,7 @@ fn dev_falls_back_to_cargo_when_no_meroctl_is_beside_merod() {
 fn init_writes_a_private_root_credential_and_refuses_an_open_unauthenticated_api() {
     use std::os::unix::fs::PermissionsExt as _;
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        merod()
-            .arg("--home")
-            .arg(home.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| in_home(home.path(), args);
     let out = run(&[
         "--node",
         "n1",
@@ -356,25 +347,14 @@ fn init_writes_a_private_root_credential_and_refuses_an_open_unauthenticated_api
         "--server-host",
         "0.0.0.0",
     ]);
-    assert!(!open.status.success());
-    assert!(
-        String::from_utf8_lossy(&open.stderr).contains("without authentication"),
-        "{}",
-        String::from_utf8_lossy(&open.stderr)
-    );
+    assert_fails_saying(&open, "without authentication");
     assert!(!home.path().join("n2/config.toml").exists());
 
     let bad = run(&["--node", "n1", "config", "server.auth_mode=jwt"]);
     assert!(!bad.status.success());
     let text = config.replace("auth_mode = \"embedded\"", "auth_mode = \"none\"");
     std::fs::write(home.path().join("n1/config.toml"), text).unwrap();
-    let refused = run(&["--node", "n1", "run"]);
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("none"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    assert_fails_saying(&run(&["--node", "n1", "run"]), "none");
 }
 
 #[test]
