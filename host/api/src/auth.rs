@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// `POST /auth/token`: log in with a provider (`user_password`, or
-/// `root_key` with the node's root credential).
+/// `POST /auth/token`: log in with a provider (this node offers
+/// `user_password`).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// The provider: `user_password`.
