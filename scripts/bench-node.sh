@@ -13,6 +13,8 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 PID=
 trap 'kill $PID 2>/dev/null || true; rm -rf "$HOME_DIR"' EXIT
 $BIN/merod --home "$HOME_DIR" --node bench init --server-port "$PORT" --swarm-port 0 >/dev/null
+# The root credential authenticates mero-load (meroctl reads it itself).
+export MERO_TOKEN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$HOME_DIR/bench/credential.json")
 START=$(date +%s%N)
 RUST_LOG=warn,mero_node=info $BIN/merod --home "$HOME_DIR" --node bench run 2>"$HOME_DIR/merod.log" &
 PID=$!

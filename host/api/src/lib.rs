@@ -8,10 +8,12 @@
 //! upstream clients read `error`; `type` is a stable name to match on.
 //!
 //! The admin API's types are here; [`jsonrpc`] holds `POST /jsonrpc`'s,
-//! [`ws`] the WebSocket session's, [`ids`] the id encodings. [`outcome`]
+//! [`ws`] the WebSocket session's, [`ids`] the id encodings, [`auth`] the
+//! login and token routes' (upstream's snake_case). [`outcome`]
 //! holds what a client reports after requests whose answer does not say
 //! what was done; the server never sends those.
 
+pub mod auth;
 pub mod ids;
 pub mod jsonrpc;
 pub mod outcome;

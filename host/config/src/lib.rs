@@ -95,13 +95,95 @@ pub struct SwarmConfig {
 pub struct ServerConfig {
     /// Multiaddrs; the first IPv4 one is what `meroctl --node` connects to.
     pub listen: Vec<String>,
-    /// `proxy`: the node checks no credentials itself.
-    #[serde(default = "default_auth_mode")]
-    pub auth_mode: String,
+    /// Who checks credentials: the node itself (`embedded`, the default) or
+    /// a proxy in front of it (`proxy`, only when written here). Any other
+    /// value fails at load.
+    #[serde(default)]
+    pub auth_mode: AuthMode,
+    /// Names besides 127.0.0.1, localhost and [::1] (and the listen
+    /// addresses) that a request's `Host` may carry, e.g. `node.example`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// Origins of web pages allowed to call the API from a browser (CORS),
+    /// exactly as browsers send them, e.g. `http://localhost:5173`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    /// When set, `install-dev-application` reads only files under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_root: Option<PathBuf>,
+    /// Token lifetimes and key rotation of embedded auth.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// Connection limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
 }
 
-fn default_auth_mode() -> String {
-    "proxy".into()
+/// Who checks the credentials of API requests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// The node checks bearer tokens it signed itself.
+    #[default]
+    Embedded,
+    /// A reverse proxy in front of the node checks credentials; the node
+    /// checks none (browser defences still apply).
+    Proxy,
+}
+
+impl std::fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthMode::Embedded => "embedded",
+            AuthMode::Proxy => "proxy",
+        })
+    }
+}
+
+/// Embedded auth: how long tokens live and how often signing keys rotate.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSection {
+    /// Lifetime of an access token, in seconds (upstream: 1 h).
+    pub access_ttl_secs: u64,
+    /// Lifetime of a refresh token, in seconds (upstream: 30 days).
+    pub refresh_ttl_secs: u64,
+    /// Age after which a new signing key takes over, in seconds.
+    pub rotate_after_secs: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            access_ttl_secs: 3_600,
+            refresh_ttl_secs: 30 * 24 * 3_600,
+            rotate_after_secs: 24 * 3_600,
+        }
+    }
+}
+
+/// Limits of the HTTP side.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsSection {
+    /// Connections served at once; past it, a connection that has not
+    /// finished sending its first request's headers is dropped for a new one.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers, in ms.
+    pub header_read_timeout_ms: u64,
+    /// `execute` calls one WebSocket may have running at once; its further
+    /// messages wait unread.
+    pub ws_max_in_flight: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_connections: 256,
+            header_read_timeout_ms: 10_000,
+            ws_max_in_flight: 8,
+        }
+    }
 }
 
 /// Peers dialled at start.
@@ -250,7 +332,12 @@ impl ConfigFile {
             },
             server: ServerConfig {
                 listen: vec![tcp_multiaddr(local, server_port)],
-                auth_mode: default_auth_mode(),
+                auth_mode: AuthMode::Embedded,
+                allowed_hosts: Vec::new(),
+                allowed_origins: Vec::new(),
+                install_root: None,
+                auth: AuthSection::default(),
+                limits: LimitsSection::default(),
             },
             bootstrap: BootstrapConfig::default(),
             discovery: DiscoveryConfig::default(),
@@ -354,11 +441,16 @@ impl ConfigFile {
     }
 }
 
+/// Writes `text` to `path` atomically (a temporary file renamed over it),
+/// readable and writable by its owner only: configuration, keys and
+/// credentials go through here.
 #[cfg(unix)]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("toml.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -370,8 +462,9 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Writes `text` to `path` (no permission bits off Unix).
 #[cfg(not(unix))]
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
@@ -472,6 +565,36 @@ mod tests {
             set_key(&dir.path().join("nope"), "a", "1"),
             Err(ConfigError::NotInitialized(_))
         ));
+    }
+
+    #[test]
+    fn auth_is_embedded_by_default_and_an_unknown_mode_fails_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ConfigFile::generate(3000, 3001).unwrap();
+        assert_eq!(cfg.server.auth_mode, AuthMode::Embedded);
+        cfg.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(text.contains("auth_mode = \"embedded\""), "{text}");
+        // A file without the key (written by hand) is embedded too.
+        let without = text.replace("auth_mode = \"embedded\"\n", "");
+        std::fs::write(dir.path().join(CONFIG_FILE), &without).unwrap();
+        assert_eq!(
+            ConfigFile::load(dir.path()).unwrap().server.auth_mode,
+            AuthMode::Embedded
+        );
+        set_key(dir.path(), "server.auth_mode", "proxy").unwrap();
+        assert_eq!(
+            ConfigFile::load(dir.path()).unwrap().server.auth_mode,
+            AuthMode::Proxy
+        );
+        let bad = text.replace("auth_mode = \"embedded\"", "auth_mode = \"jwt\"");
+        std::fs::write(dir.path().join(CONFIG_FILE), bad).unwrap();
+        let e = ConfigFile::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::Parse { .. }) && e.to_string().contains("jwt"),
+            "{e}"
+        );
+        assert!(set_key(dir.path(), "server.auth_mode", "none").is_err());
     }
 
     #[test]

@@ -73,10 +73,12 @@ pub(crate) struct NoBody {}
 pub(crate) struct Client {
     base: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl Client {
-    pub(crate) fn new(base: &str) -> Result<Client, ClientError> {
+    /// A client of the node at `base`, sending `token` as its bearer token.
+    pub(crate) fn new(base: &str, token: Option<String>) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -84,12 +86,33 @@ impl Client {
         Ok(Client {
             base: base.trim_end_matches('/').to_string(),
             http,
+            token,
         })
     }
 
     /// The node's base URL.
     pub(crate) fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The bearer token, if any.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Uploads `bytes` as the body of a POST (`content_type` says what they are).
+    pub(crate) async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
+        self.finish(format!("POST {path}"), req).await
     }
 
     /// Sends a request; decodes the body of a success as `T`.
@@ -104,6 +127,18 @@ impl Client {
         let mut req = self.http.request(method, &url);
         if let Some(body) = body {
             req = req.json(body);
+        }
+        self.finish(what, req).await
+    }
+
+    /// Sends `req` with the bearer token; decodes a success as `T`.
+    async fn finish<T: DeserializeOwned>(
+        &self,
+        what: String,
+        mut req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
         }
         let resp = req
             .send()
@@ -166,6 +201,25 @@ fn refusal(status: StatusCode, text: &str) -> ClientError {
             kind: "Error".into(),
             message: text.trim().to_string(),
         },
+    }
+}
+
+/// The hint to add to a 401: where a token comes from.
+pub(crate) fn unauthenticated_hint(e: ClientError) -> ClientError {
+    match e {
+        ClientError::Api {
+            status: StatusCode::UNAUTHORIZED,
+            kind,
+            message,
+        } => ClientError::Api {
+            status: StatusCode::UNAUTHORIZED,
+            kind,
+            message: format!(
+                "{message}. Use --node <NAME> (its root credential is read from \
+                 <home>/<NAME>/credential.json) or --token / MEROCTL_TOKEN"
+            ),
+        },
+        other => other,
     }
 }
 

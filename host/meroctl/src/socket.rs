@@ -28,8 +28,20 @@ struct Session {
 
 impl Session {
     async fn open(client: &Client) -> Result<Session, ClientError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
         let url = format!("{}/ws", client.base().replacen("http", "ws", 1));
-        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        let mut req = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| socket_error(&url, e))?;
+        // The token goes in a header at the upgrade, never in the URL.
+        if let Some(t) = client.token() {
+            let value = format!("Bearer {t}")
+                .parse()
+                .map_err(|_| ClientError::Usage("the token is not a valid header value".into()))?;
+            req.headers_mut().insert("authorization", value);
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req)
             .await
             .map_err(|e| socket_error(&url, e))?;
         Ok(Session { url, ws })

@@ -16,9 +16,17 @@ pub(crate) struct DevInfo {
 /// repository root, cargo builds it first.
 const CARGO_MEROCTL: &str = "cargo run -q --release -p meroctl --";
 
+/// Lifetime of the token `merod dev` prints.
+const DEV_TOKEN_SECS: u64 = 24 * 3_600;
+
 /// Installs the bundled kv-store, makes sure a namespace runs it, and prints
 /// how to call it.
-pub(crate) async fn prepare(node: &Node, dev: &DevInfo, api: &str) -> anyhow::Result<()> {
+pub(crate) async fn prepare(
+    node: &Node,
+    dev: &DevInfo,
+    api: &str,
+    auth: &mero_server::Auth,
+) -> anyhow::Result<()> {
     let app = node
         .install_application(
             InstallSource::Bytes(mero_fixtures::KV_STORE_BYTES.to_vec()),
@@ -61,8 +69,18 @@ pub(crate) async fn prepare(node: &Node, dev: &DevInfo, api: &str) -> anyhow::Re
     );
     println!("  {ctl} call set --context {ctx} --args '{{\"key\":\"hello\",\"value\":\"world\"}}'");
     println!("  {ctl} call get --context {ctx} --args '{{\"key\":\"hello\"}}'");
+    // meroctl reads the node's root credential; curl and browser apps need
+    // a token: an admin one for a day, minted for this run.
+    let bearer = match auth.mode() {
+        mero_config::AuthMode::Embedded => {
+            let token = auth.mint_token("merod-dev", &["admin".to_string()], DEV_TOKEN_SECS)?;
+            println!("  API {api}  token (admin, 24 h): {token}");
+            format!(" -H 'authorization: Bearer {token}'")
+        }
+        mero_config::AuthMode::Proxy => String::new(),
+    };
     println!(
-        "  curl -s {api}/jsonrpc -H 'content-type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"execute\",\"params\":{{\"contextId\":\"{ctx}\",\"method\":\"get\",\"argsJson\":{{\"key\":\"hello\"}}}}}}'"
+        "  curl -s {api}/jsonrpc -H 'content-type: application/json'{bearer} -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"execute\",\"params\":{{\"contextId\":\"{ctx}\",\"method\":\"get\",\"argsJson\":{{\"key\":\"hello\"}}}}}}'"
     );
     println!();
     println!("Press Ctrl-C to stop.");

@@ -5,7 +5,12 @@
 //! merod --home ~/.calimero --node node1 run
 //! merod --node node1 config sync.interval_ms=500
 //! merod dev            # a node with kv-store installed, ready to call
+//! merod --node node1 auth set-password --user alice   # password on stdin
 //! ```
+//!
+//! Auth is on (`server.auth_mode = "embedded"`) unless the config says
+//! `proxy`: `init` writes the root credential `<node>/credential.json`
+//! (readable by its user only), which `meroctl --node` uses.
 //!
 //! This crate owns the command line, logging and the dev node's setup
 //! (`dev.rs`); what a node does is `mero-node`'s, and HTTP is `mero-server`'s.
@@ -18,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use mero_config::{ConfigFile, DEFAULT_SERVER_PORT, DEFAULT_SWARM_PORT, node_dir, tcp_multiaddr};
+use mero_config::{
+    AuthMode, ConfigFile, DEFAULT_SERVER_PORT, DEFAULT_SWARM_PORT, node_dir, tcp_multiaddr,
+};
 use mero_node::{Node, NodeOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -55,10 +62,18 @@ enum Command {
         /// Address the swarm listens on.
         #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
         swarm_host: IpAddr,
+        /// Who checks credentials: the node (`embedded`) or a proxy in front
+        /// of it (`proxy`, loopback only).
+        #[arg(long, value_enum, default_value_t = InitAuth::Embedded)]
+        auth_mode: InitAuth,
         /// Overwrite an existing configuration (keeps the data).
         #[arg(long)]
         force: bool,
     },
+    /// Credentials of embedded auth: passwords for upstream clients' login,
+    /// and the root credential.
+    #[command(subcommand)]
+    Auth(AuthCmd),
     /// Runs the node until SIGINT or SIGTERM.
     #[command(alias = "up", after_help = "Example:\n  merod --node node1 run")]
     Run,
@@ -81,6 +96,31 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_SERVER_PORT)]
         server_port: u16,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum InitAuth {
+    Embedded,
+    Proxy,
+}
+
+#[derive(Subcommand)]
+enum AuthCmd {
+    /// Sets a user's password for `POST /auth/token` and the login page
+    /// (read from the first line of standard input).
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' \"$PASSWORD\" | merod --node node1 auth set-password --user alice"
+    )]
+    SetPassword {
+        /// The user name.
+        #[arg(long)]
+        user: String,
+        /// Permissions of the user's tokens (repeatable).
+        #[arg(long = "permission", default_value = "admin")]
+        permissions: Vec<String>,
+    },
+    /// Replaces the root key and credential: the old credential stops working.
+    RotateRoot,
 }
 
 fn init_logging() {
@@ -106,17 +146,29 @@ fn main() -> anyhow::Result<()> {
             swarm_port,
             server_host,
             swarm_host,
+            auth_mode,
             force,
         } => {
             let dir = node_dir(&home, &require_node(&cli.node)?);
+            let auth_mode = match auth_mode {
+                InitAuth::Embedded => AuthMode::Embedded,
+                InitAuth::Proxy => AuthMode::Proxy,
+            };
             init(
                 &dir,
-                server_port,
-                swarm_port,
-                server_host,
-                swarm_host,
+                Listen {
+                    server_port,
+                    swarm_port,
+                    server_host,
+                    swarm_host,
+                },
+                auth_mode,
                 force,
             )
+        }
+        Command::Auth(cmd) => {
+            let dir = node_dir(&home, &require_node(&cli.node)?);
+            auth(&dir, cmd)
         }
         Command::Config { pairs } => {
             let dir = node_dir(&home, &require_node(&cli.node)?);
@@ -142,7 +194,13 @@ fn main() -> anyhow::Result<()> {
                 let port = free_port(server_port)?;
                 let swarm = free_port(DEFAULT_SWARM_PORT)?;
                 let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
-                init(&dir, port, swarm, local, local, false)?;
+                let listen = Listen {
+                    server_port: port,
+                    swarm_port: swarm,
+                    server_host: local,
+                    swarm_host: local,
+                };
+                init(&dir, listen, AuthMode::Embedded, false)?;
             }
             runtime()?.block_on(run(dir, Some(dev::DevInfo { home, name })))
         }
@@ -169,23 +227,32 @@ fn free_port(preferred: u16) -> anyhow::Result<u16> {
         .port())
 }
 
-fn init(
-    dir: &Path,
+/// Where a new node listens.
+struct Listen {
     server_port: u16,
     swarm_port: u16,
     server_host: IpAddr,
     swarm_host: IpAddr,
-    force: bool,
-) -> anyhow::Result<()> {
+}
+
+fn init(dir: &Path, listen: Listen, auth_mode: AuthMode, force: bool) -> anyhow::Result<()> {
     if dir.join(mero_config::CONFIG_FILE).exists() && !force {
         bail!(
             "{} is already initialized; pass --force to overwrite its configuration",
             dir.display()
         );
     }
-    let mut config = ConfigFile::generate(server_port, swarm_port)?;
-    config.server.listen = vec![tcp_multiaddr(server_host, server_port)];
-    config.swarm.listen = vec![tcp_multiaddr(swarm_host, swarm_port)];
+    if auth_mode == AuthMode::Proxy && !listen.server_host.is_loopback() {
+        bail!(
+            "refusing to serve the API on {} without authentication: keep --auth-mode embedded, \
+             or listen on 127.0.0.1 behind your proxy",
+            listen.server_host
+        );
+    }
+    let mut config = ConfigFile::generate(listen.server_port, listen.swarm_port)?;
+    config.server.listen = vec![tcp_multiaddr(listen.server_host, listen.server_port)];
+    config.swarm.listen = vec![tcp_multiaddr(listen.swarm_host, listen.swarm_port)];
+    config.server.auth_mode = auth_mode;
     let path = config.save(dir)?;
     std::fs::create_dir_all(config.datastore_dir(dir))?;
     std::fs::create_dir_all(config.blobstore_dir(dir))?;
@@ -195,14 +262,60 @@ fn init(
     println!("  peer id: {}", config.identity.peer_id);
     println!(
         "  API:     http://{}",
-        SocketAddr::new(server_host, server_port)
+        SocketAddr::new(listen.server_host, listen.server_port)
     );
+    if auth_mode == AuthMode::Embedded {
+        let credential = mero_server::auth::provision(dir, force)?;
+        println!(
+            "  auth:    embedded; root credential {}",
+            credential.display()
+        );
+        if !listen.server_host.is_loopback() {
+            println!(
+                "  note:    requests must name this node by 127.0.0.1, localhost, its listen \
+                 address or a name in server.allowed_hosts"
+            );
+        }
+    } else {
+        println!("  auth:    proxy (the node checks no credentials)");
+    }
+    Ok(())
+}
+
+fn auth(dir: &Path, cmd: AuthCmd) -> anyhow::Result<()> {
+    ConfigFile::load(dir)?;
+    match cmd {
+        AuthCmd::SetPassword { user, permissions } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            mero_server::auth::set_password(dir, &user, password, permissions)?;
+            println!("Password set for `{user}`.");
+        }
+        AuthCmd::RotateRoot => {
+            let path = mero_server::auth::provision(dir, true)?;
+            println!("New root credential in {}", path.display());
+        }
+    }
     Ok(())
 }
 
 async fn run(dir: PathBuf, dev: Option<dev::DevInfo>) -> anyhow::Result<()> {
     let config = ConfigFile::load(&dir)?;
     let addrs = config.server_addrs()?;
+    let options = mero_server::ServerOptions::from_config(&dir, &config)?;
+    match config.server.auth_mode {
+        // A node made before auth existed gets its root credential now.
+        AuthMode::Embedded => {
+            mero_server::auth::provision(&dir, false)?;
+        }
+        AuthMode::Proxy => tracing::warn!(
+            "server.auth_mode = \"proxy\": this node checks no credentials; anything that \
+             reaches its API can drive it, so only a proxy that authenticates may"
+        ),
+    }
     let peer_id = config.identity.peer_id.clone();
     let node = Node::start(NodeOptions {
         dir: dir.clone(),
@@ -222,9 +335,9 @@ async fn run(dir: PathBuf, dev: Option<dev::DevInfo>) -> anyhow::Result<()> {
         .unwrap_or_default();
     tracing::info!(%api, %peer_id, node = %dir.display(), "node running");
     if let Some(dev) = dev {
-        dev::prepare(&node, &dev, &api).await?;
+        dev::prepare(&node, &dev, &api, &options.auth).await?;
     }
-    mero_server::serve(node.clone(), listeners, shutdown_signal()).await?;
+    mero_server::serve(node.clone(), listeners, options, shutdown_signal()).await?;
     tracing::info!("stopping: finishing queued work");
     node.shutdown().await?;
     drop(node);

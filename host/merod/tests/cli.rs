@@ -18,17 +18,21 @@ fn assert_ok(out: &std::process::Output) {
     );
 }
 
+/// Fails unless the process failed saying `needle` on stderr.
+fn assert_fails_saying(out: &std::process::Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains(needle), "{err}");
+}
+
+/// `merod --home <home> <args>`, run to its end.
+fn in_home(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    merod().arg("--home").arg(home).args(args).output().unwrap()
+}
+
 #[test]
 fn init_writes_a_loopback_config_once_and_config_edits_it() {
     let home = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        merod()
-            .arg("--home")
-            .arg(home.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| in_home(home.path(), args);
     let out = run(&[
         "--node",
         "n1",
@@ -68,13 +72,7 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
     assert!(config.contains("interval_ms = 500"), "{config}");
     let bad = run(&["--node", "n1", "config", "sync.interval_ms=soon"]);
     assert!(!bad.status.success());
-    let missing = run(&["--node", "nope", "run"]);
-    assert!(!missing.status.success());
-    assert!(
-        String::from_utf8_lossy(&missing.stderr).contains("init"),
-        "{}",
-        String::from_utf8_lossy(&missing.stderr)
-    );
+    assert_fails_saying(&run(&["--node", "nope", "run"]), "init");
 }
 
 #[test]
@@ -178,6 +176,21 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The status of `GET path` on `addr`, over a bare HTTP/1.1 connection.
+fn get_status(addr: &str, path: &str, token: Option<&str>) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
 /// Initializes node `name` under `home` on free loopback ports.
 fn init_node(merod: &std::path::Path, home: &std::path::Path, name: &str) {
     let out = Command::new(merod)
@@ -235,6 +248,25 @@ fn dev_lines(merod: &std::path::Path) -> Vec<String> {
     cmd.arg("--home").arg(home.path()).arg("dev");
     let mut node = Spawned::start(cmd);
     node.wait_for(Stream::Out, "Press Ctrl-C to stop.");
+    // The printed URL and token work: an authenticated request answers 200.
+    let token_line = node
+        .seen
+        .iter()
+        .find(|(_, l)| l.contains("token (admin, 24 h): "))
+        .map(|(_, l)| l.clone())
+        .unwrap_or_else(|| panic!("no token line in {:#?}", node.seen));
+    let api = token_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_start_matches("http://");
+    let token = token_line.rsplit(' ').next().unwrap();
+    assert_eq!(
+        get_status(api, "/admin-api/contexts", Some(token)),
+        200,
+        "{token_line}"
+    );
+    assert_eq!(get_status(api, "/admin-api/contexts", None), 401);
     let lines = node.stop(Stream::Out);
     let ctl: Vec<String> = lines
         .iter()
@@ -276,4 +308,81 @@ fn dev_falls_back_to_cargo_when_no_meroctl_is_beside_merod() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn init_writes_a_private_root_credential_and_refuses_an_open_unauthenticated_api() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| in_home(home.path(), args);
+    let out = run(&[
+        "--node",
+        "n1",
+        "init",
+        "--server-port",
+        "3121",
+        "--swarm-port",
+        "3122",
+    ]);
+    assert_ok(&out);
+    let credential = home.path().join("n1/credential.json");
+    let mode = std::fs::metadata(&credential).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&credential).unwrap()).unwrap();
+    assert_eq!(
+        v["access_token"].as_str().unwrap().split('.').count(),
+        3,
+        "a JWT"
+    );
+    let config = std::fs::read_to_string(home.path().join("n1/config.toml")).unwrap();
+    assert!(config.contains("auth_mode = \"embedded\""), "{config}");
+
+    let open = run(&[
+        "--node",
+        "n2",
+        "init",
+        "--auth-mode",
+        "proxy",
+        "--server-host",
+        "0.0.0.0",
+    ]);
+    assert_fails_saying(&open, "without authentication");
+    assert!(!home.path().join("n2/config.toml").exists());
+
+    let bad = run(&["--node", "n1", "config", "server.auth_mode=jwt"]);
+    assert!(!bad.status.success());
+    let text = config.replace("auth_mode = \"embedded\"", "auth_mode = \"none\"");
+    std::fs::write(home.path().join("n1/config.toml"), text).unwrap();
+    assert_fails_saying(&run(&["--node", "n1", "run"]), "none");
+}
+
+#[test]
+fn proxy_mode_is_explicit_and_warned_about_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    let out = merod()
+        .arg("--home")
+        .arg(home.path())
+        .args([
+            "--node",
+            "p1",
+            "init",
+            "--auth-mode",
+            "proxy",
+            "--swarm-port",
+            "0",
+            "--server-port",
+        ])
+        .arg(free_port().to_string())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(!home.path().join("p1/credential.json").exists());
+    let mut cmd = merod();
+    cmd.arg("--home")
+        .arg(home.path())
+        .args(["--node", "p1", "run"]);
+    let mut node = Spawned::start(cmd);
+    node.wait_for(Stream::Err, "checks no credentials");
+    node.stop(Stream::Err);
 }

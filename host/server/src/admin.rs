@@ -1,7 +1,5 @@
 //! `/admin-api`: applications, namespaces, contexts, aliases, health.
 
-use std::path::PathBuf;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -128,21 +126,24 @@ pub(crate) async fn health() -> Json<Data<Health>> {
     request_body = InstallDevApplicationRequest,
     responses(
         (status = 200, body = Data<ApplicationIdData>),
-        (status = 400, description = "Unreadable path or not a component of our world", body = mero_api::ErrorBody),
-        (status = 403, description = "Path outside MEROD_DEV_INSTALL_ROOT", body = mero_api::ErrorBody)))]
+        (status = 400, description = "Unreadable path, not a regular file, or not a component of our world", body = mero_api::ErrorBody),
+        (status = 403, description = "Path outside server.install_root", body = mero_api::ErrorBody)))]
 pub(crate) async fn install_dev_application(
     State(node): State<Node>,
+    State(root): State<crate::install::InstallRoot>,
     body: Bytes,
 ) -> ApiResult<Json<Data<ApplicationIdData>>> {
     let req: InstallDevApplicationRequest = json_body(&body)?;
+    let bytes = crate::install::read(&req.path, &root).await?;
     let id = node
         .install_application(
-            InstallSource::Path(PathBuf::from(req.path)),
+            InstallSource::Bytes(bytes),
             req.metadata,
             req.package,
             req.version,
         )
-        .await?;
+        .await
+        .map_err(crate::install::without_bytes)?;
     Ok(Json(Data::new(ApplicationIdData {
         application_id: b58(&id),
     })))
@@ -150,7 +151,8 @@ pub(crate) async fn install_dev_application(
 
 /// Installs an application from a loopback URL (JSON body) or from the
 /// uploaded bytes (`Content-Type: application/wasm` or
-/// `application/octet-stream`).
+/// `application/octet-stream`; `?package=&version=&metadata=` then say
+/// what the JSON body would).
 #[utoipa::path(post, path = "/admin-api/install-application", tag = "applications",
     request_body(content = InstallApplicationRequest, description = "JSON with a loopback URL, or the component bytes"),
     responses(
@@ -160,6 +162,7 @@ pub(crate) async fn install_dev_application(
 pub(crate) async fn install_application(
     State(node): State<Node>,
     headers: HeaderMap,
+    axum::extract::Query(upload): axum::extract::Query<crate::install::UploadQuery>,
     body: Bytes,
 ) -> ApiResult<Json<Data<ApplicationIdData>>> {
     let content_type = headers
@@ -169,8 +172,14 @@ pub(crate) async fn install_application(
     let id = if content_type.starts_with("application/wasm")
         || content_type.starts_with("application/octet-stream")
     {
-        node.install_application(InstallSource::Bytes(body.to_vec()), Vec::new(), None, None)
-            .await?
+        node.install_application(
+            InstallSource::Bytes(body.to_vec()),
+            upload.metadata.unwrap_or_default().into_bytes(),
+            upload.package,
+            upload.version,
+        )
+        .await
+        .map_err(crate::install::without_bytes)?
     } else {
         let req: InstallApplicationRequest = json_body(&body)?;
         let hash = req

@@ -33,6 +33,15 @@ impl ApiError {
         }
     }
 
+    /// Any status.
+    pub fn status(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+
     /// A 403.
     pub fn forbidden(kind: &str, message: impl Into<String>) -> Self {
         ApiError {

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use mero_api::ids::parse_b58;
 use mero_api::jsonrpc::{ExecuteParams, Request, Response};
@@ -13,6 +13,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::borrow::Cow;
+
+use crate::auth::{Grants, Permission};
 
 /// Largest method name accepted.
 const MAX_METHOD: usize = 256;
@@ -44,7 +46,11 @@ fn rpc_error(e: &NodeError) -> (&'static str, Value) {
 #[utoipa::path(post, path = "/jsonrpc", tag = "jsonrpc",
     request_body = Request,
     responses((status = 200, body = Response), (status = 400, description = "Not a JSON-RPC envelope", body = Response)))]
-pub(crate) async fn handle(State(node): State<Node>, body: Bytes) -> (StatusCode, Json<Response>) {
+pub(crate) async fn handle(
+    State(node): State<Node>,
+    Extension(grants): Extension<Grants>,
+    body: Bytes,
+) -> (StatusCode, Json<Response>) {
     // The common case in one pass, borrowing from the body; anything it does
     // not take goes the general way below, which words every error.
     if let Ok(req) = serde_json::from_slice::<Envelope<'_>>(&body)
@@ -56,10 +62,7 @@ pub(crate) async fn handle(State(node): State<Node>, body: Bytes) -> (StatusCode
             text => text.to_string(),
         };
         let p = &req.params;
-        return (
-            StatusCode::OK,
-            Json(call(&node, req.id, &p.context_id, &p.method, args).await),
-        );
+        return call(&node, &grants, req.id, &p.context_id, &p.method, args).await;
     }
     let parse_error =
         |id: Value, m: String| Response::err(id, "ParseError", json!(m), Some("ParseError"));
@@ -88,14 +91,16 @@ pub(crate) async fn handle(State(node): State<Node>, body: Bytes) -> (StatusCode
             Json(parse_error(id, "`jsonrpc` must be \"2.0\"".into())),
         );
     }
-    let reply = match req.method.as_str() {
-        "execute" => execute(&node, req.id, req.params).await,
-        other => parse_error(
-            req.id,
-            format!("unknown variant `{other}`, expected `execute`"),
+    match req.method.as_str() {
+        "execute" => execute(&node, &grants, req.id, req.params).await,
+        other => (
+            StatusCode::OK,
+            Json(parse_error(
+                req.id,
+                format!("unknown variant `{other}`, expected `execute`"),
+            )),
         ),
-    };
-    (StatusCode::OK, Json(reply))
+    }
 }
 
 /// A JSON-RPC `execute` request as it usually comes.
@@ -122,34 +127,83 @@ struct RawParams<'a> {
     args_json: &'a RawValue,
 }
 
-pub(crate) async fn execute(node: &Node, id: Value, params: Value) -> Response {
+pub(crate) async fn execute(
+    node: &Node,
+    grants: &Grants,
+    id: Value,
+    params: Value,
+) -> (StatusCode, Json<Response>) {
     let params: ExecuteParams = match serde_json::from_value(params) {
         Ok(p) => p,
-        Err(e) => return Response::err(id, "ParseError", json!(e.to_string()), Some("ParseError")),
+        Err(e) => {
+            return (
+                StatusCode::OK,
+                Json(Response::err(
+                    id,
+                    "ParseError",
+                    json!(e.to_string()),
+                    Some("ParseError"),
+                )),
+            );
+        }
     };
     let args = mero_node::args_text(&params.args_json);
-    call(node, id, &params.context_id, &params.method, args).await
+    call(node, grants, id, &params.context_id, &params.method, args).await
 }
 
-/// Runs `execute` with its arguments as JSON text (empty for none).
-async fn call(node: &Node, id: Value, context_id: &str, method: &str, args: String) -> Response {
+/// The permission a call of `method` on `context` needs, as upstream
+/// names it: `context:execute[<ctx>,<user>,<method>]` (no user here).
+fn execute_permission(context: &str, method: &str) -> Permission {
+    Permission::new(&["context", "execute"], &[context, "", method])
+}
+
+/// Runs `execute` with its arguments as JSON text (empty for none), if the
+/// token may (else 403 with an `Unauthorized` error).
+async fn call(
+    node: &Node,
+    grants: &Grants,
+    id: Value,
+    context_id: &str,
+    method: &str,
+    args: String,
+) -> (StatusCode, Json<Response>) {
+    let ok = |r| (StatusCode::OK, Json(r));
     if method.len() > MAX_METHOD {
-        return Response::err(
+        return ok(Response::err(
             id,
             "ParseError",
             json!(format!("method name over {MAX_METHOD} bytes")),
             Some("ParseError"),
+        ));
+    }
+    let required = execute_permission(context_id, method);
+    if !grants.allows(&required) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(Response::err(
+                id,
+                "Unauthorized",
+                json!(format!("the token lacks the permission `{required}`")),
+                Some("Forbidden"),
+            )),
         );
     }
     let ctx = match parse_b58(context_id, "context id") {
         Ok(c) => ContextId(c),
-        Err(m) => return Response::err(id, "ParseError", json!(m), Some("InvalidContextId")),
+        Err(m) => {
+            return ok(Response::err(
+                id,
+                "ParseError",
+                json!(m),
+                Some("InvalidContextId"),
+            ));
+        }
     };
     match node.execute_text(&ctx, method, args).await {
-        Ok(outcome) => Response::ok(id, outcome.output),
+        Ok(outcome) => ok(Response::ok(id, outcome.output)),
         Err(e) => {
             let (kind, data) = rpc_error(&e);
-            Response::err(id, kind, data, Some(e.kind()))
+            ok(Response::err(id, kind, data, Some(e.kind())))
         }
     }
 }

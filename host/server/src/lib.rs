@@ -3,24 +3,42 @@
 //! OpenAPI document at `/admin-api/openapi.json` (also checked in as
 //! `host/server/openapi.json`). Handlers are thin: they decode the wire
 //! format, call [`mero_node::Node`] and encode the answer.
+//!
+//! Around the handlers, in this order: [`listen`] accepts connections
+//! within limits; [`browser`] refuses what a web page on this machine must
+//! not do (foreign `Host` or `Origin`, non-JSON bodies) and answers CORS;
+//! [`auth`] checks the bearer token and each route's permission (or trusts
+//! a proxy, in `proxy` mode) and serves the login routes. [`install`] reads
+//! components by path for `install-dev-application`.
 
 mod admin;
+pub mod auth;
+mod browser;
 mod error;
+mod install;
 mod jsonrpc;
+mod listen;
 mod sse;
 mod upgrade;
 mod ws;
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use mero_config::{AuthMode, ConfigFile};
 use mero_node::Node;
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
+pub use auth::{Auth, AuthError};
+pub use browser::WebPolicy;
 pub use error::ApiError;
+pub use listen::Limits;
 
 /// Largest request body: a component upload.
 const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
@@ -72,9 +90,55 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         upgrade::retry_upgrade,
         upgrade::application_versions,
         jsonrpc::handle,
-    )
+        auth::login::token,
+        auth::login::refresh,
+        auth::manage::create,
+        auth::manage::revoke,
+        auth::manage::rotate,
+        auth::manage::is_authed,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
 )]
 pub struct ApiDoc;
+
+/// Documents the bearer scheme every route but the public ones needs.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An HS256 JWT from `POST /auth/token`, `meroctl token create` or the \
+                         node's root credential (`<node>/credential.json`). WebSocket and SSE \
+                         also take it as `?token=`. Public routes: health, is-authed, /auth/*.",
+                    ))
+                    .build(),
+            ),
+        );
+        // Public routes need no token: an empty requirement overrides the
+        // document's default.
+        for (_, path, need) in auth::routes::TABLE {
+            if *need != auth::routes::Need::Public {
+                continue;
+            }
+            if let Some(item) = doc.paths.paths.get_mut(*path) {
+                for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                    op.security = Some(vec![
+                        utoipa::openapi::security::SecurityRequirement::default(),
+                    ]);
+                }
+            }
+        }
+    }
+}
 
 /// The OpenAPI document as pretty JSON.
 pub fn openapi_json() -> String {
@@ -92,11 +156,65 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found("RouteNotFound", format!("no route {}", uri.path()))
 }
 
-/// What handlers share: the node, and the SSE sessions.
+/// How the server guards and limits itself, from the node's configuration.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Token checks (or none, in proxy mode).
+    pub auth: Auth,
+    /// Browser defences.
+    pub web: WebPolicy,
+    /// Connection limits.
+    pub limits: Limits,
+    /// Where path installs may read, if confined.
+    pub install_root: Option<PathBuf>,
+    /// `execute` calls one WebSocket may have running.
+    pub ws_max_in_flight: usize,
+}
+
+impl ServerOptions {
+    /// The options of the node in `node_dir` with `config`; opens (and on
+    /// first use makes) its auth keys in embedded mode.
+    pub fn from_config(node_dir: &Path, config: &ConfigFile) -> Result<ServerOptions, AuthError> {
+        let s = &config.server;
+        let auth = Auth::open(s.auth_mode, node_dir, s.auth.clone())?;
+        let mut hosts = s.allowed_hosts.clone();
+        for addr in config.server_addrs().unwrap_or_default() {
+            if !addr.ip().is_unspecified() {
+                hosts.push(addr.ip().to_string());
+            }
+        }
+        Ok(ServerOptions {
+            auth,
+            web: WebPolicy::new(&hosts, &s.allowed_origins),
+            limits: Limits {
+                max_connections: s.limits.max_connections.max(1),
+                header_read_timeout: Duration::from_millis(s.limits.header_read_timeout_ms.max(1)),
+            },
+            install_root: s.install_root.clone(),
+            ws_max_in_flight: s.limits.ws_max_in_flight.max(1),
+        })
+    }
+
+    /// Whether the node checks no credentials itself.
+    pub fn is_proxy(&self) -> bool {
+        self.auth.mode() == AuthMode::Proxy
+    }
+}
+
+/// What handlers share: the node, the SSE sessions, auth and options.
 #[derive(Clone)]
 struct AppState {
     node: Node,
     sessions: sse::Sessions,
+    auth: Auth,
+    install_root: Option<PathBuf>,
+    ws_max_in_flight: usize,
+}
+
+impl axum::extract::FromRef<AppState> for Auth {
+    fn from_ref(s: &AppState) -> Auth {
+        s.auth.clone()
+    }
 }
 
 impl axum::extract::FromRef<AppState> for Node {
@@ -111,10 +229,20 @@ impl axum::extract::FromRef<AppState> for sse::Sessions {
     }
 }
 
-/// Every route, over `node`.
-pub fn router(node: Node) -> Router {
+/// Every route, over `node`, guarded as `options` say.
+pub fn router(node: Node, options: &ServerOptions) -> Router {
     Router::new()
         .route("/admin-api/health", get(admin::health))
+        .route("/admin-api/is-authed", get(auth::manage::is_authed))
+        .route("/auth/token", post(auth::login::token))
+        .route("/auth/refresh", post(auth::login::refresh))
+        .route(
+            "/auth/login",
+            get(auth::login::login_page).post(auth::login::login_submit),
+        )
+        .route("/admin-api/auth/tokens", post(auth::manage::create))
+        .route("/admin-api/auth/revoke", post(auth::manage::revoke))
+        .route("/admin-api/auth/rotate-keys", post(auth::manage::rotate))
         .route("/admin-api/openapi.json", get(openapi))
         .route(
             "/admin-api/install-dev-application",
@@ -223,10 +351,19 @@ pub fn router(node: Node) -> Router {
         .route("/sse", get(sse::open))
         .route("/sse/subscription", post(sse::change))
         .fallback(not_found)
+        // The last layer runs first: browser defences, then auth.
+        .layer(from_fn_with_state(
+            options.auth.clone(),
+            auth::routes::check,
+        ))
+        .layer(from_fn_with_state(options.web.clone(), browser::guard))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(AppState {
             node,
             sessions: sse::Sessions::default(),
+            auth: options.auth.clone(),
+            install_root: options.install_root.clone(),
+            ws_max_in_flight: options.ws_max_in_flight,
         })
 }
 
@@ -235,24 +372,22 @@ pub fn router(node: Node) -> Router {
 pub async fn serve(
     node: Node,
     listeners: Vec<TcpListener>,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(node);
-    let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let app = router(node, &options);
+    let (tx, rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for listener in listeners {
-        let mut rx = tx.subscribe();
-        let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.recv().await;
-                })
-                .await
-        }));
+        tasks.push(tokio::spawn(listen::serve(
+            listener,
+            app.clone(),
+            options.limits,
+            rx.clone(),
+        )));
     }
     shutdown.await;
-    let _ = tx.send(());
+    let _ = tx.send(true);
     for t in tasks {
         t.await.map_err(std::io::Error::other)??;
     }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -27,8 +27,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use crate::auth::Grants;
 use crate::error::ApiError;
-use crate::ws::{Subscription, authorize, parse_ids};
+use crate::ws::{Subscription, authorize, may_subscribe, parse_ids};
 
 /// Sessions kept for clients to come back to; the oldest go first.
 const MAX_SESSIONS: usize = 1_024;
@@ -88,7 +89,13 @@ fn list(s: Option<&String>) -> Vec<String> {
 }
 
 /// Applies a subscription to `filter`, or says why it cannot.
-fn subscribe(node: &Node, filter: &mut Filter, s: &Subscription) -> Result<(), ApiError> {
+fn subscribe(
+    node: &Node,
+    grants: &Grants,
+    filter: &mut Filter,
+    s: &Subscription,
+) -> Result<(), ApiError> {
+    may_subscribe(grants, s).map_err(|why| ApiError::forbidden("Forbidden", why))?;
     let (contexts, groups) = parse_ids(s).map_err(|e| ApiError::bad("InvalidId", e))?;
     authorize(node, &contexts, &groups).map_err(|(kind, why)| {
         if kind == "Unauthorized" {
@@ -109,6 +116,7 @@ fn subscribe(node: &Node, filter: &mut Filter, s: &Subscription) -> Result<(), A
 pub(crate) async fn open(
     State(node): State<Node>,
     State(sessions): State<Sessions>,
+    Extension(grants): Extension<Grants>,
     headers: HeaderMap,
     Query(q): Query<OpenQuery>,
 ) -> Result<Response, ApiError> {
@@ -134,7 +142,7 @@ pub(crate) async fn open(
     };
     {
         let mut f = filter.write().unwrap_or_else(|p| p.into_inner());
-        subscribe(&node, &mut f, &asked)?;
+        subscribe(&node, &grants, &mut f, &asked)?;
     }
     let bus = node.events().clone();
     let resume = header("last-event-id").and_then(|last| {
@@ -266,6 +274,7 @@ fn default_method() -> String {
 pub(crate) async fn change(
     State(node): State<Node>,
     State(sessions): State<Sessions>,
+    Extension(grants): Extension<Grants>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let mut req: Change = crate::admin::json_body(&body)?;
@@ -275,7 +284,7 @@ pub(crate) async fn change(
         .ok_or_else(|| ApiError::not_found("SessionNotFound", "no SSE session with that id"))?;
     let mut f = filter.write().unwrap_or_else(|p| p.into_inner());
     match req.method.as_str() {
-        "subscribe" => subscribe(&node, &mut f, &req.subscription)?,
+        "subscribe" => subscribe(&node, &grants, &mut f, &req.subscription)?,
         "unsubscribe" => {
             let (contexts, groups) =
                 parse_ids(&req.subscription).map_err(|e| ApiError::bad("InvalidId", e))?;

@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Extension, State};
+use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use mero_node::Node;
 use mero_node::events::Filter;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+
+use crate::auth::{Grants, Permission};
 
 /// Bytes that may wait for one client before it is dropped.
 pub(crate) const MAX_QUEUED_BYTES: usize = 4 << 20;
@@ -36,37 +38,27 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Code 1008 (policy violation): the client did not keep up.
 const TOO_SLOW: u16 = 1008;
 
-/// Upgrades to a WebSocket session. Browsers send an `Origin`: only pages
-/// served from this machine may open one (a socket can run calls, and web
-/// pages elsewhere must not).
+/// Upgrades to a WebSocket session. The browser layer has already refused
+/// foreign origins, and the auth layer has checked the token (header or
+/// `?token=`); calls and subscriptions are checked against its grants.
 pub(crate) async fn handle(
     State(node): State<Node>,
-    headers: axum::http::HeaderMap,
+    State(limit): State<InFlight>,
+    Extension(grants): Extension<Grants>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Some(origin) = headers.get("origin") {
-        let local = origin.to_str().ok().and_then(local_origin).unwrap_or(false);
-        if !local {
-            return crate::error::ApiError::forbidden(
-                "ForeignOrigin",
-                "WebSocket connections are accepted only from pages on this machine",
-            )
-            .into_response();
-        }
-    }
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| session(node, socket))
+        .on_upgrade(move |socket| session(node, socket, grants, limit.0))
 }
 
-/// Whether an `Origin` is a page on this machine.
-fn local_origin(origin: &str) -> Option<bool> {
-    let rest = origin.split_once("://")?.1;
-    let host = if let Some(v6) = rest.strip_prefix('[') {
-        v6.split_once(']')?.0
-    } else {
-        rest.split(':').next()?
-    };
-    Some(matches!(host, "localhost" | "127.0.0.1" | "::1"))
+/// How many `execute` calls one socket may have running.
+#[derive(Clone, Copy)]
+pub(crate) struct InFlight(usize);
+
+impl axum::extract::FromRef<crate::AppState> for InFlight {
+    fn from_ref(s: &crate::AppState) -> InFlight {
+        InFlight(s.ws_max_in_flight)
+    }
 }
 
 #[derive(Deserialize)]
@@ -147,7 +139,7 @@ impl Out {
     }
 }
 
-async fn session(node: Node, socket: WebSocket) {
+async fn session(node: Node, socket: WebSocket, grants: Grants, max_in_flight: usize) {
     let (sink, mut stream) = socket.split();
     let (tx, out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let out = Out {
@@ -158,14 +150,31 @@ async fn session(node: Node, socket: WebSocket) {
     let writer = tokio::spawn(write(sink, out_rx, out.queued.clone(), close_rx));
     let mut events = node.events().subscribe();
     let mut filter = Filter::default();
+    // Calls run in their own tasks, at most `max_in_flight` at once; a call
+    // past that waits here and the socket is not read meanwhile, so a
+    // client that floods calls is held back by TCP, not by our memory.
+    let gate = Arc::new(Semaphore::new(max_in_flight));
+    let mut waiting: Option<(Option<u64>, Value)> = None;
     let dropped = loop {
         tokio::select! {
-            msg = stream.next() => match msg {
+            permit = gate.clone().acquire_owned(), if waiting.is_some() => {
+                let (Ok(permit), Some((id, params))) = (permit, waiting.take()) else {
+                    break None;
+                };
+                spawn_execute(&node, &grants, &out, id, params, permit);
+            }
+            msg = stream.next(), if waiting.is_none() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(answer) = request(&node, &mut filter, &out, text.as_str()).await
-                        && !out.send(&answer)
-                    {
-                        break Some("the client does not read its replies".to_string());
+                    match request(&node, &grants, &mut filter, text.as_str()) {
+                        Step::Answer(answer) => {
+                            if !out.send(&answer) {
+                                break Some("the client does not read its replies".to_string());
+                            }
+                        }
+                        Step::Execute(id, params) => match gate.clone().try_acquire_owned() {
+                            Ok(permit) => spawn_execute(&node, &grants, &out, id, params, permit),
+                            Err(_) => waiting = Some((id, params)),
+                        },
                     }
                 }
                 Some(Ok(Message::Binary(_))) => {
@@ -199,6 +208,32 @@ async fn session(node: Node, socket: WebSocket) {
     }
     drop(out);
     let _ = writer.await;
+}
+
+/// Runs one call in its own task, holding `permit` until it has answered.
+fn spawn_execute(
+    node: &Node,
+    grants: &Grants,
+    out: &Out,
+    id: Option<u64>,
+    params: Value,
+    permit: OwnedSemaphorePermit,
+) {
+    let node = node.clone();
+    let grants = grants.clone();
+    let out = out.clone();
+    tokio::spawn(async move {
+        let (_, answer) =
+            crate::jsonrpc::execute(&node, &grants, id.map_or(Value::Null, Value::from), params)
+                .await;
+        let mut answer = serde_json::to_value(answer.0).unwrap_or(Value::Null);
+        if let Some(map) = answer.as_object_mut() {
+            map.remove("jsonrpc");
+        }
+        // A full queue means the client is being dropped anyway.
+        let _ = out.send(&answer);
+        drop(permit);
+    });
 }
 
 /// Sends queued messages; on `close`, a close frame with its reason.
@@ -245,39 +280,50 @@ async fn write(
     }
 }
 
-/// Answers one request; `None` for what needs no answer now (an execute
-/// answers from its own task, so events keep flowing meanwhile).
-async fn request(node: &Node, filter: &mut Filter, out: &Out, text: &str) -> Option<Value> {
+/// What one request asks for.
+enum Step {
+    /// This answer, now.
+    Answer(Value),
+    /// A call, answered from its own task so that events keep flowing.
+    Execute(Option<u64>, Value),
+}
+
+fn request(node: &Node, grants: &Grants, filter: &mut Filter, text: &str) -> Step {
     let req: Request = match serde_json::from_str(text) {
         Ok(r) => r,
-        Err(e) => return Some(error(None, "ParseError", e.to_string())),
+        Err(e) => return Step::Answer(error(None, "ParseError", e.to_string())),
     };
     let id = req.id;
-    match req.method.as_str() {
-        "subscribe" => Some(subscribe(node, filter, id, req.params)),
-        "unsubscribe" => Some(unsubscribe(filter, id, req.params)),
-        "execute" => {
-            let node = node.clone();
-            let out = out.clone();
-            tokio::spawn(async move {
-                let answer =
-                    crate::jsonrpc::execute(&node, id.map_or(Value::Null, Value::from), req.params)
-                        .await;
-                let mut answer = serde_json::to_value(answer).unwrap_or(Value::Null);
-                if let Some(map) = answer.as_object_mut() {
-                    map.remove("jsonrpc");
-                }
-                // A full queue means the client is being dropped anyway.
-                let _ = out.send(&answer);
-            });
-            None
-        }
-        other => Some(error(
+    Step::Answer(match req.method.as_str() {
+        "subscribe" => subscribe(node, grants, filter, id, req.params),
+        "unsubscribe" => unsubscribe(filter, id, req.params),
+        "execute" => return Step::Execute(id, req.params),
+        other => error(
             id,
             "ParseError",
             format!("unknown method `{other}`: subscribe, unsubscribe or execute"),
-        )),
+        ),
+    })
+}
+
+/// Whether `grants` may see the events of these contexts and groups: a
+/// context needs `context:execute[<ctx>]` or `context:list[<ctx>]`, a group
+/// `group:list[<group>]`. The error names what is missing.
+pub(crate) fn may_subscribe(grants: &Grants, s: &Subscription) -> Result<(), String> {
+    for c in &s.context_ids {
+        let exec = Permission::new(&["context", "execute"], &[c]);
+        let list = Permission::new(&["context", "list"], &[c]);
+        if !grants.allows(&exec) && !grants.allows(&list) {
+            return Err(format!("the token lacks the permission `{list}`"));
+        }
     }
+    for g in &s.group_ids {
+        let list = Permission::new(&["group", "list"], &[g]);
+        if !grants.allows(&list) {
+            return Err(format!("the token lacks the permission `{list}`"));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a subscription's ids; the error names what is wrong.
@@ -355,11 +401,20 @@ fn accepted(id: Option<u64>, s: &Subscription) -> Value {
     reply(id, result)
 }
 
-fn subscribe(node: &Node, filter: &mut Filter, id: Option<u64>, params: Value) -> Value {
+fn subscribe(
+    node: &Node,
+    grants: &Grants,
+    filter: &mut Filter,
+    id: Option<u64>,
+    params: Value,
+) -> Value {
     let (s, contexts, groups) = match parsed(id, params) {
         Ok(x) => x,
         Err(e) => return e,
     };
+    if let Err(why) = may_subscribe(grants, &s) {
+        return error(id, "Unauthorized", why);
+    }
     // All or nothing: a refused id is an error, never a silent drop.
     if let Err((kind, why)) = authorize(node, &contexts, &groups) {
         return error(id, kind, why);

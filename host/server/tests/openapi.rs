@@ -28,21 +28,32 @@ fn the_checked_in_document_is_current() {
         "/admin-api/namespaces",
         "/admin-api/contexts/{id}",
         "/jsonrpc",
+        "/auth/token",
+        "/auth/refresh",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer",
+        "the bearer scheme is documented"
+    );
+    assert!(
+        doc["security"][0].get("bearer").is_some(),
+        "and required by default"
+    );
 }
 
 #[tokio::test]
 async fn the_node_serves_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = mero_config::ConfigFile::generate(1, 2).unwrap();
+    let options = mero_server::ServerOptions::from_config(dir.path(), &config).unwrap();
     let node = mero_node::Node::start(mero_node::NodeOptions {
         dir: dir.path().into(),
         config,
     })
     .unwrap();
-    let resp = mero_server::router(node.clone())
+    let resp = mero_server::router(node.clone(), &options)
         .oneshot(
             axum::http::Request::get("/admin-api/openapi.json")
                 .body(axum::body::Body::empty())

@@ -19,8 +19,10 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(node: &TestNode) -> Ws {
-    let url = node.url("/ws").replacen("http", "ws", 1);
-    tokio_tungstenite::connect_async(url).await.unwrap().0
+    tokio_tungstenite::connect_async(node.ws_url())
+        .await
+        .unwrap()
+        .0
 }
 
 async fn send(ws: &mut Ws, v: Value) {
@@ -262,7 +264,9 @@ struct Sse {
 impl Sse {
     async fn open(node: &TestNode, query: &str, headers: &[(&str, &str)]) -> (Sse, String) {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let mut req = client.get(node.url(&format!("/sse{query}")));
+        let mut req = client
+            .get(node.url(&format!("/sse{query}")))
+            .bearer_auth(&node.token);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -366,6 +370,7 @@ fn sse_streams_events_and_resumes_after_a_disconnect() {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let changed: Value = client
             .post(n2.url("/sse/subscription"))
+            .bearer_auth(&n2.token)
             .json(&json!({"sessionId": session, "method": "subscribe", "groupIds": [ns]}))
             .send()
             .await
@@ -376,6 +381,7 @@ fn sse_streams_events_and_resumes_after_a_disconnect() {
         assert_eq!(changed["data"]["groupIds"][0], ns);
         let status = client
             .post(n2.url("/sse/subscription"))
+            .bearer_auth(&n2.token)
             .json(&json!({"sessionId": "nope", "contextIds": [ctx]}))
             .send()
             .await
@@ -396,6 +402,7 @@ fn sse_streams_events_and_resumes_after_a_disconnect() {
         // Refused subscriptions are errors with a status.
         let status = client
             .get(n2.url("/sse?contextIds=11111111111111111111111111111111"))
+            .bearer_auth(&n2.token)
             .send()
             .await
             .unwrap()

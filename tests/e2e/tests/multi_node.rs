@@ -30,6 +30,7 @@ fn set_over_http(port: u16, ctx: &str, key: &str) -> bool {
         .build()
         .unwrap()
         .post(format!("http://127.0.0.1:{port}/jsonrpc"))
+        .bearer_auth(mero_testkit::node::token_for(port))
         .json(&body)
         .send()
         .ok()

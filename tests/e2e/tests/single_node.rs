@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use mero_testkit::node::{TestNode, bin, blocking_client};
+use mero_testkit::node::{TestNode, bin};
 use serde_json::{Value, json};
 
 #[test]
@@ -495,7 +495,8 @@ fn hostile_apps_fail_their_call_and_views_cannot_write() {
 fn uploads_and_loopback_urls_install_too() {
     let node = TestNode::start("node1");
     let bytes = std::fs::read(mero_fixtures::KV_STORE).unwrap();
-    let resp = blocking_client()
+    let resp = node
+        .client()
         .post(node.url("/admin-api/install-application"))
         .header("content-type", "application/wasm")
         .body(bytes)

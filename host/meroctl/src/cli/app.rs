@@ -6,17 +6,15 @@ use clap::Subcommand;
 use comfy_table::Table;
 use mero_api::outcome::Uninstalled;
 use mero_api::upgrade::ApplicationVersion;
-use mero_api::{
-    Application, ApplicationData, ApplicationIdData, ApplicationList, Data,
-    InstallDevApplicationRequest,
-};
+use mero_api::{Application, ApplicationData, ApplicationIdData, ApplicationList, Data};
 
 use crate::client::{Client, ClientError};
 use crate::output::{Output, Report, kv, list, table};
 
 #[derive(Subcommand)]
 pub(super) enum AppCmd {
-    /// Installs a component from a path on the node's machine.
+    /// Installs a component from a file: its bytes are uploaded, so this
+    /// works whichever machine the node runs on.
     #[command(
         after_help = "Example:\n  meroctl --node node1 app install --path target/wasm32-wasip2/release/kv_store.wasm"
     )]
@@ -61,17 +59,26 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: AppCmd) -> Result<()
             version,
             metadata,
         } => {
-            // The node reads the path on its own filesystem: send it absolute.
-            let abs = std::fs::canonicalize(&path)
+            let bytes = std::fs::read(&path)
                 .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
-            let body = InstallDevApplicationRequest {
-                path: abs.display().to_string(),
-                metadata: metadata.unwrap_or_default().into_bytes(),
-                package,
-                version,
-            };
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            // Only what was asked for: the node checks it against what the
+            // component declares.
+            if let Some(p) = &package {
+                query.append_pair("package", p);
+            }
+            if let Some(v) = &version {
+                query.append_pair("version", v);
+            }
+            let query = query
+                .append_pair("metadata", &metadata.unwrap_or_default())
+                .finish();
             let installed: Data<ApplicationIdData> = client
-                .post("/admin-api/install-dev-application", &body)
+                .post_bytes(
+                    &format!("/admin-api/install-application?{query}"),
+                    "application/wasm",
+                    bytes,
+                )
                 .await?;
             out.write(&installed.data)
         }

@@ -9,12 +9,22 @@ mod context;
 mod group;
 mod namespace;
 mod peers;
+mod token;
 
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::client::{Client, ClientError};
+
+/// The node's root credential, beside its config.toml (as `merod init`
+/// writes it).
+const CREDENTIAL_FILE: &str = "credential.json";
+
+#[derive(serde::Deserialize)]
+struct Credential {
+    access_token: String,
+}
 use crate::output::{Format, Output};
 
 /// Drive a context node: install apps, create namespaces and contexts, call methods.
@@ -30,6 +40,10 @@ pub(crate) struct Cli {
     /// The node's API URL, e.g. http://127.0.0.1:2528.
     #[arg(long, global = true)]
     api: Option<String>,
+    /// A bearer token; by default, with --node, the node's root credential
+    /// (<home>/<name>/credential.json).
+    #[arg(long, global = true, env = "MEROCTL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Tables for people or the API's JSON for scripts.
     #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
     output_format: Format,
@@ -45,7 +59,8 @@ const EXAMPLES: &str = "Examples:
   meroctl --node node1 call get --context <CONTEXT_ID> --args '{\"key\":\"a\"}'
   meroctl --node node1 namespace invite <NAMESPACE_ID>
   meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'
-  meroctl --node node2 group join-context <CONTEXT_ID>";
+  meroctl --node node2 group join-context <CONTEXT_ID>
+  meroctl --node node1 token create --scope 'context:execute[<CONTEXT_ID>]' --expires 1h";
 
 #[derive(Subcommand)]
 enum Command {
@@ -63,6 +78,9 @@ enum Command {
     Group(group::GroupCmd),
     /// How many peers this node is connected to.
     Peers,
+    /// Tokens: mint scoped ones for apps and scripts, revoke, rotate keys.
+    #[command(subcommand)]
+    Token(token::TokenCmd),
     /// Calls a method of a context; read-only or mutating as the app declares.
     #[command(after_help = call::EXAMPLES)]
     Call(call::CallArgs),
@@ -87,17 +105,46 @@ impl Cli {
             return Ok(());
         }
         let out = Output::new(self.output_format);
-        let client = Client::new(&self.base_url()?)?;
-        match self.command {
+        let client = Client::new(&self.base_url()?, self.bearer()?)?;
+        let outcome = match self.command {
             Command::App(cmd) => app::run(&client, &out, cmd).await,
             Command::Namespace(cmd) => namespace::run(&client, &out, cmd).await,
             Command::Context(cmd) => context::run(&client, &out, cmd).await,
             Command::Group(cmd) => group::run(&client, &out, cmd).await,
             Command::Peers => peers::run(&client, &out).await,
             Command::Call(cmd) => call::run(&client, &out, cmd).await,
+            Command::Token(cmd) => token::run(&client, &out, cmd).await,
             // Printed above, without a node.
             Command::Completions { .. } => Ok(()),
+        };
+        outcome.map_err(crate::client::unauthenticated_hint)
+    }
+
+    /// The bearer token: `--token`, else the root credential of `--node`
+    /// if it has one (a node in proxy mode has none).
+    fn bearer(&self) -> Result<Option<String>, ClientError> {
+        if let Some(t) = &self.token {
+            return Ok(Some(t.clone()));
         }
+        let Some(node) = &self.node else {
+            return Ok(None);
+        };
+        let home = self.home.clone().unwrap_or_else(mero_config::default_home);
+        let path = mero_config::node_dir(&home, node).join(CREDENTIAL_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(ClientError::Usage(format!(
+                    "cannot read the root credential {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let credential: Credential = serde_json::from_str(&text).map_err(|e| {
+            ClientError::Usage(format!("{} is not a credential: {e}", path.display()))
+        })?;
+        Ok(Some(credential.access_token))
     }
 
     /// The node's API: `--api`, else `--node`'s configured address, else

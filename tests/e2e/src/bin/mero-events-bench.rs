@@ -38,8 +38,10 @@ fn set(c: &reqwest::blocking::Client, port: u16, ctx: &str, key: &str, value: &s
 }
 
 async fn subscribe(node: &TestNode, ctx: &str) -> Ws {
-    let url = node.url("/ws").replacen("http", "ws", 1);
-    let mut ws = tokio_tungstenite::connect_async(url).await.unwrap().0;
+    let mut ws = tokio_tungstenite::connect_async(node.ws_url())
+        .await
+        .unwrap()
+        .0;
     let req = json!({"id": 1, "method": "subscribe",
         "params": {"contextIds": [ctx], "eventTypes": ["ExecutionEvent"]}});
     ws.send(Message::Text(req.to_string().into()))

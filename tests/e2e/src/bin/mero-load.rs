@@ -2,7 +2,9 @@
 //! kv-store method as fast as they can for a while, then it prints calls/s
 //! and latency percentiles.
 //!
-//! `mero-load --url http://127.0.0.1:2528 --context <ID> --method set --clients 32 --seconds 10`
+//! `mero-load --url http://127.0.0.1:2528 --token <TOKEN> --context <ID> --method set --clients 32 --seconds 10`
+//! (the token defaults to `$MERO_TOKEN`; a node's root credential is in
+//! `<node>/credential.json`)
 
 #![allow(
     clippy::unwrap_used,
@@ -19,6 +21,8 @@ use hyper_util::rt::TokioIo;
 
 struct Args {
     url: String,
+    /// Bearer token (`--token`, else `$MERO_TOKEN`).
+    token: String,
     context: String,
     method: String,
     clients: usize,
@@ -28,6 +32,7 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         url: "http://127.0.0.1:2528".into(),
+        token: std::env::var("MERO_TOKEN").unwrap_or_default(),
         context: String::new(),
         method: "set".into(),
         clients: 1,
@@ -38,6 +43,7 @@ fn args() -> Args {
         let v = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--url" => a.url = v,
+            "--token" => a.token = v,
             "--context" => a.context = v,
             "--method" => a.method = v,
             "--clients" => a.clients = v.parse().unwrap(),
@@ -84,6 +90,7 @@ async fn client(id: usize, a: &Args, until: Instant) -> Vec<Duration> {
         } else {
             hyper::Request::post("/jsonrpc")
                 .header("host", &authority)
+                .header("authorization", format!("Bearer {}", a.token))
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from(body)))
                 .unwrap()

@@ -1,6 +1,7 @@
 //! Talking to a node over HTTP: raw requests, JSON-RPC `execute`, and the
 //! context view's root hash.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -16,14 +17,49 @@ pub fn blocking_client() -> reqwest::blocking::Client {
         .unwrap()
 }
 
+/// Root credentials of the nodes this process started, by API port: what
+/// [`rpc`] and tools that hold only a port authenticate with.
+static TOKENS: std::sync::Mutex<BTreeMap<u16, String>> = std::sync::Mutex::new(BTreeMap::new());
+
+/// Records `token` as the credential of the node on `port`.
+pub(crate) fn remember_token(port: u16, token: &str) {
+    let mut t = TOKENS.lock().unwrap_or_else(|p| p.into_inner());
+    t.insert(port, token.to_string());
+}
+
+/// The root credential of the node this process started on `port`
+/// (empty if none: a node in proxy mode, or one started elsewhere).
+pub fn token_for(port: u16) -> String {
+    let t = TOKENS.lock().unwrap_or_else(|p| p.into_inner());
+    t.get(&port).cloned().unwrap_or_default()
+}
+
+/// A blocking client like [`blocking_client`] that sends `token` as its
+/// bearer token (none if empty).
+pub fn authed_client(token: &str) -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !token.is_empty() {
+        let mut v: reqwest::header::HeaderValue = format!("Bearer {token}").parse().unwrap();
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// The JSON-RPC request that calls `method` of `ctx` with `args`.
 fn execute(ctx: &str, method: &str, args: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
         "params": {"contextId": ctx, "method": method, "argsJson": args}})
 }
 
-/// Calls `method` of `ctx` on the node at `port` over JSON-RPC; panics on an
-/// error answer; returns the output. For tools that hold only a port.
+/// Calls `method` of `ctx` on the node at `port` over JSON-RPC, with its
+/// root credential if this process started it; panics on an error answer;
+/// returns the output. For tools that hold only a port.
 pub fn rpc(
     c: &reqwest::blocking::Client,
     port: u16,
@@ -31,8 +67,12 @@ pub fn rpc(
     method: &str,
     args: Value,
 ) -> Value {
-    let v: Value = c
-        .post(format!("http://127.0.0.1:{port}/jsonrpc"))
+    let mut req = c.post(format!("http://127.0.0.1:{port}/jsonrpc"));
+    let token = token_for(port);
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    let v: Value = req
         .json(&execute(ctx, method, args))
         .send()
         .unwrap()
@@ -43,10 +83,36 @@ pub fn rpc(
 }
 
 impl TestNode {
-    /// A raw request; returns status and JSON body (a string if the body is
-    /// not JSON).
+    /// A client that sends the root credential.
+    pub fn client(&self) -> reqwest::blocking::Client {
+        self.http.clone()
+    }
+
+    /// `ws://…/ws?token=<root credential>`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws?token={}", self.port, self.token)
+    }
+
+    /// A raw request with the root credential; returns status and JSON body
+    /// (a string if the body is not JSON).
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), self.url(path));
+        self.request_with(&self.http, method, path, body)
+    }
+
+    /// A raw request with no token.
+    pub fn anonymous_request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        self.request_with(&blocking_client(), method, path, body)
+    }
+
+    /// A raw request through `client`.
+    pub fn request_with(
+        &self,
+        client: &reqwest::blocking::Client,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        let mut req = client.request(method.parse().unwrap(), self.url(path));
         if let Some(b) = body {
             req = req
                 .header("content-type", "application/json")

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub use converge::{CONVERGE, FAST_SYNC, assert_converged, assert_converged_within};
-pub use http::{blocking_client, rpc};
+pub use http::{authed_client, blocking_client, rpc, token_for};
 
 use crate::poll::poll;
 
@@ -62,6 +62,9 @@ pub struct TestNode {
     pub name: String,
     /// The API port.
     pub port: u16,
+    /// The node's root credential (empty if it runs in proxy mode): what
+    /// meroctl reads, and what [`request`](Self::request) sends.
+    pub token: String,
     child: Option<Child>,
     http: reqwest::blocking::Client,
 }
@@ -92,12 +95,15 @@ impl TestNode {
         if !config.is_empty() {
             merod(home.path(), name, &[&["config"][..], config].concat());
         }
+        let token = root_token(&home.path().join(name));
+        http::remember_token(port, &token);
         let mut node = TestNode {
             home,
             name: name.into(),
             port,
+            http: authed_client(&token),
+            token,
             child: None,
-            http: blocking_client(),
         };
         node.run();
         node
@@ -182,6 +188,15 @@ impl Drop for TestNode {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The root credential `merod init` wrote in `dir` (empty if none: proxy mode).
+fn root_token(dir: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(dir.join("credential.json")) else {
+        return String::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["access_token"].as_str().unwrap().to_string()
 }
 
 /// `merod --home <home> --node <name> <args>`, which must succeed.
