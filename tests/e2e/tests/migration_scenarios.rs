@@ -12,7 +12,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged, blocking_client};
+use mero_testkit::node::{
+    CONVERGE, FAST_SYNC, TestNode, assert_converged, authed_client, token_for,
+};
 use mero_testkit::poll::poll;
 use mero_testkit::wait_until;
 use serde_json::{Value, json};
@@ -571,13 +573,14 @@ type ViewResult = (bool, Result<Value, String>);
 /// Calls `get_item {"key": "k1"}` over JSON-RPC at `url` until `stop`;
 /// counts calls in `calls` and marks those started while `upgrading`.
 fn view_loop(
+    token: String,
     url: String,
     ctx: String,
     upgrading: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
 ) -> Vec<ViewResult> {
-    let client = blocking_client();
+    let client = authed_client(&token);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
         "params": {"contextId": ctx, "method": "get_item", "argsJson": {"key": "k1"}}})
     .to_string();
@@ -627,8 +630,9 @@ fn views_are_served_while_an_upgrade_runs() {
     let calls = Arc::new(AtomicUsize::new(0));
     let viewer = std::thread::spawn({
         let (url, ctx) = (n1.url("/jsonrpc"), ctx.clone());
+        let token = token_for(n1.port);
         let (upgrading, stop, calls) = (upgrading.clone(), stop.clone(), calls.clone());
-        move || view_loop(url, ctx, upgrading, stop, calls)
+        move || view_loop(token, url, ctx, upgrading, stop, calls)
     });
     wait_until("the first view", CONVERGE, || {
         calls.load(Ordering::SeqCst) > 0
