@@ -16,7 +16,9 @@ fn the_seed_flow_works_through_meroctl() {
     );
     let apps = node.meroctl_json(&["app", "ls"]);
     let app = apps[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(apps[0]["package"], "unknown");
+    // What the component declares: its crate's name and version.
+    assert_eq!(apps[0]["package"], "kv-store");
+    assert_eq!(apps[0]["version"], env!("CARGO_PKG_VERSION"));
 
     let text = node.meroctl_ok(&["namespace", "create", "--application-id", &app]);
     assert!(text.contains("Namespace ID"), "{text}");
@@ -40,7 +42,10 @@ fn the_seed_flow_works_through_meroctl() {
     assert!(text.contains(&ctx) && text.contains("Root Hash"), "{text}");
     let ns = node.meroctl_json(&["namespace", "ls"]);
     assert_eq!(ns[0]["contexts"][0]["contextId"], ctx.as_str());
-    assert_eq!(ns[0]["contexts"][0]["applicationVersion"], "0.0.0");
+    assert_eq!(
+        ns[0]["contexts"][0]["applicationVersion"],
+        env!("CARGO_PKG_VERSION")
+    );
     assert_eq!(ns[0]["memberCount"], 1);
 
     // A second context, named, reached by its alias.
