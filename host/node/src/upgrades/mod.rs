@@ -238,7 +238,9 @@ impl Node {
                 "the group already runs this application",
             ));
         }
-        let contexts = local_contexts(self, &gov, group, None)?;
+        // A context already on the target (a publication that failed after
+        // it migrated) is never migrated twice.
+        let contexts = local_contexts(self, &gov, group, Some(&target_rec.blob))?;
         if contexts.is_empty() {
             return Err(NodeError::conflict(
                 "NoContexts",
