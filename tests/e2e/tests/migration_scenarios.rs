@@ -12,57 +12,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use mero_testkit::node::upgrade::{context, fails, install, status, subset, trigger};
 use mero_testkit::node::{
     CONVERGE, FAST_SYNC, TestNode, assert_converged, authed_client, token_for,
 };
 use mero_testkit::poll::poll;
 use mero_testkit::wait_until;
 use serde_json::{Value, json};
-
-fn install(node: &TestNode, component: &str) -> String {
-    node.meroctl_json(&["app", "install", "--path", component])["applicationId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn context(node: &TestNode, ctx: &str) -> Value {
-    node.meroctl_json(&["context", "get", ctx])
-}
-
-fn trigger(node: &TestNode, group: &str, app: &str) -> Value {
-    node.meroctl_json(&[
-        "group",
-        "upgrade",
-        "trigger",
-        group,
-        "--target-application-id",
-        app,
-    ])
-}
-
-fn status(node: &TestNode, group: &str) -> Value {
-    let (code, v) = node.request(
-        "GET",
-        &format!("/admin-api/groups/{group}/upgrade/status"),
-        None,
-    );
-    assert_eq!(code, 200, "{v}");
-    v["data"].clone()
-}
-
-fn fails(node: &TestNode, ctx: &str, method: &str, args: Value) -> Value {
-    let v = node.rpc(ctx, method, args);
-    assert!(v.get("error").is_some(), "{method} should fail: {v}");
-    v["error"].clone()
-}
-
-/// Asserts `sub`'s keys and values are in `v`.
-fn subset(v: &Value, sub: Value) {
-    for (k, want) in sub.as_object().unwrap() {
-        assert_eq!(&v[k], want, "{k} in {v}");
-    }
-}
 
 /// Two nodes with fast sync; node 1 creates a namespace running `v1`,
 /// node 2 joins it by invitation and holds the context. Returns (node 1,

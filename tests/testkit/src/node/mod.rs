@@ -8,11 +8,13 @@
 //! - [`meroctl`]: running `meroctl` against a node, and the flows built on
 //!   it (install and create, invite, join);
 //! - [`converge`]: settings for several nodes, and waiting until their
-//!   roots agree.
+//!   roots agree;
+//! - [`upgrade`]: the steps of the upgrade tests.
 
 pub mod converge;
 pub mod http;
 pub mod meroctl;
+pub mod upgrade;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
