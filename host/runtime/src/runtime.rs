@@ -207,18 +207,24 @@ impl Runtime {
         let stop = Arc::new(AtomicBool::new(false));
         let weak = engine.weak();
         let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("wasm-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+        // A fuel-metered runtime has no deadlines to tick.
+        let thread = if config.fuel.is_some() {
+            None
+        } else {
+            let thread = std::thread::Builder::new()
+                .name("wasm-epoch".into())
+                .spawn(move || {
+                    while !flag.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        match weak.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => break,
+                        }
                     }
-                }
-            })
-            .map_err(|e| LoadError::Host(format!("epoch thread: {e}")))?;
+                })
+                .map_err(|e| LoadError::Host(format!("epoch thread: {e}")))?;
+            Some(thread)
+        };
 
         Ok(Arc::new(Runtime {
             engine,
@@ -227,10 +233,7 @@ impl Runtime {
             config: Arc::new(config),
             compat,
             apps: Mutex::new(HashMap::new()),
-            _ticker: Ticker {
-                stop,
-                thread: Some(thread),
-            },
+            _ticker: Ticker { stop, thread },
         }))
     }
 
