@@ -185,10 +185,15 @@ def join_namespace(namespace_id: str, invitation_json: JsonLike) -> Call:
     invitation = _json_arg(invitation_json, "invitation")
     if not isinstance(invitation, Mapping):
         raise InvalidArgumentError("InvalidArgument", "Invalid invitation JSON: not an object")
-    # What `create_namespace_invitation` returned whole, or its invitation.
+    # What `create_namespace_invitation` returned whole, or its `data`: peel
+    # wrappers down to the signed invitation (the one with a signature; it
+    # holds an `invitation` of its own).
     if isinstance(invitation.get("data"), Mapping):
         invitation = invitation["data"]
-    if "invitation" in invitation and isinstance(invitation["invitation"], Mapping):
+    while (
+        "inviter_signature" not in invitation
+        and isinstance(invitation.get("invitation"), Mapping)
+    ):
         invitation = invitation["invitation"]
     return Call(
         "POST",

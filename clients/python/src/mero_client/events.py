@@ -279,6 +279,7 @@ class SseSubscription:
         self._lines: Optional[AsyncIterator[str]] = None
         self._closed = False
         self._failures = 0
+        self._opened = False
 
     async def _open(self) -> None:
         conn = self._t.conn
@@ -303,6 +304,9 @@ class SseSubscription:
             except httpx.HTTPError as e:
                 raise NetworkError(type(e).__name__, f"GET {conn.url('/sse')}: {e}") from None
             if resp.status_code == 200:
+                if self._opened:
+                    self.reconnects += 1
+                self._opened = True
                 self._cm = cm
                 self._lines = resp.aiter_lines()
                 sid = resp.headers.get("x-sse-session-id")
@@ -377,7 +381,6 @@ class SseSubscription:
                     raise EventStreamError(
                         "StreamEnded", f"the SSE stream broke {self._failures} times in a row"
                     )
-                self.reconnects += 1
                 await asyncio.sleep(min(2.0, 0.1 * 2 ** (self._failures - 1)))
                 continue
             event_id, text = message
