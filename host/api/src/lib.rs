@@ -12,6 +12,9 @@
 //! login and token routes' (upstream's snake_case). [`outcome`]
 //! holds what a client reports after requests whose answer does not say
 //! what was done; the server never sends those.
+//!
+//! Plain serde types only: this crate may not depend on the node, the engine
+//! or any HTTP stack, so that a client can take it alone.
 
 pub mod auth;
 pub mod ids;

@@ -5,6 +5,10 @@
 //! `discovery.rendezvous.namespace` and `sync.*`) work unchanged. Listen
 //! addresses are multiaddrs and default to 127.0.0.1: a node is reachable
 //! only from this machine unless its operator says otherwise.
+//!
+//! It reads, checks and writes the file and knows nothing else: it may not
+//! depend on the node, the engine or the network, which take their settings
+//! from it as plain values.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -193,3 +193,16 @@ pub(crate) fn fail_all(jobs: Vec<Job>, why: &str) {
         }
     }
 }
+
+/// What running an upgrade job came to.
+pub(crate) enum Ran {
+    /// Joined the batch; answered at commit.
+    Staged,
+    /// The context was already touched in this batch: run it first in the
+    /// next one, so that its frozen state is the committed one.
+    Defer(
+        Box<ContextMeta>,
+        Box<Upgrade>,
+        oneshot::Sender<Result<Upgraded, ExecError>>,
+    ),
+}

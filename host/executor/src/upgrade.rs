@@ -12,21 +12,8 @@ use mero_store::ContextMeta;
 
 use crate::batch::{Answer, Batch};
 use crate::error::ExecError;
-use crate::job::{Upgrade, Upgraded};
+use crate::job::{Ran, Upgrade, Upgraded};
 use crate::worker::Worker;
-
-/// What running an upgrade job came to.
-pub(crate) enum Ran {
-    /// Joined the batch; answered at commit.
-    Staged,
-    /// The context was already touched in this batch: run it first in the
-    /// next one, so that its frozen state is the committed one.
-    Defer(
-        Box<ContextMeta>,
-        Box<Upgrade>,
-        tokio::sync::oneshot::Sender<Result<Upgraded, ExecError>>,
-    ),
-}
 
 impl Worker {
     pub(crate) async fn upgrade(

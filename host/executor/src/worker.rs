@@ -16,9 +16,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::batch::{Answer, Batch, Carried};
 use crate::commit::{Announcer, fail_answers, timed_commit};
 use crate::error::ExecError;
-use crate::job::{Applied, CallOutcome, Committed, Job, Standing, fail_all};
+use crate::job::{Applied, CallOutcome, Committed, Job, Ran, Standing, fail_all};
 use crate::stats::ExecStats;
-use crate::upgrade::Ran;
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;

@@ -4,6 +4,10 @@
 //!
 //! Peers come only from explicit dials, bootstrap addresses and what identify reports for
 //! connected peers: no mDNS, DHT or relay. By default a node is loopback-only.
+//!
+//! It moves opaque bytes and may not know what they mean: no governance, state, keys of
+//! namespaces or policy about who is a member (the node decides that and tells it which
+//! topics to join and whom to answer).
 
 #![warn(missing_docs)]
 

@@ -107,8 +107,18 @@ pub(crate) fn judge(
     }
 }
 
-/// Whether `who` may see group `group` of `ns`: list its members, subscribe
-/// to its events.
+/// Whether `who` may read the roster of a group of `ns` (its members and
+/// registered contexts): any member of the namespace. Not secret from them:
+/// each holds the whole governance log those rosters are folded from.
+pub(crate) fn may_read_roster(ns: &Namespace, who: &[u8; 32]) -> Result<(), Denied> {
+    if ns.is_member(who) {
+        Ok(())
+    } else {
+        Err(Denied::NotInGroup)
+    }
+}
+
+/// Whether `who` may see group `group` of `ns`: subscribe to its events.
 pub(crate) fn may_see_group(
     ns: &Namespace,
     who: &[u8; 32],

@@ -5,6 +5,8 @@
 //! it is re-exported here).
 //!
 //! Ids are raw 32-byte arrays here; encodings belong to the wire format.
+//! The node may not know HTTP, the wire encodings or the CLI: those are
+//! the server's and `meroctl`'s.
 //!
 //! Rooms, each importing only from those listed before it:
 //! - [`keys`]: the namespace keys' cryptography; [`governance`]: the pure
@@ -19,6 +21,8 @@
 //!   ops, invitations, joins, subgroups, members.
 //! - `replication`: the driver that carries sync sessions out over the
 //!   executor and libp2p, owning its tasks.
+//! - `upgrades::status`: where upgrades stand here (progress per group,
+//!   failed migrations' verdicts), held by the node.
 //! - `node`: the [`Node`] type (what it holds, start, networking, shutdown).
 //! - The facade, one file per noun of the API, each an `impl Node`:
 //!   `applications`, `namespaces`, `contexts`, `aliases`, `app_events`

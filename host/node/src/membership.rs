@@ -579,9 +579,7 @@ impl Membership {
     /// members): key and role.
     pub fn group_members(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Role)>> {
         let s = self.containing_group(group).ok_or_else(group_not_found)?;
-        if !s.is_member(&self.me()) {
-            return Err(Denied::NotInGroup.into());
-        }
+        authz::may_read_roster(&s, &self.me())?;
         Ok(s.members
             .iter()
             .filter(|(k, _)| s.in_group(k, group))
@@ -593,6 +591,7 @@ impl Membership {
     /// them): id and name.
     pub fn group_contexts(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Option<String>)>> {
         let s = self.containing_group(group).ok_or_else(group_not_found)?;
+        authz::may_read_roster(&s, &self.me())?;
         Ok(s.contexts
             .iter()
             .filter(|(_, r)| r.group == *group)

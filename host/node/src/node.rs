@@ -55,7 +55,7 @@ pub(crate) struct Inner {
     /// randomness, so every node computes the same state.
     pub(crate) migrations: Arc<Runtime>,
     /// Upgrade progress and failed verdicts on this node.
-    pub(crate) upgrades: crate::upgrades::Upgrades,
+    pub(crate) upgrades: crate::upgrades::status::Upgrades,
 }
 
 /// A running node. Cheap to clone.

@@ -10,6 +10,11 @@
 //! [`auth`] checks the bearer token and each route's permission (or trusts
 //! a proxy, in `proxy` mode) and serves the login routes. [`install`] reads
 //! components by path for `install-dev-application`.
+//!
+//! It may use only [`mero_node`] (and the engine types it re-exports),
+//! [`mero_api`] and [`mero_config`]: no store, runtime, executor or crdt
+//! crate, and no decision of who may do what beyond the token's
+//! permissions (governance answers that, in the node).
 
 mod admin;
 pub mod auth;
