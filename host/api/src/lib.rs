@@ -406,6 +406,16 @@ pub struct JoinNamespaceData {
     pub member_account: String,
 }
 
+/// A namespace this node left (upstream's `LeaveNamespaceApiResponse`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaveNamespaceData {
+    /// Hex namespace id.
+    pub namespace_id: String,
+    /// Base58 key this node was a member as.
+    pub member_public_key: String,
+}
+
 /// A joined context.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -60,14 +60,6 @@ pub struct NamespaceDeleted {
     pub is_deleted: bool,
 }
 
-/// This node left a namespace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NamespaceLeft {
-    /// The namespace id as given.
-    pub namespace_id: String,
-}
-
 /// A member's capabilities: the mask just set, or read back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

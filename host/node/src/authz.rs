@@ -266,8 +266,6 @@ mod tests {
                     expiration_timestamp: 10_000,
                     secret_salt: [9; 32],
                     invited_role: role,
-                    inviter_peer_id: String::new(),
-                    inviter_addrs: vec![],
                 },
                 admin,
             )

@@ -480,7 +480,6 @@ impl Membership {
     ) -> Result<(SignedInvitation, Option<String>)> {
         let state = self.get(ns).ok_or_else(namespace_not_found)?;
         authz::may_invite(&state, &self.me(), invited_role)?;
-        let client = self.peers.client()?;
         let secs = valid_secs.unwrap_or(365 * 24 * 3600);
         let mut signed = SignedInvitation::sign(
             Invitation {
@@ -489,12 +488,11 @@ impl Membership {
                 expiration_timestamp: now_millis() / 1000 + secs,
                 secret_salt: rand::random(),
                 invited_role,
-                inviter_peer_id: client.peer_id().to_base58(),
-                inviter_addrs: self.peers.listen_addrs().await,
             },
             &self.identity,
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
+        signed.inviter_addrs = self.peers.listen_addrs().await;
         signed.application_id = state.app.as_ref().map(|a| a.id);
         signed.app_key = state.app.as_ref().map(|a| a.blob);
         Ok((signed, state.name.clone()))
@@ -511,7 +509,7 @@ impl Membership {
         }
         let inviter = peer_of(&inv.inviter_identity)
             .ok_or_else(|| NodeError::bad("InvalidInvitation", "bad inviter key"))?;
-        if !self.peers.reach(inviter, &inv.inviter_addrs).await? {
+        if !self.peers.reach(inviter, &invitation.inviter_addrs).await? {
             return Err(unreachable(
                 "could not reach any member of this namespace to complete the join; make sure the inviting node is online and retry",
             ));

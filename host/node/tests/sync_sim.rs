@@ -219,8 +219,6 @@ impl World {
                     expiration_timestamp: EPOCH_MILLIS / 1000 + 3600,
                     secret_salt: [i as u8; 32],
                     invited_role: role,
-                    inviter_peer_id: String::new(),
-                    inviter_addrs: vec![],
                 },
                 &admin,
             )

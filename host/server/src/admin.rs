@@ -626,14 +626,18 @@ fn visibility(s: Option<&str>) -> ApiResult<bool> {
 /// rejoin.
 #[utoipa::path(post, path = "/admin-api/namespaces/{id}/leave", tag = "namespaces",
     params(("id" = String, Path, description = "Hex namespace id")),
-    responses((status = 200, description = "Done: `{}`"), (status = 403, body = mero_api::ErrorBody),
+    responses((status = 200, body = Data<mero_api::LeaveNamespaceData>), (status = 403, body = mero_api::ErrorBody),
         (status = 404, body = mero_api::ErrorBody)))]
 pub(crate) async fn leave_namespace(
     State(node): State<Node>,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    node.membership().leave_namespace(&group_id(&id)?).await?;
-    Ok(Json(serde_json::json!({})))
+) -> ApiResult<Json<Data<mero_api::LeaveNamespaceData>>> {
+    let ns = group_id(&id)?;
+    node.membership().leave_namespace(&ns).await?;
+    Ok(Json(Data::new(mero_api::LeaveNamespaceData {
+        namespace_id: hex32(&ns),
+        member_public_key: b58(&node.public_key()),
+    })))
 }
 
 /// Creates a subgroup of the namespace (or of one of its subgroups).

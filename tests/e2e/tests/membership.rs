@@ -514,7 +514,10 @@ fn a_member_that_left_cannot_replay_its_invitation() {
     n2.call(&ctx, "set", json!({"key": "k", "value": "before leaving"}));
     assert_converged(&[&n1, &n2], &ctx);
 
-    n2.meroctl_ok(&["namespace", "leave", &ns]);
+    // Upstream's answer: `{"data": {"namespaceId", "memberPublicKey"}}`.
+    let (_, left) = n2.request("POST", &format!("/admin-api/namespaces/{ns}/leave"), Some("{}"));
+    assert_eq!(left["data"]["namespaceId"], ns.as_str(), "{left}");
+    assert!(left["data"]["memberPublicKey"].is_string(), "{left}");
     wait_until("node1 to learn that node2 left", CONVERGE, || {
         !n1.meroctl_json(&["group", "members", "ls", &ns])
             .to_string()
@@ -542,4 +545,59 @@ fn a_member_that_left_cannot_replay_its_invitation() {
     wait_until("node1 to rotate the namespace key", CONVERGE, || {
         n1.log().contains("namespace key rotated")
     });
+}
+
+/// What upstream's meroctl and client-py do to an invitation: decode it
+/// into their typed model (`SignedGroupOpenInvitation` around the five
+/// fields of `GroupInvitationFromAdmin`) and send that back re-encoded,
+/// dropping every field the model lacks.
+fn through_upstreams_model(printed: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(printed).unwrap();
+    let signed = &v["invitation"];
+    let inner = &signed["invitation"];
+    let kept = json!({
+        "invitation": {
+            "inviter_identity": inner["inviter_identity"],
+            "group_id": inner["group_id"],
+            "expiration_timestamp": inner["expiration_timestamp"],
+            "secret_salt": inner["secret_salt"],
+            "invited_role": inner["invited_role"],
+        },
+        "inviter_signature": signed["inviter_signature"],
+        "inviter_account": signed["inviter_account"],
+        "application_id": signed["application_id"],
+        "app_key": signed["app_key"],
+    });
+    assert_ne!(kept, *signed, "the round trip drops our address hint");
+    json!({ "invitation": kept }).to_string()
+}
+
+/// An invitation that went through upstream's typed model still verifies
+/// and joins. It lost the inviter's addresses, so the joiner looks for the
+/// inviter among the peers it is connected to, and says what to do when
+/// it is not connected to it.
+#[test]
+fn an_invitation_round_tripped_through_upstreams_model_still_joins() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let stripped = through_upstreams_model(&n1.invite(&ns, &[]));
+    n2.meroctl_fails(&["namespace", "join", &ns, &stripped], "could not reach");
+
+    // Connected through another namespace, joined with our own invitation.
+    let other = n1.meroctl_json(&["namespace", "create", "--application-id", &app]);
+    let (ns2, ctx2) = (
+        other["namespaceId"].as_str().unwrap(),
+        other["contextId"].as_str().unwrap(),
+    );
+    n2.join(ns2, &n1.invite(ns2, &[]), ctx2);
+
+    n2.meroctl_ok(&["namespace", "join", &ns, &stripped]);
+    n2.meroctl_ok(&["group", "join-context", &ctx]);
+    n1.call(&ctx, "set", json!({"key": "k", "value": "through upstream"}));
+    assert_converged(&[&n1, &n2], &ctx);
+    assert_eq!(
+        n2.call(&ctx, "get", json!({"key": "k"})),
+        json!("through upstream")
+    );
 }

@@ -3,13 +3,12 @@
 
 use clap::Subcommand;
 use comfy_table::Table;
-use mero_api::outcome::{NamespaceDeleted, NamespaceLeft};
+use mero_api::outcome::NamespaceDeleted;
 use mero_api::{
     CreateGroupData, CreateGroupRequest, CreateNamespaceData, CreateNamespaceRequest, Data,
-    Deleted, InvitationData, InviteRequest, JoinNamespaceData, JoinNamespaceRequest, Namespace,
-    Subgroup,
+    Deleted, InvitationData, InviteRequest, JoinNamespaceData, JoinNamespaceRequest,
+    LeaveNamespaceData, Namespace, Subgroup,
 };
-use serde::de::IgnoredAny;
 
 use super::args::{init_params, parse_json};
 use crate::client::{Client, ClientError, NoBody};
@@ -173,10 +172,10 @@ pub(super) async fn run(
             out.write(&made.data)
         }
         NamespaceCmd::Leave { id } => {
-            let _: IgnoredAny = client
+            let left: Data<LeaveNamespaceData> = client
                 .post(&format!("/admin-api/namespaces/{id}/leave"), &NoBody {})
                 .await?;
-            out.write(&NamespaceLeft { namespace_id: id })
+            out.write(&left.data)
         }
         NamespaceCmd::Groups { id } => {
             let groups: Data<Vec<Subgroup>> = client
@@ -287,9 +286,12 @@ impl Report for CreateGroupData {
     }
 }
 
-impl Report for NamespaceLeft {
+impl Report for LeaveNamespaceData {
     fn table(&self) -> Table {
-        kv(&[("Left namespace", self.namespace_id.clone())])
+        kv(&[
+            ("Left namespace", self.namespace_id.clone()),
+            ("Member public key", self.member_public_key.clone()),
+        ])
     }
 }
 

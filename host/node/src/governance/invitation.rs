@@ -1,11 +1,16 @@
 //! Namespace invitations in the upstream wire shape.
 //!
 //! An invitation names the namespace, the role granted, an absolute expiry
-//! and a random nonce, and says where to reach the inviter. The inviter signs
-//! SHA-256 of the Borsh encoding of the inner invitation with Ed25519, as
-//! upstream does. Our inner invitation carries two more fields after
-//! upstream's (the inviter's peer id and listen addresses), so they are
-//! signed too; JSON written by upstream tools still parses.
+//! and a random nonce. The inviter signs SHA-256 of the Borsh encoding of
+//! the inner invitation with Ed25519, as upstream does, and the inner
+//! invitation has exactly upstream's five fields: upstream's typed clients
+//! decode it into their own struct and send it back re-encoded, dropping
+//! whatever they do not know, so a signed field of ours would break the
+//! signature. Where to reach the inviter is an unsigned hint beside it
+//! (`inviter_addrs`), as upstream keeps its bootstrap hints: the joiner
+//! trusts an address only if the peer it reaches there proves the signed
+//! inviter key, and without the hint (a round trip through upstream's
+//! model drops it too) it looks for the inviter among its connected peers.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
@@ -60,12 +65,6 @@ pub struct Invitation {
     /// The role granted (upstream's number in JSON).
     #[serde(default = "default_role")]
     pub invited_role: Role,
-    /// The inviter's libp2p peer id.
-    #[serde(default)]
-    pub inviter_peer_id: String,
-    /// Where the inviter listens (multiaddrs).
-    #[serde(default)]
-    pub inviter_addrs: Vec<String>,
 }
 
 fn default_role() -> Role {
@@ -89,6 +88,10 @@ pub struct SignedInvitation {
     /// The namespace's component hash; unsigned hint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_key: Option<[u8; 32]>,
+    /// Where the inviter listens (multiaddrs); unsigned hint, trusted only
+    /// as far as the peer reached there proves `inviter_identity`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inviter_addrs: Vec<String>,
 }
 
 /// What the inviter signs: SHA-256 of the inner invitation's Borsh
@@ -107,6 +110,7 @@ impl SignedInvitation {
             inviter_signature: hex::encode(sig.to_bytes()),
             application_id: None,
             app_key: None,
+            inviter_addrs: Vec::new(),
         })
     }
 
@@ -166,11 +170,13 @@ mod tests {
                 expiration_timestamp: expiry,
                 secret_salt: [1; 32],
                 invited_role: Role::Member,
-                inviter_peer_id: "peer".into(),
-                inviter_addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
             },
             key,
         )
+        .map(|mut s| {
+            s.inviter_addrs = vec!["/ip4/127.0.0.1/tcp/1".into()];
+            s
+        })
         .unwrap()
     }
 
@@ -193,12 +199,11 @@ mod tests {
             tampered.verify(&[7; 32], 1_000).unwrap_err().kind(),
             "InvalidInvitation"
         );
+        // The address hint is not signed: changing or dropping it keeps
+        // the invitation valid (the joiner checks who answers there).
         let mut moved = good.clone();
-        moved.invitation.inviter_addrs = vec!["/ip4/127.0.0.1/tcp/2".into()];
-        assert_eq!(
-            moved.verify(&[7; 32], 1_000).unwrap_err().kind(),
-            "InvalidInvitation"
-        );
+        moved.inviter_addrs = vec!["/ip4/127.0.0.1/tcp/2".into()];
+        moved.verify(&[7; 32], 1_000).unwrap();
         let forged = {
             let mut f = sample(&SigningKey::from_bytes(&[4; 32]), 2_000);
             f.invitation.inviter_identity = key.verifying_key().to_bytes();
@@ -208,6 +213,52 @@ mod tests {
             forged.verify(&[7; 32], 1_000).unwrap_err().kind(),
             "InvalidInvitation"
         );
+    }
+
+    /// Upstream's typed model of an invitation
+    /// (`SignedGroupOpenInvitation` around `GroupInvitationFromAdmin`):
+    /// what its meroctl and client-py decode an invitation into and send
+    /// back re-encoded.
+    #[derive(Serialize, Deserialize)]
+    struct UpstreamSigned {
+        invitation: UpstreamInvitation,
+        inviter_signature: String,
+        inviter_account: Option<String>,
+        application_id: Option<[u8; 32]>,
+        app_key: Option<[u8; 32]>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct UpstreamInvitation {
+        inviter_identity: [u8; 32],
+        group_id: [u8; 32],
+        expiration_timestamp: u64,
+        secret_salt: [u8; 32],
+        invited_role: u8,
+    }
+
+    #[test]
+    fn survives_a_round_trip_through_upstreams_typed_model() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let mut ours = sample(&key, 2_000);
+        ours.invitation.invited_role = Role::ReadOnly;
+        ours.application_id = Some([5; 32]);
+        ours = SignedInvitation::sign(ours.invitation.clone(), &key)
+            .map(|mut s| {
+                s.application_id = Some([5; 32]);
+                s.inviter_addrs = vec!["/ip4/127.0.0.1/tcp/1".into()];
+                s
+            })
+            .unwrap();
+        let json = serde_json::to_value(&ours).unwrap();
+        let theirs: UpstreamSigned = serde_json::from_value(json).unwrap();
+        assert_eq!(theirs.invitation.invited_role, 2, "upstream's ReadOnly");
+        let back = serde_json::to_value(&theirs).unwrap();
+        assert!(back.get("inviter_addrs").is_none(), "upstream drops the hint");
+        let parsed = parse_pasted(&back).unwrap();
+        parsed.verify(&[7; 32], 1_000).unwrap();
+        assert_eq!(parsed.invitation, ours.invitation);
+        assert_eq!(parsed.application_id, Some([5; 32]));
     }
 
     #[test]
