@@ -64,6 +64,15 @@ pub(crate) enum ClientError {
     /// The command line was wrong.
     #[error("{0}")]
     Usage(String),
+    /// A workflow did not pass.
+    #[error(transparent)]
+    Workflow(Box<crate::workflow::WorkflowError>),
+}
+
+impl From<crate::workflow::WorkflowError> for ClientError {
+    fn from(e: crate::workflow::WorkflowError) -> Self {
+        ClientError::Workflow(Box::new(e))
+    }
 }
 
 /// A request without a body still sends `{}`: the node reads JSON bodies.

@@ -12,7 +12,8 @@
 //! code that runs it and the [`output::Report`]s of what it prints;
 //! [`output`] prints a verb's typed answer as JSON or a table; [`client`]
 //! sends requests and decodes answers; [`socket`] runs the WebSocket
-//! commands (`context watch`, `call -i`). Unit tests sit beside the code;
+//! commands (`context watch`, `call -i`); [`workflow`] runs workflow files
+//! (merobox's format) on nodes it starts. Unit tests sit beside the code;
 //! `tests/cli.rs` runs the binary without a node, and `tests/e2e` drives it
 //! against real nodes.
 
@@ -20,6 +21,7 @@ mod cli;
 mod client;
 mod output;
 mod socket;
+mod workflow;
 
 use std::error::Error;
 use std::io::Write as _;

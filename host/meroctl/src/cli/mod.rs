@@ -84,6 +84,9 @@ enum Command {
     /// Calls a method of a context; read-only or mutating as the app declares.
     #[command(after_help = call::EXAMPLES)]
     Call(call::CallArgs),
+    /// Workflows: merobox's YAML format, run on nodes this command starts.
+    #[command(subcommand)]
+    Workflow(crate::workflow::WorkflowCmd),
     /// Prints shell completions.
     #[command(after_help = "Example:\n  meroctl completions bash > /etc/bash_completion.d/meroctl")]
     Completions {
@@ -104,6 +107,10 @@ impl Cli {
             );
             return Ok(());
         }
+        if let Command::Workflow(cmd) = self.command {
+            // Its own nodes: no --node, --api or token applies.
+            return Ok(crate::workflow::run(cmd).await?);
+        }
         let out = Output::new(self.output_format);
         let client = Client::new(&self.base_url()?, self.bearer()?)?;
         let outcome = match self.command {
@@ -114,8 +121,8 @@ impl Cli {
             Command::Peers => peers::run(&client, &out).await,
             Command::Call(cmd) => call::run(&client, &out, cmd).await,
             Command::Token(cmd) => token::run(&client, &out, cmd).await,
-            // Printed above, without a node.
-            Command::Completions { .. } => Ok(()),
+            // Handled above, without a node.
+            Command::Completions { .. } | Command::Workflow(_) => Ok(()),
         };
         outcome.map_err(crate::client::unauthenticated_hint)
     }

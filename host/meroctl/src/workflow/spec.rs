@@ -1,0 +1,1480 @@
+//! The workflow format, merobox's: the top-level keys, the `nodes` block
+//! (count form and explicit form) and every step type with its keys, what
+//! each requires and what type it takes. [`load`] checks a whole file
+//! against it before any node starts, and names every mistake with its line:
+//! an unknown key is an error (a key nothing reads is a step that silently
+//! does nothing), as are missing keys, wrong types and node names no node
+//! has.
+//!
+//! Steps keep their configuration as JSON; placeholders are resolved when
+//! they run. A value written as a placeholder passes any type check here
+//! and is checked once resolved.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::yaml::{self, Kind, Node};
+
+/// A checked workflow.
+#[derive(Debug)]
+pub(crate) struct Workflow {
+    pub(crate) name: String,
+    pub(crate) file: PathBuf,
+    pub(crate) nodes: Vec<NodeSpec>,
+    /// How long a node may take to become healthy, and the default of
+    /// waiting steps.
+    pub(crate) wait_timeout: Duration,
+    pub(crate) steps: Vec<Step>,
+    /// `binary_path`: the merod to run, unless `--merod` says otherwise.
+    pub(crate) binary_path: Option<String>,
+    /// `log_level`: the nodes' `RUST_LOG`.
+    pub(crate) log_level: Option<String>,
+    /// Keys that only mean something to merobox's Docker mode, ignored.
+    pub(crate) ignored: Vec<String>,
+}
+
+/// A node the workflow declares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NodeSpec {
+    pub(crate) name: String,
+    /// HTTP API port (merobox's `rpc_port` / `base_rpc_port`); a free one
+    /// if not given.
+    pub(crate) server_port: Option<u16>,
+    /// Swarm port (merobox's `port` / `base_port`).
+    pub(crate) swarm_port: Option<u16>,
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    /// Where it starts in the file.
+    pub(crate) line: usize,
+    /// Its type, aliases mapped to the name this runner knows them by.
+    pub(crate) ty: &'static str,
+    /// Its keys (nested steps excepted), unresolved.
+    pub(crate) cfg: Map<String, Value>,
+    pub(crate) nested: Nested,
+}
+
+/// The steps a step holds.
+#[derive(Debug, Clone)]
+pub(crate) enum Nested {
+    None,
+    /// `repeat`'s.
+    Steps(Vec<Step>),
+    /// `parallel`'s groups.
+    Groups(Vec<Group>),
+    /// `fuzzy_test`'s operations.
+    Ops(Vec<Op>),
+}
+
+/// A group of `parallel`.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub(crate) name: Option<String>,
+    pub(crate) steps: Vec<Step>,
+}
+
+/// An operation pattern of `fuzzy_test`.
+#[derive(Debug, Clone)]
+pub(crate) struct Op {
+    pub(crate) name: String,
+    pub(crate) weight: f64,
+    pub(crate) steps: Vec<Step>,
+}
+
+impl Step {
+    /// Its `name`, else its type.
+    pub(crate) fn label(&self) -> String {
+        match self.cfg.get("name").and_then(Value::as_str) {
+            Some(n) => n.to_string(),
+            None => self.ty.to_string(),
+        }
+    }
+}
+
+/// What is wrong with a workflow file: every problem found, each with its
+/// line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render(file, problems))]
+pub(crate) struct SpecError {
+    pub(crate) file: PathBuf,
+    pub(crate) problems: Vec<Problem>,
+}
+
+/// One mistake and where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Problem {
+    pub(crate) line: usize,
+    pub(crate) message: String,
+}
+
+fn render(file: &Path, problems: &[Problem]) -> String {
+    let n = problems.len();
+    let mut out = format!(
+        "{} is not a valid workflow ({n} problem{}):",
+        file.display(),
+        if n == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        out.push_str(&format!("\n  {}:{}: {}", file.display(), p.line, p.message));
+    }
+    out
+}
+
+/// The type of a key's value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum K {
+    Str,
+    Bool,
+    Int,
+    Num,
+    List,
+    Map,
+    Any,
+    /// A node the workflow declares.
+    Node,
+    /// One node or a list of them.
+    Nodes,
+    /// Nested steps (checked recursively).
+    Steps,
+}
+
+/// Whether the runner runs a step type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Support {
+    Yes,
+    /// Parsed and checked, then refused: it needs a node feature that is
+    /// not there yet.
+    NotYet(&'static str),
+}
+
+type Fields = &'static [(&'static str, K, bool)];
+
+/// Keys every step may have.
+const COMMON: Fields = &[
+    ("type", K::Str, true),
+    ("name", K::Str, false),
+    ("outputs", K::Map, false),
+    ("description", K::Str, false),
+    ("expected_failure", K::Bool, false),
+    ("expected_error", K::Str, false),
+    ("token", K::Str, false),
+];
+
+const MIGRATION: &str = "the node has no migration/cascade status routes yet (issues #8/#11)";
+
+/// A step type as written: its canonical name, whether it runs, its keys.
+fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
+    use K::*;
+    use Support::*;
+    let spec: (&'static str, Support, Fields) = match ty {
+        "install_application" => (
+            "install_application",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("path", Str, false),
+                ("url", Str, false),
+                ("dev", Bool, false),
+                ("package", Str, false),
+                ("version", Str, false),
+                ("metadata", Str, false),
+            ],
+        ),
+        "uninstall_application" | "get_application" | "list_application_versions" => (
+            match ty {
+                "uninstall_application" => "uninstall_application",
+                "get_application" => "get_application",
+                _ => "list_application_versions",
+            },
+            Yes,
+            &[("node", Node, true), ("application_id", Str, true)],
+        ),
+        "create_namespace" | "create_group" => (
+            "create_namespace",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("application_id", Str, true),
+                ("app_key", Str, false),
+                ("params", Any, false),
+            ],
+        ),
+        "create_namespace_invitation"
+        | "create_group_invitation"
+        | "invite"
+        | "invite_identity"
+        | "invite_open" => (
+            "create_namespace_invitation",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("namespace_id", Str, false),
+                ("group_id", Str, false),
+                ("recursive", Bool, false),
+                ("role", Str, false),
+                ("expiration_timestamp", Int, false),
+            ],
+        ),
+        "join_namespace" | "join_group" | "join" | "join_open" => (
+            "join_namespace",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("namespace_id", Str, false),
+                ("group_id", Str, false),
+                ("invitation", Any, true),
+            ],
+        ),
+        "create_group_in_namespace" => (
+            "create_group_in_namespace",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("namespace_id", Str, true),
+                ("group_name", Str, false),
+                ("visibility", Str, false),
+                ("parent_group_id", Str, false),
+            ],
+        ),
+        "list_namespaces" | "create_identity" | "node_identity" => (
+            match ty {
+                "list_namespaces" => "list_namespaces",
+                "create_identity" => "create_identity",
+                _ => "node_identity",
+            },
+            Yes,
+            &[("node", Node, true)],
+        ),
+        "list_namespace_groups" | "leave_namespace" | "delete_namespace" => (
+            match ty {
+                "list_namespace_groups" => "list_namespace_groups",
+                "leave_namespace" => "leave_namespace",
+                _ => "delete_namespace",
+            },
+            Yes,
+            &[("node", Node, true), ("namespace_id", Str, true)],
+        ),
+        "set_subgroup_visibility" | "set_default_visibility" => (
+            "set_subgroup_visibility",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("group_id", Str, true),
+                ("visibility", Str, true),
+            ],
+        ),
+        "join_subgroup_inheritance"
+        | "list_group_members"
+        | "list_group_contexts"
+        | "get_group_upgrade_status"
+        | "retry_group_upgrade" => (
+            match ty {
+                "join_subgroup_inheritance" => "join_subgroup_inheritance",
+                "list_group_members" => "list_group_members",
+                "list_group_contexts" => "list_group_contexts",
+                "get_group_upgrade_status" => "get_group_upgrade_status",
+                _ => "retry_group_upgrade",
+            },
+            Yes,
+            &[("node", Node, true), ("group_id", Str, true)],
+        ),
+        "create_context" => (
+            "create_context",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("application_id", Str, true),
+                ("group_id", Str, true),
+                ("params", Any, false),
+                ("service_name", Str, false),
+            ],
+        ),
+        "join_context" | "delete_context" => (
+            if ty == "join_context" {
+                "join_context"
+            } else {
+                "delete_context"
+            },
+            Yes,
+            &[("node", Node, true), ("context_id", Str, true)],
+        ),
+        "create_mesh" => (
+            "create_mesh",
+            Yes,
+            &[
+                ("context_node", Node, true),
+                ("application_id", Str, true),
+                ("nodes", Nodes, true),
+                ("params", Any, false),
+                ("path", Str, false),
+            ],
+        ),
+        "call" => (
+            "call",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("context_id", Str, true),
+                ("method", Str, true),
+                ("args", Map, false),
+                ("executor_public_key", Str, false),
+                ("exec_type", Str, false),
+                ("unauthenticated", Bool, false),
+                ("state_retry_attempts", Int, false),
+                ("state_retry_delay", Num, false),
+                ("timeout", Num, false),
+            ],
+        ),
+        "wait" => (
+            "wait",
+            Yes,
+            &[("seconds", Num, true), ("message", Str, false)],
+        ),
+        "wait_for_sync" => (
+            "wait_for_sync",
+            Yes,
+            &[
+                ("nodes", Nodes, true),
+                ("context_id", Str, false),
+                ("group_id", Str, false),
+                ("timeout", Num, false),
+                ("check_interval", Num, false),
+                ("initial_check_interval", Num, false),
+                ("backoff_factor", Num, false),
+                ("trigger_sync", Bool, false),
+                ("retry_attempts", Int, false),
+                ("expect", Map, false),
+            ],
+        ),
+        "repeat" => (
+            "repeat",
+            Yes,
+            &[("count", Int, true), ("steps", Steps, true)],
+        ),
+        "parallel" => (
+            "parallel",
+            Yes,
+            &[
+                ("groups", List, true),
+                ("mode", Str, false),
+                ("failure_mode", Str, false),
+            ],
+        ),
+        "script" => (
+            "script",
+            Yes,
+            &[
+                ("script", Str, true),
+                ("target", Str, false),
+                ("args", List, false),
+                ("timeout", Num, false),
+            ],
+        ),
+        "assert" => (
+            "assert",
+            Yes,
+            &[("statements", List, true), ("non_blocking", Bool, false)],
+        ),
+        "json_assert" => ("json_assert", Yes, &[("statements", List, true)]),
+        "assert_api_response" => (
+            "assert_api_response",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("path", Str, true),
+                ("match", Map, false),
+                ("present", List, false),
+                ("absent", List, false),
+            ],
+        ),
+        "assert_log_present" => (
+            "assert_log_present",
+            Yes,
+            &[
+                ("nodes", Nodes, true),
+                ("patterns", List, true),
+                ("regex", Bool, false),
+                ("tail_lines", Int, false),
+                ("case_sensitive", Bool, false),
+                ("min_matches", Int, false),
+            ],
+        ),
+        "assert_log_absent" => (
+            "assert_log_absent",
+            Yes,
+            &[
+                ("nodes", Nodes, true),
+                ("patterns", List, true),
+                ("regex", Bool, false),
+                ("tail_lines", Int, false),
+                ("case_sensitive", Bool, false),
+            ],
+        ),
+        "add_group_members" | "remove_group_members" => (
+            if ty == "add_group_members" {
+                "add_group_members"
+            } else {
+                "remove_group_members"
+            },
+            Yes,
+            &[
+                ("node", Node, true),
+                ("group_id", Str, true),
+                ("members", List, true),
+            ],
+        ),
+        "update_member_role" => (
+            "update_member_role",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("group_id", Str, true),
+                ("member_id", Str, true),
+                ("role", Str, true),
+            ],
+        ),
+        "set_member_capabilities" => (
+            "set_member_capabilities",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("group_id", Str, true),
+                ("member_id", Str, true),
+                ("capabilities", Any, true),
+            ],
+        ),
+        "get_member_capabilities" => (
+            "get_member_capabilities",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("group_id", Str, true),
+                ("member_id", Str, true),
+            ],
+        ),
+        "stop_node" | "kill_node" | "pause_node" | "resume_node" => (
+            match ty {
+                "stop_node" => "stop_node",
+                "kill_node" => "kill_node",
+                "pause_node" => "pause_node",
+                _ => "resume_node",
+            },
+            Yes,
+            &[("nodes", Nodes, false), ("node", Node, false)],
+        ),
+        "start_node" | "restart_node" => (
+            if ty == "start_node" {
+                "start_node"
+            } else {
+                "restart_node"
+            },
+            Yes,
+            &[
+                ("nodes", Nodes, false),
+                ("node", Node, false),
+                ("wait_for_ready", Bool, false),
+                ("wait_timeout", Num, false),
+                ("signal", Str, false),
+            ],
+        ),
+        "pause_container" | "unpause_container" => (
+            if ty == "pause_container" {
+                "pause_container"
+            } else {
+                "unpause_container"
+            },
+            Yes,
+            &[("container", Node, true)],
+        ),
+        "restart_container" => (
+            "restart_container",
+            Yes,
+            &[
+                ("container", Node, true),
+                ("wait_healthy", Bool, false),
+                ("timeout", Num, false),
+            ],
+        ),
+        "upgrade_group" => (
+            "upgrade_group",
+            Yes,
+            &[
+                ("node", Node, true),
+                ("group_id", Str, true),
+                ("target_application_id", Str, true),
+                ("cascade", Bool, false),
+                ("force_code_only", Bool, false),
+            ],
+        ),
+        "fuzzy_test" => (
+            "fuzzy_test",
+            Yes,
+            &[
+                ("duration_minutes", Num, false),
+                ("duration_seconds", Num, false),
+                ("context_id", Str, true),
+                ("nodes", List, true),
+                ("operations", List, true),
+                ("summary_interval_seconds", Num, false),
+                ("operation_delay_ms", Num, false),
+                ("success_threshold", Num, false),
+                ("convergence_timeout", Num, false),
+            ],
+        ),
+        "cascade_namespace_application" => (
+            "cascade_namespace_application",
+            NotYet(MIGRATION),
+            &[
+                ("node", Node, true),
+                ("namespace_id", Str, true),
+                ("target_application_id", Str, true),
+            ],
+        ),
+        "get_cascade_status" | "get_migration_status" | "abort_migration" => (
+            match ty {
+                "get_cascade_status" => "get_cascade_status",
+                "get_migration_status" => "get_migration_status",
+                _ => "abort_migration",
+            },
+            NotYet(MIGRATION),
+            &[("node", Node, true), ("namespace_id", Str, true)],
+        ),
+        "assert_cascade_complete" | "assert_migration_complete" => (
+            if ty == "assert_cascade_complete" {
+                "assert_cascade_complete"
+            } else {
+                "assert_migration_complete"
+            },
+            NotYet(MIGRATION),
+            &[
+                ("node", Node, true),
+                ("namespace_id", Str, true),
+                ("timeout_seconds", Num, false),
+                ("poll_interval", Num, false),
+            ],
+        ),
+        "resync_context" => (
+            "resync_context",
+            NotYet("the node has no resync route yet (issues #8/#11)"),
+            &[
+                ("node", Node, true),
+                ("context_id", Str, true),
+                ("force", Bool, false),
+            ],
+        ),
+        _ => return None,
+    };
+    Some(spec)
+}
+
+/// merobox's step types this runner does not run: Docker, TEE, blobs,
+/// proposals, metadata and auth-flow steps.
+const ELSEWHERE: &[&str] = &[
+    "account_create",
+    "account_pair",
+    "account_revoke",
+    "node_exec",
+    "reparent_group",
+    "list_subgroups",
+    "set_member_auto_follow",
+    "set_default_capabilities",
+    "get_group_info",
+    "delete_group",
+    "leave_context",
+    "leave_group",
+    "set_group_metadata",
+    "get_group_metadata",
+    "set_member_metadata",
+    "get_member_metadata",
+    "set_context_metadata",
+    "get_context_metadata",
+    "detach_context_from_group",
+    "sync_group",
+    "register_group_signing_key",
+    "get_proposal",
+    "list_proposals",
+    "get_proposal_approvers",
+    "upload_blob",
+    "download_blob",
+    "delete_blob_on_disk",
+    "delete_blob",
+    "disconnect_node",
+    "connect_node",
+    "partition_peers",
+    "heal_peers",
+    "inject_network_fault",
+    "set_tee_admission_policy",
+    "tee_fleet_join",
+    "assert_tee_member",
+    "assert_not_member",
+    "login",
+    "refresh",
+    "ws_connect",
+    "ws_subscribe",
+    "assert_ws_event",
+];
+
+/// Every step type this runner accepts as written (for suggestions).
+const KNOWN: &[&str] = &[
+    "install_application",
+    "uninstall_application",
+    "get_application",
+    "list_application_versions",
+    "create_namespace",
+    "create_group",
+    "create_namespace_invitation",
+    "create_group_invitation",
+    "invite",
+    "invite_identity",
+    "invite_open",
+    "join_namespace",
+    "join_group",
+    "join",
+    "join_open",
+    "create_group_in_namespace",
+    "list_namespaces",
+    "create_identity",
+    "node_identity",
+    "list_namespace_groups",
+    "leave_namespace",
+    "delete_namespace",
+    "set_subgroup_visibility",
+    "set_default_visibility",
+    "join_subgroup_inheritance",
+    "list_group_members",
+    "list_group_contexts",
+    "get_group_upgrade_status",
+    "retry_group_upgrade",
+    "create_context",
+    "join_context",
+    "delete_context",
+    "create_mesh",
+    "call",
+    "wait",
+    "wait_for_sync",
+    "repeat",
+    "parallel",
+    "script",
+    "assert",
+    "json_assert",
+    "assert_api_response",
+    "assert_log_present",
+    "assert_log_absent",
+    "add_group_members",
+    "remove_group_members",
+    "update_member_role",
+    "set_member_capabilities",
+    "get_member_capabilities",
+    "stop_node",
+    "kill_node",
+    "pause_node",
+    "resume_node",
+    "start_node",
+    "restart_node",
+    "pause_container",
+    "unpause_container",
+    "restart_container",
+    "upgrade_group",
+    "fuzzy_test",
+    "cascade_namespace_application",
+    "get_cascade_status",
+    "get_migration_status",
+    "abort_migration",
+    "assert_cascade_complete",
+    "assert_migration_complete",
+    "resync_context",
+];
+
+/// Top-level keys: (key, type, required).
+const TOP: Fields = &[
+    ("name", K::Str, true),
+    ("description", K::Str, false),
+    ("nodes", K::Any, true),
+    ("steps", K::Steps, true),
+    ("nuke_on_start", K::Bool, false),
+    ("nuke_on_end", K::Bool, false),
+    ("stop_all_nodes", K::Bool, false),
+    ("restart", K::Bool, false),
+    ("wait_timeout", K::Num, false),
+    ("force_pull_image", K::Bool, false),
+    ("auth_service", K::Bool, false),
+    ("auth_image", K::Str, false),
+    ("auth_use_cached", K::Bool, false),
+    ("webui_use_cached", K::Bool, false),
+    ("auth_mode", K::Str, false),
+    ("log_level", K::Str, false),
+    ("rust_backtrace", K::Str, false),
+    ("no_docker", K::Bool, false),
+    ("binary_path", K::Str, false),
+    ("e2e_mode", K::Bool, false),
+    ("preserve_default_bootstrap", K::Bool, false),
+    ("bootstrap_nodes", K::List, false),
+    ("topology", K::Map, false),
+    ("remote_nodes", K::Map, false),
+];
+
+/// The count form of `nodes`.
+const NODES_COUNT: Fields = &[
+    ("count", K::Int, true),
+    ("prefix", K::Str, false),
+    ("image", K::Str, false),
+    ("base_port", K::Int, false),
+    ("base_rpc_port", K::Int, false),
+    ("config_path", K::Str, false),
+    ("use_image_entrypoint", K::Bool, false),
+    ("mdns", K::Bool, false),
+    ("network_admin", K::Bool, false),
+];
+
+/// One node of the explicit form.
+const NODE_EXPLICIT: Fields = &[
+    ("port", K::Int, false),
+    ("rpc_port", K::Int, false),
+    ("config_path", K::Str, false),
+    ("mock_tee", K::Bool, false),
+    ("image", K::Str, false),
+];
+
+/// Reads and checks `file`: `${VAR}` expanded from `env`, every problem
+/// reported at once.
+pub(crate) fn load(
+    file: &Path,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Workflow, SpecError> {
+    let fail = |problems| SpecError {
+        file: file.to_path_buf(),
+        problems,
+    };
+    let mut doc = yaml::parse(text).map_err(|e| {
+        fail(vec![Problem {
+            line: e.line,
+            message: e.message,
+        }])
+    })?;
+    yaml::expand_env(&mut doc, env).map_err(|e| {
+        fail(vec![Problem {
+            line: e.line,
+            message: e.message,
+        }])
+    })?;
+    let mut c = Checker::default();
+    let workflow = c.workflow(&doc, file);
+    if c.problems.is_empty()
+        && let Some(w) = workflow
+    {
+        return Ok(w);
+    }
+    c.problems.sort_by_key(|p| p.line);
+    Err(fail(c.problems))
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Problem>,
+    node_names: Vec<String>,
+}
+
+impl Checker {
+    fn problem(&mut self, line: usize, message: impl Into<String>) {
+        self.problems.push(Problem {
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn workflow(&mut self, doc: &Node, file: &Path) -> Option<Workflow> {
+        if doc.entries().is_none() {
+            self.problem(
+                doc.line,
+                format!(
+                    "a workflow is a mapping (name, nodes, steps), not {}",
+                    doc.describe()
+                ),
+            );
+            return None;
+        }
+        self.keys(doc, TOP, &[], "the workflow");
+        let mut ignored = Vec::new();
+        for (key, value) in doc.entries().unwrap_or_default() {
+            match key.name.as_str() {
+                "remote_nodes" => self.problem(
+                    key.line,
+                    "`remote_nodes` is not supported: this runner starts its own nodes on 127.0.0.1",
+                ),
+                "topology" => self.problem(
+                    key.line,
+                    "`topology` is not supported: nodes run on 127.0.0.1 and find each other through invitations",
+                ),
+                "bootstrap_nodes" if value.items().is_some_and(|i| !i.is_empty()) => self.problem(
+                    key.line,
+                    "`bootstrap_nodes` is not supported: the runner's nodes talk only to each other",
+                ),
+                "auth_service" if value.kind == Kind::Bool(true) => self.problem(
+                    key.line,
+                    "`auth_service` is Docker-only; nodes here authenticate with their embedded auth",
+                ),
+                "auth_mode" if value.as_str().is_some_and(|m| m != "embedded") => self.problem(
+                    key.line,
+                    "`auth_mode` may only be `embedded` here: the runner's nodes use their embedded auth",
+                ),
+                "force_pull_image" | "auth_image" | "auth_use_cached" | "webui_use_cached"
+                | "rust_backtrace" | "restart" | "nuke_on_start" | "nuke_on_end"
+                | "stop_all_nodes" | "no_docker" | "e2e_mode" | "preserve_default_bootstrap" => {
+                    ignored.push(key.name.clone())
+                }
+                _ => {}
+            }
+        }
+        let wait_timeout = doc
+            .get("wait_timeout")
+            .and_then(number)
+            .filter(|s| *s > 0.0)
+            .map_or(Duration::from_secs(60), Duration::from_secs_f64);
+        let nodes = match doc.get("nodes") {
+            Some(n) => self.nodes(n, &mut ignored),
+            None => Vec::new(),
+        };
+        self.node_names = nodes.iter().map(|n| n.name.clone()).collect();
+        let steps = match doc.get("steps") {
+            Some(s) => self.steps(s, "steps"),
+            None => Vec::new(),
+        };
+        Some(Workflow {
+            name: doc
+                .get("name")
+                .and_then(Node::as_str)
+                .unwrap_or("workflow")
+                .to_string(),
+            file: file.to_path_buf(),
+            nodes,
+            wait_timeout,
+            steps,
+            binary_path: doc
+                .get("binary_path")
+                .and_then(Node::as_str)
+                .map(str::to_string),
+            log_level: doc
+                .get("log_level")
+                .and_then(Node::as_str)
+                .map(str::to_string),
+            ignored,
+        })
+    }
+
+    fn nodes(&mut self, n: &Node, ignored: &mut Vec<String>) -> Vec<NodeSpec> {
+        let Some(entries) = n.entries() else {
+            self.problem(
+                n.line,
+                format!(
+                    "`nodes` is a mapping (`count: N` or one entry per node), not {}",
+                    n.describe()
+                ),
+            );
+            return Vec::new();
+        };
+        if n.get("count").is_some() {
+            self.keys(n, NODES_COUNT, &[], "`nodes`");
+            if let Some(c) = n.get("config_path") {
+                self.problem(
+                    c.line,
+                    "`config_path` is not supported: the runner writes each node's config",
+                );
+            }
+            for docker in ["image", "use_image_entrypoint", "network_admin", "mdns"] {
+                if n.get(docker).is_some() {
+                    ignored.push(format!("nodes.{docker}"));
+                }
+            }
+            let count = n.get("count").and_then(integer).unwrap_or(0);
+            if !(1..=64).contains(&count) {
+                self.problem(n.line, "`nodes.count` must be between 1 and 64");
+                return Vec::new();
+            }
+            let prefix = n
+                .get("prefix")
+                .and_then(Node::as_str)
+                .unwrap_or("calimero-node");
+            let base = |key: &str| n.get(key).and_then(integer);
+            let (swarm, server) = (base("base_port"), base("base_rpc_port"));
+            return (0..count)
+                .map(|i| NodeSpec {
+                    name: format!("{prefix}-{}", i + 1),
+                    server_port: server.and_then(|p| u16::try_from(p + i).ok()),
+                    swarm_port: swarm.and_then(|p| u16::try_from(p + i).ok()),
+                })
+                .collect();
+        }
+        let mut out = Vec::new();
+        for (key, spec) in entries {
+            if spec.entries().is_none() && spec.kind != Kind::Null {
+                self.problem(
+                    key.line,
+                    format!(
+                        "node `{}`: expected a mapping of its settings (port, rpc_port), not {}; \
+                         for N identical nodes write `count: N`",
+                        key.name,
+                        spec.describe()
+                    ),
+                );
+                continue;
+            }
+            if spec.entries().is_some() {
+                self.keys(spec, NODE_EXPLICIT, &[], &format!("node `{}`", key.name));
+            }
+            if let Some(c) = spec.get("config_path") {
+                self.problem(
+                    c.line,
+                    "`config_path` is not supported: the runner writes each node's config",
+                );
+            }
+            if let Some(t) = spec.get("mock_tee")
+                && t.kind == Kind::Bool(true)
+            {
+                self.problem(t.line, "`mock_tee` is not supported");
+            }
+            let port = |k: &str| {
+                spec.get(k)
+                    .and_then(integer)
+                    .and_then(|p| u16::try_from(p).ok())
+            };
+            out.push(NodeSpec {
+                name: key.name.clone(),
+                server_port: port("rpc_port"),
+                swarm_port: port("port"),
+            });
+        }
+        if out.is_empty() {
+            self.problem(n.line, "`nodes` declares no node");
+        }
+        out
+    }
+
+    /// Checks a list of steps.
+    fn steps(&mut self, n: &Node, what: &str) -> Vec<Step> {
+        let Some(items) = n.items() else {
+            self.problem(
+                n.line,
+                format!("`{what}` is a list of steps, not {}", n.describe()),
+            );
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.problem(n.line, format!("`{what}` has no steps"));
+        }
+        items.iter().filter_map(|s| self.step(s)).collect()
+    }
+
+    fn step(&mut self, n: &Node) -> Option<Step> {
+        if n.entries().is_none() {
+            self.problem(
+                n.line,
+                format!("a step is a mapping with a `type`, not {}", n.describe()),
+            );
+            return None;
+        }
+        let Some(written) = n.get("type").and_then(Node::as_str) else {
+            self.problem(n.line, "this step has no `type`");
+            return None;
+        };
+        let Some((ty, support, fields)) = step_spec(written) else {
+            let line = n.get("type").map_or(n.line, |t| t.line);
+            if ELSEWHERE.contains(&written) {
+                self.problem(
+                    line,
+                    format!("step type `{written}` is merobox's but this runner does not run it"),
+                );
+            } else {
+                self.problem(
+                    line,
+                    format!("unknown step type `{written}`{}", suggest(written, KNOWN)),
+                );
+            }
+            return None;
+        };
+        let what = format!("step `{written}`");
+        self.keys(n, fields, COMMON, &what);
+        if let Support::NotYet(why) = support {
+            self.problem(
+                n.line,
+                format!("step type `{written}` is not supported yet: {why}"),
+            );
+        }
+        self.common(n, &what);
+        self.special(ty, n, &what);
+        let mut cfg = match n.to_json() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let nested = match ty {
+            "repeat" => {
+                cfg.remove("steps");
+                Nested::Steps(
+                    n.get("steps")
+                        .map(|s| self.steps(s, "steps"))
+                        .unwrap_or_default(),
+                )
+            }
+            "parallel" => {
+                cfg.remove("groups");
+                Nested::Groups(n.get("groups").map(|g| self.groups(g)).unwrap_or_default())
+            }
+            "fuzzy_test" => {
+                cfg.remove("operations");
+                Nested::Ops(n.get("operations").map(|o| self.ops(o)).unwrap_or_default())
+            }
+            _ => Nested::None,
+        };
+        Some(Step {
+            line: n.line,
+            ty,
+            cfg,
+            nested,
+        })
+    }
+
+    fn groups(&mut self, n: &Node) -> Vec<Group> {
+        let Some(items) = n.items() else {
+            self.problem(n.line, "`groups` is a list of `{name, steps}`");
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.problem(n.line, "`groups` is empty");
+        }
+        let mut out = Vec::new();
+        for g in items {
+            if g.entries().is_none() {
+                self.problem(g.line, "a group is a mapping `{name, steps}`");
+                continue;
+            }
+            self.keys(
+                g,
+                &[("name", K::Str, false), ("steps", K::Steps, true)],
+                &[],
+                "a group of `parallel`",
+            );
+            out.push(Group {
+                name: g.get("name").and_then(Node::as_str).map(str::to_string),
+                steps: g
+                    .get("steps")
+                    .map(|s| self.steps(s, "steps"))
+                    .unwrap_or_default(),
+            });
+        }
+        out
+    }
+
+    fn ops(&mut self, n: &Node) -> Vec<Op> {
+        let Some(items) = n.items() else {
+            self.problem(n.line, "`operations` is a list of `{name, weight, steps}`");
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.problem(n.line, "`operations` is empty");
+        }
+        let mut out = Vec::new();
+        for o in items {
+            if o.entries().is_none() {
+                self.problem(o.line, "an operation is a mapping `{name, weight, steps}`");
+                continue;
+            }
+            self.keys(
+                o,
+                &[
+                    ("name", K::Str, true),
+                    ("weight", K::Num, true),
+                    ("steps", K::Steps, true),
+                ],
+                &[],
+                "an operation of `fuzzy_test`",
+            );
+            let weight = o.get("weight").and_then(number).unwrap_or(0.0);
+            if weight <= 0.0 || !weight.is_finite() {
+                self.problem(o.line, "an operation's `weight` must be a positive number");
+            }
+            let steps = o
+                .get("steps")
+                .map(|s| self.steps(s, "steps"))
+                .unwrap_or_default();
+            for s in &steps {
+                if matches!(s.ty, "fuzzy_test" | "parallel") {
+                    self.problem(
+                        s.line,
+                        format!("`{}` cannot run inside a fuzzy operation", s.ty),
+                    );
+                }
+            }
+            out.push(Op {
+                name: o
+                    .get("name")
+                    .and_then(Node::as_str)
+                    .unwrap_or("op")
+                    .to_string(),
+                weight,
+                steps,
+            });
+        }
+        out
+    }
+
+    /// Checks a mapping's keys against `fields` (and `common`): unknown
+    /// keys, missing required ones, and types.
+    fn keys(&mut self, n: &Node, fields: Fields, common: Fields, what: &str) {
+        let all = || fields.iter().chain(common.iter());
+        for (key, value) in n.entries().unwrap_or_default() {
+            match all().find(|(name, ..)| *name == key.name) {
+                None => {
+                    let names: Vec<&str> = all().map(|(name, ..)| *name).collect();
+                    self.problem(
+                        key.line,
+                        format!(
+                            "{what}: unknown key `{}`{}; its keys are: {}",
+                            key.name,
+                            suggest(&key.name, &names),
+                            fields
+                                .iter()
+                                .map(|(n, ..)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+                Some((name, kind, _)) => self.kind(value, *kind, &format!("{what}: `{name}`")),
+            }
+        }
+        for (name, _, required) in all() {
+            if *required && n.get(name).is_none() {
+                self.problem(n.line, format!("{what}: `{name}` is required"));
+            }
+        }
+    }
+
+    /// Checks that `v` is of kind `k`; a placeholder is of every kind.
+    fn kind(&mut self, v: &Node, k: K, what: &str) {
+        if v.as_str().is_some_and(|s| s.contains("{{")) && k != K::Steps {
+            return;
+        }
+        let ok = match k {
+            K::Any => true,
+            K::Str => matches!(v.kind, Kind::Str(_) | Kind::Int(_) | Kind::Float(_)),
+            K::Bool => matches!(v.kind, Kind::Bool(_)),
+            K::Int => matches!(v.kind, Kind::Int(_)),
+            K::Num => matches!(v.kind, Kind::Int(_) | Kind::Float(_)),
+            K::List | K::Steps => matches!(v.kind, Kind::Seq(_)),
+            K::Map => matches!(v.kind, Kind::Map(_)),
+            K::Node => {
+                if let Some(name) = v.as_str() {
+                    self.node_ref(name, v.line, what);
+                    true
+                } else {
+                    false
+                }
+            }
+            K::Nodes => match &v.kind {
+                Kind::Str(name) => {
+                    self.node_ref(name, v.line, what);
+                    true
+                }
+                Kind::Seq(items) => {
+                    for i in items {
+                        match i.as_str() {
+                            Some(name) if !name.contains("{{") => self.node_ref(name, i.line, what),
+                            Some(_) => {}
+                            None => self.problem(i.line, format!("{what}: node names are strings")),
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            },
+        };
+        if !ok {
+            let want = match k {
+                K::Str => "a string",
+                K::Bool => "true or false",
+                K::Int => "an integer",
+                K::Num => "a number",
+                K::List | K::Steps => "a list",
+                K::Map => "a mapping",
+                K::Node => "a node name",
+                K::Nodes => "a node name or a list of them",
+                K::Any => "anything",
+            };
+            self.problem(
+                v.line,
+                format!("{what} must be {want}, not {}", v.describe()),
+            );
+        }
+    }
+
+    /// A literal node name must be one the workflow declares.
+    fn node_ref(&mut self, name: &str, line: usize, what: &str) {
+        if name.contains("{{") || self.node_names.is_empty() {
+            return;
+        }
+        if !self.node_names.iter().any(|n| n == name) {
+            let names: Vec<&str> = self.node_names.iter().map(String::as_str).collect();
+            self.problem(
+                line,
+                format!(
+                    "{what}: no node is named `{name}`{}; the nodes are: {}",
+                    suggest(name, &names),
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// Rules every step shares.
+    fn common(&mut self, n: &Node, what: &str) {
+        if let Some(e) = n.get("expected_error")
+            && n.get("expected_failure").map(|f| &f.kind) != Some(&Kind::Bool(true))
+        {
+            self.problem(
+                e.line,
+                format!("{what}: `expected_error` needs `expected_failure: true` (on its own it asserts nothing)"),
+            );
+        }
+        if let Some(outputs) = n.get("outputs") {
+            for (key, spec) in outputs.entries().unwrap_or_default() {
+                let ok = match &spec.kind {
+                    Kind::Str(_) => true,
+                    Kind::Map(_) => spec.get("field").and_then(Node::as_str).is_some(),
+                    _ => false,
+                };
+                if !ok {
+                    self.problem(
+                        key.line,
+                        format!(
+                            "{what}: output `{}` must name a field, or be a mapping with `field`",
+                            key.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Rules of particular step types.
+    fn special(&mut self, ty: &str, n: &Node, what: &str) {
+        let has = |k: &str| n.get(k).is_some();
+        let literal = |k: &str| {
+            n.get(k)
+                .and_then(Node::as_str)
+                .filter(|s| !s.contains("{{"))
+        };
+        match ty {
+            "install_application" if !has("path") && !has("url") => {
+                self.problem(n.line, format!("{what}: give `path` or `url`"));
+            }
+            "create_namespace_invitation" | "join_namespace"
+                if !has("namespace_id") && !has("group_id") =>
+            {
+                self.problem(
+                    n.line,
+                    format!("{what}: `namespace_id` (or `group_id`) is required"),
+                );
+            }
+            "wait_for_sync" => {
+                if !has("context_id") && !has("group_id") {
+                    self.problem(
+                        n.line,
+                        format!("{what}: give `context_id` or `group_id` (or both)"),
+                    );
+                }
+                if let Some(items) = n.get("nodes").and_then(Node::items) {
+                    let mut names: Vec<&str> = items.iter().filter_map(Node::as_str).collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    if names.len() < 2 || names.len() != items.len() {
+                        self.problem(
+                            n.line,
+                            format!("{what}: `nodes` must list at least two different nodes"),
+                        );
+                    }
+                }
+                if let Some(expect) = n.get("expect") {
+                    self.keys(
+                        expect,
+                        &[
+                            ("method", K::Str, true),
+                            ("args", K::Map, false),
+                            ("equals", K::Any, true),
+                        ],
+                        &[],
+                        &format!("{what}: `expect`"),
+                    );
+                    if !has("context_id") {
+                        self.problem(expect.line, format!("{what}: `expect` needs `context_id`"));
+                    }
+                }
+            }
+            "stop_node" | "kill_node" | "pause_node" | "resume_node" | "start_node"
+            | "restart_node"
+                if has("node") == has("nodes") =>
+            {
+                self.problem(
+                    n.line,
+                    format!("{what}: give `node` or `nodes` (one of them)"),
+                );
+            }
+            "repeat" if n.get("count").and_then(integer).is_some_and(|c| c < 1) => {
+                self.problem(n.line, format!("{what}: `count` must be at least 1"));
+            }
+            "parallel" => {
+                if let Some(m) = literal("failure_mode")
+                    && !["fail-slow", "fail-fast", "continue-on-error"].contains(&m)
+                {
+                    self.problem(
+                        n.line,
+                        format!(
+                            "{what}: `failure_mode` is fail-slow, fail-fast or continue-on-error"
+                        ),
+                    );
+                }
+                if let Some(m) = literal("mode")
+                    && !["burst", "sustained", "mixed"].contains(&m)
+                {
+                    self.problem(
+                        n.line,
+                        format!("{what}: `mode` is burst, sustained or mixed"),
+                    );
+                }
+            }
+            "script" => {
+                if let Some(t) = literal("target")
+                    && !["image", "nodes", "local"].contains(&t)
+                {
+                    self.problem(n.line, format!("{what}: `target` is image, nodes or local"));
+                }
+            }
+            "assert" | "json_assert" => {
+                for s in n
+                    .get("statements")
+                    .and_then(Node::items)
+                    .unwrap_or_default()
+                {
+                    match &s.kind {
+                        Kind::Str(_) => {}
+                        Kind::Map(_) => self.keys(
+                            s,
+                            &[("statement", K::Str, true), ("message", K::Str, false)],
+                            &[],
+                            &format!("{what}: a statement"),
+                        ),
+                        _ => self.problem(
+                            s.line,
+                            format!("{what}: a statement is a string or `{{statement, message}}`"),
+                        ),
+                    }
+                }
+            }
+            "assert_api_response" if !has("match") && !has("present") && !has("absent") => {
+                self.problem(
+                    n.line,
+                    format!("{what}: give at least one of `match`, `present`, `absent`"),
+                );
+            }
+            "update_member_role" => {
+                if let Some(r) = literal("role")
+                    && role(r).is_none()
+                {
+                    self.problem(
+                        n.line,
+                        format!("{what}: `role` is Admin, Member or ReadOnly"),
+                    );
+                }
+            }
+            "set_subgroup_visibility" => {
+                if let Some(v) = literal("visibility")
+                    && !["open", "restricted"].contains(&v.to_ascii_lowercase().as_str())
+                {
+                    self.problem(
+                        n.line,
+                        format!("{what}: `visibility` is open or restricted"),
+                    );
+                }
+            }
+            "fuzzy_test" => {
+                if has("duration_minutes") == has("duration_seconds") {
+                    self.problem(
+                        n.line,
+                        format!("{what}: give `duration_minutes` (or `duration_seconds`)"),
+                    );
+                }
+                for entry in n.get("nodes").and_then(Node::items).unwrap_or_default() {
+                    if entry.entries().is_some() {
+                        self.keys(
+                            entry,
+                            &[("name", K::Node, true), ("executor_key", K::Str, false)],
+                            &[],
+                            &format!("{what}: a node"),
+                        );
+                    } else {
+                        self.problem(
+                            entry.line,
+                            format!("{what}: a node is `{{name, executor_key?}}`"),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// merobox's role spellings, as the node spells them.
+pub(crate) fn role(r: &str) -> Option<&'static str> {
+    match r.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+        "admin" => Some("Admin"),
+        "member" => Some("Member"),
+        "readonly" => Some("ReadOnly"),
+        _ => None,
+    }
+}
+
+fn integer(n: &Node) -> Option<i64> {
+    match n.kind {
+        Kind::Int(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn number(n: &Node) -> Option<f64> {
+    match n.kind {
+        Kind::Int(i) => Some(i as f64),
+        Kind::Float(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// ` (did you mean `x`?)` when a known name is close to `word`.
+fn suggest(word: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min()
+        .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
