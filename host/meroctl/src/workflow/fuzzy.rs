@@ -59,6 +59,12 @@ impl Tracker {
         self.per_op.entry(op.to_string()).or_default().0 += 1;
     }
 
+    /// The checks after the load: they count, as no operation.
+    fn begin_final(&mut self) {
+        self.op = FINAL.to_string();
+        self.per_op.entry(FINAL.to_string()).or_default();
+    }
+
     pub(crate) fn pass(&mut self) {
         self.passed += 1;
         self.per_op.entry(self.op.clone()).or_default().1 += 1;
@@ -91,6 +97,9 @@ impl Tracker {
         self.per_op.values().map(|(runs, ..)| runs).sum()
     }
 }
+
+/// The name the final checks are reported under.
+const FINAL: &str = "final convergence";
 
 /// A node of the run: its name and merobox's optional executor key.
 struct FuzzNode {
@@ -264,7 +273,7 @@ pub(crate) async fn run(
     }
     let elapsed = started.elapsed();
     // Every node back, then one root hash everywhere.
-    tracker.borrow_mut().begin("final convergence");
+    tracker.borrow_mut().begin_final();
     for n in &nodes {
         let Some(node) = runner.cluster.get(&n.name) else {
             continue;

@@ -162,6 +162,9 @@ const COMMON: Fields = &[
     ("expected_failure", K::Bool, false),
     ("expected_error", K::Str, false),
     ("token", K::Str, false),
+    // This runner's: run the step again until it passes, for this long.
+    ("retry_for", K::Num, false),
+    ("retry_interval", K::Num, false),
 ];
 
 const MIGRATION: &str = "the node has no migration/cascade status routes yet (issues #8/#11)";
@@ -1161,9 +1164,12 @@ impl Checker {
         let ok = match k {
             K::Any => true,
             K::Str => matches!(v.kind, Kind::Str(_) | Kind::Int(_) | Kind::Float(_)),
-            K::Bool => matches!(v.kind, Kind::Bool(_)),
-            K::Int => matches!(v.kind, Kind::Int(_)),
-            K::Num => matches!(v.kind, Kind::Int(_) | Kind::Float(_)),
+            // Strings holding the value pass too: `${VAR}` expands to text.
+            K::Bool => {
+                matches!(v.kind, Kind::Bool(_)) || matches!(v.as_str(), Some("true" | "false"))
+            }
+            K::Int => integer(v).is_some() && !matches!(v.kind, Kind::Float(_)),
+            K::Num => number(v).is_some(),
             K::List | K::Steps => matches!(v.kind, Kind::Seq(_)),
             K::Map => matches!(v.kind, Kind::Map(_)),
             K::Node => {
@@ -1437,17 +1443,21 @@ pub(crate) fn role(r: &str) -> Option<&'static str> {
     }
 }
 
+/// An integer, or a string holding one (what `${VAR}` expands to).
 fn integer(n: &Node) -> Option<i64> {
-    match n.kind {
-        Kind::Int(i) => Some(i),
+    match &n.kind {
+        Kind::Int(i) => Some(*i),
+        Kind::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
 
+/// A number, or a string holding one.
 fn number(n: &Node) -> Option<f64> {
-    match n.kind {
-        Kind::Int(i) => Some(i as f64),
-        Kind::Float(f) => Some(f),
+    match &n.kind {
+        Kind::Int(i) => Some(*i as f64),
+        Kind::Float(f) => Some(*f),
+        Kind::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }

@@ -30,7 +30,14 @@ use crate::client::{Client, ClientError, NoBody};
 
 /// Keys resolved by the step itself, not up front: statements are read
 /// with their placeholders (to keep their types), outputs name fields.
-const UNRESOLVED: &[&str] = &["statements", "outputs", "name", "description"];
+const UNRESOLVED: &[&str] = &[
+    "statements",
+    "outputs",
+    "name",
+    "description",
+    "retry_for",
+    "retry_interval",
+];
 
 /// A step that failed.
 #[derive(Debug, Clone)]
@@ -240,8 +247,48 @@ impl<'a> Runner<'a> {
         .boxed_local()
     }
 
-    /// Runs one step: resolve, carry out, judge, capture.
+    /// Runs one step; with `retry_for: SECONDS` (this runner's addition to
+    /// merobox's keys) again until it passes or the time is up, so that a
+    /// workflow waits for a condition by polling, not by sleeping.
     pub(crate) fn run_step<'s>(
+        &'s self,
+        step: &'s Step,
+        vars: &'s mut Vars,
+        tracker: Option<&'s RefCell<Tracker>>,
+    ) -> LocalBoxFuture<'s, Result<Passed, Failure>> {
+        async move {
+            let secs = |k: &str| {
+                step.cfg
+                    .get(k)
+                    .and_then(Value::as_f64)
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map(Duration::from_secs_f64)
+            };
+            let Some(limit) = secs("retry_for") else {
+                return self.attempt(step, vars, tracker).await;
+            };
+            let interval = secs("retry_interval").unwrap_or(Duration::from_millis(200));
+            let started = Instant::now();
+            loop {
+                match self.attempt(step, vars, tracker).await {
+                    Err(mut f) if started.elapsed() >= limit => {
+                        f.error.message = format!(
+                            "still failing after {}: {}",
+                            super::report::secs(limit),
+                            f.error.message
+                        );
+                        return Err(f);
+                    }
+                    Err(_) => tokio::time::sleep(interval).await,
+                    done => return done,
+                }
+            }
+        }
+        .boxed_local()
+    }
+
+    /// Runs one step once: resolve, carry out, judge, capture.
+    fn attempt<'s>(
         &'s self,
         step: &'s Step,
         vars: &'s mut Vars,
