@@ -61,6 +61,11 @@ pub struct Delta {
     /// The governance heads of the context's namespace its author had seen:
     /// receivers judge the author's authority there (empty outside one).
     pub governance: Vec<[u8; 32]>,
+    /// The state version (layout) of the app its author ran: a receiver
+    /// still on an older layout holds it until its own upgrade migrated
+    /// the context, so it is never applied to the layout it was not
+    /// written for.
+    pub layout: u32,
     /// When the call committed; after every op's stamp.
     pub hlc: Hlc,
     /// The state changes.
@@ -323,6 +328,7 @@ mod tests {
             author,
             parents: vec![],
             governance: Vec::new(),
+            layout: 0,
             hlc: Hlc {
                 millis: 1,
                 counter: 0,

@@ -19,4 +19,7 @@ pub struct StateSnapshot {
     /// The sender's root hash (the receiver's equals it if it had nothing
     /// the sender lacked).
     pub root_hash: Hash,
+    /// The state version (layout) of the sender's app: a receiver joins
+    /// only a snapshot of its own layout.
+    pub layout: u32,
 }

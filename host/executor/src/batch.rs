@@ -258,6 +258,14 @@ impl Batch {
         }
         let meta = placeholder_meta(ctx);
         let work = self.work(&meta, false)?;
+        // A state of another layout would be read by the wrong app: a
+        // member mid-upgrade sends the old one, a migrated one the new.
+        if snapshot.layout != work.meta.state_version {
+            return Err(ExecError::Rejected(format!(
+                "a snapshot of state version {} cannot join a context on state version {}",
+                snapshot.layout, work.meta.state_version
+            )));
+        }
         let state = work.state.as_mut().ok_or(ExecError::ContextNotFound)?;
         for op in &snapshot.ops {
             mero_crdt::apply_op(state, op).map_err(|e| ExecError::Rejected(e.to_string()))?;

@@ -342,6 +342,10 @@ impl Executor {
             deltas: snap.delta_ids(ctx)?,
             heads: snap.heads(ctx)?,
             root_hash: snap.root_hash(ctx)?,
+            layout: snap
+                .context_meta(ctx)?
+                .map(|m| m.state_version)
+                .ok_or(ExecError::ContextNotFound)?,
         })
     }
 

@@ -454,6 +454,7 @@ impl Worker {
             author,
             parents: std::mem::take(&mut work.heads),
             governance,
+            layout: work.meta.state_version,
             hlc: self.clock.tick(mero_crdt::hlc::wall_millis()),
             ops,
             events: events.clone(),

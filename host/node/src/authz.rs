@@ -107,6 +107,22 @@ pub(crate) fn judge(
     }
 }
 
+/// Whether a received delta may be applied to this node's copy now, by the
+/// state layout it was written under (`local`: the layout the context runs
+/// here). One written under a newer layout waits (`NotYet`, fetched again
+/// later) until this node's own upgrade has migrated the context, so it is
+/// never applied to a layout it was not written for, nor read by the
+/// migration as old state.
+pub(crate) fn judge_layout(local: Option<u32>, delta: &Delta) -> Result<(), Denial> {
+    match local {
+        Some(here) if delta.layout > here => Err(Denial::NotYet(format!(
+            "written under state version {}; the context still runs {here} here until its upgrade migrates it",
+            delta.layout
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `who` may read the roster of a group of `ns` (its members and
 /// registered contexts): any member of the namespace. Not secret from them:
 /// each holds the whole governance log those rosters are folded from.
@@ -345,5 +361,29 @@ mod tests {
             "GovernanceRefused"
         );
         assert_eq!(Denied::NotInGroup.kind(), "NotAGroupMember");
+    }
+
+    #[test]
+    fn a_delta_of_a_newer_layout_waits_for_the_migration() {
+        let delta = |layout| Delta {
+            version: 1,
+            context: ContextId([1; 32]),
+            author: mero_crdt::Author([2; 32]),
+            parents: vec![],
+            governance: vec![],
+            layout,
+            hlc: Default::default(),
+            ops: vec![],
+            events: vec![],
+        };
+        assert!(matches!(
+            judge_layout(Some(1), &delta(2)),
+            Err(Denial::NotYet(_))
+        ));
+        assert_eq!(judge_layout(Some(2), &delta(2)), Ok(()));
+        // A delta of an older layout is applied as it is (see the README:
+        // writes under the old version after the cut).
+        assert_eq!(judge_layout(Some(2), &delta(1)), Ok(()));
+        assert_eq!(judge_layout(None, &delta(3)), Ok(()));
     }
 }

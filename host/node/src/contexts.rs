@@ -162,9 +162,12 @@ impl Node {
         };
         // Refused as a non-member of the group the context is in.
         authz::may_read(&state, &me, ctx).map_err(|_| authz::Denied::NotInGroup)?;
+        // The version its group runs now (after any upgrade), which is the
+        // layout the members' snapshots have.
+        let group = state.contexts.get(&ctx.0).map_or(state.id, |r| r.group);
         let app = state
-            .app
-            .clone()
+            .app_of(&group)
+            .cloned()
             .ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
         let connected = self.inner.peers.connected().await;
         // Snapshots are trusted state: take them only from members that may

@@ -101,6 +101,7 @@ impl ServeView for Dag {
             deltas: self.deltas.keys().copied().collect(),
             heads: self.heads.clone(),
             root_hash: self.root,
+            layout: 0,
         })
     }
 }
@@ -342,6 +343,7 @@ impl World {
             author,
             parents: r.dag.heads.clone(),
             governance: r.gov.heads.iter().copied().collect(),
+            layout: 0,
             hlc: r.clock.tick(wall),
             ops,
             events: vec![],

@@ -37,6 +37,7 @@ fn delta(
             author: Author(key.verifying_key().to_bytes()),
             parents,
             governance: Vec::new(),
+            layout: 0,
             hlc: Hlc { millis, counter: 0 },
             ops,
             events: vec![],

@@ -30,6 +30,7 @@ fn delta(ctx: ContextId, parents: Vec<DeltaId>, ops: Vec<Op>) -> (DeltaId, Signe
         author: Author([1; 32]),
         parents,
         governance: Vec::new(),
+        layout: 0,
         hlc: Hlc::default(),
         ops,
         events: vec![],

@@ -182,11 +182,13 @@ fn gossip_as(
 struct Position {
     parents: Vec<mero_crdt::DeltaId>,
     governance: Vec<[u8; 32]>,
+    layout: u32,
 }
 
 /// `to`'s current heads of `ctx` and of its namespace `ns`.
 fn position(to: &TestNode, ns: &str, ctx: &str) -> Position {
     let (_, info) = to.request("GET", &format!("/admin-api/contexts/{ctx}"), None);
+    let layout = info["data"]["stateVersion"].as_u64().unwrap() as u32;
     let parents = info["data"]["dagHeads"]
         .as_array()
         .unwrap()
@@ -216,6 +218,7 @@ fn position(to: &TestNode, ns: &str, ctx: &str) -> Position {
     Position {
         parents,
         governance,
+        layout,
     }
 }
 
@@ -237,6 +240,7 @@ fn forged_delta(dir: &std::path::Path, ctx: &str, at: &Position, value: &str) ->
         author,
         parents: at.parents.clone(),
         governance: at.governance.clone(),
+        layout: at.layout,
         hlc,
         ops: vec![mero_crdt::Op {
             node: mero_crdt::NodeId([7; 32]),
@@ -515,7 +519,11 @@ fn a_member_that_left_cannot_replay_its_invitation() {
     assert_converged(&[&n1, &n2], &ctx);
 
     // Upstream's answer: `{"data": {"namespaceId", "memberPublicKey"}}`.
-    let (_, left) = n2.request("POST", &format!("/admin-api/namespaces/{ns}/leave"), Some("{}"));
+    let (_, left) = n2.request(
+        "POST",
+        &format!("/admin-api/namespaces/{ns}/leave"),
+        Some("{}"),
+    );
     assert_eq!(left["data"]["namespaceId"], ns.as_str(), "{left}");
     assert!(left["data"]["memberPublicKey"].is_string(), "{left}");
     wait_until("node1 to learn that node2 left", CONVERGE, || {
@@ -594,7 +602,11 @@ fn an_invitation_round_tripped_through_upstreams_model_still_joins() {
 
     n2.meroctl_ok(&["namespace", "join", &ns, &stripped]);
     n2.meroctl_ok(&["group", "join-context", &ctx]);
-    n1.call(&ctx, "set", json!({"key": "k", "value": "through upstream"}));
+    n1.call(
+        &ctx,
+        "set",
+        json!({"key": "k", "value": "through upstream"}),
+    );
     assert_converged(&[&n1, &n2], &ctx);
     assert_eq!(
         n2.call(&ctx, "get", json!({"key": "k"})),

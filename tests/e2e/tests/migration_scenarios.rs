@@ -496,10 +496,9 @@ fn a_member_offline_during_the_upgrade_migrates_when_it_returns() {
 }
 
 /// Like the test above, with a write under the new version on node 1 while
-/// node 2 is away: node 2 still ends on node 1's state, and reports no
-/// divergence. If the write reached it before the upgrade, it migrated past
-/// the cut and says its root is not comparable (no `expectedRootHash`);
-/// otherwise it migrated the cut and its root is node 1's.
+/// node 2 is away: node 2 holds that write until it has migrated (it was
+/// written for the new layout), so it migrates exactly the cut, reports
+/// node 1's migrated root, and then takes the write.
 #[test]
 fn a_member_offline_during_the_upgrade_and_a_later_write_reports_no_divergence() {
     let (n1, mut n2, _, ns, ctx) = pair(mero_fixtures::MIGRATION_SUITE_V1);
@@ -513,12 +512,8 @@ fn a_member_offline_during_the_upgrade_and_a_later_write_reports_no_divergence()
                "notes": "written-while-offline"}),
     );
     assert_eq!(n2.call(&ctx, "get_item", json!({"key": "k1"})), "v1-value");
-    let c = &s2["contexts"][0];
-    if c.get("expectedRootHash").is_some() {
-        assert_migrated_to(&n2, &s2, &migrated);
-    } else {
-        assert!(n2.log().contains("moved past the upgrade's cut"), "{s2}");
-    }
+    assert_migrated_to(&n2, &s2, &migrated);
+    assert!(!n2.log().contains("moved past the upgrade's cut"), "{s2}");
     assert!(!n2.log().contains("differs from the ordering admin"));
 }
 
@@ -630,4 +625,35 @@ fn views_are_served_while_an_upgrade_runs() {
     wait_for_version(&n2, &ns, &ctx, "2.0.0");
     assert_converged(&[&n1, &n2], &ctx);
     assert_eq!(n2.call(&ctx, "get_item", json!({"key": "k1"})), "v1-value");
+}
+
+/// A member that joins the context after the upgrade takes the version its
+/// group runs now: its copy starts on 2.0.0 with the migrated state (a
+/// snapshot of the new layout), runs no migration of its own, and agrees on
+/// the root.
+#[test]
+fn a_member_joining_after_the_upgrade_starts_on_the_new_version() {
+    let (n1, n2, _, ns, ctx) = pair(mero_fixtures::MIGRATION_SUITE_V1);
+    n1.call(&ctx, "set_item", json!({"key": "k1", "value": "v1-value"}));
+    assert_converged(&[&n1, &n2], &ctx);
+    let v2 = install(&n1, mero_fixtures::MIGRATION_SUITE_V2_ADD_FIELD);
+    assert_eq!(trigger(&n1, &ns, &v2)["status"], "completed");
+    wait_for_version(&n2, &ns, &ctx, "2.0.0");
+    n1.call(&ctx, "set_notes", json!({"notes": "after the upgrade"}));
+
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    let invitation = n1.invite(&ns, &[]);
+    n3.join(&ns, &invitation, &ctx);
+    subset(
+        &context(&n3, &ctx),
+        json!({"applicationId": v2, "applicationVersion": "2.0.0", "stateVersion": 2}),
+    );
+    assert_converged(&[&n1, &n2, &n3], &ctx);
+    assert_eq!(n3.call(&ctx, "get_item", json!({"key": "k1"})), "v1-value");
+    assert_eq!(n3.call(&ctx, "get_notes", json!({})), "after the upgrade");
+    assert!(
+        !n3.log().contains("Migrated state written successfully"),
+        "node 3 migrated a copy it took already migrated:\n{}",
+        n3.log()
+    );
 }

@@ -240,24 +240,35 @@ impl Replicator {
 
     /// The namespace a context of this node belongs to, if any.
     fn namespace_of(&self, ctx: &ContextId) -> Option<Arc<Namespace>> {
-        let ns = self
-            .parts
+        let ns = self.meta(ctx).and_then(|m| m.group)?;
+        self.parts.members.get(&ns)
+    }
+
+    /// The context's metadata as committed now.
+    fn meta(&self, ctx: &ContextId) -> Option<mero_store::ContextMeta> {
+        self.parts
             .store
             .snapshot()
             .ok()
             .and_then(|s| s.context_meta(ctx).ok().flatten())
-            .and_then(|m| m.group)?;
-        self.parts.members.get(&ns)
     }
 
-    /// Judges deltas of `ctx` against its namespace's governance as of now
-    /// (a snapshot of it: later changes do not reach this judge).
+    /// Judges deltas of `ctx` against its namespace's governance and the
+    /// state layout the context runs here, as of now (a snapshot of both:
+    /// later changes do not reach this judge).
     fn authority(
         &self,
         ctx: &ContextId,
     ) -> impl Fn(&Delta, &[Vec<OpId>]) -> Result<(), Denial> + Sync + use<> {
-        let ns = self.namespace_of(ctx);
-        move |d: &Delta, parents: &[Vec<OpId>]| authz::judge(ns.as_deref(), d, parents)
+        let meta = self.meta(ctx);
+        let layout = meta.as_ref().map(|m| m.state_version);
+        let ns = meta
+            .and_then(|m| m.group)
+            .and_then(|g| self.parts.members.get(&g));
+        move |d: &Delta, parents: &[Vec<OpId>]| {
+            authz::judge(ns.as_deref(), d, parents)?;
+            authz::judge_layout(layout, d)
+        }
     }
 
     /// Whether a key may author deltas in `ctx` now.

@@ -605,6 +605,7 @@ mod tests {
                 author: Author([n; 32]),
                 parents,
                 governance: vec![],
+                layout: 0,
                 hlc: Hlc {
                     millis: u64::from(n),
                     counter: 0,

@@ -427,6 +427,9 @@ impl Node {
             }
         }
         self.finish(&ns, &group);
+        // Deltas written under the new version waited for this migration:
+        // fetch them now rather than at the next anti-entropy round.
+        let _ = self.trigger_sync();
     }
 
     /// Waits (bounded) until this node holds every delta of `cut`.

@@ -166,6 +166,7 @@ impl Engine {
                 author,
                 parents: snap.heads(&ctx).unwrap(),
                 governance: Vec::new(),
+                layout: 0,
                 hlc: clock.tick(mero_crdt::hlc::wall_millis()),
                 ops,
                 events: vec![],
