@@ -95,6 +95,12 @@ impl Cluster {
         Ok(Cluster { nodes })
     }
 
+    /// No nodes, for tests of steps that need none.
+    #[cfg(test)]
+    pub(crate) fn empty() -> Cluster {
+        Cluster { nodes: Vec::new() }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&ManagedNode> {
         self.nodes.iter().find(|n| n.name == name)
     }

@@ -1488,3 +1488,578 @@ fn distance(a: &str, b: &str) -> usize {
     }
     row[b.len()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Result<Workflow, SpecError> {
+        load(Path::new("wf.yml"), yaml, &|_| None)
+    }
+
+    /// A workflow of two nodes (`n-1`, `n-2`) with `steps` (YAML, indented
+    /// as list items under `steps:`).
+    fn with_steps(steps: &str) -> String {
+        format!("name: t\nnodes:\n  count: 2\n  prefix: n\nsteps:\n{steps}")
+    }
+
+    fn problems(yaml: &str) -> Vec<(usize, String)> {
+        match check(yaml) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .problems
+                .into_iter()
+                .map(|p| (p.line, p.message))
+                .collect(),
+        }
+    }
+
+    /// One step of every type this runner runs, with its required keys,
+    /// and the canonical type it is known by.
+    const EVERY: &[(&str, &str, &str)] = &[
+        (
+            "install_application",
+            "node: n-1\n    path: a.wasm",
+            "install_application",
+        ),
+        (
+            "install_application",
+            "node: n-1\n    url: http://127.0.0.1:1/a.wasm\n    dev: true",
+            "install_application",
+        ),
+        (
+            "uninstall_application",
+            "node: n-1\n    application_id: A",
+            "uninstall_application",
+        ),
+        (
+            "get_application",
+            "node: n-1\n    application_id: A",
+            "get_application",
+        ),
+        (
+            "list_application_versions",
+            "node: n-1\n    application_id: A",
+            "list_application_versions",
+        ),
+        (
+            "create_namespace",
+            "node: n-1\n    application_id: A\n    params: {a: 1}",
+            "create_namespace",
+        ),
+        (
+            "create_group",
+            "node: n-1\n    application_id: A",
+            "create_namespace",
+        ),
+        (
+            "create_namespace_invitation",
+            "node: n-1\n    namespace_id: N\n    role: read-only",
+            "create_namespace_invitation",
+        ),
+        (
+            "create_group_invitation",
+            "node: n-1\n    group_id: N",
+            "create_namespace_invitation",
+        ),
+        (
+            "invite",
+            "node: n-1\n    group_id: N\n    recursive: true",
+            "create_namespace_invitation",
+        ),
+        (
+            "invite_identity",
+            "node: n-1\n    namespace_id: N",
+            "create_namespace_invitation",
+        ),
+        (
+            "invite_open",
+            "node: n-1\n    namespace_id: N",
+            "create_namespace_invitation",
+        ),
+        (
+            "join_namespace",
+            "node: n-2\n    namespace_id: N\n    invitation: '{{inv}}'",
+            "join_namespace",
+        ),
+        (
+            "join_group",
+            "node: n-2\n    group_id: N\n    invitation: '{{inv}}'",
+            "join_namespace",
+        ),
+        (
+            "join",
+            "node: n-2\n    namespace_id: N\n    invitation: '{{inv}}'",
+            "join_namespace",
+        ),
+        (
+            "join_open",
+            "node: n-2\n    namespace_id: N\n    invitation: '{{inv}}'",
+            "join_namespace",
+        ),
+        (
+            "create_group_in_namespace",
+            "node: n-1\n    namespace_id: N\n    group_name: g\n    visibility: open",
+            "create_group_in_namespace",
+        ),
+        ("list_namespaces", "node: n-1", "list_namespaces"),
+        ("create_identity", "node: n-1", "create_identity"),
+        ("node_identity", "node: n-1", "node_identity"),
+        (
+            "list_namespace_groups",
+            "node: n-1\n    namespace_id: N",
+            "list_namespace_groups",
+        ),
+        (
+            "leave_namespace",
+            "node: n-2\n    namespace_id: N",
+            "leave_namespace",
+        ),
+        (
+            "delete_namespace",
+            "node: n-1\n    namespace_id: N",
+            "delete_namespace",
+        ),
+        (
+            "set_subgroup_visibility",
+            "node: n-1\n    group_id: G\n    visibility: Restricted",
+            "set_subgroup_visibility",
+        ),
+        (
+            "set_default_visibility",
+            "node: n-1\n    group_id: G\n    visibility: open",
+            "set_subgroup_visibility",
+        ),
+        (
+            "join_subgroup_inheritance",
+            "node: n-2\n    group_id: G",
+            "join_subgroup_inheritance",
+        ),
+        (
+            "list_group_members",
+            "node: n-1\n    group_id: G",
+            "list_group_members",
+        ),
+        (
+            "list_group_contexts",
+            "node: n-1\n    group_id: G",
+            "list_group_contexts",
+        ),
+        (
+            "create_context",
+            "node: n-1\n    application_id: A\n    group_id: G\n    params: '{\"a\": 1}'",
+            "create_context",
+        ),
+        (
+            "join_context",
+            "node: n-2\n    context_id: C",
+            "join_context",
+        ),
+        (
+            "delete_context",
+            "node: n-1\n    context_id: C",
+            "delete_context",
+        ),
+        (
+            "create_mesh",
+            "context_node: n-1\n    application_id: A\n    nodes: [n-2]",
+            "create_mesh",
+        ),
+        (
+            "call",
+            "node: n-1\n    context_id: C\n    method: set\n    args: {key: a, value: b}\n    executor_public_key: K",
+            "call",
+        ),
+        ("wait", "seconds: 1\n    message: hi", "wait"),
+        (
+            "wait_for_sync",
+            "context_id: C\n    nodes: [n-1, n-2]\n    timeout: 30\n    trigger_sync: true",
+            "wait_for_sync",
+        ),
+        (
+            "wait_for_sync",
+            "group_id: G\n    nodes: [n-1, n-2]\n    check_interval: 0.5",
+            "wait_for_sync",
+        ),
+        (
+            "wait_for_sync",
+            "context_id: C\n    nodes: [n-1, n-2]\n    expect: {method: get, args: {key: a}, equals: {output: b}}",
+            "wait_for_sync",
+        ),
+        (
+            "repeat",
+            "count: 2\n    steps:\n      - type: wait\n        seconds: 0",
+            "repeat",
+        ),
+        (
+            "parallel",
+            "failure_mode: fail-fast\n    groups:\n      - name: a\n        steps:\n          - type: wait\n            seconds: 0",
+            "parallel",
+        ),
+        (
+            "script",
+            "script: echo hi\n    target: local\n    args: [a]",
+            "script",
+        ),
+        (
+            "assert",
+            "statements:\n      - 'is_set({{x}})'\n      - statement: '1 == 1'\n        message: m\n    non_blocking: true",
+            "assert",
+        ),
+        (
+            "json_assert",
+            "statements:\n      - 'json_subset({{x}}, {\"a\": 1})'",
+            "json_assert",
+        ),
+        (
+            "assert_api_response",
+            "node: n-1\n    path: /admin-api/health\n    match: {status: alive}\n    present: [status]\n    absent: [nope]",
+            "assert_api_response",
+        ),
+        (
+            "assert_log_present",
+            "nodes: [n-1]\n    patterns: [node running]\n    min_matches: 1\n    regex: false",
+            "assert_log_present",
+        ),
+        (
+            "assert_log_absent",
+            "nodes: []\n    patterns: [panicked]\n    case_sensitive: false\n    tail_lines: 100",
+            "assert_log_absent",
+        ),
+        (
+            "add_group_members",
+            "node: n-1\n    group_id: G\n    members: [{identity: X, role: Member}]",
+            "add_group_members",
+        ),
+        (
+            "remove_group_members",
+            "node: n-1\n    group_id: G\n    members: [X]",
+            "remove_group_members",
+        ),
+        (
+            "update_member_role",
+            "node: n-1\n    group_id: G\n    member_id: X\n    role: read_only",
+            "update_member_role",
+        ),
+        (
+            "set_member_capabilities",
+            "node: n-1\n    group_id: G\n    member_id: X\n    capabilities: 6",
+            "set_member_capabilities",
+        ),
+        (
+            "get_member_capabilities",
+            "node: n-1\n    group_id: G\n    member_id: X",
+            "get_member_capabilities",
+        ),
+        ("stop_node", "nodes: n-2", "stop_node"),
+        (
+            "start_node",
+            "nodes: [n-2]\n    wait_for_ready: true\n    wait_timeout: 30",
+            "start_node",
+        ),
+        (
+            "restart_node",
+            "node: n-2\n    signal: kill",
+            "restart_node",
+        ),
+        ("kill_node", "node: n-2", "kill_node"),
+        ("pause_node", "node: n-2", "pause_node"),
+        ("resume_node", "node: n-2", "resume_node"),
+        ("pause_container", "container: n-2", "pause_container"),
+        ("unpause_container", "container: n-2", "unpause_container"),
+        (
+            "restart_container",
+            "container: n-2\n    wait_healthy: true",
+            "restart_container",
+        ),
+        (
+            "upgrade_group",
+            "node: n-1\n    group_id: G\n    target_application_id: A2\n    cascade: false",
+            "upgrade_group",
+        ),
+        (
+            "get_group_upgrade_status",
+            "node: n-1\n    group_id: G",
+            "get_group_upgrade_status",
+        ),
+        (
+            "retry_group_upgrade",
+            "node: n-1\n    group_id: G",
+            "retry_group_upgrade",
+        ),
+        (
+            "fuzzy_test",
+            "duration_minutes: 0.1\n    context_id: C\n    nodes: [{name: n-1}, {name: n-2, executor_key: K}]\n    operations:\n      - name: op\n        weight: 1\n        steps:\n          - type: call\n            node: '{{random_node}}'\n            context_id: C\n            method: get",
+            "fuzzy_test",
+        ),
+    ];
+
+    #[test]
+    fn every_step_type_parses_with_its_keys() {
+        let mut steps = String::new();
+        for (ty, body, _) in EVERY {
+            steps.push_str(&format!(
+                "  - type: {ty}\n    name: a {ty}\n    expected_failure: false\n    {body}\n"
+            ));
+        }
+        let wf = check(&with_steps(&steps)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wf.steps.len(), EVERY.len());
+        for (step, (written, _, canonical)) in wf.steps.iter().zip(EVERY) {
+            assert_eq!(step.ty, *canonical, "{written}");
+            assert_eq!(step.label(), format!("a {written}"));
+        }
+        // Every type the runner names is in the table above, once at least.
+        for known in KNOWN {
+            let supported = step_spec(known).is_some_and(|(_, s, _)| s == Support::Yes);
+            assert!(
+                !supported || EVERY.iter().any(|(t, ..)| t == known),
+                "`{known}` has no parsing test"
+            );
+        }
+        let Nested::Steps(inner) = &wf.steps[37].nested else {
+            panic!("repeat lost its steps");
+        };
+        assert_eq!(inner[0].ty, "wait");
+        let Nested::Ops(ops) = &wf.steps.last().unwrap().nested else {
+            panic!("fuzzy_test lost its operations");
+        };
+        assert_eq!((ops[0].name.as_str(), ops[0].weight), ("op", 1.0));
+    }
+
+    #[test]
+    fn migration_steps_parse_and_are_refused_as_not_supported_yet() {
+        for (ty, body) in [
+            (
+                "cascade_namespace_application",
+                "node: n-1\n    namespace_id: N\n    target_application_id: A",
+            ),
+            ("get_cascade_status", "node: n-1\n    namespace_id: N"),
+            (
+                "assert_cascade_complete",
+                "node: n-1\n    namespace_id: N\n    timeout_seconds: 60",
+            ),
+            ("get_migration_status", "node: n-1\n    namespace_id: N"),
+            (
+                "assert_migration_complete",
+                "node: n-1\n    namespace_id: N\n    poll_interval: 1",
+            ),
+            ("abort_migration", "node: n-1\n    namespace_id: N"),
+            (
+                "resync_context",
+                "node: n-1\n    context_id: C\n    force: true",
+            ),
+        ] {
+            let found = problems(&with_steps(&format!("  - type: {ty}\n    {body}\n")));
+            assert_eq!(found.len(), 1, "{ty}: {found:?}");
+            assert_eq!(found[0].0, 6, "{ty}");
+            assert!(
+                found[0].1.contains(&format!("`{ty}` is not supported yet")),
+                "{ty}: {found:?}"
+            );
+            // Their keys are checked too.
+            let found = problems(&with_steps(&format!(
+                "  - type: {ty}\n    {body}\n    colour: red\n"
+            )));
+            assert!(
+                found
+                    .iter()
+                    .any(|(_, m)| m.contains("unknown key `colour`")),
+                "{found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line_wherever_they_are() {
+        let yaml = "\
+name: t
+colour: blue
+nodes:
+  count: 2
+  prefix: n
+  flavour: x
+steps:
+  - type: call
+    node: n-1
+    context_id: C
+    metod: get
+    method: get
+  - type: repeat
+    count: 1
+    steps:
+      - type: wait
+        seconds: 1
+        secs: 2
+  - type: parallel
+    groups:
+      - name: a
+        stepz: []
+        steps:
+          - type: wait
+            seconds: 0
+  - type: fuzzy_test
+    duration_seconds: 5
+    context_id: C
+    nodes: [{name: n-1, key: k}]
+    operations:
+      - name: op
+        weight: 1
+        wieght: 2
+        steps:
+          - type: wait
+            seconds: 0
+";
+        let found = problems(yaml);
+        let at = |line: usize, needle: &str| {
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(needle)),
+                "no `{needle}` at line {line}: {found:#?}"
+            );
+        };
+        at(2, "the workflow: unknown key `colour`");
+        at(6, "`nodes`: unknown key `flavour`");
+        at(
+            11,
+            "step `call`: unknown key `metod` (did you mean `method`?)",
+        );
+        at(18, "step `wait`: unknown key `secs`");
+        at(
+            22,
+            "a group of `parallel`: unknown key `stepz` (did you mean `steps`?)",
+        );
+        at(29, "unknown key `key`");
+        at(33, "unknown key `wieght` (did you mean `weight`?)");
+        assert_eq!(found.len(), 7, "{found:#?}");
+    }
+
+    #[test]
+    fn bad_yaml_is_reported_with_its_line() {
+        let e = check("name: t\nnodes:\n  count: 1\nsteps:\n  - type: wait\n    seconds: [1\n")
+            .unwrap_err();
+        assert!(e.problems[0].line >= 6, "{e}");
+        assert!(e.to_string().contains("wf.yml:"), "{e}");
+        assert!(e.problems[0].message.starts_with("invalid YAML"), "{e}");
+        let e = check("- just\n- a list\n").unwrap_err();
+        assert!(
+            e.problems[0].message.contains("a workflow is a mapping"),
+            "{e}"
+        );
+        let e = check("").unwrap_err();
+        assert!(e.problems[0].message.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn required_keys_types_and_node_names_are_checked() {
+        let found = problems(&with_steps(
+            "  - type: call\n    node: n-3\n    context_id: C\n  - type: wait\n    seconds: soon\n  - type: repeat\n    count: 0\n    steps: []\n  - type: wiat\n  - type: upload_blob\n    node: n-1\n  - type: install_application\n    node: n-1\n  - type: wait_for_sync\n    nodes: [n-1]\n  - type: stop_node\n",
+        ));
+        let has = |line: usize, needle: &str| {
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(needle)),
+                "no `{needle}` at line {line}: {found:#?}"
+            );
+        };
+        has(6, "`method` is required");
+        has(
+            7,
+            "no node is named `n-3` (did you mean `n-1`?); the nodes are: n-1, n-2",
+        );
+        has(10, "`seconds` must be a number, not a string");
+        has(11, "`count` must be at least 1");
+        has(13, "`steps` has no steps");
+        has(14, "unknown step type `wiat` (did you mean `wait`?)");
+        has(
+            15,
+            "`upload_blob` is merobox's but this runner does not run it",
+        );
+        has(17, "give `path` or `url`");
+        has(19, "give `context_id` or `group_id`");
+        has(19, "at least two different nodes");
+        has(21, "give `node` or `nodes`");
+    }
+
+    #[test]
+    fn expected_error_needs_expected_failure_and_outputs_name_fields() {
+        let found = problems(&with_steps(
+            "  - type: wait\n    seconds: 0\n    expected_error: boom\n  - type: wait\n    seconds: 0\n    outputs:\n      x: [1]\n",
+        ));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].1.contains("needs `expected_failure: true`"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].1.contains("output `x` must name a field"),
+            "{found:?}"
+        );
+        assert!(problems(&with_steps(
+            "  - type: wait\n    seconds: 0\n    expected_failure: true\n    expected_error: boom\n"
+        ))
+        .is_empty());
+    }
+
+    #[test]
+    fn nodes_come_in_merobox_count_and_explicit_forms() {
+        let wf = check("name: t\nnodes:\n  count: 3\n  base_port: 2428\n  base_rpc_port: 2528\n  image: x\nsteps:\n  - type: wait\n    seconds: 0\n").unwrap();
+        assert_eq!(
+            wf.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(),
+            ["calimero-node-1", "calimero-node-2", "calimero-node-3"]
+        );
+        assert_eq!(
+            (wf.nodes[2].server_port, wf.nodes[2].swarm_port),
+            (Some(2530), Some(2430))
+        );
+        assert!(wf.ignored.contains(&"nodes.image".to_string()));
+        let wf = check("name: t\nnodes:\n  alpha:\n    port: 7080\n    rpc_port: 7180\n  beta: {}\nsteps:\n  - type: wait\n    seconds: 0\n").unwrap();
+        assert_eq!(
+            wf.nodes,
+            [
+                NodeSpec {
+                    name: "alpha".into(),
+                    server_port: Some(7180),
+                    swarm_port: Some(7080)
+                },
+                NodeSpec {
+                    name: "beta".into(),
+                    server_port: None,
+                    swarm_port: None
+                },
+            ]
+        );
+        let found = problems(
+            "name: t\nnodes:\n  count: 1\nremote_nodes: {a: {url: x}}\nsteps:\n  - type: wait\n    seconds: 0\n",
+        );
+        assert!(
+            found[0].1.contains("`remote_nodes` is not supported"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn environment_values_expand_before_the_checks() {
+        let env = |n: &str| (n == "MINUTES").then(|| "2".to_string());
+        let wf = load(
+            Path::new("wf.yml"),
+            "name: t\nnodes:\n  count: 1\nsteps:\n  - type: wait\n    seconds: ${MINUTES}\n  - type: repeat\n    count: ${N:-3}\n    steps:\n      - type: wait\n        seconds: 0\n",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(wf.steps[0].cfg["seconds"], "2");
+        assert_eq!(wf.steps[1].cfg["count"], "3");
+    }
+
+    #[test]
+    fn the_repository_workflows_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                load(&path, &text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 6, "{seen} workflows in {}", dir.display());
+    }
+}

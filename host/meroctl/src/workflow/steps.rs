@@ -1778,3 +1778,234 @@ fn auto_exports(ty: &str, answer: &Value, node: Option<&str>, vars: &mut Vars) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::spec;
+
+    /// Runs `steps` (YAML list items) of a one-node workflow on a cluster
+    /// without nodes: only steps that need none.
+    async fn run(steps: &str, vars: &mut Vars) -> Vec<Result<Passed, Failure>> {
+        let yaml = format!("name: t\nnodes:\n  count: 1\nsteps:\n{steps}");
+        let wf = spec::load(Path::new("t.yml"), &yaml, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        let cluster = Cluster::empty();
+        let progress = Progress::new();
+        let runner = Runner {
+            cluster: &cluster,
+            base_dir: std::env::temp_dir(),
+            wait_timeout: Duration::from_secs(10),
+            progress: &progress,
+        };
+        let mut out = Vec::new();
+        for step in &wf.steps {
+            out.push(runner.run_step(step, vars, None).await);
+        }
+        out
+    }
+
+    fn failure(r: &Result<Passed, Failure>) -> String {
+        match r {
+            Err(f) => f.error.text(),
+            Ok(p) => panic!("passed ({p:?}) but should have failed"),
+        }
+    }
+
+    #[tokio::test]
+    async fn expected_failures_pass_only_with_the_expected_error() {
+        let mut vars = Vars::default();
+        let results = run(
+            "  - type: script
+    script: 'echo out; echo boom >&2; exit 3'
+    expected_failure: true
+    expected_error: boom
+    outputs:
+      why: error_message
+  - type: script
+    script: 'exit 3'
+    expected_failure: true
+    expected_error: something else
+  - type: script
+    script: 'true'
+    expected_failure: true
+  - type: assert
+    statements: ['1 == 2']
+    expected_failure: true
+  - type: script
+    script: 'exit 1'
+    expected_failure: true
+",
+            &mut vars,
+        )
+        .await;
+        assert_eq!(results[0].as_ref().ok(), Some(&Passed::AsExpected));
+        assert_eq!(vars.get("why"), Some(&json!("out\nboom")));
+        let e = failure(&results[1]);
+        assert!(
+            e.starts_with("failed, but not with the expected error `something else`"),
+            "{e}"
+        );
+        let e = failure(&results[2]);
+        assert!(
+            e.starts_with("expected a failure, but the step succeeded"),
+            "{e}"
+        );
+        // An assertion that misses is never an expected failure.
+        let e = failure(&results[3]);
+        assert!(e.contains("1 of 1 statements failed"), "{e}");
+        assert_eq!(results[4].as_ref().ok(), Some(&Passed::AsExpected));
+    }
+
+    #[tokio::test]
+    async fn a_bare_expected_failure_accepts_any_error_a_pinned_one_only_its_own() {
+        // The node does not exist: the call fails, which satisfies a bare
+        // expected_failure (merobox's semantics) but not a pinned one.
+        let mut vars = Vars::default();
+        let results = run(
+            "  - type: call
+    node: '{{who}}'
+    context_id: C
+    method: get
+    expected_failure: true
+  - type: call
+    node: '{{who}}'
+    context_id: C
+    method: get
+    expected_failure: true
+    expected_error: Unauthorized
+",
+            &mut {
+                vars.set("who", json!("ghost"));
+                vars
+            },
+        )
+        .await;
+        assert_eq!(results[0].as_ref().ok(), Some(&Passed::AsExpected));
+        let e = failure(&results[1]);
+        assert!(e.contains("no node is named `ghost`"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn outputs_capture_and_a_missing_field_fails_naming_it() {
+        let mut vars = Vars::default();
+        let results = run(
+            "  - type: script
+    script: 'printf hello'
+    outputs:
+      said: output
+      code: exit_code
+  - type: script
+    script: 'true'
+    outputs:
+      nope: stdoutt
+",
+            &mut vars,
+        )
+        .await;
+        assert!(results[0].is_ok());
+        assert_eq!(vars.get("said"), Some(&json!("hello")));
+        assert_eq!(vars.get("code"), Some(&json!(0)));
+        let e = failure(&results[1]);
+        assert!(
+            e.starts_with("output `nope` captures `stdoutt`, which the answer does not have; it has: exit_code, output, stderr, stdout"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn repeat_exports_its_iteration_and_placeholders_must_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("seen");
+        let mut vars = Vars::default();
+        vars.set("file", json!(file.display().to_string()));
+        let results = run(
+            "  - type: repeat
+    count: 3
+    outputs:
+      n: iteration
+    steps:
+      - type: script
+        script: 'echo {{n}}-{{iteration_index}}-{{total_iterations}} >> {{file}}'
+  - type: script
+    script: 'echo {{nope}}'
+",
+            &mut vars,
+        )
+        .await;
+        assert!(results[0].is_ok(), "{:?}", results[0].as_ref().err());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "1-0-3\n2-1-3\n3-2-3\n"
+        );
+        let e = failure(&results[1]);
+        assert!(e.contains("`{{nope}}` names no variable"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn retry_for_polls_until_the_step_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("n");
+        let mut vars = Vars::default();
+        vars.set("count", json!(count.display().to_string()));
+        // Passes on its third run.
+        let results = run(
+            "  - type: script
+    script: 'echo x >> {{count}}; test $(wc -l < {{count}}) -ge 3'
+    retry_for: 30
+    retry_interval: 0.01
+  - type: script
+    script: 'exit 1'
+    retry_for: 0.05
+    retry_interval: 0.01
+",
+            &mut vars,
+        )
+        .await;
+        assert!(results[0].is_ok(), "{:?}", results[0].as_ref().err());
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 3);
+        let e = failure(&results[1]);
+        assert!(e.starts_with("still failing after"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn parallel_groups_run_and_a_failed_group_fails_the_step() {
+        let mut vars = Vars::default();
+        let results = run(
+            "  - type: parallel
+    groups:
+      - name: a
+        steps:
+          - type: script
+            script: 'printf a'
+            outputs: {from_a: output}
+      - name: b
+        steps:
+          - type: script
+            script: 'printf b'
+            outputs: {from_b: output}
+  - type: parallel
+    groups:
+      - name: ok
+        steps:
+          - type: wait
+            seconds: 0
+      - name: broken
+        steps:
+          - type: script
+            script: 'exit 4'
+",
+            &mut vars,
+        )
+        .await;
+        assert!(results[0].is_ok());
+        assert_eq!(
+            (vars.get("from_a"), vars.get("from_b")),
+            (Some(&json!("a")), Some(&json!("b")))
+        );
+        let e = failure(&results[1]);
+        assert!(
+            e.contains("1 of 2 groups failed") && e.contains("group `broken`"),
+            "{e}"
+        );
+    }
+}

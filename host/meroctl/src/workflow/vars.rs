@@ -236,6 +236,10 @@ fn two(args: &str) -> Option<(&str, &str)> {
 /// often a JSON string).
 pub(crate) fn lookup_path(root: &Value, path: &str) -> Option<Value> {
     let mut current = root.clone();
+    // The whole answer (this runner's addition: merobox captures fields).
+    if path.is_empty() {
+        return Some(current);
+    }
     for segment in path.split('.') {
         current = parse_embedded(current);
         current = match current {
