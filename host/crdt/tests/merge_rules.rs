@@ -1,0 +1,201 @@
+//! The merge rules the README states, one table each: not only that replicas
+//! converge (`convergence.rs`), but to what. Each case writes on replicas
+//! that have not seen each other's writes, then delivers everything to
+//! every replica in both orders and checks the value all of them read.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use mero_crdt::collections::{self, Mutator};
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{Author, Clock, Hlc, MemoryBackend, NodeId, Op, apply_ops};
+
+struct Replica {
+    author: Author,
+    clock: Clock,
+    state: MemoryBackend,
+}
+
+fn replica(author: u8) -> Replica {
+    Replica {
+        author: Author([author; 32]),
+        clock: Clock::default(),
+        state: MemoryBackend::default(),
+    }
+}
+
+/// Runs `write` on `r` at wall time `wall`, applies its ops there and
+/// returns them (the delta others receive).
+fn write(
+    r: &mut Replica,
+    wall: u64,
+    write: impl FnOnce(&mut Mutator<'_, Overlay<&MemoryBackend>>),
+) -> Vec<Op> {
+    let mut ops = Vec::new();
+    {
+        let mut scratch = Overlay::new(&r.state);
+        let mut m = Mutator::new(&mut scratch, r.author, &mut r.clock, wall, &mut ops);
+        write(&mut m);
+    }
+    apply_ops(&mut r.state, &ops).unwrap();
+    ops
+}
+
+/// Every replica receives every delta (again: receiving twice changes
+/// nothing) in the order given, a fresh replica in the reverse order; all
+/// must end equal. Returns the fresh one.
+fn deliver(replicas: &mut [Replica], deltas: &[(usize, Vec<Op>)]) -> MemoryBackend {
+    for (i, r) in replicas.iter_mut().enumerate() {
+        for (from, ops) in deltas {
+            if *from != i {
+                apply_ops(&mut r.state, ops).unwrap();
+            }
+        }
+    }
+    let mut reversed = MemoryBackend::default();
+    for (_, ops) in deltas.iter().rev() {
+        apply_ops(&mut reversed, ops).unwrap();
+    }
+    for r in replicas.iter() {
+        assert_eq!(r.state.entries, reversed.entries, "replicas disagree");
+    }
+    reversed
+}
+
+#[test]
+fn a_register_keeps_the_latest_write_and_breaks_clock_ties_by_author() {
+    let reg = NodeId::root("reg");
+    // (wall of replica 1, wall of replica 2, the value that wins)
+    for (wall1, wall2, winner) in [
+        (2_000, 1_000, b"one".as_slice()),
+        (1_000, 2_000, b"two".as_slice()),
+        // Same clock: the greater author (replica 2) wins, in any order.
+        (1_000, 1_000, b"two".as_slice()),
+    ] {
+        let mut rs = [replica(1), replica(2)];
+        let a = write(&mut rs[0], wall1, |m| {
+            m.register_set(&reg, Some(b"one".to_vec())).unwrap()
+        });
+        let b = write(&mut rs[1], wall2, |m| {
+            m.register_set(&reg, Some(b"two".to_vec())).unwrap()
+        });
+        let merged = deliver(&mut rs, &[(0, a), (1, b)]);
+        assert_eq!(
+            collections::register_get(&merged, &reg).unwrap().as_deref(),
+            Some(winner),
+            "walls {wall1} / {wall2}"
+        );
+    }
+}
+
+#[test]
+fn concurrent_vector_pushes_are_all_kept_in_clock_order() {
+    let vec = NodeId::root("vec");
+    let mut rs = [replica(1), replica(2), replica(3)];
+    let a = write(&mut rs[0], 3_000, |m| m.vector_push(&vec, b"c".to_vec()).unwrap());
+    let b = write(&mut rs[1], 1_000, |m| m.vector_push(&vec, b"a".to_vec()).unwrap());
+    let c = write(&mut rs[2], 2_000, |m| {
+        m.vector_push(&vec, b"b1".to_vec()).unwrap();
+        m.vector_push(&vec, b"b2".to_vec()).unwrap();
+    });
+    let merged = deliver(&mut rs, &[(0, a), (1, b), (2, c)]);
+    let items = collections::vector_range(&merged, &vec, 0, 10).unwrap();
+    assert_eq!(items, [&b"a"[..], b"b1", b"b2", b"c"]);
+    // Same clock on two replicas: both kept, the lesser author first.
+    let mut rs = [replica(1), replica(2)];
+    let a = write(&mut rs[0], 1_000, |m| m.vector_push(&vec, b"x".to_vec()).unwrap());
+    let b = write(&mut rs[1], 1_000, |m| m.vector_push(&vec, b"y".to_vec()).unwrap());
+    let merged = deliver(&mut rs, &[(1, b), (0, a)]);
+    assert_eq!(
+        collections::vector_range(&merged, &vec, 0, 10).unwrap(),
+        [&b"x"[..], b"y"]
+    );
+}
+
+#[test]
+fn every_members_increments_and_decrements_count() {
+    let ctr = NodeId::root("ctr");
+    let mut rs = [replica(1), replica(2), replica(3)];
+    let a = write(&mut rs[0], 1_000, |m| {
+        m.counter_add(&ctr, 5).unwrap();
+        m.counter_add(&ctr, -2).unwrap();
+    });
+    let b = write(&mut rs[1], 1_000, |m| {
+        m.counter_add(&ctr, 10).unwrap();
+    });
+    let c = write(&mut rs[2], 1_000, |m| {
+        m.counter_add(&ctr, -7).unwrap();
+    });
+    // A later increment by replica 1 after it saw nothing else.
+    let d = write(&mut rs[0], 2_000, |m| {
+        m.counter_add(&ctr, 1).unwrap();
+    });
+    let merged = deliver(&mut rs, &[(0, a), (1, b), (2, c), (0, d)]);
+    assert_eq!(collections::counter_value(&merged, &ctr).unwrap(), 7);
+    // Received twice, counted once.
+    let mut again = merged.clone();
+    let e = write(&mut replica(4), 3_000, |m| {
+        m.counter_add(&ctr, 100).unwrap();
+    });
+    apply_ops(&mut again, &e).unwrap();
+    apply_ops(&mut again, &e).unwrap();
+    assert_eq!(collections::counter_value(&again, &ctr).unwrap(), 107);
+}
+
+/// Add wins: a remove takes away only the inserts it saw. (A concurrent
+/// insert stamped *before* the remove keeps the key but loses its value to
+/// the remove's tombstone: see the README's note on collections.)
+#[test]
+fn a_map_key_removed_while_another_member_inserts_it_stays_add_wins() {
+    let map = NodeId::root("map");
+    // Both start from a map holding "k".
+    let mut rs = [replica(1), replica(2)];
+    let seed = write(&mut rs[0], 1_000, |m| {
+        m.put_register(&map, b"k", b"v0".to_vec()).unwrap();
+    });
+    apply_ops(&mut rs[1].state, &seed).unwrap();
+    // Replica 1 removes it; replica 2, not having seen that, writes it anew.
+    let remove = write(&mut rs[0], 2_000, |m| {
+        m.remove_key(&map, b"k").unwrap();
+    });
+    let insert = write(&mut rs[1], 3_000, |m| {
+        m.put_register(&map, b"k", b"v1".to_vec()).unwrap();
+    });
+    let merged = deliver(&mut rs, &[(0, seed.clone()), (0, remove), (1, insert)]);
+    assert!(collections::contains(&merged, &map, b"k").unwrap());
+    assert_eq!(
+        collections::register_entries(&merged, &map, None, 10).unwrap(),
+        [(b"k".to_vec(), b"v1".to_vec())]
+    );
+    // A remove that saw the insert removes it, in any order of arrival.
+    let mut r = replica(1);
+    r.state = merged;
+    let remove = write(&mut r, 6_000, |m| {
+        m.remove_key(&map, b"k").unwrap();
+    });
+    assert!(!collections::contains(&r.state, &map, b"k").unwrap());
+    let mut fresh = MemoryBackend::default();
+    apply_ops(&mut fresh, &remove).unwrap();
+    apply_ops(&mut fresh, &seed).unwrap();
+    assert!(!collections::contains(&fresh, &map, b"k").unwrap());
+}
+
+#[test]
+fn clearing_a_map_keeps_what_another_member_added_concurrently() {
+    let map = NodeId::root("map");
+    let mut rs = [replica(1), replica(2)];
+    let seed = write(&mut rs[0], 1_000, |m| {
+        m.put_register(&map, b"old", b"1".to_vec()).unwrap();
+    });
+    apply_ops(&mut rs[1].state, &seed).unwrap();
+    let clear = write(&mut rs[0], 5_000, |m| m.clear(&map).unwrap());
+    let add = write(&mut rs[1], 2_000, |m| {
+        m.put_register(&map, b"new", b"2".to_vec()).unwrap();
+    });
+    let merged = deliver(&mut rs, &[(0, seed), (0, clear), (1, add)]);
+    assert_eq!(
+        collections::keys(&merged, &map, None, 10).unwrap(),
+        [b"new".to_vec()],
+        "the clear removes what it saw and keeps the concurrent add"
+    );
+    assert_eq!(collections::len(&merged, &map).unwrap(), 1);
+}
