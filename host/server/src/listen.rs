@@ -3,7 +3,9 @@
 //! one that has not yet sent a whole request head (a half-open socket
 //! holds a descriptor and nothing else), and is refused if every
 //! connection is busy; so a flood of half-open sockets can neither exhaust
-//! descriptors nor lock out a real client.
+//! descriptors nor lock out a real client. A connection upgraded to a
+//! WebSocket keeps its place until the WebSocket closes (its session holds
+//! the [`Slot`]), so live WebSockets count toward the cap too.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -40,6 +42,26 @@ type Shared = Arc<Mutex<Open>>;
 
 fn lock(open: &Shared) -> std::sync::MutexGuard<'_, Open> {
     open.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A connection's place in [`Open`], given up when the last holder drops
+/// it: the connection's task, or the WebSocket session it was upgraded to.
+pub(crate) struct Slot {
+    open: Shared,
+    id: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        lock(&self.open).conns.remove(&self.id);
+    }
+}
+
+/// The [`Slot`] of the connection a request came on, in its extensions
+/// (absent when the router is driven without this accept loop).
+#[derive(Clone)]
+pub(crate) struct ConnSlot {
+    _held: Arc<Slot>,
 }
 
 /// Makes room for one more connection: true if there is (or now is) room.
@@ -101,12 +123,14 @@ pub(crate) async fn serve(
             o.conns.insert(id, (started.clone(), kill));
             id
         };
+        let slot = Arc::new(Slot {
+            open: open.clone(),
+            id,
+        });
         let app = app.clone();
-        let open = open.clone();
         let mut stop = stop.clone();
         tasks.spawn(async move {
-            connection(stream, app, limits, started, killed, &mut stop).await;
-            lock(&open).conns.remove(&id);
+            connection(stream, app, limits, started, slot, killed, &mut stop).await;
         });
     }
     while tasks.join_next().await.is_some() {}
@@ -124,11 +148,15 @@ async fn connection(
     app: Router,
     limits: Limits,
     started: Arc<AtomicBool>,
+    slot: Arc<Slot>,
     mut killed: oneshot::Receiver<()>,
     stop: &mut watch::Receiver<bool>,
 ) {
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         started.store(true, Ordering::Relaxed);
+        req.extensions_mut().insert(ConnSlot {
+            _held: slot.clone(),
+        });
         let app = app.clone();
         async move {
             Ok::<_, Infallible>(
@@ -184,5 +212,25 @@ mod tests {
             .insert(3, (Arc::new(AtomicBool::new(true)), oneshot::channel().0));
         assert!(!admit(&open, 3), "all busy: refused");
         assert!(admit(&open, 4));
+    }
+
+    #[test]
+    fn a_connection_keeps_its_place_while_anything_holds_its_slot() {
+        let open: Shared = Arc::default();
+        lock(&open)
+            .conns
+            .insert(7, (Arc::new(AtomicBool::new(true)), oneshot::channel().0));
+        let slot = Arc::new(Slot {
+            open: open.clone(),
+            id: 7,
+        });
+        let websocket = ConnSlot {
+            _held: slot.clone(),
+        };
+        drop(slot);
+        assert!(!admit(&open, 1), "the upgraded socket still counts");
+        drop(websocket);
+        assert!(lock(&open).conns.is_empty());
+        assert!(admit(&open, 1));
     }
 }

@@ -8,10 +8,15 @@
 //! from the node's event log (the last [`mero_node::events::LOG_CAPACITY`]
 //! events), then live ones. When the log no longer has them, or the node
 //! restarted in between, a `Gap` event says so instead of silence. A client
-//! that falls behind is disconnected; it resumes the same way.
+//! that falls behind is disconnected; it resumes the same way. A stream
+//! lives no longer than the token it was opened with: when that is revoked
+//! or expires, a last event says so (`{"type": "TokenRevoked" |
+//! "TokenExpired", "data": {"code", "reason"}}`) and the stream ends.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Json;
@@ -27,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::auth::Grants;
+use crate::auth::{Auth, AuthError, Grants};
 use crate::error::ApiError;
 use crate::ws::{Subscription, authorize, may_subscribe, parse_ids};
 
@@ -115,6 +120,7 @@ fn subscribe(
 /// Opens (or resumes) an event stream.
 pub(crate) async fn open(
     State(node): State<Node>,
+    State(auth): State<Auth>,
     State(sessions): State<Sessions>,
     Extension(grants): Extension<Grants>,
     headers: HeaderMap,
@@ -170,7 +176,8 @@ pub(crate) async fn open(
         None => (bus.subscribe(), Ok(Vec::new())),
     };
     let hello = json!({ "type": "Session", "data": { "sessionId": id } });
-    let stream = events(bus.boot(), hello, first, rx, filter);
+    let ended: Ending = Box::pin(async move { auth.ended(&grants).await });
+    let stream = events(bus.boot(), hello, first, rx, filter, ended);
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response();
@@ -180,12 +187,17 @@ pub(crate) async fn open(
     Ok(response)
 }
 
+/// Resolves when the stream's token is no longer accepted.
+type Ending = Pin<Box<dyn Future<Output = AuthError> + Send>>;
+
 struct Streaming {
     run: u64,
     pending: VecDeque<SseEvent>,
     rx: broadcast::Receiver<Arc<Event>>,
     filter: Arc<RwLock<Filter>>,
     last: u64,
+    /// `None` once the token ended and the last event is out.
+    ended: Option<Ending>,
 }
 
 fn events(
@@ -194,6 +206,7 @@ fn events(
     first: Result<Vec<Arc<Event>>, Value>,
     rx: broadcast::Receiver<Arc<Event>>,
     filter: Arc<RwLock<Filter>>,
+    ended: Ending,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let mut pending = VecDeque::new();
     pending.push_back(SseEvent::default().data(hello.to_string()));
@@ -216,13 +229,32 @@ fn events(
         rx,
         filter,
         last,
+        ended: Some(ended),
     };
     futures::stream::unfold(state, |mut s| async move {
         loop {
+            // Ended by the token: the last event is out, the stream is over.
+            let ended = s.ended.as_mut()?;
             if let Some(e) = s.pending.pop_front() {
                 return Some((Ok(e), s));
             }
-            match s.rx.recv().await {
+            let next = tokio::select! {
+                biased;
+                why = ended => Err(why),
+                received = s.rx.recv() => Ok(received),
+            };
+            let received = match next {
+                Ok(received) => received,
+                Err(why) => {
+                    s.ended = None;
+                    let last = json!({
+                        "type": why.kind(),
+                        "data": { "code": why.code(), "reason": why.to_string() },
+                    });
+                    return Some((Ok(SseEvent::default().data(last.to_string())), s));
+                }
+            };
+            match received {
                 // Replayed already.
                 Ok(e) if e.seq <= s.last => {}
                 Ok(e) => {

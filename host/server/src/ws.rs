@@ -5,7 +5,10 @@
 //! `"id": null`. A client that does not read its events is disconnected
 //! (with a close reason) once [`MAX_QUEUED_BYTES`] wait for it, or once it
 //! falls [`mero_node::events::CHANNEL_CAPACITY`] events behind the node:
-//! the node's memory and its calls never wait on a subscriber.
+//! the node's memory and its calls never wait on a subscriber. A socket
+//! lives no longer than the token it was opened with: when that is revoked
+//! or expires, the socket is closed (1008, the reason naming
+//! `token_revoked` or `token_expired`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +24,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 
-use crate::auth::{Grants, Permission};
+use crate::auth::{Auth, Grants, Permission};
+use crate::listen::ConnSlot;
 
 /// Bytes that may wait for one client before it is dropped.
 pub(crate) const MAX_QUEUED_BYTES: usize = 4 << 20;
@@ -35,20 +39,28 @@ const MAX_MESSAGE: usize = 1 << 20;
 /// How long one message may take to go out before the client is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Code 1008 (policy violation): the client did not keep up.
-const TOO_SLOW: u16 = 1008;
+/// Code 1008 (policy violation): the client did not keep up, or its token
+/// is no longer accepted.
+const POLICY: u16 = 1008;
 
 /// Upgrades to a WebSocket session. The browser layer has already refused
 /// foreign origins, and the auth layer has checked the token (header or
 /// `?token=`); calls and subscriptions are checked against its grants.
 pub(crate) async fn handle(
     State(node): State<Node>,
+    State(auth): State<Auth>,
     State(limit): State<InFlight>,
     Extension(grants): Extension<Grants>,
+    slot: Option<Extension<ConnSlot>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     ws.max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| session(node, socket, grants, limit.0))
+        .on_upgrade(move |socket| async move {
+            // The connection's place under `max_connections` is held until the
+            // socket closes.
+            let _slot = slot;
+            session(node, auth, socket, grants, limit.0).await;
+        })
 }
 
 /// How many `execute` calls one socket may have running.
@@ -139,7 +151,7 @@ impl Out {
     }
 }
 
-async fn session(node: Node, socket: WebSocket, grants: Grants, max_in_flight: usize) {
+async fn session(node: Node, auth: Auth, socket: WebSocket, grants: Grants, max_in_flight: usize) {
     let (sink, mut stream) = socket.split();
     let (tx, out_rx) = mpsc::channel::<String>(OUT_QUEUE);
     let out = Out {
@@ -155,8 +167,13 @@ async fn session(node: Node, socket: WebSocket, grants: Grants, max_in_flight: u
     // client that floods calls is held back by TCP, not by our memory.
     let gate = Arc::new(Semaphore::new(max_in_flight));
     let mut waiting: Option<(Option<u64>, Value)> = None;
+    let ended = auth.ended(&grants);
+    tokio::pin!(ended);
     let dropped = loop {
         tokio::select! {
+            why = &mut ended => {
+                break Some(format!("{}: {why}", why.code().unwrap_or("unauthorized")));
+            }
             permit = gate.clone().acquire_owned(), if waiting.is_some() => {
                 let (Ok(permit), Some((id, params))) = (permit, waiting.take()) else {
                     break None;
@@ -248,7 +265,7 @@ async fn write(
             biased;
             reason = &mut close => {
                 if let Ok(reason) = reason {
-                    let frame = CloseFrame { code: TOO_SLOW, reason: Utf8Bytes::from(reason) };
+                    let frame = CloseFrame { code: POLICY, reason: Utf8Bytes::from(reason) };
                     let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
                 }
                 break;

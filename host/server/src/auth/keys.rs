@@ -93,6 +93,19 @@ impl Keyring {
         self.prune(now, keep_secs);
     }
 
+    /// Rotates (as [`rotate`](Self::rotate), keeping earlier keys) when the
+    /// signing key is `rotate_after` seconds old at `now`; says whether it
+    /// did.
+    pub(crate) fn rotate_if_due(&mut self, now: u64, rotate_after: u64, keep_secs: u64) -> bool {
+        let due = self
+            .current()
+            .is_none_or(|k| now.saturating_sub(k.created_at) >= rotate_after);
+        if due {
+            self.rotate(now, keep_secs, false);
+        }
+        due
+    }
+
     /// Drops keys whose successor is older than `keep_secs`: nothing they
     /// signed is still valid.
     pub(crate) fn prune(&mut self, now: u64, keep_secs: u64) {
@@ -242,5 +255,26 @@ mod tests {
         k.rotate(3_000, 500, true);
         assert!(k.find(&second).is_none());
         assert!(k.find(ROOT_KID).is_some(), "the root key does not rotate");
+    }
+
+    #[test]
+    fn the_signing_key_rotates_once_it_is_due_and_not_before() {
+        let day = 86_400;
+        let mut k = Keyring::generate(1_000);
+        let first = k.current().unwrap().kid.clone();
+        assert!(!k.rotate_if_due(1_000 + day - 1, day, 3_600));
+        assert_eq!(k.current().unwrap().kid, first, "not due yet");
+        assert!(k.rotate_if_due(1_000 + day, day, 3_600));
+        let second = k.current().unwrap().kid.clone();
+        assert_ne!(second, first, "due: a new signing key");
+        assert!(k.find(&first).is_some(), "the old key still verifies");
+        // The new key's age counts from its own creation.
+        assert!(!k.rotate_if_due(1_000 + 2 * day - 1, day, 3_600));
+        assert!(k.rotate_if_due(1_000 + 2 * day, day, 3_600));
+        assert!(
+            k.find(&first).is_none(),
+            "dropped once its successor is older than the tokens it signed"
+        );
+        assert!(k.find(&second).is_some());
     }
 }

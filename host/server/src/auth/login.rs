@@ -64,6 +64,7 @@ fn granted(user_perms: &[String], asked: Option<Vec<String>>) -> Result<Vec<Stri
     let user = Grants {
         subject: String::new(),
         permissions: permissions::parse_all(user_perms).map_err(|_| AuthError::BadCredentials)?,
+        bearer: None,
     };
     let wanted =
         permissions::parse_all(&asked).map_err(|e| AuthError::BadRequest(e.to_string()))?;

@@ -25,6 +25,7 @@ pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,6 +33,7 @@ use mero_api::ErrorBody;
 use mero_config::{AuthMode, AuthSection};
 
 use keys::{AuthDir, Keyring, Revoked};
+pub(crate) use permissions::Bearer;
 pub use permissions::{Grants, Permission};
 use token::{Claims, TokenType};
 
@@ -77,7 +79,7 @@ pub enum AuthError {
 
 impl AuthError {
     /// Upstream's `X-Auth-Error` value, which clients act on.
-    fn code(&self) -> Option<&'static str> {
+    pub(crate) fn code(&self) -> Option<&'static str> {
         match self {
             AuthError::Missing => Some("missing_token"),
             AuthError::InvalidToken => Some("invalid_token"),
@@ -101,7 +103,7 @@ impl AuthError {
         }
     }
 
-    fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             AuthError::Missing => "Unauthenticated",
             AuthError::InvalidToken => "InvalidToken",
@@ -160,6 +162,9 @@ struct Inner {
     ttl: AuthSection,
     state: Mutex<State>,
     failures: Mutex<std::collections::HashMap<String, (u32, u64)>>,
+    /// Bumped at every revocation and key rotation, so that live streams
+    /// re-check their token then rather than polling.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Failed logins of one user name after which its logins wait.
@@ -202,6 +207,7 @@ impl Auth {
             ttl,
             state: Mutex::new(State { keys, revoked }),
             failures: Mutex::default(),
+            changes: tokio::sync::watch::Sender::new(0),
         }));
         if mode == AuthMode::Embedded {
             auth.rotate_if_due()?;
@@ -220,18 +226,28 @@ impl Auth {
 
     /// Rotates the signing key when it is older than configured.
     fn rotate_if_due(&self) -> Result<(), AuthError> {
-        let now = now();
+        self.rotate_if_due_at(now())
+    }
+
+    /// [`rotate_if_due`](Self::rotate_if_due) at time `now` (seconds since
+    /// the epoch), so that a test need not wait a day.
+    fn rotate_if_due_at(&self, now: u64) -> Result<(), AuthError> {
         let mut st = self.state();
-        let due = st
+        if st
             .keys
-            .current()
-            .is_none_or(|k| now.saturating_sub(k.created_at) >= self.0.ttl.rotate_after_secs);
-        if due {
-            st.keys.rotate(now, self.keep_secs(), false);
+            .rotate_if_due(now, self.0.ttl.rotate_after_secs, self.keep_secs())
+        {
             self.0.dir.save_keyring(&st.keys)?;
+            drop(st);
+            self.changed();
             tracing::info!("rotated the token signing key");
         }
         Ok(())
+    }
+
+    /// Tells live streams that tokens may have stopped being accepted.
+    fn changed(&self) {
+        self.0.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// How long a retired signing key must still verify what it signed.
@@ -247,7 +263,45 @@ impl Auth {
         Ok(Grants {
             subject: claims.sub,
             permissions,
+            bearer: Some(Bearer {
+                token: token.into(),
+                exp: claims.exp,
+            }),
         })
+    }
+
+    /// Resolves, with the reason, once the token `grants` came from is no
+    /// longer accepted: revoked, expired, or signed by a retired key. A
+    /// stream (a WebSocket, an SSE response) lives no longer than the token
+    /// it was opened with. Never resolves for grants without a token (proxy
+    /// mode).
+    pub(crate) async fn ended(&self, grants: &Grants) -> AuthError {
+        let Some(bearer) = grants.bearer.clone() else {
+            return std::future::pending().await;
+        };
+        let mut changes = self.0.changes.subscribe();
+        let mut notified = true;
+        loop {
+            if let Err(e) = self.authenticate(&bearer.token) {
+                return e;
+            }
+            // A token is accepted through the second `exp`; wake just past
+            // it. Timers far ahead are capped and re-armed (the root
+            // credential lives a century).
+            let expiry = std::time::UNIX_EPOCH + Duration::from_secs(bearer.exp.saturating_add(1));
+            let wait = expiry
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+                .clamp(Duration::from_millis(10), Duration::from_secs(86_400));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                changed = changes.changed(), if notified => {
+                    // The sender lives as long as `self`; if it is gone,
+                    // only the clock is left to wait on.
+                    notified = changed.is_ok();
+                }
+            }
+        }
     }
 
     /// Checks signature, type, expiry and revocation.
@@ -384,7 +438,11 @@ impl Auth {
         for (id, until) in ids {
             st.revoked.add(id, *until, now);
         }
-        self.0.dir.save_revoked(&st.revoked)
+        let saved = self.0.dir.save_revoked(&st.revoked);
+        drop(st);
+        // Refused from now on whether or not the file was written.
+        self.changed();
+        saved
     }
 
     /// Revokes the session of `token` (access or refresh, expired or not).
@@ -414,6 +472,8 @@ impl Auth {
         self.0.dir.save_keyring(&st.keys)?;
         let current = st.keys.current().map(|k| k.kid.clone()).unwrap_or_default();
         let accepted = st.keys.signing.iter().map(|k| k.kid.clone()).collect();
+        drop(st);
+        self.changed();
         Ok((current, accepted))
     }
 
@@ -530,4 +590,66 @@ pub fn set_password(
     all.users
         .insert(user.into(), users::User::new(password, permissions));
     dir.save_users(&all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rotating_every(secs: u64) -> AuthSection {
+        AuthSection {
+            rotate_after_secs: secs,
+            ..AuthSection::default()
+        }
+    }
+
+    fn current(auth: &Auth) -> (String, u64) {
+        let st = auth.state();
+        let k = st.keys.current().unwrap();
+        (k.kid.clone(), k.created_at)
+    }
+
+    /// The clock is passed in: a day of key age costs nothing to test.
+    #[test]
+    fn the_signing_key_rotates_by_itself_when_due_and_the_rotation_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Auth::open(AuthMode::Embedded, dir.path(), rotating_every(3_600)).unwrap();
+        let (first, created) = current(&auth);
+        let earlier = auth.mint_token("t", &["admin".into()], 600).unwrap();
+        auth.rotate_if_due_at(created + 3_599).unwrap();
+        assert_eq!(current(&auth).0, first, "not due yet");
+        auth.rotate_if_due_at(created + 3_600).unwrap();
+        let (second, _) = current(&auth);
+        assert_ne!(second, first, "due: a new signing key");
+        assert!(
+            auth.authenticate(&earlier).is_ok(),
+            "a token the previous key signed is still accepted"
+        );
+        let later = auth.mint_token("t", &["admin".into()], 600).unwrap();
+        assert_eq!(token::kid(&later).unwrap(), second, "new tokens use it");
+        let reopened = Auth::open(AuthMode::Embedded, dir.path(), rotating_every(3_600)).unwrap();
+        assert_eq!(current(&reopened).0, second, "written to keys.json");
+    }
+
+    #[tokio::test]
+    async fn a_stream_learns_at_once_that_its_token_was_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Auth::open(AuthMode::Embedded, dir.path(), AuthSection::default()).unwrap();
+        let token = auth.mint_token("t", &["admin".into()], 600).unwrap();
+        let grants = auth.authenticate(&token).unwrap();
+        let watcher = auth.clone();
+        let ended = tokio::spawn(async move { watcher.ended(&grants).await });
+        let other = auth.mint_token("u", &["admin".into()], 600).unwrap();
+        auth.revoke_token(&other).unwrap();
+        auth.revoke_token(&token).unwrap();
+        let why = tokio::time::timeout(Duration::from_secs(30), ended)
+            .await
+            .expect("the revocation woke the stream")
+            .unwrap();
+        assert!(matches!(why, AuthError::Revoked), "{why}");
+        // Proxy-mode grants carry no token and never end.
+        let proxy = Grants::admin("proxy");
+        let never = tokio::time::timeout(Duration::from_millis(50), auth.ended(&proxy)).await;
+        assert!(never.is_err());
+    }
 }

@@ -97,6 +97,25 @@ pub struct Grants {
     pub subject: String,
     /// Its permissions.
     pub permissions: Vec<Permission>,
+    /// The token these came from (none in proxy mode): a stream keeps it
+    /// to end when the token is revoked or expires.
+    pub(crate) bearer: Option<Bearer>,
+}
+
+/// The bearer token a request authenticated with.
+#[derive(Clone)]
+pub(crate) struct Bearer {
+    /// The token as sent.
+    pub(crate) token: std::sync::Arc<str>,
+    /// Its expiry, seconds since the epoch.
+    pub(crate) exp: u64,
+}
+
+impl fmt::Debug for Bearer {
+    // The token is a credential: never in a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bearer").field("exp", &self.exp).finish()
+    }
 }
 
 impl Grants {
@@ -105,6 +124,7 @@ impl Grants {
         Grants {
             subject: subject.into(),
             permissions: vec![Permission::admin()],
+            bearer: None,
         }
     }
 

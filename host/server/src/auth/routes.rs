@@ -189,6 +189,50 @@ mod tests {
         );
     }
 
+    /// Upstream's clients refresh on `x-auth-error: token_expired`: an
+    /// expired access token gets it (with 401 and `WWW-Authenticate`), and
+    /// the same claims unexpired pass.
+    #[tokio::test]
+    async fn an_expired_token_is_refused_with_the_header_clients_refresh_on() {
+        use axum::body::Body;
+        use tower::ServiceExt as _;
+
+        use crate::auth::token::TokenType;
+
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Auth::open(AuthMode::Embedded, dir.path(), Default::default()).unwrap();
+        let app = axum::Router::new()
+            .route(
+                "/admin-api/contexts",
+                axum::routing::get(|| async { "listed" }),
+            )
+            .layer(axum::middleware::from_fn_with_state(auth.clone(), check));
+        let now = crate::auth::now();
+        let mut claims = auth.claims("t", "t", &["admin".into()], 60, "", TokenType::Access);
+        let send = |token: String| {
+            app.clone().oneshot(
+                axum::http::Request::get("/admin-api/contexts")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+        };
+        let live = auth.sign_with_current(&claims).unwrap();
+        assert_eq!(send(live).await.unwrap().status(), 200);
+        claims.iat = now - 7_200;
+        claims.exp = now - 3_600;
+        let expired = auth.sign_with_current(&claims).unwrap();
+        let resp = send(expired).await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(resp.headers()["x-auth-error"], "token_expired");
+        assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "TokenExpired", "{body}");
+    }
+
     /// Every route the API documents has a row: a new route is never left
     /// to the admin-only default by oversight.
     #[test]
