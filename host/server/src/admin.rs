@@ -807,6 +807,9 @@ pub(crate) async fn sync_context(
 }
 
 /// Starts a sync round of every context now.
+#[utoipa::path(post, path = "/admin-api/contexts/sync", tag = "contexts",
+    responses((status = 200, body = Data<Option<String>>),
+        (status = 504, description = "Networking is not running", body = mero_api::ErrorBody)))]
 pub(crate) async fn sync_all(State(node): State<Node>) -> ApiResult<Json<Data<Option<String>>>> {
     node.trigger_sync()?;
     Ok(Json(Data::new(None)))

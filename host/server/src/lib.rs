@@ -90,6 +90,7 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::add_group_members,
         admin::set_group_visibility,
         admin::sync_context,
+        admin::sync_all,
         upgrade::upgrade_group,
         upgrade::upgrade_status,
         upgrade::retry_upgrade,
@@ -101,6 +102,7 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         auth::manage::revoke,
         auth::manage::rotate,
         auth::manage::is_authed,
+        openapi,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -150,6 +152,9 @@ pub fn openapi_json() -> String {
     ApiDoc::openapi().to_pretty_json().unwrap_or_default()
 }
 
+/// This document; any valid token may read it.
+#[utoipa::path(get, path = "/admin-api/openapi.json", tag = "admin",
+    responses((status = 200, description = "This document, as JSON")))]
 async fn openapi() -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],

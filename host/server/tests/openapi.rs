@@ -41,10 +41,18 @@ fn the_checked_in_document_is_current() {
         doc["security"][0].get("bearer").is_some(),
         "and required by default"
     );
+    assert!(
+        doc["paths"]["/admin-api/openapi.json"]["get"]
+            .get("security")
+            .is_none(),
+        "the document itself is not public"
+    );
 }
 
+/// To any valid token (it maps the API for its users, not for whoever
+/// reaches the port), and to no one without.
 #[tokio::test]
-async fn the_node_serves_it() {
+async fn the_node_serves_it_to_any_token() {
     let dir = tempfile::tempdir().unwrap();
     let config = mero_config::ConfigFile::generate(1, 2).unwrap();
     let options = mero_server::ServerOptions::from_config(dir.path(), &config).unwrap();
@@ -53,14 +61,24 @@ async fn the_node_serves_it() {
         config,
     })
     .unwrap();
-    let resp = mero_server::router(node.clone(), &options)
-        .oneshot(
-            axum::http::Request::get("/admin-api/openapi.json")
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
+    let app = mero_server::router(node.clone(), &options);
+    let get = |token: Option<String>| {
+        let mut req = axum::http::Request::get("/admin-api/openapi.json");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        app.clone()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+    };
+    let resp = get(None).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["x-auth-error"], "missing_token");
+    // A token that may do nothing else.
+    let scoped = options
+        .auth
+        .mint_token("reader", &["network:peers".into()], 60)
         .unwrap();
+    let resp = get(Some(scoped)).await.unwrap();
     assert_eq!(resp.status(), 200);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(String::from_utf8_lossy(&body), mero_server::openapi_json());
