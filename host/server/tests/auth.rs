@@ -1,8 +1,10 @@
 //! The API is locked: every route of `openapi.json` answers 401 without a
-//! token, 403 with one lacking its permission and (reads) 2xx with one that
-//! has it; browser defences hold in every mode; upstream's login flows work
-//! as its clients speak them; revocation and key rotation take effect; path
-//! installs refuse FIFOs and leak no bytes. In process, over the router.
+//! token, 403 with one lacking its permission and 2xx to a valid request
+//! with one that has it; browser defences hold in every mode; upstream's
+//! login flows work as its clients speak them; revocation and key rotation
+//! take effect; path installs refuse FIFOs and leak no bytes. In process,
+//! over the router; the WebSocket and SSE tests serve it on a loopback port
+//! (an upgrade needs a real connection).
 
 #![allow(
     clippy::unwrap_used,
@@ -18,12 +20,14 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use mero_config::{AuthMode, ConfigFile};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 use tower::ServiceExt;
 
 struct Fixture {
     _dir: tempfile::TempDir,
     node: mero_node::Node,
     app: axum::Router,
+    options: mero_server::ServerOptions,
     root: String,
     auth: mero_server::Auth,
     ids: Ids,
@@ -34,11 +38,14 @@ struct Ids {
     ns: String,
     ctx: String,
     account: String,
+    raw_app: [u8; 32],
+    raw_ns: [u8; 32],
 }
 
 async fn fixture(mode: AuthMode, edit: impl FnOnce(&mut ConfigFile)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = ConfigFile::generate(1, 2).unwrap();
+    // Swarm on a free loopback port, for the tests that start networking.
+    let mut config = ConfigFile::generate(1, 0).unwrap();
     config.server.auth_mode = mode;
     edit(&mut config);
     let node = mero_node::Node::start(mero_node::NodeOptions {
@@ -72,10 +79,13 @@ async fn fixture(mode: AuthMode, edit: impl FnOnce(&mut ConfigFile)) -> Fixture 
         ns: hex::encode(ns),
         ctx: bs58::encode(ctx.0).into_string(),
         account: hex::encode(node.public_key()),
+        raw_app: app_id,
+        raw_ns: ns,
     };
     Fixture {
         app: mero_server::router(node.clone(), &options),
         auth: options.auth.clone(),
+        options,
         node,
         root,
         ids,
@@ -175,9 +185,403 @@ fn documented_routes() -> Vec<(String, String, bool)> {
     out
 }
 
+/// A request body.
+#[derive(Clone, Debug)]
+enum Payload {
+    None,
+    Json(Value),
+    /// Component bytes, uploaded as `meroctl app install --path` does.
+    Wasm(&'static [u8]),
+}
+
+impl Fixture {
+    async fn request(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        body: &Payload,
+    ) -> Answer {
+        match body {
+            Payload::None => self.call(method, url, token, None).await,
+            Payload::Json(v) => self.call(method, url, token, Some(v.clone())).await,
+            Payload::Wasm(bytes) => {
+                let mut req = Request::builder()
+                    .method(method)
+                    .uri(url)
+                    .header("host", "127.0.0.1:2528")
+                    .header("content-type", "application/wasm");
+                if let Some(t) = token {
+                    req = req.header("authorization", format!("Bearer {t}"));
+                }
+                self.send(req.body(Body::from(bytes.to_vec())).unwrap())
+                    .await
+            }
+        }
+    }
+}
+
+/// What the writes of the route test act on, beyond the base fixture: a
+/// second node B on loopback (a member of the fixture's namespace, and the
+/// creator of a namespace the node is invited to), a subgroup, a namespace,
+/// a context and an app to delete, a group to upgrade and one whose upgrade
+/// was refused, to retry.
+struct World {
+    b: mero_node::Node,
+    _b_dir: tempfile::TempDir,
+    _files: tempfile::TempDir,
+    component: std::path::PathBuf,
+    member: String,
+    subgroup: String,
+    theirs: String,
+    theirs_ctx: String,
+    invitation: Value,
+    doomed_ns: String,
+    doomed_ctx: String,
+    doomed_app: String,
+    to_upgrade: String,
+    to_retry: String,
+    v2: String,
+}
+
+async fn install(node: &mero_node::Node, bytes: &[u8]) -> [u8; 32] {
+    node.install_application(
+        mero_node::InstallSource::Bytes(bytes.to_vec()),
+        Vec::new(),
+        None,
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+fn invitation_json(signed: &impl serde::Serialize) -> Value {
+    serde_json::to_value(signed).unwrap()
+}
+
+async fn world(f: &Fixture) -> World {
+    let a = &f.node;
+    a.start_network().await.unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = mero_node::Node::start(mero_node::NodeOptions {
+        dir: b_dir.path().into(),
+        config: ConfigFile::generate(1, 0).unwrap(),
+    })
+    .unwrap();
+    b.start_network().await.unwrap();
+    let ns = f.ids.raw_ns;
+    // B joins the fixture's namespace: a member to add, remove and manage.
+    let (inv, _) = a
+        .membership()
+        .invite(&ns, None, mero_node::Role::Member)
+        .await
+        .unwrap();
+    b.membership()
+        .join_namespace(&ns, &invitation_json(&inv))
+        .await
+        .unwrap();
+    let member = b.public_key();
+    assert!(
+        a.membership()
+            .group_members(&ns)
+            .unwrap()
+            .iter()
+            .any(|(k, _)| *k == member),
+        "B is a member as the node sees it"
+    );
+    let subgroup = a
+        .membership()
+        .create_group(&ns, Some("sub".into()), true)
+        .await
+        .unwrap();
+    // B's own namespace, which the node is invited to join (and leave).
+    let b_app = install(&b, mero_fixtures::KV_STORE_BYTES).await;
+    let (theirs, theirs_ctx) = b
+        .create_namespace(&b_app, None, None, Vec::new())
+        .await
+        .unwrap();
+    let (invitation, _) = b
+        .membership()
+        .invite(&theirs, None, mero_node::Role::Member)
+        .await
+        .unwrap();
+    // Things to delete.
+    let (doomed_ns, _) = a
+        .create_namespace(&f.ids.raw_app, None, None, Vec::new())
+        .await
+        .unwrap();
+    let doomed_ctx = a
+        .create_context(&f.ids.raw_app, &ns, Vec::new(), None, None)
+        .await
+        .unwrap();
+    let doomed_app = install(a, mero_fixtures::MISBEHAVE_BYTES).await;
+    // Two groups of a versioned app: one to upgrade (its context is empty,
+    // so the migration check passes) and one whose upgrade was refused (a
+    // context with an item the lossy migration drops); with that context
+    // deleted here, a retry succeeds.
+    let v1 = install(a, mero_fixtures::SCENARIO_MIGRATION_CHECK_FAIL_V1_BYTES).await;
+    let v2 = install(a, mero_fixtures::SCENARIO_MIGRATION_CHECK_FAIL_V2_BYTES).await;
+    let (to_upgrade, _) = a
+        .create_namespace(&v1, None, None, Vec::new())
+        .await
+        .unwrap();
+    let (to_retry, _) = a
+        .create_namespace(&v1, None, None, Vec::new())
+        .await
+        .unwrap();
+    let blocker = a
+        .create_context(&v1, &to_retry, Vec::new(), None, None)
+        .await
+        .unwrap();
+    let set = f
+        .call(
+            "POST",
+            "/jsonrpc",
+            Some(&f.root),
+            Some(json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+                "params": {"contextId": bs58::encode(blocker.0).into_string(),
+                    "method": "set_item", "argsJson": {"key": "a", "value": "1"}}})),
+        )
+        .await;
+    assert!(
+        set.status == 200 && set.body["error"].is_null(),
+        "{}",
+        set.body
+    );
+    let refused = a.upgrade_group(&to_retry, &v2, false).await;
+    assert!(refused.is_err(), "the check refuses: {refused:?}");
+    a.delete_context(&blocker).await.unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let component = files.path().join("kv.wasm");
+    std::fs::write(&component, mero_fixtures::TASK_BOARD_BYTES).unwrap();
+    World {
+        b,
+        _b_dir: b_dir,
+        _files: files,
+        component,
+        member: hex::encode(member),
+        subgroup: hex::encode(subgroup),
+        theirs: hex::encode(theirs),
+        theirs_ctx: bs58::encode(theirs_ctx.0).into_string(),
+        invitation: invitation_json(&invitation),
+        doomed_ns: hex::encode(doomed_ns),
+        doomed_ctx: bs58::encode(doomed_ctx.0).into_string(),
+        doomed_app: bs58::encode(doomed_app).into_string(),
+        to_upgrade: hex::encode(to_upgrade),
+        to_retry: hex::encode(to_retry),
+        v2: bs58::encode(v2).into_string(),
+    }
+}
+
+/// One valid request per documented write.
+struct Write {
+    method: &'static str,
+    route: &'static str,
+    url: String,
+    body: Payload,
+    /// The permission, when the handler (not the route) decides it.
+    permission: Option<String>,
+}
+
+/// A valid request to every documented route that is not a GET, in the
+/// order they run (deletes and leaves last); each must answer 2xx (the
+/// world is built so that every one can, joins and leaves included). A
+/// documented write missing here fails the test, so a new route gets its
+/// row.
+fn writes(f: &Fixture, w: &World) -> Vec<Write> {
+    let (app, ns, ctx) = (&f.ids.app, &f.ids.ns, &f.ids.ctx);
+    let row = |method, route: &'static str, url: String, body| Write {
+        method,
+        route,
+        url,
+        body,
+        permission: None,
+    };
+    let json = Payload::Json;
+    vec![
+        Write {
+            permission: Some(format!("context:execute[{ctx}]")),
+            ..row(
+                "POST",
+                "/jsonrpc",
+                "/jsonrpc".into(),
+                json(json!({"jsonrpc": "2.0", "id": 1,
+                "method": "execute", "params": {"contextId": ctx, "method": "set",
+                "argsJson": {"key": "k", "value": "v"}}})),
+            )
+        },
+        row(
+            "POST",
+            "/admin-api/install-dev-application",
+            "/admin-api/install-dev-application".into(),
+            json(json!({"path": w.component, "metadata": []})),
+        ),
+        row(
+            "POST",
+            "/admin-api/install-application",
+            "/admin-api/install-application".into(),
+            Payload::Wasm(mero_fixtures::TASK_BOARD_BYTES),
+        ),
+        row(
+            "POST",
+            "/admin-api/namespaces",
+            "/admin-api/namespaces".into(),
+            json(json!({"applicationId": app, "name": "another"})),
+        ),
+        row(
+            "POST",
+            "/admin-api/contexts",
+            "/admin-api/contexts".into(),
+            json(json!({"applicationId": app, "groupId": ns, "name": "second"})),
+        ),
+        row(
+            "POST",
+            "/admin-api/alias/create/context",
+            "/admin-api/alias/create/context".into(),
+            json(json!({"alias": "alias1", "contextId": ctx})),
+        ),
+        row(
+            "POST",
+            "/admin-api/alias/lookup/context/{name}",
+            "/admin-api/alias/lookup/context/alias1".into(),
+            Payload::None,
+        ),
+        row(
+            "POST",
+            "/admin-api/alias/delete/context/{name}",
+            "/admin-api/alias/delete/context/alias1".into(),
+            Payload::None,
+        ),
+        row(
+            "POST",
+            "/admin-api/namespaces/{id}/invite",
+            format!("/admin-api/namespaces/{ns}/invite"),
+            json(json!({"role": "member"})),
+        ),
+        row(
+            "POST",
+            "/admin-api/namespaces/{id}/groups",
+            format!("/admin-api/namespaces/{ns}/groups"),
+            json(json!({"name": "made"})),
+        ),
+        row(
+            "PUT",
+            "/admin-api/groups/{id}/settings/subgroup-visibility",
+            format!(
+                "/admin-api/groups/{}/settings/subgroup-visibility",
+                w.subgroup
+            ),
+            json(json!({"subgroupVisibility": "restricted"})),
+        ),
+        row(
+            "POST",
+            "/admin-api/groups/{id}/members",
+            format!("/admin-api/groups/{}/members", w.subgroup),
+            json(json!({"members": [{"identity": w.member}]})),
+        ),
+        row(
+            "POST",
+            "/admin-api/groups/{id}/members/remove",
+            format!("/admin-api/groups/{}/members/remove", w.subgroup),
+            json(json!({"members": [w.member]})),
+        ),
+        row(
+            "PUT",
+            "/admin-api/groups/{id}/members/{account}/role",
+            format!("/admin-api/groups/{ns}/members/{}/role", w.member),
+            json(json!({"role": "ReadOnly"})),
+        ),
+        row(
+            "PUT",
+            "/admin-api/groups/{id}/members/{account}/capabilities",
+            format!("/admin-api/groups/{ns}/members/{}/capabilities", w.member),
+            json(json!({"capabilities": 0})),
+        ),
+        row(
+            "POST",
+            "/admin-api/namespaces/{id}/join",
+            format!("/admin-api/namespaces/{}/join", w.theirs),
+            json(json!({"invitation": w.invitation})),
+        ),
+        row(
+            "POST",
+            "/admin-api/contexts/{id}/join",
+            format!("/admin-api/contexts/{}/join", w.theirs_ctx),
+            Payload::None,
+        ),
+        row(
+            "POST",
+            "/admin-api/contexts/sync/{id}",
+            format!("/admin-api/contexts/sync/{ctx}"),
+            Payload::None,
+        ),
+        row(
+            "POST",
+            "/admin-api/contexts/sync",
+            "/admin-api/contexts/sync".into(),
+            Payload::None,
+        ),
+        row(
+            "POST",
+            "/admin-api/groups/{id}/upgrade",
+            format!("/admin-api/groups/{}/upgrade", w.to_upgrade),
+            json(json!({"targetApplicationId": w.v2})),
+        ),
+        row(
+            "POST",
+            "/admin-api/groups/{id}/upgrade/retry",
+            format!("/admin-api/groups/{}/upgrade/retry", w.to_retry),
+            Payload::None,
+        ),
+        row(
+            "POST",
+            "/admin-api/auth/tokens",
+            "/admin-api/auth/tokens".into(),
+            json(json!({"permissions": ["keys:create"], "expires_in_secs": 60})),
+        ),
+        row(
+            "POST",
+            "/admin-api/auth/revoke",
+            "/admin-api/auth/revoke".into(),
+            json(json!({"jti": "0f0f"})),
+        ),
+        row(
+            "POST",
+            "/admin-api/auth/rotate-keys",
+            "/admin-api/auth/rotate-keys".into(),
+            json(json!({"retire_previous": false})),
+        ),
+        row(
+            "POST",
+            "/admin-api/namespaces/{id}/leave",
+            format!("/admin-api/namespaces/{}/leave", w.theirs),
+            Payload::None,
+        ),
+        row(
+            "DELETE",
+            "/admin-api/contexts/{id}",
+            format!("/admin-api/contexts/{}", w.doomed_ctx),
+            Payload::None,
+        ),
+        row(
+            "DELETE",
+            "/admin-api/namespaces/{id}",
+            format!("/admin-api/namespaces/{}", w.doomed_ns),
+            Payload::None,
+        ),
+        row(
+            "DELETE",
+            "/admin-api/applications/{id}",
+            format!("/admin-api/applications/{}", w.doomed_app),
+            Payload::None,
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn every_documented_route_needs_a_token_and_its_permission() {
     let f = fixture(AuthMode::Embedded, |_| {}).await;
+    let w = world(&f).await;
     let routes = documented_routes();
     let public: Vec<&str> = routes
         .iter()
@@ -194,76 +598,110 @@ async fn every_documented_route_needs_a_token_and_its_permission() {
         ],
         "only these are public"
     );
+    let writes = writes(&f, &w);
+    // The table and the document name the same writes, each once.
+    let documented: Vec<(&str, &str)> = routes
+        .iter()
+        .filter(|r| !r.2 && r.0 != "GET")
+        .map(|r| (r.0.as_str(), r.1.as_str()))
+        .collect();
+    for (method, route) in &documented {
+        let rows = writes
+            .iter()
+            .filter(|r| r.method == *method && r.route == *route)
+            .count();
+        assert_eq!(
+            rows, 1,
+            "{method} {route}: give it one valid request in `writes`"
+        );
+    }
+    for r in &writes {
+        assert!(
+            documented.contains(&(r.method, r.route)),
+            "{} {} is in `writes` but not documented",
+            r.method,
+            r.route
+        );
+    }
+    // Reads with their fixture's ids; writes as the table makes them.
+    let reads: Vec<(String, String, String)> = routes
+        .iter()
+        .filter(|r| !r.2 && r.0 == "GET")
+        .map(|(m, p, _)| (m.clone(), p.clone(), f.fill(p)))
+        .collect();
     let unrelated = f.token(&["network:peers"]);
     let other = f.token(&["application:list"]);
-    let mut reads = Vec::new();
-    let mut writes = Vec::new();
-    for (method, path, public) in &routes {
-        if *public {
+    let all = reads
+        .iter()
+        .map(|(m, p, u)| (m.as_str(), p.as_str(), u.as_str(), Payload::None))
+        .chain(
+            writes
+                .iter()
+                .map(|r| (r.method, r.route, r.url.as_str(), r.body.clone())),
+        );
+    for (method, route, url, body) in all {
+        let a = f.request(method, url, None, &body).await;
+        assert_eq!(
+            a.status, 401,
+            "{method} {route} without a token: {}",
+            a.body
+        );
+        assert_eq!(a.headers["x-auth-error"], "missing_token");
+        let a = f.request(method, url, Some("not.a.token"), &body).await;
+        assert_eq!(a.status, 401, "{method} {route} with garbage: {}", a.body);
+        let need = mero_server::auth::required_permission(method, route, url);
+        if need.is_empty() && route != "/jsonrpc" {
+            // Any valid token: checked below with one of another scope.
             continue;
         }
-        let url = f.fill(path);
-        let body = if path == "/jsonrpc" {
-            Some(json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
-                "params": {"contextId": f.ids.ctx, "method": "get", "argsJson": {"key": "k"}}}))
-        } else {
-            (method != "GET").then(|| json!({}))
-        };
-        let a = f.call(method, &url, None, body.clone()).await;
-        assert_eq!(a.status, 401, "{method} {path} without a token: {}", a.body);
-        assert_eq!(a.headers["x-auth-error"], "missing_token");
-        let a = f
-            .call(method, &url, Some("not.a.token"), body.clone())
-            .await;
-        assert_eq!(a.status, 401, "{method} {path} with garbage: {}", a.body);
-        let lacking = if path == "/admin-api/peers" {
+        let lacking = if route == "/admin-api/peers" {
             &other
         } else {
             &unrelated
         };
-        let a = f.call(method, &url, Some(lacking), body.clone()).await;
+        let a = f.request(method, url, Some(lacking), &body).await;
         assert_eq!(
             a.status, 403,
-            "{method} {path} lacking its permission: {}",
+            "{method} {route} lacking its permission: {}",
             a.body
         );
-        if method == "GET" {
-            reads.push((method.clone(), path.clone(), url));
-        } else {
-            writes.push((method.clone(), path.clone(), url, body));
-        }
     }
-    // With the permission the route names (scoped to the fixture's ids).
-    for (method, path, url) in &reads {
-        let need = mero_server::auth::required_permission(method, path, url);
-        let t = f.token(&[&need]);
+    // With the permission the route names (scoped to the request's ids),
+    // or any valid token where any will do: reads first, then the writes
+    // in the table's order.
+    for (method, route, url) in &reads {
+        let need = mero_server::auth::required_permission(method, route, url);
+        let t = if need.is_empty() {
+            unrelated.clone()
+        } else {
+            f.token(&[&need])
+        };
         let a = f.call(method, url, Some(&t), None).await;
         assert!(
             a.status.is_success(),
-            "{method} {path} with `{need}`: {} {}",
+            "{method} {route} with `{need}`: {} {}",
             a.status,
             a.body
         );
     }
-    // Writes with `{}` bodies mostly answer 400; what matters is that auth
-    // let them through (no 401, and no 403 of the auth layer's kind).
-    writes.sort_by_key(|w| w.0 == "DELETE" || w.1.ends_with("/leave"));
-    for (method, path, url, body) in &writes {
-        let need = match path.as_str() {
-            // The handler decides by the call: this one is a `get` of the context.
-            "/jsonrpc" => format!("context:execute[{}]", f.ids.ctx),
-            _ => mero_server::auth::required_permission(method, path, url),
-        };
+    for r in &writes {
+        let need = r
+            .permission
+            .clone()
+            .unwrap_or_else(|| mero_server::auth::required_permission(r.method, r.route, &r.url));
         let t = f.token(&[&need]);
-        let a = f.call(method, url, Some(&t), body.clone()).await;
+        let a = f.request(r.method, &r.url, Some(&t), &r.body).await;
         assert!(
-            a.status != 401 && !(a.status == 403 && a.body["type"] == "Forbidden"),
-            "{method} {path} with `{need}`: {} {}",
+            a.status.is_success(),
+            "{} {} with `{need}`: {} {}",
+            r.method,
+            r.route,
             a.status,
             a.body
         );
     }
     f.node.shutdown().await.unwrap();
+    w.b.shutdown().await.unwrap();
 }
 
 #[tokio::test]
@@ -751,5 +1189,405 @@ async fn path_installs_refuse_fifos_and_never_echo_file_bytes() {
         )
         .await;
     assert_eq!(a.status, 403);
+    f.node.shutdown().await.unwrap();
+}
+
+// ---------------------------------------------------------------- streams
+
+/// The fixture's node served on a loopback port by the accept loop merod
+/// runs (a WebSocket upgrade needs a real connection); it stops when this
+/// is dropped.
+struct Served {
+    addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Fixture {
+    async fn serve(&self) -> Served {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(mero_server::serve(
+            self.node.clone(),
+            vec![listener],
+            self.options.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Served { addr, _stop: stop }
+    }
+
+    /// The status and headers of a request whose body (an event stream)
+    /// is never read.
+    async fn head(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, axum::http::HeaderMap) {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1:2528");
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        let resp = self.app.clone().oneshot(req.unwrap()).await.unwrap();
+        (resp.status(), resp.headers().clone())
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/ws{query}` on `addr` with `headers` (and no others: no
+/// `Origin` unless given); the upgrade's status, and the socket if it was
+/// upgraded.
+async fn ws(
+    addr: std::net::SocketAddr,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Option<Ws>) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+    let mut req = format!("ws://{addr}/ws{query}")
+        .into_client_request()
+        .unwrap();
+    assert!(req.headers().get("origin").is_none());
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((socket, resp)) => (resp.status().as_u16(), Some(socket)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => (resp.status().as_u16(), None),
+        Err(e) => panic!("upgrade failed: {e}"),
+    }
+}
+
+/// How long a stream may take to answer or to end: generous, never a
+/// figure the test relies on.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends `request` and returns the reply with its id (events in between
+/// are skipped).
+async fn ws_ask(socket: &mut Ws, request: Value) -> Value {
+    use futures::{SinkExt as _, StreamExt as _};
+    let id = request["id"].clone();
+    socket
+        .send(Message::Text(request.to_string().into()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("no reply in time")
+            .expect("the socket ended")
+            .unwrap();
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+}
+
+/// Waits for the node to close `socket`; its close frame.
+async fn ws_closed(
+    socket: &mut Ws,
+) -> Option<tokio_tungstenite::tungstenite::protocol::CloseFrame> {
+    use futures::StreamExt as _;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("the socket was not closed in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame,
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+fn subscribe(id: u64, ctx: &str) -> Value {
+    json!({"id": id, "method": "subscribe", "params": {"contextIds": [ctx]}})
+}
+
+fn ws_execute(id: u64, ctx: &str, method: &str, args: Value) -> Value {
+    json!({"id": id, "method": "execute",
+        "params": {"contextId": ctx, "method": method, "argsJson": args}})
+}
+
+/// An event stream read off a raw socket (`Connection: close`, so the
+/// socket ends when the stream does).
+struct Sse {
+    socket: tokio::net::TcpStream,
+    seen: String,
+}
+
+impl Sse {
+    async fn open(addr: std::net::SocketAddr, query: &str) -> Sse {
+        use tokio::io::AsyncWriteExt as _;
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket
+            .write_all(
+                format!("GET /sse?{query} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut sse = Sse {
+            socket,
+            seen: String::new(),
+        };
+        sse.until(|seen, _| seen.contains("\"Session\"")).await;
+        assert!(sse.seen.starts_with("HTTP/1.1 200"), "{}", sse.seen);
+        sse
+    }
+
+    /// Reads until `done(all read so far, at the end)`; fails if it is not
+    /// done by the end of the stream or in time.
+    async fn until(&mut self, done: impl Fn(&str, bool) -> bool) {
+        use tokio::io::AsyncReadExt as _;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let mut buf = [0u8; 4096];
+        while !done(&self.seen, false) {
+            let n = tokio::time::timeout_at(deadline, self.socket.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("not done in time; read: {}", self.seen))
+                .unwrap_or(0);
+            if n == 0 {
+                assert!(done(&self.seen, true), "ended first; read: {}", self.seen);
+                return;
+            }
+            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+
+    /// Waits for the stream to end, with `needle` in what it sent last.
+    async fn ends_saying(&mut self, needle: &str) {
+        let start = self.seen.len();
+        self.until(|seen, end| end && seen[start..].contains(needle))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn websocket_upgrades_need_a_token_and_an_allowed_or_absent_origin() {
+    let f = fixture(AuthMode::Embedded, |_| {}).await;
+    let served = f.serve().await;
+    let addr = served.addr;
+    let bearer = format!("Bearer {}", f.root);
+    let query = format!("?token={}", f.root);
+    let own = format!("http://{addr}");
+    assert_eq!(ws(addr, "", &[]).await.0, 401, "no token");
+    assert_eq!(ws(addr, "?token=not.a.token", &[]).await.0, 401);
+    // Not a browser (no Origin), with the token in the upgrade's header or
+    // in the query.
+    assert_eq!(ws(addr, "", &[("authorization", &bearer)]).await.0, 101);
+    assert_eq!(ws(addr, &query, &[]).await.0, 101);
+    assert_eq!(
+        ws(addr, &query, &[("origin", &own)]).await.0,
+        101,
+        "the node's own page"
+    );
+    let foreign = ("origin", "http://evil.example");
+    let a = ws(addr, "", &[("authorization", &bearer), foreign]).await;
+    assert_eq!(a.0, 403, "a foreign page, even with a token");
+    assert_eq!(ws(addr, &query, &[foreign]).await.0, 403);
+    f.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn event_streams_need_a_token_in_the_header_or_the_query() {
+    let f = fixture(AuthMode::Embedded, |_| {}).await;
+    let (status, headers) = f.head("GET", "/sse", None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers["x-auth-error"], "missing_token");
+    assert_eq!(
+        f.head("GET", "/sse?token=not.a.token", None, None).await.0,
+        401
+    );
+    let (status, headers) = f.head("GET", "/sse", Some(&f.root), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let (status, headers) = f
+        .head("GET", &format!("/sse?token={}", f.root), None, None)
+        .await;
+    assert_eq!(status, 200);
+    let session = headers["x-sse-session-id"].to_str().unwrap().to_string();
+    let change = json!({"sessionId": session, "contextIds": [f.ids.ctx]});
+    let (status, _) = f
+        .head("POST", "/sse/subscription", None, Some(change.clone()))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = f
+        .head("POST", "/sse/subscription", Some(&f.root), Some(change))
+        .await;
+    assert_eq!(status, 200);
+    f.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_token_for_another_context_may_not_subscribe_or_call_over_ws_or_sse() {
+    let f = fixture(AuthMode::Embedded, |_| {}).await;
+    let served = f.serve().await;
+    let ctx = f.ids.ctx.clone();
+    let mine = f.token(&[&format!("context:execute[{ctx}]")]);
+    let elsewhere = f.token(&[
+        "context:execute[11111111111111111111111111111111]",
+        "context:list[11111111111111111111111111111111]",
+    ]);
+    let (status, socket) = ws(served.addr, &format!("?token={elsewhere}"), &[]).await;
+    assert_eq!(status, 101, "a valid token opens the socket");
+    let mut socket = socket.unwrap();
+    let a = ws_ask(&mut socket, subscribe(1, &ctx)).await;
+    assert_eq!(a["error"]["type"], "Unauthorized", "{a}");
+    let a = ws_ask(&mut socket, ws_execute(2, &ctx, "get", json!({"key": "k"}))).await;
+    assert!(a["error"].is_object() && a.get("result").is_none(), "{a}");
+    let a = ws_ask(
+        &mut socket,
+        ws_execute(3, &ctx, "set", json!({"key": "k", "value": "v"})),
+    )
+    .await;
+    assert!(a["error"].is_object(), "{a}");
+    // The context's own token may, on the same terms.
+    let (_, socket) = ws(served.addr, &format!("?token={mine}"), &[]).await;
+    let mut socket = socket.unwrap();
+    let a = ws_ask(&mut socket, subscribe(1, &ctx)).await;
+    assert_eq!(a["result"]["contextIds"][0], ctx.as_str(), "{a}");
+    let a = ws_ask(
+        &mut socket,
+        ws_execute(2, &ctx, "set", json!({"key": "k", "value": "v"})),
+    )
+    .await;
+    assert!(a["error"].is_null(), "{a}");
+    // SSE: opening with the context, and adding it to a session.
+    let open = format!("/sse?contextIds={ctx}");
+    assert_eq!(f.head("GET", &open, Some(&elsewhere), None).await.0, 403);
+    let (status, headers) = f.head("GET", &open, Some(&mine), None).await;
+    assert_eq!(status, 200);
+    let session = headers["x-sse-session-id"].to_str().unwrap().to_string();
+    let change = json!({"sessionId": session, "contextIds": [ctx]});
+    let (status, _) = f
+        .head(
+            "POST",
+            "/sse/subscription",
+            Some(&elsewhere),
+            Some(change.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = f
+        .head("POST", "/sse/subscription", Some(&mine), Some(change))
+        .await;
+    assert_eq!(status, 200);
+    f.node.shutdown().await.unwrap();
+}
+
+/// A WebSocket and an event stream opened with `token` on the fixture's
+/// context, each shown to be live.
+async fn streams(f: &Fixture, served: &Served, token: &str) -> (Ws, Sse) {
+    let (status, socket) = ws(served.addr, &format!("?token={token}"), &[]).await;
+    assert_eq!(status, 101);
+    let mut socket = socket.unwrap();
+    let a = ws_ask(&mut socket, subscribe(1, &f.ids.ctx)).await;
+    assert!(a["error"].is_null(), "{a}");
+    let sse = Sse::open(
+        served.addr,
+        &format!("contextIds={}&token={token}", f.ids.ctx),
+    )
+    .await;
+    (socket, sse)
+}
+
+#[tokio::test]
+async fn revoking_a_token_ends_its_websocket_and_its_event_stream() {
+    let f = fixture(AuthMode::Embedded, |_| {}).await;
+    let served = f.serve().await;
+    let scope = format!("context:execute[{}]", f.ids.ctx);
+    let token = f.token(&[&scope]);
+    let (mut socket, mut sse) = streams(&f, &served, &token).await;
+    // Another token's revocation leaves them open: the socket still answers
+    // and the stream still carries the context's events.
+    let other = f.token(&[&scope]);
+    let revoke = |t: &str| json!({"token": t});
+    let a = f
+        .call(
+            "POST",
+            "/admin-api/auth/revoke",
+            Some(&f.root),
+            Some(revoke(&other)),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = ws_ask(
+        &mut socket,
+        ws_execute(2, &f.ids.ctx, "set", json!({"key": "k", "value": "v"})),
+    )
+    .await;
+    assert!(a["error"].is_null(), "{a}");
+    sse.until(|seen, _| seen.contains("StateMutation")).await;
+    // Its own revocation ends both.
+    let a = f
+        .call(
+            "POST",
+            "/admin-api/auth/revoke",
+            Some(&f.root),
+            Some(revoke(&token)),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let frame = ws_closed(&mut socket).await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008, "policy");
+    assert!(
+        frame.reason.starts_with("token_revoked"),
+        "{}",
+        frame.reason
+    );
+    sse.ends_saying("token_revoked").await;
+    assert_eq!(
+        ws(served.addr, &format!("?token={token}"), &[]).await.0,
+        401
+    );
+    f.node.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expiring_token_ends_its_websocket_and_its_event_stream() {
+    let f = fixture(AuthMode::Embedded, |_| {}).await;
+    let served = f.serve().await;
+    let scope = format!("context:execute[{}]", f.ids.ctx);
+    // Two seconds of life: enough to open both, soon over.
+    let token = f.auth.mint_token("brief", &[scope], 2).unwrap();
+    let (mut socket, mut sse) = streams(&f, &served, &token).await;
+    let frame = ws_closed(&mut socket).await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008, "policy");
+    assert!(
+        frame.reason.starts_with("token_expired"),
+        "{}",
+        frame.reason
+    );
+    sse.ends_saying("token_expired").await;
     f.node.shutdown().await.unwrap();
 }
