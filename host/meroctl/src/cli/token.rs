@@ -31,8 +31,11 @@ pub(super) enum TokenCmd {
     },
     /// Revokes a token (its whole session) or a token id.
     Revoke {
-        /// The token, or with --jti its id.
-        token: String,
+        /// The token, or with --jti its id. (Not named `token`: that is the
+        /// global `--token` flag's id, which would take this value as the
+        /// caller's own credential.)
+        #[arg(value_name = "TOKEN")]
+        revoked: String,
         /// The argument is a token id (`jti`), not a token.
         #[arg(long)]
         jti: bool,
@@ -86,15 +89,15 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: TokenCmd) -> Result<
             let made: Data<CreatedToken> = client.post("/admin-api/auth/tokens", &body).await?;
             out.write(&made.data)
         }
-        TokenCmd::Revoke { token, jti } => {
+        TokenCmd::Revoke { revoked, jti } => {
             let body = if jti {
                 RevokeRequest {
-                    jti: Some(token),
+                    jti: Some(revoked),
                     ..RevokeRequest::default()
                 }
             } else {
                 RevokeRequest {
-                    token: Some(token),
+                    token: Some(revoked),
                     ..RevokeRequest::default()
                 }
             };
