@@ -1,7 +1,8 @@
 //! The HTTP side's limits hold against a real node: a flood of half-open
 //! sockets (the review's 600) neither exhausts the node's descriptors nor
-//! locks out a real client, and a WebSocket flooding large calls it never
-//! reads the answers of leaves the node answering. Figures (RSS, latency)
+//! locks out a real client, live WebSockets count toward the connection
+//! cap, and a WebSocket flooding large calls it never reads the answers of
+//! leaves the node answering. Figures (RSS, latency)
 //! belong to benches; these only check that the node still answers within
 //! a generous deadline and that its descriptors stay bounded.
 
@@ -55,6 +56,49 @@ fn half_open_sockets_neither_exhaust_descriptors_nor_lock_out_clients() {
     );
     let (_, _, ctx) = node.setup(mero_fixtures::KV_STORE);
     node.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    drop(sockets);
+}
+
+/// An upgraded WebSocket keeps its connection's place under
+/// `max_connections`: past the cap no more open and a new connection is
+/// refused while they live; once one closes, the node serves again. (The
+/// harness's own client may keep one connection alive, so the count is a
+/// bound, not exact.)
+#[test]
+fn live_websockets_count_toward_the_connection_cap() {
+    const CAP: usize = 4;
+    let node = TestNode::start_with("node1", &["server.limits.max_connections=4"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut sockets = rt.block_on(async {
+        let mut open = Vec::new();
+        for _ in 0..2 * CAP {
+            let upgrade = tokio_tungstenite::connect_async(node.ws_url());
+            match tokio::time::timeout(Duration::from_secs(30), upgrade).await {
+                Ok(Ok((ws, _))) => open.push(ws),
+                _ => break,
+            }
+        }
+        open
+    });
+    assert!(
+        (CAP - 1..=CAP).contains(&sockets.len()),
+        "{} WebSockets opened under a cap of {CAP} connections",
+        sockets.len()
+    );
+    assert!(
+        !health_answers(&node),
+        "a connection past the cap was served while every WebSocket lives"
+    );
+    let mut closing = sockets.pop().unwrap();
+    rt.block_on(closing.close(None)).unwrap();
+    let served = mero_testkit::poll::poll(Duration::from_secs(30), || {
+        health_answers(&node).then_some(())
+    });
+    assert!(
+        served.is_some(),
+        "the node did not serve again after a WebSocket closed:\n{}",
+        node.log()
+    );
     drop(sockets);
 }
 
