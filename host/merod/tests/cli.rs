@@ -386,3 +386,111 @@ fn proxy_mode_is_explicit_and_warned_about_at_start() {
     node.wait_for(Stream::Err, "checks no credentials");
     node.stop(Stream::Err);
 }
+
+/// `POST path` with a JSON body on `addr`, over a bare HTTP/1.1
+/// connection; the status and the JSON answer.
+fn post_json(addr: &str, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    use std::io::{Read as _, Write as _};
+    let body = body.to_string();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let json = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or_default();
+    (status, json)
+}
+
+/// Upstream's `user_password` login (calimero-client-py, merobox).
+fn login(user: &str, password: &str) -> serde_json::Value {
+    serde_json::json!({"auth_method": "user_password", "public_key": "ed25519:cli-test",
+        "client_name": "cli-test", "timestamp": 1_700_000_000u64,
+        "provider_data": {"username": user, "password": password}})
+}
+
+/// `merod auth set-password` on a running node: the password comes from
+/// standard input (never the command line), the node reads it without a
+/// restart, and a login with it gets tokens of the user's permissions; a
+/// wrong password is refused.
+#[test]
+fn set_password_reads_stdin_and_logins_with_it_work() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = in_home(
+        home.path(),
+        &[
+            "--node",
+            "n1",
+            "init",
+            "--swarm-port",
+            "0",
+            "--server-port",
+            &port.to_string(),
+        ],
+    );
+    assert_ok(&out);
+    let mut cmd = merod();
+    cmd.arg("--home")
+        .arg(home.path())
+        .args(["--node", "n1", "run"]);
+    let mut node = Spawned::start(cmd);
+    node.wait_for(Stream::Err, "node running");
+    let set_password = |user: &str, password: &str, extra: &[&str]| {
+        let mut child = merod()
+            .arg("--home")
+            .arg(home.path())
+            .args(["--node", "n1", "auth", "set-password", "--user", user])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = set_password("alice", "correct horse battery", &[]);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Password set for `alice`"));
+    assert!(!set_password("carol", "short", &[]).status.success());
+    let out = set_password(
+        "bob",
+        "staple battery horse",
+        &["--permission", "application:list"],
+    );
+    assert_ok(&out);
+
+    let addr = format!("127.0.0.1:{port}");
+    let (status, v) = post_json(&addr, "/auth/token", &login("alice", "wrong password"));
+    assert_eq!(status, 401, "{v}");
+    assert!(v["data"].is_null(), "{v}");
+    let (status, v) = post_json(&addr, "/auth/token", &login("carol", "short"));
+    assert_eq!(status, 401, "{v}");
+    let (status, v) = post_json(
+        &addr,
+        "/auth/token",
+        &login("alice", "correct horse battery"),
+    );
+    assert_eq!(status, 200, "{v}");
+    let access = v["data"]["access_token"].as_str().unwrap();
+    assert!(v["data"]["refresh_token"].is_string(), "{v}");
+    assert_eq!(get_status(&addr, "/admin-api/contexts", Some(access)), 200);
+    // Bob's tokens carry only what his password was set with.
+    let (status, v) = post_json(&addr, "/auth/token", &login("bob", "staple battery horse"));
+    assert_eq!(status, 200, "{v}");
+    let bob = v["data"]["access_token"].as_str().unwrap();
+    assert_eq!(get_status(&addr, "/admin-api/applications", Some(bob)), 200);
+    assert_eq!(get_status(&addr, "/admin-api/contexts", Some(bob)), 403);
+    node.stop(Stream::Err);
+}
