@@ -470,6 +470,18 @@ pub struct Capabilities {
     pub capabilities: u32,
 }
 
+/// `PUT /admin-api/groups/:id/members/:account/auto-follow`: what the
+/// member's node joins on its own in the group (contexts are followed
+/// unless turned off).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetAutoFollowRequest {
+    /// Join the group's contexts as they are registered.
+    pub auto_follow_contexts: bool,
+    /// Follow its subgroups too.
+    pub auto_follow_subgroups: bool,
+}
+
 /// `POST /admin-api/namespaces/:id/groups`: a subgroup.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

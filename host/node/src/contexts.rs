@@ -15,6 +15,9 @@ use crate::governance::{Body, scoped_id};
 use crate::node::Node;
 use crate::sync::{context_topic, peer_of};
 
+/// The node-local records of contexts this node left.
+const LEFT: &str = "left-context";
+
 /// A context with what the API shows about it.
 #[derive(Debug, Clone)]
 pub struct ContextInfo {
@@ -148,8 +151,22 @@ impl Node {
     }
 
     /// Joins a context of a namespace this node is a member of: fetches the
-    /// app if missing, creates the local replica and pulls a snapshot.
+    /// app if missing, creates the local replica and pulls a snapshot. An
+    /// explicit join undoes an earlier [`leave_context`](Self::leave_context).
     pub async fn join_context(&self, ctx: &ContextId) -> Result<()> {
+        let joined = self.join_replica(ctx).await;
+        if joined.is_ok() {
+            self.set_left(ctx, false).await?;
+        }
+        joined
+    }
+
+    /// Joins `ctx` unless this node holds it already (one join at a time).
+    pub(crate) async fn join_replica(&self, ctx: &ContextId) -> Result<()> {
+        let _one = self.inner.joining.lock().await;
+        if self.inner.store.snapshot()?.context_meta(ctx)?.is_some() {
+            return Ok(());
+        }
         let me = self.public_key();
         let Some(state) = self.inner.members.registering(ctx) else {
             if self.inner.store.snapshot()?.context_meta(ctx)?.is_some() {
@@ -256,9 +273,53 @@ impl Node {
         self.info(&snap, meta)
     }
 
+    /// Whether this node left `ctx` (and so does not follow it on its own).
+    pub(crate) fn has_left(&self, ctx: &ContextId) -> Result<bool> {
+        Ok(self.inner.store.snapshot()?.local(LEFT, &ctx.0)?.is_some())
+    }
+
+    /// Records (or forgets) that this node left `ctx`.
+    async fn set_left(&self, ctx: &ContextId, left: bool) -> Result<()> {
+        if self.has_left(ctx)? == left {
+            return Ok(());
+        }
+        let store = self.inner.store.clone();
+        let id = ctx.0;
+        blocking(move || {
+            let mut w = store.write()?;
+            if left {
+                w.put_local(LEFT, &id, &[])?;
+            } else {
+                w.delete_local(LEFT, &id)?;
+            }
+            w.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Leaves a context on this node only (upstream's node-local opt-out):
+    /// the replica is deleted and auto-follow no longer brings it back;
+    /// governance and the other members are not told. Joining it again
+    /// undoes it.
+    pub async fn leave_context(&self, ctx: &ContextId) -> Result<()> {
+        let held = self.inner.store.snapshot()?.context_meta(ctx)?.is_some();
+        if !held && self.inner.members.registering(ctx).is_none() {
+            return Err(NodeError::not_found("ContextNotFound", "Context not found"));
+        }
+        self.set_left(ctx, true).await?;
+        self.delete_context(ctx).await?;
+        Ok(())
+    }
+
     /// Deletes a context and everything this node stores for it. Returns
-    /// whether it existed.
+    /// whether it existed. Auto-follow does not bring it back.
     pub async fn delete_context(&self, id: &ContextId) -> Result<bool> {
+        let _one = self.inner.joining.lock().await;
+        if self.inner.members.registering(id).is_some() {
+            self.set_left(id, true).await?;
+        }
+        self.inner.peers.unsubscribe(&context_topic(id)).await;
         let existed = self.inner.exec.delete_context(*id).await?;
         let store = self.inner.store.clone();
         let id = *id;

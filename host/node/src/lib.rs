@@ -25,7 +25,9 @@
 //!   failed migrations' verdicts), held by the node.
 //! - `node`: the [`Node`] type (what it holds, start, networking, shutdown).
 //! - The facade, one file per noun of the API, each an `impl Node`:
-//!   `applications`, `namespaces`, `contexts`, `aliases`, `app_events`
+//!   `applications`, `namespaces`, `contexts`, `follow` (auto-follow:
+//!   joining the contexts of this node's groups on its own), `aliases`,
+//!   `app_events`
 //!   (commits to the bus, event handlers), `upgrades` (moving a group to
 //!   another version of its app: planning, migrating, publishing, and
 //!   following the upgrades other members order). This file only names the
@@ -43,6 +45,7 @@ mod blocking;
 mod contexts;
 mod error;
 pub mod events;
+mod follow;
 pub mod governance;
 mod keyring;
 pub mod keys;

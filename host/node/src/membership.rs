@@ -74,6 +74,58 @@ pub struct Membership {
     peers: Arc<Peers>,
     /// Groups whose upgrade was folded and is still to be run here.
     upgrades: UpgradeQueue,
+    /// Contexts this node follows and may not hold yet.
+    follows: FollowQueue,
+}
+
+/// At most this many contexts are queued at once when a member starts
+/// following a group (upstream's backfill cap); later ones arrive as they
+/// are registered.
+pub(crate) const BACKFILL_LIMIT: usize = 1000;
+
+/// Contexts to join on this node's own (auto-follow), for the node's
+/// follow task: queued in order, each once until taken.
+#[derive(Default)]
+pub(crate) struct FollowQueue {
+    due: Mutex<(
+        std::collections::VecDeque<ContextId>,
+        std::collections::HashSet<ContextId>,
+    )>,
+    wake: tokio::sync::Notify,
+}
+
+impl FollowQueue {
+    pub(crate) fn push(&self, ctxs: impl IntoIterator<Item = ContextId>) {
+        let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        let (order, queued) = &mut *due;
+        let mut any = false;
+        for c in ctxs {
+            if queued.insert(c) {
+                order.push_back(c);
+                any = true;
+            }
+        }
+        drop(due);
+        if any {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits for queued contexts and takes them, oldest first.
+    pub(crate) async fn next(&self) -> Vec<ContextId> {
+        loop {
+            let taken: Vec<ContextId> = {
+                let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
+                let (order, queued) = &mut *due;
+                queued.clear();
+                order.drain(..).collect()
+            };
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.wake.notified().await;
+        }
+    }
 }
 
 /// Groups with a folded upgrade, for the node's upgrade task: a set (a
@@ -153,12 +205,78 @@ impl Membership {
             events,
             peers,
             upgrades: UpgradeQueue::default(),
+            follows: FollowQueue::default(),
         })
     }
 
     /// Groups whose folded upgrade this node still has to run.
     pub(crate) fn upgrades(&self) -> &UpgradeQueue {
         &self.upgrades
+    }
+
+    /// Contexts this node follows and is to join on its own.
+    pub(crate) fn follows(&self) -> &FollowQueue {
+        &self.follows
+    }
+
+    /// Every context of `state` this node follows (see
+    /// [`Namespace::follows`]) but did not create, up to
+    /// [`BACKFILL_LIMIT`]: a joiner's or a newly following member's
+    /// backfill. Those held already are skipped by the follow task.
+    pub(crate) fn followed(&self, state: &Namespace) -> Vec<ContextId> {
+        let me = self.me();
+        if !state.is_member(&me) {
+            return Vec::new();
+        }
+        state
+            .contexts
+            .iter()
+            .filter(|(id, r)| r.creator != me && state.follows(&me, id))
+            .map(|(id, _)| ContextId(*id))
+            .take(BACKFILL_LIMIT)
+            .collect()
+    }
+
+    /// What applied ops make this node follow: every context of the
+    /// namespace once it joins (or turns auto-follow on, or is admitted to
+    /// a subgroup), and each context registered by another member.
+    fn queue_follows(&self, state: &Namespace, applied: &[(OpId, SignedOp)]) {
+        let me = self.me();
+        if !state.is_member(&me) {
+            return;
+        }
+        let backfill = applied.iter().any(|(_, op)| match &op.op.body {
+            Body::MemberJoined { member, .. } | Body::GroupMemberAdded { member, .. } => {
+                *member == me
+            }
+            Body::AutoFollowSet {
+                member, contexts, ..
+            } => *member == me && *contexts,
+            Body::GroupVisibilitySet { open, .. } => *open,
+            _ => false,
+        });
+        if backfill {
+            self.follows.push(self.followed(state));
+            return;
+        }
+        let mut due = Vec::new();
+        for (_, op) in applied {
+            let Body::ContextRegistered { context, group, .. } = &op.op.body else {
+                continue;
+            };
+            if op.op.author == me || !state.in_group(&me, group) {
+                continue;
+            }
+            if state.follows(&me, context) {
+                due.push(ContextId(*context));
+            } else {
+                tracing::info!(
+                    context = %bs58::encode(context).into_string(),
+                    "auto-follow: not joining context: auto-follow is off for this member in its group"
+                );
+            }
+        }
+        self.follows.push(due);
     }
 
     fn me(&self) -> [u8; 32] {
@@ -280,6 +398,7 @@ impl Membership {
                 _ => {}
             }
         }
+        self.queue_follows(&state, &applied);
         Box::pin(self.rotate_after_leaving(&state, &applied)).await;
         Ok(applied)
     }
@@ -753,6 +872,28 @@ impl Membership {
         self.share_key(ns, &remaining, true).await
     }
 
+    /// Sets what `member` follows in `group` (a namespace or subgroup):
+    /// the member itself or an admin may.
+    pub async fn set_auto_follow(
+        &self,
+        group: &[u8; 32],
+        member: &[u8; 32],
+        contexts: bool,
+        subgroups: bool,
+    ) -> Result<()> {
+        let ns = self.namespace_of_group(group).ok_or_else(group_not_found)?;
+        self.change(
+            &ns,
+            Body::AutoFollowSet {
+                group: *group,
+                member: *member,
+                contexts,
+                subgroups,
+            },
+        )
+        .await
+    }
+
     /// This node leaves a namespace: it stops being a member (what it wrote
     /// stays) and cannot rejoin; a remaining manager rotates the key.
     pub async fn leave_namespace(&self, ns: &[u8; 32]) -> Result<()> {
@@ -951,7 +1092,8 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
         Body::Create { .. }
         | Body::KeyShared { .. }
         | Body::ContextDetached { .. }
-        | Body::GroupUpgraded { .. } => return,
+        | Body::GroupUpgraded { .. }
+        | Body::AutoFollowSet { .. } => return,
     };
     bus.publish(Scope::Group(group), kind, None, data);
 }

@@ -56,6 +56,9 @@ pub(crate) struct Inner {
     pub(crate) migrations: Arc<Runtime>,
     /// Upgrade progress and failed verdicts on this node.
     pub(crate) upgrades: crate::upgrades::status::Upgrades,
+    /// Held while a context is joined: an explicit join and auto-follow
+    /// may reach for the same context at once.
+    pub(crate) joining: tokio::sync::Mutex<()>,
 }
 
 /// A running node. Cheap to clone.
@@ -149,6 +152,7 @@ impl Node {
                 handlers_due: Arc::default(),
                 migrations,
                 upgrades: Default::default(),
+                joining: tokio::sync::Mutex::new(()),
             }),
         };
         node.forward_commits();
@@ -180,6 +184,8 @@ impl Node {
             self.inner.peers.subscribe(&context_topic(&meta.id)).await;
         }
         self.inner.replication.start(events);
+        // Following needs peers to fetch from: it starts with networking.
+        self.run_follow();
         Ok(())
     }
 

@@ -78,6 +78,15 @@ impl Peers {
         }
     }
 
+    /// Unsubscribes from a topic (nothing without networking).
+    pub(crate) async fn unsubscribe(&self, topic: &str) {
+        if let Ok(client) = self.client()
+            && let Err(e) = client.unsubscribe(topic).await
+        {
+            tracing::debug!(%topic, error = %e, "unsubscribing failed");
+        }
+    }
+
     /// Peers connected now (none without networking).
     pub(crate) async fn connected(&self) -> Vec<PeerId> {
         match self.client() {

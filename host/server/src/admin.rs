@@ -535,7 +535,7 @@ pub(crate) async fn group_members(
     Ok(Json(mero_api::GroupMembers { members }))
 }
 
-fn member_id(s: &str) -> ApiResult<[u8; 32]> {
+pub(crate) fn member_id(s: &str) -> ApiResult<[u8; 32]> {
     parse_group(s).map_err(|_| {
         ApiError::bad(
             "InvalidAccount",

@@ -20,6 +20,7 @@ mod admin;
 pub mod auth;
 mod browser;
 mod error;
+mod groups;
 mod install;
 mod jsonrpc;
 mod listen;
@@ -91,6 +92,7 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::set_group_visibility,
         admin::sync_context,
         admin::sync_all,
+        groups::set_auto_follow,
         upgrade::upgrade_group,
         upgrade::upgrade_status,
         upgrade::retry_upgrade,
@@ -319,6 +321,10 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
         .route(
             "/admin-api/groups/{id}/members/{account}/capabilities",
             axum::routing::put(admin::set_member_capabilities).get(admin::get_member_capabilities),
+        )
+        .route(
+            "/admin-api/groups/{id}/members/{account}/auto-follow",
+            axum::routing::put(groups::set_auto_follow),
         )
         .route(
             "/admin-api/groups/{id}/members/remove",

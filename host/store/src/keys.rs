@@ -14,6 +14,12 @@ pub(crate) fn alias_key(kind: &str, name: &str) -> Vec<u8> {
     key(&[kind.as_bytes(), b"\0", name.as_bytes()])
 }
 
+/// The `local` key of `key` among records of `kind`; with an empty key, the
+/// prefix of every record of that kind.
+pub(crate) fn local_key(kind: &str, key_: &[u8]) -> Vec<u8> {
+    key(&[kind.as_bytes(), b"\0", key_])
+}
+
 /// The `merkle` key of the inner node at `level` with `prefix`.
 pub(crate) fn merkle_key(ctx: &ContextId, level: u8, prefix: u16) -> Vec<u8> {
     key(&[&ctx.0, &[level], &prefix.to_be_bytes()])

@@ -14,6 +14,7 @@
 //! | `private`  | context ‖ key                    | private value                 |
 //! | `groups`   | group id                         | [`GroupRecord`]               |
 //! | `aliases`  | kind ‖ 0 ‖ name                  | id                            |
+//! | `local`    | kind ‖ 0 ‖ key                   | node-local record (never replicated) |
 //!
 //! Every per-context key starts with the context id, so contexts cannot see
 //! each other's data and deleting one is a prefix sweep.

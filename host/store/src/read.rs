@@ -3,7 +3,7 @@
 use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta};
 
 use crate::error::{Result, StoreError};
-use crate::keys::{alias_key, key};
+use crate::keys::{alias_key, key, local_key};
 use crate::memtable::View;
 use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler, decode};
 use crate::tables::Table;
@@ -93,6 +93,21 @@ pub(crate) fn groups(v: &View) -> Result<Vec<GroupRecord>> {
 pub(crate) fn alias(v: &View, kind: &str, name: &str) -> Result<Option<[u8; 32]>> {
     Ok(v.get(Table::Aliases, &alias_key(kind, name))?
         .and_then(|v| <[u8; 32]>::try_from(v).ok()))
+}
+
+pub(crate) fn local(v: &View, kind: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    Ok(v.get(Table::Local, &local_key(kind, key))?
+        .map(<[u8]>::to_vec))
+}
+
+pub(crate) fn locals(v: &View, kind: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let prefix = local_key(kind, &[]);
+    let mut out = Vec::new();
+    v.prefix(Table::Local, &prefix, |k, value| {
+        out.push((k[prefix.len()..].to_vec(), value.to_vec()));
+        Ok(true)
+    })?;
+    Ok(out)
 }
 
 pub(crate) fn aliases(v: &View, kind: &str) -> Result<Vec<(String, [u8; 32])>> {

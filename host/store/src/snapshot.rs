@@ -162,6 +162,16 @@ impl Snapshot {
         self.with(|v| read::aliases(v, kind))
     }
 
+    /// A node-local record of `kind`.
+    pub fn local(&self, kind: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.with(|v| read::local(v, kind, key))
+    }
+
+    /// Every node-local record of `kind`: key and value.
+    pub fn locals(&self, kind: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.with(|v| read::locals(v, kind))
+    }
+
     /// The context's state root hash.
     pub fn root_hash(&self, ctx: &ContextId) -> Result<Hash> {
         Ok(self

@@ -6,7 +6,7 @@ use crate::error::Result;
 pub(crate) type Db = Database<'static, Bytes, Bytes>;
 
 /// Number of data tables.
-pub(crate) const COUNT: usize = 15;
+pub(crate) const COUNT: usize = 16;
 
 /// A data table. Its number is its tag in the write-ahead log, so the order
 /// is part of the on-disk format: add new tables at the end.
@@ -33,6 +33,9 @@ pub(crate) enum Table {
     /// Event handlers still to run: (context, delta id, event index) ->
     /// (method, data).
     Handlers,
+    /// This node's own records that never replicate (contexts it left,
+    /// blobs it holds): kind ‖ 0 ‖ key -> bytes.
+    Local,
 }
 
 impl Table {
@@ -52,6 +55,7 @@ impl Table {
         Table::Aliases,
         Table::Governance,
         Table::Handlers,
+        Table::Local,
     ];
 
     /// Whether the table's keys start with a context id and it holds nothing
@@ -75,7 +79,8 @@ impl Table {
             | Table::Groups
             | Table::RetiredMembers
             | Table::Aliases
-            | Table::Governance => false,
+            | Table::Governance
+            | Table::Local => false,
         }
     }
 
@@ -115,6 +120,7 @@ impl Table {
             Table::Aliases => "aliases",
             Table::Governance => "governance",
             Table::Handlers => "handlers",
+            Table::Local => "local",
         }
     }
 

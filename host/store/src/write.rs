@@ -8,7 +8,7 @@ use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops, join_ops, merk
 
 use crate::engine::{Layers, Shared, Writer};
 use crate::error::{Result, StoreError};
-use crate::keys::{alias_key, handler_key, key};
+use crate::keys::{alias_key, handler_key, key, local_key};
 use crate::memtable::View;
 use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler, encode};
 use crate::tables::Table;
@@ -278,6 +278,17 @@ impl<'e> WriteTxn<'e> {
     /// Removes an alias.
     pub fn delete_alias(&mut self, kind: &str, name: &str) -> Result<bool> {
         self.delete(Table::Aliases, &alias_key(kind, name))
+    }
+
+    /// Stores a node-local record of `kind` under `key`.
+    pub fn put_local(&mut self, kind: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put(Table::Local, &local_key(kind, key), value);
+        Ok(())
+    }
+
+    /// Removes a node-local record.
+    pub fn delete_local(&mut self, kind: &str, key: &[u8]) -> Result<bool> {
+        self.delete(Table::Local, &local_key(kind, key))
     }
 
     /// The context's state root hash, as this transaction sees it.

@@ -168,6 +168,38 @@ pub enum Body {
         /// What it moves to and how.
         plan: Box<UpgradePlan>,
     },
+    /// Whether `member` follows the contexts (and subgroups) of `group`:
+    /// its node joins them on its own as they are registered. Set by the
+    /// member itself or an admin (upstream's `MemberSetAutoFollow`).
+    AutoFollowSet {
+        /// The group (the namespace id for the root group).
+        group: [u8; 32],
+        /// The member.
+        member: [u8; 32],
+        /// Follow the group's contexts.
+        contexts: bool,
+        /// Follow its subgroups (recorded; subgroups need an admission).
+        subgroups: bool,
+    },
+}
+
+/// What a member follows in a group. Members follow contexts unless they
+/// opt out, as upstream: joining a namespace means wanting its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoFollow {
+    /// Join the group's contexts as they are registered.
+    pub contexts: bool,
+    /// Follow its subgroups.
+    pub subgroups: bool,
+}
+
+impl Default for AutoFollow {
+    fn default() -> Self {
+        AutoFollow {
+            contexts: true,
+            subgroups: false,
+        }
+    }
 }
 
 /// A context as the member that ordered an upgrade had it when it migrated.
@@ -394,6 +426,9 @@ pub struct Namespace {
     pub upgrades: BTreeMap<[u8; 32], UpgradeRecord>,
     /// Every application version a group has run: members may fetch them.
     pub app_history: Vec<AppInfo>,
+    /// Auto-follow settings by (group, member); unset means the nearest
+    /// setting up the group's parents, else [`AutoFollow::default`].
+    pub auto_follow: BTreeMap<([u8; 32], [u8; 32]), AutoFollow>,
     /// Every applied op.
     pub ops: HashMap<OpId, SignedOp>,
     /// Ops no applied op names as a parent.
@@ -498,6 +533,30 @@ impl Namespace {
             at = g.parent;
         }
         false
+    }
+
+    /// What `who` follows in `group`: its setting there, else the nearest
+    /// one up the group's parents, else the default (contexts followed).
+    pub fn auto_follow_of(&self, who: &[u8; 32], group: &[u8; 32]) -> AutoFollow {
+        let mut at = *group;
+        // Parents are created before children; the bound guards the walk.
+        for _ in 0..=self.groups.len() {
+            if let Some(f) = self.auto_follow.get(&(at, *who)) {
+                return *f;
+            }
+            match self.groups.get(&at) {
+                Some(g) => at = g.parent,
+                None => break,
+            }
+        }
+        AutoFollow::default()
+    }
+
+    /// Whether `who`'s node should join context `context` on its own: it is
+    /// registered, `who` is a member of its group and follows its contexts.
+    pub fn follows(&self, who: &[u8; 32], context: &[u8; 32]) -> bool {
+        self.group_of(context)
+            .is_some_and(|g| self.in_group(who, &g) && self.auto_follow_of(who, &g).contexts)
     }
 
     /// The group of a registered context.
@@ -931,6 +990,19 @@ impl Namespace {
                     ));
                 }
             }
+            Body::AutoFollowSet { group, member, .. } => {
+                if !self.has_group(group) {
+                    return Err(Refused::Invalid("no such group".into()));
+                }
+                if op.author != *member && !self.is_admin(&op.author) {
+                    return Err(Refused::Invalid(
+                        "only the member itself or an admin sets its auto-follow".into(),
+                    ));
+                }
+                if !self.in_group(member, group) {
+                    return Err(Refused::Invalid("not a member of the group".into()));
+                }
+            }
             Body::GroupMemberAdded { group, member }
             | Body::GroupMemberRemoved { group, member } => {
                 self.check_group_manage(&op.author, group, 0)?;
@@ -1135,6 +1207,20 @@ impl Namespace {
                 self.removed.insert(*member);
             }
             Body::KeyShared { epoch, .. } => self.key_epoch = self.key_epoch.max(*epoch),
+            Body::AutoFollowSet {
+                group,
+                member,
+                contexts,
+                subgroups,
+            } => {
+                self.auto_follow.insert(
+                    (*group, *member),
+                    AutoFollow {
+                        contexts: *contexts,
+                        subgroups: *subgroups,
+                    },
+                );
+            }
         }
     }
 
@@ -1850,5 +1936,89 @@ mod tests {
         ns.apply(&leave).unwrap();
         assert!(!ns.in_group(&key(&bob), &secret));
         assert_eq!(ns.groups[&secret].parent, ns.id);
+    }
+
+    #[test]
+    fn members_follow_contexts_by_default_and_only_they_or_an_admin_opt_out() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::Member)]);
+        let root = ns.id;
+        let follow = |ns: &Namespace, by: &SigningKey, group, member, contexts| {
+            ns.make(
+                by,
+                3_000,
+                Body::AutoFollowSet {
+                    group,
+                    member,
+                    contexts,
+                    subgroups: false,
+                },
+            )
+            .unwrap()
+        };
+        let sub = scoped_id(&root, &key(&alice), &[11; 32]);
+        let made = ns
+            .make(
+                &alice,
+                2_500,
+                Body::GroupCreated {
+                    group: sub,
+                    salt: [11; 32],
+                    parent: root,
+                    name: None,
+                    open: true,
+                },
+            )
+            .unwrap();
+        ns.apply(&made).unwrap();
+        let register = |ns: &Namespace, salt: u8, group| {
+            ns.make(
+                &alice,
+                2_600,
+                Body::ContextRegistered {
+                    context: scoped_id(&ns.id, &key(&alice), &[salt; 32]),
+                    salt: [salt; 32],
+                    name: None,
+                    group,
+                },
+            )
+            .unwrap()
+        };
+        ns.apply(&register(&ns, 21, root)).unwrap();
+        ns.apply(&register(&ns, 22, sub)).unwrap();
+        let (in_root, in_sub) = (
+            scoped_id(&root, &key(&alice), &[21; 32]),
+            scoped_id(&root, &key(&alice), &[22; 32]),
+        );
+        // On by default, in the namespace and in its open subgroup.
+        assert!(ns.follows(&key(&bob), &in_root) && ns.follows(&key(&bob), &in_sub));
+        // Carol may not turn Bob's off; Bob may, and it reaches the subgroup.
+        assert!(matches!(
+            ns.apply(&follow(&ns, &carol, root, key(&bob), false)),
+            Err(Refused::Invalid(_))
+        ));
+        ns.apply(&follow(&ns, &bob, root, key(&bob), false))
+            .unwrap();
+        assert!(!ns.follows(&key(&bob), &in_root) && !ns.follows(&key(&bob), &in_sub));
+        assert!(ns.follows(&key(&carol), &in_root));
+        // A setting on the subgroup wins there; an admin may set it.
+        ns.apply(&follow(&ns, &alice, sub, key(&bob), true))
+            .unwrap();
+        assert!(!ns.follows(&key(&bob), &in_root) && ns.follows(&key(&bob), &in_sub));
+        // Not for non-members, nor for groups that do not exist.
+        let stranger = SigningKey::from_bytes(&[9; 32]);
+        assert!(matches!(
+            ns.apply(&follow(&ns, &alice, root, key(&stranger), true)),
+            Err(Refused::Invalid(_))
+        ));
+        assert!(matches!(
+            ns.apply(&follow(&ns, &alice, [77; 32], key(&bob), true)),
+            Err(Refused::Invalid(_))
+        ));
+        // Nobody follows what is not registered.
+        assert!(!ns.follows(&key(&bob), &[5; 32]));
     }
 }

@@ -73,6 +73,7 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("PUT", "/admin-api/groups/{id}/members/{account}/role", Need::Perm("group:manage[{id}]")),
     ("PUT", "/admin-api/groups/{id}/members/{account}/capabilities", Need::Perm("group:manage[{id}]")),
     ("GET", "/admin-api/groups/{id}/members/{account}/capabilities", Need::Perm("group:list[{id}]")),
+    ("PUT", "/admin-api/groups/{id}/members/{account}/auto-follow", Need::Perm("group:manage[{id}]")),
     ("PUT", "/admin-api/groups/{id}/settings/subgroup-visibility", Need::Perm("group:manage[{id}]")),
     ("POST", "/admin-api/groups/{id}/upgrade", Need::Perm("group:upgrade[{id}]")),
     ("GET", "/admin-api/groups/{id}/upgrade/status", Need::Perm("group:list[{id}]")),
