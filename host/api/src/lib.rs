@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod ids;
 pub mod jsonrpc;
+pub mod metadata;
 pub mod outcome;
 pub mod upgrade;
 pub mod ws;

@@ -91,8 +91,12 @@ fn a_register_keeps_the_latest_write_and_breaks_clock_ties_by_author() {
 fn concurrent_vector_pushes_are_all_kept_in_clock_order() {
     let vec = NodeId::root("vec");
     let mut rs = [replica(1), replica(2), replica(3)];
-    let a = write(&mut rs[0], 3_000, |m| m.vector_push(&vec, b"c".to_vec()).unwrap());
-    let b = write(&mut rs[1], 1_000, |m| m.vector_push(&vec, b"a".to_vec()).unwrap());
+    let a = write(&mut rs[0], 3_000, |m| {
+        m.vector_push(&vec, b"c".to_vec()).unwrap()
+    });
+    let b = write(&mut rs[1], 1_000, |m| {
+        m.vector_push(&vec, b"a".to_vec()).unwrap()
+    });
     let c = write(&mut rs[2], 2_000, |m| {
         m.vector_push(&vec, b"b1".to_vec()).unwrap();
         m.vector_push(&vec, b"b2".to_vec()).unwrap();
@@ -102,8 +106,12 @@ fn concurrent_vector_pushes_are_all_kept_in_clock_order() {
     assert_eq!(items, [&b"a"[..], b"b1", b"b2", b"c"]);
     // Same clock on two replicas: both kept, the lesser author first.
     let mut rs = [replica(1), replica(2)];
-    let a = write(&mut rs[0], 1_000, |m| m.vector_push(&vec, b"x".to_vec()).unwrap());
-    let b = write(&mut rs[1], 1_000, |m| m.vector_push(&vec, b"y".to_vec()).unwrap());
+    let a = write(&mut rs[0], 1_000, |m| {
+        m.vector_push(&vec, b"x".to_vec()).unwrap()
+    });
+    let b = write(&mut rs[1], 1_000, |m| {
+        m.vector_push(&vec, b"y".to_vec()).unwrap()
+    });
     let merged = deliver(&mut rs, &[(1, b), (0, a)]);
     assert_eq!(
         collections::vector_range(&merged, &vec, 0, 10).unwrap(),

@@ -9,7 +9,7 @@
 //! an event, new members are dialled, and a member that left has the key
 //! rotated behind it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
@@ -23,7 +23,7 @@ use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
 use crate::events::{EventBus, Scope};
 use crate::governance::invitation::{Invitation, SignedInvitation, parse_pasted};
-use crate::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp, caps};
+use crate::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp, caps, metadata};
 use crate::keyring::KeyRing;
 use crate::peers::{Peers, unreachable};
 use crate::sync::{Gossip, Request, Response, key_of, namespace_topic, peer_of};
@@ -800,6 +800,41 @@ impl Membership {
         .await
     }
 
+    // ----------------------------------------------------------- metadata
+
+    /// Replaces the metadata record of `target` in `group` (a namespace or
+    /// a subgroup): a payload over the limits is a bad request; one this
+    /// node may not set is refused by governance.
+    pub async fn set_metadata(
+        &self,
+        group: &[u8; 32],
+        target: metadata::Target,
+        name: Option<String>,
+        data: BTreeMap<String, String>,
+    ) -> Result<()> {
+        metadata::validate(name.as_deref(), &data)
+            .map_err(|why| NodeError::bad("InvalidMetadata", why))?;
+        let ns = self.namespace_of_group(group).ok_or_else(group_not_found)?;
+        let body = Body::MetadataSet {
+            group: *group,
+            target,
+            name,
+            data,
+        };
+        self.change(&ns, body).await
+    }
+
+    /// The metadata record of `target` in `group`, if one was ever set.
+    pub fn metadata(
+        &self,
+        group: &[u8; 32],
+        target: &metadata::Target,
+    ) -> Result<Option<metadata::Record>> {
+        let s = self.containing_group(group).ok_or_else(group_not_found)?;
+        authz::may_read_roster(&s, &self.me())?;
+        Ok(s.metadata.get(&(*group, *target)).cloned())
+    }
+
     // ------------------------------------------------------------ members
 
     /// Sets a member's role.
@@ -1082,6 +1117,20 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
             *group,
             "MemberRemoved",
             serde_json::json!({ "memberAccount": account(member) }),
+        ),
+        Body::MetadataSet { group, target, .. } => (
+            *group,
+            "MetadataSet",
+            match target {
+                metadata::Target::Group => serde_json::json!({ "target": "group" }),
+                metadata::Target::Member(m) => {
+                    serde_json::json!({ "target": "member", "memberAccount": account(m) })
+                }
+                metadata::Target::Context(c) => serde_json::json!({
+                    "target": "context",
+                    "contextId": bs58::encode(c).into_string(),
+                }),
+            },
         ),
         Body::GroupVisibilitySet { group, open } => (
             *group,

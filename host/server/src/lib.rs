@@ -24,6 +24,7 @@ mod groups;
 mod install;
 mod jsonrpc;
 mod listen;
+mod metadata;
 mod sse;
 mod upgrade;
 mod ws;
@@ -67,6 +68,12 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::list_namespaces,
         admin::get_namespace,
         admin::delete_namespace,
+        metadata::get_group,
+        metadata::set_group,
+        metadata::get_member,
+        metadata::set_member,
+        metadata::get_context,
+        metadata::set_context,
         admin::create_context,
         admin::list_contexts,
         admin::get_context,
@@ -300,6 +307,18 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
         .route(
             "/admin-api/alias/list/context",
             get(admin::list_context_aliases),
+        )
+        .route(
+            "/admin-api/groups/{id}/metadata",
+            get(metadata::get_group).put(metadata::set_group),
+        )
+        .route(
+            "/admin-api/groups/{id}/members/{account}/metadata",
+            get(metadata::get_member).put(metadata::set_member),
+        )
+        .route(
+            "/admin-api/groups/{id}/contexts/{context}/metadata",
+            get(metadata::get_context).put(metadata::set_context),
         )
         .route("/admin-api/peers", get(admin::peers))
         .route("/admin-api/namespaces/{id}/invite", post(admin::invite))

@@ -487,6 +487,24 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
         ),
         row(
             "PUT",
+            "/admin-api/groups/{id}/metadata",
+            format!("/admin-api/groups/{ns}/metadata"),
+            json(json!({"name": "team", "data": {"colour": "blue"}})),
+        ),
+        row(
+            "PUT",
+            "/admin-api/groups/{id}/members/{account}/metadata",
+            format!("/admin-api/groups/{ns}/members/{}/metadata", w.member),
+            json(json!({"name": "bob"})),
+        ),
+        row(
+            "PUT",
+            "/admin-api/groups/{id}/contexts/{context}/metadata",
+            format!("/admin-api/groups/{ns}/contexts/{ctx}/metadata"),
+            json(json!({"data": {"purpose": "tests"}})),
+        ),
+        row(
+            "PUT",
             "/admin-api/groups/{id}/members/{account}/role",
             format!("/admin-api/groups/{ns}/members/{}/role", w.member),
             json(json!({"role": "ReadOnly"})),

@@ -613,3 +613,68 @@ fn an_invitation_round_tripped_through_upstreams_model_still_joins() {
         json!("through upstream")
     );
 }
+
+/// Metadata records of a group, a member and a context are governance:
+/// set on one node, read on the other; a member sets its own record but
+/// not the group's; a payload over the limits is refused and changes
+/// nothing.
+#[test]
+fn metadata_records_replicate_and_only_those_allowed_set_them() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    assert!(
+        n1.meroctl_json(&["group", "metadata", "get", &ns])
+            .is_null()
+    );
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+
+    let set = n1.meroctl_json(&[
+        "group",
+        "metadata",
+        "set",
+        &ns,
+        "--name",
+        "team",
+        "--data",
+        "colour=blue",
+    ]);
+    assert_eq!(set["data"], json!({"colour": "blue"}), "{set}");
+    wait_until("node2 to read the group's record", CONVERGE, || {
+        n2.meroctl_json(&["group", "metadata", "get", &ns])["name"] == "team"
+    });
+
+    // Its own record, yes; the group's, no.
+    n2.meroctl_ok(&[
+        "group", "metadata", "set", &ns, "--member", &m2, "--name", "bob",
+    ]);
+    wait_until("node1 to read node2's own record", CONVERGE, || {
+        n1.meroctl_json(&["group", "metadata", "get", &ns, "--member", &m2])["name"] == "bob"
+    });
+    n2.meroctl_fails(
+        &["group", "metadata", "set", &ns, "--name", "mine"],
+        "manage-metadata",
+    );
+
+    n1.meroctl_ok(&[
+        "group",
+        "metadata",
+        "set",
+        &ns,
+        "--context",
+        &ctx,
+        "--data",
+        "purpose=tests",
+    ]);
+    wait_until("node2 to read the context's record", CONVERGE, || {
+        n2.meroctl_json(&["group", "metadata", "get", &ns, "--context", &ctx])["data"]
+            == json!({"purpose": "tests"})
+    });
+
+    let big = format!("big={}", "x".repeat(5000));
+    n1.meroctl_fails(&["group", "metadata", "set", &ns, "--data", &big], "4096");
+    assert_eq!(
+        n1.meroctl_json(&["group", "metadata", "get", &ns])["data"],
+        json!({"colour": "blue"})
+    );
+}

@@ -1,8 +1,9 @@
 //! `meroctl group`: join a context of a namespace, list a group's contexts,
 //! change a subgroup's settings; `group members` is in [`members`],
-//! `group upgrade` in [`upgrade`].
+//! `group metadata` in [`metadata`], `group upgrade` in [`upgrade`].
 
 mod members;
+mod metadata;
 mod upgrade;
 
 use clap::Subcommand;
@@ -34,6 +35,9 @@ pub(super) enum GroupCmd {
     /// Moving the group to another version of its application.
     #[command(subcommand)]
     Upgrade(upgrade::UpgradeCmd),
+    /// Metadata records of the group, its members and its contexts.
+    #[command(subcommand)]
+    Metadata(metadata::MetadataCmd),
 }
 
 #[derive(Subcommand)]
@@ -71,6 +75,7 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: GroupCmd) -> Result<
         }
         GroupCmd::Members(cmd) => members::run(client, out, cmd).await,
         GroupCmd::Upgrade(cmd) => upgrade::run(client, out, cmd).await,
+        GroupCmd::Metadata(cmd) => metadata::run(client, out, cmd).await,
         GroupCmd::Contexts(GroupContextsCmd::Ls { group }) => {
             let contexts: Data<Vec<GroupContext>> = client
                 .get(&format!("/admin-api/groups/{group}/contexts"))

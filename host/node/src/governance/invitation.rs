@@ -254,7 +254,10 @@ mod tests {
         let theirs: UpstreamSigned = serde_json::from_value(json).unwrap();
         assert_eq!(theirs.invitation.invited_role, 2, "upstream's ReadOnly");
         let back = serde_json::to_value(&theirs).unwrap();
-        assert!(back.get("inviter_addrs").is_none(), "upstream drops the hint");
+        assert!(
+            back.get("inviter_addrs").is_none(),
+            "upstream drops the hint"
+        );
         let parsed = parse_pasted(&back).unwrap();
         parsed.verify(&[7; 32], 1_000).unwrap();
         assert_eq!(parsed.invitation, ours.invitation);

@@ -16,6 +16,7 @@
 
 pub mod digest;
 pub mod invitation;
+pub mod metadata;
 pub mod rights;
 
 use std::borrow::Cow;
@@ -151,6 +152,18 @@ pub enum Body {
     MemberRemoved {
         /// The member.
         member: [u8; 32],
+    },
+    /// A group's, a member's or a context's metadata record is replaced
+    /// (see [`metadata`]).
+    MetadataSet {
+        /// The group (the namespace id for the root group).
+        group: [u8; 32],
+        /// What the record is attached to.
+        target: metadata::Target,
+        /// Its display name; `None` unsets it.
+        name: Option<String>,
+        /// Its properties, replacing the previous ones.
+        data: BTreeMap<String, String>,
     },
     /// The namespace key of `epoch`, wrapped for some members (a new
     /// member, or everyone left after a removal: then `epoch` is new).
@@ -422,6 +435,8 @@ pub struct Namespace {
     pub key_epoch: u32,
     /// Members removed; they cannot rejoin.
     pub removed: BTreeSet<[u8; 32]>,
+    /// Metadata records by group and what they are attached to.
+    pub metadata: BTreeMap<([u8; 32], metadata::Target), metadata::Record>,
     /// Each upgraded group's last upgrade.
     pub upgrades: BTreeMap<[u8; 32], UpgradeRecord>,
     /// Every application version a group has run: members may fetch them.
@@ -613,6 +628,47 @@ impl Namespace {
 
     /// `author` may change `member`: it holds MANAGE_MEMBERS, `member`
     /// exists, and only admins change admins.
+    /// A metadata record: within the limits, on a group that exists and a
+    /// member or context of it; set by a holder of manage-metadata, or by a
+    /// member of the group for its own record (upstream's rule).
+    fn check_metadata(
+        &self,
+        author: &[u8; 32],
+        group: &[u8; 32],
+        target: &metadata::Target,
+        name: Option<&str>,
+        data: &BTreeMap<String, String>,
+    ) -> Result<(), Refused> {
+        metadata::validate(name, data).map_err(Refused::Invalid)?;
+        if !self.has_group(group) {
+            return Err(Refused::Invalid("no such group".into()));
+        }
+        match target {
+            metadata::Target::Group => {}
+            metadata::Target::Member(m) => {
+                if !self.in_group(m, group) {
+                    return Err(Refused::Invalid("not a member of the group".into()));
+                }
+                if m == author {
+                    return Ok(());
+                }
+            }
+            metadata::Target::Context(c) => {
+                if self.group_of(c) != Some(*group) {
+                    return Err(Refused::Invalid(
+                        "the context is not registered in this group".into(),
+                    ));
+                }
+            }
+        }
+        if !self.in_group(author, group) || !self.allowed(author, caps::MANAGE_METADATA) {
+            return Err(Refused::Invalid(
+                "setting metadata needs the manage-metadata capability (or an admin)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn check_manage(&self, author: &[u8; 32], member: &[u8; 32]) -> Result<(), Refused> {
         if !self.allowed(author, caps::MANAGE_MEMBERS) {
             return Err(Refused::Invalid("the author may not manage members".into()));
@@ -1010,6 +1066,12 @@ impl Namespace {
                     return Err(Refused::Invalid("not a member of the namespace".into()));
                 }
             }
+            Body::MetadataSet {
+                group,
+                target,
+                name,
+                data,
+            } => self.check_metadata(&op.author, group, target, name.as_deref(), data)?,
             Body::RoleSet { member, role: r } => {
                 self.check_manage(&op.author, member)?;
                 if *r == Role::Admin && !self.is_admin(&op.author) {
@@ -1180,6 +1242,22 @@ impl Namespace {
                 if let Some(g) = self.groups.get_mut(group) {
                     g.admitted.remove(member);
                 }
+            }
+            Body::MetadataSet {
+                group,
+                target,
+                name,
+                data,
+            } => {
+                self.metadata.insert(
+                    (*group, *target),
+                    metadata::Record {
+                        name: name.clone(),
+                        data: data.clone(),
+                        updated_at: op.millis,
+                        updated_by: op.author,
+                    },
+                );
             }
             Body::RoleSet { member, role: r } => {
                 // Two admins demoting each other concurrently: the second
