@@ -164,6 +164,7 @@ impl Fixture {
         path.replace("{id}", id)
             .replace("{account}", &self.ids.account)
             .replace("{name}", "alias1")
+            .replace("{context}", &self.ids.ctx)
     }
 }
 
