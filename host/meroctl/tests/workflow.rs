@@ -68,6 +68,14 @@ steps:
     application_id: '{{app}}'
     expected_failure: true
     expected_error: HTTP 404
+    outputs:
+      kind: error_type
+      code: error_code
+  - name: The refusal's fields
+    type: assert
+    statements:
+      - 'equal({{code}}, 404)'
+      - 'contains({{kind}}, NotFound)'
   - name: Who n-2 is
     type: node_identity
     node: n-2
@@ -92,7 +100,7 @@ steps:
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("workflow `holds` passed: 6 steps"),
+        stdout.contains("workflow `holds` passed: 7 steps"),
         "{stdout}"
     );
     assert!(stdout.contains("ok (failed as expected)"), "{stdout}");

@@ -88,9 +88,37 @@ impl Cluster {
         specs: &[NodeSpec],
         log_level: &str,
     ) -> Result<Cluster, NodeError> {
-        let mut nodes = Vec::new();
+        // Every port picked while the others are still held, so that no
+        // two nodes of the run are given the same one.
+        let mut held = Vec::new();
+        let mut pick = |node: &str, given: Option<u16>| -> Result<u16, NodeError> {
+            match given {
+                Some(p) => Ok(p),
+                None => {
+                    let l = free_port(node)?;
+                    let port = l
+                        .local_addr()
+                        .map(|a| a.port())
+                        .map_err(|e| NodeError::Other {
+                            node: node.into(),
+                            message: format!("no free port on 127.0.0.1: {e}"),
+                        })?;
+                    held.push(l);
+                    Ok(port)
+                }
+            }
+        };
+        let mut ports = Vec::new();
         for spec in specs {
-            nodes.push(ManagedNode::init(dir, merod, spec, log_level).await?);
+            ports.push((
+                pick(&spec.name, spec.server_port)?,
+                pick(&spec.name, spec.swarm_port)?,
+            ));
+        }
+        drop(held);
+        let mut nodes = Vec::new();
+        for (spec, (server, swarm)) in specs.iter().zip(ports) {
+            nodes.push(ManagedNode::init(dir, merod, spec, server, swarm, log_level).await?);
         }
         Ok(Cluster { nodes })
     }
@@ -147,6 +175,8 @@ impl ManagedNode {
         dir: &Path,
         merod: &Path,
         spec: &NodeSpec,
+        server_port: u16,
+        swarm_port: u16,
         log_level: &str,
     ) -> Result<ManagedNode, NodeError> {
         let home = dir.join(&spec.name);
@@ -154,14 +184,6 @@ impl ManagedNode {
             node: spec.name.clone(),
             message: format!("cannot create {}: {e}", home.display()),
         })?;
-        let server_port = match spec.server_port {
-            Some(p) => p,
-            None => free_port(&spec.name)?,
-        };
-        let swarm_port = match spec.swarm_port {
-            Some(p) => p,
-            None => free_port(&spec.name)?,
-        };
         let (server, swarm) = (server_port.to_string(), swarm_port.to_string());
         merod_once(
             merod,
@@ -412,13 +434,11 @@ fn read_credential(dir: &Path) -> Result<Option<String>, String> {
         .map(str::to_string))
 }
 
-/// A free TCP port on 127.0.0.1.
-fn free_port(node: &str) -> Result<u16, NodeError> {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| NodeError::Other {
-            node: node.into(),
-            message: format!("no free port on 127.0.0.1: {e}"),
-        })
+/// A listener on a free TCP port of 127.0.0.1 (the port is free again
+/// once it is dropped).
+fn free_port(node: &str) -> Result<std::net::TcpListener, NodeError> {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| NodeError::Other {
+        node: node.into(),
+        message: format!("no free port on 127.0.0.1: {e}"),
+    })
 }

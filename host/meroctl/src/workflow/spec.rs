@@ -731,6 +731,8 @@ const NODES_COUNT: Fields = &[
     ("use_image_entrypoint", K::Bool, false),
     ("mdns", K::Bool, false),
     ("network_admin", K::Bool, false),
+    // An old merobox key some workflows still carry.
+    ("chain_id", K::Str, false),
 ];
 
 /// One node of the explicit form.
@@ -888,7 +890,13 @@ impl Checker {
                     "`config_path` is not supported: the runner writes each node's config",
                 );
             }
-            for docker in ["image", "use_image_entrypoint", "network_admin", "mdns"] {
+            for docker in [
+                "image",
+                "use_image_entrypoint",
+                "network_admin",
+                "mdns",
+                "chain_id",
+            ] {
                 if n.get(docker).is_some() {
                     ignored.push(format!("nodes.{docker}"));
                 }

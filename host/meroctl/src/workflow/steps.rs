@@ -47,6 +47,9 @@ pub(crate) struct StepError {
     pub(crate) answer: Option<String>,
     /// An assertion that missed: `expected_failure` cannot excuse it.
     pub(crate) assertion: bool,
+    /// merobox's error fields (`error_type`, `error_code`, `error_message`,
+    /// `error`), for the `outputs` of a step that failed as expected.
+    pub(crate) fields: Option<Value>,
 }
 
 impl StepError {
@@ -55,6 +58,7 @@ impl StepError {
             message: message.into(),
             answer: None,
             assertion: false,
+            fields: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl StepError {
             message: message.into(),
             answer: Some(answer.into()),
             assertion: false,
+            fields: None,
         }
     }
 
@@ -71,6 +76,7 @@ impl StepError {
             message: message.into(),
             answer: None,
             assertion: true,
+            fields: None,
         }
     }
 
@@ -85,7 +91,21 @@ impl StepError {
 
 /// A request that failed: the node's answer is the error's text.
 fn request(what: &str, e: ClientError) -> StepError {
-    StepError::answered(format!("{what} failed"), e.to_string())
+    let mut err = StepError::answered(format!("{what} failed"), e.to_string());
+    if let ClientError::Api {
+        status,
+        kind,
+        message,
+    } = &e
+    {
+        err.fields = Some(json!({
+            "error_type": kind,
+            "error_code": status.as_u16(),
+            "error_message": message,
+            "error": {"type": kind, "message": message},
+        }));
+    }
+    err
 }
 
 /// A step's failure as the run reports it.
@@ -333,6 +353,17 @@ impl<'a> Runner<'a> {
                         ));
                     }
                     auto_exports(step.ty, &answer, node.as_deref(), vars);
+                    // A call that was expected to fail and did not exports
+                    // merobox's error fields as null.
+                    let answer = match (expected, answer) {
+                        (true, Value::Object(mut m)) => {
+                            for k in ["error", "error_code", "error_type", "error_message"] {
+                                m.insert(k.into(), Value::Null);
+                            }
+                            Value::Object(m)
+                        }
+                        (_, answer) => answer,
+                    };
                     if let Some(outputs) = outputs {
                         vars::capture(outputs, &answer, node.as_deref(), vars).map_err(|e| {
                             fail(StepError::answered(e.to_string(), answer.to_string()), Some(inputs.clone()), node.clone())
@@ -354,13 +385,18 @@ impl<'a> Runner<'a> {
                     }
                     // The error's fields, for outputs that capture them; a
                     // capture of the call's own fields has nothing to bind.
-                    let error_answer = json!({
+                    let mut error_answer = json!({
                         "success": false,
                         "error": text,
                         "error_message": e.answer.clone().unwrap_or_else(|| e.message.clone()),
                         "error_type": Value::Null,
                         "error_code": Value::Null,
                     });
+                    if let (Some(Value::Object(fields)), Value::Object(out)) =
+                        (&e.fields, &mut error_answer)
+                    {
+                        out.extend(fields.clone());
+                    }
                     if let Some(outputs) = outputs {
                         for (var, spec) in outputs {
                             let one: Map<String, Value> = [(var.clone(), spec.clone())].into_iter().collect();
@@ -906,7 +942,11 @@ impl<'a> Runner<'a> {
         let ns = made["namespaceId"].as_str().unwrap_or_default().to_string();
         let ctx = made["contextId"].as_str().unwrap_or_default().to_string();
         let me = identity(self.node(&owner)?)?;
+        // merobox's create_mesh sets these whatever `outputs` asks.
         vars.set("namespace_id", json!(ns));
+        vars.set("group_id", json!(ns));
+        vars.set("context_id", json!(ctx));
+        vars.set("member_public_key", me["publicKey"].clone());
         for name in cfg.node_list("nodes")? {
             if name == owner {
                 continue;
@@ -945,6 +985,10 @@ impl<'a> Runner<'a> {
                 format!("member_identity_{name}"),
                 joined["memberIdentity"].clone(),
             );
+            vars.set(
+                format!("public_key_{name}"),
+                joined["memberIdentity"].clone(),
+            );
         }
         Ok(json!({
             "contextId": ctx,
@@ -980,14 +1024,21 @@ impl<'a> Runner<'a> {
             .map_err(|e| request(&format!("calling `{method}`"), e))?;
         let answer = serde_json::to_value(&response).map_err(|e| StepError::new(e.to_string()))?;
         if let Some(err) = &response.error {
-            return Err(StepError::answered(
+            let mut e = StepError::answered(
                 format!(
                     "the call `{method}` failed: {} ({})",
                     err.message(),
                     err.detail.clone().unwrap_or_else(|| err.kind.clone())
                 ),
                 serde_json::to_string(err).unwrap_or_default(),
-            ));
+            );
+            e.fields = Some(json!({
+                "error_type": err.kind,
+                "error_code": Value::Null,
+                "error_message": err.message(),
+                "error": err,
+            }));
+            return Err(e);
         }
         Ok(answer)
     }
