@@ -1159,11 +1159,7 @@ impl<'a> Runner<'a> {
                     answer["root_hash"] = json!(ctx_hash);
                 }
                 if group.is_some() {
-                    answer["group_state_hash"] = json!(if context.is_some() {
-                        group_hash
-                    } else {
-                        ctx_hash.trim_start_matches('|').to_string()
-                    });
+                    answer["group_state_hash"] = json!(group_hash);
                 }
                 return Ok(answer);
             }
@@ -1171,7 +1167,8 @@ impl<'a> Runner<'a> {
                 let mut lines: Vec<String> = seen
                     .iter()
                     .map(|(n, s)| match s {
-                        Ok(h) => format!("{n}: {}", if h.is_empty() { "-" } else { h.as_str() }),
+                        // `root|governance`, either part empty when not asked.
+                        Ok(h) => format!("{n}: {}", h.trim_matches('|')),
                         Err(e) => format!("{n}: {e}"),
                     })
                     .collect();
