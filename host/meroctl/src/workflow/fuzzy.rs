@@ -123,11 +123,13 @@ pub(crate) async fn run(
     if !(duration > 0.0 && duration.is_finite()) {
         return Err(StepError::new("the duration must be positive"));
     }
-    let duration = Duration::from_secs_f64(duration);
+    let duration = Duration::try_from_secs_f64(duration)
+        .map_err(|_| StepError::new("the duration is out of range"))?;
     let ctx = cfg.str("context_id")?;
     let threshold = cfg.num("success_threshold")?.unwrap_or(100.0);
     let delay =
-        Duration::from_secs_f64(cfg.num("operation_delay_ms")?.unwrap_or(100.0).max(0.0) / 1000.0);
+        Duration::try_from_secs_f64(cfg.num("operation_delay_ms")?.unwrap_or(100.0) / 1000.0)
+            .map_err(|_| StepError::new("`operation_delay_ms` must be a positive number"))?;
     let every = cfg.secs("summary_interval_seconds")?.unwrap_or_else(|| {
         Duration::from_secs(60)
             .min(duration / 4)
@@ -160,6 +162,9 @@ pub(crate) async fn run(
         }
     }
     let total_weight: f64 = ops.iter().map(|o| o.weight).sum();
+    if !(total_weight.is_finite() && total_weight > 0.0) {
+        return Err(StepError::new("the operations' weights must be positive"));
+    }
     let tracker = RefCell::new(Tracker::new());
     runner.progress.line(&format!(
         "  fuzzy load: {} on {} ({} operations, threshold {threshold}%)",

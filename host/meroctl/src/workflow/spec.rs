@@ -839,7 +839,8 @@ impl Checker {
             .get("wait_timeout")
             .and_then(number)
             .filter(|s| *s > 0.0)
-            .map_or(Duration::from_secs(60), Duration::from_secs_f64);
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(Duration::from_secs(60));
         let nodes = match doc.get("nodes") {
             Some(n) => self.nodes(n, &mut ignored),
             None => Vec::new(),

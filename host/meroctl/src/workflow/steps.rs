@@ -206,7 +206,7 @@ impl Cfg {
     pub(crate) fn secs(&self, k: &str) -> Result<Option<Duration>, StepError> {
         match self.num(k)? {
             None => Ok(None),
-            Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+            Some(s) if let Ok(d) = Duration::try_from_secs_f64(s) => Ok(Some(d)),
             Some(s) => Err(StepError::new(format!(
                 "`{k}` must be a positive number of seconds, not {s}"
             ))),
@@ -282,7 +282,7 @@ impl<'a> Runner<'a> {
                     .get(k)
                     .and_then(Value::as_f64)
                     .filter(|s| s.is_finite() && *s > 0.0)
-                    .map(Duration::from_secs_f64)
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
             };
             let Some(limit) = secs("retry_for") else {
                 return self.attempt(step, vars, tracker).await;
@@ -1184,7 +1184,7 @@ impl<'a> Runner<'a> {
                 ));
             }
             tokio::time::sleep(pause).await;
-            pause = pause.mul_f64(factor).min(cap);
+            pause = pause.mul_f64(factor.min(10.0)).min(cap);
         }
     }
 
