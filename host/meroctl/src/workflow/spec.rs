@@ -324,7 +324,9 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 ("context_id", Str, true),
                 ("method", Str, true),
                 ("args", Map, false),
+                // Accepted: a node here calls as its one identity.
                 ("executor_public_key", Str, false),
+                ("executor", Str, false),
                 ("exec_type", Str, false),
                 ("unauthenticated", Bool, false),
                 ("state_retry_attempts", Int, false),
