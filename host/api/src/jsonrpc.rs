@@ -2,7 +2,9 @@
 //! layout. `{"jsonrpc":"2.0","id":…,"method":"execute","params":{"contextId",
 //! "method","argsJson"}}` answers `{"jsonrpc":"2.0","id":…,"result":{"output":…}}`
 //! or `{"jsonrpc":"2.0","id":…,"error":{"type":…,"data":…}}`. The HTTP status
-//! is 200 once the body is a JSON-RPC envelope.
+//! is 200 once the body is a JSON-RPC envelope. `sync_status {contextId}` and
+//! `set_ephemeral {contextId, state}` answer their result object itself as
+//! `result` ([`Reply`]).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,6 +37,99 @@ pub struct ExecuteParams {
     /// Its arguments: one JSON object keyed by parameter name.
     #[schema(value_type = Object)]
     pub args_json: Value,
+}
+
+/// Parameters of `sync_status`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatusParams {
+    /// Base58 context id.
+    pub context_id: String,
+}
+
+/// Where a context's sync stands (upstream's `SyncState`), tagged by
+/// `state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum SyncState {
+    /// Nothing in flight, nothing pending.
+    Idle,
+    /// No state yet and nothing syncing: waiting for a member to serve it.
+    WaitingForPeers,
+    /// A sync is in flight.
+    Syncing,
+    /// Receiving a snapshot.
+    #[serde(rename_all = "camelCase")]
+    ReceivingSnapshot {
+        /// Entries applied so far.
+        records_received: u64,
+        /// Completion, if the total is known.
+        percent: Option<u8>,
+        /// Seconds left, if measurable.
+        eta_secs: Option<u64>,
+    },
+    /// The last attempt failed; the next one is this far off.
+    #[serde(rename_all = "camelCase")]
+    BackingOff {
+        /// Seconds until the next attempt.
+        retry_in_secs: u64,
+    },
+}
+
+/// The result of `sync_status` (upstream's `SyncStatusResponse`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncStatusResult {
+    /// Base58 context id.
+    pub context_id: String,
+    /// Whether it has state yet (calls no longer find it uninitialized).
+    pub is_initialized: bool,
+    /// Where its sync stands.
+    pub sync_state: SyncState,
+    /// Sync attempts failed in a row.
+    pub failure_count: u32,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Parameters of `set_ephemeral`: this node's transient state in a context,
+/// at most 16 KiB (empty withdraws it).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetEphemeralParams {
+    /// Base58 context id.
+    pub context_id: String,
+    /// The state's bytes.
+    pub state: Vec<u8>,
+}
+
+/// The result of `set_ephemeral`: `{}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct SetEphemeralResult {}
+
+/// A successful answer of a method other than `execute`: `result` is the
+/// method's result object itself, as upstream.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Reply<T> {
+    /// `2.0`.
+    pub jsonrpc: String,
+    /// The request's id.
+    #[schema(value_type = Object)]
+    pub id: Value,
+    /// The result.
+    pub result: T,
+}
+
+impl<T> Reply<T> {
+    /// A success.
+    pub fn new(id: Value, result: T) -> Self {
+        Reply {
+            jsonrpc: "2.0".into(),
+            id,
+            result,
+        }
+    }
 }
 
 /// The result of `execute`.

@@ -75,6 +75,9 @@ pub struct ConfigFile {
     /// Limits of app calls.
     #[serde(default)]
     pub runtime: RuntimeSection,
+    /// Members' transient state in contexts (`set_ephemeral`).
+    #[serde(default)]
+    pub presence: PresenceSection,
 }
 
 /// The node's identity: a libp2p Ed25519 keypair. Its public key is the
@@ -274,6 +277,21 @@ impl Default for RuntimeSection {
     }
 }
 
+/// Members' transient state in contexts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PresenceSection {
+    /// How long a member's state lives without being republished, in
+    /// milliseconds; members republish theirs every third of it.
+    pub ttl_ms: u64,
+}
+
+impl Default for PresenceSection {
+    fn default() -> Self {
+        // Upstream's PRESENCE_TTL_MS.
+        PresenceSection { ttl_ms: 7_000 }
+    }
+}
+
 /// The directory of node `node` under `home`.
 pub fn node_dir(home: &Path, node: &str) -> PathBuf {
     home.join(node)
@@ -353,6 +371,7 @@ impl ConfigFile {
                 path: "blobs".into(),
             },
             runtime: RuntimeSection::default(),
+            presence: PresenceSection::default(),
         })
     }
 

@@ -320,6 +320,7 @@ impl Node {
             self.set_left(id, true).await?;
         }
         self.inner.peers.unsubscribe(&context_topic(id)).await;
+        self.inner.presence.forget(id);
         let existed = self.inner.exec.delete_context(*id).await?;
         let store = self.inner.store.clone();
         let id = *id;

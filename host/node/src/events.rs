@@ -100,6 +100,19 @@ impl Data {
 }
 
 impl Event {
+    /// An event for one subscriber only, outside the bus's sequence (seq
+    /// 0): current state replayed when it subscribes.
+    pub fn detached(scope: Scope, kind: &'static str, data: Value) -> Event {
+        Event {
+            seq: 0,
+            scope,
+            kind,
+            app_kind: None,
+            data: Data::Json(data),
+            text: OnceLock::new(),
+        }
+    }
+
     /// What subscribers receive: `{"contextId"|"groupId", "type", "data"}`.
     pub fn text(&self) -> &str {
         self.text.get_or_init(|| {

@@ -19,13 +19,16 @@
 //!   `peers` (the link to the swarm), `keyring` (the keys this node holds).
 //! - [`membership`]: governance state, its persistence and this node's own
 //!   ops, invitations, joins, subgroups, members.
+//! - `presence`: members' transient state in contexts (upstream's
+//!   ephemeral state), in memory only.
 //! - `replication`: the driver that carries sync sessions out over the
 //!   executor and libp2p, owning its tasks.
 //! - `upgrades::status`: where upgrades stand here (progress per group,
 //!   failed migrations' verdicts), held by the node.
 //! - `node`: the [`Node`] type (what it holds, start, networking, shutdown).
 //! - The facade, one file per noun of the API, each an `impl Node`:
-//!   `applications`, `namespaces`, `contexts`, `follow` (auto-follow:
+//!   `applications`, `namespaces`, `contexts`, `ephemeral` (members'
+//!   transient state), `follow` (auto-follow:
 //!   joining the contexts of this node's groups on its own), `aliases`,
 //!   `app_events`
 //!   (commits to the bus, event handlers), `upgrades` (moving a group to
@@ -43,6 +46,7 @@ mod applications;
 mod authz;
 mod blocking;
 mod contexts;
+mod ephemeral;
 mod error;
 pub mod events;
 mod follow;
@@ -53,6 +57,7 @@ pub mod membership;
 mod namespaces;
 mod node;
 mod peers;
+mod presence;
 mod replication;
 pub mod sync;
 mod tasks;
@@ -71,5 +76,6 @@ pub use mero_executor::CallOutcome;
 pub use mero_runtime::{CallError, Intent};
 pub use namespaces::NamespaceInfo;
 pub use node::{Node, NodeOptions};
+pub use presence::{MAX_STATE_BYTES as MAX_EPHEMERAL_BYTES, PresenceError};
 pub use replication::{StoreView, SyncStatus, apply_through};
 pub use upgrades::{ContextUpgrade, Phase, UpgradeStatus};

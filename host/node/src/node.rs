@@ -19,6 +19,7 @@ use crate::error::{NodeError, Result};
 use crate::events::EventBus;
 use crate::membership::Membership;
 use crate::peers::Peers;
+use crate::presence::Presences;
 use crate::replication::{self, Replicator, SyncStatus};
 use crate::sync::{context_topic, namespace_topic};
 use crate::tasks::Tasks;
@@ -47,6 +48,8 @@ pub(crate) struct Inner {
     pub(crate) members: Arc<Membership>,
     pub(crate) replication: Arc<Replicator>,
     pub(crate) events: Arc<EventBus>,
+    /// Members' transient state in contexts.
+    pub(crate) presence: Arc<Presences>,
     /// The node's own tasks (forwarding commits, running handlers).
     pub(crate) tasks: Tasks,
     /// Woken when merged deltas may have left event handlers to run.
@@ -126,12 +129,18 @@ impl Node {
             .no_proxy()
             .build()
             .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let presence = Arc::new(Presences::new(
+            identity.clone(),
+            events.clone(),
+            Duration::from_millis(config.presence.ttl_ms),
+        ));
         let replication = Replicator::new(replication::Parts {
             exec: exec.clone(),
             store: store.clone(),
             members: members.clone(),
             peers: peers.clone(),
             events: events.clone(),
+            presence: presence.clone(),
             me,
             every: Duration::from_millis(config.sync.frequency_ms.max(100)),
         });
@@ -148,6 +157,7 @@ impl Node {
                 members,
                 replication,
                 events,
+                presence,
                 tasks: Tasks::default(),
                 handlers_due: Arc::default(),
                 migrations,
@@ -186,6 +196,7 @@ impl Node {
         self.inner.replication.start(events);
         // Following needs peers to fetch from: it starts with networking.
         self.run_follow();
+        self.run_presence();
         Ok(())
     }
 
@@ -251,6 +262,11 @@ impl Node {
     /// A context's replication status.
     pub fn sync_status(&self, ctx: &ContextId) -> SyncStatus {
         self.inner.replication.status(ctx)
+    }
+
+    /// How long anti-entropy waits between rounds.
+    pub fn sync_every(&self) -> Duration {
+        Duration::from_millis(self.inner.config.sync.frequency_ms.max(100))
     }
 }
 

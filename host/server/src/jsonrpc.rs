@@ -4,8 +4,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use mero_api::ids::parse_b58;
-use mero_api::jsonrpc::{ExecuteParams, Request, Response};
+use mero_api::jsonrpc::{
+    ExecuteParams, Reply, Request, Response, SetEphemeralParams, SetEphemeralResult, SyncState,
+    SyncStatusParams, SyncStatusResult,
+};
 use mero_node::CallError;
 use mero_node::ContextId;
 use mero_node::{Node, NodeError};
@@ -39,18 +43,22 @@ fn rpc_error(e: &NodeError) -> (&'static str, Value) {
     }
 }
 
-/// JSON-RPC 2.0 `execute`: calls an app method. Read-only methods (as the
-/// app declares them) run on committed state; mutating ones answer once
-/// durable. Errors inside a valid envelope answer 200 with an `error`
-/// object, as upstream; a body that is not a JSON-RPC envelope answers 400.
+/// JSON-RPC 2.0, upstream's methods: `execute` calls an app method
+/// (read-only methods, as the app declares them, run on committed state;
+/// mutating ones answer once durable); `sync_status {contextId}` says where
+/// a context's sync stands; `set_ephemeral {contextId, state}` sets this
+/// node's transient state in a context (at most 16 KiB, never in its DAG).
+/// Errors inside a valid envelope answer 200 with an `error` object, as
+/// upstream; a body that is not a JSON-RPC envelope answers 400.
 #[utoipa::path(post, path = "/jsonrpc", tag = "jsonrpc",
     request_body = Request,
-    responses((status = 200, body = Response), (status = 400, description = "Not a JSON-RPC envelope", body = Response)))]
+    responses((status = 200, description = "`execute`'s result is `{output}`; `sync_status`'s and `set_ephemeral`'s are their own objects", body = Response),
+        (status = 400, description = "Not a JSON-RPC envelope", body = Response)))]
 pub(crate) async fn handle(
     State(node): State<Node>,
     Extension(grants): Extension<Grants>,
     body: Bytes,
-) -> (StatusCode, Json<Response>) {
+) -> axum::response::Response {
     // The common case in one pass, borrowing from the body; anything it does
     // not take goes the general way below, which words every error.
     if let Ok(req) = serde_json::from_slice::<Envelope<'_>>(&body)
@@ -62,7 +70,9 @@ pub(crate) async fn handle(
             text => text.to_string(),
         };
         let p = &req.params;
-        return call(&node, &grants, req.id, &p.context_id, &p.method, args).await;
+        return call(&node, &grants, req.id, &p.context_id, &p.method, args)
+            .await
+            .into_response();
     }
     let parse_error =
         |id: Value, m: String| Response::err(id, "ParseError", json!(m), Some("ParseError"));
@@ -72,7 +82,8 @@ pub(crate) async fn handle(
             return (
                 StatusCode::BAD_REQUEST,
                 Json(parse_error(Value::Null, format!("invalid JSON: {e}"))),
-            );
+            )
+                .into_response();
         }
     };
     let id = value.get("id").cloned().unwrap_or(Value::Null);
@@ -82,24 +93,131 @@ pub(crate) async fn handle(
             return (
                 StatusCode::BAD_REQUEST,
                 Json(parse_error(id, e.to_string())),
-            );
+            )
+                .into_response();
         }
     };
     if req.jsonrpc != "2.0" {
         return (
             StatusCode::BAD_REQUEST,
             Json(parse_error(id, "`jsonrpc` must be \"2.0\"".into())),
-        );
+        )
+            .into_response();
     }
     match req.method.as_str() {
-        "execute" => execute(&node, &grants, req.id, req.params).await,
+        "execute" => execute(&node, &grants, req.id, req.params)
+            .await
+            .into_response(),
+        "sync_status" => sync_status(&node, &grants, req.id, req.params),
+        "set_ephemeral" => set_ephemeral(&node, &grants, req.id, req.params).await,
         other => (
             StatusCode::OK,
             Json(parse_error(
                 req.id,
-                format!("unknown variant `{other}`, expected `execute`"),
+                format!(
+                    "unknown variant `{other}`, expected one of `execute`, `sync_status`, `set_ephemeral`"
+                ),
             )),
-        ),
+        )
+            .into_response(),
+    }
+}
+
+/// An error answer: 200, as upstream, for errors inside a valid envelope.
+fn failed(id: Value, kind: &str, data: Value, detail: &str) -> axum::response::Response {
+    (
+        StatusCode::OK,
+        Json(Response::err(id, kind, data, Some(detail))),
+    )
+        .into_response()
+}
+
+/// A method's parameters, or why they are not.
+fn params<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, String> {
+    serde_json::from_value(params).map_err(|e| e.to_string())
+}
+
+/// 403 with an `Unauthorized` error naming the permission the token lacks.
+fn forbidden(id: Value, required: &Permission) -> axum::response::Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(Response::err(
+            id,
+            "Unauthorized",
+            json!(format!("the token lacks the permission `{required}`")),
+            Some("Forbidden"),
+        )),
+    )
+        .into_response()
+}
+
+/// `sync_status {contextId}`: whether the context has state yet, where its
+/// sync stands, the failures in a row and the last error. Needs
+/// `context:list[<ctx>]` or `context:execute[<ctx>]`.
+fn sync_status(node: &Node, grants: &Grants, id: Value, p: Value) -> axum::response::Response {
+    let p: SyncStatusParams = match params(p) {
+        Ok(p) => p,
+        Err(m) => return failed(id, "ParseError", json!(m), "ParseError"),
+    };
+    let list = Permission::new(&["context", "list"], &[&p.context_id]);
+    let exec = Permission::new(&["context", "execute"], &[&p.context_id]);
+    if !grants.allows(&list) && !grants.allows(&exec) {
+        return forbidden(id, &list);
+    }
+    let ctx = match parse_b58(&p.context_id, "context id") {
+        Ok(c) => ContextId(c),
+        Err(m) => return failed(id, "ParseError", json!(m), "InvalidContextId"),
+    };
+    let Ok(info) = node.context(&ctx) else {
+        return failed(id, "ContextNotFound", Value::Null, "ContextNotFound");
+    };
+    let status = node.sync_status(&ctx);
+    let initialized = !info.heads.is_empty();
+    let retry = node.sync_every().as_secs().max(1);
+    let result = SyncStatusResult {
+        context_id: p.context_id,
+        is_initialized: initialized,
+        sync_state: serde_json::from_value(status.sync_state(initialized, retry))
+            .unwrap_or(SyncState::Idle),
+        failure_count: status.failures,
+        last_error: status.last_error,
+    };
+    Json(Reply::new(id, result)).into_response()
+}
+
+/// `set_ephemeral {contextId, state}`: this node's transient state in the
+/// context (at most 16 KiB; empty withdraws it), sent to the members
+/// holding it as `Ephemeral` events. Needs `context:execute[<ctx>]`.
+async fn set_ephemeral(
+    node: &Node,
+    grants: &Grants,
+    id: Value,
+    p: Value,
+) -> axum::response::Response {
+    let p: SetEphemeralParams = match params(p) {
+        Ok(p) => p,
+        Err(m) => return failed(id, "ParseError", json!(m), "ParseError"),
+    };
+    let required = Permission::new(&["context", "execute"], &[&p.context_id]);
+    if !grants.allows(&required) {
+        return forbidden(id, &required);
+    }
+    let max = mero_node::MAX_EPHEMERAL_BYTES;
+    if p.state.len() > max {
+        let data = json!({ "size": p.state.len(), "max": max });
+        return failed(id, "SliceTooLarge", data, "SliceTooLarge");
+    }
+    let ctx = match parse_b58(&p.context_id, "context id") {
+        Ok(c) => ContextId(c),
+        Err(m) => return failed(id, "ParseError", json!(m), "InvalidContextId"),
+    };
+    match node.set_ephemeral(&ctx, p.state).await {
+        Ok(()) => Json(Reply::new(id, SetEphemeralResult {})).into_response(),
+        // Upstream's word for "this node is not a member of the context".
+        Err(e @ (NodeError::NotFound { .. } | NodeError::Forbidden { .. })) => {
+            failed(id, "NoOwnedIdentity", json!(e.to_string()), e.kind())
+        }
+        Err(e) => failed(id, "InternalError", json!(e.to_string()), e.kind()),
     }
 }
 

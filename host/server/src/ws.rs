@@ -188,6 +188,18 @@ async fn session(node: Node, auth: Auth, socket: WebSocket, grants: Grants, max_
                                 break Some("the client does not read its replies".to_string());
                             }
                         }
+                        Step::Subscribed(answer, contexts) => {
+                            if !out.send(&answer) {
+                                break Some("the client does not read its replies".to_string());
+                            }
+                            // Presence is state, not history: a new subscriber
+                            // gets the current states, each with its age.
+                            for e in contexts.iter().flat_map(|c| node.ephemeral_replay(c)) {
+                                if filter.matches(&e) {
+                                    out.push(format!(r#"{{"id":null,"result":{}}}"#, e.text()));
+                                }
+                            }
+                        }
                         Step::Execute(id, params) => match gate.clone().try_acquire_owned() {
                             Ok(permit) => spawn_execute(&node, &grants, &out, id, params, permit),
                             Err(_) => waiting = Some((id, params)),
@@ -301,6 +313,9 @@ async fn write(
 enum Step {
     /// This answer, now.
     Answer(Value),
+    /// A subscription taken: its answer, then the contexts' current
+    /// ephemeral states.
+    Subscribed(Value, Vec<mero_node::ContextId>),
     /// A call, answered from its own task so that events keep flowing.
     Execute(Option<u64>, Value),
 }
@@ -312,7 +327,7 @@ fn request(node: &Node, grants: &Grants, filter: &mut Filter, text: &str) -> Ste
     };
     let id = req.id;
     Step::Answer(match req.method.as_str() {
-        "subscribe" => subscribe(node, grants, filter, id, req.params),
+        "subscribe" => return subscribe(node, grants, filter, id, req.params),
         "unsubscribe" => unsubscribe(filter, id, req.params),
         "execute" => return Step::Execute(id, req.params),
         other => error(
@@ -424,24 +439,24 @@ fn subscribe(
     filter: &mut Filter,
     id: Option<u64>,
     params: Value,
-) -> Value {
+) -> Step {
     let (s, contexts, groups) = match parsed(id, params) {
         Ok(x) => x,
-        Err(e) => return e,
+        Err(e) => return Step::Answer(e),
     };
     if let Err(why) = may_subscribe(grants, &s) {
-        return error(id, "Unauthorized", why);
+        return Step::Answer(error(id, "Unauthorized", why));
     }
     // All or nothing: a refused id is an error, never a silent drop.
     if let Err((kind, why)) = authorize(node, &contexts, &groups) {
-        return error(id, kind, why);
+        return Step::Answer(error(id, kind, why));
     }
-    filter.contexts.extend(contexts);
+    filter.contexts.extend(contexts.iter().copied());
     filter.groups.extend(groups);
     if let Some(types) = &s.event_types {
         filter.types = types.iter().cloned().collect();
     }
-    accepted(id, &s)
+    Step::Subscribed(accepted(id, &s), contexts)
 }
 
 fn unsubscribe(filter: &mut Filter, id: Option<u64>, params: Value) -> Value {

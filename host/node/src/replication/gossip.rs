@@ -75,6 +75,7 @@ impl Replicator {
                         self.tasks
                             .spawn(async move { me.parts.members.receive(source, *op).await });
                     }
+                    Some(Gossip::Presence(p)) => self.on_presence(&p),
                     Some(Gossip::Sealed(_)) => {
                         tracing::warn!(peer = %source, "sealed gossip inside sealed gossip");
                     }
@@ -85,11 +86,22 @@ impl Replicator {
                     ),
                 }
             }
-            // Members seal governance; anything else is not a member's.
-            Ok(Gossip::Gov(_)) => {
+            // Members seal governance and presence; anything else is not a
+            // member's.
+            Ok(Gossip::Gov(_) | Gossip::Presence(_)) => {
                 tracing::debug!(peer = %source, "unsealed governance gossip ignored");
             }
             Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
+        }
+    }
+
+    /// A member's transient state: judged against the governance of the
+    /// context's namespace here, and kept only for contexts this node holds.
+    fn on_presence(&self, p: &crate::sync::Presence) {
+        let ctx = ContextId(p.context);
+        let ns = self.namespace_of(&ctx);
+        if let Err(why) = self.parts.presence.receive(p, ns.as_deref()) {
+            tracing::debug!(context = %bs58::encode(ctx.0).into_string(), ?why, "presence dropped");
         }
     }
 

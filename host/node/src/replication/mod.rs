@@ -54,6 +54,24 @@ pub struct SyncStatus {
     /// Why the last attempt failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Attempts failed in a row (0 once one succeeds).
+    pub failures: u32,
+}
+
+impl SyncStatus {
+    /// Upstream's `SyncState`, `{"state": ...}` (with `retryInSecs` when
+    /// backing off), given whether the context has state yet and how soon
+    /// anti-entropy tries again.
+    pub fn sync_state(&self, initialized: bool, retry_in_secs: u64) -> serde_json::Value {
+        match self.state {
+            "failed" => serde_json::json!({"state": "backingOff", "retryInSecs": retry_in_secs}),
+            "syncing" => serde_json::json!({"state": "syncing"}),
+            "waitingForPeers" => serde_json::json!({"state": "waitingForPeers"}),
+            // Nothing in flight, no state yet: waiting for a member to serve it.
+            _ if !initialized => serde_json::json!({"state": "waitingForPeers"}),
+            _ => serde_json::json!({"state": "idle"}),
+        }
+    }
 }
 
 /// What the driver needs of the node.
@@ -63,6 +81,7 @@ pub(crate) struct Parts {
     pub(crate) members: Arc<Membership>,
     pub(crate) peers: Arc<Peers>,
     pub(crate) events: Arc<EventBus>,
+    pub(crate) presence: Arc<crate::presence::Presences>,
     pub(crate) me: [u8; 32],
     /// How often anti-entropy runs.
     pub(crate) every: Duration,
@@ -176,13 +195,19 @@ impl Replicator {
             (before != (s.state, s.last_error.clone())).then(|| s.clone())
         };
         if let Some(s) = changed {
+            let initialized = self
+                .parts
+                .store
+                .snapshot()
+                .and_then(|snap| snap.heads(ctx))
+                .is_ok_and(|h| !h.is_empty());
             self.parts.events.publish(
                 Scope::Context(*ctx),
                 "SyncStatus",
                 None,
                 serde_json::json!({
-                    "syncState": s.state,
-                    "failureCount": s.rejected,
+                    "syncState": s.sync_state(initialized, self.parts.every.as_secs().max(1)),
+                    "failureCount": s.failures,
                     "lastError": s.last_error,
                 }),
             );
@@ -199,6 +224,7 @@ impl Replicator {
             match r {
                 Ok(i) => {
                     s.state = "idle";
+                    s.failures = 0;
                     s.last_error = None;
                     s.merged += i.merged;
                     s.rejected += i.rejected;
@@ -209,6 +235,7 @@ impl Replicator {
                 Err(e) => {
                     tracing::debug!(error = %e, "anti-entropy round failed");
                     s.state = "failed";
+                    s.failures = s.failures.saturating_add(1);
                     s.last_error = Some(e);
                 }
             }

@@ -106,6 +106,79 @@ pub enum Gossip {
     Sealed(Sealed),
     /// A governance op.
     Gov(Box<SignedOp>),
+    /// A member's transient state in a context.
+    Presence(Box<Presence>),
+}
+
+/// A member's transient state in one context (upstream's ephemeral
+/// presence): signed by its author, sealed for the namespace's members,
+/// never stored nor part of the DAG. A later `seq` replaces an earlier one;
+/// an empty `state` withdraws it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Presence {
+    /// The context.
+    pub context: [u8; 32],
+    /// Who it is of, and who signs it.
+    pub author: [u8; 32],
+    /// Increases with every publication by this author.
+    pub seq: u64,
+    /// The author's clock when sent, Unix milliseconds.
+    pub sent_millis: u64,
+    /// The state; empty when withdrawn.
+    pub state: Vec<u8>,
+    /// Ed25519 over "mero.presence.v1" ++ the Borsh encoding of the rest.
+    pub signature: Vec<u8>,
+}
+
+const PRESENCE_DOMAIN: &[u8] = b"mero.presence.v1";
+
+impl Presence {
+    fn message(&self) -> Result<Vec<u8>, String> {
+        let body = (
+            &self.context,
+            &self.author,
+            self.seq,
+            self.sent_millis,
+            &self.state,
+        );
+        let bytes = borsh::to_vec(&body).map_err(|e| e.to_string())?;
+        Ok([PRESENCE_DOMAIN, &bytes].concat())
+    }
+
+    /// `state` of `context` by the holder of `key`, signed.
+    pub fn sign(
+        key: &ed25519_dalek::SigningKey,
+        context: [u8; 32],
+        seq: u64,
+        sent_millis: u64,
+        state: Vec<u8>,
+    ) -> Result<Presence, String> {
+        use ed25519_dalek::Signer;
+        let mut p = Presence {
+            context,
+            author: key.verifying_key().to_bytes(),
+            seq,
+            sent_millis,
+            state,
+            signature: Vec::new(),
+        };
+        p.signature = key.sign(&p.message()?).to_bytes().to_vec();
+        Ok(p)
+    }
+
+    /// Whether its author signed it as it is.
+    pub fn verify(&self) -> bool {
+        use ed25519_dalek::Verifier;
+        let (Ok(key), Ok(sig), Ok(msg)) = (
+            ed25519_dalek::VerifyingKey::from_bytes(&self.author),
+            <[u8; 64]>::try_from(self.signature.as_slice()),
+            self.message(),
+        ) else {
+            return false;
+        };
+        key.verify(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
+            .is_ok()
+    }
 }
 
 /// The gossip topic of a context.
@@ -133,8 +206,40 @@ pub fn peer_of(key: &[u8; 32]) -> Option<PeerId> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests fail fast")]
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
     use super::*;
+
+    #[test]
+    fn presence_verifies_only_as_its_author_signed_it() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let p = Presence::sign(&key, [1; 32], 7, 1_000, vec![1, 2, 3]).unwrap();
+        assert!(p.verify());
+        let bytes = borsh::to_vec(&Gossip::Presence(Box::new(p.clone()))).unwrap();
+        match borsh::from_slice::<Gossip>(&bytes).unwrap() {
+            Gossip::Presence(back) => assert_eq!(*back, p),
+            other => panic!("{other:?}"),
+        }
+        for tampered in [
+            Presence {
+                seq: 8,
+                ..p.clone()
+            },
+            Presence {
+                state: vec![1, 2],
+                ..p.clone()
+            },
+            Presence {
+                author: [4; 32],
+                ..p.clone()
+            },
+            Presence {
+                signature: vec![0; 3],
+                ..p
+            },
+        ] {
+            assert!(!tampered.verify());
+        }
+    }
 
     #[test]
     fn a_peer_id_carries_its_node_key() {
