@@ -2,7 +2,10 @@
 //!
 //! The layout follows the upstream node's, so tools that edit it (merobox
 //! rewrites `bootstrap.nodes`, `discovery.mdns`,
-//! `discovery.rendezvous.namespace` and `sync.*`) work unchanged. Listen
+//! `discovery.rendezvous.namespace` and `sync.*`) work unchanged, and every
+//! key upstream's config type requires is written (with upstream's values
+//! where this node has no use for it), so upstream's `meroctl --home --node`
+//! loads it. Files written before those keys still load: they default. Listen
 //! addresses are multiaddrs and default to 127.0.0.1: a node is reachable
 //! only from this machine unless its operator says otherwise.
 //!
@@ -72,6 +75,9 @@ pub struct ConfigFile {
     pub datastore: PathConfig,
     /// Where blobs (compiled components) live, relative to the node directory.
     pub blobstore: PathConfig,
+    /// Upstream's context settings: written for upstream's tools, unused.
+    #[serde(default)]
+    pub context: ContextSection,
     /// Limits of app calls.
     #[serde(default)]
     pub runtime: RuntimeSection,
@@ -201,30 +207,100 @@ pub struct BootstrapConfig {
     pub nodes: Vec<String>,
 }
 
-/// Peer discovery. This node never uses mDNS or public rendezvous; the keys
-/// are kept so that tools writing them do not fail.
+/// Peer discovery. This node never uses mDNS, public rendezvous, relays or
+/// AutoNAT; the keys are written with upstream's defaults so that upstream's
+/// tools (meroctl, merobox) load and edit this file, and are read with
+/// defaults so that files written before them still load.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DiscoveryConfig {
     /// Ignored: local discovery is off.
-    #[serde(default)]
     pub mdns: bool,
+    /// Ignored: this node advertises no external address.
+    pub advertise_address: bool,
     /// Ignored.
-    #[serde(default)]
+    pub external_address: Vec<String>,
+    /// Ignored.
     pub rendezvous: RendezvousConfig,
+    /// Ignored.
+    pub relay: RelayConfig,
+    /// Ignored.
+    pub autonat: AutonatConfig,
 }
 
 /// Kept for compatibility; ignored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RendezvousConfig {
     /// A namespace name.
     pub namespace: String,
+    /// Discovery queries per minute.
+    pub discovery_rpm: f32,
+    /// Between discovery rounds (`{secs, nanos}`, as upstream writes it).
+    pub discovery_interval: std::time::Duration,
+    /// Registrations kept.
+    pub registrations_limit: usize,
 }
 
 impl Default for RendezvousConfig {
     fn default() -> Self {
+        // Upstream's defaults.
         RendezvousConfig {
             namespace: "/calimero/devnet/global".into(),
+            discovery_rpm: 0.5,
+            discovery_interval: std::time::Duration::from_secs(15),
+            registrations_limit: 3,
         }
+    }
+}
+
+/// Kept for compatibility; ignored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RelayConfig {
+    /// Relay reservations kept.
+    pub registrations_limit: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            registrations_limit: 3,
+        }
+    }
+}
+
+/// Kept for compatibility; ignored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AutonatConfig {
+    /// Candidate addresses probed.
+    pub max_candidates: usize,
+    /// Between probes (`{secs, nanos}`).
+    pub probe_interval: std::time::Duration,
+}
+
+impl Default for AutonatConfig {
+    fn default() -> Self {
+        AutonatConfig {
+            max_candidates: 5,
+            probe_interval: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// Upstream's `[context]` section, which its config type requires; this
+/// node reads nothing from it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContextSection {
+    /// Upstream's migration switch (on, as upstream's `init` writes it).
+    pub migration_v2: bool,
+}
+
+impl Default for ContextSection {
+    fn default() -> Self {
+        ContextSection { migration_v2: true }
     }
 }
 
@@ -370,6 +446,7 @@ impl ConfigFile {
             blobstore: PathConfig {
                 path: "blobs".into(),
             },
+            context: ContextSection::default(),
             runtime: RuntimeSection::default(),
             presence: PresenceSection::default(),
         })
