@@ -814,7 +814,26 @@ impl Membership {
     ) -> Result<()> {
         metadata::validate(name.as_deref(), &data)
             .map_err(|why| NodeError::bad("InvalidMetadata", why))?;
-        let ns = self.namespace_of_group(group).ok_or_else(group_not_found)?;
+        let state = self.containing_group(group).ok_or_else(group_not_found)?;
+        // What the record is for must exist: a 404, not a governance refusal.
+        match &target {
+            metadata::Target::Group => {}
+            metadata::Target::Member(m) if !state.in_group(m, group) => {
+                return Err(NodeError::not_found(
+                    "MemberNotFound",
+                    "no member of the group has that key",
+                ));
+            }
+            metadata::Target::Context(c) if state.group_of(c) != Some(*group) => {
+                return Err(NodeError::not_found(
+                    "ContextNotFound",
+                    "no context of the group has that id",
+                ));
+            }
+            _ => {}
+        }
+        let ns = state.id;
+        drop(state);
         let body = Body::MetadataSet {
             group: *group,
             target,

@@ -10,6 +10,9 @@ use mero_network::{Multiaddr, NetworkClient, PeerId};
 use crate::error::{NodeError, Result};
 use crate::sync::{Gossip, Request, Response, peer_of};
 
+/// How many of an invitation's hinted addresses a joiner dials.
+const MAX_HINTED_ADDRS: usize = 8;
+
 /// The network client, set when networking starts.
 #[derive(Default)]
 pub(crate) struct Peers {
@@ -137,7 +140,9 @@ impl Peers {
     /// is connected already.
     pub(crate) async fn reach(&self, peer: PeerId, addrs: &[String]) -> Result<bool> {
         let client = self.client()?;
-        for a in addrs {
+        // The addresses are an unsigned hint a pasted invitation carries:
+        // dial a few, never as many as it lists.
+        for a in addrs.iter().take(MAX_HINTED_ADDRS) {
             let Ok(addr) = a.parse::<Multiaddr>() else {
                 continue;
             };

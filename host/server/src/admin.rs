@@ -30,7 +30,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
         .map_err(|e| ApiError::bad("InvalidJson", format!("invalid JSON body: {e}")))
 }
 
-fn context_id(s: &str) -> ApiResult<ContextId> {
+pub(crate) fn context_id(s: &str) -> ApiResult<ContextId> {
     parse_b58(s, "context id")
         .map(ContextId)
         .map_err(|m| ApiError::bad("InvalidContextId", m))

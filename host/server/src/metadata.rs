@@ -6,19 +6,15 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use mero_api::ids::{b58, parse_b58};
+use mero_api::ids::b58;
 use mero_api::metadata::{GetMetadataResponse, MetadataRecord, SetMetadataRequest};
 use mero_node::Node;
 use mero_node::governance::metadata::{Record, Target};
 
-use crate::admin::{group_id, json_body, member_id};
-use crate::error::{ApiError, ApiResult};
+use crate::admin::{context_id, group_id, json_body, member_id};
+use crate::error::ApiResult;
 
-fn context(s: &str) -> ApiResult<[u8; 32]> {
-    parse_b58(s, "context id").map_err(|m| ApiError::bad("InvalidContextId", m))
-}
-
-fn record_dto(r: Record) -> MetadataRecord {
+pub(crate) fn record_dto(r: Record) -> MetadataRecord {
     MetadataRecord {
         name: r.name,
         data: r.data,
@@ -107,7 +103,7 @@ pub(crate) async fn get_context(
     State(node): State<Node>,
     Path((id, ctx)): Path<(String, String)>,
 ) -> ApiResult<Json<GetMetadataResponse>> {
-    get(&node, &id, Target::Context(context(&ctx)?))
+    get(&node, &id, Target::Context(context_id(&ctx)?.0))
 }
 
 /// Replaces a context's metadata record: admins and holders of
@@ -122,5 +118,5 @@ pub(crate) async fn set_context(
     Path((id, ctx)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set(&node, &id, Target::Context(context(&ctx)?), &body).await
+    set(&node, &id, Target::Context(context_id(&ctx)?.0), &body).await
 }

@@ -626,8 +626,6 @@ impl Namespace {
                 == 1
     }
 
-    /// `author` may change `member`: it holds MANAGE_MEMBERS, `member`
-    /// exists, and only admins change admins.
     /// A metadata record: within the limits, on a group that exists and a
     /// member or context of it; set by a holder of manage-metadata, or by a
     /// member of the group for its own record (upstream's rule).
@@ -669,6 +667,8 @@ impl Namespace {
         Ok(())
     }
 
+    /// `author` may change `member`: it holds MANAGE_MEMBERS, `member`
+    /// exists, and only admins change admins.
     fn check_manage(&self, author: &[u8; 32], member: &[u8; 32]) -> Result<(), Refused> {
         if !self.allowed(author, caps::MANAGE_MEMBERS) {
             return Err(Refused::Invalid("the author may not manage members".into()));
