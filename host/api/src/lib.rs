@@ -9,7 +9,8 @@
 //!
 //! The admin API's types are here; [`jsonrpc`] holds `POST /jsonrpc`'s,
 //! [`ws`] the WebSocket session's, [`ids`] the id encodings, [`auth`] the
-//! login and token routes' (upstream's snake_case). [`outcome`]
+//! login and token routes' (upstream's snake_case), [`node`] the routes
+//! about the node, its groups and its contexts' members. [`outcome`]
 //! holds what a client reports after requests whose answer does not say
 //! what was done; the server never sends those.
 //!
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod ids;
 pub mod jsonrpc;
 pub mod metadata;
+pub mod node;
 pub mod outcome;
 pub mod upgrade;
 pub mod ws;

@@ -256,6 +256,51 @@ impl Node {
         })
     }
 
+    /// The keys that act in `ctx`: the members of its group (each node
+    /// acts as its one key). 404 if this node neither holds it nor knows
+    /// its registration.
+    pub fn context_identities(&self, ctx: &ContextId) -> Result<Vec<[u8; 32]>> {
+        let ns = match self.inner.members.registering(ctx) {
+            Some(ns) => ns,
+            None => {
+                let meta = self.context(ctx)?.meta;
+                meta.group
+                    .and_then(|g| self.inner.members.get(&g))
+                    .ok_or_else(|| NodeError::not_found("ContextNotFound", "Context not found"))?
+            }
+        };
+        authz::may_read_roster(&ns, &self.public_key())?;
+        let group = ns.group_of(&ctx.0).unwrap_or(ns.id);
+        Ok(ns
+            .members
+            .keys()
+            .filter(|k| ns.in_group(k, &group))
+            .copied()
+            .collect())
+    }
+
+    /// The bytes this node stores of `ctx`'s state (keys and entries).
+    pub async fn context_storage_size(&self, ctx: &ContextId) -> Result<u64> {
+        self.context(ctx)?;
+        let store = self.inner.store.clone();
+        let ctx = *ctx;
+        blocking(move || {
+            let snap = store.snapshot()?;
+            let mut total = 0u64;
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = snap.entries_page(&ctx, after.as_deref(), 4096)?;
+                let Some((last, _)) = page.last() else { break };
+                after = Some(last.clone());
+                for (k, v) in &page {
+                    total = total.saturating_add((k.len() + v.len()) as u64);
+                }
+            }
+            Ok(total)
+        })
+        .await
+    }
+
     /// Every context on this node.
     pub fn contexts(&self) -> Result<Vec<ContextInfo>> {
         let snap = self.inner.store.snapshot()?;

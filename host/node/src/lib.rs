@@ -70,7 +70,7 @@ pub use contexts::{ContextInfo, args_text};
 pub use error::{NodeError, Result};
 pub use governance::invitation::SignedInvitation;
 pub use governance::{Role, caps};
-pub use membership::{Membership, Subgroup};
+pub use membership::{GroupInfo, Membership, Subgroup};
 pub use mero_crdt::ContextId;
 pub use mero_executor::CallOutcome;
 pub use mero_runtime::{CallError, Intent};

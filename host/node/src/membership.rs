@@ -49,6 +49,32 @@ pub struct Subgroup {
     pub contexts: usize,
 }
 
+/// A group (the namespace itself or a subgroup) as its members see it.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    /// Its id.
+    pub id: [u8; 32],
+    /// Its namespace.
+    pub namespace: [u8; 32],
+    /// A human name.
+    pub name: Option<String>,
+    /// Its parent group (`None` for the namespace).
+    pub parent: Option<[u8; 32]>,
+    /// The application its contexts run.
+    pub app: AppInfo,
+    /// Its effective members.
+    pub members: usize,
+    /// Contexts registered in it.
+    pub contexts: usize,
+    /// Capabilities members get by default.
+    pub default_capabilities: u32,
+    /// Open or restricted (`None` for the namespace).
+    pub open: Option<bool>,
+    /// A digest of the governance it is folded from: equal on nodes that
+    /// hold the same.
+    pub state_hash: [u8; 32],
+}
+
 fn group_not_found() -> NodeError {
     NodeError::not_found("GroupNotFound", "Group not found")
 }
@@ -741,6 +767,51 @@ impl Membership {
         )
         .await?;
         Ok(group)
+    }
+
+    /// A group (a namespace or one of its subgroups) as its members see
+    /// it.
+    pub fn group_info(&self, group: &[u8; 32]) -> Result<GroupInfo> {
+        let s = self.containing_group(group).ok_or_else(group_not_found)?;
+        authz::may_read_roster(&s, &self.me())?;
+        let app = s
+            .app_of(group)
+            .cloned()
+            .ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
+        let sub = s.groups.get(group);
+        // Nodes that hold the same governance agree on it: a digest of the
+        // namespace's heads.
+        let mut digest = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut digest, b"mero.group-state.v1");
+        for h in &s.heads {
+            sha2::Digest::update(&mut digest, h);
+        }
+        Ok(GroupInfo {
+            id: *group,
+            namespace: s.id,
+            name: match sub {
+                Some(g) => g.name.clone(),
+                None => s.name.clone(),
+            },
+            parent: sub.map(|g| g.parent),
+            app,
+            members: s.members.keys().filter(|k| s.in_group(k, group)).count(),
+            contexts: s.contexts.values().filter(|r| r.group == *group).count(),
+            default_capabilities: s.default_capabilities,
+            open: sub.map(|g| g.open),
+            state_hash: sha2::Digest::finalize(digest).into(),
+        })
+    }
+
+    /// The direct subgroups of a group: id and name.
+    pub fn child_groups(&self, group: &[u8; 32]) -> Result<Vec<([u8; 32], Option<String>)>> {
+        let s = self.containing_group(group).ok_or_else(group_not_found)?;
+        authz::may_read_roster(&s, &self.me())?;
+        Ok(s.groups
+            .iter()
+            .filter(|(_, g)| g.parent == *group)
+            .map(|(id, g)| (*id, g.name.clone()))
+            .collect())
     }
 
     /// The subgroups of a namespace.

@@ -247,6 +247,11 @@ impl Node {
         &self.inner.events
     }
 
+    /// Where this node's swarm listens now (none without networking).
+    pub async fn listen_addrs(&self) -> Vec<String> {
+        self.inner.peers.listen_addrs().await
+    }
+
     /// Peers connected now.
     pub async fn peer_count(&self) -> usize {
         self.inner.peers.connected().await.len()

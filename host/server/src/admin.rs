@@ -88,7 +88,7 @@ pub(crate) fn context_dto(c: &ContextInfo) -> Context {
     }
 }
 
-fn namespace_dto(n: &NamespaceInfo) -> Namespace {
+pub(crate) fn namespace_dto(n: &NamespaceInfo) -> Namespace {
     Namespace {
         namespace_id: hex32(&n.group.id),
         app_key: hex32(&n.group.blob),

@@ -19,8 +19,10 @@
 mod admin;
 pub mod auth;
 mod browser;
+mod contexts;
 mod error;
 mod groups;
+mod identity;
 mod install;
 mod jsonrpc;
 mod listen;
@@ -100,6 +102,16 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         admin::sync_context,
         admin::sync_all,
         groups::set_auto_follow,
+        groups::get_group,
+        groups::list_subgroups,
+        groups::namespaces_for_application,
+        contexts::identities,
+        contexts::identities_owned,
+        contexts::storage,
+        contexts::leave,
+        identity::identity,
+        identity::context_identity,
+        identity::network_status,
         upgrade::upgrade_group,
         upgrade::upgrade_status,
         upgrade::retry_upgrade,
@@ -341,6 +353,31 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
             "/admin-api/groups/{id}/members/{account}/capabilities",
             axum::routing::put(admin::set_member_capabilities).get(admin::get_member_capabilities),
         )
+        .route("/admin-api/groups/{id}", get(groups::get_group))
+        .route(
+            "/admin-api/groups/{id}/subgroups",
+            get(groups::list_subgroups),
+        )
+        .route(
+            "/admin-api/namespaces/for-application/{app}",
+            get(groups::namespaces_for_application),
+        )
+        .route(
+            "/admin-api/contexts/{id}/identities",
+            get(contexts::identities),
+        )
+        .route(
+            "/admin-api/contexts/{id}/identities-owned",
+            get(contexts::identities_owned),
+        )
+        .route("/admin-api/contexts/{id}/storage", get(contexts::storage))
+        .route("/admin-api/contexts/{id}/leave", post(contexts::leave))
+        .route("/admin-api/identity", get(identity::identity))
+        .route(
+            "/admin-api/identity/context",
+            post(identity::context_identity),
+        )
+        .route("/admin-api/network/status", get(identity::network_status))
         .route(
             "/admin-api/groups/{id}/members/{account}/auto-follow",
             axum::routing::put(groups::set_auto_follow),

@@ -165,6 +165,7 @@ impl Fixture {
             .replace("{account}", &self.ids.account)
             .replace("{name}", "alias1")
             .replace("{context}", &self.ids.ctx)
+            .replace("{app}", &self.ids.app)
     }
 }
 
@@ -517,6 +518,18 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
             json(json!({"capabilities": 0})),
         ),
         row(
+            "PUT",
+            "/admin-api/groups/{id}/members/{account}/auto-follow",
+            format!("/admin-api/groups/{ns}/members/{}/auto-follow", w.member),
+            json(json!({"autoFollowContexts": false, "autoFollowSubgroups": false})),
+        ),
+        row(
+            "POST",
+            "/admin-api/identity/context",
+            "/admin-api/identity/context".into(),
+            Payload::None,
+        ),
+        row(
             "POST",
             "/admin-api/namespaces/{id}/join",
             format!("/admin-api/namespaces/{}/join", w.theirs),
@@ -569,6 +582,12 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
             "/admin-api/auth/rotate-keys",
             "/admin-api/auth/rotate-keys".into(),
             json(json!({"retire_previous": false})),
+        ),
+        row(
+            "POST",
+            "/admin-api/contexts/{id}/leave",
+            format!("/admin-api/contexts/{}/leave", w.theirs_ctx),
+            Payload::None,
         ),
         row(
             "POST",
