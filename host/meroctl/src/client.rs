@@ -88,8 +88,22 @@ pub(crate) struct Client {
 impl Client {
     /// A client of the node at `base`, sending `token` as its bearer token.
     pub(crate) fn new(base: &str, token: Option<String>) -> Result<Client, ClientError> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
+        Client::bounded(base, token, None)
+    }
+
+    /// A client whose every request (connecting, sending, reading the
+    /// answer) gives up after `timeout`: a node frozen with SIGSTOP
+    /// accepts connections and never answers.
+    pub(crate) fn bounded(
+        base: &str,
+        token: Option<String>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Client, ClientError> {
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(t) = timeout {
+            builder = builder.timeout(t);
+        }
+        let http = builder
             .build()
             .map_err(|e| ClientError::Unexpected(e.to_string()))?;
         Ok(Client {

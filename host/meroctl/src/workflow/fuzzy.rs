@@ -73,6 +73,11 @@ impl Tracker {
     pub(crate) fn fail(&mut self, what: &str, detail: &str) {
         self.failed += 1;
         self.per_op.entry(self.op.clone()).or_default().2 += 1;
+        // A long run's misses are counted, but only the first are kept, so
+        // that a broken node cannot grow the tracker without bound.
+        if self.misses.len() >= KEPT_MISSES {
+            return;
+        }
         self.misses.push(Miss {
             at: self.started.elapsed(),
             op: self.op.clone(),
@@ -100,6 +105,10 @@ impl Tracker {
 
 /// The name the final checks are reported under.
 const FINAL: &str = "final convergence";
+
+/// How many failed checks a fuzzy run keeps the detail of (the rest are
+/// only counted).
+const KEPT_MISSES: usize = 500;
 
 /// A node of the run: its name and merobox's optional executor key.
 struct FuzzNode {
@@ -377,8 +386,7 @@ fn report(runner: &Runner<'_>, t: &Tracker, elapsed: Duration, ops_per_min: f64,
     }
     // Every failed check (a cap keeps a broken run's output readable; the
     // count says how many were left out).
-    const SHOWN: usize = 500;
-    for m in t.misses.iter().take(SHOWN) {
+    for m in &t.misses {
         p.line(&format!(
             "    FAILED [{}] {}: {} {}",
             secs(m.at),
@@ -387,10 +395,25 @@ fn report(runner: &Runner<'_>, t: &Tracker, elapsed: Duration, ops_per_min: f64,
             m.detail
         ));
     }
-    if t.misses.len() > SHOWN {
-        p.line(&format!(
-            "    ... and {} more failed checks",
-            t.misses.len() - SHOWN
-        ));
+    let left_out = t.failed.saturating_sub(t.misses.len() as u64);
+    if left_out > 0 {
+        p.line(&format!("    ... and {left_out} more failed checks"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_misses_are_kept_the_rest_counted() {
+        let mut t = Tracker::new();
+        t.begin("op");
+        for i in 0..KEPT_MISSES + 250 {
+            t.fail("check", &format!("miss {i}"));
+        }
+        assert_eq!(t.failed, (KEPT_MISSES + 250) as u64);
+        assert_eq!(t.misses.len(), KEPT_MISSES);
+        assert_eq!(t.misses[0].detail, "miss 0");
     }
 }

@@ -95,7 +95,7 @@ pub(crate) enum WorkflowError {
     Nodes { error: NodeError, dir: PathBuf },
     #[error("{0}")]
     Failed(String),
-    #[error("interrupted (Ctrl-C){}", if *.kept { "; the nodes are left running" } else { "; the nodes were stopped" })]
+    #[error("interrupted (Ctrl-C or SIGTERM){}", if *.kept { "; the nodes are left running" } else { "; the nodes were stopped" })]
     Interrupted { kept: bool },
     #[error("cannot write {}: {error}", file.display())]
     Write {
@@ -189,20 +189,40 @@ async fn run_file(args: RunArgs) -> Result<(), WorkflowError> {
     }
     let log_level = wf.log_level.clone().unwrap_or_else(|| "info".into());
     let started = Instant::now();
+    // From here on Ctrl-C and SIGTERM no longer kill meroctl: they end the
+    // run, which stops the nodes (in their own process group, they would
+    // outlive it) unless `--keep`.
+    let mut interrupt = Interrupt::new()?;
     progress.set("starting the nodes".into());
-    let cluster = match Cluster::init(&dir, &merod, &wf.nodes, &log_level).await {
-        Ok(c) => c,
-        Err(error) => {
+    let cluster = tokio::select! {
+        c = Cluster::init(&dir, &merod, &wf.nodes, &log_level) => match c {
+            Ok(c) => c,
+            Err(error) => {
+                progress.finish();
+                return Err(WorkflowError::Nodes { error, dir });
+            }
+        },
+        // No node runs yet (`merod init` only writes their homes).
+        () = interrupt.recv() => {
             progress.finish();
-            return Err(WorkflowError::Nodes { error, dir });
+            return Err(WorkflowError::Interrupted { kept: false });
         }
     };
-    if let Err(error) = cluster.start_all(wf.wait_timeout).await {
-        if !args.keep {
+    let up = tokio::select! {
+        r = cluster.start_all(wf.wait_timeout) => Some(r),
+        () = interrupt.recv() => None,
+    };
+    if !matches!(up, Some(Ok(()))) {
+        progress.finish();
+        if args.keep {
+            keep(&cluster);
+        } else {
             cluster.stop_all().await;
         }
-        progress.finish();
-        return Err(WorkflowError::Nodes { error, dir });
+        return Err(match up {
+            Some(Err(error)) => WorkflowError::Nodes { error, dir },
+            _ => WorkflowError::Interrupted { kept: args.keep },
+        });
     }
     let base_dir = args
         .file
@@ -219,7 +239,7 @@ async fn run_file(args: RunArgs) -> Result<(), WorkflowError> {
     let mut records = Vec::new();
     let outcome = tokio::select! {
         f = run_steps(&runner, &wf, &mut vars, &mut records) => Some(f),
-        _ = tokio::signal::ctrl_c() => None,
+        () = interrupt.recv() => None,
     };
     progress.finish();
     let total = started.elapsed();
@@ -247,7 +267,9 @@ async fn run_file(args: RunArgs) -> Result<(), WorkflowError> {
     }
     let failure = match outcome {
         None => {
-            if !args.keep {
+            if args.keep {
+                keep(&cluster);
+            } else {
                 cluster.stop_all().await;
             }
             return Err(WorkflowError::Interrupted { kept: args.keep });
@@ -275,6 +297,34 @@ async fn run_file(args: RunArgs) -> Result<(), WorkflowError> {
                 report::secs(total)
             );
             Ok(())
+        }
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this is made (a
+/// signal that arrives between two `recv` is kept for the next).
+struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn new() -> Result<Interrupt, WorkflowError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let catch = |kind| {
+            signal(kind).map_err(|e| WorkflowError::Usage(format!("cannot catch signals: {e}")))
+        };
+        Ok(Interrupt {
+            int: catch(SignalKind::interrupt())?,
+            term: catch(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
     }
 }
@@ -401,4 +451,22 @@ fn keep(cluster: &Cluster) {
         );
     }
     cluster.detach();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sigterm_is_caught_once_the_handler_is_installed() {
+        let mut interrupt = Interrupt::new().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tokio::time::timeout(std::time::Duration::from_secs(10), interrupt.recv())
+            .await
+            .expect("SIGTERM reaches the runner, not the default handler");
+    }
 }

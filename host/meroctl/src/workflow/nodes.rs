@@ -20,6 +20,12 @@ use crate::client::Client;
 /// lagging node catches up in well under a second.
 const FAST_SYNC: &[&str] = &["sync.frequency_ms=300"];
 
+/// The longest any single request to a node may take: a backstop for
+/// steps that bound their requests by no timeout of their own (a frozen
+/// node must not hang a run forever). Steps and polls bound theirs more
+/// tightly by the time they have left.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How long a node may take to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(15);
 
@@ -200,13 +206,15 @@ impl ManagedNode {
                 node: spec.name.clone(),
                 message,
             })?;
-        let client =
-            Client::new(&format!("http://127.0.0.1:{server_port}"), token).map_err(|e| {
-                NodeError::Other {
-                    node: spec.name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+        let client = Client::bounded(
+            &format!("http://127.0.0.1:{server_port}"),
+            token,
+            Some(REQUEST_TIMEOUT),
+        )
+        .map_err(|e| NodeError::Other {
+            node: spec.name.clone(),
+            message: e.to_string(),
+        })?;
         Ok(ManagedNode {
             name: spec.name.clone(),
             home,
@@ -226,9 +234,11 @@ impl ManagedNode {
 
     /// A client of this node with another token (or none).
     pub(crate) fn client_with(&self, token: Option<String>) -> Result<Client, NodeError> {
-        Client::new(self.client.base(), token).map_err(|e| NodeError::Other {
-            node: self.name.clone(),
-            message: e.to_string(),
+        Client::bounded(self.client.base(), token, Some(REQUEST_TIMEOUT)).map_err(|e| {
+            NodeError::Other {
+                node: self.name.clone(),
+                message: e.to_string(),
+            }
         })
     }
 
@@ -255,9 +265,15 @@ impl ManagedNode {
     /// health until it answers or `timeout` passes.
     pub(crate) async fn start(&self, timeout: Duration) -> Result<(), NodeError> {
         let mut slot = self.child.lock().await;
-        if slot.is_some() {
+        // A process that has exited (crashed, or killed from outside) is
+        // reaped and forgotten: only a live one is "already running".
+        if let Some(child) = slot.as_mut()
+            && !matches!(child.try_wait(), Ok(Some(_)))
+        {
             return Err(self.other("is already running"));
         }
+        *slot = None;
+        let deadline = Instant::now() + timeout;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -284,7 +300,6 @@ impl ManagedNode {
                 source,
             })?;
         *slot = Some(child);
-        let started = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
             if let Some(child) = slot.as_mut()
@@ -297,18 +312,23 @@ impl ManagedNode {
                     log: self.log_path().display().to_string(),
                 });
             }
-            if self.client.get::<Value>("/admin-api/health").await.is_ok() {
+            // Each request bounded by the time left: a node frozen with
+            // SIGSTOP accepts connections but never answers.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(left, self.client.get::<Value>("/admin-api/health")).await
+            {
                 self.set_state(State::Running);
                 return Ok(());
             }
-            if started.elapsed() > timeout {
+            if Instant::now() >= deadline {
                 return Err(NodeError::Unhealthy {
                     node: self.name.clone(),
                     timeout,
                     log: self.log_path().display().to_string(),
                 });
             }
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
             pause = (pause * 2).min(Duration::from_millis(250));
         }
     }
@@ -441,4 +461,78 @@ fn free_port(node: &str) -> Result<std::net::TcpListener, NodeError> {
         node: node.into(),
         message: format!("no free port on 127.0.0.1: {e}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node whose "merod" is `merod` (a script), served at `base`.
+    fn node(dir: &Path, merod: &Path, base: &str) -> ManagedNode {
+        ManagedNode {
+            name: "n1".into(),
+            home: dir.to_path_buf(),
+            server_port: 1,
+            client: Client::new(base, None).unwrap(),
+            child: tokio::sync::Mutex::new(None),
+            state: Mutex::new(State::Stopped),
+            merod: merod.to_path_buf(),
+            log_level: "info".into(),
+        }
+    }
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let p = dir.join("fake-merod");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("meroctl-nodes-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("n1")).unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn a_dead_process_is_not_already_running() {
+        let dir = tempdir("dead");
+        let merod = script(&dir, "exit 3");
+        let n = node(&dir, &merod, "http://127.0.0.1:1");
+        let mut dead = Command::new("true").spawn().unwrap();
+        let _ = dead.wait().await;
+        *n.child.lock().await = Some(dead);
+        let e = n.start(Duration::from_secs(5)).await.unwrap_err();
+        assert!(matches!(e, NodeError::Exited { .. }), "{e}");
+        // A live one is.
+        *n.child.lock().await = Some(
+            Command::new("sleep")
+                .arg("30")
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap(),
+        );
+        let e = n.start(Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.to_string().contains("already running"), "{e}");
+        n.kill().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_node_that_never_answers_times_out() {
+        let dir = tempdir("frozen");
+        let merod = script(&dir, "exec sleep 30");
+        // Accepts connections and never answers, as a SIGSTOPped node.
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let base = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+        let n = node(&dir, &merod, &base);
+        let started = Instant::now();
+        let e = n.start(Duration::from_millis(300)).await.unwrap_err();
+        assert!(matches!(e, NodeError::Unhealthy { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        n.kill().await;
+        drop(l);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

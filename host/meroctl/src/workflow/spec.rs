@@ -875,6 +875,66 @@ impl Checker {
     }
 
     fn nodes(&mut self, n: &Node, ignored: &mut Vec<String>) -> Vec<NodeSpec> {
+        let mut ports = Vec::new();
+        let nodes = self.node_specs(n, ignored, &mut ports);
+        // No two nodes (nor one node's two ports) on the same port.
+        let mut seen: Vec<(u16, usize)> = Vec::new();
+        for (port, line, what) in ports {
+            if let Some((_, first)) = seen.iter().find(|(p, _)| *p == port) {
+                self.problem(
+                    line,
+                    format!("{what}: port {port} is already taken (line {first})"),
+                );
+            } else {
+                seen.push((port, line));
+            }
+        }
+        nodes
+    }
+
+    /// A node name or `prefix` must be a plain file name: it names the
+    /// node's home under the run's directory.
+    fn node_name(&mut self, name: &str, line: usize, what: &str) -> bool {
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            self.problem(
+                line,
+                format!("{what} `{name}` may hold only letters, digits, `_` and `-`"),
+            );
+        }
+        ok
+    }
+
+    /// A port, `base + offset`, if it is one (1 to 65535); a problem at
+    /// `line` otherwise.
+    fn port(&mut self, v: &Node, offset: i64, what: &str) -> Option<u16> {
+        // Not a number: the key's check says so.
+        let p = integer(v)?;
+        match p.checked_add(offset).and_then(|p| u16::try_from(p).ok()) {
+            Some(port) if port > 0 => Some(port),
+            _ if offset == 0 => {
+                self.problem(v.line, format!("{what} {p} is not a port (1 to 65535)"));
+                None
+            }
+            _ => {
+                self.problem(
+                    v.line,
+                    format!("{what} {p} + {offset} is not a port (1 to 65535)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn node_specs(
+        &mut self,
+        n: &Node,
+        ignored: &mut Vec<String>,
+        ports: &mut Vec<(u16, usize, String)>,
+    ) -> Vec<NodeSpec> {
         let Some(entries) = n.entries() else {
             self.problem(
                 n.line,
@@ -913,15 +973,28 @@ impl Checker {
                 .get("prefix")
                 .and_then(Node::as_str)
                 .unwrap_or("calimero-node");
-            let base = |key: &str| n.get(key).and_then(integer);
-            let (swarm, server) = (base("base_port"), base("base_rpc_port"));
-            return (0..count)
-                .map(|i| NodeSpec {
-                    name: format!("{prefix}-{}", i + 1),
-                    server_port: server.and_then(|p| u16::try_from(p + i).ok()),
-                    swarm_port: swarm.and_then(|p| u16::try_from(p + i).ok()),
-                })
-                .collect();
+            if let Some(p) = n.get("prefix") {
+                self.node_name(prefix, p.line, "`prefix`");
+            }
+            let mut out = Vec::new();
+            for i in 0..count {
+                let name = format!("{prefix}-{}", i + 1);
+                let mut port = |key: &str| {
+                    let v = n.get(key)?;
+                    let what = format!("`nodes.{key}` (node `{name}`)");
+                    let p = self.port(v, i, &what)?;
+                    ports.push((p, v.line, what));
+                    Some(p)
+                };
+                let server_port = port("base_rpc_port");
+                let swarm_port = port("base_port");
+                out.push(NodeSpec {
+                    name,
+                    server_port,
+                    swarm_port,
+                });
+            }
+            return out;
         }
         let mut out = Vec::new();
         for (key, spec) in entries {
@@ -951,10 +1024,13 @@ impl Checker {
             {
                 self.problem(t.line, "`mock_tee` is not supported");
             }
-            let port = |k: &str| {
-                spec.get(k)
-                    .and_then(integer)
-                    .and_then(|p| u16::try_from(p).ok())
+            self.node_name(&key.name, key.line, "node name");
+            let mut port = |k: &str| {
+                let v = spec.get(k)?;
+                let what = format!("node `{}`: `{k}`", key.name);
+                let p = self.port(v, 0, &what)?;
+                ports.push((p, v.line, what));
+                Some(p)
             };
             out.push(NodeSpec {
                 name: key.name.clone(),
@@ -1523,6 +1599,53 @@ mod tests {
                 .map(|p| (p.line, p.message))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn node_names_and_prefixes_are_plain_names() {
+        let p = problems("name: t\nnodes:\n  count: 2\n  prefix: ../x\nsteps: []\n");
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == 4 && m.contains("`prefix` `../x`")),
+            "{p:?}"
+        );
+        let p = problems("name: t\nnodes:\n  /tmp/x: {}\n  ok_1-a: {}\nsteps: []\n");
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == 3 && m.contains("node name `/tmp/x`")),
+            "{p:?}"
+        );
+        assert!(!p.iter().any(|(_, m)| m.contains("ok_1-a")), "{p:?}");
+    }
+
+    #[test]
+    fn ports_out_of_range_overflowing_or_taken_are_problems() {
+        let p = problems(
+            "name: t\nnodes:\n  count: 2\n  prefix: n\n  base_rpc_port: 65535\n  base_port: 9223372036854775807\nsteps: []\n",
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == 5 && m.contains("65535 + 1 is not a port")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == 6 && m.contains("is not a port")),
+            "{p:?}"
+        );
+        let p = problems(
+            "name: t\nnodes:\n  a:\n    rpc_port: 70000\n    port: 3000\n  b:\n    rpc_port: 3000\nsteps: []\n",
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == 4 && m.contains("70000 is not a port")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|(l, m)| *l == 7 && m.contains("port 3000 is already taken (line 5)")),
+            "{p:?}"
+        );
     }
 
     /// One step of every type this runner runs, with its required keys,

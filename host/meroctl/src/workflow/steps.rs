@@ -32,6 +32,8 @@ use crate::client::{Client, ClientError, NoBody};
 /// with their placeholders (to keep their types), outputs name fields.
 const UNRESOLVED: &[&str] = &[
     "statements",
+    // A script's command line gets its values shell-quoted (see `script`).
+    "script",
     "outputs",
     "name",
     "description",
@@ -80,7 +82,35 @@ impl StepError {
         }
     }
 
-    /// Message and answer, as `expected_error` is matched against.
+    /// What `expected_error` is matched against: the node's answer only
+    /// (its error type, exact kind and message), never the runner's own
+    /// words around it, which name the method or request and would match
+    /// any failure. Without an answer (the step failed before any node
+    /// answered), the runner's message.
+    pub(crate) fn judged(&self) -> String {
+        if let Some(f) = &self.fields {
+            let text = |v: &Value| match v {
+                Value::Null => None,
+                v => Some(text_of(v)),
+            };
+            // `message (type, kind, HTTP code)`, as meroctl prints it.
+            let kinds: Vec<String> = [
+                f.get("error_type").and_then(text),
+                f.get("error").and_then(|e| e.get("kind")).and_then(text),
+                f.get("error_code")
+                    .and_then(text)
+                    .map(|c| format!("HTTP {c}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let message = f.get("error_message").and_then(text).unwrap_or_default();
+            return format!("{message} ({})", kinds.join(", "));
+        }
+        self.answer.clone().unwrap_or_else(|| self.message.clone())
+    }
+
+    /// Message and answer, as reports show them.
     pub(crate) fn text(&self) -> String {
         match &self.answer {
             Some(a) => format!("{}: {a}", self.message),
@@ -277,17 +307,34 @@ impl<'a> Runner<'a> {
         tracker: Option<&'s RefCell<Tracker>>,
     ) -> LocalBoxFuture<'s, Result<Passed, Failure>> {
         async move {
-            let secs = |k: &str| {
-                step.cfg
-                    .get(k)
-                    .and_then(Value::as_f64)
-                    .filter(|s| s.is_finite() && *s > 0.0)
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            // Resolved (`{{x}}`) and read as every duration is: a string
+            // such as "60" (from `${RETRY:-60}`) retries too.
+            let retry = |k: &str| -> Result<Option<Duration>, StepError> {
+                let Some(raw) = step.cfg.get(k).filter(|v| !v.is_null()) else {
+                    return Ok(None);
+                };
+                let v = vars
+                    .resolve(raw)
+                    .map_err(|e| StepError::new(format!("`{k}`: {e}")))?;
+                Cfg(Map::from_iter([(k.to_string(), v)])).secs(k)
             };
-            let Some(limit) = secs("retry_for") else {
+            let (limit, interval) = match (retry("retry_for"), retry("retry_interval")) {
+                (Ok(l), Ok(i)) => (l, i),
+                (Err(error), _) | (_, Err(error)) => {
+                    return Err(Failure {
+                        label: display_label(step, vars),
+                        ty: step.ty,
+                        line: step.line,
+                        node: node_of(step),
+                        error,
+                        inputs: None,
+                    });
+                }
+            };
+            let Some(limit) = limit.filter(|l| !l.is_zero()) else {
                 return self.attempt(step, vars, tracker).await;
             };
-            let interval = secs("retry_interval").unwrap_or(Duration::from_millis(200));
+            let interval = interval.unwrap_or(Duration::from_millis(200));
             let started = Instant::now();
             loop {
                 match self.attempt(step, vars, tracker).await {
@@ -374,11 +421,12 @@ impl<'a> Runner<'a> {
                 Err(e) if expected && !e.assertion => {
                     let text = e.text();
                     if let Some(want) = &expected_error
-                        && !text.contains(want.as_str())
+                        && !e.judged().contains(want.as_str())
                     {
                         let mut e = e;
                         e.message = format!(
-                            "failed, but not with the expected error `{want}`: {}",
+                            "failed, but not with the expected error `{want}` (the answer was `{}`): {}",
+                            e.judged(),
                             e.message
                         );
                         return Err(fail(e, Some(inputs), node));
@@ -929,6 +977,8 @@ impl<'a> Runner<'a> {
     /// `context_node`, and every other node invited, joined, in the context.
     async fn mesh(&self, cfg: &Cfg, vars: &mut Vars) -> Result<Value, StepError> {
         let (owner, c) = self.client(cfg, "context_node")?;
+        // Several requests: each bounded by the step's timeout.
+        let limit = cfg.secs("timeout")?.unwrap_or(self.wait_timeout);
         let body = CreateNamespaceRequest {
             application_id: cfg.str("application_id")?,
             name: None,
@@ -936,7 +986,7 @@ impl<'a> Runner<'a> {
             initialization_params: Some(params(cfg)?),
         };
         let made = data(
-            c.post::<Value>("/admin-api/namespaces", &body).await,
+            bounded(limit, c.post::<Value>("/admin-api/namespaces", &body)).await,
             "creating the namespace",
         )?;
         let ns = made["namespaceId"].as_str().unwrap_or_default().to_string();
@@ -952,29 +1002,37 @@ impl<'a> Runner<'a> {
                 continue;
             }
             let invited = data(
-                c.post::<Value>(
-                    &format!("/admin-api/namespaces/{ns}/invite"),
-                    &InviteRequest::default(),
+                bounded(
+                    limit,
+                    c.post::<Value>(
+                        &format!("/admin-api/namespaces/{ns}/invite"),
+                        &InviteRequest::default(),
+                    ),
                 )
                 .await,
                 "inviting",
             )?;
             let node = self.node(&name)?;
             let joined = data(
-                node.client()
-                    .post::<Value>(
+                bounded(
+                    limit,
+                    node.client().post::<Value>(
                         &format!("/admin-api/namespaces/{ns}/join"),
                         &JoinNamespaceRequest {
                             invitation: invited["invitation"].clone(),
                         },
-                    )
-                    .await,
+                    ),
+                )
+                .await,
                 &format!("joining the namespace on `{name}`"),
             )?;
             data(
-                node.client()
-                    .post::<Value>(&format!("/admin-api/contexts/{ctx}/join"), &NoBody {})
-                    .await,
+                bounded(
+                    limit,
+                    node.client()
+                        .post::<Value>(&format!("/admin-api/contexts/{ctx}/join"), &NoBody {}),
+                )
+                .await,
                 &format!("joining the context on `{name}`"),
             )?;
             vars.set(
@@ -1024,21 +1082,7 @@ impl<'a> Runner<'a> {
             .map_err(|e| request(&format!("calling `{method}`"), e))?;
         let answer = serde_json::to_value(&response).map_err(|e| StepError::new(e.to_string()))?;
         if let Some(err) = &response.error {
-            let mut e = StepError::answered(
-                format!(
-                    "the call `{method}` failed: {} ({})",
-                    err.message(),
-                    err.detail.clone().unwrap_or_else(|| err.kind.clone())
-                ),
-                serde_json::to_string(err).unwrap_or_default(),
-            );
-            e.fields = Some(json!({
-                "error_type": err.kind,
-                "error_code": Value::Null,
-                "error_message": err.message(),
-                "error": err,
-            }));
-            return Err(e);
+            return Err(call_error(&method, err));
         }
         Ok(answer)
     }
@@ -1083,6 +1127,9 @@ impl<'a> Runner<'a> {
         timeout: Duration,
     ) -> Result<Value, StepError> {
         let started = Instant::now();
+        let deadline = started
+            .checked_add(timeout)
+            .unwrap_or(started + Duration::from_secs(86400 * 365));
         let mut pause = cfg
             .secs("initial_check_interval")?
             .unwrap_or(Duration::from_millis(50));
@@ -1102,10 +1149,16 @@ impl<'a> Runner<'a> {
             {
                 for n in nodes {
                     if let Ok(node) = self.node(n) {
-                        let _ = node
-                            .client()
-                            .post::<Value>(&format!("/admin-api/contexts/sync/{ctx}"), &NoBody {})
-                            .await;
+                        let _ = within(deadline, async {
+                            node.client()
+                                .post::<Value>(
+                                    &format!("/admin-api/contexts/sync/{ctx}"),
+                                    &NoBody {},
+                                )
+                                .await
+                                .map_err(|e| e.to_string())
+                        })
+                        .await;
                     }
                 }
                 last_trigger = Some(Instant::now());
@@ -1115,12 +1168,14 @@ impl<'a> Runner<'a> {
                 let node = self.node(n)?;
                 let mut state = Ok(String::new());
                 if let Some(ctx) = context {
-                    state = root_hash(node, ctx).await;
+                    state = within(deadline, root_hash(node, ctx)).await;
                 }
                 if let Some(g) = group
                     && let Ok(s) = &state
                 {
-                    state = group_state(node, g).await.map(|g| format!("{s}|{g}"));
+                    state = within(deadline, group_state(node, g))
+                        .await
+                        .map(|g| format!("{s}|{g}"));
                 }
                 seen.push((n.clone(), state));
             }
@@ -1132,7 +1187,7 @@ impl<'a> Runner<'a> {
             let mut reads = Vec::new();
             if agreed && let (Some(e), Some(ctx)) = (&expect, context) {
                 for n in nodes {
-                    let read = self.read(n, ctx, e).await;
+                    let read = within(deadline, self.read(n, ctx, e)).await;
                     let ok = read
                         .as_ref()
                         .is_ok_and(|v| expr::loose_eq(v, e.get("equals").unwrap_or(&Value::Null)));
@@ -1163,7 +1218,7 @@ impl<'a> Runner<'a> {
                 }
                 return Ok(answer);
             }
-            if started.elapsed() >= timeout {
+            if Instant::now() >= deadline {
                 let mut lines: Vec<String> = seen
                     .iter()
                     .map(|(n, s)| match s {
@@ -1183,8 +1238,8 @@ impl<'a> Runner<'a> {
                     lines.join("; "),
                 ));
             }
-            tokio::time::sleep(pause).await;
-            pause = pause.mul_f64(factor.min(10.0)).min(cap);
+            tokio::time::sleep(pause_within(pause, deadline)).await;
+            pause = next_pause(pause, factor, cap);
         }
     }
 
@@ -1339,22 +1394,33 @@ impl<'a> Runner<'a> {
     }
 
     async fn script(&self, cfg: &Cfg, vars: &mut Vars) -> Result<Value, StepError> {
-        let script = cfg.str("script")?;
+        let written = cfg.str("script")?;
+        // A file path may be a placeholder; a command line gets each value
+        // shell-quoted, so that a value (perhaps a node's answer) is one
+        // word, never shell syntax. Values reach the script safely as
+        // environment variables and `args` too.
+        let plain = vars
+            .resolve_str(&written)
+            .map(|v| text_of(&v))
+            .map_err(|e| StepError::new(format!("`script`: {e}")))?;
         let args: Vec<String> = cfg
             .get("args")
             .and_then(Value::as_array)
             .map(|a| a.iter().map(text_of).collect())
             .unwrap_or_default();
         // A file runs with sh, as merobox's; anything else is a command line.
-        let mut cmd = match self.path(&script) {
+        let mut cmd = match self.path(&plain) {
             Ok(p) if p.is_file() => {
                 let mut c = tokio::process::Command::new("/bin/sh");
                 c.arg(p).args(&args);
                 c
             }
             _ => {
+                let line = vars
+                    .resolve_shell(&written)
+                    .map_err(|e| StepError::new(format!("`script`: {e}")))?;
                 let mut c = tokio::process::Command::new("/bin/sh");
-                c.arg("-c").arg(&script).arg("sh").args(&args);
+                c.arg("-c").arg(&line).arg("sh").args(&args);
                 c
             }
         };
@@ -1584,6 +1650,71 @@ impl<'a> Runner<'a> {
         }
         Ok(json!({"nodes": targets}))
     }
+}
+
+/// The pause between two polls: at least 10 ms (no busy loop), at most
+/// the time left (no sleeping past the deadline).
+fn pause_within(pause: Duration, deadline: Instant) -> Duration {
+    pause
+        .max(Duration::from_millis(10))
+        .min(deadline.saturating_duration_since(Instant::now()))
+}
+
+/// The next pause of a backoff: `pause * factor` (factor in [1, 10]),
+/// capped; never panics on an overflow.
+fn next_pause(pause: Duration, factor: f64, cap: Duration) -> Duration {
+    let factor = if factor.is_nan() {
+        1.0
+    } else {
+        factor.clamp(1.0, 10.0)
+    };
+    Duration::try_from_secs_f64(pause.as_secs_f64() * factor)
+        .unwrap_or(cap)
+        .min(cap)
+}
+
+/// `f`, or an error once `deadline` passes: every request of a poll is
+/// bounded by the time left, so that a frozen node cannot hang it.
+async fn within<T>(
+    deadline: Instant,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left, f)
+        .await
+        .unwrap_or_else(|_| Err("no answer in time (is the node paused?)".into()))
+}
+
+/// A request that gives up after `limit`.
+async fn bounded<T>(
+    limit: Duration,
+    f: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| {
+        Err(ClientError::Unexpected(format!(
+            "no answer within {} (is the node paused or overloaded?)",
+            super::report::secs(limit)
+        )))
+    })
+}
+
+/// A call the node answered with an error.
+fn call_error(method: &str, err: &mero_api::jsonrpc::RpcError) -> StepError {
+    let mut e = StepError::answered(
+        format!(
+            "the call `{method}` failed: {} ({})",
+            err.message(),
+            err.detail.clone().unwrap_or_else(|| err.kind.clone())
+        ),
+        serde_json::to_string(err).unwrap_or_default(),
+    );
+    e.fields = Some(json!({
+        "error_type": err.kind,
+        "error_code": Value::Null,
+        "error_message": err.message(),
+        "error": err,
+    }));
+    e
 }
 
 /// The answer's `data`, or the error of the request.
@@ -1904,6 +2035,69 @@ mod tests {
         assert_eq!(results[4].as_ref().ok(), Some(&Passed::AsExpected));
     }
 
+    #[test]
+    fn poll_pauses_stay_between_10ms_and_the_time_left() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(pause_within(Duration::ZERO, far), Duration::from_millis(10));
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert!(pause_within(Duration::from_secs(1_000_000), soon) <= Duration::from_millis(200));
+        let cap = Duration::from_millis(500);
+        assert_eq!(next_pause(Duration::MAX, 10.0, cap), cap);
+        assert_eq!(
+            next_pause(Duration::from_millis(100), f64::INFINITY, cap),
+            cap
+        );
+        assert_eq!(
+            next_pause(Duration::from_millis(100), f64::NAN, cap),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            next_pause(Duration::from_millis(100), 2.0, cap),
+            Duration::from_millis(200)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bounded_request_gives_up() {
+        let started = Instant::now();
+        let e = bounded::<Value>(Duration::from_millis(50), futures::future::pending())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("no answer within"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn expected_error_matches_the_nodes_answer_not_the_method_name() {
+        let err = mero_api::jsonrpc::RpcError {
+            kind: "ContextNotFound".into(),
+            data: json!("Context not found"),
+            detail: Some("NotFound".into()),
+        };
+        let e = call_error("set_notes", &err);
+        assert!(e.text().contains("set_notes"));
+        assert_eq!(e.judged(), "Context not found (ContextNotFound, NotFound)");
+        let unknown = mero_api::jsonrpc::RpcError {
+            kind: "FunctionCallError".into(),
+            data: json!("method \"set_notes\" not found"),
+            detail: Some("UnknownMethod".into()),
+        };
+        assert!(
+            call_error("set_notes", &unknown)
+                .judged()
+                .contains("UnknownMethod")
+        );
+        let api = request(
+            "inviting",
+            ClientError::Api {
+                status: reqwest::StatusCode::FORBIDDEN,
+                kind: "Forbidden".into(),
+                message: "not an admin".into(),
+            },
+        );
+        assert_eq!(api.judged(), "not an admin (Forbidden, HTTP 403)");
+    }
+
     #[tokio::test]
     async fn a_bare_expected_failure_accepts_any_error_a_pinned_one_only_its_own() {
         // The node does not exist: the call fails, which satisfies a bare
@@ -1987,6 +2181,49 @@ mod tests {
         );
         let e = failure(&results[1]);
         assert!(e.contains("`{{nope}}` names no variable"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn retry_for_reads_strings_and_placeholders() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("n");
+        let mut vars = Vars::default();
+        vars.set("count", json!(count.display().to_string()));
+        vars.set("retry", json!("30"));
+        vars.set("bad", json!("soon"));
+        let results = run(
+            "  - type: script
+    script: 'echo x >> {{count}}; test $(wc -l < {{count}}) -ge 2'
+    retry_for: '{{retry}}'
+    retry_interval: '0.01'
+  - type: script
+    script: 'exit 1'
+    retry_for: '{{bad}}'
+",
+            &mut vars,
+        )
+        .await;
+        assert!(results[0].is_ok(), "{:?}", results[0].as_ref().err());
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 2);
+        let e = failure(&results[1]);
+        assert!(e.contains("`retry_for` must be a number"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn scripts_get_values_quoted_not_pasted() {
+        let mut vars = Vars::default();
+        vars.set("evil", json!("$(echo injected); exit 7"));
+        let results = run(
+            "  - type: script
+    script: 'printf %s {{evil}}'
+    outputs:
+      out: output
+",
+            &mut vars,
+        )
+        .await;
+        assert!(results[0].is_ok(), "{:?}", results[0].as_ref().err());
+        assert_eq!(vars.get("out"), Some(&json!("$(echo injected); exit 7")));
     }
 
     #[tokio::test]

@@ -92,6 +92,25 @@ impl Vars {
         Ok(Value::String(out))
     }
 
+    /// Resolves the placeholders of a shell command line, each value
+    /// shell-quoted as one word, so that a value (which may come from a
+    /// node's answer) can never be read as shell syntax.
+    pub(crate) fn resolve_shell(&self, s: &str) -> Result<String, SubstError> {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(start) = rest.find("{{") {
+            let Some(len) = rest[start + 2..].find("}}") else {
+                break;
+            };
+            out.push_str(&rest[..start]);
+            let inner = rest[start + 2..start + 2 + len].trim();
+            out.push_str(&shell_quote(&text_of(&self.lookup(inner)?)));
+            rest = &rest[start + 2 + len + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
     /// The value a placeholder's inside names.
     fn lookup(&self, expr: &str) -> Result<Value, SubstError> {
         if let Some(v) = self.values.get(expr) {
@@ -129,6 +148,11 @@ impl Vars {
         }
         Err(SubstError::Unbound(expr.into()))
     }
+}
+
+/// `s` as one POSIX shell word: in single quotes, each `'` written `'\''`.
+pub(crate) fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The inside of `{{...}}` when `s` is exactly one placeholder.
@@ -195,6 +219,10 @@ fn generate(expr: &str) -> Result<Option<Value>, SubstError> {
             );
             if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                 return Err(bad("the minimum must be below the maximum"));
+            }
+            // rand panics on an infinite range (or one whose width overflows).
+            if !lo.is_finite() || !hi.is_finite() || !(hi - lo).is_finite() {
+                return Err(bad("takes two finite numbers less than 1.7e308 apart"));
             }
             Value::String(rng.random_range(lo..hi).to_string())
         }
@@ -362,6 +390,48 @@ mod tests {
             json!({"a": ["Ctx1", 1], "b": 3})
         );
         assert_eq!(v.resolve_str("no braces").unwrap(), json!("no braces"));
+    }
+
+    #[test]
+    fn shell_lines_get_every_value_quoted() {
+        let mut v = vars();
+        v.set("evil", json!("x'; touch /tmp/pwned; echo '$(id)"));
+        let line = v.resolve_shell("echo {{evil}} {{n}}").unwrap();
+        assert_eq!(
+            line,
+            r#"echo 'x'\''; touch /tmp/pwned; echo '\''$(id)' '3'"#
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "x'; touch /tmp/pwned; echo '$(id) 3\n"
+        );
+        assert!(v.resolve_shell("echo {{nope}}").is_err());
+    }
+
+    #[test]
+    fn random_float_needs_a_finite_range() {
+        let v = vars();
+        for bad in [
+            "{{random_float(0, inf)}}",
+            "{{random_float(-inf, 0)}}",
+            "{{random_float(-1e308, 1e308)}}",
+            "{{random_float(0, NaN)}}",
+        ] {
+            assert!(v.resolve_str(bad).is_err(), "{bad}");
+        }
+        let x: f64 = v
+            .resolve_str("{{random_float(1, 2)}}")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1.0..2.0).contains(&x));
     }
 
     #[test]
