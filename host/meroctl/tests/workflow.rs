@@ -189,3 +189,109 @@ steps:
     );
     assert!(!dir.path().join("nodes").exists(), "a node home was made");
 }
+
+#[test]
+fn a_frozen_node_fails_the_step_instead_of_hanging_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wf.yml");
+    std::fs::write(
+        &file,
+        "name: frozen
+nodes:
+  count: 2
+  prefix: n
+steps:
+  - name: Freeze n-2
+    type: pause_node
+    node: n-2
+  - name: Sync with a frozen node
+    type: wait_for_sync
+    nodes: [n-1, n-2]
+    context_id: FhkRaaES5F6qz5UigLtyGNMPBmR7AmmgxCLCFd76L44
+    timeout: 2
+",
+    )
+    .unwrap();
+    // The command's own limit only catches a hang; the step gives up after 2 s.
+    let out = Command::cargo_bin("meroctl")
+        .unwrap()
+        .args(["workflow", "run"])
+        .arg(&file)
+        .arg("--merod")
+        .arg(merod())
+        .arg("--dir")
+        .arg(dir.path().join("nodes"))
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("no convergence after"), "{stderr}");
+}
+
+/// Whether any process's command line mentions `needle`.
+fn any_process_mentions(needle: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|c| String::from_utf8_lossy(&c).contains(needle))
+}
+
+#[test]
+fn sigterm_while_the_nodes_start_stops_them() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    // A merod whose `run` is slow to answer: start-up lasts seconds.
+    let slow = dir.path().join("slow-merod");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" run \"*) sleep 3;; esac\nexec {} \"$@\"\n",
+            merod().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.path().join("wf.yml");
+    std::fs::write(
+        &file,
+        "name: slow\nnodes:\n  count: 1\n  prefix: n\nsteps:\n  - type: wait\n    seconds: 0\n",
+    )
+    .unwrap();
+    let nodes = dir.path().join("nodes");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("meroctl"))
+        .args(["workflow", "run"])
+        .arg(&file)
+        .arg("--merod")
+        .arg(&slow)
+        .arg("--dir")
+        .arg(&nodes)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log is opened as `run` starts.
+    let log = nodes.join("n-1").join("n-1").join("merod.log");
+    let waited = std::time::Instant::now();
+    while !log.exists() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(60),
+            "the node never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        !any_process_mentions(&nodes.display().to_string()),
+        "a node outlived meroctl"
+    );
+}
