@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::backend::{MerkleStore, StateWrite};
 use crate::delta::Op;
+use crate::entry::Entry;
 use crate::error::Result;
 use crate::id::{Hash, NodeId};
 use crate::merkle;
@@ -11,26 +12,43 @@ use crate::merkle;
 /// Joins `op` into the state; returns whether anything changed. Keeps the
 /// visible count of the op's collection up to date.
 pub fn apply_op<B: StateWrite + ?Sized>(state: &mut B, op: &Op) -> Result<bool> {
-    let (entry, was_visible) = match state.entry(&op.node, &op.key)? {
-        None => (op.entry.clone(), false),
+    let current = state.entry(&op.node, &op.key)?;
+    join_into(state, &op.node, &op.key, &op.entry, current)
+}
+
+/// Joins `entry` into the entry at (`node`, `key`), which the caller has
+/// just read as `current` (a write usually follows a read of the same
+/// address: this spares reading it twice); returns whether anything
+/// changed. Keeps the visible count of the collection up to date.
+pub fn join_into<B: StateWrite + ?Sized>(
+    state: &mut B,
+    node: &NodeId,
+    key: &[u8],
+    entry: &Entry,
+    current: Option<Entry>,
+) -> Result<bool> {
+    let (was_visible, is_visible) = match current {
+        None => {
+            state.put_entry(node, key, entry)?;
+            (false, entry.is_visible())
+        }
         Some(mut cur) => {
             let was = cur.is_visible();
-            if !cur.join(&op.entry) {
+            if !cur.join(entry) {
                 return Ok(false);
             }
-            (cur, was)
+            state.put_entry(node, key, &cur)?;
+            (was, cur.is_visible())
         }
     };
-    state.put_entry(&op.node, &op.key, &entry)?;
-    let is_visible = entry.is_visible();
     if was_visible != is_visible {
-        let n = state.visible_count(&op.node)?;
+        let n = state.visible_count(node)?;
         let n = if is_visible {
             n.saturating_add(1)
         } else {
             n.saturating_sub(1)
         };
-        state.put_visible_count(&op.node, n)?;
+        state.put_visible_count(node, n)?;
     }
     Ok(true)
 }

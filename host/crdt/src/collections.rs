@@ -13,12 +13,10 @@
 //!   push (so keys sort in push order); removal tombstones it;
 //! - counter: a [`CounterSlot`] per author, keyed by the author's key.
 
-use std::collections::BTreeMap;
-
-use crate::apply::apply_op;
+use crate::apply::join_into;
 use crate::backend::{StateRead, StateWrite};
 use crate::delta::Op;
-use crate::entry::{CounterSlot, Entry, Presence, Register, Stamp};
+use crate::entry::{Clocks, CounterSlot, Entry, Presence, Register, Stamp};
 use crate::error::{Error, Result};
 use crate::hlc::Clock;
 use crate::id::{Author, NodeId};
@@ -212,13 +210,23 @@ fn check_value(value: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Where a [`Mutator`]'s ops go.
+pub enum Ops<'a> {
+    /// Kept, for the delta.
+    Record(&'a mut Vec<Op>),
+    /// Only counted: the state written to keeps every write whole and is
+    /// what gets stored (a migration's overlay), so keeping the ops as well
+    /// would hold each write twice.
+    Count(&'a mut usize),
+}
+
 /// Writes to a state on behalf of one author, recording the ops.
 pub struct Mutator<'a, S: StateWrite + ?Sized> {
     state: &'a mut S,
     author: Author,
     clock: &'a mut Clock,
     wall_millis: u64,
-    ops: &'a mut Vec<Op>,
+    ops: Ops<'a>,
 }
 
 impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
@@ -230,6 +238,17 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
         clock: &'a mut Clock,
         wall_millis: u64,
         ops: &'a mut Vec<Op>,
+    ) -> Self {
+        Self::with_ops(state, author, clock, wall_millis, Ops::Record(ops))
+    }
+
+    /// A mutator whose ops go to `ops`.
+    pub fn with_ops(
+        state: &'a mut S,
+        author: Author,
+        clock: &'a mut Clock,
+        wall_millis: u64,
+        ops: Ops<'a>,
     ) -> Self {
         Mutator {
             state,
@@ -252,18 +271,36 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
         }
     }
 
-    fn emit(&mut self, node: NodeId, key: Vec<u8>, entry: Entry) -> Result<()> {
-        let op = Op { node, key, entry };
-        apply_op(self.state, &op)?;
-        self.ops.push(op);
+    fn emit(&mut self, node: NodeId, key: &[u8], entry: Entry) -> Result<()> {
+        let current = self.state.entry(&node, key)?;
+        self.emit_over(node, key, entry, current)
+    }
+
+    /// [`emit`](Self::emit) at an address just read as `current`.
+    fn emit_over(
+        &mut self,
+        node: NodeId,
+        key: &[u8],
+        entry: Entry,
+        current: Option<Entry>,
+    ) -> Result<()> {
+        join_into(self.state, &node, key, &entry, current)?;
+        match &mut self.ops {
+            Ops::Record(ops) => ops.push(Op {
+                node,
+                key: key.to_vec(),
+                entry,
+            }),
+            Ops::Count(n) => **n += 1,
+        }
         Ok(())
     }
 
     fn present(&mut self) -> Presence {
         let hlc = self.clock.tick(self.wall_millis);
         Presence {
-            adds: BTreeMap::from([(self.author, hlc)]),
-            removes: BTreeMap::new(),
+            adds: Clocks::one(self.author, hlc),
+            removes: Clocks::default(),
         }
     }
 
@@ -273,20 +310,17 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
             check_value(v)?;
         }
         let stamp = self.stamp();
-        self.emit(
-            *node,
-            Vec::new(),
-            Entry::Register(Register { stamp, value }),
-        )
+        self.emit(*node, &[], Entry::Register(Register { stamp, value }))
     }
 
     /// Marks `key` present (add-wins: a concurrent remove does not undo it).
     /// Returns whether it was absent.
     pub fn insert_key(&mut self, node: &NodeId, key: &[u8]) -> Result<bool> {
         check_key(key)?;
-        let was = contains(self.state, node, key)?;
+        let current = self.state.entry(node, key)?;
+        let was = matches!(&current, Some(Entry::Presence(p)) if p.is_present());
         let p = self.present();
-        self.emit(*node, key.to_vec(), Entry::Presence(p))?;
+        self.emit_over(*node, key, Entry::Presence(p), current)?;
         Ok(!was)
     }
 
@@ -294,10 +328,12 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
     /// element. Returns whether it was present.
     pub fn remove_key(&mut self, node: &NodeId, key: &[u8]) -> Result<bool> {
         check_key(key)?;
-        let Some(p) = presence(self.state, node, key)?.filter(Presence::is_present) else {
-            return Ok(false);
+        let current = self.state.entry(node, key)?;
+        let removal = match &current {
+            Some(Entry::Presence(p)) if p.is_present() => p.removal(),
+            _ => return Ok(false),
         };
-        self.emit(*node, key.to_vec(), Entry::Presence(p.removal()))?;
+        self.emit_over(*node, key, Entry::Presence(removal), current)?;
         self.clear(&node.child(key))?;
         Ok(true)
     }
@@ -313,13 +349,23 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
         check_key(key)?;
         check_value(&value)?;
         let child = map.child(key);
-        let old = if contains(self.state, map, key)? {
-            register_get(self.state, &child)?
-        } else {
-            None
+        // Each address is read once: the key's presence, the register
+        // under it; the writes join into what was read.
+        let current = self.state.entry(map, key)?;
+        let present = matches!(&current, Some(Entry::Presence(p)) if p.is_present());
+        let child_current = self.state.entry(&child, &[])?;
+        let old = match &child_current {
+            Some(Entry::Register(r)) if present => r.value.clone(),
+            _ => None,
         };
-        self.insert_key(map, key)?;
-        self.register_set(&child, Some(value))?;
+        let p = self.present();
+        self.emit_over(*map, key, Entry::Presence(p), current)?;
+        let stamp = self.stamp();
+        let value = Entry::Register(Register {
+            stamp,
+            value: Some(value),
+        });
+        self.emit_over(child, &[], value, child_current)?;
         Ok(old)
     }
 
@@ -329,7 +375,7 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
         let stamp = self.stamp();
         self.emit(
             *vector,
-            stamp.to_sortable_bytes().to_vec(),
+            &stamp.to_sortable_bytes(),
             Entry::Register(Register {
                 stamp,
                 value: Some(value),
@@ -355,7 +401,7 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
             return Err(Error::OutOfRange { index, len });
         };
         let stamp = self.stamp();
-        self.emit(*vector, key, Entry::Register(Register { stamp, value }))?;
+        self.emit(*vector, &key, Entry::Register(Register { stamp, value }))?;
         Ok(old)
     }
 
@@ -379,9 +425,10 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
 
     /// Adds `delta` (positive or negative) to a counter; returns the new value.
     pub fn counter_add(&mut self, counter: &NodeId, delta: i128) -> Result<i64> {
-        let key = self.author.0.to_vec();
-        let mut slot = match self.state.entry(counter, &key)? {
-            Some(Entry::Counter(s)) => s,
+        let key = self.author.0;
+        let current = self.state.entry(counter, &key)?;
+        let mut slot = match &current {
+            Some(Entry::Counter(s)) => *s,
             _ => CounterSlot::default(),
         };
         let magnitude = u64::try_from(delta.unsigned_abs()).unwrap_or(u64::MAX);
@@ -390,7 +437,7 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
         } else {
             slot.decrements = slot.decrements.saturating_add(magnitude);
         }
-        self.emit(*counter, key, Entry::Counter(slot))?;
+        self.emit_over(*counter, &key, Entry::Counter(slot), current)?;
         counter_value(self.state, counter)
     }
 
@@ -409,16 +456,20 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
                 let page = self.state.children(&node, cursor.as_deref(), PAGE)?;
                 let full = page.len() == PAGE;
                 for (key, entry) in page {
-                    cursor = Some(key.clone());
-                    match entry {
-                        Entry::Register(r) if r.value.is_some() => {
-                            let stamp = self.stamp();
-                            self.emit(node, key, Entry::Register(Register { stamp, value: None }))?;
+                    // The page holds each entry as it is: the writes join
+                    // into it without reading it again.
+                    match &entry {
+                        Entry::Register(r) => {
+                            if r.value.is_some() {
+                                let stamp = self.stamp();
+                                let tombstone = Entry::Register(Register { stamp, value: None });
+                                self.emit_over(node, &key, tombstone, Some(entry))?;
+                            }
                         }
-                        Entry::Register(_) => {}
                         Entry::Presence(p) => {
                             if p.is_present() {
-                                self.emit(node, key.clone(), Entry::Presence(p.removal()))?;
+                                let removal = Entry::Presence(p.removal());
+                                self.emit_over(node, &key, removal, Some(entry))?;
                             }
                             stack.push(node.child(&key));
                         }
@@ -426,6 +477,7 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
                             *counter_total.get_or_insert(0) += slot.net();
                         }
                     }
+                    cursor = Some(key);
                 }
                 if !full {
                     break;

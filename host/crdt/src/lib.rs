@@ -42,10 +42,10 @@ pub mod snapshot;
 mod error;
 mod limits;
 
-pub use apply::{apply_op, apply_ops, join_ops};
+pub use apply::{apply_op, apply_ops, join_into, join_ops};
 pub use backend::{MemoryBackend, MerkleStore, StateRead, StateWrite};
 pub use delta::{BatchProof, BatchSignature, Delta, DeltaId, Event, Op, SignedDelta};
-pub use entry::{CounterSlot, Entry, Presence, Register, Stamp};
+pub use entry::{Clocks, CounterSlot, Entry, Presence, Register, Stamp};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc};
 pub use id::{Author, ContextId, EntryId, Hash, NodeId};

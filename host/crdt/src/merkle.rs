@@ -30,7 +30,13 @@ pub fn leaf_hash(node: &NodeId, key: &[u8], entry: &Entry) -> Result<Hash> {
         what: "entry",
         source,
     })?;
-    Ok(tagged_hash(b"mero.merkle.leaf", &[&node.0, key, &bytes]))
+    Ok(leaf_hash_encoded(node, key, &bytes))
+}
+
+/// [`leaf_hash`] of an entry already encoded (its Borsh bytes), as a store
+/// holds it.
+pub fn leaf_hash_encoded(node: &NodeId, key: &[u8], entry: &[u8]) -> Hash {
+    tagged_hash(b"mero.merkle.leaf", &[&node.0, key, entry])
 }
 
 /// The hash of one bucket from its leaves, in id order.

@@ -11,7 +11,7 @@ pub use private::PrivateOverlay;
 use std::sync::Arc;
 
 use mero_crdt::backend::StateRead;
-use mero_crdt::collections::Mutator;
+use mero_crdt::collections::{Mutator, Ops};
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{Author, Clock, ContextId, Event, Op};
 use mero_store::ContextReader;
@@ -61,8 +61,14 @@ pub struct CallEnv {
     pub clock: Clock,
     /// Wall clock at the start of the call.
     pub wall_millis: u64,
-    /// Ops the call produced.
+    /// Ops the call produced, if `record_ops`.
     pub ops: Vec<Op>,
+    /// Whether to keep the ops in `ops`. A migration does not: its writes
+    /// stay whole in its overlay, which is what commits, and the ops of a
+    /// rewrite of every entry would double what it holds.
+    pub record_ops: bool,
+    /// Ops produced and not kept (`record_ops` off).
+    pub unrecorded_ops: usize,
     /// Events the call emitted.
     pub events: Vec<Event>,
     /// Lines the app logged.
@@ -92,12 +98,19 @@ impl CallEnv {
             clock,
             wall_millis: mero_crdt::hlc::wall_millis(),
             ops: Vec::new(),
+            record_ops: true,
+            unrecorded_ops: 0,
             events: Vec::new(),
             logs: Vec::new(),
             written: 0,
             sticky: None,
             host_failure: None,
         }
+    }
+
+    /// How many ops the call produced, kept or not.
+    pub fn op_count(&self) -> usize {
+        self.ops.len().saturating_add(self.unrecorded_ops)
     }
 
     pub(crate) fn describe() -> Self {
@@ -110,6 +123,8 @@ impl CallEnv {
             clock: Clock::default(),
             wall_millis: 0,
             ops: Vec::new(),
+            record_ops: true,
+            unrecorded_ops: 0,
             events: Vec::new(),
             logs: Vec::new(),
             written: 0,
@@ -215,16 +230,15 @@ impl HostState {
         }
         let env = &mut self.env;
         let state = env.state.as_mut().ok_or_else(no_storage)?;
-        let mut m = Mutator::new(
-            state,
-            env.executor,
-            &mut env.clock,
-            env.wall_millis,
-            &mut env.ops,
-        );
+        let ops = if env.record_ops {
+            Ops::Record(&mut env.ops)
+        } else {
+            Ops::Count(&mut env.unrecorded_ops)
+        };
+        let mut m = Mutator::with_ops(state, env.executor, &mut env.clock, env.wall_millis, ops);
         let r = f(&mut m);
         let max = self.config.max_ops_per_call;
-        if self.env.ops.len() > max {
+        if self.env.op_count() > max {
             return Ok(Err(self.over_budget(format!(
                 "more than {max} state operations in one call"
             ))));
