@@ -25,6 +25,9 @@ const BACKLOG_FLUSHES: usize = 8;
 /// The pause after a failed flush.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Bytes of writes one LMDB transaction of a flush takes at most (about).
+const FLUSH_CHUNK: usize = 16 << 20;
+
 /// The key in the `log` table holding the newest segment LMDB holds whole.
 const FLUSHED: &[u8] = b"flushed";
 
@@ -274,6 +277,7 @@ impl Shared {
                 }
             };
             let mut wtxn = self.env.write_txn()?;
+            let mut pending = 0usize;
             for t in Table::ALL {
                 let db = self.tables.db(t);
                 for (k, v) in frozen.mem.iter(t) {
@@ -282,6 +286,17 @@ impl Shared {
                         None => {
                             db.delete(&mut wtxn, k)?;
                         }
+                    }
+                    pending += k.len() + v.map_or(0, <[u8]>::len);
+                    if pending >= FLUSH_CHUNK {
+                        // LMDB holds a transaction's pages in memory until
+                        // it commits: a large layer goes in several. Until
+                        // the last one, readers still read the layer over
+                        // whatever part of it LMDB has, and a crash replays
+                        // the log, which is kept until then.
+                        wtxn.commit()?;
+                        wtxn = self.env.write_txn()?;
+                        pending = 0;
                     }
                 }
             }

@@ -17,19 +17,43 @@ use crate::tables::{COUNT, Table, Tables};
 /// A written value, or `None` for a deletion not yet applied to LMDB.
 pub(crate) type Value = Option<Arc<[u8]>>;
 
-/// Writes not yet in LMDB, one ordered map per table.
+/// Writes not yet in LMDB: one ordered map per table, over runs.
+///
+/// A run is what one large commit (a migration rewriting a whole state)
+/// wrote, sorted, in one buffer per table: inserting a million writes one
+/// by one into the maps costs a tree walk and two allocations each, where
+/// a run costs a sort and a few bytes of index each. Runs sit under the
+/// maps, newest first: a run added takes the place of the maps' older
+/// values of its keys, and later writes go to the maps, above it.
 #[derive(Clone, Default)]
 pub(crate) struct Mem {
     // Keys are shared, not owned: a commit's first write under a node of
     // a map shared with a snapshot copies the node, keys and all.
     maps: [OrdMap<Arc<[u8]>, Value>; COUNT],
+    /// Oldest first.
+    runs: Vec<Arc<Run>>,
     /// Roughly what the writes take in memory; decides when to flush.
     bytes: usize,
 }
 
 impl Mem {
-    pub(crate) fn get(&self, t: Table, k: &[u8]) -> Option<&Value> {
-        self.maps[t as usize].get(k)
+    /// The write of `k` in `t`: `Some(None)` if it was deleted.
+    pub(crate) fn get(&self, t: Table, k: &[u8]) -> Option<Option<&[u8]>> {
+        if let Some(v) = self.maps[t as usize].get(k) {
+            return Some(v.as_deref());
+        }
+        self.runs
+            .iter()
+            .rev()
+            .find_map(|r| r.tables[t as usize].get(k))
+    }
+
+    /// Whether a run holds a write of `k` in `t`: removing `k` then takes
+    /// a deletion in the maps, not just forgetting it there.
+    pub(crate) fn in_runs(&self, t: Table, k: &[u8]) -> bool {
+        self.runs
+            .iter()
+            .any(|r| r.tables[t as usize].get(k).is_some())
     }
 
     pub(crate) fn insert(&mut self, t: Table, k: &[u8], v: Value) {
@@ -49,28 +73,223 @@ impl Mem {
         self.maps[t as usize].remove(k);
     }
 
+    /// Adds `run` above the runs there are and under the maps, dropping
+    /// the maps' (older) writes of its keys.
+    pub(crate) fn add_run(&mut self, run: Run) {
+        for (t, sorted) in run.tables.iter().enumerate() {
+            let (Some(first), Some(last)) = (sorted.key_at(0), sorted.last_key()) else {
+                continue;
+            };
+            let shadowed: Vec<Arc<[u8]>> = self.maps[t]
+                .range::<_, [u8]>((Bound::Included(first), Bound::Included(last)))
+                .filter(|(k, _)| sorted.get(k).is_some())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in shadowed {
+                self.maps[t].remove(&*k);
+            }
+        }
+        self.bytes += run.bytes;
+        self.runs.push(Arc::new(run));
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.maps.iter().all(OrdMap::is_empty)
+        self.maps.iter().all(OrdMap::is_empty) && self.runs.is_empty()
     }
 
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
-    /// Every write of table `t` from `from` on, in key order.
+    /// Every write of table `t` from `from` on, in key order, the newest
+    /// of each key.
     pub(crate) fn range<'m>(
         &'m self,
         t: Table,
         from: Bound<&[u8]>,
-    ) -> impl Iterator<Item = (&'m [u8], &'m Value)> + 'm {
-        self.maps[t as usize]
+    ) -> impl Iterator<Item = (&'m [u8], Option<&'m [u8]>)> + 'm {
+        let maps = self.maps[t as usize]
             .range::<_, [u8]>((from, Bound::Unbounded))
-            .map(|(k, v)| (&**k, v))
+            .map(|(k, v)| (&**k, v.as_deref()));
+        if self.runs.is_empty() {
+            // The usual case: no merge to pay for.
+            return Merged::One(maps);
+        }
+        let mut sources: Vec<Box<dyn Iterator<Item = Record<'m>> + 'm>> = vec![Box::new(maps)];
+        for r in self.runs.iter().rev() {
+            sources.push(Box::new(r.tables[t as usize].range(from)));
+        }
+        Merged::Many(merge(sources))
     }
 
-    /// Every write of table `t`, in key order.
-    pub(crate) fn iter(&self, t: Table) -> impl Iterator<Item = (&[u8], &Value)> {
-        self.maps[t as usize].iter().map(|(k, v)| (&**k, v))
+    /// Every write of table `t`, in key order, the newest of each key.
+    pub(crate) fn iter(&self, t: Table) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.range(t, Bound::Unbounded)
+    }
+}
+
+type Record<'a> = (&'a [u8], Option<&'a [u8]>);
+
+enum Merged<A, B> {
+    One(A),
+    Many(B),
+}
+
+impl<'a, A, B> Iterator for Merged<A, B>
+where
+    A: Iterator<Item = Record<'a>>,
+    B: Iterator<Item = Record<'a>>,
+{
+    type Item = Record<'a>;
+    fn next(&mut self) -> Option<Record<'a>> {
+        match self {
+            Merged::One(a) => a.next(),
+            Merged::Many(b) => b.next(),
+        }
+    }
+}
+
+/// Merges sorted sources, newest first: of equal keys, the first source's
+/// record.
+fn merge<'a>(
+    sources: Vec<Box<dyn Iterator<Item = Record<'a>> + 'a>>,
+) -> impl Iterator<Item = Record<'a>> + 'a {
+    let mut sources: Vec<std::iter::Peekable<_>> =
+        sources.into_iter().map(Iterator::peekable).collect();
+    std::iter::from_fn(move || {
+        let key = sources
+            .iter_mut()
+            .filter_map(|s| s.peek().map(|(k, _)| *k))
+            .min()?;
+        let mut out = None;
+        for s in &mut sources {
+            if s.peek().is_some_and(|(k, _)| *k == key) {
+                let r = s.next();
+                out = out.or(r);
+            }
+        }
+        out
+    })
+}
+
+/// One large commit's writes: per table, records sorted by key, one per
+/// key, in one buffer.
+pub(crate) struct Run {
+    tables: [Sorted; COUNT],
+    /// What the buffers take.
+    bytes: usize,
+}
+
+/// Records in one buffer: `key len: u32 | key | 0 (deleted) or 1 | value
+/// len: u32 | value`, and where each starts, in key order.
+#[derive(Default)]
+struct Sorted {
+    data: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Sorted {
+    fn push(&mut self, k: &[u8], v: Option<&[u8]>) {
+        self.starts.push(self.data.len());
+        // Keys and values are bounded far below 4 GiB (as in the log).
+        self.data.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        self.data.extend_from_slice(k);
+        match v {
+            None => self.data.push(0),
+            Some(v) => {
+                self.data.push(1);
+                self.data.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                self.data.extend_from_slice(v);
+            }
+        }
+    }
+
+    /// The record starting at `at`. The buffer is only ever written by
+    /// `push`, so the lengths in it hold.
+    fn record(&self, at: usize) -> Record<'_> {
+        let len = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&self.data[at..at + 4]);
+            u32::from_le_bytes(b) as usize
+        };
+        let klen = len(at);
+        let key = &self.data[at + 4..at + 4 + klen];
+        let tag = at + 4 + klen;
+        let value = (self.data[tag] == 1).then(|| {
+            let vlen = len(tag + 1);
+            &self.data[tag + 5..tag + 5 + vlen]
+        });
+        (key, value)
+    }
+
+    fn key_at(&self, i: usize) -> Option<&[u8]> {
+        self.starts.get(i).map(|&at| self.record(at).0)
+    }
+
+    fn last_key(&self) -> Option<&[u8]> {
+        self.starts.last().map(|&at| self.record(at).0)
+    }
+
+    /// Sorts by key; of equal keys the last pushed stays.
+    fn seal(&mut self) {
+        let mut order = std::mem::take(&mut self.starts);
+        // Stable: equal keys keep their order, the newest last.
+        order.sort_by(|&a, &b| self.record(a).0.cmp(self.record(b).0));
+        let mut starts: Vec<usize> = Vec::with_capacity(order.len());
+        for at in order {
+            match starts.last_mut() {
+                Some(last) if self.record(*last).0 == self.record(at).0 => *last = at,
+                _ => starts.push(at),
+            }
+        }
+        self.starts = starts;
+    }
+
+    fn get(&self, k: &[u8]) -> Option<Option<&[u8]>> {
+        let i = self
+            .starts
+            .binary_search_by(|&at| self.record(at).0.cmp(k))
+            .ok()?;
+        Some(self.record(self.starts[i]).1)
+    }
+
+    fn range<'a>(&'a self, from: Bound<&[u8]>) -> impl Iterator<Item = Record<'a>> + 'a {
+        let first = match from {
+            Bound::Unbounded => 0,
+            Bound::Included(k) => self.starts.partition_point(|&at| self.record(at).0 < k),
+            Bound::Excluded(k) => self.starts.partition_point(|&at| self.record(at).0 <= k),
+        };
+        self.starts[first..].iter().map(|&at| self.record(at))
+    }
+}
+
+/// Collects a run's writes, in any order.
+#[derive(Default)]
+pub(crate) struct RunBuilder {
+    tables: [Sorted; COUNT],
+}
+
+impl RunBuilder {
+    pub(crate) fn push(&mut self, t: Table, k: &[u8], v: Option<&[u8]>) {
+        self.tables[t as usize].push(k, v);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tables.iter().all(|s| s.starts.is_empty())
+    }
+
+    /// The run, sorted.
+    pub(crate) fn seal(mut self) -> Run {
+        let mut bytes = 0;
+        for s in &mut self.tables {
+            s.seal();
+            s.data.shrink_to_fit();
+            bytes += s.data.len() + s.starts.len() * std::mem::size_of::<usize>();
+        }
+        Run {
+            tables: self.tables,
+            bytes,
+        }
     }
 }
 
@@ -89,7 +308,7 @@ impl<'a> View<'a> {
     pub(crate) fn get(&self, t: Table, k: &[u8]) -> Result<Option<&'a [u8]>> {
         for layer in std::iter::once(self.mem).chain(self.frozen) {
             if let Some(v) = layer.get(t, k) {
-                return Ok(v.as_deref());
+                return Ok(v);
             }
         }
         Ok(self.tables.db(t).get(self.txn, k)?)
@@ -97,6 +316,9 @@ impl<'a> View<'a> {
 
     /// Whether `k` is in `t` below the newest layer.
     pub(crate) fn below_newest(&self, t: Table, k: &[u8]) -> Result<bool> {
+        if self.mem.in_runs(t, k) {
+            return Ok(true);
+        }
         if let Some(v) = self.frozen.and_then(|f| f.get(t, k)) {
             return Ok(v.is_some());
         }
@@ -164,10 +386,10 @@ impl<'a> View<'a> {
             // the others are skipped past.
             let mut value: Option<Option<&'a [u8]>> = None;
             if newest_key == Some(key) {
-                value = newest.next().map(|(_, v)| v.as_deref());
+                value = newest.next().map(|(_, v)| v);
             }
             if frozen_key == Some(key) {
-                let v = frozen.next().map(|(_, v)| v.as_deref());
+                let v = frozen.next().map(|(_, v)| v);
                 value = value.or(v);
             }
             if lmdb_key == Some(key) {
@@ -184,5 +406,73 @@ impl<'a> View<'a> {
                 return Ok(());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(writes: &[(&[u8], Option<&[u8]>)]) -> Run {
+        let mut b = RunBuilder::default();
+        for (k, v) in writes {
+            b.push(Table::Entries, k, *v);
+        }
+        b.seal()
+    }
+
+    fn all(mem: &Mem) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        mem.iter(Table::Entries)
+            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect()
+    }
+
+    #[test]
+    fn a_run_is_under_later_writes_and_over_earlier_ones() {
+        let mut mem = Mem::default();
+        mem.insert(Table::Entries, b"a", Some(Arc::from(&b"map a"[..])));
+        mem.insert(Table::Entries, b"c", Some(Arc::from(&b"map c"[..])));
+        mem.insert(Table::Entries, b"x", None);
+        // The last write of a key in a run wins; "c" is older in the maps.
+        mem.add_run(run(&[
+            (b"d", Some(b"run d")),
+            (b"c", Some(b"run c")),
+            (b"b", None),
+            (b"d", Some(b"run d2")),
+        ]));
+        assert_eq!(mem.get(Table::Entries, b"c"), Some(Some(&b"run c"[..])));
+        assert_eq!(mem.get(Table::Entries, b"d"), Some(Some(&b"run d2"[..])));
+        assert_eq!(mem.get(Table::Entries, b"b"), Some(None));
+        assert_eq!(mem.get(Table::Entries, b"a"), Some(Some(&b"map a"[..])));
+        assert_eq!(mem.get(Table::Entries, b"z"), None);
+        assert_eq!(mem.get(Table::Counts, b"c"), None);
+        assert!(mem.in_runs(Table::Entries, b"b") && !mem.in_runs(Table::Entries, b"a"));
+        // Written after the run: over it.
+        mem.insert(Table::Entries, b"d", Some(Arc::from(&b"map d"[..])));
+        let newer = run(&[(b"a", Some(b"run2 a")), (b"e", Some(b"run2 e"))]);
+        let snapshot = mem.clone();
+        mem.add_run(newer);
+        let v = |s: &str| Some(s.as_bytes().to_vec());
+        assert_eq!(
+            all(&mem),
+            vec![
+                (b"a".to_vec(), v("run2 a")),
+                (b"b".to_vec(), None),
+                (b"c".to_vec(), v("run c")),
+                (b"d".to_vec(), v("map d")),
+                (b"e".to_vec(), v("run2 e")),
+                (b"x".to_vec(), None),
+            ]
+        );
+        // A copy taken before is unchanged.
+        assert_eq!(
+            snapshot.get(Table::Entries, b"a"),
+            Some(Some(&b"map a"[..]))
+        );
+        let from_c: Vec<&[u8]> = mem
+            .range(Table::Entries, Bound::Excluded(b"c"))
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(from_c, vec![&b"d"[..], b"e", b"x"]);
     }
 }

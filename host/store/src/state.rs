@@ -1,13 +1,15 @@
 //! CRDT state and Merkle trie of one context, over a view of the database.
 
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use mero_crdt::merkle::MerkleNode;
+use mero_crdt::merkle::{self, MerkleNode};
+use mero_crdt::overlay::Writes;
 use mero_crdt::{ContextId, Entry, EntryId, Hash, MerkleStore, NodeId, StateRead, StateWrite};
 
-use crate::error::StoreError;
+use crate::error::{Result, StoreError};
 use crate::keys::{key, merkle_key};
-use crate::memtable::View;
+use crate::memtable::{RunBuilder, View};
 use crate::records::{decode, encode};
 use crate::tables::Table;
 use crate::write::WriteTxn;
@@ -117,6 +119,51 @@ impl<'e> WriteTxn<'e> {
     /// writer it returns, so that `write.rs` need not know that type.
     pub fn context_state(&mut self, ctx: ContextId) -> ContextWriter<'_, 'e> {
         ContextWriter::new(self, ctx)
+    }
+
+    /// Stores what an overlay over `ctx`'s state, as this transaction
+    /// holds it, buffered (a migration's writes: whole entries, and visible
+    /// counts), with the Merkle trie above them; returns the new root, the
+    /// one applying the ops that made the writes would give.
+    ///
+    /// A migration may rewrite every entry of a large state, so this holds
+    /// them as little as it can: each entry is freed as soon as it is
+    /// encoded into one sorted buffer per table (a memtable run) and, past
+    /// a few MiB, written ahead to the log.
+    pub fn put_writes(&mut self, ctx: ContextId, mut writes: Writes) -> Result<Hash> {
+        let mut run = RunBuilder::default();
+        let mut k = Vec::with_capacity(128);
+        for (node, count) in writes.take_counts() {
+            k.clear();
+            k.extend_from_slice(&ctx.0);
+            k.extend_from_slice(&node.0);
+            self.log_run(&mut run, Table::Counts, &k, Some(&count.to_be_bytes()));
+        }
+        let mut leaves: Vec<(EntryId, Hash)> = Vec::with_capacity(writes.len());
+        writes.drain(|node, key, entry| -> Result<()> {
+            let value = encode("entries", entry)?;
+            k.clear();
+            k.extend_from_slice(&ctx.0);
+            k.extend_from_slice(&node.0);
+            k.extend_from_slice(key);
+            self.log_run(&mut run, Table::Entries, &k, Some(&value));
+            leaves.push((
+                EntryId::of(node, key),
+                merkle::leaf_hash_encoded(node, key, &value),
+            ));
+            Ok(())
+        })?;
+        leaves.sort_unstable();
+        let mut buckets = BTreeSet::new();
+        for (id, hash) in leaves {
+            k.clear();
+            k.extend_from_slice(&ctx.0);
+            k.extend_from_slice(&id.0);
+            self.log_run(&mut run, Table::Leaves, &k, Some(&hash));
+            buckets.insert(id.bucket());
+        }
+        self.put_run(run);
+        Ok(merkle::rehash(&mut self.context_state(ctx), buckets)?)
     }
 }
 

@@ -16,10 +16,16 @@
 //! Reading stops at the first record that is cut short or fails its
 //! checksum: the tail of a write that never finished, which was never
 //! acknowledged either.
+//!
+//! A large record (a migration may rewrite a whole state) is not held in
+//! memory whole: its payload is written ahead in parts as it is built
+//! ([`Segment::stream`]), past the end of the segment, and its header last
+//! ([`Segment::append`]). Until the header is written, the record's place
+//! holds zeros or a record of an older generation, which reading stops at.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
@@ -105,6 +111,10 @@ pub(crate) struct Segment {
     /// unknown, so nothing more may be appended (until a restart replays it).
     broken: bool,
     frame: Vec<u8>,
+    /// Payload bytes of the record being built, written ahead of it.
+    streamed: u64,
+    /// The checksum of those, seeded with the generation.
+    crc: crc32fast::Hasher,
 }
 
 impl Segment {
@@ -137,6 +147,8 @@ impl Segment {
             len: 0,
             broken: false,
             frame: Vec::new(),
+            streamed: 0,
+            crc: crc32fast::Hasher::new(),
         })
     }
 
@@ -154,24 +166,77 @@ impl Segment {
         self.generation
     }
 
-    /// Appends a record and waits until it is on disk.
-    pub(crate) fn append(&mut self, payload: &[u8]) -> std::io::Result<()> {
+    fn check(&self) -> std::io::Result<()> {
         if self.broken {
             return Err(std::io::Error::other(
                 "an earlier write to the log failed; restart the node to recover",
             ));
         }
-        let len = u32::try_from(payload.len())
-            .map_err(|_| std::io::Error::other("a commit of over 4 GiB"))?;
-        self.frame.clear();
-        self.frame.extend_from_slice(&len.to_le_bytes());
-        self.frame
-            .extend_from_slice(&checksum(self.generation, payload).to_le_bytes());
-        self.frame.extend_from_slice(payload);
-        let written = self.file.write_all(&self.frame);
+        Ok(())
+    }
+
+    /// Writes `part`, the next part of the payload of the record being
+    /// built, ahead of the record, and waits until it is on disk. It counts
+    /// only once [`append`](Self::append) writes the rest and the header;
+    /// [`discard`](Self::discard) forgets it.
+    pub(crate) fn stream(&mut self, part: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        if self.streamed == 0 {
+            self.crc = crc32fast::Hasher::new();
+            self.crc.update(&self.generation.to_le_bytes());
+        }
+        let at = self.len + HEADER as u64 + self.streamed;
+        self.file.write_all_at(part, at)?;
+        self.crc.update(part);
+        self.streamed += part.len() as u64;
+        Ok(())
+    }
+
+    /// Whether part of a record was streamed and awaits `append`.
+    pub(crate) fn streaming(&self) -> bool {
+        self.streamed > 0
+    }
+
+    /// Forgets what was streamed of a record that will not be appended:
+    /// it lies past the end, and the next record is written over it.
+    pub(crate) fn discard(&mut self) {
+        self.streamed = 0;
+    }
+
+    /// Appends a record (whose payload is what was streamed, then
+    /// `payload`) and waits until it is on disk.
+    pub(crate) fn append(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        let total = self.streamed + payload.len() as u64;
+        let Ok(len) = u32::try_from(total) else {
+            self.streamed = 0;
+            return Err(std::io::Error::other("a commit of over 4 GiB"));
+        };
+        let written = if self.streamed == 0 {
+            // One write for header and payload: a small record is one
+            // synchronous write.
+            self.frame.clear();
+            self.frame.extend_from_slice(&len.to_le_bytes());
+            self.frame
+                .extend_from_slice(&checksum(self.generation, payload).to_le_bytes());
+            self.frame.extend_from_slice(payload);
+            self.file.write_all_at(&self.frame, self.len)
+        } else {
+            // The rest of the payload, then the header: the record counts
+            // only once all of it is on disk.
+            let mut crc = self.crc.clone();
+            crc.update(payload);
+            let mut header = [0u8; HEADER];
+            header[..4].copy_from_slice(&len.to_le_bytes());
+            header[4..].copy_from_slice(&crc.finalize().to_le_bytes());
+            self.file
+                .write_all_at(payload, self.len + HEADER as u64 + self.streamed)
+                .and_then(|()| self.file.write_all_at(&header, self.len))
+        };
+        self.streamed = 0;
         match written {
             Ok(()) => {
-                self.len += self.frame.len() as u64;
+                self.len += HEADER as u64 + total;
                 Ok(())
             }
             Err(e) => {
@@ -353,6 +418,30 @@ mod tests {
         std::fs::write(&file, &bytes).unwrap();
         assert!(records(&file, 7).unwrap().is_empty());
         assert_eq!(segments(dir.path()).unwrap(), vec![(7, file.clone())]);
+    }
+
+    #[test]
+    fn a_record_written_ahead_in_parts_counts_once_whole_and_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path(dir.path(), 5);
+        let mut s = Segment::create(dir.path(), 5, 64).unwrap();
+        s.append(b"first").unwrap();
+        s.stream(b"par").unwrap();
+        s.stream(b"ts of ").unwrap();
+        // Not a record yet: a crash here loses it, and only it.
+        assert_eq!(records(&file, 5).unwrap(), vec![b"first".to_vec()]);
+        s.append(b"one").unwrap();
+        s.stream(b"dropped").unwrap();
+        s.discard();
+        s.append(b"last").unwrap();
+        assert_eq!(
+            records(&file, 5).unwrap(),
+            vec![
+                b"first".to_vec(),
+                b"parts of one".to_vec(),
+                b"last".to_vec()
+            ]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops, join_ops, merk
 use crate::engine::{Layers, Shared, Writer};
 use crate::error::{Result, StoreError};
 use crate::keys::{alias_key, handler_key, key, local_key};
-use crate::memtable::View;
+use crate::memtable::{RunBuilder, View};
 use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler, encode};
 use crate::tables::Table;
 use crate::{read, wal};
@@ -23,10 +23,25 @@ pub struct WriteTxn<'e> {
     shared: &'e Shared,
     layers: Layers,
     txn: RoTxn<'static, WithoutTls>,
-    /// The write-ahead log record of everything written so far.
+    /// The write-ahead log record of everything written so far, but for
+    /// what was streamed to the log ahead of it.
     record: Vec<u8>,
+    /// Why streaming part of the record failed, if it did: the commit fails.
+    streaming: Option<std::io::Error>,
     /// Whether anything was written, logged or not.
     written: bool,
+}
+
+/// Record bytes held before they are written ahead to the log: a commit
+/// that writes more (a migration) holds at most this much of its record.
+const STREAM_BYTES: usize = 4 << 20;
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        // What an aborted transaction wrote ahead lies past the end of the
+        // log; the next record goes over it. (After a commit, nothing is.)
+        self.writer.segment.discard();
+    }
 }
 
 impl<'e> WriteTxn<'e> {
@@ -40,6 +55,7 @@ impl<'e> WriteTxn<'e> {
             layers,
             txn,
             record: Vec::new(),
+            streaming: None,
             written: false,
         })
     }
@@ -50,7 +66,16 @@ impl<'e> WriteTxn<'e> {
         if !self.written {
             return Ok(());
         }
-        if !self.record.is_empty() {
+        if let Some(source) = self.streaming.take() {
+            return Err(StoreError::Io {
+                path: format!(
+                    "write-ahead log segment {:016x}",
+                    self.writer.segment.generation()
+                ),
+                source,
+            });
+        }
+        if !self.record.is_empty() || self.writer.segment.streaming() {
             self.shared.check_backlog()?;
             self.writer
                 .segment
@@ -84,10 +109,41 @@ impl<'e> WriteTxn<'e> {
         // leaves: the log leaves them out and recovery re-hashes the buckets
         // whose leaves it replays (`Store::open`).
         if t != Table::Merkle {
-            wal::push(&mut self.record, t, k, Some(v));
+            self.log(t, k, Some(v));
         }
         self.layers.mem.insert(t, k, Some(Arc::from(v)));
         self.written = true;
+    }
+
+    /// Adds a write to the log record, writing the record ahead to the log
+    /// once it is large.
+    fn log(&mut self, t: Table, k: &[u8], v: Option<&[u8]>) {
+        wal::push(&mut self.record, t, k, v);
+        if self.record.len() >= STREAM_BYTES {
+            if self.streaming.is_none()
+                && let Err(e) = self.writer.segment.stream(&self.record)
+            {
+                self.streaming = Some(e);
+            }
+            self.record.clear();
+        }
+    }
+
+    /// Makes the writes collected in `run` (and logged, by `log_run`)
+    /// visible to this transaction, over every older value of their keys:
+    /// one sorted buffer per table instead of a tree insert per write.
+    pub(crate) fn put_run(&mut self, run: RunBuilder) {
+        if run.is_empty() {
+            return;
+        }
+        self.layers.mem.add_run(run.seal());
+        self.written = true;
+    }
+
+    /// Logs a write that goes into a run.
+    pub(crate) fn log_run(&mut self, run: &mut RunBuilder, t: Table, k: &[u8], v: Option<&[u8]>) {
+        self.log(t, k, v);
+        run.push(t, k, v);
     }
 
     /// Deletes `k` from `t`; whether it was there.
@@ -113,7 +169,7 @@ impl<'e> WriteTxn<'e> {
 
     /// Deletes a key that is there.
     fn remove(&mut self, t: Table, k: &[u8]) -> Result<()> {
-        wal::push(&mut self.record, t, k, None);
+        self.log(t, k, None);
         self.written = true;
         if self.view().below_newest(t, k)? {
             self.layers.mem.insert(t, k, None);
