@@ -18,6 +18,7 @@
 //! or any HTTP stack, so that a client can take it alone.
 
 pub mod auth;
+pub mod blobs;
 pub mod ids;
 pub mod jsonrpc;
 pub mod metadata;

@@ -138,6 +138,71 @@ impl Client {
         self.finish(format!("POST {path}"), req).await
     }
 
+    /// Uploads `bytes` as the body of a PUT, as `application/octet-stream`.
+    pub(crate) async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let req = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.finish(format!("PUT {path}"), req).await
+    }
+
+    /// Sends `req` with the bearer token; a refusal is an error.
+    async fn success(
+        &self,
+        mut req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(refusal(status, &text))
+    }
+
+    /// The headers a HEAD request answers.
+    pub(crate) async fn head(&self, path: &str) -> Result<reqwest::header::HeaderMap, ClientError> {
+        let req = self.http.head(format!("{}{path}", self.base));
+        Ok(self.success(req).await?.headers().clone())
+    }
+
+    /// Streams a GET's body into `sink`; returns the bytes written.
+    pub(crate) async fn download(
+        &self,
+        path: &str,
+        sink: &mut (impl tokio::io::AsyncWrite + Unpin),
+    ) -> Result<u64, ClientError> {
+        use tokio::io::AsyncWriteExt as _;
+        let req = self.http.get(format!("{}{path}", self.base));
+        let mut resp = self.success(req).await?;
+        let mut written = 0u64;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Unexpected(format!("the download broke off: {e}")))?
+        {
+            sink.write_all(&chunk).await.map_err(ClientError::Print)?;
+            written += chunk.len() as u64;
+        }
+        sink.flush().await.map_err(ClientError::Print)?;
+        Ok(written)
+    }
+
     /// Sends a request; decodes the body of a success as `T`.
     async fn send<T: DeserializeOwned>(
         &self,

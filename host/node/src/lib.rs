@@ -21,13 +21,15 @@
 //!   ops, invitations, joins, subgroups, members.
 //! - `presence`: members' transient state in contexts (upstream's
 //!   ephemeral state), in memory only.
+//! - `blobstore`: blobs users upload, content-addressed files with
+//!   node-local records.
 //! - `replication`: the driver that carries sync sessions out over the
 //!   executor and libp2p, owning its tasks.
 //! - `upgrades::status`: where upgrades stand here (progress per group,
 //!   failed migrations' verdicts), held by the node.
 //! - `node`: the [`Node`] type (what it holds, start, networking, shutdown).
 //! - The facade, one file per noun of the API, each an `impl Node`:
-//!   `applications`, `namespaces`, `contexts`, `ephemeral` (members'
+//!   `applications`, `namespaces`, `contexts`, `blobs`, `ephemeral` (members'
 //!   transient state), `follow` (auto-follow:
 //!   joining the contexts of this node's groups on its own), `aliases`,
 //!   `app_events`
@@ -44,6 +46,8 @@ mod aliases;
 mod app_events;
 mod applications;
 mod authz;
+mod blobs;
+mod blobstore;
 mod blocking;
 mod contexts;
 mod ephemeral;
@@ -66,6 +70,7 @@ mod upgrades;
 pub use aliases::MAX_ALIAS_LEN;
 pub use applications::{Application, InstallSource, MAX_COMPONENT_BYTES};
 pub use authz::Denied;
+pub use blobstore::{BlobMeta, MAX_BLOB_BYTES};
 pub use contexts::{ContextInfo, args_text};
 pub use error::{NodeError, Result};
 pub use governance::invitation::SignedInvitation;

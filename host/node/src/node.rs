@@ -15,6 +15,7 @@ use mero_network::{Multiaddr, NetworkConfig};
 use mero_runtime::{Runtime, RuntimeConfig};
 use mero_store::{Store, StoreConfig};
 
+use crate::blobstore::BlobStore;
 use crate::error::{NodeError, Result};
 use crate::events::EventBus;
 use crate::membership::Membership;
@@ -50,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) events: Arc<EventBus>,
     /// Members' transient state in contexts.
     pub(crate) presence: Arc<Presences>,
+    /// Blobs users uploaded or fetched.
+    pub(crate) blobs: Arc<BlobStore>,
     /// The node's own tasks (forwarding commits, running handlers).
     pub(crate) tasks: Tasks,
     /// Woken when merged deltas may have left event handlers to run.
@@ -134,6 +137,7 @@ impl Node {
             events.clone(),
             Duration::from_millis(config.presence.ttl_ms),
         ));
+        let blobs = Arc::new(BlobStore::new(&config.blobstore_dir(&dir), store.clone()));
         let replication = Replicator::new(replication::Parts {
             exec: exec.clone(),
             store: store.clone(),
@@ -141,6 +145,7 @@ impl Node {
             peers: peers.clone(),
             events: events.clone(),
             presence: presence.clone(),
+            blobs: blobs.clone(),
             me,
             every: Duration::from_millis(config.sync.frequency_ms.max(100)),
         });
@@ -158,6 +163,7 @@ impl Node {
                 replication,
                 events,
                 presence,
+                blobs,
                 tasks: Tasks::default(),
                 handlers_due: Arc::default(),
                 migrations,

@@ -18,6 +18,7 @@
 
 mod admin;
 pub mod auth;
+mod blobs;
 mod browser;
 mod contexts;
 mod error;
@@ -112,6 +113,11 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         identity::identity,
         identity::context_identity,
         identity::network_status,
+        blobs::upload,
+        blobs::list,
+        blobs::download,
+        blobs::info,
+        blobs::delete,
         upgrade::upgrade_group,
         upgrade::upgrade_status,
         upgrade::retry_upgrade,
@@ -378,6 +384,14 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
             post(identity::context_identity),
         )
         .route("/admin-api/network/status", get(identity::network_status))
+        .route(
+            "/admin-api/blobs",
+            axum::routing::put(blobs::upload).get(blobs::list),
+        )
+        .route(
+            "/admin-api/blobs/{id}",
+            get(blobs::download).head(blobs::info).delete(blobs::delete),
+        )
         .route(
             "/admin-api/groups/{id}/members/{account}/auto-follow",
             axum::routing::put(groups::set_auto_follow),

@@ -40,6 +40,7 @@ struct Ids {
     account: String,
     raw_app: [u8; 32],
     raw_ns: [u8; 32],
+    blob: String,
 }
 
 async fn fixture(mode: AuthMode, edit: impl FnOnce(&mut ConfigFile)) -> Fixture {
@@ -74,7 +75,16 @@ async fn fixture(mode: AuthMode, edit: impl FnOnce(&mut ConfigFile)) -> Fixture 
         .create_namespace(&app_id, None, None, Vec::new())
         .await
         .unwrap();
+    let blob = node
+        .add_blob(
+            futures::stream::iter([Ok::<_, std::io::Error>(b"a blob".to_vec())]),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     let ids = Ids {
+        blob: bs58::encode(blob.id).into_string(),
         app: bs58::encode(app_id).into_string(),
         ns: hex::encode(ns),
         ctx: bs58::encode(ctx.0).into_string(),
@@ -156,6 +166,8 @@ impl Fixture {
     fn fill(&self, path: &str) -> String {
         let id = if path.starts_with("/admin-api/applications/") {
             &self.ids.app
+        } else if path.starts_with("/admin-api/blobs/") {
+            &self.ids.blob
         } else if path.starts_with("/admin-api/contexts/") {
             &self.ids.ctx
         } else {
@@ -530,6 +542,18 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
             Payload::None,
         ),
         row(
+            "PUT",
+            "/admin-api/blobs",
+            format!("/admin-api/blobs?context_id={ctx}"),
+            json(json!({"any": "bytes"})),
+        ),
+        row(
+            "HEAD",
+            "/admin-api/blobs/{id}",
+            format!("/admin-api/blobs/{}", f.ids.blob),
+            Payload::None,
+        ),
+        row(
             "POST",
             "/admin-api/namespaces/{id}/join",
             format!("/admin-api/namespaces/{}/join", w.theirs),
@@ -611,6 +635,12 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
             "DELETE",
             "/admin-api/applications/{id}",
             format!("/admin-api/applications/{}", w.doomed_app),
+            Payload::None,
+        ),
+        row(
+            "DELETE",
+            "/admin-api/blobs/{id}",
+            format!("/admin-api/blobs/{}", f.ids.blob),
             Payload::None,
         ),
     ]

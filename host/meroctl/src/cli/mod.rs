@@ -4,6 +4,7 @@
 
 mod app;
 mod args;
+mod blob;
 mod call;
 mod context;
 mod group;
@@ -76,6 +77,9 @@ enum Command {
     /// Groups: members and contexts of a namespace, and joining contexts.
     #[command(subcommand)]
     Group(group::GroupCmd),
+    /// Blobs: upload files, list, download (from a context's members too), delete.
+    #[command(subcommand)]
+    Blob(blob::BlobCmd),
     /// How many peers this node is connected to.
     Peers,
     /// Tokens: mint scoped ones for apps and scripts, revoke, rotate keys.
@@ -118,6 +122,7 @@ impl Cli {
             Command::Namespace(cmd) => namespace::run(&client, &out, cmd).await,
             Command::Context(cmd) => context::run(&client, &out, cmd).await,
             Command::Group(cmd) => group::run(&client, &out, cmd).await,
+            Command::Blob(cmd) => blob::run(&client, &out, cmd).await,
             Command::Peers => peers::run(&client, &out).await,
             Command::Call(cmd) => call::run(&client, &out, cmd).await,
             Command::Token(cmd) => token::run(&client, &out, cmd).await,

@@ -34,6 +34,7 @@ use crate::peers::Peers;
 use crate::sync::{Authority, Ingested, Outcome, Pending, Session, Step, key_of};
 use crate::tasks::Tasks;
 
+pub(crate) use requests::MAX_BLOB_CHUNK;
 pub use view::StoreView;
 
 /// Gossiped deltas waiting to be merged.
@@ -82,6 +83,7 @@ pub(crate) struct Parts {
     pub(crate) peers: Arc<Peers>,
     pub(crate) events: Arc<EventBus>,
     pub(crate) presence: Arc<crate::presence::Presences>,
+    pub(crate) blobs: Arc<crate::blobstore::BlobStore>,
     pub(crate) me: [u8; 32],
     /// How often anti-entropy runs.
     pub(crate) every: Duration,

@@ -1,6 +1,7 @@
 //! Answering peers: catch-up about a context (to members that may read
-//! it), components (to members of a namespace running them), and
-//! membership requests (handed to [`crate::membership`]).
+//! it), components (to members of a namespace running them), blobs of a
+//! context (to its members, in chunks), and membership requests (handed to
+//! [`crate::membership`]).
 
 use std::sync::Arc;
 
@@ -10,7 +11,35 @@ use super::{Replicator, StoreView};
 use crate::authz;
 use crate::sync::{Request, Response, key_of, serve};
 
+/// Largest blob chunk served in one answer.
+pub(crate) const MAX_BLOB_CHUNK: u32 = 1 << 20;
+
 impl Replicator {
+    /// The size of blob `hash` of `context` if `asker` may fetch it here: it
+    /// may read the context, this node holds it, and the blob was announced
+    /// to it.
+    fn blob_servable(
+        &self,
+        asker: Option<[u8; 32]>,
+        hash: &[u8; 32],
+        context: &[u8; 32],
+    ) -> Result<u64, String> {
+        let ctx = mero_crdt::ContextId(*context);
+        let member = asker.is_some_and(|k| {
+            self.namespace_of(&ctx)
+                .is_some_and(|ns| authz::may_read(&ns, &k, &ctx).is_ok())
+        });
+        if !member {
+            return Err("not a member of this blob's context".into());
+        }
+        let blobs = &self.parts.blobs;
+        match (blobs.announced(hash, &ctx), blobs.get(hash)) {
+            (Ok(true), Ok(Some(meta))) => Ok(meta.size),
+            (Ok(_), Ok(_)) => Err("no such blob of this context here".into()),
+            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+        }
+    }
+
     pub(super) async fn on_request(self: &Arc<Self>, peer: PeerId, data: &[u8]) -> Response {
         let req: Request = match borsh::from_slice(data) {
             Ok(r) => r,
@@ -52,6 +81,28 @@ impl Replicator {
                 match self.parts.store.snapshot().and_then(|s| s.blob(hash)) {
                     Ok(Some(b)) => Response::Blob(b),
                     Ok(None) => Response::Refused("not stored here".into()),
+                    Err(e) => Response::Refused(e.to_string()),
+                }
+            }
+            Request::BlobMeta { hash, context } => match self.blob_servable(asker, hash, context) {
+                Ok(size) => Response::BlobMeta { size },
+                Err(why) => Response::Refused(why),
+            },
+            Request::BlobChunk {
+                hash,
+                context,
+                offset,
+                len,
+            } => {
+                let size = match self.blob_servable(asker, hash, context) {
+                    Ok(size) => size,
+                    Err(why) => return Response::Refused(why),
+                };
+                if *len > MAX_BLOB_CHUNK || *offset >= size {
+                    return Response::Refused("chunk out of range".into());
+                }
+                match self.parts.blobs.read_at(hash, *offset, *len).await {
+                    Ok(bytes) => Response::Blob(bytes),
                     Err(e) => Response::Refused(e.to_string()),
                 }
             }

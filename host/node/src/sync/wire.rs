@@ -53,6 +53,24 @@ pub enum Request {
         /// Its SHA-256.
         hash: [u8; 32],
     },
+    /// The size of a blob of a context (asked by a member of it).
+    BlobMeta {
+        /// Its SHA-256.
+        hash: [u8; 32],
+        /// The context it belongs to.
+        context: [u8; 32],
+    },
+    /// A chunk of a blob of a context.
+    BlobChunk {
+        /// Its SHA-256.
+        hash: [u8; 32],
+        /// The context it belongs to.
+        context: [u8; 32],
+        /// Where the chunk starts.
+        offset: u64,
+        /// Its length (the last one may be shorter).
+        len: u32,
+    },
 }
 
 impl Request {
@@ -95,6 +113,11 @@ pub enum Response {
     Blob(Vec<u8>),
     /// Refused, and why.
     Refused(String),
+    /// A blob's size.
+    BlobMeta {
+        /// Bytes.
+        size: u64,
+    },
 }
 
 /// What travels on gossip topics.

@@ -91,6 +91,11 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("POST", "/admin-api/identity/context", Need::Perm("context:execute")),
     // Upstream keeps the swarm's view to the node's operator.
     ("GET", "/admin-api/network/status", Need::Perm("admin")),
+    ("PUT", "/admin-api/blobs", Need::Perm("blob:add:stream")),
+    ("GET", "/admin-api/blobs", Need::Perm("blob:list")),
+    ("GET", "/admin-api/blobs/{id}", Need::Perm("blob:get[{id}]")),
+    ("HEAD", "/admin-api/blobs/{id}", Need::Perm("blob:get[{id}]")),
+    ("DELETE", "/admin-api/blobs/{id}", Need::Perm("blob:remove[{id}]")),
     ("PUT", "/admin-api/groups/{id}/settings/subgroup-visibility", Need::Perm("group:manage[{id}]")),
     ("POST", "/admin-api/groups/{id}/upgrade", Need::Perm("group:upgrade[{id}]")),
     ("GET", "/admin-api/groups/{id}/upgrade/status", Need::Perm("group:list[{id}]")),

@@ -1,0 +1,198 @@
+//! Blobs on real nodes, through `meroctl blob` and raw HTTP: a blob
+//! uploaded to a context on one member is fetched by another (in chunks,
+//! checked against its id), listed, described by headers and deleted; a
+//! blob not announced to the context is not served for it; a node outside
+//! the namespace cannot fetch it, and a stranger asking the holder directly
+//! over the wire is refused.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use mero_testkit::node::{FAST_SYNC, TestNode, assert_converged};
+use serde_json::{Value, json};
+
+/// Bytes that span several fetch chunks (1 MiB each) and end mid-chunk.
+fn payload() -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..(2 << 20) + 12_345)
+        .map(|_| {
+            // xorshift: not compressible, not all zeros.
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+fn put(node: &TestNode, query: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let resp = node
+        .client()
+        .put(node.url(&format!("/admin-api/blobs{query}")))
+        .body(bytes)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn members_fetch_a_contexts_blobs_from_each_other_and_others_are_refused() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    n3.setup(mero_fixtures::KV_STORE);
+    assert_converged(&[&n1, &n2], &ctx);
+
+    let bytes = payload();
+    // Beside node1's home, which goes with it.
+    let dir = n1.home.path();
+    let file = dir.join("blob.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let file = file.to_str().unwrap();
+
+    // Uploaded on node1 for the context.
+    let up = n1.meroctl_json(&["blob", "upload", "--file", file, "--context-id", &ctx]);
+    let id = up["blob_id"].as_str().unwrap().to_string();
+    assert_eq!(up["size"], bytes.len());
+    let listed = n1.meroctl_json(&["blob", "ls"]);
+    assert_eq!(
+        listed["blobs"],
+        json!([{"blob_id": id, "size": bytes.len()}])
+    );
+    let info = n1.meroctl_json(&["blob", "info", "--blob-id", &id]);
+    assert_eq!(info["size"], bytes.len());
+    assert_eq!(info["mimeType"], "application/octet-stream");
+    let hash = hex::encode(bs58::decode(&id).into_vec().unwrap());
+    assert_eq!(info["hash"], hash.as_str());
+
+    // node2 does not have it, until it fetches it from node1 for the context.
+    let (status, e) = n2.request("HEAD", &format!("/admin-api/blobs/{id}"), None);
+    assert_eq!(status, 404, "{e}");
+    let (status, e) = n2.request("GET", &format!("/admin-api/blobs/{id}"), None);
+    assert_eq!((status, e["type"].as_str()), (404, Some("BlobNotFound")));
+    let out = dir.join("fetched.bin");
+    let out_s = out.to_str().unwrap();
+    let got = n2.meroctl_json(&[
+        "blob",
+        "download",
+        "--blob-id",
+        &id,
+        "--output",
+        out_s,
+        "--context-id",
+        &ctx,
+    ]);
+    assert_eq!(got["size"], bytes.len());
+    assert!(std::fs::read(&out).unwrap() == bytes, "the bytes differ");
+    // Kept: listed, and served without asking again.
+    assert_eq!(
+        n2.meroctl_json(&["blob", "ls"])["blobs"],
+        json!([{"blob_id": id, "size": bytes.len()}])
+    );
+    let resp = n2
+        .client()
+        .get(n2.url(&format!("/admin-api/blobs/{id}")))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-blob-id"], id.as_str());
+    assert_eq!(resp.headers()["etag"], format!("\"{hash}\"").as_str());
+    assert!(resp.bytes().unwrap() == bytes);
+
+    // A blob uploaded without the context is not served for it.
+    let (status, other) = put(&n1, "", b"not for the context".to_vec());
+    assert_eq!(status, 200, "{other}");
+    let other = other["data"]["blob_id"].as_str().unwrap().to_string();
+    let (status, e) = n2.request(
+        "GET",
+        &format!("/admin-api/blobs/{other}?context_id={ctx}"),
+        None,
+    );
+    assert_eq!(
+        (status, e["type"].as_str()),
+        (404, Some("BlobNotFound")),
+        "{e}"
+    );
+    assert!(e["error"].as_str().unwrap().contains("refused"), "{e}");
+
+    // node3 is in no namespace of the context: it cannot ask for it.
+    let (status, e) = n3.request(
+        "GET",
+        &format!("/admin-api/blobs/{id}?context_id={ctx}"),
+        None,
+    );
+    assert_eq!(
+        (status, e["type"].as_str()),
+        (404, Some("ContextNotFound")),
+        "{e}"
+    );
+    let (status, e) = put(&n3, &format!("?context_id={ctx}"), b"x".to_vec());
+    assert_eq!(
+        (status, e["type"].as_str()),
+        (404, Some("ContextNotFound")),
+        "{e}"
+    );
+
+    // A stranger asking node1 over the wire is refused, size and bytes.
+    let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
+    let hash_raw: [u8; 32] = bs58::decode(&id).into_vec().unwrap().try_into().unwrap();
+    let ctx_raw: [u8; 32] = bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let keypair = mero_network::Keypair::generate_ed25519();
+        let (net, _events) =
+            mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
+        let peer = net
+            .dial(target.swarm.listen[0].parse().unwrap())
+            .await
+            .unwrap();
+        for req in [
+            mero_node::sync::Request::BlobMeta {
+                hash: hash_raw,
+                context: ctx_raw,
+            },
+            mero_node::sync::Request::BlobChunk {
+                hash: hash_raw,
+                context: ctx_raw,
+                offset: 0,
+                len: 1024,
+            },
+        ] {
+            let answer = net
+                .request(peer, borsh::to_vec(&req).unwrap())
+                .await
+                .unwrap();
+            let answer: mero_node::sync::Response = borsh::from_slice(&answer).unwrap();
+            assert!(
+                matches!(answer, mero_node::sync::Response::Refused(_)),
+                "{answer:?}"
+            );
+        }
+        net.shutdown().await;
+    });
+
+    // Typed errors: a bad hash, a bad id, a mismatching expected hash.
+    let (status, e) = n1.request("GET", "/admin-api/blobs/0OIl", None);
+    assert_eq!((status, e["type"].as_str()), (400, Some("InvalidBlobId")));
+    let (status, e) = put(&n1, &format!("?hash={other}"), b"other bytes".to_vec());
+    assert_eq!(
+        (status, e["type"].as_str()),
+        (400, Some("BlobHashMismatch")),
+        "{e}"
+    );
+    let (status, e) = put(&n1, "?context_id=nope", b"x".to_vec());
+    assert_eq!(
+        (status, e["type"].as_str()),
+        (400, Some("InvalidContextId")),
+        "{e}"
+    );
+
+    // Deleted once; then it is gone.
+    let deleted = n1.meroctl_json(&["blob", "delete", "--blob-id", &id]);
+    assert_eq!(deleted, json!({"blob_id": id, "deleted": true}));
+    n1.meroctl_fails(&["blob", "delete", "--blob-id", &id], "BlobNotFound");
+    let (status, _) = n1.request("HEAD", &format!("/admin-api/blobs/{id}"), None);
+    assert_eq!(status, 404);
+}
