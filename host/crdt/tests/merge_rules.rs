@@ -7,7 +7,7 @@
 
 use mero_crdt::collections::{self, Mutator};
 use mero_crdt::overlay::Overlay;
-use mero_crdt::{Author, Clock, Hlc, MemoryBackend, NodeId, Op, apply_ops};
+use mero_crdt::{Author, Clock, MemoryBackend, NodeId, Op, apply_ops};
 
 struct Replica {
     author: Author,
