@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use mero_crdt::overlay::Overlay;
+use mero_crdt::overlay::{Overlay, Writes};
 use mero_crdt::{Clock, ContextId, DeltaId, Event, Hash, Op, SignedDelta, StateSnapshot};
 use mero_runtime::{Intent, PrivateOverlay, Runtime, State, handler_name, state_over};
 use mero_store::{ContextMeta, Snapshot};
@@ -75,9 +75,11 @@ pub(crate) struct Batch {
     pub(crate) unsigned: HashSet<DeltaId>,
     /// Snapshot entries joined, and delta ids recorded as stubs.
     pub(crate) joins: Vec<(ContextId, Vec<Op>, Vec<DeltaId>)>,
-    /// What migrations wrote, per context: applied before the batch's
-    /// deltas (a migration is the first job on its context in a batch).
-    pub(crate) migrations: Vec<(ContextId, Vec<Op>)>,
+    /// What migrations wrote, per context, as whole entries: stored before
+    /// the batch's deltas. A migration is the only job on its context in
+    /// its batch, and the batch commits before the next one starts (so
+    /// nothing builds on these writes before they are stored).
+    pub(crate) migrations: Vec<(ContextId, Writes)>,
     pub(crate) answers: Vec<Answer>,
     /// What the batch before this one, still committing, left behind.
     carry: HashMap<ContextId, Carried>,
@@ -145,6 +147,12 @@ impl Batch {
             );
         }
         carry
+    }
+
+    /// Whether the batch migrated `ctx`: later jobs on it wait for the next
+    /// batch, which reads the migrated state from the store.
+    pub(crate) fn migrating(&self, ctx: &ContextId) -> bool {
+        self.migrations.iter().any(|(c, _)| c == ctx)
     }
 
     /// Whether a context exists as the batch sees it.

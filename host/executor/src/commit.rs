@@ -81,7 +81,7 @@ pub(crate) fn timed_commit(
 /// delta's root and the final root of each context.
 fn commit(
     store: &Store,
-    batch: Batch,
+    mut batch: Batch,
     last_hlc: mero_crdt::Hlc,
     stats: &ExecStats,
 ) -> Result<Committing, mero_store::StoreError> {
@@ -95,9 +95,15 @@ fn commit(
             w.put_context_meta(&work.meta)?;
         }
     }
-    for (ctx, ops) in &batch.migrations {
-        let root = mero_crdt::apply_ops(&mut w.context_state(*ctx), ops)?;
-        roots.by_context.insert(*ctx, root);
+    // Stored as the overlay holds them, each freed once written: a
+    // migration may have rewritten every entry of its context.
+    for (ctx, writes) in std::mem::take(&mut batch.migrations) {
+        let started = std::time::Instant::now();
+        let root = w.put_writes(ctx, writes)?;
+        stats
+            .migration_store_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        roots.by_context.insert(ctx, root);
     }
     let after = w.apply_deltas(deltas.iter().map(|(id, d)| (id, d)))?;
     for ((id, delta), root) in deltas.iter().zip(after) {

@@ -177,6 +177,20 @@ pub(crate) enum Job {
     },
 }
 
+impl Job {
+    /// The context the job works on, if one that exists already.
+    pub(crate) fn context(&self) -> Option<ContextId> {
+        match self {
+            Job::Call { meta, .. } => Some(meta.id),
+            Job::Create { new, .. } => Some(new.id),
+            Job::Delete { ctx, .. } | Job::Join { ctx, .. } => Some(*ctx),
+            Job::Apply { delta, .. } => Some(delta.delta.context),
+            Job::Replica { meta, .. } | Job::Upgrade { meta, .. } => Some(meta.id),
+            Job::Stop { .. } => None,
+        }
+    }
+}
+
 /// Answers jobs that will not run with `why`; a stop request is simply
 /// acknowledged.
 pub(crate) fn fail_all(jobs: Vec<Job>, why: &str) {

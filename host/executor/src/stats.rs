@@ -17,6 +17,13 @@ pub struct ExecStats {
     pub sign_nanos: AtomicU64,
     /// The part of `commit_nanos` spent making the transaction durable.
     pub write_nanos: AtomicU64,
+    /// The part of `exec_nanos` spent running migrations (`migrate`).
+    pub migrate_nanos: AtomicU64,
+    /// The part of `exec_nanos` spent running their checks.
+    pub check_nanos: AtomicU64,
+    /// The part of `commit_nanos` spent storing what migrations wrote
+    /// (entries, counts, the Merkle trie), before it is made durable.
+    pub migration_store_nanos: AtomicU64,
 }
 
 impl std::fmt::Display for ExecStats {

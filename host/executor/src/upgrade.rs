@@ -5,6 +5,14 @@
 //! and its check compares the two. Only if the migration and its check both
 //! pass do its writes and the new metadata join the batch; otherwise the
 //! overlay is rolled back and the context is exactly as it was.
+//!
+//! A migration may rewrite every entry of a large state, so its writes are
+//! held once: whole, in the overlay (no list of ops beside them, no undo
+//! journal, since the overlay started empty). They leave the overlay for
+//! the batch's commit, which stores them as they are; the batch then
+//! commits before any other job touches the context (`Batch::migrating`).
+
+use std::sync::atomic::Ordering;
 
 use mero_crdt::{Clock, DeltaId};
 use mero_runtime::CallEnv;
@@ -75,11 +83,16 @@ impl Worker {
                 private,
                 Clock::starting_after(upgrade.barrier),
             );
+            env.record_ops = false;
             // Every node starts from the same instant, so the stamps and
             // anything the app derives from the time agree.
             env.wall_millis = upgrade.barrier.millis;
             let runtime = &upgrade.runtime;
+            let started = std::time::Instant::now();
             let (env, migrated) = runtime.migrate(&upgrade.app, env, from).await;
+            self.stats
+                .migrate_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             let checked = upgrade
                 .app
                 .description()
@@ -94,7 +107,11 @@ impl Worker {
                     }),
                 ),
                 Ok(()) if checked => {
+                    let started = std::time::Instant::now();
                     let (env, r) = runtime.check_migration(&upgrade.app, env, from).await;
+                    self.stats
+                        .check_nanos
+                        .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                     let r = r.map_err(|error| ExecError::Migration {
                         stage: "check",
                         error,
@@ -103,10 +120,10 @@ impl Worker {
                 }
                 Ok(()) => (env, Ok(())),
             };
+            let op_count = env.op_count();
             let CallEnv {
                 state,
                 private,
-                ops,
                 clock,
                 ..
             } = env;
@@ -122,16 +139,17 @@ impl Worker {
                 work.state = Some(state);
                 work.private = Some(private);
                 verdict?;
-                return Ok((ops.len(), heads));
+                return Ok((op_count, heads));
             }
             state.release();
             private.release();
+            let staged = state.take_writes();
             work.state = Some(state);
             work.private = Some(private);
             // Later calls here must stamp after everything the migration wrote.
             self.clock.observe(clock.last());
-            writes = ops.len();
-            batch.migrations.push((ctx, ops));
+            writes = op_count;
+            batch.migrations.push((ctx, staged));
         }
         if upgrade.dry_run {
             return Ok((writes, heads));

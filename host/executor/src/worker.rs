@@ -139,7 +139,11 @@ impl Worker {
                     continue;
                 }
             }
-            if batch.answers.len() <= 1 && rx.is_empty() && stop.is_none() {
+            // A batch that migrated a context commits here as well: the
+            // migration's writes leave its overlay for the commit, so no
+            // batch may build on them before they are stored.
+            let lone = batch.answers.len() <= 1 && rx.is_empty() && stop.is_none();
+            if lone || !batch.migrations.is_empty() {
                 // A lone call with nothing waiting behind it: commit on this
                 // thread. It skips two thread hand-offs (to the blocking
                 // pool and back), ~10% of its round trip. The worker is
@@ -227,6 +231,12 @@ impl Worker {
 
     /// Runs one job into the batch; answers failures right away.
     async fn execute(&mut self, batch: &mut Batch, job: Job) {
+        if job.context().is_some_and(|ctx| batch.migrating(&ctx)) {
+            // Its migration's writes are on their way to the store and out
+            // of the batch's view: the next batch reads them from there.
+            self.deferred.push(job);
+            return;
+        }
         match job {
             Job::Stop { reply } => {
                 let _ = reply.send(Ok(()));

@@ -1054,7 +1054,7 @@ async fn scenario_invariant_reshuffle_v2() {
             migration: Some((
                 1,
                 "migrate_v1_to_v2",
-                false,
+                true,
                 fx::SCENARIO_INVARIANT_RESHUFFLE_V1,
             )),
         },

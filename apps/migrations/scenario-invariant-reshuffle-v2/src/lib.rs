@@ -1,12 +1,13 @@
 //! `com.calimero.scenario-invariant-reshuffle` at state version 2: the
 //! counts move to `per_item` and `total`; the migration from v1 copies the
 //! per-item counts and recomputes the total from them, ignoring v1's
-//! global count, so the invariant holds whatever v1 had. Calls and JSON
-//! are upstream's `scenario-invariant-reshuffle-v2`.
+//! global count, so the invariant holds whatever v1 had; its check makes
+//! sure no item was left behind. Calls and JSON are upstream's
+//! `scenario-invariant-reshuffle-v2`.
 
 use mero_sdk::app;
 use mero_sdk::collections::{LwwRegister, UnorderedMap};
-use mero_sdk::migration::drop_field;
+use mero_sdk::migration::{count_parity, drop_field};
 use serde::Serialize;
 
 #[app::state(version = 2, package = "com.calimero.scenario-invariant-reshuffle")]
@@ -50,6 +51,13 @@ impl InvariantReshuffle {
         self.total.set(total)?;
         drop_field::<LwwRegister<u64>>("global_count")?;
         drop_field::<UnorderedMap<String, LwwRegister<u64>>>("per_item_counts")
+    }
+
+    /// As many items after the migration as before it: a constant-time
+    /// check, whatever the size of the state.
+    #[app::migration_check(from = 1)]
+    pub fn check(&self, old: &InvariantReshuffleV1) -> app::Result<()> {
+        count_parity(&old.per_item_counts, &self.per_item)
     }
 
     /// Counts one more `item`; returns the new total.
