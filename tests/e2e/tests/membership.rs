@@ -674,7 +674,9 @@ fn metadata_records_replicate_and_only_those_allowed_set_them() {
     // A record for what the group does not have: not found, not refused.
     let stranger = "ab".repeat(32);
     n1.meroctl_fails(
-        &["group", "metadata", "set", &ns, "--member", &stranger, "--name", "x"],
+        &[
+            "group", "metadata", "set", &ns, "--member", &stranger, "--name", "x",
+        ],
         "no member of the group",
     );
     let big = format!("big={}", "x".repeat(5000));
