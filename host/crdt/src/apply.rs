@@ -42,13 +42,7 @@ pub fn join_into<B: StateWrite + ?Sized>(
         }
     };
     if was_visible != is_visible {
-        let n = state.visible_count(node)?;
-        let n = if is_visible {
-            n.saturating_add(1)
-        } else {
-            n.saturating_sub(1)
-        };
-        state.put_visible_count(node, n)?;
+        state.step_visible_count(node, is_visible)?;
     }
     Ok(true)
 }

@@ -4,7 +4,7 @@
 //! The LMDB implementation is in the store crate; how the trie is hashed and
 //! updated is in [`merkle`](crate::merkle).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use crate::entry::Entry;
@@ -73,7 +73,53 @@ pub trait StateWrite: StateRead {
     fn put_entry(&mut self, node: &NodeId, key: &[u8], entry: &Entry) -> Result<()>;
     /// Stores how many entries of `node` are visible.
     fn put_visible_count(&mut self, node: &NodeId, count: u64) -> Result<()>;
+    /// One more (`up`) or one fewer (saturating at zero) entry of `node` is
+    /// visible. A write buffer may keep the change without reading the
+    /// count it changes.
+    fn step_visible_count(&mut self, node: &NodeId, up: bool) -> Result<()> {
+        let n = CountChange::default()
+            .step(up)
+            .apply(self.visible_count(node)?);
+        self.put_visible_count(node, n)
+    }
 }
+
+/// A change to a visible count, not yet applied to the count it changes:
+/// a run of steps up and down, each down saturating at zero, as applying
+/// them one by one would give. Applying it is `max(n + delta, floor)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CountChange {
+    delta: i64,
+    /// The least the count can be after the steps, once a step down
+    /// saturated (or could have).
+    floor: Option<i64>,
+}
+
+impl CountChange {
+    /// This change, then one step up or down.
+    pub fn step(mut self, up: bool) -> Self {
+        if up {
+            self.delta = self.delta.saturating_add(1);
+            self.floor = self.floor.map(|f| f.saturating_add(1));
+        } else {
+            self.delta = self.delta.saturating_sub(1);
+            self.floor = Some(self.floor.map_or(0, |f| f.saturating_sub(1).max(0)));
+        }
+        self
+    }
+
+    /// The count `n` after the change.
+    pub fn apply(self, n: u64) -> u64 {
+        let mut v = i128::from(n) + i128::from(self.delta);
+        if let Some(f) = self.floor {
+            v = v.max(i128::from(f));
+        }
+        u64::try_from(v.max(0)).unwrap_or(u64::MAX)
+    }
+}
+
+/// What [`MerkleStore::each_bucket_leaves`] hands each bucket's leaves to.
+pub type BucketVisitor<'a> = dyn FnMut(u16, &[(EntryId, Hash)]) -> Result<()> + 'a;
 
 /// Storage for the Merkle trie of one context.
 pub trait MerkleStore {
@@ -81,6 +127,15 @@ pub trait MerkleStore {
     fn put_leaf(&mut self, id: &EntryId, hash: &Hash) -> Result<()>;
     /// Leaf hashes of every entry in `bucket`, in id order.
     fn bucket_leaves(&self, bucket: u16) -> Result<Vec<(EntryId, Hash)>>;
+    /// [`bucket_leaves`](Self::bucket_leaves) of each of `buckets`, in
+    /// bucket order, handed to `f`: a store may read runs of neighbouring
+    /// buckets in one pass (a migration dirties nearly all of them).
+    fn each_bucket_leaves(&self, buckets: &BTreeSet<u16>, f: &mut BucketVisitor<'_>) -> Result<()> {
+        for b in buckets {
+            f(*b, &self.bucket_leaves(*b)?)?;
+        }
+        Ok(())
+    }
     /// The inner node at `level` with `prefix`.
     fn merkle_node(&self, level: u8, prefix: u16) -> Result<Option<MerkleNode>>;
     /// Stores an inner node.

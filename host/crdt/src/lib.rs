@@ -43,7 +43,7 @@ mod error;
 mod limits;
 
 pub use apply::{apply_op, apply_ops, join_into, join_ops};
-pub use backend::{MemoryBackend, MerkleStore, StateRead, StateWrite};
+pub use backend::{CountChange, MemoryBackend, MerkleStore, StateRead, StateWrite};
 pub use delta::{BatchProof, BatchSignature, Delta, DeltaId, Event, Op, SignedDelta};
 pub use entry::{Clocks, CounterSlot, Entry, Presence, Register, Stamp};
 pub use error::{Error, Result};

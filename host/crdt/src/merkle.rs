@@ -101,13 +101,13 @@ where
     }
     // (prefix of the parent node) -> [(slot, new child hash)]
     let mut dirty: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
-    for bucket in buckets {
-        let h = bucket_hash(&store.bucket_leaves(bucket)?);
+    store.each_bucket_leaves(&buckets, &mut |bucket, leaves| {
         dirty
             .entry(bucket >> 4)
             .or_default()
-            .push((usize::from(bucket & 0xf), h));
-    }
+            .push((usize::from(bucket & 0xf), bucket_hash(leaves)));
+        Ok(())
+    })?;
     for level in (0..LEVELS).rev() {
         let mut next: BTreeMap<u16, Vec<(usize, Hash)>> = BTreeMap::new();
         for (prefix, updates) in dirty {

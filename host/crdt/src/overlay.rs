@@ -10,54 +10,174 @@
 //! An overlay holds whole entries (its base joined with every write), so
 //! what it buffered can also be [taken out](Overlay::take_writes) and
 //! stored as it is, without the ops that produced it: that is how a
-//! migration, which may rewrite every entry of a state, commits.
+//! migration, which may rewrite every entry of a state, commits. It is laid
+//! out for that size: entries are grouped by collection (node), found by
+//! node id first (held inline, so a lookup compares the map's own memory
+//! rather than one allocation per key), most collections it touches being
+//! registers of one entry; and entries are held encoded.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
-use crate::backend::{StateRead, StateWrite};
+use crate::backend::{CountChange, StateRead, StateWrite};
 use crate::entry::Entry;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::NodeId;
 
-/// `node ‖ key`: one allocation per buffered key, in (node, key) order (a
-/// node id is 32 bytes), and looked up with a borrowed slice.
-type Key = Box<[u8]>;
+/// An entry as an overlay holds it: its Borsh encoding, in one allocation
+/// the size of it. Nearly half as much memory as the decoded entry with its
+/// own allocations, for what a migration may hold a million of; and what a
+/// store writes, as it is.
+type Stored = Box<[u8]>;
 
-/// Runs `f` on `node ‖ key`, built on the stack when it is short: a lookup
-/// should not allocate.
-fn with_key<R>(node: &NodeId, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
-    const INLINE: usize = 96;
-    if key.len() <= INLINE {
-        let mut buf = [0u8; 32 + INLINE];
-        buf[..32].copy_from_slice(&node.0);
-        buf[32..32 + key.len()].copy_from_slice(key);
-        f(&buf[..32 + key.len()])
-    } else {
-        f(&[&node.0[..], key].concat())
+/// `entry` encoded, through `scratch` (one pass, one allocation).
+fn stored(entry: &Entry, scratch: &mut Vec<u8>) -> Result<Stored> {
+    scratch.clear();
+    borsh::to_writer(&mut *scratch, entry).map_err(|source| Error::Encode {
+        what: "entry",
+        source,
+    })?;
+    Ok(Box::from(&scratch[..]))
+}
+
+fn load(bytes: &[u8]) -> Result<Entry> {
+    // Encoded by `stored` above: it decodes, unless memory is corrupt.
+    borsh::from_slice(bytes).map_err(Error::backend)
+}
+
+/// A visible count an overlay holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    /// The count.
+    Set(u64),
+    /// A change to the count under the overlay, not read yet.
+    Change(CountChange),
+}
+
+impl Count {
+    /// The count, given the one under the overlay if it is a change.
+    pub fn over(self, base: impl FnOnce() -> Result<u64>) -> Result<u64> {
+        match self {
+            Count::Set(n) => Ok(n),
+            Count::Change(c) => Ok(c.apply(base()?)),
+        }
     }
 }
 
-fn make_key(node: &NodeId, key: &[u8]) -> Key {
-    [&node.0[..], key].concat().into_boxed_slice()
+/// The entries buffered in one collection.
+#[derive(Debug, Default)]
+enum Entries {
+    #[default]
+    None,
+    /// One, as in a register (its one entry is at the empty key, which
+    /// takes no allocation).
+    One(Box<[u8]>, Stored),
+    Many(BTreeMap<Box<[u8]>, Stored>),
 }
 
-/// Splits a buffered key into its node and the key within the node.
-fn split(k: &[u8]) -> (NodeId, &[u8]) {
-    let (node, key) = k.split_at(32);
-    let mut id = [0u8; 32];
-    id.copy_from_slice(node);
-    (NodeId(id), key)
+impl Entries {
+    fn get(&self, key: &[u8]) -> Option<&Stored> {
+        match self {
+            Entries::None => None,
+            Entries::One(k, v) => (**k == *key).then_some(v),
+            Entries::Many(m) => m.get(key),
+        }
+    }
+
+    /// Sets `key` to `value`; returns what it held.
+    fn insert(&mut self, key: &[u8], value: Stored) -> Option<Stored> {
+        match self {
+            Entries::None => {
+                *self = Entries::One(key.into(), value);
+                None
+            }
+            Entries::One(k, v) if **k == *key => Some(std::mem::replace(v, value)),
+            Entries::One(..) => {
+                let Entries::One(k, v) = std::mem::take(self) else {
+                    return None;
+                };
+                *self = Entries::Many(BTreeMap::from([(k, v), (key.into(), value)]));
+                None
+            }
+            Entries::Many(m) => match m.get_mut(key) {
+                Some(v) => Some(std::mem::replace(v, value)),
+                None => {
+                    m.insert(key.into(), value);
+                    None
+                }
+            },
+        }
+    }
+
+    /// Forgets `key`; returns what it held.
+    fn remove(&mut self, key: &[u8]) -> Option<Stored> {
+        match self {
+            Entries::One(k, _) if **k == *key => match std::mem::take(self) {
+                Entries::One(_, v) => Some(v),
+                _ => None,
+            },
+            Entries::Many(m) => m.remove(key),
+            _ => None,
+        }
+    }
+
+    /// Keys strictly after `after` (all if `None`), in order.
+    fn after<'a>(
+        &'a self,
+        after: Option<&'a [u8]>,
+    ) -> Box<dyn Iterator<Item = (&'a [u8], &'a Stored)> + 'a> {
+        match self {
+            Entries::None => Box::new(std::iter::empty()),
+            Entries::One(k, v) => Box::new(
+                after
+                    .is_none_or(|a| **k > *a)
+                    .then_some((&**k, v))
+                    .into_iter(),
+            ),
+            Entries::Many(m) => {
+                let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+                Box::new(
+                    m.range::<[u8], _>((from, Bound::Unbounded))
+                        .map(|(k, v)| (&**k, v)),
+                )
+            }
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &Stored)> + '_> {
+        self.after(None)
+    }
+
+    /// The entries in key order, freed as they go.
+    fn drain(self) -> Box<dyn Iterator<Item = (Box<[u8]>, Stored)>> {
+        match self {
+            Entries::None => Box::new(std::iter::empty()),
+            Entries::One(k, v) => Box::new(std::iter::once((k, v))),
+            Entries::Many(m) => Box::new(m.into_iter()),
+        }
+    }
+}
+
+/// What an overlay holds of one collection.
+#[derive(Debug, Default)]
+struct Node {
+    entries: Entries,
+    count: Option<Count>,
 }
 
 /// Buffered writes over a base state.
 #[derive(Debug)]
 pub struct Overlay<B> {
     base: B,
-    entries: BTreeMap<Key, Entry>,
-    counts: HashMap<NodeId, u64>,
+    nodes: BTreeMap<NodeId, Node>,
+    /// Entries buffered, over all nodes.
+    len: usize,
+    /// Count changes are kept as changes (see [`Overlay::defer_counts`]).
+    defer_counts: bool,
     journal: Option<Journal>,
+    /// Where entries are encoded.
+    scratch: Vec<u8>,
 }
 
 /// What undoes the writes made since the current checkpoint.
@@ -68,58 +188,68 @@ struct Journal {
     /// empty overlay, may write every entry of the state).
     fresh: bool,
     /// Values held before the checkpoint, for each key touched since.
-    entries: HashMap<Key, Option<Entry>>,
-    counts: HashMap<NodeId, Option<u64>>,
+    entries: HashMap<(NodeId, Box<[u8]>), Option<Stored>>,
+    counts: HashMap<NodeId, Option<Count>>,
 }
 
 /// What an overlay buffered, taken out of it: whole entries (the base
 /// joined with every write) and the visible counts that changed.
 #[derive(Debug, Default)]
 pub struct Writes {
-    entries: BTreeMap<Key, Entry>,
-    counts: HashMap<NodeId, u64>,
+    nodes: BTreeMap<NodeId, Node>,
+    len: usize,
 }
 
 impl Writes {
     /// How many entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
+    }
+
+    /// The bytes of the entries' keys (within their nodes) and encodings.
+    pub fn bytes(&self) -> usize {
+        self.entries().map(|(_, k, e)| k.len() + e.len()).sum()
     }
 
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.counts.is_empty()
+        self.len == 0 && self.counts().next().is_none()
     }
 
-    /// The entries, in (node, key) order.
-    pub fn entries(&self) -> impl Iterator<Item = (NodeId, &[u8], &Entry)> {
-        self.entries.iter().map(|(k, e)| {
-            let (node, key) = split(k);
-            (node, key, e)
-        })
+    /// The entries, Borsh-encoded, in (node, key) order.
+    pub fn entries(&self) -> impl Iterator<Item = (NodeId, &[u8], &[u8])> {
+        self.nodes
+            .iter()
+            .flat_map(|(n, node)| node.entries.iter().map(move |(k, e)| (*n, k, &**e)))
     }
 
-    /// The visible counts, by collection.
-    pub fn counts(&self) -> impl Iterator<Item = (&NodeId, u64)> {
-        self.counts.iter().map(|(n, c)| (n, *c))
+    /// The visible counts, by collection, in node order.
+    pub fn counts(&self) -> impl Iterator<Item = (&NodeId, Count)> {
+        self.nodes
+            .iter()
+            .filter_map(|(n, node)| node.count.map(|c| (n, c)))
     }
 
-    /// Takes the visible counts out, in node order.
-    pub fn take_counts(&mut self) -> Vec<(NodeId, u64)> {
-        let mut counts: Vec<(NodeId, u64)> = std::mem::take(&mut self.counts).into_iter().collect();
-        counts.sort_unstable();
-        counts
+    /// Takes the visible counts out, in node order: a store reads the
+    /// counts the changes apply to in the order it keeps them.
+    pub fn take_counts(&mut self) -> Vec<(NodeId, Count)> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|(n, node)| node.count.take().map(|c| (*n, c)))
+            .collect()
     }
 
-    /// Visits the entries in (node, key) order, freeing each as it goes:
-    /// storing a large set of writes need not hold it twice.
+    /// Visits the entries (Borsh-encoded, as a store keeps them) in (node,
+    /// key) order, freeing each as it goes: storing a large set of writes
+    /// need not hold it twice.
     pub fn drain<E>(
         self,
-        mut f: impl FnMut(&NodeId, &[u8], &Entry) -> Result<(), E>,
+        mut f: impl FnMut(&NodeId, &[u8], &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        for (k, e) in self.entries {
-            let (node, key) = split(&k);
-            f(&node, key, &e)?;
+        for (n, node) in self.nodes {
+            for (k, e) in node.entries.drain() {
+                f(&n, &k, &e)?;
+            }
         }
         Ok(())
     }
@@ -130,10 +260,23 @@ impl<B: StateRead> Overlay<B> {
     pub fn new(base: B) -> Self {
         Overlay {
             base,
-            entries: BTreeMap::new(),
-            counts: HashMap::new(),
+            nodes: BTreeMap::new(),
+            len: 0,
+            defer_counts: false,
             journal: None,
+            scratch: Vec::new(),
         }
+    }
+
+    /// Keeps each change of a visible count as a change, without reading
+    /// the count under the overlay, until something reads the count: for
+    /// writes that will be [taken out](Self::take_writes) and stored, where
+    /// the store reads the counts in order (a migration's, which changes a
+    /// count per collection it writes, scattered over the state). Such an
+    /// overlay must not be [rebased](Self::rebase): its changes are to the
+    /// base it was over.
+    pub fn defer_counts(&mut self) {
+        self.defer_counts = true;
     }
 
     /// The state under the overlay.
@@ -145,38 +288,48 @@ impl<B: StateRead> Overlay<B> {
     /// dropped). Writes hold whole entries, so they stay right over a base
     /// that already includes them.
     pub fn rebase<C: StateRead>(self, base: C) -> Overlay<C> {
+        debug_assert!(
+            !self
+                .nodes
+                .values()
+                .any(|n| matches!(n.count, Some(Count::Change(_)))),
+            "an overlay deferring counts is never rebased"
+        );
         Overlay {
             base,
-            entries: self.entries,
-            counts: self.counts,
+            nodes: self.nodes,
+            len: self.len,
+            defer_counts: false,
             journal: None,
+            scratch: self.scratch,
         }
     }
 
     /// Whether no write is buffered.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// How many entries are buffered.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
-    /// Takes the buffered writes out, leaving the overlay empty (and any
-    /// checkpoint dropped).
+    /// Takes the buffered writes out, leaving the overlay empty (any
+    /// checkpoint dropped, counts no longer deferred).
     pub fn take_writes(&mut self) -> Writes {
         self.journal = None;
+        self.defer_counts = false;
         Writes {
-            entries: std::mem::take(&mut self.entries),
-            counts: std::mem::take(&mut self.counts),
+            nodes: std::mem::take(&mut self.nodes),
+            len: std::mem::take(&mut self.len),
         }
     }
 
     /// Starts recording what to undo. Replaces any earlier checkpoint.
     pub fn checkpoint(&mut self) {
         self.journal = Some(Journal {
-            fresh: self.entries.is_empty() && self.counts.is_empty(),
+            fresh: self.nodes.is_empty(),
             ..Journal::default()
         });
     }
@@ -192,29 +345,43 @@ impl<B: StateRead> Overlay<B> {
             return;
         };
         if journal.fresh {
-            self.entries.clear();
-            self.counts.clear();
+            self.nodes.clear();
+            self.len = 0;
+            self.defer_counts = false;
             return;
         }
-        for (key, old) in journal.entries {
-            match old {
-                Some(e) => self.entries.insert(key, e),
-                None => self.entries.remove(&key),
+        for ((node, key), old) in journal.entries {
+            let entries = &mut self.nodes.entry(node).or_default().entries;
+            let had = match old {
+                Some(e) => entries.insert(&key, e),
+                None => entries.remove(&key),
             };
+            match (had.is_some(), entries.get(&key).is_some()) {
+                (true, false) => self.len -= 1,
+                (false, true) => self.len += 1,
+                _ => {}
+            }
         }
         for (node, old) in journal.counts {
-            match old {
-                Some(c) => self.counts.insert(node, c),
-                None => self.counts.remove(&node),
-            };
+            self.nodes.entry(node).or_default().count = old;
+        }
+    }
+
+    fn set_count(&mut self, node: &NodeId, count: Count) {
+        let slot = &mut self.nodes.entry(*node).or_default().count;
+        let old = slot.replace(count);
+        if let Some(j) = &mut self.journal
+            && !j.fresh
+        {
+            j.counts.entry(*node).or_insert(old);
         }
     }
 }
 
 impl<B: StateRead> StateRead for Overlay<B> {
     fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
-        match with_key(node, key, |k| self.entries.get(k)) {
-            Some(e) => Ok(Some(e.clone())),
+        match self.nodes.get(node).and_then(|n| n.entries.get(key)) {
+            Some(e) => load(e).map(Some),
             None => self.base.entry(node, key),
         }
     }
@@ -233,21 +400,12 @@ impl<B: StateRead> StateRead for Overlay<B> {
         } else {
             None
         };
-        let start = match after {
-            Some(k) => make_key(node, k),
-            None => make_key(node, &[]),
-        };
-        let range = match after {
-            Some(_) => (Bound::Excluded(&*start), Bound::Unbounded),
-            None => (Bound::Included(&*start), Bound::Unbounded),
-        };
-        let mut buffered = self
-            .entries
-            .range::<[u8], _>(range)
-            .map(|(k, e)| (split(k), e))
-            .take_while(|((n, k), _)| n == node && upper.as_deref().is_none_or(|u| *k <= u))
-            .map(|((_, k), e)| (k.to_vec(), e.clone()))
-            .peekable();
+        let mut buffered = match self.nodes.get(node) {
+            Some(n) => n.entries.after(after),
+            None => Box::new(std::iter::empty()),
+        }
+        .take_while(|(k, _)| upper.as_deref().is_none_or(|u| *k <= u))
+        .peekable();
         let mut out = Vec::with_capacity(limit.min(base.len() + 16));
         let mut base = base.into_iter().peekable();
         while out.len() < limit {
@@ -255,25 +413,27 @@ impl<B: StateRead> StateRead for Overlay<B> {
                 (None, None) => break,
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
-                (Some((bk, _)), Some((ok, _))) => bk.cmp(ok),
+                (Some((bk, _)), Some((ok, _))) => (**bk).cmp(*ok),
             };
-            let next = match order {
-                Ordering::Less => base.next(),
-                Ordering::Greater => buffered.next(),
-                Ordering::Equal => {
-                    // The buffered write shadows the base entry.
-                    base.next();
-                    buffered.next()
+            if order != Ordering::Greater {
+                // On a tie the buffered write shadows the base entry.
+                let Some(b) = base.next() else { break };
+                if order == Ordering::Less {
+                    out.push(b);
+                    continue;
                 }
-            };
-            out.extend(next);
+            }
+            // Decoded only once taken: a page reads no more than it returns.
+            if let Some((k, e)) = buffered.next() {
+                out.push((k.to_vec(), load(e)?));
+            }
         }
         Ok(out)
     }
 
     fn visible_count(&self, node: &NodeId) -> Result<u64> {
-        match self.counts.get(node) {
-            Some(c) => Ok(*c),
+        match self.nodes.get(node).and_then(|n| n.count) {
+            Some(c) => c.over(|| self.base.visible_count(node)),
             None => self.base.visible_count(node),
         }
     }
@@ -281,32 +441,41 @@ impl<B: StateRead> StateRead for Overlay<B> {
 
 impl<B: StateRead> StateWrite for Overlay<B> {
     fn put_entry(&mut self, node: &NodeId, key: &[u8], entry: &Entry) -> Result<()> {
-        let recording = self.journal.as_ref().is_some_and(|j| !j.fresh);
-        if !recording {
-            // Replaces in place when the key is there: no new key to build.
-            match with_key(node, key, |k| self.entries.get_mut(k)) {
-                Some(e) => *e = entry.clone(),
-                None => {
-                    self.entries.insert(make_key(node, key), entry.clone());
-                }
-            }
-            return Ok(());
+        let entry = stored(entry, &mut self.scratch)?;
+        let old = self
+            .nodes
+            .entry(*node)
+            .or_default()
+            .entries
+            .insert(key, entry);
+        if old.is_none() {
+            self.len += 1;
         }
-        let k = make_key(node, key);
-        let old = self.entries.insert(k.clone(), entry.clone());
-        if let Some(j) = &mut self.journal {
-            j.entries.entry(k).or_insert(old);
+        if let Some(j) = &mut self.journal
+            && !j.fresh
+        {
+            j.entries.entry((*node, key.into())).or_insert(old);
         }
         Ok(())
     }
 
     fn put_visible_count(&mut self, node: &NodeId, count: u64) -> Result<()> {
-        let old = self.counts.insert(*node, count);
-        if let Some(j) = &mut self.journal
-            && !j.fresh
-        {
-            j.counts.entry(*node).or_insert(old);
-        }
+        self.set_count(node, Count::Set(count));
+        Ok(())
+    }
+
+    fn step_visible_count(&mut self, node: &NodeId, up: bool) -> Result<()> {
+        let count = match self.nodes.get(node).and_then(|n| n.count) {
+            Some(Count::Set(n)) => Count::Set(CountChange::default().step(up).apply(n)),
+            Some(Count::Change(c)) => Count::Change(c.step(up)),
+            None if self.defer_counts => Count::Change(CountChange::default().step(up)),
+            None => Count::Set(
+                CountChange::default()
+                    .step(up)
+                    .apply(self.base.visible_count(node)?),
+            ),
+        };
+        self.set_count(node, count);
         Ok(())
     }
 }
@@ -354,6 +523,33 @@ mod tests {
         assert_eq!(o.len(), 1);
         assert_eq!(o.entry(&n, b"a").unwrap(), Some(reg(2, b"kept")));
         assert_eq!(o.entry(&n, &[7; 200]).unwrap(), None);
+    }
+
+    #[test]
+    fn deferred_count_changes_come_to_what_each_step_would_have() {
+        let n = NodeId::root("n");
+        // Every run of up to 8 steps, over counts 0 to 3.
+        for steps in 0u32..(1 << 8) {
+            for len in 0..=8u32 {
+                for start in 0..4u64 {
+                    let mut base = MemoryBackend::default();
+                    base.put_visible_count(&n, start).unwrap();
+                    let mut eager = Overlay::new(&base);
+                    let mut deferred = Overlay::new(&base);
+                    deferred.defer_counts();
+                    for i in 0..len {
+                        let up = steps & (1 << i) != 0;
+                        eager.step_visible_count(&n, up).unwrap();
+                        deferred.step_visible_count(&n, up).unwrap();
+                    }
+                    assert_eq!(
+                        eager.visible_count(&n).unwrap(),
+                        deferred.visible_count(&n).unwrap(),
+                        "{start} then {steps:08b} ({len} steps)"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
