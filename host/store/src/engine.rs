@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use heed::{Env, RoTxn, WithoutTls};
-use mero_crdt::{ContextId, EntryId};
+use mero_crdt::{ContextId, EntryId, Hash, NodeId, merkle};
 
 use crate::error::{Result, StoreError};
 use crate::memtable::Mem;
@@ -43,6 +43,20 @@ fn note_leaf(dirty: &mut Dirty, key: &[u8]) {
     ) {
         dirty.entry(ContextId(ctx)).or_default().insert(id.bucket());
     }
+}
+
+/// The `leaves` record (key, leaf hash) of the `entries` record `key`
+/// (context ‖ node ‖ key within the node) holding `value`: the log leaves
+/// leaves out, as they follow from the entries.
+fn leaf_of(key: &[u8], value: &[u8]) -> Option<(Vec<u8>, Hash)> {
+    let (ctx, rest) = key.split_first_chunk::<32>()?;
+    let (node, k) = rest.split_first_chunk::<32>()?;
+    let node = NodeId(*node);
+    let id = EntryId::of(&node, k);
+    Some((
+        [&ctx[..], &id.0[..]].concat(),
+        merkle::leaf_hash_encoded(&node, k, value),
+    ))
 }
 
 /// What a snapshot or a write transaction reads besides LMDB.
@@ -164,7 +178,15 @@ impl Shared {
             for payload in wal::records(path, *generation).map_err(io(path))? {
                 for op in wal::ops(&payload)? {
                     if op.table == Table::Leaves {
+                        // Logged by earlier versions only.
                         note_leaf(&mut dirty, op.key);
+                    }
+                    if op.table == Table::Entries
+                        && let Some(v) = op.value
+                        && let Some((leaf, hash)) = leaf_of(op.key, v)
+                    {
+                        note_leaf(&mut dirty, &leaf);
+                        tables.db(Table::Leaves).put(&mut wtxn, &leaf, &hash)?;
                     }
                     let db = tables.db(op.table);
                     match op.value {

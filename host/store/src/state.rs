@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
+use mero_crdt::backend::BucketVisitor;
 use mero_crdt::merkle::{self, MerkleNode};
 use mero_crdt::overlay::Writes;
 use mero_crdt::{ContextId, Entry, EntryId, Hash, MerkleStore, NodeId, StateRead, StateWrite};
@@ -85,6 +86,70 @@ impl StateAt<'_, '_> {
         Ok(out)
     }
 
+    /// `MerkleStore::each_bucket_leaves`: one scan per run of consecutive
+    /// buckets, rather than one per bucket.
+    pub(crate) fn each_bucket_leaves(
+        &self,
+        buckets: &BTreeSet<u16>,
+        f: &mut BucketVisitor<'_>,
+    ) -> mero_crdt::Result<()> {
+        let mut todo = buckets.iter().copied().peekable();
+        let mut leaves: Vec<(EntryId, Hash)> = Vec::new();
+        while let Some(first) = todo.next() {
+            let mut last = first;
+            while last < u16::MAX && todo.peek() == Some(&(last + 1)) {
+                last += 1;
+                todo.next();
+            }
+            let from = key(&[&self.ctx.0, &first.to_be_bytes()]);
+            // The bucket being read; `None` once the whole run is handed over.
+            let mut bucket = Some(first);
+            let mut failed = None;
+            self.view
+                .scan(
+                    Table::Leaves,
+                    Bound::Included(&from),
+                    &self.ctx.0,
+                    |k, v| {
+                        let (Some(id), Ok(hash)) =
+                            (EntryId::from_slice(&k[32..]), <Hash>::try_from(v))
+                        else {
+                            return Err(corrupt("leaves", "bad leaf record"));
+                        };
+                        // Buckets passed over are handed over, those with no
+                        // leaves empty, as `bucket_leaves` would give them.
+                        while let Some(b) = bucket
+                            && id.bucket() > b
+                        {
+                            if let Err(e) = f(b, &leaves) {
+                                failed = Some(e);
+                                return Ok(false);
+                            }
+                            leaves.clear();
+                            bucket = (b < last).then(|| b + 1);
+                        }
+                        if bucket.is_none() {
+                            return Ok(false);
+                        }
+                        leaves.push((id, hash));
+                        Ok(true)
+                    },
+                )
+                .map_err(crdt)?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            // The leaves ran out inside the run: the rest of it is handed
+            // over, the bucket being read with what it has.
+            while let Some(b) = bucket {
+                f(b, &leaves)?;
+                leaves.clear();
+                bucket = (b < last).then(|| b + 1);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn merkle_node(
         &self,
         level: u8,
@@ -127,32 +192,45 @@ impl<'e> WriteTxn<'e> {
     /// one applying the ops that made the writes would give.
     ///
     /// A migration may rewrite every entry of a large state, so this holds
-    /// them as little as it can: each entry is freed as soon as it is
-    /// encoded into one sorted buffer per table (a memtable run) and, past
-    /// a few MiB, written ahead to the log.
+    /// them as little as it can: each entry (held encoded) is freed as soon
+    /// as it is copied into one sorted buffer per table (a memtable run)
+    /// and, past a few MiB, written ahead to the log.
     pub fn put_writes(&mut self, ctx: ContextId, mut writes: Writes) -> Result<Hash> {
         let mut run = RunBuilder::default();
+        // What the run will hold, known up front: its buffers are sized
+        // once rather than grown (table keys are context ‖ node ‖ key, and
+        // context ‖ entry id for leaves).
+        let n = writes.len();
+        run.reserve(Table::Entries, n, writes.bytes() + n * 64);
+        run.reserve(Table::Leaves, n, n * (64 + 32));
+        let counts = writes.take_counts();
+        run.reserve(Table::Counts, counts.len(), counts.len() * (64 + 8));
         let mut k = Vec::with_capacity(128);
-        for (node, count) in writes.take_counts() {
+        for (node, count) in counts {
+            // A deferred change applies to the count stored: read here, in
+            // node order, where the migration would have read them at
+            // random.
+            let count = count.over(|| self.context_state(ctx).visible_count(&node))?;
             k.clear();
             k.extend_from_slice(&ctx.0);
             k.extend_from_slice(&node.0);
             self.log_run(&mut run, Table::Counts, &k, Some(&count.to_be_bytes()));
         }
-        let mut leaves: Vec<(EntryId, Hash)> = Vec::with_capacity(writes.len());
-        writes.drain(|node, key, entry| -> Result<()> {
-            let value = encode("entries", entry)?;
+        let mut leaves: Vec<(EntryId, Hash)> = Vec::with_capacity(n);
+        writes.drain(|node, key, value| -> Result<()> {
             k.clear();
             k.extend_from_slice(&ctx.0);
             k.extend_from_slice(&node.0);
             k.extend_from_slice(key);
-            self.log_run(&mut run, Table::Entries, &k, Some(&value));
+            self.log_run(&mut run, Table::Entries, &k, Some(value));
             leaves.push((
                 EntryId::of(node, key),
-                merkle::leaf_hash_encoded(node, key, &value),
+                merkle::leaf_hash_encoded(node, key, value),
             ));
             Ok(())
         })?;
+        // In id order, the run's: sorting these pairs is cheaper than
+        // sorting records in its buffer.
         leaves.sort_unstable();
         let mut buckets = BTreeSet::new();
         for (id, hash) in leaves {
@@ -225,6 +303,14 @@ impl MerkleStore for ContextWriter<'_, '_> {
 
     fn bucket_leaves(&self, bucket: u16) -> mero_crdt::Result<Vec<(EntryId, Hash)>> {
         self.at(|s| s.bucket_leaves(bucket))
+    }
+
+    fn each_bucket_leaves(
+        &self,
+        buckets: &BTreeSet<u16>,
+        f: &mut BucketVisitor<'_>,
+    ) -> mero_crdt::Result<()> {
+        self.at(|s| s.each_bucket_leaves(buckets, f))
     }
 
     fn merkle_node(&self, level: u8, prefix: u16) -> mero_crdt::Result<Option<MerkleNode>> {

@@ -106,9 +106,10 @@ impl<'e> WriteTxn<'e> {
 
     pub(crate) fn put(&mut self, t: Table, k: &[u8], v: &[u8]) {
         // Merkle nodes are most of a commit's bytes and follow from the
-        // leaves: the log leaves them out and recovery re-hashes the buckets
-        // whose leaves it replays (`Store::open`).
-        if t != Table::Merkle {
+        // leaves, which follow from the entries: the log leaves both out,
+        // and recovery hashes the leaves of the entries it replays and
+        // re-hashes their buckets (`Store::open`).
+        if t != Table::Merkle && t != Table::Leaves {
             self.log(t, k, Some(v));
         }
         self.layers.mem.insert(t, k, Some(Arc::from(v)));
@@ -140,9 +141,11 @@ impl<'e> WriteTxn<'e> {
         self.written = true;
     }
 
-    /// Logs a write that goes into a run.
+    /// Logs a write that goes into a run (but a leaf, as `put`).
     pub(crate) fn log_run(&mut self, run: &mut RunBuilder, t: Table, k: &[u8], v: Option<&[u8]>) {
-        self.log(t, k, v);
+        if t != Table::Leaves || v.is_none() {
+            self.log(t, k, v);
+        }
         run.push(t, k, v);
     }
 

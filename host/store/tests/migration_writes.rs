@@ -92,8 +92,9 @@ fn stored_writes_match_the_ops_and_survive_later_writes_a_flush_and_a_crash() {
     let ctx = ContextId([3; 32]);
     let mut reference = MemoryBackend::default();
     let mut clock = Clock::default();
-    // Enough that the log record is written ahead in several parts.
-    let base = fill(&reference, &mut clock, 5_000);
+    // Enough that each migration's log record (~750 bytes an item, leaves
+    // left out) is written ahead in parts (past 4 MiB).
+    let base = fill(&reference, &mut clock, 7_000);
     apply_ops(&mut reference, &base).unwrap();
     {
         let s = open(dir.path());
