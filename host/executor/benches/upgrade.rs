@@ -47,6 +47,20 @@ fn rss() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU time this process has used (all threads), in ms: on a machine
+/// others load too, a steadier measure of the work than the wall clock.
+fn cpu_ms() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `getrusage` fills the struct it is given.
+    #[allow(unsafe_code, reason = "one libc call")]
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
+}
+
 /// Resets the peak-RSS mark to the current RSS (Linux).
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -95,6 +109,7 @@ const CASES: [Case; 2] = [
 #[derive(Clone, Copy, Default)]
 struct Run {
     upgrade: f64,
+    cpu: f64,
     dry_run: f64,
     migrate: f64,
     check: f64,
@@ -104,12 +119,13 @@ struct Run {
     writes: f64,
 }
 
-const FIELDS: usize = 8;
+const FIELDS: usize = 9;
 
 impl Run {
     fn to_line(self) -> String {
         let v = [
             self.upgrade,
+            self.cpu,
             self.dry_run,
             self.migrate,
             self.check,
@@ -130,6 +146,7 @@ impl Run {
             .collect::<Option<_>>()?;
         let [
             upgrade,
+            cpu,
             dry_run,
             migrate,
             check,
@@ -140,6 +157,7 @@ impl Run {
         ] = <[f64; FIELDS]>::try_from(v).ok()?;
         Some(Run {
             upgrade,
+            cpu,
             dry_run,
             migrate,
             check,
@@ -212,9 +230,10 @@ fn report(name: &str, n: usize, runs: &[Run]) {
         m(|r| r.writes).0
     );
     println!(
-        "{:<34} {:>7}          of which migrate {:.0} ms, check {:.1} ms, store {:.0} ms, durable write {:.0} ms",
+        "{:<34} {:>7}          CPU {:.0} ms; migrate {:.0} ms, check {:.1} ms, store {:.0} ms, durable write {:.0} ms",
         "",
         "",
+        m(|r| r.cpu).0,
         m(|r| r.migrate).0,
         m(|r| r.check).0,
         m(|r| r.store).0,
@@ -277,13 +296,16 @@ fn one(case: &Case, n: usize) -> Run {
         let (rss_before, _) = rss();
         reset_peak();
         let t = Instant::now();
+        let cpu = cpu_ms();
         let done = e.exec.upgrade(&ctx, upgrade(false)).await.unwrap();
         let took = t.elapsed().as_secs_f64() * 1e3;
+        let cpu = cpu_ms() - cpu;
         // Until LMDB holds the writes, the store holds them in memory too.
         e.store.flush().unwrap();
         let (_, peak) = rss();
         Run {
             upgrade: took,
+            cpu,
             dry_run,
             migrate: nanos(&stats.migrate_nanos) - m0,
             check: nanos(&stats.check_nanos) - c0,

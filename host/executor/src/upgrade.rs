@@ -74,6 +74,9 @@ impl Worker {
                 return Err(ExecError::ContextNotFound);
             };
             state.checkpoint();
+            // Its writes are taken out and stored, never carried: the
+            // counts it changes are read when they are stored.
+            state.defer_counts();
             private.checkpoint();
             let mut env = CallEnv::new(
                 ctx,

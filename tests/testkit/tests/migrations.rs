@@ -112,13 +112,16 @@ impl<'e> Staged<'e> {
     /// code-only upgrade.
     fn code_only(e: &'e Engine, ctx: ContextId, app: &Arc<App>) -> Staged<'e> {
         let snap = e.store.snapshot().unwrap();
+        // Stamps after every committed write, as the executor's clock
+        // would: a write in the same millisecond must not lose to them.
+        let last = snap.context_meta(&ctx).unwrap().unwrap().last_hlc;
         let env = CallEnv::new(
             ctx,
             e.exec.author(),
             app.description().version.clone(),
             state_over(snap.context(ctx)),
             PrivateOverlay::new(snap.clone(), ctx),
-            Clock::default(),
+            Clock::starting_after(last),
         );
         Staged {
             e,
