@@ -32,8 +32,10 @@ pub(crate) struct Mem {
     maps: [OrdMap<Arc<[u8]>, Value>; COUNT],
     /// Oldest first.
     runs: Vec<Arc<Run>>,
-    /// Roughly what the writes take in memory; decides when to flush.
+    /// Roughly what the maps' writes take in memory; with `run_bytes`,
+    /// decides when to flush.
     bytes: usize,
+    run_bytes: usize,
 }
 
 impl Mem {
@@ -89,7 +91,7 @@ impl Mem {
                 self.maps[t].remove(&*k);
             }
         }
-        self.bytes += run.bytes;
+        self.run_bytes += run.bytes;
         self.runs.push(Arc::new(run));
     }
 
@@ -98,6 +100,12 @@ impl Mem {
     }
 
     pub(crate) fn bytes(&self) -> usize {
+        self.bytes + self.run_bytes
+    }
+
+    /// What the maps take: the writes of ordinary commits, which keep
+    /// coming while a flush is stuck (runs come one per migration).
+    pub(crate) fn map_bytes(&self) -> usize {
         self.bytes
     }
 
