@@ -68,10 +68,27 @@ def app_path(name: str) -> str:
     return str(path)
 
 
+_FIRST_PORT, _PORT_COUNT = 20_000, 12_000
+_next_port = (os.getpid() * 997) % _PORT_COUNT
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on 127.0.0.1 below the kernel's ephemeral range (which
+    outgoing connections draw from, so a port picked there can be some
+    client's source port by the time a node binds it), never twice in this
+    process. The node's own picker (mero_config::free_loopback_port) works
+    the same way."""
+    global _next_port
+    for _ in range(_PORT_COUNT):
+        port = _FIRST_PORT + _next_port % _PORT_COUNT
+        _next_port += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def wait_for(

@@ -13,6 +13,10 @@
 //! depend on the node, the engine or the network, which take their settings
 //! from it as plain values.
 
+mod port;
+
+pub use port::free_loopback_port;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 

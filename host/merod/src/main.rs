@@ -222,9 +222,7 @@ fn free_port(preferred: u16) -> anyhow::Result<u16> {
     if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, preferred)).is_ok() {
         return Ok(preferred);
     }
-    Ok(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
+    Ok(mero_config::free_loopback_port()?)
 }
 
 /// Where a new node listens.

@@ -169,11 +169,7 @@ impl Spawned {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    mero_config::free_loopback_port().unwrap()
 }
 
 /// The status of `GET path` on `addr`, over a bare HTTP/1.1 connection.

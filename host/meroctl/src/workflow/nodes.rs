@@ -94,24 +94,15 @@ impl Cluster {
         specs: &[NodeSpec],
         log_level: &str,
     ) -> Result<Cluster, NodeError> {
-        // Every port picked while the others are still held, so that no
-        // two nodes of the run are given the same one.
-        let mut held = Vec::new();
-        let mut pick = |node: &str, given: Option<u16>| -> Result<u16, NodeError> {
+        // Picked below the ephemeral range and never twice in this
+        // process, so no two nodes of the run share one.
+        let pick = |node: &str, given: Option<u16>| -> Result<u16, NodeError> {
             match given {
                 Some(p) => Ok(p),
-                None => {
-                    let l = free_port(node)?;
-                    let port = l
-                        .local_addr()
-                        .map(|a| a.port())
-                        .map_err(|e| NodeError::Other {
-                            node: node.into(),
-                            message: format!("no free port on 127.0.0.1: {e}"),
-                        })?;
-                    held.push(l);
-                    Ok(port)
-                }
+                None => mero_config::free_loopback_port().map_err(|e| NodeError::Other {
+                    node: node.into(),
+                    message: e.to_string(),
+                }),
             }
         };
         let mut ports = Vec::new();
@@ -121,7 +112,6 @@ impl Cluster {
                 pick(&spec.name, spec.swarm_port)?,
             ));
         }
-        drop(held);
         let mut nodes = Vec::new();
         for (spec, (server, swarm)) in specs.iter().zip(ports) {
             nodes.push(ManagedNode::init(dir, merod, spec, server, swarm, log_level).await?);
@@ -452,15 +442,6 @@ fn read_credential(dir: &Path) -> Result<Option<String>, String> {
     Ok(v.get("access_token")
         .and_then(Value::as_str)
         .map(str::to_string))
-}
-
-/// A listener on a free TCP port of 127.0.0.1 (the port is free again
-/// once it is dropped).
-fn free_port(node: &str) -> Result<std::net::TcpListener, NodeError> {
-    std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| NodeError::Other {
-        node: node.into(),
-        message: format!("no free port on 127.0.0.1: {e}"),
-    })
 }
 
 #[cfg(test)]

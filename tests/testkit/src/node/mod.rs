@@ -47,13 +47,10 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, below the ephemeral range (see
+/// [`mero_config::free_loopback_port`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    mero_config::free_loopback_port().unwrap()
 }
 
 /// A running (or stopped) `merod`; killed when dropped.
