@@ -103,6 +103,7 @@ impl Delta {
             )));
         }
         for op in &self.ops {
+            self.check_bound(op)?;
             if op.key.len() > MAX_KEY_LEN {
                 return Err(Error::KeyTooLong {
                     len: op.key.len(),
@@ -116,6 +117,46 @@ impl Delta {
                         len,
                         max: MAX_VALUE_LEN,
                     });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an op its author could not have written in this delta: the
+    /// signature covers the ops, not who they claim wrote them, so without
+    /// this a writer could stamp another member's name or a far-future
+    /// clock on a value, or raise another member's counter slot.
+    fn check_bound(&self, op: &Op) -> Result<()> {
+        let refuse = |why: String| Err(Error::UnboundOp(why));
+        match &op.entry {
+            Entry::Register(r) => {
+                if r.stamp.author != self.author {
+                    return refuse("a register stamped by another author".into());
+                }
+                if r.stamp.hlc > self.hlc {
+                    return refuse("a register stamped after its delta".into());
+                }
+            }
+            Entry::Presence(p) => {
+                // Adds are the author's own inserts; removes name the
+                // inserts it observed, of any author, but none it cannot
+                // have seen yet.
+                if p.adds.iter().any(|(a, _)| *a != self.author) {
+                    return refuse("an insert by another author".into());
+                }
+                if p.adds
+                    .iter()
+                    .chain(p.removes.iter())
+                    .any(|(_, t)| *t > self.hlc)
+                {
+                    return refuse("a presence clock after its delta".into());
+                }
+            }
+            Entry::Counter(_) => {
+                // A counter slot is keyed by its owner's key.
+                if op.key.as_slice() != self.author.0.as_slice() {
+                    return refuse("another author's counter slot".into());
                 }
             }
         }
@@ -366,6 +407,83 @@ mod tests {
         let other = SigningKey::from_bytes(&[4; 32]);
         let forged = SignedDelta::sign(delta(author), &other);
         assert!(matches!(forged.verify(), Err(Error::BadSignature(_))));
+    }
+
+    fn at(millis: u64) -> Hlc {
+        Hlc { millis, counter: 0 }
+    }
+
+    /// `delta(author)` with its one op replaced by `entry` at `key`,
+    /// committed at 10 ms.
+    fn with_op(author: Author, key: Vec<u8>, entry: Entry) -> Delta {
+        let mut d = delta(author);
+        d.hlc = at(10);
+        d.ops = vec![Op {
+            node: NodeId::root("x"),
+            key,
+            entry,
+        }];
+        d
+    }
+
+    fn register(author: Author, millis: u64) -> Entry {
+        Entry::Register(Register {
+            stamp: Stamp {
+                hlc: at(millis),
+                author,
+            },
+            value: Some(b"v".to_vec()),
+        })
+    }
+
+    #[test]
+    fn ops_are_bound_to_their_deltas_author_and_clock() {
+        use crate::entry::{Clocks, CounterSlot, Presence};
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let me = Author(key.verifying_key().to_bytes());
+        let other = Author([9; 32]);
+        let unbound = |d: Delta| {
+            let signed = SignedDelta::sign(d, &key);
+            matches!(signed.verify(), Err(Error::UnboundOp(_)))
+        };
+        let fine = |d: Delta| SignedDelta::sign(d, &key).verify().is_ok();
+
+        // Registers: the author's own stamp, at or before the delta's clock.
+        assert!(fine(with_op(me, vec![], register(me, 10))));
+        assert!(unbound(with_op(me, vec![], register(other, 5))));
+        assert!(unbound(with_op(me, vec![], register(me, 11))));
+        let mut far = with_op(me, vec![], register(me, u64::MAX));
+        far.hlc = at(10);
+        assert!(unbound(far));
+
+        // Presence: inserts only by the author; a removal may name what it
+        // observed of others, but nothing after its own clock.
+        let add = |a, t| {
+            Entry::Presence(Presence {
+                adds: Clocks::one(a, at(t)),
+                removes: Clocks::default(),
+            })
+        };
+        let remove = |a, t| {
+            Entry::Presence(Presence {
+                adds: Clocks::default(),
+                removes: Clocks::one(a, at(t)),
+            })
+        };
+        assert!(fine(with_op(me, b"k".to_vec(), add(me, 9))));
+        assert!(unbound(with_op(me, b"k".to_vec(), add(other, 9))));
+        assert!(unbound(with_op(me, b"k".to_vec(), add(me, 11))));
+        assert!(fine(with_op(me, b"k".to_vec(), remove(other, 9))));
+        assert!(unbound(with_op(me, b"k".to_vec(), remove(other, 11))));
+
+        // Counters: only the slot keyed by the author.
+        let slot = Entry::Counter(CounterSlot {
+            increments: 1_000_000,
+            decrements: 0,
+        });
+        assert!(fine(with_op(me, me.0.to_vec(), slot.clone())));
+        assert!(unbound(with_op(me, other.0.to_vec(), slot.clone())));
+        assert!(unbound(with_op(me, b"any".to_vec(), slot)));
     }
 
     /// `n` distinct deltas by `key`'s author, signed at once.

@@ -33,6 +33,10 @@ pub enum Error {
     /// A delta that cannot be decoded or breaks a structural limit.
     #[error("malformed delta: {0}")]
     MalformedDelta(String),
+    /// A delta with an op its author could not have written in it: another
+    /// author's stamp or counter slot, or a clock after the delta's own.
+    #[error("an op not bound to its delta: {0}")]
+    UnboundOp(String),
     /// A delta whose signature does not verify against its author.
     #[error("delta {0} has an invalid signature")]
     BadSignature(String),
