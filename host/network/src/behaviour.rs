@@ -1,18 +1,31 @@
 //! The combined libp2p behaviour and the request/response wire codec.
 
-use std::{io, time::Duration};
+use std::{
+    io,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{
-    StreamProtocol, gossipsub, identify,
+    Multiaddr, PeerId, StreamProtocol, connection_limits,
+    core::{Endpoint, transport::PortUse},
+    gossipsub, identify,
     identity::Keypair,
     ping,
     request_response::{self, ProtocolSupport},
-    swarm::NetworkBehaviour,
+    swarm::{
+        ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
+        THandlerOutEvent, ToSwarm, dummy,
+    },
 };
 use sha2::{Digest, Sha256};
 
-use crate::{NetworkConfig, NetworkError};
+use crate::{
+    NetworkConfig, NetworkError,
+    guard::{GuardSlot, STRANGER_REQUEST_BYTES},
+};
 
 /// Identify protocol version announced to peers.
 pub(crate) const IDENTIFY_PROTOCOL: &str = "/mero/id/1.0.0";
@@ -23,17 +36,33 @@ const GOSSIP_ENVELOPE_SLACK: usize = 64 * 1024;
 /// Gossipsub heartbeat: fast, so small networks form their meshes within a second.
 const HEARTBEAT: Duration = Duration::from_millis(300);
 
+/// Connections one peer may hold to this node at once (a simultaneous dial
+/// from both ends makes two).
+const CONNECTIONS_PER_PEER: u32 = 3;
+/// Connections still in their handshake, from anyone.
+const PENDING_INCOMING: u32 = 64;
+/// Requests one connection may have being read or answered at once; past
+/// it, new request streams are dropped.
+const STREAMS_PER_CONNECTION: usize = 32;
+
 /// All protocols the node speaks.
+///
+/// Field order matters: the derived behaviour offers each new connection to
+/// the fields in this order, so `limits` refuses it before anything else
+/// sees it, and `peer_slot` names its peer just before `sync` builds the
+/// connection's codec (see [`PeerSlot`]).
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) peer_slot: PeerSlot,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
 }
 
 impl Behaviour {
-    pub(crate) fn new(config: &NetworkConfig) -> Result<Self, NetworkError> {
+    pub(crate) fn new(config: &NetworkConfig, guard: GuardSlot) -> Result<Self, NetworkError> {
         let keypair: &Keypair = &config.keypair;
         // Identify's own address cache would feed unfiltered addresses to dials; the event loop
         // records the addresses it reports instead, filtered by `loopback_only`.
@@ -49,6 +78,9 @@ impl Behaviour {
                     .max_message_bytes
                     .saturating_add(GOSSIP_ENVELOPE_SLACK),
             )
+            // Nothing is forwarded until the node's guard has judged it
+            // (`swarm::on_gossip_event`): junk stops at the first member.
+            .validate_messages()
             .heartbeat_initial_delay(Duration::from_millis(100))
             .heartbeat_interval(HEARTBEAT)
             .flood_publish(true)
@@ -64,14 +96,27 @@ impl Behaviour {
             gossip_config,
         )
         .map_err(|e| NetworkError::Config(format!("gossipsub: {e}")))?;
+        let next_peer = NextPeer::default();
         let sync = request_response::Behaviour::with_codec(
             SyncCodec {
                 max_bytes: config.max_message_bytes,
+                guard,
+                peer: None,
+                next_peer: next_peer.clone(),
             },
             [(SYNC_PROTOCOL, ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(config.request_timeout),
+            request_response::Config::default()
+                .with_request_timeout(config.request_timeout)
+                .with_max_concurrent_streams(STREAMS_PER_CONNECTION),
+        );
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER))
+                .with_max_pending_incoming(Some(PENDING_INCOMING)),
         );
         Ok(Self {
+            limits,
+            peer_slot: PeerSlot(next_peer),
             identify,
             ping: ping::Behaviour::default(),
             gossipsub,
@@ -100,10 +145,120 @@ pub(crate) enum Reply {
 const TAG_OK: u8 = 0;
 const TAG_REFUSED: u8 = 1;
 
+/// The peer of the connection being set up, from [`PeerSlot`] to the
+/// codec clone `sync` makes for that connection.
+#[derive(Clone, Default)]
+pub(crate) struct NextPeer(Arc<Mutex<Option<PeerId>>>);
+
+/// Records the peer of each new connection for the codec.
+///
+/// The request/response codec is cloned once per connection and is never
+/// told whose connection it reads: this behaviour, offered each connection
+/// just before `sync`, records the peer, and [`SyncCodec::clone`] takes it.
+/// Both run on the swarm task, one connection at a time.
+pub(crate) struct PeerSlot(NextPeer);
+
+impl PeerSlot {
+    fn note(&mut self, peer: PeerId) -> Result<THandler<Self>, ConnectionDenied> {
+        *self.0.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(peer);
+        Ok(dummy::ConnectionHandler)
+    }
+}
+
+impl NetworkBehaviour for PeerSlot {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = std::convert::Infallible;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.note(peer)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.note(peer)
+    }
+
+    fn on_swarm_event(&mut self, _: FromSwarm) {}
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        // The dummy handler has no events.
+        match event {}
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        Poll::Pending
+    }
+}
+
 /// Length-prefixed frames: a request is `len:u32 BE | bytes`; a response is `tag:u8 | len | bytes`.
-#[derive(Debug, Clone)]
+///
+/// A request over [`STRANGER_REQUEST_BYTES`] is read only from a peer the
+/// guard says is a member, and refused from its length prefix otherwise.
 pub(crate) struct SyncCodec {
     pub(crate) max_bytes: usize,
+    guard: GuardSlot,
+    /// The connection's peer; `None` on the behaviour's own copy.
+    peer: Option<PeerId>,
+    next_peer: NextPeer,
+}
+
+impl Clone for SyncCodec {
+    fn clone(&self) -> Self {
+        // The behaviour's copy is cloned for a new connection right after
+        // `PeerSlot` recorded its peer; a connection's copy (cloned per
+        // stream) keeps its own.
+        let peer = self.peer.or_else(|| {
+            self.next_peer
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+        });
+        SyncCodec {
+            max_bytes: self.max_bytes,
+            guard: self.guard.clone(),
+            peer,
+            next_peer: self.next_peer.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SyncCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncCodec")
+            .field("max_bytes", &self.max_bytes)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncCodec {
+    /// The largest request frame this connection's peer may send.
+    fn request_limit(&self) -> usize {
+        let member = self.peer.is_some_and(|p| self.guard.get().is_member(&p));
+        if member {
+            self.max_bytes
+        } else {
+            self.max_bytes.min(STRANGER_REQUEST_BYTES)
+        }
+    }
 }
 
 impl request_response::Codec for SyncCodec {
@@ -115,7 +270,14 @@ impl request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_frame(io, self.max_bytes).await
+        let len = read_len(io).await?;
+        let limit = if len > STRANGER_REQUEST_BYTES {
+            // Asked only for large frames: most requests are small.
+            self.request_limit()
+        } else {
+            self.max_bytes
+        };
+        read_body(io, len, limit).await
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Reply>
@@ -166,17 +328,39 @@ impl request_response::Codec for SyncCodec {
 }
 
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let len = read_len(io).await?;
+    read_body(io, len, max).await
+}
+
+async fn read_len<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<usize> {
     let mut len = [0u8; 4];
     io.read_exact(&mut len).await?;
-    let len = usize::try_from(u32::from_be_bytes(len)).unwrap_or(usize::MAX);
+    Ok(usize::try_from(u32::from_be_bytes(len)).unwrap_or(usize::MAX))
+}
+
+/// Reads a frame's `len` bytes, refused before anything is allocated if
+/// over `max`.
+async fn read_body<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    len: usize,
+    max: usize,
+) -> io::Result<Vec<u8>> {
     if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("frame of {len} bytes exceeds the limit of {max} bytes"),
         ));
     }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
+    // Grown as the bytes arrive, not sized from the prefix: a peer that
+    // announces a large frame and sends little costs little.
+    let mut buf = Vec::with_capacity(len.min(STRANGER_REQUEST_BYTES));
+    let read = io.take(len as u64).read_to_end(&mut buf).await?;
+    if read != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("frame ended after {read} of {len} bytes"),
+        ));
+    }
     Ok(buf)
 }
 

@@ -1,11 +1,15 @@
 //! The cloneable handle through which everything else drives the swarm task.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use libp2p::{Multiaddr, PeerId, request_response::ResponseChannel};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{NetworkError, behaviour::Reply};
+use crate::{
+    NetworkError,
+    behaviour::Reply,
+    guard::{GuardSlot, PeerGuard},
+};
 
 /// An inbound request's reply slot. Pass it to [`NetworkClient::respond`] exactly once; dropping it
 /// without responding makes the requester's call fail promptly instead of waiting for the timeout.
@@ -88,6 +92,7 @@ pub struct NetworkClient {
     pub(crate) peer_id: PeerId,
     pub(crate) max_message_bytes: usize,
     pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) guard: GuardSlot,
 }
 
 impl fmt::Debug for NetworkClient {
@@ -173,6 +178,18 @@ impl NetworkClient {
     pub async fn add_address(&self, peer: PeerId, addr: Multiaddr) -> Result<(), NetworkError> {
         self.call(|reply| Command::AddAddress(peer, addr, reply))
             .await?
+    }
+
+    /// Installs the node's judgement of peers and gossip, replacing the one in force (see
+    /// [`NetworkConfig::guard`](crate::NetworkConfig::guard)); takes effect at once, for new
+    /// and open connections alike.
+    pub fn set_guard(&self, guard: Arc<dyn PeerGuard>) {
+        self.guard.set(guard);
+    }
+
+    /// Whether a guard was configured or installed.
+    pub fn has_guard(&self) -> bool {
+        self.guard.is_set()
     }
 
     /// Stops the swarm task and returns once it has ended and its connections are dropped.

@@ -1,8 +1,10 @@
 //! Configuration of a network node.
 
-use std::{fmt, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
+
+use crate::guard::PeerGuard;
 
 /// Default limit for one gossip message, request or response: 8 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -26,6 +28,10 @@ pub struct NetworkConfig {
     /// When set (the default), the node listens on, dials and records only 127.0.0.0/8 and ::1
     /// addresses; any other address is refused with `NonLoopbackAddress` before anything is sent.
     pub loopback_only: bool,
+    /// Who is a member and which gossip to pass on; see [`PeerGuard`]. Without one, no peer
+    /// may send a request over [`crate::STRANGER_REQUEST_BYTES`] and all gossip is passed on.
+    /// [`crate::NetworkClient::set_guard`] installs one later.
+    pub guard: Option<Arc<dyn PeerGuard>>,
 }
 
 impl NetworkConfig {
@@ -42,6 +48,7 @@ impl NetworkConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             loopback_only: true,
+            guard: None,
         }
     }
 
@@ -60,6 +67,7 @@ impl fmt::Debug for NetworkConfig {
             .field("max_message_bytes", &self.max_message_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("loopback_only", &self.loopback_only)
+            .field("guard", &self.guard.is_some())
             .finish()
     }
 }

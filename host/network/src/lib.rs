@@ -15,6 +15,7 @@ mod behaviour;
 mod client;
 mod config;
 mod error;
+mod guard;
 mod swarm;
 mod transport;
 
@@ -27,6 +28,7 @@ pub use crate::{
     client::{NetworkClient, NetworkEvent, ResponseHandle},
     config::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REQUEST_TIMEOUT, NetworkConfig, is_loopback},
     error::NetworkError,
+    guard::{GossipVerdict, PeerGuard, STRANGER_REQUEST_BYTES},
 };
 
 /// Capacity of the client → swarm command channel.
@@ -65,7 +67,8 @@ pub fn spawn(
 
     let peer_id = config.peer_id();
     let transport = transport::build(&config.keypair, config.loopback_only)?;
-    let behaviour = behaviour::Behaviour::new(&config)?;
+    let guard = guard::GuardSlot::new(config.guard.clone());
+    let behaviour = behaviour::Behaviour::new(&config, guard.clone())?;
     let mut swarm = libp2p::Swarm::new(
         transport,
         behaviour,
@@ -93,6 +96,7 @@ pub fn spawn(
         listeners,
         config.loopback_only,
         config.max_message_bytes,
+        guard.clone(),
     );
     for addr in config.bootstrap {
         event_loop.dial_in_background(addr);
@@ -105,6 +109,7 @@ pub fn spawn(
             peer_id,
             max_message_bytes: config.max_message_bytes,
             commands: command_tx,
+            guard,
         },
         event_rx,
     ))

@@ -1,13 +1,16 @@
 //! The event loop: the one task that owns the swarm, serving client commands and swarm events.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    time::Duration,
+};
 
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm,
     core::transport::ListenerId,
     gossipsub, identify,
-    request_response::{self, OutboundFailure, OutboundRequestId},
+    request_response::{self, InboundRequestId, OutboundFailure, OutboundRequestId},
     swarm::{
         ConnectionId, DialError, SwarmEvent,
         dial_opts::{DialOpts, PeerCondition},
@@ -20,10 +23,16 @@ use crate::{
     behaviour::{Behaviour, BehaviourEvent, Reply},
     client::{Command, NetworkEvent, ResponseHandle},
     config::{is_loopback, peer_id_of},
+    guard::{GossipVerdict, GuardSlot, RateLimited},
 };
 
 /// Non-gossip events held back while the event channel is full; past this, requests are refused.
 const BACKLOG_CAP: usize = 1024;
+/// Requests of one peer the node may be answering at once; past this, its requests are refused
+/// as they arrive.
+const REQUESTS_PER_PEER: usize = 64;
+/// At most one warning per this period for each thing a peer can make this node warn about.
+const WARN_PERIOD: Duration = Duration::from_secs(10);
 
 type Reply1<T> = oneshot::Sender<Result<T, NetworkError>>;
 
@@ -45,6 +54,13 @@ pub(crate) struct EventLoop {
     pending_requests: HashMap<OutboundRequestId, (PeerId, Reply1<Vec<u8>>)>,
     loopback_only: bool,
     max_message_bytes: usize,
+    guard: GuardSlot,
+    /// Inbound requests handed to the node and not answered yet, and their peers.
+    answering: HashMap<InboundRequestId, PeerId>,
+    answering_per_peer: HashMap<PeerId, usize>,
+    warn_rejected_gossip: RateLimited,
+    warn_dropped_gossip: RateLimited,
+    warn_refused_request: RateLimited,
 }
 
 impl EventLoop {
@@ -55,6 +71,7 @@ impl EventLoop {
         listeners: HashSet<ListenerId>,
         loopback_only: bool,
         max_message_bytes: usize,
+        guard: GuardSlot,
     ) -> Self {
         Self {
             swarm,
@@ -68,6 +85,12 @@ impl EventLoop {
             pending_requests: HashMap::new(),
             loopback_only,
             max_message_bytes,
+            guard,
+            answering: HashMap::new(),
+            answering_per_peer: HashMap::new(),
+            warn_rejected_gossip: RateLimited::new(WARN_PERIOD),
+            warn_dropped_gossip: RateLimited::new(WARN_PERIOD),
+            warn_refused_request: RateLimited::new(WARN_PERIOD),
         }
     }
 
@@ -366,13 +389,45 @@ impl EventLoop {
         match event {
             gossipsub::Event::Message {
                 propagation_source,
+                message_id,
                 message,
-                ..
-            } => self.emit(NetworkEvent::Message {
-                source: message.source.unwrap_or(propagation_source),
-                topic: message.topic.into_string(),
-                data: message.data,
-            }),
+            } => {
+                let source = message.source.unwrap_or(propagation_source);
+                let topic = message.topic.into_string();
+                let verdict = self
+                    .guard
+                    .get()
+                    .check_gossip(&source, &topic, &message.data);
+                let acceptance = match verdict {
+                    GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
+                    GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+                    GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
+                };
+                // Forwarded (on Accept) or dropped from the cache here.
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+                match verdict {
+                    GossipVerdict::Accept => self.emit(NetworkEvent::Message {
+                        source,
+                        topic,
+                        data: message.data,
+                    }),
+                    GossipVerdict::Ignore => {}
+                    GossipVerdict::Reject => {
+                        if let Some(held) = self.warn_rejected_gossip.allow() {
+                            tracing::warn!(
+                                peer = %source,
+                                via = %propagation_source,
+                                %topic,
+                                similar_since_last = held,
+                                "invalid gossip rejected, not forwarded"
+                            );
+                        }
+                    }
+                }
+            }
             gossipsub::Event::Subscribed { peer_id, topic } => {
                 self.emit(NetworkEvent::Subscribed {
                     peer: peer_id,
@@ -398,12 +453,37 @@ impl EventLoop {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
-                    request, channel, ..
-                } => self.emit(NetworkEvent::Request {
-                    peer,
-                    data: request,
-                    handle: ResponseHandle(channel),
-                }),
+                    request_id,
+                    request,
+                    channel,
+                } => {
+                    let open = self.answering_per_peer.entry(peer).or_default();
+                    if *open >= REQUESTS_PER_PEER {
+                        // Refused before the node sees it: a peer cannot queue unbounded
+                        // work (or memory) on this node.
+                        if let Some(held) = self.warn_refused_request.allow() {
+                            tracing::warn!(
+                                %peer,
+                                similar_since_last = held,
+                                "refusing a request: too many of this peer's are open"
+                            );
+                        }
+                        let reason = format!("over {REQUESTS_PER_PEER} requests open");
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(channel, Reply::Refused(reason));
+                        return;
+                    }
+                    *open += 1;
+                    self.answering.insert(request_id, peer);
+                    self.emit(NetworkEvent::Request {
+                        peer,
+                        data: request,
+                        handle: ResponseHandle(channel),
+                    });
+                }
                 request_response::Message::Response {
                     request_id,
                     response,
@@ -443,10 +523,29 @@ impl EventLoop {
                     }));
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            request_response::Event::InboundFailure {
+                peer,
+                error,
+                request_id,
+                ..
+            } => {
                 tracing::debug!(%peer, %error, "inbound request failed");
+                self.answered(request_id);
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => self.answered(request_id),
+        }
+    }
+
+    /// An inbound request is over (answered, dropped or failed): its peer may open another.
+    fn answered(&mut self, request_id: InboundRequestId) {
+        let Some(peer) = self.answering.remove(&request_id) else {
+            return;
+        };
+        if let Some(open) = self.answering_per_peer.get_mut(&peer) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                self.answering_per_peer.remove(&peer);
+            }
         }
     }
 
@@ -469,11 +568,13 @@ impl EventLoop {
         match event {
             NetworkEvent::Message { topic, .. } => {
                 self.dropped_gossip += 1;
-                tracing::warn!(
-                    %topic,
-                    dropped_total = self.dropped_gossip,
-                    "event channel full: dropping gossip message"
-                );
+                if self.warn_dropped_gossip.allow().is_some() {
+                    tracing::warn!(
+                        %topic,
+                        dropped_total = self.dropped_gossip,
+                        "event channel full: dropping gossip message"
+                    );
+                }
             }
             event if self.backlog.len() < BACKLOG_CAP => self.backlog.push_back(event),
             event => self.discard(event, "the node is overloaded"),
@@ -508,7 +609,9 @@ impl EventLoop {
     fn discard(&mut self, event: NetworkEvent, why: &str) {
         match event {
             NetworkEvent::Request { peer, handle, .. } => {
-                tracing::warn!(%peer, why, "refusing inbound request");
+                if let Some(held) = self.warn_refused_request.allow() {
+                    tracing::warn!(%peer, why, similar_since_last = held, "refusing inbound request");
+                }
                 let reason = format!("request not accepted: {why}");
                 let _ = self
                     .swarm
