@@ -10,7 +10,7 @@ use mero_runtime::{
     App, CallEnv, CallError, Intent, LoadError, PrivateOverlay, Runtime, state_over,
 };
 use mero_store::{ContextMeta, Snapshot, Store};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::error::ExecError;
 use crate::job::{
@@ -34,6 +34,8 @@ pub struct Executor {
     runtime: Arc<Runtime>,
     store: Store,
     author: Author,
+    /// Why the executor task ended, once it has.
+    ended: watch::Receiver<Option<String>>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -84,10 +86,23 @@ impl Executor {
             standing,
             deferred: Vec::new(),
         };
+        let (ended_tx, ended) = watch::channel(None);
+        let task = tokio::spawn(worker.serve(rx));
+        // A task that panics ends silently; this one watches it so the node
+        // can hear why its executor is gone instead of refusing every call
+        // as "shutting down" forever.
         tokio::spawn(async move {
-            if let Some(reply) = worker.serve(rx).await {
-                let _ = reply.send(Ok(()));
-            }
+            let why = match task.await {
+                Ok(Some(reply)) => {
+                    let _ = ended_tx.send(Some("it was stopped".into()));
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                Ok(None) => "every handle to it was dropped".to_string(),
+                Err(e) if e.is_panic() => format!("it panicked: {}", panic_text(e.into_panic())),
+                Err(e) => format!("it was cancelled: {e}"),
+            };
+            let _ = ended_tx.send(Some(why));
         });
         Ok(Executor {
             tx,
@@ -96,7 +111,20 @@ impl Executor {
             runtime,
             store,
             author,
+            ended,
         })
+    }
+
+    /// Waits until the executor task has ended, for any reason (stopped,
+    /// panicked, runtime shut down), and says why. Until then every call
+    /// can be served; after it none can.
+    pub async fn ended(&self) -> String {
+        let mut ended = self.ended.clone();
+        match ended.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            // The watcher task itself is gone: so is the executor.
+            Err(_) => "its watcher was dropped".to_string(),
+        }
     }
 
     /// Commit counters.
@@ -360,5 +388,16 @@ impl Executor {
     pub async fn delete_context(&self, ctx: ContextId) -> Result<bool, ExecError> {
         let (reply, rx) = oneshot::channel();
         self.send(Job::Delete { ctx, reply }, rx).await
+    }
+}
+
+/// A panic's message, when it has one.
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
     }
 }

@@ -441,3 +441,16 @@ async fn more_concurrent_calls_than_pooled_instances_all_run() {
     }
     assert_eq!(e.ok(&ctx, "len", json!({})).await, json!(9));
 }
+
+#[tokio::test]
+async fn the_executor_says_when_and_why_it_ended() {
+    let e = engine(1);
+    // Running: nothing to say yet.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(50), e.exec.ended()).await;
+    assert!(early.is_err(), "ended while running: {early:?}");
+    e.exec.shutdown().await.unwrap();
+    assert_eq!(e.exec.ended().await, "it was stopped");
+    // Every later call fails, and `ended` keeps answering.
+    assert!(matches!(e.exec.shutdown().await, Err(ExecError::Stopped)));
+    assert_eq!(e.exec.ended().await, "it was stopped");
+}
