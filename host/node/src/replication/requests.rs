@@ -3,13 +3,48 @@
 //! context (to its members, in chunks), and membership requests (handed to
 //! [`crate::membership`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use mero_network::PeerId;
+use mero_crdt::SignedDelta;
+use mero_network::{GossipVerdict, PeerGuard, PeerId};
 
 use super::{Replicator, StoreView};
 use crate::authz;
-use crate::sync::{Request, Response, key_of, serve};
+use crate::sync::{Gossip, Request, Response, key_of, serve};
+
+/// What the network asks the node before it reads a large request or
+/// passes gossip on: whether a peer is a member of a namespace held here,
+/// and whether a gossip message decodes. It holds the replicator weakly:
+/// the network outlives nothing of the node's.
+struct Guard(Weak<Replicator>);
+
+impl PeerGuard for Guard {
+    fn is_member(&self, peer: &PeerId) -> bool {
+        let (Some(me), Some(key)) = (self.0.upgrade(), key_of(peer)) else {
+            return false;
+        };
+        me.parts.members.all().iter().any(|ns| ns.is_member(&key))
+    }
+
+    fn check_gossip(&self, _: &PeerId, _: &str, data: &[u8]) -> GossipVerdict {
+        match borsh::from_slice::<Gossip>(data) {
+            // Every entry must decode: one bad entry is what a flood is made
+            // of, and the node would warn about each.
+            Ok(Gossip::Deltas(list)) => {
+                if list.iter().all(|d| SignedDelta::from_bytes(d).is_ok()) {
+                    GossipVerdict::Accept
+                } else {
+                    GossipVerdict::Reject
+                }
+            }
+            // Only members with the key can judge it: passed on.
+            Ok(Gossip::Sealed(_)) => GossipVerdict::Accept,
+            // Members seal these; unsealed, the node ignores them anyway.
+            Ok(Gossip::Gov(_) | Gossip::Presence(_)) => GossipVerdict::Ignore,
+            Err(_) => GossipVerdict::Reject,
+        }
+    }
+}
 
 /// Largest blob chunk served in one answer.
 pub(crate) const MAX_BLOB_CHUNK: u32 = 1 << 20;
@@ -40,7 +75,22 @@ impl Replicator {
         }
     }
 
+    /// Gives the network this node's [`Guard`], once networking runs.
+    ///
+    /// Networking starts in `node.rs`, which should call this right after
+    /// `peers.start`; until it does, the first request installs it (and
+    /// before that the network trusts no peer with a large request and
+    /// passes all gossip on).
+    pub(crate) fn guard_network(self: &Arc<Self>) {
+        if let Ok(client) = self.parts.peers.client()
+            && !client.has_guard()
+        {
+            client.set_guard(Arc::new(Guard(Arc::downgrade(self))));
+        }
+    }
+
     pub(super) async fn on_request(self: &Arc<Self>, peer: PeerId, data: &[u8]) -> Response {
+        self.guard_network();
         let req: Request = match borsh::from_slice(data) {
             Ok(r) => r,
             Err(e) => return Response::Refused(format!("undecodable request: {e}")),
