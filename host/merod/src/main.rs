@@ -17,7 +17,7 @@
 
 mod dev;
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -132,9 +132,30 @@ fn init_logging() {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(std::io::stderr().is_terminal() && !no_color)
+        // Reporting a failed log write goes through `eprintln!`, which
+        // panics when stderr fails: the panic would take down whichever task
+        // logged (the executor, in the review's full-disk run).
+        .log_internal_errors(false)
         .init();
+}
+
+/// Stderr for the log, where a failed write is dropped rather than
+/// reported: a full log disk or a closed stderr loses log lines, never the
+/// node.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -335,7 +356,30 @@ async fn run(dir: PathBuf, dev: Option<dev::DevInfo>) -> anyhow::Result<()> {
     if let Some(dev) = dev {
         dev::prepare(&node, &dev, &api, &options.auth).await?;
     }
-    mero_server::serve(node.clone(), listeners, options, shutdown_signal()).await?;
+    // The executor runs every write of the node: if it ends while the API
+    // still answers, every call would be refused as "shutting down" until
+    // someone restarts the node. Stop serving instead, and exit non-zero.
+    let (died_tx, mut died) = tokio::sync::oneshot::channel();
+    let exec = node.executor().clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            why = exec.ended() => {
+                let _ = died_tx.send(why);
+            }
+        }
+    };
+    mero_server::serve(node.clone(), listeners, options, stop).await?;
+    if let Ok(why) = died.try_recv() {
+        tracing::error!(reason = %why, "the executor stopped: this node cannot serve calls; exiting");
+        // The log may be what failed: say it where an operator looks too.
+        let _ = writeln!(
+            std::io::stderr(),
+            "merod: the executor stopped ({why}); exiting"
+        );
+        let _ = node.shutdown().await;
+        bail!("the executor stopped: {why}");
+    }
     tracing::info!("stopping: finishing queued work");
     node.shutdown().await?;
     drop(node);
