@@ -1,0 +1,179 @@
+//! The review's stranger (§3.3), against a member with another member
+//! beside it: six concurrent 200 MiB requests and 20 junk gossip messages
+//! must cost the member under 50 MB of memory and under 100 lines of log,
+//! and the junk must not reach the other member either (#19 item 5).
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
+use mero_testkit::poll::poll;
+use serde_json::json;
+
+/// A process's resident memory now, in kB, from /proc.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Samples `pid`'s RSS every 5 ms until stopped; returns the peak.
+struct PeakRss {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn watch(pid: u32) -> PeakRss {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(rss_kb(pid)));
+        let thread = std::thread::spawn({
+            let (stop, peak) = (stop.clone(), peak.clone());
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kb(pid), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        PeakRss { stop, peak, thread }
+    }
+
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+async fn on_topic(net: &mero_network::NetworkClient, topic: &str, peer: mero_network::PeerId) {
+    net.subscribe(topic).await.unwrap();
+    let deadline = Instant::now() + CONVERGE;
+    while !net.topic_peers(topic).await.unwrap().contains(&peer) {
+        assert!(Instant::now() < deadline, "never saw the node on the topic");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A delta with no ops by an author that is no member, unsigned: it
+/// decodes, so members judge it (and refuse it) and log that once.
+fn marker(ctx: mero_crdt::ContextId) -> Vec<u8> {
+    let delta = mero_crdt::Delta {
+        version: 1,
+        context: ctx,
+        author: mero_crdt::Author([7; 32]),
+        parents: vec![],
+        governance: vec![],
+        layout: 0,
+        hlc: mero_crdt::Hlc {
+            millis: mero_crdt::hlc::wall_millis(),
+            counter: 0,
+        },
+        ops: vec![],
+        events: vec![],
+    };
+    mero_crdt::SignedDelta {
+        delta,
+        signature: [0; 64],
+        proof: mero_crdt::BatchProof::default(),
+    }
+    .to_bytes()
+}
+
+#[test]
+fn a_strangers_big_requests_and_junk_gossip_cost_a_member_little() {
+    let n1 = TestNode::start_with("n1", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let n2 = TestNode::start_with("n2", FAST_SYNC);
+    let invitation = n1.invite(&ns, &[]);
+    n2.join(&ns, &invitation, &ctx);
+    n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    assert_converged(&[&n1, &n2], &ctx);
+
+    let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
+    let ctx_id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
+    let topic = mero_node::sync::context_topic(&ctx_id);
+    let lines = |n: &TestNode| n.log().lines().count();
+    let (n1_lines, n2_lines) = (lines(&n1), lines(&n2));
+    let before = rss_kb(n1.pid());
+    let peak = PeakRss::watch(n1.pid());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // A stranger: its own key, never invited, allowed to send as much as
+        // a member may.
+        let keypair = mero_network::Keypair::generate_ed25519();
+        let mut config = mero_network::NetworkConfig::new(keypair);
+        config.max_message_bytes = (256 << 20) + 1024;
+        let (net, _events) = mero_network::spawn(config).unwrap();
+        let peer = net
+            .dial(target.swarm.listen[0].parse().unwrap())
+            .await
+            .unwrap();
+        on_topic(&net, &topic, peer).await;
+
+        // Six concurrent 200 MiB requests.
+        let asks = (0..6).map(|_| net.request(peer, vec![0; 200 << 20]));
+        for answer in futures::future::join_all(asks).await {
+            assert!(answer.is_err(), "a stranger's 200 MiB request was answered");
+        }
+
+        // Twenty messages of 5000 undecodable entries each, then a marker
+        // the members can decode (and refuse): once n1 has logged that, the
+        // junk before it was dealt with.
+        for i in 0..20u32 {
+            let entries = (0..5000u32).map(|j| (i * 5000 + j).to_le_bytes().to_vec());
+            let junk = mero_node::sync::Gossip::Deltas(entries.collect());
+            net.publish(&topic, borsh::to_vec(&junk).unwrap())
+                .await
+                .unwrap();
+        }
+        let mark = mero_node::sync::Gossip::Deltas(vec![marker(ctx_id)]);
+        net.publish(&topic, borsh::to_vec(&mark).unwrap())
+            .await
+            .unwrap();
+        tokio::task::block_in_place(|| {
+            assert!(
+                poll(CONVERGE, || n1
+                    .log()
+                    .contains("delta rejected")
+                    .then_some(()))
+                .is_some(),
+                "n1 never judged the stranger's marker:\n{}",
+                n1.log()
+            );
+        });
+        net.shutdown().await;
+    });
+    let peak = peak.finish();
+    // The marker was forwarded: n2 judged it too (so it would have had the
+    // junk, had n1 passed it on).
+    assert!(
+        poll(CONVERGE, || n2
+            .log()
+            .contains("delta rejected")
+            .then_some(()))
+        .is_some(),
+        "n2 never saw the marker:\n{}",
+        n2.log()
+    );
+
+    let grew_mb = peak.saturating_sub(before) / 1024;
+    let (n1_new, n2_new) = (lines(&n1) - n1_lines, lines(&n2) - n2_lines);
+    println!(
+        "n1 RSS {before} kB -> peak {peak} kB (+{grew_mb} MB); log +{n1_new} lines, n2 +{n2_new}"
+    );
+    assert!(grew_mb < 50, "n1's RSS grew by {grew_mb} MB");
+    assert!(n1_new < 100, "n1 logged {n1_new} lines:\n{}", n1.log());
+    assert!(n2_new < 100, "n2 logged {n2_new} lines:\n{}", n2.log());
+    // And both still serve.
+    n1.call(&ctx, "set", json!({"key": "after", "value": "ok"}));
+    assert_converged(&[&n1, &n2], &ctx);
+}
