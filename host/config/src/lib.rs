@@ -88,6 +88,9 @@ pub struct ConfigFile {
     /// Members' transient state in contexts (`set_ephemeral`).
     #[serde(default)]
     pub presence: PresenceSection,
+    /// Migration status reports (`migration-status`).
+    #[serde(default)]
+    pub migration: MigrationSection,
 }
 
 /// The node's identity: a libp2p Ed25519 keypair. Its public key is the
@@ -372,6 +375,30 @@ impl Default for PresenceSection {
     }
 }
 
+/// Migration status: how often each member reports where its contexts
+/// stand.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MigrationSection {
+    /// A member reports on every change and at least this often, in
+    /// milliseconds; a member not heard of for twice as long is `unknown`.
+    pub heartbeat_ms: u64,
+    /// A cascade ordered here waits this long after each group it commits
+    /// before the next (0: none), so that an operator watching
+    /// `cascade-status` can abort it before it reaches every group.
+    pub cascade_pause_ms: u64,
+}
+
+impl Default for MigrationSection {
+    fn default() -> Self {
+        // Upstream's 30 s heartbeat and 60 s TTL.
+        MigrationSection {
+            heartbeat_ms: 30_000,
+            cascade_pause_ms: 0,
+        }
+    }
+}
+
 /// The directory of node `node` under `home`.
 pub fn node_dir(home: &Path, node: &str) -> PathBuf {
     home.join(node)
@@ -453,6 +480,7 @@ impl ConfigFile {
             context: ContextSection::default(),
             runtime: RuntimeSection::default(),
             presence: PresenceSection::default(),
+            migration: MigrationSection::default(),
         })
     }
 

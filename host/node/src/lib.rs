@@ -20,7 +20,8 @@
 //! - [`membership`]: governance state, its persistence and this node's own
 //!   ops, invitations, joins, subgroups, members.
 //! - `presence`: members' transient state in contexts (upstream's
-//!   ephemeral state), in memory only.
+//!   ephemeral state), in memory only; `heartbeats`: members' signed
+//!   migration reports, in memory only.
 //! - `blobstore`: blobs users upload, content-addressed files with
 //!   node-local records.
 //! - `replication`: the driver that carries sync sessions out over the
@@ -35,7 +36,8 @@
 //!   `app_events`
 //!   (commits to the bus, event handlers), `upgrades` (moving a group to
 //!   another version of its app: planning, migrating, publishing, and
-//!   following the upgrades other members order). This file only names the
+//!   following the upgrades other members order; cascades and their abort;
+//!   the namespace's migration status from members' reports). This file only names the
 //!   rooms and re-exports.
 //!
 //! Tests: unit tests sit beside the fold, authz, the sync session and the
@@ -55,6 +57,7 @@ mod error;
 pub mod events;
 mod follow;
 pub mod governance;
+mod heartbeats;
 mod keyring;
 pub mod keys;
 pub mod membership;
@@ -83,4 +86,7 @@ pub use namespaces::NamespaceInfo;
 pub use node::{Node, NodeOptions};
 pub use presence::{MAX_STATE_BYTES as MAX_EPHEMERAL_BYTES, PresenceError};
 pub use replication::{StoreView, SyncStatus, apply_through};
-pub use upgrades::{ContextUpgrade, Phase, UpgradeStatus};
+pub use upgrades::{
+    AbortOutcome, CascadeEntry, ContextUpgrade, MemberMigration, MemberState, MigrationStatus,
+    Phase, Rollup, UpgradeStatus,
+};

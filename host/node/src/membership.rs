@@ -408,8 +408,12 @@ impl Membership {
         self.keys.take_wrapped(&ns, &applied).await;
         for (_, op) in &applied {
             publish_event(&self.events, &ns, op);
-            if let Body::GroupUpgraded { group, .. } = &op.op.body {
-                self.upgrades.push(ns, *group);
+            match &op.op.body {
+                Body::GroupUpgraded { group, .. } => self.upgrades.push(ns, *group),
+                Body::CascadeStarted { root, .. } | Body::CascadeAborted { root } => {
+                    self.upgrades.push(ns, *root)
+                }
+                _ => {}
             }
         }
         let me = self.me();
@@ -1232,7 +1236,13 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
         | Body::KeyShared { .. }
         | Body::ContextDetached { .. }
         | Body::GroupUpgraded { .. }
+        | Body::CascadeStarted { .. }
         | Body::AutoFollowSet { .. } => return,
+        Body::CascadeAborted { root } => (
+            *ns,
+            "MigrationAborted",
+            serde_json::json!({ "rootGroupId": hex::encode(root) }),
+        ),
     };
     bus.publish(Scope::Group(group), kind, None, data);
 }

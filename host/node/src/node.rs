@@ -18,6 +18,7 @@ use mero_store::{Store, StoreConfig};
 use crate::blobstore::BlobStore;
 use crate::error::{NodeError, Result};
 use crate::events::EventBus;
+use crate::heartbeats::Heartbeats;
 use crate::membership::Membership;
 use crate::peers::Peers;
 use crate::presence::Presences;
@@ -51,6 +52,12 @@ pub(crate) struct Inner {
     pub(crate) events: Arc<EventBus>,
     /// Members' transient state in contexts.
     pub(crate) presence: Arc<Presences>,
+    /// Members' migration reports.
+    pub(crate) heartbeats: Arc<Heartbeats>,
+    /// Woken when this node's migration report may have changed.
+    pub(crate) heartbeat_due: Arc<tokio::sync::Notify>,
+    /// The last migration rollups announced, per namespace.
+    pub(crate) rollups: crate::upgrades::Rollups,
     /// Blobs users uploaded or fetched.
     pub(crate) blobs: Arc<BlobStore>,
     /// The node's own tasks (forwarding commits, running handlers).
@@ -137,6 +144,10 @@ impl Node {
             events.clone(),
             Duration::from_millis(config.presence.ttl_ms),
         ));
+        let heartbeats = Arc::new(Heartbeats::new(
+            identity.clone(),
+            Duration::from_millis(config.migration.heartbeat_ms),
+        ));
         let blobs = Arc::new(BlobStore::new(&config.blobstore_dir(&dir), store.clone()));
         let replication = Replicator::new(replication::Parts {
             exec: exec.clone(),
@@ -145,6 +156,7 @@ impl Node {
             peers: peers.clone(),
             events: events.clone(),
             presence: presence.clone(),
+            heartbeats: heartbeats.clone(),
             blobs: blobs.clone(),
             me,
             every: Duration::from_millis(config.sync.frequency_ms.max(100)),
@@ -163,6 +175,9 @@ impl Node {
                 replication,
                 events,
                 presence,
+                heartbeats,
+                heartbeat_due: Arc::default(),
+                rollups: Default::default(),
                 blobs,
                 tasks: Tasks::default(),
                 handlers_due: Arc::default(),
@@ -203,6 +218,7 @@ impl Node {
         // Following needs peers to fetch from: it starts with networking.
         self.run_follow();
         self.run_presence();
+        self.run_heartbeats();
         Ok(())
     }
 

@@ -194,6 +194,26 @@ pub enum Body {
         /// Follow its subgroups (recorded; subgroups need an admission).
         subgroups: bool,
     },
+    /// An admin ordered `root` and every group below it that runs the same
+    /// application moved to `target`. Each group commits with its own
+    /// `GroupUpgraded`, in `groups`' order, as the ordering admin's node
+    /// migrates it; until then it is pending, and an abort leaves it be.
+    CascadeStarted {
+        /// Where it starts (the namespace id for the root group).
+        root: [u8; 32],
+        /// The application it moves them to.
+        target: AppInfo,
+        /// The state versions it moves them from and to.
+        state_versions: (u32, u32),
+        /// The groups it covers, root first, parents before children.
+        groups: Vec<[u8; 32]>,
+    },
+    /// An admin stopped the cascade started at `root`: its groups not yet
+    /// committed stay on their application on every node.
+    CascadeAborted {
+        /// Where the cascade started.
+        root: [u8; 32],
+    },
 }
 
 /// What a member follows in a group. Members follow contexts unless they
@@ -364,6 +384,23 @@ pub struct UpgradeRecord {
     pub initiated_millis: u64,
 }
 
+/// A cascade of upgrades through a subtree, as every member folds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cascade {
+    /// The application it moves the groups to.
+    pub target: AppInfo,
+    /// The state versions it moves them from and to.
+    pub state_versions: (u32, u32),
+    /// The groups it covers, in the order they commit.
+    pub groups: Vec<[u8; 32]>,
+    /// The admin that ordered it.
+    pub initiated_by: [u8; 32],
+    /// When, Unix milliseconds (the admin's clock).
+    pub initiated_millis: u64,
+    /// Who aborted it and when (Unix milliseconds), if someone did.
+    pub aborted: Option<([u8; 32], u64)>,
+}
+
 /// A subgroup of the namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
@@ -439,6 +476,8 @@ pub struct Namespace {
     pub metadata: BTreeMap<([u8; 32], metadata::Target), metadata::Record>,
     /// Each upgraded group's last upgrade.
     pub upgrades: BTreeMap<[u8; 32], UpgradeRecord>,
+    /// The last cascade started at each group.
+    pub cascades: BTreeMap<[u8; 32], Cascade>,
     /// Every application version a group has run: members may fetch them.
     pub app_history: Vec<AppInfo>,
     /// Auto-follow settings by (group, member); unset means the nearest
@@ -519,6 +558,54 @@ impl Namespace {
     /// Whether `group` is the namespace or one of its subgroups.
     pub fn has_group(&self, group: &[u8; 32]) -> bool {
         *group == self.id || self.groups.contains_key(group)
+    }
+
+    /// `root` and every group below it, parents before children (in id
+    /// order among siblings); empty if `root` is not a group here.
+    pub fn subtree(&self, root: &[u8; 32]) -> Vec<[u8; 32]> {
+        if !self.has_group(root) {
+            return Vec::new();
+        }
+        let mut out = vec![*root];
+        let mut i = 0;
+        // Breadth first; every group has one parent, so each is seen once.
+        while i < out.len() {
+            let at = out[i];
+            out.extend(
+                self.groups
+                    .iter()
+                    .filter(|(id, g)| g.parent == at && **id != at)
+                    .map(|(id, _)| *id),
+            );
+            i += 1;
+        }
+        out
+    }
+
+    /// The newest cascade covering `group`, with the group it started at.
+    pub fn cascade_of(&self, group: &[u8; 32]) -> Option<(&[u8; 32], &Cascade)> {
+        self.cascades
+            .iter()
+            .filter(|(_, c)| c.groups.contains(group))
+            .max_by_key(|(_, c)| c.initiated_millis)
+    }
+
+    /// The groups of the cascade started at `root` that have not committed
+    /// (no `GroupUpgraded` to its target yet) and never will (it was
+    /// aborted), and those still to come; `None` if no cascade started there.
+    pub fn cascade_pending(&self, root: &[u8; 32]) -> Option<(Vec<[u8; 32]>, bool)> {
+        let c = self.cascades.get(root)?;
+        let pending = c
+            .groups
+            .iter()
+            .filter(|g| {
+                self.upgrades
+                    .get(*g)
+                    .is_none_or(|u| u.plan.app.blob != c.target.blob)
+            })
+            .copied()
+            .collect();
+        Some((pending, c.aborted.is_some()))
     }
 
     /// Whether `who` is a member of `group`: every namespace member is in
@@ -1046,6 +1133,43 @@ impl Namespace {
                     ));
                 }
             }
+            Body::CascadeStarted {
+                root,
+                target,
+                groups,
+                ..
+            } => {
+                if !self.is_admin(&op.author) {
+                    return Err(Refused::Invalid(
+                        "only an admin may cascade an upgrade".into(),
+                    ));
+                }
+                if !self.has_group(root) {
+                    return Err(Refused::Invalid("no such group".into()));
+                }
+                let below: BTreeSet<[u8; 32]> = self.subtree(root).into_iter().collect();
+                if groups.is_empty() || groups.iter().any(|g| !below.contains(g)) {
+                    return Err(Refused::Invalid(
+                        "a cascade covers groups of its subtree only".into(),
+                    ));
+                }
+                if groups
+                    .iter()
+                    .all(|g| self.app_of(g).is_some_and(|a| a.blob == target.blob))
+                {
+                    return Err(Refused::Invalid(
+                        "the groups already run that application".into(),
+                    ));
+                }
+            }
+            Body::CascadeAborted { root } => {
+                if !self.is_admin(&op.author) {
+                    return Err(Refused::Invalid("only an admin may abort a cascade".into()));
+                }
+                if !self.cascades.contains_key(root) {
+                    return Err(Refused::Invalid("no cascade started there".into()));
+                }
+            }
             Body::AutoFollowSet { group, member, .. } => {
                 if !self.has_group(group) {
                     return Err(Refused::Invalid("no such group".into()));
@@ -1285,6 +1409,29 @@ impl Namespace {
                 self.removed.insert(*member);
             }
             Body::KeyShared { epoch, .. } => self.key_epoch = self.key_epoch.max(*epoch),
+            Body::CascadeStarted {
+                root,
+                target,
+                state_versions,
+                groups,
+            } => {
+                self.cascades.insert(
+                    *root,
+                    Cascade {
+                        target: target.clone(),
+                        state_versions: *state_versions,
+                        groups: groups.clone(),
+                        initiated_by: op.author,
+                        initiated_millis: op.millis,
+                        aborted: None,
+                    },
+                );
+            }
+            Body::CascadeAborted { root } => {
+                if let Some(c) = self.cascades.get_mut(root) {
+                    c.aborted.get_or_insert((op.author, op.millis));
+                }
+            }
             Body::AutoFollowSet {
                 group,
                 member,
@@ -1863,6 +2010,106 @@ mod tests {
             ns.judge(&key(&alice), &ctx, &after, &[before, after.clone()]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_cascade_covers_its_subtree_commits_group_by_group_and_an_abort_keeps_what_committed() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, Role::Member)]);
+        let root = ns.id;
+        let group = |ns: &mut Namespace, salt: u8, parent: [u8; 32]| {
+            let id = scoped_id(&ns.id, &key(&alice), &[salt; 32]);
+            let op = ns
+                .make(
+                    &alice,
+                    3_000,
+                    Body::GroupCreated {
+                        group: id,
+                        salt: [salt; 32],
+                        parent,
+                        name: None,
+                        open: true,
+                    },
+                )
+                .unwrap();
+            ns.apply(&op).unwrap();
+            id
+        };
+        let a = group(&mut ns, 1, root);
+        let b = group(&mut ns, 2, a);
+        let c = group(&mut ns, 3, root);
+        let subtree = ns.subtree(&root);
+        assert_eq!(subtree[0], root);
+        assert_eq!(subtree.len(), 4);
+        let pos = |g: &[u8; 32]| subtree.iter().position(|x| x == g).unwrap();
+        assert!(pos(&a) < pos(&b), "parents before children");
+        assert_eq!(ns.subtree(&a), vec![a, b]);
+        assert!(ns.subtree(&[77; 32]).is_empty());
+
+        let target = AppInfo {
+            blob: [3; 32],
+            version: "2".into(),
+            ..app()
+        };
+        let start = |groups: Vec<[u8; 32]>| Body::CascadeStarted {
+            root,
+            target: target.clone(),
+            state_versions: (1, 2),
+            groups,
+        };
+        // Only admins, only groups of the subtree.
+        let by_bob = ns.make(&bob, 4_000, start(vec![root])).unwrap();
+        assert!(matches!(ns.apply(&by_bob), Err(Refused::Invalid(_))));
+        let outside = ns.make(&alice, 4_000, start(vec![root, [77; 32]])).unwrap();
+        assert!(matches!(ns.apply(&outside), Err(Refused::Invalid(_))));
+        let abort_nothing = ns
+            .make(&alice, 4_000, Body::CascadeAborted { root })
+            .unwrap();
+        assert!(matches!(ns.apply(&abort_nothing), Err(Refused::Invalid(_))));
+
+        let op = ns.make(&alice, 4_000, start(subtree.clone())).unwrap();
+        ns.apply(&op).unwrap();
+        assert_eq!(ns.cascade_pending(&root), Some((subtree.clone(), false)));
+        assert_eq!(ns.cascade_of(&b).map(|(r, _)| *r), Some(root));
+        // The root commits; the rest stay pending until theirs do.
+        let upgraded = |ns: &Namespace, g: [u8; 32]| {
+            ns.make(
+                &alice,
+                5_000,
+                Body::GroupUpgraded {
+                    group: g,
+                    plan: Box::new(UpgradePlan {
+                        app: target.clone(),
+                        from_version: "1".into(),
+                        from_state_version: 1,
+                        to_state_version: 2,
+                        barrier: (5_000, 0),
+                        fuel: 1,
+                        contexts: Vec::new(),
+                    }),
+                },
+            )
+            .unwrap()
+        };
+        ns.apply(&upgraded(&ns, root)).unwrap();
+        ns.apply(&upgraded(&ns, a)).unwrap();
+        let (pending, aborted) = ns.cascade_pending(&root).unwrap();
+        assert_eq!(pending.len(), 2);
+        assert!(!pending.contains(&root) && !pending.contains(&a) && !aborted);
+        // Aborted by an admin: what committed stays, the rest is left.
+        let by_bob = ns.make(&bob, 6_000, Body::CascadeAborted { root }).unwrap();
+        assert!(matches!(ns.apply(&by_bob), Err(Refused::Invalid(_))));
+        let abort = ns
+            .make(&alice, 6_000, Body::CascadeAborted { root })
+            .unwrap();
+        ns.apply(&abort).unwrap();
+        let (pending, aborted) = ns.cascade_pending(&root).unwrap();
+        assert!(aborted);
+        assert_eq!(pending.len(), 2);
+        assert_eq!(ns.app_of(&a).map(|x| x.blob), Some(target.blob));
+        assert_eq!(ns.app_of(&c).map(|x| x.blob), Some(app().blob));
     }
 
     #[test]

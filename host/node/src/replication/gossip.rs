@@ -76,6 +76,7 @@ impl Replicator {
                             .spawn(async move { me.parts.members.receive(source, *op).await });
                     }
                     Some(Gossip::Presence(p)) => self.on_presence(&p),
+                    Some(Gossip::Heartbeat(h)) => self.on_heartbeat(&h),
                     Some(Gossip::Sealed(_)) => {
                         tracing::warn!(peer = %source, "sealed gossip inside sealed gossip");
                     }
@@ -88,7 +89,7 @@ impl Replicator {
             }
             // Members seal governance and presence; anything else is not a
             // member's.
-            Ok(Gossip::Gov(_) | Gossip::Presence(_)) => {
+            Ok(Gossip::Gov(_) | Gossip::Presence(_) | Gossip::Heartbeat(_)) => {
                 tracing::debug!(peer = %source, "unsealed governance gossip ignored");
             }
             Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
@@ -102,6 +103,15 @@ impl Replicator {
         let ns = self.namespace_of(&ctx);
         if let Err(why) = self.parts.presence.receive(p, ns.as_deref()) {
             tracing::debug!(context = %bs58::encode(ctx.0).into_string(), ?why, "presence dropped");
+        }
+    }
+
+    /// A member's migration report, judged against its namespace's
+    /// governance here.
+    fn on_heartbeat(&self, h: &crate::sync::Heartbeat) {
+        let ns = self.parts.members.get(&h.namespace);
+        if let Err(why) = self.parts.heartbeats.receive(h, ns.as_deref()) {
+            tracing::debug!(namespace = %hex::encode(h.namespace), ?why, "heartbeat dropped");
         }
     }
 

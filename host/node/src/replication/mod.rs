@@ -83,6 +83,7 @@ pub(crate) struct Parts {
     pub(crate) peers: Arc<Peers>,
     pub(crate) events: Arc<EventBus>,
     pub(crate) presence: Arc<crate::presence::Presences>,
+    pub(crate) heartbeats: Arc<crate::heartbeats::Heartbeats>,
     pub(crate) blobs: Arc<crate::blobstore::BlobStore>,
     pub(crate) me: [u8; 32],
     /// How often anti-entropy runs.

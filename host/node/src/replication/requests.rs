@@ -40,7 +40,9 @@ impl PeerGuard for Guard {
             // Only members with the key can judge it: passed on.
             Ok(Gossip::Sealed(_)) => GossipVerdict::Accept,
             // Members seal these; unsealed, the node ignores them anyway.
-            Ok(Gossip::Gov(_) | Gossip::Presence(_)) => GossipVerdict::Ignore,
+            Ok(Gossip::Gov(_) | Gossip::Presence(_) | Gossip::Heartbeat(_)) => {
+                GossipVerdict::Ignore
+            }
             Err(_) => GossipVerdict::Reject,
         }
     }

@@ -36,5 +36,6 @@ pub use pending::Pending;
 pub use serve::{ServeView, serve};
 pub use session::{Authority, DagView, Ingested, MAX_WALK, Outcome, Session, Step, ViewError};
 pub use wire::{
-    Gossip, Presence, Request, Response, context_topic, key_of, namespace_topic, peer_of,
+    Gossip, Heartbeat, MigrationReport, Presence, ReportedContext, Request, Response,
+    context_topic, key_of, namespace_topic, peer_of,
 };

@@ -131,6 +131,127 @@ pub enum Gossip {
     Gov(Box<SignedOp>),
     /// A member's transient state in a context.
     Presence(Box<Presence>),
+    /// A member's report of where its contexts of a namespace stand.
+    Heartbeat(Box<Heartbeat>),
+}
+
+/// A member's migration report for one namespace (upstream's
+/// `SignedMigrationHeartbeat`), sealed for the namespace's members. Unlike
+/// upstream, every counter is inside the signature.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Heartbeat {
+    /// The namespace.
+    pub namespace: [u8; 32],
+    /// Who reports, and signs.
+    pub author: [u8; 32],
+    /// Increases with every report by this author.
+    pub seq: u64,
+    /// The author's clock when sent, Unix milliseconds.
+    pub sent_millis: u64,
+    /// The report.
+    pub report: MigrationReport,
+    /// Ed25519 over "mero.heartbeat.v1" ++ the Borsh encoding of the rest.
+    pub signature: Vec<u8>,
+}
+
+/// Where a member's contexts of a namespace stand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct MigrationReport {
+    /// The lowest state version among its contexts (its group's target
+    /// when it holds none).
+    pub schema_version: u32,
+    /// Its contexts not yet on their group's target, as it judged them.
+    pub residue_auto: u32,
+    /// Entries of its own it has not rewritten for the new version.
+    pub authored_remaining: u64,
+    /// Rewrites no peer has acknowledged yet.
+    pub authored_unacknowledged: u64,
+    /// Why a migration failed here, while a context is below target:
+    /// `check_aborted`, `apply_failed` or `no_migration_path`.
+    pub migration_failed: Option<String>,
+    /// How many governance ops of the namespace it has applied.
+    pub governance_ops: u64,
+    /// Each of its contexts in the namespace: readers judge them against
+    /// their own governance, so a report made before an upgrade was
+    /// heard of never counts as migrated to it.
+    pub contexts: Vec<ReportedContext>,
+}
+
+/// One context as a member reports it.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ReportedContext {
+    /// The context.
+    pub context: [u8; 32],
+    /// The component it runs.
+    pub blob: [u8; 32],
+    /// The state version of its layout.
+    pub state_version: u32,
+    /// Its root hash.
+    pub root: [u8; 32],
+}
+
+const HEARTBEAT_DOMAIN: &[u8] = b"mero.heartbeat.v1";
+
+impl Heartbeat {
+    fn message(&self) -> Result<Vec<u8>, String> {
+        let body = (
+            &self.namespace,
+            &self.author,
+            self.seq,
+            self.sent_millis,
+            &self.report,
+        );
+        signed_message(HEARTBEAT_DOMAIN, &body)
+    }
+
+    /// `report` on `namespace` by the holder of `key`, signed.
+    pub fn sign(
+        key: &ed25519_dalek::SigningKey,
+        namespace: [u8; 32],
+        seq: u64,
+        sent_millis: u64,
+        report: MigrationReport,
+    ) -> Result<Heartbeat, String> {
+        let mut h = Heartbeat {
+            namespace,
+            author: key.verifying_key().to_bytes(),
+            seq,
+            sent_millis,
+            report,
+            signature: Vec::new(),
+        };
+        h.signature = sign(key, &h.message()?);
+        Ok(h)
+    }
+
+    /// Whether its author signed it as it is.
+    pub fn verify(&self) -> bool {
+        self.message()
+            .is_ok_and(|m| verify(&self.author, &self.signature, &m))
+    }
+}
+
+/// `domain` ++ the Borsh encoding of `body`: what a gossiped record signs.
+fn signed_message(domain: &[u8], body: &impl BorshSerialize) -> Result<Vec<u8>, String> {
+    let bytes = borsh::to_vec(body).map_err(|e| e.to_string())?;
+    Ok([domain, &bytes].concat())
+}
+
+fn sign(key: &ed25519_dalek::SigningKey, message: &[u8]) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    key.sign(message).to_bytes().to_vec()
+}
+
+fn verify(author: &[u8; 32], signature: &[u8], message: &[u8]) -> bool {
+    use ed25519_dalek::Verifier;
+    let (Ok(key), Ok(sig)) = (
+        ed25519_dalek::VerifyingKey::from_bytes(author),
+        <[u8; 64]>::try_from(signature),
+    ) else {
+        return false;
+    };
+    key.verify(message, &ed25519_dalek::Signature::from_bytes(&sig))
+        .is_ok()
 }
 
 /// A member's transient state in one context (upstream's ephemeral
@@ -164,8 +285,7 @@ impl Presence {
             self.sent_millis,
             &self.state,
         );
-        let bytes = borsh::to_vec(&body).map_err(|e| e.to_string())?;
-        Ok([PRESENCE_DOMAIN, &bytes].concat())
+        signed_message(PRESENCE_DOMAIN, &body)
     }
 
     /// `state` of `context` by the holder of `key`, signed.
@@ -176,7 +296,6 @@ impl Presence {
         sent_millis: u64,
         state: Vec<u8>,
     ) -> Result<Presence, String> {
-        use ed25519_dalek::Signer;
         let mut p = Presence {
             context,
             author: key.verifying_key().to_bytes(),
@@ -185,22 +304,14 @@ impl Presence {
             state,
             signature: Vec::new(),
         };
-        p.signature = key.sign(&p.message()?).to_bytes().to_vec();
+        p.signature = sign(key, &p.message()?);
         Ok(p)
     }
 
     /// Whether its author signed it as it is.
     pub fn verify(&self) -> bool {
-        use ed25519_dalek::Verifier;
-        let (Ok(key), Ok(sig), Ok(msg)) = (
-            ed25519_dalek::VerifyingKey::from_bytes(&self.author),
-            <[u8; 64]>::try_from(self.signature.as_slice()),
-            self.message(),
-        ) else {
-            return false;
-        };
-        key.verify(&msg, &ed25519_dalek::Signature::from_bytes(&sig))
-            .is_ok()
+        self.message()
+            .is_ok_and(|m| verify(&self.author, &self.signature, &m))
     }
 }
 

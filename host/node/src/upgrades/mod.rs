@@ -24,6 +24,8 @@
 //! after the upgrade committed is refused with a retryable
 //! `UpgradeInProgress`; reads are served throughout.
 
+mod cascade;
+mod migration_status;
 pub(crate) mod plan;
 pub(crate) mod status;
 
@@ -41,6 +43,9 @@ use crate::governance::{AppInfo, Body, Namespace, UpgradePlan, UpgradedContext};
 use crate::node::Node;
 use crate::sync::peer_of;
 
+pub use self::cascade::{AbortOutcome, CascadeEntry};
+pub(crate) use self::migration_status::Rollups;
+pub use self::migration_status::{MemberMigration, MemberState, MigrationStatus, Rollup};
 use self::plan::Plan;
 pub use self::status::{ContextUpgrade, Phase, UpgradeStatus};
 
@@ -60,6 +65,23 @@ fn group_not_found() -> NodeError {
     NodeError::not_found("GroupNotFound", "Group not found")
 }
 
+fn aborted() -> NodeError {
+    NodeError::conflict(
+        "MigrationAborted",
+        "the cascade was aborted before this group committed: it stays on its application",
+    )
+}
+
+/// An upgrade checked and planned, ready to run on a group's contexts.
+pub(crate) struct Prepared {
+    current: AppInfo,
+    target: AppInfo,
+    next: Arc<App>,
+    planned: Plan,
+    from_state_version: u32,
+    to_state_version: u32,
+}
+
 impl Node {
     /// Upgrades `group`'s contexts to application `target`: plans it,
     /// migrates and checks every context of the group on this node, commits,
@@ -76,10 +98,32 @@ impl Node {
             .members
             .containing_group(group)
             .ok_or_else(group_not_found)?;
-        let me = self.public_key();
-        authz::may_upgrade(&gov, &me, group)?;
-        let upgrades = &self.inner.upgrades;
-        if upgrades
+        let prepared = self.prepare(&gov, group, target, force_code_only).await?;
+        // A context already on the target (a publication that failed after
+        // it migrated) is never migrated twice.
+        let contexts = local_contexts(self, &gov, group, Some(&prepared.target.blob))?;
+        if contexts.is_empty() {
+            return Err(NodeError::conflict(
+                "NoContexts",
+                "the group has no contexts on this node to upgrade",
+            ));
+        }
+        self.commit_group(&gov, group, &prepared, &contexts, None)
+            .await
+    }
+
+    /// Checks that this node may move `group` to `target` and plans it.
+    async fn prepare(
+        &self,
+        gov: &Namespace,
+        group: &[u8; 32],
+        target: &[u8; 32],
+        force_code_only: bool,
+    ) -> Result<Prepared> {
+        authz::may_upgrade(gov, &self.public_key(), group)?;
+        if self
+            .inner
+            .upgrades
             .get(group)
             .is_some_and(|s| s.phase == Phase::InProgress)
         {
@@ -102,22 +146,45 @@ impl Node {
                 "the group already runs this application",
             ));
         }
-        // A context already on the target (a publication that failed after
-        // it migrated) is never migrated twice.
-        let contexts = local_contexts(self, &gov, group, Some(&target_rec.blob))?;
-        if contexts.is_empty() {
-            return Err(NodeError::conflict(
-                "NoContexts",
-                "the group has no contexts on this node to upgrade",
-            ));
-        }
         let running = self.inner.exec.app(&snap, &current.blob).await?;
+        drop(snap);
         let next = self.migration_app(&target_rec.blob).await?;
         let planned = plan::plan(running.description(), next.description(), force_code_only)
             .map_err(|e| match e {
                 plan::PlanError::PackageMismatch { .. } => NodeError::bad(e.kind(), e.to_string()),
                 _ => NodeError::conflict(e.kind(), e.to_string()),
             })?;
+        Ok(Prepared {
+            from_state_version: running.description().state_version,
+            to_state_version: next.description().state_version,
+            current,
+            target: AppInfo {
+                id: target_rec.id,
+                blob: target_rec.blob,
+                size: target_rec.size,
+                package: target_rec.package.clone(),
+                version: target_rec.version.clone(),
+                source: target_rec.source.clone(),
+            },
+            next,
+            planned,
+        })
+    }
+
+    /// Migrates and checks `contexts` of `group` here, commits, and
+    /// publishes the group's `GroupUpgraded`. With `cascade` (its root),
+    /// stops before committing anything if the cascade was aborted.
+    async fn commit_group(
+        &self,
+        gov: &Namespace,
+        group: &[u8; 32],
+        prepared: &Prepared,
+        contexts: &[ContextId],
+        cascade: Option<&[u8; 32]>,
+    ) -> Result<UpgradeStatus> {
+        let me = self.public_key();
+        let upgrades = &self.inner.upgrades;
+        let snap = self.inner.store.snapshot()?;
         // After every stamp the contexts hold, so the migration's writes win.
         let last = contexts
             .iter()
@@ -138,31 +205,23 @@ impl Node {
                 counter: 0,
             }
         };
-        let target_app = AppInfo {
-            id: target_rec.id,
-            blob: target_rec.blob,
-            size: target_rec.size,
-            package: target_rec.package.clone(),
-            version: target_rec.version.clone(),
-            source: target_rec.source.clone(),
-        };
         let mut plan = UpgradePlan {
-            app: target_app,
-            from_version: current.version.clone(),
-            from_state_version: running.description().state_version,
-            to_state_version: next.description().state_version,
+            app: prepared.target.clone(),
+            from_version: prepared.current.version.clone(),
+            from_state_version: prepared.from_state_version,
+            to_state_version: prepared.to_state_version,
             barrier: (barrier.millis, barrier.counter),
             fuel: self.migration_fuel(),
             contexts: Vec::new(),
         };
-        let status = self.start_status(group, &plan, me, mero_crdt::hlc::wall_millis(), &contexts);
+        let status = self.start_status(group, &plan, me, mero_crdt::hlc::wall_millis(), contexts);
         upgrades.put(status);
-        self.publish_started(&gov, &plan, contexts.len());
+        self.publish_started(gov, &plan, contexts.len());
 
-        let upgrade = self.upgrade_of(&plan, &next, planned, Author(me));
+        let upgrade = self.upgrade_of(&plan, &prepared.next, prepared.planned, Author(me));
         if contexts.len() > 1 && upgrade.migrate_from.is_some() {
             // One failure must leave all of them on the old version.
-            for ctx in &contexts {
+            for ctx in contexts {
                 let dry = Upgrade {
                     dry_run: true,
                     ..upgrade.clone()
@@ -172,10 +231,16 @@ impl Node {
                 }
             }
         }
-        for ctx in &contexts {
+        if let Some(root) = cascade
+            && self.cascade_aborted(&gov.id, root)
+        {
+            upgrades.update(group, |s| s.phase = Phase::Aborted);
+            return Err(aborted());
+        }
+        for ctx in contexts {
             match self.inner.exec.upgrade(ctx, upgrade.clone()).await {
                 Ok(done) => {
-                    self.swapped(group, ctx, &done, None, &current.version, &plan);
+                    self.swapped(group, ctx, &done, None, &prepared.current.version, &plan);
                     plan.contexts.push(UpgradedContext {
                         context: ctx.0,
                         heads: done.heads.iter().map(|h| h.0).collect(),
@@ -192,7 +257,6 @@ impl Node {
             }
         }
         let ns = gov.id;
-        drop(gov);
         let published = self
             .inner
             .members
@@ -213,7 +277,7 @@ impl Node {
             });
             return Err(e);
         }
-        self.finish(&ns, group);
+        self.finish(group);
         self.upgrade_status(group)?
             .ok_or_else(|| NodeError::Internal("the upgrade status vanished".into()))
     }
@@ -313,10 +377,16 @@ impl Node {
                     node.inner.members.upgrades().push(ns.id, *group);
                 }
             }
+            let resumed = node.clone();
+            node.inner
+                .tasks
+                .spawn(async move { resumed.resume_cascades().await });
             loop {
                 for (ns, group) in node.inner.members.upgrades().next().await {
                     node.run_folded(ns, group).await;
                 }
+                // A cascade started or aborted moves groups' targets.
+                node.inner.heartbeat_due.notify_one();
             }
         });
     }
@@ -374,7 +444,7 @@ impl Node {
                         format!("the target application is not here: {e}"),
                     );
                 }
-                self.finish(&ns, &group);
+                self.finish(&group);
                 return;
             }
         };
@@ -426,7 +496,7 @@ impl Node {
                 }
             }
         }
-        self.finish(&ns, &group);
+        self.finish(&group);
         // Deltas written under the new version waited for this migration:
         // fetch them now rather than at the next anti-entropy round.
         let _ = self.trigger_sync();
@@ -622,27 +692,20 @@ impl Node {
         );
     }
 
-    /// Settles the group's status once its contexts here are done.
-    fn finish(&self, ns: &[u8; 32], group: &[u8; 32]) {
-        let mut completed = None;
+    /// Settles the group's status once its contexts here are done, and
+    /// has this node's migration report sent (`MigrationCompleted` follows
+    /// from the members' reports, once all are migrated).
+    fn finish(&self, group: &[u8; 32]) {
         self.inner.upgrades.update(group, |s| {
             if s.swapped >= s.total {
                 s.phase = Phase::Completed;
                 s.completed_at = Some(now_secs());
                 s.error = None;
-                completed = Some((s.to_version.clone(), now_secs()));
             } else if s.failed > 0 {
                 s.phase = Phase::Failed;
             }
         });
-        if let Some((to, at)) = completed {
-            self.inner.events.publish(
-                Scope::Group(*ns),
-                "MigrationCompleted",
-                None,
-                serde_json::json!({ "toVersion": to, "completedAt": at }),
-            );
-        }
+        self.inner.heartbeat_due.notify_one();
     }
 }
 

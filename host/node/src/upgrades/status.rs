@@ -16,6 +16,9 @@ pub enum Phase {
     Completed,
     /// Refused or failed; the contexts that failed run the old version.
     Failed,
+    /// Part of a cascade that was aborted before it committed: its
+    /// contexts stay on the old version on every node.
+    Aborted,
 }
 
 impl Phase {
@@ -25,6 +28,7 @@ impl Phase {
             Phase::InProgress => "in_progress",
             Phase::Completed => "completed",
             Phase::Failed => "failed",
+            Phase::Aborted => "aborted",
         }
     }
 }
