@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 pub struct UpgradeGroupRequest {
     /// Base58 id of the application version to move to.
     pub target_application_id: String,
-    /// Upgrade the namespace's subgroups too (not supported yet: refused).
+    /// Upgrade every group below it that runs the same application too,
+    /// group by group in the background.
     #[serde(default)]
     pub cascade: bool,
     /// Swap the code even across state versions; refused unless the state
@@ -26,7 +27,7 @@ pub struct UpgradeGroupRequest {
 pub struct UpgradeGroupResponse {
     /// Hex group id.
     pub group_id: String,
-    /// `in_progress`, `completed` or `failed`.
+    /// `in_progress`, `completed`, `failed` or `aborted`.
     pub status: String,
     /// The group's contexts on this node; `null` once completed.
     pub local_contexts_total: Option<u32>,
@@ -111,4 +112,119 @@ pub struct ApplicationVersion {
     /// Its state version (ours).
     #[serde(default)]
     pub state_version: u32,
+}
+
+/// One group of `GET /admin-api/groups/:id/cascade-status` (inside
+/// `{"data": [..]}`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CascadeStatusEntry {
+    /// Hex group id.
+    pub group_id: String,
+    /// Its upgrade as this node sees it (`status` is also `aborted` for a
+    /// cascaded group an abort left on its application).
+    pub upgrade: GroupUpgradeStatus,
+    /// When its cascade was ordered (the ordering admin's clock, Unix
+    /// milliseconds, as a string); absent for a direct upgrade.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cascade_hlc: Option<String>,
+}
+
+/// A member's last migration report.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberMigrationReport {
+    /// The lowest state version among its contexts.
+    pub schema_version: u32,
+    /// Its contexts not yet on their group's target.
+    pub residue_auto: u32,
+    /// Always 0 (upstream's clients require the field).
+    pub residue_identity: u32,
+    /// How many governance ops of the namespace it had applied.
+    pub synced_up_to_hlc: u64,
+    /// When it reported (its clock), Unix milliseconds.
+    pub reported_at: u64,
+    /// Entries of its own not yet rewritten for the new version.
+    pub authored_remaining: u64,
+    /// Rewrites no peer has acknowledged yet (ours): "safe to disconnect"
+    /// when this and `authoredRemaining` are 0.
+    #[serde(default)]
+    pub authored_unacknowledged: u64,
+    /// `check_aborted`, `apply_failed` or `no_migration_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_failed: Option<String>,
+}
+
+/// One member's row of `migration-status`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberMigrationStatus {
+    /// Base58 key of its node.
+    pub peer: String,
+    /// Hex key of the member.
+    pub account: String,
+    /// `migrated`, `in_progress`, `failed` or `unknown`.
+    pub state: String,
+    /// Its last report; absent when never heard of within the TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<MemberMigrationReport>,
+}
+
+/// The counts of `migration-status`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationRollup {
+    /// Members migrated.
+    pub migrated: u32,
+    /// Members migrating.
+    pub in_progress: u32,
+    /// Members not heard of.
+    pub unknown: u32,
+    /// Members on which a migration failed.
+    pub failed: u32,
+    /// All members.
+    pub total: u32,
+    /// `total > 0 && migrated == total`.
+    pub all_migrated: bool,
+    /// Members with entries of their own still to rewrite.
+    pub members_pending_signature: u32,
+}
+
+/// `GET /admin-api/groups/:ns/migration-status` (flat, as upstream).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationStatusResponse {
+    /// The highest state version a group of the namespace moves to (0:
+    /// none).
+    pub target_version: u32,
+    /// The members expected to report.
+    pub expected_members: u32,
+    /// When the newest cascade was ordered (Unix milliseconds, as a
+    /// string); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort_pinned_at_hlc: Option<String>,
+    /// When this node first saw every member migrated, Unix seconds.
+    pub fleet_completed_at: Option<u64>,
+    /// One row per member.
+    pub members: Vec<MemberMigrationStatus>,
+    /// The counts.
+    pub rollup: MigrationRollup,
+}
+
+/// `POST /admin-api/groups/:ns/migration/abort` (flat, as upstream).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AbortMigrationResponse {
+    /// Hex id of the group it was asked for.
+    pub namespace_id: String,
+    /// Whether a cascade was stopped (false: nothing was pending).
+    pub aborted: bool,
+    /// Hex ids of the groups left on their application (ours; absent
+    /// when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aborted_group_ids: Vec<String>,
+    /// Hex ids of the groups that had committed and complete everywhere
+    /// (ours; absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub committed_group_ids: Vec<String>,
 }

@@ -121,6 +121,9 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         upgrade::upgrade_group,
         upgrade::upgrade_status,
         upgrade::retry_upgrade,
+        upgrade::cascade_status,
+        upgrade::migration_status,
+        upgrade::abort_migration,
         upgrade::application_versions,
         jsonrpc::handle,
         auth::login::token,
@@ -427,6 +430,18 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
         .route(
             "/admin-api/groups/{id}/upgrade/retry",
             post(upgrade::retry_upgrade),
+        )
+        .route(
+            "/admin-api/groups/{id}/cascade-status",
+            get(upgrade::cascade_status),
+        )
+        .route(
+            "/admin-api/groups/{id}/migration-status",
+            get(upgrade::migration_status),
+        )
+        .route(
+            "/admin-api/groups/{id}/migration/abort",
+            post(upgrade::abort_migration),
         )
         .route(
             "/admin-api/applications/{id}/versions",

@@ -1,6 +1,8 @@
-//! `/admin-api/groups/:id/upgrade*` and `/admin-api/applications/:id/versions`:
-//! moving a group to another version of its application, and the versions
-//! installed.
+//! `/admin-api/groups/:id/upgrade*`, `cascade-status`, `migration-status`,
+//! `migration/abort` and `/admin-api/applications/:id/versions`: moving a
+//! group (and, cascading, its subtree) to another version of its
+//! application, where that stands on this node and across the members,
+//! stopping a cascade, and the versions installed.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -8,13 +10,14 @@ use axum::extract::{Path, State};
 use mero_api::Data;
 use mero_api::ids::{b58, hex32};
 use mero_api::upgrade::{
-    ApplicationVersion, ContextUpgradeStatus, GroupUpgradeStatus, UpgradeGroupRequest,
-    UpgradeGroupResponse,
+    AbortMigrationResponse, ApplicationVersion, CascadeStatusEntry, ContextUpgradeStatus,
+    GroupUpgradeStatus, MemberMigrationReport, MemberMigrationStatus, MigrationRollup,
+    MigrationStatusResponse, UpgradeGroupRequest, UpgradeGroupResponse,
 };
 use mero_node::{Node, Phase, UpgradeStatus};
 
 use crate::admin::{application_id, group_id, json_body};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// Upstream's counters are `null` once an upgrade completed.
 fn counter(s: &UpgradeStatus, n: u32) -> Option<u32> {
@@ -61,7 +64,9 @@ fn status_dto(s: &UpgradeStatus) -> GroupUpgradeStatus {
 
 /// Upgrades a group's contexts to another version of their application:
 /// migrated and checked here first; a failing migration or check changes
-/// nothing (409 with the reason).
+/// nothing (409 with the reason). With `cascade`, every group below it
+/// that runs the same application too, committed group by group in the
+/// background (the answer is then normally `in_progress`).
 #[utoipa::path(post, path = "/admin-api/groups/{id}/upgrade", tag = "groups",
     params(("id" = String, Path, description = "Hex group id")),
     request_body = UpgradeGroupRequest,
@@ -78,15 +83,13 @@ pub(crate) async fn upgrade_group(
     let group = group_id(&id)?;
     let req: UpgradeGroupRequest = json_body(&body)?;
     let target = application_id(&req.target_application_id)?;
-    if req.cascade {
-        return Err(ApiError::bad(
-            "CascadeNotSupported",
-            "cascading an upgrade through subgroups is not supported yet: upgrade each group",
-        ));
-    }
-    let status = node
-        .upgrade_group(&group, &target, req.force_code_only)
-        .await?;
+    let status = if req.cascade {
+        node.cascade_upgrade(&group, &target, req.force_code_only)
+            .await?
+    } else {
+        node.upgrade_group(&group, &target, req.force_code_only)
+            .await?
+    };
     Ok(Json(Data::new(response(&status))))
 }
 
@@ -115,6 +118,101 @@ pub(crate) async fn retry_upgrade(
 ) -> ApiResult<Json<Data<UpgradeGroupResponse>>> {
     let status = node.retry_upgrade(&group_id(&id)?).await?;
     Ok(Json(Data::new(response(&status))))
+}
+
+/// Every group of the subtree that has an upgrade here or is part of a
+/// cascade, with where it stands on this node.
+#[utoipa::path(get, path = "/admin-api/groups/{id}/cascade-status", tag = "groups",
+    params(("id" = String, Path, description = "Hex namespace (or group) id")),
+    responses((status = 200, body = Data<Vec<CascadeStatusEntry>>),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn cascade_status(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Vec<CascadeStatusEntry>>>> {
+    let entries = node.cascade_status(&group_id(&id)?)?;
+    Ok(Json(Data::new(
+        entries
+            .iter()
+            .map(|e| CascadeStatusEntry {
+                group_id: hex32(&e.group),
+                upgrade: status_dto(&e.status),
+                cascade_hlc: e.cascade_millis.map(|m| m.to_string()),
+            })
+            .collect(),
+    )))
+}
+
+/// Where every member of the namespace stands, from their signed reports
+/// (flat, as upstream).
+#[utoipa::path(get, path = "/admin-api/groups/{id}/migration-status", tag = "groups",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    responses((status = 200, body = MigrationStatusResponse),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn migration_status(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MigrationStatusResponse>> {
+    let s = node.migration_status(&group_id(&id)?)?;
+    let r = s.rollup;
+    Ok(Json(MigrationStatusResponse {
+        target_version: s.target_version,
+        expected_members: r.total,
+        cohort_pinned_at_hlc: s.cascade_millis.map(|m| m.to_string()),
+        fleet_completed_at: s.fleet_completed_at,
+        members: s
+            .members
+            .iter()
+            .map(|m| MemberMigrationStatus {
+                peer: b58(&m.member),
+                account: hex32(&m.member),
+                state: m.state.as_str().into(),
+                report: m.report.as_ref().map(|(r, at)| MemberMigrationReport {
+                    schema_version: r.schema_version,
+                    residue_auto: r.residue_auto,
+                    residue_identity: 0,
+                    synced_up_to_hlc: r.governance_ops,
+                    reported_at: *at,
+                    authored_remaining: r.authored_remaining,
+                    authored_unacknowledged: r.authored_unacknowledged,
+                    migration_failed: r.migration_failed.clone(),
+                }),
+            })
+            .collect(),
+        rollup: MigrationRollup {
+            migrated: r.migrated,
+            in_progress: r.in_progress,
+            unknown: r.unknown,
+            failed: r.failed,
+            total: r.total,
+            all_migrated: r.all_migrated,
+            members_pending_signature: r.members_pending_signature,
+        },
+    }))
+}
+
+/// Stops the cascades of the subtree that still have groups to commit, on
+/// every node: those groups stay on their application; committed ones
+/// complete. `aborted: false` if nothing was ever upgraded; 409 once
+/// everything committed (the way back is a forward upgrade).
+#[utoipa::path(post, path = "/admin-api/groups/{id}/migration/abort", tag = "groups",
+    params(("id" = String, Path, description = "Hex namespace (or group) id")),
+    responses((status = 200, body = AbortMigrationResponse),
+        (status = 403, description = "Not an admin", body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody),
+        (status = 409, description = "Everything committed: nothing to abort", body = mero_api::ErrorBody)))]
+pub(crate) async fn abort_migration(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AbortMigrationResponse>> {
+    let group = group_id(&id)?;
+    let outcome = node.abort_migration(&group).await?;
+    Ok(Json(AbortMigrationResponse {
+        namespace_id: hex32(&group),
+        aborted: outcome.aborted,
+        aborted_group_ids: outcome.aborted_groups.iter().map(hex32).collect(),
+        committed_group_ids: outcome.committed_groups.iter().map(hex32).collect(),
+    }))
 }
 
 /// Every installed version of the application's package, oldest first.

@@ -577,6 +577,13 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
             "/admin-api/contexts/sync".into(),
             Payload::None,
         ),
+        // Before the upgrade below: nothing pending yet, so `aborted: false`.
+        row(
+            "POST",
+            "/admin-api/groups/{id}/migration/abort",
+            format!("/admin-api/groups/{}/migration/abort", w.to_upgrade),
+            Payload::None,
+        ),
         row(
             "POST",
             "/admin-api/groups/{id}/upgrade",
