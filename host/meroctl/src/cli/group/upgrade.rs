@@ -1,13 +1,22 @@
-//! `meroctl group upgrade`: move a group to another version of its
-//! application, see how it stands, retry a failed one.
+//! `meroctl group upgrade`: move a group (or, cascading, its subtree) to
+//! another version of its application, see how it stands on this node and
+//! across the members, retry a failed one, abort a cascade.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
 
 use clap::Subcommand;
 use comfy_table::Table;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mero_api::Data;
-use mero_api::upgrade::{GroupUpgradeStatus, UpgradeGroupRequest, UpgradeGroupResponse};
+use mero_api::upgrade::{
+    AbortMigrationResponse, CascadeStatusEntry, GroupUpgradeStatus, MigrationStatusResponse,
+    UpgradeGroupRequest, UpgradeGroupResponse,
+};
+use serde::Serialize;
 
 use crate::client::{Client, ClientError, NoBody};
-use crate::output::{Output, Report, kv, list, or_dash};
+use crate::output::{Format, Output, Report, kv, list, or_dash};
 
 #[derive(Subcommand)]
 pub(crate) enum UpgradeCmd {
@@ -22,12 +31,44 @@ pub(crate) enum UpgradeCmd {
         /// The application version to move to.
         #[arg(long)]
         target_application_id: String,
-        /// Upgrade the subgroups too.
+        /// Upgrade every group below it that runs the same app too, group
+        /// by group in the background.
         #[arg(long)]
         cascade: bool,
         /// Swap the code across state versions (refused unless the layouts are equal).
         #[arg(long)]
         force_code_only: bool,
+        /// With --cascade: show progress and wait until every group
+        /// completed (exit status 0) or one failed or was aborted (1).
+        #[arg(long, requires = "cascade")]
+        wait: bool,
+        /// How long --wait waits, in seconds.
+        #[arg(long, default_value_t = 600, requires = "wait")]
+        timeout: u64,
+    },
+    /// Every group of the subtree with an upgrade or in a cascade, and where
+    /// it stands on this node.
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 group upgrade cascade-status <NAMESPACE_ID>"
+    )]
+    CascadeStatus {
+        /// Namespace (or group) id (hex).
+        namespace: String,
+    },
+    /// Where every member of the namespace stands, from their signed reports.
+    #[command(
+        after_help = "Example:\n  meroctl --node node1 group upgrade migration-status <NAMESPACE_ID>"
+    )]
+    MigrationStatus {
+        /// Namespace id (hex).
+        namespace: String,
+    },
+    /// Stops the cascades of the subtree on every node: groups not yet
+    /// committed stay on their version; committed ones complete.
+    #[command(after_help = "Example:\n  meroctl --node node1 group upgrade abort <NAMESPACE_ID>")]
+    Abort {
+        /// Namespace (or group) id (hex).
+        namespace: String,
     },
     /// The group's upgrade as this node sees it.
     Status {
@@ -58,6 +99,8 @@ pub(crate) async fn run(client: &Client, out: &Output, cmd: UpgradeCmd) -> Resul
             target_application_id,
             cascade,
             force_code_only,
+            wait,
+            timeout,
         } => {
             let body = UpgradeGroupRequest {
                 target_application_id,
@@ -67,7 +110,43 @@ pub(crate) async fn run(client: &Client, out: &Output, cmd: UpgradeCmd) -> Resul
             let done: Data<UpgradeGroupResponse> = client
                 .post(&format!("/admin-api/groups/{group}/upgrade"), &body)
                 .await?;
-            out.write(&done.data)
+            if !wait {
+                return out.write(&done.data);
+            }
+            let entries =
+                wait_for_cascade(client, out, &group, Duration::from_secs(timeout)).await?;
+            let failed = entries
+                .iter()
+                .filter(|e| e.upgrade.status != "completed")
+                .count();
+            out.write(&CascadeStatus(entries))?;
+            if failed > 0 {
+                return Err(ClientError::Usage(format!(
+                    "the cascade did not complete: {failed} group(s) failed or were aborted"
+                )));
+            }
+            Ok(())
+        }
+        UpgradeCmd::CascadeStatus { namespace } => {
+            let status: Data<Vec<CascadeStatusEntry>> = client
+                .get(&format!("/admin-api/groups/{namespace}/cascade-status"))
+                .await?;
+            out.write(&CascadeStatus(status.data))
+        }
+        UpgradeCmd::MigrationStatus { namespace } => {
+            let status: MigrationStatusResponse = client
+                .get(&format!("/admin-api/groups/{namespace}/migration-status"))
+                .await?;
+            out.write(&status)
+        }
+        UpgradeCmd::Abort { namespace } => {
+            let done: AbortMigrationResponse = client
+                .post(
+                    &format!("/admin-api/groups/{namespace}/migration/abort"),
+                    &NoBody {},
+                )
+                .await?;
+            out.write(&done)
         }
         UpgradeCmd::Status { group } => {
             let status: Data<Option<GroupUpgradeStatus>> = client
@@ -87,6 +166,153 @@ pub(crate) async fn run(client: &Client, out: &Output, cmd: UpgradeCmd) -> Resul
                 .await?;
             out.write(&done.data)
         }
+    }
+}
+
+/// Polls `cascade-status` until no group is in progress, drawing a bar
+/// of the groups settled (on stderr, when it is a terminal and the output
+/// is a table); returns the last answer.
+async fn wait_for_cascade(
+    client: &Client,
+    out: &Output,
+    ns: &str,
+    timeout: Duration,
+) -> Result<Vec<CascadeStatusEntry>, ClientError> {
+    let bar = if out.format() == Format::Human && std::io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} groups {msg}") {
+        bar.set_style(style);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let status: Data<Vec<CascadeStatusEntry>> = client
+            .get(&format!("/admin-api/groups/{ns}/cascade-status"))
+            .await?;
+        let entries = status.data;
+        let settled = entries
+            .iter()
+            .filter(|e| e.upgrade.status != "in_progress")
+            .count();
+        bar.set_length(entries.len() as u64);
+        bar.set_position(settled as u64);
+        let swapped: u32 = entries
+            .iter()
+            .filter_map(|e| e.upgrade.local_contexts_swapped)
+            .sum();
+        bar.set_message(format!("({swapped} contexts swapped here)"));
+        if !entries.is_empty() && settled == entries.len() {
+            bar.finish_and_clear();
+            return Ok(entries);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bar.finish_and_clear();
+            return Err(ClientError::Usage(format!(
+                "the cascade had not settled after {}s: {settled}/{} groups",
+                timeout.as_secs(),
+                entries.len()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `cascade-status`: the list itself in JSON, a row per group as a table.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct CascadeStatus(Vec<CascadeStatusEntry>);
+
+impl Report for CascadeStatus {
+    fn table(&self) -> Table {
+        list(
+            &["Group ID", "Status", "To", "Swapped", "Failed", "Error"],
+            &self.0,
+            |e| {
+                let u = &e.upgrade;
+                vec![
+                    e.group_id.clone(),
+                    u.status.clone(),
+                    format!("{} (state v{})", u.to_version, u.to_state_version),
+                    format!(
+                        "{}/{}",
+                        u.local_contexts_swapped.unwrap_or(0),
+                        u.local_contexts_total.unwrap_or(0)
+                    ),
+                    count(u.local_contexts_failed),
+                    or_dash(u.error.as_deref()),
+                ]
+            },
+        )
+    }
+}
+
+impl Report for MigrationStatusResponse {
+    fn table(&self) -> Table {
+        let r = &self.rollup;
+        let mut t = kv(&[
+            ("Target state version", self.target_version.to_string()),
+            ("Members", self.expected_members.to_string()),
+            (
+                "Rollup",
+                format!(
+                    "{} migrated, {} in progress, {} failed, {} unknown",
+                    r.migrated, r.in_progress, r.failed, r.unknown
+                ),
+            ),
+            ("All migrated", r.all_migrated.to_string()),
+            (
+                "Fleet completed at",
+                self.fleet_completed_at
+                    .map_or_else(|| "-".into(), |t| t.to_string()),
+            ),
+        ]);
+        let rows = list(
+            &[
+                "Member",
+                "State",
+                "Schema",
+                "Residue",
+                "Authored left",
+                "Failure",
+            ],
+            &self.members,
+            |m| {
+                let rep = m.report.as_ref();
+                vec![
+                    m.peer.clone(),
+                    m.state.clone(),
+                    rep.map_or_else(|| "-".into(), |r| r.schema_version.to_string()),
+                    rep.map_or_else(|| "-".into(), |r| r.residue_auto.to_string()),
+                    rep.map_or_else(|| "-".into(), |r| r.authored_remaining.to_string()),
+                    or_dash(rep.and_then(|r| r.migration_failed.as_deref())),
+                ]
+            },
+        );
+        t.add_row(vec!["Per member".to_string(), rows.to_string()]);
+        t
+    }
+}
+
+impl Report for AbortMigrationResponse {
+    fn table(&self) -> Table {
+        let join = |ids: &[String]| {
+            if ids.is_empty() {
+                "-".to_string()
+            } else {
+                ids.join("\n")
+            }
+        };
+        kv(&[
+            ("Namespace ID", self.namespace_id.clone()),
+            ("Aborted", self.aborted.to_string()),
+            ("Left on their version", join(&self.aborted_group_ids)),
+            (
+                "Committed (complete everywhere)",
+                join(&self.committed_group_ids),
+            ),
+        ])
     }
 }
 
