@@ -20,6 +20,7 @@
 
 mod expr;
 mod fuzzy;
+mod migration;
 mod nodes;
 mod report;
 mod spec;

@@ -168,7 +168,7 @@ pub(crate) struct Runner<'a> {
 }
 
 /// A node's client, or one of a step's own.
-enum Conn<'a> {
+pub(super) enum Conn<'a> {
     Shared(&'a Client),
     Own(Client),
 }
@@ -190,6 +190,11 @@ pub(crate) struct Cfg(pub(crate) Map<String, Value>);
 impl Cfg {
     fn get(&self, k: &str) -> Option<&Value> {
         self.0.get(k).filter(|v| !v.is_null())
+    }
+
+    /// Whether `k` is given as true or false (where a number is wanted).
+    pub(crate) fn is_bool(&self, k: &str) -> bool {
+        matches!(self.get(k), Some(Value::Bool(_)))
     }
 
     pub(crate) fn str(&self, k: &str) -> Result<String, StepError> {
@@ -471,7 +476,7 @@ impl<'a> Runner<'a> {
 
     /// The client a step uses: the node's owner's (shared, so that its
     /// connections are reused), or one with the step's `token`.
-    fn client(&self, cfg: &Cfg, key: &str) -> Result<(String, Conn<'_>), StepError> {
+    pub(super) fn client(&self, cfg: &Cfg, key: &str) -> Result<(String, Conn<'_>), StepError> {
         let name = cfg.str(key)?;
         let node = self.node(&name)?;
         let conn = match cfg.opt_str("token") {
@@ -881,6 +886,12 @@ impl<'a> Runner<'a> {
                 )
             }
             "fuzzy_test" => super::fuzzy::run(self, step, cfg, vars).await,
+            "cascade_namespace_application"
+            | "get_cascade_status"
+            | "get_migration_status"
+            | "abort_migration"
+            | "assert_cascade_complete"
+            | "assert_migration_complete" => self.migration_step(step.ty, cfg).await,
             other => Err(StepError::new(format!(
                 "step type `{other}` is not supported yet"
             ))),
@@ -1654,7 +1665,7 @@ impl<'a> Runner<'a> {
 
 /// The pause between two polls: at least 10 ms (no busy loop), at most
 /// the time left (no sleeping past the deadline).
-fn pause_within(pause: Duration, deadline: Instant) -> Duration {
+pub(super) fn pause_within(pause: Duration, deadline: Instant) -> Duration {
     pause
         .max(Duration::from_millis(10))
         .min(deadline.saturating_duration_since(Instant::now()))
@@ -1675,7 +1686,7 @@ fn next_pause(pause: Duration, factor: f64, cap: Duration) -> Duration {
 
 /// `f`, or an error once `deadline` passes: every request of a poll is
 /// bounded by the time left, so that a frozen node cannot hang it.
-async fn within<T>(
+pub(super) async fn within<T>(
     deadline: Instant,
     f: impl std::future::Future<Output = Result<T, String>>,
 ) -> Result<T, String> {
@@ -1718,7 +1729,7 @@ fn call_error(method: &str, err: &mero_api::jsonrpc::RpcError) -> StepError {
 }
 
 /// The answer's `data`, or the error of the request.
-fn data(result: Result<Value, ClientError>, what: &str) -> Result<Value, StepError> {
+pub(super) fn data(result: Result<Value, ClientError>, what: &str) -> Result<Value, StepError> {
     match result {
         Ok(Value::Object(mut m)) if m.contains_key("data") => {
             Ok(m.remove("data").unwrap_or(Value::Null))
