@@ -649,6 +649,17 @@ fn an_upgrade_announces_itself_on_every_member_node() {
                 json!({"contextId": ctx, "type": "AppVersionChanged",
                        "data": {"fromVersion": "1.0.0", "toVersion": "2.0.0"}})
             );
+            // The fleet's rollup moves as members report, to all migrated,
+            // and then (once) the fleet is complete.
+            loop {
+                let progress = next_event(ws, "MigrationProgress").await;
+                assert_eq!(progress["groupId"], ns);
+                assert_eq!(progress["data"]["total"], 2, "{progress}");
+                assert_eq!(progress["data"]["failed"], 0, "{progress}");
+                if progress["data"]["migrated"] == 2 {
+                    break;
+                }
+            }
             let completed = next_event(ws, "MigrationCompleted").await;
             assert_eq!(completed["data"]["toVersion"], "2.0.0");
             assert!(completed["data"]["completedAt"].as_u64().unwrap() > 0);
