@@ -22,8 +22,9 @@ use crate::worker::Worker;
 /// Jobs waiting before callers wait to enqueue.
 const QUEUE: usize = 4096;
 
-/// How far ahead of this node's wall clock a remote delta's clock may be.
-const MAX_CLOCK_DRIFT_MILLIS: u64 = 10 * 60 * 1000;
+/// How far ahead of this node's wall clock a remote delta's clock may be
+/// (the node bounds governance ops' clocks alike).
+pub const MAX_CLOCK_DRIFT_MILLIS: u64 = 10 * 60 * 1000;
 
 /// Handle to a node's executor. Cheap to clone.
 #[derive(Clone)]

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::ContextId;
-use mero_executor::Standing;
+use mero_executor::{MAX_CLOCK_DRIFT_MILLIS, Standing};
 use mero_network::PeerId;
 use mero_store::{GroupRecord, Store};
 
@@ -393,6 +393,21 @@ impl Membership {
             let entry = all
                 .entry(ns)
                 .or_insert_with(|| Arc::new(Namespace::new(ns)));
+            // An op stamped far ahead of our clock is not taken now (nor
+            // stored): a later pull offers it again. Checked here, at
+            // receipt, not in the fold, which replays at load whatever the
+            // clock says.
+            let now = now_millis();
+            let (ops, ahead): (Vec<_>, Vec<_>) = ops
+                .into_iter()
+                .partition(|op| op.op.millis <= now.saturating_add(MAX_CLOCK_DRIFT_MILLIS));
+            if !ahead.is_empty() {
+                tracing::warn!(
+                    namespace = %hex::encode(ns),
+                    count = ahead.len(),
+                    "governance ops stamped over 10 minutes ahead of this node's clock refused"
+                );
+            }
             // Copied only if someone holds a snapshot of the old state.
             let folded = Arc::make_mut(entry);
             let (applied, invalid) = folded.apply_all(ops);

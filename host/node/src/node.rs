@@ -208,6 +208,9 @@ impl Node {
         if !self.inner.peers.start(client) {
             return Err(NodeError::Internal("networking started twice".into()));
         }
+        // Before any peer is heard: strangers' large requests and junk
+        // gossip are judged from the first message.
+        self.inner.replication.guard_network();
         for ns in self.inner.members.all() {
             self.inner.peers.subscribe(&namespace_topic(&ns.id)).await;
         }

@@ -51,11 +51,7 @@ impl Replicator {
         match borsh::from_slice(data) {
             // Unsealed deltas are judged like any others (sealing keeps
             // state from non-members; it proves nothing about authors).
-            Ok(Gossip::Deltas(list)) => {
-                for bytes in list {
-                    self.queue_delta(source, &bytes);
-                }
-            }
+            Ok(Gossip::Deltas(list)) => self.queue_deltas(source, &list),
             Ok(Gossip::Sealed(sealed)) => {
                 let opened = self
                     .parts
@@ -65,11 +61,7 @@ impl Replicator {
                     .and_then(|b| borsh::from_slice::<Gossip>(&b).ok());
                 match opened {
                     // Deltas keep their arrival order: queued here, not in a task.
-                    Some(Gossip::Deltas(list)) => {
-                        for bytes in list {
-                            self.queue_delta(source, &bytes);
-                        }
-                    }
+                    Some(Gossip::Deltas(list)) => self.queue_deltas(source, &list),
                     Some(Gossip::Gov(op)) => {
                         let me = self.clone();
                         self.tasks
@@ -115,13 +107,28 @@ impl Replicator {
         }
     }
 
-    fn queue_delta(&self, source: PeerId, bytes: &[u8]) {
-        let Ok(delta) = SignedDelta::from_bytes(bytes) else {
-            tracing::warn!(peer = %source, "undecodable delta on gossip");
-            return;
-        };
-        if self.inbox.try_send((source, delta)).is_err() {
-            tracing::warn!("gossip inbox full; a delta is left to anti-entropy");
+    /// Queues a message's deltas in order; one warning per message for
+    /// those that do not decode, however many they are.
+    fn queue_deltas(&self, source: PeerId, list: &[Vec<u8>]) {
+        let mut undecodable = 0usize;
+        let mut full = 0usize;
+        for bytes in list {
+            let Ok(delta) = SignedDelta::from_bytes(bytes) else {
+                undecodable += 1;
+                continue;
+            };
+            if self.inbox.try_send((source, delta)).is_err() {
+                full += 1;
+            }
+        }
+        if undecodable > 0 {
+            tracing::warn!(peer = %source, count = undecodable, "undecodable deltas on gossip");
+        }
+        if full > 0 {
+            tracing::warn!(
+                count = full,
+                "gossip inbox full; deltas are left to anti-entropy"
+            );
         }
     }
 
