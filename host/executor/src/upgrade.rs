@@ -65,6 +65,19 @@ impl Worker {
         upgrade: &Upgrade,
     ) -> Result<(usize, Vec<DeltaId>), ExecError> {
         let ctx = meta.id;
+        // A migration reads one layout: run on another, it would read
+        // garbage (a node that missed an upgrade climbs one rung at a time).
+        if let Some(from) = upgrade.migrate_from
+            && meta.state_version != from
+        {
+            return Err(ExecError::Denied {
+                kind: "OldStateMismatch",
+                message: format!(
+                    "the migration reads state version {from}, the context's is {}",
+                    meta.state_version
+                ),
+            });
+        }
         let work = batch.work(meta, false)?;
         let heads = work.heads.clone();
         let mut writes = 0;

@@ -175,3 +175,35 @@ async fn a_context_deleted_right_behind_its_migration_keeps_nothing() {
     assert_eq!(snap.context_meta(&ctx).unwrap(), None);
     assert!(snap.entries_page(&ctx, None, 10).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_migration_from_another_state_version_is_refused_and_changes_nothing() {
+    let e = engine(1);
+    let v1 = e
+        .install(mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V1)
+        .await;
+    let ctx = e.create(v1, 1, "").await.unwrap();
+    e.ok(&ctx, "record", json!({"item": "a"})).await;
+    let upgrade = upgrade_to(&e, mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V2).await;
+    let before = e.root(&ctx);
+    // A rung further up the ladder: it reads state version 2, the context
+    // is on 1.
+    for dry_run in [true, false] {
+        let skipped = Upgrade {
+            migrate_from: Some(2),
+            ..upgrade(dry_run)
+        };
+        match e.exec.upgrade(&ctx, skipped).await {
+            Err(ExecError::Denied {
+                kind: "OldStateMismatch",
+                ..
+            }) => {}
+            other => panic!("expected OldStateMismatch, got {other:?}"),
+        }
+        assert_eq!(e.root(&ctx), before);
+    }
+    assert_eq!(
+        e.ok(&ctx, "get_item_count", json!({"item": "a"})).await,
+        json!(1)
+    );
+}

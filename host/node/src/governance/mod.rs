@@ -476,6 +476,9 @@ pub struct Namespace {
     pub metadata: BTreeMap<([u8; 32], metadata::Target), metadata::Record>,
     /// Each upgraded group's last upgrade.
     pub upgrades: BTreeMap<[u8; 32], UpgradeRecord>,
+    /// Each upgraded group's upgrades in fold order: the ladder a member
+    /// that missed some climbs, one rung at a time.
+    pub upgrade_ladders: BTreeMap<[u8; 32], Vec<UpgradeRecord>>,
     /// The last cascade started at each group.
     pub cascades: BTreeMap<[u8; 32], Cascade>,
     /// Every application version a group has run: members may fetch them.
@@ -1348,14 +1351,16 @@ impl Namespace {
                     self.app_history.push(old);
                 }
                 self.app_history.push(plan.app.clone());
-                self.upgrades.insert(
-                    *group,
-                    UpgradeRecord {
-                        plan: (**plan).clone(),
-                        initiated_by: op.author,
-                        initiated_millis: op.millis,
-                    },
-                );
+                let record = UpgradeRecord {
+                    plan: (**plan).clone(),
+                    initiated_by: op.author,
+                    initiated_millis: op.millis,
+                };
+                self.upgrade_ladders
+                    .entry(*group)
+                    .or_default()
+                    .push(record.clone());
+                self.upgrades.insert(*group, record);
             }
             Body::GroupMemberAdded { group, member } => {
                 if let Some(g) = self.groups.get_mut(group) {

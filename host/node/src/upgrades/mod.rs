@@ -392,7 +392,10 @@ impl Node {
     }
 
     /// Migrates this node's contexts of `group` to the upgrade governance
-    /// folded for it, as the ordering admin did.
+    /// folded for it, as the ordering admin did. A context that missed
+    /// several upgrades (its node was offline through them) climbs the
+    /// group's ladder one rung at a time, each with its own component,
+    /// stamps and cut, so every hop reads the layout it was written for.
     async fn run_folded(&self, ns: [u8; 32], group: [u8; 32]) {
         let Some(gov) = self.inner.members.get(&ns) else {
             return;
@@ -400,6 +403,11 @@ impl Node {
         let Some(record) = gov.upgrades.get(&group).cloned() else {
             return;
         };
+        let ladder = gov
+            .upgrade_ladders
+            .get(&group)
+            .cloned()
+            .unwrap_or_else(|| vec![record.clone()]);
         let plan = record.plan;
         let pending = match local_contexts(self, &gov, &group, Some(&plan.app.blob)) {
             Ok(p) => p,
@@ -429,70 +437,51 @@ impl Node {
             .filter(|k| **k != me)
             .filter_map(peer_of)
             .collect();
-        let next = match self.ensure_app(&plan.app, &peers).await {
-            Ok(()) => self.migration_app(&plan.app.blob).await,
-            Err(e) => Err(e),
-        };
-        let next = match next {
-            Ok(app) => app,
-            Err(e) => {
-                for ctx in &pending {
-                    self.context_failed(
-                        &group,
-                        ctx,
-                        &plan.app.blob,
-                        format!("the target application is not here: {e}"),
-                    );
-                }
-                self.finish(&group);
-                return;
-            }
-        };
-        let planned = if plan.to_state_version > plan.from_state_version {
-            Plan::Migrate {
-                from: plan.from_state_version,
-            }
-        } else {
-            Plan::CodeOnly
-        };
-        let upgrade = self.upgrade_of(&plan, &next, planned, Author(record.initiated_by));
         for ctx in &pending {
             if let Some(why) = self.inner.upgrades.verdict(ctx, &plan.app.blob) {
                 self.context_failed(&group, ctx, &plan.app.blob, why);
                 continue;
             }
-            let expected = plan.contexts.iter().find(|c| c.context == ctx.0);
-            if let Some(cut) = expected {
-                self.wait_for_cut(ctx, &cut.heads).await;
-            }
-            let from_version = self
+            let Some(meta) = self
                 .inner
                 .store
                 .snapshot()
                 .ok()
                 .and_then(|s| s.context_meta(ctx).ok().flatten())
-                .map(|m| m.app_version)
-                .unwrap_or_default();
-            match self.inner.exec.upgrade(ctx, upgrade.clone()).await {
-                Ok(done) => {
-                    // Comparable only if this node migrated exactly the cut:
-                    // with later deltas already here, its root includes them.
-                    let at_cut = expected.filter(|c| same_heads(&c.heads, &done.heads));
-                    let expected = at_cut.map(|c| c.root);
-                    match expected {
-                        Some(r) if r != done.root_hash => {
-                            tracing::warn!(context = %b58(ctx), "the migrated state differs from the ordering admin's: the states at the cut differ, or the migration is not deterministic")
-                        }
-                        Some(_) => {}
-                        None => {
-                            tracing::info!(context = %b58(ctx), "the context had moved past the upgrade's cut when it migrated here: its root is not compared")
-                        }
+            else {
+                continue;
+            };
+            // The rungs after the one it runs (all of them if it runs the
+            // group's first application).
+            let start = ladder
+                .iter()
+                .rposition(|r| r.plan.app.blob == meta.blob)
+                .map_or(0, |i| i + 1);
+            let mut from_version = meta.app_version;
+            let rungs = &ladder[start..];
+            for (i, rung) in rungs.iter().enumerate() {
+                let last = i + 1 == rungs.len();
+                match self.climb(ctx, rung, &peers).await {
+                    Ok((done, expected)) if last => {
+                        self.swapped(&group, ctx, &done, expected, &from_version, &plan);
                     }
-                    self.swapped(&group, ctx, &done, expected, &from_version, &plan);
-                }
-                Err(e) => {
-                    tracing::warn!(context = %b58(ctx), error = %e, "migration failed: logical abort, proceeding with current application");
-                    self.context_failed(&group, ctx, &plan.app.blob, e.to_string());
+                    Ok(_) => {
+                        self.inner.events.publish(
+                            Scope::Context(*ctx),
+                            "AppVersionChanged",
+                            None,
+                            serde_json::json!({
+                                "fromVersion": from_version,
+                                "toVersion": rung.plan.app.version,
+                            }),
+                        );
+                        from_version = rung.plan.app.version.clone();
+                    }
+                    Err(why) => {
+                        tracing::warn!(context = %b58(ctx), to = %rung.plan.app.version, error = %why, "migration failed: logical abort, proceeding with current application");
+                        self.context_failed(&group, ctx, &plan.app.blob, why);
+                        break;
+                    }
                 }
             }
         }
@@ -500,6 +489,56 @@ impl Node {
         // Deltas written under the new version waited for this migration:
         // fetch them now rather than at the next anti-entropy round.
         let _ = self.trigger_sync();
+    }
+
+    /// Migrates `ctx` one rung: fetches the rung's component if it is not
+    /// here, waits for the rung's cut, migrates with the rung's stamps and
+    /// fuel, and compares roots where comparable. Returns the result and
+    /// the root it was compared with.
+    async fn climb(
+        &self,
+        ctx: &ContextId,
+        rung: &crate::governance::UpgradeRecord,
+        peers: &[mero_network::PeerId],
+    ) -> std::result::Result<(Upgraded, Option<[u8; 32]>), String> {
+        let plan = &rung.plan;
+        let next = match self.ensure_app(&plan.app, peers).await {
+            Ok(()) => self.migration_app(&plan.app.blob).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| format!("the component of {} is not here: {e}", plan.app.version))?;
+        let planned = if plan.to_state_version > plan.from_state_version {
+            Plan::Migrate {
+                from: plan.from_state_version,
+            }
+        } else {
+            Plan::CodeOnly
+        };
+        let upgrade = self.upgrade_of(plan, &next, planned, Author(rung.initiated_by));
+        let expected = plan.contexts.iter().find(|c| c.context == ctx.0);
+        if let Some(cut) = expected {
+            self.wait_for_cut(ctx, &cut.heads).await;
+        }
+        let done = self
+            .inner
+            .exec
+            .upgrade(ctx, upgrade)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Comparable only if this node migrated exactly the cut: with later
+        // deltas already here, its root includes them.
+        let at_cut = expected.filter(|c| same_heads(&c.heads, &done.heads));
+        let expected = at_cut.map(|c| c.root);
+        match expected {
+            Some(r) if r != done.root_hash => {
+                tracing::warn!(context = %b58(ctx), "the migrated state differs from the ordering admin's: the states at the cut differ, or the migration is not deterministic")
+            }
+            Some(_) => {}
+            None => {
+                tracing::info!(context = %b58(ctx), "the context had moved past the upgrade's cut when it migrated here: its root is not compared")
+            }
+        }
+        Ok((done, expected))
     }
 
     /// Waits (bounded) until this node holds every delta of `cut`.

@@ -1,0 +1,67 @@
+//! Catching up across versions on real `merod` processes (upstream's
+//! scenario 36, and what upstream could not do without a manual resync): a
+//! node offline through three releases, each with writes made under it,
+//! climbs the ladder one rung at a time on its return, each rung with its
+//! own component and cut, and ends on the newest version with the same
+//! root as the node that stayed. Waits poll with a timeout, never sleep.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use mero_testkit::node::upgrade::{context, install, status, subset, trigger};
+use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
+use mero_testkit::wait_until;
+use serde_json::json;
+
+#[test]
+fn a_node_offline_across_three_releases_climbs_the_ladder_and_converges() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let mut n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::MIGRATION_SUITE_V1);
+    n1.call(&ctx, "set_description", json!({"description": "ladder"}));
+    n1.call(&ctx, "increment_counter", json!({}));
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+
+    n2.stop();
+    // 2.0.0 adds notes; a write under it.
+    let v2 = install(&n1, mero_fixtures::MIGRATION_SUITE_V2_ADD_FIELD);
+    assert_eq!(trigger(&n1, &ns, &v2)["status"], "completed");
+    n1.call(&ctx, "set_notes", json!({"notes": "written under v2"}));
+    n1.call(&ctx, "increment_counter", json!({}));
+    // 3.0.0 drops notes; a write under it.
+    let v3 = install(&n1, mero_fixtures::MIGRATION_SUITE_V3_REMOVE_FIELD);
+    assert_eq!(trigger(&n1, &ns, &v3)["status"], "completed");
+    n1.call(&ctx, "increment_counter", json!({}));
+    // 4.0.0 renames description to details.
+    let v4 = install(&n1, mero_fixtures::MIGRATION_SUITE_V4_RENAME_FIELD);
+    assert_eq!(trigger(&n1, &ns, &v4)["status"], "completed");
+    let expected = json!({"details": "ladder", "counter": "3"});
+    subset(&n1.call(&ctx, "schema_info", json!({})), expected.clone());
+
+    // Back: it learns of three upgrades at once and climbs 1 -> 2 -> 3 -> 4.
+    n2.run();
+    wait_until("node2 to reach 4.0.0", CONVERGE, || {
+        context(&n2, &ctx)["applicationVersion"] == "4.0.0"
+    });
+    assert_converged(&[&n1, &n2], &ctx);
+    subset(&n2.call(&ctx, "schema_info", json!({})), expected);
+    subset(&context(&n2, &ctx), json!({"stateVersion": 4}));
+    let s = status(&n2, &ns);
+    subset(
+        &s,
+        json!({"status": "completed", "toVersion": "4.0.0", "localContextsFailed": 0}),
+    );
+    // Each rung ran with its own component: node2 fetched the two it never
+    // installed from node1.
+    let installed = n2.meroctl_json(&["app", "ls"]).to_string();
+    for version in ["2.0.0", "3.0.0", "4.0.0"] {
+        assert!(installed.contains(version), "{version} in {installed}");
+    }
+    // And it writes under the newest version, seen by node1.
+    n2.call(&ctx, "increment_counter", json!({}));
+    assert_converged(&[&n1, &n2], &ctx);
+    subset(
+        &n1.call(&ctx, "schema_info", json!({})),
+        json!({"counter": "4"}),
+    );
+}
