@@ -1,0 +1,32 @@
+"""Facts about the running call."""
+
+from __future__ import annotations
+
+from ._host import backend
+
+
+def context_id() -> bytes:
+    """The 32-byte id of the context the call runs in."""
+    return bytes(backend().context.context_id())
+
+
+def executor_id() -> bytes:
+    """The 32-byte Ed25519 public key of the member executing the call."""
+    return bytes(backend().context.executor_id())
+
+
+def app_version() -> str:
+    """The version of the app, as installed."""
+    return backend().context.app_version()
+
+
+def now_millis() -> int:
+    """Milliseconds since the Unix epoch, from the call's hybrid logical clock."""
+    return backend().context.now_millis()
+
+
+def log(message: str, level: str = "info") -> None:
+    """Writes a line to the node's log (`trace`, `debug`, `info`, `warn`, `error`)."""
+    ctx = backend().context
+    lv = getattr(ctx, "LogLevel", None)
+    ctx.log(getattr(lv, level.upper()) if lv is not None else level, message)
