@@ -1,0 +1,40 @@
+// Write context apps for mero nodes in JavaScript: a thin layer over the
+// bindings componentize-js generates from `wit/context.wit`. See README.md.
+
+import { backend, host } from './host.js';
+
+export { StorageError, setBackend } from './host.js';
+export { Counter, LwwRegister, SdkError, Spec, UnorderedMap, UnorderedSet, Vector } from './collections.js';
+export { AppError, CallError, Dispatcher, defineApp, emit, mutate, parseArgs, view } from './app.js';
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+
+/** Node-local storage: never replicated, never in the state hash. Writes
+ * commit with the call. */
+export const privateStorage = {
+  /** The raw bytes under `key`, or undefined. */
+  read: (key) => host(() => backend().privateStorage.read(key)),
+  write: (key, value) => host(() => backend().privateStorage.write(key, value)),
+  /** Whether `key` was there. */
+  remove: (key) => host(() => backend().privateStorage.remove(key)),
+  /** A JSON value under a string key, or undefined. */
+  get(key) {
+    const raw = this.read(te.encode(key));
+    return raw === undefined ? undefined : JSON.parse(td.decode(raw));
+  },
+  set(key, value) {
+    this.write(te.encode(key), te.encode(JSON.stringify(value)));
+  },
+};
+
+/** Facts about the running call. */
+export const env = {
+  contextId: () => backend().context.contextId(),
+  executorId: () => backend().context.executorId(),
+  appVersion: () => backend().context.appVersion(),
+  /** Milliseconds since the epoch from the call's hybrid logical clock. */
+  nowMillis: () => Number(backend().context.nowMillis()),
+  /** `level`: 'trace' | 'debug' | 'info' | 'warn' | 'error'. */
+  log: (message, level = 'info') => backend().context.log(level, message),
+};
