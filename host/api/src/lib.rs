@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod chains;
 pub mod ids;
 pub mod jsonrpc;
 pub mod metadata;

@@ -20,6 +20,7 @@ pub mod ethereum;
 pub mod icp;
 pub mod interop;
 pub mod near;
+pub mod signer;
 pub mod stellar;
 
 use std::fmt;

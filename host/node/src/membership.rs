@@ -309,6 +309,13 @@ impl Membership {
         self.identity.verifying_key().to_bytes()
     }
 
+    /// This node's key and its (deterministic, ed25519) signature of `msg`:
+    /// chain challenges derive their nonces from it (see `crate::chains`).
+    pub(crate) fn own_signature(&self, msg: &[u8]) -> ([u8; 32], [u8; 64]) {
+        let sig = ed25519_dalek::Signer::sign(&self.identity, msg);
+        (self.me(), sig.to_bytes())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Namespace>>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -1257,6 +1264,15 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
             *ns,
             "MigrationAborted",
             serde_json::json!({ "rootGroupId": hex::encode(root) }),
+        ),
+        Body::ChainIdentityProven { challenge, .. } => (
+            *ns,
+            "ChainIdentityProven",
+            serde_json::json!({
+                "memberAccount": account(&op.op.author),
+                "chain": challenge.chain.as_str(),
+                "account": challenge.account,
+            }),
         ),
     };
     bus.publish(Scope::Group(group), kind, None, data);

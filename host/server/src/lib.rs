@@ -20,6 +20,7 @@ mod admin;
 pub mod auth;
 mod blobs;
 mod browser;
+mod chains;
 mod contexts;
 mod error;
 mod groups;
@@ -106,6 +107,9 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         groups::get_group,
         groups::list_subgroups,
         groups::namespaces_for_application,
+        chains::challenge,
+        chains::prove,
+        chains::list,
         contexts::identities,
         contexts::identities_owned,
         contexts::storage,
@@ -406,6 +410,14 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
         .route(
             "/admin-api/namespaces/{id}/leave",
             post(admin::leave_namespace),
+        )
+        .route(
+            "/admin-api/namespaces/{id}/chain-challenge",
+            post(chains::challenge),
+        )
+        .route(
+            "/admin-api/namespaces/{id}/chain-identities",
+            post(chains::prove).get(chains::list),
         )
         .route(
             "/admin-api/namespaces/{id}/groups",

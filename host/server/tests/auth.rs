@@ -412,6 +412,15 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
         permission: None,
     };
     let json = Payload::Json;
+    // A Stellar account's SEP-53 proof of this hour's challenge.
+    let (chains, secret) = (mero_node::mero_chains::Chain::Stellar, [42; 32]);
+    let stellar = mero_node::mero_chains::signer::stellar_account(&secret);
+    let challenge = f
+        .node
+        .membership()
+        .chain_challenge(&f.ids.raw_ns, chains, &stellar)
+        .unwrap();
+    let signature = hex::encode(mero_node::mero_chains::signer::stellar(&secret, &challenge));
     vec![
         Write {
             permission: Some(format!("context:execute[{ctx}]")),
@@ -441,6 +450,18 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
             "/admin-api/namespaces",
             "/admin-api/namespaces".into(),
             json(json!({"applicationId": app, "name": "another"})),
+        ),
+        row(
+            "POST",
+            "/admin-api/namespaces/{id}/chain-challenge",
+            format!("/admin-api/namespaces/{ns}/chain-challenge"),
+            json(json!({"chain": "stellar", "account": stellar})),
+        ),
+        row(
+            "POST",
+            "/admin-api/namespaces/{id}/chain-identities",
+            format!("/admin-api/namespaces/{ns}/chain-identities"),
+            json(json!({"chain": "stellar", "account": stellar, "signature": signature})),
         ),
         row(
             "POST",

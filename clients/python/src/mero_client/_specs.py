@@ -210,6 +210,36 @@ def list_namespace_groups(namespace_id: str) -> Call:
     return Call("GET", f"/admin-api/namespaces/{seg(namespace_id)}/groups")
 
 
+def get_chain_challenge(namespace_id: str, chain: str, account: str) -> Call:
+    return Call(
+        "POST",
+        f"/admin-api/namespaces/{seg(namespace_id)}/chain-challenge",
+        json={"chain": chain, "account": account},
+    )
+
+
+def prove_chain_identity(
+    namespace_id: str,
+    chain: str,
+    account: str,
+    signature: str,
+    public_key: Optional[str],
+    scheme: Optional[str],
+) -> Call:
+    body: dict = {"chain": chain, "account": account, "signature": signature}
+    if public_key is not None:
+        body["publicKey"] = public_key
+    if scheme is not None:
+        body["scheme"] = scheme
+    return Call(
+        "POST", f"/admin-api/namespaces/{seg(namespace_id)}/chain-identities", json=body
+    )
+
+
+def list_chain_identities(namespace_id: str) -> Call:
+    return Call("GET", f"/admin-api/namespaces/{seg(namespace_id)}/chain-identities")
+
+
 def create_group_in_namespace(
     namespace_id: str,
     group_name: Optional[str],

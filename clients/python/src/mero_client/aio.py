@@ -345,6 +345,31 @@ class AsyncClient:
         """See `Client.list_namespace_groups`."""
         return await self._run(s.list_namespace_groups(namespace_id))
 
+    async def get_chain_challenge(
+        self, namespace_id: str, chain: str, account: str
+    ) -> t.ChainChallengeResponse:
+        """See `Client.get_chain_challenge`."""
+        return await self._run(s.get_chain_challenge(namespace_id, chain, account))
+
+    async def prove_chain_identity(
+        self,
+        namespace_id: str,
+        chain: str,
+        account: str,
+        signature: str,
+        *,
+        public_key: Optional[str] = None,
+        scheme: Optional[str] = None,
+    ) -> t.ChainIdentityResponse:
+        """See `Client.prove_chain_identity`."""
+        return await self._run(
+            s.prove_chain_identity(namespace_id, chain, account, signature, public_key, scheme)
+        )
+
+    async def list_chain_identities(self, namespace_id: str) -> t.ListChainIdentitiesResponse:
+        """See `Client.list_chain_identities`."""
+        return await self._run(s.list_chain_identities(namespace_id))
+
     async def create_group_in_namespace(
         self,
         namespace_id: str,

@@ -171,6 +171,40 @@ class Client:
         """The namespace's subgroups: `{"data": [...]}`."""
         return self._run(s.list_namespace_groups(namespace_id))
 
+    def get_chain_challenge(
+        self, namespace_id: str, chain: str, account: str
+    ) -> t.ChainChallengeResponse:
+        """The challenge this node's member signs with a chain account's key
+        (`chain`: `near`, `ethereum`, `icp` or `stellar`):
+        `{"data": {"message", "nonce", "expires", "signing", ...}}`; sign
+        `message` as `signing` says (Ethereum: `personal_sign`)."""
+        return self._run(s.get_chain_challenge(namespace_id, chain, account))
+
+    def prove_chain_identity(
+        self,
+        namespace_id: str,
+        chain: str,
+        account: str,
+        signature: str,
+        *,
+        public_key: Optional[str] = None,
+        scheme: Optional[str] = None,
+    ) -> t.ChainIdentityResponse:
+        """Attaches the account to this node's member with the signature of
+        the current challenge's message (`public_key` for ICP and named NEAR
+        accounts; `scheme` `eip712` for typed data). Every member's node
+        verifies it: `{"data": {"member", "chain", "account", "publicKey",
+        "onChain"}}`. A forged, expired or reused proof raises
+        `BadRequestError` (`ChainProofRefused`)."""
+        return self._run(
+            s.prove_chain_identity(namespace_id, chain, account, signature, public_key, scheme)
+        )
+
+    def list_chain_identities(self, namespace_id: str) -> t.ListChainIdentitiesResponse:
+        """The chain identities the namespace's members have proven:
+        `{"data": {"identities": [...]}}`."""
+        return self._run(s.list_chain_identities(namespace_id))
+
     def create_group_in_namespace(
         self,
         namespace_id: str,

@@ -194,6 +194,41 @@ class ListNamespaceGroupsResponse(TypedDict):
     data: List[Subgroup]
 
 
+class ChainChallenge(TypedDict):
+    message: str
+    chain: str
+    account: str
+    namespaceId: str
+    member: str
+    nonce: str
+    expires: int
+    signing: str
+
+
+class ChainChallengeResponse(TypedDict):
+    data: ChainChallenge
+
+
+class ChainIdentity(TypedDict):
+    member: str
+    chain: str
+    account: str
+    publicKey: str
+    onChain: str
+
+
+class ChainIdentityResponse(TypedDict):
+    data: ChainIdentity
+
+
+class ChainIdentities(TypedDict):
+    identities: List[ChainIdentity]
+
+
+class ListChainIdentitiesResponse(TypedDict):
+    data: ChainIdentities
+
+
 class CreateGroupData(TypedDict):
     groupId: str
 

@@ -214,6 +214,16 @@ pub enum Body {
         /// Where the cascade started.
         root: [u8; 32],
     },
+    /// The author proved it holds a chain account (NEAR, Ethereum, ICP or
+    /// Stellar) by signing `challenge` with the account's key; every node
+    /// verifies the signature (see [`crate::chains`]).
+    ChainIdentityProven {
+        /// What was signed: this namespace (or one of its contexts), the
+        /// author, the account, a nonce used once, an expiry.
+        challenge: mero_chains::Challenge,
+        /// The signature and, where the account does not give it, the key.
+        proof: mero_chains::Proof,
+    },
 }
 
 /// What a member follows in a group. Members follow contexts unless they
@@ -486,6 +496,11 @@ pub struct Namespace {
     /// Auto-follow settings by (group, member); unset means the nearest
     /// setting up the group's parents, else [`AutoFollow::default`].
     pub auto_follow: BTreeMap<([u8; 32], [u8; 32]), AutoFollow>,
+    /// Each member's proven chain identities, one per (chain, account),
+    /// in the order proven.
+    pub chain_identities: BTreeMap<[u8; 32], Vec<mero_chains::ChainIdentity>>,
+    /// Chain challenge nonces used: a challenge proves once (no replay).
+    pub chain_nonces: BTreeSet<[u8; 32]>,
     /// Every applied op.
     pub ops: HashMap<OpId, SignedOp>,
     /// Ops no applied op names as a parent.
@@ -1253,6 +1268,10 @@ impl Namespace {
                     return Err(Refused::Invalid("a key wrapped for a non-member".into()));
                 }
             }
+            Body::ChainIdentityProven { challenge, proof } => {
+                crate::chains::check(self, op, challenge, proof, verify_invitation)
+                    .map_err(Refused::Invalid)?;
+            }
         }
         Ok(())
     }
@@ -1450,6 +1469,9 @@ impl Namespace {
                         subgroups: *subgroups,
                     },
                 );
+            }
+            Body::ChainIdentityProven { challenge, proof } => {
+                crate::chains::fold(self, op, challenge, proof);
             }
         }
     }

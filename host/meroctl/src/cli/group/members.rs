@@ -3,6 +3,7 @@
 
 use clap::Subcommand;
 use comfy_table::Table;
+use mero_api::chains::{ChainIdentities, ChainIdentity};
 use mero_api::outcome::{MemberCapabilities, MemberRoleSet, MembersAdded, MembersRemoved};
 use mero_api::{
     AddMember, AddMembersRequest, Capabilities, Data, GroupMember, GroupMembers,
@@ -208,7 +209,35 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: MembersCmd) -> Resul
             let listed: GroupMembers = client
                 .get(&format!("/admin-api/groups/{group}/members"))
                 .await?;
-            out.write(&listed.members)
+            // Chain identities are proven in namespaces: a subgroup (or an
+            // older node) has none to show, which is no error here.
+            let chains: Vec<ChainIdentity> = client
+                .get::<Data<ChainIdentities>>(&format!(
+                    "/admin-api/namespaces/{group}/chain-identities"
+                ))
+                .await
+                .map(|d| d.data.identities)
+                .unwrap_or_default();
+            let rows: Vec<MemberRow> = listed
+                .members
+                .into_iter()
+                .map(|member| MemberRow {
+                    chain_identities: chains
+                        .iter()
+                        .filter(|c| c.member == member.identity)
+                        .map(|c| {
+                            let mark = if c.on_chain == "verified" {
+                                ""
+                            } else {
+                                " (unverified on chain)"
+                            };
+                            format!("{}:{}{mark}", c.chain, c.account)
+                        })
+                        .collect(),
+                    member,
+                })
+                .collect();
+            out.write(&rows)
         }
         MembersCmd::SetCaps {
             group,
@@ -298,10 +327,28 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: MembersCmd) -> Resul
     }
 }
 
-impl Report for Vec<GroupMember> {
+/// A member as `members ls` prints it: upstream's fields and the chain
+/// accounts it proved (`chain:account`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MemberRow {
+    #[serde(flatten)]
+    member: GroupMember,
+    chain_identities: Vec<String>,
+}
+
+impl Report for Vec<MemberRow> {
     fn table(&self) -> Table {
-        list(&["Identity", "Role"], self, |m| {
-            vec![m.identity.clone(), m.role.clone()]
+        list(&["Identity", "Role", "Chain Identity"], self, |m| {
+            vec![
+                m.member.identity.clone(),
+                m.member.role.clone(),
+                if m.chain_identities.is_empty() {
+                    "-".into()
+                } else {
+                    m.chain_identities.join("\n")
+                },
+            ]
         })
     }
 }

@@ -1,0 +1,416 @@
+//! Chain identities in a namespace: the challenge a member signs with a
+//! chain account's key, the governance op that records the proof, and its
+//! check on every node. The verification itself is `mero_chains`'.
+//!
+//! A challenge needs no state: its nonce is derived from this node's own
+//! (deterministic) signature of the namespace, the account and an expiry
+//! on an hour boundary one to two hours ahead, so `chain-challenge` and
+//! `prove-chain` compute the same one, across restarts, and nobody else
+//! can. Each nonce proves once: governance keeps the used ones, and the
+//! next challenge for the same account takes the next unused nonce.
+
+use std::collections::BTreeMap;
+
+use mero_chains::{Chain, ChainIdentity, Challenge, Proof, Scheme, Scope};
+use sha2::{Digest, Sha256};
+
+use crate::error::{NodeError, Result};
+use crate::governance::{Body, Namespace, Op};
+use crate::membership::Membership;
+
+/// How long a challenge's hour buckets are; a challenge expires one to two
+/// of them after it is asked for.
+pub const CHALLENGE_BUCKET_SECS: u64 = 3600;
+
+const NONCE_DOMAIN: &[u8] = b"mero.chain-challenge.v1";
+
+/// Whether `op` (proving `challenge` with `proof`) is valid where its
+/// author stood: a member proving for itself, in this namespace, with a
+/// nonce not used before, and (when `verify`) a signature that verifies at
+/// the op's time. The fold re-checks all but the signature.
+pub(crate) fn check(
+    ns: &Namespace,
+    op: &Op,
+    challenge: &Challenge,
+    proof: &Proof,
+    verify: bool,
+) -> std::result::Result<(), String> {
+    if !ns.is_member(&op.author) {
+        return Err("only a member proves a chain identity".into());
+    }
+    if challenge.member != op.author {
+        return Err("the challenge names another member".into());
+    }
+    match challenge.scope {
+        Scope::Namespace(id) if id == ns.id => {}
+        Scope::Context(c) if ns.contexts.contains_key(&c) => {}
+        _ => return Err("the challenge is for another namespace or context".into()),
+    }
+    if ns.chain_nonces.contains(&challenge.nonce) {
+        return Err("replayed: this challenge's nonce has proven an identity already".into());
+    }
+    if verify {
+        mero_chains::verify(challenge, proof, op.millis / 1000)
+            .map_err(|e| format!("chain identity proof refused: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Records a checked proof: its nonce is spent, and the author's identity
+/// for that (chain, account) is replaced by this one.
+pub(crate) fn fold(ns: &mut Namespace, op: &Op, challenge: &Challenge, proof: &Proof) {
+    // Checked where its author stood; verified again for the canonical
+    // account and the key, which the op does not carry as such.
+    let Ok(identity) = mero_chains::verify(challenge, proof, op.millis / 1000) else {
+        return;
+    };
+    ns.chain_nonces.insert(challenge.nonce);
+    let ids = ns.chain_identities.entry(op.author).or_default();
+    ids.retain(|i| !(i.chain == identity.chain && i.account == identity.account));
+    ids.push(identity);
+}
+
+fn now_secs() -> u64 {
+    mero_crdt::hlc::wall_millis() / 1000
+}
+
+fn bad(kind: &'static str, e: impl std::fmt::Display) -> NodeError {
+    NodeError::BadRequest {
+        kind,
+        message: e.to_string(),
+    }
+}
+
+impl Membership {
+    /// The challenge this node's member signs with `account`'s key to
+    /// prove it in namespace `ns`; its `message()` is the text to sign.
+    pub fn chain_challenge(&self, ns: &[u8; 32], chain: Chain, account: &str) -> Result<Challenge> {
+        let expires = (now_secs() / CHALLENGE_BUCKET_SECS + 2) * CHALLENGE_BUCKET_SECS;
+        self.challenge_expiring(ns, chain, account, expires)
+    }
+
+    fn challenge_expiring(
+        &self,
+        ns: &[u8; 32],
+        chain: Chain,
+        account: &str,
+        expires: u64,
+    ) -> Result<Challenge> {
+        let state = self
+            .get(ns)
+            .ok_or_else(|| NodeError::not_found("NamespaceNotFound", "Namespace not found"))?;
+        let account = mero_chains::canonical_account(chain, account)
+            .map_err(|e| bad("InvalidChainAccount", e))?;
+        let (me, _) = self.own_signature(&[]);
+        if !state.is_member(&me) {
+            return Err(NodeError::Forbidden {
+                kind: "NotAMember",
+                message: "this node is not a member of the namespace".into(),
+            });
+        }
+        // The first nonce of the sequence this account and expiry give that
+        // no proof has used.
+        for n in 0u64.. {
+            let mut msg = NONCE_DOMAIN.to_vec();
+            msg.extend_from_slice(ns);
+            msg.extend_from_slice(chain.as_str().as_bytes());
+            msg.push(0);
+            msg.extend_from_slice(account.as_bytes());
+            msg.push(0);
+            msg.extend_from_slice(&expires.to_le_bytes());
+            msg.extend_from_slice(&n.to_le_bytes());
+            let (_, sig) = self.own_signature(&msg);
+            let nonce: [u8; 32] = Sha256::digest(sig).into();
+            if !state.chain_nonces.contains(&nonce) {
+                return Ok(Challenge {
+                    scope: Scope::Namespace(*ns),
+                    member: me,
+                    chain,
+                    account,
+                    nonce,
+                    expires,
+                });
+            }
+        }
+        Err(NodeError::Internal("no unused challenge nonce".into()))
+    }
+
+    /// Attaches `account` to this node's member in `ns`: `signature` (and
+    /// `public_key` where the account does not give it: ICP, named NEAR
+    /// accounts) must sign this hour's or the last hour's challenge. The
+    /// proof is verified here first, so a bad one is refused with its
+    /// reason before any op is made; then every member's node verifies it
+    /// again as it folds the op.
+    pub async fn prove_chain(
+        &self,
+        ns: &[u8; 32],
+        chain: Chain,
+        account: &str,
+        signature: &str,
+        public_key: Option<&str>,
+        scheme: Option<Scheme>,
+    ) -> Result<ChainIdentity> {
+        let proof = Proof {
+            chain,
+            account: account.to_owned(),
+            scheme: scheme.unwrap_or(chain.default_scheme()),
+            public_key: public_key
+                .map(|k| mero_chains::parse_public_key(chain, k))
+                .transpose()
+                .map_err(|e| bad("InvalidChainProof", e))?,
+            signature: mero_chains::parse_signature(chain, signature)
+                .map_err(|e| bad("InvalidChainProof", e))?,
+        };
+        let now = now_secs();
+        let current = (now / CHALLENGE_BUCKET_SECS + 2) * CHALLENGE_BUCKET_SECS;
+        let mut first_error = None;
+        // This hour's challenge, then the last hour's (still unexpired).
+        for expires in [current, current - CHALLENGE_BUCKET_SECS] {
+            let challenge = self.challenge_expiring(ns, chain, account, expires)?;
+            match mero_chains::verify(&challenge, &proof, now) {
+                Ok(identity) => {
+                    self.change(ns, Body::ChainIdentityProven { challenge, proof })
+                        .await?;
+                    return Ok(identity);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(bad(
+            "ChainProofRefused",
+            format!(
+                "chain identity proof refused: {} (sign the message of a fresh `chain-challenge`, valid 1 to 2 hours)",
+                first_error.map(|e| e.to_string()).unwrap_or_default()
+            ),
+        ))
+    }
+
+    /// The chain identities the members of `ns` have proven, by member.
+    pub fn chain_identities(
+        &self,
+        ns: &[u8; 32],
+    ) -> Result<BTreeMap<[u8; 32], Vec<ChainIdentity>>> {
+        let state = self
+            .get(ns)
+            .ok_or_else(|| NodeError::not_found("NamespaceNotFound", "Namespace not found"))?;
+        Ok(state
+            .chain_identities
+            .iter()
+            .filter(|(m, _)| state.is_member(m))
+            .map(|(m, ids)| (*m, ids.clone()))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+    use ed25519_dalek::SigningKey;
+    use mero_chains::signer;
+
+    use super::*;
+    use crate::governance::invitation::{Invitation, SignedInvitation};
+    use crate::governance::{AppInfo, Refused, Role, SignedOp, caps};
+
+    fn key(k: &SigningKey) -> [u8; 32] {
+        k.verifying_key().to_bytes()
+    }
+
+    /// A namespace by `admin` (at 1 s) that `bob` joined (at 2 s).
+    fn namespace(admin: &SigningKey, bob: &SigningKey) -> Namespace {
+        let (mut ns, create) = Namespace::create(
+            admin,
+            1_000,
+            Body::Create {
+                nonce: [1; 32],
+                name: None,
+                app: AppInfo {
+                    id: [1; 32],
+                    blob: [2; 32],
+                    size: 3,
+                    package: "p".into(),
+                    version: "1".into(),
+                    source: "s".into(),
+                },
+                default_capabilities: caps::DEFAULT,
+                addrs: vec![],
+            },
+        )
+        .unwrap();
+        ns.apply(&create).unwrap();
+        let invitation = SignedInvitation::sign(
+            Invitation {
+                inviter_identity: key(admin),
+                group_id: ns.id,
+                expiration_timestamp: 10_000,
+                secret_salt: [9; 32],
+                invited_role: Role::Member,
+            },
+            admin,
+        )
+        .unwrap();
+        let join = ns
+            .make(
+                admin,
+                2_000,
+                Body::MemberJoined {
+                    member: key(bob),
+                    invitation,
+                    addrs: vec![],
+                },
+            )
+            .unwrap();
+        ns.apply(&join).unwrap();
+        ns
+    }
+
+    const STELLAR_SECRET: [u8; 32] = [42; 32];
+
+    /// Bob's challenge for his Stellar account, expiring at 100 s.
+    fn challenge(ns: &Namespace, bob: &SigningKey, nonce: u8) -> Challenge {
+        Challenge::new(
+            Scope::Namespace(ns.id),
+            key(bob),
+            Chain::Stellar,
+            &signer::stellar_account(&STELLAR_SECRET),
+            [nonce; 32],
+            100,
+        )
+        .unwrap()
+    }
+
+    fn proof(challenge: &Challenge) -> Proof {
+        Proof {
+            chain: Chain::Stellar,
+            account: challenge.account.clone(),
+            scheme: Scheme::Sep53,
+            public_key: None,
+            signature: signer::stellar(&STELLAR_SECRET, challenge).to_vec(),
+        }
+    }
+
+    fn op(ns: &Namespace, by: &SigningKey, millis: u64, c: Challenge, p: Proof) -> SignedOp {
+        ns.make(
+            by,
+            millis,
+            Body::ChainIdentityProven {
+                challenge: c,
+                proof: p,
+            },
+        )
+        .unwrap()
+    }
+
+    fn refused(ns: &mut Namespace, by: &SigningKey, millis: u64, c: Challenge, p: Proof) -> String {
+        let made = op(ns, by, millis, c, p);
+        let before = (ns.chain_identities.clone(), ns.chain_nonces.clone());
+        match ns.apply(&made) {
+            Err(Refused::Invalid(why)) => {
+                // Refused ops change nothing.
+                assert_eq!(
+                    before,
+                    (ns.chain_identities.clone(), ns.chain_nonces.clone())
+                );
+                why
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_proof_is_recorded_on_every_replica() {
+        let (admin, bob) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let mut ns = namespace(&admin, &bob);
+        let mut replica = namespace(&admin, &bob);
+        let c = challenge(&ns, &bob, 1);
+        let p = proof(&c);
+        let proven = op(&ns, &bob, 3_000, c.clone(), p);
+        ns.apply(&proven).unwrap();
+        // Another node folds the same op and verifies it itself.
+        replica.apply(&proven).unwrap();
+        for state in [&ns, &replica] {
+            let ids = &state.chain_identities[&key(&bob)];
+            assert_eq!(ids.len(), 1);
+            assert_eq!(ids[0].account, c.account);
+            assert_eq!(ids[0].on_chain, mero_chains::OnChain::Verified);
+            assert!(state.chain_nonces.contains(&c.nonce));
+        }
+    }
+
+    #[test]
+    fn forged_expired_replayed_and_wrong_account_proofs_are_refused() {
+        let (admin, bob) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let mut ns = namespace(&admin, &bob);
+
+        let c = challenge(&ns, &bob, 1);
+        let mut forged = proof(&c);
+        forged.signature[3] ^= 1;
+        let why = refused(&mut ns, &bob, 3_000, c.clone(), forged);
+        assert!(why.contains("does not verify"), "{why}");
+
+        // Op at 100 s: the challenge expired at 100 s.
+        let why = refused(&mut ns, &bob, 100_000, c.clone(), proof(&c));
+        assert!(why.contains("expired"), "{why}");
+
+        // Signed by another Stellar key than the account's.
+        let other = signer::stellar(&[43; 32], &c);
+        let mut wrong = proof(&c);
+        wrong.signature = other.to_vec();
+        let why = refused(&mut ns, &bob, 3_000, c.clone(), wrong);
+        assert!(why.contains("does not verify"), "{why}");
+
+        // The proof names another account than the challenge.
+        let mut wrong = proof(&c);
+        wrong.account = signer::stellar_account(&[43; 32]);
+        let why = refused(&mut ns, &bob, 3_000, c.clone(), wrong);
+        assert!(why.contains("wrong account"), "{why}");
+
+        // Bob's challenge presented by the admin.
+        let why = refused(&mut ns, &admin, 3_000, c.clone(), proof(&c));
+        assert!(why.contains("another member"), "{why}");
+
+        // A non-member's.
+        let eve = SigningKey::from_bytes(&[5; 32]);
+        let mut ce = c.clone();
+        ce.member = key(&eve);
+        let why = refused(&mut ns, &eve, 3_000, ce.clone(), proof(&ce));
+        assert!(why.contains("only a member"), "{why}");
+
+        // Valid once; the same challenge again is a replay.
+        ns.apply(&op(&ns, &bob, 3_000, c.clone(), proof(&c)))
+            .unwrap();
+        let why = refused(&mut ns, &bob, 4_000, c.clone(), proof(&c));
+        assert!(why.contains("replayed"), "{why}");
+        assert_eq!(ns.chain_identities[&key(&bob)].len(), 1);
+    }
+
+    #[test]
+    fn concurrent_uses_of_one_nonce_prove_once() {
+        let (admin, bob) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let base = namespace(&admin, &bob);
+        let c = challenge(&base, &bob, 1);
+        // Both made on the same heads: neither saw the other.
+        let first = op(&base, &bob, 3_000, c.clone(), proof(&c));
+        let second = op(&base, &bob, 3_001, c.clone(), proof(&c));
+        let mut a = base.clone();
+        a.apply(&first).unwrap();
+        a.apply(&second).unwrap();
+        let mut b = base.clone();
+        b.apply(&second).unwrap();
+        b.apply(&first).unwrap();
+        assert_eq!(a.chain_identities, b.chain_identities);
+        assert_eq!(a.chain_identities[&key(&bob)].len(), 1);
+        assert_eq!(a.chain_nonces.len(), 1);
+    }
+}
