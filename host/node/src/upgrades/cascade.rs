@@ -309,7 +309,13 @@ impl Node {
         let subtree = gov.subtree(group);
         let mut outcome = AbortOutcome::default();
         let mut roots = Vec::new();
-        for root in gov.cascades.keys().filter(|r| subtree.contains(r)) {
+        // Cascades started in the subtree, or covering the group asked for.
+        let covering = gov
+            .cascades
+            .iter()
+            .filter(|(r, c)| subtree.contains(r) || c.groups.contains(group))
+            .map(|(r, _)| r);
+        for root in covering {
             let Some((pending, aborted)) = gov.cascade_pending(root) else {
                 continue;
             };
