@@ -1,0 +1,115 @@
+//! Chain identities on two real nodes (issue #23): node2's member proves an
+//! Ethereum account with meroctl (`chain-challenge`, then `prove-chain`
+//! with a `personal_sign` signature); node1 verifies the op itself and
+//! lists the identity. Forged and replayed proofs are refused and change
+//! nothing. Waits poll with a timeout.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use mero_node::mero_chains::{Chain, Challenge, Scope, signer};
+use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode};
+use mero_testkit::wait_until;
+use serde_json::Value;
+
+const SECRET: [u8; 32] = [0x11; 32];
+
+/// The challenge as the node printed it, rebuilt to be signed.
+fn challenge(printed: &Value, ns: &str) -> Challenge {
+    let bytes = |v: &Value| -> [u8; 32] {
+        hex::decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let c = Challenge {
+        scope: Scope::Namespace(bytes(&Value::String(ns.into()))),
+        member: bytes(&printed["member"]),
+        chain: Chain::Ethereum,
+        account: printed["account"].as_str().unwrap().into(),
+        nonce: bytes(&printed["nonce"]),
+        expires: printed["expires"].as_u64().unwrap(),
+    };
+    // What we sign is what the node asked for.
+    assert_eq!(c.message(), printed["message"].as_str().unwrap());
+    c
+}
+
+fn identities(node: &TestNode, ns: &str) -> Vec<Value> {
+    let (status, v) = node.request(
+        "GET",
+        &format!("/admin-api/namespaces/{ns}/chain-identities"),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    v["data"]["identities"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_member_proves_an_ethereum_account_and_every_node_verifies_it() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_app, ns, _ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let joined = n2.meroctl_json(&["namespace", "join", &ns, &n1.invite(&ns, &[])]);
+    let me = joined["memberAccount"].as_str().unwrap().to_string();
+
+    let address = signer::ethereum_address(&SECRET).unwrap();
+    let printed = n2.meroctl_json(&[
+        "namespace",
+        "chain-challenge",
+        &ns,
+        "--chain",
+        "ethereum",
+        "--account",
+        &address.to_lowercase(),
+    ]);
+    let c = challenge(&printed, &ns);
+    assert_eq!(c.member.to_vec(), hex::decode(&me).unwrap());
+    let signature = format!("0x{}", hex::encode(signer::ethereum(&SECRET, &c).unwrap()));
+
+    // Forged: a flipped bit is refused and records nothing.
+    let mut forged = signature.clone().into_bytes();
+    forged[10] = if forged[10] == b'0' { b'1' } else { b'0' };
+    let forged = String::from_utf8(forged).unwrap();
+    let prove = |sig: &str| {
+        vec![
+            "namespace".to_string(),
+            "prove-chain".into(),
+            ns.clone(),
+            "--chain".into(),
+            "ethereum".into(),
+            "--account".into(),
+            address.clone(),
+            "--signature".into(),
+            sig.to_string(),
+        ]
+    };
+    let args = prove(&forged);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    n2.meroctl_fails(&args, "chain identity proof refused");
+    assert!(identities(&n2, &ns).is_empty());
+
+    let args = prove(&signature);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let proven = n2.meroctl_json(&args);
+    assert_eq!(proven["account"], address.as_str());
+    assert_eq!(proven["onChain"], "verified");
+
+    // node1 folds node2's op, verifying the signature itself.
+    wait_until("node1 to learn node2's chain identity", CONVERGE, || {
+        !identities(&n1, &ns).is_empty()
+    });
+    let seen = identities(&n1, &ns);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["member"], me.as_str());
+    assert_eq!(seen[0]["account"], address.as_str());
+    let members = n1.meroctl_ok(&["group", "members", "ls", &ns]);
+    assert!(members.contains("Chain Identity"), "{members}");
+    assert!(
+        members.contains(&format!("ethereum:{address}")),
+        "{members}"
+    );
+
+    // Replayed: the same signature again is refused (its nonce is spent).
+    n2.meroctl_fails(&args, "chain identity proof refused");
+    assert_eq!(identities(&n2, &ns).len(), 1);
+}
