@@ -104,6 +104,14 @@ fn main() {
         );
     }
 
+    // What compiling the three left behind in this process (the node's
+    // runtime does the same on a first install).
+    println!();
+    println!(
+        "bench process RSS after compiling and loading the three: {:.0} MiB",
+        rss_mib(std::process::id())
+    );
+
     // Through a node: one context per app, one keep-alive client.
     let node = TestNode::start("polyglot-bench");
     let idle = rss_mib(node.pid());
