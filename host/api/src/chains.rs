@@ -84,3 +84,24 @@ pub struct ChainIdentities {
     /// Every member's, members in key order.
     pub identities: Vec<ChainIdentity>,
 }
+
+/// `PUT /admin-api/namespaces/:id/protocol` and
+/// `PUT /admin-api/contexts/:id/protocol`: set once, at creation.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetProtocolRequest {
+    /// `near`, `ethereum`, `icp` or `stellar`.
+    pub protocol: String,
+}
+
+/// `GET /admin-api/protocols`: the chain protocol of each namespace (hex
+/// id) and context (base58 id) this node is in that has one; a context
+/// without its own has its namespace's.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Protocols {
+    /// By hex namespace id.
+    pub namespaces: std::collections::BTreeMap<String, String>,
+    /// By base58 context id.
+    pub contexts: std::collections::BTreeMap<String, String>,
+}

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use mero_chains::{Chain, ChainIdentity, Challenge, Proof, Scheme, Scope};
 use sha2::{Digest, Sha256};
 
+use mero_crdt::ContextId;
+
 use crate::error::{NodeError, Result};
 use crate::governance::{Body, Namespace, Op};
 use crate::membership::Membership;
@@ -68,6 +70,31 @@ pub(crate) fn fold(ns: &mut Namespace, op: &Op, challenge: &Challenge, proof: &P
     let ids = ns.chain_identities.entry(op.author).or_default();
     ids.retain(|i| !(i.chain == identity.chain && i.account == identity.account));
     ids.push(identity);
+}
+
+/// Whether `op` may set the protocol of `target`: the namespace's (by its
+/// creator or an admin) or a context's of it (by its creator or an admin),
+/// once.
+pub(crate) fn check_protocol(
+    ns: &Namespace,
+    op: &Op,
+    target: &[u8; 32],
+) -> std::result::Result<(), String> {
+    let creator = if *target == ns.id {
+        ns.creator
+    } else {
+        ns.contexts
+            .get(target)
+            .map(|c| c.creator)
+            .ok_or("no such context in the namespace")?
+    };
+    if op.author != creator && !ns.is_admin(&op.author) {
+        return Err("only its creator or an admin sets a protocol".into());
+    }
+    if ns.protocols.contains_key(target) {
+        return Err("the protocol is set already; it does not change".into());
+    }
+    Ok(())
 }
 
 fn now_secs() -> u64 {
@@ -185,6 +212,52 @@ impl Membership {
                 first_error.map(|e| e.to_string()).unwrap_or_default()
             ),
         ))
+    }
+
+    /// Associates namespace `ns` with a chain protocol (once).
+    pub async fn set_namespace_protocol(&self, ns: &[u8; 32], protocol: Chain) -> Result<()> {
+        self.change(
+            ns,
+            Body::ProtocolSet {
+                target: *ns,
+                protocol,
+            },
+        )
+        .await
+    }
+
+    /// Associates a context with a chain protocol (once).
+    pub async fn set_context_protocol(&self, ctx: &ContextId, protocol: Chain) -> Result<()> {
+        let state = self
+            .registering(ctx)
+            .ok_or_else(|| NodeError::not_found("ContextNotFound", "Context not found"))?;
+        self.change(
+            &state.id,
+            Body::ProtocolSet {
+                target: ctx.0,
+                protocol,
+            },
+        )
+        .await
+    }
+
+    /// The protocols of the namespaces this node is in (by namespace id)
+    /// and of their contexts (by context id): a context's own, else its
+    /// namespace's.
+    pub fn protocols(&self) -> (BTreeMap<[u8; 32], Chain>, BTreeMap<[u8; 32], Chain>) {
+        let (mut namespaces, mut contexts) = (BTreeMap::new(), BTreeMap::new());
+        for state in self.all() {
+            let own = state.protocols.get(&state.id).copied();
+            if let Some(p) = own {
+                namespaces.insert(state.id, p);
+            }
+            for ctx in state.contexts.keys() {
+                if let Some(p) = state.protocols.get(ctx).copied().or(own) {
+                    contexts.insert(*ctx, p);
+                }
+            }
+        }
+        (namespaces, contexts)
     }
 
     /// The chain identities the members of `ns` have proven, by member.
@@ -390,6 +463,33 @@ mod tests {
         let why = refused(&mut ns, &bob, 4_000, c.clone(), proof(&c));
         assert!(why.contains("replayed"), "{why}");
         assert_eq!(ns.chain_identities[&key(&bob)].len(), 1);
+    }
+
+    #[test]
+    fn a_protocol_is_set_once_by_the_creator_or_an_admin() {
+        let (admin, bob) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let mut ns = namespace(&admin, &bob);
+        let set = |ns: &Namespace, by: &SigningKey, target: [u8; 32], protocol| {
+            ns.make(by, 3_000, Body::ProtocolSet { target, protocol })
+                .unwrap()
+        };
+        let id = ns.id;
+        let by_bob = set(&ns, &bob, id, Chain::Near);
+        assert!(
+            matches!(ns.apply(&by_bob), Err(Refused::Invalid(w)) if w.contains("creator or an admin"))
+        );
+        let unknown = set(&ns, &admin, [7; 32], Chain::Near);
+        assert!(
+            matches!(ns.apply(&unknown), Err(Refused::Invalid(w)) if w.contains("no such context"))
+        );
+        ns.apply(&set(&ns, &admin, id, Chain::Ethereum)).unwrap();
+        assert_eq!(ns.protocols.get(&id), Some(&Chain::Ethereum));
+        let again = set(&ns, &admin, id, Chain::Icp);
+        assert!(matches!(ns.apply(&again), Err(Refused::Invalid(w)) if w.contains("set already")));
+        assert_eq!(ns.protocols.get(&id), Some(&Chain::Ethereum));
     }
 
     #[test]

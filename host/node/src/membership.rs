@@ -1274,6 +1274,11 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
                 "account": challenge.account,
             }),
         ),
+        Body::ProtocolSet { target, protocol } => (
+            *ns,
+            "ProtocolSet",
+            serde_json::json!({ "target": hex::encode(target), "protocol": protocol.as_str() }),
+        ),
     };
     bus.publish(Scope::Group(group), kind, None, data);
 }

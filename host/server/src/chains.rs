@@ -8,7 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use mero_api::Data;
 use mero_api::chains::{
-    ChainChallenge, ChainChallengeRequest, ChainIdentities, ChainIdentity, ProveChainRequest,
+    ChainChallenge, ChainChallengeRequest, ChainIdentities, ChainIdentity, Protocols,
+    ProveChainRequest, SetProtocolRequest,
 };
 use mero_api::ids::hex32;
 use mero_node::Node;
@@ -136,4 +137,67 @@ pub(crate) async fn list(
         .flat_map(|(m, ids)| ids.iter().map(move |i| identity_dto(m, i)))
         .collect();
     Ok(Json(Data::new(ChainIdentities { identities })))
+}
+
+fn protocol(s: &str) -> ApiResult<Chain> {
+    s.parse()
+        .map_err(|e: mero_chains::Error| ApiError::bad("InvalidProtocol", e.to_string()))
+}
+
+/// Associates a namespace with a chain protocol (NEAR, Ethereum, ICP,
+/// Stellar), recorded in governance; set once, by its creator or an admin.
+#[utoipa::path(put, path = "/admin-api/namespaces/{id}/protocol", tag = "namespaces",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    request_body = SetProtocolRequest,
+    responses((status = 200, description = "Done: `{}`"), (status = 400, body = mero_api::ErrorBody),
+        (status = 403, body = mero_api::ErrorBody), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn set_namespace_protocol(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let req: SetProtocolRequest = json_body(&body)?;
+    let ns = group_id(&id)?;
+    node.membership()
+        .set_namespace_protocol(&ns, protocol(&req.protocol)?)
+        .await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// Associates a context with a chain protocol, recorded in its namespace's
+/// governance; set once, by its creator or an admin.
+#[utoipa::path(put, path = "/admin-api/contexts/{id}/protocol", tag = "contexts",
+    params(("id" = String, Path, description = "Base58 context id")),
+    request_body = SetProtocolRequest,
+    responses((status = 200, description = "Done: `{}`"), (status = 400, body = mero_api::ErrorBody),
+        (status = 403, body = mero_api::ErrorBody), (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn set_context_protocol(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let req: SetProtocolRequest = json_body(&body)?;
+    let ctx = mero_api::ids::parse_b58(&id, "context id")
+        .map_err(|m| ApiError::bad("InvalidContextId", m))?;
+    node.membership()
+        .set_context_protocol(&mero_node::ContextId(ctx), protocol(&req.protocol)?)
+        .await?;
+    Ok(Json(serde_json::json!({})))
+}
+
+/// The chain protocol of each namespace and context this node is in.
+#[utoipa::path(get, path = "/admin-api/protocols", tag = "contexts",
+    responses((status = 200, body = Protocols)))]
+pub(crate) async fn protocols(State(node): State<Node>) -> ApiResult<Json<Data<Protocols>>> {
+    let (namespaces, contexts) = node.membership().protocols();
+    Ok(Json(Data::new(Protocols {
+        namespaces: namespaces
+            .iter()
+            .map(|(id, p)| (hex32(id), p.to_string()))
+            .collect(),
+        contexts: contexts
+            .iter()
+            .map(|(id, p)| (mero_api::ids::b58(id), p.to_string()))
+            .collect(),
+    })))
 }

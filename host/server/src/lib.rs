@@ -110,6 +110,9 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         chains::challenge,
         chains::prove,
         chains::list,
+        chains::set_namespace_protocol,
+        chains::set_context_protocol,
+        chains::protocols,
         contexts::identities,
         contexts::identities_owned,
         contexts::storage,
@@ -419,6 +422,15 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
             "/admin-api/namespaces/{id}/chain-identities",
             post(chains::prove).get(chains::list),
         )
+        .route(
+            "/admin-api/namespaces/{id}/protocol",
+            axum::routing::put(chains::set_namespace_protocol),
+        )
+        .route(
+            "/admin-api/contexts/{id}/protocol",
+            axum::routing::put(chains::set_context_protocol),
+        )
+        .route("/admin-api/protocols", get(chains::protocols))
         .route(
             "/admin-api/namespaces/{id}/groups",
             post(admin::create_group).get(admin::list_groups),

@@ -464,6 +464,18 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
             json(json!({"chain": "stellar", "account": stellar, "signature": signature})),
         ),
         row(
+            "PUT",
+            "/admin-api/namespaces/{id}/protocol",
+            format!("/admin-api/namespaces/{ns}/protocol"),
+            json(json!({"protocol": "ethereum"})),
+        ),
+        row(
+            "PUT",
+            "/admin-api/contexts/{id}/protocol",
+            format!("/admin-api/contexts/{ctx}/protocol"),
+            json(json!({"protocol": "near"})),
+        ),
+        row(
             "POST",
             "/admin-api/contexts",
             "/admin-api/contexts".into(),

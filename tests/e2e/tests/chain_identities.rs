@@ -113,3 +113,63 @@ fn a_member_proves_an_ethereum_account_and_every_node_verifies_it() {
     n2.meroctl_fails(&args, "chain identity proof refused");
     assert_eq!(identities(&n2, &ns).len(), 1);
 }
+
+#[test]
+fn namespaces_and_contexts_record_their_protocol_in_governance() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (app, _, _) = n1.setup(mero_fixtures::KV_STORE);
+
+    let made = n1.meroctl_json(&["namespace", "create", "-a", &app, "--protocol", "stellar"]);
+    let ns = made["namespaceId"].as_str().unwrap().to_string();
+    let first = made["contextId"].as_str().unwrap().to_string();
+    let near = n1.meroctl_json(&[
+        "context",
+        "create",
+        "-a",
+        &app,
+        "--group-id",
+        &ns,
+        "--protocol",
+        "near",
+    ])["contextId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The first context inherits the namespace's; the other has its own.
+    let got = n1.meroctl_json(&["context", "get", &near]);
+    assert_eq!(got["protocol"], "near", "{got}");
+    let got = n1.meroctl_json(&["context", "get", &first]);
+    assert_eq!(got["protocol"], "stellar", "{got}");
+    let table = n1.meroctl_ok(&["context", "ls"]);
+    assert!(
+        table.contains("Protocol") && table.contains("near"),
+        "{table}"
+    );
+
+    // Set once: a change is refused.
+    let (status, v) = n1.request(
+        "PUT",
+        &format!("/admin-api/namespaces/{ns}/protocol"),
+        Some(r#"{"protocol":"icp"}"#),
+    );
+    assert_eq!(status, 403, "{v}");
+    let (status, v) = n1.request(
+        "PUT",
+        &format!("/admin-api/contexts/{near}/protocol"),
+        Some(r#"{"protocol":"bitcoin"}"#),
+    );
+    assert_eq!(
+        (status, v["type"].as_str()),
+        (400, Some("InvalidProtocol")),
+        "{v}"
+    );
+
+    // Another member's node folds the same governance.
+    n2.meroctl_json(&["namespace", "join", &ns, &n1.invite(&ns, &[])]);
+    wait_until("node2 to learn the protocols", CONVERGE, || {
+        let (_, v) = n2.request("GET", "/admin-api/protocols", None);
+        v["data"]["contexts"][&near] == "near" && v["data"]["namespaces"][&ns] == "stellar"
+    });
+}

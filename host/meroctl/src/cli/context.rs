@@ -35,6 +35,10 @@ pub(super) enum ContextCmd {
         /// An alias for the context.
         #[arg(long)]
         name: Option<String>,
+        /// The chain protocol it is associated with: near, ethereum, icp or
+        /// stellar (recorded in governance; set once).
+        #[arg(long)]
+        protocol: Option<String>,
     },
     /// Lists contexts.
     Ls,
@@ -86,6 +90,7 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: ContextCmd) -> Resul
             group_id,
             params,
             name,
+            protocol,
         } => {
             let body = CreateContextRequest {
                 application_id,
@@ -97,6 +102,14 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: ContextCmd) -> Resul
             };
             let made: Data<CreateContextData> = client.post("/admin-api/contexts", &body).await?;
             let made = made.data;
+            if let Some(protocol) = protocol {
+                let _: IgnoredAny = client
+                    .put(
+                        &format!("/admin-api/contexts/{}/protocol", made.context_id),
+                        &mero_api::chains::SetProtocolRequest { protocol },
+                    )
+                    .await?;
+            }
             if let Some(alias) = &name {
                 let body = CreateContextAlias {
                     alias: alias.clone(),
@@ -115,7 +128,14 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: ContextCmd) -> Resul
         }
         ContextCmd::Ls => {
             let all: Data<ContextList> = client.get("/admin-api/contexts").await?;
-            out.write(&all.data.contexts)
+            let protocols = protocols(client).await?;
+            let rows: Vec<ContextRow> = all
+                .data
+                .contexts
+                .into_iter()
+                .map(|c| ContextRow::new(c, &protocols))
+                .collect();
+            out.write(&rows)
         }
         ContextCmd::Get { context, what } => {
             if what != "info" {
@@ -125,7 +145,7 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: ContextCmd) -> Resul
             }
             let ctx = resolve(client, &context).await?;
             let c: Data<Context> = client.get(&format!("/admin-api/contexts/{ctx}")).await?;
-            out.write(&c.data)
+            out.write(&ContextRow::new(c.data, &protocols(client).await?))
         }
         ContextCmd::Watch {
             context,
@@ -194,27 +214,68 @@ impl Report for ContextCreated {
     }
 }
 
-impl Report for Vec<Context> {
+/// The chain protocols of the node's namespaces and contexts.
+async fn protocols(client: &Client) -> Result<mero_api::chains::Protocols, ClientError> {
+    let p: Data<mero_api::chains::Protocols> = client.get("/admin-api/protocols").await?;
+    Ok(p.data)
+}
+
+/// A context as `ls` and `get` print it: the node's fields and its chain
+/// protocol (`protocol`, absent if none).
+#[derive(serde::Serialize)]
+pub(crate) struct ContextRow {
+    #[serde(flatten)]
+    context: Context,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protocol: Option<String>,
+}
+
+impl ContextRow {
+    fn new(context: Context, protocols: &mero_api::chains::Protocols) -> ContextRow {
+        let protocol = protocols.contexts.get(&context.id).cloned();
+        ContextRow { context, protocol }
+    }
+}
+
+impl Report for Vec<ContextRow> {
+    /// The README's columns, and Protocol where a context has one.
     fn table(&self) -> Table {
-        list(
-            &[
-                "Context ID",
-                "Name",
-                "Application ID",
-                "Version",
-                "Root Hash",
-            ],
-            self,
-            |c| {
-                vec![
-                    c.id.clone(),
-                    c.name.clone().unwrap_or_default(),
-                    c.application_id.clone(),
-                    c.application_version.clone().unwrap_or_default(),
-                    c.root_hash.clone(),
-                ]
-            },
-        )
+        let with_protocol = self.iter().any(|r| r.protocol.is_some());
+        let mut header = vec![
+            "Context ID",
+            "Name",
+            "Application ID",
+            "Version",
+            "Root Hash",
+        ];
+        if with_protocol {
+            header.push("Protocol");
+        }
+        list(&header, self, |r| {
+            let c = &r.context;
+            let mut row = vec![
+                c.id.clone(),
+                c.name.clone().unwrap_or_default(),
+                c.application_id.clone(),
+                c.application_version.clone().unwrap_or_default(),
+                c.root_hash.clone(),
+            ];
+            if with_protocol {
+                row.push(r.protocol.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
+        })
+    }
+}
+
+impl Report for ContextRow {
+    fn table(&self) -> Table {
+        let mut t = self.context.table();
+        t.add_row(vec![
+            "Protocol".to_string(),
+            self.protocol.clone().unwrap_or_else(|| "-".into()),
+        ]);
+        t
     }
 }
 
@@ -281,7 +342,11 @@ mod tests {
 
     #[test]
     fn a_context_list_has_the_readmes_columns() {
-        let shown = vec![context("Ctx1", None), context("Ctx2", Some("kv"))].human();
+        let row = |c| ContextRow {
+            context: c,
+            protocol: None,
+        };
+        let shown = vec![row(context("Ctx1", None)), row(context("Ctx2", Some("kv")))].human();
         let lines: Vec<&str> = shown.lines().collect();
         assert_eq!(
             lines[1],
@@ -295,6 +360,25 @@ mod tests {
             lines[5],
             "│ Ctx2       ┆ kv   ┆ App1           ┆ 0.0.0   ┆ Root1     │"
         );
+    }
+
+    #[test]
+    fn a_context_list_shows_protocols_when_a_context_has_one() {
+        let rows = vec![
+            ContextRow {
+                context: context("Ctx1", None),
+                protocol: Some("near".into()),
+            },
+            ContextRow {
+                context: context("Ctx2", None),
+                protocol: None,
+            },
+        ];
+        let shown = rows.human();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines[1].ends_with("┆ Root Hash ┆ Protocol │"), "{shown}");
+        assert!(lines[3].ends_with("┆ near     │"), "{shown}");
+        assert!(lines[5].ends_with("┆ -        │"), "{shown}");
     }
 
     #[test]

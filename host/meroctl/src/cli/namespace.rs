@@ -31,6 +31,10 @@ pub(super) enum NamespaceCmd {
         /// JSON arguments of the first context's init.
         #[arg(long)]
         params: Option<String>,
+        /// The chain protocol it is associated with: near, ethereum, icp or
+        /// stellar (recorded in governance; its contexts inherit it).
+        #[arg(long)]
+        protocol: Option<String>,
     },
     /// Lists namespaces with their contexts' app versions.
     Ls,
@@ -153,6 +157,7 @@ pub(super) async fn run(
             application_id,
             name,
             params,
+            protocol,
         } => {
             let body = CreateNamespaceRequest {
                 application_id,
@@ -162,6 +167,14 @@ pub(super) async fn run(
             };
             let made: Data<CreateNamespaceData> =
                 client.post("/admin-api/namespaces", &body).await?;
+            if let Some(protocol) = protocol {
+                let _: serde::de::IgnoredAny = client
+                    .put(
+                        &format!("/admin-api/namespaces/{}/protocol", made.data.namespace_id),
+                        &mero_api::chains::SetProtocolRequest { protocol },
+                    )
+                    .await?;
+            }
             out.write(&made.data)
         }
         NamespaceCmd::Ls => {

@@ -224,6 +224,15 @@ pub enum Body {
         /// The signature and, where the account does not give it, the key.
         proof: mero_chains::Proof,
     },
+    /// The chain protocol the namespace or one of its contexts is
+    /// associated with (the seed's "Multi-Chain Integration"); set once,
+    /// by its creator (or an admin), when it is created.
+    ProtocolSet {
+        /// The namespace id, or a context's.
+        target: [u8; 32],
+        /// NEAR, Ethereum, ICP or Stellar.
+        protocol: mero_chains::Chain,
+    },
 }
 
 /// What a member follows in a group. Members follow contexts unless they
@@ -501,6 +510,8 @@ pub struct Namespace {
     pub chain_identities: BTreeMap<[u8; 32], Vec<mero_chains::ChainIdentity>>,
     /// Chain challenge nonces used: a challenge proves once (no replay).
     pub chain_nonces: BTreeSet<[u8; 32]>,
+    /// The protocol of the namespace and of its contexts, by id.
+    pub protocols: BTreeMap<[u8; 32], mero_chains::Chain>,
     /// Every applied op.
     pub ops: HashMap<OpId, SignedOp>,
     /// Ops no applied op names as a parent.
@@ -1272,6 +1283,9 @@ impl Namespace {
                 crate::chains::check(self, op, challenge, proof, verify_invitation)
                     .map_err(Refused::Invalid)?;
             }
+            Body::ProtocolSet { target, .. } => {
+                crate::chains::check_protocol(self, op, target).map_err(Refused::Invalid)?;
+            }
         }
         Ok(())
     }
@@ -1472,6 +1486,10 @@ impl Namespace {
             }
             Body::ChainIdentityProven { challenge, proof } => {
                 crate::chains::fold(self, op, challenge, proof);
+            }
+            Body::ProtocolSet { target, protocol } => {
+                // Set once: a concurrent second setting loses in fold order.
+                self.protocols.entry(*target).or_insert(*protocol);
             }
         }
     }
