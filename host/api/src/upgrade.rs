@@ -228,3 +228,24 @@ pub struct AbortMigrationResponse {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub committed_group_ids: Vec<String>,
 }
+
+/// `POST /admin-api/contexts/:id/resync` (a body is optional: `{}` or none
+/// means `force: false`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResyncRequest {
+    /// Drop this node's replicated state of the context even though it has
+    /// DAG heads of its own (its private storage is kept).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// The answer of `resync` (flat, as upstream).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResyncResponse {
+    /// The context, as it was asked for.
+    pub context_id: String,
+    /// A member's snapshot was taken.
+    pub resync_started: bool,
+}

@@ -22,6 +22,9 @@ pub(crate) struct Work {
     pub(crate) heads: Vec<DeltaId>,
     pub(crate) created: bool,
     pub(crate) deleted: bool,
+    /// With `deleted`: only its replicated state goes (a resync), `meta`
+    /// stays as its record.
+    pub(crate) reset: bool,
     pub(crate) deltas: u64,
     /// A snapshot was joined: the heads are written as a whole.
     pub(crate) joined: bool,
@@ -197,6 +200,7 @@ impl Batch {
                     heads: c.heads,
                     created: false,
                     deleted: false,
+                    reset: false,
                     deltas: 0,
                     joined: false,
                     meta_changed: false,
@@ -220,6 +224,7 @@ impl Batch {
                         },
                         created: false,
                         deleted: false,
+                        reset: false,
                         deltas: 0,
                         joined: false,
                         meta_changed: false,
@@ -247,6 +252,7 @@ impl Batch {
                 heads: Vec::new(),
                 created: false,
                 deleted: true,
+                reset: false,
                 deltas: 0,
                 joined: false,
                 meta_changed: false,

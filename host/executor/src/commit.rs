@@ -89,7 +89,10 @@ fn commit(
     let mut w = store.write()?;
     let mut roots = Roots::default();
     for (ctx, work) in &batch.work {
-        if work.deleted {
+        if work.deleted && work.reset {
+            w.reset_context(ctx)?;
+            w.put_context_meta(&work.meta)?;
+        } else if work.deleted {
             w.delete_context(ctx)?;
         } else if work.created {
             w.put_context_meta(&work.meta)?;

@@ -388,7 +388,32 @@ impl Executor {
     /// Deletes a context and everything stored for it on this node.
     pub async fn delete_context(&self, ctx: ContextId) -> Result<bool, ExecError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Delete { ctx, reply }, rx).await
+        self.send(
+            Job::Delete {
+                ctx,
+                keep: None,
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// Drops a context's replicated state (entries and DAG) and makes
+    /// `meta` its record, keeping its private storage; a snapshot joined
+    /// next fills it again. Returns whether it existed (if not, nothing is
+    /// done). Jobs on it queued meanwhile fail with a retryable error.
+    pub async fn reset_context(&self, meta: ContextMeta) -> Result<bool, ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Job::Delete {
+                ctx: meta.id,
+                keep: Some(Box::new(meta)),
+                reply,
+            },
+            rx,
+        )
+        .await
     }
 }
 

@@ -148,8 +148,11 @@ pub(crate) enum Job {
         app: Arc<App>,
         reply: oneshot::Sender<Result<ContextCreated, ExecError>>,
     },
+    /// Deletes a context; with `keep`, resets it instead: its replicated
+    /// state goes, its private storage stays, `keep` is its new record.
     Delete {
         ctx: ContextId,
+        keep: Option<Box<ContextMeta>>,
         reply: oneshot::Sender<Result<bool, ExecError>>,
     },
     /// Finish everything queued before, then stop.

@@ -369,9 +369,15 @@ impl Worker {
                     });
                 }
             }
-            Job::Delete { ctx, reply } => {
+            Job::Delete { ctx, keep, reply } => {
                 let existed = batch.exists(&ctx);
                 batch.delete(ctx);
+                if let (true, Some(meta)) = (existed, keep)
+                    && let Some(w) = batch.work.get_mut(&ctx)
+                {
+                    w.meta = *meta;
+                    w.reset = true;
+                }
                 batch.answers.push(Answer::Delete { reply, existed });
             }
         }

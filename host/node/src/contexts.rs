@@ -4,6 +4,7 @@
 
 use mero_crdt::{ContextId, DeltaId, Hash};
 use mero_executor::{CallOutcome, ExecError, NewContext};
+use mero_network::PeerId;
 use mero_runtime::Intent;
 use mero_store::ContextMeta;
 use sha2::{Digest, Sha256};
@@ -11,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::authz;
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
-use crate::governance::{Body, scoped_id};
+use crate::governance::{Body, Namespace, scoped_id};
 use crate::node::Node;
 use crate::sync::{context_topic, peer_of};
 
@@ -186,16 +187,7 @@ impl Node {
             .app_of(&group)
             .cloned()
             .ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
-        let connected = self.inner.peers.connected().await;
-        // Snapshots are trusted state: take them only from members that may
-        // write.
-        let peers: Vec<_> = state
-            .members
-            .keys()
-            .filter(|k| **k != me && authz::may_author(&state, k, ctx))
-            .filter_map(peer_of)
-            .filter(|p| connected.contains(p))
-            .collect();
+        let peers = self.snapshot_peers(&state, ctx).await;
         self.ensure_app(&app, &peers).await?;
         let record = self
             .inner
@@ -225,27 +217,125 @@ impl Node {
             .await?;
         drop(state);
         self.inner.peers.subscribe(&context_topic(ctx)).await;
-        let replication = &self.inner.replication;
-        let mut last = None;
-        for p in &peers {
-            match replication.join_from(*p, *ctx).await {
-                Ok(()) => {
-                    replication.publish_snapshot_joined(ctx);
-                    last = None;
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        if let Some(e) = last {
+        if let Err(e) = self.join_snapshot(ctx, &peers, None).await {
             // Anti-entropy keeps trying; the context exists already.
             tracing::warn!(error = %e, "no peer sent a snapshot yet");
+        }
+        Ok(())
+    }
+
+    /// The connected members `ctx`'s snapshots may come from: snapshots are
+    /// trusted state, so only members that may write it.
+    async fn snapshot_peers(&self, state: &Namespace, ctx: &ContextId) -> Vec<PeerId> {
+        let me = self.public_key();
+        let connected = self.inner.peers.connected().await;
+        state
+            .members
+            .keys()
+            .filter(|k| **k != me && authz::may_author(state, k, ctx))
+            .filter_map(peer_of)
+            .filter(|p| connected.contains(p))
+            .collect()
+    }
+
+    /// Joins the first snapshot of `ctx` one of `peers` sends; with
+    /// `replace`, dropping the context's replicated state right before (so
+    /// that a peer that sends none leaves it as it was).
+    async fn join_snapshot(
+        &self,
+        ctx: &ContextId,
+        peers: &[PeerId],
+        replace: Option<ContextMeta>,
+    ) -> Result<()> {
+        let replication = &self.inner.replication;
+        let mut last = NodeError::conflict("NoMembers", "no member that may write it is connected");
+        let mut joined = false;
+        for p in peers {
+            match replication.join_from(*p, *ctx, replace.clone()).await {
+                Ok(()) => {
+                    replication.publish_snapshot_joined(ctx);
+                    joined = true;
+                    break;
+                }
+                Err(e) => {
+                    last = NodeError::conflict(
+                        "SnapshotRefused",
+                        format!("no member sent a snapshot this node could take: {e}"),
+                    )
+                }
+            }
         }
         replication.set_status(ctx, |s| {
             s.state = "idle";
             s.last_sync_millis = Some(mero_crdt::hlc::wall_millis());
         });
-        Ok(())
+        if joined { Ok(()) } else { Err(last) }
+    }
+
+    /// Takes a member's state of `ctx` anew (upstream's `resync`, the
+    /// operator's tool for a copy that went astray). Refused while this
+    /// node has DAG heads of its own unless `force`: then its replicated
+    /// state (entries and DAG) is dropped once a member's snapshot arrived,
+    /// its private storage kept, the context moved to the version its group
+    /// runs now, and the snapshot joined. Refused, changing nothing, when
+    /// no member that may write it is connected or sends one.
+    pub async fn resync_context(&self, ctx: &ContextId, force: bool) -> Result<()> {
+        let _one = self.inner.joining.lock().await;
+        let snap = self.inner.store.snapshot()?;
+        let meta = snap
+            .context_meta(ctx)?
+            .ok_or_else(|| NodeError::not_found("ContextNotFound", "Context not found"))?;
+        if !snap.heads(ctx)?.is_empty() && !force {
+            return Err(NodeError::conflict(
+                "LocalStateExists",
+                "this node has DAG heads of its own for the context: pass force to drop its \
+                 replicated state (private storage is kept) and take a member's",
+            ));
+        }
+        drop(snap);
+        let state = meta
+            .group
+            .and_then(|g| self.inner.members.get(&g))
+            .ok_or_else(|| NodeError::not_found("ContextNotFound", "no namespace holds it"))?;
+        authz::may_read(&state, &self.public_key(), ctx).map_err(|_| authz::Denied::NotInGroup)?;
+        let peers = self.snapshot_peers(&state, ctx).await;
+        if peers.is_empty() {
+            return Err(NodeError::conflict(
+                "NoMembers",
+                "no member that may write the context is connected: nothing to resync from",
+            ));
+        }
+        let group = state.contexts.get(&ctx.0).map_or(state.id, |r| r.group);
+        let app = state
+            .app_of(&group)
+            .cloned()
+            .ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
+        drop(state);
+        let mut replace = None;
+        if force {
+            self.ensure_app(&app, &peers).await?;
+            let record = self
+                .inner
+                .store
+                .snapshot()?
+                .application(&app.id)?
+                .ok_or_else(|| NodeError::Internal("application vanished".into()))?;
+            let loaded = self
+                .inner
+                .exec
+                .app(&self.inner.store.snapshot()?, &app.blob)
+                .await?;
+            replace = Some(ContextMeta {
+                application: app.id,
+                blob: app.blob,
+                app_version: record.version,
+                state_version: loaded.description().state_version,
+                last_hlc: Default::default(),
+                delta_count: 0,
+                ..meta
+            });
+        }
+        self.join_snapshot(ctx, &peers, replace).await
     }
 
     fn info(&self, snap: &mero_store::Snapshot, meta: ContextMeta) -> Result<ContextInfo> {

@@ -12,11 +12,12 @@ use mero_api::ids::{b58, hex32};
 use mero_api::upgrade::{
     AbortMigrationResponse, ApplicationVersion, CascadeStatusEntry, ContextUpgradeStatus,
     GroupUpgradeStatus, MemberMigrationReport, MemberMigrationStatus, MigrationRollup,
-    MigrationStatusResponse, UpgradeGroupRequest, UpgradeGroupResponse,
+    MigrationStatusResponse, ResyncRequest, ResyncResponse, UpgradeGroupRequest,
+    UpgradeGroupResponse,
 };
 use mero_node::{Node, Phase, UpgradeStatus};
 
-use crate::admin::{application_id, group_id, json_body};
+use crate::admin::{application_id, context_id, group_id, json_body};
 use crate::error::ApiResult;
 
 /// Upstream's counters are `null` once an upgrade completed.
@@ -212,6 +213,36 @@ pub(crate) async fn abort_migration(
         aborted: outcome.aborted,
         aborted_group_ids: outcome.aborted_groups.iter().map(hex32).collect(),
         committed_group_ids: outcome.committed_groups.iter().map(hex32).collect(),
+    }))
+}
+
+/// Takes a member's state of the context anew: the operator's tool for a
+/// copy that went astray. Refused (409 `LocalStateExists`) while this node
+/// has DAG heads of its own unless `force`, which drops its replicated
+/// state (private storage is kept) first; refused, changing nothing, when
+/// no member is connected to take it from (409 `NoMembers`).
+#[utoipa::path(post, path = "/admin-api/contexts/{id}/resync", tag = "contexts",
+    params(("id" = String, Path, description = "Base58 context id")),
+    request_body(content = ResyncRequest, description = "Optional"),
+    responses((status = 200, body = ResyncResponse),
+        (status = 400, body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody),
+        (status = 409, description = "Local heads without force, or nobody to resync from", body = mero_api::ErrorBody)))]
+pub(crate) async fn resync_context(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ResyncResponse>> {
+    let ctx = context_id(&id)?;
+    let req: ResyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ResyncRequest::default()
+    } else {
+        json_body(&body)?
+    };
+    node.resync_context(&ctx, req.force).await?;
+    Ok(Json(ResyncResponse {
+        context_id: id,
+        resync_started: true,
     }))
 }
 

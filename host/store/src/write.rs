@@ -410,6 +410,18 @@ impl<'e> WriteTxn<'e> {
         self.delete_prefix(Table::Governance, ns)
     }
 
+    /// Drops a context's replicated state (entries, DAG, pending handlers),
+    /// keeping its private storage and its record: what a resync replaces
+    /// with a member's snapshot.
+    pub fn reset_context(&mut self, ctx: &ContextId) -> Result<()> {
+        for t in Table::PER_CONTEXT {
+            if t != Table::Private {
+                self.delete_prefix(t, &ctx.0)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes a context and everything stored for it.
     pub fn delete_context(&mut self, ctx: &ContextId) -> Result<bool> {
         for t in Table::PER_CONTEXT {

@@ -65,3 +65,65 @@ fn a_node_offline_across_three_releases_climbs_the_ladder_and_converges() {
         json!({"counter": "4"}),
     );
 }
+
+/// `context resync`, the operator's tool: refused while the node has heads
+/// of its own, then with `--force` the node drops its replicated state and
+/// takes a member's, keeping its private storage; refused, changing
+/// nothing, when no member is there to take it from.
+#[test]
+fn resync_takes_a_members_state_and_keeps_private_storage() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"team"}"#));
+    n1.call(
+        &ctx,
+        "add_task",
+        json!({"id": "t1", "title": "ship", "column": "todo"}),
+    );
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    n2.call(&ctx, "save_draft", json!({"text": "node2's own"}));
+    n2.call(
+        &ctx,
+        "add_task",
+        json!({"id": "t2", "title": "test", "column": "todo"}),
+    );
+    let root = assert_converged(&[&n1, &n2], &ctx);
+
+    n2.meroctl_fails(&["context", "resync", &ctx], "LocalStateExists");
+    let done = n2.meroctl_json(&["context", "resync", &ctx, "--force"]);
+    assert_eq!(done, json!({"contextId": ctx, "resyncStarted": true}));
+    // Node1's state, whole; node2's draft, kept.
+    assert_eq!(n2.root(&ctx).unwrap(), root);
+    assert_eq!(
+        n2.call(&ctx, "board", json!({})),
+        n1.call(&ctx, "board", json!({}))
+    );
+    assert_eq!(n2.call(&ctx, "draft", json!({})), json!("node2's own"));
+    // It writes on, and node1 takes it.
+    n2.call(
+        &ctx,
+        "add_task",
+        json!({"id": "t3", "title": "after", "column": "todo"}),
+    );
+    assert_converged(&[&n1, &n2], &ctx);
+
+    // With node1 gone, nobody sends a snapshot: refused, nothing dropped.
+    let before = assert_converged(&[&n1, &n2], &ctx);
+    let mut n1 = n1;
+    n1.stop();
+    let resync = || {
+        n2.request(
+            "POST",
+            &format!("/admin-api/contexts/{ctx}/resync"),
+            Some(r#"{"force": true}"#),
+        )
+    };
+    wait_until("node2 to see no member to resync from", CONVERGE, || {
+        let (code, v) = resync();
+        assert_eq!(code, 409, "{v}");
+        assert_eq!(n2.root(&ctx).unwrap(), before, "nothing dropped");
+        v["type"] == "NoMembers"
+    });
+    assert_eq!(n2.call(&ctx, "draft", json!({})), json!("node2's own"));
+    n2.meroctl_fails(&["context", "resync", "nope"], "");
+}

@@ -1,6 +1,6 @@
 //! merobox's migration steps: `cascade_namespace_application`,
-//! `get_cascade_status`, `get_migration_status`, `abort_migration` and the
-//! two asserts that poll them. The summaries keep merobox's keys (its
+//! `get_cascade_status`, `get_migration_status`, `abort_migration`,
+//! `resync_context` and the two asserts that poll the statuses. The summaries keep merobox's keys (its
 //! workflows' `outputs:` name them); `migration-status`'s is recomputed
 //! from the member rows, as merobox does, and a key the node left out stays
 //! out rather than turning into 0.
@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use mero_api::upgrade::UpgradeGroupRequest;
+use mero_api::upgrade::{ResyncRequest, UpgradeGroupRequest};
 use serde_json::{Map, Value, json};
 
 use super::steps::{Cfg, Runner, StepError, data, pause_within, within};
@@ -203,6 +203,17 @@ impl Runner<'_> {
                     )
                     .await,
                     "aborting the migration",
+                )
+            }
+            "resync_context" => {
+                let ctx = cfg.str("context_id")?;
+                let body = ResyncRequest {
+                    force: cfg.bool("force", false)?,
+                };
+                data(
+                    c.post::<Value>(&format!("/admin-api/contexts/{ctx}/resync"), &body)
+                        .await,
+                    "resyncing the context",
                 )
             }
             "assert_cascade_complete" | "assert_migration_complete" => {

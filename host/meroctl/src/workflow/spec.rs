@@ -142,15 +142,6 @@ enum K {
     Steps,
 }
 
-/// Whether the runner runs a step type.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Support {
-    Yes,
-    /// Parsed and checked, then refused: it needs a node feature that is
-    /// not there yet.
-    NotYet(&'static str),
-}
-
 type Fields = &'static [(&'static str, K, bool)];
 
 /// Keys every step may have.
@@ -167,14 +158,12 @@ const COMMON: Fields = &[
     ("retry_interval", K::Num, false),
 ];
 
-/// A step type as written: its canonical name, whether it runs, its keys.
-fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
+/// A step type as written: its canonical name and its keys.
+fn step_spec(ty: &str) -> Option<(&'static str, Fields)> {
     use K::*;
-    use Support::*;
-    let spec: (&'static str, Support, Fields) = match ty {
+    let spec: (&'static str, Fields) = match ty {
         "install_application" => (
             "install_application",
-            Yes,
             &[
                 ("node", Node, true),
                 ("path", Str, false),
@@ -191,12 +180,10 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 "get_application" => "get_application",
                 _ => "list_application_versions",
             },
-            Yes,
             &[("node", Node, true), ("application_id", Str, true)],
         ),
         "create_namespace" | "create_group" => (
             "create_namespace",
-            Yes,
             &[
                 ("node", Node, true),
                 ("application_id", Str, true),
@@ -210,7 +197,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         | "invite_identity"
         | "invite_open" => (
             "create_namespace_invitation",
-            Yes,
             &[
                 ("node", Node, true),
                 ("namespace_id", Str, false),
@@ -222,7 +208,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "join_namespace" | "join_group" | "join" | "join_open" => (
             "join_namespace",
-            Yes,
             &[
                 ("node", Node, true),
                 ("namespace_id", Str, false),
@@ -232,7 +217,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "create_group_in_namespace" => (
             "create_group_in_namespace",
-            Yes,
             &[
                 ("node", Node, true),
                 ("namespace_id", Str, true),
@@ -247,7 +231,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 "create_identity" => "create_identity",
                 _ => "node_identity",
             },
-            Yes,
             &[("node", Node, true)],
         ),
         "list_namespace_groups" | "leave_namespace" | "delete_namespace" => (
@@ -256,12 +239,10 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 "leave_namespace" => "leave_namespace",
                 _ => "delete_namespace",
             },
-            Yes,
             &[("node", Node, true), ("namespace_id", Str, true)],
         ),
         "set_subgroup_visibility" | "set_default_visibility" => (
             "set_subgroup_visibility",
-            Yes,
             &[
                 ("node", Node, true),
                 ("group_id", Str, true),
@@ -280,12 +261,10 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 "get_group_upgrade_status" => "get_group_upgrade_status",
                 _ => "retry_group_upgrade",
             },
-            Yes,
             &[("node", Node, true), ("group_id", Str, true)],
         ),
         "create_context" => (
             "create_context",
-            Yes,
             &[
                 ("node", Node, true),
                 ("application_id", Str, true),
@@ -300,12 +279,10 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
             } else {
                 "delete_context"
             },
-            Yes,
             &[("node", Node, true), ("context_id", Str, true)],
         ),
         "create_mesh" => (
             "create_mesh",
-            Yes,
             &[
                 ("context_node", Node, true),
                 ("application_id", Str, true),
@@ -316,7 +293,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "call" => (
             "call",
-            Yes,
             &[
                 ("node", Node, true),
                 ("context_id", Str, true),
@@ -332,14 +308,9 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 ("timeout", Num, false),
             ],
         ),
-        "wait" => (
-            "wait",
-            Yes,
-            &[("seconds", Num, true), ("message", Str, false)],
-        ),
+        "wait" => ("wait", &[("seconds", Num, true), ("message", Str, false)]),
         "wait_for_sync" => (
             "wait_for_sync",
-            Yes,
             &[
                 ("nodes", Nodes, true),
                 ("context_id", Str, false),
@@ -353,14 +324,9 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 ("expect", Map, false),
             ],
         ),
-        "repeat" => (
-            "repeat",
-            Yes,
-            &[("count", Int, true), ("steps", Steps, true)],
-        ),
+        "repeat" => ("repeat", &[("count", Int, true), ("steps", Steps, true)]),
         "parallel" => (
             "parallel",
-            Yes,
             &[
                 ("groups", List, true),
                 ("mode", Str, false),
@@ -369,7 +335,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "script" => (
             "script",
-            Yes,
             &[
                 ("script", Str, true),
                 ("target", Str, false),
@@ -379,13 +344,11 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "assert" => (
             "assert",
-            Yes,
             &[("statements", List, true), ("non_blocking", Bool, false)],
         ),
-        "json_assert" => ("json_assert", Yes, &[("statements", List, true)]),
+        "json_assert" => ("json_assert", &[("statements", List, true)]),
         "assert_api_response" => (
             "assert_api_response",
-            Yes,
             &[
                 ("node", Node, true),
                 ("path", Str, true),
@@ -396,7 +359,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "assert_log_present" => (
             "assert_log_present",
-            Yes,
             &[
                 ("nodes", Nodes, true),
                 ("patterns", List, true),
@@ -408,7 +370,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "assert_log_absent" => (
             "assert_log_absent",
-            Yes,
             &[
                 ("nodes", Nodes, true),
                 ("patterns", List, true),
@@ -423,7 +384,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
             } else {
                 "remove_group_members"
             },
-            Yes,
             &[
                 ("node", Node, true),
                 ("group_id", Str, true),
@@ -432,7 +392,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "update_member_role" => (
             "update_member_role",
-            Yes,
             &[
                 ("node", Node, true),
                 ("group_id", Str, true),
@@ -442,7 +401,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "set_member_capabilities" => (
             "set_member_capabilities",
-            Yes,
             &[
                 ("node", Node, true),
                 ("group_id", Str, true),
@@ -452,7 +410,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "get_member_capabilities" => (
             "get_member_capabilities",
-            Yes,
             &[
                 ("node", Node, true),
                 ("group_id", Str, true),
@@ -466,7 +423,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 "pause_node" => "pause_node",
                 _ => "resume_node",
             },
-            Yes,
             &[("nodes", Nodes, false), ("node", Node, false)],
         ),
         "start_node" | "restart_node" => (
@@ -475,7 +431,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
             } else {
                 "restart_node"
             },
-            Yes,
             &[
                 ("nodes", Nodes, false),
                 ("node", Node, false),
@@ -490,12 +445,10 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
             } else {
                 "unpause_container"
             },
-            Yes,
             &[("container", Node, true)],
         ),
         "restart_container" => (
             "restart_container",
-            Yes,
             &[
                 ("container", Node, true),
                 ("wait_healthy", Bool, false),
@@ -504,7 +457,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "upgrade_group" => (
             "upgrade_group",
-            Yes,
             &[
                 ("node", Node, true),
                 ("group_id", Str, true),
@@ -515,7 +467,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "fuzzy_test" => (
             "fuzzy_test",
-            Yes,
             &[
                 ("duration_minutes", Num, false),
                 ("duration_seconds", Num, false),
@@ -530,7 +481,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "cascade_namespace_application" => (
             "cascade_namespace_application",
-            Yes,
             &[
                 ("node", Node, true),
                 ("namespace_id", Str, true),
@@ -543,7 +493,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
                 "get_migration_status" => "get_migration_status",
                 _ => "abort_migration",
             },
-            Yes,
             &[("node", Node, true), ("namespace_id", Str, true)],
         ),
         "assert_cascade_complete" | "assert_migration_complete" => (
@@ -552,7 +501,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
             } else {
                 "assert_migration_complete"
             },
-            Yes,
             &[
                 ("node", Node, true),
                 ("namespace_id", Str, true),
@@ -562,7 +510,6 @@ fn step_spec(ty: &str) -> Option<(&'static str, Support, Fields)> {
         ),
         "resync_context" => (
             "resync_context",
-            NotYet("the node has no resync route yet (issue #20)"),
             &[
                 ("node", Node, true),
                 ("context_id", Str, true),
@@ -1069,7 +1016,7 @@ impl Checker {
             self.problem(n.line, "this step has no `type`");
             return None;
         };
-        let Some((ty, support, fields)) = step_spec(written) else {
+        let Some((ty, fields)) = step_spec(written) else {
             let line = n.get("type").map_or(n.line, |t| t.line);
             if ELSEWHERE.contains(&written) {
                 self.problem(
@@ -1086,12 +1033,6 @@ impl Checker {
         };
         let what = format!("step `{written}`");
         self.keys(n, fields, COMMON, &what);
-        if let Support::NotYet(why) = support {
-            self.problem(
-                n.line,
-                format!("step type `{written}` is not supported yet: {why}"),
-            );
-        }
         self.common(n, &what);
         self.special(ty, n, &what);
         let mut cfg = match n.to_json() {
@@ -1924,6 +1865,41 @@ mod tests {
             "duration_minutes: 0.1\n    context_id: C\n    nodes: [{name: n-1}, {name: n-2, executor_key: K}]\n    operations:\n      - name: op\n        weight: 1\n        steps:\n          - type: call\n            node: '{{random_node}}'\n            context_id: C\n            method: get",
             "fuzzy_test",
         ),
+        (
+            "cascade_namespace_application",
+            "node: n-1\n    namespace_id: N\n    target_application_id: A",
+            "cascade_namespace_application",
+        ),
+        (
+            "get_cascade_status",
+            "node: n-1\n    namespace_id: N",
+            "get_cascade_status",
+        ),
+        (
+            "get_migration_status",
+            "node: n-1\n    namespace_id: N",
+            "get_migration_status",
+        ),
+        (
+            "abort_migration",
+            "node: n-1\n    namespace_id: N",
+            "abort_migration",
+        ),
+        (
+            "assert_cascade_complete",
+            "node: n-1\n    namespace_id: N\n    timeout_seconds: 60\n    poll_interval: 1",
+            "assert_cascade_complete",
+        ),
+        (
+            "assert_migration_complete",
+            "node: n-1\n    namespace_id: N\n    timeout_seconds: 60\n    poll_interval: 1",
+            "assert_migration_complete",
+        ),
+        (
+            "resync_context",
+            "node: n-1\n    context_id: C\n    force: true",
+            "resync_context",
+        ),
     ];
 
     #[test]
@@ -1942,9 +1918,8 @@ mod tests {
         }
         // Every type the runner names is in the table above, once at least.
         for known in KNOWN {
-            let supported = step_spec(known).is_some_and(|(_, s, _)| s == Support::Yes);
             assert!(
-                !supported || EVERY.iter().any(|(t, ..)| t == known),
+                EVERY.iter().any(|(t, ..)| t == known),
                 "`{known}` has no parsing test"
             );
         }
@@ -1952,14 +1927,15 @@ mod tests {
             panic!("repeat lost its steps");
         };
         assert_eq!(inner[0].ty, "wait");
-        let Nested::Ops(ops) = &wf.steps.last().unwrap().nested else {
+        let fuzzy = wf.steps.iter().find(|s| s.ty == "fuzzy_test").unwrap();
+        let Nested::Ops(ops) = &fuzzy.nested else {
             panic!("fuzzy_test lost its operations");
         };
         assert_eq!((ops[0].name.as_str(), ops[0].weight), ("op", 1.0));
     }
 
     #[test]
-    fn migration_steps_parse_and_only_resync_is_refused_as_not_supported_yet() {
+    fn migration_steps_parse_with_their_keys() {
         for (ty, body) in [
             (
                 "cascade_namespace_application",
@@ -1982,16 +1958,7 @@ mod tests {
             ),
         ] {
             let found = problems(&with_steps(&format!("  - type: {ty}\n    {body}\n")));
-            if ty == "resync_context" {
-                assert_eq!(found.len(), 1, "{ty}: {found:?}");
-                assert_eq!(found[0].0, 6, "{ty}");
-                assert!(
-                    found[0].1.contains(&format!("`{ty}` is not supported yet")),
-                    "{ty}: {found:?}"
-                );
-            } else {
-                assert!(found.is_empty(), "{ty}: {found:?}");
-            }
+            assert!(found.is_empty(), "{ty}: {found:?}");
             // Their keys are checked too.
             let found = problems(&with_steps(&format!(
                 "  - type: {ty}\n    {body}\n    colour: red\n"

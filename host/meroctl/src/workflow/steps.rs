@@ -891,7 +891,8 @@ impl<'a> Runner<'a> {
             | "get_migration_status"
             | "abort_migration"
             | "assert_cascade_complete"
-            | "assert_migration_complete" => self.migration_step(step.ty, cfg).await,
+            | "assert_migration_complete"
+            | "resync_context" => self.migration_step(step.ty, cfg).await,
             other => Err(StepError::new(format!(
                 "step type `{other}` is not supported yet"
             ))),

@@ -24,7 +24,7 @@ use std::time::Duration;
 use mero_crdt::{ContextId, Delta, SignedDelta};
 use mero_executor::{Applied, ExecError, Executor};
 use mero_network::{NetworkEvent, PeerId};
-use mero_store::Store;
+use mero_store::{ContextMeta, Store};
 
 use crate::authz;
 use crate::events::{EventBus, Scope};
@@ -327,10 +327,27 @@ impl Replicator {
     async fn run(
         &self,
         session: &mut Session<'_>,
+        step: Step,
+        peer: PeerId,
+        ctx: ContextId,
+        authority: &Authority<'_>,
+    ) -> Result<Ingested, String> {
+        self.run_replacing(session, step, peer, ctx, authority, None)
+            .await
+    }
+
+    /// [`run`](Self::run); with `replace`, the context's replicated state
+    /// is dropped (and `replace` made its record) once the peer's snapshot
+    /// is here, right before it is joined: a peer that sends none leaves it
+    /// as it was.
+    async fn run_replacing(
+        &self,
+        session: &mut Session<'_>,
         mut step: Step,
         peer: PeerId,
         ctx: ContextId,
         authority: &Authority<'_>,
+        mut replace: Option<ContextMeta>,
     ) -> Result<Ingested, String> {
         loop {
             step = match step {
@@ -355,13 +372,20 @@ impl Replicator {
                     if let Some(ns) = self.namespace_of(&ctx) {
                         self.parts.members.pull(ns.id, peer).await;
                     }
-                    let joined = self
-                        .parts
-                        .exec
-                        .join_snapshot(ctx, snapshot)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string());
+                    let reset = match replace.take() {
+                        Some(meta) => self.parts.exec.reset_context(meta).await.map(|_| ()),
+                        None => Ok(()),
+                    };
+                    let joined = match reset {
+                        Ok(()) => self
+                            .parts
+                            .exec
+                            .join_snapshot(ctx, snapshot)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("dropping the replicated state failed: {e}")),
+                    };
                     session.joined(joined)
                 }
                 Step::Done(r) => return r,
@@ -378,12 +402,18 @@ impl Replicator {
     }
 
     /// Fetches `peer`'s snapshot of `ctx` and joins it (a new replica's
-    /// first state).
-    pub(crate) async fn join_from(&self, peer: PeerId, ctx: ContextId) -> Result<(), String> {
+    /// first state); with `replace`, the context's replicated state is
+    /// dropped first, once the snapshot arrived (a resync).
+    pub(crate) async fn join_from(
+        &self,
+        peer: PeerId,
+        ctx: ContextId,
+        replace: Option<ContextMeta>,
+    ) -> Result<(), String> {
         let mut session = Session::catch_up(ctx, &self.pending);
         let first = session.snapshot();
         let authority = self.authority(&ctx);
-        self.run(&mut session, first, peer, ctx, &authority)
+        self.run_replacing(&mut session, first, peer, ctx, &authority, replace)
             .await
             .map(|_| ())
     }

@@ -333,8 +333,9 @@ impl Node {
             if upgraded {
                 return Err(NodeError::conflict(
                     "UpgradeCommitted",
-                    "nothing to abort: the upgrade has committed for every group (a committed \
-                     group completes on every node); the way back is a forward upgrade",
+                    "nothing to abort: every group's upgrade has committed (a committed group \
+                     completes on every node) or an earlier abort left it; the way back is a \
+                     forward upgrade",
                 ));
             }
             return Ok(outcome);
