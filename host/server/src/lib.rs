@@ -131,6 +131,7 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         upgrade::cascade_status,
         upgrade::migration_status,
         upgrade::abort_migration,
+        upgrade::resync_context,
         upgrade::application_versions,
         jsonrpc::handle,
         auth::login::token,
@@ -466,6 +467,10 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
         .route(
             "/admin-api/groups/{id}/migration/abort",
             post(upgrade::abort_migration),
+        )
+        .route(
+            "/admin-api/contexts/{id}/resync",
+            post(upgrade::resync_context),
         )
         .route(
             "/admin-api/applications/{id}/versions",

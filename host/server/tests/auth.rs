@@ -256,6 +256,8 @@ struct World {
     to_upgrade: String,
     to_retry: String,
     v2: String,
+    /// A context B holds too: resynced from B.
+    shared_ctx: String,
 }
 
 async fn install(node: &mero_node::Node, bytes: &[u8]) -> [u8; 32] {
@@ -308,6 +310,12 @@ async fn world(f: &Fixture) -> World {
         .create_group(&ns, Some("sub".into()), true)
         .await
         .unwrap();
+    // A context B holds too, so that the node can resync it from B.
+    let shared_ctx = a
+        .create_context(&f.ids.raw_app, &ns, Vec::new(), None, None)
+        .await
+        .unwrap();
+    b.join_context(&shared_ctx).await.unwrap();
     // B's own namespace, which the node is invited to join (and leave).
     let b_app = install(&b, mero_fixtures::KV_STORE_BYTES).await;
     let (theirs, theirs_ctx) = b
@@ -384,6 +392,7 @@ async fn world(f: &Fixture) -> World {
         to_upgrade: hex::encode(to_upgrade),
         to_retry: hex::encode(to_retry),
         v2: bs58::encode(v2).into_string(),
+        shared_ctx: bs58::encode(shared_ctx.0).into_string(),
     }
 }
 
@@ -422,6 +431,14 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
         .unwrap();
     let signature = hex::encode(mero_node::mero_chains::signer::stellar(&secret, &challenge));
     vec![
+        // First: B is still a member that may write (a row below makes it
+        // read-only), so the node has someone to resync from.
+        row(
+            "POST",
+            "/admin-api/contexts/{id}/resync",
+            format!("/admin-api/contexts/{}/resync", w.shared_ctx),
+            json(json!({"force": true})),
+        ),
         Write {
             permission: Some(format!("context:execute[{ctx}]")),
             ..row(

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use comfy_table::Table;
 use mero_api::ids::parse_b58;
 use mero_api::outcome::{ContextCreated, ContextDeleted, SyncStarted};
+use mero_api::upgrade::{ResyncRequest, ResyncResponse};
 use mero_api::{
     AliasValue, Context, ContextList, CreateContextAlias, CreateContextData, CreateContextRequest,
     Data, Deleted,
@@ -60,6 +61,18 @@ pub(super) enum ContextCmd {
     Sync {
         /// Context id or alias.
         context: String,
+    },
+    /// Takes a member's state of the context anew (for a copy that went
+    /// astray). Refused while this node has DAG heads of its own unless
+    /// --force, which drops its replicated state first (private storage is
+    /// kept).
+    #[command(after_help = "Example:\n  meroctl --node node2 context resync <CONTEXT_ID> --force")]
+    Resync {
+        /// Context id or alias.
+        context: String,
+        /// Drop this node's replicated state even though it has heads of its own.
+        #[arg(long)]
+        force: bool,
     },
     /// Prints the context's events as they arrive (JSON lines with
     /// `--output-format json`).
@@ -168,6 +181,16 @@ pub(super) async fn run(client: &Client, out: &Output, cmd: ContextCmd) -> Resul
                 .post(&format!("/admin-api/contexts/sync/{ctx}"), &NoBody {})
                 .await?;
             out.write(&SyncStarted { context_id: ctx })
+        }
+        ContextCmd::Resync { context, force } => {
+            let ctx = resolve(client, &context).await?;
+            let done: ResyncResponse = client
+                .post(
+                    &format!("/admin-api/contexts/{ctx}/resync"),
+                    &ResyncRequest { force },
+                )
+                .await?;
+            out.write(&done)
         }
         ContextCmd::Delete { context } => {
             let ctx = resolve(client, &context).await?;
@@ -317,6 +340,15 @@ impl Report for ContextDeleted {
         kv(&[
             ("Context ID", self.context_id.clone()),
             ("Deleted", self.is_deleted.to_string()),
+        ])
+    }
+}
+
+impl Report for ResyncResponse {
+    fn table(&self) -> Table {
+        kv(&[
+            ("Context ID", self.context_id.clone()),
+            ("Resynced", self.resync_started.to_string()),
         ])
     }
 }

@@ -109,6 +109,7 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("GET", "/admin-api/groups/{id}/cascade-status", Need::Perm("group:list[{id}]")),
     ("GET", "/admin-api/groups/{id}/migration-status", Need::Perm("group:list[{id}]")),
     ("POST", "/admin-api/groups/{id}/migration/abort", Need::Perm("group:upgrade[{id}]")),
+    ("POST", "/admin-api/contexts/{id}/resync", Need::Perm("context:sync[{id}]")),
     ("GET", "/admin-api/applications/{id}/versions", Need::Perm("application:list[{id}]")),
     ("POST", "/jsonrpc", Need::Token),
     ("GET", "/ws", Need::Token),
