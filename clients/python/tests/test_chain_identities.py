@@ -50,8 +50,9 @@ def test_a_member_proves_an_ethereum_account(client: Client, kv_app: str) -> Non
     assert listed[0]["member"] == me
 
     # Replayed: the nonce proved once; the next challenge is a new one.
-    with pytest.raises(BadRequestError):
+    with pytest.raises(BadRequestError) as e:
         client.prove_chain_identity(ns, "ethereum", wallet.address, signature)
+    assert "replayed" in str(e.value)
     again = client.get_chain_challenge(ns, "ethereum", wallet.address)["data"]
     assert again["nonce"] != challenge["nonce"]
 

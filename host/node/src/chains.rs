@@ -123,6 +123,19 @@ impl Membership {
         account: &str,
         expires: u64,
     ) -> Result<Challenge> {
+        self.challenges_expiring(ns, chain, account, expires)
+            .map(|(fresh, _)| fresh)
+    }
+
+    /// The first challenge of the sequence this account and expiry give
+    /// whose nonce no proof has used, and those before it (spent).
+    fn challenges_expiring(
+        &self,
+        ns: &[u8; 32],
+        chain: Chain,
+        account: &str,
+        expires: u64,
+    ) -> Result<(Challenge, Vec<Challenge>)> {
         let state = self
             .get(ns)
             .ok_or_else(|| NodeError::not_found("NamespaceNotFound", "Namespace not found"))?;
@@ -135,8 +148,7 @@ impl Membership {
                 message: "this node is not a member of the namespace".into(),
             });
         }
-        // The first nonce of the sequence this account and expiry give that
-        // no proof has used.
+        let mut spent = Vec::new();
         for n in 0u64.. {
             let mut msg = NONCE_DOMAIN.to_vec();
             msg.extend_from_slice(ns);
@@ -147,17 +159,18 @@ impl Membership {
             msg.extend_from_slice(&expires.to_le_bytes());
             msg.extend_from_slice(&n.to_le_bytes());
             let (_, sig) = self.own_signature(&msg);
-            let nonce: [u8; 32] = Sha256::digest(sig).into();
-            if !state.chain_nonces.contains(&nonce) {
-                return Ok(Challenge {
-                    scope: Scope::Namespace(*ns),
-                    member: me,
-                    chain,
-                    account,
-                    nonce,
-                    expires,
-                });
+            let challenge = Challenge {
+                scope: Scope::Namespace(*ns),
+                member: me,
+                chain,
+                account: account.clone(),
+                nonce: Sha256::digest(sig).into(),
+                expires,
+            };
+            if !state.chain_nonces.contains(&challenge.nonce) {
+                return Ok((challenge, spent));
             }
+            spent.push(challenge);
         }
         Err(NodeError::Internal("no unused challenge nonce".into()))
     }
@@ -193,7 +206,7 @@ impl Membership {
         let mut first_error = None;
         // This hour's challenge, then the last hour's (still unexpired).
         for expires in [current, current - CHALLENGE_BUCKET_SECS] {
-            let challenge = self.challenge_expiring(ns, chain, account, expires)?;
+            let (challenge, spent) = self.challenges_expiring(ns, chain, account, expires)?;
             match mero_chains::verify(&challenge, &proof, now) {
                 Ok(identity) => {
                     self.change(ns, Body::ChainIdentityProven { challenge, proof })
@@ -203,6 +216,17 @@ impl Membership {
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
+            }
+            // Say so when it is a spent challenge's signature: "wrong
+            // account" (what Ethereum's recovery gives) would mislead.
+            if spent
+                .iter()
+                .any(|c| mero_chains::verify(c, &proof, now).is_ok())
+            {
+                return Err(bad(
+                    "ChainProofRefused",
+                    "chain identity proof refused: replayed (this signature's challenge has proven an identity already; ask a new `chain-challenge`)",
+                ));
             }
         }
         Err(bad(

@@ -110,7 +110,7 @@ fn a_member_proves_an_ethereum_account_and_every_node_verifies_it() {
     );
 
     // Replayed: the same signature again is refused (its nonce is spent).
-    n2.meroctl_fails(&args, "chain identity proof refused");
+    n2.meroctl_fails(&args, "replayed");
     assert_eq!(identities(&n2, &ns).len(), 1);
 }
 
