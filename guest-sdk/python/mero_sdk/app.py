@@ -127,6 +127,10 @@ class Dispatcher:
                 self.methods[name] = (bool(getattr(f, _MUTATE, False)), f)
         if self.init_fn is None:
             raise SdkError(f"{cls.__name__} needs one @init function")
+        # Worked out now, so that a component's snapshot already holds them.
+        _signature(self.init_fn, skip_self=False)
+        for _, f in self.methods.values():
+            _signature(f, skip_self=True)
 
     def describe(self) -> dict[str, Any]:
         """The `app-info` as a dict (the export turns it into WIT records)."""
@@ -183,6 +187,23 @@ def _run(f: Callable[[], Any]) -> Any:
         raise CallError("failed", json.dumps(f"{type(e).__name__}: {e}")) from None
 
 
+_SIGNATURES: dict[Any, tuple[list[inspect.Parameter], dict[str, Any]]] = {}
+
+
+def _signature(f: Callable[..., Any], skip_self: bool) -> tuple[list[inspect.Parameter], dict[str, Any]]:
+    """`f`'s parameters and type hints, worked out once: evaluating string
+    annotations is slow in the interpreter, and every call would redo it."""
+    cached = _SIGNATURES.get(f)
+    if cached is None:
+        params = list(inspect.signature(f).parameters.values())[1 if skip_self else 0:]
+        try:
+            hints = get_type_hints(f)
+        except Exception:  # unresolvable annotations: check names only
+            hints = {}
+        cached = _SIGNATURES[f] = (params, hints)
+    return cached
+
+
 def _args(method: str, f: Callable[..., Any], args_json: str, skip_self: bool) -> dict[str, Any]:
     """Parses and checks the JSON arguments against `f`'s signature. An empty
     body or `null` counts as `{}`; unknown or missing names are errors."""
@@ -196,13 +217,7 @@ def _args(method: str, f: Callable[..., Any], args_json: str, skip_self: bool) -
         raise bad(str(e)) from None
     if not isinstance(args, dict):
         raise bad("expected a JSON object keyed by parameter name")
-    params = list(inspect.signature(f).parameters.values())
-    if skip_self:
-        params = params[1:]
-    try:
-        hints = get_type_hints(f)
-    except Exception:  # unresolvable annotations: check names only
-        hints = {}
+    params, hints = _signature(f, skip_self)
     names = {p.name for p in params}
     for k in args:
         if k not in names:
