@@ -10,7 +10,9 @@
 //! The admin API's types are here; [`jsonrpc`] holds `POST /jsonrpc`'s,
 //! [`ws`] the WebSocket session's, [`ids`] the id encodings, [`auth`] the
 //! login and token routes' (upstream's snake_case), [`node`] the routes
-//! about the node, its groups and its contexts' members. [`outcome`]
+//! about the node, its groups and its contexts' members, [`inspect`] our
+//! own read-only routes for the dashboard (node info, a context's state
+//! page by page). [`outcome`]
 //! holds what a client reports after requests whose answer does not say
 //! what was done; the server never sends those.
 //!
@@ -21,6 +23,7 @@ pub mod auth;
 pub mod blobs;
 pub mod chains;
 pub mod ids;
+pub mod inspect;
 pub mod jsonrpc;
 pub mod metadata;
 pub mod node;

@@ -37,7 +37,9 @@
 //!   (commits to the bus, event handlers), `upgrades` (moving a group to
 //!   another version of its app: planning, migrating, publishing, and
 //!   following the upgrades other members order; cascades and their abort;
-//!   the namespace's migration status from members' reports). This file only names the
+//!   the namespace's migration status from members' reports), `inspect`
+//!   (read-only looks for the operator: disk use, peers, a context's
+//!   state page by page). This file only names the
 //!   rooms and re-exports.
 //!
 //! Tests: unit tests sit beside the fold, authz, the sync session and the
@@ -59,6 +61,7 @@ pub mod events;
 mod follow;
 pub mod governance;
 mod heartbeats;
+mod inspect;
 mod keyring;
 pub mod keys;
 pub mod membership;
@@ -80,6 +83,7 @@ pub use contexts::{ContextInfo, args_text};
 pub use error::{NodeError, Result};
 pub use governance::invitation::SignedInvitation;
 pub use governance::{Role, caps};
+pub use inspect::{MAX_STATE_PAGE, NodeStats, StateEntry, StateField, StatePage, StateValue};
 pub use membership::{GroupInfo, Membership, Subgroup};
 pub use mero_chains;
 pub use mero_crdt::ContextId;

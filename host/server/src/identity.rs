@@ -1,12 +1,14 @@
 //! Who this node is: `GET /admin-api/identity`,
 //! `POST /admin-api/identity/context` and `GET /admin-api/network/status`,
-//! in upstream's shapes. The node has one Ed25519 key: its peer id, the
-//! key it is a member as and signs with, and its own account root.
+//! in upstream's shapes, and `GET /admin-api/node-info` (our own: uptime,
+//! peers, disk use). The node has one Ed25519 key: its peer id, the key it
+//! is a member as and signs with, and its own account root.
 
 use axum::Json;
 use axum::extract::State;
 use mero_api::Data;
 use mero_api::ids::{b58, hex32};
+use mero_api::inspect::NodeInfo;
 use mero_api::node::{AutonatStatus, GeneratedIdentity, NetworkStatus, NodeIdentity};
 use mero_node::Node;
 
@@ -56,4 +58,36 @@ pub(crate) async fn network_status(State(node): State<Node>) -> Json<NetworkStat
             last_test_at: None,
         },
     })
+}
+
+/// The node at a glance, for its operator: version, keys, uptime, listen
+/// addresses, connected peers and disk use. Our own route (the dashboard's
+/// node page); upstream has none.
+#[utoipa::path(get, path = "/admin-api/node-info", tag = "admin",
+    responses((status = 200, body = Data<NodeInfo>)))]
+pub(crate) async fn node_info(
+    State(node): State<Node>,
+    State(auth): State<crate::auth::Auth>,
+) -> Json<Data<NodeInfo>> {
+    let key = node.public_key();
+    let stats = node.stats().await;
+    let now = crate::now_millis();
+    let started = crate::started_at_millis();
+    Json(Data::new(NodeInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        public_key: b58(&key),
+        account_id: hex32(&key),
+        peer_id: node.config().identity.peer_id.clone(),
+        started_at: started,
+        uptime_secs: now.saturating_sub(started) / 1000,
+        listen_addrs: node.listen_addrs().await,
+        peers: stats.peers,
+        store_bytes: stats.store_bytes,
+        blob_bytes: stats.blob_bytes,
+        auth_mode: match auth.mode() {
+            mero_config::AuthMode::Embedded => "embedded",
+            mero_config::AuthMode::Proxy => "proxy",
+        }
+        .into(),
+    }))
 }

@@ -1,7 +1,8 @@
 //! The node's HTTP API on one listener: `/admin-api/*` (REST), `/jsonrpc`,
 //! events over `/ws` (WebSocket) and `/sse` (server-sent events), and the
 //! OpenAPI document at `/admin-api/openapi.json` (also checked in as
-//! `host/server/openapi.json`). Handlers are thin: they decode the wire
+//! `host/server/openapi.json`), and the node dashboard at `/admin-dashboard`
+//! ([`dashboard`]). Handlers are thin: they decode the wire
 //! format, call [`mero_node::Node`] and encode the answer.
 //!
 //! Around the handlers, in this order: [`listen`] accepts connections
@@ -22,6 +23,7 @@ mod blobs;
 mod browser;
 mod chains;
 mod contexts;
+mod dashboard;
 mod error;
 mod groups;
 mod identity;
@@ -116,10 +118,12 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         contexts::identities,
         contexts::identities_owned,
         contexts::storage,
+        contexts::state,
         contexts::leave,
         identity::identity,
         identity::context_identity,
         identity::network_status,
+        identity::node_info,
         blobs::upload,
         blobs::list,
         blobs::download,
@@ -277,8 +281,23 @@ impl axum::extract::FromRef<AppState> for sse::Sessions {
     }
 }
 
+/// Unix milliseconds now.
+pub(crate) fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// When this process first built its router (merod does so as it starts
+/// the node), Unix milliseconds: the node's start, for its uptime.
+pub(crate) fn started_at_millis() -> u64 {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(now_millis)
+}
+
 /// Every route, over `node`, guarded as `options` say.
 pub fn router(node: Node, options: &ServerOptions) -> Router {
+    started_at_millis();
     Router::new()
         .route("/admin-api/health", get(admin::health))
         .route("/admin-api/is-authed", get(auth::manage::is_authed))
@@ -388,6 +407,7 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
             get(contexts::identities_owned),
         )
         .route("/admin-api/contexts/{id}/storage", get(contexts::storage))
+        .route("/admin-api/contexts/{id}/state", get(contexts::state))
         .route("/admin-api/contexts/{id}/leave", post(contexts::leave))
         .route("/admin-api/identity", get(identity::identity))
         .route(
@@ -395,6 +415,10 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
             post(identity::context_identity),
         )
         .route("/admin-api/network/status", get(identity::network_status))
+        .route("/admin-api/node-info", get(identity::node_info))
+        .route(dashboard::PREFIX, get(dashboard::redirect))
+        .route("/admin-dashboard/", get(dashboard::index))
+        .route("/admin-dashboard/{*file}", get(dashboard::file))
         .route(
             "/admin-api/blobs",
             axum::routing::put(blobs::upload).get(blobs::list),

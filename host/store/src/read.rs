@@ -82,6 +82,18 @@ pub(crate) fn private_get(v: &View, ctx: &ContextId, k: &[u8]) -> Result<Option<
         .map(<[u8]>::to_vec))
 }
 
+/// How many private-storage values a context has here, and their bytes
+/// (keys and values).
+pub(crate) fn private_usage(v: &View, ctx: &ContextId) -> Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0u64, 0u64);
+    v.prefix(Table::Private, &ctx.0, |k, value| {
+        count += 1;
+        bytes = bytes.saturating_add((k.len().saturating_sub(32) + value.len()) as u64);
+        Ok(true)
+    })?;
+    Ok((count, bytes))
+}
+
 pub(crate) fn group(v: &View, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
     record(v, Table::Groups, id)
 }

@@ -142,6 +142,12 @@ impl Snapshot {
         self.with(|v| read::private_get(v, ctx, key))
     }
 
+    /// How many private-storage values a context has, and their bytes:
+    /// sizes only, for those who may not read them.
+    pub fn private_usage(&self, ctx: &ContextId) -> Result<(u64, u64)> {
+        self.with(|v| read::private_usage(v, ctx))
+    }
+
     /// A group (namespace or subgroup).
     pub fn group(&self, id: &[u8; 32]) -> Result<Option<GroupRecord>> {
         self.with(|v| read::group(v, id))

@@ -37,6 +37,11 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("POST", "/auth/refresh", Need::Public),
     ("GET", "/auth/login", Need::Public),
     ("POST", "/auth/login", Need::Public),
+    // The dashboard's files: public code, no secrets; what it shows comes
+    // from the routes below, with a token (see `dashboard`).
+    ("GET", "/admin-dashboard", Need::Public),
+    ("GET", "/admin-dashboard/", Need::Public),
+    ("GET", "/admin-dashboard/{*file}", Need::Public),
     ("POST", "/admin-api/auth/tokens", Need::Perm("keys:create")),
     ("POST", "/admin-api/auth/revoke", Need::Perm("keys:delete")),
     ("POST", "/admin-api/auth/rotate-keys", Need::Perm("keys:rotate")),
@@ -92,11 +97,14 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("GET", "/admin-api/contexts/{id}/identities", Need::Perm("context:list[{id}]")),
     ("GET", "/admin-api/contexts/{id}/identities-owned", Need::Perm("context:list[{id}]")),
     ("GET", "/admin-api/contexts/{id}/storage", Need::Perm("context:list[{id}]")),
+    // Reading the whole state is as much as calling every method.
+    ("GET", "/admin-api/contexts/{id}/state", Need::Perm("context:execute[{id}]")),
     ("POST", "/admin-api/contexts/{id}/leave", Need::Perm("context:leave[{id}]")),
     ("GET", "/admin-api/identity", Need::Perm("namespace:list")),
     ("POST", "/admin-api/identity/context", Need::Perm("context:execute")),
     // Upstream keeps the swarm's view to the node's operator.
     ("GET", "/admin-api/network/status", Need::Perm("admin")),
+    ("GET", "/admin-api/node-info", Need::Perm("admin")),
     ("PUT", "/admin-api/blobs", Need::Perm("blob:add:stream")),
     ("GET", "/admin-api/blobs", Need::Perm("blob:list")),
     ("GET", "/admin-api/blobs/{id}", Need::Perm("blob:get[{id}]")),
@@ -288,14 +296,17 @@ mod tests {
     }
 
     /// And every row is documented, but for the few routes that are not
-    /// JSON APIs (the login page, the event streams): the route tests are
-    /// generated from the document, so an undocumented route goes
-    /// untested.
+    /// JSON APIs (the login page, the dashboard's files, the event
+    /// streams): the route tests are generated from the document, so an
+    /// undocumented route goes untested.
     #[test]
     fn every_route_in_the_table_is_documented_or_named_here() {
         const UNDOCUMENTED: &[(&str, &str)] = &[
             ("GET", "/auth/login"),
             ("POST", "/auth/login"),
+            ("GET", "/admin-dashboard"),
+            ("GET", "/admin-dashboard/"),
+            ("GET", "/admin-dashboard/{*file}"),
             ("GET", "/ws"),
             ("GET", "/sse"),
             ("POST", "/sse/subscription"),
