@@ -84,6 +84,34 @@ impl Misbehave {
         Ok("emitted nothing, hopefully".into())
     }
 
+    /// Writes, then emits `times` events through the raw binding, ignoring
+    /// every error: a refused event must still fail the call.
+    pub fn emit_raw(&mut self, kind: String, data: String, times: u64) -> app::Result<u64> {
+        self.values.insert_value("emit".into(), "started".into())?;
+        for _ in 0..times {
+            let _ = events::emit(&kind, data.as_bytes());
+        }
+        Ok(times)
+    }
+
+    /// Logs `n` lines of `len` bytes each.
+    pub fn log_many(&mut self, n: u64, len: u64) -> app::Result<u64> {
+        let line = "l".repeat(usize::try_from(len).unwrap_or(usize::MAX));
+        for _ in 0..n {
+            mero_sdk::env::log(&line);
+        }
+        Ok(n)
+    }
+
+    /// Reads `from` and writes what it read to `to`: a mutating read, which
+    /// sees the writes of the calls before it in its batch.
+    pub fn copy(&mut self, from: String, to: String) -> app::Result<Option<String>> {
+        let v = self.values.get_value(&from)?;
+        self.values
+            .insert_value(to, v.clone().unwrap_or_default())?;
+        Ok(v)
+    }
+
     /// Writes `n` keys in one call.
     pub fn write_many(&mut self, n: u64) -> app::Result<u64> {
         for i in 0..n {

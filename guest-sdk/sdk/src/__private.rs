@@ -143,6 +143,8 @@ pub fn unknown_method(method: &str) -> AppError {
 /// Emits an event. A failure (emitting from a view, too many events) is
 /// recorded by the node, which fails the call.
 pub fn emit<E: AppEvent + ?Sized>(event: &E) {
+    // Nothing to handle here: the host fails the whole call on any event
+    // it refuses, whatever the app does with the error.
     let _ = crate::bindings::calimero::context::events::emit(event.kind(), &event.data());
 }
 

@@ -136,7 +136,8 @@ pub mod app {
 }
 
 /// Emits an event declared with `#[app::event]`. It is delivered only if the
-/// call succeeds. Emitting from a view fails the call.
+/// call succeeds. Emitting from a view, more events than a call may emit, or
+/// an event the host refuses (data over its size limit) fails the call.
 #[macro_export]
 macro_rules! emit {
     ($event:expr) => {

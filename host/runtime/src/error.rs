@@ -30,6 +30,11 @@ pub enum CallError {
     /// A key, value or event was over its size limit.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// The app emitted an event that cannot be delivered: too large, a bad
+    /// kind or data that is not JSON. The whole call fails, even if the app
+    /// ignored the error it got, so an event is never lost silently.
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
     /// The call went over a per-call budget.
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
@@ -71,6 +76,7 @@ impl CallError {
             CallError::App(_) => "AppError",
             CallError::ReadOnly(_) => "ReadOnlyViolation",
             CallError::TooLarge(_) => "TooLarge",
+            CallError::InvalidEvent(_) => "InvalidEvent",
             CallError::LimitExceeded(_) => "LimitExceeded",
             CallError::OutOfRange(_) => "OutOfRange",
             CallError::Storage(_) => "StorageError",

@@ -37,11 +37,20 @@ pub fn engine_at(dir: &Path, seed: u8) -> Engine {
 
 /// An engine over a fresh temp dir whose runtime pools only `n` instances.
 pub fn engine_with_instances(seed: u8, n: u32) -> Engine {
-    let tmp = tempfile::tempdir().unwrap();
-    let runtime = RuntimeConfig {
+    engine_with_runtime(seed, |r| RuntimeConfig {
         max_instances: n,
-        ..Limits::Test.runtime(tmp.path())
-    };
+        ..r
+    })
+}
+
+/// An engine over a fresh temp dir whose runtime settings are the test
+/// limits changed by `change` (a smaller budget, say).
+pub fn engine_with_runtime(
+    seed: u8,
+    change: impl FnOnce(RuntimeConfig) -> RuntimeConfig,
+) -> Engine {
+    let tmp = tempfile::tempdir().unwrap();
+    let runtime = change(Limits::Test.runtime(tmp.path()));
     let mut host = Host::open(tmp.path(), runtime, &Limits::Test.store());
     host.tmp = Some(tmp);
     host.spawn(key(seed))

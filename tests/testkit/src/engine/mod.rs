@@ -20,7 +20,9 @@ use std::time::Duration;
 use mero_runtime::RuntimeConfig;
 use mero_store::StoreConfig;
 
-pub use executor::{Engine, engine, engine_at, engine_with_instances, prefill_key};
+pub use executor::{
+    Engine, engine, engine_at, engine_with_instances, engine_with_runtime, prefill_key,
+};
 pub use host::Host;
 
 /// The test calls' deadline: generous, so that on a loaded machine only a
