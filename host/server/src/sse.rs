@@ -8,7 +8,10 @@
 //! from the node's event log (the last [`mero_node::events::LOG_CAPACITY`]
 //! events), then live ones. When the log no longer has them, or the node
 //! restarted in between, a `Gap` event says so instead of silence. A client
-//! that falls behind is disconnected; it resumes the same way. A stream
+//! that falls behind is disconnected; it resumes the same way. Members'
+//! ephemeral states (`set_ephemeral`) are state, not history: each stream
+//! opened or resumed first gets the current ones of its contexts, as
+//! `Ephemeral` events with their `ageMs` and no id. A stream
 //! lives no longer than the token it was opened with: when that is revoked
 //! or expires, a last event says so (`{"type": "TokenRevoked" |
 //! "TokenExpired", "data": {"code", "reason"}}`) and the stream ends.
@@ -175,9 +178,19 @@ pub(crate) async fn open(
         ),
         None => (bus.subscribe(), Ok(Vec::new())),
     };
+    // Read after subscribing to the bus: a state set meanwhile comes twice
+    // rather than never.
+    let states: Vec<Event> = {
+        let f = filter.read().unwrap_or_else(|p| p.into_inner());
+        f.contexts
+            .iter()
+            .flat_map(|c| node.ephemeral_replay(c))
+            .filter(|e| f.matches(e))
+            .collect()
+    };
     let hello = json!({ "type": "Session", "data": { "sessionId": id } });
     let ended: Ending = Box::pin(async move { auth.ended(&grants).await });
-    let stream = events(bus.boot(), hello, first, rx, filter, ended);
+    let stream = events(bus.boot(), hello, first, states, rx, filter, ended);
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response();
@@ -204,6 +217,7 @@ fn events(
     run: u64,
     hello: Value,
     first: Result<Vec<Arc<Event>>, Value>,
+    states: Vec<Event>,
     rx: broadcast::Receiver<Arc<Event>>,
     filter: Arc<RwLock<Filter>>,
     ended: Ending,
@@ -223,6 +237,9 @@ fn events(
         }
         Err(gap) => pending.push_back(SseEvent::default().data(gap.to_string())),
     }
+    // Outside the sequence: no id, so a client's Last-Event-ID stays that
+    // of the last sequenced event.
+    pending.extend(states.iter().map(|e| SseEvent::default().data(e.text())));
     let state = Streaming {
         run,
         pending,

@@ -1,7 +1,8 @@
 //! Upstream's other JSON-RPC methods on two real nodes: `sync_status` says
 //! where a context's sync stands; `set_ephemeral` sets a member's
 //! transient state, which the other member's subscribers receive as
-//! `Ephemeral` events, a new subscriber gets replayed (with its age), and
+//! `Ephemeral` events, a new subscriber gets replayed (with its age, over
+//! WebSocket and SSE), and
 //! which expires there once its author stops republishing it. Waits poll
 //! with a timeout.
 
@@ -38,6 +39,46 @@ async fn subscribe(node: &TestNode, ctx: &str) -> Ws {
         .await
         .unwrap();
     ws
+}
+
+/// Opens `GET /sse?contextIds=ctx` and returns the first `Ephemeral`
+/// event's SSE id (if any) and data.
+async fn sse_ephemeral(node: &TestNode, ctx: &str) -> (Option<String>, Value) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut response = client
+        .get(node.url(&format!("/sse?contextIds={ctx}")))
+        .bearer_auth(&node.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut buf = String::new();
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if data.is_empty() {
+                continue; // a keep-alive comment
+            }
+            let v: Value = serde_json::from_str(&data).unwrap();
+            if v["type"] == "Ephemeral" {
+                return (id, v["data"].clone());
+            }
+        }
+        let chunk = tokio::time::timeout(WAIT, response.chunk()).await;
+        let Ok(Ok(Some(chunk))) = chunk else {
+            panic!("no Ephemeral event on SSE: {chunk:?}");
+        };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
 }
 
 /// The next `Ephemeral` event's data.
@@ -122,6 +163,11 @@ fn sync_status_answers_and_ephemeral_state_reaches_members_then_expires() {
             let e = next_ephemeral(&mut late).await;
             assert_eq!(e["state"], json!([1, 2, 3]), "{e}");
             assert!(e["ageMs"].is_u64(), "{e}");
+            // The same over SSE, outside the event sequence (no id).
+            let (id, e) = sse_ephemeral(node, &ctx).await;
+            assert_eq!(e["state"], json!([1, 2, 3]), "{e}");
+            assert!(e["ageMs"].is_u64(), "{e}");
+            assert_eq!(id, None, "{e}");
         }
 
         // Its author stops: the state expires on the other member.
