@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::metadata::MetadataRecord;
+use crate::upgrade::GroupUpgradeStatus;
 
 /// `GET /admin-api/identity`: who this node is.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -91,6 +92,11 @@ pub struct GroupInfo {
     pub member_count: u64,
     /// Contexts registered in it.
     pub context_count: u64,
+    /// Its upgrade as this node sees it, as `GET …/upgrade/status` answers
+    /// it (upstream's field: the last upgrade's record, whatever its
+    /// status); absent if it never had one here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_upgrade: Option<GroupUpgradeStatus>,
     /// Capabilities members get by default.
     pub default_capabilities: u32,
     /// `open` or `restricted` (a namespace: `restricted`, joined by

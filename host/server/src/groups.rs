@@ -39,9 +39,10 @@ pub(crate) async fn set_auto_follow(
     Ok(Json(serde_json::json!({})))
 }
 
-/// A group (a namespace or a subgroup): its application, counts, default
-/// capabilities, visibility, metadata and a digest of its governance
-/// (`groupStateHash`, equal on nodes that agree on it).
+/// A group (a namespace or a subgroup): its application, counts, its
+/// upgrade (`activeUpgrade`, if it had one), default capabilities,
+/// visibility, metadata and a digest of its governance (`groupStateHash`,
+/// equal on nodes that agree on it).
 #[utoipa::path(get, path = "/admin-api/groups/{id}", tag = "groups",
     params(("id" = String, Path, description = "Hex group id")),
     responses((status = 200, body = Data<GroupInfo>), (status = 400, body = mero_api::ErrorBody),
@@ -56,12 +57,17 @@ pub(crate) async fn get_group(
         .membership()
         .metadata(&group, &Target::Group)?
         .map(crate::metadata::record_dto);
+    let active_upgrade = node
+        .upgrade_status(&group)?
+        .as_ref()
+        .map(crate::upgrade::status_dto);
     Ok(Json(Data::new(GroupInfo {
         group_id: hex32(&info.id),
         app_key: hex32(&info.app.blob),
         target_application_id: b58(&info.app.id),
         member_count: info.members as u64,
         context_count: info.contexts as u64,
+        active_upgrade,
         default_capabilities: info.default_capabilities,
         subgroup_visibility: match info.open {
             Some(true) => "open",

@@ -35,7 +35,7 @@ fn response(s: &UpgradeStatus) -> UpgradeGroupResponse {
     }
 }
 
-fn status_dto(s: &UpgradeStatus) -> GroupUpgradeStatus {
+pub(crate) fn status_dto(s: &UpgradeStatus) -> GroupUpgradeStatus {
     GroupUpgradeStatus {
         from_version: s.from_version.clone(),
         to_version: s.to_version.clone(),

@@ -24,6 +24,14 @@ fn an_added_field_is_migrated_and_the_node_reports_the_new_version() {
     n1.call(&ctx, "set_item", json!({"key": "k1", "value": "v1-value"}));
     fails(&n1, &ctx, "set_notes", json!({"notes": "too early"}));
     assert!(status(&n1, &ns).is_null(), "no upgrade yet");
+    // `GET /groups/:id` carries the same record as `activeUpgrade`.
+    let group = |n: &TestNode| {
+        let (code, v) = n.request("GET", &format!("/admin-api/groups/{ns}"), None);
+        assert_eq!(code, 200, "{v}");
+        v["data"].clone()
+    };
+    let g = group(&n1);
+    assert!(g.get("activeUpgrade").is_none(), "no upgrade yet: {g}");
 
     let v2 = install(&n1, mero_fixtures::MIGRATION_SUITE_V2_ADD_FIELD);
     let versions = n1.meroctl_json(&["app", "versions", &v1]);
@@ -41,6 +49,11 @@ fn an_added_field_is_migrated_and_the_node_reports_the_new_version() {
     assert!(done["localContextsTotal"].is_null(), "{done}");
 
     let s = status(&n1, &ns);
+    assert_eq!(
+        group(&n1)["activeUpgrade"],
+        s,
+        "the group shows its upgrade"
+    );
     subset(
         &s,
         json!({"status": "completed", "fromVersion": "1.0.0", "toVersion": "2.0.0",
