@@ -57,8 +57,10 @@ pub enum ConfigError {
     NotInitialized(PathBuf),
 }
 
-/// The whole configuration file.
+/// The whole configuration file. A key it does not know, in any section,
+/// fails the load with the key's name: a misspelt key must not do nothing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// The node's keys.
     pub identity: IdentityConfig,
@@ -96,6 +98,7 @@ pub struct ConfigFile {
 /// The node's identity: a libp2p Ed25519 keypair. Its public key is the
 /// peer id and the key the node signs its changes with.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// The peer id, derived from the keypair.
     pub peer_id: String,
@@ -105,6 +108,7 @@ pub struct IdentityConfig {
 
 /// Peer-to-peer listen addresses.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SwarmConfig {
     /// Multiaddrs, e.g. `/ip4/127.0.0.1/tcp/2428`.
     pub listen: Vec<String>,
@@ -112,6 +116,7 @@ pub struct SwarmConfig {
 
 /// The HTTP API.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Multiaddrs; the first IPv4 one is what `meroctl --node` connects to.
     pub listen: Vec<String>,
@@ -162,6 +167,7 @@ impl std::fmt::Display for AuthMode {
 
 /// Embedded auth: how long tokens live and how often signing keys rotate.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct AuthSection {
     /// Lifetime of an access token, in seconds (upstream: 1 h).
@@ -184,6 +190,7 @@ impl Default for AuthSection {
 
 /// Limits of the HTTP side.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct LimitsSection {
     /// Connections served at once; past it, a connection that has not
@@ -208,6 +215,7 @@ impl Default for LimitsSection {
 
 /// Peers dialled at start.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BootstrapConfig {
     /// Multiaddrs with `/p2p/<peer id>`.
     #[serde(default)]
@@ -219,6 +227,7 @@ pub struct BootstrapConfig {
 /// tools (meroctl, merobox) load and edit this file, and are read with
 /// defaults so that files written before them still load.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct DiscoveryConfig {
     /// Ignored: local discovery is off.
@@ -237,6 +246,7 @@ pub struct DiscoveryConfig {
 
 /// Kept for compatibility; ignored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct RendezvousConfig {
     /// A namespace name.
@@ -263,6 +273,7 @@ impl Default for RendezvousConfig {
 
 /// Kept for compatibility; ignored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct RelayConfig {
     /// Relay reservations kept.
@@ -279,6 +290,7 @@ impl Default for RelayConfig {
 
 /// Kept for compatibility; ignored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct AutonatConfig {
     /// Candidate addresses probed.
@@ -299,6 +311,7 @@ impl Default for AutonatConfig {
 /// Upstream's `[context]` section, which its config type requires; this
 /// node reads nothing from it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct ContextSection {
     /// Upstream's migration switch (on, as upstream's `init` writes it).
@@ -311,12 +324,17 @@ impl Default for ContextSection {
     }
 }
 
-/// Replication timing, in milliseconds.
+/// Replication timing, in milliseconds. Only `frequency_ms` is read here;
+/// `timeout_ms` and `interval_ms` are written because upstream's config
+/// type requires them (its tools read this file) and do nothing on this
+/// node: a request's timeout is the network's own, and anti-entropy runs
+/// every `frequency_ms`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SyncConfig {
-    /// Budget of one catch-up session.
+    /// Upstream's catch-up budget; unused here.
     pub timeout_ms: u64,
-    /// Least time between two syncs of one context.
+    /// Upstream's least time between two syncs of one context; unused here.
     pub interval_ms: u64,
     /// How often every context is compared with peers.
     pub frequency_ms: u64,
@@ -334,6 +352,7 @@ impl Default for SyncConfig {
 
 /// A path relative to the node directory (or absolute).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PathConfig {
     /// The path.
     pub path: PathBuf,
@@ -341,6 +360,7 @@ pub struct PathConfig {
 
 /// Limits of app calls.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuntimeSection {
     /// Wall-clock budget of one call.
     pub call_timeout_ms: u64,
@@ -362,6 +382,7 @@ impl Default for RuntimeSection {
 
 /// Members' transient state in contexts.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PresenceSection {
     /// How long a member's state lives without being republished, in
     /// milliseconds; members republish theirs every third of it.
@@ -378,6 +399,7 @@ impl Default for PresenceSection {
 /// Migration status: how often each member reports where its contexts
 /// stand.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct MigrationSection {
     /// A member reports on every change and at least this often, in
@@ -600,7 +622,7 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-/// Sets `key` (dotted, e.g. `sync.interval_ms`) to `value` in
+/// Sets `key` (dotted, e.g. `sync.frequency_ms`) to `value` in
 /// `<dir>/config.toml`, keeping the rest of the file as it is. The value is
 /// read as TOML (`500`, `true`, `["a"]`) or else taken as a string. The
 /// result must still be a valid configuration.
@@ -682,21 +704,69 @@ mod tests {
             .unwrap()
             .save(dir.path())
             .unwrap();
-        set_key(dir.path(), "sync.interval_ms", "500").unwrap();
+        set_key(dir.path(), "sync.frequency_ms", "500").unwrap();
         set_key(dir.path(), "discovery.rendezvous.namespace", "my-ns").unwrap();
         set_key(dir.path(), "bootstrap.nodes", "[]").unwrap();
         let cfg = ConfigFile::load(dir.path()).unwrap();
-        assert_eq!(cfg.sync.interval_ms, 500);
+        assert_eq!(cfg.sync.frequency_ms, 500);
         assert_eq!(cfg.discovery.rendezvous.namespace, "my-ns");
         assert!(matches!(
-            set_key(dir.path(), "sync.interval_ms", "\"soon\""),
+            set_key(dir.path(), "sync.frequency_ms", "\"soon\""),
             Err(ConfigError::Invalid(_))
         ));
-        assert_eq!(ConfigFile::load(dir.path()).unwrap().sync.interval_ms, 500);
+        assert_eq!(ConfigFile::load(dir.path()).unwrap().sync.frequency_ms, 500);
         assert!(matches!(
             set_key(&dir.path().join("nope"), "a", "1"),
             Err(ConfigError::NotInitialized(_))
         ));
+    }
+
+    #[test]
+    fn an_unknown_or_misspelt_key_fails_with_its_name_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        ConfigFile::generate(3000, 3001)
+            .unwrap()
+            .save(dir.path())
+            .unwrap();
+        let path = dir.path().join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Through `merod config`: refused, naming the key; the file stays.
+        for key in [
+            "sync.frequncy_ms",
+            "server.limits.max_conections",
+            "runtime.call_timeout",
+            "nosuch.key",
+            "discovery.rendezvous.namepsace",
+        ] {
+            let e = set_key(dir.path(), key, "300").unwrap_err();
+            let last = key.rsplit('.').next().unwrap();
+            let name = if key.starts_with("nosuch") {
+                "nosuch"
+            } else {
+                last
+            };
+            assert!(
+                matches!(e, ConfigError::Invalid(_)) && e.to_string().contains(name),
+                "{key}: {e}"
+            );
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "{key}");
+        }
+        // Written by hand: the load fails, naming the key.
+        for (from, to, name) in [
+            ("frequency_ms", "frequncy_ms", "frequncy_ms"),
+            ("[presence]", "[presense]", "presense"),
+            ("ttl_ms", "ttl", "ttl"),
+        ] {
+            std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+            let e = ConfigFile::load(dir.path()).unwrap_err();
+            assert!(
+                matches!(e, ConfigError::Parse { .. }) && e.to_string().contains(name),
+                "{to}: {e}"
+            );
+        }
+        // Every key the node writes is one it knows.
+        std::fs::write(&path, &text).unwrap();
+        ConfigFile::load(dir.path()).unwrap();
     }
 
     #[test]

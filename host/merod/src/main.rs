@@ -3,7 +3,7 @@
 //! ```text
 //! merod --home ~/.calimero --node node1 init --server-port 2528 --swarm-port 2428
 //! merod --home ~/.calimero --node node1 run
-//! merod --node node1 config sync.interval_ms=500
+//! merod --node node1 config sync.frequency_ms=500
 //! merod dev            # a node with kv-store installed, ready to call
 //! merod --node node1 auth set-password --user alice   # password on stdin
 //! ```
@@ -77,9 +77,10 @@ enum Command {
     /// Runs the node until SIGINT or SIGTERM.
     #[command(alias = "up", after_help = "Example:\n  merod --node node1 run")]
     Run,
-    /// Sets configuration keys, e.g. `sync.interval_ms=500`.
+    /// Sets configuration keys, e.g. `sync.frequency_ms=500`; an unknown key
+    /// is refused with its name.
     #[command(
-        after_help = "Example:\n  merod --node node1 config sync.interval_ms=500 bootstrap.nodes=[]"
+        after_help = "Example:\n  merod --node node1 config sync.frequency_ms=500 bootstrap.nodes=[]"
     )]
     Config {
         /// `key=value` pairs; values are TOML (numbers, booleans, arrays) or strings.

@@ -64,21 +64,31 @@ fn init_writes_a_loopback_config_once_and_config_edits_it() {
         "--node",
         "n1",
         "config",
-        "sync.interval_ms=500",
+        "sync.frequency_ms=500",
         "discovery.mdns=false",
     ]);
     assert_ok(&edit);
     let config = std::fs::read_to_string(home.path().join("n1/config.toml")).unwrap();
-    assert!(config.contains("interval_ms = 500"), "{config}");
-    let bad = run(&["--node", "n1", "config", "sync.interval_ms=soon"]);
+    assert!(config.contains("frequency_ms = 500"), "{config}");
+    let bad = run(&["--node", "n1", "config", "sync.frequency_ms=soon"]);
     assert!(!bad.status.success());
+    // A misspelt key is refused with its name, and the file is unchanged.
+    assert_fails_saying(
+        &run(&["--node", "n1", "config", "sync.frequncy_ms=300"]),
+        "frequncy_ms",
+    );
+    let after = std::fs::read_to_string(home.path().join("n1/config.toml")).unwrap();
+    assert_eq!(after, config);
     assert_fails_saying(&run(&["--node", "nope", "run"]), "init");
 }
 
 #[test]
 fn help_has_examples() {
-    let out = merod().args(["init", "--help"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Example"));
+    for cmd in ["init", "config"] {
+        let out = merod().args([cmd, "--help"]).output().unwrap();
+        assert_ok(&out);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Example"));
+    }
 }
 
 /// A spawned merod whose stdout and stderr are pipes, read line by line.
