@@ -260,6 +260,8 @@ class Dashboard:
         self.shots = shots
         self.contexts: list[BrowserContext] = []
         self.errors: list[str] = []
+        # A tab one test leaves open for the next (the event stream).
+        self.events_tab: Optional[Page] = None
 
     def context(self, node: Optional[Node] = None) -> BrowserContext:
         ctx = self.browser.new_context(viewport={"width": 1360, "height": 900}, permissions=["clipboard-read", "clipboard-write"])

@@ -17,8 +17,7 @@ import re
 from typing import Dict
 
 import httpx
-import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from conftest import Dashboard, Node, app_path, wait_for
 
@@ -148,13 +147,13 @@ def test_a_call_from_the_method_form_and_its_event_arrive_live(node1: Node, dash
     expect(page.locator("#state-entries")).to_contain_text("hello from the dashboard")
     expect(page.locator("#private-size")).to_contain_text("sizes only")
     dashboard.shot(page, "context")
-    STORY["events_page"] = "open"
-    # Keep the events tab for the resume test.
-    dashboard.events_tab = events  # type: ignore[attr-defined]
+    # The events tab stays open for the resume test.
+    dashboard.events_tab = events
 
 
 def test_the_event_stream_resumes_after_a_disconnect(node1: Node, dashboard: Dashboard) -> None:
-    events: Page = dashboard.events_tab  # type: ignore[attr-defined]
+    events = dashboard.events_tab
+    assert events is not None, "the call test opened it"
     ctx = STORY["ctx"]
     events.click("#disconnect")
     expect(events.locator("#stream-status")).to_have_text("stopped")
@@ -175,6 +174,28 @@ def test_the_event_stream_resumes_after_a_disconnect(node1: Node, dashboard: Das
     node1.execute(ctx, "set", {"key": "filtered", "value": "x"})
     expect(events.locator('#event-log li[data-type="StateMutation"]')).to_have_count(1)
     expect(events.locator('#event-log li[data-type="ExecutionEvent"]')).to_have_count(0)
+
+
+def test_the_state_browser_pages_through_a_collection(node1: Node, dashboard: Dashboard) -> None:
+    ctx = STORY["ctx"]
+    for i in range(25):
+        node1.execute(ctx, "set", {"key": f"page-{i:02}", "value": str(i)})
+    total = len(node1.execute(ctx, "entries", {}))
+    assert total > 20
+    page = dashboard.open(node1, f"contexts/{ctx}")
+    expect(page.locator('#state-fields tr', has_text="items")).to_contain_text(str(total))
+    page.click('#state-fields button[data-field="items"]')
+    rows = page.locator("#state-entries tbody tr")
+    expect(rows).to_have_count(20)
+    expect(page.locator("#state-prev")).to_be_disabled()
+    first = rows.first.locator("td").nth(1).inner_text()
+    page.click("#state-next")
+    expect(rows).to_have_count(total - 20)
+    expect(page.locator("#state-next")).to_be_disabled()
+    page.click("#state-prev")
+    expect(rows).to_have_count(20)
+    expect(rows.first.locator("td").nth(1)).to_have_text(first)
+    dashboard.shot(page, "state")
 
 
 def test_the_second_node_joins_with_a_copied_invitation(node1: Node, node2: Node, dashboard: Dashboard) -> None:
@@ -283,7 +304,3 @@ def test_no_page_logged_an_error(dashboard: Dashboard) -> None:
     real = [e for e in dashboard.errors if "401" not in e and "409" not in e]
     assert not real, real
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _nodes(node1: Node, node2: Node) -> None:
-    """Both nodes run for the whole story."""
