@@ -3,7 +3,8 @@
 //! checked against its id), listed, described by headers and deleted; a
 //! blob not announced to the context is not served for it; a node outside
 //! the namespace cannot fetch it, and a stranger asking the holder directly
-//! over the wire is refused.
+//! over the wire is refused. An upload streams to disk: the node never
+//! holds a blob in memory whole.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -195,4 +196,73 @@ fn members_fetch_a_contexts_blobs_from_each_other_and_others_are_refused() {
     n1.meroctl_fails(&["blob", "delete", "--blob-id", &id], "BlobNotFound");
     let (status, _) = n1.request("HEAD", &format!("/admin-api/blobs/{id}"), None);
     assert_eq!(status, 404);
+}
+
+/// `pid`'s resident set now (`VmRSS`) or at its peak so far (`VmHWM`), in
+/// KiB.
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// `left` bytes of xorshift noise, read in whatever pieces the client asks.
+struct Noise {
+    left: u64,
+    x: u32,
+}
+
+impl std::io::Read for Noise {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        for b in &mut buf[..n] {
+            self.x ^= self.x << 13;
+            self.x ^= self.x >> 17;
+            self.x ^= self.x << 5;
+            *b = self.x.to_le_bytes()[0];
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[test]
+fn an_upload_streams_to_disk_and_is_never_held_in_memory_whole() {
+    const SIZE: u64 = 320 << 20;
+    let n1 = TestNode::start("node1");
+    let before = vm_kib(n1.pid(), "VmRSS:");
+    let resp = n1
+        .client()
+        .put(n1.url("/admin-api/blobs"))
+        .body(reqwest::blocking::Body::sized(
+            Noise {
+                left: SIZE,
+                x: 0x9e37_79b9,
+            },
+            SIZE,
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().unwrap();
+    assert_eq!(v["data"]["size"], SIZE, "{v}");
+    // The peak since start, against the resident set before the upload: a
+    // node that buffered the body would have grown by all of it.
+    let grew_mib = vm_kib(n1.pid(), "VmHWM:").saturating_sub(before) >> 10;
+    assert!(
+        grew_mib < 128,
+        "a {} MiB upload grew the node by {grew_mib} MiB",
+        SIZE >> 20
+    );
+    // And the bytes are all there, on disk.
+    let id = v["data"]["blob_id"].as_str().unwrap();
+    let (status, _) = n1.request("HEAD", &format!("/admin-api/blobs/{id}"), None);
+    assert_eq!(status, 200);
+    let listed = n1.meroctl_json(&["blob", "ls"]);
+    assert_eq!(listed["blobs"][0]["size"], SIZE, "{listed}");
 }
