@@ -87,11 +87,15 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
         .assert()
         .failure();
     n1.meroctl_ok(&["group", "members", "remove", &ns, &member]);
+    // Wait for node3 to apply its removal before it tries to write: a
+    // write made before that is kept everywhere (the removal had not been
+    // seen), so trying until one fails would race.
     wait_until("node3 to see its removal", CONVERGE, || {
-        n3.rpc(&ctx, "set", json!({"key": "late", "value": "v"}))
-            .get("error")
-            .is_some()
+        let (_, m) = n3.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
+        !m.to_string().contains(&member)
     });
+    let late = n3.rpc(&ctx, "set", json!({"key": "late", "value": "v"}));
+    assert!(late.get("error").is_some(), "{late}");
     wait_until("node2 to see node3 gone", CONVERGE, || {
         let (_, m) = n2.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
         m["members"].as_array().is_some_and(|l| l.len() == 2)

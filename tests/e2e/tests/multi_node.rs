@@ -358,6 +358,14 @@ fn private_storage_never_leaves_its_node() {
     );
 
     n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    // node2 holds node1's board (by snapshot) but not node1's draft: read
+    // before node2 writes one of its own, so a leak could not be hidden.
+    wait_until("node2 to hold node1's board", CONVERGE, || {
+        n2.call(&ctx, "board", json!({}))
+            .to_string()
+            .contains("ship")
+    });
+    assert_eq!(n2.call(&ctx, "draft", json!({})), json!(null));
     n2.call(&ctx, "save_draft", json!({"text": "node2's own"}));
     n2.call(
         &ctx,
