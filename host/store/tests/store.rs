@@ -11,12 +11,16 @@ use mero_crdt::{
 };
 use mero_store::{ContextMeta, Store, StoreConfig};
 
+/// A store that never flushes on its own (far more bytes than the tests
+/// write, longer than they run): what is not flushed by hand is only in the
+/// log, so `abandon()` really leaves it to recovery.
 fn store(dir: &tempfile::TempDir) -> Store {
     Store::open(
         dir.path(),
         &StoreConfig {
             map_size: 1 << 30,
-            ..StoreConfig::default()
+            flush_bytes: 256 << 20,
+            flush_interval: std::time::Duration::from_secs(3600),
         },
     )
     .unwrap()
