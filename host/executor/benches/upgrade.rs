@@ -274,6 +274,7 @@ fn one(case: &Case, n: usize) -> Run {
                 counter: 0,
             },
             dry_run,
+            cut: None,
         };
         let ctx = e.create(v1, 11, "").await.unwrap();
         e.prefill(ctx, case.field, n, case.value).await;

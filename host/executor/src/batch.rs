@@ -343,6 +343,16 @@ impl Batch {
         }
         let meta = placeholder_meta(ctx);
         let work = self.work(&meta, false).map_err(Err)?;
+        // Ops name the collections of the layout they were written under:
+        // joined into another, they would land where no version reads
+        // them (a write made before its author heard of an upgrade is
+        // re-run by that author under the new version instead).
+        if delta.delta.layout != work.meta.state_version {
+            return Err(Err(ExecError::Rejected(format!(
+                "written under state version {}; the context runs state version {} here",
+                delta.delta.layout, work.meta.state_version
+            ))));
+        }
         let state = work.state.as_mut().ok_or(Err(ExecError::ContextNotFound))?;
         for op in &delta.delta.ops {
             mero_crdt::apply_op(state, op).map_err(|e| Err(ExecError::Store(e.to_string())))?;

@@ -108,6 +108,11 @@ pub struct Upgrade {
     /// Run the migration and its check, then throw the result away: the
     /// verdict without the change.
     pub dry_run: bool,
+    /// `Some(heads)`: migrate only if the context's DAG heads are exactly
+    /// these (the cut the ordering admin migrated at), else refuse with
+    /// `NotAtCut` and change nothing. A member that holds writes past the
+    /// cut must not fold them into its migration: its root would differ.
+    pub cut: Option<Vec<DeltaId>>,
 }
 
 impl std::fmt::Debug for Upgrade {

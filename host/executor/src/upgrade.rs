@@ -80,6 +80,19 @@ impl Worker {
         }
         let work = batch.work(meta, false)?;
         let heads = work.heads.clone();
+        if upgrade.migrate_from.is_some()
+            && let Some(cut) = &upgrade.cut
+            && !same_set(cut, &heads)
+        {
+            return Err(ExecError::Denied {
+                kind: "NotAtCut",
+                message: format!(
+                    "the context's DAG heads here ({}) are not the upgrade's cut ({})",
+                    heads.len(),
+                    cut.len()
+                ),
+            });
+        }
         let mut writes = 0;
         if let Some(from) = upgrade.migrate_from {
             let (Some(mut state), Some(mut private)) = (work.state.take(), work.private.take())
@@ -178,4 +191,13 @@ impl Worker {
         work.meta_changed = true;
         Ok((writes, heads))
     }
+}
+
+/// Whether two sets of DAG heads hold the same ids.
+fn same_set(a: &[DeltaId], b: &[DeltaId]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_unstable_by_key(|d| d.0);
+    b.sort_unstable_by_key(|d| d.0);
+    a == b
 }

@@ -34,6 +34,7 @@ async fn upgrade_to(e: &Engine, path: &str) -> impl Fn(bool) -> Upgrade {
             counter: 0,
         },
         dry_run,
+        cut: None,
     }
 }
 

@@ -112,11 +112,19 @@ pub(crate) fn judge(
 /// here). One written under a newer layout waits (`NotYet`, fetched again
 /// later) until this node's own upgrade has migrated the context, so it is
 /// never applied to a layout it was not written for, nor read by the
-/// migration as old state.
+/// migration as old state. One written under an older layout, after this
+/// node migrated past it, is refused.
 pub(crate) fn judge_layout(local: Option<u32>, delta: &Delta) -> Result<(), Denial> {
     match local {
         Some(here) if delta.layout > here => Err(Denial::NotYet(format!(
             "written under state version {}; the context still runs {here} here until its upgrade migrates it",
+            delta.layout
+        ))),
+        // Written before its author heard of the upgrade this node ran:
+        // its ops name the old layout's collections. Its author re-runs the
+        // call under the new version (see `upgrades::rejoin`).
+        Some(here) if delta.layout < here => Err(Denial::Refused(format!(
+            "written under state version {} after the context moved to {here}",
             delta.layout
         ))),
         _ => Ok(()),
@@ -364,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn a_delta_of_a_newer_layout_waits_for_the_migration() {
+    fn a_delta_of_a_newer_layout_waits_and_one_of_an_older_is_refused() {
         let delta = |layout| Delta {
             version: 1,
             context: ContextId([1; 32]),
@@ -381,9 +389,12 @@ mod tests {
             Err(Denial::NotYet(_))
         ));
         assert_eq!(judge_layout(Some(2), &delta(2)), Ok(()));
-        // A delta of an older layout is applied as it is (see the README:
-        // writes under the old version after the cut).
-        assert_eq!(judge_layout(Some(2), &delta(1)), Ok(()));
+        // One of an older layout, past the migration, never applies: its
+        // author re-runs the call under the new version.
+        assert!(matches!(
+            judge_layout(Some(2), &delta(1)),
+            Err(Denial::Refused(_))
+        ));
         assert_eq!(judge_layout(None, &delta(3)), Ok(()));
     }
 }

@@ -15,6 +15,7 @@ use crate::error::{NodeError, Result};
 use crate::governance::{Body, Namespace, scoped_id};
 use crate::node::Node;
 use crate::sync::{context_topic, peer_of};
+use crate::upgrades::journal::Call;
 
 /// The node-local records of contexts this node left.
 const LEFT: &str = "left-context";
@@ -456,6 +457,7 @@ impl Node {
         }
         self.inner.peers.unsubscribe(&context_topic(id)).await;
         self.inner.presence.forget(id);
+        self.inner.journal.forget(id);
         let existed = self.inner.exec.delete_context(*id).await?;
         let store = self.inner.store.clone();
         let id = *id;
@@ -503,7 +505,8 @@ impl Node {
     ) -> Result<CallOutcome> {
         // Membership decides who may call, by the method's intent.
         let me = self.public_key();
-        Ok(self
+        let journaled = (method.to_owned(), args.clone());
+        let outcome = self
             .inner
             .exec
             .call_authorized(ctx, method, args, |meta, intent| {
@@ -514,7 +517,19 @@ impl Node {
                 authz::may_call(state.as_deref(), &me, &meta.id, intent == Intent::Mutating)
                     .map_err(authz::Denied::into_exec)
             })
-            .await?)
+            .await?;
+        if let Some(delta) = outcome.delta {
+            let (method, args) = journaled;
+            self.inner.journal.record(
+                *ctx,
+                Call {
+                    delta,
+                    method,
+                    args,
+                },
+            );
+        }
+        Ok(outcome)
     }
 
     /// Whether a client of this node may subscribe to `ctx`: the node holds

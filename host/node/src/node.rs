@@ -72,6 +72,10 @@ pub(crate) struct Inner {
     /// Held while a context is joined: an explicit join and auto-follow
     /// may reach for the same context at once.
     pub(crate) joining: tokio::sync::Mutex<()>,
+    /// This node's recent calls, re-run when one lands past an upgrade's cut.
+    pub(crate) journal: crate::upgrades::journal::Journal,
+    /// Contexts taking a migrated member's state after writing past a cut.
+    pub(crate) rejoining: std::sync::Mutex<std::collections::HashSet<ContextId>>,
 }
 
 /// A running node. Cheap to clone.
@@ -184,6 +188,8 @@ impl Node {
                 migrations,
                 upgrades: Default::default(),
                 joining: tokio::sync::Mutex::new(()),
+                journal: Default::default(),
+                rejoining: Default::default(),
             }),
         };
         node.forward_commits();

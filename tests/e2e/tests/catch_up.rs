@@ -134,3 +134,93 @@ fn resync_takes_a_members_state_and_keeps_private_storage() {
     assert_eq!(n2.call(&ctx, "draft", json!({})), json!("node2's own"));
     n2.meroctl_fails(&["context", "resync", "nope"], "");
 }
+
+/// Writes made under the old version by a member that had not heard of the
+/// upgrade yet (past its cut): node 2, alone, records items under 1.0.0
+/// after node 1 migrated to 2.0.0, whose migration moves every count into
+/// a new map. Node 1 refuses those writes (applied as they are, they would
+/// land in the map 2.0.0 dropped); node 2, hearing of the upgrade, takes
+/// node 1's migrated state and calls `record` again under 2.0.0. Both end
+/// with every write counted once, on the same root.
+#[test]
+fn writes_past_the_cut_are_rerun_by_their_author_under_the_new_version() {
+    let mut n1 = TestNode::start_with("node1", FAST_SYNC);
+    let mut n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V1);
+    n1.call(&ctx, "record", json!({"item": "apple"}));
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+
+    n2.stop();
+    let v2 = install(&n1, mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V2);
+    assert_eq!(trigger(&n1, &ns, &v2)["status"], "completed");
+    n1.stop();
+    // Node 2 comes back alone: it has not heard of the upgrade.
+    n2.run();
+    n2.call(&ctx, "record", json!({"item": "late"}));
+    n2.call(&ctx, "record", json!({"item": "apple"}));
+    assert_eq!(context(&n2, &ctx)["applicationVersion"], "1.0.0");
+    let carried = first_event(&n2, &ctx, "WritesCarriedOver");
+
+    n1.run();
+    wait_until("node2 to run 2.0.0", CONVERGE, || {
+        context(&n2, &ctx)["applicationVersion"] == "2.0.0"
+    });
+    assert_converged(&[&n1, &n2], &ctx);
+    for n in [&n1, &n2] {
+        assert_eq!(n.call(&ctx, "get_item_count", json!({"item": "late"})), 1);
+        assert_eq!(n.call(&ctx, "get_item_count", json!({"item": "apple"})), 2);
+        assert_eq!(n.call(&ctx, "get_total", json!({})), 3);
+    }
+    wait_until("node 2's status to complete", CONVERGE, || {
+        status(&n2, &ns)["status"] == "completed"
+    });
+    let carried = carried.recv_timeout(CONVERGE).unwrap();
+    subset(
+        &carried["data"],
+        json!({"rerun": 2, "failed": [], "notJournaled": 0}),
+    );
+    assert!(
+        n1.log().contains("after the context moved to 2"),
+        "node 1 refused the writes made under 1.0.0:\n{}",
+        n1.log()
+    );
+}
+
+/// The first event of type `kind` node `n` streams for `ctx` from now on
+/// (over `/sse`), delivered on the returned channel.
+fn first_event(
+    n: &TestNode,
+    ctx: &str,
+    kind: &str,
+) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(None)
+        .build()
+        .unwrap();
+    let stream = client
+        .get(n.url(&format!("/sse?contextIds={ctx}&eventTypes={kind}")))
+        .bearer_auth(&n.token)
+        .send()
+        .unwrap();
+    assert!(stream.status().is_success(), "{}", stream.status());
+    let kind = kind.to_string();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            };
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim())
+                && v["type"] == kind.as_str()
+            {
+                let _ = tx.send(v);
+                return;
+            }
+        }
+    });
+    rx
+}

@@ -22,11 +22,17 @@
 //!
 //! Writes: a call queued for the old version that reaches the executor
 //! after the upgrade committed is refused with a retryable
-//! `UpgradeInProgress`; reads are served throughout.
+//! `UpgradeInProgress`; reads are served throughout. A member migrates only
+//! at exactly the cut: one holding writes past it (made under the old
+//! version before it heard of the upgrade) takes a migrated member's state
+//! and re-runs its own such calls under the new version ([`rejoin`]).
+//! Migrated members refuse deltas of the old layout.
 
 mod cascade;
+pub(crate) mod journal;
 mod migration_status;
 pub(crate) mod plan;
+mod rejoin;
 pub(crate) mod status;
 
 use std::sync::Arc;
@@ -477,7 +483,20 @@ impl Node {
                         );
                         from_version = rung.plan.app.version.clone();
                     }
-                    Err(why) => {
+                    Err(Climb::PastCut) => {
+                        // Straight to the version the group runs now.
+                        self.rejoin_past_cut(
+                            *ctx,
+                            rejoin::Target {
+                                group,
+                                blob: plan.app.blob,
+                                from_version,
+                                to_version: plan.app.version.clone(),
+                            },
+                        );
+                        break;
+                    }
+                    Err(Climb::Failed(why)) => {
                         tracing::warn!(context = %b58(ctx), to = %rung.plan.app.version, error = %why, "migration failed: logical abort, proceeding with current application");
                         self.context_failed(&group, ctx, &plan.app.blob, why);
                         break;
@@ -500,13 +519,18 @@ impl Node {
         ctx: &ContextId,
         rung: &crate::governance::UpgradeRecord,
         peers: &[mero_network::PeerId],
-    ) -> std::result::Result<(Upgraded, Option<[u8; 32]>), String> {
+    ) -> std::result::Result<(Upgraded, Option<[u8; 32]>), Climb> {
         let plan = &rung.plan;
         let next = match self.ensure_app(&plan.app, peers).await {
             Ok(()) => self.migration_app(&plan.app.blob).await,
             Err(e) => Err(e),
         }
-        .map_err(|e| format!("the component of {} is not here: {e}", plan.app.version))?;
+        .map_err(|e| {
+            Climb::Failed(format!(
+                "the component of {} is not here: {e}",
+                plan.app.version
+            ))
+        })?;
         let planned = if plan.to_state_version > plan.from_state_version {
             Plan::Migrate {
                 from: plan.from_state_version,
@@ -514,17 +538,24 @@ impl Node {
         } else {
             Plan::CodeOnly
         };
-        let upgrade = self.upgrade_of(plan, &next, planned, Author(rung.initiated_by));
+        let mut upgrade = self.upgrade_of(plan, &next, planned, Author(rung.initiated_by));
         let expected = plan.contexts.iter().find(|c| c.context == ctx.0);
         if let Some(cut) = expected {
             self.wait_for_cut(ctx, &cut.heads).await;
+            // A migration reads exactly the cut here, or not at all.
+            upgrade.cut = Some(cut.heads.iter().map(|h| DeltaId(*h)).collect());
         }
         let done = self
             .inner
             .exec
             .upgrade(ctx, upgrade)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                ExecError::Denied {
+                    kind: "NotAtCut", ..
+                } => Climb::PastCut,
+                e => Climb::Failed(e.to_string()),
+            })?;
         // Comparable only if this node migrated exactly the cut: with later
         // deltas already here, its root includes them.
         let at_cut = expected.filter(|c| same_heads(&c.heads, &done.heads));
@@ -587,6 +618,7 @@ impl Node {
                 counter: plan.barrier.1,
             },
             dry_run: false,
+            cut: None,
         }
     }
 
@@ -746,6 +778,15 @@ impl Node {
         });
         self.inner.heartbeat_due.notify_one();
     }
+}
+
+/// Why a rung was not climbed.
+enum Climb {
+    /// The context's heads here are not the rung's cut: this node holds
+    /// writes past it (see [`rejoin`]).
+    PastCut,
+    /// The migration failed (a logical abort) or could not run.
+    Failed(String),
 }
 
 /// Whether two sets of DAG heads are the same set.

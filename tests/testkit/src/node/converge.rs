@@ -46,10 +46,13 @@ pub fn assert_converged_within(nodes: &[&TestNode], ctx: &str, timeout: Duration
             )
         })
         .collect();
+    let logs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("--- {} log:\n{}", n.name, n.log()))
+        .collect();
     panic!(
-        "no convergence on {ctx} after {timeout:?}:\n{}\n--- {} log:\n{}",
+        "no convergence on {ctx} after {timeout:?}:\n{}\n{}",
         named.join("\n"),
-        nodes[0].name,
-        nodes[0].log()
+        logs.join("\n")
     );
 }

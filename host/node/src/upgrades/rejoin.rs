@@ -1,0 +1,154 @@
+//! A member that wrote past an upgrade's cut: it made writes under the old
+//! version before it heard of the upgrade (or holds another member's such
+//! writes). Migrating its copy would fold them into the migrated state, so
+//! its root would differ from every other member's, and the other members
+//! refuse those writes (their ops name the old layout's collections).
+//!
+//! Instead it keeps the old version until a migrated member's state has
+//! arrived, takes that state (the context moves to the version its group
+//! runs, private storage kept), then calls again, under the new version,
+//! each of its own calls whose delta that state lacks (from the
+//! [`journal`](super::journal)): the writes are carried over through the
+//! new code, neither lost nor applied to a layout they were not written for.
+
+use std::time::Duration;
+
+use mero_crdt::{ContextId, DeltaId};
+
+use super::{b58, journal::Call};
+use crate::events::Scope;
+use crate::node::Node;
+
+/// How long a member keeps asking for a migrated member's state.
+const GIVE_UP: Duration = Duration::from_secs(600);
+/// The longest pause between two asks.
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+/// What a group's upgrade says of the version a context moves to.
+pub(super) struct Target {
+    pub(super) group: [u8; 32],
+    pub(super) blob: [u8; 32],
+    pub(super) from_version: String,
+    pub(super) to_version: String,
+}
+
+impl Node {
+    /// Starts taking a migrated member's state of `ctx` and re-running this
+    /// node's calls past the cut, unless that already runs.
+    pub(super) fn rejoin_past_cut(&self, ctx: ContextId, target: Target) {
+        let Ok(mut running) = self.inner.rejoining.lock() else {
+            return;
+        };
+        if !running.insert(ctx) {
+            return;
+        }
+        drop(running);
+        tracing::info!(context = %b58(&ctx), to = %target.to_version, "this node holds writes past the upgrade's cut: taking a migrated member's state, then re-running its own calls");
+        let node = self.clone();
+        self.inner.tasks.spawn(async move {
+            node.rejoin(ctx, &target).await;
+            if let Ok(mut running) = node.inner.rejoining.lock() {
+                running.remove(&ctx);
+            }
+            node.finish(&target.group);
+        });
+    }
+
+    async fn rejoin(&self, ctx: ContextId, target: &Target) {
+        // This node's deltas before the state is replaced: those the new
+        // state lacks and the journal does not hold are counted as lost.
+        let mine = self.own_deltas(&ctx);
+        let deadline = tokio::time::Instant::now() + GIVE_UP;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            // A member still on the old version sends a snapshot of the
+            // old layout, which the join refuses: the next ask may find a
+            // migrated one.
+            match self.resync_context(&ctx, true).await {
+                Ok(()) => break,
+                Err(e) if tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(context = %b58(&ctx), error = %e, "no migrated member's state yet");
+                    let _ = self.trigger_sync();
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+                Err(e) => {
+                    let why = format!("no migrated member sent its state: {e}");
+                    self.context_failed(&target.group, &ctx, &target.blob, why);
+                    return;
+                }
+            }
+        }
+        let snap = self.inner.store.snapshot().ok();
+        // Unreadable: taken as there, so nothing runs twice.
+        let has = |d: &DeltaId| {
+            snap.as_ref()
+                .is_none_or(|s| s.has_delta(&ctx, d).unwrap_or(true))
+        };
+        let calls = self.inner.journal.take_missing(&ctx, has);
+        let lost = mine
+            .iter()
+            .filter(|d| !has(d) && !calls.iter().any(|c| c.delta == **d))
+            .count();
+        drop(snap);
+        let rerun = calls.len();
+        let mut failed = Vec::new();
+        for Call { method, args, .. } in calls {
+            if let Err(e) = self.execute_text(&ctx, &method, args).await {
+                failed.push(format!("{method}: {e}"));
+            }
+        }
+        if !failed.is_empty() || lost > 0 {
+            tracing::warn!(context = %b58(&ctx), rerun, ?failed, lost, "writes past the cut not carried over");
+        }
+        let root = self
+            .inner
+            .store
+            .snapshot()
+            .and_then(|s| s.root_hash(&ctx))
+            .ok();
+        self.inner.upgrades.update(&target.group, |s| {
+            s.swapped += 1;
+            if let Some(c) = s.contexts.iter_mut().find(|c| c.context == ctx) {
+                c.root_hash = root;
+            }
+        });
+        self.inner.events.publish(
+            Scope::Context(ctx),
+            "AppVersionChanged",
+            None,
+            serde_json::json!({
+                "fromVersion": target.from_version,
+                "toVersion": target.to_version,
+            }),
+        );
+        self.inner.events.publish(
+            Scope::Context(ctx),
+            "WritesCarriedOver",
+            None,
+            serde_json::json!({
+                "rerun": rerun - failed.len(),
+                "failed": failed,
+                "notJournaled": lost,
+            }),
+        );
+    }
+
+    /// The deltas of `ctx` this node authored (a rare path: reads them all).
+    fn own_deltas(&self, ctx: &ContextId) -> Vec<DeltaId> {
+        let me = self.public_key();
+        let Ok(snap) = self.inner.store.snapshot() else {
+            return Vec::new();
+        };
+        snap.delta_ids(ctx)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| {
+                snap.delta(ctx, d)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.delta.author.0 == me)
+            })
+            .collect()
+    }
+}
