@@ -195,7 +195,7 @@ fn first_event(
     kind: &str,
 ) -> std::sync::mpsc::Receiver<serde_json::Value> {
     use std::io::BufRead as _;
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .timeout(None)
