@@ -470,6 +470,21 @@ mod tests {
         p
     }
 
+    /// `n.start`, again while the fake merod is "text file busy": a test
+    /// on another thread may fork while this one still has the script open
+    /// for writing, and the child holds that descriptor until it execs.
+    async fn start(n: &ManagedNode, timeout: Duration) -> Result<(), NodeError> {
+        for _ in 0..50 {
+            match n.start(timeout).await {
+                Err(NodeError::Spawn { source, .. }) if source.raw_os_error() == Some(26) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
+        n.start(timeout).await
+    }
+
     fn tempdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("meroctl-nodes-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(d.join("n1")).unwrap();
@@ -484,7 +499,7 @@ mod tests {
         let mut dead = Command::new("true").spawn().unwrap();
         let _ = dead.wait().await;
         *n.child.lock().await = Some(dead);
-        let e = n.start(Duration::from_secs(5)).await.unwrap_err();
+        let e = start(&n, Duration::from_secs(5)).await.unwrap_err();
         assert!(matches!(e, NodeError::Exited { .. }), "{e}");
         // A live one is.
         *n.child.lock().await = Some(
@@ -509,7 +524,7 @@ mod tests {
         let base = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
         let n = node(&dir, &merod, &base);
         let started = Instant::now();
-        let e = n.start(Duration::from_millis(300)).await.unwrap_err();
+        let e = start(&n, Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(e, NodeError::Unhealthy { .. }), "{e}");
         assert!(started.elapsed() < Duration::from_secs(5));
         n.kill().await;
