@@ -112,6 +112,9 @@ pub(crate) struct Shared {
     flush_interval: Duration,
     /// Set to skip the flush at close (tests that simulate a crash).
     abandon: AtomicBool,
+    /// Log records replayed into LMDB when this store was opened: more
+    /// than none only after a crash (a clean close flushes the log).
+    pub(crate) replayed: u64,
     /// Held (locked) for as long as the store is open.
     _dir_lock: File,
 }
@@ -168,6 +171,7 @@ impl Shared {
             .map_or(0, u64::from_be_bytes);
         let segments = wal::segments(&dir).map_err(io(&dir))?;
         let mut newest = flushed;
+        let mut replayed = 0;
         for (generation, path) in &segments {
             newest = newest.max(*generation);
             // Older segments are in LMDB already; one whose deletion was lost
@@ -176,6 +180,7 @@ impl Shared {
                 continue;
             }
             for payload in wal::records(path, *generation).map_err(io(path))? {
+                replayed += 1;
                 for op in wal::ops(&payload)? {
                     if op.table == Table::Leaves {
                         // Logged by earlier versions only.
@@ -224,6 +229,7 @@ impl Shared {
             flush_bytes,
             flush_interval,
             abandon: AtomicBool::new(false),
+            replayed,
             _dir_lock: dir_lock,
         };
         Ok((shared, dirty))

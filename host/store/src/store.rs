@@ -77,6 +77,13 @@ impl Store {
             config.flush_bytes,
             config.flush_interval,
         )?;
+        let replayed = shared.replayed;
+        if replayed > 0 {
+            tracing::info!(
+                records = replayed,
+                "replayed the write-ahead log: the last run did not close cleanly"
+            );
+        }
         let store = Store {
             handle: Arc::new(engine::Handle::start(shared)?),
         };
@@ -94,6 +101,12 @@ impl Store {
             store.flush()?;
         }
         Ok(store)
+    }
+
+    /// How many log records opening this store replayed into LMDB: more
+    /// than none only when the process before did not close it (a crash).
+    pub fn replayed(&self) -> u64 {
+        self.handle.shared.replayed
     }
 
     /// A consistent read-only view of the whole database.

@@ -317,6 +317,8 @@ fn the_merkle_trie_is_rebuilt_after_a_crash() {
     s.abandon();
 
     let s = store(&dir);
+    // The unflushed commits came back from the log.
+    assert!(s.replayed() >= 3, "replayed {}", s.replayed());
     let snap = s.snapshot().unwrap();
     assert_eq!(snap.root_hash(&ctx).unwrap(), expected);
     assert_eq!(snap.root_hash(&gone).unwrap(), [0; 32]);
@@ -325,4 +327,7 @@ fn the_merkle_trie_is_rebuilt_after_a_crash() {
     s.abandon();
     let s = store(&dir);
     assert_eq!(s.snapshot().unwrap().root_hash(&ctx).unwrap(), expected);
+    // A clean close leaves nothing to replay.
+    drop(s);
+    assert_eq!(store(&dir).replayed(), 0);
 }
