@@ -233,12 +233,15 @@ fn a_segment_that_outlived_its_flush_is_not_replayed() {
 fn the_background_flush_empties_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let s = open_flushing(dir.path(), 1 << 20, Duration::from_millis(20));
+    // The segment the commit goes to, named before it: the 20 ms flusher
+    // may retire it as soon as the commit is in.
+    let segment = wal_files(dir.path()).pop().unwrap();
     let mut w = s.write().unwrap();
     w.put_alias("k", "x", &[7; 32]).unwrap();
     w.commit().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // A functional bound, not a speed target: generous on a loaded machine.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     // The segment holding the commit goes once LMDB has it.
-    let segment = wal_files(dir.path()).pop().unwrap();
     while segment.exists() {
         assert!(std::time::Instant::now() < deadline, "never flushed");
         std::thread::sleep(Duration::from_millis(5));
@@ -260,12 +263,12 @@ fn a_log_grown_by_rewrites_is_flushed_too() {
     let first = wal_files(dir.path()).pop().unwrap();
     let generation = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
     let mut n = 0u32;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Bounded by commits, not by time: a slow disk only makes it slower.
     while wal_files(dir.path())
         .iter()
         .all(|p| generation(p) <= generation(&first))
     {
-        assert!(std::time::Instant::now() < deadline, "never flushed");
+        assert!(n < 20_000, "never flushed after {n} commits");
         let mut w = s.write().unwrap();
         w.put_alias("k", "x", &[n as u8; 32]).unwrap();
         w.commit().unwrap();
