@@ -205,7 +205,7 @@ fn main() {
         w.commit().unwrap();
         println!(
             "{:<58} {:>9.0} deltas/s",
-            "crdt merge into LMDB, one transaction (root updated)",
+            "crdt merge into the store, one commit (log; LMDB later)",
             count as f64 / t.elapsed().as_secs_f64()
         );
     });
