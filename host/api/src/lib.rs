@@ -369,7 +369,7 @@ pub struct PeerCount {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteRequest {
-    /// How long the invitation stays valid, in seconds (default a year).
+    /// How long the invitation stays valid, in seconds (default: the node's `membership.invitation_ttl_secs`, a day).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiration_timestamp: Option<u64>,
     /// Upstream's flag for inviting into subgroups too; accepted, not needed.

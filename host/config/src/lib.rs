@@ -93,6 +93,9 @@ pub struct ConfigFile {
     /// Migration status reports (`migration-status`).
     #[serde(default)]
     pub migration: MigrationSection,
+    /// Invitations this node signs.
+    #[serde(default)]
+    pub membership: MembershipSection,
 }
 
 /// The node's identity: a libp2p Ed25519 keypair. Its public key is the
@@ -421,6 +424,25 @@ impl Default for MigrationSection {
     }
 }
 
+/// Invitations this node signs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+pub struct MembershipSection {
+    /// How long an invitation is valid when its creator names no
+    /// validity, in seconds. Short: an invitation pasted somewhere admits
+    /// whoever uses it first until then.
+    pub invitation_ttl_secs: u64,
+}
+
+impl Default for MembershipSection {
+    fn default() -> Self {
+        MembershipSection {
+            invitation_ttl_secs: 24 * 3600,
+        }
+    }
+}
+
 /// The directory of node `node` under `home`.
 pub fn node_dir(home: &Path, node: &str) -> PathBuf {
     home.join(node)
@@ -503,6 +525,7 @@ impl ConfigFile {
             runtime: RuntimeSection::default(),
             presence: PresenceSection::default(),
             migration: MigrationSection::default(),
+            membership: MembershipSection::default(),
         })
     }
 

@@ -288,7 +288,8 @@ mod tests {
                     inviter_identity: key(admin),
                     group_id: ns.id,
                     expiration_timestamp: 10_000,
-                    secret_salt: [9; 32],
+                    // One invitation per member: each admits one key.
+                    secret_salt: key(who),
                     invited_role: role,
                 },
                 admin,

@@ -646,12 +646,12 @@ impl Membership {
     pub async fn invite(
         &self,
         ns: &[u8; 32],
-        valid_secs: Option<u64>,
+        valid_secs: u64,
         invited_role: Role,
     ) -> Result<(SignedInvitation, Option<String>)> {
         let state = self.get(ns).ok_or_else(namespace_not_found)?;
         authz::may_invite(&state, &self.me(), invited_role)?;
-        let secs = valid_secs.unwrap_or(365 * 24 * 3600);
+        let secs = valid_secs;
         let mut signed = SignedInvitation::sign(
             Invitation {
                 inviter_identity: self.me(),
@@ -1116,6 +1116,18 @@ impl Membership {
                     return Response::Refused(e.to_string());
                 }
                 match self.get(&ns) {
+                    // Spent by another key: the log is not handed to a
+                    // holder of someone else's invitation.
+                    Some(s)
+                        if s.spent_invitations
+                            .get(&invitation.invitation.secret_salt)
+                            .is_some_and(|holder| Some(*holder) != asker) =>
+                    {
+                        Response::Refused(
+                            "the invitation was used by another member already: ask for a new one"
+                                .into(),
+                        )
+                    }
                     Some(s)
                         if s.allowed(
                             &invitation.invitation.inviter_identity,

@@ -461,7 +461,12 @@ pub(crate) async fn invite(
     };
     let (signed, group_name) = node
         .membership()
-        .invite(&group_id(&id)?, req.expiration_timestamp, role)
+        .invite(
+            &group_id(&id)?,
+            req.expiration_timestamp
+                .unwrap_or(node.config().membership.invitation_ttl_secs),
+            role,
+        )
         .await?;
     let invitation = serde_json::to_value(&signed)
         .map_err(|e| ApiError::from(mero_node::NodeError::Internal(e.to_string())))?;

@@ -289,7 +289,7 @@ async fn world(f: &Fixture) -> World {
     // B joins the fixture's namespace: a member to add, remove and manage.
     let (inv, _) = a
         .membership()
-        .invite(&ns, None, mero_node::Role::Member)
+        .invite(&ns, 3600, mero_node::Role::Member)
         .await
         .unwrap();
     b.membership()
@@ -324,7 +324,7 @@ async fn world(f: &Fixture) -> World {
         .unwrap();
     let (invitation, _) = b
         .membership()
-        .invite(&theirs, None, mero_node::Role::Member)
+        .invite(&theirs, 3600, mero_node::Role::Member)
         .await
         .unwrap();
     // Things to delete.

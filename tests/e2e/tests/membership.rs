@@ -19,7 +19,27 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
     n1.call(&ctx, "set", json!({"key": "a", "value": "1"}));
 
-    let ro = n2.join(&ns, &n1.invite(&ns, &["--role", "read-only"]), &ctx);
+    let ro_invitation = n1.invite(&ns, &["--role", "read-only"]);
+    let ro = n2.join(&ns, &ro_invitation, &ctx);
+    // Valid a day unless its creator says otherwise.
+    let expires = serde_json::from_str::<serde_json::Value>(ro_invitation.trim()).unwrap()
+        ["invitation"]["invitation"]["expiration_timestamp"]
+        .as_u64()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expires > now && expires <= now + 24 * 3600,
+        "{expires} vs {now}"
+    );
+    // An invitation admits one key: node 3 cannot use node 2's, and learns
+    // nothing of the namespace trying.
+    n3.meroctl_fails(
+        &["namespace", "join", &ns, &ro_invitation],
+        "used by another member",
+    );
     let member = n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
 
     // Read-only: views work, mutating calls fail on its own node.

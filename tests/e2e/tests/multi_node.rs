@@ -114,9 +114,9 @@ fn seed_walkthrough_then_concurrent_writes_converge() {
 fn a_sigkilled_node_restarts_and_nothing_acknowledged_is_lost() {
     let mut ns_nodes = nodes(3);
     let (_, ns, ctx) = ns_nodes[0].setup(mero_fixtures::KV_STORE);
-    let inv = ns_nodes[0].invite(&ns, &[]);
-    ns_nodes[1].join(&ns, &inv, &ctx);
-    ns_nodes[2].join(&ns, &inv, &ctx);
+    for n in &ns_nodes[1..] {
+        n.join(&ns, &ns_nodes[0].invite(&ns, &[]), &ctx);
+    }
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));

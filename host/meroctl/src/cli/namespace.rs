@@ -55,7 +55,8 @@ pub(super) enum NamespaceCmd {
     Invite {
         /// Namespace id (hex or base58).
         id: String,
-        /// How long it stays valid, in seconds (default a year).
+        /// How long it stays valid, in seconds (default: the node's
+        /// `membership.invitation_ttl_secs`, a day). It admits one key.
         #[arg(long)]
         expiration_timestamp: Option<u64>,
         /// The role it grants: admin, member or read-only.

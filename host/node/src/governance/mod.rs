@@ -491,6 +491,9 @@ pub struct Namespace {
     pub key_epoch: u32,
     /// Members removed; they cannot rejoin.
     pub removed: BTreeSet<[u8; 32]>,
+    /// Invitations joined with, by their nonce (`secret_salt`), and the
+    /// member each admitted: an invitation admits one key only.
+    pub spent_invitations: BTreeMap<[u8; 32], [u8; 32]>,
     /// Metadata records by group and what they are attached to.
     pub metadata: BTreeMap<([u8; 32], metadata::Target), metadata::Record>,
     /// Each upgraded group's last upgrade.
@@ -1060,6 +1063,14 @@ impl Namespace {
                 if self.removed.contains(member) {
                     return Err(Refused::Invalid("a removed member cannot rejoin".into()));
                 }
+                if let Some(holder) = self.spent_invitations.get(&inv.secret_salt)
+                    && holder != member
+                {
+                    return Err(Refused::Invalid(
+                        "the invitation was used by another member already: ask for a new one"
+                            .into(),
+                    ));
+                }
                 // The invitation was valid when the member joined.
                 if verify_invitation {
                     invitation
@@ -1325,6 +1336,9 @@ impl Namespace {
                 invitation,
                 addrs,
             } => {
+                self.spent_invitations
+                    .entry(invitation.invitation.secret_salt)
+                    .or_insert(*member);
                 // Removed concurrently: the removal holds.
                 if self.removed.contains(member) {
                     return;
@@ -1569,12 +1583,69 @@ mod tests {
                 inviter_identity: by.verifying_key().to_bytes(),
                 group_id: ns,
                 expiration_timestamp: 10_000,
-                secret_salt: [9; 32],
+                // Each invitation its own: one admits one key.
+                secret_salt: rand::random(),
                 invited_role: role,
             },
             by,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_invitation_admits_one_key_only() {
+        let admin = SigningKey::from_bytes(&[1; 32]);
+        let (bob, carol) = ([2; 32], [3; 32]);
+        let (mut a, create) = Namespace::create(
+            &admin,
+            1_000,
+            Body::Create {
+                nonce: [5; 32],
+                name: None,
+                app: app(),
+                default_capabilities: caps::DEFAULT,
+                addrs: vec![],
+            },
+        )
+        .unwrap();
+        let id = a.id;
+        a.apply(&create).unwrap();
+        let shared = invite(&admin, id, Role::ReadOnly);
+        let join = |ns: &Namespace, member: [u8; 32], millis: u64| {
+            ns.make(
+                &admin,
+                millis,
+                Body::MemberJoined {
+                    member,
+                    invitation: shared.clone(),
+                    addrs: vec![format!("/ip4/127.0.0.1/tcp/{millis}")],
+                },
+            )
+            .unwrap()
+        };
+        let bob_joins = join(&a, bob, 2_000);
+        a.apply(&bob_joins).unwrap();
+        // Bob again (new addresses): the same key, allowed.
+        a.apply(&join(&a, bob, 2_500)).unwrap();
+        // Carol with Bob's invitation: refused, read-only or not.
+        let carol_joins = join(&a, carol, 3_000);
+        assert!(
+            matches!(a.apply(&carol_joins), Err(Refused::Invalid(why)) if why.contains("used by another member"))
+        );
+        assert!(!a.is_member(&carol));
+        // Two admissions made concurrently on two nodes (each valid where
+        // its author stood): every node keeps the first in the fold's
+        // order, whichever arrived first.
+        let mut b = Namespace::new(id);
+        b.apply(&create).unwrap();
+        let carol_first = join(&b, carol, 2_000);
+        let mut x = Namespace::new(id);
+        x.apply_all(vec![create.clone(), bob_joins.clone(), carol_first.clone()]);
+        let mut y = Namespace::new(id);
+        y.apply_all(vec![carol_first, create.clone(), bob_joins]);
+        assert_eq!(x.members, y.members);
+        assert!(x.is_member(&bob) != x.is_member(&carol), "one of the two");
+        assert_eq!(x.members.len(), 2, "the admin and one of the two");
     }
 
     #[test]

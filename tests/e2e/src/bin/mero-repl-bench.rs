@@ -128,9 +128,9 @@ fn main() {
     let n2 = TestNode::start_with("node2", FAST_SYNC);
     let n3 = TestNode::start_with("node3", FAST_SYNC);
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
-    let inv = n1.invite(&ns, &[]);
-    n2.join(&ns, &inv, &ctx);
-    n3.join(&ns, &inv, &ctx);
+    // An invitation admits one key: one each.
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
     let secs = if quick { 5 } else { 15 };
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
