@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::authz;
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
-use crate::governance::{Body, Namespace, scoped_id};
+use crate::governance::{AppInfo, Body, Namespace, scoped_id};
 use crate::node::Node;
 use crate::sync::{context_topic, peer_of};
 use crate::upgrades::journal::Call;
@@ -189,26 +189,15 @@ impl Node {
             .cloned()
             .ok_or_else(|| NodeError::Internal("namespace without app".into()))?;
         let peers = self.snapshot_peers(&state, ctx).await;
-        self.ensure_app(&app, &peers).await?;
-        let record = self
-            .inner
-            .store
-            .snapshot()?
-            .application(&app.id)?
-            .ok_or_else(|| NodeError::Internal("application vanished".into()))?;
-        let loaded = self
-            .inner
-            .exec
-            .app(&self.inner.store.snapshot()?, &app.blob)
-            .await?;
+        let (app_version, state_version) = self.version_of(&app, &peers).await?;
         self.inner
             .exec
             .create_replica(ContextMeta {
                 id: *ctx,
                 application: app.id,
                 blob: app.blob,
-                app_version: record.version,
-                state_version: loaded.description().state_version,
+                app_version,
+                state_version,
                 group: Some(state.id),
                 name: state.contexts.get(&ctx.0).and_then(|r| r.name.clone()),
                 last_hlc: Default::default(),
@@ -223,6 +212,18 @@ impl Node {
             tracing::warn!(error = %e, "no peer sent a snapshot yet");
         }
         Ok(())
+    }
+
+    /// `app`'s version and state version, installing it from `peers` if it
+    /// is not here: what a context running it records.
+    async fn version_of(&self, app: &AppInfo, peers: &[PeerId]) -> Result<(String, u32)> {
+        self.ensure_app(app, peers).await?;
+        let snap = self.inner.store.snapshot()?;
+        let record = snap
+            .application(&app.id)?
+            .ok_or_else(|| NodeError::Internal("application vanished".into()))?;
+        let loaded = self.inner.exec.app(&snap, &app.blob).await?;
+        Ok((record.version, loaded.description().state_version))
     }
 
     /// The connected members `ctx`'s snapshots may come from: snapshots are
@@ -314,23 +315,12 @@ impl Node {
         drop(state);
         let mut replace = None;
         if force {
-            self.ensure_app(&app, &peers).await?;
-            let record = self
-                .inner
-                .store
-                .snapshot()?
-                .application(&app.id)?
-                .ok_or_else(|| NodeError::Internal("application vanished".into()))?;
-            let loaded = self
-                .inner
-                .exec
-                .app(&self.inner.store.snapshot()?, &app.blob)
-                .await?;
+            let (app_version, state_version) = self.version_of(&app, &peers).await?;
             replace = Some(ContextMeta {
                 application: app.id,
                 blob: app.blob,
-                app_version: record.version,
-                state_version: loaded.description().state_version,
+                app_version,
+                state_version,
                 last_hlc: Default::default(),
                 delta_count: 0,
                 ..meta
