@@ -287,3 +287,66 @@ fn a_log_grown_by_rewrites_is_flushed_too() {
         Some([(n - 1) as u8; 32])
     );
 }
+
+#[test]
+fn commits_are_refused_with_the_flush_error_while_flushing_fails_and_none_is_lost() {
+    // A 1 MiB map: flushes to LMDB fail once it is full (a full disk would
+    // do the same), while the log keeps taking commits.
+    let dir = tempfile::tempdir().unwrap();
+    let flush_bytes = 64 << 10;
+    let s = Store::open(
+        dir.path(),
+        &StoreConfig {
+            map_size: 1 << 20,
+            flush_bytes,
+            flush_interval: Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let value = vec![7u8; 16 << 10];
+    let mut acked = 0u32;
+    let refused = loop {
+        // Bounded by commits, not time: past eight flushes' worth waiting
+        // (512 KiB here) beyond a 1 MiB map, refusal must have come.
+        assert!(acked < 2_000, "{acked} commits of 16 KiB and none refused");
+        let mut w = s.write().unwrap();
+        w.put_local("blob", &acked.to_be_bytes(), &value).unwrap();
+        match w.commit() {
+            Ok(()) => acked += 1,
+            Err(e) => break e,
+        }
+    };
+    // Refused with the flush's own error once the flusher has recorded it
+    // (until then, "flushes are not finishing"); every try is refused.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut refused = refused;
+    loop {
+        assert!(
+            matches!(refused, mero_store::StoreError::Backlog(_)),
+            "{refused}"
+        );
+        if refused.to_string().contains("MDB_MAP_FULL") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{refused}");
+        std::thread::sleep(Duration::from_millis(5));
+        let mut w = s.write().unwrap();
+        w.put_local("blob", b"refused", &value).unwrap();
+        refused = w.commit().unwrap_err();
+    }
+    assert!(
+        acked as usize * value.len() > 1 << 20,
+        "refused after {acked}"
+    );
+    // Refused, not lost: every acknowledged commit is read back, and comes
+    // back from the log once there is room.
+    let snap = s.snapshot().unwrap();
+    assert_eq!(snap.locals("blob").unwrap().len(), acked as usize);
+    drop(snap);
+    s.abandon();
+    let s = open(dir.path());
+    assert!(s.replayed() > 0);
+    let all = s.snapshot().unwrap().locals("blob").unwrap();
+    assert_eq!(all.len(), acked as usize);
+    assert!(all.iter().all(|(_, v)| *v == value));
+}
