@@ -207,3 +207,70 @@ fn clearing_a_map_keeps_what_another_member_added_concurrently() {
     );
     assert_eq!(collections::len(&merged, &map).unwrap(), 1);
 }
+
+mod properties {
+    //! The register and counter rules as properties: any writes by up to
+    //! four authors, delivered in any order, end at the value the rule
+    //! names (not only at one all replicas agree on).
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Per author, the walls of its writes (distinct, so each write's stamp
+    /// is its wall) and each write's counter step.
+    fn writes() -> impl Strategy<Value = Vec<Vec<(u64, i64)>>> {
+        prop::collection::vec(
+            prop::collection::btree_map(1u64..40, -50i64..50, 0..6)
+                .prop_map(|m| m.into_iter().collect::<Vec<_>>()),
+            1..=4,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn the_latest_write_wins_ties_go_to_the_greater_author_and_every_step_counts(
+            per_author in writes(),
+            order in any::<u64>(),
+        ) {
+            let reg = NodeId::root("reg");
+            let ctr = NodeId::root("ctr");
+            let mut deltas = Vec::new();
+            for (a, walls) in per_author.iter().enumerate() {
+                let mut r = replica(a as u8 + 1);
+                for &(wall, step) in walls {
+                    let ops = write(&mut r, wall, |m| {
+                        m.register_set(&reg, Some(vec![a as u8 + 1, wall as u8])).unwrap();
+                        m.counter_add(&ctr, step.into()).unwrap();
+                    });
+                    deltas.push(ops);
+                }
+            }
+            // The rule, computed apart: the write with the greatest
+            // (wall, author); the sum of every step.
+            let winner = per_author
+                .iter()
+                .enumerate()
+                .flat_map(|(a, w)| w.iter().map(move |&(wall, _)| (wall, a as u8 + 1)))
+                .max()
+                .map(|(wall, a)| vec![a, wall as u8]);
+            let sum: i64 = per_author.iter().flatten().map(|&(_, s)| s).sum();
+            // Delivered in a shuffled order (a seeded Fisher-Yates).
+            let mut x = order | 1;
+            for i in (1..deltas.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                deltas.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let mut merged = MemoryBackend::default();
+            for ops in &deltas {
+                apply_ops(&mut merged, ops).unwrap();
+            }
+            prop_assert_eq!(collections::register_get(&merged, &reg).unwrap(), winner);
+            if !deltas.is_empty() {
+                prop_assert_eq!(collections::counter_value(&merged, &ctr).unwrap(), sum);
+            }
+        }
+    }
+}
