@@ -35,6 +35,9 @@ pub(crate) const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/mero/sync
 const GOSSIP_ENVELOPE_SLACK: usize = 64 * 1024;
 /// Gossipsub heartbeat: fast, so small networks form their meshes within a second.
 const HEARTBEAT: Duration = Duration::from_millis(300);
+/// Topics a peer may be subscribed to (one per context and namespace it
+/// holds); each costs a few bytes of bookkeeping here.
+const MAX_PEER_TOPICS: usize = 16_384;
 
 /// Connections one peer may hold to this node at once (a simultaneous dial
 /// from both ends makes two).
@@ -91,9 +94,18 @@ impl Behaviour {
             .gossip_lazy(4)
             .build()
             .map_err(|e| NetworkError::Config(format!("gossipsub: {e}")))?;
-        let gossipsub = gossipsub::Behaviour::new(
+        // gossipsub's default cap is 100 topics a peer, and an RPC over it
+        // is dropped whole (messages included): a node holding more than
+        // ~100 contexts would stop hearing its peers' gossip and heartbeats.
+        let topics = gossipsub::MaxCountSubscriptionFilter {
+            filter: gossipsub::AllowAllSubscriptionFilter {},
+            max_subscribed_topics: MAX_PEER_TOPICS,
+            max_subscriptions_per_request: MAX_PEER_TOPICS,
+        };
+        let gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
             gossipsub::MessageAuthenticity::Signed(keypair.clone()),
             gossip_config,
+            topics,
         )
         .map_err(|e| NetworkError::Config(format!("gossipsub: {e}")))?;
         let next_peer = NextPeer::default();

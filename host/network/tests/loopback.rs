@@ -308,3 +308,29 @@ async fn full_event_channel_drops_gossip_but_keeps_requests() {
         "the event channel never filled ({messages} messages)"
     );
 }
+
+/// A node holding many contexts is on a topic each: peers on more topics
+/// than gossipsub's default cap (100, over which a peer's whole RPC is
+/// dropped, its messages with it) still hear each other on every topic.
+#[tokio::test]
+async fn peers_on_hundreds_of_topics_hear_each_other() {
+    let (a, mut a_rx) = node();
+    let (b, mut b_rx) = node();
+    let topics: Vec<String> = (0..300).map(|i| format!("ctx-{i}")).collect();
+    for t in &topics {
+        a.subscribe(t).await.unwrap();
+        b.subscribe(t).await.unwrap();
+    }
+    b.dial(addr(&a).await).await.unwrap();
+    wait_event(&mut a_rx, "A sees B", connected(b.peer_id())).await;
+    let last = topics.last().unwrap();
+    wait_topic_peers(&a, last, &[b.peer_id()]).await;
+    wait_topic_peers(&b, last, &[a.peer_id()]).await;
+    assert!(a.publish(last, b"on the 300th".to_vec()).await.unwrap());
+    let data = wait_event(&mut b_rx, "gossip on the last topic", |event| match event {
+        NetworkEvent::Message { topic, data, .. } if topic == *last => Some(data),
+        _ => None,
+    })
+    .await;
+    assert_eq!(data, b"on the 300th");
+}
