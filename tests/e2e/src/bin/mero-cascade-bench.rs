@@ -68,6 +68,12 @@ fn median_ms(mut v: Vec<Duration>) -> f64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (groups, per_group, entries) = if quick { (2, 5, 100) } else { (10, 10, 1000) };
+    // `--entries N`: another size per context (the other figures stay).
+    let entries = std::env::args()
+        .skip_while(|a| a != "--entries")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(entries);
     let config: Vec<&str> = [FAST_SYNC, &["migration.heartbeat_ms=500"][..]].concat();
     let nodes: Vec<TestNode> = (1..=3)
         .map(|i| TestNode::start_with(&format!("node{i}"), &config))
@@ -156,15 +162,27 @@ fn main() {
         "--cascade",
     ]);
     let mut done: Vec<Option<Duration>> = vec![None; nodes.len()];
-    poll_every(Duration::from_millis(20), Duration::from_secs(600), || {
+    let reached = poll_every(Duration::from_millis(20), Duration::from_secs(600), || {
         for (i, n) in nodes.iter().enumerate() {
             if done[i].is_none() && all_migrated(n) {
                 done[i] = Some(started.elapsed());
             }
         }
         done.iter().all(Option::is_some).then_some(())
-    })
-    .expect("the cascade did not reach allMigrated on every node in 10 minutes");
+    });
+    if reached.is_none() {
+        // What each node says, and what it warned of, to tell why.
+        for n in &nodes {
+            for route in ["migration-status", "cascade-status"] {
+                let (_, v) = n.request("GET", &format!("/admin-api/groups/{ns}/{route}"), None);
+                println!("{} {route}: {v}", n.name);
+            }
+            for line in n.log().lines().filter(|l| !l.contains(" INFO ")).take(40) {
+                println!("{} log: {line}", n.name);
+            }
+        }
+        panic!("the cascade did not reach allMigrated on every node in 10 minutes");
+    }
     for (i, d) in done.iter().enumerate() {
         println!(
             "node{}: allMigrated {:.2} s after the trigger",
