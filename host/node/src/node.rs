@@ -295,6 +295,13 @@ impl Node {
         Ok(())
     }
 
+    /// Asks for an anti-entropy round of `ctx` alone now.
+    pub fn trigger_sync_of(&self, ctx: &ContextId) -> Result<()> {
+        self.inner.peers.client()?;
+        self.inner.replication.trigger_one(*ctx);
+        Ok(())
+    }
+
     /// A context's replication status.
     pub fn sync_status(&self, ctx: &ContextId) -> SyncStatus {
         self.inner.replication.status(ctx)

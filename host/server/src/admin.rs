@@ -798,16 +798,18 @@ pub(crate) async fn group_contexts(
     )))
 }
 
-/// Starts a sync round with peers now (for one context or all).
+/// Starts a sync round of this one context with its peers now.
 #[utoipa::path(post, path = "/admin-api/contexts/sync/{id}", tag = "contexts",
     params(("id" = String, Path, description = "Base58 context id")),
-    responses((status = 200, body = Data<Option<String>>), (status = 404, body = mero_api::ErrorBody)))]
+    responses((status = 200, body = Data<Option<String>>), (status = 404, body = mero_api::ErrorBody),
+        (status = 504, description = "Networking is not running", body = mero_api::ErrorBody)))]
 pub(crate) async fn sync_context(
     State(node): State<Node>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Data<Option<String>>>> {
-    node.context(&context_id(&id)?)?;
-    node.trigger_sync()?;
+    let ctx = context_id(&id)?;
+    node.context(&ctx)?;
+    node.trigger_sync_of(&ctx)?;
     Ok(Json(Data::new(None)))
 }
 

@@ -186,3 +186,19 @@ fn groups_identities_storage_leave_and_the_node_itself() {
         (400, Some("InvalidApplicationId"))
     );
 }
+
+/// `contexts/sync/{id}` asks for a round of that context (which contexts a
+/// round compares is unit-tested in the replication driver); an unknown id
+/// is a 404 and a malformed one a 400, not a round of everything.
+#[test]
+fn syncing_one_context_answers_for_its_id_and_refuses_others() {
+    let n1 = TestNode::start("node1");
+    let (_, _, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let (status, v) = n1.request("POST", &format!("/admin-api/contexts/sync/{ctx}"), None);
+    assert_eq!((status, &v), (200, &json!({"data": null})));
+    let unknown = bs58::encode([9u8; 32]).into_string();
+    let (status, e) = n1.request("POST", &format!("/admin-api/contexts/sync/{unknown}"), None);
+    assert_eq!((status, e["type"].as_str()), (404, Some("ContextNotFound")));
+    let (status, e) = n1.request("POST", "/admin-api/contexts/sync/zz", None);
+    assert_eq!(status, 400, "{e}");
+}

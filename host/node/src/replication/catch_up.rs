@@ -57,10 +57,11 @@ impl Replicator {
     /// compares each context with every connected member that may write it.
     pub(super) async fn anti_entropy(self: Arc<Self>) {
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(self.parts.every) => {}
-                () = self.sync_now.notified() => {}
-            }
+            let timer = tokio::select! {
+                () = tokio::time::sleep(self.parts.every) => true,
+                () = self.sync_now.notified() => false,
+            };
+            let only = self.take_asked(timer);
             let Ok(client) = self.parts.peers.client() else {
                 break;
             };
@@ -74,6 +75,9 @@ impl Replicator {
                 continue;
             };
             for meta in contexts {
+                if only.as_ref().is_some_and(|o| !o.contains(&meta.id)) {
+                    continue;
+                }
                 self.compare(meta.id, &peers).await;
             }
         }

@@ -90,6 +90,24 @@ pub(crate) struct Parts {
     pub(crate) every: Duration,
 }
 
+/// The anti-entropy rounds asked for since the last one began.
+#[derive(Debug, Default)]
+pub(crate) struct Asked {
+    all: bool,
+    some: HashSet<ContextId>,
+}
+
+impl Asked {
+    /// Which contexts the next round compares (`None`: every one), and
+    /// forgets the asks it answers. A periodic round, an ask for all, or a
+    /// bare wake-up (a peer connecting) covers every context.
+    fn take(&mut self, timer: bool) -> Option<HashSet<ContextId>> {
+        let some = std::mem::take(&mut self.some);
+        let all = std::mem::take(&mut self.all);
+        (!timer && !all && !some.is_empty()).then_some(some)
+    }
+}
+
 /// The replication driver of one node.
 pub(crate) struct Replicator {
     parts: Parts,
@@ -99,6 +117,8 @@ pub(crate) struct Replicator {
     resolving: Mutex<HashSet<ContextId>>,
     status: Mutex<HashMap<ContextId, SyncStatus>>,
     sync_now: tokio::sync::Notify,
+    /// What the wake-ups of `sync_now` asked for.
+    asked: Mutex<Asked>,
     /// Deltas from gossip, merged in arrival order by one task.
     inbox: tokio::sync::mpsc::Sender<(PeerId, SignedDelta)>,
     inbox_rx: Mutex<Option<tokio::sync::mpsc::Receiver<(PeerId, SignedDelta)>>>,
@@ -119,6 +139,7 @@ impl Replicator {
             resolving: Mutex::default(),
             status: Mutex::default(),
             sync_now: tokio::sync::Notify::new(),
+            asked: Mutex::default(),
             inbox,
             inbox_rx: Mutex::new(Some(rx)),
         })
@@ -164,9 +185,28 @@ impl Replicator {
         self.tasks.shutdown().await;
     }
 
-    /// Asks for an anti-entropy round now.
+    /// Asks for an anti-entropy round of every context now.
     pub(crate) fn trigger(&self) {
+        self.asked.lock().unwrap_or_else(|p| p.into_inner()).all = true;
         self.sync_now.notify_one();
+    }
+
+    /// Asks for an anti-entropy round of `ctx` alone now.
+    pub(crate) fn trigger_one(&self, ctx: ContextId) {
+        self.asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .some
+            .insert(ctx);
+        self.sync_now.notify_one();
+    }
+
+    /// Which contexts the round about to start compares: `None` for all.
+    pub(super) fn take_asked(&self, timer: bool) -> Option<HashSet<ContextId>> {
+        self.asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(timer)
     }
 
     /// A context's replication status.
@@ -434,4 +474,35 @@ pub async fn apply_through(exec: &Executor, batch: Vec<SignedDelta>) -> Vec<Outc
             Err(e) => Outcome::Refused(e.to_string()),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(b: u8) -> ContextId {
+        ContextId([b; 32])
+    }
+
+    #[test]
+    fn a_round_asked_for_one_context_compares_only_the_contexts_asked_for() {
+        let mut a = Asked::default();
+        a.some.insert(ctx(1));
+        a.some.insert(ctx(2));
+        assert_eq!(a.take(false), Some(HashSet::from([ctx(1), ctx(2)])));
+        // Answered: a bare wake-up afterwards (a peer connecting) is a full round.
+        assert_eq!(a.take(false), None);
+    }
+
+    #[test]
+    fn a_periodic_round_or_an_ask_for_all_covers_every_context_and_the_asks() {
+        let mut a = Asked::default();
+        a.some.insert(ctx(1));
+        assert_eq!(a.take(true), None);
+        assert!(a.some.is_empty(), "the periodic round answered the ask");
+        a.some.insert(ctx(1));
+        a.all = true;
+        assert_eq!(a.take(false), None);
+        assert!(!a.all && a.some.is_empty());
+    }
 }
