@@ -75,7 +75,7 @@ impl Node {
                 // The namespace exists only with its first context.
                 let store = self.inner.store.clone();
                 self.inner.members.forget(&id);
-                let _ = blocking(move || {
+                let rollback = blocking(move || {
                     let mut w = store.write()?;
                     w.delete_group(&id)?;
                     w.delete_governance(&id)?;
@@ -83,7 +83,7 @@ impl Node {
                     Ok(())
                 })
                 .await;
-                Err(e)
+                Err(after_rollback(&id, e, rollback))
             }
         }
     }
@@ -193,5 +193,57 @@ impl Node {
             .containing_group(group)
             .ok_or_else(|| NodeError::not_found("GroupNotFound", "Group not found"))?;
         Ok(authz::may_see_group(&ns, &self.public_key(), group)?)
+    }
+}
+
+/// The error of a namespace creation whose first context failed: the
+/// original one if the namespace was undone, else one naming both failures
+/// (a namespace without a context is left behind, for the operator to
+/// delete), logged as an error.
+fn after_rollback(id: &[u8; 32], original: NodeError, rollback: Result<()>) -> NodeError {
+    match rollback {
+        Ok(()) => original,
+        Err(r) => {
+            let ns = hex::encode(id);
+            tracing::error!(namespace = %ns, error = %original, rollback = %r,
+                "creating a namespace failed and undoing it failed too");
+            NodeError::Internal(format!(
+                "creating namespace {ns} failed ({original}), and undoing it failed too \
+                 ({r}): it remains without a context; delete it"
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_rollback_is_an_error_naming_both_failures() {
+        let original = NodeError::bad("InitFailed", "init trapped");
+        let e = after_rollback(
+            &[0xab; 32],
+            original,
+            Err(NodeError::Internal("the map is full".into())),
+        );
+        assert_eq!(e.kind(), "InternalError");
+        let m = e.to_string();
+        for part in ["init trapped", "the map is full", &"ab".repeat(32)] {
+            assert!(m.contains(part), "{m} lacks {part}");
+        }
+    }
+
+    #[test]
+    fn a_rollback_that_worked_leaves_the_original_error() {
+        let e = after_rollback(
+            &[1; 32],
+            NodeError::bad("InitFailed", "init trapped"),
+            Ok(()),
+        );
+        assert_eq!(
+            (e.kind(), e.to_string()),
+            ("InitFailed", "init trapped".into())
+        );
     }
 }
