@@ -58,11 +58,42 @@ pub struct ErrorBody {
     pub kind: String,
 }
 
-/// Health of the node.
+/// Health of the node: `status` is upstream's (`alive`: the process
+/// answers); `ready` and `checks` say whether it can do its work.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// `alive`.
     pub status: String,
+    /// Every check passes: commits are taken and logged, the executor and
+    /// networking run. The answer is 503 when not.
+    #[serde(default)]
+    pub ready: bool,
+    /// Each part of readiness.
+    #[serde(default)]
+    pub checks: HealthChecks,
+}
+
+/// The parts of a node's readiness.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct HealthChecks {
+    /// The store accepts commits (refused while flushes to LMDB fail).
+    pub store: HealthCheck,
+    /// The write-ahead log can be appended to.
+    pub log: HealthCheck,
+    /// The executor, which runs calls and commits, is running.
+    pub executor: HealthCheck,
+    /// The network task is running.
+    pub network: HealthCheck,
+}
+
+/// One readiness check.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct HealthCheck {
+    /// Whether it passes.
+    pub ok: bool,
+    /// Why not, when it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 // ------------------------------------------------------------ applications

@@ -128,6 +128,11 @@ impl Executor {
         }
     }
 
+    /// Why the executor task ended, if it has (without waiting).
+    pub fn has_ended(&self) -> Option<String> {
+        self.ended.borrow().clone()
+    }
+
     /// Commit counters.
     pub fn stats(&self) -> &ExecStats {
         &self.stats

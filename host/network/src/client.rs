@@ -105,6 +105,11 @@ impl fmt::Debug for NetworkClient {
 }
 
 impl NetworkClient {
+    /// Whether the swarm task still runs.
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
+
     /// This node's peer id (available even after shutdown).
     pub fn peer_id(&self) -> PeerId {
         self.peer_id

@@ -90,7 +90,7 @@ pub use mero_crdt::ContextId;
 pub use mero_executor::CallOutcome;
 pub use mero_runtime::{CallError, Intent};
 pub use namespaces::NamespaceInfo;
-pub use node::{Node, NodeOptions};
+pub use node::{Node, NodeOptions, Readiness};
 pub use presence::{MAX_STATE_BYTES as MAX_EPHEMERAL_BYTES, PresenceError};
 pub use replication::{StoreView, SyncStatus, apply_through};
 pub use upgrades::{

@@ -288,6 +288,28 @@ impl Node {
         self.inner.peers.connected().await.len()
     }
 
+    /// Whether the node can do its work now, check by check.
+    pub fn readiness(&self) -> Readiness {
+        let store = self.inner.store.refusing_commits();
+        let log = self
+            .inner
+            .store
+            .log_broken()
+            .then(|| "the write-ahead log is broken; restart the node".to_string());
+        let executor = self
+            .inner
+            .exec
+            .has_ended()
+            .map(|why| format!("the executor has ended: {why}"));
+        let network = self.inner.peers.not_running().map(str::to_string);
+        Readiness {
+            store,
+            log,
+            executor,
+            network,
+        }
+    }
+
     /// Asks for an anti-entropy round now.
     pub fn trigger_sync(&self) -> Result<()> {
         self.inner.peers.client()?;
@@ -321,4 +343,28 @@ fn parse_addrs(list: &[String]) -> Result<Vec<Multiaddr>> {
             })
         })
         .collect()
+}
+
+/// What keeps a node from doing its work: each field says why its part
+/// cannot, or is `None` when it can.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// The store refuses commits (flushes to LMDB keep failing).
+    pub store: Option<String>,
+    /// The write-ahead log is broken.
+    pub log: Option<String>,
+    /// The executor, which runs every call and commit, has ended.
+    pub executor: Option<String>,
+    /// Networking is not running.
+    pub network: Option<String>,
+}
+
+impl Readiness {
+    /// Whether every part can work.
+    pub fn ready(&self) -> bool {
+        self.store.is_none()
+            && self.log.is_none()
+            && self.executor.is_none()
+            && self.network.is_none()
+    }
 }

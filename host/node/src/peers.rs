@@ -40,6 +40,15 @@ impl Peers {
             .ok_or_else(|| unreachable("this node's networking is not running"))
     }
 
+    /// Why networking does not run now, if it does not.
+    pub(crate) fn not_running(&self) -> Option<&'static str> {
+        match self.client.get() {
+            None => Some("networking has not started"),
+            Some(c) if !c.is_running() => Some("the network task has stopped"),
+            Some(_) => None,
+        }
+    }
+
     /// Whether networking runs.
     pub(crate) fn started(&self) -> bool {
         self.client.get().is_some()

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use mero_api::ids::{b58, hex32, parse_b58, parse_group};
 use mero_api::{
     AliasValue, Application, ApplicationBlob, ApplicationData, ApplicationIdData, ApplicationList,
@@ -112,13 +112,34 @@ pub(crate) fn namespace_dto(n: &NamespaceInfo) -> Namespace {
     }
 }
 
-/// Whether the node is up.
+/// Whether the node is up (`status: alive`) and ready: the store takes
+/// commits, the write-ahead log is sound, the executor and networking run.
 #[utoipa::path(get, path = "/admin-api/health", tag = "admin",
-    responses((status = 200, description = "The node answers", body = Data<Health>)))]
-pub(crate) async fn health() -> Json<Data<Health>> {
-    Json(Data::new(Health {
+    responses((status = 200, description = "The node answers and is ready", body = Data<Health>),
+        (status = 503, description = "The node answers but is not ready; `checks` say why", body = Data<Health>)))]
+pub(crate) async fn health(State(node): State<Node>) -> (StatusCode, Json<Data<Health>>) {
+    let r = node.readiness();
+    let check = |why: Option<String>| mero_api::HealthCheck {
+        ok: why.is_none(),
+        reason: why,
+    };
+    let ready = r.ready();
+    let health = Health {
         status: "alive".into(),
-    }))
+        ready,
+        checks: mero_api::HealthChecks {
+            store: check(r.store),
+            log: check(r.log),
+            executor: check(r.executor),
+            network: check(r.network),
+        },
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(Data::new(health)))
 }
 
 /// Installs an application from a path on the node's machine.

@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     flush_interval: Duration,
     /// Set to skip the flush at close (tests that simulate a crash).
     abandon: AtomicBool,
+    /// The log was seen broken (it stays so until a restart).
+    log_broken: AtomicBool,
     /// Log records replayed into LMDB when this store was opened: more
     /// than none only after a crash (a clean close flushes the log).
     pub(crate) replayed: u64,
@@ -229,6 +231,7 @@ impl Shared {
             flush_bytes,
             flush_interval,
             abandon: AtomicBool::new(false),
+            log_broken: AtomicBool::new(false),
             replayed,
             _dir_lock: dir_lock,
         };
@@ -269,6 +272,24 @@ impl Shared {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a failed append left the log's end unknown (no commit can
+    /// be logged until a restart replays it). While a commit holds the
+    /// writer, the last answer stands: a broken log never heals.
+    pub(crate) fn log_broken(&self) -> bool {
+        if self.log_broken.load(Ordering::Relaxed) {
+            return true;
+        }
+        let broken = match self.writer.try_lock() {
+            Ok(w) => w.segment.is_broken(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().segment.is_broken(),
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        };
+        if broken {
+            self.log_broken.store(true, Ordering::Relaxed);
+        }
+        broken
     }
 
     /// Makes a durable commit's writes visible (`writer` held); `logged`

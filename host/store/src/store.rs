@@ -109,6 +109,22 @@ impl Store {
         self.handle.shared.replayed
     }
 
+    /// Why commits are refused now (LMDB far behind the log because
+    /// flushes fail), if they are.
+    pub fn refusing_commits(&self) -> Option<String> {
+        self.handle
+            .shared
+            .check_backlog()
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// Whether the write-ahead log is broken: a failed append left its end
+    /// unknown, and commits fail until a restart.
+    pub fn log_broken(&self) -> bool {
+        self.handle.shared.log_broken()
+    }
+
     /// A consistent read-only view of the whole database.
     pub fn snapshot(&self) -> Result<Snapshot> {
         Snapshot::new(&self.handle.shared)

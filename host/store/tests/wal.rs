@@ -303,6 +303,8 @@ fn commits_are_refused_with_the_flush_error_while_flushing_fails_and_none_is_los
         },
     )
     .unwrap();
+    assert_eq!(s.refusing_commits(), None);
+    assert!(!s.log_broken());
     let value = vec![7u8; 16 << 10];
     let mut acked = 0u32;
     let refused = loop {
@@ -338,6 +340,10 @@ fn commits_are_refused_with_the_flush_error_while_flushing_fails_and_none_is_los
         acked as usize * value.len() > 1 << 20,
         "refused after {acked}"
     );
+    // What health reports: the refusal and its reason; the log is sound.
+    let why = s.refusing_commits().unwrap();
+    assert!(why.contains("MDB_MAP_FULL"), "{why}");
+    assert!(!s.log_broken());
     // Refused, not lost: every acknowledged commit is read back, and comes
     // back from the log once there is room.
     let snap = s.snapshot().unwrap();
