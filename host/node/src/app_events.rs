@@ -2,12 +2,16 @@
 //! them to subscribers (`StateMutation`, then one `ExecutionEvent` each),
 //! and runs the apps' handlers for events merged from peers.
 
+use std::sync::Arc;
+
+use mero_crdt::ContextId;
+use mero_executor::Committed;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use crate::blocking::blocking;
 use crate::error::NodeError;
-use crate::events::{Data, Scope};
+use crate::events::{Data, EventBus, Scope};
 use crate::node::Node;
 use mero_runtime::CallError;
 
@@ -19,45 +23,19 @@ impl Node {
     /// the new root and the app's events (upstream's shape), then one
     /// `ExecutionEvent` per app event with its data as JSON.
     pub(crate) fn forward_commits(&self) {
-        let mut rx = self.inner.exec.subscribe();
+        let rx = self.inner.exec.subscribe();
         let bus = self.inner.events.clone();
         let handlers = self.inner.handlers_due.clone();
-        self.inner.tasks.spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(c) => {
-                        let ctx = c.delta.delta.context;
-                        let events = &c.delta.delta.events;
-                        if !c.local && !events.is_empty() {
-                            handlers.notify_one();
-                        }
-                        bus.publish_data(
-                            Scope::Context(ctx),
-                            "StateMutation",
-                            None,
-                            Data::Mutation {
-                                root: c.root_hash,
-                                id: c.id,
-                                local: c.local,
-                                events: events.clone(),
-                            },
-                        );
-                        for e in events {
-                            bus.publish_data(
-                                Scope::Context(ctx),
-                                "ExecutionEvent",
-                                Some(e.kind.clone()),
-                                Data::App(e.clone()),
-                            );
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "event forwarding fell behind the executor");
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
+        let store = self.inner.store.clone();
+        // Which contexts a gap may have hidden commits of: every one held.
+        let held = move || {
+            store
+                .snapshot()
+                .and_then(|s| s.contexts())
+                .map(|all| all.into_iter().map(|m| m.id).collect())
+                .unwrap_or_default()
+        };
+        self.inner.tasks.spawn(forward(rx, bus, handlers, held));
     }
 
     /// Runs the event handlers merged deltas left in the store, then forgets
@@ -132,5 +110,126 @@ impl Node {
             self.inner.handlers_due.notify_one();
         }
         true
+    }
+}
+
+/// The forwarder of [`Node::forward_commits`]. Falling behind the executor
+/// loses commits' events: subscribers of every context in `held` get a
+/// `Gap` event saying how many commits were missed (their state is right;
+/// their events are not all there), and the bus counts them.
+async fn forward(
+    mut rx: broadcast::Receiver<Committed>,
+    bus: Arc<EventBus>,
+    handlers: Arc<Notify>,
+    held: impl Fn() -> Vec<ContextId> + Send,
+) {
+    loop {
+        match rx.recv().await {
+            Ok(c) => {
+                let ctx = c.delta.delta.context;
+                let events = &c.delta.delta.events;
+                if !c.local && !events.is_empty() {
+                    handlers.notify_one();
+                }
+                bus.publish_data(
+                    Scope::Context(ctx),
+                    "StateMutation",
+                    None,
+                    Data::Mutation {
+                        root: c.root_hash,
+                        id: c.id,
+                        local: c.local,
+                        events: events.clone(),
+                    },
+                );
+                for e in events {
+                    bus.publish_data(
+                        Scope::Context(ctx),
+                        "ExecutionEvent",
+                        Some(e.kind.clone()),
+                        Data::App(e.clone()),
+                    );
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "event forwarding fell behind the executor");
+                bus.forwarding_gap(n, &held());
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail fast")]
+    use mero_crdt::{Author, Delta, Hlc, SignedDelta};
+    use serde_json::json;
+
+    use super::*;
+
+    fn committed(n: u8) -> Committed {
+        let delta = SignedDelta::sign(
+            Delta {
+                version: 1,
+                context: ContextId([1; 32]),
+                author: Author([n; 32]),
+                parents: vec![],
+                governance: vec![],
+                layout: 0,
+                hlc: Hlc {
+                    millis: u64::from(n),
+                    counter: 0,
+                },
+                ops: vec![],
+                events: vec![],
+            },
+            &ed25519_dalek::SigningKey::from_bytes(&[n; 32]),
+        );
+        Committed {
+            id: delta.delta.id(),
+            delta: Arc::new(delta),
+            local: true,
+            root_hash: [n; 32],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forwarder_that_falls_behind_tells_each_context_with_a_gap_and_counts_it() {
+        // Room for two: five commits before the forwarder reads any leave
+        // it three behind.
+        let (tx, rx) = broadcast::channel(2);
+        for n in 0..5 {
+            tx.send(committed(n)).unwrap();
+        }
+        drop(tx);
+        let bus = Arc::new(EventBus::default());
+        let mut sub = bus.subscribe();
+        let held = || vec![ContextId([1; 32]), ContextId([2; 32])];
+        forward(rx, bus.clone(), Arc::default(), held).await;
+
+        let mut seen = Vec::new();
+        while let Ok(e) = sub.try_recv() {
+            seen.push(serde_json::from_str::<Value>(e.text()).unwrap());
+        }
+        let gap = |c: u8| {
+            json!({
+                "contextId": bs58::encode([c; 32]).into_string(),
+                "type": "Gap",
+                "data": {
+                    "reason": "the node's event forwarding fell behind its commits",
+                    "missedCommits": 3,
+                    "totalMissedCommits": 3,
+                },
+            })
+        };
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert_eq!(seen[..2], [gap(1), gap(2)]);
+        // Then the two commits still there, in order.
+        for (e, n) in seen[2..].iter().zip([3u8, 4]) {
+            assert_eq!(e["type"], "StateMutation");
+            assert_eq!(e["data"]["newRoot"], bs58::encode([n; 32]).into_string());
+        }
+        assert_eq!(bus.missed_commits(), 3);
     }
 }

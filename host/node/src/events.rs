@@ -12,6 +12,7 @@
 //! governance ops as they are applied.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mero_crdt::ContextId;
@@ -189,6 +190,8 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     log: Mutex<Log>,
     boot: u64,
+    /// Commits whose events were lost because forwarding fell behind.
+    missed_commits: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -212,6 +215,7 @@ impl EventBus {
             tx: broadcast::channel(CHANNEL_CAPACITY).0,
             log: Mutex::default(),
             boot,
+            missed_commits: AtomicU64::new(0),
         }
     }
 
@@ -277,6 +281,31 @@ impl EventBus {
                 .collect())
         };
         (rx, missed)
+    }
+
+    /// Forwarding commits' events fell `missed` commits behind: counts them
+    /// and tells the subscribers of each of `contexts` with a `Gap` event
+    /// (`{"reason", "missedCommits", "totalMissedCommits"}`), since any of them may
+    /// have lost events.
+    pub fn forwarding_gap(&self, missed: u64, contexts: &[ContextId]) {
+        let total = self.missed_commits.fetch_add(missed, Ordering::Relaxed) + missed;
+        for ctx in contexts {
+            self.publish(
+                Scope::Context(*ctx),
+                "Gap",
+                None,
+                json!({
+                    "reason": "the node's event forwarding fell behind its commits",
+                    "missedCommits": missed,
+                    "totalMissedCommits": total,
+                }),
+            );
+        }
+    }
+
+    /// Commits whose events forwarding lost (falling behind) since start.
+    pub fn missed_commits(&self) -> u64 {
+        self.missed_commits.load(Ordering::Relaxed)
     }
 
     /// The newest sequence number given out.
