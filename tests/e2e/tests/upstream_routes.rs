@@ -202,3 +202,50 @@ fn syncing_one_context_answers_for_its_id_and_refuses_others() {
     let (status, e) = n1.request("POST", "/admin-api/contexts/sync/zz", None);
     assert_eq!(status, 400, "{e}");
 }
+
+/// On two nodes with no periodic anti-entropy to speak of, asking node2 to
+/// sync one of two shared contexts compares that one with node1 (its
+/// `lastSyncMillis` moves) and leaves the other alone. A second ask for
+/// the same context is waited for too: rounds run one after another, so
+/// once it is seen, a round of every context (what this route did before)
+/// would have reached the other one as well.
+#[test]
+fn syncing_one_context_on_two_nodes_compares_that_one_alone() {
+    const RARE: &[&str] = &["sync.frequency_ms=3600000"];
+    let n1 = TestNode::start_with("node1", RARE);
+    let n2 = TestNode::start_with("node2", RARE);
+    let (app, ns, a) = n1.setup(mero_fixtures::KV_STORE);
+    n2.join(&ns, &n1.invite(&ns, &[]), &a);
+    let body = json!({"applicationId": app, "groupId": ns, "initializationParams": []});
+    let (status, created) = n1.request("POST", "/admin-api/contexts", Some(&body.to_string()));
+    assert_eq!(status, 200, "{created}");
+    let b = created["data"]["contextId"].as_str().unwrap().to_string();
+    n2.meroctl_ok(&["group", "join-context", &b]);
+    n1.call(&a, "set", json!({"key": "a", "value": "1"}));
+    n1.call(&b, "set", json!({"key": "b", "value": "1"}));
+    assert_converged(&[&n1, &n2], &a);
+    assert_converged(&[&n1, &n2], &b);
+
+    let last = |ctx: &str| {
+        get(&n2, &format!("/admin-api/contexts/{ctx}"))["data"]["syncStatus"]["lastSyncMillis"]
+            .clone()
+    };
+    let ask = |ctx: &str| {
+        let before = last(ctx).as_u64().unwrap_or(0);
+        let (status, v) = n2.request("POST", &format!("/admin-api/contexts/sync/{ctx}"), None);
+        assert_eq!(status, 200, "{v}");
+        poll(CONVERGE, || {
+            (last(ctx).as_u64().unwrap_or(0) > before).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no round of {ctx} on node2: {}", last(ctx)));
+    };
+    let b_before = last(&b);
+    ask(&a);
+    ask(&a);
+    assert_eq!(last(&b), b_before, "the other context was synced too");
+    // And the other way round.
+    let a_before = last(&a);
+    ask(&b);
+    ask(&b);
+    assert_eq!(last(&a), a_before, "the first context was synced too");
+}
