@@ -1592,12 +1592,10 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn an_invitation_admits_one_key_only() {
-        let admin = SigningKey::from_bytes(&[1; 32]);
-        let (bob, carol) = ([2; 32], [3; 32]);
-        let (mut a, create) = Namespace::create(
-            &admin,
+    /// A namespace `admin` created (its `Create` applied), and that op.
+    fn created(admin: &SigningKey) -> (Namespace, SignedOp) {
+        let (mut ns, create) = Namespace::create(
+            admin,
             1_000,
             Body::Create {
                 nonce: [5; 32],
@@ -1608,8 +1606,16 @@ mod tests {
             },
         )
         .unwrap();
+        ns.apply(&create).unwrap();
+        (ns, create)
+    }
+
+    #[test]
+    fn an_invitation_admits_one_key_only() {
+        let admin = SigningKey::from_bytes(&[1; 32]);
+        let (bob, carol) = ([2; 32], [3; 32]);
+        let (mut a, create) = created(&admin);
         let id = a.id;
-        a.apply(&create).unwrap();
         let shared = invite(&admin, id, Role::ReadOnly);
         let join = |ns: &Namespace, member: [u8; 32], millis: u64| {
             ns.make(
@@ -1653,21 +1659,8 @@ mod tests {
         let admin = SigningKey::from_bytes(&[1; 32]);
         let bob = SigningKey::from_bytes(&[2; 32]);
         let carol = SigningKey::from_bytes(&[3; 32]);
-        let nonce = [5; 32];
-        let (mut a, create) = Namespace::create(
-            &admin,
-            1_000,
-            Body::Create {
-                nonce,
-                name: None,
-                app: app(),
-                default_capabilities: caps::DEFAULT,
-                addrs: vec![],
-            },
-        )
-        .unwrap();
+        let (mut a, create) = created(&admin);
         let id = a.id;
-        a.apply(&create).unwrap();
         let join_b = a
             .make(
                 &admin,
@@ -1752,7 +1745,7 @@ mod tests {
                 &bob,
                 1,
                 Body::Create {
-                    nonce,
+                    nonce: [5; 32],
                     name: None,
                     app: app(),
                     default_capabilities: 0,
@@ -1913,21 +1906,8 @@ mod tests {
 
     /// A namespace by `admin` with `others` joined in the given roles.
     fn namespace_with(admin: &SigningKey, others: &[(&SigningKey, Role)]) -> Namespace {
-        let nonce = [5; 32];
-        let (mut ns, create) = Namespace::create(
-            admin,
-            1_000,
-            Body::Create {
-                nonce,
-                name: None,
-                app: app(),
-                default_capabilities: caps::DEFAULT,
-                addrs: vec![],
-            },
-        )
-        .unwrap();
+        let (mut ns, _) = created(admin);
         let id = ns.id;
-        ns.apply(&create).unwrap();
         for (who, r) in others {
             let join = ns
                 .make(
