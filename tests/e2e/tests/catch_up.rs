@@ -163,9 +163,14 @@ fn writes_past_the_cut_are_rerun_by_their_author_under_the_new_version() {
     let carried = first_event(&n2, &ctx, "WritesCarriedOver");
 
     n1.run();
-    wait_until("node2 to run 2.0.0", CONVERGE, || {
-        context(&n2, &ctx)["applicationVersion"] == "2.0.0"
-    });
+    // It runs 2.0.0 once it took node 1's state, and says so when its
+    // calls have run again.
+    let carried = carried.recv_timeout(CONVERGE).unwrap();
+    subset(
+        &carried["data"],
+        json!({"rerun": 2, "failed": [], "notJournaled": 0}),
+    );
+    assert_eq!(context(&n2, &ctx)["applicationVersion"], "2.0.0");
     assert_converged(&[&n1, &n2], &ctx);
     for n in [&n1, &n2] {
         assert_eq!(n.call(&ctx, "get_item_count", json!({"item": "late"})), 1);
@@ -175,11 +180,6 @@ fn writes_past_the_cut_are_rerun_by_their_author_under_the_new_version() {
     wait_until("node 2's status to complete", CONVERGE, || {
         status(&n2, &ns)["status"] == "completed"
     });
-    let carried = carried.recv_timeout(CONVERGE).unwrap();
-    subset(
-        &carried["data"],
-        json!({"rerun": 2, "failed": [], "notJournaled": 0}),
-    );
     assert!(
         n1.log().contains("after the context moved to 2"),
         "node 1 refused the writes made under 1.0.0:\n{}",
