@@ -5,18 +5,20 @@
 //! layout's collections), so its author is the one that can carry it over:
 //! it takes a migrated member's state and calls the method again.
 //!
-//! Bounded per context, oldest first out; a call that fell out, or one made
-//! before a restart, cannot be re-run (the re-run counts those).
+//! Bounded for the whole node (one ring over every context, oldest out
+//! first), so that its memory does not grow with the contexts held; a call
+//! that fell out, or one made before a restart, cannot be re-run (the
+//! re-run counts those).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use mero_crdt::{ContextId, DeltaId};
 
-/// Calls kept per context.
-const CALLS: usize = 4096;
-/// Argument bytes kept per context.
-const ARG_BYTES: usize = 8 << 20;
+/// Calls kept.
+const CALLS: usize = 16_384;
+/// Argument bytes kept.
+const ARG_BYTES: usize = 32 << 20;
 
 /// One mutating call this node made and the delta it produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,29 +30,28 @@ pub(crate) struct Call {
 }
 
 #[derive(Default)]
-struct Kept {
-    calls: VecDeque<Call>,
+struct Ring {
+    calls: VecDeque<(ContextId, Call)>,
     arg_bytes: usize,
 }
 
 /// See the module doc.
 #[derive(Default)]
 pub(crate) struct Journal {
-    kept: Mutex<HashMap<ContextId, Kept>>,
+    ring: Mutex<Ring>,
 }
 
 impl Journal {
     /// Records a call that produced `delta` in `ctx`.
     pub(crate) fn record(&self, ctx: ContextId, call: Call) {
-        let Ok(mut kept) = self.kept.lock() else {
+        let Ok(mut r) = self.ring.lock() else {
             return;
         };
-        let k = kept.entry(ctx).or_default();
-        k.arg_bytes += call.args.len();
-        k.calls.push_back(call);
-        while k.calls.len() > CALLS || (k.arg_bytes > ARG_BYTES && k.calls.len() > 1) {
-            if let Some(old) = k.calls.pop_front() {
-                k.arg_bytes -= old.args.len();
+        r.arg_bytes += call.args.len();
+        r.calls.push_back((ctx, call));
+        while r.calls.len() > CALLS || (r.arg_bytes > ARG_BYTES && r.calls.len() > 1) {
+            if let Some((_, old)) = r.calls.pop_front() {
+                r.arg_bytes -= old.args.len();
             }
         }
     }
@@ -62,23 +63,23 @@ impl Journal {
         ctx: &ContextId,
         has: impl Fn(&DeltaId) -> bool,
     ) -> Vec<Call> {
-        let Ok(mut kept) = self.kept.lock() else {
+        let Ok(mut r) = self.ring.lock() else {
             return Vec::new();
         };
-        let Some(k) = kept.get_mut(ctx) else {
-            return Vec::new();
-        };
-        let (missing, stay): (Vec<Call>, Vec<Call>) =
-            k.calls.drain(..).partition(|c| !has(&c.delta));
-        k.arg_bytes = stay.iter().map(|c| c.args.len()).sum();
-        k.calls = stay.into();
-        missing
+        let (missing, stay): (Vec<_>, Vec<_>) = r
+            .calls
+            .drain(..)
+            .partition(|(c, call)| c == ctx && !has(&call.delta));
+        r.calls = stay.into();
+        r.arg_bytes = r.calls.iter().map(|(_, c)| c.args.len()).sum();
+        missing.into_iter().map(|(_, c)| c).collect()
     }
 
     /// Forgets `ctx` (deleted or left).
     pub(crate) fn forget(&self, ctx: &ContextId) {
-        if let Ok(mut kept) = self.kept.lock() {
-            kept.remove(ctx);
+        if let Ok(mut r) = self.ring.lock() {
+            r.calls.retain(|(c, _)| c != ctx);
+            r.arg_bytes = r.calls.iter().map(|(_, c)| c.args.len()).sum();
         }
     }
 }
@@ -113,15 +114,23 @@ mod tests {
     }
 
     #[test]
-    fn bounded_by_bytes_oldest_out() {
+    fn bounded_for_the_whole_node_oldest_out() {
         let j = Journal::default();
-        let ctx = ContextId([1; 32]);
+        let (a, b) = (ContextId([1; 32]), ContextId([2; 32]));
         let big = "x".repeat(ARG_BYTES / 2 + 1);
-        for n in 0..3 {
-            j.record(ctx, call(n, &big));
-        }
-        let missing = j.take_missing(&ctx, |_| false);
-        assert_eq!(missing.len(), 1);
-        assert_eq!(missing[0].method, "m2");
+        j.record(a, call(0, &big));
+        j.record(b, call(1, &big));
+        j.record(b, call(2, "{}"));
+        // A's call fell out for B's: the bound is the node's, not per context.
+        assert!(j.take_missing(&a, |_| false).is_empty());
+        let names: Vec<_> = j
+            .take_missing(&b, |_| false)
+            .into_iter()
+            .map(|c| c.method)
+            .collect();
+        assert_eq!(names, ["m1", "m2"]);
+        j.record(a, call(3, "{}"));
+        j.forget(&a);
+        assert!(j.take_missing(&a, |_| false).is_empty());
     }
 }
