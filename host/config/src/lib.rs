@@ -96,6 +96,11 @@ pub struct ConfigFile {
     /// Invitations this node signs.
     #[serde(default)]
     pub membership: MembershipSection,
+    /// merobox's `dev = true`, which it writes into every node's file in
+    /// its no-docker mode: accepted and kept so upstream's tooling runs
+    /// our nodes unchanged; nothing here depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<bool>,
 }
 
 /// The node's identity: a libp2p Ed25519 keypair. Its public key is the
@@ -526,6 +531,7 @@ impl ConfigFile {
             presence: PresenceSection::default(),
             migration: MigrationSection::default(),
             membership: MembershipSection::default(),
+            dev: None,
         })
     }
 
@@ -790,6 +796,13 @@ mod tests {
         // Every key the node writes is one it knows.
         std::fs::write(&path, &text).unwrap();
         ConfigFile::load(dir.path()).unwrap();
+        // merobox's `dev = true` (no-docker mode) is upstream tooling's, and
+        // kept through a save.
+        std::fs::write(&path, format!("dev = true\n{text}")).unwrap();
+        let with_dev = ConfigFile::load(dir.path()).unwrap();
+        assert_eq!(with_dev.dev, Some(true));
+        with_dev.save(dir.path()).unwrap();
+        assert_eq!(ConfigFile::load(dir.path()).unwrap().dev, Some(true));
     }
 
     #[test]
