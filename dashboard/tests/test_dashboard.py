@@ -60,6 +60,8 @@ def test_the_login_flow_signs_in_and_shows_the_node(node1: Node, dashboard: Dash
     assert "access_token" not in page.url, "the tokens leave the URL"
     expect(page.locator("#version")).not_to_be_empty()
     info = node1.api("GET", "/admin-api/node-info")["data"]
+    # Nothing fell behind: no commit's events were missed.
+    assert info["missedEventCommits"] == 0
     expect(page.locator("#version")).to_have_text(info["version"])
     expect(page.locator("#node-info")).to_contain_text(info["peerId"][:10])
     expect(page.locator("#store-size")).to_contain_text("B")

@@ -33,6 +33,9 @@ pub struct NodeInfo {
     pub blob_bytes: u64,
     /// `embedded` or `proxy`.
     pub auth_mode: String,
+    /// Commits whose events subscribers missed because the node's event
+    /// forwarding fell behind (each announced as a `Gap` event), since start.
+    pub missed_event_commits: u64,
 }
 
 /// `GET /admin-api/contexts/:id/state`'s query.

@@ -23,6 +23,11 @@ pub struct NodeStats {
     pub blob_bytes: u64,
     /// Peer ids connected now.
     pub peers: Vec<String>,
+    /// When the node started, Unix milliseconds.
+    pub started_at_millis: u64,
+    /// Commits whose events subscribers missed because forwarding fell
+    /// behind (each announced as a `Gap` event), since start.
+    pub missed_event_commits: u64,
 }
 
 /// One field of a context's state, as its app declares it.
@@ -144,6 +149,8 @@ impl Node {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            started_at_millis: self.inner.started_at_millis,
+            missed_event_commits: self.inner.events.missed_commits(),
         }
     }
 

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) journal: crate::upgrades::journal::Journal,
     /// Contexts taking a migrated member's state after writing past a cut.
     pub(crate) rejoining: std::sync::Mutex<std::collections::HashSet<ContextId>>,
+    /// When [`Node::start`] ran, Unix milliseconds.
+    pub(crate) started_at_millis: u64,
 }
 
 /// A running node. Cheap to clone.
@@ -190,6 +192,7 @@ impl Node {
                 joining: tokio::sync::Mutex::new(()),
                 journal: Default::default(),
                 rejoining: Default::default(),
+                started_at_millis: mero_crdt::hlc::wall_millis(),
             }),
         };
         node.forward_commits();

@@ -72,7 +72,7 @@ pub(crate) async fn node_info(
     let key = node.public_key();
     let stats = node.stats().await;
     let now = crate::now_millis();
-    let started = crate::started_at_millis();
+    let started = stats.started_at_millis;
     Json(Data::new(NodeInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         public_key: b58(&key),
@@ -84,6 +84,7 @@ pub(crate) async fn node_info(
         peers: stats.peers,
         store_bytes: stats.store_bytes,
         blob_bytes: stats.blob_bytes,
+        missed_event_commits: stats.missed_event_commits,
         auth_mode: match auth.mode() {
             mero_config::AuthMode::Embedded => "embedded",
             mero_config::AuthMode::Proxy => "proxy",

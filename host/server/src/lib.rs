@@ -288,16 +288,8 @@ pub(crate) fn now_millis() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// When this process first built its router (merod does so as it starts
-/// the node), Unix milliseconds: the node's start, for its uptime.
-pub(crate) fn started_at_millis() -> u64 {
-    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *STARTED.get_or_init(now_millis)
-}
-
 /// Every route, over `node`, guarded as `options` say.
 pub fn router(node: Node, options: &ServerOptions) -> Router {
-    started_at_millis();
     Router::new()
         .route("/admin-api/health", get(admin::health))
         .route("/admin-api/is-authed", get(auth::manage::is_authed))
