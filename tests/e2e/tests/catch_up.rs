@@ -187,6 +187,46 @@ fn writes_past_the_cut_are_rerun_by_their_author_under_the_new_version() {
     );
 }
 
+/// A rung whose component no member holds any more (node 1 uninstalled
+/// 2.0.0 once its context ran 3.0.0, while node 2 was away on 1.0.0): node
+/// 2 cannot climb it, so instead of stranding it takes node 1's migrated
+/// state and runs 3.0.0, with no `context resync` asked for.
+#[test]
+fn a_rung_gone_everywhere_is_skipped_by_taking_a_members_state() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let mut n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::MIGRATION_SUITE_V1);
+    n1.call(&ctx, "set_description", json!({"description": "gone"}));
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+
+    n2.stop();
+    let v2 = install(&n1, mero_fixtures::MIGRATION_SUITE_V2_ADD_FIELD);
+    assert_eq!(trigger(&n1, &ns, &v2)["status"], "completed");
+    let v3 = install(&n1, mero_fixtures::MIGRATION_SUITE_V3_REMOVE_FIELD);
+    assert_eq!(trigger(&n1, &ns, &v3)["status"], "completed");
+    n1.call(&ctx, "increment_counter", json!({}));
+    n1.meroctl_ok(&["app", "uninstall", &v2]);
+
+    n2.run();
+    wait_until("node2 to reach 3.0.0", CONVERGE, || {
+        context(&n2, &ctx)["applicationVersion"] == "3.0.0"
+    });
+    assert_converged(&[&n1, &n2], &ctx);
+    subset(
+        &n2.call(&ctx, "schema_info", json!({})),
+        json!({"description": "gone", "counter": "1"}),
+    );
+    wait_until("node 2's status to complete", CONVERGE, || {
+        status(&n2, &ns)["status"] == "completed"
+    });
+    assert!(
+        n2.log().contains("a rung's component is here nowhere"),
+        "{}",
+        n2.log()
+    );
+}
+
 /// The first event of type `kind` node `n` streams for `ctx` from now on
 /// (over `/sse`), delivered on the returned channel.
 fn first_event(

@@ -483,7 +483,10 @@ impl Node {
                         );
                         from_version = rung.plan.app.version.clone();
                     }
-                    Err(Climb::PastCut) => {
+                    Err(why @ (Climb::PastCut | Climb::RungGone(_))) => {
+                        if let Climb::RungGone(e) = &why {
+                            tracing::warn!(context = %b58(ctx), to = %rung.plan.app.version, error = %e, "a rung's component is here nowhere: taking a migrated member's state instead");
+                        }
                         // Straight to the version the group runs now.
                         self.rejoin_past_cut(
                             *ctx,
@@ -526,7 +529,7 @@ impl Node {
             Err(e) => Err(e),
         }
         .map_err(|e| {
-            Climb::Failed(format!(
+            Climb::RungGone(format!(
                 "the component of {} is not here: {e}",
                 plan.app.version
             ))
@@ -785,6 +788,9 @@ enum Climb {
     /// The context's heads here are not the rung's cut: this node holds
     /// writes past it (see [`rejoin`]).
     PastCut,
+    /// The rung's component is neither here nor with a connected member:
+    /// the context cannot climb it (see [`rejoin`]).
+    RungGone(String),
     /// The migration failed (a logical abort) or could not run.
     Failed(String),
 }

@@ -1,8 +1,12 @@
-//! A member that wrote past an upgrade's cut: it made writes under the old
-//! version before it heard of the upgrade (or holds another member's such
-//! writes). Migrating its copy would fold them into the migrated state, so
-//! its root would differ from every other member's, and the other members
-//! refuse those writes (their ops name the old layout's collections).
+//! A member that cannot migrate its own copy of a context:
+//!
+//! - it wrote past an upgrade's cut (made writes under the old version
+//!   before it heard of the upgrade, or holds another member's such
+//!   writes): migrating its copy would fold them into the migrated state, so
+//!   its root would differ from every other member's, and the other members
+//!   refuse those writes (their ops name the old layout's collections);
+//! - or a rung it must climb has a component no connected member holds any
+//!   more, so it cannot run that rung's migration at all.
 //!
 //! Instead it keeps the old version until a migrated member's state has
 //! arrived, takes that state (the context moves to the version its group
@@ -10,6 +14,7 @@
 //! each of its own calls whose delta that state lacks (from the
 //! [`journal`](super::journal)): the writes are carried over through the
 //! new code, neither lost nor applied to a layout they were not written for.
+//! The state taken is not yet checked against the roots members report.
 
 use std::time::Duration;
 
@@ -43,7 +48,7 @@ impl Node {
             return;
         }
         drop(running);
-        tracing::info!(context = %b58(&ctx), to = %target.to_version, "this node holds writes past the upgrade's cut: taking a migrated member's state, then re-running its own calls");
+        tracing::info!(context = %b58(&ctx), to = %target.to_version, "taking a migrated member's state, then re-running this node's calls it lacks");
         let node = self.clone();
         self.inner.tasks.spawn(async move {
             node.rejoin(ctx, &target).await;
