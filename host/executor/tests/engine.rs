@@ -4,17 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
 use mero_crdt::ContextId;
-use mero_executor::{CallOutcome, ExecError};
+use mero_executor::ExecError;
 use mero_runtime::CallError;
-use mero_testkit::engine::{CALL_TIMEOUT_MS, engine, engine_with_instances};
+use mero_testkit::engine::{CALL_TIMEOUT_MS, call_err, engine, engine_with_instances};
 use serde_json::json;
-
-fn call_err(r: Result<CallOutcome, ExecError>) -> CallError {
-    match r {
-        Err(ExecError::Call(e)) => e,
-        other => panic!("expected a call error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn kv_store_keeps_the_upstream_interface() {

@@ -8,17 +8,9 @@
 
 use std::sync::Arc;
 
-use mero_executor::{CallOutcome, ExecError};
 use mero_runtime::{CallError, RuntimeConfig};
-use mero_testkit::engine::{engine, engine_with_runtime};
+use mero_testkit::engine::{call_err, engine, engine_with_runtime};
 use serde_json::json;
-
-fn call_err(r: Result<CallOutcome, ExecError>) -> CallError {
-    match r {
-        Err(ExecError::Call(e)) => e,
-        other => panic!("expected a call error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn a_refused_event_fails_its_call_though_the_app_ignores_the_error() {

@@ -319,12 +319,7 @@ fn deltas_forged_by_read_only_members_are_refused() {
 /// every node refuses.
 #[test]
 fn a_write_concurrent_with_its_authors_removal_resolves_alike_everywhere() {
-    let n1 = TestNode::start_with("node1", FAST_SYNC);
-    let n2 = TestNode::start_with("node2", FAST_SYNC);
-    let mut n3 = TestNode::start_with("node3", FAST_SYNC);
-    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
-    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
-    let m3 = n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let (n1, n2, mut n3, ns, ctx, m3) = three_members();
     n1.call(&ctx, "set", json!({"key": "a", "value": "1"}));
     assert_converged(&[&n1, &n2, &n3], &ctx);
     n3.stop();
@@ -739,12 +734,7 @@ fn holds(dir: &std::path::Path, secret: &str) -> bool {
 #[test]
 fn a_removed_member_gets_nothing_written_after_its_removal() {
     const SECRET: &str = "written-after-the-removal-5c1e";
-    let n1 = TestNode::start_with("node1", FAST_SYNC);
-    let n2 = TestNode::start_with("node2", FAST_SYNC);
-    let mut n3 = TestNode::start_with("node3", FAST_SYNC);
-    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
-    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
-    let m3 = n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let (n1, n2, mut n3, ns, ctx, m3) = three_members();
     n1.call(&ctx, "set", json!({"key": "before", "value": "shared"}));
     assert_converged(&[&n1, &n2, &n3], &ctx);
 
@@ -797,4 +787,16 @@ fn a_removed_member_gets_nothing_written_after_its_removal() {
         }
         net.shutdown().await;
     });
+}
+
+/// Three nodes in a kv-store namespace and its context, node1 its admin;
+/// returns them, the namespace, the context and node3's member key.
+fn three_members() -> (TestNode, TestNode, TestNode, String, String, String) {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let m3 = n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    (n1, n2, n3, ns, ctx, m3)
 }

@@ -30,6 +30,16 @@ pub use host::Host;
 /// over 500 ms under load).
 pub const CALL_TIMEOUT_MS: u64 = 3_000;
 
+/// The guest error a call failed with; panics on any other outcome.
+pub fn call_err(
+    r: Result<mero_executor::CallOutcome, mero_executor::ExecError>,
+) -> mero_runtime::CallError {
+    match r {
+        Err(mero_executor::ExecError::Call(e)) => e,
+        other => panic!("expected a call error, got {other:?}"),
+    }
+}
+
 /// Which settings a [`Host`] runs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limits {
