@@ -17,7 +17,7 @@ use crate::job::{
     Applied, CallOutcome, Committed, ContextCreated, Job, NewContext, Standing, Upgrade, Upgraded,
 };
 use crate::stats::ExecStats;
-use crate::worker::Worker;
+use crate::worker::{CommitFault, Worker};
 
 /// Jobs waiting before callers wait to enqueue.
 const QUEUE: usize = 4096;
@@ -68,6 +68,41 @@ impl Executor {
         identity: SigningKey,
         standing: Standing,
     ) -> Result<Executor, ExecError> {
+        Executor::start(runtime, store, identity, standing, None)
+    }
+
+    /// Like [`spawn`](Self::spawn), with `fault` asked before each batch is
+    /// written (see [`CommitFault`]): for tests of what a failed commit
+    /// does to the calls in it and to the batch built on it.
+    #[cfg(feature = "fault-injection")]
+    pub fn spawn_with_commit_fault(
+        runtime: Arc<Runtime>,
+        store: Store,
+        identity: SigningKey,
+        fault: CommitFault,
+    ) -> Result<Executor, ExecError> {
+        Executor::start(
+            runtime,
+            store,
+            identity,
+            Arc::new(|_| Ok(Vec::new())),
+            Some(fault),
+        )
+    }
+
+    /// Jobs sent to the worker and not yet taken into a batch.
+    #[cfg(feature = "fault-injection")]
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    fn start(
+        runtime: Arc<Runtime>,
+        store: Store,
+        identity: SigningKey,
+        standing: Standing,
+        commit_fault: Option<CommitFault>,
+    ) -> Result<Executor, ExecError> {
         let author = Author(identity.verifying_key().to_bytes());
         let mut clock = Clock::default();
         for meta in store.snapshot()?.contexts()? {
@@ -86,6 +121,7 @@ impl Executor {
             stats: stats.clone(),
             standing,
             deferred: Vec::new(),
+            commit_fault,
         };
         let (ended_tx, ended) = watch::channel(None);
         let task = tokio::spawn(worker.serve(rx));

@@ -42,8 +42,10 @@
 //!   and announcing its deltas.
 //! - `error`, `stats`: [`ExecError`] and [`ExecStats`].
 //!
-//! Tests: `tests/engine.rs` (calls, batching, pipelining) and
-//! `tests/replicas.rs` (deltas between in-process replicas).
+//! Tests: `tests/engine.rs` (calls, batching, pipelining),
+//! `tests/commit_failure.rs` (a failed commit and the batch built on it,
+//! with the `fault-injection` hook) and `tests/replicas.rs` (deltas between
+//! in-process replicas).
 
 mod batch;
 mod commit;
@@ -60,3 +62,4 @@ pub use job::{
     Applied, CallOutcome, Committed, ContextCreated, NewContext, Standing, Upgrade, Upgraded,
 };
 pub use stats::ExecStats;
+pub use worker::CommitFault;

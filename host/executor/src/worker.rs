@@ -22,6 +22,12 @@ use crate::stats::ExecStats;
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
+/// Test-only (feature `fault-injection`): asked before each batch is
+/// written, with whether a later batch may build on it (it commits on the
+/// blocking pool); an error fails the batch as a failed write would. None
+/// in a node.
+pub type CommitFault = Arc<dyn Fn(bool) -> Result<(), String> + Send + Sync>;
+
 /// A batch being committed on a blocking thread, which also answers its
 /// calls the moment they are durable; the handle says whether it committed.
 struct InFlight {
@@ -44,6 +50,7 @@ pub(crate) struct Worker {
     pub(crate) standing: Standing,
     /// Upgrades that wait for the next batch (see `upgrade`).
     pub(crate) deferred: Vec<Job>,
+    pub(crate) commit_fault: Option<CommitFault>,
 }
 
 impl Worker {
@@ -152,7 +159,9 @@ impl Worker {
                 // on the blocking pool, overlapping the next batch.
                 self.sign_batch(&mut batch);
                 let answers = std::mem::take(&mut batch.answers);
-                let done = timed_commit(&self.store, batch, self.clock.last(), &self.stats);
+                let done = fault(&self.commit_fault, false).and_then(|()| {
+                    timed_commit(&self.store, batch, self.clock.last(), &self.stats)
+                });
                 self.announcer().settle(answers, done);
                 continue;
             }
@@ -220,10 +229,12 @@ impl Worker {
         let store = self.store.clone();
         let last_hlc = self.clock.last();
         let announcer = self.announcer();
+        let commit_fault = self.commit_fault.clone();
         // The blocking thread answers too: a caller hears back as soon as its
         // call is durable, not when this worker next looks up from executing.
         let handle = tokio::task::spawn_blocking(move || {
-            let done = timed_commit(&store, batch, last_hlc, &announcer.stats);
+            let done = fault(&commit_fault, true)
+                .and_then(|()| timed_commit(&store, batch, last_hlc, &announcer.stats));
             announcer.settle(answers, done)
         });
         InFlight { handle, carry, ids }
@@ -498,6 +509,11 @@ impl Worker {
 enum Run {
     Call(String, String),
     Init(String),
+}
+
+/// What the test hook, if any, says of the commit about to start.
+fn fault(hook: &Option<CommitFault>, pipelined: bool) -> Result<(), String> {
+    hook.as_ref().map_or(Ok(()), |f| f(pipelined))
 }
 
 /// Whether a commit on the blocking pool went through. If its thread died,
