@@ -129,7 +129,8 @@ impl StateBytes {
 #[serde(rename_all = "camelCase")]
 pub struct StateEntryInfo {
     /// `register` (a value, a vector element), `key` (a map key or set
-    /// element) or `counter` (one author's slot).
+    /// element), `counter` (one author's slot) or `authored` (an element
+    /// of an authored map or vector).
     pub kind: String,
     /// Its key in the collection.
     pub key: StateBytes,
@@ -139,6 +140,21 @@ pub struct StateEntryInfo {
     pub child: Option<StateChild>,
     /// A counter slot's sums.
     pub counter: Option<CounterSums>,
+    /// An authored element's owner (base58 public key) and the state
+    /// version its value was written under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authored: Option<AuthoredInfo>,
+}
+
+/// Who owns an authored element, and under which state version it was
+/// last written.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthoredInfo {
+    /// The owner's public key, base58.
+    pub owner: String,
+    /// The app state version of its value.
+    pub version: u32,
 }
 
 /// A nested collection.

@@ -11,12 +11,15 @@
 //! - set: a [`Presence`] entry per element;
 //! - vector: a [`Register`] entry per element, keyed by the [`Stamp`] of its
 //!   push (so keys sort in push order); removal tombstones it;
-//! - counter: a [`CounterSlot`] per author, keyed by the author's key.
+//! - counter: a [`CounterSlot`] per author, keyed by the author's key;
+//! - authored map: an [`Authored`] entry per key, holding the value;
+//! - authored vector: an [`Authored`] entry per element, keyed like a
+//!   vector's.
 
 use crate::apply::join_into;
 use crate::backend::{StateRead, StateWrite};
 use crate::delta::Op;
-use crate::entry::{Clocks, CounterSlot, Entry, Presence, Register, Stamp};
+use crate::entry::{Authored, Clocks, CounterSlot, Entry, Presence, Register, Stamp};
 use crate::error::{Error, Result};
 use crate::hlc::Clock;
 use crate::id::{Author, NodeId};
@@ -163,6 +166,64 @@ pub fn vector_range<S: StateRead + ?Sized>(
             && let Entry::Register(Register { value: Some(v), .. }) = e
         {
             out.push(v);
+        }
+        index += 1;
+        Ok(out.len() < limit)
+    })?;
+    Ok(out)
+}
+
+/// The authored element at `key`, visible or not.
+pub fn authored_get<S: StateRead + ?Sized>(
+    s: &S,
+    node: &NodeId,
+    key: &[u8],
+) -> Result<Option<Authored>> {
+    Ok(match s.entry(node, key)? {
+        Some(Entry::Authored(a)) => Some(a),
+        _ => None,
+    })
+}
+
+/// Visible authored elements after `after` with their keys, at most
+/// `limit`: an authored map's entries.
+pub fn authored_entries<S: StateRead + ?Sized>(
+    s: &S,
+    node: &NodeId,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Authored)>> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    scan_visible(s, node, after, |k, e| {
+        if let Entry::Authored(a) = e {
+            out.push((k, a));
+        }
+        Ok(out.len() < limit)
+    })?;
+    Ok(out)
+}
+
+/// Up to `limit` visible authored elements from index `start`, with their
+/// keys: an authored vector's range.
+pub fn authored_range<S: StateRead + ?Sized>(
+    s: &S,
+    vector: &NodeId,
+    start: u64,
+    limit: usize,
+) -> Result<Vec<(Vec<u8>, Authored)>> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let mut index = 0u64;
+    scan_visible(s, vector, None, |k, e| {
+        if index >= start
+            && let Entry::Authored(a) = e
+        {
+            out.push((k, a));
         }
         index += 1;
         Ok(out.len() < limit)
@@ -423,6 +484,92 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
         }
     }
 
+    /// Refuses a write to `current` unless this mutator's author owns it.
+    fn own(&self, current: &Authored) -> Result<()> {
+        if current.owner() != self.author {
+            return Err(Error::NotOwner {
+                owner: hex(&current.owner().0),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `value` (`None` removes it) at `key` of an authored map,
+    /// under state version `version`: creates the element, owned by this
+    /// author, or rewrites it if this author owns it. Returns the value
+    /// it replaced, if it was visible.
+    pub fn authored_put(
+        &mut self,
+        node: &NodeId,
+        key: &[u8],
+        value: Option<Vec<u8>>,
+        version: u32,
+    ) -> Result<Option<Vec<u8>>> {
+        check_key(key)?;
+        if let Some(v) = &value {
+            check_value(v)?;
+        }
+        let current = self.state.entry(node, key)?;
+        let (created, old) = match &current {
+            Some(Entry::Authored(a)) => {
+                self.own(a)?;
+                (a.created, a.register.value.clone())
+            }
+            _ if value.is_none() => return Ok(None),
+            _ => (self.stamp(), None),
+        };
+        let stamp = self.stamp();
+        let entry = Entry::Authored(Authored {
+            created,
+            version,
+            register: Register { stamp, value },
+        });
+        self.emit_over(*node, key, entry, current)?;
+        Ok(old)
+    }
+
+    /// Appends an element owned by this author to an authored vector.
+    pub fn authored_push(&mut self, vector: &NodeId, value: Vec<u8>, version: u32) -> Result<()> {
+        check_value(&value)?;
+        let stamp = self.stamp();
+        self.emit(
+            *vector,
+            &stamp.to_sortable_bytes(),
+            Entry::Authored(Authored {
+                created: stamp,
+                version,
+                register: Register {
+                    stamp,
+                    value: Some(value),
+                },
+            }),
+        )
+    }
+
+    /// Rewrites (`None` removes) the element at `index` of an authored
+    /// vector, if this author owns it; returns the old value.
+    pub fn authored_write_at(
+        &mut self,
+        vector: &NodeId,
+        index: u64,
+        value: Option<Vec<u8>>,
+        version: u32,
+    ) -> Result<Vec<u8>> {
+        let len = self.state.visible_count(vector)?;
+        let found = if index < len {
+            authored_range(self.state, vector, index, 1)?.pop()
+        } else {
+            None
+        };
+        let Some((key, current)) = found else {
+            return Err(Error::OutOfRange { index, len });
+        };
+        let old = current.register.value.clone().unwrap_or_default();
+        self.own(&current)?;
+        self.authored_put(vector, &key, value, version)?;
+        Ok(old)
+    }
+
     /// Adds `delta` (positive or negative) to a counter; returns the new value.
     pub fn counter_add(&mut self, counter: &NodeId, delta: i128) -> Result<i64> {
         let key = self.author.0;
@@ -476,6 +623,21 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
                         Entry::Counter(slot) => {
                             *counter_total.get_or_insert(0) += slot.net();
                         }
+                        // Only an owner removes its elements: the others'
+                        // stay, as a concurrent write would.
+                        Entry::Authored(a) => {
+                            if a.owner() == self.author && a.register.value.is_some() {
+                                let removed = Entry::Authored(Authored {
+                                    created: a.created,
+                                    version: a.version,
+                                    register: Register {
+                                        stamp: self.stamp(),
+                                        value: None,
+                                    },
+                                });
+                                self.emit_over(node, &key, removed, Some(entry))?;
+                            }
+                        }
                     }
                     cursor = Some(key);
                 }
@@ -489,4 +651,8 @@ impl<'a, S: StateWrite + ?Sized> Mutator<'a, S> {
         }
         Ok(())
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

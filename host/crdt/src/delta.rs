@@ -110,7 +110,12 @@ impl Delta {
                     max: MAX_KEY_LEN,
                 });
             }
-            if let Entry::Register(r) = &op.entry {
+            let register = match &op.entry {
+                Entry::Register(r) => Some(r),
+                Entry::Authored(a) => Some(&a.register),
+                _ => None,
+            };
+            if let Some(r) = register {
                 let len = r.value.as_ref().map_or(0, Vec::len);
                 if len > MAX_VALUE_LEN {
                     return Err(Error::ValueTooLarge {
@@ -157,6 +162,19 @@ impl Delta {
                 // A counter slot is keyed by its owner's key.
                 if op.key.as_slice() != self.author.0.as_slice() {
                     return refuse("another author's counter slot".into());
+                }
+            }
+            Entry::Authored(a) => {
+                // Only the owner writes an authored element, so both the
+                // creation and the write are the author's own.
+                if a.owner() != self.author {
+                    return refuse("an authored element owned by another member".into());
+                }
+                if a.register.stamp.author != self.author {
+                    return refuse("an authored element stamped by another author".into());
+                }
+                if a.register.stamp.hlc > self.hlc || a.created.hlc > a.register.stamp.hlc {
+                    return refuse("an authored element's clocks out of order".into());
                 }
             }
         }
@@ -411,6 +429,45 @@ mod tests {
 
     fn at(millis: u64) -> Hlc {
         Hlc { millis, counter: 0 }
+    }
+
+    #[test]
+    fn an_authored_element_is_refused_unless_its_delta_author_owns_it() {
+        let (a, b) = (Author([1; 32]), Author([2; 32]));
+        let element = |owner: Author, writer: Author, created: u64, written: u64| {
+            Entry::Authored(crate::entry::Authored {
+                created: Stamp {
+                    hlc: at(created),
+                    author: owner,
+                },
+                version: 1,
+                register: Register {
+                    stamp: Stamp {
+                        hlc: at(written),
+                        author: writer,
+                    },
+                    value: Some(b"v".to_vec()),
+                },
+            })
+        };
+        assert!(
+            with_op(a, b"k".to_vec(), element(a, a, 1, 2))
+                .validate()
+                .is_ok()
+        );
+        // Member a rewriting b's element, under either name.
+        for forged in [
+            element(b, a, 1, 2),
+            element(b, b, 1, 2),
+            element(a, b, 1, 2),
+        ] {
+            let refused = with_op(a, b"k".to_vec(), forged).validate();
+            assert!(matches!(refused, Err(Error::UnboundOp(_))), "{refused:?}");
+        }
+        // Clocks: written before created, or after the delta.
+        for bad in [element(a, a, 3, 2), element(a, a, 1, 11)] {
+            assert!(with_op(a, b"k".to_vec(), bad).validate().is_err());
+        }
     }
 
     /// `delta(author)` with its one op replaced by `entry` at `key`,

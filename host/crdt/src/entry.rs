@@ -218,6 +218,47 @@ impl CounterSlot {
     }
 }
 
+/// An element of an authored map or vector: it belongs to the member that
+/// created it, and only that member writes it (receivers refuse an op on
+/// one that its delta's author does not own; see `Delta::validate`).
+///
+/// Of two concurrent creations at one address the earlier (by stamp, then
+/// author) owns it; the owner's writes then join last-writer-wins. A
+/// removed element stays its owner's: the tombstone keeps the creation.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Authored {
+    /// When the element was created, and by whom: its owner.
+    pub created: Stamp,
+    /// The app's state version its value was written under: an element
+    /// older than the running state version waits for its owner to
+    /// rewrite it.
+    pub version: u32,
+    /// The owner's latest write; `None` once removed.
+    pub register: Register,
+}
+
+impl Authored {
+    /// The member that owns the element.
+    pub fn owner(&self) -> Author {
+        self.created.author
+    }
+
+    fn join(&mut self, other: &Authored) -> bool {
+        // A maximum in one total order, so a lattice: the earliest
+        // creation, then the latest write of it.
+        let newer = |a: &Authored| (a.register.stamp, a.version, a.register.value.clone());
+        let take = match other.created.cmp(&self.created) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => newer(other) > newer(self),
+        };
+        if take {
+            *self = other.clone();
+        }
+        take
+    }
+}
+
 /// The state of one entry.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum Entry {
@@ -227,6 +268,8 @@ pub enum Entry {
     Presence(Presence),
     /// One author's slot of a counter.
     Counter(CounterSlot),
+    /// An element of an authored map or vector.
+    Authored(Authored),
 }
 
 impl Entry {
@@ -235,6 +278,7 @@ impl Entry {
             Entry::Register(_) => 0,
             Entry::Presence(_) => 1,
             Entry::Counter(_) => 2,
+            Entry::Authored(_) => 3,
         }
     }
 
@@ -248,6 +292,7 @@ impl Entry {
             (Entry::Register(a), Entry::Register(b)) => a.join(b),
             (Entry::Presence(a), Entry::Presence(b)) => a.join(b),
             (Entry::Counter(a), Entry::Counter(b)) => a.join(b),
+            (Entry::Authored(a), Entry::Authored(b)) => a.join(b),
             (this, other) => {
                 if other.rank() > this.rank() {
                     *this = other.clone();
@@ -265,6 +310,7 @@ impl Entry {
             Entry::Register(r) => r.value.is_some(),
             Entry::Presence(p) => p.is_present(),
             Entry::Counter(_) => false,
+            Entry::Authored(a) => a.register.value.is_some(),
         }
     }
 }
@@ -362,6 +408,44 @@ mod tests {
         assert!(!joined.join_max(&clocks));
         let authors: Vec<u8> = joined.iter().map(|(a, _)| a.0[0]).collect();
         assert_eq!(authors, vec![1, 2, 3]);
+    }
+
+    fn authored(created: Stamp, written: Stamp, value: Option<&[u8]>) -> Entry {
+        Entry::Authored(Authored {
+            created,
+            version: 1,
+            register: Register {
+                stamp: written,
+                value: value.map(<[u8]>::to_vec),
+            },
+        })
+    }
+
+    #[test]
+    fn authored_entries_keep_their_first_creator_whatever_the_order() {
+        // Two members create the same key concurrently; the first owner
+        // then rewrites and removes it. Every order joins to one state.
+        let a1 = authored(st(1, 1), st(1, 1), Some(b"a"));
+        let b = authored(st(2, 2), st(2, 2), Some(b"b"));
+        let a2 = authored(st(1, 1), st(5, 1), Some(b"a2"));
+        let gone = authored(st(1, 1), st(6, 1), None);
+        let all = [a1, b, a2, gone.clone()];
+        let mut results = Vec::new();
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 1, 3, 0]] {
+            let mut x = all[order[0]].clone();
+            for i in &order[1..] {
+                x.join(&all[*i]);
+            }
+            // Idempotent.
+            assert!(!x.join(&all[order[3]]));
+            results.push(x);
+        }
+        assert!(results.iter().all(|r| *r == gone));
+        assert!(!gone.is_visible());
+        let Entry::Authored(g) = gone else {
+            unreachable!()
+        };
+        assert_eq!(g.owner(), Author([1; 32]));
     }
 
     #[test]

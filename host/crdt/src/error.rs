@@ -30,6 +30,12 @@ pub enum Error {
         /// The vector's length.
         len: u64,
     },
+    /// A write to an authored element by a member that does not own it.
+    #[error("the element belongs to another member ({owner}); only its owner may change it")]
+    NotOwner {
+        /// The owner's public key, hex.
+        owner: String,
+    },
     /// A delta that cannot be decoded or breaks a structural limit.
     #[error("malformed delta: {0}")]
     MalformedDelta(String),

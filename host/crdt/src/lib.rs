@@ -3,7 +3,8 @@
 //! A context's state is a set of *entries*, each addressed by the collection
 //! (node) it belongs to and a key inside it. Every entry is a small
 //! join-semilattice ([`Entry`]): a last-writer-wins register, an add-wins
-//! presence marker (map keys, set elements) or a per-author counter slot. An
+//! presence marker (map keys, set elements), a per-author counter slot or an
+//! element only its creator writes (authored maps and vectors). An
 //! [`Op`] says "join this entry state into that address", so applying ops
 //! commutes, is idempotent and needs nothing but the ops themselves: any
 //! replica that applied the same set of ops, in any order and with any
@@ -45,7 +46,7 @@ mod limits;
 pub use apply::{apply_op, apply_ops, join_into, join_ops};
 pub use backend::{CountChange, MemoryBackend, MerkleStore, StateRead, StateWrite};
 pub use delta::{BatchProof, BatchSignature, Delta, DeltaId, Event, Op, SignedDelta};
-pub use entry::{Clocks, CounterSlot, Entry, Presence, Register, Stamp};
+pub use entry::{Authored, Clocks, CounterSlot, Entry, Presence, Register, Stamp};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc};
 pub use id::{Author, ContextId, EntryId, Hash, NodeId};

@@ -208,6 +208,94 @@ fn clearing_a_map_keeps_what_another_member_added_concurrently() {
     assert_eq!(collections::len(&merged, &map).unwrap(), 1);
 }
 
+#[test]
+fn an_authored_element_is_its_creators_alone_and_a_concurrent_creation_goes_to_the_first() {
+    let notes = NodeId::root("notes");
+    let mut rs = [replica(1), replica(2)];
+    let first = write(&mut rs[0], 1_000, |m| {
+        m.authored_put(&notes, b"k", Some(b"a".to_vec()), 1)
+            .unwrap();
+    });
+    // Member 2 creates the same key before it hears of member 1's.
+    let second = write(&mut rs[1], 2_000, |m| {
+        m.authored_put(&notes, b"k", Some(b"b".to_vec()), 1)
+            .unwrap();
+        m.authored_put(&notes, b"mine", Some(b"m".to_vec()), 1)
+            .unwrap();
+    });
+    let merged = deliver(&mut rs, &[(0, first.clone()), (1, second.clone())]);
+    let k = collections::authored_get(&merged, &notes, b"k")
+        .unwrap()
+        .unwrap();
+    assert_eq!(k.owner(), Author([1; 32]), "the earlier creation owns it");
+    assert_eq!(k.register.value.as_deref(), Some(&b"a"[..]));
+
+    // Now that it knows, member 2 may neither rewrite nor remove it, and
+    // clearing the map leaves it; member 1 rewrites its own.
+    let mut ops = Vec::new();
+    {
+        let mut scratch = Overlay::new(&rs[1].state);
+        let mut m = Mutator::new(
+            &mut scratch,
+            rs[1].author,
+            &mut rs[1].clock,
+            3_000,
+            &mut ops,
+        );
+        let refused = m.authored_put(&notes, b"k", Some(b"x".to_vec()), 1);
+        assert!(
+            matches!(refused, Err(mero_crdt::Error::NotOwner { .. })),
+            "{refused:?}"
+        );
+        assert!(m.authored_put(&notes, b"k", None, 1).is_err());
+        m.clear(&notes).unwrap();
+    }
+    apply_ops(&mut rs[1].state, &ops).unwrap();
+    let clear = ops;
+    let rewrite = write(&mut rs[0], 4_000, |m| {
+        let old = m
+            .authored_put(&notes, b"k", Some(b"a2".to_vec()), 2)
+            .unwrap();
+        assert_eq!(old.as_deref(), Some(&b"a"[..]));
+    });
+    let merged = deliver(
+        &mut rs,
+        &[(0, first), (1, second), (1, clear), (0, rewrite)],
+    );
+    let entries = collections::authored_entries(&merged, &notes, None, 10).unwrap();
+    let shown: Vec<(&[u8], &[u8], u32)> = entries
+        .iter()
+        .map(|(k, a)| (&k[..], a.register.value.as_deref().unwrap(), a.version))
+        .collect();
+    assert_eq!(
+        shown,
+        [(&b"k"[..], &b"a2"[..], 2)],
+        "member 2 cleared only its own"
+    );
+    assert_eq!(collections::len(&merged, &notes).unwrap(), 1);
+}
+
+#[test]
+fn only_the_owner_of_an_authored_vector_element_changes_it() {
+    let list = NodeId::root("list");
+    let mut rs = [replica(1), replica(2)];
+    let push = write(&mut rs[0], 1_000, |m| {
+        m.authored_push(&list, b"one".to_vec(), 1).unwrap();
+    });
+    apply_ops(&mut rs[1].state, &push).unwrap();
+    let theirs = write(&mut rs[1], 2_000, |m| {
+        m.authored_push(&list, b"two".to_vec(), 1).unwrap();
+        let refused = m.authored_write_at(&list, 0, Some(b"x".to_vec()), 1);
+        assert!(matches!(refused, Err(mero_crdt::Error::NotOwner { .. })));
+        assert_eq!(m.authored_write_at(&list, 1, None, 1).unwrap(), b"two");
+    });
+    let merged = deliver(&mut rs, &[(0, push), (1, theirs)]);
+    let left = collections::authored_range(&merged, &list, 0, 10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].1.owner(), Author([1; 32]));
+    assert_eq!(left[0].1.register.value.as_deref(), Some(&b"one"[..]));
+}
+
 mod properties {
     //! The register and counter rules as properties: any writes by up to
     //! four authors, delivered in any order, end at the value the rule

@@ -64,6 +64,15 @@ pub enum StateValue {
         /// Sum of decrements.
         decrements: u64,
     },
+    /// An element of an authored map or vector.
+    Authored {
+        /// Its value.
+        value: Vec<u8>,
+        /// The member that owns it.
+        owner: [u8; 32],
+        /// The state version it was written under.
+        version: u32,
+    },
 }
 
 /// A visible entry.
@@ -225,6 +234,11 @@ fn page(
                 Entry::Counter(c) => StateValue::Counter {
                     increments: c.increments,
                     decrements: c.decrements,
+                },
+                Entry::Authored(a) => StateValue::Authored {
+                    owner: a.owner().0,
+                    version: a.version,
+                    value: a.register.value.unwrap_or_default(),
                 },
                 Entry::Presence(_) => {
                     let child = node.child(&key);

@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use mero_api::Data;
 use mero_api::ids::b58;
 use mero_api::inspect::{
-    ContextState, CounterSums, PrivateStorageSize, StateBytes, StateChild, StateEntryInfo,
-    StateFieldInfo, StateQuery,
+    AuthoredInfo, ContextState, CounterSums, PrivateStorageSize, StateBytes, StateChild,
+    StateEntryInfo, StateFieldInfo, StateQuery,
 };
 use mero_api::node::{ContextIdentities, ContextStorage, LeaveContextData};
 use mero_node::{Node, StateValue};
@@ -137,6 +137,7 @@ pub(crate) async fn state(
                 value: None,
                 child: None,
                 counter: None,
+                authored: None,
             };
             match &e.value {
                 StateValue::Register(v) => {
@@ -159,6 +160,18 @@ pub(crate) async fn state(
                     info.counter = Some(CounterSums {
                         increments: *increments,
                         decrements: *decrements,
+                    });
+                }
+                StateValue::Authored {
+                    value,
+                    owner,
+                    version,
+                } => {
+                    info.kind = "authored".into();
+                    info.value = Some(StateBytes::of(value));
+                    info.authored = Some(AuthoredInfo {
+                        owner: b58(owner),
+                        version: *version,
                     });
                 }
             }
