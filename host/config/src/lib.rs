@@ -79,8 +79,9 @@ pub struct ConfigFile {
     pub sync: SyncConfig,
     /// Where the database lives, relative to the node directory.
     pub datastore: PathConfig,
-    /// Where blobs (compiled components) live, relative to the node directory.
-    pub blobstore: PathConfig,
+    /// Where blobs (and compiled components) live, relative to the node
+    /// directory, and how large a blob may be.
+    pub blobstore: BlobstoreConfig,
     /// Upstream's context settings: written for upstream's tools, unused.
     #[serde(default)]
     pub context: ContextSection,
@@ -366,6 +367,32 @@ pub struct PathConfig {
     pub path: PathBuf,
 }
 
+/// Largest blob a node takes by default, uploaded, fetched or made by an
+/// app: 1 GiB (upstream's upload cap).
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 30;
+
+/// The blob store: where it lives and how large a blob may be.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobstoreConfig {
+    /// The path, relative to the node directory (or absolute).
+    pub path: PathBuf,
+    /// Largest blob this node takes, in bytes (uploaded, fetched from a
+    /// member or made by an app); a larger one is refused with
+    /// `BlobTooLarge` and nothing of it is kept. Unset: 1 GiB
+    /// ([`DEFAULT_MAX_BLOB_BYTES`]). Not written by `merod init`, which
+    /// keeps the file what upstream's tools expect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_blob_bytes: Option<u64>,
+}
+
+impl BlobstoreConfig {
+    /// The largest blob this node takes.
+    pub fn max_blob_bytes(&self) -> u64 {
+        self.max_blob_bytes.unwrap_or(DEFAULT_MAX_BLOB_BYTES)
+    }
+}
+
 /// Limits of app calls.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -523,8 +550,9 @@ impl ConfigFile {
             datastore: PathConfig {
                 path: "data".into(),
             },
-            blobstore: PathConfig {
+            blobstore: BlobstoreConfig {
                 path: "blobs".into(),
+                max_blob_bytes: None,
             },
             context: ContextSection::default(),
             runtime: RuntimeSection::default(),
@@ -803,6 +831,23 @@ mod tests {
         assert_eq!(with_dev.dev, Some(true));
         with_dev.save(dir.path()).unwrap();
         assert_eq!(ConfigFile::load(dir.path()).unwrap().dev, Some(true));
+    }
+
+    #[test]
+    fn blobs_are_capped_at_one_gib_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = ConfigFile::generate(3000, 3001).unwrap();
+        assert_eq!(DEFAULT_MAX_BLOB_BYTES, 1 << 30);
+        assert_eq!(cfg.blobstore.max_blob_bytes(), 1024 * 1024 * 1024);
+        cfg.save(dir.path()).unwrap();
+        // Not written unless set: the file stays what upstream's tools read.
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(!text.contains("max_blob_bytes"), "{text}");
+        set_key(dir.path(), "blobstore.max_blob_bytes", "4096").unwrap();
+        let cfg = ConfigFile::load(dir.path()).unwrap();
+        assert_eq!(cfg.blobstore.max_blob_bytes(), 4096);
+        assert!(set_key(dir.path(), "blobstore.max_blob_byte", "1").is_err());
+        assert!(set_key(dir.path(), "blobstore.max_blob_bytes", "-1").is_err());
     }
 
     #[test]

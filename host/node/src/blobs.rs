@@ -11,7 +11,7 @@ use mero_crdt::ContextId;
 use mero_network::PeerId;
 
 use crate::authz;
-use crate::blobstore::{BlobMeta, MAX_BLOB_BYTES};
+use crate::blobstore::BlobMeta;
 use crate::error::{NodeError, Result};
 use crate::node::Node;
 use crate::peers::unreachable;
@@ -20,6 +20,18 @@ use crate::sync::{Request, Response, key_of};
 
 /// How long one chunk (or the size) may take to arrive.
 const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How asking the members for a blob ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Fetched {
+    /// One served it: it is here now.
+    Got,
+    /// Every member asked said it has no such blob for the context.
+    Refused(String),
+    /// Some member failed otherwise (no answer in time, a wrong chunk, a
+    /// hash mismatch); the string says how each failed.
+    Failed(String),
+}
 
 impl Node {
     /// The namespace governance of `ctx`, if this node holds it and may
@@ -43,7 +55,7 @@ impl Node {
     }
 
     /// Stores the bytes `body` streams as a blob (at most
-    /// [`MAX_BLOB_BYTES`]; with `expected`, only if they hash to it); with
+    /// `blobstore.max_blob_bytes`, 1 GiB by default; with `expected`, only if they hash to it); with
     /// `context`, its members may fetch it from here. Returns its id
     /// (SHA-256), size and type.
     pub async fn add_blob<S, B, E>(
@@ -110,6 +122,22 @@ impl Node {
 
     /// Fetches blob `id` of `ctx` from a connected member that has it.
     async fn fetch_blob(&self, id: &[u8; 32], ctx: &ContextId) -> Result<()> {
+        match self.fetch_blob_from_members(id, ctx).await? {
+            Fetched::Got => Ok(()),
+            Fetched::Refused(why) | Fetched::Failed(why) => Err(NodeError::not_found(
+                "BlobNotFound",
+                format!("no member served the blob: {why}"),
+            )),
+        }
+    }
+
+    /// Asks the connected members of `ctx` for blob `id` in turn until one
+    /// serves it. An error only if there is no member to ask.
+    pub(crate) async fn fetch_blob_from_members(
+        &self,
+        id: &[u8; 32],
+        ctx: &ContextId,
+    ) -> Result<Fetched> {
         let ns = self.blob_context(ctx)?;
         let me = self.public_key();
         let peers: Vec<PeerId> = self
@@ -127,16 +155,22 @@ impl Node {
             ));
         }
         let mut why = Vec::new();
+        let mut all_refused = true;
         for p in peers {
             match self.fetch_blob_from(p, id, ctx).await {
-                Ok(()) => return Ok(()),
-                Err(e) => why.push(e.to_string()),
+                Ok(()) => return Ok(Fetched::Got),
+                Err(e) => {
+                    all_refused &= e.kind() == "BlobRefused";
+                    why.push(e.to_string());
+                }
             }
         }
-        Err(NodeError::not_found(
-            "BlobNotFound",
-            format!("no member served the blob: {}", why.join("; ")),
-        ))
+        let why = why.join("; ");
+        Ok(if all_refused {
+            Fetched::Refused(why)
+        } else {
+            Fetched::Failed(why)
+        })
     }
 
     async fn ask(&self, peer: PeerId, req: &Request) -> Result<Response> {
@@ -157,13 +191,16 @@ impl Node {
             Response::BlobMeta { size } => size,
             other => return Err(NodeError::Internal(format!("unexpected answer: {other:?}"))),
         };
-        if size > MAX_BLOB_BYTES {
+        let blobs = &self.inner.blobs;
+        if size > blobs.max() {
             return Err(NodeError::bad(
                 "BlobTooLarge",
-                format!("the blob is {size} bytes; at most {MAX_BLOB_BYTES} are taken"),
+                format!(
+                    "the blob is {size} bytes; at most {} are taken",
+                    blobs.max()
+                ),
             ));
         }
-        let blobs = &self.inner.blobs;
         let mut incoming = blobs.incoming().await?;
         while incoming.size() < size {
             let offset = incoming.size();

@@ -19,8 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
 
-/// Largest blob accepted, uploaded or fetched (upstream's upload cap).
-pub const MAX_BLOB_BYTES: u64 = 1 << 30;
+/// Largest blob accepted by default, uploaded, fetched or made by an app
+/// (upstream's upload cap); `blobstore.max_blob_bytes` sets another.
+pub const MAX_BLOB_BYTES: u64 = mero_config::DEFAULT_MAX_BLOB_BYTES;
 
 /// Node-local records of blobs: id -> (size, MIME type).
 const BLOB: &str = "blob";
@@ -44,18 +45,17 @@ pub(crate) struct Incoming {
     path: PathBuf,
     hash: Sha256,
     size: u64,
+    max: u64,
     head: Vec<u8>,
 }
 
 impl Incoming {
-    /// Appends bytes; refuses past [`MAX_BLOB_BYTES`].
+    /// Appends bytes; refuses past the store's largest blob (and the file
+    /// is removed when this is dropped, so nothing of it stays).
     pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.size = self.size.saturating_add(bytes.len() as u64);
-        if self.size > MAX_BLOB_BYTES {
-            return Err(NodeError::bad(
-                "BlobTooLarge",
-                format!("a blob may be at most {MAX_BLOB_BYTES} bytes"),
-            ));
+        if self.size > self.max {
+            return Err(too_large(self.max));
         }
         if self.head.len() < 16 {
             let take = (16 - self.head.len()).min(bytes.len());
@@ -76,6 +76,14 @@ impl Drop for Incoming {
         // Renamed away when kept; otherwise a write cut short.
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// The error of a blob over `max` bytes.
+pub(crate) fn too_large(max: u64) -> NodeError {
+    NodeError::bad(
+        "BlobTooLarge",
+        format!("a blob may be at most {max} bytes on this node"),
+    )
 }
 
 fn io(e: std::io::Error) -> NodeError {
@@ -103,15 +111,23 @@ fn sniff(head: &[u8]) -> &'static str {
 pub(crate) struct BlobStore {
     root: PathBuf,
     store: Store,
+    max: u64,
 }
 
 impl BlobStore {
-    /// Blobs under `root` (the node's blob directory).
-    pub(crate) fn new(root: &Path, store: Store) -> BlobStore {
+    /// Blobs under `root` (the node's blob directory), each at most `max`
+    /// bytes.
+    pub(crate) fn new(root: &Path, store: Store, max: u64) -> BlobStore {
         BlobStore {
             root: root.to_path_buf(),
             store,
+            max,
         }
+    }
+
+    /// The largest blob this store takes.
+    pub(crate) fn max(&self) -> u64 {
+        self.max
     }
 
     fn object(&self, id: &[u8; 32]) -> PathBuf {
@@ -129,6 +145,7 @@ impl BlobStore {
             path,
             hash: Sha256::new(),
             size: 0,
+            max: self.max,
             head: Vec::new(),
         })
     }
@@ -288,7 +305,7 @@ mod tests {
             hex::encode(rand::random::<[u8; 8]>())
         ));
         let store = Store::open(&dir.join("db"), &Default::default()).unwrap();
-        let blobs = BlobStore::new(&dir.join("blobs"), store);
+        let blobs = BlobStore::new(&dir.join("blobs"), store, MAX_BLOB_BYTES);
         let bytes = b"\x89PNG\r\n\x1a\nsome picture".to_vec();
         let mut w = blobs.incoming().await.unwrap();
         w.write(&bytes[..5]).await.unwrap();
@@ -317,6 +334,31 @@ mod tests {
         assert!(blobs.delete(&id).await.unwrap());
         assert!(!blobs.delete(&id).await.unwrap());
         assert!(!blobs.announced(&id, &ctx).unwrap() && blobs.get(&id).unwrap().is_none());
+        drop(blobs);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_blob_over_the_cap_is_refused_and_nothing_of_it_stays() {
+        assert_eq!(MAX_BLOB_BYTES, 1 << 30, "the default cap is 1 GiB");
+        let dir = std::env::temp_dir().join(format!(
+            "mero-blobstore-{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
+        let store = Store::open(&dir.join("db"), &Default::default()).unwrap();
+        let blobs = BlobStore::new(&dir.join("blobs"), store, 10);
+        let mut w = blobs.incoming().await.unwrap();
+        w.write(b"0123456789").await.unwrap();
+        let e = w.write(b"x").await.unwrap_err();
+        assert_eq!(e.kind(), "BlobTooLarge");
+        assert!(e.to_string().contains("at most 10 bytes"), "{e}");
+        drop(w);
+        assert!(blobs.list().unwrap().is_empty());
+        assert_eq!(std::fs::read_dir(dir.join("blobs/tmp")).unwrap().count(), 0);
+        // At the cap exactly: kept.
+        let mut w = blobs.incoming().await.unwrap();
+        w.write(b"0123456789").await.unwrap();
+        assert_eq!(blobs.keep(w, None).await.unwrap().size, 10);
         drop(blobs);
         let _ = std::fs::remove_dir_all(&dir);
     }

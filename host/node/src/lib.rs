@@ -24,6 +24,8 @@
 //!   migration reports, in memory only.
 //! - `blobstore`: blobs users upload, content-addressed files with
 //!   node-local records.
+//! - `app_blobs`: that store as apps' calls see it (the runtime's `Blobs`
+//!   trait), fetching a blob a call reads from the context's members.
 //! - `replication`: the driver that carries sync sessions out over the
 //!   executor and libp2p, owning its tasks.
 //! - `upgrades::status`: where upgrades stand here (progress per group,
@@ -47,6 +49,7 @@
 //! the real governance as authority.
 
 mod aliases;
+mod app_blobs;
 mod app_events;
 mod applications;
 mod authz;

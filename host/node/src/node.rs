@@ -154,7 +154,11 @@ impl Node {
             identity.clone(),
             Duration::from_millis(config.migration.heartbeat_ms),
         ));
-        let blobs = Arc::new(BlobStore::new(&config.blobstore_dir(&dir), store.clone()));
+        let blobs = Arc::new(BlobStore::new(
+            &config.blobstore_dir(&dir),
+            store.clone(),
+            config.blobstore.max_blob_bytes(),
+        ));
         let replication = Replicator::new(replication::Parts {
             exec: exec.clone(),
             store: store.clone(),
@@ -195,6 +199,13 @@ impl Node {
                 started_at_millis: mero_crdt::hlc::wall_millis(),
             }),
         };
+        // Apps' calls read and make blobs through the node's store; the
+        // migrations' runtime gets none (nodes hold different blobs).
+        node.inner
+            .runtime
+            .offer_blobs(Arc::new(crate::app_blobs::AppBlobs::new(Arc::downgrade(
+                &node.inner,
+            ))));
         node.forward_commits();
         node.run_handlers();
         node.run_upgrades();

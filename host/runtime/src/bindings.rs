@@ -2,7 +2,8 @@
 //! and the host types its storage resources map to (declared here, so that
 //! the host modules import the bindings and never the other way round).
 //! Imports are synchronous (they touch LMDB for microseconds and never
-//! block); exports are async, so calls run on a fiber with epoch deadlines.
+//! block), but for `blobs`, which may wait for a member to send a blob;
+//! exports are async, so calls run on a fiber with epoch deadlines.
 
 use mero_crdt::NodeId;
 
@@ -59,7 +60,10 @@ pub struct CounterRes(pub(crate) Handle);
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "calimero:context/context-app",
-    imports: { default: trappable },
+    imports: {
+        "calimero:context/blobs": async | trappable,
+        default: trappable,
+    },
     exports: { default: async },
     with: {
         "calimero:context/storage.register": crate::bindings::RegisterRes,

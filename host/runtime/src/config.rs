@@ -24,6 +24,8 @@ pub struct RuntimeConfig {
     pub max_event_bytes: usize,
     /// Log lines one call may write (more are dropped).
     pub max_log_lines_per_call: usize,
+    /// Blob bytes one call may read.
+    pub max_blob_bytes_read_per_call: u64,
     /// Deterministic runs, for migrations: when set, a call is metered by
     /// this much fuel instead of `call_timeout`, its clocks read the time
     /// the caller gives it, its randomness is seeded from the call, and
@@ -45,6 +47,7 @@ impl Default for RuntimeConfig {
             max_events_per_call: 100,
             max_event_bytes: 16 << 10,
             max_log_lines_per_call: 1024,
+            max_blob_bytes_read_per_call: 64 << 20,
             fuel: None,
         }
     }

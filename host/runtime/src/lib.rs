@@ -36,5 +36,7 @@ mod runtime;
 pub use config::{DEFAULT_MIGRATION_FUEL, RuntimeConfig};
 pub use error::{CallError, LoadError};
 pub use handler::handler_name;
-pub use host::{CallEnv, Mode, PrivateOverlay, State, state_over};
+pub use host::{
+    BlobError, BlobFuture, Blobs, CallEnv, MAX_BLOB_READ, Mode, PrivateOverlay, State, state_over,
+};
 pub use runtime::{App, AppDescription, Field, Intent, Migration, Runtime};

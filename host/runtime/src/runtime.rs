@@ -143,6 +143,8 @@ pub struct Runtime {
     compat: String,
     apps: Mutex<HashMap<Hash, Arc<App>>>,
     instances: Arc<Semaphore>,
+    /// The blob store calls read blobs through, once the node offers one.
+    blobs: std::sync::OnceLock<Arc<dyn crate::host::Blobs>>,
     _ticker: Ticker,
 }
 
@@ -247,6 +249,7 @@ impl Runtime {
             config: Arc::new(config),
             compat,
             apps: Mutex::new(HashMap::new()),
+            blobs: std::sync::OnceLock::new(),
             _ticker: Ticker { stop, thread },
         }))
     }
@@ -254,6 +257,13 @@ impl Runtime {
     /// The configuration.
     pub fn config(&self) -> &RuntimeConfig {
         &self.config
+    }
+
+    /// Offers `blobs` to the apps' calls (the `blobs` interface); until
+    /// then, and on a runtime never offered one, its functions fail with a
+    /// storage error. Set once: false if a store was offered already.
+    pub fn offer_blobs(&self, blobs: Arc<dyn crate::host::Blobs>) -> bool {
+        self.blobs.set(blobs).is_ok()
     }
 
     /// A loaded app by content hash, if it is loaded.
@@ -480,6 +490,9 @@ impl Runtime {
             mode: Mode::Describe,
             migration: false,
             config: self.config.clone(),
+            blobs: None,
+            blob_read: 0,
+            deadline: None,
         };
         let mut store = Store::new(&self.engine, state);
         arm(&mut store, &self.config, 1000)?;
@@ -528,6 +541,13 @@ impl Runtime {
             mode,
             migration,
             config: self.config.clone(),
+            blobs: self.blobs.get().cloned(),
+            blob_read: 0,
+            // None past the end of time (a huge configured timeout).
+            deadline: match self.config.fuel {
+                Some(_) => None,
+                None => std::time::Instant::now().checked_add(self.config.call_timeout),
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

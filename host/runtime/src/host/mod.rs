@@ -1,11 +1,13 @@
 //! The host side of the WIT contract, one module per interface, over the
 //! state of one call ([`CallEnv`]).
 
+pub(crate) mod blobs;
 pub(crate) mod context;
 pub(crate) mod events;
 pub(crate) mod private;
 pub(crate) mod storage;
 
+pub use blobs::{BlobError, BlobFuture, Blobs, MAX_BLOB_READ};
 pub use private::PrivateOverlay;
 
 use std::sync::Arc;
@@ -144,6 +146,13 @@ pub(crate) struct HostState {
     /// A migration or its check runs: frozen handles read the old state.
     pub(crate) migration: bool,
     pub(crate) config: Arc<RuntimeConfig>,
+    /// The node's blob store, if it offers one to apps.
+    pub(crate) blobs: Option<Arc<dyn Blobs>>,
+    /// Blob bytes the call has read.
+    pub(crate) blob_read: u64,
+    /// When the call's wall-clock budget runs out (none when metered by
+    /// fuel): how long a blob read may wait for a fetch.
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl WasiView for HostState {
