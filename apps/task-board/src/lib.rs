@@ -1,5 +1,5 @@
-//! A team task board: nested collections, counters, a set, a read-only view
-//! and node-local private storage.
+//! A team task board: nested collections, counters, a set, a read-only view,
+//! node-local private storage and blobs (a task's attachment).
 //!
 //! Tasks live in a map of maps (task id -> field -> value); columns are a map
 //! of vectors (column -> task ids in the order they arrived).
@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use mero_sdk::app;
+use mero_sdk::blobs::{self, BlobId};
 use mero_sdk::collections::{Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector};
 use mero_sdk::{env, private};
 use serde::Serialize;
@@ -61,6 +62,15 @@ pub struct Stats {
     pub completed: i64,
     pub open: i64,
     pub tasks: u64,
+}
+
+/// A task's attachment, read from its blob.
+#[derive(Serialize)]
+pub struct Attachment {
+    pub blob: BlobId,
+    pub size: u64,
+    /// The blob's bytes as text (invalid UTF-8 replaced).
+    pub text: String,
 }
 
 fn column_of(board: &TaskBoard, id: &str) -> app::Result<Option<String>> {
@@ -236,6 +246,56 @@ impl TaskBoard {
     /// This node's draft.
     pub fn draft(&self) -> app::Result<Option<String>> {
         private::get("draft")
+    }
+
+    /// Attaches blob `blob` to a task: the id `PUT /admin-api/blobs`
+    /// answered (upload it with the context's id so members can fetch it).
+    /// Only the id enters the state.
+    pub fn attach(&mut self, id: String, blob: BlobId) -> app::Result<()> {
+        let Some(mut task) = self.tasks.get(&id)? else {
+            app::bail!("no task {id}")
+        };
+        task.insert_value("attachment".into(), blob.to_string())?;
+        Ok(())
+    }
+
+    /// Makes a blob of `text` on this node and attaches it to a task.
+    pub fn attach_text(&mut self, id: String, text: String) -> app::Result<BlobId> {
+        let blob = blobs::create(text.as_bytes())?;
+        self.attach(id, blob)?;
+        Ok(blob)
+    }
+
+    /// A task's attachment with its size and content, read from its blob
+    /// (fetched from a member if this node lacks it); null if the task has
+    /// none, an error if no member has the blob.
+    pub fn attachment(&self, id: String) -> app::Result<Option<Attachment>> {
+        let Some(task) = self.tasks.get(&id)? else {
+            app::bail!("no task {id}")
+        };
+        let Some(blob) = task.get_value("attachment")? else {
+            return Ok(None);
+        };
+        let blob: BlobId = blob.parse().map_err(|e| app::Error::msg(format!("{e}")))?;
+        let (Some(size), Some(bytes)) = (blobs::size(&blob)?, blobs::read_all(&blob)?) else {
+            app::bail!("blob {blob} is on no member of the context")
+        };
+        Ok(Some(Attachment {
+            blob,
+            size,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }))
+    }
+
+    /// Up to `len` bytes of any blob from `offset` (one host read; null if
+    /// no member has it).
+    pub fn read_blob(&self, blob: BlobId, offset: u64, len: u32) -> app::Result<Option<Vec<u8>>> {
+        blobs::read(&blob, offset, len)
+    }
+
+    /// The size of any blob (null if no member has it).
+    pub fn blob_size(&self, blob: BlobId) -> app::Result<Option<u64>> {
+        blobs::size(&blob)
     }
 }
 

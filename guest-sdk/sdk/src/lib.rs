@@ -3,7 +3,8 @@
 //! An app is a Rust library built with `cargo build --target wasm32-wasip2`
 //! into a WebAssembly component. This crate is its only dependency: it
 //! carries the WIT bindings (through a re-export of `wit-bindgen`), typed CRDT
-//! collections, private storage, events and the `#[app::*]` macros.
+//! collections, private storage, events, [`blobs`] and the `#[app::*]`
+//! macros.
 //!
 //! ```
 //! use mero_sdk::app;
@@ -91,6 +92,7 @@
 
 extern crate self as mero_sdk;
 
+pub mod blobs;
 pub mod collections;
 pub mod env;
 pub mod migration;
