@@ -3,9 +3,12 @@
 //! Requests are `{"id": u64|null, "method": "subscribe"|"unsubscribe"|
 //! "execute", "params": {...}}`; replies carry the request's id, events
 //! `"id": null`. A client that does not read its events is disconnected
-//! (with a close reason) once [`MAX_QUEUED_BYTES`] wait for it, or once it
-//! falls [`mero_node::events::CHANNEL_CAPACITY`] events behind the node:
-//! the node's memory and its calls never wait on a subscriber. A socket
+//! once [`MAX_QUEUED_BYTES`] wait for it, once it falls
+//! [`mero_node::events::CHANNEL_CAPACITY`] events behind the node, or once
+//! it has read nothing for [`SEND_TIMEOUT`]: the node's memory and its calls
+//! never wait on a subscriber. The close frame (1008, the reason starting
+//! `slow_consumer: `) follows what the socket holds already, and reaches a
+//! client that reads again within [`CLOSE_TIMEOUT`]. A socket
 //! lives no longer than the token it was opened with: when that is revoked
 //! or expires, the socket is closed (1008, the reason naming
 //! `token_revoked` or `token_expired`).
@@ -38,6 +41,15 @@ const MAX_MESSAGE: usize = 1 << 20;
 
 /// How long one message may take to go out before the client is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the close frame to a dropped client may wait for it to read
+/// what the socket holds before the connection is cut without it.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the close reason of a subscriber dropped for not reading starts
+/// (then `: ` and what it did): `token_revoked` and `token_expired` are the
+/// other 1008s.
+const SLOW: &str = "slow_consumer";
 
 /// Code 1008 (policy violation): the client did not keep up, or its token
 /// is no longer accepted.
@@ -185,12 +197,12 @@ async fn session(node: Node, auth: Auth, socket: WebSocket, grants: Grants, max_
                     match request(&node, &grants, &mut filter, text.as_str()) {
                         Step::Answer(answer) => {
                             if !out.send(&answer) {
-                                break Some("the client does not read its replies".to_string());
+                                break Some(format!("{SLOW}: the client does not read its replies"));
                             }
                         }
                         Step::Subscribed(answer, contexts) => {
                             if !out.send(&answer) {
-                                break Some("the client does not read its replies".to_string());
+                                break Some(format!("{SLOW}: the client does not read its replies"));
                             }
                             // Presence is state, not history: a new subscriber
                             // gets the current states, each with its age.
@@ -209,7 +221,7 @@ async fn session(node: Node, auth: Auth, socket: WebSocket, grants: Grants, max_
                 Some(Ok(Message::Binary(_))) => {
                     let e = error(None, "ParseError", "requests are JSON text messages");
                     if !out.send(&e) {
-                        break Some("the client does not read its replies".to_string());
+                        break Some(format!("{SLOW}: the client does not read its replies"));
                     }
                 }
                 Some(Ok(_)) => {}
@@ -219,13 +231,13 @@ async fn session(node: Node, auth: Auth, socket: WebSocket, grants: Grants, max_
                 Ok(e) if filter.matches(&e) => {
                     if !out.push(format!(r#"{{"id":null,"result":{}}}"#, e.text())) {
                         break Some(format!(
-                            "the client fell {MAX_QUEUED_BYTES} bytes of events behind"
+                            "{SLOW}: the client fell {MAX_QUEUED_BYTES} bytes of events behind"
                         ));
                     }
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    break Some(format!("the client fell {n} events behind the node"));
+                    break Some(format!("{SLOW}: the client fell {n} events behind the node"));
                 }
                 Err(broadcast::error::RecvError::Closed) => break None,
             },
@@ -265,25 +277,20 @@ fn spawn_execute(
     });
 }
 
-/// Sends queued messages; on `close`, a close frame with its reason.
+/// Sends queued messages; on `close`, or when the client has read nothing
+/// for [`SEND_TIMEOUT`], a close frame with the reason.
 async fn write(
     mut sink: futures::stream::SplitSink<WebSocket, Message>,
     mut out: mpsc::Receiver<String>,
     queued: Arc<AtomicUsize>,
     mut close: oneshot::Receiver<String>,
 ) {
-    loop {
+    let reason = loop {
         tokio::select! {
             biased;
-            reason = &mut close => {
-                if let Ok(reason) = reason {
-                    let frame = CloseFrame { code: POLICY, reason: Utf8Bytes::from(reason) };
-                    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
-                }
-                break;
-            }
+            reason = &mut close => break reason.ok(),
             msg = out.recv() => {
-                let Some(msg) = msg else { break };
+                let Some(msg) = msg else { break None };
                 // What else is queued goes out with it: one flush (one
                 // write to the socket) for many events.
                 let mut batch = vec![msg];
@@ -300,12 +307,34 @@ async fn write(
                     }
                     sink.flush().await
                 };
-                match tokio::time::timeout(SEND_TIMEOUT, send).await {
-                    Ok(Ok(())) => {}
-                    _ => break,
+                // A client that does not read leaves this waiting for room:
+                // the session giving up on it meanwhile cuts the rest of the
+                // batch (the frames already fed stay whole, in order).
+                tokio::select! {
+                    biased;
+                    reason = &mut close => break reason.ok(),
+                    sent = tokio::time::timeout(SEND_TIMEOUT, send) => match sent {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => break None,
+                        Err(_) => break Some(format!(
+                            "{SLOW}: the client took no events for {} s",
+                            SEND_TIMEOUT.as_secs()
+                        )),
+                    },
                 }
             }
         }
+    };
+    // Nothing more is queued for it: the session ends at its next event.
+    drop(out);
+    if let Some(reason) = reason {
+        // Behind what the socket holds already: it reaches a client that
+        // reads again within CLOSE_TIMEOUT.
+        let frame = CloseFrame {
+            code: POLICY,
+            reason: Utf8Bytes::from(reason),
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
     }
 }
 
