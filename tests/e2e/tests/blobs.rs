@@ -4,11 +4,17 @@
 //! blob not announced to the context is not served for it; a node outside
 //! the namespace cannot fetch it, and a stranger asking the holder directly
 //! over the wire is refused. An upload streams to disk: the node never
-//! holds a blob in memory whole.
+//! holds a blob in memory whole, and one over the node's cap
+//! (`blobstore.max_blob_bytes`) is refused with nothing kept. Apps refer to
+//! blobs: a member's call reads a blob another member uploaded (fetched on
+//! the way) and one it made; an unknown or malformed id is a clear error.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use mero_testkit::node::{FAST_SYNC, TestNode, assert_converged};
+use std::time::Duration;
+
+use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
+use mero_testkit::poll::poll_every;
 use serde_json::{Value, json};
 
 /// Bytes that span several fetch chunks (1 MiB each) and end mid-chunk.
@@ -265,4 +271,136 @@ fn an_upload_streams_to_disk_and_is_never_held_in_memory_whole() {
     assert_eq!(status, 200);
     let listed = n1.meroctl_json(&["blob", "ls"]);
     assert_eq!(listed["blobs"][0]["size"], SIZE, "{listed}");
+}
+
+#[test]
+fn an_upload_over_the_nodes_cap_is_refused_and_nothing_is_kept() {
+    let n1 = TestNode::start_with("node1", &["blobstore.max_blob_bytes=1000"]);
+    let (status, e) = put(&n1, "", vec![7; 1001]);
+    assert_eq!(
+        (status, e["type"].as_str()),
+        (400, Some("BlobTooLarge")),
+        "{e}"
+    );
+    assert!(e["error"].as_str().unwrap().contains("1000 bytes"), "{e}");
+    assert_eq!(n1.meroctl_json(&["blob", "ls"])["blobs"], json!([]));
+    // Nothing of it left on disk either.
+    let tmp = n1.dir().join("blobs/tmp");
+    let left = std::fs::read_dir(&tmp).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "{} holds a cut upload", tmp.display());
+    // At the cap exactly: kept.
+    let (status, v) = put(&n1, "", vec![7; 1000]);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["size"], 1000);
+}
+
+/// JSON-RPC `execute` that must fail; returns the error.
+fn call_fails(node: &TestNode, ctx: &str, method: &str, args: Value) -> Value {
+    let v = node.rpc(ctx, method, args);
+    assert!(v.get("error").is_some(), "{method} succeeded: {v}");
+    v["error"].clone()
+}
+
+#[test]
+fn a_members_call_reads_a_blob_another_member_uploaded_and_referred_to() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"b"}"#));
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+
+    // Text over one fetch chunk and one read (1 MiB each).
+    let text: String = (0..(1 << 20) + 54_321)
+        .map(|i| char::from(b'a' + (i % 23) as u8))
+        .collect();
+    let (status, up) = put(
+        &n1,
+        &format!("?context_id={ctx}"),
+        text.clone().into_bytes(),
+    );
+    assert_eq!(status, 200, "{up}");
+    let id = up["data"]["blob_id"].as_str().unwrap().to_string();
+    n1.call(
+        &ctx,
+        "add_task",
+        json!({"id": "t1", "title": "x", "column": "todo"}),
+    );
+    n1.call(&ctx, "attach", json!({"id": "t1", "blob": id}));
+    assert_converged(&[&n1, &n2], &ctx);
+
+    // node2 has the reference, not the bytes, until a call reads them.
+    let (status, _) = n2.request("HEAD", &format!("/admin-api/blobs/{id}"), None);
+    assert_eq!(status, 404);
+    // A call waits for the fetch until just before its deadline; a machine
+    // too slow for that gets "being fetched" and the fetch goes on.
+    let got = poll_every(Duration::from_millis(200), CONVERGE, || {
+        let v = n2.rpc(&ctx, "attachment", json!({"id": "t1"}));
+        match v.get("error") {
+            None => Some(v["result"]["output"].clone()),
+            Some(e) => {
+                assert!(e.to_string().contains("being fetched"), "{e}");
+                None
+            }
+        }
+    })
+    .expect("node2 never read the blob");
+    assert_eq!(got["blob"], id.as_str());
+    assert_eq!(got["size"], text.len());
+    assert!(
+        got["text"].as_str() == Some(text.as_str()),
+        "the bytes differ"
+    );
+    // Fetched and kept: node2 holds it now.
+    let (status, _) = n2.request("HEAD", &format!("/admin-api/blobs/{id}"), None);
+    assert_eq!(status, 200);
+
+    // A blob node2's call made: node1 reads it from node2.
+    let made = n2.call(
+        &ctx,
+        "attach_text",
+        json!({"id": "t1", "text": "from node2"}),
+    );
+    assert_converged(&[&n1, &n2], &ctx);
+    let got = poll_every(Duration::from_millis(200), CONVERGE, || {
+        let v = n1.rpc(&ctx, "attachment", json!({"id": "t1"}));
+        v.get("error")
+            .is_none()
+            .then(|| v["result"]["output"].clone())
+    })
+    .expect("node1 never read node2's blob");
+    assert_eq!(got, json!({"blob": made, "size": 10, "text": "from node2"}));
+
+    // An id no member has: null from the host, a clear app error here.
+    let unknown = bs58::encode([1u8; 32]).into_string();
+    assert_eq!(
+        n2.call(&ctx, "blob_size", json!({"blob": unknown})),
+        Value::Null
+    );
+    n1.call(&ctx, "attach", json!({"id": "t1", "blob": unknown}));
+    assert_converged(&[&n1, &n2], &ctx);
+    let e = call_fails(&n2, &ctx, "attachment", json!({"id": "t1"}));
+    assert!(e.to_string().contains("on no member"), "{e}");
+    // Not an id at all: refused as arguments.
+    for garbage in ["0OIl", "abc"] {
+        let e = call_fails(
+            &n2,
+            &ctx,
+            "read_blob",
+            json!({"blob": garbage, "offset": 0, "len": 1}),
+        );
+        assert!(e.to_string().to_lowercase().contains("argument"), "{e}");
+    }
+    // Past the end: out of range, not a trap.
+    let e = call_fails(
+        &n1,
+        &ctx,
+        "read_blob",
+        json!({"blob": id, "offset": text.len() + 1, "len": 1}),
+    );
+    assert!(e.to_string().contains("past the end"), "{e}");
+    // Both nodes go on.
+    assert_eq!(n2.call(&ctx, "stats", json!({}))["tasks"], 1);
+    for n in [&n1, &n2] {
+        assert!(!n.log().contains("panicked"), "{}", n.log());
+    }
 }
