@@ -8,10 +8,12 @@
 //! from the node's event log (the last [`mero_node::events::LOG_CAPACITY`]
 //! events), then live ones. When the log no longer has them, or the node
 //! restarted in between, a `Gap` event says so instead of silence. A client
-//! that falls behind is disconnected; it resumes the same way. Members'
-//! ephemeral states (`set_ephemeral`) are state, not history: each stream
-//! opened or resumed first gets the current ones of its contexts, as
-//! `Ephemeral` events with their `ageMs` and no id. A stream
+//! that falls [`mero_node::events::CHANNEL_CAPACITY`] events behind (it
+//! stopped reading, so the stream is not polled while the node publishes)
+//! has its stream ended; it resumes the same way, `EventSource` on its own.
+//! Members' ephemeral states (`set_ephemeral`) are state, not history:
+//! each stream opened or resumed first gets the current ones of its
+//! contexts, as `Ephemeral` events with their `ageMs` and no id. A stream
 //! lives no longer than the token it was opened with: when that is revoked
 //! or expires, a last event says so (`{"type": "TokenRevoked" |
 //! "TokenExpired", "data": {"code", "reason"}}`) and the stream ends.

@@ -411,6 +411,223 @@ fn sse_streams_events_and_resumes_after_a_disconnect() {
     });
 }
 
+/// An SSE stream over a socket whose receive buffer is a few KiB, read only
+/// when the test says: a client that can stop reading and be sure the node
+/// soon has to wait for it. HTTP/1.0, so the body is the stream itself.
+struct RawSse {
+    socket: tokio::net::TcpStream,
+    buf: Vec<u8>,
+    /// Bytes of event blocks returned so far.
+    read: usize,
+}
+
+impl RawSse {
+    /// Opens `/sse{query}`; returns the stream and its session id.
+    async fn open(node: &TestNode, query: &str, headers: &[(&str, &str)]) -> (RawSse, String) {
+        use tokio::io::AsyncWriteExt;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut socket = socket
+            .connect(([127, 0, 0, 1], node.port).into())
+            .await
+            .unwrap();
+        let mut head = format!(
+            "GET /sse{query} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\
+             Accept: text/event-stream\r\n",
+            node.port, node.token
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let mut sse = RawSse {
+            socket,
+            buf: Vec::new(),
+            read: 0,
+        };
+        let end = loop {
+            if let Some(i) = sse.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            assert!(sse.fill().await, "no response head");
+        };
+        let head = String::from_utf8(sse.buf.drain(..end + 4).collect()).unwrap();
+        assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+        let session = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("x-sse-session-id")
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap();
+        (sse, session)
+    }
+
+    /// Reads more; false at the end of the stream.
+    async fn fill(&mut self) -> bool {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0; 16 << 10];
+        let n = tokio::time::timeout(WAIT, self.socket.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    }
+
+    /// The next event, or `None` once the node ended the stream.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+                self.read += block.len();
+                let block = String::from_utf8(block).unwrap();
+                let mut id = None;
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_string());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Some(SseEvent {
+                    id,
+                    data: serde_json::from_str(&data).unwrap(),
+                });
+            }
+            if !self.fill().await {
+                assert!(self.buf.is_empty(), "a cut event: {:?}", self.buf);
+                return None;
+            }
+        }
+    }
+}
+
+/// The sequence number of an SSE id `{run}-{seq}`.
+fn seq(id: &str) -> u64 {
+    id.split_once('-').unwrap().1.parse().unwrap()
+}
+
+/// A TCP socket's send buffer may grow to this many bytes (Linux's
+/// `tcp_wmem` maximum): the most a node can have written that a client
+/// has not read, besides what the client's own buffer holds.
+fn max_send_buffer() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 << 20)
+}
+
+#[test]
+fn an_sse_client_that_falls_behind_is_cut_off_and_resumes_with_nothing_missed() {
+    let n1 = TestNode::start("node1");
+    let (_, _, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let value = "v".repeat(2 << 10);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (mut sse, session) = RawSse::open(&n1, &format!("?contextIds={ctx}"), &[]).await;
+        assert_eq!(sse.next().await.unwrap().data["type"], "Session");
+        // What one call's events weigh on the wire.
+        let mut got: Vec<(u64, String)> = Vec::new();
+        let mut last = String::new();
+        let start = sse.read;
+        call(&n1, &ctx, "set", json!({"key": "k0", "value": value}));
+        while got.is_empty() {
+            let e = sse.next().await.unwrap();
+            if let Some(id) = &e.id {
+                last = id.clone();
+            }
+            if e.data["type"] == "ExecutionEvent" {
+                let key = e.data["data"]["data"]["key"].as_str().unwrap().to_string();
+                got.push((seq(&last), key));
+            }
+        }
+        let per_call = sse.read - start;
+        // Enough calls, unread, that whatever the socket buffers can hold,
+        // the node's subscriber channel (1,024 events) overflows behind it;
+        // few enough that the node's event log (10,000 events, 16 MiB)
+        // still holds them all.
+        let calls = (max_send_buffer() + (1 << 20)) / per_call + 512 + 100;
+        assert!(
+            calls * per_call < 15 << 20 && calls * 2 < 9_000,
+            "{calls} calls of {per_call} bytes would not fit the node's event log"
+        );
+        tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                for t in 0..4 {
+                    let (n1, ctx, value) = (&n1, &ctx, &value);
+                    scope.spawn(move || {
+                        for i in (1..=calls).filter(|i| i % 4 == t) {
+                            n1.call(ctx, "set", json!({"key": format!("k{i}"), "value": value}));
+                        }
+                    });
+                }
+            });
+        });
+
+        // Reading again: what the socket held, then the end of the stream
+        // (not more events: the subscriber fell behind and was cut off).
+        while let Some(e) = sse.next().await {
+            if let Some(id) = &e.id {
+                last = id.clone();
+            }
+            assert_ne!(e.data["type"], "Gap", "{}", e.data);
+            if e.data["type"] == "ExecutionEvent" {
+                let key = e.data["data"]["data"]["key"].as_str().unwrap().to_string();
+                got.push((seq(&last), key));
+            }
+        }
+        assert!(
+            got.len() < calls + 1,
+            "the stream ended with nothing missed"
+        );
+        tokio::task::block_in_place(|| {
+            wait_until("the node to log the drop", WAIT, || {
+                n1.log()
+                    .contains("dropping an SSE subscriber that fell behind")
+            })
+        });
+
+        // Resuming from the last id gets exactly what was missed, from the
+        // node's log, then live events.
+        let (mut sse, again) = RawSse::open(
+            &n1,
+            "",
+            &[("Last-Event-ID", &last), ("X-SSE-Session-ID", &session)],
+        )
+        .await;
+        assert_eq!(again, session);
+        assert_eq!(sse.next().await.unwrap().data["type"], "Session");
+        call(&n1, &ctx, "set", json!({"key": "live", "value": "x"}));
+        loop {
+            let e = sse.next().await.expect("the resumed stream ended");
+            assert_ne!(e.data["type"], "Gap", "{}", e.data);
+            let Some(id) = &e.id else { continue };
+            if e.data["type"] == "ExecutionEvent" {
+                let key = e.data["data"]["data"]["key"].as_str().unwrap().to_string();
+                got.push((seq(id), key.clone()));
+                if key == "live" {
+                    break;
+                }
+            }
+        }
+        // Every call's event once, in the node's order.
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "out of order");
+        let mut keys: Vec<String> = got.into_iter().map(|(_, k)| k).collect();
+        assert_eq!(keys.pop().as_deref(), Some("live"));
+        keys.sort();
+        let mut want: Vec<String> = (0..=calls).map(|i| format!("k{i}")).collect();
+        want.sort();
+        assert_eq!(keys, want);
+    });
+}
+
 /// Resident memory of a process, in bytes.
 fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
