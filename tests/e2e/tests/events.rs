@@ -823,6 +823,97 @@ fn nodes_that_receive_an_event_run_its_handler_and_the_author_does_not() {
     assert!(acks(&n2).iter().all(|a| a.ends_with(&m2)));
 }
 
+/// What node `member` (hex id) wrote to a context, as the store of `node`
+/// holds it, and the handlers pending there.
+fn handler_state(node: &TestNode, ctx: &str, member: &str) -> (Vec<mero_crdt::SignedDelta>, usize) {
+    let store = mero_store::Store::open(&node.dir().join("data"), &Default::default()).unwrap();
+    let snapshot = store.snapshot().unwrap();
+    let id = mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
+    // Stubs (deltas a snapshot covered) have no body.
+    let written = snapshot
+        .delta_ids(&id)
+        .unwrap()
+        .iter()
+        .filter_map(|d| snapshot.delta(&id, d).unwrap())
+        .filter(|d| hex::encode(d.delta.author.0) == member)
+        .collect();
+    let pending = snapshot.pending_handlers(usize::MAX).unwrap().len();
+    (written, pending)
+}
+
+#[test]
+fn a_handler_whose_removal_a_crash_lost_runs_again_after_restart() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let mut n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"board"}"#));
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let acks = |n: &TestNode| -> Vec<String> {
+        serde_json::from_value(n.call(&ctx, "acknowledgements", json!({}))).unwrap()
+    };
+    n1.call(
+        &ctx,
+        "add_task",
+        json!({"id": "t1", "title": "a", "column": "todo"}),
+    );
+    wait_until("node2's handler to run", WAIT, || {
+        acks(&n1) == [format!("t1@{m2}")]
+    });
+    // Deltas node2 holds of the context.
+    let deltas = |n: &TestNode| {
+        let (status, v) = n.request("GET", &format!("/admin-api/contexts/{ctx}"), None);
+        assert_eq!(status, 200, "{v}");
+        v["data"]["deltaCount"].as_u64().unwrap()
+    };
+    let before = deltas(&n2);
+    n2.stop();
+
+    // The state a crash leaves between the handler's commit and forgetting
+    // it: its write is durable, its queue entry is still there (put back
+    // here, exactly as merging the delta wrote it, unless the stop came in
+    // that window itself).
+    let (written, pending) = handler_state(&n2, &ctx, &m2);
+    assert_eq!(written.len(), 1, "node2 wrote once, as the handler");
+    if pending == 0 {
+        let store = mero_store::Store::open(&n2.dir().join("data"), &Default::default()).unwrap();
+        let snapshot = store.snapshot().unwrap();
+        let id = written[0].delta.context;
+        let (added, index, event) = snapshot
+            .delta_ids(&id)
+            .unwrap()
+            .into_iter()
+            .find_map(|d| {
+                let delta = snapshot.delta(&id, &d).unwrap()?;
+                let (i, e) = delta
+                    .delta
+                    .events
+                    .iter()
+                    .enumerate()
+                    .find(|(_, e)| e.kind == "TaskAdded")?;
+                Some((d, i as u32, e.clone()))
+            })
+            .unwrap();
+        let mut w = store.write().unwrap();
+        w.put_handler(&id, &added.0, index, "on_task_added", &event.data)
+            .unwrap();
+        w.commit().unwrap();
+    }
+    assert_eq!(handler_state(&n2, &ctx, &m2).1, 1);
+
+    // Restarted, node2 runs it again (its second write), then forgets it.
+    n2.run();
+    wait_until("node2 to run the handler again", WAIT, || {
+        deltas(&n2) == before + 1
+    });
+    // A set: the second run changed nothing the app shows.
+    assert_converged(&[&n1, &n2], &ctx);
+    assert_eq!(acks(&n1), [format!("t1@{m2}")]);
+    assert_eq!(acks(&n2), [format!("t1@{m2}")]);
+    n2.stop();
+    let (written, pending) = handler_state(&n2, &ctx, &m2);
+    assert_eq!(written.len(), 2, "the handler ran again");
+    assert_eq!(pending, 0, "and was forgotten");
+}
+
 #[test]
 fn an_upgrade_announces_itself_on_every_member_node() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
