@@ -56,6 +56,14 @@ pub struct VectorRes(pub(crate) Handle);
 #[derive(Debug)]
 #[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
 pub struct CounterRes(pub(crate) Handle);
+/// An authored map handle.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
+pub struct AuthoredMapRes(pub(crate) Handle);
+/// An authored vector handle.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "bindgen re-exports resource types publicly")]
+pub struct AuthoredVectorRes(pub(crate) Handle);
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -71,6 +79,8 @@ wasmtime::component::bindgen!({
         "calimero:context/storage.set": crate::bindings::SetRes,
         "calimero:context/storage.vector": crate::bindings::VectorRes,
         "calimero:context/storage.counter": crate::bindings::CounterRes,
+        "calimero:context/storage.authored-map": crate::bindings::AuthoredMapRes,
+        "calimero:context/storage.authored-vector": crate::bindings::AuthoredVectorRes,
     },
 });
 

@@ -41,6 +41,10 @@ pub enum CallError {
     /// A vector index was out of range and the app passed the error on.
     #[error("out of range: {0}")]
     OutOfRange(String),
+    /// A write to an authored element another member owns, and the app
+    /// passed the error on.
+    #[error("not the owner: {0}")]
+    NotOwner(String),
     /// Another storage error the app passed on.
     #[error("storage: {0}")]
     Storage(String),
@@ -79,6 +83,7 @@ impl CallError {
             CallError::InvalidEvent(_) => "InvalidEvent",
             CallError::LimitExceeded(_) => "LimitExceeded",
             CallError::OutOfRange(_) => "OutOfRange",
+            CallError::NotOwner(_) => "NotOwner",
             CallError::Storage(_) => "StorageError",
             CallError::DeadlineExceeded(_) => "DeadlineExceeded",
             CallError::OutOfFuel(_) => "OutOfFuel",

@@ -489,6 +489,7 @@ impl Runtime {
             env: CallEnv::describe(),
             mode: Mode::Describe,
             migration: false,
+            state_version: 0,
             config: self.config.clone(),
             blobs: None,
             blob_read: 0,
@@ -540,6 +541,7 @@ impl Runtime {
             env,
             mode,
             migration,
+            state_version: app.description.state_version,
             config: self.config.clone(),
             blobs: self.blobs.get().cloned(),
             blob_read: 0,
@@ -683,6 +685,7 @@ fn from_app_error(e: AppError, method: &str) -> CallError {
             StorageError::TooLarge(m) => CallError::TooLarge(m),
             StorageError::LimitExceeded(m) => CallError::LimitExceeded(m),
             StorageError::OutOfRange(m) => CallError::OutOfRange(m),
+            StorageError::NotOwner(m) => CallError::NotOwner(m),
             StorageError::Other(m) => CallError::Storage(m),
         },
     }

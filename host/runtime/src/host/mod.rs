@@ -145,6 +145,9 @@ pub(crate) struct HostState {
     pub(crate) mode: Mode,
     /// A migration or its check runs: frozen handles read the old state.
     pub(crate) migration: bool,
+    /// The running app's state version: what authored writes are stamped
+    /// with.
+    pub(crate) state_version: u32,
     pub(crate) config: Arc<RuntimeConfig>,
     /// The node's blob store, if it offers one to apps.
     pub(crate) blobs: Option<Arc<dyn Blobs>>,
@@ -222,6 +225,24 @@ impl HostState {
     }
 
     /// Runs a write, charging `bytes` and the ops it produces to the budget.
+    /// [`write`](Self::write) to an authored collection: refused in a
+    /// migration, which runs as no member and would take every entry it
+    /// wrote from its owner.
+    pub(crate) fn write_authored<T>(
+        &mut self,
+        at: Handle,
+        bytes: usize,
+        f: impl FnOnce(&mut Mutator<'_, State>, u32) -> mero_crdt::Result<T>,
+    ) -> wasmtime::Result<Result<T, StorageError>> {
+        if self.migration && !at.frozen {
+            return Ok(Err(StorageError::Other(
+                "a migration cannot write authored entries: only their owners can; they carry over as they are".into(),
+            )));
+        }
+        let version = self.state_version;
+        self.write(at, bytes, |m| f(m, version))
+    }
+
     pub(crate) fn write<T>(
         &mut self,
         at: Handle,
@@ -263,6 +284,9 @@ impl HostState {
             ) => Ok(Err(StorageError::TooLarge(e.to_string()))),
             Err(e @ mero_crdt::Error::OutOfRange { .. }) => {
                 Ok(Err(StorageError::OutOfRange(e.to_string())))
+            }
+            Err(e @ mero_crdt::Error::NotOwner { .. }) => {
+                Ok(Err(StorageError::NotOwner(e.to_string())))
             }
             Err(e) => {
                 let msg = format!("{e:#}");

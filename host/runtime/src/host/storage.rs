@@ -6,7 +6,10 @@ use wasmtime::component::Resource;
 
 use super::HostState;
 use crate::bindings::calimero::context::{storage, types};
-use crate::bindings::{CounterRes, Handle, MapRes, RegisterRes, SetRes, StorageError, VectorRes};
+use crate::bindings::{
+    AuthoredMapRes, AuthoredVectorRes, CounterRes, Handle, MapRes, RegisterRes, SetRes,
+    StorageError, VectorRes,
+};
 
 type R<T> = wasmtime::Result<Result<T, StorageError>>;
 
@@ -169,6 +172,24 @@ impl storage::HostMap for HostState {
         self.push(CounterRes(n.child(&key)))
     }
 
+    fn authored_map_at(
+        &mut self,
+        h: Resource<MapRes>,
+        key: Vec<u8>,
+    ) -> wasmtime::Result<Resource<AuthoredMapRes>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.push(AuthoredMapRes(n.child(&key)))
+    }
+
+    fn authored_vector_at(
+        &mut self,
+        h: Resource<MapRes>,
+        key: Vec<u8>,
+    ) -> wasmtime::Result<Resource<AuthoredVectorRes>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.push(AuthoredVectorRes(n.child(&key)))
+    }
+
     fn drop(&mut self, h: Resource<MapRes>) -> wasmtime::Result<()> {
         self.table.delete(h)?;
         Ok(())
@@ -305,6 +326,149 @@ impl storage::HostCounter for HostState {
     }
 
     fn drop(&mut self, h: Resource<CounterRes>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+/// What the guest sees of an authored element.
+fn shown(a: mero_crdt::Authored) -> storage::AuthoredValue {
+    storage::AuthoredValue {
+        owner: a.owner().0.to_vec(),
+        version: a.version,
+        value: a.register.value.unwrap_or_default(),
+    }
+}
+
+impl storage::HostAuthoredMap for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<AuthoredMapRes>> {
+        self.push(AuthoredMapRes(Handle::live(NodeId::root(&name))))
+    }
+
+    fn open_frozen(&mut self, name: String) -> wasmtime::Result<Resource<AuthoredMapRes>> {
+        self.push(AuthoredMapRes(Handle::frozen(NodeId::root(&name))))
+    }
+
+    fn get(
+        &mut self,
+        h: Resource<AuthoredMapRes>,
+        key: Vec<u8>,
+    ) -> R<Option<storage::AuthoredValue>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(n, |s| {
+            Ok(c::authored_get(s, &n.node, &key)?
+                .filter(|a| a.register.value.is_some())
+                .map(shown))
+        })
+    }
+
+    fn insert(
+        &mut self,
+        h: Resource<AuthoredMapRes>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> R<Option<Vec<u8>>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write_authored(n, key.len() + value.len(), |m, v| {
+            m.authored_put(&n.node, &key, Some(value), v)
+        })
+    }
+
+    fn remove(&mut self, h: Resource<AuthoredMapRes>, key: Vec<u8>) -> R<bool> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write_authored(n, 0, |m, v| {
+            Ok(m.authored_put(&n.node, &key, None, v)?.is_some())
+        })
+    }
+
+    fn len(&mut self, h: Resource<AuthoredMapRes>) -> R<u64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(n, |s| c::len(s, &n.node))
+    }
+
+    fn entries(
+        &mut self,
+        h: Resource<AuthoredMapRes>,
+        after: Option<Vec<u8>>,
+        max: u32,
+    ) -> R<Vec<(Vec<u8>, storage::AuthoredValue)>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(n, |s| {
+            Ok(
+                c::authored_entries(s, &n.node, after.as_deref(), limit(max))?
+                    .into_iter()
+                    .map(|(k, a)| (k, shown(a)))
+                    .collect(),
+            )
+        })
+    }
+
+    fn drop(&mut self, h: Resource<AuthoredMapRes>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl storage::HostAuthoredVector for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Resource<AuthoredVectorRes>> {
+        self.push(AuthoredVectorRes(Handle::live(NodeId::root(&name))))
+    }
+
+    fn open_frozen(&mut self, name: String) -> wasmtime::Result<Resource<AuthoredVectorRes>> {
+        self.push(AuthoredVectorRes(Handle::frozen(NodeId::root(&name))))
+    }
+
+    fn len(&mut self, h: Resource<AuthoredVectorRes>) -> R<u64> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(n, |s| c::len(s, &n.node))
+    }
+
+    fn get(
+        &mut self,
+        h: Resource<AuthoredVectorRes>,
+        index: u64,
+    ) -> R<Option<storage::AuthoredValue>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(n, |s| {
+            Ok(c::authored_range(s, &n.node, index, 1)?
+                .pop()
+                .map(|(_, a)| shown(a)))
+        })
+    }
+
+    fn push(&mut self, h: Resource<AuthoredVectorRes>, value: Vec<u8>) -> R<()> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write_authored(n, value.len(), |m, v| m.authored_push(&n.node, value, v))
+    }
+
+    fn set(&mut self, h: Resource<AuthoredVectorRes>, index: u64, value: Vec<u8>) -> R<Vec<u8>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write_authored(n, value.len(), |m, v| {
+            m.authored_write_at(&n.node, index, Some(value), v)
+        })
+    }
+
+    fn remove(&mut self, h: Resource<AuthoredVectorRes>, index: u64) -> R<Vec<u8>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.write_authored(n, 0, |m, v| m.authored_write_at(&n.node, index, None, v))
+    }
+
+    fn range(
+        &mut self,
+        h: Resource<AuthoredVectorRes>,
+        start: u64,
+        max: u32,
+    ) -> R<Vec<storage::AuthoredValue>> {
+        let n = self.node(&h, |r| r.0)?;
+        self.read(n, |s| {
+            Ok(c::authored_range(s, &n.node, start, limit(max))?
+                .into_iter()
+                .map(|(_, a)| shown(a))
+                .collect())
+        })
+    }
+
+    fn drop(&mut self, h: Resource<AuthoredVectorRes>) -> wasmtime::Result<()> {
         self.table.delete(h)?;
         Ok(())
     }
