@@ -310,6 +310,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #(#old_asserts)*
 
             impl ::mero_sdk::__private::App for #self_ty {
+                type State = #self_ty;
+
                 fn describe() -> ::mero_sdk::__private::AppInfo {
                     ::mero_sdk::__private::AppInfo {
                         package: <#self_ty as ::mero_sdk::__private::AppState>::PACKAGE.into(),

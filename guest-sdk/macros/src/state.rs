@@ -64,6 +64,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let mut frozen = Vec::new();
     let mut schema = Vec::new();
     let mut stores = Vec::new();
+    let mut authored = Vec::new();
+    let mut pending = Vec::new();
+    let mut rewrites = Vec::new();
     for f in &fields.named {
         let Some(ident) = &f.ident else { continue };
         let ty = &f.ty;
@@ -79,6 +82,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         // between two versions' layouts.
         let kind: String = quote!(#ty).to_string().split_whitespace().collect();
         schema.push(quote! { (#key, #kind) });
+        authored.push(quote! { <#ty as ::mero_sdk::__private::Crdt>::AUTHORED });
+        pending
+            .push(quote! { <#ty as ::mero_sdk::__private::Crdt>::__pending_mine(&self.#ident)? });
+        rewrites.push(
+            quote! { <#ty as ::mero_sdk::__private::Crdt>::__rewrite_mine(&mut self.#ident)? },
+        );
         stores.push(quote! {
             <#ty as ::mero_sdk::__private::Crdt>::__store(self.#ident, ::mero_sdk::__private::Location::Root(#key))?;
         });
@@ -111,6 +120,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 fn __store(self) -> ::mero_sdk::Result<()> {
                     #(#stores)*
                     ::core::result::Result::Ok(())
+                }
+
+                const AUTHORED: bool = false #(|| #authored)*;
+
+                fn __count_my_pending(&self) -> ::mero_sdk::Result<u64> {
+                    ::core::result::Result::Ok(0 #(+ #pending)*)
+                }
+
+                fn __migrate_my_entries(&mut self) -> ::mero_sdk::Result<u64> {
+                    ::core::result::Result::Ok(0 #(+ #rewrites)*)
                 }
             }
         };

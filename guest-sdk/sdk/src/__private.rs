@@ -28,10 +28,56 @@ pub trait AppState: Sized {
     fn __load_frozen() -> Self;
     /// Writes a detached state (from `init`) to the roots.
     fn __store(self) -> crate::Result<()>;
+    /// Whether a field is an authored collection: the app then answers
+    /// `migrate_my_entries` and `count_my_pending`.
+    const AUTHORED: bool = false;
+    /// The calling member's authored entries written under an older state
+    /// version, over every field.
+    fn __count_my_pending(&self) -> crate::Result<u64> {
+        Ok(0)
+    }
+    /// Rewrites them under the running state version; returns how many.
+    fn __migrate_my_entries(&mut self) -> crate::Result<u64> {
+        Ok(0)
+    }
+}
+
+/// The methods every app with an authored field answers, unless it
+/// defines its own of the same name.
+pub const MIGRATE_MY_ENTRIES: &str = "migrate_my_entries";
+/// See [`MIGRATE_MY_ENTRIES`].
+pub const COUNT_MY_PENDING: &str = "count_my_pending";
+
+#[derive(Serialize)]
+struct MigrateMyEntriesSummary {
+    converted: u64,
+    remaining: u64,
+}
+
+fn authored_builtin<S: AppState>(method: &str) -> Option<Result<String, AppError>> {
+    if !S::AUTHORED {
+        return None;
+    }
+    let run = || -> crate::Result<String> {
+        let mut state = S::__load();
+        if method == MIGRATE_MY_ENTRIES {
+            let converted = state.__migrate_my_entries()?;
+            let remaining = state.__count_my_pending()?;
+            Ok(serde_json::to_string(&MigrateMyEntriesSummary {
+                converted,
+                remaining,
+            })?)
+        } else {
+            Ok(serde_json::to_string(&state.__count_my_pending()?)?)
+        }
+    };
+    (method == MIGRATE_MY_ENTRIES || method == COUNT_MY_PENDING).then(|| run().map_err(app_error))
 }
 
 /// The dispatcher `#[app::logic]` generates.
 pub trait App {
+    /// The `#[app::state]` struct.
+    type State: AppState;
     /// See the WIT `describe`.
     fn describe() -> AppInfo;
     /// See the WIT `init`.
@@ -47,20 +93,49 @@ pub trait App {
 /// Adapts an [`App`] to the WIT exports.
 pub struct Export<T>(PhantomData<T>);
 
+impl<T: App> Export<T> {
+    fn running() {
+        crate::authored::__set_running_state_version(T::State::STATE_VERSION);
+    }
+}
+
 impl<T: App> Guest for Export<T> {
     fn describe() -> AppInfo {
-        T::describe()
+        let mut info = T::describe();
+        if T::State::AUTHORED {
+            for (name, intent) in [
+                (MIGRATE_MY_ENTRIES, Intent::Mutating),
+                (COUNT_MY_PENDING, Intent::ReadOnly),
+            ] {
+                if !info.methods.iter().any(|m| m.name == name) {
+                    info.methods.push(MethodInfo {
+                        name: name.into(),
+                        intent,
+                    });
+                }
+            }
+        }
+        info
     }
     fn init(args_json: String) -> Result<(), AppError> {
+        Self::running();
         T::init(&args_json)
     }
     fn call(method: String, args_json: String) -> Result<String, AppError> {
-        T::call(&method, &args_json)
+        Self::running();
+        match T::call(&method, &args_json) {
+            Err(AppError::UnknownMethod(m)) => {
+                authored_builtin::<T::State>(&method).unwrap_or(Err(AppError::UnknownMethod(m)))
+            }
+            r => r,
+        }
     }
     fn migrate(from_version: u32) -> Result<(), AppError> {
+        Self::running();
         T::migrate(from_version)
     }
     fn check_migration(from_version: u32) -> Result<(), AppError> {
+        Self::running();
         T::check_migration(from_version)
     }
 }

@@ -14,6 +14,8 @@
 //! - [`Vector`]: elements keep the order of their pushes; concurrent pushes
 //!   all survive; `set` on an element is last-writer-wins.
 //! - [`Counter`]: every member's increments and decrements count.
+//! - [`AuthoredMap`] and [`AuthoredVector`]: entries only the member that
+//!   created them may change (see [`crate::authored`]).
 //!
 //! Map values are themselves collections, so maps nest:
 //! `UnorderedMap<String, UnorderedMap<String, LwwRegister<u64>>>`. To store a
@@ -28,6 +30,8 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::calimero::context::storage as host;
 use crate::{Error, Result, StorageKey};
+
+pub use crate::authored::{AuthoredMap, AuthoredVector};
 
 const PAGE: u32 = 512;
 
@@ -66,6 +70,24 @@ pub trait Crdt: Sized {
         } else {
             None
         })
+    }
+
+    /// Whether this is an authored collection (see [`crate::authored`]).
+    #[doc(hidden)]
+    const AUTHORED: bool = false;
+
+    /// How many of the calling member's authored entries in this
+    /// collection were written under an older state version.
+    #[doc(hidden)]
+    fn __pending_mine(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// Rewrites those entries under the running state version; returns
+    /// how many.
+    #[doc(hidden)]
+    fn __rewrite_mine(&mut self) -> Result<u64> {
+        Ok(0)
     }
 
     /// Makes this the value at `key` of `map`, replacing what was there.

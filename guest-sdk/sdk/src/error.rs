@@ -39,6 +39,11 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether this is a write to an authored entry another member owns.
+    pub fn is_not_owner(&self) -> bool {
+        matches!(&self.0, Kind::Storage(StorageError::NotOwner(_)))
+    }
 }
 
 impl std::fmt::Display for Error {
@@ -59,6 +64,7 @@ pub(crate) fn describe_storage_error(e: &StorageError) -> String {
         StorageError::TooLarge(s) => format!("too large: {s}"),
         StorageError::LimitExceeded(s) => format!("limit exceeded: {s}"),
         StorageError::OutOfRange(s) => format!("out of range: {s}"),
+        StorageError::NotOwner(s) => format!("not the owner: {s}"),
         StorageError::Other(s) => s.clone(),
     }
 }

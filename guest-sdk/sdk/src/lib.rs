@@ -92,6 +92,7 @@
 
 extern crate self as mero_sdk;
 
+pub mod authored;
 pub mod blobs;
 pub mod collections;
 pub mod env;
