@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     pub(crate) joining: tokio::sync::Mutex<()>,
     /// This node's recent calls, re-run when one lands past an upgrade's cut.
     pub(crate) journal: crate::upgrades::journal::Journal,
+    /// This member's authored entries left to rewrite after upgrades.
+    pub(crate) authored: crate::upgrades::authored::Authored,
     /// Contexts taking a migrated member's state after writing past a cut.
     pub(crate) rejoining: std::sync::Mutex<std::collections::HashSet<ContextId>>,
     /// When [`Node::start`] ran, Unix milliseconds.
@@ -195,6 +197,7 @@ impl Node {
                 upgrades: Default::default(),
                 joining: tokio::sync::Mutex::new(()),
                 journal: Default::default(),
+                authored: Default::default(),
                 rejoining: Default::default(),
                 started_at_millis: mero_crdt::hlc::wall_millis(),
             }),

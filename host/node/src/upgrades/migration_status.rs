@@ -166,12 +166,24 @@ impl Node {
             return report;
         };
         let mut lowest: Option<u32> = None;
+        let heard = self.inner.heartbeats.fresh(&gov.id);
         for (id, reg) in &gov.contexts {
             let ctx = ContextId(*id);
             let Ok(Some(meta)) = snap.context_meta(&ctx) else {
                 continue;
             };
             let root = snap.root_hash(&ctx).unwrap_or_default();
+            // A peer reporting the root a rewrite led to, or the root
+            // here now, holds the rewrite.
+            let (remaining, unacknowledged) = self.inner.authored.figures(&ctx, |after| {
+                heard.values().any(|(r, _)| {
+                    r.contexts
+                        .iter()
+                        .any(|c| c.context == *id && (c.root == *after || c.root == root))
+                })
+            });
+            report.authored_remaining += remaining;
+            report.authored_unacknowledged += unacknowledged;
             report.contexts.push(ReportedContext {
                 context: *id,
                 blob: meta.blob,

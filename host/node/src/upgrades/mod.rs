@@ -28,6 +28,7 @@
 //! and re-runs its own such calls under the new version ([`rejoin`]).
 //! Migrated members refuse deltas of the old layout.
 
+pub(crate) mod authored;
 mod cascade;
 pub(crate) mod journal;
 mod migration_status;
@@ -750,6 +751,7 @@ impl Node {
             None,
             serde_json::json!({ "fromVersion": from_version, "toVersion": plan.app.version }),
         );
+        self.rewrite_mine(*ctx);
     }
 
     fn publish_started(&self, gov: &Namespace, plan: &UpgradePlan, total: usize) {

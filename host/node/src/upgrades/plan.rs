@@ -42,6 +42,15 @@ pub(crate) enum PlanError {
         "the target declares state version {to} but no migration from the running state version {from}"
     )]
     MissingMigration { from: u32, to: u32 },
+    /// The target turns an authored collection into one anyone may write.
+    #[error(
+        "identity downgrade forbidden: field `{field}` is an authored collection ({from}) in the running app and `{to}` in the target; its entries belong to their authors, and only they can rewrite them"
+    )]
+    IdentityDowngrade {
+        field: String,
+        from: String,
+        to: String,
+    },
     /// The migration reads a layout the running app does not have.
     #[error(
         "the target's migration from state version {from} reads a state layout the running app does not have ({diff})"
@@ -58,6 +67,7 @@ impl PlanError {
             PlanError::LayoutChangedWithoutVersionBump { .. } => "LayoutChangedWithoutVersionBump",
             PlanError::MissingMigration { .. } => "MissingMigration",
             PlanError::OldStateMismatch { .. } => "OldStateMismatch",
+            PlanError::IdentityDowngrade { .. } => "IdentityDowngrade",
         }
     }
 }
@@ -79,6 +89,9 @@ pub(crate) fn plan(
     if to < from {
         return Err(PlanError::Downgrade { from, to });
     }
+    if let Some((field, from, to)) = identity_downgrade(&current.schema, &target.schema) {
+        return Err(PlanError::IdentityDowngrade { field, from, to });
+    }
     let layout = diff(&current.schema, &target.schema);
     if to == from || force_code_only {
         return match layout {
@@ -97,6 +110,27 @@ pub(crate) fn plan(
         return Err(PlanError::OldStateMismatch { from, diff });
     }
     Ok(Plan::Migrate { from })
+}
+
+/// Whether a collection type, as an app's schema writes it, is authored.
+fn is_authored(kind: &str) -> bool {
+    let name = kind.split('<').next().unwrap_or(kind);
+    let name = name.rsplit("::").next().unwrap_or(name);
+    name.starts_with("Authored")
+}
+
+/// A field authored in `current` that `target` keeps under the same name
+/// as a collection of another kind: (field, current kind, target kind).
+fn identity_downgrade(current: &[Field], target: &[Field]) -> Option<(String, String, String)> {
+    current
+        .iter()
+        .filter(|(_, kind)| is_authored(kind))
+        .find_map(|(name, kind)| {
+            target
+                .iter()
+                .find(|(n, k)| n == name && !is_authored(k))
+                .map(|(_, k)| (name.clone(), kind.clone(), k.clone()))
+        })
 }
 
 /// How two layouts differ, for humans; `None` if they are the same (field
@@ -158,6 +192,32 @@ mod tests {
             reads,
             checked: false,
         }
+    }
+
+    #[test]
+    fn an_authored_field_turned_into_a_plain_one_is_refused() {
+        let v1 = app(1, vec![field("wiki", "AuthoredMap<String,String>")], vec![]);
+        let plain = app(
+            2,
+            vec![field("wiki", "UnorderedMap<String,LwwRegister<String>>")],
+            vec![migration(1, vec![])],
+        );
+        let e = plan(&v1, &plain, false).unwrap_err();
+        assert_eq!(e.kind(), "IdentityDowngrade");
+        assert!(
+            e.to_string().contains("identity downgrade forbidden"),
+            "{e}"
+        );
+        // Another value type, still authored, is an ordinary migration.
+        let retyped = app(
+            2,
+            vec![field(
+                "wiki",
+                "mero_sdk::collections::AuthoredMap<String,Page,String>",
+            )],
+            vec![migration(1, vec![])],
+        );
+        assert_eq!(plan(&v1, &retyped, false), Ok(Plan::Migrate { from: 1 }));
     }
 
     #[test]

@@ -127,6 +127,7 @@ impl Node {
                 "toVersion": target.to_version,
             }),
         );
+        self.rewrite_mine(ctx);
         self.inner.events.publish(
             Scope::Context(ctx),
             "WritesCarriedOver",
