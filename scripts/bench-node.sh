@@ -30,9 +30,14 @@ for i in $(seq 0 99); do $CTL call set --context "$CTX" --args "{\"key\":\"warm-
 echo "RSS idle (app loaded, 100 keys): $(rss)"
 # The HTTP floor: the same client and server answering /admin-api/health.
 $BIN/mero-load --url "http://127.0.0.1:$PORT" --method health --clients 1 --seconds "$SECS"
+# CPU time merod used (user + system), in clock ticks.
+cpu() { awk '{print $14 + $15}' /proc/$PID/stat; }
+TICKS=$(getconf CLK_TCK)
 for method in get set; do
   for clients in 1 32; do
+    BEFORE=$(cpu)
     $BIN/mero-load --url "http://127.0.0.1:$PORT" --context "$CTX" --method $method --clients $clients --seconds "$SECS"
+    awk -v a="$(cpu)" -v b="$BEFORE" -v t="$TICKS" -v s="$SECS" 'BEGIN {printf "node CPU: %.2f cores over the run\n", (a - b) / t / s}'
   done
   echo "RSS after $method load: $(rss)"; sleep 3; echo "RSS 3 s after $method load: $(rss)"
 done
