@@ -19,11 +19,12 @@
 //! }
 //! ```
 //!
-//! A node that lacks a blob a call reads fetches it from the context's
-//! members that hold it for the context (uploaded with its `context_id`, or
-//! made by [`create`] in it); a blob still arriving when the call nears its
-//! deadline fails the read with a storage error saying so, and a later call
-//! reads it. Migrations cannot read blobs (nodes hold different ones).
+//! A call reads the blobs of its context: uploaded with its `context_id`,
+//! made by [`create`] in it, or fetched for it. A node that does not hold a
+//! blob for the call's context fetches it from the members that do; a blob
+//! still arriving when the call nears its deadline fails the read with a
+//! storage error saying so, and a later call reads it. Migrations cannot
+//! read blobs (nodes hold different ones).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,6 +1,7 @@
 //! Blobs as apps' calls see them (`calimero:context/blobs`): the node's
-//! blob store behind the runtime's [`Blobs`] trait. A call reads any blob
-//! this node holds; one it lacks is fetched from the call's context's
+//! blob store behind the runtime's [`Blobs`] trait. A call reads the blobs
+//! this node holds for the call's context (uploaded with its id, made by a
+//! call in it, or fetched for it); any other is fetched from the context's
 //! members (as `GET /blobs/<id>?context_id=` does), the call waiting for it
 //! until shortly before its deadline. The fetch runs as a task of its own,
 //! shared by every call that asks for the same blob meanwhile, and goes on
@@ -64,7 +65,13 @@ impl AppBlobs {
         wait: Duration,
     ) -> Result<bool, BlobError> {
         let node = self.node()?;
-        if node.inner.blobs.get(&id).map_err(unavailable)?.is_some() {
+        // Only a blob of this context: one this node holds for another
+        // context (or for none) is not this app's to read just because it
+        // knows its id; a member that holds it for the context may send it.
+        let blobs = &node.inner.blobs;
+        if blobs.get(&id).map_err(unavailable)?.is_some()
+            && blobs.announced(&id, &ctx).map_err(unavailable)?
+        {
             return Ok(true);
         }
         let fetch = {

@@ -7,7 +7,8 @@
 //! holds a blob in memory whole, and one over the node's cap
 //! (`blobstore.max_blob_bytes`) is refused with nothing kept. Apps refer to
 //! blobs: a member's call reads a blob another member uploaded (fetched on
-//! the way) and one it made; an unknown or malformed id is a clear error.
+//! the way) and one it made, but not one its node holds for no context; an
+//! unknown or malformed id is a clear error.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -380,6 +381,15 @@ fn a_members_call_reads_a_blob_another_member_uploaded_and_referred_to() {
     assert_converged(&[&n1, &n2], &ctx);
     let e = call_fails(&n2, &ctx, "attachment", json!({"id": "t1"}));
     assert!(e.to_string().contains("on no member"), "{e}");
+    // A blob node2 holds for no context is not the app's to read, though
+    // the app knows its id.
+    let (status, v) = put(&n2, "", b"not for the context".to_vec());
+    assert_eq!(status, 200, "{v}");
+    let private = v["data"]["blob_id"].as_str().unwrap();
+    assert_eq!(
+        n2.call(&ctx, "blob_size", json!({"blob": private})),
+        Value::Null
+    );
     // Not an id at all: refused as arguments.
     for garbage in ["0OIl", "abc"] {
         let e = call_fails(
