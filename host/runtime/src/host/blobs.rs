@@ -174,3 +174,163 @@ impl blobs::Host for HostState {
         Ok(r.map(|id| id.to_vec()).map_err(Into::into))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+    use std::sync::Arc;
+
+    use wasmtime::StoreLimitsBuilder;
+    use wasmtime::component::ResourceTable;
+    use wasmtime_wasi::WasiCtxBuilder;
+
+    use super::*;
+    use crate::config::RuntimeConfig;
+    use crate::error::CallError;
+    use crate::host::CallEnv;
+
+    /// Holds every blob as 100 bytes of 7s.
+    struct Sevens;
+
+    impl Blobs for Sevens {
+        fn size(&self, _: ContextId, _: [u8; 32], _: Duration) -> BlobFuture<'_, Option<u64>> {
+            Box::pin(async { Ok(Some(100)) })
+        }
+        fn read(
+            &self,
+            _: ContextId,
+            _: [u8; 32],
+            _: u64,
+            len: u32,
+            _: Duration,
+        ) -> BlobFuture<'_, Option<Vec<u8>>> {
+            Box::pin(async move { Ok(Some(vec![7; len as usize])) })
+        }
+        fn create(&self, _: ContextId, _: Vec<u8>) -> BlobFuture<'_, [u8; 32]> {
+            Box::pin(async { Ok([7; 32]) })
+        }
+    }
+
+    fn state(mode: Mode, migration: bool, blobs: bool, config: RuntimeConfig) -> HostState {
+        HostState {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().build(),
+            env: CallEnv::describe(),
+            mode,
+            migration,
+            state_version: 0,
+            config: Arc::new(config),
+            blobs: blobs.then(|| Arc::new(Sevens) as Arc<dyn Blobs>),
+            blob_read: 0,
+            deadline: Some(Instant::now() + Duration::from_secs(2)),
+        }
+    }
+
+    fn other(r: Result<impl std::fmt::Debug, StorageError>, says: &str) {
+        match r {
+            Err(StorageError::Other(m)) if m.contains(says) => {}
+            r => panic!("expected `other` saying {says:?}, got {r:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_that_may_not_use_blobs_get_errors_not_traps() {
+        let id = vec![1; 32];
+        let cfg = RuntimeConfig::default;
+        // A migration and its check: refused, whatever the store.
+        let mut s = state(Mode::Mutating, true, true, cfg());
+        other(
+            blobs::Host::size(&mut s, id.clone()).await.unwrap(),
+            "migration",
+        );
+        other(
+            blobs::Host::create(&mut s, vec![1]).await.unwrap(),
+            "migration",
+        );
+        let mut s = state(Mode::Mutating, false, true, cfg().deterministic(1000));
+        other(
+            blobs::Host::read(&mut s, id.clone(), 0, 1).await.unwrap(),
+            "migration",
+        );
+        // Describing itself; a node with no store.
+        let mut s = state(Mode::Describe, false, true, cfg());
+        other(
+            blobs::Host::size(&mut s, id.clone()).await.unwrap(),
+            "describes",
+        );
+        let mut s = state(Mode::Mutating, false, false, cfg());
+        other(
+            blobs::Host::size(&mut s, id.clone()).await.unwrap(),
+            "no blob store",
+        );
+        // Not an id.
+        let mut s = state(Mode::Mutating, false, true, cfg());
+        for bad in [vec![], vec![1; 31], vec![1; 33]] {
+            other(
+                blobs::Host::size(&mut s, bad.clone()).await.unwrap(),
+                "32 bytes",
+            );
+            other(
+                blobs::Host::read(&mut s, bad, 0, 1).await.unwrap(),
+                "32 bytes",
+            );
+        }
+        assert!(s.env.sticky.is_none(), "none of these fails the call");
+        // A view may read but not make one, and the call fails with it.
+        let mut s = state(Mode::ReadOnly("v".into()), false, true, cfg());
+        let r = blobs::Host::size(&mut s, id.clone()).await.unwrap();
+        assert!(matches!(r, Ok(Some(100))), "{r:?}");
+        let r = blobs::Host::create(&mut s, vec![1]).await.unwrap();
+        assert!(matches!(r, Err(StorageError::ReadOnly)), "{r:?}");
+        assert!(matches!(s.env.sticky, Some(CallError::ReadOnly(_))));
+    }
+
+    #[tokio::test]
+    async fn reads_are_capped_and_counted_and_makes_charged() {
+        let id = vec![1; 32];
+        let mut s = state(
+            Mode::Mutating,
+            false,
+            true,
+            RuntimeConfig {
+                max_blob_bytes_read_per_call: 3 << 20,
+                max_bytes_written_per_call: 1000,
+                ..RuntimeConfig::default()
+            },
+        );
+        // One read gives at most MAX_BLOB_READ, whatever is asked.
+        let got = blobs::Host::read(&mut s, id.clone(), 0, u32::MAX)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), MAX_BLOB_READ as usize);
+        for _ in 0..2 {
+            blobs::Host::read(&mut s, id.clone(), 0, MAX_BLOB_READ)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(s.blob_read, 3 << 20);
+        // One byte more is past the budget: refused, and the call fails.
+        let r = blobs::Host::read(&mut s, id.clone(), 0, 1).await.unwrap();
+        assert!(matches!(r, Err(StorageError::LimitExceeded(_))), "{r:?}");
+        assert!(matches!(s.env.sticky, Some(CallError::LimitExceeded(_))));
+        // A made blob counts as bytes written.
+        let mut s = state(
+            Mode::Mutating,
+            false,
+            true,
+            RuntimeConfig {
+                max_bytes_written_per_call: 1000,
+                ..RuntimeConfig::default()
+            },
+        );
+        let r = blobs::Host::create(&mut s, vec![0; 600]).await.unwrap();
+        assert!(matches!(&r, Ok(id) if *id == [7; 32]), "{r:?}");
+        let r = blobs::Host::create(&mut s, vec![0; 600]).await.unwrap();
+        assert!(matches!(r, Err(StorageError::LimitExceeded(_))), "{r:?}");
+    }
+}
