@@ -56,7 +56,8 @@ fn headers(meta: &BlobMeta, resp: &mut Response) {
     );
 }
 
-/// Stores the request body as a blob (at most 1 GiB), streamed. With
+/// Stores the request body as a blob (at most `blobstore.max_blob_bytes`,
+/// 1 GiB by default; a larger one is refused whole), streamed. With
 /// `?context_id=`, the members of that context (which this node must hold)
 /// may fetch it from here; with `?hash=`, the bytes must hash to it.
 #[utoipa::path(put, path = "/admin-api/blobs", tag = "blobs",
