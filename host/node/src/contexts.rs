@@ -207,7 +207,7 @@ impl Node {
             .await?;
         drop(state);
         self.inner.peers.subscribe(&context_topic(ctx)).await;
-        if let Err(e) = self.join_snapshot(ctx, &peers, None).await {
+        if let Err(e) = self.join_snapshot(ctx, &peers, None, None).await {
             // Anti-entropy keeps trying; the context exists already.
             tracing::warn!(error = %e, "no peer sent a snapshot yet");
         }
@@ -248,12 +248,16 @@ impl Node {
         ctx: &ContextId,
         peers: &[PeerId],
         replace: Option<ContextMeta>,
+        roots: Option<&[mero_crdt::Hash]>,
     ) -> Result<()> {
         let replication = &self.inner.replication;
         let mut last = NodeError::conflict("NoMembers", "no member that may write it is connected");
         let mut joined = false;
         for p in peers {
-            match replication.join_from(*p, *ctx, replace.clone()).await {
+            match replication
+                .join_from(*p, *ctx, replace.clone(), roots)
+                .await
+            {
                 Ok(()) => {
                     replication.publish_snapshot_joined(ctx);
                     joined = true;
@@ -282,6 +286,17 @@ impl Node {
     /// runs now, and the snapshot joined. Refused, changing nothing, when
     /// no member that may write it is connected or sends one.
     pub async fn resync_context(&self, ctx: &ContextId, force: bool) -> Result<()> {
+        self.resync_to(ctx, force, None).await
+    }
+
+    /// [`Node::resync_context`], taking only a snapshot whose entries give
+    /// one of `roots` (when given).
+    pub(crate) async fn resync_to(
+        &self,
+        ctx: &ContextId,
+        force: bool,
+        roots: Option<&[mero_crdt::Hash]>,
+    ) -> Result<()> {
         let _one = self.inner.joining.lock().await;
         let snap = self.inner.store.snapshot()?;
         let meta = snap
@@ -326,7 +341,7 @@ impl Node {
                 ..meta
             });
         }
-        self.join_snapshot(ctx, &peers, replace).await
+        self.join_snapshot(ctx, &peers, replace, roots).await
     }
 
     fn info(&self, snap: &mero_store::Snapshot, meta: ContextMeta) -> Result<ContextInfo> {

@@ -379,7 +379,8 @@ impl Replicator {
     /// [`run`](Self::run); with `replace`, the context's replicated state
     /// is dropped (and `replace` made its record) once the peer's snapshot
     /// is here, right before it is joined: a peer that sends none leaves it
-    /// as it was.
+    /// as it was, and so does one whose snapshot gives none of the roots
+    /// `replace` names, if it names any.
     async fn run_replacing(
         &self,
         session: &mut Session<'_>,
@@ -387,7 +388,7 @@ impl Replicator {
         peer: PeerId,
         ctx: ContextId,
         authority: &Authority<'_>,
-        mut replace: Option<ContextMeta>,
+        mut replace: Option<(ContextMeta, Option<&[mero_crdt::Hash]>)>,
     ) -> Result<Ingested, String> {
         loop {
             step = match step {
@@ -398,6 +399,18 @@ impl Replicator {
                 Step::Fetch(req) => {
                     let answer = self.parts.peers.fetch(peer, &req).await;
                     session.answered(answer, &self.view(ctx)?, authority)
+                }
+                Step::Join(snapshot)
+                    if replace
+                        .as_ref()
+                        .and_then(|(_, roots)| *roots)
+                        .is_some_and(|r| !holds_a_root(&snapshot, r)) =>
+                {
+                    // Checked before anything is dropped: a state no
+                    // member vouched for is not taken.
+                    session.joined(Err(
+                        "the snapshot's state is not one the members reported (its root is none of the roots in their signed reports)".into(),
+                    ))
                 }
                 Step::Join(snapshot) => {
                     tracing::info!(
@@ -413,7 +426,7 @@ impl Replicator {
                         self.parts.members.pull(ns.id, peer).await;
                     }
                     let reset = match replace.take() {
-                        Some(meta) => self.parts.exec.reset_context(meta).await.map(|_| ()),
+                        Some((meta, _)) => self.parts.exec.reset_context(meta).await.map(|_| ()),
                         None => Ok(()),
                     };
                     let joined = match reset {
@@ -449,14 +462,26 @@ impl Replicator {
         peer: PeerId,
         ctx: ContextId,
         replace: Option<ContextMeta>,
+        roots: Option<&[mero_crdt::Hash]>,
     ) -> Result<(), String> {
         let mut session = Session::catch_up(ctx, &self.pending);
         let first = session.snapshot();
         let authority = self.authority(&ctx);
+        // Roots are checked only when the state is replaced: a join into
+        // a state of its own keeps what this node had.
+        let replace = replace.map(|meta| (meta, roots));
         self.run_replacing(&mut session, first, peer, ctx, &authority, replace)
             .await
             .map(|_| ())
     }
+}
+
+/// Whether `snapshot`'s entries, joined into an empty state (what a
+/// replacing join starts from), give one of `roots`: computed here, not
+/// taken from what the sender claims.
+fn holds_a_root(snapshot: &mero_crdt::StateSnapshot, roots: &[mero_crdt::Hash]) -> bool {
+    let mut state = mero_crdt::MemoryBackend::default();
+    mero_crdt::apply_ops(&mut state, &snapshot.ops).is_ok_and(|root| roots.contains(&root))
 }
 
 /// Applies a session's batch through the executor: submitted together, so
@@ -482,6 +507,29 @@ mod tests {
 
     fn ctx(b: u8) -> ContextId {
         ContextId([b; 32])
+    }
+
+    #[test]
+    fn a_snapshot_is_taken_only_if_its_own_entries_give_a_reported_root() {
+        use mero_crdt::collections::Mutator;
+        use mero_crdt::{Author, Clock, MemoryBackend, NodeId, StateSnapshot};
+        let mut ops = Vec::new();
+        let mut state = MemoryBackend::default();
+        let mut clock = Clock::default();
+        Mutator::new(&mut state, Author([1; 32]), &mut clock, 1_000, &mut ops)
+            .put_register(&NodeId::root("m"), b"k", b"v".to_vec())
+            .unwrap();
+        let root = mero_crdt::apply_ops(&mut MemoryBackend::default(), &ops).unwrap();
+        let mut snapshot = StateSnapshot {
+            ops,
+            root_hash: root,
+            ..StateSnapshot::default()
+        };
+        assert!(holds_a_root(&snapshot, &[[9; 32], root]));
+        assert!(!holds_a_root(&snapshot, &[[9; 32]]));
+        // A sender that claims a reported root over other entries.
+        snapshot.ops.pop();
+        assert!(!holds_a_root(&snapshot, &[root]));
     }
 
     #[test]

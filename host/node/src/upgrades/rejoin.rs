@@ -14,7 +14,9 @@
 //! each of its own calls whose delta that state lacks (from the
 //! [`journal`](super::journal)): the writes are carried over through the
 //! new code, neither lost nor applied to a layout they were not written for.
-//! The state taken is not yet checked against the roots members report.
+//! The state taken is checked first: its entries must give a root that a
+//! member on the group's version reported for the context in its signed
+//! heartbeat; another is refused and asked for again.
 
 use std::time::Duration;
 
@@ -69,7 +71,16 @@ impl Node {
             // A member still on the old version sends a snapshot of the
             // old layout, which the join refuses: the next ask may find a
             // migrated one.
-            match self.resync_context(&ctx, true).await {
+            let roots = self.reported_roots(&ctx, &target.blob);
+            let found = if roots.is_empty() {
+                Err(crate::error::NodeError::conflict(
+                    "NoReportedRoot",
+                    "no member on the group's version has reported its root yet",
+                ))
+            } else {
+                self.resync_to(&ctx, true, Some(&roots)).await
+            };
+            match found {
                 Ok(()) => break,
                 Err(e) if tokio::time::Instant::now() + pause < deadline => {
                     tracing::debug!(context = %b58(&ctx), error = %e, "no migrated member's state yet");
@@ -138,6 +149,36 @@ impl Node {
                 "notJournaled": lost,
             }),
         );
+    }
+
+    /// The roots of `ctx` members running `blob` reported in their fresh
+    /// signed heartbeats.
+    fn reported_roots(&self, ctx: &ContextId, blob: &[u8; 32]) -> Vec<mero_crdt::Hash> {
+        let Some(ns) = self
+            .inner
+            .store
+            .snapshot()
+            .ok()
+            .and_then(|s| s.context_meta(ctx).ok().flatten())
+            .and_then(|m| m.group)
+        else {
+            return Vec::new();
+        };
+        let Some(gov) = self.inner.members.get(&ns) else {
+            return Vec::new();
+        };
+        let mut roots: Vec<mero_crdt::Hash> = self
+            .inner
+            .heartbeats
+            .fresh(&gov.id)
+            .values()
+            .flat_map(|(r, _)| r.contexts.iter())
+            .filter(|c| c.context == ctx.0 && c.blob == *blob)
+            .map(|c| c.root)
+            .collect();
+        roots.sort_unstable();
+        roots.dedup();
+        roots
     }
 
     /// The deltas of `ctx` this node authored (a rare path: reads them all).
