@@ -523,6 +523,9 @@ impl Node {
                     .map_err(authz::Denied::into_exec)
             })
             .await?;
+        if method == "migrate_my_entries" {
+            self.noted_rewrite(*ctx, &outcome.output, outcome.root_hash);
+        }
         if let Some(delta) = outcome.delta {
             let (method, args) = journaled;
             self.inner.journal.record(

@@ -215,6 +215,80 @@ fn each_owners_node_rewrites_its_authored_entries_after_an_upgrade() {
     ));
 }
 
+/// A member that may not write when the upgrade lands cannot rewrite its
+/// notes: they stay readable (through `From`), `count_my_pending` and the
+/// status count them, and once it may write again an explicit
+/// `migrate_my_entries` (upstream's one tap) rewrites them.
+#[test]
+fn a_member_that_may_not_write_keeps_its_entries_pending_and_counted() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::SCENARIO_AUTHORED_MIGRATE_UX_V1);
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    n2.call(&ctx, "set_note", json!({"key": "c", "text": "gamma"}));
+    assert_converged(&[&n1, &n2], &ctx);
+    let role = |role: &str| {
+        let body = json!({ "role": role }).to_string();
+        let (code, v) = n1.request(
+            "PUT",
+            &format!("/admin-api/groups/{ns}/members/{m2}/role"),
+            Some(&body),
+        );
+        assert_eq!(code, 200, "{v}");
+    };
+    role("ReadOnly");
+    let demoted = poll(CONVERGE, || {
+        let refused = n2.rpc(&ctx, "set_note", json!({"key": "d", "text": "x"}));
+        refused.get("error").is_some().then_some(())
+    });
+    assert!(demoted.is_some(), "node 2 never saw its demotion");
+
+    upgrade(
+        &n1,
+        &n2,
+        &ns,
+        &ctx,
+        mero_fixtures::SCENARIO_AUTHORED_MIGRATE_UX_V2,
+    );
+    assert_eq!(n2.call(&ctx, "my_note", json!({"key": "c"})), "gamma");
+    assert_eq!(n2.call(&ctx, "note_schema_version", json!({"key": "c"})), 1);
+    assert_eq!(n2.call(&ctx, "count_my_pending", json!({})), 1);
+    let pending = poll(CONVERGE, || {
+        let s = migration_status(&n1, &ns);
+        let m = s["members"]
+            .as_array()?
+            .iter()
+            .find(|m| m["report"]["authoredRemaining"] == 1)?
+            .clone();
+        (s["rollup"]["membersPendingSignature"] == 1).then_some(m)
+    });
+    assert!(pending.is_some(), "{}", migration_status(&n1, &ns));
+
+    role("Member");
+    let rewritten = poll(CONVERGE, || {
+        let v = n2.rpc(&ctx, "migrate_my_entries", json!({}));
+        (v.get("error").is_none()).then_some(v)
+    });
+    let v = rewritten.expect("node 2 never got its write permission back");
+    assert_eq!(
+        v["result"]["output"],
+        json!({"converted": 1, "remaining": 0}),
+        "{v}"
+    );
+    assert_converged(&[&n1, &n2], &ctx);
+    assert_eq!(n1.call(&ctx, "note_schema_version", json!({"key": "c"})), 2);
+    let settled = poll(CONVERGE, || {
+        let s = migration_status(&n1, &ns);
+        (s["rollup"]["membersPendingSignature"] == 0
+            && s["members"]
+                .as_array()?
+                .iter()
+                .all(|m| m["report"]["authoredRemaining"] == 0))
+        .then_some(())
+    });
+    assert!(settled.is_some(), "{}", migration_status(&n1, &ns));
+}
+
 /// Scenario 22: an authored map turned into a plain one is refused, and
 /// nothing changes.
 #[test]

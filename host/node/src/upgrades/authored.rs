@@ -58,35 +58,48 @@ struct Summary {
 
 impl Node {
     /// Has this node's member rewrite its authored entries of `ctx` under
-    /// the version the context now runs, in the background.
+    /// the version the context now runs, in the background. A member that
+    /// may not write (or an app whose rewrite fails) leaves them pending:
+    /// what is left is then counted, for the status to show.
     pub(super) fn rewrite_mine(&self, ctx: ContextId) {
         let node = self.clone();
         tokio::spawn(async move {
-            let outcome = node
-                .execute(&ctx, "migrate_my_entries", &serde_json::Value::Null)
-                .await;
-            let (summary, o_root) = match outcome {
-                Ok(o) => match serde_json::from_value::<Summary>(o.output) {
-                    Ok(s) => (s, o.root_hash),
-                    // An app of its own with that name: not ours to read.
-                    Err(_) => return,
-                },
-                // No authored field (the method does not exist), or a
-                // member that may not write: nothing of its own to rewrite.
-                Err(e) => {
-                    tracing::debug!(context = %b58(&ctx), error = %e, "no owner-driven rewrite");
-                    return;
-                }
+            let null = serde_json::Value::Null;
+            // Recorded by `noted`, as an explicit call is.
+            let Err(e) = node.execute(&ctx, "migrate_my_entries", &null).await else {
+                return;
             };
-            tracing::info!(context = %b58(&ctx), converted = summary.converted, remaining = summary.remaining, "owner-driven convert: re-stamped this member's authored entries");
-            let root = o_root;
-            node.inner.authored.lock().insert(
-                ctx,
-                Progress {
-                    remaining: summary.remaining,
-                    unacknowledged: (summary.converted > 0).then_some((summary.converted, root)),
-                },
-            );
+            tracing::debug!(context = %b58(&ctx), error = %e, "no owner-driven rewrite");
+            // No such method (no authored field): nothing to count either.
+            if let Ok(o) = node.execute(&ctx, "count_my_pending", &null).await
+                && let Some(remaining) = o.output.as_u64()
+            {
+                node.inner.authored.lock().insert(
+                    ctx,
+                    Progress {
+                        remaining,
+                        unacknowledged: None,
+                    },
+                );
+            }
         });
+    }
+
+    /// Records what a committed `migrate_my_entries` call of `ctx` did
+    /// (`output` is its result, `root` the root after it), however it was
+    /// called.
+    pub(crate) fn noted_rewrite(&self, ctx: ContextId, output: &serde_json::Value, root: [u8; 32]) {
+        let Ok(summary) = serde_json::from_value::<Summary>(output.clone()) else {
+            // An app of its own with that name: not ours to read.
+            return;
+        };
+        tracing::info!(context = %b58(&ctx), converted = summary.converted, remaining = summary.remaining, "owner-driven convert: re-stamped this member's authored entries");
+        let mut all = self.inner.authored.lock();
+        let p = all.entry(ctx).or_default();
+        p.remaining = summary.remaining;
+        if summary.converted > 0 {
+            let before = p.unacknowledged.map_or(0, |(n, _)| n);
+            p.unacknowledged = Some((before + summary.converted, root));
+        }
     }
 }
