@@ -6,6 +6,7 @@ import { backend, host } from './host.js';
 export { StorageError, setBackend } from './host.js';
 export { Counter, LwwRegister, SdkError, Spec, UnorderedMap, UnorderedSet, Vector } from './collections.js';
 export { AppError, CallError, Dispatcher, defineApp, emit, mutate, parseArgs, view } from './app.js';
+export { MAX_BLOB_READ, blobs } from './blobs.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder();

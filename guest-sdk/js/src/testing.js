@@ -3,6 +3,7 @@
 // call fails even if the app swallowed the error), a failing call changes
 // nothing and emits nothing, maps nest, removing a key clears what was under it.
 
+import { createHash } from 'node:crypto';
 import { setBackend, StorageError } from './host.js';
 import { CallError } from './app.js';
 
@@ -14,6 +15,7 @@ export class FakeHost {
   constructor() {
     this.data = new Map(); // path -> value (register bytes, key Map, Set Map, array, number)
     this.priv = new Map();
+    this.blobs = new Map(); // hex id -> bytes
     this.events = [];
     this.readOnly = false;
     this.violation = false;
@@ -32,8 +34,26 @@ export class FakeHost {
       },
       events: { emit: (kind, data) => (h.write(), h.events.push([kind, JSON.parse(new TextDecoder().decode(data))])) },
       context: { contextId: () => new Uint8Array(32), executorId: () => new Uint8Array(32), appVersion: () => '0.1.0', nowMillis: () => 1700000000000n, log: () => {} },
+      blobs: {
+        size: (id) => (h.blobs.has(hex(id)) ? BigInt(h.blobs.get(hex(id)).length) : undefined),
+        read: (id, offset, len) => {
+          const b = h.blobs.get(hex(id));
+          if (b === undefined) return undefined;
+          if (offset > BigInt(b.length)) throw err('out-of-range', `offset ${offset} is past the end`);
+          const at = Number(offset);
+          return b.slice(at, at + Math.min(len, 1 << 20));
+        },
+        create: (data) => (h.write(), h.putBlob(data)),
+      },
     });
     return this;
+  }
+
+  /** Stores a blob as the node would; returns its id (32 bytes). */
+  putBlob(data) {
+    const id = new Uint8Array(createHash('sha256').update(data).digest());
+    this.blobs.set(hex(id), Uint8Array.from(data));
+    return id;
   }
 
   write() {

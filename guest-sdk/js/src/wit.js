@@ -6,10 +6,11 @@ import * as storage from 'calimero:context/storage@0.1.0';
 import * as privateStorage from 'calimero:context/private-storage@0.1.0';
 import * as events from 'calimero:context/events@0.1.0';
 import * as context from 'calimero:context/context@0.1.0';
+import * as blobs from 'calimero:context/blobs@0.1.0';
 import { setBackend, StorageError } from './host.js';
 import { CallError } from './app.js';
 
-setBackend({ storage, privateStorage, events, context });
+setBackend({ storage, privateStorage, events, context, blobs });
 
 function witError(e) {
   if (e instanceof CallError) {

@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector, AppError, CallError, defineApp, emit, mutate, privateStorage, view } from '../src/index.js';
 import { FakeHost } from '../src/testing.js';
+import { blobs, MAX_BLOB_READ } from '../src/index.js';
+import { blobIdBytes, toBase58 } from '../src/blobs.js';
 import { kvStore } from '../../../apps/kv-store-js/kv-store.js';
 
 const boards = defineApp({
@@ -114,4 +116,52 @@ test('the JS kv-store on the fake host', () => {
   assert.throws(() => ctx.call('get_result', { key: 'zz' }), (e) => e.val === '{"kind":"NotFound","data":"zz"}');
   ctx.call('clear');
   assert.deepEqual(host.events, [['Inserted', { key: 'a', value: '1' }], ['Updated', { key: 'a', value: '2' }], ['Cleared', null]]);
+});
+
+const attachments = defineApp({
+  package: 'attachments',
+  state: { file: LwwRegister.of('string?') },
+  init: () => ({ file: new LwwRegister(null) }),
+  methods: {
+    attach: mutate({ blob: 'string' }, (s, { blob }) => s.file.set(blob)),
+    write: mutate({ text: 'string' }, (s, { text }) => {
+      const id = blobs.create(text);
+      s.file.set(id);
+      return id;
+    }),
+    writeInView: view({}, () => blobs.create('x')),
+    text: view({}, (s) => {
+      const id = s.file.get();
+      if (id === null) return null;
+      const bytes = blobs.readAll(id);
+      return bytes === undefined ? null : { size: blobs.size(id), text: new TextDecoder().decode(bytes) };
+    }),
+  },
+});
+
+test('blobs: ids are base58 as the node writes them, reads and makes go through the host', () => {
+  assert.equal(toBase58(new Uint8Array(32)), '1'.repeat(32));
+  const id = new Uint8Array(32).map((_, i) => i * 7 + 1);
+  assert.deepEqual(blobIdBytes(toBase58(id)), id);
+  for (const bad of ['0OIl', 'abc', '', 7]) assert.throws(() => blobIdBytes(bad), String(bad));
+
+  const host = new FakeHost().install();
+  const ctx = host.contextOf(attachments);
+  assert.equal(ctx.call('text'), null);
+  // Larger than one read: read on.
+  const big = new Uint8Array(MAX_BLOB_READ + 10).fill(97);
+  const bigId = toBase58(host.putBlob(big));
+  ctx.call('attach', { blob: bigId });
+  assert.equal(ctx.call('text').size, big.length);
+  assert.equal(ctx.call('text').text.length, big.length);
+  // Made by a call: its id is the SHA-256 of the bytes, in base58.
+  const made = ctx.call('write', { text: 'hello' });
+  assert.deepEqual(ctx.call('text'), { size: 5, text: 'hello' });
+  assert.equal(made, toBase58(host.putBlob(new TextEncoder().encode('hello'))));
+  // A view cannot make one; an unknown id reads as nothing; a bad one fails.
+  assert.throws(() => ctx.call('writeInView'), (e) => e.tag === 'storage');
+  ctx.call('attach', { blob: toBase58(new Uint8Array(32).fill(9)) });
+  assert.equal(ctx.call('text'), null);
+  ctx.call('attach', { blob: 'not base58!' });
+  assert.throws(() => ctx.call('text'));
 });

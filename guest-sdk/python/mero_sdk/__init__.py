@@ -3,8 +3,8 @@
 An app is a module built by componentize-py into a WebAssembly component of
 the `calimero:context/context-app` world (`wit/context.wit`). This package is
 a thin layer over the generated bindings: the state class and its
-collections, init, views and mutating methods, events, private storage and
-facts about the call.
+collections, init, views and mutating methods, events, private storage,
+blobs and facts about the call.
 
     from mero_sdk import state, init, view, mutate, event, emit, export
     from mero_sdk.collections import UnorderedMap, LwwRegister
@@ -41,15 +41,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import env, private
+from . import blobs, env, private
 from ._host import StorageError
 from .app import AppError, CallError, Dispatcher, emit, event, init, mutate, state, view
 from .collections import Counter, LwwRegister, SdkError, UnorderedMap, UnorderedSet, Vector
 
 __all__ = [
     "AppError", "CallError", "Counter", "Dispatcher", "LwwRegister", "SdkError", "StorageError",
-    "UnorderedMap", "UnorderedSet", "Vector", "emit", "env", "event", "export", "init", "mutate",
-    "private", "state", "view",
+    "UnorderedMap", "UnorderedSet", "Vector", "blobs", "emit", "env", "event", "export", "init",
+    "mutate", "private", "state", "view",
 ]
 
 

@@ -38,17 +38,19 @@ class StorageError(Exception):
 
 
 class Backend:
-    """What the SDK needs from a host: the four imported interfaces and a
-    way to recognise their errors."""
+    """What the SDK needs from a host: the imported interfaces and a way to
+    recognise their errors."""
 
     def __init__(self, storage: Any, private_storage: Any, events: Any, context: Any,
-                 err_type: type[BaseException], to_error: Callable[[Any], StorageError]) -> None:
+                 err_type: type[BaseException], to_error: Callable[[Any], StorageError],
+                 blobs: Any = None) -> None:
         self.storage = storage
         self.private_storage = private_storage
         self.events = events
         self.context = context
         self.err_type = err_type
         self.to_error = to_error
+        self.blobs = blobs
 
 
 _CASES = {
@@ -74,6 +76,7 @@ def _wit_backend() -> Backend | None:
     try:
         from componentize_py_types import Err  # type: ignore[import-not-found]
         from wit_world.imports import (  # type: ignore[import-not-found]
+            blobs,
             context,
             events,
             private_storage,
@@ -82,7 +85,8 @@ def _wit_backend() -> Backend | None:
     except ImportError as e:
         _import_error = str(e)
         return None
-    return Backend(storage, private_storage, events, context, Err, lambda e: _wit_error(e.value))
+    return Backend(storage, private_storage, events, context, Err, lambda e: _wit_error(e.value),
+                   blobs)
 
 
 # Imported when the SDK is: componentize-py snapshots the app after importing

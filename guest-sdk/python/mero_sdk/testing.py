@@ -13,6 +13,7 @@ a removed key clears what was under it.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from typing import Any
 
@@ -48,13 +49,21 @@ class FakeHost:
         self.events: list[tuple[str, Any]] = []
         self.logs: list[str] = []
         self.now = 1_700_000_000_000
+        # Blobs stay when a call fails, as on a node.
+        self.blobs: dict[bytes, bytes] = {}
 
     def install(self) -> FakeHost:
         _host.set_backend(_host.Backend(
             _Storage(self), _Private(self), _Events(self), _Context(self), Err,
-            lambda e: _host.StorageError(e.case, e.detail, None),
+            lambda e: _host.StorageError(e.case, e.detail, None), _Blobs(self),
         ))
         return self
+
+    def put_blob(self, data: bytes) -> bytes:
+        """Stores a blob as the node would; returns its id (32 bytes)."""
+        blob_id = hashlib.sha256(data).digest()
+        self.blobs[blob_id] = bytes(data)
+        return blob_id
 
     def write(self) -> None:
         if self.read_only:
@@ -337,6 +346,27 @@ class _Events:
     def emit(self, kind: str, data: bytes) -> None:
         self.h.write()
         self.h.events.append((kind, json.loads(data)))
+
+
+class _Blobs:
+    def __init__(self, host: FakeHost) -> None:
+        self.h = host
+
+    def size(self, blob_id: bytes) -> int | None:
+        b = self.h.blobs.get(bytes(blob_id))
+        return None if b is None else len(b)
+
+    def read(self, blob_id: bytes, offset: int, length: int) -> bytes | None:
+        b = self.h.blobs.get(bytes(blob_id))
+        if b is None:
+            return None
+        if offset > len(b):
+            raise Err("out-of-range", f"offset {offset} is past the end")
+        return b[offset:offset + min(length, 1 << 20)]
+
+    def create(self, data: bytes) -> bytes:
+        self.h.write()
+        return self.h.put_blob(bytes(data))
 
 
 class _Context:

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "example"))
 
 from mero_sdk import (  # noqa: E402
     AppError, CallError, Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector,
-    emit, env, event, init, mutate, private, state, view,
+    blobs, emit, env, event, init, mutate, private, state, view,
 )
 from mero_sdk.collections import key_bytes, key_from_bytes  # noqa: E402
 from mero_sdk.testing import FakeHost  # noqa: E402
@@ -170,6 +170,64 @@ class SdkTest(unittest.TestCase):
             self.assertEqual(key_from_bytes(key_bytes(k), int), k)
         self.assertLess(key_bytes(-5), key_bytes(3))
         self.assertEqual(key_bytes("é"), "é".encode())
+
+
+@state(package="attachments")
+class Attachments:
+    file: LwwRegister[str]
+
+    @init
+    def init() -> Attachments:
+        return Attachments(file=LwwRegister(""))
+
+    @mutate
+    def attach(self, blob: str) -> None:
+        self.file.set(blob)
+
+    @mutate
+    def write(self, text: str) -> str:
+        blob = blobs.create(text)
+        self.file.set(blob)
+        return blob
+
+    @view
+    def write_in_view(self) -> str:
+        return blobs.create("x")
+
+    @view
+    def text(self) -> dict[str, object] | None:
+        blob = self.file.get()
+        data = blobs.read_all(blob) if blob else None
+        return None if data is None else {"size": blobs.size(blob), "text": data.decode()}
+
+
+class BlobsTest(unittest.TestCase):
+    def test_ids_are_base58_as_the_node_writes_them(self) -> None:
+        self.assertEqual(blobs.to_base58(bytes(32)), "1" * 32)
+        raw = bytes(range(1, 33))
+        self.assertEqual(blobs.id_bytes(blobs.to_base58(raw)), raw)
+        for bad in ["0OIl", "abc", "", 7]:
+            with self.assertRaises(Exception, msg=repr(bad)):
+                blobs.id_bytes(bad)  # type: ignore[arg-type]
+
+    def test_reads_and_makes_go_through_the_host(self) -> None:
+        host = FakeHost().install()
+        ctx = host.context_of(Attachments)
+        self.assertIsNone(ctx.call("text"))
+        big = b"a" * (blobs.MAX_READ + 10)
+        ctx.call("attach", blob=blobs.to_base58(host.put_blob(big)))
+        self.assertEqual(ctx.call("text")["size"], len(big))
+        made = ctx.call("write", text="hello")
+        self.assertEqual(ctx.call("text"), {"size": 5, "text": "hello"})
+        self.assertEqual(made, blobs.to_base58(host.put_blob(b"hello")))
+        with self.assertRaises(CallError) as e:
+            ctx.call("write_in_view")
+        self.assertEqual(e.exception.case, "storage")
+        ctx.call("attach", blob=blobs.to_base58(bytes([9]) * 32))
+        self.assertIsNone(ctx.call("text"))
+        ctx.call("attach", blob="not base58!")
+        with self.assertRaises(CallError):
+            ctx.call("text")
 
 
 class KvStoreTest(unittest.TestCase):
