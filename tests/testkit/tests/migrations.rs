@@ -1292,3 +1292,351 @@ async fn scenario_layout_no_bump_v2() {
         json!({"schema_version": "2.0.0", "item_count": 1})
     );
 }
+
+// ------------------------------------------------------ authored entries
+
+const AUTHORED_STRINGS: &str = "AuthoredMap<String,String>";
+/// What every app with an authored field answers besides its own methods.
+const OWNER_BUILTINS: [&str; 2] = ["migrate_my_entries", "count_my_pending"];
+
+fn with_builtins(own: &[&'static str]) -> &'static [&'static str] {
+    let all: Vec<&'static str> = own.iter().copied().chain(OWNER_BUILTINS).collect();
+    all.leak()
+}
+
+fn map_methods(v2: bool) -> &'static [&'static str] {
+    let mut own = vec![
+        "set_title",
+        "put_entry",
+        "remove_entry",
+        "get_entry",
+        "owner_of",
+        "entry_count",
+        "schema_info",
+    ];
+    if v2 {
+        own.push("migration_note");
+    }
+    with_builtins(&own)
+}
+
+#[tokio::test]
+async fn scenario_authored_map_v1() {
+    let (e, ctxs) = contexts(fx::SCENARIO_AUTHORED_MAP_V1, 1).await;
+    let ctx = &ctxs[0];
+    assert_declares(
+        &e,
+        fx::SCENARIO_AUTHORED_MAP_V1,
+        Declares {
+            package: "com.calimero.scenario-authored-map",
+            version: "1.0.0",
+            state_version: 1,
+            schema: &[("entries", AUTHORED_STRINGS), ("title", STRING)],
+            methods: map_methods(false),
+            migration: None,
+        },
+    )
+    .await;
+    e.ok(ctx, "put_entry", json!({"key": "k1", "value": "one"}))
+        .await;
+    let me = bs58::encode(e.exec.author().0).into_string();
+    assert_eq!(e.ok(ctx, "owner_of", json!({"key": "k1"})).await, json!(me));
+    assert_eq!(
+        e.ok(ctx, "get_entry", json!({"key": "k1"})).await,
+        json!("one")
+    );
+    assert_eq!(e.ok(ctx, "entry_count", json!({})).await, json!(1));
+    // Written under the running version: nothing to rewrite.
+    assert_eq!(e.ok(ctx, "count_my_pending", json!({})).await, json!(0));
+    assert_eq!(
+        e.ok(ctx, "remove_entry", json!({"key": "k1"})).await,
+        json!(true)
+    );
+    assert_eq!(
+        e.ok(ctx, "owner_of", json!({"key": "k1"})).await,
+        json!(null)
+    );
+}
+
+#[tokio::test]
+async fn scenario_authored_map_v2() {
+    let (e, ctxs) = contexts(fx::SCENARIO_AUTHORED_MAP_V1, 1).await;
+    let ctx = ctxs[0];
+    let v2 = assert_declares(
+        &e,
+        fx::SCENARIO_AUTHORED_MAP_V2,
+        Declares {
+            package: "com.calimero.scenario-authored-map",
+            version: "2.0.0",
+            state_version: 2,
+            schema: &[
+                ("entries", AUTHORED_STRINGS),
+                ("title", STRING),
+                ("migration_note", STRING),
+            ],
+            methods: map_methods(true),
+            migration: Some((1, "migrate_v1_to_v2", false, fx::SCENARIO_AUTHORED_MAP_V1)),
+        },
+    )
+    .await;
+    e.ok(&ctx, "put_entry", json!({"key": "k1", "value": "one"}))
+        .await;
+    let owner = e.ok(&ctx, "owner_of", json!({"key": "k1"})).await;
+
+    let mut s = Staged::upgraded(&e, ctx, &v2, 1).await.unwrap();
+    assert_eq!(s.ok("owner_of", json!({"key": "k1"})).await, owner);
+    assert_eq!(s.ok("get_entry", json!({"key": "k1"})).await, json!("one"));
+    assert_eq!(
+        s.ok("migration_note", json!({})).await,
+        json!("migrated from 1.0.0 to 2.0.0")
+    );
+    // Carried over as v1 wrote it: pending for its owner until rewritten.
+    assert_eq!(s.ok("count_my_pending", json!({})).await, json!(1));
+    assert_eq!(
+        s.ok("migrate_my_entries", json!({})).await,
+        json!({"converted": 1, "remaining": 0})
+    );
+    assert_eq!(s.ok("owner_of", json!({"key": "k1"})).await, owner);
+}
+
+fn vector_methods(v2: bool) -> &'static [&'static str] {
+    let mut own = vec![
+        "set_title",
+        "push_entry",
+        "set_entry",
+        "get_entry",
+        "owner_of",
+        "entry_count",
+        "schema_info",
+    ];
+    if v2 {
+        own.push("migration_note");
+    }
+    with_builtins(&own)
+}
+
+const AUTHORED_VECTOR: &str = "AuthoredVector<String>";
+
+#[tokio::test]
+async fn scenario_authored_vector_v1() {
+    let (e, ctxs) = contexts(fx::SCENARIO_AUTHORED_VECTOR_V1, 1).await;
+    let ctx = &ctxs[0];
+    assert_declares(
+        &e,
+        fx::SCENARIO_AUTHORED_VECTOR_V1,
+        Declares {
+            package: "com.calimero.scenario-authored-vector",
+            version: "1.0.0",
+            state_version: 1,
+            schema: &[("entries", AUTHORED_VECTOR), ("title", STRING)],
+            methods: vector_methods(false),
+            migration: None,
+        },
+    )
+    .await;
+    assert_eq!(
+        e.ok(ctx, "push_entry", json!({"value": "first"})).await,
+        json!(1)
+    );
+    assert_eq!(
+        e.ok(ctx, "set_entry", json!({"index": 0, "value": "first'"}))
+            .await,
+        json!("first")
+    );
+    assert_eq!(
+        e.ok(ctx, "get_entry", json!({"index": 0})).await,
+        json!("first'")
+    );
+    let me = bs58::encode(e.exec.author().0).into_string();
+    assert_eq!(e.ok(ctx, "owner_of", json!({"index": 0})).await, json!(me));
+}
+
+#[tokio::test]
+async fn scenario_authored_vector_v2() {
+    let (e, ctxs) = contexts(fx::SCENARIO_AUTHORED_VECTOR_V1, 1).await;
+    let ctx = ctxs[0];
+    let v2 = assert_declares(
+        &e,
+        fx::SCENARIO_AUTHORED_VECTOR_V2,
+        Declares {
+            package: "com.calimero.scenario-authored-vector",
+            version: "2.0.0",
+            state_version: 2,
+            schema: &[
+                ("entries", AUTHORED_VECTOR),
+                ("title", STRING),
+                ("migration_note", STRING),
+            ],
+            methods: vector_methods(true),
+            migration: Some((
+                1,
+                "migrate_v1_to_v2",
+                false,
+                fx::SCENARIO_AUTHORED_VECTOR_V1,
+            )),
+        },
+    )
+    .await;
+    e.ok(&ctx, "push_entry", json!({"value": "first"})).await;
+    let owner = e.ok(&ctx, "owner_of", json!({"index": 0})).await;
+    let mut s = Staged::upgraded(&e, ctx, &v2, 1).await.unwrap();
+    assert_eq!(s.ok("owner_of", json!({"index": 0})).await, owner);
+    assert_eq!(s.ok("get_entry", json!({"index": 0})).await, json!("first"));
+    assert_eq!(s.ok("entry_count", json!({})).await, json!(1));
+}
+
+fn ux_methods(v2: bool) -> &'static [&'static str] {
+    let mut own = vec![
+        "set_note",
+        "my_note",
+        "owner_of",
+        "note_count",
+        "note_schema_version",
+        "schema_info",
+    ];
+    if v2 {
+        own.extend(["note_edits", "migration_note"]);
+    }
+    with_builtins(&own)
+}
+
+#[tokio::test]
+async fn scenario_authored_migrate_ux_v1() {
+    let (e, ctxs) = contexts(fx::SCENARIO_AUTHORED_MIGRATE_UX_V1, 1).await;
+    let ctx = &ctxs[0];
+    assert_declares(
+        &e,
+        fx::SCENARIO_AUTHORED_MIGRATE_UX_V1,
+        Declares {
+            package: "com.calimero.scenario-authored-migrate-ux",
+            version: "1.0.0",
+            state_version: 1,
+            schema: &[("notes", AUTHORED_STRINGS)],
+            methods: ux_methods(false),
+            migration: None,
+        },
+    )
+    .await;
+    e.ok(ctx, "set_note", json!({"key": "a", "text": "alpha"}))
+        .await;
+    assert_eq!(
+        e.ok(ctx, "my_note", json!({"key": "a"})).await,
+        json!("alpha")
+    );
+    assert_eq!(
+        e.ok(ctx, "note_schema_version", json!({"key": "a"})).await,
+        json!(1)
+    );
+    assert_eq!(
+        e.ok(ctx, "schema_info", json!({})).await,
+        json!({"schema_version": "1.0.0", "note_count": 1})
+    );
+}
+
+#[tokio::test]
+async fn scenario_authored_migrate_ux_v2() {
+    let (e, ctxs) = contexts(fx::SCENARIO_AUTHORED_MIGRATE_UX_V1, 1).await;
+    let ctx = ctxs[0];
+    let v2 = assert_declares(
+        &e,
+        fx::SCENARIO_AUTHORED_MIGRATE_UX_V2,
+        Declares {
+            package: "com.calimero.scenario-authored-migrate-ux",
+            version: "2.0.0",
+            state_version: 2,
+            schema: &[
+                ("notes", "AuthoredMap<String,Note,String>"),
+                ("migration_note", STRING),
+            ],
+            methods: ux_methods(true),
+            migration: Some((
+                1,
+                "migrate_v1_to_v2",
+                false,
+                fx::SCENARIO_AUTHORED_MIGRATE_UX_V1,
+            )),
+        },
+    )
+    .await;
+    for (k, t) in [("a", "alpha"), ("b", "beta")] {
+        e.ok(&ctx, "set_note", json!({"key": k, "text": t})).await;
+    }
+    let mut s = Staged::upgraded(&e, ctx, &v2, 1).await.unwrap();
+    // A v1 note reads as a v2 record through `From<String>`...
+    assert_eq!(s.ok("my_note", json!({"key": "a"})).await, json!("alpha"));
+    assert_eq!(s.ok("note_edits", json!({"key": "a"})).await, json!(0));
+    assert_eq!(
+        s.ok("note_schema_version", json!({"key": "a"})).await,
+        json!(1)
+    );
+    // ...until its owner rewrites it (upstream's scenario 33).
+    assert_eq!(s.ok("count_my_pending", json!({})).await, json!(2));
+    assert_eq!(
+        s.ok("migrate_my_entries", json!({})).await,
+        json!({"converted": 2, "remaining": 0})
+    );
+    assert_eq!(s.ok("count_my_pending", json!({})).await, json!(0));
+    assert_eq!(
+        s.ok("note_schema_version", json!({"key": "b"})).await,
+        json!(2)
+    );
+    assert_eq!(s.ok("my_note", json!({"key": "b"})).await, json!("beta"));
+    assert_eq!(
+        s.ok("migrate_my_entries", json!({})).await,
+        json!({"converted": 0, "remaining": 0})
+    );
+    // An edit under v2 counts.
+    s.ok("set_note", json!({"key": "a", "text": "alpha 2"}))
+        .await;
+    assert_eq!(s.ok("note_edits", json!({"key": "a"})).await, json!(1));
+}
+
+#[tokio::test]
+async fn scenario_identity_downgrade_v1() {
+    let (e, ctxs) = contexts(fx::SCENARIO_IDENTITY_DOWNGRADE_V1, 1).await;
+    let ctx = &ctxs[0];
+    assert_declares(
+        &e,
+        fx::SCENARIO_IDENTITY_DOWNGRADE_V1,
+        Declares {
+            package: "com.calimero.scenario-identity-downgrade",
+            version: "1.0.0",
+            state_version: 1,
+            schema: &[("wiki", AUTHORED_STRINGS)],
+            methods: with_builtins(&["put", "get", "owner_of"]),
+            migration: None,
+        },
+    )
+    .await;
+    e.ok(ctx, "put", json!({"key": "page", "value": "text"}))
+        .await;
+    assert_eq!(
+        e.ok(ctx, "get", json!({"key": "page"})).await,
+        json!("text")
+    );
+}
+
+#[tokio::test]
+async fn scenario_identity_downgrade_v2() {
+    let (e, _) = contexts(fx::SCENARIO_IDENTITY_DOWNGRADE_V1, 1).await;
+    // Declares a plain map where v1 had an authored one: the node refuses
+    // the upgrade before anything runs (the e2e test shows it).
+    assert_declares(
+        &e,
+        fx::SCENARIO_IDENTITY_DOWNGRADE_V2,
+        Declares {
+            package: "com.calimero.scenario-identity-downgrade",
+            version: "2.0.0",
+            state_version: 2,
+            schema: &[("wiki", STRINGS)],
+            methods: &["put", "get"],
+            migration: Some((
+                1,
+                "migrate_v1_to_v2",
+                false,
+                fx::SCENARIO_IDENTITY_DOWNGRADE_V1,
+            )),
+        },
+    )
+    .await;
+}
