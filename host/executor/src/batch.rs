@@ -126,6 +126,12 @@ impl Batch {
         }
     }
 
+    /// Whether the batch still committing left writes of `ctx` this batch
+    /// builds on.
+    pub(crate) fn carries(&self, ctx: &ContextId) -> bool {
+        self.carry.contains_key(ctx)
+    }
+
     /// What the next batch needs to build on this one while it commits.
     pub(crate) fn carry_over(&mut self) -> HashMap<ContextId, Carried> {
         let mut carry = HashMap::new();

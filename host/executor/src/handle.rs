@@ -122,6 +122,7 @@ impl Executor {
             standing,
             deferred: Vec::new(),
             commit_fault,
+            lanes: Default::default(),
         };
         let (ended_tx, ended) = watch::channel(None);
         let task = tokio::spawn(worker.serve(rx));

@@ -40,6 +40,8 @@
 //!   migration and its check on a staged state, committed only if both pass.
 //! - `commit`: writing a batch in one transaction, then answering its calls
 //!   and announcing its deltas.
+//! - `lane`: a lane of its own for a context whose calls run long, so
+//!   they do not hold up the other contexts' calls.
 //! - `error`, `stats`: [`ExecError`] and [`ExecStats`].
 //!
 //! Tests: `tests/engine.rs` (calls, batching, pipelining),
@@ -52,6 +54,7 @@ mod commit;
 mod error;
 mod handle;
 mod job;
+mod lane;
 mod stats;
 mod upgrade;
 mod worker;

@@ -17,6 +17,7 @@ use crate::batch::{Answer, Batch, Carried};
 use crate::commit::{Announcer, fail_answers, timed_commit};
 use crate::error::ExecError;
 use crate::job::{Applied, CallOutcome, Committed, Job, Ran, Standing, fail_all};
+use crate::lane::Lanes;
 use crate::stats::ExecStats;
 
 /// Most jobs committed together.
@@ -51,6 +52,8 @@ pub(crate) struct Worker {
     /// Upgrades that wait for the next batch (see `upgrade`).
     pub(crate) deferred: Vec<Job>,
     pub(crate) commit_fault: Option<CommitFault>,
+    /// Contexts whose calls run on lanes of their own (see `lane`).
+    pub(crate) lanes: Lanes,
 }
 
 impl Worker {
@@ -63,20 +66,35 @@ impl Worker {
         let mut stop: Option<oneshot::Sender<Result<(), ExecError>>> = None;
         let mut inflight: Option<InFlight> = None;
         loop {
-            // Wait for work, noting a commit that finishes meanwhile.
+            // Wait for work, noting a commit or a lane's call that
+            // finishes meanwhile.
             let first = if let Some(job) = self.deferred.pop() {
                 Some(job)
             } else {
-                match inflight.as_mut() {
+                let woke = match inflight.as_mut() {
                     Some(f) => tokio::select! {
-                        job = rx.recv() => job,
-                        done = &mut f.handle => {
-                            inflight = None;
-                            settled(done);
-                            continue;
-                        }
+                        job = rx.recv() => Woke::Job(job),
+                        done = &mut f.handle => Woke::Committed(done),
+                        freed = self.lanes.freed.recv() => Woke::Freed(freed),
                     },
-                    None => rx.recv().await,
+                    None => tokio::select! {
+                        job = rx.recv() => Woke::Job(job),
+                        freed = self.lanes.freed.recv() => Woke::Freed(freed),
+                    },
+                };
+                match woke {
+                    Woke::Job(job) => job,
+                    Woke::Committed(done) => {
+                        inflight = None;
+                        settled(done);
+                        continue;
+                    }
+                    Woke::Freed(freed) => {
+                        if let Some(f) = freed {
+                            self.freed(f);
+                        }
+                        continue;
+                    }
                 }
             };
             let Some(first) = first else { break };
@@ -173,11 +191,12 @@ impl Worker {
         if let Some(f) = inflight.take() {
             settled(f.handle.await);
         }
+        self.drain_lanes().await;
         stop
     }
 
     /// Executes one job into `batch`, counting it and its time.
-    async fn run_job(&mut self, batch: &mut Batch, job: Job) {
+    pub(crate) async fn run_job(&mut self, batch: &mut Batch, job: Job) {
         self.stats.jobs.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
         self.execute(batch, job).await;
@@ -186,7 +205,7 @@ impl Worker {
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 
-    fn announcer(&self) -> Announcer {
+    pub(crate) fn announcer(&self) -> Announcer {
         Announcer {
             committed: self.committed.clone(),
             author: self.author,
@@ -197,7 +216,7 @@ impl Worker {
     /// Signs the deltas this node authored in the batch, with one
     /// signature: a signature costs more than executing a small call, and
     /// under load a batch holds many. Each delta still verifies on its own.
-    fn sign_batch(&self, batch: &mut Batch) {
+    pub(crate) fn sign_batch(&self, batch: &mut Batch) {
         if batch.unsigned.is_empty() {
             return;
         }
@@ -248,6 +267,17 @@ impl Worker {
             self.deferred.push(job);
             return;
         }
+        // Its context's call runs on a lane: after that call.
+        let Some(job) = self.park(job) else {
+            return;
+        };
+        if let Job::Call { meta, .. } = &job
+            && self.goes_to_lane(batch, &meta.id)
+        {
+            let ctx = meta.id;
+            self.run_on_lane(ctx, job);
+            return;
+        }
         match job {
             Job::Stop { reply } => {
                 let _ = reply.send(Ok(()));
@@ -264,7 +294,10 @@ impl Worker {
                     let _ = reply.send(Err(ExecError::ContextNotFound));
                     return;
                 }
-                match self.run(batch, &meta, &app, Run::Call(method, args)).await {
+                let started = std::time::Instant::now();
+                let ran = self.run(batch, &meta, &app, Run::Call(method, args)).await;
+                self.timed_call(ctx, started.elapsed());
+                match ran {
                     Ok((output, delta, events, logs)) => batch.answers.push(Answer::Call {
                         reply,
                         ctx,
@@ -511,8 +544,19 @@ enum Run {
     Init(String),
 }
 
+/// What woke the worker while it waited for work.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "held on the stack for a moment; boxing would cost every job an allocation"
+)]
+enum Woke {
+    Job(Option<Job>),
+    Committed(Result<bool, tokio::task::JoinError>),
+    Freed(Option<crate::lane::Freed>),
+}
+
 /// What the test hook, if any, says of the commit about to start.
-fn fault(hook: &Option<CommitFault>, pipelined: bool) -> Result<(), String> {
+pub(crate) fn fault(hook: &Option<CommitFault>, pipelined: bool) -> Result<(), String> {
     hook.as_ref().map_or(Ok(()), |f| f(pipelined))
 }
 
