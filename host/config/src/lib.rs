@@ -97,6 +97,10 @@ pub struct ConfigFile {
     /// Invitations this node signs.
     #[serde(default)]
     pub membership: MembershipSection,
+    /// Relayers: the chains' RPC endpoints this node asks what a chain
+    /// says (balances, for attestations). None unless written.
+    #[serde(default, skip_serializing_if = "ChainsSection::is_empty")]
+    pub chains: ChainsSection,
     /// merobox's `dev = true`, which it writes into every node's file in
     /// its no-docker mode: accepted and kept so upstream's tooling runs
     /// our nodes unchanged; nothing here depends on it.
@@ -475,6 +479,38 @@ impl Default for MembershipSection {
     }
 }
 
+/// `[chains]`: one table per chain with a relayer. Only Ethereum has one
+/// in this build; `[chains.near]` and the others are unknown keys (the
+/// load fails naming them) rather than settings that do nothing.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainsSection {
+    /// The Ethereum relayer's JSON-RPC endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ethereum: Option<EthereumChainConfig>,
+}
+
+impl ChainsSection {
+    /// Whether no chain is configured (the section is then not written).
+    pub fn is_empty(&self) -> bool {
+        self.ethereum.is_none()
+    }
+}
+
+/// `[chains.ethereum]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthereumChainConfig {
+    /// The JSON-RPC endpoint, e.g. `http://127.0.0.1:8545` (a local node
+    /// or a proxy to one). `http://` only: the node's HTTP client has no
+    /// TLS. Whoever runs it is trusted for every answer (and attestation)
+    /// this node gives.
+    pub rpc_url: String,
+    /// How long one RPC request may take, in ms (10 000 unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
 /// The directory of node `node` under `home`.
 pub fn node_dir(home: &Path, node: &str) -> PathBuf {
     home.join(node)
@@ -559,6 +595,7 @@ impl ConfigFile {
             presence: PresenceSection::default(),
             migration: MigrationSection::default(),
             membership: MembershipSection::default(),
+            chains: ChainsSection::default(),
             dev: None,
         })
     }
@@ -848,6 +885,33 @@ mod tests {
         assert_eq!(cfg.blobstore.max_blob_bytes(), 4096);
         assert!(set_key(dir.path(), "blobstore.max_blob_byte", "1").is_err());
         assert!(set_key(dir.path(), "blobstore.max_blob_bytes", "-1").is_err());
+    }
+
+    #[test]
+    fn the_ethereum_relayer_is_configured_by_url_and_nothing_else_is_known() {
+        let dir = tempfile::tempdir().unwrap();
+        ConfigFile::generate(3000, 3001)
+            .unwrap()
+            .save(dir.path())
+            .unwrap();
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        assert!(!text.contains("[chains"), "{text}");
+        assert!(ConfigFile::load(dir.path()).unwrap().chains.is_empty());
+        set_key(
+            dir.path(),
+            "chains.ethereum.rpc_url",
+            "http://127.0.0.1:8545",
+        )
+        .unwrap();
+        let cfg = ConfigFile::load(dir.path()).unwrap();
+        let eth = cfg.chains.ethereum.as_ref().unwrap();
+        assert_eq!(eth.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!(eth.timeout_ms, None);
+        // No relayer for the others: their tables are unknown keys.
+        let e = set_key(dir.path(), "chains.near.rpc_url", "http://x").unwrap_err();
+        assert!(e.to_string().contains("near"), "{e}");
+        let e = set_key(dir.path(), "chains.ethereum.url", "http://x").unwrap_err();
+        assert!(e.to_string().contains("url"), "{e}");
     }
 
     #[test]

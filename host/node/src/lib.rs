@@ -28,6 +28,9 @@
 //!   trait), fetching a blob a call reads from the context's members.
 //! - `replication`: the driver that carries sync sessions out over the
 //!   executor and libp2p, owning its tasks.
+//! - [`relayer`]: what a chain says (one trait, one module per chain;
+//!   Ethereum over JSON-RPC, the others refuse saying so) and the
+//!   attestations this node signs of it.
 //! - `upgrades::status`: where upgrades stand here (progress per group,
 //!   failed migrations' verdicts), held by the node.
 //! - `node`: the [`Node`] type (what it holds, start, networking, shutdown).
@@ -36,7 +39,8 @@
 //!   transient state), `follow` (auto-follow:
 //!   joining the contexts of this node's groups on its own), `aliases`,
 //!   `app_events`
-//!   (commits to the bus, event handlers), `upgrades` (moving a group to
+//!   (commits to the bus, event handlers), `attestations` (relayer
+//!   queries and signed claims), `upgrades` (moving a group to
 //!   another version of its app: planning, migrating, publishing, and
 //!   following the upgrades other members order; cascades and their abort;
 //!   the namespace's migration status from members' reports), `inspect`
@@ -52,6 +56,7 @@ mod aliases;
 mod app_blobs;
 mod app_events;
 mod applications;
+mod attestations;
 mod authz;
 mod blobs;
 mod blobstore;
@@ -72,6 +77,7 @@ mod namespaces;
 mod node;
 mod peers;
 mod presence;
+pub mod relayer;
 mod replication;
 pub mod sync;
 mod tasks;

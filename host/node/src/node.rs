@@ -80,6 +80,8 @@ pub(crate) struct Inner {
     pub(crate) rejoining: std::sync::Mutex<std::collections::HashSet<ContextId>>,
     /// When [`Node::start`] ran, Unix milliseconds.
     pub(crate) started_at_millis: u64,
+    /// What the chains say, from `[chains]` in the config.
+    pub(crate) relayers: crate::relayer::Relayers,
 }
 
 /// A running node. Cheap to clone.
@@ -124,6 +126,10 @@ impl Node {
             .deterministic(mero_runtime::DEFAULT_MIGRATION_FUEL),
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
+        // A relayer endpoint this build cannot use fails the start, not
+        // the first query.
+        let relayers = crate::relayer::Relayers::from_config(&config.chains)
+            .map_err(|e| NodeError::Internal(format!("config.toml: {e}")))?;
         let me = identity.verifying_key().to_bytes();
         let events: Arc<EventBus> = Arc::default();
         let peers: Arc<Peers> = Arc::default();
@@ -200,6 +206,7 @@ impl Node {
                 authored: Default::default(),
                 rejoining: Default::default(),
                 started_at_millis: mero_crdt::hlc::wall_millis(),
+                relayers,
             }),
         };
         // Apps' calls read and make blobs through the node's store; the
