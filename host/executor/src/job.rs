@@ -187,6 +187,22 @@ pub(crate) enum Job {
 
 impl Job {
     /// The context the job works on, if one that exists already.
+    /// Roughly the bytes the job brings into a batch: what a call or a
+    /// merge may write. Bounds how much one batch holds at once.
+    pub(crate) fn weight(&self) -> usize {
+        match self {
+            Job::Call { args, .. } => args.len(),
+            Job::Apply { delta, .. } => delta
+                .delta
+                .ops
+                .iter()
+                .map(|op| op.key.len() + 64)
+                .sum::<usize>()
+                .saturating_add(register_bytes(&delta.delta.ops)),
+            _ => 0,
+        }
+    }
+
     pub(crate) fn context(&self) -> Option<ContextId> {
         match self {
             Job::Call { meta, .. } => Some(meta.id),
@@ -227,4 +243,15 @@ pub(crate) enum Ran {
         Box<Upgrade>,
         oneshot::Sender<Result<Upgraded, ExecError>>,
     ),
+}
+
+/// The bytes of the register values in `ops`.
+fn register_bytes(ops: &[mero_crdt::Op]) -> usize {
+    ops.iter()
+        .map(|op| match &op.entry {
+            mero_crdt::Entry::Register(r) => r.value.as_ref().map_or(0, Vec::len),
+            mero_crdt::Entry::Authored(a) => a.register.value.as_ref().map_or(0, Vec::len),
+            _ => 0,
+        })
+        .sum()
 }

@@ -24,6 +24,9 @@ pub struct ExecStats {
     /// The part of `commit_nanos` spent storing what migrations wrote
     /// (entries, counts, the Merkle trie), before it is made durable.
     pub migration_store_nanos: AtomicU64,
+    /// The most bytes of arguments and merged values one batch took in
+    /// (capped near 32 MiB: one job over the cap still runs, alone).
+    pub largest_batch_bytes: AtomicU64,
 }
 
 impl std::fmt::Display for ExecStats {

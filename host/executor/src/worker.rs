@@ -23,6 +23,12 @@ use crate::stats::ExecStats;
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
+/// Most bytes of arguments and merged values taken into one batch (one job
+/// over it still runs, alone): a batch holds what its calls write several
+/// times over (their arguments, the guest's copy, the overlay, the delta,
+/// the log record) until it commits.
+pub(crate) const MAX_BATCH_BYTES: usize = 32 << 20;
+
 /// Test-only (feature `fault-injection`): asked before each batch is
 /// written, with whether a later batch may build on it (it commits on the
 /// blocking pool); an error fails the batch as a failed write would. None
@@ -101,9 +107,13 @@ impl Worker {
             // Upgrades put off by the last batch run first in this one.
             let mut jobs = std::mem::take(&mut self.deferred);
             jobs.push(first);
-            while jobs.len() < MAX_BATCH {
+            let mut bytes: usize = jobs.iter().map(Job::weight).sum();
+            while jobs.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
                 match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(job) => {
+                        bytes = bytes.saturating_add(job.weight());
+                        jobs.push(job);
+                    }
                     Err(_) => break,
                 }
             }
@@ -142,13 +152,16 @@ impl Worker {
                     tokio::select! {
                         biased;
                         done = &mut handle => break settled(done),
-                        job = rx.recv(), if open && batch.answers.len() < MAX_BATCH => match job {
+                        job = rx.recv(), if open && batch.answers.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES => match job {
                             Some(Job::Stop { reply }) => {
                                 stop = Some(reply);
                                 rx.close();
                                 open = false;
                             }
-                            Some(job) => self.run_job(&mut batch, job).await,
+                            Some(job) => {
+                                bytes = bytes.saturating_add(job.weight());
+                                self.run_job(&mut batch, job).await;
+                            }
                             None => open = false,
                         },
                     }
@@ -167,6 +180,9 @@ impl Worker {
             // A batch that migrated a context commits here as well: the
             // migration's writes leave its overlay for the commit, so no
             // batch may build on them before they are stored.
+            self.stats
+                .largest_batch_bytes
+                .fetch_max(bytes as u64, Ordering::Relaxed);
             let lone = batch.answers.len() <= 1 && rx.is_empty() && stop.is_none();
             if lone || !batch.migrations.is_empty() {
                 // A lone call with nothing waiting behind it: commit on this

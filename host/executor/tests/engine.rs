@@ -497,3 +497,31 @@ async fn a_context_whose_calls_run_long_does_not_hold_up_the_others() {
     e.ok(&spinner, "set", json!({"key": "k", "value": "v"}))
         .await;
 }
+
+/// Large writes sent at once are committed in several batches, each
+/// taking in at most one call's worth past the byte cap, rather than all
+/// in one that holds every value several times over until it commits.
+#[tokio::test]
+async fn a_batch_takes_in_a_bounded_number_of_bytes() {
+    const VALUE: usize = 6 << 20;
+    let e = engine(11);
+    let app = e.install(mero_fixtures::MISBEHAVE).await;
+    let ctx = e.create(app, 1, "").await.unwrap();
+    let value = "x".repeat(VALUE);
+    let calls =
+        (0..8).map(|i| e.call(&ctx, "set", json!({"key": format!("k{i}"), "value": value})));
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    let largest = e
+        .exec
+        .stats()
+        .largest_batch_bytes
+        .load(std::sync::atomic::Ordering::Relaxed) as usize;
+    assert!(largest > VALUE, "{largest}");
+    assert!(
+        largest <= (32 << 20) + VALUE + 4096,
+        "a batch took in {largest} bytes"
+    );
+    assert_eq!(e.ok(&ctx, "get", json!({"key": "k7"})).await, json!(value));
+}
