@@ -409,6 +409,11 @@ pub struct InviteRequest {
     /// The role granted: `admin`, `member` (default) or `read-only`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Chain accounts the joiner must prove it holds, `<chain>:<account>`
+    /// (`ethereum:0x…`, `near:alice.near`, `icp:<principal>`,
+    /// `stellar:G…`); signed into the invitation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain_accounts: Vec<String>,
 }
 
 /// The answer to an invite: the signed invitation, to paste into `join`.
@@ -431,6 +436,28 @@ pub struct JoinNamespaceRequest {
     /// whole response is accepted too).
     #[schema(value_type = Object)]
     pub invitation: serde_json::Value,
+    /// For an invitation bound to chain accounts: signatures, by each
+    /// account's key, of this node's `chain-challenge` message for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain_proofs: Vec<JoinChainProof>,
+}
+
+/// A signature proving a chain account an invitation is bound to.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinChainProof {
+    /// The account (default: the invitation's, in order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// `0x…` hex for Ethereum; base64 or hex for the ed25519 chains.
+    pub signature: String,
+    /// The signer's key where the account does not give it (ICP, named
+    /// NEAR accounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// `eip191` (default for Ethereum) or `eip712`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
 }
 
 /// A joined namespace.

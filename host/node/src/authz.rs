@@ -6,7 +6,7 @@
 
 use mero_crdt::{ContextId, Delta};
 
-use crate::governance::{Body, Denial, Namespace, OpId, Refused, Role, caps};
+use crate::governance::{Denial, Namespace, OpId, Refused, Role, caps};
 
 /// Why something is not allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -242,8 +242,10 @@ pub(crate) fn is_own_join_request(
     op: &crate::governance::SignedOp,
     asker: Option<[u8; 32]>,
 ) -> bool {
-    matches!(&op.op.body, Body::MemberJoined { member, .. }
-        if *member == op.op.author && Some(op.op.author) == asker)
+    op.op
+        .body
+        .join()
+        .is_some_and(|j| *j.member == op.op.author && Some(op.op.author) == asker)
         && op.verify().is_ok()
 }
 

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use mero_crdt::ContextId;
 
 use crate::error::{NodeError, Result};
+use crate::governance::invitation::{ChainProof, Condition, SignedInvitation};
 use crate::governance::{Body, Namespace, Op};
 use crate::membership::Membership;
 
@@ -97,6 +98,40 @@ pub(crate) fn check_protocol(
     Ok(())
 }
 
+/// A signature by a chain account's key of this node's challenge, as a
+/// user gives it with a join (`--chain-signature`).
+#[derive(Clone, Debug, Default)]
+pub struct ChainSignature {
+    /// The account it is for; `None`: the invitation's (in order).
+    pub account: Option<String>,
+    /// Hex `0x…` (Ethereum) or base64/hex (ed25519 chains).
+    pub signature: String,
+    /// The signer's key, where the account does not give it.
+    pub public_key: Option<String>,
+    /// The signing scheme, if not the chain's default.
+    pub scheme: Option<Scheme>,
+}
+
+fn parse_proof(
+    chain: Chain,
+    account: &str,
+    signature: &str,
+    public_key: Option<&str>,
+    scheme: Option<Scheme>,
+) -> Result<Proof> {
+    Ok(Proof {
+        chain,
+        account: account.to_owned(),
+        scheme: scheme.unwrap_or(chain.default_scheme()),
+        public_key: public_key
+            .map(|k| mero_chains::parse_public_key(chain, k))
+            .transpose()
+            .map_err(|e| bad("InvalidChainProof", e))?,
+        signature: mero_chains::parse_signature(chain, signature)
+            .map_err(|e| bad("InvalidChainProof", e))?,
+    })
+}
+
 fn now_secs() -> u64 {
     mero_crdt::hlc::wall_millis() / 1000
 }
@@ -136,18 +171,13 @@ impl Membership {
         account: &str,
         expires: u64,
     ) -> Result<(Challenge, Vec<Challenge>)> {
-        let state = self
-            .get(ns)
-            .ok_or_else(|| NodeError::not_found("NamespaceNotFound", "Namespace not found"))?;
+        // A joiner (before it knows the namespace) asks one too, to prove
+        // the account an invitation is bound to: no nonce is spent that it
+        // could know of, and its first join spends the one it signed.
+        let state = self.get(ns);
         let account = mero_chains::canonical_account(chain, account)
             .map_err(|e| bad("InvalidChainAccount", e))?;
         let (me, _) = self.own_signature(&[]);
-        if !state.is_member(&me) {
-            return Err(NodeError::Forbidden {
-                kind: "NotAMember",
-                message: "this node is not a member of the namespace".into(),
-            });
-        }
         let mut spent = Vec::new();
         for n in 0u64.. {
             let mut msg = NONCE_DOMAIN.to_vec();
@@ -167,7 +197,10 @@ impl Membership {
                 nonce: Sha256::digest(sig).into(),
                 expires,
             };
-            if !state.chain_nonces.contains(&challenge.nonce) {
+            if !state
+                .as_ref()
+                .is_some_and(|s| s.chain_nonces.contains(&challenge.nonce))
+            {
                 return Ok((challenge, spent));
             }
             spent.push(challenge);
@@ -190,17 +223,16 @@ impl Membership {
         public_key: Option<&str>,
         scheme: Option<Scheme>,
     ) -> Result<ChainIdentity> {
-        let proof = Proof {
-            chain,
-            account: account.to_owned(),
-            scheme: scheme.unwrap_or(chain.default_scheme()),
-            public_key: public_key
-                .map(|k| mero_chains::parse_public_key(chain, k))
-                .transpose()
-                .map_err(|e| bad("InvalidChainProof", e))?,
-            signature: mero_chains::parse_signature(chain, signature)
-                .map_err(|e| bad("InvalidChainProof", e))?,
-        };
+        let state = self
+            .get(ns)
+            .ok_or_else(|| NodeError::not_found("NamespaceNotFound", "Namespace not found"))?;
+        if !state.is_member(&self.own_signature(&[]).0) {
+            return Err(NodeError::Forbidden {
+                kind: "NotAMember",
+                message: "this node is not a member of the namespace (a joiner proves an account with `namespace join --chain-signature`)".into(),
+            });
+        }
+        let proof = parse_proof(chain, account, signature, public_key, scheme)?;
         let now = now_secs();
         let current = (now / CHALLENGE_BUCKET_SECS + 2) * CHALLENGE_BUCKET_SECS;
         let mut first_error = None;
@@ -236,6 +268,55 @@ impl Membership {
                 first_error.map(|e| e.to_string()).unwrap_or_default()
             ),
         ))
+    }
+
+    /// The proofs a join with `invitation` carries: one per chain account
+    /// it is bound to, from `signatures` of this node's challenge for that
+    /// account (this hour's or the last hour's, as `prove-chain`). A
+    /// signature names its account, or is taken for the conditions in
+    /// order. A signature that verifies against neither challenge is kept
+    /// against the current one, so the join's check says why it fails.
+    pub fn join_proofs(
+        &self,
+        invitation: &SignedInvitation,
+        signatures: &[ChainSignature],
+    ) -> Result<Vec<ChainProof>> {
+        let ns = invitation.invitation.group_id;
+        let now = now_secs();
+        let current = (now / CHALLENGE_BUCKET_SECS + 2) * CHALLENGE_BUCKET_SECS;
+        let mut unnamed = signatures.iter().filter(|s| s.account.is_none());
+        let mut proofs = Vec::new();
+        for cond in &invitation.conditions {
+            let Condition::ChainAccount { chain, account } = cond;
+            let named = signatures.iter().find(|s| {
+                s.account.as_deref().is_some_and(|a| {
+                    mero_chains::canonical_account(*chain, a).is_ok_and(|a| a == *account)
+                })
+            });
+            let Some(given) = named.or_else(|| unnamed.next()) else {
+                continue;
+            };
+            let proof = parse_proof(
+                *chain,
+                given.account.as_deref().unwrap_or(account),
+                &given.signature,
+                given.public_key.as_deref(),
+                given.scheme,
+            )?;
+            let mut chosen = None;
+            for expires in [current, current - CHALLENGE_BUCKET_SECS] {
+                let challenge = self.challenge_expiring(&ns, *chain, account, expires)?;
+                if mero_chains::verify(&challenge, &proof, now).is_ok() {
+                    chosen = Some(challenge);
+                    break;
+                }
+                chosen.get_or_insert(challenge);
+            }
+            if let Some(challenge) = chosen {
+                proofs.push(ChainProof { challenge, proof });
+            }
+        }
+        Ok(proofs)
     }
 
     /// Associates namespace `ns` with a chain protocol (once).
@@ -310,6 +391,7 @@ mod tests {
     use super::*;
     use crate::governance::invitation::{Invitation, SignedInvitation};
     use crate::governance::{AppInfo, Refused, Role, SignedOp, caps};
+    use mero_chains::ChainIdentity;
 
     fn key(k: &SigningKey) -> [u8; 32] {
         k.verifying_key().to_bytes()
@@ -536,5 +618,265 @@ mod tests {
         assert_eq!(a.chain_identities, b.chain_identities);
         assert_eq!(a.chain_identities[&key(&bob)].len(), 1);
         assert_eq!(a.chain_nonces.len(), 1);
+    }
+
+    // ------------------------------------------- invitations bound to an account
+
+    const ETH_SECRET: [u8; 32] = [77; 32];
+
+    fn eth_account(secret: &[u8; 32]) -> String {
+        signer::ethereum_address(secret).unwrap()
+    }
+
+    /// An invitation by `admin` bound to the Ethereum account of `secret`.
+    fn bound_invitation(ns: &Namespace, admin: &SigningKey, salt: u8) -> SignedInvitation {
+        SignedInvitation::sign_with(
+            Invitation {
+                inviter_identity: key(admin),
+                group_id: ns.id,
+                expiration_timestamp: 10_000,
+                secret_salt: [salt; 32],
+                invited_role: Role::Member,
+            },
+            vec![Condition::ChainAccount {
+                chain: Chain::Ethereum,
+                account: eth_account(&ETH_SECRET),
+            }],
+            admin,
+        )
+        .unwrap()
+    }
+
+    /// `who`'s proof of the Ethereum account of `secret` (the challenge
+    /// names that account), nonce `nonce`, expiring at 100 s.
+    fn eth_proof(ns: &Namespace, who: &SigningKey, secret: &[u8; 32], nonce: u8) -> ChainProof {
+        let challenge = Challenge::new(
+            Scope::Namespace(ns.id),
+            key(who),
+            Chain::Ethereum,
+            &eth_account(secret),
+            [nonce; 32],
+            100,
+        )
+        .unwrap();
+        let proof = Proof {
+            chain: Chain::Ethereum,
+            account: challenge.account.clone(),
+            scheme: Scheme::Eip191,
+            public_key: None,
+            signature: signer::ethereum(secret, &challenge).unwrap().to_vec(),
+        };
+        ChainProof { challenge, proof }
+    }
+
+    /// The admin's op admitting `joiner` with `invitation` and `proofs`,
+    /// at `millis`, sent through its Borsh encoding as peers see it.
+    fn join_op(
+        ns: &Namespace,
+        admin: &SigningKey,
+        joiner: &SigningKey,
+        millis: u64,
+        invitation: SignedInvitation,
+        proofs: Vec<ChainProof>,
+    ) -> SignedOp {
+        let op = ns
+            .make(
+                admin,
+                millis,
+                Body::joining(key(joiner), invitation, proofs, vec![]),
+            )
+            .unwrap();
+        borsh::from_slice(&borsh::to_vec(&op).unwrap()).unwrap()
+    }
+
+    type Snapshot = (
+        Vec<[u8; 32]>,
+        BTreeMap<[u8; 32], Vec<ChainIdentity>>,
+        std::collections::BTreeSet<[u8; 32]>,
+        BTreeMap<[u8; 32], [u8; 32]>,
+    );
+
+    fn snapshot(ns: &Namespace) -> Snapshot {
+        (
+            ns.members.keys().copied().collect(),
+            ns.chain_identities.clone(),
+            ns.chain_nonces.clone(),
+            ns.spent_invitations.clone(),
+        )
+    }
+
+    /// Applies `op`, expects a refusal that changes nothing, and returns
+    /// the refusal's typed kind.
+    fn join_refused(ns: &mut Namespace, op: &SignedOp) -> &'static str {
+        let before = snapshot(ns);
+        match ns.apply(op) {
+            Err(Refused::Invalid(why)) => {
+                assert_eq!(before, snapshot(ns), "a refused join changes nothing");
+                crate::governance::invitation::ConditionError::kind_of_message(&why)
+                    .unwrap_or_else(|| panic!("untyped refusal: {why}"))
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bound_invitation_admits_the_accounts_holder_on_every_replica() {
+        let (admin, bob, carol) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let mut ns = namespace(&admin, &bob);
+        let mut replica = namespace(&admin, &bob);
+        let p = eth_proof(&ns, &carol, &ETH_SECRET, 1);
+        let join = join_op(
+            &ns,
+            &admin,
+            &carol,
+            3_000,
+            bound_invitation(&ns, &admin, 8),
+            vec![p.clone()],
+        );
+        ns.apply(&join).unwrap();
+        replica.apply(&join).unwrap();
+        for state in [&ns, &replica] {
+            assert!(state.is_member(&key(&carol)));
+            let ids = &state.chain_identities[&key(&carol)];
+            assert_eq!(ids.len(), 1);
+            assert_eq!(ids[0].account, eth_account(&ETH_SECRET));
+            assert!(state.chain_nonces.contains(&p.challenge.nonce));
+        }
+    }
+
+    #[test]
+    fn a_join_without_the_bound_accounts_proof_is_refused_on_every_node() {
+        let (admin, bob, carol) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let mut ns = namespace(&admin, &bob);
+        let inv = bound_invitation(&ns, &admin, 8);
+
+        // No proof.
+        let op = join_op(&ns, &admin, &carol, 3_000, inv.clone(), vec![]);
+        assert_eq!(join_refused(&mut ns, &op), "ChainProofRequired");
+
+        // Forged: the signature altered.
+        let mut forged = eth_proof(&ns, &carol, &ETH_SECRET, 1);
+        forged.proof.signature[5] ^= 1;
+        let op = join_op(&ns, &admin, &carol, 3_000, inv.clone(), vec![forged]);
+        assert_eq!(join_refused(&mut ns, &op), "ChainProofForged");
+
+        // Forged: signed by another key, claiming the bound account.
+        let mut other_key = eth_proof(&ns, &carol, &ETH_SECRET, 1);
+        other_key.proof.signature = signer::ethereum(&[78; 32], &other_key.challenge)
+            .unwrap()
+            .to_vec();
+        let op = join_op(&ns, &admin, &carol, 3_000, inv.clone(), vec![other_key]);
+        assert_eq!(join_refused(&mut ns, &op), "ChainProofForged");
+
+        // Expired: admitted at 100 s, the challenge expired at 100 s.
+        let op = join_op(
+            &ns,
+            &admin,
+            &carol,
+            100_000,
+            inv.clone(),
+            vec![eth_proof(&ns, &carol, &ETH_SECRET, 1)],
+        );
+        assert_eq!(join_refused(&mut ns, &op), "ChainProofExpired");
+
+        // Wrong account: a valid proof of another account.
+        let op = join_op(
+            &ns,
+            &admin,
+            &carol,
+            3_000,
+            inv.clone(),
+            vec![eth_proof(&ns, &carol, &[78; 32], 1)],
+        );
+        assert_eq!(join_refused(&mut ns, &op), "ChainProofWrongAccount");
+
+        // Another joiner's proof (Bob's challenge) for Carol's join.
+        let op = join_op(
+            &ns,
+            &admin,
+            &carol,
+            3_000,
+            inv.clone(),
+            vec![eth_proof(&ns, &bob, &ETH_SECRET, 1)],
+        );
+        assert_eq!(join_refused(&mut ns, &op), "ChainProofWrongChallenge");
+
+        // The invitation stripped of its condition no longer verifies.
+        let mut stripped = inv.clone();
+        stripped.conditions.clear();
+        let op = join_op(&ns, &admin, &carol, 3_000, stripped, vec![]);
+        assert!(matches!(ns.apply(&op), Err(Refused::Invalid(w)) if w.contains("forged")));
+
+        // Replayed: Carol joins; Dave's proof reuses her challenge's nonce.
+        let p = eth_proof(&ns, &carol, &ETH_SECRET, 1);
+        ns.apply(&join_op(&ns, &admin, &carol, 3_000, inv, vec![p]))
+            .unwrap();
+        let dave = SigningKey::from_bytes(&[4; 32]);
+        let op = join_op(
+            &ns,
+            &admin,
+            &dave,
+            4_000,
+            bound_invitation(&ns, &admin, 10),
+            vec![eth_proof(&ns, &dave, &ETH_SECRET, 1)],
+        );
+        assert_eq!(join_refused(&mut ns, &op), "ChainProofReplayed");
+        // With a fresh nonce it is admitted.
+        let op = join_op(
+            &ns,
+            &admin,
+            &dave,
+            4_000,
+            bound_invitation(&ns, &admin, 10),
+            vec![eth_proof(&ns, &dave, &ETH_SECRET, 2)],
+        );
+        ns.apply(&op).unwrap();
+        assert!(ns.is_member(&key(&dave)));
+    }
+
+    #[test]
+    fn concurrent_joins_with_one_nonce_admit_one_on_every_replica() {
+        let (admin, bob) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let (carol, dave) = (
+            SigningKey::from_bytes(&[3; 32]),
+            SigningKey::from_bytes(&[4; 32]),
+        );
+        let base = namespace(&admin, &bob);
+        // Both made on the same heads (by two admitting nodes), each valid
+        // where it stood; one nonce between them.
+        let first = join_op(
+            &base,
+            &admin,
+            &carol,
+            3_000,
+            bound_invitation(&base, &admin, 8),
+            vec![eth_proof(&base, &carol, &ETH_SECRET, 1)],
+        );
+        let second = join_op(
+            &base,
+            &admin,
+            &dave,
+            3_001,
+            bound_invitation(&base, &admin, 10),
+            vec![eth_proof(&base, &dave, &ETH_SECRET, 1)],
+        );
+        let mut a = base.clone();
+        a.apply_all(vec![first.clone(), second.clone()]);
+        let mut b = base.clone();
+        b.apply_all(vec![second, first]);
+        assert_eq!(snapshot(&a), snapshot(&b));
+        assert!(a.is_member(&key(&carol)));
+        assert!(!a.is_member(&key(&dave)));
     }
 }

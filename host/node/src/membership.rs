@@ -20,10 +20,13 @@ use mero_store::{GroupRecord, Store};
 
 use crate::authz::{self, Denied};
 use crate::blocking::blocking;
+use crate::chains::ChainSignature;
 use crate::error::{NodeError, Result};
 use crate::events::{EventBus, Scope};
-use crate::governance::invitation::{Invitation, SignedInvitation, parse_pasted};
-use crate::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp, caps, metadata};
+use crate::governance::invitation::{
+    Condition, ConditionError, Invitation, SignedInvitation, WithConditions, parse_pasted,
+};
+use crate::governance::{AppInfo, Body, Join, Namespace, OpId, Role, SignedOp, caps, metadata};
 use crate::keyring::KeyRing;
 use crate::peers::{Peers, unreachable};
 use crate::sync::{Gossip, Request, Response, key_of, namespace_topic, peer_of};
@@ -84,9 +87,19 @@ fn namespace_not_found() -> NodeError {
 }
 
 fn join_refused(why: impl std::fmt::Display) -> NodeError {
+    let message = format!("the inviter refused the join: {why}");
     NodeError::Forbidden {
-        kind: "JoinRefused",
-        message: format!("the inviter refused the join: {why}"),
+        kind: ConditionError::kind_of_message(&message).unwrap_or("JoinRefused"),
+        message,
+    }
+}
+
+/// A join refused for its invitation's conditions, with the condition's
+/// own kind (a peer's refusal, text, is read back to it).
+fn condition_refused(e: ConditionError) -> NodeError {
+    NodeError::Forbidden {
+        kind: e.kind(),
+        message: format!("join refused: {e}"),
     }
 }
 
@@ -272,9 +285,9 @@ impl Membership {
             return;
         }
         let backfill = applied.iter().any(|(_, op)| match &op.op.body {
-            Body::MemberJoined { member, .. } | Body::GroupMemberAdded { member, .. } => {
-                *member == me
-            }
+            Body::MemberJoined { member, .. }
+            | Body::MemberJoinedWithProofs { member, .. }
+            | Body::GroupMemberAdded { member, .. } => *member == me,
             Body::AutoFollowSet {
                 member, contexts, ..
             } => *member == me && *contexts,
@@ -441,7 +454,8 @@ impl Membership {
         let me = self.me();
         for (_, op) in &applied {
             match &op.op.body {
-                Body::MemberJoined { member, addrs, .. } => {
+                Body::MemberJoined { member, addrs, .. }
+                | Body::MemberJoinedWithProofs { member, addrs, .. } => {
                     self.peers.dial_member(&me, member, addrs).await;
                 }
                 Body::Create { addrs, .. } => {
@@ -642,17 +656,19 @@ impl Membership {
     // --------------------------------------------------------- invitations
 
     /// An invitation to namespace `ns`, valid for `valid_secs`, granting
-    /// `invited_role`, signed by this node.
+    /// `invited_role`, signed by this node, with `conditions` the joiner
+    /// must meet (signed with it).
     pub async fn invite(
         &self,
         ns: &[u8; 32],
         valid_secs: u64,
         invited_role: Role,
+        conditions: Vec<Condition>,
     ) -> Result<(SignedInvitation, Option<String>)> {
         let state = self.get(ns).ok_or_else(namespace_not_found)?;
         authz::may_invite(&state, &self.me(), invited_role)?;
         let secs = valid_secs;
-        let mut signed = SignedInvitation::sign(
+        let mut signed = SignedInvitation::sign_with(
             Invitation {
                 inviter_identity: self.me(),
                 group_id: *ns,
@@ -660,6 +676,7 @@ impl Membership {
                 secret_salt: rand::random(),
                 invited_role,
             },
+            conditions,
             &self.identity,
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
@@ -671,13 +688,36 @@ impl Membership {
 
     /// Joins namespace `ns` with a pasted invitation: verifies it, reaches
     /// the inviter, learns the namespace's governance and becomes a member.
-    pub async fn join_namespace(&self, ns: &[u8; 32], pasted: &serde_json::Value) -> Result<()> {
+    /// An invitation bound to chain accounts needs `signatures` of this
+    /// node's `chain-challenge` by them, which travel as proofs with the
+    /// join request into the admitting op (see
+    /// [`Membership::join_proofs`]); without, it is refused before the
+    /// inviter is asked, saying which account.
+    pub async fn join_namespace(
+        &self,
+        ns: &[u8; 32],
+        pasted: &serde_json::Value,
+        signatures: &[ChainSignature],
+    ) -> Result<()> {
         let invitation = parse_pasted(pasted)?;
         invitation.verify(ns, now_millis() / 1000)?;
         let inv = &invitation.invitation;
         if self.is_member(ns) {
             return Ok(());
         }
+        let proofs = self.join_proofs(&invitation, signatures)?;
+        // Checked here first (against no spent nonces: the namespace's are
+        // the inviter's to know), so a bad proof is refused with its reason
+        // before any peer is asked.
+        crate::governance::invitation::check_conditions(
+            &invitation.conditions,
+            &proofs,
+            ns,
+            &self.me(),
+            now_millis() / 1000,
+            |_| false,
+        )
+        .map_err(condition_refused)?;
         let inviter = peer_of(&inv.inviter_identity)
             .ok_or_else(|| NodeError::bad("InvalidInvitation", "bad inviter key"))?;
         if !self.peers.reach(inviter, &invitation.inviter_addrs).await? {
@@ -685,14 +725,18 @@ impl Membership {
                 "could not reach any member of this namespace to complete the join; make sure the inviting node is online and retry",
             ));
         }
+        let request = if invitation.conditions.is_empty() {
+            Request::JoinNamespace {
+                invitation: Box::new(invitation.clone()),
+            }
+        } else {
+            Request::JoinNamespaceWithConditions {
+                invitation: Box::new(WithConditions(invitation.clone())),
+            }
+        };
         let ops = match self
             .peers
-            .fetch(
-                inviter,
-                &Request::JoinNamespace {
-                    invitation: Box::new(invitation.clone()),
-                },
-            )
+            .fetch(inviter, &request)
             .await
             .map_err(unreachable)?
         {
@@ -712,11 +756,12 @@ impl Membership {
             .make(
                 &self.identity,
                 now_millis(),
-                Body::MemberJoined {
-                    member: self.me(),
-                    invitation: invitation.clone(),
-                    addrs: self.peers.listen_addrs().await,
-                },
+                Body::joining(
+                    self.me(),
+                    invitation.clone(),
+                    proofs,
+                    self.peers.listen_addrs().await,
+                ),
             )
             .map_err(|e| NodeError::Internal(e.to_string()))?;
         // The answer carries the namespace key wrapped for this node.
@@ -1109,8 +1154,16 @@ impl Membership {
     /// Answers a peer's membership request: a join with an invitation, a
     /// joiner's signed request, a member's pull of the log.
     pub(crate) async fn answer(&self, asker: Option<[u8; 32]>, req: &Request) -> Response {
+        let joining = match req {
+            Request::JoinNamespace { invitation } => Some(&**invitation),
+            Request::JoinNamespaceWithConditions { invitation } => Some(&invitation.0),
+            _ => None,
+        };
         match req {
-            Request::JoinNamespace { invitation } => {
+            Request::JoinNamespace { .. } | Request::JoinNamespaceWithConditions { .. } => {
+                let Some(invitation) = joining else {
+                    return Response::Refused("not a join".into());
+                };
                 let ns = invitation.invitation.group_id;
                 if let Err(e) = invitation.verify(&ns, now_millis() / 1000) {
                     return Response::Refused(e.to_string());
@@ -1156,11 +1209,12 @@ impl Membership {
     async fn admit(&self, asker: Option<[u8; 32]>, op: &SignedOp) -> Response {
         let ns = op.op.namespace;
         // The joiner's signed request: it holds the key it joins with.
-        let Body::MemberJoined {
+        let Some(Join {
             member,
             invitation,
+            proofs,
             addrs,
-        } = &op.op.body
+        }) = op.op.body.join()
         else {
             return Response::Refused("only join requests are accepted".into());
         };
@@ -1171,11 +1225,9 @@ impl Membership {
         if let Err(e) = invitation.verify(&ns, now_millis() / 1000) {
             return Response::Refused(e.to_string());
         }
-        let body = Body::MemberJoined {
-            member: *member,
-            invitation: invitation.clone(),
-            addrs: addrs.clone(),
-        };
+        // The proofs travel into the admitting op, where every node checks
+        // them (this node first, as it makes it).
+        let body = Body::joining(*member, invitation.clone(), proofs.to_vec(), addrs.to_vec());
         if let Err(e) = self.change(&ns, body).await {
             return Response::Refused(e.to_string());
         }
@@ -1195,16 +1247,22 @@ impl Membership {
 fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
     let account = |k: &[u8; 32]| serde_json::Value::String(hex::encode(k));
     let (group, kind, data) = match &op.op.body {
-        Body::MemberJoined {
-            member, invitation, ..
-        } => (
-            *ns,
-            "MemberJoined",
-            serde_json::json!({
-                "memberAccount": account(member),
-                "role": format!("{:?}", invitation.invitation.invited_role),
-            }),
-        ),
+        Body::MemberJoined { .. } | Body::MemberJoinedWithProofs { .. } => {
+            let Some(Join {
+                member, invitation, ..
+            }) = op.op.body.join()
+            else {
+                return;
+            };
+            (
+                *ns,
+                "MemberJoined",
+                serde_json::json!({
+                    "memberAccount": account(member),
+                    "role": format!("{:?}", invitation.invitation.invited_role),
+                }),
+            )
+        }
         Body::MemberRemoved { member } => (
             *ns,
             "MemberRemoved",

@@ -480,6 +480,11 @@ pub(crate) async fn invite(
             ));
         }
     };
+    let conditions = req
+        .chain_accounts
+        .iter()
+        .map(|text| chain_account_condition(text))
+        .collect::<ApiResult<Vec<_>>>()?;
     let (signed, group_name) = node
         .membership()
         .invite(
@@ -487,6 +492,7 @@ pub(crate) async fn invite(
             req.expiration_timestamp
                 .unwrap_or(node.config().membership.invitation_ttl_secs),
             role,
+            conditions,
         )
         .await?;
     let invitation = serde_json::to_value(&signed)
@@ -495,6 +501,23 @@ pub(crate) async fn invite(
         invitation,
         group_name,
     })))
+}
+
+/// `<chain>:<account>` as an invitation's condition, the account in its
+/// canonical text.
+fn chain_account_condition(text: &str) -> ApiResult<mero_node::Condition> {
+    let bad = |m: String| ApiError::bad("InvalidChainAccount", m);
+    let (chain, account) = text.split_once(':').ok_or_else(|| {
+        bad(format!(
+            "`{text}`: give a chain account as <chain>:<account>, e.g. ethereum:0x…"
+        ))
+    })?;
+    let chain: mero_node::mero_chains::Chain = chain
+        .parse()
+        .map_err(|e: mero_node::mero_chains::Error| bad(e.to_string()))?;
+    let account = mero_node::mero_chains::canonical_account(chain, account)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(mero_node::Condition::ChainAccount { chain, account })
 }
 
 /// Joins a namespace with an invitation: reaches the inviter, becomes a
@@ -513,8 +536,30 @@ pub(crate) async fn join_namespace(
 ) -> ApiResult<Json<Data<mero_api::JoinNamespaceData>>> {
     let ns = group_id(&id)?;
     let value: serde_json::Value = json_body(&body)?;
+    // The proofs of a bound invitation's accounts sit beside it.
+    let signatures = match value.get("chainProofs") {
+        None => Vec::new(),
+        Some(v) => serde_json::from_value::<Vec<mero_api::JoinChainProof>>(v.clone())
+            .map_err(|e| ApiError::bad("InvalidChainProof", format!("chainProofs: {e}")))?
+            .into_iter()
+            .map(|p| {
+                Ok(mero_node::ChainSignature {
+                    account: p.account,
+                    signature: p.signature,
+                    public_key: p.public_key,
+                    scheme: p.scheme.as_deref().map(str::parse).transpose().map_err(
+                        |e: mero_node::mero_chains::Error| {
+                            ApiError::bad("InvalidChainProof", e.to_string())
+                        },
+                    )?,
+                })
+            })
+            .collect::<ApiResult<Vec<_>>>()?,
+    };
     // `{"invitation": ...}` as upstream sends it; the node peels any wrapper.
-    node.membership().join_namespace(&ns, &value).await?;
+    node.membership()
+        .join_namespace(&ns, &value, &signatures)
+        .await?;
     Ok(Json(Data::new(mero_api::JoinNamespaceData {
         namespace_id: hex32(&ns),
         member_identity: b58(&node.public_key()),

@@ -289,11 +289,11 @@ async fn world(f: &Fixture) -> World {
     // B joins the fixture's namespace: a member to add, remove and manage.
     let (inv, _) = a
         .membership()
-        .invite(&ns, 3600, mero_node::Role::Member)
+        .invite(&ns, 3600, mero_node::Role::Member, vec![])
         .await
         .unwrap();
     b.membership()
-        .join_namespace(&ns, &invitation_json(&inv))
+        .join_namespace(&ns, &invitation_json(&inv), &[])
         .await
         .unwrap();
     let member = b.public_key();
@@ -324,7 +324,7 @@ async fn world(f: &Fixture) -> World {
         .unwrap();
     let (invitation, _) = b
         .membership()
-        .invite(&theirs, 3600, mero_node::Role::Member)
+        .invite(&theirs, 3600, mero_node::Role::Member, vec![])
         .await
         .unwrap();
     // Things to delete.

@@ -7,8 +7,8 @@ use mero_api::chains::{ChainChallenge, ChainChallengeRequest, ChainIdentity, Pro
 use mero_api::outcome::NamespaceDeleted;
 use mero_api::{
     CreateGroupData, CreateGroupRequest, CreateNamespaceData, CreateNamespaceRequest, Data,
-    Deleted, InvitationData, InviteRequest, JoinNamespaceData, JoinNamespaceRequest,
-    LeaveNamespaceData, Namespace, Subgroup,
+    Deleted, InvitationData, InviteRequest, JoinChainProof, JoinNamespaceData,
+    JoinNamespaceRequest, LeaveNamespaceData, Namespace, Subgroup,
 };
 
 use super::args::{init_params, parse_json};
@@ -65,6 +65,11 @@ pub(super) enum NamespaceCmd {
         /// Accepted for upstream compatibility.
         #[arg(long)]
         recursive: bool,
+        /// Binds the invitation to a chain account the joiner must prove
+        /// it holds: `ethereum:0x…`, `near:alice.near`, `icp:<principal>`,
+        /// `stellar:G…` (repeatable; signed into the invitation).
+        #[arg(long = "chain-account", value_name = "CHAIN:ACCOUNT")]
+        chain_accounts: Vec<String>,
     },
     /// Creates a subgroup; contexts created in it are for its members only.
     #[command(after_help = "Examples:
@@ -96,13 +101,31 @@ pub(super) enum NamespaceCmd {
     },
     /// Joins a namespace with an invitation: paste exactly what `invite` printed.
     #[command(
-        after_help = "Example:\n  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'"
+        after_help = "Example:\n  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>'
+
+An invitation bound to a chain account (`invite --chain-account`) needs a
+proof that this node's member holds it: print the challenge on the joining
+node, sign its message with the account's key, and join with the signature:
+  meroctl --node node2 -o json namespace chain-challenge <NAMESPACE_ID> --chain ethereum --account 0x…
+  meroctl --node node2 namespace join <NAMESPACE_ID> '<INVITATION_JSON>' --chain-signature 0x…"
     )]
     Join {
         /// Namespace id (hex or base58).
         id: String,
         /// The invitation: `invite`'s whole output, or its inner invitation.
         invitation: String,
+        /// For an invitation bound to a chain account: the account key's
+        /// signature of this node's `chain-challenge` message for it
+        /// (repeatable, one per bound account, in order).
+        #[arg(long = "chain-signature", value_name = "SIGNATURE")]
+        chain_signatures: Vec<String>,
+        /// The signer's public key, where the account does not give it
+        /// (ICP, named NEAR accounts); applies to every signature given.
+        #[arg(long)]
+        chain_public_key: Option<String>,
+        /// The signing scheme if not the chain's default (Ethereum: eip712).
+        #[arg(long)]
+        chain_scheme: Option<String>,
     },
     /// Prints the challenge this node's member signs with a chain account's
     /// key (NEAR, Ethereum, ICP, Stellar): JSON whose `message` is the exact
@@ -191,21 +214,38 @@ pub(super) async fn run(
             expiration_timestamp,
             role,
             recursive,
+            chain_accounts,
         } => {
             let body = InviteRequest {
                 expiration_timestamp,
                 recursive: Some(recursive),
                 role: Some(role),
+                chain_accounts,
             };
             let invited: Data<InvitationData> = client
                 .post(&format!("/admin-api/namespaces/{id}/invite"), &body)
                 .await?;
             out.write(&invited.data)
         }
-        NamespaceCmd::Join { id, invitation } => {
+        NamespaceCmd::Join {
+            id,
+            invitation,
+            chain_signatures,
+            chain_public_key,
+            chain_scheme,
+        } => {
             // Whatever `invite` printed: the node peels the wrappers.
             let body = JoinNamespaceRequest {
                 invitation: parse_json("invitation", &invitation)?,
+                chain_proofs: chain_signatures
+                    .into_iter()
+                    .map(|signature| JoinChainProof {
+                        account: None,
+                        signature,
+                        public_key: chain_public_key.clone(),
+                        scheme: chain_scheme.clone(),
+                    })
+                    .collect(),
             };
             let joined: Data<JoinNamespaceData> = client
                 .post(&format!("/admin-api/namespaces/{id}/join"), &body)

@@ -582,6 +582,7 @@ impl<'a> Runner<'a> {
                     expiration_timestamp: cfg.num("expiration_timestamp")?.map(|n| n as u64),
                     recursive: Some(cfg.bool("recursive", false)?),
                     role: cfg.opt_str("role"),
+                    chain_accounts: Vec::new(),
                 };
                 data(
                     c.post::<Value>(&format!("/admin-api/namespaces/{ns}/invite"), &body)
@@ -604,7 +605,10 @@ impl<'a> Runner<'a> {
                 data(
                     c.post::<Value>(
                         &format!("/admin-api/namespaces/{ns}/join"),
-                        &JoinNamespaceRequest { invitation },
+                        &JoinNamespaceRequest {
+                            invitation,
+                            chain_proofs: Vec::new(),
+                        },
                     )
                     .await,
                     "joining the namespace",
@@ -1032,6 +1036,7 @@ impl<'a> Runner<'a> {
                         &format!("/admin-api/namespaces/{ns}/join"),
                         &JoinNamespaceRequest {
                             invitation: invited["invitation"].clone(),
+                            chain_proofs: Vec::new(),
                         },
                     ),
                 )

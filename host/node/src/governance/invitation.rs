@@ -11,13 +11,186 @@
 //! trusts an address only if the peer it reaches there proves the signed
 //! inviter key, and without the hint (a round trip through upstream's
 //! model drops it too) it looks for the inviter among its connected peers.
+//!
+//! An invitation may also set [`Condition`]s the joiner must meet (issue
+//! #23: be the holder of a chain account). They are signed with the inner
+//! invitation, so an invitation stripped of them (by hand, or by a round
+//! trip through upstream's model) no longer verifies; one without any is
+//! signed exactly as upstream's. They are left out of the invitation's own
+//! Borsh encoding, which logs stored before them were written in: ops and
+//! requests that carry them do so through [`WithConditions`].
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use mero_chains::{Chain, Challenge, Proof, Scope};
+
 use super::digest::{EncodeError, digest};
 use super::rights::Role;
+
+/// What a joiner must meet besides holding the invitation. New kinds are
+/// appended (the Borsh encoding numbers them in order).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Condition {
+    /// The joiner proves it holds this account: a chain identity proof
+    /// (the `chain-challenge` message for the namespace and the joiner's
+    /// key, signed by the account) travels with the join.
+    ChainAccount {
+        /// The chain.
+        chain: Chain,
+        /// The account, canonical (EIP-55, principal text, strkey, NEAR
+        /// account id).
+        account: String,
+    },
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Condition::ChainAccount { chain, account } => write!(f, "{chain}:{account}"),
+        }
+    }
+}
+
+/// A joiner's proof that it holds a chain account: the challenge (this
+/// namespace, the joiner's key, the account, a nonce, an expiry) and its
+/// signature by the account's key, in the format of `prove-chain`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct ChainProof {
+    /// What was signed.
+    pub challenge: Challenge,
+    /// The signature (and the key, where the account does not give it).
+    pub proof: Proof,
+}
+
+/// Why a join does not meet its invitation's conditions. Each refusal
+/// changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConditionError {
+    /// No proof was given for a chain account the invitation is bound to.
+    #[error(
+        "the invitation is bound to {0}: join with a proof for that account (sign the message of `namespace chain-challenge` with its key)"
+    )]
+    ProofMissing(Condition),
+    /// The proof is for another account than the invitation's.
+    #[error("wrong account: the invitation is bound to {expected}, the proof is for {got}")]
+    WrongAccount {
+        /// The account the invitation names.
+        expected: Condition,
+        /// The account proven.
+        got: String,
+    },
+    /// The proof's challenge is for another namespace, context or member.
+    #[error("the proof's challenge is for {0}, not this join")]
+    WrongChallenge(&'static str),
+    /// The proof's nonce proved an identity already.
+    #[error(
+        "replayed: this challenge's nonce has proven an identity already; ask a new `chain-challenge`"
+    )]
+    Replayed,
+    /// The proof's challenge expired.
+    #[error("the chain proof expired at {0} (Unix seconds); ask a new `chain-challenge`")]
+    Expired(u64),
+    /// The signature does not verify (forged, altered or by another key).
+    #[error("the chain proof does not verify: {0}")]
+    Forged(mero_chains::Error),
+}
+
+impl ConditionError {
+    /// A stable name of the error kind, as the API reports it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConditionError::ProofMissing(_) => "ChainProofRequired",
+            ConditionError::WrongAccount { .. } => "ChainProofWrongAccount",
+            ConditionError::WrongChallenge(_) => "ChainProofWrongChallenge",
+            ConditionError::Replayed => "ChainProofReplayed",
+            ConditionError::Expired(_) => "ChainProofExpired",
+            ConditionError::Forged(_) => "ChainProofForged",
+        }
+    }
+
+    /// Reads the kind back from a refusal's text (a peer's refusal travels
+    /// as text): the first kind whose message starts it.
+    pub fn kind_of_message(text: &str) -> Option<&'static str> {
+        [
+            // Before "required": its text names the bound account too.
+            ("wrong account: the invitation", "ChainProofWrongAccount"),
+            ("the invitation is bound to", "ChainProofRequired"),
+            ("the proof's challenge is for", "ChainProofWrongChallenge"),
+            ("replayed: this challenge", "ChainProofReplayed"),
+            ("the chain proof expired", "ChainProofExpired"),
+            ("the chain proof does not verify", "ChainProofForged"),
+        ]
+        .into_iter()
+        .find(|(start, _)| text.contains(start))
+        .map(|(_, kind)| kind)
+    }
+}
+
+/// Whether `proofs` meet `conditions` for `member` joining namespace `ns`
+/// at `now` (Unix seconds), none of whose nonces `spent` holds. Returns
+/// the identities proven, one per condition, in order.
+pub fn check_conditions(
+    conditions: &[Condition],
+    proofs: &[ChainProof],
+    ns: &[u8; 32],
+    member: &[u8; 32],
+    now: u64,
+    spent: impl Fn(&[u8; 32]) -> bool,
+) -> Result<Vec<(ChainProof, mero_chains::ChainIdentity)>, ConditionError> {
+    let mut met = Vec::with_capacity(conditions.len());
+    for cond in conditions {
+        let Condition::ChainAccount { chain, account } = cond;
+        // Several proofs may travel (one per condition); a proof for
+        // another account is refused as such only if none is for this one.
+        let Some(p) = proofs
+            .iter()
+            .find(|p| p.challenge.chain == *chain && p.challenge.account == *account)
+            .or_else(|| proofs.iter().find(|p| p.challenge.chain == *chain))
+        else {
+            return Err(ConditionError::ProofMissing(cond.clone()));
+        };
+        let proven = mero_chains::canonical_account(p.proof.chain, &p.proof.account)
+            .unwrap_or_else(|_| p.proof.account.clone());
+        if p.challenge.account != *account || proven != *account {
+            return Err(ConditionError::WrongAccount {
+                expected: cond.clone(),
+                got: format!("{}:{}", p.proof.chain, proven),
+            });
+        }
+        if p.challenge.scope != Scope::Namespace(*ns) {
+            return Err(ConditionError::WrongChallenge(
+                "another namespace or a context",
+            ));
+        }
+        if p.challenge.member != *member {
+            return Err(ConditionError::WrongChallenge("another member"));
+        }
+        if spent(&p.challenge.nonce)
+            || met
+                .iter()
+                .any(|(m, _): &(ChainProof, _)| m.challenge.nonce == p.challenge.nonce)
+        {
+            return Err(ConditionError::Replayed);
+        }
+        match mero_chains::verify(&p.challenge, &p.proof, now) {
+            Ok(identity) => met.push((p.clone(), identity)),
+            Err(mero_chains::Error::Expired { expires, .. }) => {
+                return Err(ConditionError::Expired(expires));
+            }
+            // Ethereum's recovery gives another address for a forged
+            // signature: still a forgery, the account was checked above.
+            Err(e) => return Err(ConditionError::Forged(e)),
+        }
+    }
+    Ok(met)
+}
 
 /// Why an invitation is refused.
 #[derive(Debug, thiserror::Error)]
@@ -92,18 +265,61 @@ pub struct SignedInvitation {
     /// as far as the peer reached there proves `inviter_identity`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inviter_addrs: Vec<String>,
+    /// What the joiner must meet; signed with the invitation when there
+    /// are any. Not in this type's Borsh encoding (see [`WithConditions`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[borsh(skip)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A signed invitation with its conditions in its Borsh encoding too: what
+/// a conditioned join's op and request carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithConditions(pub SignedInvitation);
+
+impl BorshSerialize for WithConditions {
+    fn serialize<W: std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        BorshSerialize::serialize(&self.0, w)?;
+        BorshSerialize::serialize(&self.0.conditions, w)
+    }
+}
+
+impl BorshDeserialize for WithConditions {
+    fn deserialize_reader<R: std::io::Read>(r: &mut R) -> std::io::Result<Self> {
+        let mut inv = SignedInvitation::deserialize_reader(r)?;
+        inv.conditions = Vec::deserialize_reader(r)?;
+        Ok(WithConditions(inv))
+    }
 }
 
 /// What the inviter signs: SHA-256 of the inner invitation's Borsh
-/// encoding, with no domain prefix (upstream's scheme).
-fn signed_digest(inv: &Invitation) -> Result<[u8; 32], EncodeError> {
-    digest("an invitation", &[], inv)
+/// encoding, with no domain prefix (upstream's scheme); with conditions,
+/// of a domain and both (so neither can be dropped or swapped).
+fn signed_digest(inv: &Invitation, conditions: &[Condition]) -> Result<[u8; 32], EncodeError> {
+    if conditions.is_empty() {
+        digest("an invitation", &[], inv)
+    } else {
+        digest(
+            "an invitation",
+            &[b"mero.invitation-with-conditions.v1"],
+            &(inv, conditions),
+        )
+    }
 }
 
 impl SignedInvitation {
     /// Signs `invitation` with `key`.
     pub fn sign(invitation: Invitation, key: &SigningKey) -> Result<SignedInvitation, EncodeError> {
-        let sig = key.sign(&signed_digest(&invitation)?);
+        Self::sign_with(invitation, Vec::new(), key)
+    }
+
+    /// Signs `invitation` with `conditions` the joiner must meet.
+    pub fn sign_with(
+        invitation: Invitation,
+        conditions: Vec<Condition>,
+        key: &SigningKey,
+    ) -> Result<SignedInvitation, EncodeError> {
+        let sig = key.sign(&signed_digest(&invitation, &conditions)?);
         Ok(SignedInvitation {
             inviter_account: Some(hex::encode(invitation.inviter_identity)),
             invitation,
@@ -111,6 +327,7 @@ impl SignedInvitation {
             application_id: None,
             app_key: None,
             inviter_addrs: Vec::new(),
+            conditions,
         })
     }
 
@@ -127,8 +344,11 @@ impl SignedInvitation {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or(InvitationError::Forged)?;
-        key.verify(&signed_digest(inv)?, &Signature::from_bytes(&sig))
-            .map_err(|_| InvitationError::Forged)?;
+        key.verify(
+            &signed_digest(inv, &self.conditions)?,
+            &Signature::from_bytes(&sig),
+        )
+        .map_err(|_| InvitationError::Forged)?;
         if inv.expiration_timestamp < now {
             return Err(InvitationError::Expired(inv.expiration_timestamp));
         }
@@ -213,6 +433,44 @@ mod tests {
             forged.verify(&[7; 32], 1_000).unwrap_err().kind(),
             "InvalidInvitation"
         );
+    }
+
+    #[test]
+    fn conditions_are_signed_and_kept_out_of_the_plain_encoding() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let plain = sample(&key, 2_000);
+        let cond = Condition::ChainAccount {
+            chain: Chain::Ethereum,
+            account: "0x995f97cB4BC73C0EC00FE3a38d9e72EE874Befcd".into(),
+        };
+        let bound = SignedInvitation::sign_with(plain.invitation.clone(), vec![cond.clone()], &key)
+            .unwrap();
+        bound.verify(&[7; 32], 1_000).unwrap();
+        // Dropping or changing the condition breaks the signature.
+        let mut stripped = bound.clone();
+        stripped.conditions.clear();
+        assert_eq!(
+            stripped.verify(&[7; 32], 1_000).unwrap_err().kind(),
+            "InvalidInvitation"
+        );
+        // JSON carries it; the plain Borsh encoding is the one logs were
+        // stored in before conditions, and WithConditions carries them.
+        let json = serde_json::to_value(&bound).unwrap();
+        assert_eq!(json["conditions"][0]["kind"], "chainAccount");
+        assert_eq!(json["conditions"][0]["chain"], "ethereum");
+        assert_eq!(parse_pasted(&json).unwrap(), bound);
+        assert_eq!(
+            borsh::to_vec(&bound).unwrap(),
+            borsh::to_vec(&SignedInvitation {
+                conditions: vec![],
+                ..bound.clone()
+            })
+            .unwrap()
+        );
+        let wire = borsh::to_vec(&WithConditions(bound.clone())).unwrap();
+        let back: WithConditions = borsh::from_slice(&wire).unwrap();
+        assert_eq!(back.0, bound);
+        back.0.verify(&[7; 32], 1_000).unwrap();
     }
 
     /// Upstream's typed model of an invitation

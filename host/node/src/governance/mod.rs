@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::digest::EncodeError;
 use self::digest::digest;
-use self::invitation::SignedInvitation;
+use self::invitation::{ChainProof, SignedInvitation, WithConditions};
 pub use self::rights::{Role, caps};
 
 /// An op id: SHA-256 of the op's Borsh encoding.
@@ -233,6 +233,87 @@ pub enum Body {
         /// NEAR, Ethereum, ICP or Stellar.
         protocol: mero_chains::Chain,
     },
+    /// [`Body::MemberJoined`] with an invitation that sets conditions (a
+    /// chain account the joiner must hold) and the joiner's proofs meeting
+    /// them, checked by every node. A variant of its own so that
+    /// `MemberJoined`'s encoding, and the logs stored in it, stay as they
+    /// were.
+    MemberJoinedWithProofs {
+        /// The new member's key.
+        member: [u8; 32],
+        /// The invitation it used, with its conditions.
+        invitation: WithConditions,
+        /// One proof per chain-account condition.
+        proofs: Vec<ChainProof>,
+        /// Where the new member listens.
+        addrs: Vec<String>,
+    },
+}
+
+/// A join, whichever op carries it.
+pub struct Join<'a> {
+    /// The new member's key.
+    pub member: &'a [u8; 32],
+    /// The invitation it used (with its conditions, if any).
+    pub invitation: &'a SignedInvitation,
+    /// Its proofs of the invitation's conditions.
+    pub proofs: &'a [ChainProof],
+    /// Where it listens.
+    pub addrs: &'a [String],
+}
+
+impl Body {
+    /// The join this op is, if it is one.
+    pub fn join(&self) -> Option<Join<'_>> {
+        match self {
+            Body::MemberJoined {
+                member,
+                invitation,
+                addrs,
+            } => Some(Join {
+                member,
+                invitation,
+                proofs: &[],
+                addrs,
+            }),
+            Body::MemberJoinedWithProofs {
+                member,
+                invitation,
+                proofs,
+                addrs,
+            } => Some(Join {
+                member,
+                invitation: &invitation.0,
+                proofs,
+                addrs,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A join request for `member` with `invitation` and, where it sets
+    /// conditions, `proofs` of them.
+    pub fn joining(
+        member: [u8; 32],
+        invitation: SignedInvitation,
+        proofs: Vec<ChainProof>,
+        addrs: Vec<String>,
+    ) -> Body {
+        if invitation.conditions.is_empty() && proofs.is_empty() {
+            Body::MemberJoined {
+                member,
+                invitation,
+                addrs,
+            }
+        } else {
+            Body::MemberJoinedWithProofs {
+                member,
+                invitation: WithConditions(invitation),
+                proofs,
+                addrs,
+            }
+        }
+    }
 }
 
 /// What a member follows in a group. Members follow contexts unless they
@@ -1017,6 +1098,29 @@ impl Namespace {
         out
     }
 
+    /// Whether a join's `proofs` meet its invitation's conditions, checked
+    /// at the op's time (the admitting member's clock): each names this
+    /// namespace, the joiner and the invitation's account, uses a nonce no
+    /// proof used before and its signature verifies. Deterministic, so the
+    /// fold checks it again (two concurrent joins with one proof admit the
+    /// first). The identities proven, one per condition.
+    pub(crate) fn check_join_conditions(
+        &self,
+        op: &Op,
+        invitation: &SignedInvitation,
+        member: &[u8; 32],
+        proofs: &[ChainProof],
+    ) -> Result<Vec<(ChainProof, mero_chains::ChainIdentity)>, invitation::ConditionError> {
+        invitation::check_conditions(
+            &invitation.conditions,
+            proofs,
+            &self.id,
+            member,
+            op.millis / 1000,
+            |n| self.chain_nonces.contains(n),
+        )
+    }
+
     /// Whether `op`, valid in its causal past, is still allowed in the fold
     /// state (the invitation's signature was checked already).
     fn check_folded(&self, op: &Op) -> bool {
@@ -1045,9 +1149,16 @@ impl Namespace {
                     ));
                 }
             }
-            Body::MemberJoined {
-                member, invitation, ..
-            } => {
+            Body::MemberJoined { .. } | Body::MemberJoinedWithProofs { .. } => {
+                let Some(Join {
+                    member,
+                    invitation,
+                    proofs,
+                    ..
+                }) = op.body.join()
+                else {
+                    return Err(Refused::Invalid("not a join".into()));
+                };
                 let inv = &invitation.invitation;
                 if self.ops.is_empty() {
                     return Err(Refused::Invalid("join before Create".into()));
@@ -1085,6 +1196,11 @@ impl Namespace {
                 if inv.invited_role == Role::Admin && !self.is_admin(&inv.inviter_identity) {
                     return Err(Refused::Invalid("only an admin may invite an admin".into()));
                 }
+                // Its conditions were met when the member joined, by proofs
+                // whose nonces no proof had used before (in the fold too:
+                // two concurrent joins with one proof admit the first).
+                self.check_join_conditions(op, invitation, member, proofs)
+                    .map_err(|e| Refused::Invalid(e.to_string()))?;
             }
             Body::ContextRegistered {
                 context,
@@ -1331,11 +1447,28 @@ impl Namespace {
                     },
                 );
             }
-            Body::MemberJoined {
-                member,
-                invitation,
-                addrs,
-            } => {
+            Body::MemberJoined { .. } | Body::MemberJoinedWithProofs { .. } => {
+                let Some(Join {
+                    member,
+                    invitation,
+                    proofs,
+                    addrs,
+                }) = op.body.join()
+                else {
+                    return;
+                };
+                // The proofs' nonces are spent and their identities are the
+                // member's, as if it had proven them after joining.
+                if let Ok(met) = self.check_join_conditions(op, invitation, member, proofs) {
+                    for (p, identity) in met {
+                        self.chain_nonces.insert(p.challenge.nonce);
+                        let ids = self.chain_identities.entry(*member).or_default();
+                        ids.retain(|i| {
+                            !(i.chain == identity.chain && i.account == identity.account)
+                        });
+                        ids.push(identity);
+                    }
+                }
                 self.spent_invitations
                     .entry(invitation.invitation.secret_salt)
                     .or_insert(*member);
@@ -1346,11 +1479,11 @@ impl Namespace {
                 // A second join (new addresses) keeps the first role.
                 self.members
                     .entry(*member)
-                    .and_modify(|m| m.addrs = addrs.clone())
+                    .and_modify(|m| m.addrs = addrs.to_vec())
                     .or_insert_with(|| Member {
                         role: invitation.invitation.invited_role,
                         capabilities: None,
-                        addrs: addrs.clone(),
+                        addrs: addrs.to_vec(),
                         joined_millis: op.millis,
                     });
             }

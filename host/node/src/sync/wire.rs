@@ -7,7 +7,7 @@ use mero_crdt::{ContextId, DeltaId, Hash, StateSnapshot};
 use mero_network::PeerId;
 
 use crate::governance::SignedOp;
-use crate::governance::invitation::SignedInvitation;
+use crate::governance::invitation::{SignedInvitation, WithConditions};
 use crate::keys::Sealed;
 
 /// A request from one node to another.
@@ -70,6 +70,12 @@ pub enum Request {
         offset: u64,
         /// Its length (the last one may be shorter).
         len: u32,
+    },
+    /// [`Request::JoinNamespace`] with an invitation that sets conditions
+    /// (the plain request's encoding leaves them out).
+    JoinNamespaceWithConditions {
+        /// The invitation with its conditions.
+        invitation: Box<WithConditions>,
     },
 }
 
