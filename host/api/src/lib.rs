@@ -28,6 +28,7 @@ pub mod jsonrpc;
 pub mod metadata;
 pub mod node;
 pub mod outcome;
+pub mod relayer;
 pub mod upgrade;
 pub mod ws;
 

@@ -31,6 +31,7 @@ mod install;
 mod jsonrpc;
 mod listen;
 mod metadata;
+mod relayer;
 mod sse;
 mod upgrade;
 mod ws;
@@ -115,6 +116,9 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         chains::set_namespace_protocol,
         chains::set_context_protocol,
         chains::protocols,
+        relayer::balance,
+        relayer::attest,
+        relayer::verify,
         contexts::identities,
         contexts::identities_owned,
         contexts::storage,
@@ -448,6 +452,9 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
             axum::routing::put(chains::set_context_protocol),
         )
         .route("/admin-api/protocols", get(chains::protocols))
+        .route("/admin-api/chains/{chain}/balance", post(relayer::balance))
+        .route("/admin-api/chains/{chain}/attest", post(relayer::attest))
+        .route("/admin-api/attestations/verify", post(relayer::verify))
         .route(
             "/admin-api/namespaces/{id}/groups",
             post(admin::create_group).get(admin::list_groups),

@@ -16,6 +16,8 @@
 //!   the real `meroctl` and raw HTTP, and waiting for their roots to agree.
 //! - [`poll`]: waiting for a condition with a timeout; nothing sleeps a
 //!   fixed time to wait.
+//! - [`chain`]: a real Ethereum chain on 127.0.0.1 (Hardhat Network from
+//!   `tests/chain`'s npm package) with a test ERC-20, for the relayer.
 //! - [`bench`]: what the benchmarks share: arguments, a tokio runtime, and
 //!   p50/p99 timing.
 //!
@@ -30,6 +32,7 @@
 )]
 
 pub mod bench;
+pub mod chain;
 pub mod engine;
 #[cfg(feature = "governance")]
 pub mod governance;

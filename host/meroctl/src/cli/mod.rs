@@ -6,6 +6,7 @@ mod app;
 mod args;
 mod blob;
 mod call;
+mod chain;
 mod context;
 mod group;
 mod namespace;
@@ -80,6 +81,9 @@ enum Command {
     /// Blobs: upload files, list, download (from a context's members too), delete.
     #[command(subcommand)]
     Blob(blob::BlobCmd),
+    /// Chains: balances through the node's relayer, attestations it signs.
+    #[command(subcommand)]
+    Chain(chain::ChainCmd),
     /// How many peers this node is connected to.
     Peers,
     /// Tokens: mint scoped ones for apps and scripts, revoke, rotate keys.
@@ -123,6 +127,7 @@ impl Cli {
             Command::Context(cmd) => context::run(&client, &out, cmd).await,
             Command::Group(cmd) => group::run(&client, &out, cmd).await,
             Command::Blob(cmd) => blob::run(&client, &out, cmd).await,
+            Command::Chain(cmd) => chain::run(&client, &out, cmd).await,
             Command::Peers => peers::run(&client, &out).await,
             Command::Call(cmd) => call::run(&client, &out, cmd).await,
             Command::Token(cmd) => token::run(&client, &out, cmd).await,

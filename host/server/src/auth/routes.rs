@@ -63,6 +63,10 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("PUT", "/admin-api/namespaces/{id}/protocol", Need::Perm("namespace:protocol[{id}]")),
     ("PUT", "/admin-api/contexts/{id}/protocol", Need::Perm("context:protocol[{id}]")),
     ("GET", "/admin-api/protocols", Need::Perm("context:list")),
+    // The operator's RPC endpoint answers and the node's key signs.
+    ("POST", "/admin-api/chains/{chain}/balance", Need::Perm("admin")),
+    ("POST", "/admin-api/chains/{chain}/attest", Need::Perm("admin")),
+    ("POST", "/admin-api/attestations/verify", Need::Perm("admin")),
     ("POST", "/admin-api/namespaces/{id}/groups", Need::Perm("group:create[{id}]")),
     ("GET", "/admin-api/namespaces/{id}/groups", Need::Perm("group:list[{id}]")),
     ("POST", "/admin-api/contexts", Need::Perm("context:create")),

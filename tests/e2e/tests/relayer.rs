@@ -1,0 +1,185 @@
+//! The Ethereum relayer against a real chain (issue #23): Hardhat Network
+//! on 127.0.0.1 (`tests/chain`, `npm ci` there first), a test ERC-20
+//! deployed by the test, a real merod with `[chains.ethereum] rpc_url`
+//! driven by meroctl. Balances agree with the chain at the block the node
+//! names; a transfer shows in the token balance; attestations are signed
+//! claims that verify, and a tampered one does not; chains without a
+//! relayer, and a node without one configured, say so.
+
+#![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+
+use mero_testkit::chain::LocalChain;
+use mero_testkit::node::TestNode;
+use serde_json::{Value, json};
+
+fn balance(node: &TestNode, account: &str, token: Option<&str>) -> Value {
+    let mut args = vec![
+        "chain",
+        "balance",
+        "--chain",
+        "ethereum",
+        "--account",
+        account,
+    ];
+    if let Some(t) = token {
+        args.extend(["--token-address", t]);
+    }
+    node.meroctl_json(&args)
+}
+
+fn attest(node: &TestNode, account: &str, token: &str, at_least: &str) -> Value {
+    node.meroctl_json(&[
+        "chain",
+        "attest",
+        "--chain",
+        "ethereum",
+        "--account",
+        account,
+        "--token-address",
+        token,
+        "--at-least",
+        at_least,
+    ])
+}
+
+#[test]
+fn balances_token_balances_and_attestations_from_a_real_local_chain() {
+    let chain = LocalChain::start();
+    let accounts = chain.accounts();
+    let (owner, holder, stranger) = (&accounts[0], &accounts[1], &accounts[2]);
+    let token = chain.deploy_token(owner, 1_000_000);
+    let rpc = format!("chains.ethereum.rpc_url={}", chain.url);
+    let node = TestNode::start_with("node1", &[&rpc]);
+
+    // The native balance, as the chain says at the block the node names.
+    let b = balance(&node, holder, None);
+    assert_eq!(b["network"], "eip155:31337", "{b}");
+    let block = format!("0x{:x}", b["blockNumber"].as_u64().unwrap());
+    let direct = chain.call("eth_getBalance", json!([holder, block]));
+    let direct = u128::from_str_radix(direct.as_str().unwrap().trim_start_matches("0x"), 16);
+    assert_eq!(b["balance"], direct.unwrap().to_string(), "{b}");
+    let hash = chain.call("eth_getBlockByNumber", json!([block, false]))["hash"].clone();
+    assert_eq!(b["blockHash"], hash, "{b}");
+    // Canonical (EIP-55) account in the answer.
+    assert_ne!(b["account"].as_str().unwrap(), holder.as_str());
+    assert_eq!(b["account"].as_str().unwrap().to_lowercase(), *holder);
+
+    // Token balances: nothing, then what a transfer moved.
+    let before = balance(&node, holder, Some(&token));
+    assert_eq!(before["balance"], "0", "{before}");
+    assert_eq!(balance(&node, owner, Some(&token))["balance"], "1000000");
+    chain.transfer_token(&token, owner, holder, 250);
+    let after = balance(&node, holder, Some(&token));
+    assert_eq!(after["balance"], "250", "{after}");
+    assert!(after["blockNumber"].as_u64() > before["blockNumber"].as_u64());
+    assert_eq!(balance(&node, owner, Some(&token))["balance"], "999750");
+
+    // An attestation that the holder holds at least 100: signed, verified.
+    let a = attest(&node, holder, &token, "100");
+    assert_eq!(a["holds"], true, "{a}");
+    assert_eq!(a["observed"], "250", "{a}");
+    assert_eq!(a["statement"]["kind"], "tokenBalance", "{a}");
+    assert_eq!(a["statement"]["atLeast"], "100", "{a}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attestation.json");
+    std::fs::write(&file, a.to_string()).unwrap();
+    let v = node.meroctl_json(&["chain", "verify-attestation", file.to_str().unwrap()]);
+    assert_eq!(v["valid"], true, "{v}");
+    assert_eq!(v["holds"], true, "{v}");
+    assert_eq!(v["attestedBy"], a["attestedBy"], "{v}");
+
+    // Tampered: the stranger's account put in the holder's claim.
+    let mut forged = a.clone();
+    forged["statement"]["account"] = json!(stranger);
+    std::fs::write(&file, forged.to_string()).unwrap();
+    node.meroctl_fails(
+        &["chain", "verify-attestation", file.to_str().unwrap()],
+        "attestation refused: the signature is not the attesting node's",
+    );
+
+    // The stranger holds none: a signed claim that it does not hold.
+    let n = attest(&node, stranger, &token, "100");
+    assert_eq!(n["holds"], false, "{n}");
+    assert_eq!(n["observed"], "0", "{n}");
+
+    // Bad input is a clear error.
+    node.meroctl_fails(
+        &[
+            "chain",
+            "balance",
+            "--chain",
+            "ethereum",
+            "--account",
+            "0x12",
+        ],
+        "is not an Ethereum address",
+    );
+    node.meroctl_fails(
+        &[
+            "chain",
+            "attest",
+            "--chain",
+            "ethereum",
+            "--account",
+            holder,
+            "--token-address",
+            &token,
+            "--at-least",
+            "1.5",
+        ],
+        "is not an amount",
+    );
+    // A token address without a contract.
+    node.meroctl_fails(
+        &[
+            "chain",
+            "balance",
+            "--chain",
+            "ethereum",
+            "--account",
+            holder,
+            "--token-address",
+            stranger,
+        ],
+        "has no contract",
+    );
+    // Chains without a relayer in this build say so.
+    for other in ["near", "icp", "stellar"] {
+        node.meroctl_fails(
+            &["chain", "balance", "--chain", other, "--account", "x"],
+            &format!("no relayer for {other} in this build"),
+        );
+    }
+
+    // A node without [chains.ethereum] says how to configure one.
+    let bare = TestNode::start("node2");
+    bare.meroctl_fails(
+        &[
+            "chain",
+            "balance",
+            "--chain",
+            "ethereum",
+            "--account",
+            holder,
+        ],
+        "set [chains.ethereum] rpc_url in its config.toml",
+    );
+    // It still verifies another node's attestation: a signature check.
+    std::fs::write(&file, a.to_string()).unwrap();
+    let v = bare.meroctl_json(&["chain", "verify-attestation", file.to_str().unwrap()]);
+    assert_eq!(v["valid"], true, "{v}");
+
+    // The chain going away is an error naming the endpoint, not a hang.
+    drop(chain);
+    node.meroctl_fails(
+        &[
+            "chain",
+            "balance",
+            "--chain",
+            "ethereum",
+            "--account",
+            holder,
+        ],
+        "RPC endpoint http://127.0.0.1:",
+    );
+}
