@@ -173,3 +173,105 @@ fn namespaces_and_contexts_record_their_protocol_in_governance() {
         v["data"]["contexts"][&near] == "near" && v["data"]["namespaces"][&ns] == "stellar"
     });
 }
+
+/// `namespace invite --chain-account ethereum:0x…` binds the invitation to
+/// an account: node2 asks its own node for the challenge (it is not a
+/// member yet), signs it with the account's key and joins with the
+/// signature; node1, admitting it, and node2, folding the log, both verify
+/// the proof. No proof, or another key's, is refused and node2 stays out;
+/// the proof's nonce is spent, so the same signature cannot prove again.
+#[test]
+fn an_invitation_bound_to_an_ethereum_account_admits_only_its_holder() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_app, ns, _ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let address = signer::ethereum_address(&SECRET).unwrap();
+    let invitation = n1.invite(
+        &ns,
+        &[
+            "--chain-account",
+            &format!("ethereum:{}", address.to_lowercase()),
+        ],
+    );
+    let parsed: Value = serde_json::from_str(&invitation).unwrap();
+    assert_eq!(
+        parsed["invitation"]["conditions"][0]["account"],
+        address.as_str(),
+        "{parsed}"
+    );
+    let members = |n: &TestNode| {
+        let (status, v) = n.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
+        assert_eq!(status, 200, "{v}");
+        v["members"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(members(&n1), 1);
+
+    // No proof: refused before node1 is asked, saying which account.
+    let err = n2.meroctl_fails(
+        &["namespace", "join", &ns, &invitation],
+        "ChainProofRequired",
+    );
+    assert!(err.contains(&format!("ethereum:{address}")), "{err}");
+
+    let printed = n2.meroctl_json(&[
+        "namespace",
+        "chain-challenge",
+        &ns,
+        "--chain",
+        "ethereum",
+        "--account",
+        &address,
+    ]);
+    let c = challenge(&printed, &ns);
+    let join = |sig: &str| {
+        vec![
+            "namespace".to_string(),
+            "join".into(),
+            ns.clone(),
+            invitation.clone(),
+            "--chain-signature".into(),
+            sig.to_string(),
+        ]
+    };
+
+    // Another key's signature (its address is not the bound one).
+    let other = format!(
+        "0x{}",
+        hex::encode(signer::ethereum(&[0x22; 32], &c).unwrap())
+    );
+    let args = join(&other);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    n2.meroctl_fails(&args, "ChainProofForged");
+    assert_eq!(members(&n1), 1, "a refused join admits nobody");
+
+    let signature = format!("0x{}", hex::encode(signer::ethereum(&SECRET, &c).unwrap()));
+    let args = join(&signature);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let joined = n2.meroctl_json(&args);
+    let me = joined["memberAccount"].as_str().unwrap().to_string();
+    assert_eq!(members(&n1), 2);
+    // Both nodes hold the proven account as node2's identity.
+    for n in [&n1, &n2] {
+        wait_until("the joiner's chain identity", CONVERGE, || {
+            identities(n, &ns)
+                .iter()
+                .any(|i| i["member"] == me.as_str() && i["account"] == address.as_str())
+        });
+    }
+
+    // Its nonce is spent: the same signature does not prove again.
+    n2.meroctl_fails(
+        &[
+            "namespace",
+            "prove-chain",
+            &ns,
+            "--chain",
+            "ethereum",
+            "--account",
+            &address,
+            "--signature",
+            &signature,
+        ],
+        "replayed",
+    );
+}
