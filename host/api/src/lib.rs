@@ -415,6 +415,13 @@ pub struct InviteRequest {
     /// `stellar:G…`); signed into the invitation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chain_accounts: Vec<String>,
+    /// Token balances the joiner's bound account (its `chainAccounts`
+    /// entry on the same chain) must hold, `<chain>:<token>:<at least>`
+    /// (`ethereum:0x…:100`, the amount in the token's base unit): the
+    /// admitting node asks the chain through its relayer and records its
+    /// signed attestation before the join.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub min_token_balances: Vec<String>,
 }
 
 /// The answer to an invite: the signed invitation, to paste into `join`.

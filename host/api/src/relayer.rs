@@ -121,3 +121,12 @@ pub struct AttestationVerified {
     /// Whether the statement held, as that node claims.
     pub holds: bool,
 }
+
+/// `GET /admin-api/namespaces/{id}/attestations`: those members' nodes
+/// recorded (e.g. before admitting a join gated by a token balance).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestations {
+    /// In the order governance folded them.
+    pub attestations: Vec<Attestation>,
+}

@@ -45,4 +45,14 @@ impl Node {
         };
         Ok(Attestation::sign(claim, &self.inner.identity))
     }
+
+    /// The attestations members' nodes recorded in namespace `ns` (those
+    /// that gated joins among them), in fold order; each verified as it
+    /// was folded.
+    pub fn attestations(&self, ns: &[u8; 32]) -> Result<Vec<Attestation>> {
+        let state = self.inner.members.get(ns).ok_or_else(|| {
+            crate::error::NodeError::not_found("NamespaceNotFound", "Namespace not found")
+        })?;
+        Ok(state.attestations.clone())
+    }
 }

@@ -287,7 +287,9 @@ impl Membership {
         let mut unnamed = signatures.iter().filter(|s| s.account.is_none());
         let mut proofs = Vec::new();
         for cond in &invitation.conditions {
-            let Condition::ChainAccount { chain, account } = cond;
+            let Condition::ChainAccount { chain, account } = cond else {
+                continue;
+            };
             let named = signatures.iter().find(|s| {
                 s.account.as_deref().is_some_and(|a| {
                     mero_chains::canonical_account(*chain, a).is_ok_and(|a| a == *account)

@@ -115,6 +115,9 @@ pub struct Membership {
     upgrades: UpgradeQueue,
     /// Contexts this node follows and may not hold yet.
     follows: FollowQueue,
+    /// What the chains say, for joins gated by a token balance; set by
+    /// the node once it has read its config.
+    relayers: std::sync::OnceLock<crate::relayer::Relayers>,
 }
 
 /// At most this many contexts are queued at once when a member starts
@@ -245,6 +248,7 @@ impl Membership {
             peers,
             upgrades: UpgradeQueue::default(),
             follows: FollowQueue::default(),
+            relayers: std::sync::OnceLock::new(),
         })
     }
 
@@ -1206,6 +1210,68 @@ impl Membership {
 
     /// A joiner's signed request to join: this node admits it with an op
     /// of its own (if it may) and gives it the current key.
+    /// The relayers joins gated by a token balance ask (once, at start).
+    pub(crate) fn set_relayers(&self, relayers: crate::relayer::Relayers) {
+        let _ = self.relayers.set(relayers);
+    }
+
+    /// For each token-balance condition of `invitation`: asks the chain
+    /// whether its bound account holds enough and records this node's
+    /// signed attestation; refused (saying what the chain said) if not.
+    async fn attest_for_join(
+        &self,
+        ns: &[u8; 32],
+        invitation: &SignedInvitation,
+    ) -> std::result::Result<(), String> {
+        use crate::relayer::attestation::{self, Attestation, Claim, Statement};
+        use crate::relayer::{Amount, gate};
+        for cond in &invitation.conditions {
+            let Condition::TokenBalance {
+                chain,
+                token,
+                at_least,
+            } = cond
+            else {
+                continue;
+            };
+            let unattested = |why: String| ConditionError::TokenBalanceUnattested(why).to_string();
+            let account = gate::bound_account(&invitation.conditions, *chain)
+                .ok_or_else(|| unattested(format!("the invitation binds no {chain} account")))?;
+            let min = Amount::from_decimal(at_least).map_err(|e| unattested(e.to_string()))?;
+            let relayers = self.relayers.get().cloned().unwrap_or_default();
+            let statement = Statement::TokenBalance {
+                token: token.clone(),
+                account: account.to_owned(),
+                at_least: min,
+            };
+            let (statement, reading, holds) = attestation::observe(&relayers, *chain, statement)
+                .await
+                .map_err(|e| unattested(format!("the admitting node cannot read the chain: {e}")))?;
+            if !holds {
+                return Err(ConditionError::TokenBalanceTooLow(format!(
+                    "{account} holds {} of {chain} token {token} at block {} ({}); the invitation asks at least {at_least}",
+                    reading.value, reading.block.number, reading.network
+                ))
+                .to_string());
+            }
+            let claim = Claim {
+                chain: *chain,
+                network: reading.network,
+                block: reading.block,
+                statement,
+                observed: reading.value,
+                holds,
+                attested_by: self.me(),
+                at_millis: now_millis(),
+            };
+            let attestation = Attestation::sign(claim, &self.identity);
+            self.change(ns, Body::ChainAttested { attestation })
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     async fn admit(&self, asker: Option<[u8; 32]>, op: &SignedOp) -> Response {
         let ns = op.op.namespace;
         // The joiner's signed request: it holds the key it joins with.
@@ -1224,6 +1290,11 @@ impl Membership {
         // Checked against this node's clock, not the joiner's.
         if let Err(e) = invitation.verify(&ns, now_millis() / 1000) {
             return Response::Refused(e.to_string());
+        }
+        // A token-balance gate: this node asks the chain and records its
+        // attestation first, so that every node finds it before the join.
+        if let Err(why) = self.attest_for_join(&ns, invitation).await {
+            return Response::Refused(why);
         }
         // The proofs travel into the admitting op, where every node checks
         // them (this node first, as it makes it).
@@ -1348,6 +1419,16 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
             *ns,
             "ProtocolSet",
             serde_json::json!({ "target": hex::encode(target), "protocol": protocol.as_str() }),
+        ),
+        Body::ChainAttested { attestation } => (
+            *ns,
+            "ChainAttested",
+            serde_json::json!({
+                "memberAccount": account(&op.op.author),
+                "chain": attestation.claim.chain.as_str(),
+                "blockNumber": attestation.claim.block.number,
+                "holds": attestation.claim.holds,
+            }),
         ),
     };
     bus.publish(Scope::Group(group), kind, None, data);

@@ -139,6 +139,7 @@ impl Node {
             events.clone(),
             peers.clone(),
         )?);
+        members.set_relayers(relayers.clone());
         // The executor asks membership for this node's standing as each
         // delta is authored.
         let exec = Executor::spawn_governed(

@@ -480,11 +480,14 @@ pub(crate) async fn invite(
             ));
         }
     };
-    let conditions = req
+    let mut conditions = req
         .chain_accounts
         .iter()
         .map(|text| chain_account_condition(text))
         .collect::<ApiResult<Vec<_>>>()?;
+    for text in &req.min_token_balances {
+        conditions.push(crate::relayer::token_balance_condition(text, &conditions)?);
+    }
     let (signed, group_name) = node
         .membership()
         .invite(

@@ -119,6 +119,7 @@ const MAX_BODY: usize = mero_node::MAX_COMPONENT_BYTES + (1 << 20);
         relayer::balance,
         relayer::attest,
         relayer::verify,
+        relayer::list,
         contexts::identities,
         contexts::identities_owned,
         contexts::storage,
@@ -455,6 +456,10 @@ pub fn router(node: Node, options: &ServerOptions) -> Router {
         .route("/admin-api/chains/{chain}/balance", post(relayer::balance))
         .route("/admin-api/chains/{chain}/attest", post(relayer::attest))
         .route("/admin-api/attestations/verify", post(relayer::verify))
+        .route(
+            "/admin-api/namespaces/{id}/attestations",
+            get(relayer::list),
+        )
         .route(
             "/admin-api/namespaces/{id}/groups",
             post(admin::create_group).get(admin::list_groups),

@@ -9,7 +9,8 @@ use axum::extract::{Path, State};
 use mero_api::Data;
 use mero_api::ids::hex32;
 use mero_api::relayer::{
-    AttestRequest, Attestation, AttestationVerified, BalanceRequest, ChainReading, Statement,
+    AttestRequest, Attestation, AttestationVerified, Attestations, BalanceRequest, ChainReading,
+    Statement,
 };
 use mero_node::Node;
 use mero_node::mero_chains::{self, Chain};
@@ -192,4 +193,58 @@ pub(crate) async fn verify(body: Bytes) -> ApiResult<Json<Data<AttestationVerifi
         attested_by: dto.attested_by,
         holds: a.claim.holds,
     })))
+}
+
+/// `<chain>:<token>:<at least>` as an invitation's token-balance
+/// condition; the invitation must bind an account on that chain (the one
+/// whose balance counts).
+pub(crate) fn token_balance_condition(
+    text: &str,
+    conditions: &[mero_node::Condition],
+) -> ApiResult<mero_node::Condition> {
+    let bad = |m: String| ApiError::bad("InvalidTokenBalance", m);
+    let mut parts = text.splitn(3, ':');
+    let (Some(chain_name), Some(token), Some(at_least)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad(format!(
+            "`{text}`: give a token balance as <chain>:<token>:<at least>, e.g. ethereum:0x…:100"
+        )));
+    };
+    let chain: Chain = chain_name
+        .parse()
+        .map_err(|e: mero_chains::Error| bad(e.to_string()))?;
+    let token = mero_chains::canonical_account(chain, token)
+        .map_err(|e| bad(format!("the token `{token}`: {e}")))?;
+    let at_least = amount(at_least)?.to_decimal();
+    if mero_node::relayer::gate::bound_account(conditions, chain).is_none() {
+        return Err(bad(format!(
+            "`{text}`: the invitation must also bind the joiner's {chain} account (--chain-account {chain}:<account>), whose balance counts"
+        )));
+    }
+    Ok(mero_node::Condition::TokenBalance {
+        chain,
+        token,
+        at_least,
+    })
+}
+
+/// The attestations members' nodes recorded in the namespace's governance
+/// (each verified by every node as it folded it): those that admitted
+/// joins gated by a token balance among them.
+#[utoipa::path(get, path = "/admin-api/namespaces/{id}/attestations", tag = "namespaces",
+    params(("id" = String, Path, description = "Hex namespace id")),
+    responses((status = 200, body = Attestations), (status = 400, body = mero_api::ErrorBody),
+        (status = 404, body = mero_api::ErrorBody)))]
+pub(crate) async fn list(
+    State(node): State<Node>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Data<Attestations>>> {
+    let ns = crate::admin::group_id(&id)?;
+    let attestations = node
+        .attestations(&ns)?
+        .iter()
+        .map(attestation_dto)
+        .collect();
+    Ok(Json(Data::new(Attestations { attestations })))
 }

@@ -183,3 +183,180 @@ fn balances_token_balances_and_attestations_from_a_real_local_chain() {
         "RPC endpoint http://127.0.0.1:",
     );
 }
+
+/// The challenge node `n` prints for `account` (it need not be a member),
+/// rebuilt and signed with `secret` (`personal_sign`).
+fn signed_challenge(n: &TestNode, ns: &str, account: &str, secret: &[u8; 32]) -> String {
+    use mero_node::mero_chains::{Chain, Challenge, Scope, signer};
+    let printed = n.meroctl_json(&[
+        "namespace",
+        "chain-challenge",
+        ns,
+        "--chain",
+        "ethereum",
+        "--account",
+        account,
+    ]);
+    let bytes = |v: &Value| -> [u8; 32] {
+        hex::decode(v.as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let c = Challenge {
+        scope: Scope::Namespace(bytes(&json!(ns))),
+        member: bytes(&printed["member"]),
+        chain: Chain::Ethereum,
+        account: printed["account"].as_str().unwrap().into(),
+        nonce: bytes(&printed["nonce"]),
+        expires: printed["expires"].as_u64().unwrap(),
+    };
+    assert_eq!(c.message(), printed["message"].as_str().unwrap());
+    format!("0x{}", hex::encode(signer::ethereum(secret, &c).unwrap()))
+}
+
+/// `namespace invite --chain-account ethereum:<joiner> --min-token-balance
+/// ethereum:<token>:100`: node1 (with a relayer) asks the chain as it
+/// admits. The holder of 250 is admitted, node1's signed attestation is in
+/// governance before the join and node2 verifies and lists it; the
+/// non-holder is refused saying what the chain holds, and nothing changes.
+#[test]
+fn an_invitation_gated_by_a_token_balance_admits_a_holder_and_refuses_a_non_holder() {
+    use mero_node::mero_chains::signer;
+    use mero_testkit::node::{CONVERGE, FAST_SYNC};
+    use mero_testkit::wait_until;
+
+    let chain = LocalChain::start();
+    let owner = chain.accounts()[0].clone();
+    let token = chain.deploy_token(&owner, 1_000_000);
+    let (rich, poor) = ([0x11u8; 32], [0x33u8; 32]);
+    let rich_address = signer::ethereum_address(&rich).unwrap();
+    let poor_address = signer::ethereum_address(&poor).unwrap();
+    chain.transfer_token(&token, &owner, &rich_address, 250);
+
+    let rpc = format!("chains.ethereum.rpc_url={}", chain.url);
+    let n1 = TestNode::start_with("node1", &[FAST_SYNC[0], &rpc]);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    let (_app, ns, _ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let gate = format!("ethereum:{token}:100");
+    let members = || {
+        let (status, v) = n1.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
+        assert_eq!(status, 200, "{v}");
+        v["members"].as_array().map_or(0, Vec::len)
+    };
+
+    // A token gate needs the account whose balance counts.
+    n1.meroctl_fails(
+        &["namespace", "invite", &ns, "--min-token-balance", &gate],
+        "must also bind the joiner's ethereum account",
+    );
+
+    // The non-holder proves its account but holds none: refused.
+    let invitation = n1.invite(
+        &ns,
+        &[
+            "--chain-account",
+            &format!("ethereum:{poor_address}"),
+            "--min-token-balance",
+            &gate,
+        ],
+    );
+    let parsed: Value = serde_json::from_str(&invitation).unwrap();
+    assert_eq!(
+        parsed["invitation"]["conditions"][1],
+        json!({"kind": "tokenBalance", "chain": "ethereum", "token": token_checksum(&token), "atLeast": "100"}),
+        "{parsed}"
+    );
+    let sig = signed_challenge(&n3, &ns, &poor_address, &poor);
+    let err = n3.meroctl_fails(
+        &[
+            "namespace",
+            "join",
+            &ns,
+            &invitation,
+            "--chain-signature",
+            &sig,
+        ],
+        "TokenBalanceTooLow",
+    );
+    assert!(
+        err.contains(&format!("{poor_address} holds 0 of ethereum token"))
+            && err.contains("at least 100"),
+        "{err}"
+    );
+    assert_eq!(members(), 1, "a refused join admits nobody");
+    let (_, v) = n1.request(
+        "GET",
+        &format!("/admin-api/namespaces/{ns}/attestations"),
+        None,
+    );
+    assert_eq!(v["data"]["attestations"], json!([]), "{v}");
+
+    // The holder is admitted, on node1's attestation.
+    let invitation = n1.invite(
+        &ns,
+        &[
+            "--chain-account",
+            &format!("ethereum:{rich_address}"),
+            "--min-token-balance",
+            &gate,
+        ],
+    );
+    let sig = signed_challenge(&n2, &ns, &rich_address, &rich);
+    n2.meroctl_json(&[
+        "namespace",
+        "join",
+        &ns,
+        &invitation,
+        "--chain-signature",
+        &sig,
+    ]);
+    assert_eq!(members(), 2);
+    // node2 folded and verified the attestation; it lists it as recorded.
+    let mut recorded = Value::Null;
+    wait_until("node2 to hold the attestation", CONVERGE, || {
+        let (_, v) = n2.request(
+            "GET",
+            &format!("/admin-api/namespaces/{ns}/attestations"),
+            None,
+        );
+        recorded = v["data"]["attestations"][0].clone();
+        !recorded.is_null()
+    });
+    assert_eq!(recorded["holds"], true, "{recorded}");
+    assert_eq!(recorded["observed"], "250", "{recorded}");
+    assert_eq!(
+        recorded["statement"]["account"],
+        rich_address.as_str(),
+        "{recorded}"
+    );
+    assert_eq!(recorded["statement"]["atLeast"], "100", "{recorded}");
+    let (status, v) = n2.request(
+        "POST",
+        "/admin-api/attestations/verify",
+        Some(&recorded.to_string()),
+    );
+    assert_eq!(status, 200, "{v}");
+    // Attested by node1, the admitting member.
+    let (_, members_v) = n1.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
+    let admin = members_v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "Admin")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        admin
+            .to_string()
+            .contains(recorded["attestedBy"].as_str().unwrap()),
+        "{admin} {recorded}"
+    );
+}
+
+/// The token's EIP-55 form, as the node writes it.
+fn token_checksum(token: &str) -> String {
+    mero_node::mero_chains::canonical_account(mero_node::mero_chains::Chain::Ethereum, token)
+        .unwrap()
+}

@@ -70,6 +70,11 @@ pub(super) enum NamespaceCmd {
         /// `stellar:G…` (repeatable; signed into the invitation).
         #[arg(long = "chain-account", value_name = "CHAIN:ACCOUNT")]
         chain_accounts: Vec<String>,
+        /// Gates the join on a token balance of the bound account on that
+        /// chain: `ethereum:<token>:<at least>` (base units; repeatable).
+        /// The admitting node asks the chain through its relayer.
+        #[arg(long = "min-token-balance", value_name = "CHAIN:TOKEN:AMOUNT")]
+        min_token_balances: Vec<String>,
     },
     /// Creates a subgroup; contexts created in it are for its members only.
     #[command(after_help = "Examples:
@@ -215,12 +220,14 @@ pub(super) async fn run(
             role,
             recursive,
             chain_accounts,
+            min_token_balances,
         } => {
             let body = InviteRequest {
                 expiration_timestamp,
                 recursive: Some(recursive),
                 role: Some(role),
                 chain_accounts,
+                min_token_balances,
             };
             let invited: Data<InvitationData> = client
                 .post(&format!("/admin-api/namespaces/{id}/invite"), &body)

@@ -583,6 +583,7 @@ impl<'a> Runner<'a> {
                     recursive: Some(cfg.bool("recursive", false)?),
                     role: cfg.opt_str("role"),
                     chain_accounts: Vec::new(),
+                    min_token_balances: Vec::new(),
                 };
                 data(
                     c.post::<Value>(&format!("/admin-api/namespaces/{ns}/invite"), &body)

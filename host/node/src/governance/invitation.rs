@@ -48,12 +48,32 @@ pub enum Condition {
         /// account id).
         account: String,
     },
+    /// The chain account the joiner proves (the invitation's
+    /// [`Condition::ChainAccount`] on `chain`) holds at least `at_least`
+    /// of token `token`: the admitting member's node asks the chain
+    /// through its relayer and records its signed attestation
+    /// ([`super::Body::ChainAttested`]) before the join, which every node
+    /// then finds (other nodes trust the admitting node's claim; they do
+    /// not ask the chain).
+    TokenBalance {
+        /// The chain (only Ethereum has a relayer in this build).
+        chain: Chain,
+        /// The token contract, canonical.
+        token: String,
+        /// The least balance, decimal digits in the token's base unit.
+        at_least: String,
+    },
 }
 
 impl std::fmt::Display for Condition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Condition::ChainAccount { chain, account } => write!(f, "{chain}:{account}"),
+            Condition::TokenBalance {
+                chain,
+                token,
+                at_least,
+            } => write!(f, "at least {at_least} of {chain} token {token}"),
         }
     }
 }
@@ -100,6 +120,13 @@ pub enum ConditionError {
     /// The signature does not verify (forged, altered or by another key).
     #[error("the chain proof does not verify: {0}")]
     Forged(mero_chains::Error),
+    /// The joiner's account does not hold enough of the token, as the
+    /// admitting node's relayer read the chain.
+    #[error("token balance too low: {0}")]
+    TokenBalanceTooLow(String),
+    /// No attestation by the admitting member shows the balance.
+    #[error("token balance not attested: {0}")]
+    TokenBalanceUnattested(String),
 }
 
 impl ConditionError {
@@ -112,6 +139,8 @@ impl ConditionError {
             ConditionError::Replayed => "ChainProofReplayed",
             ConditionError::Expired(_) => "ChainProofExpired",
             ConditionError::Forged(_) => "ChainProofForged",
+            ConditionError::TokenBalanceTooLow(_) => "TokenBalanceTooLow",
+            ConditionError::TokenBalanceUnattested(_) => "TokenBalanceUnattested",
         }
     }
 
@@ -126,6 +155,8 @@ impl ConditionError {
             ("replayed: this challenge", "ChainProofReplayed"),
             ("the chain proof expired", "ChainProofExpired"),
             ("the chain proof does not verify", "ChainProofForged"),
+            ("token balance too low", "TokenBalanceTooLow"),
+            ("token balance not attested", "TokenBalanceUnattested"),
         ]
         .into_iter()
         .find(|(start, _)| text.contains(start))
@@ -146,7 +177,11 @@ pub fn check_conditions(
 ) -> Result<Vec<(ChainProof, mero_chains::ChainIdentity)>, ConditionError> {
     let mut met = Vec::with_capacity(conditions.len());
     for cond in conditions {
-        let Condition::ChainAccount { chain, account } = cond;
+        // Token balances are the admitting node's attestations, checked
+        // by the fold beside these.
+        let Condition::ChainAccount { chain, account } = cond else {
+            continue;
+        };
         // Several proofs may travel (one per condition); a proof for
         // another account is refused as such only if none is for this one.
         let Some(p) = proofs

@@ -248,6 +248,13 @@ pub enum Body {
         /// Where the new member listens.
         addrs: Vec<String>,
     },
+    /// The author's node attests what a chain said (signed by it; see
+    /// [`crate::relayer::gate`]): recorded before a join it admits on a
+    /// token balance, so every node sees why.
+    ChainAttested {
+        /// The claim and its signature.
+        attestation: crate::relayer::attestation::Attestation,
+    },
 }
 
 /// A join, whichever op carries it.
@@ -596,6 +603,8 @@ pub struct Namespace {
     pub chain_nonces: BTreeSet<[u8; 32]>,
     /// The protocol of the namespace and of its contexts, by id.
     pub protocols: BTreeMap<[u8; 32], mero_chains::Chain>,
+    /// Attestations members' nodes recorded, in fold order.
+    pub attestations: Vec<crate::relayer::attestation::Attestation>,
     /// Every applied op.
     pub ops: HashMap<OpId, SignedOp>,
     /// Ops no applied op names as a parent.
@@ -1199,8 +1208,16 @@ impl Namespace {
                 // Its conditions were met when the member joined, by proofs
                 // whose nonces no proof had used before (in the fold too:
                 // two concurrent joins with one proof admit the first).
-                self.check_join_conditions(op, invitation, member, proofs)
+                let met = self
+                    .check_join_conditions(op, invitation, member, proofs)
                     .map_err(|e| Refused::Invalid(e.to_string()))?;
+                crate::relayer::gate::check_token_conditions(
+                    self,
+                    op,
+                    &invitation.conditions,
+                    &met,
+                )
+                .map_err(|e| Refused::Invalid(e.to_string()))?;
             }
             Body::ContextRegistered {
                 context,
@@ -1408,6 +1425,10 @@ impl Namespace {
             }
             Body::ChainIdentityProven { challenge, proof } => {
                 crate::chains::check(self, op, challenge, proof, verify_invitation)
+                    .map_err(Refused::Invalid)?;
+            }
+            Body::ChainAttested { attestation } => {
+                crate::relayer::gate::check_attestation(self, op, attestation)
                     .map_err(Refused::Invalid)?;
             }
             Body::ProtocolSet { target, .. } => {
@@ -1633,6 +1654,9 @@ impl Namespace {
             }
             Body::ChainIdentityProven { challenge, proof } => {
                 crate::chains::fold(self, op, challenge, proof);
+            }
+            Body::ChainAttested { attestation } => {
+                self.attestations.push(attestation.clone());
             }
             Body::ProtocolSet { target, protocol } => {
                 // Set once: a concurrent second setting loses in fold order.

@@ -9,6 +9,7 @@
 
 pub mod attestation;
 pub mod ethereum;
+pub mod gate;
 
 use std::collections::BTreeMap;
 use std::fmt;

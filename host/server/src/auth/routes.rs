@@ -67,6 +67,7 @@ pub(crate) const TABLE: &[(&str, &str, Need)] = &[
     ("POST", "/admin-api/chains/{chain}/balance", Need::Perm("admin")),
     ("POST", "/admin-api/chains/{chain}/attest", Need::Perm("admin")),
     ("POST", "/admin-api/attestations/verify", Need::Perm("admin")),
+    ("GET", "/admin-api/namespaces/{id}/attestations", Need::Perm("namespace:list[{id}]")),
     ("POST", "/admin-api/namespaces/{id}/groups", Need::Perm("group:create[{id}]")),
     ("GET", "/admin-api/namespaces/{id}/groups", Need::Perm("group:list[{id}]")),
     ("POST", "/admin-api/contexts", Need::Perm("context:create")),
