@@ -95,3 +95,240 @@ pub(crate) fn check_token_conditions(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
+    use ed25519_dalek::SigningKey;
+    use mero_chains::{Challenge, Proof, Scheme, Scope, signer};
+
+    use super::*;
+    use crate::governance::invitation::{Invitation, SignedInvitation};
+    use crate::governance::{AppInfo, Body, Refused, Role, SignedOp, caps};
+    use crate::relayer::BlockRef;
+    use crate::relayer::attestation::Claim;
+
+    const SECRET: [u8; 32] = [77; 32];
+    const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+
+    fn key(k: &SigningKey) -> [u8; 32] {
+        k.verifying_key().to_bytes()
+    }
+
+    fn account() -> String {
+        signer::ethereum_address(&SECRET).unwrap()
+    }
+
+    fn namespace(admin: &SigningKey) -> Namespace {
+        let (mut ns, create) = Namespace::create(
+            admin,
+            1_000,
+            Body::Create {
+                nonce: [1; 32],
+                name: None,
+                app: AppInfo {
+                    id: [1; 32],
+                    blob: [2; 32],
+                    size: 3,
+                    package: "p".into(),
+                    version: "1".into(),
+                    source: "s".into(),
+                },
+                default_capabilities: caps::DEFAULT,
+                addrs: vec![],
+            },
+        )
+        .unwrap();
+        ns.apply(&create).unwrap();
+        ns
+    }
+
+    fn invitation(ns: &Namespace, admin: &SigningKey) -> SignedInvitation {
+        SignedInvitation::sign_with(
+            Invitation {
+                inviter_identity: key(admin),
+                group_id: ns.id,
+                expiration_timestamp: 10_000,
+                secret_salt: [9; 32],
+                invited_role: Role::Member,
+            },
+            vec![
+                Condition::ChainAccount {
+                    chain: Chain::Ethereum,
+                    account: account(),
+                },
+                Condition::TokenBalance {
+                    chain: Chain::Ethereum,
+                    token: TOKEN.into(),
+                    at_least: "100".into(),
+                },
+            ],
+            admin,
+        )
+        .unwrap()
+    }
+
+    fn join(ns: &Namespace, admin: &SigningKey, joiner: &SigningKey, millis: u64) -> SignedOp {
+        let challenge = Challenge::new(
+            Scope::Namespace(ns.id),
+            key(joiner),
+            Chain::Ethereum,
+            &account(),
+            [3; 32],
+            10_000,
+        )
+        .unwrap();
+        let proof = Proof {
+            chain: Chain::Ethereum,
+            account: challenge.account.clone(),
+            scheme: Scheme::Eip191,
+            public_key: None,
+            signature: signer::ethereum(&SECRET, &challenge).unwrap().to_vec(),
+        };
+        ns.make(
+            admin,
+            millis,
+            Body::joining(
+                key(joiner),
+                invitation(ns, admin),
+                vec![ChainProof { challenge, proof }],
+                vec![],
+            ),
+        )
+        .unwrap()
+    }
+
+    fn attestation(by: &SigningKey, at_least: u128, holds: bool, millis: u64) -> Attestation {
+        Attestation::sign(
+            Claim {
+                chain: Chain::Ethereum,
+                network: "eip155:31337".into(),
+                block: BlockRef {
+                    number: 5,
+                    hash: format!("0x{}", "ab".repeat(32)),
+                },
+                statement: Statement::TokenBalance {
+                    token: TOKEN.into(),
+                    account: account(),
+                    at_least: Amount::from_u128(at_least),
+                },
+                observed: "250".into(),
+                holds,
+                attested_by: key(by),
+                at_millis: millis,
+            },
+            by,
+        )
+    }
+
+    fn refused(ns: &mut Namespace, op: &SignedOp) -> String {
+        let before = (ns.members.len(), ns.attestations.len());
+        match ns.apply(op) {
+            Err(Refused::Invalid(why)) => {
+                assert_eq!(before, (ns.members.len(), ns.attestations.len()));
+                why
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_gated_join_needs_its_authors_attestation_and_every_replica_checks_it() {
+        let (admin, joiner) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let mut ns = namespace(&admin);
+
+        // No attestation: refused.
+        let op = join(&ns, &admin, &joiner, 3_000);
+        let why = refused(&mut ns, &op);
+        assert!(why.contains("token balance not attested"), "{why}");
+
+        // Attestations that do not answer: not holding, a lower minimum,
+        // too old.
+        for (min, holds, at) in [(100, false, 2_500), (99, true, 2_500)] {
+            let op = ns
+                .make(
+                    &admin,
+                    2_600,
+                    Body::ChainAttested {
+                        attestation: attestation(&admin, min, holds, at),
+                    },
+                )
+                .unwrap();
+            ns.apply(&op).unwrap();
+        }
+        let op = join(&ns, &admin, &joiner, 3_000);
+        let why = refused(&mut ns, &op);
+        assert!(why.contains("token balance not attested"), "{why}");
+
+        // Forged (signed by another key than it names) or recorded by
+        // another node than the attesting one: refused.
+        let eve = SigningKey::from_bytes(&[5; 32]);
+        let mut forged = attestation(&admin, 100, true, 2_900);
+        forged.claim.observed = "1000".into();
+        let op = ns
+            .make(
+                &admin,
+                2_950,
+                Body::ChainAttested {
+                    attestation: forged,
+                },
+            )
+            .unwrap();
+        assert!(refused(&mut ns, &op).contains("attestation refused"));
+        let op = ns
+            .make(
+                &admin,
+                2_950,
+                Body::ChainAttested {
+                    attestation: attestation(&eve, 100, true, 2_900),
+                },
+            )
+            .unwrap();
+        assert!(refused(&mut ns, &op).contains("recorded by the node that made it"));
+
+        // The admitting member's own, holding, recent: admitted, on every
+        // replica that folds both ops.
+        let attested = ns
+            .make(
+                &admin,
+                2_950,
+                Body::ChainAttested {
+                    attestation: attestation(&admin, 100, true, 2_900),
+                },
+            )
+            .unwrap();
+        let mut replica = ns.clone();
+        ns.apply(&attested).unwrap();
+        let joined = join(&ns, &admin, &joiner, 3_000);
+        ns.apply(&joined).unwrap();
+        assert!(ns.is_member(&key(&joiner)));
+        replica.apply(&attested).unwrap();
+        replica.apply(&joined).unwrap();
+        assert!(replica.is_member(&key(&joiner)));
+        assert_eq!(replica.attestations.len(), 3);
+
+        // Older than ATTESTATION_MAX_AGE_MILLIS at the join: refused.
+        let mut late = namespace(&admin);
+        let op = late
+            .make(
+                &admin,
+                2_950,
+                Body::ChainAttested {
+                    attestation: attestation(&admin, 100, true, 2_900),
+                },
+            )
+            .unwrap();
+        late.apply(&op).unwrap();
+        let op = join(
+            &late,
+            &admin,
+            &joiner,
+            2_900 + ATTESTATION_MAX_AGE_MILLIS + 1,
+        );
+        let why = refused(&mut late, &op);
+        assert!(why.contains("not attested"), "{why}");
+    }
+}
