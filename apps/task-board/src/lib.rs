@@ -64,6 +64,15 @@ pub struct Stats {
     pub tasks: u64,
 }
 
+/// A chain account the caller proved it holds (issue #23).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainAccount {
+    pub chain: String,
+    pub account: String,
+    pub verified_on_chain: bool,
+}
+
 /// A task's attachment, read from its blob.
 #[derive(Serialize)]
 pub struct Attachment {
@@ -236,6 +245,21 @@ impl TaskBoard {
             open: created - completed,
             tasks: self.tasks.len()?,
         })
+    }
+
+    /// The chain accounts (NEAR, Ethereum, ICP, Stellar) the caller proved
+    /// it holds in the board's namespace: what a board could gate
+    /// assignment or payouts on.
+    #[app::view]
+    pub fn my_chain_accounts(&self) -> app::Result<Vec<ChainAccount>> {
+        Ok(env::chain_identities()
+            .into_iter()
+            .map(|i| ChainAccount {
+                chain: i.chain,
+                account: i.account,
+                verified_on_chain: i.verified_on_chain,
+            })
+            .collect())
     }
 
     /// Saves a draft on this node only (private storage).

@@ -34,6 +34,17 @@ export const env = {
   contextId: () => backend().context.contextId(),
   executorId: () => backend().context.executorId(),
   appVersion: () => backend().context.appVersion(),
+  /**
+   * The chain accounts the executing member proved it holds in the
+   * context's namespace: `{chain, account, verifiedOnChain}`. Empty in a
+   * migration.
+   */
+  chainIdentities: () =>
+    backend().context.chainIdentities().map((i) => ({
+      chain: i.chain,
+      account: i.account,
+      verifiedOnChain: i.verifiedOnChain,
+    })),
   /** Milliseconds since the epoch from the call's hybrid logical clock. */
   nowMillis: () => Number(backend().context.nowMillis()),
   /** `level`: 'trace' | 'debug' | 'info' | 'warn' | 'error'. */

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector, AppError, CallError, defineApp, emit, mutate, privateStorage, view } from '../src/index.js';
 import { FakeHost } from '../src/testing.js';
-import { blobs, MAX_BLOB_READ } from '../src/index.js';
+import { blobs, env, MAX_BLOB_READ } from '../src/index.js';
 import { blobIdBytes, toBase58 } from '../src/blobs.js';
 import { kvStore } from '../../../apps/kv-store-js/kv-store.js';
 
@@ -164,4 +164,11 @@ test('blobs: ids are base58 as the node writes them, reads and makes go through 
   assert.equal(ctx.call('text'), null);
   ctx.call('attach', { blob: 'not base58!' });
   assert.throws(() => ctx.call('text'));
+});
+
+test('env.chainIdentities is what the host says', () => {
+  const host = new FakeHost().install();
+  assert.deepEqual(env.chainIdentities(), []);
+  host.chainIdentities = [{ chain: 'ethereum', account: '0xAb', verifiedOnChain: true }];
+  assert.deepEqual(env.chainIdentities(), [{ chain: 'ethereum', account: '0xAb', verifiedOnChain: true }]);
 });

@@ -20,6 +20,20 @@ def app_version() -> str:
     return backend().context.app_version()
 
 
+def chain_identities() -> list:
+    """The chain accounts the executing member proved it holds in the
+    context's namespace: dicts with `chain`, `account` (canonical) and
+    `verified_on_chain`. Empty in a migration."""
+    return [
+        {
+            "chain": i.chain,
+            "account": i.account,
+            "verified_on_chain": bool(i.verified_on_chain),
+        }
+        for i in backend().context.chain_identities()
+    ]
+
+
 def now_millis() -> int:
     """Milliseconds since the Unix epoch, from the call's hybrid logical clock."""
     return backend().context.now_millis()

@@ -51,6 +51,9 @@ class FakeHost:
         self.now = 1_700_000_000_000
         # Blobs stay when a call fails, as on a node.
         self.blobs: dict[bytes, bytes] = {}
+        # The executing member's proven chain accounts: dicts of `chain`,
+        # `account`, `verified_on_chain`.
+        self.chain_identities: list[dict] = []
 
     def install(self) -> FakeHost:
         _host.set_backend(_host.Backend(
@@ -381,6 +384,11 @@ class _Context:
 
     def app_version(self) -> str:
         return "0.1.0"
+
+    def chain_identities(self) -> list:
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(**i) for i in self.h.chain_identities]
 
     def now_millis(self) -> int:
         return self.h.now

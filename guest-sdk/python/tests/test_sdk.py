@@ -230,6 +230,19 @@ class BlobsTest(unittest.TestCase):
             ctx.call("text")
 
 
+class EnvTest(unittest.TestCase):
+    def test_chain_identities_are_the_hosts(self) -> None:
+        host = FakeHost().install()
+        self.assertEqual(env.chain_identities(), [])
+        host.chain_identities = [
+            {"chain": "ethereum", "account": "0xAb", "verified_on_chain": True}
+        ]
+        self.assertEqual(
+            env.chain_identities(),
+            [{"chain": "ethereum", "account": "0xAb", "verified_on_chain": True}],
+        )
+
+
 class KvStoreTest(unittest.TestCase):
     def test_the_python_kv_store_on_the_fake_host(self) -> None:
         import app as kv  # apps/kv-store-py/app.py

@@ -1,7 +1,7 @@
 //! Facts about the running call.
 
 use crate::bindings::calimero::context::context as host;
-pub use host::LogLevel;
+pub use host::{ChainIdentity, LogLevel};
 
 /// The 32-byte id of the context the call runs in.
 pub fn context_id() -> [u8; 32] {
@@ -16,6 +16,16 @@ pub fn executor_id() -> [u8; 32] {
 /// The version of the app, as installed.
 pub fn app_version() -> String {
     host::app_version()
+}
+
+/// The chain accounts (NEAR, Ethereum, ICP, Stellar) the executing member
+/// proved it holds in the context's namespace (`meroctl namespace
+/// prove-chain`, or joining with an invitation bound to the account), in
+/// the order it proved them: `chain`, canonical `account`, and
+/// `verified_on_chain` (false for a named NEAR account). Empty in a
+/// migration, which must compute the same state on every node.
+pub fn chain_identities() -> Vec<ChainIdentity> {
+    host::chain_identities()
 }
 
 /// Milliseconds since the Unix epoch, from the call's hybrid logical clock.

@@ -384,6 +384,41 @@ impl Membership {
     }
 }
 
+/// The members' chain identities as apps read them
+/// (`context.chain-identities`): the executing member's proven accounts in
+/// the namespace of the call's context, as this node's governance holds
+/// them. Holds membership weakly: the runtime outlives nothing of it.
+pub(crate) struct AppChainIdentities(pub(crate) std::sync::Weak<Membership>);
+
+impl mero_runtime::ChainIdentities for AppChainIdentities {
+    fn chain_identities(
+        &self,
+        ctx: ContextId,
+        member: mero_crdt::Author,
+    ) -> Vec<mero_runtime::ChainAccount> {
+        let Some(members) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let Some(state) = members.registering(&ctx) else {
+            return Vec::new();
+        };
+        if !state.is_member(&member.0) {
+            return Vec::new();
+        }
+        state
+            .chain_identities
+            .get(&member.0)
+            .into_iter()
+            .flatten()
+            .map(|i| mero_runtime::ChainAccount {
+                chain: i.chain.to_string(),
+                account: i.account.clone(),
+                verified_on_chain: i.on_chain == mero_chains::OnChain::Verified,
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]

@@ -217,6 +217,14 @@ impl Node {
             .offer_blobs(Arc::new(crate::app_blobs::AppBlobs::new(Arc::downgrade(
                 &node.inner,
             ))));
+        // Apps read the executing member's proven chain identities; the
+        // migrations' runtime gets none (a migration must not depend on
+        // what this node has folded).
+        node.inner
+            .runtime
+            .offer_chain_identities(Arc::new(crate::chains::AppChainIdentities(Arc::downgrade(
+                &node.inner.members,
+            ))));
         node.forward_commits();
         node.run_handlers();
         node.run_upgrades();

@@ -145,6 +145,7 @@ pub struct Runtime {
     instances: Arc<Semaphore>,
     /// The blob store calls read blobs through, once the node offers one.
     blobs: std::sync::OnceLock<Arc<dyn crate::host::Blobs>>,
+    chain_identities: std::sync::OnceLock<Arc<dyn crate::host::ChainIdentities>>,
     _ticker: Ticker,
 }
 
@@ -250,6 +251,7 @@ impl Runtime {
             compat,
             apps: Mutex::new(HashMap::new()),
             blobs: std::sync::OnceLock::new(),
+            chain_identities: std::sync::OnceLock::new(),
             _ticker: Ticker { stop, thread },
         }))
     }
@@ -264,6 +266,13 @@ impl Runtime {
     /// storage error. Set once: false if a store was offered already.
     pub fn offer_blobs(&self, blobs: Arc<dyn crate::host::Blobs>) -> bool {
         self.blobs.set(blobs).is_ok()
+    }
+
+    /// Offers the members' chain identities to the apps' calls
+    /// (`context.chain-identities`); until then they read an empty list.
+    /// Set once: false if a source was offered already.
+    pub fn offer_chain_identities(&self, source: Arc<dyn crate::host::ChainIdentities>) -> bool {
+        self.chain_identities.set(source).is_ok()
     }
 
     /// A loaded app by content hash, if it is loaded.
@@ -492,6 +501,7 @@ impl Runtime {
             state_version: 0,
             config: self.config.clone(),
             blobs: None,
+            chain_identities: None,
             blob_read: 0,
             deadline: None,
         };
@@ -544,6 +554,7 @@ impl Runtime {
             state_version: app.description.state_version,
             config: self.config.clone(),
             blobs: self.blobs.get().cloned(),
+            chain_identities: self.chain_identities.get().cloned(),
             blob_read: 0,
             // None past the end of time (a huge configured timeout).
             deadline: match self.config.fuel {

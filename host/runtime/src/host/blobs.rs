@@ -223,6 +223,7 @@ mod tests {
             state_version: 0,
             config: Arc::new(config),
             blobs: blobs.then(|| Arc::new(Sevens) as Arc<dyn Blobs>),
+            chain_identities: None,
             blob_read: 0,
             deadline: Some(Instant::now() + Duration::from_secs(2)),
         }

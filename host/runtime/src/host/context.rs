@@ -1,7 +1,29 @@
 //! `calimero:context/context`: facts about the call, and logging.
 
+use mero_crdt::{Author, ContextId};
+
 use super::HostState;
-use crate::bindings::calimero::context::context::{self, LogLevel};
+use crate::bindings::calimero::context::context::{self, ChainIdentity, LogLevel};
+
+/// A chain account a member proved it holds (issue #23), as apps read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainAccount {
+    /// `near`, `ethereum`, `icp` or `stellar`.
+    pub chain: String,
+    /// The account, canonical.
+    pub account: String,
+    /// Bound to the proving key by the chain's rules alone.
+    pub verified_on_chain: bool,
+}
+
+/// Where a call's `chain-identities` come from: the node's governance,
+/// which this crate only sees as this trait (the runtime must not depend
+/// on the node). Asked with the call's context and executing member when
+/// the app asks.
+pub trait ChainIdentities: Send + Sync + 'static {
+    /// `member`'s proven chain accounts in the namespace of `ctx`.
+    fn chain_identities(&self, ctx: ContextId, member: Author) -> Vec<ChainAccount>;
+}
 
 const MAX_LOG_LINE: usize = 16 << 10;
 
@@ -16,6 +38,26 @@ impl context::Host for HostState {
 
     fn app_version(&mut self) -> wasmtime::Result<String> {
         Ok(self.env.app_version.clone())
+    }
+
+    fn chain_identities(&mut self) -> wasmtime::Result<Vec<ChainIdentity>> {
+        // A migration runs alike on every node; what a node has folded of
+        // its namespace's governance need not be alike, so it sees none.
+        if self.migration || matches!(self.mode, super::Mode::Describe) {
+            return Ok(Vec::new());
+        }
+        let Some(source) = &self.chain_identities else {
+            return Ok(Vec::new());
+        };
+        Ok(source
+            .chain_identities(self.env.ctx, self.env.executor)
+            .into_iter()
+            .map(|a| ChainIdentity {
+                chain: a.chain,
+                account: a.account,
+                verified_on_chain: a.verified_on_chain,
+            })
+            .collect())
     }
 
     fn now_millis(&mut self) -> wasmtime::Result<u64> {
@@ -44,5 +86,72 @@ impl context::Host for HostState {
         }
         self.env.logs.push(message);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail fast")]
+    use std::sync::Arc;
+
+    use wasmtime::StoreLimitsBuilder;
+    use wasmtime::component::ResourceTable;
+    use wasmtime_wasi::WasiCtxBuilder;
+
+    use super::*;
+    use crate::config::RuntimeConfig;
+    use crate::host::{CallEnv, Mode};
+
+    /// Knows one member's account, in one context.
+    struct One;
+
+    impl ChainIdentities for One {
+        fn chain_identities(&self, ctx: ContextId, member: Author) -> Vec<ChainAccount> {
+            if ctx != ContextId([1; 32]) || member != Author([2; 32]) {
+                return Vec::new();
+            }
+            vec![ChainAccount {
+                chain: "ethereum".into(),
+                account: "0x995f97cB4BC73C0EC00FE3a38d9e72EE874Befcd".into(),
+                verified_on_chain: true,
+            }]
+        }
+    }
+
+    fn state(mode: Mode, migration: bool, source: bool, member: u8) -> HostState {
+        let mut env = CallEnv::describe();
+        env.ctx = ContextId([1; 32]);
+        env.executor = Author([member; 32]);
+        HostState {
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().build(),
+            env,
+            mode,
+            migration,
+            state_version: 0,
+            config: Arc::new(RuntimeConfig::default()),
+            blobs: None,
+            chain_identities: source.then(|| Arc::new(One) as Arc<dyn ChainIdentities>),
+            blob_read: 0,
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn a_call_reads_its_executors_identities_and_a_migration_none() {
+        let got = |mut s: HostState| context::Host::chain_identities(&mut s).unwrap();
+        let seen = got(state(Mode::Mutating, false, true, 2));
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].chain, "ethereum");
+        assert!(seen[0].verified_on_chain);
+        // A view reads them as well.
+        assert_eq!(got(state(Mode::ReadOnly("v".into()), false, true, 2)).len(), 1);
+        // Another member's call: its own (none).
+        assert!(got(state(Mode::Mutating, false, true, 3)).is_empty());
+        // A migration and its check run alike everywhere: none.
+        assert!(got(state(Mode::Mutating, true, true, 2)).is_empty());
+        // A runtime the node offered no source to: none.
+        assert!(got(state(Mode::Mutating, false, false, 2)).is_empty());
     }
 }

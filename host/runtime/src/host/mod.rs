@@ -8,6 +8,7 @@ pub(crate) mod private;
 pub(crate) mod storage;
 
 pub use blobs::{BlobError, BlobFuture, Blobs, MAX_BLOB_READ};
+pub use context::{ChainAccount, ChainIdentities};
 pub use private::PrivateOverlay;
 
 use std::sync::Arc;
@@ -151,6 +152,8 @@ pub(crate) struct HostState {
     pub(crate) config: Arc<RuntimeConfig>,
     /// The node's blob store, if it offers one to apps.
     pub(crate) blobs: Option<Arc<dyn Blobs>>,
+    /// The node's record of members' chain identities, if it offers one.
+    pub(crate) chain_identities: Option<Arc<dyn ChainIdentities>>,
     /// Blob bytes the call has read.
     pub(crate) blob_read: u64,
     /// When the call's wall-clock budget runs out (none when metered by
