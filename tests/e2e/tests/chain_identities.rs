@@ -1,8 +1,9 @@
 //! Chain identities on two real nodes (issue #23): node2's member proves an
 //! Ethereum account with meroctl (`chain-challenge`, then `prove-chain`
 //! with a `personal_sign` signature); node1 verifies the op itself and
-//! lists the identity. Forged and replayed proofs are refused and change
-//! nothing. Waits poll with a timeout.
+//! lists the identity, and the app reads it in node2's calls. Forged and
+//! replayed proofs are refused and change nothing. An invitation bound to
+//! an account admits only a joiner proving it. Waits poll with a timeout.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -44,13 +45,22 @@ fn identities(node: &TestNode, ns: &str) -> Vec<Value> {
     v["data"]["identities"].as_array().unwrap().clone()
 }
 
+/// What the app reads in a call by `node`'s member
+/// (`env::chain_identities()`, through the task board's view).
+fn app_sees(node: &TestNode, ctx: &str) -> Vec<Value> {
+    node.call(ctx, "my_chain_accounts", serde_json::json!({}))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 #[test]
 fn a_member_proves_an_ethereum_account_and_every_node_verifies_it() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
     let n2 = TestNode::start_with("node2", FAST_SYNC);
-    let (_app, ns, _ctx) = n1.setup(mero_fixtures::KV_STORE);
-    let joined = n2.meroctl_json(&["namespace", "join", &ns, &n1.invite(&ns, &[])]);
-    let me = joined["memberAccount"].as_str().unwrap().to_string();
+    let (_app, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"t"}"#));
+    let me = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert!(app_sees(&n2, &ctx).is_empty(), "nothing proven yet");
 
     let address = signer::ethereum_address(&SECRET).unwrap();
     let printed = n2.meroctl_json(&[
@@ -108,6 +118,15 @@ fn a_member_proves_an_ethereum_account_and_every_node_verifies_it() {
         members.contains(&format!("ethereum:{address}")),
         "{members}"
     );
+
+    // The app reads the executing member's proven account; node1's member
+    // proved none.
+    let seen = app_sees(&n2, &ctx);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["chain"], "ethereum");
+    assert_eq!(seen[0]["account"], address.as_str());
+    assert_eq!(seen[0]["verifiedOnChain"], true);
+    assert!(app_sees(&n1, &ctx).is_empty());
 
     // Replayed: the same signature again is refused (its nonce is spent).
     n2.meroctl_fails(&args, "replayed");
