@@ -200,3 +200,49 @@ def test_events_of_another_nodes_write_reach_a_websocket(net: Net) -> None:
                 assert event.data["kind"] in ("Inserted", "Updated")
 
     asyncio.run(flow())
+
+
+def test_an_invitation_bound_to_an_ethereum_account(net: Net) -> None:
+    """`chain_accounts` binds an invitation to an account: the joiner signs
+    its own node's chain challenge with the account's key (eth-account, as
+    a wallet's `personal_sign`) and joins with the signature; no proof or
+    another key's is refused and the joiner stays out."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    c1, c2 = net.clients[0], net.clients[1]
+    ns = c1.create_namespace(net.app)["data"]["namespaceId"]
+    wallet, other = Account.create(), Account.create()
+    invitation = c1.create_namespace_invitation(
+        ns, chain_accounts=[f"ethereum:{wallet.address.lower()}"]
+    )["data"]["invitation"]
+    assert invitation["conditions"] == [
+        {"kind": "chainAccount", "chain": "ethereum", "account": wallet.address}
+    ]
+
+    with pytest.raises(ForbiddenError) as e:
+        c2.join_namespace(ns, invitation)
+    assert e.value.error_type == "ChainProofRequired"
+
+    # The joining node's challenge: it names node2's key, not node1's.
+    challenge = c2.get_chain_challenge(ns, "ethereum", wallet.address)["data"]
+    assert challenge["member"] == net.accounts["node2"]
+
+    def sign(key: Account) -> str:
+        signed = key.sign_message(encode_defunct(text=challenge["message"]))
+        return "0x" + bytes(signed.signature).hex()
+
+    with pytest.raises(ForbiddenError) as e:
+        c2.join_namespace(ns, invitation, chain_proofs=[{"signature": sign(other)}])
+    assert e.value.error_type == "ChainProofForged"
+    assert [m["identity"] for m in c1.list_group_members(ns)["members"]] == [
+        c1.list_group_members(ns)["members"][0]["identity"]
+    ]
+
+    joined = c2.join_namespace(ns, invitation, chain_proofs=[{"signature": sign(wallet)}])
+    assert joined["data"]["memberAccount"] == net.accounts["node2"]
+    # The proof is the member's chain identity, on the admitting node too.
+    listed = c1.list_chain_identities(ns)["data"]["identities"]
+    assert [(i["member"], i["account"]) for i in listed] == [
+        (net.accounts["node2"], wallet.address)
+    ]

@@ -164,8 +164,18 @@ def create_namespace_invitation(
     recursive: Optional[bool],
     expiration_timestamp: Optional[int],
     role: Optional[str],
+    chain_accounts: Optional[Sequence[str]] = None,
 ) -> Call:
     body: dict = {}
+    if chain_accounts:
+        if isinstance(chain_accounts, str) or any(
+            not isinstance(a, str) or ":" not in a for a in chain_accounts
+        ):
+            raise InvalidArgumentError(
+                "InvalidArgument",
+                "chain_accounts is a list of '<chain>:<account>' (e.g. 'ethereum:0x…')",
+            )
+        body["chainAccounts"] = list(chain_accounts)
     if expiration_timestamp is not None:
         if isinstance(expiration_timestamp, bool) or int(expiration_timestamp) < 0:
             raise InvalidArgumentError(
@@ -181,7 +191,11 @@ def create_namespace_invitation(
     return Call("POST", f"/admin-api/namespaces/{seg(namespace_id)}/invite", json=body)
 
 
-def join_namespace(namespace_id: str, invitation_json: JsonLike) -> Call:
+def join_namespace(
+    namespace_id: str,
+    invitation_json: JsonLike,
+    chain_proofs: Optional[Sequence[Mapping[str, Any]]] = None,
+) -> Call:
     invitation = _json_arg(invitation_json, "invitation")
     if not isinstance(invitation, Mapping):
         raise InvalidArgumentError("InvalidArgument", "Invalid invitation JSON: not an object")
@@ -198,8 +212,25 @@ def join_namespace(namespace_id: str, invitation_json: JsonLike) -> Call:
     return Call(
         "POST",
         f"/admin-api/namespaces/{seg(namespace_id)}/join",
-        json={"invitation": invitation},
+        json=_join_body(invitation, chain_proofs),
     )
+
+
+def _join_body(invitation: Any, chain_proofs: Optional[Sequence[Mapping[str, Any]]]) -> dict:
+    """The join body; an invitation bound to chain accounts takes one proof
+    per account: `{"signature", "account"?, "publicKey"?, "scheme"?}`, the
+    signature (by the account's key) of this node's chain challenge."""
+    body: dict = {"invitation": invitation}
+    if chain_proofs:
+        proofs = []
+        for p in chain_proofs:
+            if not isinstance(p, Mapping) or not isinstance(p.get("signature"), str):
+                raise InvalidArgumentError(
+                    "InvalidArgument", "each chain proof is an object with a `signature`"
+                )
+            proofs.append({k: v for k, v in p.items() if v is not None})
+        body["chainProofs"] = proofs
+    return body
 
 
 def leave_namespace(namespace_id: str) -> Call:

@@ -13,7 +13,7 @@ async with create_async_client(create_connection(url, "node1")) as client:
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 import httpx
 
@@ -325,17 +325,24 @@ class AsyncClient:
         expiration_timestamp: Optional[int] = None,
         *,
         role: Optional[str] = None,
+        chain_accounts: Optional[Sequence[str]] = None,
     ) -> t.CreateInvitationResponse:
         """See `Client.create_namespace_invitation`."""
         return await self._run(
-            s.create_namespace_invitation(namespace_id, recursive, expiration_timestamp, role)
+            s.create_namespace_invitation(
+                namespace_id, recursive, expiration_timestamp, role, chain_accounts
+            )
         )
 
     async def join_namespace(
-        self, namespace_id: str, invitation_json: JsonLike
+        self,
+        namespace_id: str,
+        invitation_json: JsonLike,
+        *,
+        chain_proofs: Optional[Sequence[Mapping[str, Any]]] = None,
     ) -> t.JoinNamespaceResponse:
         """See `Client.join_namespace`."""
-        return await self._run(s.join_namespace(namespace_id, invitation_json))
+        return await self._run(s.join_namespace(namespace_id, invitation_json, chain_proofs))
 
     async def leave_namespace(self, namespace_id: str) -> t.EmptyResponse:
         """See `Client.leave_namespace`."""

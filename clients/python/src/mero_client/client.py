@@ -8,7 +8,7 @@ raise `mero_client.errors.MeroError` subclasses.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 from . import _specs as s
 from . import types as t
@@ -150,18 +150,32 @@ class Client:
         expiration_timestamp: Optional[int] = None,
         *,
         role: Optional[str] = None,
+        chain_accounts: Optional[Sequence[str]] = None,
     ) -> t.CreateInvitationResponse:
         """Signs an invitation: `{"data": {"invitation", "groupName"}}`.
         `expiration_timestamp` is seconds from now; `role` is `admin`,
         `member` (default) or `read-only`."""
         return self._run(
-            s.create_namespace_invitation(namespace_id, recursive, expiration_timestamp, role)
+            s.create_namespace_invitation(
+                namespace_id, recursive, expiration_timestamp, role, chain_accounts
+            )
         )
 
-    def join_namespace(self, namespace_id: str, invitation_json: JsonLike) -> t.JoinNamespaceResponse:
+    def join_namespace(
+        self,
+        namespace_id: str,
+        invitation_json: JsonLike,
+        *,
+        chain_proofs: Optional[Sequence[Mapping[str, Any]]] = None,
+    ) -> t.JoinNamespaceResponse:
         """Joins with an invitation (its JSON text, or the object; the whole
-        `create_namespace_invitation` answer is accepted too)."""
-        return self._run(s.join_namespace(namespace_id, invitation_json))
+        `create_namespace_invitation` answer is accepted too). An invitation
+        bound to chain accounts (`chain_accounts=["ethereum:0x…"]` on the
+        inviter's side) needs `chain_proofs`: one `{"signature": …}` per
+        account, the account key's signature of `get_chain_challenge`'s
+        message asked of this (the joining) node; optional `account`,
+        `publicKey`, `scheme` as for `prove_chain_identity`."""
+        return self._run(s.join_namespace(namespace_id, invitation_json, chain_proofs))
 
     def leave_namespace(self, namespace_id: str) -> t.EmptyResponse:
         """This node leaves the namespace (it cannot rejoin)."""
