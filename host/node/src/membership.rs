@@ -1246,7 +1246,9 @@ impl Membership {
             };
             let (statement, reading, holds) = attestation::observe(&relayers, *chain, statement)
                 .await
-                .map_err(|e| unattested(format!("the admitting node cannot read the chain: {e}")))?;
+                .map_err(|e| {
+                    unattested(format!("the admitting node cannot read the chain: {e}"))
+                })?;
             if !holds {
                 return Err(ConditionError::TokenBalanceTooLow(format!(
                     "{account} holds {} of {chain} token {token} at block {} ({}); the invitation asks at least {at_least}",
