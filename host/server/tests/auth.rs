@@ -411,7 +411,7 @@ struct Write {
 /// world is built so that every one can, joins and leaves included). A
 /// documented write missing here fails the test, so a new route gets its
 /// row.
-fn writes(f: &Fixture, w: &World) -> Vec<Write> {
+fn writes(f: &Fixture, w: &World, eth: &Eth) -> Vec<Write> {
     let (app, ns, ctx) = (&f.ids.app, &f.ids.ns, &f.ids.ctx);
     let row = |method, route: &'static str, url: String, body| Write {
         method,
@@ -430,7 +430,58 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
         .chain_challenge(&f.ids.raw_ns, chains, &stellar)
         .unwrap();
     let signature = hex::encode(mero_node::mero_chains::signer::stellar(&secret, &challenge));
+    // An attestation by some node, for the verify route.
+    let attestation = {
+        use mero_node::relayer::attestation::{Attestation, Claim, Statement};
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let a = Attestation::sign(
+            Claim {
+                chain: mero_node::mero_chains::Chain::Ethereum,
+                network: "eip155:31337".into(),
+                block: mero_node::relayer::BlockRef {
+                    number: 1,
+                    hash: format!("0x{}", "ab".repeat(32)),
+                },
+                statement: Statement::Balance {
+                    account: eth.account.clone(),
+                    at_least: mero_node::relayer::Amount::from_u128(1),
+                },
+                observed: "2".into(),
+                holds: true,
+                attested_by: key.verifying_key().to_bytes(),
+                at_millis: 1,
+            },
+            &key,
+        );
+        json!({"chain": "ethereum", "network": "eip155:31337", "blockNumber": 1,
+            "blockHash": a.claim.block.hash, "statement": {"kind": "balance",
+            "account": eth.account, "atLeast": "1"}, "observed": "2", "holds": true,
+            "attestedBy": hex::encode(a.claim.attested_by), "atMillis": 1,
+            "signature": hex::encode(a.signature)})
+    };
     vec![
+        // The relayer's, against the real local chain the test started.
+        row(
+            "POST",
+            "/admin-api/chains/{chain}/balance",
+            "/admin-api/chains/ethereum/balance".into(),
+            json(json!({"account": eth.account, "token": eth.token})),
+        ),
+        row(
+            "POST",
+            "/admin-api/chains/{chain}/attest",
+            "/admin-api/chains/ethereum/attest".into(),
+            json(
+                json!({"statement": {"kind": "balance", "account": eth.account,
+                "atLeast": "1"}}),
+            ),
+        ),
+        row(
+            "POST",
+            "/admin-api/attestations/verify",
+            "/admin-api/attestations/verify".into(),
+            json(attestation),
+        ),
         // First: B is still a member that may write (a row below makes it
         // read-only), so the node has someone to resync from.
         row(
@@ -703,9 +754,51 @@ fn writes(f: &Fixture, w: &World) -> Vec<Write> {
     ]
 }
 
+/// A real Ethereum chain on 127.0.0.1 (Hardhat Network, `tests/chain`)
+/// with a test ERC-20, for the relayer's routes.
+struct Eth {
+    chain: Option<mero_testkit::chain::LocalChain>,
+    token: String,
+    account: String,
+}
+
+impl Eth {
+    /// Started off the runtime: the test kit's client is a blocking one.
+    async fn start() -> Eth {
+        tokio::task::spawn_blocking(|| {
+            let chain = mero_testkit::chain::LocalChain::start();
+            let account = chain.accounts()[0].clone();
+            let token = chain.deploy_token(&account, 1_000);
+            Eth {
+                chain: Some(chain),
+                token,
+                account,
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Stopped off the runtime too.
+    async fn stop(mut self) {
+        let chain = self.chain.take();
+        tokio::task::spawn_blocking(move || drop(chain))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn every_documented_route_needs_a_token_and_its_permission() {
-    let f = fixture(AuthMode::Embedded, |_| {}).await;
+    let eth = Eth::start().await;
+    let url = eth.chain.as_ref().unwrap().url.clone();
+    let f = fixture(AuthMode::Embedded, move |c| {
+        c.chains.ethereum = Some(mero_config::EthereumChainConfig {
+            rpc_url: url,
+            timeout_ms: None,
+        });
+    })
+    .await;
     let w = world(&f).await;
     let routes = documented_routes();
     let public: Vec<&str> = routes
@@ -723,7 +816,7 @@ async fn every_documented_route_needs_a_token_and_its_permission() {
         ],
         "only these are public"
     );
-    let writes = writes(&f, &w);
+    let writes = writes(&f, &w, &eth);
     // The table and the document name the same writes, each once.
     let documented: Vec<(&str, &str)> = routes
         .iter()
@@ -827,6 +920,7 @@ async fn every_documented_route_needs_a_token_and_its_permission() {
     }
     f.node.shutdown().await.unwrap();
     w.b.shutdown().await.unwrap();
+    eth.stop().await;
 }
 
 #[tokio::test]
