@@ -73,6 +73,22 @@ pub struct ChainAccount {
     pub verified_on_chain: bool,
 }
 
+/// An attestation about one of the caller's chain accounts (issue #23).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainAttestation {
+    pub chain: String,
+    pub network: String,
+    pub block_number: u64,
+    pub kind: String,
+    pub account: String,
+    pub token: Option<String>,
+    pub at_least: Option<String>,
+    pub observed: String,
+    pub holds: bool,
+    pub attested_by: String,
+}
+
 /// A task's attachment, read from its blob.
 #[derive(Serialize)]
 pub struct Attachment {
@@ -258,6 +274,28 @@ impl TaskBoard {
                 chain: i.chain,
                 account: i.account,
                 verified_on_chain: i.verified_on_chain,
+            })
+            .collect())
+    }
+
+    /// What members' nodes attested about the caller's chain accounts
+    /// (e.g. the token balance it was admitted on): what a board could
+    /// gate payouts on.
+    #[app::view]
+    pub fn my_chain_attestations(&self) -> app::Result<Vec<ChainAttestation>> {
+        Ok(env::chain_attestations()
+            .into_iter()
+            .map(|a| ChainAttestation {
+                chain: a.chain,
+                network: a.network,
+                block_number: a.block_number,
+                kind: a.kind,
+                account: a.account,
+                token: a.token,
+                at_least: a.at_least,
+                observed: a.observed,
+                holds: a.holds,
+                attested_by: a.attested_by.iter().map(|b| format!("{b:02x}")).collect(),
             })
             .collect())
     }

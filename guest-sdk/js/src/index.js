@@ -45,6 +45,28 @@ export const env = {
       account: i.account,
       verifiedOnChain: i.verifiedOnChain,
     })),
+  /**
+   * Attestations recorded in the context's namespace about the executing
+   * member's proven chain accounts (a member's node's signed claim of what
+   * the chain said): `{chain, network, blockNumber, blockHash, kind,
+   * account, token, atLeast, observed, holds, attestedBy, atMillis}`.
+   * Empty in a migration.
+   */
+  chainAttestations: () =>
+    backend().context.chainAttestations().map((a) => ({
+      chain: a.chain,
+      network: a.network,
+      blockNumber: Number(a.blockNumber),
+      blockHash: a.blockHash,
+      kind: a.kind,
+      account: a.account,
+      token: a.token ?? null,
+      atLeast: a.atLeast ?? null,
+      observed: a.observed,
+      holds: a.holds,
+      attestedBy: a.attestedBy,
+      atMillis: Number(a.atMillis),
+    })),
   /** Milliseconds since the epoch from the call's hybrid logical clock. */
   nowMillis: () => Number(backend().context.nowMillis()),
   /** `level`: 'trace' | 'debug' | 'info' | 'warn' | 'error'. */

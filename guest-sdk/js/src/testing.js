@@ -33,7 +33,7 @@ export class FakeHost {
         remove: (k) => (h.write(), h.priv.delete(hex(k))),
       },
       events: { emit: (kind, data) => (h.write(), h.events.push([kind, JSON.parse(new TextDecoder().decode(data))])) },
-      context: { contextId: () => new Uint8Array(32), executorId: () => new Uint8Array(32), appVersion: () => '0.1.0', chainIdentities: () => h.chainIdentities ?? [], nowMillis: () => 1700000000000n, log: () => {} },
+      context: { contextId: () => new Uint8Array(32), executorId: () => new Uint8Array(32), appVersion: () => '0.1.0', chainIdentities: () => h.chainIdentities ?? [], chainAttestations: () => h.chainAttestations ?? [], nowMillis: () => 1700000000000n, log: () => {} },
       blobs: {
         size: (id) => (h.blobs.has(hex(id)) ? BigInt(h.blobs.get(hex(id)).length) : undefined),
         read: (id, offset, len) => {

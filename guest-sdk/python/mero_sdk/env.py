@@ -34,6 +34,31 @@ def chain_identities() -> list:
     ]
 
 
+def chain_attestations() -> list:
+    """Attestations recorded in the context's namespace about the executing
+    member's proven chain accounts (a member's node's signed claim of what
+    the chain said): dicts with `chain`, `network`, `block_number`,
+    `block_hash`, `kind`, `account`, `token`, `at_least`, `observed`,
+    `holds`, `attested_by` (bytes), `at_millis`. Empty in a migration."""
+    return [
+        {
+            "chain": a.chain,
+            "network": a.network,
+            "block_number": a.block_number,
+            "block_hash": a.block_hash,
+            "kind": a.kind,
+            "account": a.account,
+            "token": a.token,
+            "at_least": a.at_least,
+            "observed": a.observed,
+            "holds": bool(a.holds),
+            "attested_by": bytes(a.attested_by),
+            "at_millis": a.at_millis,
+        }
+        for a in backend().context.chain_attestations()
+    ]
+
+
 def now_millis() -> int:
     """Milliseconds since the Unix epoch, from the call's hybrid logical clock."""
     return backend().context.now_millis()

@@ -54,6 +54,8 @@ class FakeHost:
         # The executing member's proven chain accounts: dicts of `chain`,
         # `account`, `verified_on_chain`.
         self.chain_identities: list[dict] = []
+        # Attestations about them: dicts with the WIT record's fields.
+        self.chain_attestations: list[dict] = []
 
     def install(self) -> FakeHost:
         _host.set_backend(_host.Backend(
@@ -389,6 +391,11 @@ class _Context:
         from types import SimpleNamespace
 
         return [SimpleNamespace(**i) for i in self.h.chain_identities]
+
+    def chain_attestations(self) -> list:
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(**a) for a in self.h.chain_attestations]
 
     def now_millis(self) -> int:
         return self.h.now

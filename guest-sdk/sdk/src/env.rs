@@ -1,7 +1,7 @@
 //! Facts about the running call.
 
 use crate::bindings::calimero::context::context as host;
-pub use host::{ChainIdentity, LogLevel};
+pub use host::{ChainAttestation, ChainIdentity, LogLevel};
 
 /// The 32-byte id of the context the call runs in.
 pub fn context_id() -> [u8; 32] {
@@ -26,6 +26,17 @@ pub fn app_version() -> String {
 /// migration, which must compute the same state on every node.
 pub fn chain_identities() -> Vec<ChainIdentity> {
     host::chain_identities()
+}
+
+/// Attestations recorded in the context's namespace about the executing
+/// member's proven chain accounts: a member's node's signed claim of what
+/// the chain said (e.g. that the account held at least some amount of a
+/// token when it was admitted), with the chain, network, block, `kind`
+/// (`balance`, `token-balance`, `near-access-key`), what was read and
+/// whether it held. Other nodes checked the signature and trust the
+/// attesting node for the chain. Empty in a migration.
+pub fn chain_attestations() -> Vec<ChainAttestation> {
+    host::chain_attestations()
 }
 
 /// Milliseconds since the Unix epoch, from the call's hybrid logical clock.

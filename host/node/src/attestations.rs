@@ -5,6 +5,7 @@
 use mero_chains::Chain;
 
 use crate::error::Result;
+use crate::governance::Namespace;
 use crate::node::Node;
 use crate::relayer::attestation::{self, Attestation, Claim, Statement};
 use crate::relayer::{Amount, Reading};
@@ -55,4 +56,55 @@ impl Node {
         })?;
         Ok(state.attestations.clone())
     }
+}
+
+/// The attestations recorded in `ns` about `member`'s proven chain
+/// accounts, as apps read them (`context.chain-attestations`); none for a
+/// non-member.
+pub(crate) fn for_app(ns: &Namespace, member: &[u8; 32]) -> Vec<mero_runtime::ChainAttestation> {
+    if !ns.is_member(member) {
+        return Vec::new();
+    }
+    let accounts = ns.chain_identities.get(member).cloned().unwrap_or_default();
+    ns.attestations
+        .iter()
+        .filter_map(|a| {
+            let c = &a.claim;
+            let (kind, account, token, at_least) = match &c.statement {
+                Statement::Balance { account, at_least } => {
+                    ("balance", account, None, Some(at_least.to_decimal()))
+                }
+                Statement::TokenBalance {
+                    token,
+                    account,
+                    at_least,
+                } => (
+                    "token-balance",
+                    account,
+                    Some(token.clone()),
+                    Some(at_least.to_decimal()),
+                ),
+                Statement::NearAccessKey { account, .. } => {
+                    ("near-access-key", account, None, None)
+                }
+            };
+            accounts
+                .iter()
+                .any(|i| i.chain == c.chain && i.account == *account)
+                .then(|| mero_runtime::ChainAttestation {
+                    chain: c.chain.to_string(),
+                    network: c.network.clone(),
+                    block_number: c.block.number,
+                    block_hash: c.block.hash.clone(),
+                    kind: kind.into(),
+                    account: account.clone(),
+                    token,
+                    at_least,
+                    observed: c.observed.clone(),
+                    holds: c.holds,
+                    attested_by: c.attested_by.to_vec(),
+                    at_millis: c.at_millis,
+                })
+        })
+        .collect()
 }

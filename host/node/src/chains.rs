@@ -417,6 +417,20 @@ impl mero_runtime::ChainIdentities for AppChainIdentities {
             })
             .collect()
     }
+
+    fn chain_attestations(
+        &self,
+        ctx: ContextId,
+        member: mero_crdt::Author,
+    ) -> Vec<mero_runtime::ChainAttestation> {
+        let Some(members) = self.0.upgrade() else {
+            return Vec::new();
+        };
+        let Some(state) = members.registering(&ctx) else {
+            return Vec::new();
+        };
+        crate::attestations::for_app(&state, &member.0)
+    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub use config::{DEFAULT_MIGRATION_FUEL, RuntimeConfig};
 pub use error::{CallError, LoadError};
 pub use handler::handler_name;
 pub use host::{
-    BlobError, BlobFuture, Blobs, CallEnv, ChainAccount, ChainIdentities, MAX_BLOB_READ, Mode,
-    PrivateOverlay, State, state_over,
+    BlobError, BlobFuture, Blobs, CallEnv, ChainAccount, ChainAttestation, ChainIdentities,
+    MAX_BLOB_READ, Mode, PrivateOverlay, State, state_over,
 };
 pub use runtime::{App, AppDescription, Field, Intent, Migration, Runtime};

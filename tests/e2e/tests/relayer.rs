@@ -238,7 +238,7 @@ fn an_invitation_gated_by_a_token_balance_admits_a_holder_and_refuses_a_non_hold
     let n1 = TestNode::start_with("node1", &[FAST_SYNC[0], &rpc]);
     let n2 = TestNode::start_with("node2", FAST_SYNC);
     let n3 = TestNode::start_with("node3", FAST_SYNC);
-    let (_app, ns, _ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let (_app, ns, ctx) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"t"}"#));
     let gate = format!("ethereum:{token}:100");
     let members = || {
         let (status, v) = n1.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
@@ -338,6 +338,25 @@ fn an_invitation_gated_by_a_token_balance_admits_a_holder_and_refuses_a_non_hold
         Some(&recorded.to_string()),
     );
     assert_eq!(status, 200, "{v}");
+
+    // The app reads it in node2's member's call (the task board's view
+    // over env::chain_attestations()); node1's member proved no account,
+    // so its calls see none.
+    n2.meroctl_ok(&["group", "join-context", &ctx]);
+    let mut seen = Value::Null;
+    wait_until("node2's app to read the attestation", CONVERGE, || {
+        seen = n2.call(&ctx, "my_chain_attestations", json!({}));
+        seen.as_array().is_some_and(|a| !a.is_empty())
+    });
+    let a = &seen[0];
+    assert_eq!(a["kind"], "token-balance", "{seen}");
+    assert_eq!(a["account"], rich_address.as_str(), "{seen}");
+    assert_eq!(a["token"], token_checksum(&token), "{seen}");
+    assert_eq!(a["atLeast"], "100", "{seen}");
+    assert_eq!(a["observed"], "250", "{seen}");
+    assert_eq!(a["holds"], true, "{seen}");
+    assert_eq!(a["attestedBy"], recorded["attestedBy"], "{seen}");
+    assert_eq!(n1.call(&ctx, "my_chain_attestations", json!({})), json!([]));
     // Attested by node1, the admitting member.
     let (_, members_v) = n1.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
     let admin = members_v["members"]

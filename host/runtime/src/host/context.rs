@@ -23,7 +23,17 @@ pub struct ChainAccount {
 pub trait ChainIdentities: Send + Sync + 'static {
     /// `member`'s proven chain accounts in the namespace of `ctx`.
     fn chain_identities(&self, ctx: ContextId, member: Author) -> Vec<ChainAccount>;
+
+    /// The attestations recorded in the namespace of `ctx` about
+    /// `member`'s proven accounts (none unless the node says).
+    fn chain_attestations(&self, _ctx: ContextId, _member: Author) -> Vec<ChainAttestation> {
+        Vec::new()
+    }
 }
+
+/// A node's signed claim about a chain, recorded in governance, as apps
+/// read it (the WIT's `chain-attestation`).
+pub type ChainAttestation = context::ChainAttestation;
 
 const MAX_LOG_LINE: usize = 16 << 10;
 
@@ -58,6 +68,17 @@ impl context::Host for HostState {
                 verified_on_chain: a.verified_on_chain,
             })
             .collect())
+    }
+
+    fn chain_attestations(&mut self) -> wasmtime::Result<Vec<context::ChainAttestation>> {
+        // As chain-identities: a migration runs alike on every node.
+        if self.migration || matches!(self.mode, super::Mode::Describe) {
+            return Ok(Vec::new());
+        }
+        let Some(source) = &self.chain_identities else {
+            return Ok(Vec::new());
+        };
+        Ok(source.chain_attestations(self.env.ctx, self.env.executor))
     }
 
     fn now_millis(&mut self) -> wasmtime::Result<u64> {
@@ -146,12 +167,59 @@ mod tests {
         assert_eq!(seen[0].chain, "ethereum");
         assert!(seen[0].verified_on_chain);
         // A view reads them as well.
-        assert_eq!(got(state(Mode::ReadOnly("v".into()), false, true, 2)).len(), 1);
+        assert_eq!(
+            got(state(Mode::ReadOnly("v".into()), false, true, 2)).len(),
+            1
+        );
         // Another member's call: its own (none).
         assert!(got(state(Mode::Mutating, false, true, 3)).is_empty());
         // A migration and its check run alike everywhere: none.
         assert!(got(state(Mode::Mutating, true, true, 2)).is_empty());
         // A runtime the node offered no source to: none.
         assert!(got(state(Mode::Mutating, false, false, 2)).is_empty());
+    }
+
+    /// Says one attestation to every call.
+    struct Attested;
+
+    impl ChainIdentities for Attested {
+        fn chain_identities(&self, _: ContextId, _: Author) -> Vec<ChainAccount> {
+            Vec::new()
+        }
+
+        fn chain_attestations(&self, _: ContextId, _: Author) -> Vec<ChainAttestation> {
+            vec![ChainAttestation {
+                chain: "ethereum".into(),
+                network: "eip155:31337".into(),
+                block_number: 7,
+                block_hash: format!("0x{}", "ab".repeat(32)),
+                kind: "token-balance".into(),
+                account: "0x995f97cB4BC73C0EC00FE3a38d9e72EE874Befcd".into(),
+                token: Some("0x5FbDB2315678afecb367f032d93F642f64180aa3".into()),
+                at_least: Some("100".into()),
+                observed: "250".into(),
+                holds: true,
+                attested_by: vec![9; 32],
+                at_millis: 1,
+            }]
+        }
+    }
+
+    #[test]
+    fn a_call_reads_attestations_and_a_migration_none() {
+        let got = |mode, migration, source: Option<Arc<dyn ChainIdentities>>| {
+            let mut s = state(mode, migration, false, 2);
+            s.chain_identities = source;
+            context::Host::chain_attestations(&mut s).unwrap()
+        };
+        let attested = || Some(Arc::new(Attested) as Arc<dyn ChainIdentities>);
+        let seen = got(Mode::Mutating, false, attested());
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].observed, "250");
+        assert_eq!(got(Mode::ReadOnly("v".into()), false, attested()).len(), 1);
+        assert!(got(Mode::Mutating, true, attested()).is_empty());
+        assert!(got(Mode::Mutating, false, None).is_empty());
+        // A source that says nothing of attestations: none.
+        assert!(got(Mode::Mutating, false, Some(Arc::new(One))).is_empty());
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod private;
 pub(crate) mod storage;
 
 pub use blobs::{BlobError, BlobFuture, Blobs, MAX_BLOB_READ};
-pub use context::{ChainAccount, ChainIdentities};
+pub use context::{ChainAccount, ChainAttestation, ChainIdentities};
 pub use private::PrivateOverlay;
 
 use std::sync::Arc;
