@@ -33,8 +33,8 @@ impl Authored {
     }
 
     /// (remaining, unacknowledged) of `ctx`; a rewrite counts as
-    /// acknowledged once a peer reported a root at least as far as the
-    /// one it led to (`acked` says whether a peer reported `root`).
+    /// acknowledged once `acked` says a peer reported a root that holds
+    /// it (the root it led to, or this node's current one).
     pub(crate) fn figures(&self, ctx: &ContextId, acked: impl Fn(&[u8; 32]) -> bool) -> (u64, u64) {
         let mut all = self.lock();
         let Some(p) = all.get_mut(ctx) else {
@@ -63,9 +63,9 @@ impl Node {
     /// what is left is then counted, for the status to show.
     pub(super) fn rewrite_mine(&self, ctx: ContextId) {
         let node = self.clone();
-        tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             let null = serde_json::Value::Null;
-            // Recorded by `noted`, as an explicit call is.
+            // Recorded by `noted_rewrite`, as an explicit call is.
             let Err(e) = node.execute(&ctx, "migrate_my_entries", &null).await else {
                 return;
             };
