@@ -46,6 +46,9 @@ impl LocalChain {
     pub fn start() -> LocalChain {
         let dir = package_dir();
         let hardhat = dir.join("node_modules/.bin/hardhat");
+        // One `npm ci` at a time: a test binary's tests start chains at once.
+        static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
         if !hardhat.exists() {
             // A fresh clone: what .ci/run does first.
             let status = Command::new("npm")
@@ -64,6 +67,7 @@ impl LocalChain {
             hardhat.display(),
             dir.display()
         );
+        drop(_installing);
         let port = free_port();
         let log = std::fs::File::create(std::env::temp_dir().join(format!("hardhat-{port}.log")))
             .unwrap();
