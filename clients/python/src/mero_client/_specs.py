@@ -165,8 +165,19 @@ def create_namespace_invitation(
     expiration_timestamp: Optional[int],
     role: Optional[str],
     chain_accounts: Optional[Sequence[str]] = None,
+    min_token_balances: Optional[Sequence[str]] = None,
 ) -> Call:
     body: dict = {}
+    if min_token_balances:
+        if isinstance(min_token_balances, str) or any(
+            not isinstance(b, str) or b.count(":") < 2 for b in min_token_balances
+        ):
+            raise InvalidArgumentError(
+                "InvalidArgument",
+                "min_token_balances is a list of '<chain>:<token>:<at least>' "
+                "(e.g. 'ethereum:0x…:100')",
+            )
+        body["minTokenBalances"] = list(min_token_balances)
     if chain_accounts:
         if isinstance(chain_accounts, str) or any(
             not isinstance(a, str) or ":" not in a for a in chain_accounts
@@ -269,6 +280,37 @@ def prove_chain_identity(
 
 def list_chain_identities(namespace_id: str) -> Call:
     return Call("GET", f"/admin-api/namespaces/{seg(namespace_id)}/chain-identities")
+
+
+def chain_balance(chain: str, account: str, token: Optional[str]) -> Call:
+    body: dict = {"account": account}
+    if token is not None:
+        body["token"] = token
+    return Call("POST", f"/admin-api/chains/{seg(chain)}/balance", json=body)
+
+
+def attest_chain(chain: str, account: str, at_least: Any, token: Optional[str]) -> Call:
+    if isinstance(at_least, bool) or not str(at_least).isdigit():
+        raise InvalidArgumentError(
+            "InvalidArgument", "at_least is a whole number of base units (decimal)"
+        )
+    statement: dict = {"kind": "balance", "account": account, "atLeast": str(at_least)}
+    if token is not None:
+        statement = {
+            "kind": "tokenBalance",
+            "token": token,
+            "account": account,
+            "atLeast": str(at_least),
+        }
+    return Call("POST", f"/admin-api/chains/{seg(chain)}/attest", json={"statement": statement})
+
+
+def verify_attestation(attestation: Mapping[str, Any]) -> Call:
+    return Call("POST", "/admin-api/attestations/verify", json=dict(attestation))
+
+
+def list_attestations(namespace_id: str) -> Call:
+    return Call("GET", f"/admin-api/namespaces/{seg(namespace_id)}/attestations")
 
 
 def create_group_in_namespace(

@@ -326,11 +326,17 @@ class AsyncClient:
         *,
         role: Optional[str] = None,
         chain_accounts: Optional[Sequence[str]] = None,
+        min_token_balances: Optional[Sequence[str]] = None,
     ) -> t.CreateInvitationResponse:
         """See `Client.create_namespace_invitation`."""
         return await self._run(
             s.create_namespace_invitation(
-                namespace_id, recursive, expiration_timestamp, role, chain_accounts
+                namespace_id,
+                recursive,
+                expiration_timestamp,
+                role,
+                chain_accounts,
+                min_token_balances,
             )
         )
 
@@ -376,6 +382,28 @@ class AsyncClient:
     async def list_chain_identities(self, namespace_id: str) -> t.ListChainIdentitiesResponse:
         """See `Client.list_chain_identities`."""
         return await self._run(s.list_chain_identities(namespace_id))
+
+    async def chain_balance(
+        self, chain: str, account: str, token: Optional[str] = None
+    ) -> t.ChainReadingResponse:
+        """See `Client.chain_balance`."""
+        return await self._run(s.chain_balance(chain, account, token))
+
+    async def attest_chain(
+        self, chain: str, account: str, at_least: Any, token: Optional[str] = None
+    ) -> t.AttestationResponse:
+        """See `Client.attest_chain`."""
+        return await self._run(s.attest_chain(chain, account, at_least, token))
+
+    async def verify_attestation(
+        self, attestation: Mapping[str, Any]
+    ) -> t.AttestationVerifiedResponse:
+        """See `Client.verify_attestation`."""
+        return await self._run(s.verify_attestation(attestation))
+
+    async def list_attestations(self, namespace_id: str) -> t.ListAttestationsResponse:
+        """See `Client.list_attestations`."""
+        return await self._run(s.list_attestations(namespace_id))
 
     async def create_group_in_namespace(
         self,

@@ -151,13 +151,22 @@ class Client:
         *,
         role: Optional[str] = None,
         chain_accounts: Optional[Sequence[str]] = None,
+        min_token_balances: Optional[Sequence[str]] = None,
     ) -> t.CreateInvitationResponse:
         """Signs an invitation: `{"data": {"invitation", "groupName"}}`.
         `expiration_timestamp` is seconds from now; `role` is `admin`,
-        `member` (default) or `read-only`."""
+        `member` (default) or `read-only`. `min_token_balances`
+        (`["ethereum:<token>:<at least>"]`, with the joiner's account in
+        `chain_accounts`) gates the join on a token balance the admitting
+        node reads through its relayer."""
         return self._run(
             s.create_namespace_invitation(
-                namespace_id, recursive, expiration_timestamp, role, chain_accounts
+                namespace_id,
+                recursive,
+                expiration_timestamp,
+                role,
+                chain_accounts,
+                min_token_balances,
             )
         )
 
@@ -218,6 +227,34 @@ class Client:
         """The chain identities the namespace's members have proven:
         `{"data": {"identities": [...]}}`."""
         return self._run(s.list_chain_identities(namespace_id))
+
+    def chain_balance(
+        self, chain: str, account: str, token: Optional[str] = None
+    ) -> t.ChainReadingResponse:
+        """An account's balance (native, or of `token`, an ERC-20 contract)
+        as the chain says at its latest block, through the node's relayer
+        (`[chains.ethereum] rpc_url`; only Ethereum has one):
+        `{"data": {"network", "blockNumber", "blockHash", "balance", ...}}`."""
+        return self._run(s.chain_balance(chain, account, token))
+
+    def attest_chain(
+        self, chain: str, account: str, at_least: Any, token: Optional[str] = None
+    ) -> t.AttestationResponse:
+        """Asks the chain whether `account` holds at least `at_least` (base
+        units; of `token` if given) and returns the answer signed by the
+        node (`holds` true or false), to keep or check with
+        `verify_attestation`."""
+        return self._run(s.attest_chain(chain, account, at_least, token))
+
+    def verify_attestation(self, attestation: Mapping[str, Any]) -> t.AttestationVerifiedResponse:
+        """Checks an attestation's signature (by the node it names); a forged
+        or altered one is refused (`BadRequestError`, `AttestationRefused`)."""
+        return self._run(s.verify_attestation(attestation))
+
+    def list_attestations(self, namespace_id: str) -> t.ListAttestationsResponse:
+        """The attestations members' nodes recorded in the namespace's
+        governance (e.g. before admitting a join gated by a token balance)."""
+        return self._run(s.list_attestations(namespace_id))
 
     def create_group_in_namespace(
         self,

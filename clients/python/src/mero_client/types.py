@@ -229,6 +229,55 @@ class ListChainIdentitiesResponse(TypedDict):
     data: ChainIdentities
 
 
+class ChainReading(TypedDict, total=False):
+    chain: str
+    network: str
+    blockNumber: int
+    blockHash: str
+    account: str
+    token: str
+    balance: str
+
+
+class ChainReadingResponse(TypedDict):
+    data: ChainReading
+
+
+class Attestation(TypedDict):
+    chain: str
+    network: str
+    blockNumber: int
+    blockHash: str
+    statement: Dict[str, Any]
+    observed: str
+    holds: bool
+    attestedBy: str
+    atMillis: int
+    signature: str
+
+
+class AttestationResponse(TypedDict):
+    data: Attestation
+
+
+class AttestationVerified(TypedDict):
+    valid: bool
+    attestedBy: str
+    holds: bool
+
+
+class AttestationVerifiedResponse(TypedDict):
+    data: AttestationVerified
+
+
+class Attestations(TypedDict):
+    attestations: List[Attestation]
+
+
+class ListAttestationsResponse(TypedDict):
+    data: Attestations
+
+
 class CreateGroupData(TypedDict):
     groupId: str
 
