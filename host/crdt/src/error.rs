@@ -36,6 +36,10 @@ pub enum Error {
         /// The owner's public key, hex.
         owner: String,
     },
+    /// A snapshot that could not be a replica's state (see
+    /// [`crate::StateSnapshot::check`]).
+    #[error("malformed snapshot: {0}")]
+    MalformedSnapshot(String),
     /// A delta that cannot be decoded or breaks a structural limit.
     #[error("malformed delta: {0}")]
     MalformedDelta(String),

@@ -1,10 +1,17 @@
 //! A replica's whole state, as one node sends it to another that joins or
 //! fell far behind.
 
+use std::collections::HashSet;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 
+use crate::backend::MemoryBackend;
 use crate::delta::{DeltaId, Op};
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::hlc::Hlc;
 use crate::id::Hash;
+use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 /// Every entry (joined into the receiver's, so nothing the receiver has is
 /// lost), the ids of every delta folded into it, and the sender's DAG heads.
@@ -22,4 +29,164 @@ pub struct StateSnapshot {
     /// The state version (layout) of the sender's app: a receiver joins
     /// only a snapshot of its own layout.
     pub layout: u32,
+}
+
+impl StateSnapshot {
+    /// Refuses a snapshot that could not be a replica's state, before any
+    /// of it is joined: an entry over the limits a delta is held to, a
+    /// clock after `latest` (the receiver's clock plus the drift it allows
+    /// deltas), an authored element whose write is not its owner's or comes
+    /// before its creation, heads that are not among its deltas, or a root
+    /// that its own entries do not give.
+    ///
+    /// This is what can be checked without signatures: who wrote each
+    /// entry is still the sender's word.
+    pub fn check(&self, latest: Hlc) -> Result<()> {
+        let bad = |why: String| Err(Error::MalformedSnapshot(why));
+        for op in &self.ops {
+            if op.key.len() > MAX_KEY_LEN {
+                return Err(Error::KeyTooLong {
+                    len: op.key.len(),
+                    max: MAX_KEY_LEN,
+                });
+            }
+            let (value, clocks): (Option<&Vec<u8>>, Vec<Hlc>) = match &op.entry {
+                Entry::Register(r) => (r.value.as_ref(), vec![r.stamp.hlc]),
+                Entry::Presence(p) => (
+                    None,
+                    p.adds
+                        .iter()
+                        .chain(p.removes.iter())
+                        .map(|(_, t)| *t)
+                        .collect(),
+                ),
+                Entry::Counter(_) => {
+                    if op.key.len() != 32 {
+                        return bad("a counter slot not keyed by its author's key".into());
+                    }
+                    (None, Vec::new())
+                }
+                Entry::Authored(a) => {
+                    if a.register.stamp.author != a.owner() {
+                        return bad("an authored element written by another member".into());
+                    }
+                    if a.created.hlc > a.register.stamp.hlc {
+                        return bad("an authored element written before its creation".into());
+                    }
+                    (a.register.value.as_ref(), vec![a.register.stamp.hlc])
+                }
+            };
+            if let Some(v) = value
+                && v.len() > MAX_VALUE_LEN
+            {
+                return Err(Error::ValueTooLarge {
+                    len: v.len(),
+                    max: MAX_VALUE_LEN,
+                });
+            }
+            if clocks.iter().any(|t| *t > latest) {
+                return bad("an entry stamped past the receiver's clock and allowed drift".into());
+            }
+        }
+        let deltas: HashSet<&DeltaId> = self.deltas.iter().collect();
+        if self.heads.iter().any(|h| !deltas.contains(h)) {
+            return bad("a head that is not among the snapshot's deltas".into());
+        }
+        let root = crate::apply::apply_ops(&mut MemoryBackend::default(), &self.ops)?;
+        if root != self.root_hash {
+            return bad("its entries do not give the root hash it names".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collections::Mutator;
+    use crate::entry::{Register, Stamp};
+    use crate::hlc::Clock;
+    use crate::id::{Author, NodeId};
+
+    fn at(millis: u64) -> Hlc {
+        Hlc { millis, counter: 0 }
+    }
+
+    /// A snapshot of one map key written at 1 s, with its own root.
+    fn snapshot() -> StateSnapshot {
+        let mut ops = Vec::new();
+        let mut state = MemoryBackend::default();
+        let mut clock = Clock::default();
+        Mutator::new(&mut state, Author([1; 32]), &mut clock, 1_000, &mut ops)
+            .put_register(&NodeId::root("m"), b"k", b"v".to_vec())
+            .unwrap();
+        let root = crate::apply::apply_ops(&mut MemoryBackend::default(), &ops).unwrap();
+        StateSnapshot {
+            ops,
+            deltas: vec![DeltaId([1; 32])],
+            heads: vec![DeltaId([1; 32])],
+            root_hash: root,
+            layout: 1,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_is_checked_before_anything_of_it_is_joined() {
+        let good = snapshot();
+        good.check(at(2_000)).unwrap();
+
+        // A wrong root.
+        let mut s = good.clone();
+        s.root_hash = [9; 32];
+        assert!(matches!(
+            s.check(at(2_000)),
+            Err(Error::MalformedSnapshot(_))
+        ));
+        // A stamp past the receiver's clock (and drift): it would win
+        // every later write. Its root is right; the clock is what fails.
+        assert!(matches!(
+            good.check(at(500)),
+            Err(Error::MalformedSnapshot(_))
+        ));
+        // A head it does not hold.
+        let mut s = good.clone();
+        s.heads.push(DeltaId([2; 32]));
+        assert!(s.check(at(2_000)).is_err());
+        // An authored element rewritten by someone else than its owner.
+        let mut s = good.clone();
+        s.ops.push(Op {
+            node: NodeId::root("notes"),
+            key: b"n".to_vec(),
+            entry: Entry::Authored(crate::entry::Authored {
+                created: Stamp {
+                    hlc: at(1_000),
+                    author: Author([1; 32]),
+                },
+                version: 1,
+                register: Register {
+                    stamp: Stamp {
+                        hlc: at(1_500),
+                        author: Author([2; 32]),
+                    },
+                    value: Some(b"x".to_vec()),
+                },
+            }),
+        });
+        s.root_hash = crate::apply::apply_ops(&mut MemoryBackend::default(), &s.ops).unwrap();
+        assert!(matches!(
+            s.check(at(2_000)),
+            Err(Error::MalformedSnapshot(_))
+        ));
+        // A counter slot under another key than an author's.
+        let mut s = good;
+        s.ops.push(Op {
+            node: NodeId::root("c"),
+            key: b"short".to_vec(),
+            entry: Entry::Counter(crate::entry::CounterSlot {
+                increments: 5,
+                decrements: 0,
+            }),
+        });
+        assert!(s.check(at(2_000)).is_err());
+    }
 }

@@ -370,6 +370,15 @@ impl Executor {
         ctx: ContextId,
         snapshot: StateSnapshot,
     ) -> Result<Hash, ExecError> {
+        // Held to what a delta is held to, as far as it can be without
+        // signatures; checked off the writer, like a delta's signature.
+        let latest = mero_crdt::Hlc {
+            millis: mero_crdt::hlc::wall_millis().saturating_add(MAX_CLOCK_DRIFT_MILLIS),
+            counter: u32::MAX,
+        };
+        snapshot
+            .check(latest)
+            .map_err(|e| ExecError::Rejected(e.to_string()))?;
         let (reply, rx) = oneshot::channel();
         self.send(
             Job::Join {

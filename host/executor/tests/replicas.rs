@@ -415,3 +415,41 @@ async fn deltas_signed_together_each_verify_and_replicate() {
     deliver(&b, deltas).await;
     assert_eq!(b.root(&ctx), a.root(&ctx));
 }
+
+/// A replica's own snapshot joins another and gives the same root; one
+/// with a far-future stamp, a wrong root or a head it does not hold is
+/// refused before anything of it is joined.
+#[tokio::test]
+async fn a_snapshot_is_checked_before_it_is_joined() {
+    let a = engine(31);
+    let b = engine(32);
+    let app = a.install(mero_fixtures::KV_STORE).await;
+    let ctx = a.create(app, 1, "").await.unwrap();
+    join(&a, &b, &ctx).await;
+    a.ok(&ctx, "set", json!({"key": "k", "value": "v"})).await;
+    let before = b.root(&ctx);
+    let good = a.exec.snapshot_of(&ctx).unwrap();
+
+    let mut far = good.clone();
+    for op in &mut far.ops {
+        if let mero_crdt::Entry::Register(r) = &mut op.entry {
+            r.stamp.hlc.millis += 24 * 3600 * 1000;
+        }
+    }
+    far.root_hash =
+        mero_crdt::apply_ops(&mut mero_crdt::MemoryBackend::default(), &far.ops).unwrap();
+    let mut wrong_root = good.clone();
+    wrong_root.root_hash = [7; 32];
+    let mut stray_head = good.clone();
+    stray_head.heads.push(DeltaId([7; 32]));
+    for forged in [far, wrong_root, stray_head] {
+        let err = b.exec.join_snapshot(ctx, forged).await.unwrap_err();
+        assert!(
+            matches!(&err, ExecError::Rejected(m) if m.contains("malformed snapshot")),
+            "{err:?}"
+        );
+        assert_eq!(b.root(&ctx), before, "nothing of a refused snapshot stays");
+    }
+    assert_eq!(b.exec.join_snapshot(ctx, good).await.unwrap(), a.root(&ctx));
+    assert_eq!(b.ok(&ctx, "get", json!({"key": "k"})).await, json!("v"));
+}
