@@ -3,7 +3,9 @@
 //! that do not exist, so nothing is stored; replies never read) against a
 //! real node, printing the node's RSS before, at its peak and after, and
 //! how long health took to answer meanwhile; five `spin` calls of the
-//! misbehave app hold the executor first, as in the review. The cap on calls in flight per
+//! misbehave app go first, as in the review (the first holds the executor,
+//! the others only their own context, which then has a lane of its own).
+//! The cap on calls in flight per
 //! socket (`server.limits.ws_max_in_flight`) is what keeps the peak down.
 //!
 //! `cargo run --release -p mero-e2e --bin mero-ws-flood [MAX_IN_FLIGHT]`
