@@ -191,11 +191,13 @@ export interface StateBytes {
   truncated: boolean;
 }
 export interface StateEntry {
-  kind: "register" | "key" | "counter";
+  kind: "register" | "key" | "counter" | "authored";
   key: StateBytes;
   value: StateBytes | null;
   child: { collection: string; entries: number } | null;
   counter: { increments: number; decrements: number } | null;
+  /** An authored element's owner (base58) and the state version of its value. */
+  authored?: { owner: string; version: number } | null;
 }
 export interface ContextState {
   stateVersion: number;

@@ -291,6 +291,20 @@ def test_a_migration_is_triggered_and_followed(node1: Node, dashboard: Dashboard
     assert node1.execute(ctx, "get_item", {"key": "k1"}) == "v1-value"
 
 
+def test_an_authored_entry_shows_its_owner(node1: Node, dashboard: Dashboard) -> None:
+    app = node1.install("scenario_authored_map_v1")
+    created = node1.api("POST", "/admin-api/namespaces", {"applicationId": app, "name": "authored"})["data"]
+    ctx = created["contextId"]
+    node1.execute(ctx, "put_entry", {"key": "k1", "value": "mine"})
+    owner = node1.execute(ctx, "owner_of", {"key": "k1"})
+    page = dashboard.open(node1, f"contexts/{ctx}")
+    page.click('#state-fields button[data-field="entries"]')
+    row = page.locator("#state-entries tbody tr", has_text="k1")
+    expect(row).to_contain_text("authored")
+    expect(row).to_contain_text("mine")
+    expect(row).to_contain_text(f"owner {owner[:8]}")
+
+
 def test_a_member_is_removed(node1: Node, node2: Node, dashboard: Dashboard) -> None:
     ns = STORY["ns"]
     member = node2.api("GET", "/admin-api/identity")["data"]["accountId"]

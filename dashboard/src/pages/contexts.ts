@@ -212,7 +212,11 @@ function contextPage(root: HTMLElement, contextId: string): () => void {
       const entryRow = (e: StateEntry) => [
         e.kind,
         shown(e.key),
-        e.kind === "counter" && e.counter ? `+${e.counter.increments} −${e.counter.decrements}` : shown(e.value),
+        e.kind === "counter" && e.counter
+          ? `+${e.counter.increments} −${e.counter.decrements}`
+          : e.authored
+            ? `${shown(e.value)} (owner ${e.authored.owner.slice(0, 8)}…, v${e.authored.version})`
+            : shown(e.value),
         // A map of registers shows its value inline; only deeper
         // collections open.
         e.child && !(e.value && e.child.entries === 1)
