@@ -215,7 +215,7 @@ function contextPage(root: HTMLElement, contextId: string): () => void {
         e.kind === "counter" && e.counter
           ? `+${e.counter.increments} −${e.counter.decrements}`
           : e.authored
-            ? `${shown(e.value)} (owner ${e.authored.owner.slice(0, 8)}…, v${e.authored.version})`
+            ? h("span", null, shown(e.value), ` (owner ${e.authored.owner.slice(0, 8)}…, v${e.authored.version})`)
             : shown(e.value),
         // A map of registers shows its value inline; only deeper
         // collections open.
