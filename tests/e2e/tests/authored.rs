@@ -236,12 +236,22 @@ fn a_member_that_may_not_write_keeps_its_entries_pending_and_counted() {
         );
         assert_eq!(code, 200, "{v}");
     };
+    // Node 2 must know of its demotion before the upgrade reaches it; a
+    // probe by writing would leave a note behind whenever it came first.
+    let role_on_n2 = || {
+        let (_, v) = n2.request("GET", &format!("/admin-api/groups/{ns}/members"), None);
+        v["members"].as_array().and_then(|all| {
+            all.iter()
+                .find(|m| m["identity"] == m2.as_str())
+                .and_then(|m| m["role"].as_str().map(str::to_string))
+        })
+    };
     role("ReadOnly");
     let demoted = poll(CONVERGE, || {
-        let refused = n2.rpc(&ctx, "set_note", json!({"key": "d", "text": "x"}));
-        refused.get("error").is_some().then_some(())
+        (role_on_n2().as_deref() == Some("ReadOnly")).then_some(())
     });
     assert!(demoted.is_some(), "node 2 never saw its demotion");
+    fails(&n2, &ctx, "set_note", json!({"key": "d", "text": "x"}));
 
     upgrade(
         &n1,
@@ -265,6 +275,10 @@ fn a_member_that_may_not_write_keeps_its_entries_pending_and_counted() {
     assert!(pending.is_some(), "{}", migration_status(&n1, &ns));
 
     role("Member");
+    let promoted = poll(CONVERGE, || {
+        (role_on_n2().as_deref() == Some("Member")).then_some(())
+    });
+    assert!(promoted.is_some(), "node 2 never saw its promotion");
     let rewritten = poll(CONVERGE, || {
         let v = n2.rpc(&ctx, "migrate_my_entries", json!({}));
         (v.get("error").is_none()).then_some(v)
