@@ -81,6 +81,7 @@ impl Node {
                         unacknowledged: None,
                     },
                 );
+                node.inner.heartbeat_due.notify_one();
             }
         });
     }
@@ -94,12 +95,16 @@ impl Node {
             return;
         };
         tracing::info!(context = %b58(&ctx), converted = summary.converted, remaining = summary.remaining, "owner-driven convert: re-stamped this member's authored entries");
-        let mut all = self.inner.authored.lock();
-        let p = all.entry(ctx).or_default();
-        p.remaining = summary.remaining;
-        if summary.converted > 0 {
-            let before = p.unacknowledged.map_or(0, |(n, _)| n);
-            p.unacknowledged = Some((before + summary.converted, root));
+        {
+            let mut all = self.inner.authored.lock();
+            let p = all.entry(ctx).or_default();
+            p.remaining = summary.remaining;
+            if summary.converted > 0 {
+                let before = p.unacknowledged.map_or(0, |(n, _)| n);
+                p.unacknowledged = Some((before + summary.converted, root));
+            }
         }
+        // The members hear the new figures now, not at the next beat.
+        self.inner.heartbeat_due.notify_one();
     }
 }
