@@ -44,7 +44,8 @@
 //!   they do not hold up the other contexts' calls.
 //! - `error`, `stats`: [`ExecError`] and [`ExecStats`].
 //!
-//! Tests: `tests/engine.rs` (calls, batching, pipelining),
+//! Tests: `tests/engine.rs` (calls, batching, pipelining), `tests/lanes.rs`
+//! (a context whose calls run long, on a lane of its own),
 //! `tests/commit_failure.rs` (a failed commit and the batch built on it,
 //! with the `fault-injection` hook) and `tests/replicas.rs` (deltas between
 //! in-process replicas).

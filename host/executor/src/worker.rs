@@ -127,6 +127,14 @@ impl Worker {
                 }
                 rx.close();
             }
+            // A commit already done leaves nothing to build on: this batch
+            // reads it from the store (so a call of a context it held may
+            // go to a lane of its own).
+            if inflight.as_ref().is_some_and(|f| f.handle.is_finished())
+                && let Some(f) = inflight.take()
+            {
+                settled(f.handle.await);
+            }
             let snapshot = match self.store.snapshot() {
                 Ok(s) => s,
                 Err(e) => {

@@ -448,56 +448,6 @@ async fn the_executor_says_when_and_why_it_ended() {
     assert_eq!(e.exec.ended().await, "it was stopped");
 }
 
-/// A context whose call ran long gets a lane of its own: while its next
-/// call spins to the deadline, another context's calls commit, and its
-/// own calls made meanwhile wait for it and then run in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
-async fn a_context_whose_calls_run_long_does_not_hold_up_the_others() {
-    let e = engine(9);
-    let app = e.install(mero_fixtures::MISBEHAVE).await;
-    let spinner = e.create(app, 1, "").await.unwrap();
-    let other = e.create(app, 2, "").await.unwrap();
-    // The first long call holds the worker once, and moves its context.
-    let err = call_err(e.call(&spinner, "spin", json!({})).await);
-    assert!(matches!(err, CallError::DeadlineExceeded(_)), "{err:?}");
-
-    let spin = e.call(&spinner, "spin", json!({}));
-    tokio::pin!(spin);
-    let others = async {
-        for i in 0..20 {
-            e.ok(&other, "set", json!({"key": format!("k{i}"), "value": "v"}))
-                .await;
-        }
-    };
-    tokio::select! {
-        biased;
-        () = others => {}
-        r = &mut spin => panic!("the spin ended before the other context's calls: {r:?}"),
-    }
-    // The spinner's own write, sent while it spins, waits for it.
-    let own = e.call(&spinner, "set", json!({"key": "after", "value": "spin"}));
-    tokio::pin!(own);
-    tokio::select! {
-        biased;
-        r = &mut spin => {
-            let err = call_err(r);
-            assert!(matches!(err, CallError::DeadlineExceeded(_)), "{err:?}");
-        }
-        r = &mut own => panic!("a call ran on the spinning context beside its call: {r:?}"),
-    }
-    own.await.unwrap();
-    assert_eq!(
-        e.ok(&spinner, "get", json!({"key": "after"})).await,
-        json!("spin")
-    );
-    // Nothing of the spins stayed; the other context has its 20 keys.
-    assert_eq!(e.ok(&other, "get", json!({"key": "k19"})).await, json!("v"));
-    // A fast call brought the spinner back to the worker: it batches with
-    // the others again.
-    e.ok(&spinner, "set", json!({"key": "k", "value": "v"}))
-        .await;
-}
-
 /// Large writes sent at once are committed in several batches, each
 /// taking in at most one call's worth past the byte cap, rather than all
 /// in one that holds every value several times over until it commits.
