@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mero_testkit::node::{FAST_SYNC, TestNode, assert_converged_within, blocking_client, rpc};
+use mero_testkit::node::{
+    FAST_SYNC, TestNode, assert_converged_within, blocking_client, rpc, token_for,
+};
 use mero_testkit::poll::poll_every;
 use serde_json::{Value, json};
 
@@ -62,12 +64,14 @@ fn fill(port: u16, ctx: &str, n: usize, clients: usize, prefix: &str) -> f64 {
 }
 
 fn delta_count(c: &reqwest::blocking::Client, port: u16, ctx: &str) -> u64 {
-    let v: Value = c
-        .get(format!("http://127.0.0.1:{port}/admin-api/contexts/{ctx}"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let mut req = c.get(format!("http://127.0.0.1:{port}/admin-api/contexts/{ctx}"));
+    // Without the node's token the answer is a 401, read as 0: every lag
+    // then looked like none.
+    let token = token_for(port);
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    let v: Value = req.send().unwrap().json().unwrap();
     v["data"]["deltaCount"].as_u64().unwrap_or(0)
 }
 
