@@ -82,6 +82,14 @@ fn owner(stored: &AuthoredValue) -> Owner {
 
 // ------------------------------------------------------------ authored map
 
+fn open_map(loc: Location<'_>) -> host::AuthoredMap {
+    match loc {
+        Location::Root(name) => host::AuthoredMap::open(name),
+        Location::Frozen(name) => host::AuthoredMap::open_frozen(name),
+        Location::In(map, key) => map.authored_map_at(key),
+    }
+}
+
 /// A map from `K` to `V` whose entries only their creator may change.
 /// `Old` is the value type the previous state version stored (`V` if it did
 /// not change).
@@ -248,13 +256,8 @@ where
     const AUTHORED: bool = true;
 
     fn __attach(loc: Location<'_>) -> Self {
-        let handle = match loc {
-            Location::Root(name) => host::AuthoredMap::open(name),
-            Location::Frozen(name) => host::AuthoredMap::open_frozen(name),
-            Location::In(map, key) => map.authored_map_at(key),
-        };
         AuthoredMap {
-            state: MapState::Attached(handle),
+            state: MapState::Attached(open_map(loc)),
             _t: PhantomData,
         }
     }
@@ -263,11 +266,7 @@ where
         let MapState::Detached(items) = self.state else {
             return Ok(());
         };
-        let handle = match loc {
-            Location::Root(name) => host::AuthoredMap::open(name),
-            Location::Frozen(name) => host::AuthoredMap::open_frozen(name),
-            Location::In(map, key) => map.authored_map_at(key),
-        };
+        let handle = open_map(loc);
         for (k, v) in items {
             handle.insert(&k, &v)?;
         }
