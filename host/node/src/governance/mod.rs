@@ -1718,7 +1718,7 @@ impl Namespace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail fast")]
     use super::*;
     use crate::governance::invitation::Invitation;
@@ -1750,7 +1750,7 @@ mod tests {
     }
 
     /// A namespace `admin` created (its `Create` applied), and that op.
-    fn created(admin: &SigningKey) -> (Namespace, SignedOp) {
+    pub(crate) fn created(admin: &SigningKey) -> (Namespace, SignedOp) {
         let (mut ns, create) = Namespace::create(
             admin,
             1_000,

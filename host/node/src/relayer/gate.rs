@@ -104,7 +104,7 @@ mod tests {
 
     use super::*;
     use crate::governance::invitation::{Invitation, SignedInvitation};
-    use crate::governance::{AppInfo, Body, Refused, Role, SignedOp, caps};
+    use crate::governance::{Body, Refused, Role, SignedOp};
     use crate::relayer::BlockRef;
     use crate::relayer::attestation::Claim;
 
@@ -120,27 +120,7 @@ mod tests {
     }
 
     fn namespace(admin: &SigningKey) -> Namespace {
-        let (mut ns, create) = Namespace::create(
-            admin,
-            1_000,
-            Body::Create {
-                nonce: [1; 32],
-                name: None,
-                app: AppInfo {
-                    id: [1; 32],
-                    blob: [2; 32],
-                    size: 3,
-                    package: "p".into(),
-                    version: "1".into(),
-                    source: "s".into(),
-                },
-                default_capabilities: caps::DEFAULT,
-                addrs: vec![],
-            },
-        )
-        .unwrap();
-        ns.apply(&create).unwrap();
-        ns
+        crate::governance::tests::created(admin).0
     }
 
     fn invitation(ns: &Namespace, admin: &SigningKey) -> SignedInvitation {
