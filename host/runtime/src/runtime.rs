@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
-    Trap,
+    Trap, UpdateDeadline,
 };
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -637,13 +637,23 @@ async fn invoke_app(
 }
 
 /// Arms a store's budget: fuel on a deterministic runtime, else an epoch
-/// deadline of `ticks`.
+/// deadline of `ticks`. A call still running at a tick yields to the
+/// async runtime there, so a guest that loops until its deadline holds no
+/// runtime thread (nor the tasks queued on it) for longer than a tick.
 fn arm(store: &mut Store<HostState>, config: &RuntimeConfig, ticks: u64) -> Result<(), CallError> {
     match config.fuel {
         Some(fuel) => store.set_fuel(fuel).map_err(|e| CallError::Host(chain(&e))),
         None => {
-            store.set_epoch_deadline(ticks);
-            store.epoch_deadline_trap();
+            let mut left = ticks;
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                left = left.saturating_sub(1);
+                if left == 0 {
+                    Err(Trap::Interrupt.into())
+                } else {
+                    Ok(UpdateDeadline::Yield(1))
+                }
+            });
             Ok(())
         }
     }
