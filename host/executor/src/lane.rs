@@ -42,6 +42,10 @@ pub(crate) struct Lanes {
     slow: HashSet<ContextId>,
     /// Jobs waiting for a context's call on its lane, in arrival order.
     parked: HashMap<ContextId, Vec<Job>>,
+    /// Calls of slow contexts that wait for the commit holding earlier
+    /// writes of theirs (the batch being built, or the one committing):
+    /// a lane reads the store, so it starts after that commit.
+    waiting: Vec<(ContextId, Job)>,
     /// Running lane calls.
     running: JoinSet<()>,
     freed_tx: mpsc::Sender<Freed>,
@@ -55,6 +59,7 @@ impl Default for Lanes {
         Lanes {
             slow: HashSet::new(),
             parked: HashMap::new(),
+            waiting: Vec::new(),
             running: JoinSet::new(),
             freed_tx,
             freed,
@@ -75,10 +80,33 @@ impl Worker {
         }
     }
 
-    /// Whether a call of `ctx` goes to a lane of its own: its last call ran
-    /// long, and this batch (and the one committing) hold nothing of it.
-    pub(crate) fn goes_to_lane(&self, batch: &Batch, ctx: &ContextId) -> bool {
-        self.lanes.slow.contains(ctx) && !batch.work.contains_key(ctx) && !batch.carries(ctx)
+    /// Takes call `job` of `ctx` to a lane of its own if its context's last
+    /// call ran long (handing it back otherwise): right away, or once the
+    /// commit holding the context's earlier writes is done.
+    pub(crate) fn take_to_lane(&mut self, batch: &Batch, ctx: ContextId, job: Job) -> Option<Job> {
+        if !self.lanes.slow.contains(&ctx) {
+            return Some(job);
+        }
+        if batch.work.contains_key(&ctx) || batch.carries(&ctx) {
+            // Its later jobs wait behind it, in order.
+            self.lanes.parked.entry(ctx).or_default();
+            self.lanes.waiting.push((ctx, job));
+        } else {
+            self.run_on_lane(ctx, job);
+        }
+        None
+    }
+
+    /// Starts the waiting lane calls whose contexts `held` (the commit in
+    /// flight) no longer holds.
+    pub(crate) fn release_waiting(&mut self, held: impl Fn(&ContextId) -> bool) {
+        let (still, free): (Vec<_>, Vec<_>) = std::mem::take(&mut self.lanes.waiting)
+            .into_iter()
+            .partition(|(ctx, _)| held(ctx));
+        self.lanes.waiting = still;
+        for (ctx, job) in free {
+            self.run_on_lane(ctx, job);
+        }
     }
 
     /// Notes how long a call of `ctx` took on the worker.
@@ -91,7 +119,8 @@ impl Worker {
 
     /// Runs call `job` of `ctx` on a lane of its own, committing it there.
     pub(crate) fn run_on_lane(&mut self, ctx: ContextId, job: Job) {
-        self.lanes.parked.insert(ctx, Vec::new());
+        // Jobs parked while it waited for a commit stay parked.
+        self.lanes.parked.entry(ctx).or_default();
         let mut lane = Worker {
             committed: self.committed.clone(),
             runtime: self.runtime.clone(),
@@ -106,29 +135,36 @@ impl Worker {
             lanes: Lanes::default(),
         };
         let freed = self.lanes.freed_tx.clone();
-        self.lanes.running.spawn(async move {
-            let started = Instant::now();
-            match lane.store.snapshot() {
-                Err(e) => fail_all(vec![job], &e.to_string()),
-                Ok(snapshot) => {
-                    let mut batch = Batch::new(snapshot, HashMap::new(), HashSet::new());
-                    lane.run_job(&mut batch, job).await;
-                    lane.sign_batch(&mut batch);
-                    let answers = std::mem::take(&mut batch.answers);
-                    let done = fault(&lane.commit_fault, false).and_then(|()| {
-                        timed_commit(&lane.store, batch, lane.clock.last(), &lane.stats)
-                    });
-                    lane.announcer().settle(answers, done);
+        // On a thread of its own, not a task of the runtime: a guest that
+        // loops until its deadline keeps its thread busy, yielding only at
+        // each epoch tick, which would slow every task queued on that
+        // runtime thread (the worker's own, when woken from there).
+        let runtime = tokio::runtime::Handle::current();
+        self.lanes.running.spawn_blocking(move || {
+            runtime.block_on(async move {
+                let started = Instant::now();
+                match lane.store.snapshot() {
+                    Err(e) => fail_all(vec![job], &e.to_string()),
+                    Ok(snapshot) => {
+                        let mut batch = Batch::new(snapshot, HashMap::new(), HashSet::new());
+                        lane.run_job(&mut batch, job).await;
+                        lane.sign_batch(&mut batch);
+                        let answers = std::mem::take(&mut batch.answers);
+                        let done = fault(&lane.commit_fault, false).and_then(|()| {
+                            timed_commit(&lane.store, batch, lane.clock.last(), &lane.stats)
+                        });
+                        lane.announcer().settle(answers, done);
+                    }
                 }
-            }
-            let slow = started.elapsed() > SLOW_CALL;
-            let _ = freed
-                .send(Freed {
-                    ctx,
-                    clock: lane.clock,
-                    slow,
-                })
-                .await;
+                let slow = started.elapsed() > SLOW_CALL;
+                let _ = freed
+                    .send(Freed {
+                        ctx,
+                        clock: lane.clock,
+                        slow,
+                    })
+                    .await;
+            })
         });
     }
 
@@ -145,8 +181,10 @@ impl Worker {
         self.deferred.extend(waiting);
     }
 
-    /// At a stop: waits for the lanes' calls and refuses what waited.
+    /// At a stop: runs the lanes' calls and refuses what waited for them.
     pub(crate) async fn drain_lanes(&mut self) {
+        // Nothing is committing any more: the calls that waited for it run.
+        self.release_waiting(|_| false);
         while self.lanes.running.join_next().await.is_some() {}
         for (_, jobs) in self.lanes.parked.drain() {
             fail_all(jobs, "the node is shutting down");

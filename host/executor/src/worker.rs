@@ -93,6 +93,7 @@ impl Worker {
                     Woke::Committed(done) => {
                         inflight = None;
                         settled(done);
+                        self.release_waiting(|_| false);
                         continue;
                     }
                     Woke::Freed(freed) => {
@@ -146,6 +147,7 @@ impl Worker {
                 Some(f) => (std::mem::take(&mut f.carry), f.ids.clone()),
                 None => (HashMap::new(), HashSet::new()),
             };
+            self.release_waiting(|ctx| carry.contains_key(ctx));
             let mut batch = Batch::new(snapshot, carry, carried_ids);
             for job in jobs {
                 self.run_job(&mut batch, job).await;
@@ -179,6 +181,7 @@ impl Worker {
                         std::mem::take(&mut batch.answers),
                         "the batch it built on failed to commit",
                     );
+                    self.release_waiting(|_| false);
                     if stop.is_some() {
                         break;
                     }
@@ -205,6 +208,7 @@ impl Worker {
                     timed_commit(&self.store, batch, self.clock.last(), &self.stats)
                 });
                 self.announcer().settle(answers, done);
+                self.release_waiting(|_| false);
                 continue;
             }
             inflight = Some(self.start_commit(batch));
@@ -295,13 +299,16 @@ impl Worker {
         let Some(job) = self.park(job) else {
             return;
         };
-        if let Job::Call { meta, .. } = &job
-            && self.goes_to_lane(batch, &meta.id)
-        {
-            let ctx = meta.id;
-            self.run_on_lane(ctx, job);
-            return;
-        }
+        let job = match &job {
+            Job::Call { meta, .. } => {
+                let ctx = meta.id;
+                match self.take_to_lane(batch, ctx, job) {
+                    Some(job) => job,
+                    None => return,
+                }
+            }
+            _ => job,
+        };
         match job {
             Job::Stop { reply } => {
                 let _ = reply.send(Ok(()));

@@ -6,42 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc as sync_mpsc};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::ContextId;
 use mero_executor::{CallOutcome, CommitFault, ExecError, Executor, NewContext};
 use mero_testkit::engine::{Host, Limits};
+use mero_testkit::gate::{Gate, GateControl};
 use serde_json::json;
-use tokio::sync::mpsc;
 
 /// How long the test waits for anything before failing.
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Holds each commit, while armed, until the test says how it ends.
-struct Gate {
-    armed: AtomicBool,
-    /// Each held commit, by whether a later batch may build on it.
-    entered: mpsc::Sender<bool>,
-    verdicts: Mutex<sync_mpsc::Receiver<Result<(), String>>>,
-}
-
-impl Gate {
-    fn commit(&self, pipelined: bool) -> Result<(), String> {
-        if !self.armed.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        self.entered
-            .try_send(pipelined)
-            .map_err(|e| e.to_string())?;
-        let verdicts = self.verdicts.lock().map_err(|e| e.to_string())?;
-        verdicts
-            .recv_timeout(WAIT)
-            .unwrap_or_else(|_| Err("the test gave no verdict".into()))
-    }
-}
 
 /// Asks `probe` every 10 ms until it holds; panics naming `what` after
 /// [`WAIT`].
@@ -79,17 +55,14 @@ async fn view(exec: &Executor, ctx: &ContextId, method: &str, args: serde_json::
 async fn a_batch_built_on_one_whose_commit_fails_fails_too_and_leaves_nothing() {
     let host = Host::temp(Limits::Test);
     let app = host.install(mero_fixtures::KV_STORE).await;
-    let (entered_tx, mut entered) = mpsc::channel(8);
-    let (verdict, verdicts) = sync_mpsc::sync_channel(8);
-    let gate = Arc::new(Gate {
-        armed: AtomicBool::new(false),
-        entered: entered_tx,
-        verdicts: Mutex::new(verdicts),
-    });
-    let hook: CommitFault = {
-        let gate = gate.clone();
-        Arc::new(move |pipelined| gate.commit(pipelined))
-    };
+    let (
+        gate,
+        GateControl {
+            mut entered,
+            verdict,
+        },
+    ) = Gate::new();
+    let hook: CommitFault = gate.hook();
     let exec = Executor::spawn_with_commit_fault(
         host.runtime.clone(),
         host.store.clone(),
@@ -112,7 +85,7 @@ async fn a_batch_built_on_one_whose_commit_fails_fails_too_and_leaves_nothing() 
         .unwrap();
     let ctx = created.id;
     let set = |key: &str| json!({"key": key, "value": format!("{key}-value")});
-    gate.armed.store(true, Ordering::SeqCst);
+    gate.arm(true);
 
     // A lone call commits on the worker itself: held there, the worker
     // takes nothing meanwhile, so the next two calls queue up together.
@@ -144,7 +117,7 @@ async fn a_batch_built_on_one_whose_commit_fails_fails_too_and_leaves_nothing() 
     verdict
         .send(Err("injected: the disk is full".into()))
         .unwrap();
-    gate.armed.store(false, Ordering::SeqCst);
+    gate.arm(false);
 
     for doomed in [doomed1, doomed2] {
         match doomed.await.unwrap() {

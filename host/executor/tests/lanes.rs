@@ -4,11 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use ed25519_dalek::SigningKey;
+use mero_crdt::ContextId;
+use mero_executor::{ExecError, Executor, NewContext};
 use mero_runtime::{CallError, RuntimeConfig};
-use mero_testkit::engine::{call_err, engine_with_runtime};
+use mero_testkit::engine::{Host, Limits, call_err, engine_with_runtime};
+use mero_testkit::gate::{Gate, GateControl};
+use mero_testkit::wait_until;
 use serde_json::json;
+
+/// How long the test waits for anything before failing.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// A context whose call ran long gets a lane of its own: while its next
 /// call spins to the deadline, another context's calls commit, and its
@@ -63,4 +72,102 @@ async fn a_context_whose_calls_run_long_does_not_hold_up_the_others() {
     // the others again.
     e.ok(&spinner, "set", json!({"key": "k", "value": "v"}))
         .await;
+}
+
+/// The race a CI run hit: a long call of a context whose earlier (failed,
+/// long) call is still committing must not run on the worker. It waits
+/// for that commit, then takes a lane, and the other context's calls
+/// commit while it spins. A gate on the commits makes the batches form
+/// the same way every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_call_made_while_its_context_commits_waits_for_the_commit_then_takes_a_lane() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runtime = RuntimeConfig {
+        call_timeout: Duration::from_secs(4),
+        ..Limits::Test.runtime(tmp.path())
+    };
+    let host = Host::open(tmp.path(), runtime, &Limits::Test.store());
+    let app = host.install(mero_fixtures::MISBEHAVE).await;
+    let (
+        gate,
+        GateControl {
+            mut entered,
+            verdict,
+        },
+    ) = Gate::new();
+    let exec = Executor::spawn_with_commit_fault(
+        host.runtime.clone(),
+        host.store.clone(),
+        SigningKey::from_bytes(&[4; 32]),
+        gate.hook(),
+    )
+    .unwrap();
+    let create = |n: u8| {
+        exec.create_context(NewContext {
+            id: ContextId([n; 32]),
+            application: app,
+            blob: app,
+            app_version: "1.0.0".into(),
+            group: None,
+            name: None,
+            init_args: String::new(),
+        })
+    };
+    let spinner = create(1).await.unwrap().id;
+    let other = create(2).await.unwrap().id;
+    let call = |ctx: ContextId, method: &'static str, args: serde_json::Value| {
+        let exec = exec.clone();
+        tokio::spawn(async move { exec.call(&ctx, method, args.to_string()).await })
+    };
+    let taken = |n: u64| {
+        let exec = exec.clone();
+        move || exec.stats().jobs.load(Ordering::SeqCst) >= n
+    };
+    let set = |i: usize| json!({"key": format!("k{i}"), "value": "v"});
+
+    // The first spin runs on the worker; a call of the other context
+    // queues behind it, so the spin's batch commits pipelined, and is held.
+    gate.arm(true);
+    let jobs = exec.stats().jobs.load(Ordering::SeqCst);
+    let first = call(spinner, "spin", json!({}));
+    wait_until("the first spin taken", WAIT, taken(jobs + 1));
+    let k0 = call(other, "set", set(0));
+    wait_until("the other context's call queued", WAIT, || {
+        exec.queued() == 1
+    });
+    let err = first.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, ExecError::Call(CallError::DeadlineExceeded(_))),
+        "{err:?}"
+    );
+    let pipelined = tokio::time::timeout(WAIT, entered.recv()).await.unwrap();
+    assert_eq!(pipelined, Some(true), "the spin's batch commits pipelined");
+
+    // The next batch (the other context's call) builds on it; the second
+    // spin arrives while the spinner's batch is still committing.
+    wait_until("the other context's call taken", WAIT, taken(jobs + 2));
+    let spin = call(spinner, "spin", json!({}));
+    wait_until("the second spin taken", WAIT, taken(jobs + 3));
+    gate.arm(false);
+    verdict.send(Ok(())).unwrap();
+
+    // The second spin runs on a lane: the other context's calls commit
+    // while it spins.
+    k0.await.unwrap().unwrap();
+    for i in 1..5 {
+        assert!(
+            !spin.is_finished(),
+            "the spin ended before call {i} of the other context"
+        );
+        exec.call(&other, "set", set(i).to_string()).await.unwrap();
+    }
+    assert!(
+        !spin.is_finished(),
+        "the spin ended before the other context's calls"
+    );
+    let err = spin.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, ExecError::Call(CallError::DeadlineExceeded(_))),
+        "{err:?}"
+    );
 }

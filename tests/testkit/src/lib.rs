@@ -12,6 +12,8 @@
 //!   executor over them (plain or with a `Standing` hook).
 //! - `governance` (feature `governance`): a namespace made by one key, and
 //!   contexts registered in it, for the node's tests and bench.
+//! - [`gate`]: a hook that holds the executor's commits until the test
+//!   says how they end, so batches form the same way on every run.
 //! - [`node`]: real `merod` processes on free 127.0.0.1 ports, driven with
 //!   the real `meroctl` and raw HTTP, and waiting for their roots to agree.
 //! - [`poll`]: waiting for a condition with a timeout; nothing sleeps a
@@ -34,6 +36,7 @@
 pub mod bench;
 pub mod chain;
 pub mod engine;
+pub mod gate;
 #[cfg(feature = "governance")]
 pub mod governance;
 pub mod node;
