@@ -131,6 +131,7 @@ impl Node {
         let relayers = crate::relayer::Relayers::from_config(&config.chains)
             .map_err(|e| NodeError::Internal(format!("config.toml: {e}")))?;
         let me = identity.verifying_key().to_bytes();
+        let journal = crate::upgrades::journal::Journal::load(&store.snapshot()?)?;
         let events: Arc<EventBus> = Arc::default();
         let peers: Arc<Peers> = Arc::default();
         let members = Arc::new(Membership::load(
@@ -203,7 +204,7 @@ impl Node {
                 migrations,
                 upgrades: Default::default(),
                 joining: tokio::sync::Mutex::new(()),
-                journal: Default::default(),
+                journal,
                 authored: Default::default(),
                 rejoining: Default::default(),
                 started_at_millis: mero_crdt::hlc::wall_millis(),
@@ -228,6 +229,7 @@ impl Node {
         node.forward_commits();
         node.run_handlers();
         node.run_upgrades();
+        node.run_journal();
         Ok(node)
     }
 
@@ -270,6 +272,9 @@ impl Node {
     pub async fn shutdown(&self) -> Result<()> {
         self.inner.replication.shutdown().await;
         self.inner.tasks.shutdown().await;
+        // After the tasks (nothing re-runs calls any more), before the
+        // engine stops: the calls made until now are there after a restart.
+        self.save_journal().await;
         self.inner.exec.shutdown().await?;
         self.inner.peers.shutdown().await;
         tracing::info!("executor: {}", self.inner.exec.stats());

@@ -141,7 +141,8 @@ fn resync_takes_a_members_state_and_keeps_private_storage() {
 /// a new map. Node 1 refuses those writes (applied as they are, they would
 /// land in the map 2.0.0 dropped); node 2, hearing of the upgrade, takes
 /// node 1's migrated state and calls `record` again under 2.0.0. Both end
-/// with every write counted once, on the same root.
+/// with every write counted once, on the same root. Node 2 restarts
+/// between its writes and node 1's return: its journal of calls survives.
 #[test]
 fn writes_past_the_cut_are_rerun_by_their_author_under_the_new_version() {
     let mut n1 = TestNode::start_with("node1", FAST_SYNC);
@@ -160,6 +161,8 @@ fn writes_past_the_cut_are_rerun_by_their_author_under_the_new_version() {
     n2.call(&ctx, "record", json!({"item": "late"}));
     n2.call(&ctx, "record", json!({"item": "apple"}));
     assert_eq!(context(&n2, &ctx)["applicationVersion"], "1.0.0");
+    assert!(n2.stop(), "node 2 stopped cleanly:\n{}", n2.log());
+    n2.run();
     let carried = first_event(&n2, &ctx, "WritesCarriedOver");
 
     n1.run();
