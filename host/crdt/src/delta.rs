@@ -1,6 +1,8 @@
 //! Ops and deltas: what a call changed, in a form any replica can verify and
 //! merge without running the app.
 
+use std::collections::{HashSet, VecDeque};
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -264,6 +266,44 @@ impl BatchProof {
     }
 }
 
+const VERIFIED_DOMAIN: &[u8] = b"mero.delta.verified-batch.v1";
+
+/// How many verified batch signatures [`VerifiedBatches`] remembers.
+const VERIFIED_BATCHES: usize = 1024;
+
+/// Batch signatures already checked (by author, signed message and
+/// signature): a receiver checks the one signature of a batch once, not
+/// once for each of its deltas, which is most of what receiving a delta
+/// costs. Bounded, oldest out; only a signature that verified goes in.
+#[derive(Debug, Default)]
+pub struct VerifiedBatches {
+    seen: std::sync::Mutex<Seen>,
+}
+
+/// Digests remembered, and their order of arrival.
+type Seen = (HashSet<[u8; 32]>, VecDeque<[u8; 32]>);
+
+impl VerifiedBatches {
+    fn holds(&self, digest: &[u8; 32]) -> bool {
+        self.seen.lock().is_ok_and(|seen| seen.0.contains(digest))
+    }
+
+    fn insert(&self, digest: [u8; 32]) {
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        let (set, order) = &mut *seen;
+        if set.insert(digest) {
+            order.push_back(digest);
+            if order.len() > VERIFIED_BATCHES
+                && let Some(old) = order.pop_front()
+            {
+                set.remove(&old);
+            }
+        }
+    }
+}
+
 /// One signature over many deltas, with each delta's proof.
 #[derive(Clone, Debug)]
 pub struct BatchSignature {
@@ -350,6 +390,17 @@ impl SignedDelta {
 
     /// Checks limits and the signature; returns the delta's id.
     pub fn verify(&self) -> Result<DeltaId> {
+        self.verify_in(None)
+    }
+
+    /// [`verify`](Self::verify), checking a batch signature once for all
+    /// the deltas of its batch that `verified` sees: the others of the
+    /// batch only walk their proof up to the root it covers.
+    pub fn verify_with(&self, verified: &VerifiedBatches) -> Result<DeltaId> {
+        self.verify_in(Some(verified))
+    }
+
+    fn verify_in(&self, verified: Option<&VerifiedBatches>) -> Result<DeltaId> {
         self.delta.validate()?;
         let id = self.delta.id();
         let bad = || Error::BadSignature(format!("{id:?}"));
@@ -357,9 +408,25 @@ impl SignedDelta {
             .proof
             .message(&id)
             .map_err(|e| Error::MalformedDelta(e.to_string()))?;
+        // Only batches repeat: a delta signed alone is its own message.
+        let seen = verified.filter(|_| self.proof.size > 1).map(|v| {
+            let digest = crate::id::tagged_hash(
+                VERIFIED_DOMAIN,
+                &[&self.delta.author.0[..], &message[..], &self.signature[..]],
+            );
+            (v, digest)
+        });
+        if let Some((v, digest)) = &seen
+            && v.holds(digest)
+        {
+            return Ok(id);
+        }
         let key = VerifyingKey::from_bytes(&self.delta.author.0).map_err(|_| bad())?;
         key.verify(&message, &Signature::from_bytes(&self.signature))
             .map_err(|_| bad())?;
+        if let Some((v, digest)) = seen {
+            v.insert(digest);
+        }
         Ok(id)
     }
 
@@ -585,6 +652,58 @@ mod tests {
             batch(1, &key)[0],
             SignedDelta::sign(batch(1, &key)[0].delta.clone(), &key)
         );
+    }
+
+    #[test]
+    fn a_batch_signature_checked_once_still_refuses_what_it_does_not_cover() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let signed = batch(5, &key);
+        let verified = VerifiedBatches::default();
+        for d in &signed {
+            assert_eq!(d.verify_with(&verified).unwrap(), d.delta.id());
+        }
+        // The batch's signature went in once; singletons never do.
+        assert_eq!(verified.seen.lock().unwrap().1.len(), 1);
+        let alone = batch(1, &key);
+        alone[0].verify_with(&verified).unwrap();
+        assert_eq!(verified.seen.lock().unwrap().1.len(), 1);
+
+        // With the batch's signature remembered, a delta changed after
+        // signing, a proof moved to another delta, or another author's
+        // claim to the signature are refused all the same.
+        let mut changed = signed[1].clone();
+        changed.delta.hlc.counter += 100;
+        assert!(changed.verify_with(&verified).is_err());
+        let mut moved = signed[1].clone();
+        moved.proof = signed[2].proof.clone();
+        assert!(moved.verify_with(&verified).is_err());
+        let other = SigningKey::from_bytes(&[4; 32]);
+        let mut claimed = signed[1].clone();
+        claimed.delta.author = Author(other.verifying_key().to_bytes());
+        assert!(claimed.verify_with(&verified).is_err());
+        // A forged signature is not remembered: refused again.
+        let mut forged = batch(3, &other);
+        for d in &mut forged {
+            d.signature[0] ^= 1;
+        }
+        for d in &forged {
+            assert!(d.verify_with(&verified).is_err());
+        }
+        assert_eq!(verified.seen.lock().unwrap().1.len(), 1);
+    }
+
+    #[test]
+    fn remembered_batch_signatures_are_bounded() {
+        let verified = VerifiedBatches::default();
+        for i in 0..(VERIFIED_BATCHES + 10) as u32 {
+            let mut digest = [0; 32];
+            digest[..4].copy_from_slice(&i.to_le_bytes());
+            verified.insert(digest);
+        }
+        let seen = verified.seen.lock().unwrap();
+        assert_eq!(seen.0.len(), VERIFIED_BATCHES);
+        assert_eq!(seen.1.len(), VERIFIED_BATCHES);
+        assert!(!seen.0.contains(&[0; 32]), "the oldest went out first");
     }
 
     #[test]

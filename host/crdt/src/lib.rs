@@ -45,7 +45,9 @@ mod limits;
 
 pub use apply::{apply_op, apply_ops, join_into, join_ops};
 pub use backend::{CountChange, MemoryBackend, MerkleStore, StateRead, StateWrite};
-pub use delta::{BatchProof, BatchSignature, Delta, DeltaId, Event, Op, SignedDelta};
+pub use delta::{
+    BatchProof, BatchSignature, Delta, DeltaId, Event, Op, SignedDelta, VerifiedBatches,
+};
 pub use entry::{Authored, Clocks, CounterSlot, Entry, Presence, Register, Stamp};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc};

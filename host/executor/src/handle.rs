@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use mero_crdt::{Author, Clock, ContextId, Hash, NodeId, Op, SignedDelta, StateSnapshot};
+use mero_crdt::{
+    Author, Clock, ContextId, Hash, NodeId, Op, SignedDelta, StateSnapshot, VerifiedBatches,
+};
 use mero_runtime::{
     App, CallEnv, CallError, Intent, LoadError, PrivateOverlay, Runtime, state_over,
 };
@@ -37,6 +39,8 @@ pub struct Executor {
     author: Author,
     /// Why the executor task ended, once it has.
     ended: watch::Receiver<Option<String>>,
+    /// Batch signatures of received deltas already checked.
+    verified: Arc<VerifiedBatches>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -150,6 +154,7 @@ impl Executor {
             store,
             author,
             ended,
+            verified: Arc::default(),
         })
     }
 
@@ -316,9 +321,11 @@ impl Executor {
     /// limits and clock, then joins its ops (no wasm runs) once all its
     /// parents are here. Returns when committed.
     pub async fn apply_delta(&self, delta: SignedDelta) -> Result<Applied, ExecError> {
-        // Verification is CPU work; keep it off the single writer.
+        // Verification is CPU work; keep it off the single writer. The
+        // deltas of one batch (as gossip carries them) share a signature,
+        // checked once.
         let id = delta
-            .verify()
+            .verify_with(&self.verified)
             .map_err(|e| ExecError::Rejected(e.to_string()))?;
         let ahead = delta
             .delta
