@@ -1,7 +1,7 @@
 //! A replica's whole state, as one node sends it to another that joins or
 //! fell far behind.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -10,7 +10,7 @@ use crate::delta::{DeltaId, Op};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::hlc::Hlc;
-use crate::id::Hash;
+use crate::id::{Author, Hash};
 use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 /// Every entry (joined into the receiver's, so nothing the receiver has is
@@ -32,6 +32,34 @@ pub struct StateSnapshot {
 }
 
 impl StateSnapshot {
+    /// Every author its entries name: register writers, presence clocks'
+    /// authors, counter slots' owners, authored elements' owners. Each must
+    /// have been able to write the context (the receiver's governance says).
+    pub fn authors(&self) -> BTreeSet<Author> {
+        let mut out = BTreeSet::new();
+        for op in &self.ops {
+            match &op.entry {
+                Entry::Register(r) => {
+                    out.insert(r.stamp.author);
+                }
+                Entry::Presence(p) => {
+                    out.extend(p.adds.iter().chain(p.removes.iter()).map(|(a, _)| *a));
+                }
+                Entry::Counter(_) => {
+                    // `check` refuses a slot not keyed by a 32-byte key.
+                    if let Ok(key) = <[u8; 32]>::try_from(op.key.as_slice()) {
+                        out.insert(Author(key));
+                    }
+                }
+                Entry::Authored(a) => {
+                    out.insert(a.owner());
+                    out.insert(a.register.stamp.author);
+                }
+            }
+        }
+        out
+    }
+
     /// Refuses a snapshot that could not be a replica's state, before any
     /// of it is joined: an entry over the limits a delta is held to, a
     /// clock after `latest` (the receiver's clock plus the drift it allows

@@ -579,6 +579,9 @@ pub struct Namespace {
     pub key_epoch: u32,
     /// Members removed; they cannot rejoin.
     pub removed: BTreeSet<[u8; 32]>,
+    /// Every key that has had a role that writes (not read-only), at any
+    /// point: the only authors a replica's state may name.
+    pub writers: BTreeSet<[u8; 32]>,
     /// Invitations joined with, by their nonce (`secret_salt`), and the
     /// member each admitted: an invitation admits one key only.
     pub spent_invitations: BTreeMap<[u8; 32], [u8; 32]>,
@@ -648,6 +651,13 @@ impl Namespace {
     /// Whether `who` is an admin.
     pub fn is_admin(&self, who: &[u8; 32]) -> bool {
         self.members.get(who).is_some_and(|m| m.role == Role::Admin)
+    }
+
+    /// Whether `who` has ever had a role that writes here (a member now,
+    /// or one removed or demoted since): whether a replica's state may
+    /// hold entries stamped by `who`.
+    pub fn ever_wrote(&self, who: &[u8; 32]) -> bool {
+        self.writers.contains(who)
     }
 
     /// Whether `who` may author deltas: a member that is not read-only.
@@ -1458,6 +1468,7 @@ impl Namespace {
                 self.app = Some(app.clone());
                 self.default_capabilities = *default_capabilities;
                 self.created_millis = op.millis;
+                self.writers.insert(op.author);
                 self.members.insert(
                     op.author,
                     Member {
@@ -1496,6 +1507,11 @@ impl Namespace {
                 // Removed concurrently: the removal holds.
                 if self.removed.contains(member) {
                     return;
+                }
+                if !self.members.contains_key(member)
+                    && invitation.invitation.invited_role != Role::ReadOnly
+                {
+                    self.writers.insert(*member);
                 }
                 // A second join (new addresses) keeps the first role.
                 self.members
@@ -1597,6 +1613,9 @@ impl Namespace {
                 }
                 if let Some(m) = self.members.get_mut(member) {
                     m.role = *r;
+                    if *r != Role::ReadOnly {
+                        self.writers.insert(*member);
+                    }
                 }
             }
             Body::CapabilitiesSet {
@@ -2080,6 +2099,38 @@ pub(crate) mod tests {
             ns.apply(&join).unwrap();
         }
         ns
+    }
+
+    #[test]
+    fn a_key_counts_as_a_writer_once_it_had_a_role_that_writes() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, Role::ReadOnly), (&carol, Role::Member)]);
+        assert!(ns.ever_wrote(&key(&alice)) && ns.ever_wrote(&key(&carol)));
+        assert!(!ns.ever_wrote(&key(&bob)), "read-only from its join");
+        assert!(!ns.ever_wrote(&[9; 32]), "never a member");
+        // Demoted, then removed, Carol's earlier entries stay hers; Bob,
+        // promoted, may have written since.
+        for body in [
+            Body::RoleSet {
+                member: key(&carol),
+                role: Role::ReadOnly,
+            },
+            Body::RoleSet {
+                member: key(&bob),
+                role: Role::Member,
+            },
+            Body::MemberRemoved {
+                member: key(&carol),
+            },
+        ] {
+            let op = ns.make(&alice, 3_000, body).unwrap();
+            ns.apply(&op).unwrap();
+        }
+        assert!(!ns.is_member(&key(&carol)));
+        assert!(ns.ever_wrote(&key(&carol)) && ns.ever_wrote(&key(&bob)));
     }
 
     #[test]

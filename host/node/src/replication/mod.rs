@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mero_crdt::{ContextId, Delta, SignedDelta};
+use mero_crdt::{ContextId, Delta, SignedDelta, StateSnapshot};
 use mero_executor::{Applied, ExecError, Executor};
 use mero_network::{NetworkEvent, PeerId};
 use mero_store::{ContextMeta, Store};
@@ -309,6 +309,12 @@ impl Replicator {
     }
 
     /// The namespace a context of this node belongs to, if any.
+    /// Why `snapshot` of `ctx` may not be joined (see [`never_wrote`]).
+    fn refuse_authors(&self, ctx: &ContextId, snapshot: &StateSnapshot) -> Option<String> {
+        let ns = self.namespace_of(ctx)?;
+        never_wrote(&ns, snapshot)
+    }
+
     fn namespace_of(&self, ctx: &ContextId) -> Option<Arc<Namespace>> {
         let ns = self.meta(ctx).and_then(|m| m.group)?;
         self.parts.members.get(&ns)
@@ -425,11 +431,23 @@ impl Replicator {
                     if let Some(ns) = self.namespace_of(&ctx) {
                         self.parts.members.pull(ns.id, peer).await;
                     }
-                    let reset = match replace.take() {
-                        Some((meta, _)) => self.parts.exec.reset_context(meta).await.map(|_| ()),
-                        None => Ok(()),
+                    // An entry stamped by a key that never could write is
+                    // refused as on the delta path, before anything is
+                    // dropped.
+                    let joined = match self.refuse_authors(&ctx, &snapshot) {
+                        Some(why) => Err(why),
+                        None => match replace.take() {
+                            Some((meta, _)) => self
+                                .parts
+                                .exec
+                                .reset_context(meta)
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| format!("dropping the replicated state failed: {e}")),
+                            None => Ok(()),
+                        },
                     };
-                    let joined = match reset {
+                    let joined = match joined {
                         Ok(()) => self
                             .parts
                             .exec
@@ -437,7 +455,7 @@ impl Replicator {
                             .await
                             .map(|_| ())
                             .map_err(|e| e.to_string()),
-                        Err(e) => Err(format!("dropping the replicated state failed: {e}")),
+                        Err(e) => Err(e),
                     };
                     session.joined(joined)
                 }
@@ -479,7 +497,21 @@ impl Replicator {
 /// Whether `snapshot`'s entries, joined into an empty state (what a
 /// replacing join starts from), give one of `roots`: computed here, not
 /// taken from what the sender claims.
-fn holds_a_root(snapshot: &mero_crdt::StateSnapshot, roots: &[mero_crdt::Hash]) -> bool {
+/// Why a snapshot may not be joined into a context of `ns`: an entry
+/// stamped by a key that never had a role that writes there (a stranger,
+/// or a member read-only all along), which the delta path refuses too.
+fn never_wrote(ns: &Namespace, snapshot: &StateSnapshot) -> Option<String> {
+    let stranger = snapshot
+        .authors()
+        .into_iter()
+        .find(|a| !ns.ever_wrote(&a.0))?;
+    Some(format!(
+        "the snapshot holds an entry stamped by {}, which never had a role that writes in the namespace",
+        hex::encode(stranger.0)
+    ))
+}
+
+fn holds_a_root(snapshot: &StateSnapshot, roots: &[mero_crdt::Hash]) -> bool {
     let mut state = mero_crdt::MemoryBackend::default();
     mero_crdt::apply_ops(&mut state, &snapshot.ops).is_ok_and(|root| roots.contains(&root))
 }
@@ -530,6 +562,56 @@ mod tests {
         // A sender that claims a reported root over other entries.
         snapshot.ops.pop();
         assert!(!holds_a_root(&snapshot, &[root]));
+    }
+
+    #[test]
+    fn a_snapshot_naming_an_author_that_never_wrote_is_refused() {
+        use mero_crdt::collections::Mutator;
+        use mero_crdt::{Author, Clock, MemoryBackend, NodeId};
+        let (writer, reader) = ([1; 32], [2; 32]);
+        let mut ns = Namespace::new([7; 32]);
+        ns.writers.insert(writer);
+        // What each author writes, as the snapshot's ops.
+        let by = |author: [u8; 32], write: &dyn Fn(&mut Mutator<'_, MemoryBackend>)| {
+            let (mut ops, mut state, mut clock) =
+                (Vec::new(), MemoryBackend::default(), Clock::default());
+            write(&mut Mutator::new(
+                &mut state,
+                Author(author),
+                &mut clock,
+                1_000,
+                &mut ops,
+            ));
+            ops
+        };
+        let set = |m: &mut Mutator<'_, MemoryBackend>| {
+            m.put_register(&NodeId::root("m"), b"k", b"v".to_vec())
+                .unwrap();
+        };
+        let count = |m: &mut Mutator<'_, MemoryBackend>| {
+            m.counter_add(&NodeId::root("c"), 1).unwrap();
+        };
+        let push = |m: &mut Mutator<'_, MemoryBackend>| {
+            m.authored_push(&NodeId::root("v"), b"x".to_vec(), 1)
+                .unwrap();
+        };
+        let snapshot = |ops| StateSnapshot {
+            ops,
+            ..StateSnapshot::default()
+        };
+        for write in [
+            &set as &dyn Fn(&mut Mutator<'_, MemoryBackend>),
+            &count,
+            &push,
+        ] {
+            assert_eq!(never_wrote(&ns, &snapshot(by(writer, write))), None);
+            let refused = never_wrote(&ns, &snapshot(by(reader, write))).unwrap();
+            assert!(refused.contains(&hex::encode(reader)), "{refused}");
+        }
+        // One stranger's entry among a writer's is enough.
+        let mut ops = by(writer, &set);
+        ops.extend(by([3; 32], &count));
+        assert!(never_wrote(&ns, &snapshot(ops)).is_some());
     }
 
     #[test]
