@@ -28,13 +28,14 @@ impl Pending {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Holds `d` (id `id`) until every delta of `missing` is merged; full
-    /// contexts hold nothing more (anti-entropy brings it again).
-    pub fn hold(&self, id: DeltaId, d: SignedDelta, missing: &[DeltaId]) {
+    /// Holds `d` (id `id`) until every delta of `missing` is merged, and
+    /// says whether it did: full contexts hold nothing more (anti-entropy
+    /// brings it again, or a catch-up takes a snapshot instead).
+    pub fn hold(&self, id: DeltaId, d: SignedDelta, missing: &[DeltaId]) -> bool {
         let mut all = self.lock();
         let held = all.entry(d.delta.context).or_default();
         if held.deltas.len() >= MAX_PENDING && !held.deltas.contains_key(&id) {
-            return;
+            return false;
         }
         for m in missing {
             let waiting = held.by_parent.entry(*m).or_default();
@@ -43,12 +44,14 @@ impl Pending {
             }
         }
         held.deltas.insert(id, d);
+        true
     }
 
     /// Holds deltas for a later walk, each waiting on its own parents.
     pub fn hold_all(&self, deltas: Vec<SignedDelta>) {
         for d in deltas {
             let parents = d.delta.parents.clone();
+            // Just taken out by the caller: there is room again.
             self.hold(d.delta.id(), d, &parents);
         }
     }

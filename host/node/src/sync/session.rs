@@ -14,7 +14,8 @@
 //! - a catch-up session (not gossip) fetches missing parents, with their
 //!   ancestors, from its peer, and joins the peer's snapshot when the gap
 //!   cannot be walked: the peer holds them only folded into a snapshot, a
-//!   parent was refused, or the walk passed [`MAX_WALK`] deltas;
+//!   parent was refused, the deltas waiting for parents fill [`Pending`],
+//!   or the walk passed [`MAX_WALK`] deltas;
 //! - a snapshot is state taken on trust: only from a peer that may write.
 
 use std::collections::HashMap;
@@ -129,6 +130,8 @@ pub struct Session<'p> {
     /// Whether the peer's snapshot may be taken (it may write).
     snapshots: bool,
     fetched: usize,
+    /// Whether a delta missing parents found no room in [`Pending`].
+    overflowed: bool,
     out: Ingested,
     waiting: Waiting,
 }
@@ -154,6 +157,7 @@ impl<'p> Session<'p> {
             fetching,
             snapshots: true,
             fetched: 0,
+            overflowed: false,
             out: Ingested::default(),
             waiting: Waiting::Nothing,
         }
@@ -390,7 +394,9 @@ impl<'p> Session<'p> {
                 Outcome::Duplicate => {}
                 Outcome::MissingParents(m) => {
                     waiting += 1;
-                    self.pending.hold(d.delta.id(), d, &m);
+                    if !self.pending.hold(d.delta.id(), d, &m) {
+                        self.overflowed = true;
+                    }
                     missing.extend(m);
                 }
                 Outcome::Gone => return self.done(),
@@ -438,6 +444,13 @@ impl<'p> Session<'p> {
             if self.out.rejected > 0 {
                 // A parent was refused (say its author was removed since):
                 // the gap cannot be walked, but a writer's snapshot closes it.
+                return self.ask_snapshot(true);
+            }
+            if self.overflowed {
+                // The gap is wider than this node holds deltas for: walked
+                // on, the deltas fetched could not be kept until their
+                // parents arrive (a walk that never ends), so a writer's
+                // snapshot closes it.
                 return self.ask_snapshot(true);
             }
         }
@@ -763,6 +776,42 @@ mod tests {
                 assert!(i.last_rejection.unwrap().contains("may not write"));
             }
         }
+    }
+
+    /// A gap wider than the node holds deltas for is closed by a snapshot:
+    /// walked on, the deltas fetched could not be kept for their parents,
+    /// and the walk would fetch the same ones again and again.
+    #[test]
+    fn a_walk_that_fills_the_held_deltas_takes_a_snapshot_instead() {
+        let ctx = ContextId([1; 32]);
+        let orphan = delta(4, vec![DeltaId([8; 32])]);
+        let step_after = |pending: &Pending| {
+            let mut dag = Dag::default();
+            let mut s = Session::catch_up(ctx, pending);
+            let Step::Apply(batch) = s.offer(vec![orphan.clone()], &dag, &anyone) else {
+                panic!("expected an apply step");
+            };
+            let o = apply(&mut dag, &batch);
+            s.applied(o, &dag, &anyone)
+        };
+        // With room, its parent is fetched.
+        let step = step_after(&Pending::default());
+        assert!(
+            matches!(step, Step::Fetch(Request::Deltas { .. })),
+            "{step:?}"
+        );
+        // Full, a snapshot is asked for.
+        let full = Pending::default();
+        for i in 0..crate::sync::pending::MAX_PENDING as u32 {
+            let mut id = [0; 32];
+            id[..4].copy_from_slice(&i.to_le_bytes());
+            assert!(full.hold(DeltaId(id), delta(1, vec![]), &[DeltaId([7; 32])]));
+        }
+        let step = step_after(&full);
+        assert!(
+            matches!(step, Step::Fetch(Request::Snapshot { .. })),
+            "{step:?}"
+        );
     }
 
     #[test]
