@@ -308,13 +308,13 @@ impl Replicator {
         );
     }
 
-    /// The namespace a context of this node belongs to, if any.
     /// Why `snapshot` of `ctx` may not be joined (see [`never_wrote`]).
     fn refuse_authors(&self, ctx: &ContextId, snapshot: &StateSnapshot) -> Option<String> {
         let ns = self.namespace_of(ctx)?;
         never_wrote(&ns, snapshot)
     }
 
+    /// The namespace a context of this node belongs to, if any.
     fn namespace_of(&self, ctx: &ContextId) -> Option<Arc<Namespace>> {
         let ns = self.meta(ctx).and_then(|m| m.group)?;
         self.parts.members.get(&ns)
