@@ -121,6 +121,9 @@ impl Unsaved {
 #[derive(Default)]
 pub(crate) struct Journal {
     ring: Mutex<Ring>,
+    /// Held from taking what is unsaved until it is written: saves land in
+    /// the order they were taken (a delete never before its add).
+    saving: Mutex<()>,
 }
 
 impl Journal {
@@ -139,6 +142,7 @@ impl Journal {
         }
         Ok(Journal {
             ring: Mutex::new(ring),
+            saving: Mutex::new(()),
         })
     }
 
@@ -206,15 +210,19 @@ impl Node {
         });
     }
 
-    /// Writes what the store lacks of the journal.
+    /// Writes what the store lacks of the journal. All of it on a blocking
+    /// thread, under the journal's save lock: a saver cancelled at shutdown
+    /// still finishes its write before the shutdown's own save starts.
     pub(crate) async fn save_journal(&self) {
-        let unsaved = self.inner.journal.unsaved();
-        if unsaved.is_empty() {
-            return;
-        }
-        let store = self.inner.store.clone();
+        let node = self.clone();
         let saved = blocking(move || {
-            let mut w = store.write()?;
+            let journal = &node.inner.journal;
+            let _one = journal.saving.lock().unwrap_or_else(|p| p.into_inner());
+            let unsaved = journal.unsaved();
+            if unsaved.is_empty() {
+                return Ok(());
+            }
+            let mut w = node.inner.store.write()?;
             unsaved.write(&mut w)?;
             w.commit()?;
             Ok(())
