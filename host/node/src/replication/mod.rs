@@ -535,22 +535,40 @@ pub async fn apply_through(exec: &Executor, batch: Vec<SignedDelta>) -> Vec<Outc
 
 #[cfg(test)]
 mod tests {
+    use mero_crdt::collections::Mutator;
+    use mero_crdt::{Author, Clock, MemoryBackend, NodeId, Op};
+
     use super::*;
 
     fn ctx(b: u8) -> ContextId {
         ContextId([b; 32])
     }
 
+    /// A write through the CRDT collections, as an app's call makes it.
+    type Write<'a> = &'a dyn Fn(&mut Mutator<'_, MemoryBackend>);
+
+    /// The ops `author`'s `write` makes at 1 s on an empty state.
+    fn ops_by(author: [u8; 32], write: Write<'_>) -> Vec<Op> {
+        let (mut ops, mut state, mut clock) =
+            (Vec::new(), MemoryBackend::default(), Clock::default());
+        write(&mut Mutator::new(
+            &mut state,
+            Author(author),
+            &mut clock,
+            1_000,
+            &mut ops,
+        ));
+        ops
+    }
+
+    fn set(m: &mut Mutator<'_, MemoryBackend>) {
+        m.put_register(&NodeId::root("m"), b"k", b"v".to_vec())
+            .unwrap();
+    }
+
     #[test]
     fn a_snapshot_is_taken_only_if_its_own_entries_give_a_reported_root() {
-        use mero_crdt::collections::Mutator;
-        use mero_crdt::{Author, Clock, MemoryBackend, NodeId, StateSnapshot};
-        let mut ops = Vec::new();
-        let mut state = MemoryBackend::default();
-        let mut clock = Clock::default();
-        Mutator::new(&mut state, Author([1; 32]), &mut clock, 1_000, &mut ops)
-            .put_register(&NodeId::root("m"), b"k", b"v".to_vec())
-            .unwrap();
+        let ops = ops_by([1; 32], &set);
         let root = mero_crdt::apply_ops(&mut MemoryBackend::default(), &ops).unwrap();
         let mut snapshot = StateSnapshot {
             ops,
@@ -566,28 +584,9 @@ mod tests {
 
     #[test]
     fn a_snapshot_naming_an_author_that_never_wrote_is_refused() {
-        use mero_crdt::collections::Mutator;
-        use mero_crdt::{Author, Clock, MemoryBackend, NodeId};
         let (writer, reader) = ([1; 32], [2; 32]);
         let mut ns = Namespace::new([7; 32]);
         ns.writers.insert(writer);
-        // What each author writes, as the snapshot's ops.
-        let by = |author: [u8; 32], write: &dyn Fn(&mut Mutator<'_, MemoryBackend>)| {
-            let (mut ops, mut state, mut clock) =
-                (Vec::new(), MemoryBackend::default(), Clock::default());
-            write(&mut Mutator::new(
-                &mut state,
-                Author(author),
-                &mut clock,
-                1_000,
-                &mut ops,
-            ));
-            ops
-        };
-        let set = |m: &mut Mutator<'_, MemoryBackend>| {
-            m.put_register(&NodeId::root("m"), b"k", b"v".to_vec())
-                .unwrap();
-        };
         let count = |m: &mut Mutator<'_, MemoryBackend>| {
             m.counter_add(&NodeId::root("c"), 1).unwrap();
         };
@@ -599,18 +598,14 @@ mod tests {
             ops,
             ..StateSnapshot::default()
         };
-        for write in [
-            &set as &dyn Fn(&mut Mutator<'_, MemoryBackend>),
-            &count,
-            &push,
-        ] {
-            assert_eq!(never_wrote(&ns, &snapshot(by(writer, write))), None);
-            let refused = never_wrote(&ns, &snapshot(by(reader, write))).unwrap();
+        for write in [&set as Write<'_>, &count, &push] {
+            assert_eq!(never_wrote(&ns, &snapshot(ops_by(writer, write))), None);
+            let refused = never_wrote(&ns, &snapshot(ops_by(reader, write))).unwrap();
             assert!(refused.contains(&hex::encode(reader)), "{refused}");
         }
         // One stranger's entry among a writer's is enough.
-        let mut ops = by(writer, &set);
-        ops.extend(by([3; 32], &count));
+        let mut ops = ops_by(writer, &set);
+        ops.extend(ops_by([3; 32], &count));
         assert!(never_wrote(&ns, &snapshot(ops)).is_some());
     }
 
