@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mero_crdt::{ContextId, DeltaId};
@@ -124,6 +125,9 @@ pub(crate) struct Journal {
     /// Held from taking what is unsaved until it is written: saves land in
     /// the order they were taken (a delete never before its add).
     saving: Mutex<()>,
+    /// Whether anything changed since the last save was taken: an idle
+    /// node's saver does not leave its task.
+    dirty: AtomicBool,
 }
 
 impl Journal {
@@ -143,6 +147,7 @@ impl Journal {
         Ok(Journal {
             ring: Mutex::new(ring),
             saving: Mutex::new(()),
+            dirty: AtomicBool::new(false),
         })
     }
 
@@ -153,6 +158,7 @@ impl Journal {
         };
         let seq = r.next_seq;
         r.push(ctx, call, false, seq);
+        self.dirty.store(true, Ordering::Release);
     }
 
     /// Takes out, in call order, the calls of `ctx` whose delta `has` says
@@ -165,6 +171,7 @@ impl Journal {
         let Ok(mut r) = self.ring.lock() else {
             return Vec::new();
         };
+        self.dirty.store(true, Ordering::Release);
         r.take(|k| k.ctx == *ctx && !has(&k.call.delta))
             .into_iter()
             .map(|k| k.call)
@@ -175,6 +182,7 @@ impl Journal {
     pub(crate) fn forget(&self, ctx: &ContextId) {
         if let Ok(mut r) = self.ring.lock() {
             r.take(|k| k.ctx == *ctx);
+            self.dirty.store(true, Ordering::Release);
         }
     }
 
@@ -184,6 +192,7 @@ impl Journal {
         let Ok(mut r) = self.ring.lock() else {
             return Unsaved::default();
         };
+        self.dirty.store(false, Ordering::Release);
         let delete = std::mem::take(&mut r.dropped);
         let add = r
             .calls
@@ -214,6 +223,9 @@ impl Node {
     /// thread, under the journal's save lock: a saver cancelled at shutdown
     /// still finishes its write before the shutdown's own save starts.
     pub(crate) async fn save_journal(&self) {
+        if !self.inner.journal.dirty.load(Ordering::Acquire) {
+            return;
+        }
         let node = self.clone();
         let saved = blocking(move || {
             let journal = &node.inner.journal;
