@@ -119,11 +119,12 @@ def test_a_call_from_the_method_form_and_its_event_arrive_live(node1: Node, dash
     expect(page.locator("#dag-heads li")).to_have_count(1)
     expect(page.locator("#context-members li")).to_have_count(1)
     expect(page.locator("#sync-status")).not_to_be_empty()
-    # The form is built from the app's methods, views marked.
-    options = page.locator("#call-method option")
-    assert options.count() > 5
+    # The form is built from the app's methods, views marked. The
+    # expectations wait for it; the count alone would not.
     expect(page.locator('#call-method option[value="get"]')).to_contain_text("view")
     expect(page.locator('#call-method option[value="set"]')).to_contain_text("mutating")
+    options = page.locator("#call-method option")
+    assert options.count() > 5
     page.select_option("#call-method", "set")
     expect(page.locator("#call-intent")).to_contain_text("mutating")
     page.fill("#call-args", json.dumps({"key": "greeting", "value": "hello from the dashboard"}))
