@@ -151,6 +151,8 @@ impl Engine {
         let mut done = 0;
         while done < n {
             let snap = self.store.snapshot().unwrap();
+            // Ops are written under the layout the context runs.
+            let layout = snap.context_meta(&ctx).unwrap().unwrap().state_version;
             let mut overlay = Overlay::new(snap.context(ctx));
             let mut ops = Vec::new();
             let mut m = Mutator::new(
@@ -175,7 +177,7 @@ impl Engine {
                 author,
                 parents: snap.heads(&ctx).unwrap(),
                 governance: Vec::new(),
-                layout: 0,
+                layout,
                 hlc: clock.tick(mero_crdt::hlc::wall_millis()),
                 ops,
                 events: vec![],
