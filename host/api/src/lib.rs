@@ -597,6 +597,11 @@ pub struct Subgroup {
     pub member_count: usize,
     /// Contexts attached to it.
     pub context_count: usize,
+    /// A restricted subgroup's newest key epoch (its gossip is sealed with
+    /// a key of its own; the epoch moves on each time a member leaves it);
+    /// absent for an open subgroup and before its first key is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_epoch: Option<u32>,
 }
 
 /// `PUT /admin-api/groups/:id/settings/subgroup-visibility`.

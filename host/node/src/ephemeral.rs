@@ -48,13 +48,19 @@ impl Node {
         self.inner.presence.replay(ctx)
     }
 
-    /// Seals `p` for the namespace's members and gossips it on its
-    /// context's topic.
+    /// Seals `p` for the members of its context's group (with the key of
+    /// its nearest restricted group, else the namespace's) and gossips it
+    /// on its context's topic.
     async fn publish_presence(&self, ns: &[u8; 32], p: Presence) {
         let topic = context_topic(&ContextId(p.context));
+        let key = self
+            .inner
+            .members
+            .get(ns)
+            .map_or(*ns, |state| state.key_of_context(&p.context));
         let sealed = borsh::to_vec(&Gossip::Presence(Box::new(p)))
             .ok()
-            .and_then(|bytes| self.inner.members.keys().seal(ns, &bytes));
+            .and_then(|bytes| self.inner.members.keys().seal(&key, &bytes));
         match sealed {
             Some(sealed) => {
                 self.inner

@@ -1,7 +1,9 @@
-//! The namespace keys this node holds: by namespace and epoch, in memory
-//! and in the namespace's node-local private storage. It seals and opens
-//! gossip, takes keys wrapped for this node out of governance ops, and
-//! prepares a key (the current one, or a new epoch) wrapped for members.
+//! The keys this node holds: of namespaces and of their restricted
+//! subgroups (see [`crate::governance::group_keys`]), by id and epoch, in
+//! memory and in the group's node-local private storage. It seals and
+//! opens gossip, takes keys wrapped for this node out of governance ops,
+//! and prepares a key (the current one, or a new epoch) wrapped for
+//! members.
 //! The cryptography itself is in [`crate::keys`].
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,7 +11,7 @@ use std::sync::Mutex;
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::ContextId;
-use mero_store::Store;
+use mero_store::{Snapshot, Store};
 
 use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
@@ -20,9 +22,21 @@ use crate::keys::{self, Sealed, Wrapped};
 /// namespace id (never replicated).
 const KEYS_SLOT: &[u8] = b"mero.namespace-keys";
 
-/// Every key of one namespace, by epoch (a rotation may race: an epoch
-/// can hold more than one key).
-type Epochs = BTreeMap<u32, Vec<[u8; 32]>>;
+/// Every key of one namespace or subgroup, by epoch (a rotation may race:
+/// an epoch can hold more than one key).
+pub type Epochs = BTreeMap<u32, Vec<[u8; 32]>>;
+
+/// The keys of `id` (a namespace or a restricted subgroup) that a node's
+/// store holds: what the node loads at start, and what a test reads from
+/// a stopped node to see what it could open.
+pub fn stored_keys(snap: &Snapshot, id: &[u8; 32]) -> Result<Option<Epochs>> {
+    let Some(bytes) = snap.private_get(&ContextId(*id), KEYS_SLOT)? else {
+        return Ok(None);
+    };
+    borsh::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| NodeError::Internal(format!("undecodable keys: {e}")))
+}
 
 /// A key to share, wrapped for the members it is for.
 #[derive(Debug)]
@@ -51,13 +65,12 @@ impl KeyRing {
         let snap = store.snapshot()?;
         let mut keys = HashMap::new();
         for group in snap.groups()? {
-            if let Some(bytes) = snap.private_get(&ContextId(group.id), KEYS_SLOT)? {
-                match borsh::from_slice::<Epochs>(&bytes) {
-                    Ok(k) => {
-                        keys.insert(group.id, k);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "undecodable namespace keys"),
+            match stored_keys(&snap, &group.id) {
+                Ok(Some(k)) => {
+                    keys.insert(group.id, k);
                 }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "namespace keys not loaded"),
             }
         }
         drop(snap);
@@ -125,34 +138,26 @@ impl KeyRing {
         .await
     }
 
-    /// The key to share with `members` of `ns`: the current one, or a new
-    /// epoch after `newest` (the newest governance knows of) if `rotate`.
+    /// The key of `id` (a namespace, or a restricted subgroup) to share
+    /// with `members`: the current one, or a new one of epoch `rotate_to`.
     pub(crate) fn share(
         &self,
-        ns: &[u8; 32],
-        newest: u32,
+        id: &[u8; 32],
         members: &[[u8; 32]],
-        rotate: bool,
+        rotate_to: Option<u32>,
     ) -> Result<Share> {
-        let (epoch, key) = match (self.current(ns), rotate) {
-            (Some((e, k)), false) => (e, k),
-            (Some((e, _)), true) => (
-                e.max(newest)
-                    .checked_add(1)
-                    .ok_or_else(|| NodeError::Internal("key epochs exhausted".into()))?,
-                rand::random(),
-            ),
-            // The namespace's first key, made by its creator.
-            (None, true) if newest == 0 => (0, rand::random()),
-            (None, _) => {
+        let (epoch, key) = match (rotate_to, self.current(id)) {
+            (Some(epoch), _) => (epoch, rand::random()),
+            (None, Some(current)) => current,
+            (None, None) => {
                 return Err(NodeError::Internal(
-                    "this node holds no key of the namespace to share".into(),
+                    "this node holds no key of the group to share".into(),
                 ));
             }
         };
         let wrapped = members
             .iter()
-            .filter_map(|m| keys::wrap(&self.identity, m, ns, epoch, &key))
+            .filter_map(|m| keys::wrap(&self.identity, m, id, epoch, &key))
             .collect();
         Ok(Share {
             epoch,
@@ -161,19 +166,26 @@ impl KeyRing {
         })
     }
 
-    /// Takes the keys wrapped for this node in `applied` ops of `ns`.
+    /// Takes the keys wrapped for this node in `applied` ops of `ns`: the
+    /// namespace's and its restricted subgroups'.
     pub(crate) async fn take_wrapped(&self, ns: &[u8; 32], applied: &[(OpId, SignedOp)]) {
         let me = self.identity.verifying_key().to_bytes();
         for (_, op) in applied {
-            let Body::KeyShared { epoch, wrapped } = &op.op.body else {
-                continue;
+            let (id, epoch, wrapped) = match &op.op.body {
+                Body::KeyShared { epoch, wrapped } => (ns, epoch, wrapped),
+                Body::GroupKeyShared {
+                    group,
+                    epoch,
+                    wrapped,
+                } => (group, epoch, wrapped),
+                _ => continue,
             };
             let Some(w) = wrapped.iter().find(|w| w.member == me) else {
                 continue;
             };
-            match keys::unwrap(&self.identity, &op.op.author, ns, *epoch, w) {
+            match keys::unwrap(&self.identity, &op.op.author, id, *epoch, w) {
                 Some(key) => {
-                    if let Err(e) = self.remember(ns, *epoch, key).await {
+                    if let Err(e) = self.remember(id, *epoch, key).await {
                         tracing::warn!(error = %e, "storing a namespace key failed");
                     }
                 }

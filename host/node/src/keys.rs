@@ -1,12 +1,14 @@
 //! Namespace keys: what keeps replicated state away from non-members.
 //!
-//! Each namespace has a 32-byte symmetric key per epoch. Gossip on its
-//! contexts' topics is sealed with the current key (ChaCha20-Poly1305), so a
-//! peer that subscribes without being a member sees only ciphertext. The key
-//! reaches members wrapped for each of them: X25519 agreement between the
-//! sharer's and the member's Ed25519 keys (converted to Montgomery form),
-//! hashed with the namespace, epoch and member into a wrapping key. Removing
-//! a member rotates the key for those who remain.
+//! Each namespace, and each of its restricted subgroups, has a 32-byte
+//! symmetric key per epoch. Gossip on its contexts' topics is sealed with
+//! the current key (ChaCha20-Poly1305), so a peer that subscribes without
+//! being a member sees only ciphertext. The key reaches members wrapped for
+//! each of them: X25519 agreement between the sharer's and the member's
+//! Ed25519 keys (converted to Montgomery form), hashed with the namespace
+//! (or subgroup), epoch and member into a wrapping key. Removing a member
+//! rotates the key for those who remain. Which key seals what is
+//! [`crate::governance::group_keys`]'s.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -28,7 +30,7 @@ pub struct Wrapped {
 /// Bytes sealed with a namespace key.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Sealed {
-    /// The namespace.
+    /// The namespace, or the restricted subgroup, whose key sealed them.
     pub namespace: [u8; 32],
     /// Which key.
     pub epoch: u32,

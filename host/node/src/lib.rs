@@ -93,6 +93,7 @@ pub use error::{NodeError, Result};
 pub use governance::invitation::{Condition, SignedInvitation};
 pub use governance::{Role, caps};
 pub use inspect::{MAX_STATE_PAGE, NodeStats, StateEntry, StateField, StatePage, StateValue};
+pub use keyring::{Epochs, stored_keys};
 pub use membership::{GroupInfo, Membership, Subgroup};
 pub use mero_chains;
 pub use mero_crdt::ContextId;

@@ -10,6 +10,7 @@
 //! rotated behind it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
@@ -26,7 +27,9 @@ use crate::events::{EventBus, Scope};
 use crate::governance::invitation::{
     Condition, ConditionError, Invitation, SignedInvitation, WithConditions, parse_pasted,
 };
-use crate::governance::{AppInfo, Body, Join, Namespace, OpId, Role, SignedOp, caps, metadata};
+use crate::governance::{
+    AppInfo, Body, Join, KeyWork, Namespace, OpId, Role, SignedOp, caps, metadata,
+};
 use crate::keyring::KeyRing;
 use crate::peers::{Peers, unreachable};
 use crate::sync::{Gossip, Request, Response, key_of, namespace_topic, peer_of};
@@ -50,6 +53,8 @@ pub struct Subgroup {
     pub members: usize,
     /// Contexts attached to it.
     pub contexts: usize,
+    /// Its own key's newest epoch, if it is restricted and has one.
+    pub key_epoch: Option<u32>,
 }
 
 /// A group (the namespace itself or a subgroup) as its members see it.
@@ -118,6 +123,10 @@ pub struct Membership {
     /// What the chains say, for joins gated by a token balance; set by
     /// the node once it has read its config.
     relayers: std::sync::OnceLock<crate::relayer::Relayers>,
+    /// Held by the one pass of [`Membership::keep_group_keys`] running.
+    key_work: tokio::sync::Mutex<()>,
+    /// Set when governance changed since that pass began.
+    key_work_due: AtomicBool,
 }
 
 /// At most this many contexts are queued at once when a member starts
@@ -249,6 +258,8 @@ impl Membership {
             upgrades: UpgradeQueue::default(),
             follows: FollowQueue::default(),
             relayers: std::sync::OnceLock::new(),
+            key_work: tokio::sync::Mutex::new(()),
+            key_work_due: AtomicBool::new(false),
         })
     }
 
@@ -470,6 +481,7 @@ impl Membership {
         }
         self.queue_follows(&state, &applied);
         Box::pin(self.rotate_after_leaving(&state, &applied)).await;
+        Box::pin(self.keep_group_keys()).await;
         Ok(applied)
     }
 
@@ -639,7 +651,17 @@ impl Membership {
         rotate: bool,
     ) -> Result<()> {
         let newest = self.get(ns).map_or(0, |s| s.key_epoch);
-        let share = self.keys.share(ns, newest, members, rotate)?;
+        let rotate_to = match (rotate, self.keys.current(ns)) {
+            (false, _) => None,
+            // The namespace's first key, made by its creator.
+            (true, None) if newest == 0 => Some(0),
+            (true, held) => Some(
+                held.map_or(newest, |(e, _)| e.max(newest))
+                    .checked_add(1)
+                    .ok_or_else(|| NodeError::Internal("key epochs exhausted".into()))?,
+            ),
+        };
+        let share = self.keys.share(ns, members, rotate_to)?;
         // Published under the key members hold now; remembered after, so
         // the op is not sealed with the key it brings.
         self.author(
@@ -653,6 +675,63 @@ impl Membership {
         self.keys.remember(ns, share.epoch, share.key).await?;
         if rotate && share.epoch > 0 {
             tracing::info!(namespace = %hex::encode(ns), epoch = share.epoch, "namespace key rotated");
+        }
+        Ok(())
+    }
+
+    /// Makes, shares and rotates the keys of the restricted subgroups of
+    /// every namespace as [`Namespace::key_work`] says this node must.
+    /// One pass at a time: a call made while one runs (its own ops
+    /// applied, or another peer's) marks the work dirty and the running
+    /// pass goes round again.
+    async fn keep_group_keys(&self) {
+        self.key_work_due.store(true, Ordering::SeqCst);
+        while self.key_work_due.load(Ordering::SeqCst) {
+            let Ok(_one) = self.key_work.try_lock() else {
+                return;
+            };
+            if !self.key_work_due.swap(false, Ordering::SeqCst) {
+                continue;
+            }
+            let me = self.me();
+            for state in self.all() {
+                for work in state.key_work(&me) {
+                    if let Err(e) = Box::pin(self.share_group_key(&state, &work)).await {
+                        tracing::warn!(error = %e, ?work, "keeping a subgroup key failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Does one piece of [`Namespace::key_work`].
+    async fn share_group_key(&self, state: &Namespace, work: &KeyWork) -> Result<()> {
+        let (group, members, rotate_to) = match work {
+            KeyWork::Rotate { group, members } => {
+                let next = state
+                    .group_keys
+                    .get(group)
+                    .map_or(Some(0), |k| k.epoch.checked_add(1));
+                let next =
+                    next.ok_or_else(|| NodeError::Internal("key epochs exhausted".into()))?;
+                (group, members, Some(next))
+            }
+            KeyWork::Share { group, members } => (group, members, None),
+        };
+        let share = self.keys.share(group, members, rotate_to)?;
+        self.author(
+            state.id,
+            Body::GroupKeyShared {
+                group: *group,
+                epoch: share.epoch,
+                wrapped: share.wrapped,
+            },
+        )
+        .await?;
+        // Only once governance took it: a key it refused must never seal.
+        self.keys.remember(group, share.epoch, share.key).await?;
+        if rotate_to.is_some() {
+            tracing::info!(group = %hex::encode(group), epoch = share.epoch, "subgroup key made");
         }
         Ok(())
     }
@@ -901,6 +980,10 @@ impl Membership {
                 open: sub.open,
                 members: s.members.keys().filter(|k| s.in_group(k, id)).count(),
                 contexts: s.contexts.values().filter(|r| r.group == *id).count(),
+                key_epoch: s
+                    .is_key_group(id)
+                    .then(|| s.group_keys.get(id).map(|k| k.epoch))
+                    .flatten(),
             })
             .collect())
     }
@@ -1399,6 +1482,7 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
         // Upgrades have events of their own, sent as each node migrates.
         Body::Create { .. }
         | Body::KeyShared { .. }
+        | Body::GroupKeyShared { .. }
         | Body::ContextDetached { .. }
         | Body::GroupUpgraded { .. }
         | Body::CascadeStarted { .. }

@@ -771,6 +771,7 @@ pub(crate) async fn list_groups(
                 subgroup_visibility: if g.open { "open" } else { "restricted" }.into(),
                 member_count: g.members,
                 context_count: g.contexts,
+                key_epoch: g.key_epoch,
             })
             .collect(),
     )))

@@ -138,13 +138,13 @@ async fn on_topic(net: &mero_network::NetworkClient, topic: &str, peer: mero_net
     }
 }
 
-/// Waits for the next gossip message on `topic` and checks that it is
-/// sealed and does not show `secret`.
+/// Waits for the next gossip message on `topic`, checks that it is sealed
+/// and does not show `secret`, and returns it.
 async fn overhear_sealed(
     events: &mut tokio::sync::mpsc::Receiver<mero_network::NetworkEvent>,
     topic: &str,
     secret: &str,
-) {
+) -> mero_node::keys::Sealed {
     let heard = loop {
         match tokio::time::timeout(CONVERGE, events.recv()).await {
             Ok(Some(mero_network::NetworkEvent::Message { topic: t, data, .. })) if t == topic => {
@@ -154,9 +154,11 @@ async fn overhear_sealed(
             other => panic!("no gossip overheard on {topic}: {other:?}"),
         }
     };
-    let gossip: mero_node::sync::Gossip = borsh::from_slice(&heard).unwrap();
-    assert!(matches!(gossip, mero_node::sync::Gossip::Sealed(_)));
     assert!(!heard.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    match borsh::from_slice(&heard).unwrap() {
+        mero_node::sync::Gossip::Sealed(sealed) => sealed,
+        other => panic!("unsealed gossip on {topic}: {other:?}"),
+    }
 }
 
 /// Publishes `deltas` on `ctx`'s topic as the node whose config is in `dir`,
@@ -523,6 +525,126 @@ fn subgroups_keep_their_contexts_to_their_members() {
         n1.call(&open_ctx, "get", json!({"key": "k"})),
         json!("open")
     );
+}
+
+/// The newest key epoch of subgroup `group` of `ns` as `node` knows it.
+fn key_epoch(node: &TestNode, ns: &str, group: &str) -> Option<u64> {
+    let (_, groups) = node.request("GET", &format!("/admin-api/namespaces/{ns}/groups"), None);
+    groups["data"]
+        .as_array()?
+        .iter()
+        .find(|g| g["groupId"] == group)?["keyEpoch"]
+        .as_u64()
+}
+
+/// The keys of the group or namespace `id` that `node`'s store holds (the
+/// node stopped).
+fn stored(node: &TestNode, id: &str) -> Option<mero_node::Epochs> {
+    let store = mero_store::Store::open(&node.dir().join("data"), &Default::default()).unwrap();
+    let id: [u8; 32] = hex::decode(id).unwrap().try_into().unwrap();
+    mero_node::stored_keys(&store.snapshot().unwrap(), &id).unwrap()
+}
+
+/// What `node` (stopped) can open of `sealed` with its keys of `id`.
+fn opened_by(node: &TestNode, id: &str, sealed: &mero_node::keys::Sealed) -> Option<Vec<u8>> {
+    stored(node, id)?
+        .values()
+        .flatten()
+        .find_map(|k| mero_node::keys::open(k, sealed))
+}
+
+/// A restricted subgroup's gossip is sealed with a key of its own, wrapped
+/// for its members only: a namespace member outside it cannot open it, and
+/// a member removed from it cannot open what is sealed after (the key is
+/// rotated).
+#[test]
+fn a_restricted_subgroup_is_sealed_with_a_key_only_its_members_hold() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let mut n2 = TestNode::start_with("node2", FAST_SYNC);
+    let mut n3 = TestNode::start_with("node3", FAST_SYNC);
+    let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let secret = n1.meroctl_json(&[
+        "namespace",
+        "create-group",
+        &ns,
+        "--name",
+        "s",
+        "--restricted",
+    ])["groupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its first key is made with it, by its creator's node.
+    assert_eq!(key_epoch(&n1, &ns, &secret), Some(0));
+    let secret_ctx =
+        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", &secret])["contextId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    n1.meroctl_ok(&["group", "members", "add", &secret, &m2]);
+    wait_until("node2 to take the subgroup key", CONVERGE, || {
+        key_epoch(&n2, &ns, &secret) == Some(0)
+    });
+
+    let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
+    let ctx_id = mero_crdt::ContextId(
+        bs58::decode(&secret_ctx)
+            .into_vec()
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let topic = mero_node::sync::context_topic(&ctx_id);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (before, after) = rt.block_on(async {
+        let keypair = mero_network::Keypair::generate_ed25519();
+        let (net, mut events) =
+            mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
+        let peer = net
+            .dial(target.swarm.listen[0].parse().unwrap())
+            .await
+            .unwrap();
+        on_topic(&net, &topic, peer).await;
+        let set = |value: &str| {
+            tokio::task::block_in_place(|| {
+                n1.call(&secret_ctx, "set", json!({"key": "k", "value": value}))
+            });
+        };
+        set("sealed-for-the-subgroup");
+        let before = overhear_sealed(&mut events, &topic, "sealed-for-the-subgroup").await;
+        // Node2 leaves the subgroup: its key moves to a new epoch, for
+        // node1 alone, before the removal returns.
+        tokio::task::block_in_place(|| {
+            n1.meroctl_ok(&["group", "members", "remove", &secret, &m2]);
+            assert_eq!(key_epoch(&n1, &ns, &secret), Some(1));
+        });
+        set("sealed-after-node2-left");
+        let after = overhear_sealed(&mut events, &topic, "sealed-after-node2-left").await;
+        net.shutdown().await;
+        (before, after)
+    });
+    let secret_id: [u8; 32] = hex::decode(&secret).unwrap().try_into().unwrap();
+    assert_eq!((before.namespace, before.epoch), (secret_id, 0));
+    assert_eq!((after.namespace, after.epoch), (secret_id, 1));
+
+    wait_until("node2 to learn of the rotation", CONVERGE, || {
+        key_epoch(&n2, &ns, &secret) == Some(1)
+    });
+    n2.stop();
+    n3.stop();
+    // Node2 opens what was sealed while it was a member, not what followed.
+    let opened = opened_by(&n2, &secret, &before).expect("node2 holds the first key");
+    assert!(String::from_utf8_lossy(&opened).contains("sealed-for-the-subgroup"));
+    assert_eq!(opened_by(&n2, &secret, &after), None);
+    // Node3, in the namespace but never in the subgroup, holds no key of
+    // it, and the namespace's keys it holds open neither.
+    assert_eq!(stored(&n3, &secret), None);
+    assert!(stored(&n3, &ns).is_some_and(|k| !k.is_empty()));
+    for sealed in [&before, &after] {
+        assert_eq!(opened_by(&n3, &ns, sealed), None);
+    }
 }
 
 /// A member that leaves keeps what it wrote on the others, may no longer

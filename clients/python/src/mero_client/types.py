@@ -188,6 +188,8 @@ class _SubgroupBase(TypedDict):
 
 class Subgroup(_SubgroupBase, total=False):
     name: Optional[str]
+    # A restricted subgroup's newest key epoch, once it has a key.
+    keyEpoch: int
 
 
 class ListNamespaceGroupsResponse(TypedDict):

@@ -9,12 +9,14 @@
 //! registered by a member allowed to create contexts.
 //!
 //! Layout: this file holds the ops and the fold ([`Namespace`]);
-//! [`rights`] the role type and capability bits; [`invitation`] the signed
+//! [`rights`] the role type and capability bits; [`group_keys`] which key
+//! seals a group's gossip and what keeping it takes; [`invitation`] the signed
 //! invitations a join presents; [`digest`] the hashing of encodings that ids
 //! are made of. Nothing here does I/O or knows the node: the tests at the
 //! end of this file check the fold's order independence.
 
 pub mod digest;
+pub mod group_keys;
 pub mod invitation;
 pub mod metadata;
 pub mod rights;
@@ -29,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::digest::EncodeError;
 use self::digest::digest;
+pub use self::group_keys::{GroupKey, KeyWork};
 use self::invitation::{ChainProof, SignedInvitation, WithConditions};
 pub use self::rights::{Role, caps};
 
@@ -254,6 +257,17 @@ pub enum Body {
     ChainAttested {
         /// The claim and its signature.
         attestation: crate::relayer::attestation::Attestation,
+    },
+    /// A restricted subgroup's key of `epoch`, wrapped for some of its
+    /// members (see [`group_keys`]): a new member, or every member after
+    /// one that held it left (then `epoch` is new).
+    GroupKeyShared {
+        /// The subgroup.
+        group: [u8; 32],
+        /// Which key.
+        epoch: u32,
+        /// The key, wrapped for each member it is for.
+        wrapped: Vec<crate::keys::Wrapped>,
     },
 }
 
@@ -577,6 +591,8 @@ pub struct Namespace {
     pub groups: BTreeMap<[u8; 32], Group>,
     /// The newest key epoch shared.
     pub key_epoch: u32,
+    /// Each restricted subgroup's key: its newest epoch and its holders.
+    pub group_keys: BTreeMap<[u8; 32], GroupKey>,
     /// Members removed; they cannot rejoin.
     pub removed: BTreeSet<[u8; 32]>,
     /// Every key that has had a role that writes (not read-only), at any
@@ -1366,6 +1382,9 @@ impl Namespace {
                     return Err(Refused::Invalid("not a member of the group".into()));
                 }
             }
+            Body::GroupKeyShared { group, epoch, .. } => {
+                self.check_group_key(&op.author, group, *epoch)?;
+            }
             Body::GroupMemberAdded { group, member }
             | Body::GroupMemberRemoved { group, member } => {
                 self.check_group_manage(&op.author, group, 0)?;
@@ -1634,6 +1653,11 @@ impl Namespace {
                 self.removed.insert(*member);
             }
             Body::KeyShared { epoch, .. } => self.key_epoch = self.key_epoch.max(*epoch),
+            Body::GroupKeyShared {
+                group,
+                epoch,
+                wrapped,
+            } => self.fold_group_key(&op.author, group, *epoch, wrapped),
             Body::CascadeStarted {
                 root,
                 target,
@@ -2081,7 +2105,7 @@ pub(crate) mod tests {
     }
 
     /// A namespace by `admin` with `others` joined in the given roles.
-    fn namespace_with(admin: &SigningKey, others: &[(&SigningKey, Role)]) -> Namespace {
+    pub(super) fn namespace_with(admin: &SigningKey, others: &[(&SigningKey, Role)]) -> Namespace {
         let (mut ns, _) = created(admin);
         let id = ns.id;
         for (who, r) in others {

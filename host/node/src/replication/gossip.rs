@@ -257,11 +257,17 @@ impl Replicator {
         }
     }
 
-    /// Seals deltas of `ctx` for its namespace's members and gossips them.
+    /// Seals deltas of `ctx` for the members of its group (with the key of
+    /// its nearest restricted group, else the namespace's: a namespace
+    /// member outside a restricted subgroup sees ciphertext) and gossips
+    /// them.
     async fn publish_deltas(&self, ctx: ContextId, list: Vec<Vec<u8>>) {
         let sealed = self.namespace_of(&ctx).and_then(|ns| {
             let bytes = borsh::to_vec(&Gossip::Deltas(list)).ok()?;
-            self.parts.members.keys().seal(&ns.id, &bytes)
+            self.parts
+                .members
+                .keys()
+                .seal(&ns.key_of_context(&ctx.0), &bytes)
         });
         match sealed {
             Some(sealed) => {
@@ -272,7 +278,7 @@ impl Replicator {
             }
             None => tracing::warn!(
                 context = %bs58::encode(ctx.0).into_string(),
-                "no namespace key to seal deltas with; anti-entropy delivers them"
+                "no key of the context's group to seal deltas with; anti-entropy delivers them"
             ),
         }
     }
