@@ -208,3 +208,26 @@ async fn a_migration_from_another_state_version_is_refused_and_changes_nothing()
         json!(1)
     );
 }
+
+/// What the upgrade bench measures, small: a context filled through signed
+/// deltas (`Engine::prefill`, written under the layout the context runs)
+/// migrates every entry.
+#[tokio::test]
+async fn a_prefilled_context_migrates_every_entry() {
+    let e = engine(1);
+    let v1 = e
+        .install(mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V1)
+        .await;
+    let ctx = e.create(v1, 1, "").await.unwrap();
+    e.prefill(ctx, "per_item_counts", 300, |i| (i % 7 + 1).to_string())
+        .await;
+    let upgrade = upgrade_to(&e, mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V2).await;
+    e.exec.upgrade(&ctx, upgrade(false)).await.unwrap();
+    let total: usize = (0..300).map(|i| i % 7 + 1).sum();
+    assert_eq!(e.ok(&ctx, "get_total", json!({})).await, json!(total));
+    let probe = mero_testkit::engine::prefill_key(299);
+    assert_eq!(
+        e.ok(&ctx, "get_item_count", json!({"item": probe})).await,
+        json!(299 % 7 + 1)
+    );
+}
