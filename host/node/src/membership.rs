@@ -129,6 +129,9 @@ pub struct Membership {
     key_work_due: AtomicBool,
 }
 
+/// Passes of [`Membership::keep_group_keys`] one call makes at most.
+const KEY_WORK_PASSES: usize = 4;
+
 /// At most this many contexts are queued at once when a member starts
 /// following a group (upstream's backfill cap); later ones arrive as they
 /// are registered.
@@ -686,7 +689,12 @@ impl Membership {
     /// pass goes round again.
     async fn keep_group_keys(&self) {
         self.key_work_due.store(true, Ordering::SeqCst);
-        while self.key_work_due.load(Ordering::SeqCst) {
+        // Each pass's ops settle what it saw; the bound keeps work that
+        // would not settle (a bug) from writing op after op.
+        for _ in 0..KEY_WORK_PASSES {
+            if !self.key_work_due.load(Ordering::SeqCst) {
+                return;
+            }
             let Ok(_one) = self.key_work.try_lock() else {
                 return;
             };
@@ -719,6 +727,20 @@ impl Membership {
             KeyWork::Share { group, members } => (group, members, None),
         };
         let share = self.keys.share(group, members, rotate_to)?;
+        let newest = state.group_keys.get(group).map(|k| k.epoch);
+        if rotate_to.is_none() && Some(share.epoch) != newest {
+            // Shared, an older key would change nothing, and the work
+            // would come back with every op.
+            return Err(NodeError::Internal(format!(
+                "this node holds epoch {} of the subgroup key, not the newest ({newest:?})",
+                share.epoch
+            )));
+        }
+        if share.wrapped.is_empty() {
+            return Err(NodeError::Internal(
+                "no member's key could wrap the subgroup key".into(),
+            ));
+        }
         self.author(
             state.id,
             Body::GroupKeyShared {
