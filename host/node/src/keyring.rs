@@ -18,8 +18,8 @@ use crate::error::{NodeError, Result};
 use crate::governance::{Body, OpId, SignedOp};
 use crate::keys::{self, Sealed, Wrapped};
 
-/// Where a node keeps its namespace keys: private storage of the
-/// namespace id (never replicated).
+/// Where a node keeps a namespace's or a restricted subgroup's keys:
+/// private storage of its id (never replicated).
 const KEYS_SLOT: &[u8] = b"mero.namespace-keys";
 
 /// Every key of one namespace or subgroup, by epoch (a rotation may race:
