@@ -128,6 +128,40 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
     }
 }
 
+/// A peer with `keypair` (not a node: a bare network), connected to `to`:
+/// its client, its events (it hears gossip while they are kept) and `to`'s
+/// peer id.
+async fn connect(
+    keypair: mero_network::Keypair,
+    to: &TestNode,
+) -> (
+    mero_network::NetworkClient,
+    tokio::sync::mpsc::Receiver<mero_network::NetworkEvent>,
+    mero_network::PeerId,
+) {
+    let target = mero_config::ConfigFile::load(&to.dir()).unwrap();
+    let (net, events) = mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
+    let peer = net
+        .dial(target.swarm.listen[0].parse().unwrap())
+        .await
+        .unwrap();
+    (net, events, peer)
+}
+
+/// The node identity whose config is in `dir`, as a network keypair.
+fn keypair_of(dir: &std::path::Path) -> mero_network::Keypair {
+    let me = mero_config::ConfigFile::load(dir).unwrap();
+    mero_network::Keypair::from_protobuf_encoding(
+        &bs58::decode(&me.identity.keypair).into_vec().unwrap(),
+    )
+    .unwrap()
+}
+
+/// A context id as the API writes it (base58), decoded.
+fn context_id(ctx: &str) -> mero_crdt::ContextId {
+    mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap())
+}
+
 /// Subscribes `net` to `topic` and waits until `peer` is seen on it.
 async fn on_topic(net: &mero_network::NetworkClient, topic: &str, peer: mero_network::PeerId) {
     net.subscribe(topic).await.unwrap();
@@ -170,23 +204,10 @@ fn gossip_as(
     deltas: Vec<Vec<u8>>,
     done: &dyn Fn() -> bool,
 ) {
-    let me = mero_config::ConfigFile::load(dir).unwrap();
-    let target = mero_config::ConfigFile::load(&to.dir()).unwrap();
-    let keypair = mero_network::Keypair::from_protobuf_encoding(
-        &bs58::decode(&me.identity.keypair).into_vec().unwrap(),
-    )
-    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let (net, _events) =
-            mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
-        let peer = net
-            .dial(target.swarm.listen[0].parse().unwrap())
-            .await
-            .unwrap();
-        let ctx_id =
-            mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
-        let topic = mero_node::sync::context_topic(&ctx_id);
+        let (net, _events, peer) = connect(keypair_of(dir), to).await;
+        let topic = mero_node::sync::context_topic(&context_id(ctx));
         on_topic(&net, &topic, peer).await;
         let msg = borsh::to_vec(&mero_node::sync::Gossip::Deltas(deltas)).unwrap();
         assert!(net.publish(&topic, msg).await.unwrap());
@@ -262,7 +283,7 @@ fn forged_delta(dir: &std::path::Path, ctx: &str, at: &Position, value: &str) ->
     };
     let delta = mero_crdt::Delta {
         version: 1,
-        context: mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap()),
+        context: context_id(ctx),
         author,
         parents: at.parents.clone(),
         governance: at.governance.clone(),
@@ -398,19 +419,12 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
     let n1 = TestNode::start_with("node1", FAST_SYNC);
     let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
     let ns_id: [u8; 32] = hex::decode(&ns).unwrap().try_into().unwrap();
-    let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
-    let ctx_id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
+    let ctx_id = context_id(&ctx);
     let topic = mero_node::sync::context_topic(&ctx_id);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         // A stranger: its own key, never invited.
-        let keypair = mero_network::Keypair::generate_ed25519();
-        let (net, mut events) =
-            mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
-        let peer = net
-            .dial(target.swarm.listen[0].parse().unwrap())
-            .await
-            .unwrap();
+        let (net, mut events, peer) = connect(mero_network::Keypair::generate_ed25519(), &n1).await;
         on_topic(&net, &topic, peer).await;
         // Catch-up is refused.
         for req in [
@@ -588,24 +602,10 @@ fn a_restricted_subgroup_is_sealed_with_a_key_only_its_members_hold() {
         key_epoch(&n2, &ns, &secret) == Some(0)
     });
 
-    let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
-    let ctx_id = mero_crdt::ContextId(
-        bs58::decode(&secret_ctx)
-            .into_vec()
-            .unwrap()
-            .try_into()
-            .unwrap(),
-    );
-    let topic = mero_node::sync::context_topic(&ctx_id);
+    let topic = mero_node::sync::context_topic(&context_id(&secret_ctx));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (before, after) = rt.block_on(async {
-        let keypair = mero_network::Keypair::generate_ed25519();
-        let (net, mut events) =
-            mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
-        let peer = net
-            .dial(target.swarm.listen[0].parse().unwrap())
-            .await
-            .unwrap();
+        let (net, mut events, peer) = connect(mero_network::Keypair::generate_ed25519(), &n1).await;
         on_topic(&net, &topic, peer).await;
         let set = |value: &str| {
             tokio::task::block_in_place(|| {
@@ -886,21 +886,10 @@ fn a_removed_member_gets_nothing_written_after_its_removal() {
     );
 
     // On the wire, as node3: catch-up of the context is refused.
-    let me = mero_config::ConfigFile::load(&n3.dir()).unwrap();
-    let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
-    let keypair = mero_network::Keypair::from_protobuf_encoding(
-        &bs58::decode(&me.identity.keypair).into_vec().unwrap(),
-    )
-    .unwrap();
-    let ctx_id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
+    let ctx_id = context_id(&ctx);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let (net, _events) =
-            mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
-        let peer = net
-            .dial(target.swarm.listen[0].parse().unwrap())
-            .await
-            .unwrap();
+        let (net, _events, peer) = connect(keypair_of(&n3.dir()), &n1).await;
         for req in [
             mero_node::sync::Request::Snapshot { context: ctx_id.0 },
             mero_node::sync::Request::Heads { context: ctx_id.0 },

@@ -213,6 +213,12 @@ mod tests {
         ns.make(by, 5_000, body).unwrap()
     }
 
+    /// Makes the op of `body` by `by` and applies it.
+    fn apply(ns: &mut Namespace, by: &SigningKey, body: Body) {
+        let op = op(ns, by, body);
+        ns.apply(&op).unwrap();
+    }
+
     /// Creates a subgroup of `parent` by `by`; returns its id.
     fn group(
         ns: &mut Namespace,
@@ -222,7 +228,7 @@ mod tests {
         open: bool,
     ) -> [u8; 32] {
         let group = scoped_id(&ns.id, &key(by), &[salt; 32]);
-        let create = op(
+        apply(
             ns,
             by,
             Body::GroupCreated {
@@ -233,7 +239,6 @@ mod tests {
                 open,
             },
         );
-        ns.apply(&create).unwrap();
         group
     }
 
@@ -278,15 +283,14 @@ mod tests {
         assert_eq!(ns.key_group(&root), root);
         // Bob is in the namespace, not in the restricted group.
         assert_eq!(ns.key_members(&secret), BTreeSet::from([key(&alice)]));
-        let admit = op(
-            &ns,
+        apply(
+            &mut ns,
             &alice,
             Body::GroupMemberAdded {
                 group: inner,
                 member: key(&bob),
             },
         );
-        ns.apply(&admit).unwrap();
         // Admitted to the open group beneath, which the secret key seals:
         // he must hold that key, though not in the secret group itself.
         assert!(!ns.in_group(&key(&bob), &secret));
@@ -318,15 +322,14 @@ mod tests {
 
         // A newcomer gets the current key from a holder.
         for member in [&bob, &carol] {
-            let admit = op(
-                &ns,
+            apply(
+                &mut ns,
                 &alice,
                 Body::GroupMemberAdded {
                     group: secret,
                     member: key(member),
                 },
             );
-            ns.apply(&admit).unwrap();
         }
         let mut newcomers = vec![key(&bob), key(&carol)];
         newcomers.sort_unstable();
@@ -342,15 +345,14 @@ mod tests {
         assert!(ns.key_work(&key(&alice)).is_empty());
 
         // Bob leaves the group: a new epoch for those who stay.
-        let out = op(
-            &ns,
+        apply(
+            &mut ns,
             &alice,
             Body::GroupMemberRemoved {
                 group: secret,
                 member: key(&bob),
             },
         );
-        ns.apply(&out).unwrap();
         let mut stay = vec![&alice, &carol];
         stay.sort_by_key(|k| key(k));
         assert_eq!(ns.key_work(&key(&alice)), vec![rotate(&stay)]);
@@ -359,26 +361,24 @@ mod tests {
         assert!(ns.key_work(&key(&alice)).is_empty());
 
         // Carol leaves the namespace: rotated again.
-        let removed = op(
-            &ns,
+        apply(
+            &mut ns,
             &alice,
             Body::MemberRemoved {
                 member: key(&carol),
             },
         );
-        ns.apply(&removed).unwrap();
         assert_eq!(ns.key_work(&key(&alice)), vec![rotate(&[&alice])]);
 
         // Made open, the group uses the namespace key: nothing to keep.
-        let opened = op(
-            &ns,
+        apply(
+            &mut ns,
             &alice,
             Body::GroupVisibilitySet {
                 group: secret,
                 open: true,
             },
         );
-        ns.apply(&opened).unwrap();
         assert!(ns.key_work(&key(&alice)).is_empty());
         assert_eq!(ns.key_group(&secret), root);
     }
@@ -392,15 +392,14 @@ mod tests {
         let root = ns.id;
         let open = group(&mut ns, &alice, 1, root, true);
         let secret = group(&mut ns, &alice, 2, root, false);
-        let admit = op(
-            &ns,
+        apply(
+            &mut ns,
             &alice,
             Body::GroupMemberAdded {
                 group: secret,
                 member: key(&bob),
             },
         );
-        ns.apply(&admit).unwrap();
         let refused = |ns: &mut Namespace, op: SignedOp| {
             assert!(matches!(ns.apply(&op), Err(Refused::Invalid(_))), "{op:?}")
         };
