@@ -292,6 +292,11 @@ impl Shared {
         broken
     }
 
+    /// The log's directory: runs' files go there too.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Makes a durable commit's writes visible (`writer` held); `logged`
     /// is how much log the current segment now holds.
     pub(crate) fn publish(&self, mem: Mem, logged: u64) {
@@ -346,6 +351,9 @@ impl Shared {
                         // whatever part of it LMDB has, and a crash replays
                         // the log, which is kept until then.
                         wtxn.commit()?;
+                        // What it read of a run is in LMDB now; read again
+                        // (until the layer goes), it maps again.
+                        frozen.mem.release_run_pages();
                         wtxn = self.env.write_txn()?;
                         pending = 0;
                     }

@@ -37,7 +37,7 @@
 //! - `records`: the stored record types and their encoding; `keys`: how
 //!   table keys are built; `tables`: the tables themselves.
 //! - `wal`, `memtable`, `engine`: the log, the in-memory layer and the flush
-//!   thread.
+//!   thread; `run`: one large commit's writes, sorted in files under it.
 //! - `error`: [`StoreError`].
 //!
 //! This crate knows records and CRDT state; it knows nothing of the node,
@@ -49,6 +49,7 @@ mod keys;
 mod memtable;
 mod read;
 mod records;
+mod run;
 mod snapshot;
 mod state;
 mod store;

@@ -12,6 +12,7 @@ use heed::{RoTxn, WithoutTls};
 use imbl::OrdMap;
 
 use crate::error::Result;
+use crate::run::{Record, Run};
 use crate::tables::{COUNT, Table, Tables};
 
 /// A written value, or `None` for a deletion not yet applied to LMDB.
@@ -20,9 +21,10 @@ pub(crate) type Value = Option<Arc<[u8]>>;
 /// Writes not yet in LMDB: one ordered map per table, over runs.
 ///
 /// A run is what one large commit (a migration rewriting a whole state)
-/// wrote, sorted, in one buffer per table: inserting a million writes one
-/// by one into the maps costs a tree walk and two allocations each, where
-/// a run costs a sort and a few bytes of index each. Runs sit under the
+/// wrote, sorted, in one file per table (see `run`): inserting a million
+/// writes one by one into the maps costs a tree walk and two allocations
+/// each, and holds them all in memory, where a run costs a sort and 8 bytes
+/// of index each. Runs sit under the
 /// maps, newest first: a run added takes the place of the maps' older
 /// values of its keys, and later writes go to the maps, above it.
 #[derive(Clone, Default)]
@@ -44,18 +46,13 @@ impl Mem {
         if let Some(v) = self.maps[t as usize].get(k) {
             return Some(v.as_deref());
         }
-        self.runs
-            .iter()
-            .rev()
-            .find_map(|r| r.tables[t as usize].get(k))
+        self.runs.iter().rev().find_map(|r| r.table(t).get(k))
     }
 
     /// Whether a run holds a write of `k` in `t`: removing `k` then takes
     /// a deletion in the maps, not just forgetting it there.
     pub(crate) fn in_runs(&self, t: Table, k: &[u8]) -> bool {
-        self.runs
-            .iter()
-            .any(|r| r.tables[t as usize].get(k).is_some())
+        self.runs.iter().any(|r| r.table(t).get(k).is_some())
     }
 
     pub(crate) fn insert(&mut self, t: Table, k: &[u8], v: Value) {
@@ -78,7 +75,7 @@ impl Mem {
     /// Adds `run` above the runs there are and under the maps, dropping
     /// the maps' (older) writes of its keys.
     pub(crate) fn add_run(&mut self, run: Run) {
-        for (t, sorted) in run.tables.iter().enumerate() {
+        for (t, sorted) in run.tables().enumerate() {
             let (Some(first), Some(last)) = (sorted.key_at(0), sorted.last_key()) else {
                 continue;
             };
@@ -93,6 +90,13 @@ impl Mem {
         }
         self.run_bytes += run.bytes;
         self.runs.push(Arc::new(run));
+    }
+
+    /// Unmaps the pages of its runs that reads touched (see `Run`).
+    pub(crate) fn release_run_pages(&self) {
+        for r in &self.runs {
+            r.release_pages();
+        }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -125,7 +129,7 @@ impl Mem {
         }
         let mut sources: Vec<Box<dyn Iterator<Item = Record<'m>> + 'm>> = vec![Box::new(maps)];
         for r in self.runs.iter().rev() {
-            sources.push(Box::new(r.tables[t as usize].range(from)));
+            sources.push(Box::new(r.table(t).range(from)));
         }
         Merged::Many(merge(sources))
     }
@@ -135,8 +139,6 @@ impl Mem {
         self.range(t, Bound::Unbounded)
     }
 }
-
-type Record<'a> = (&'a [u8], Option<&'a [u8]>);
 
 enum Merged<A, B> {
     One(A),
@@ -178,172 +180,6 @@ fn merge<'a>(
         }
         out
     })
-}
-
-/// One large commit's writes: per table, records sorted by key, one per
-/// key, in one buffer.
-pub(crate) struct Run {
-    tables: [Sorted; COUNT],
-    /// What the buffers take.
-    bytes: usize,
-}
-
-/// Records in one buffer: `key len: u32 | key | 0 (deleted) or 1 | value
-/// len: u32 | value`, and where each starts, in key order.
-#[derive(Default)]
-struct Sorted {
-    data: Vec<u8>,
-    starts: Vec<usize>,
-}
-
-impl Sorted {
-    fn push(&mut self, k: &[u8], v: Option<&[u8]>) {
-        self.starts.push(self.data.len());
-        // Keys and values are bounded far below 4 GiB (as in the log).
-        self.data.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        self.data.extend_from_slice(k);
-        match v {
-            None => self.data.push(0),
-            Some(v) => {
-                self.data.push(1);
-                self.data.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                self.data.extend_from_slice(v);
-            }
-        }
-    }
-
-    /// The record starting at `at`. The buffer is only ever written by
-    /// `push`, so the lengths in it hold.
-    fn record(&self, at: usize) -> Record<'_> {
-        let len = |at: usize| {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(&self.data[at..at + 4]);
-            u32::from_le_bytes(b) as usize
-        };
-        let klen = len(at);
-        let key = &self.data[at + 4..at + 4 + klen];
-        let tag = at + 4 + klen;
-        let value = (self.data[tag] == 1).then(|| {
-            let vlen = len(tag + 1);
-            &self.data[tag + 5..tag + 5 + vlen]
-        });
-        (key, value)
-    }
-
-    fn key_at(&self, i: usize) -> Option<&[u8]> {
-        self.starts.get(i).map(|&at| self.record(at).0)
-    }
-
-    fn last_key(&self) -> Option<&[u8]> {
-        self.starts.last().map(|&at| self.record(at).0)
-    }
-
-    /// Sorts by key; of equal keys the last pushed stays.
-    fn seal(&mut self) {
-        let key = |at: usize| self.record(at).0;
-        if self.starts.windows(2).all(|w| key(w[0]) < key(w[1])) {
-            // Pushed in order, as a caller writing a sorted map does.
-            return;
-        }
-        // Where the keys start to differ (a context's keys share its id):
-        // eight bytes from there, kept beside each record's start, decide
-        // most comparisons without reading the buffer at random.
-        let first = self.starts.first().map_or(&[][..], |&at| key(at));
-        let common = self.starts.iter().fold(first.len(), |n, &at| {
-            first[..n]
-                .iter()
-                .zip(key(at))
-                .take_while(|(a, b)| a == b)
-                .count()
-        });
-        let window = |k: &[u8]| {
-            let mut w = [0u8; 8];
-            let tail = k.get(common..).unwrap_or_default();
-            let n = tail.len().min(8);
-            w[..n].copy_from_slice(&tail[..n]);
-            u64::from_be_bytes(w)
-        };
-        let mut order: Vec<(u64, usize)> = self
-            .starts
-            .iter()
-            .map(|&at| (window(key(at)), at))
-            .collect();
-        // Equal windows fall back to the keys; equal keys to the order they
-        // were pushed in (a later record starts later in the buffer).
-        order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| key(a.1).cmp(key(b.1)))
-                .then(a.1.cmp(&b.1))
-        });
-        let mut starts: Vec<usize> = Vec::with_capacity(order.len());
-        let mut last_window = None;
-        for (w, at) in order {
-            // Different windows, different keys: the buffer is read only
-            // for keys that may be equal.
-            match starts.last_mut() {
-                Some(last) if last_window == Some(w) && key(*last) == key(at) => *last = at,
-                _ => starts.push(at),
-            }
-            last_window = Some(w);
-        }
-        self.starts = starts;
-    }
-
-    fn get(&self, k: &[u8]) -> Option<Option<&[u8]>> {
-        let i = self
-            .starts
-            .binary_search_by(|&at| self.record(at).0.cmp(k))
-            .ok()?;
-        Some(self.record(self.starts[i]).1)
-    }
-
-    fn range<'a>(&'a self, from: Bound<&[u8]>) -> impl Iterator<Item = Record<'a>> + 'a {
-        let first = match from {
-            Bound::Unbounded => 0,
-            Bound::Included(k) => self.starts.partition_point(|&at| self.record(at).0 < k),
-            Bound::Excluded(k) => self.starts.partition_point(|&at| self.record(at).0 <= k),
-        };
-        self.starts[first..].iter().map(|&at| self.record(at))
-    }
-}
-
-/// Collects a run's writes, in any order.
-#[derive(Default)]
-pub(crate) struct RunBuilder {
-    tables: [Sorted; COUNT],
-}
-
-impl RunBuilder {
-    /// Makes room for `records` more records of `t` taking `bytes` (keys
-    /// and values): a buffer grown by doubling holds up to twice what it
-    /// needs, and for a moment, while it moves, three times.
-    pub(crate) fn reserve(&mut self, t: Table, records: usize, bytes: usize) {
-        let s = &mut self.tables[t as usize];
-        s.starts.reserve_exact(records);
-        s.data.reserve_exact(bytes + records * 9);
-    }
-
-    pub(crate) fn push(&mut self, t: Table, k: &[u8], v: Option<&[u8]>) {
-        self.tables[t as usize].push(k, v);
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.tables.iter().all(|s| s.starts.is_empty())
-    }
-
-    /// The run, sorted.
-    pub(crate) fn seal(mut self) -> Run {
-        let mut bytes = 0;
-        for s in &mut self.tables {
-            s.seal();
-            s.data.shrink_to_fit();
-            bytes += s.data.len() + s.starts.len() * std::mem::size_of::<usize>();
-        }
-        Run {
-            tables: self.tables,
-            bytes,
-        }
-    }
 }
 
 /// A consistent view of the database: the newest layer first, then the layer
@@ -465,13 +301,14 @@ impl<'a> View<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::RunBuilder;
 
-    fn run(writes: &[(&[u8], Option<&[u8]>)]) -> Run {
-        let mut b = RunBuilder::default();
+    fn run(dir: &tempfile::TempDir, writes: &[(&[u8], Option<&[u8]>)]) -> Run {
+        let mut b = RunBuilder::new(dir.path());
         for (k, v) in writes {
             b.push(Table::Entries, k, *v);
         }
-        b.seal()
+        b.seal().unwrap()
     }
 
     fn all(mem: &Mem) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
@@ -481,46 +318,22 @@ mod tests {
     }
 
     #[test]
-    fn a_run_sorts_keys_with_a_long_common_prefix_and_keeps_the_last_of_each() {
-        // Keys sharing 32 bytes, some equal in the next eight, some
-        // repeated, some prefixes of others.
-        let mut b = RunBuilder::default();
-        let mut expected = std::collections::BTreeMap::new();
-        let mut x: u32 = 7;
-        for i in 0..2000u32 {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            let mut k = vec![9u8; 32];
-            k.extend_from_slice(&(x % 97).to_be_bytes());
-            k.extend_from_slice(&[0; 4][..(x % 5) as usize]);
-            if x.is_multiple_of(3) {
-                k.extend_from_slice(&(x % 11).to_be_bytes());
-            }
-            let v = i.to_be_bytes();
-            b.push(Table::Leaves, &k, Some(&v));
-            expected.insert(k, v.to_vec());
-        }
-        let mut mem = Mem::default();
-        mem.add_run(b.seal());
-        let got: Vec<(Vec<u8>, Vec<u8>)> = mem
-            .iter(Table::Leaves)
-            .map(|(k, v)| (k.to_vec(), v.unwrap_or_default().to_vec()))
-            .collect();
-        assert_eq!(got, expected.into_iter().collect::<Vec<_>>());
-    }
-
-    #[test]
     fn a_run_is_under_later_writes_and_over_earlier_ones() {
+        let dir = tempfile::tempdir().unwrap();
         let mut mem = Mem::default();
         mem.insert(Table::Entries, b"a", Some(Arc::from(&b"map a"[..])));
         mem.insert(Table::Entries, b"c", Some(Arc::from(&b"map c"[..])));
         mem.insert(Table::Entries, b"x", None);
         // The last write of a key in a run wins; "c" is older in the maps.
-        mem.add_run(run(&[
-            (b"d", Some(b"run d")),
-            (b"c", Some(b"run c")),
-            (b"b", None),
-            (b"d", Some(b"run d2")),
-        ]));
+        mem.add_run(run(
+            &dir,
+            &[
+                (b"d", Some(b"run d")),
+                (b"c", Some(b"run c")),
+                (b"b", None),
+                (b"d", Some(b"run d2")),
+            ],
+        ));
         assert_eq!(mem.get(Table::Entries, b"c"), Some(Some(&b"run c"[..])));
         assert_eq!(mem.get(Table::Entries, b"d"), Some(Some(&b"run d2"[..])));
         assert_eq!(mem.get(Table::Entries, b"b"), Some(None));
@@ -530,7 +343,7 @@ mod tests {
         assert!(mem.in_runs(Table::Entries, b"b") && !mem.in_runs(Table::Entries, b"a"));
         // Written after the run: over it.
         mem.insert(Table::Entries, b"d", Some(Arc::from(&b"map d"[..])));
-        let newer = run(&[(b"a", Some(b"run2 a")), (b"e", Some(b"run2 e"))]);
+        let newer = run(&dir, &[(b"a", Some(b"run2 a")), (b"e", Some(b"run2 e"))]);
         let snapshot = mem.clone();
         mem.add_run(newer);
         let v = |s: &str| Some(s.as_bytes().to_vec());

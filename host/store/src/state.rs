@@ -10,7 +10,7 @@ use mero_crdt::{ContextId, Entry, EntryId, Hash, MerkleStore, NodeId, StateRead,
 
 use crate::error::{Result, StoreError};
 use crate::keys::{key, merkle_key};
-use crate::memtable::{RunBuilder, View};
+use crate::memtable::View;
 use crate::records::{decode, encode};
 use crate::tables::Table;
 use crate::write::WriteTxn;
@@ -193,20 +193,12 @@ impl<'e> WriteTxn<'e> {
     ///
     /// A migration may rewrite every entry of a large state, so this holds
     /// them as little as it can: each entry (held encoded) is freed as soon
-    /// as it is copied into one sorted buffer per table (a memtable run)
+    /// as it is written to a file per table (a memtable run, see `run`)
     /// and, past a few MiB, written ahead to the log.
     pub fn put_writes(&mut self, ctx: ContextId, mut writes: Writes) -> Result<Hash> {
-        let mut run = RunBuilder::default();
-        // What the run will hold, known up front: its buffers are sized
-        // once rather than grown (table keys are context ‖ node ‖ key, and
-        // context ‖ entry id for leaves).
-        let n = writes.len();
-        run.reserve(Table::Entries, n, writes.bytes() + n * 64);
-        run.reserve(Table::Leaves, n, n * (64 + 32));
-        let counts = writes.take_counts();
-        run.reserve(Table::Counts, counts.len(), counts.len() * (64 + 8));
+        let mut run = self.run_builder();
         let mut k = Vec::with_capacity(128);
-        for (node, count) in counts {
+        for (node, count) in writes.take_counts() {
             // A deferred change applies to the count stored: read here, in
             // node order, where the migration would have read them at
             // random.
@@ -216,32 +208,33 @@ impl<'e> WriteTxn<'e> {
             k.extend_from_slice(&node.0);
             self.log_run(&mut run, Table::Counts, &k, Some(&count.to_be_bytes()));
         }
-        let mut leaves: Vec<(EntryId, Hash)> = Vec::with_capacity(n);
+        // Leaves are written as they come; sealing the run sorts them by
+        // id (an index of 16 bytes a leaf, not the leaves themselves).
+        let mut buckets = BTreeSet::new();
         writes.drain(|node, key, value| -> Result<()> {
             k.clear();
             k.extend_from_slice(&ctx.0);
             k.extend_from_slice(&node.0);
             k.extend_from_slice(key);
             self.log_run(&mut run, Table::Entries, &k, Some(value));
-            leaves.push((
-                EntryId::of(node, key),
-                merkle::leaf_hash_encoded(node, key, value),
-            ));
-            Ok(())
-        })?;
-        // In id order, the run's: sorting these pairs is cheaper than
-        // sorting records in its buffer.
-        leaves.sort_unstable();
-        let mut buckets = BTreeSet::new();
-        for (id, hash) in leaves {
+            let id = EntryId::of(node, key);
+            buckets.insert(id.bucket());
             k.clear();
             k.extend_from_slice(&ctx.0);
             k.extend_from_slice(&id.0);
-            self.log_run(&mut run, Table::Leaves, &k, Some(&hash));
-            buckets.insert(id.bucket());
-        }
-        self.put_run(run);
-        Ok(merkle::rehash(&mut self.context_state(ctx), buckets)?)
+            self.log_run(
+                &mut run,
+                Table::Leaves,
+                &k,
+                Some(&merkle::leaf_hash_encoded(node, key, value)),
+            );
+            Ok(())
+        })?;
+        self.put_run(run)?;
+        let root = merkle::rehash(&mut self.context_state(ctx), buckets)?;
+        // The re-hash read every leaf of the run: its pages need not stay.
+        self.release_run_pages();
+        Ok(root)
     }
 }
 

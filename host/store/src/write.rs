@@ -9,8 +9,9 @@ use mero_crdt::{ContextId, DeltaId, Hash, SignedDelta, apply_ops, join_ops, merk
 use crate::engine::{Layers, Shared, Writer};
 use crate::error::{Result, StoreError};
 use crate::keys::{alias_key, handler_key, key, local_key};
-use crate::memtable::{RunBuilder, View};
+use crate::memtable::View;
 use crate::records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler, encode};
+use crate::run::RunBuilder;
 use crate::tables::Table;
 use crate::{read, wal};
 
@@ -132,17 +133,34 @@ impl<'e> WriteTxn<'e> {
 
     /// Makes the writes collected in `run` (and logged, by `log_run`)
     /// visible to this transaction, over every older value of their keys:
-    /// one sorted buffer per table instead of a tree insert per write.
-    pub(crate) fn put_run(&mut self, run: RunBuilder) {
+    /// one sorted file per table instead of a tree insert per write.
+    pub(crate) fn put_run(&mut self, run: RunBuilder<'_>) -> Result<()> {
         if run.is_empty() {
-            return;
+            return Ok(());
         }
-        self.layers.mem.add_run(run.seal());
+        self.layers.mem.add_run(run.seal()?);
         self.written = true;
+        Ok(())
+    }
+
+    /// A run whose files go beside the log.
+    pub(crate) fn run_builder(&self) -> RunBuilder<'e> {
+        RunBuilder::new(self.shared.dir())
+    }
+
+    /// Unmaps the pages of runs that reads of this transaction touched.
+    pub(crate) fn release_run_pages(&self) {
+        self.layers.mem.release_run_pages();
     }
 
     /// Logs a write that goes into a run (but a leaf, as `put`).
-    pub(crate) fn log_run(&mut self, run: &mut RunBuilder, t: Table, k: &[u8], v: Option<&[u8]>) {
+    pub(crate) fn log_run(
+        &mut self,
+        run: &mut RunBuilder<'_>,
+        t: Table,
+        k: &[u8],
+        v: Option<&[u8]>,
+    ) {
         if t != Table::Leaves || v.is_none() {
             self.log(t, k, v);
         }
