@@ -230,29 +230,31 @@ impl Writes {
             .filter_map(|(n, node)| node.count.map(|c| (n, c)))
     }
 
-    /// Takes the visible counts out, in node order: a store reads the
-    /// counts the changes apply to in the order it keeps them.
-    pub fn take_counts(&mut self) -> Vec<(NodeId, Count)> {
-        self.nodes
-            .iter_mut()
-            .filter_map(|(n, node)| node.count.take().map(|c| (*n, c)))
-            .collect()
-    }
-
-    /// Visits the entries (Borsh-encoded, as a store keeps them) in (node,
-    /// key) order, freeing each as it goes: storing a large set of writes
-    /// need not hold it twice.
-    pub fn drain<E>(
-        self,
-        mut f: impl FnMut(&NodeId, &[u8], &[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+    /// Visits each collection's visible count, then its entries
+    /// (Borsh-encoded, as a store keeps them), in (node, key) order,
+    /// freeing each as it goes: storing a large set of writes need not hold
+    /// it twice. A store reads the counts the changes apply to in the
+    /// order it keeps them.
+    pub fn drain<E>(self, mut f: impl FnMut(Drained<'_>) -> Result<(), E>) -> Result<(), E> {
         for (n, node) in self.nodes {
+            if let Some(count) = node.count {
+                f(Drained::Count(&n, count))?;
+            }
             for (k, e) in node.entries.drain() {
-                f(&n, &k, &e)?;
+                f(Drained::Entry(&n, &k, &e))?;
             }
         }
         Ok(())
     }
+}
+
+/// One item of [`Writes::drain`].
+#[derive(Debug)]
+pub enum Drained<'a> {
+    /// A collection's visible count.
+    Count(&'a NodeId, Count),
+    /// An entry of a collection: its key in it and its encoding.
+    Entry(&'a NodeId, &'a [u8], &'a [u8]),
 }
 
 impl<B: StateRead> Overlay<B> {

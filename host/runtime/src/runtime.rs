@@ -157,20 +157,6 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-/// Hands the heap pages a compile freed back to the OS. Compiling a large
-/// component (an 18 MB Python one) frees some 300 MiB of Cranelift scratch
-/// memory that glibc would otherwise keep in the compile threads' arenas,
-/// where it counts in the node's RSS for good.
-fn release_scratch_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory to the OS; no live
-    // allocation is touched.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Bytes of each pooled slot kept mapped between calls (see above).
 const KEEP_RESIDENT: usize = 2 << 20;
 
@@ -411,7 +397,9 @@ impl Runtime {
                 },
             }
         }
-        release_scratch_memory();
+        // Cranelift's scratch memory (some 300 MiB for an 18 MB Python
+        // component) would otherwise stay in the compile threads' arenas.
+        mero_store::release_free_memory();
         Ok(component)
     }
 

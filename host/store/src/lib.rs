@@ -37,7 +37,8 @@
 //! - `records`: the stored record types and their encoding; `keys`: how
 //!   table keys are built; `tables`: the tables themselves.
 //! - `wal`, `memtable`, `engine`: the log, the in-memory layer and the flush
-//!   thread; `run`: one large commit's writes, sorted in files under it.
+//!   thread; `run`: one large commit's writes, sorted in files under it;
+//!   `memory`: handing freed heap memory back to the OS.
 //! - `error`: [`StoreError`].
 //!
 //! This crate knows records and CRDT state; it knows nothing of the node,
@@ -46,6 +47,7 @@
 mod engine;
 mod error;
 mod keys;
+mod memory;
 mod memtable;
 mod read;
 mod records;
@@ -58,6 +60,7 @@ mod wal;
 mod write;
 
 pub use error::{Result, StoreError};
+pub use memory::release_free_memory;
 pub use records::{ApplicationRecord, ContextMeta, GroupRecord, PendingHandler};
 pub use snapshot::{ContextReader, Snapshot};
 pub use state::ContextWriter;

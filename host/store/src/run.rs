@@ -172,36 +172,53 @@ impl Sorted {
     }
 }
 
-/// A table's records while they are pushed: sorted a chunk at a time in
-/// memory and written out, the chunks merged when the run is sealed (a
-/// table pushed in key order, as most are, is one sorted file already).
+/// A table's records while they are pushed: written straight to the file
+/// while they come in key order (as a caller writing a sorted map pushes
+/// them); after the first that does not, sorted a chunk at a time in
+/// memory and written out, the chunks merged when the run is sealed.
 struct Writing {
     dir: PathBuf,
-    /// The current chunk's records, in push order, and where each starts.
-    chunk: Vec<u8>,
-    chunk_starts: Vec<usize>,
     file: BufWriter<File>,
     len: usize,
     /// Where each record written out starts in the file.
     starts: Vec<usize>,
+    /// The last key written straight out, while every push has come in
+    /// order (`chunks` is empty until one does not).
+    last: Vec<u8>,
     /// Where each chunk written out starts, as an index into `starts`.
     chunks: Vec<usize>,
+    /// The current chunk's records, in push order, and where each starts.
+    chunk: Vec<u8>,
+    chunk_starts: Vec<usize>,
 }
 
 impl Writing {
     fn new(dir: &Path) -> std::io::Result<Writing> {
         Ok(Writing {
             dir: dir.to_path_buf(),
-            chunk: Vec::new(),
-            chunk_starts: Vec::new(),
             file: BufWriter::with_capacity(1 << 16, tempfile::tempfile_in(dir)?),
             len: 0,
             starts: Vec::new(),
+            last: Vec::new(),
             chunks: Vec::new(),
+            chunk: Vec::new(),
+            chunk_starts: Vec::new(),
         })
     }
 
     fn push(&mut self, k: &[u8], v: Option<&[u8]>) -> std::io::Result<()> {
+        if self.chunks.is_empty() {
+            if self.starts.is_empty() || k > &self.last[..] {
+                self.starts.push(self.len);
+                self.len += put_record(&mut self.file, k, v)?;
+                self.last.clear();
+                self.last.extend_from_slice(k);
+                return Ok(());
+            }
+            // Out of order: what is written so far is the first chunk.
+            self.chunks.push(0);
+            self.last = Vec::new();
+        }
         self.chunk_starts.push(self.chunk.len());
         put_record(&mut self.chunk, k, v)?;
         if self.chunk.len() >= CHUNK_BYTES {
@@ -321,9 +338,18 @@ impl<'d> RunBuilder<'d> {
         }
     }
 
-    pub(crate) fn push(&mut self, t: Table, k: &[u8], v: Option<&[u8]>) {
+    /// Makes room in `t`'s index for `records` more records.
+    pub(crate) fn reserve(&mut self, t: Table, records: usize) {
+        self.slot(t);
+        if let Some(w) = &mut self.tables[t as usize] {
+            w.starts.reserve_exact(records);
+        }
+    }
+
+    /// `t`'s records, their file made on first use.
+    fn slot(&mut self, t: Table) -> Option<&mut Writing> {
         if self.failed.is_some() {
-            return;
+            return None;
         }
         let slot = &mut self.tables[t as usize];
         if slot.is_none() {
@@ -331,11 +357,15 @@ impl<'d> RunBuilder<'d> {
                 Ok(w) => *slot = Some(w),
                 Err(e) => {
                     self.failed = Some(e);
-                    return;
+                    return None;
                 }
             }
         }
-        if let Some(w) = slot
+        slot.as_mut()
+    }
+
+    pub(crate) fn push(&mut self, t: Table, k: &[u8], v: Option<&[u8]>) {
+        if let Some(w) = self.slot(t)
             && let Err(e) = w.push(k, v)
         {
             self.failed = Some(e);

@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use mero_crdt::backend::BucketVisitor;
 use mero_crdt::merkle::{self, MerkleNode};
-use mero_crdt::overlay::Writes;
+use mero_crdt::overlay::{Drained, Writes};
 use mero_crdt::{ContextId, Entry, EntryId, Hash, MerkleStore, NodeId, StateRead, StateWrite};
 
 use crate::error::{Result, StoreError};
@@ -195,48 +195,64 @@ impl<'e> WriteTxn<'e> {
     /// them as little as it can: each entry (held encoded) is freed as soon
     /// as it is written to a file per table (a memtable run, see `run`)
     /// and, past a few MiB, written ahead to the log.
-    pub fn put_writes(&mut self, ctx: ContextId, mut writes: Writes) -> Result<Hash> {
+    pub fn put_writes(&mut self, ctx: ContextId, writes: Writes) -> Result<Hash> {
         let mut run = self.run_builder();
+        // Each entry has a leaf; its index is sized once, not grown.
+        run.reserve(Table::Entries, writes.len());
+        run.reserve(Table::Leaves, writes.len());
         let mut k = Vec::with_capacity(128);
-        for (node, count) in writes.take_counts() {
-            // A deferred change applies to the count stored: read here, in
-            // node order, where the migration would have read them at
-            // random.
-            let count = count.over(|| self.context_state(ctx).visible_count(&node))?;
-            k.clear();
-            k.extend_from_slice(&ctx.0);
-            k.extend_from_slice(&node.0);
-            self.log_run(&mut run, Table::Counts, &k, Some(&count.to_be_bytes()));
-        }
-        // Leaves are written as they come; sealing the run sorts them by
-        // id (an index of 16 bytes a leaf, not the leaves themselves).
         let mut buckets = BTreeSet::new();
-        writes.drain(|node, key, value| -> Result<()> {
-            k.clear();
-            k.extend_from_slice(&ctx.0);
-            k.extend_from_slice(&node.0);
-            k.extend_from_slice(key);
-            self.log_run(&mut run, Table::Entries, &k, Some(value));
-            let id = EntryId::of(node, key);
-            buckets.insert(id.bucket());
-            k.clear();
-            k.extend_from_slice(&ctx.0);
-            k.extend_from_slice(&id.0);
-            self.log_run(
-                &mut run,
-                Table::Leaves,
-                &k,
-                Some(&merkle::leaf_hash_encoded(node, key, value)),
-            );
+        let mut freed = 0;
+        writes.drain(|item| -> Result<()> {
+            match item {
+                Drained::Count(node, count) => {
+                    // A deferred change applies to the count stored: read
+                    // here, in node order, where the migration would have
+                    // read them at random.
+                    let count = count.over(|| self.context_state(ctx).visible_count(node))?;
+                    k.clear();
+                    k.extend_from_slice(&ctx.0);
+                    k.extend_from_slice(&node.0);
+                    self.log_run(&mut run, Table::Counts, &k, Some(&count.to_be_bytes()));
+                }
+                Drained::Entry(node, key, value) => {
+                    k.clear();
+                    k.extend_from_slice(&ctx.0);
+                    k.extend_from_slice(&node.0);
+                    k.extend_from_slice(key);
+                    self.log_run(&mut run, Table::Entries, &k, Some(value));
+                    // Leaves are written as they come; sealing the run sorts
+                    // them by id.
+                    let id = EntryId::of(node, key);
+                    buckets.insert(id.bucket());
+                    k.clear();
+                    k.extend_from_slice(&ctx.0);
+                    k.extend_from_slice(&id.0);
+                    let leaf = merkle::leaf_hash_encoded(node, key, value);
+                    self.log_run(&mut run, Table::Leaves, &k, Some(&leaf));
+                    // What the overlay held is freed as this goes: given
+                    // back now and then, it makes room for what follows.
+                    freed += key.len() + value.len();
+                    if freed >= RELEASE_BYTES {
+                        crate::release_free_memory();
+                        freed = 0;
+                    }
+                }
+            }
             Ok(())
         })?;
         self.put_run(run)?;
+        crate::release_free_memory();
         let root = merkle::rehash(&mut self.context_state(ctx), buckets)?;
         // The re-hash read every leaf of the run: its pages need not stay.
         self.release_run_pages();
         Ok(root)
     }
 }
+
+/// Bytes of a migration's writes stored between two hand-backs of the
+/// memory their overlay freed.
+const RELEASE_BYTES: usize = 8 << 20;
 
 impl<'a, 'e> ContextWriter<'a, 'e> {
     /// The state of `ctx` inside `txn`.
