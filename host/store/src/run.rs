@@ -1,9 +1,10 @@
 //! Runs: one large commit's writes (a migration rewriting a whole state),
 //! sorted once and held in files rather than in memory.
 //!
-//! A run is built by appending records to one unnamed file per table in
-//! the log directory, then mapped read-only and sorted by an index of
-//! where each record starts. Its bytes live in the page cache, which the
+//! A run is built by writing records to one unnamed file per table in the
+//! log directory, in key order (sorted a chunk at a time and merged if
+//! they do not come so), then mapped read-only, with an index of where
+//! each record starts. Its bytes live in the page cache, which the
 //! kernel may write back and evict, not in the node's heap: the only
 //! memory a run of a million writes holds is its index (8 bytes a record).
 //! Pages a reader touches are mapped into the process until
@@ -340,6 +341,10 @@ impl<'d> RunBuilder<'d> {
 
     /// Makes room in `t`'s index for `records` more records.
     pub(crate) fn reserve(&mut self, t: Table, records: usize) {
+        if records == 0 {
+            // No file for a table with nothing to hold.
+            return;
+        }
         self.slot(t);
         if let Some(w) = &mut self.tables[t as usize] {
             w.starts.reserve_exact(records);
