@@ -494,9 +494,6 @@ impl Replicator {
     }
 }
 
-/// Whether `snapshot`'s entries, joined into an empty state (what a
-/// replacing join starts from), give one of `roots`: computed here, not
-/// taken from what the sender claims.
 /// Why a snapshot may not be joined into a context of `ns`: an entry
 /// stamped by a key that never had a role that writes there (a stranger,
 /// or a member read-only all along), which the delta path refuses too.
@@ -511,6 +508,9 @@ fn never_wrote(ns: &Namespace, snapshot: &StateSnapshot) -> Option<String> {
     ))
 }
 
+/// Whether `snapshot`'s entries, joined into an empty state (what a
+/// replacing join starts from), give one of `roots`: computed here, not
+/// taken from what the sender claims.
 fn holds_a_root(snapshot: &StateSnapshot, roots: &[mero_crdt::Hash]) -> bool {
     let mut state = mero_crdt::MemoryBackend::default();
     mero_crdt::apply_ops(&mut state, &snapshot.ops).is_ok_and(|root| roots.contains(&root))
