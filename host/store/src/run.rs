@@ -470,6 +470,48 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    proptest::proptest! {
+        /// Whatever the order and repeats of the writes, a run reads as a
+        /// map where the last write of each key stands.
+        #[test]
+        fn a_run_reads_as_the_last_write_of_each_key(
+            writes in proptest::collection::vec(
+                (proptest::collection::vec(0u8..4, 0..6), proptest::option::of(0u32..1000)),
+                1..400,
+            ),
+            from in proptest::collection::vec(0u8..4, 0..6),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut b = RunBuilder::new(dir.path());
+            let mut model = std::collections::BTreeMap::new();
+            for (k, v) in &writes {
+                // Padded so that a few hundred writes make several chunks.
+                let mut key = k.clone();
+                key.resize(k.len() + 40, 0);
+                let v = v.map(|v| v.to_be_bytes().to_vec());
+                b.push(Table::Leaves, &key, v.as_deref());
+                model.insert(key, v);
+            }
+            let run = b.seal().unwrap();
+            let t = run.table(Table::Leaves);
+            let got: Vec<_> = t
+                .range(Bound::Unbounded)
+                .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                .collect();
+            let want: Vec<_> = model.clone().into_iter().collect();
+            proptest::prop_assert_eq!(got, want);
+            for (k, v) in &model {
+                proptest::prop_assert_eq!(t.get(k), Some(v.as_deref()));
+            }
+            let after: Vec<_> = t.range(Bound::Excluded(&from)).map(|(k, _)| k.to_vec()).collect();
+            let want: Vec<_> = model
+                .range::<[u8], _>((Bound::Excluded(&from[..]), Bound::Unbounded))
+                .map(|(k, _)| k.clone())
+                .collect();
+            proptest::prop_assert_eq!(after, want);
+        }
+    }
+
     #[test]
     fn a_run_that_cannot_write_its_files_fails_when_sealed() {
         let dir = tempfile::tempdir().unwrap();
