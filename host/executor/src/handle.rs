@@ -51,6 +51,18 @@ impl std::fmt::Debug for Executor {
     }
 }
 
+/// A snapshot [`Executor::check_snapshot`] passed: the only kind
+/// [`Executor::join_snapshot`] takes.
+#[derive(Debug)]
+pub struct CheckedSnapshot(StateSnapshot);
+
+impl CheckedSnapshot {
+    /// The snapshot.
+    pub fn snapshot(&self) -> &StateSnapshot {
+        &self.0
+    }
+}
+
 impl Executor {
     /// Starts the executor task on the current tokio runtime. Calls are
     /// authored and signed with `identity`.
@@ -375,17 +387,9 @@ impl Executor {
     pub async fn join_snapshot(
         &self,
         ctx: ContextId,
-        snapshot: StateSnapshot,
+        snapshot: CheckedSnapshot,
     ) -> Result<Hash, ExecError> {
-        // Held to what a delta is held to, as far as it can be without
-        // signatures; checked off the writer, like a delta's signature.
-        let latest = mero_crdt::Hlc {
-            millis: mero_crdt::hlc::wall_millis().saturating_add(MAX_CLOCK_DRIFT_MILLIS),
-            counter: u32::MAX,
-        };
-        snapshot
-            .check(latest)
-            .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        let CheckedSnapshot(snapshot) = snapshot;
         let (reply, rx) = oneshot::channel();
         self.send(
             Job::Join {
@@ -396,6 +400,22 @@ impl Executor {
             rx,
         )
         .await
+    }
+
+    /// Refuses a snapshot that could not be a replica's state, held to what
+    /// a delta is held to as far as it can be without signatures (see
+    /// [`StateSnapshot::check`]); only a snapshot that passed is joined.
+    /// Checked off the writer, like a delta's signature, and before the
+    /// caller drops anything to make room for it.
+    pub fn check_snapshot(snapshot: StateSnapshot) -> Result<CheckedSnapshot, ExecError> {
+        let latest = mero_crdt::Hlc {
+            millis: mero_crdt::hlc::wall_millis().saturating_add(MAX_CLOCK_DRIFT_MILLIS),
+            counter: u32::MAX,
+        };
+        snapshot
+            .check(latest)
+            .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        Ok(CheckedSnapshot(snapshot))
     }
 
     /// This node's snapshot of a context, for a peer.

@@ -61,7 +61,7 @@ mod upgrade;
 mod worker;
 
 pub use error::ExecError;
-pub use handle::{Executor, MAX_CLOCK_DRIFT_MILLIS};
+pub use handle::{CheckedSnapshot, Executor, MAX_CLOCK_DRIFT_MILLIS};
 pub use job::{
     Applied, CallOutcome, Committed, ContextCreated, NewContext, Standing, Upgrade, Upgraded,
 };

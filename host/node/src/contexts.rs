@@ -231,13 +231,16 @@ impl Node {
     async fn snapshot_peers(&self, state: &Namespace, ctx: &ContextId) -> Vec<PeerId> {
         let me = self.public_key();
         let connected = self.inner.peers.connected().await;
-        state
+        let mut peers: Vec<PeerId> = state
             .members
             .keys()
             .filter(|k| **k != me && authz::may_author(state, k, ctx))
             .filter_map(peer_of)
             .filter(|p| connected.contains(p))
-            .collect()
+            .collect();
+        // One that sent a snapshot failing verification is asked last.
+        self.inner.replication.by_trust(&mut peers);
+        peers
     }
 
     /// Joins the first snapshot of `ctx` one of `peers` sends; with

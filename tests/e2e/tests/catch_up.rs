@@ -267,3 +267,81 @@ fn first_event(
     });
     rx
 }
+
+/// Rewrites every register value of `ctx` in `node`'s store (stopped) to
+/// `value`, leaving its Merkle leaves as they were: the store then sends
+/// snapshots whose entries do not give the root they name.
+fn tamper(node: &TestNode, ctx: &str, value: &[u8]) {
+    use mero_crdt::StateWrite;
+    let store = mero_store::Store::open(&node.dir().join("data"), &Default::default()).unwrap();
+    let id = mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
+    let entries = store
+        .snapshot()
+        .unwrap()
+        .entries_page(&id, None, usize::MAX)
+        .unwrap();
+    let mut w = store.write().unwrap();
+    let mut tampered = 0;
+    for (raw, encoded) in entries {
+        let (node_id, key) = raw.split_at(32);
+        let mut entry: mero_crdt::Entry = borsh::from_slice(&encoded).unwrap();
+        if let mero_crdt::Entry::Register(r) = &mut entry
+            && r.value.is_some()
+        {
+            r.value = Some(value.to_vec());
+            let node_id = mero_crdt::NodeId(node_id.try_into().unwrap());
+            w.context_state(id)
+                .put_entry(&node_id, key, &entry)
+                .unwrap();
+            tampered += 1;
+        }
+    }
+    assert!(tampered > 0, "nothing to tamper with");
+    w.commit().unwrap();
+}
+
+/// A snapshot that fails verification (here, entries that do not give the
+/// root it names, as a member whose store was tampered with sends) is
+/// refused before anything is dropped, even by a forced resync, which
+/// drops the node's replicated state only for a snapshot it can take; the
+/// node that refused it says so and marks the sender.
+#[test]
+fn a_snapshot_failing_verification_is_refused_before_anything_is_dropped() {
+    let mut n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+
+    n1.stop();
+    tamper(&n1, &ctx, b"\"forged\"");
+    n1.run();
+    let resync = || {
+        n2.request(
+            "POST",
+            &format!("/admin-api/contexts/{ctx}/resync"),
+            Some(r#"{"force": true}"#),
+        )
+    };
+    // Until node1 is connected again, nobody is there to ask.
+    wait_until("node2 to refuse node1's snapshot", CONVERGE, || {
+        let (code, v) = resync();
+        assert_eq!(code, 409, "{v}");
+        assert_eq!(n2.call(&ctx, "get", json!({"key": "k"})), json!("v"));
+        v["type"] == "SnapshotRefused"
+    });
+    let (_, v) = resync();
+    assert!(
+        v.to_string().contains("root hash"),
+        "the reason is given: {v}"
+    );
+    // Nothing dropped: the value, and a write on top of it.
+    assert_eq!(n2.call(&ctx, "get", json!({"key": "k"})), json!("v"));
+    n2.call(&ctx, "set", json!({"key": "k2", "value": "after"}));
+    assert_eq!(n2.call(&ctx, "get", json!({"key": "k2"})), json!("after"));
+    assert!(
+        n2.log().contains("the peer is marked"),
+        "node2 says it marked node1"
+    );
+}

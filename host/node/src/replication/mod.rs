@@ -116,6 +116,8 @@ pub(crate) struct Replicator {
     /// Contexts whose missing parents are being fetched.
     resolving: Mutex<HashSet<ContextId>>,
     status: Mutex<HashMap<ContextId, SyncStatus>>,
+    /// Peers that sent snapshots failing verification, and how many.
+    marks: Mutex<HashMap<PeerId, u32>>,
     sync_now: tokio::sync::Notify,
     /// What the wake-ups of `sync_now` asked for.
     asked: Mutex<Asked>,
@@ -138,6 +140,7 @@ impl Replicator {
             pending: Pending::default(),
             resolving: Mutex::default(),
             status: Mutex::default(),
+            marks: Mutex::default(),
             sync_now: tokio::sync::Notify::new(),
             asked: Mutex::default(),
             inbox,
@@ -309,6 +312,27 @@ impl Replicator {
     }
 
     /// Why `snapshot` of `ctx` may not be joined (see [`never_wrote`]).
+    /// Marks `peer` as having sent a snapshot that failed verification
+    /// (it is asked last from now on, see [`Replicator::by_trust`]); returns
+    /// why, for the session.
+    fn refused_snapshot(&self, peer: PeerId, why: String) -> String {
+        let refused = {
+            let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+            let n = marks.entry(peer).or_default();
+            *n += 1;
+            *n
+        };
+        tracing::warn!(%peer, refused, reason = %why, "refused a peer's snapshot; the peer is marked");
+        why
+    }
+
+    /// `peers`, those that sent fewer refused snapshots first (in their
+    /// order otherwise).
+    pub(crate) fn by_trust(&self, peers: &mut [PeerId]) {
+        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        peers.sort_by_key(|p| marks.get(p).copied().unwrap_or(0));
+    }
+
     fn refuse_authors(&self, ctx: &ContextId, snapshot: &StateSnapshot) -> Option<String> {
         let ns = self.namespace_of(ctx)?;
         never_wrote(&ns, snapshot)
@@ -414,9 +438,10 @@ impl Replicator {
                 {
                     // Checked before anything is dropped: a state no
                     // member vouched for is not taken.
-                    session.joined(Err(
+                    session.joined(Err(self.refused_snapshot(
+                        peer,
                         "the snapshot's state is not one the members reported (its root is none of the roots in their signed reports)".into(),
-                    ))
+                    )))
                 }
                 Step::Join(snapshot) => {
                     tracing::info!(
@@ -431,31 +456,40 @@ impl Replicator {
                     if let Some(ns) = self.namespace_of(&ctx) {
                         self.parts.members.pull(ns.id, peer).await;
                     }
-                    // An entry stamped by a key that never could write is
-                    // refused as on the delta path, before anything is
-                    // dropped.
-                    let joined = match self.refuse_authors(&ctx, &snapshot) {
+                    // Verified before anything is dropped: an entry stamped
+                    // by a key that never could write is refused as on the
+                    // delta path, and so is a state that could not be a
+                    // replica's.
+                    let checked = match self.refuse_authors(&ctx, &snapshot) {
                         Some(why) => Err(why),
-                        None => match replace.take() {
-                            Some((meta, _)) => self
-                                .parts
-                                .exec
-                                .reset_context(meta)
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| format!("dropping the replicated state failed: {e}")),
-                            None => Ok(()),
-                        },
+                        None => Executor::check_snapshot(snapshot).map_err(|e| e.to_string()),
                     };
-                    let joined = match joined {
-                        Ok(()) => self
-                            .parts
-                            .exec
-                            .join_snapshot(ctx, snapshot)
-                            .await
-                            .map(|_| ())
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(e),
+                    let joined = match checked {
+                        Err(why) => Err(self.refused_snapshot(peer, why)),
+                        Ok(snapshot) => {
+                            let dropped = match replace.take() {
+                                Some((meta, _)) => self
+                                    .parts
+                                    .exec
+                                    .reset_context(meta)
+                                    .await
+                                    .map(|_| ())
+                                    .map_err(|e| {
+                                        format!("dropping the replicated state failed: {e}")
+                                    }),
+                                None => Ok(()),
+                            };
+                            match dropped {
+                                Ok(()) => self
+                                    .parts
+                                    .exec
+                                    .join_snapshot(ctx, snapshot)
+                                    .await
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string()),
+                                Err(e) => Err(e),
+                            }
+                        }
                     };
                     session.joined(joined)
                 }
