@@ -56,13 +56,6 @@ impl std::fmt::Debug for Executor {
 #[derive(Debug)]
 pub struct CheckedSnapshot(StateSnapshot);
 
-impl CheckedSnapshot {
-    /// The snapshot.
-    pub fn snapshot(&self) -> &StateSnapshot {
-        &self.0
-    }
-}
-
 impl Executor {
     /// Starts the executor task on the current tokio runtime. Calls are
     /// authored and signed with `identity`.

@@ -311,7 +311,6 @@ impl Replicator {
         );
     }
 
-    /// Why `snapshot` of `ctx` may not be joined (see [`never_wrote`]).
     /// Marks `peer` as having sent a snapshot that failed verification
     /// (it is asked last from now on, see [`Replicator::by_trust`]); returns
     /// why, for the session.
@@ -333,6 +332,7 @@ impl Replicator {
         peers.sort_by_key(|p| marks.get(p).copied().unwrap_or(0));
     }
 
+    /// Why `snapshot` of `ctx` may not be joined (see [`never_wrote`]).
     fn refuse_authors(&self, ctx: &ContextId, snapshot: &StateSnapshot) -> Option<String> {
         let ns = self.namespace_of(ctx)?;
         never_wrote(&ns, snapshot)
