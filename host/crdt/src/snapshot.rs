@@ -60,6 +60,29 @@ impl StateSnapshot {
         out
     }
 
+    /// Every (author, clock) pair its entries carry: register writes,
+    /// presence clocks, authored elements' creation and writes (a counter
+    /// slot carries no clock).
+    pub fn stamps(&self) -> impl Iterator<Item = (Author, Hlc)> + '_ {
+        self.ops.iter().flat_map(|op| {
+            let pairs: Vec<(Author, Hlc)> = match &op.entry {
+                Entry::Register(r) => vec![(r.stamp.author, r.stamp.hlc)],
+                Entry::Presence(p) => p
+                    .adds
+                    .iter()
+                    .chain(p.removes.iter())
+                    .map(|(a, t)| (*a, *t))
+                    .collect(),
+                Entry::Counter(_) => Vec::new(),
+                Entry::Authored(a) => vec![
+                    (a.created.author, a.created.hlc),
+                    (a.register.stamp.author, a.register.stamp.hlc),
+                ],
+            };
+            pairs
+        })
+    }
+
     /// Refuses a snapshot that could not be a replica's state, before any
     /// of it is joined: an entry over the limits a delta is held to, a
     /// clock after `latest` (the receiver's clock plus the drift it allows

@@ -598,6 +598,12 @@ pub struct Namespace {
     /// Every key that has had a role that writes (not read-only), at any
     /// point: the only authors a replica's state may name.
     pub writers: BTreeSet<[u8; 32]>,
+    /// When each key that had a role that writes lost it (removed, or made
+    /// read-only), by the clock of the op that did it; a role that writes
+    /// again clears it. A replica's state may hold its entries stamped
+    /// before then (and within the clock drift deltas are allowed), not
+    /// after: the delta path refuses its later deltas.
+    pub writes_ended: BTreeMap<[u8; 32], u64>,
     /// Invitations joined with, by their nonce (`secret_salt`), and the
     /// member each admitted: an invitation admits one key only.
     pub spent_invitations: BTreeMap<[u8; 32], [u8; 32]>,
@@ -674,6 +680,12 @@ impl Namespace {
     /// hold entries stamped by `who`.
     pub fn ever_wrote(&self, who: &[u8; 32]) -> bool {
         self.writers.contains(who)
+    }
+
+    /// When `who` lost the role that writes it had, if it did (see
+    /// [`Namespace::writes_ended`]).
+    pub fn writes_ended_at(&self, who: &[u8; 32]) -> Option<u64> {
+        self.writes_ended.get(who).copied()
     }
 
     /// Whether `who` may author deltas: a member that is not read-only.
@@ -1631,9 +1643,13 @@ impl Namespace {
                     return;
                 }
                 if let Some(m) = self.members.get_mut(member) {
+                    let wrote = m.role != Role::ReadOnly;
                     m.role = *r;
                     if *r != Role::ReadOnly {
                         self.writers.insert(*member);
+                        self.writes_ended.remove(member);
+                    } else if wrote {
+                        self.writes_ended.insert(*member, op.millis);
                     }
                 }
             }
@@ -1649,7 +1665,13 @@ impl Namespace {
                 if *member == self.creator || self.is_last_admin(member) {
                     return;
                 }
-                self.members.remove(member);
+                if self
+                    .members
+                    .remove(member)
+                    .is_some_and(|m| m.role != Role::ReadOnly)
+                {
+                    self.writes_ended.insert(*member, op.millis);
+                }
                 self.removed.insert(*member);
             }
             Body::KeyShared { epoch, .. } => self.key_epoch = self.key_epoch.max(*epoch),
@@ -2155,6 +2177,27 @@ pub(crate) mod tests {
         }
         assert!(!ns.is_member(&key(&carol)));
         assert!(ns.ever_wrote(&key(&carol)) && ns.ever_wrote(&key(&bob)));
+        // When each lost the role that writes: Carol at her demotion (her
+        // removal, read-only by then, changes nothing); Bob writes now.
+        assert_eq!(ns.writes_ended_at(&key(&carol)), Some(3_000));
+        assert_eq!(ns.writes_ended_at(&key(&bob)), None);
+        assert_eq!(ns.writes_ended_at(&key(&alice)), None);
+        // A writer removed loses it at the removal; one demoted and
+        // promoted back has it cleared.
+        let set = |ns: &mut Namespace, millis, body| {
+            let op = ns.make(&alice, millis, body).unwrap();
+            ns.apply(&op).unwrap();
+        };
+        let role = |who: &SigningKey, role| Body::RoleSet {
+            member: key(who),
+            role,
+        };
+        set(&mut ns, 4_000, role(&bob, Role::ReadOnly));
+        assert_eq!(ns.writes_ended_at(&key(&bob)), Some(4_000));
+        set(&mut ns, 5_000, role(&bob, Role::Member));
+        assert_eq!(ns.writes_ended_at(&key(&bob)), None);
+        set(&mut ns, 6_000, Body::MemberRemoved { member: key(&bob) });
+        assert_eq!(ns.writes_ended_at(&key(&bob)), Some(6_000));
     }
 
     #[test]

@@ -528,17 +528,31 @@ impl Replicator {
     }
 }
 
-/// Why a snapshot may not be joined into a context of `ns`: an entry
-/// stamped by a key that never had a role that writes there (a stranger,
-/// or a member read-only all along), which the delta path refuses too.
+/// Why a snapshot may not be joined into a context of `ns`, as the delta
+/// path would refuse what it holds: an entry stamped by a key that never
+/// had a role that writes there (a stranger, or a member read-only all
+/// along), or stamped after its author lost that role (removed or made
+/// read-only) by more than the clock drift deltas are allowed.
 fn never_wrote(ns: &Namespace, snapshot: &StateSnapshot) -> Option<String> {
-    let stranger = snapshot
+    if let Some(stranger) = snapshot
         .authors()
         .into_iter()
-        .find(|a| !ns.ever_wrote(&a.0))?;
+        .find(|a| !ns.ever_wrote(&a.0))
+    {
+        return Some(format!(
+            "the snapshot holds an entry stamped by {}, which never had a role that writes in the namespace",
+            hex::encode(stranger.0)
+        ));
+    }
+    let (author, at, ended) = snapshot.stamps().find_map(|(author, at)| {
+        let ended = ns.writes_ended_at(&author.0)?;
+        (at.millis > ended.saturating_add(mero_executor::MAX_CLOCK_DRIFT_MILLIS))
+            .then_some((author, at, ended))
+    })?;
     Some(format!(
-        "the snapshot holds an entry stamped by {}, which never had a role that writes in the namespace",
-        hex::encode(stranger.0)
+        "the snapshot holds an entry stamped by {} at {} ms, after it lost its role that writes at {ended} ms",
+        hex::encode(author.0),
+        at.millis
     ))
 }
 
@@ -583,13 +597,18 @@ mod tests {
 
     /// The ops `author`'s `write` makes at 1 s on an empty state.
     fn ops_by(author: [u8; 32], write: Write<'_>) -> Vec<Op> {
+        ops_at(author, 1_000, write)
+    }
+
+    /// The ops `author`'s `write` makes at `millis` on an empty state.
+    fn ops_at(author: [u8; 32], millis: u64, write: Write<'_>) -> Vec<Op> {
         let (mut ops, mut state, mut clock) =
             (Vec::new(), MemoryBackend::default(), Clock::default());
         write(&mut Mutator::new(
             &mut state,
             Author(author),
             &mut clock,
-            1_000,
+            millis,
             &mut ops,
         ));
         ops
@@ -641,6 +660,39 @@ mod tests {
         let mut ops = ops_by(writer, &set);
         ops.extend(ops_by([3; 32], &count));
         assert!(never_wrote(&ns, &snapshot(ops)).is_some());
+    }
+
+    /// A member removed or made read-only at `ended`: its entries from
+    /// before (and within the clock drift after) are taken, not later ones,
+    /// as its later deltas are not.
+    #[test]
+    fn a_snapshot_naming_an_entry_stamped_after_its_author_lost_its_role_is_refused() {
+        let (writer, ended) = ([1; 32], 1_000_000);
+        let mut ns = Namespace::new([7; 32]);
+        ns.writers.insert(writer);
+        ns.writes_ended.insert(writer, ended);
+        let push = |m: &mut Mutator<'_, MemoryBackend>| {
+            m.authored_push(&NodeId::root("v"), b"x".to_vec(), 1)
+                .unwrap();
+        };
+        let snapshot = |ops| StateSnapshot {
+            ops,
+            ..StateSnapshot::default()
+        };
+        let late = ended + mero_executor::MAX_CLOCK_DRIFT_MILLIS + 1;
+        for write in [&set as Write<'_>, &push] {
+            for at in [1_000, ended, ended + mero_executor::MAX_CLOCK_DRIFT_MILLIS] {
+                assert_eq!(never_wrote(&ns, &snapshot(ops_at(writer, at, write))), None);
+            }
+            let refused = never_wrote(&ns, &snapshot(ops_at(writer, late, write))).unwrap();
+            assert!(refused.contains("after it lost its role"), "{refused}");
+        }
+        // Writing again (promoted back) clears it.
+        ns.writes_ended.remove(&writer);
+        assert_eq!(
+            never_wrote(&ns, &snapshot(ops_at(writer, late, &set))),
+            None
+        );
     }
 
     #[test]
