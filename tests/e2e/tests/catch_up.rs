@@ -118,13 +118,7 @@ fn resync_takes_a_members_state_and_keeps_private_storage() {
     assert_eq!(tasks(&n2), [true; 3]);
     let mut n1 = n1;
     n1.stop();
-    let resync = || {
-        n2.request(
-            "POST",
-            &format!("/admin-api/contexts/{ctx}/resync"),
-            Some(r#"{"force": true}"#),
-        )
-    };
+    let resync = || force_resync(&n2, &ctx);
     wait_until("node2 to see no member to resync from", CONVERGE, || {
         let (code, v) = resync();
         assert_eq!(code, 409, "{v}");
@@ -268,6 +262,15 @@ fn first_event(
     rx
 }
 
+/// `POST /admin-api/contexts/:id/resync` with `force` on `node`.
+fn force_resync(node: &TestNode, ctx: &str) -> (u16, serde_json::Value) {
+    node.request(
+        "POST",
+        &format!("/admin-api/contexts/{ctx}/resync"),
+        Some(r#"{"force": true}"#),
+    )
+}
+
 /// Rewrites every register value of `ctx` in `node`'s store (stopped) to
 /// `value`, leaving its Merkle leaves as they were: the store then sends
 /// snapshots whose entries do not give the root they name.
@@ -317,13 +320,7 @@ fn a_snapshot_failing_verification_is_refused_before_anything_is_dropped() {
     n1.stop();
     tamper(&n1, &ctx, b"\"forged\"");
     n1.run();
-    let resync = || {
-        n2.request(
-            "POST",
-            &format!("/admin-api/contexts/{ctx}/resync"),
-            Some(r#"{"force": true}"#),
-        )
-    };
+    let resync = || force_resync(&n2, &ctx);
     // Until node1 is connected again, nobody is there to ask.
     wait_until("node2 to refuse node1's snapshot", CONVERGE, || {
         let (code, v) = resync();

@@ -619,6 +619,19 @@ mod tests {
             .unwrap();
     }
 
+    fn push(m: &mut Mutator<'_, MemoryBackend>) {
+        m.authored_push(&NodeId::root("v"), b"x".to_vec(), 1)
+            .unwrap();
+    }
+
+    /// A snapshot of `ops` and nothing else.
+    fn snapshot(ops: Vec<Op>) -> StateSnapshot {
+        StateSnapshot {
+            ops,
+            ..StateSnapshot::default()
+        }
+    }
+
     #[test]
     fn a_snapshot_is_taken_only_if_its_own_entries_give_a_reported_root() {
         let ops = ops_by([1; 32], &set);
@@ -643,14 +656,6 @@ mod tests {
         let count = |m: &mut Mutator<'_, MemoryBackend>| {
             m.counter_add(&NodeId::root("c"), 1).unwrap();
         };
-        let push = |m: &mut Mutator<'_, MemoryBackend>| {
-            m.authored_push(&NodeId::root("v"), b"x".to_vec(), 1)
-                .unwrap();
-        };
-        let snapshot = |ops| StateSnapshot {
-            ops,
-            ..StateSnapshot::default()
-        };
         for write in [&set as Write<'_>, &count, &push] {
             assert_eq!(never_wrote(&ns, &snapshot(ops_by(writer, write))), None);
             let refused = never_wrote(&ns, &snapshot(ops_by(reader, write))).unwrap();
@@ -671,14 +676,6 @@ mod tests {
         let mut ns = Namespace::new([7; 32]);
         ns.writers.insert(writer);
         ns.writes_ended.insert(writer, ended);
-        let push = |m: &mut Mutator<'_, MemoryBackend>| {
-            m.authored_push(&NodeId::root("v"), b"x".to_vec(), 1)
-                .unwrap();
-        };
-        let snapshot = |ops| StateSnapshot {
-            ops,
-            ..StateSnapshot::default()
-        };
         let late = ended + mero_executor::MAX_CLOCK_DRIFT_MILLIS + 1;
         for write in [&set as Write<'_>, &push] {
             for at in [1_000, ended, ended + mero_executor::MAX_CLOCK_DRIFT_MILLIS] {
