@@ -78,6 +78,8 @@ pub(crate) struct Batch {
     pub(crate) unsigned: HashSet<DeltaId>,
     /// Snapshot entries joined, and delta ids recorded as stubs.
     pub(crate) joins: Vec<(ContextId, Vec<Op>, Vec<DeltaId>)>,
+    /// Deltas refused for good, whose bodies are kept apart.
+    pub(crate) refused: Vec<(ContextId, SignedDelta)>,
     /// What migrations wrote, per context, as whole entries: stored before
     /// the batch's deltas. A migration is the only job on its context in
     /// its batch, and the batch commits before the next one starts (so
@@ -118,6 +120,7 @@ impl Batch {
             deltas: Vec::new(),
             unsigned: HashSet::new(),
             joins: Vec::new(),
+            refused: Vec::new(),
             migrations: Vec::new(),
             answers: Vec::new(),
             carry,
@@ -300,6 +303,23 @@ impl Batch {
         }
         work.joined = true;
         self.joins.push((ctx, snapshot.ops, snapshot.deltas));
+        Ok(())
+    }
+
+    /// Records deltas of `ctx` refused for good as known stubs, as a
+    /// snapshot's folded deltas are, but with nothing joined (the state
+    /// and heads stay as they are), and keeps their bodies apart.
+    pub(crate) fn refuse(
+        &mut self,
+        ctx: ContextId,
+        deltas: Vec<SignedDelta>,
+    ) -> Result<(), ExecError> {
+        if !self.exists(&ctx) {
+            return Err(ExecError::ContextNotFound);
+        }
+        let ids = deltas.iter().map(|d| d.delta.id()).collect();
+        self.joins.push((ctx, Vec::new(), ids));
+        self.refused.extend(deltas.into_iter().map(|d| (ctx, d)));
         Ok(())
     }
 

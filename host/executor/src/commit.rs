@@ -123,6 +123,9 @@ fn commit(
         }
         roots.by_context.insert(*ctx, root);
     }
+    for (ctx, delta) in &batch.refused {
+        w.put_refused_delta(ctx, delta)?;
+    }
     for (ctx, work) in batch.work {
         if work.deleted {
             continue;

@@ -395,6 +395,22 @@ impl Executor {
         .await
     }
 
+    /// Records deltas of `ctx` refused for good (by a rule every member
+    /// applies alike) as known, with no effect, so that what others built
+    /// on them applies here without them; their bodies are kept apart, so
+    /// a snapshot holding their writes can be told. The state and heads
+    /// are kept.
+    pub async fn record_refused(
+        &self,
+        ctx: ContextId,
+        deltas: Vec<SignedDelta>,
+    ) -> Result<(), ExecError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Refuse { ctx, deltas, reply }, rx)
+            .await
+            .map(|_| ())
+    }
+
     /// Refuses a snapshot that could not be a replica's state, held to what
     /// a delta is held to as far as it can be without signatures (see
     /// [`StateSnapshot::check`]); only a snapshot that passed is joined.

@@ -178,6 +178,13 @@ pub(crate) enum Job {
         snapshot: StateSnapshot,
         reply: oneshot::Sender<Result<Hash, ExecError>>,
     },
+    /// Records deltas refused for good as known, with no effect: what
+    /// builds on them applies without them.
+    Refuse {
+        ctx: ContextId,
+        deltas: Vec<SignedDelta>,
+        reply: oneshot::Sender<Result<Hash, ExecError>>,
+    },
     Upgrade {
         meta: Box<ContextMeta>,
         upgrade: Box<Upgrade>,
@@ -207,7 +214,7 @@ impl Job {
         match self {
             Job::Call { meta, .. } => Some(meta.id),
             Job::Create { new, .. } => Some(new.id),
-            Job::Delete { ctx, .. } | Job::Join { ctx, .. } => Some(*ctx),
+            Job::Delete { ctx, .. } | Job::Join { ctx, .. } | Job::Refuse { ctx, .. } => Some(*ctx),
             Job::Apply { delta, .. } => Some(delta.delta.context),
             Job::Replica { meta, .. } | Job::Upgrade { meta, .. } => Some(meta.id),
             Job::Stop { .. } => None,
@@ -225,7 +232,7 @@ pub(crate) fn fail_all(jobs: Vec<Job>, why: &str) {
             Job::Delete { reply, .. } => drop(reply.send(store_err(why))),
             Job::Apply { reply, .. } => drop(reply.send(store_err(why))),
             Job::Replica { reply, .. } => drop(reply.send(store_err(why))),
-            Job::Join { reply, .. } => drop(reply.send(store_err(why))),
+            Job::Join { reply, .. } | Job::Refuse { reply, .. } => drop(reply.send(store_err(why))),
             Job::Upgrade { reply, .. } => drop(reply.send(store_err(why))),
             Job::Stop { reply } => drop(reply.send(Ok(()))),
         }

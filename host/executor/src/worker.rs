@@ -429,6 +429,12 @@ impl Worker {
                     let _ = reply.send(Err(e));
                 }
             },
+            Job::Refuse { ctx, deltas, reply } => match batch.refuse(ctx, deltas) {
+                Ok(()) => batch.answers.push(Answer::Join { reply, ctx }),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Job::Upgrade {
                 meta,
                 upgrade,

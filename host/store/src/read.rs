@@ -122,6 +122,41 @@ pub(crate) fn locals(v: &View, kind: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     Ok(out)
 }
 
+/// The kind of node-local record a delta refused for good is kept under:
+/// context id ‖ delta id -> the signed delta.
+pub(crate) const REFUSED_DELTA: &str = "refused-delta";
+
+pub(crate) fn refused_delta(
+    v: &View,
+    ctx: &ContextId,
+    id: &DeltaId,
+) -> Result<Option<SignedDelta>> {
+    let k = [ctx.0.as_slice(), id.0.as_slice()].concat();
+    v.get(Table::Local, &local_key(REFUSED_DELTA, &k))?
+        .map(|b| {
+            SignedDelta::from_bytes(b).map_err(|e| StoreError::Corrupt {
+                table: "local",
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn refused_deltas(v: &View, ctx: &ContextId) -> Result<Vec<SignedDelta>> {
+    let prefix = local_key(REFUSED_DELTA, &ctx.0);
+    let mut out = Vec::new();
+    v.prefix(Table::Local, &prefix, |_, value| {
+        out.push(
+            SignedDelta::from_bytes(value).map_err(|e| StoreError::Corrupt {
+                table: "local",
+                detail: e.to_string(),
+            })?,
+        );
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
 pub(crate) fn aliases(v: &View, kind: &str) -> Result<Vec<(String, [u8; 32])>> {
     let prefix = alias_key(kind, "");
     let mut out = Vec::new();

@@ -178,6 +178,17 @@ impl Snapshot {
         self.with(|v| read::locals(v, kind))
     }
 
+    /// One delta of a context refused for good here, if it was.
+    pub fn refused_delta(&self, ctx: &ContextId, id: &DeltaId) -> Result<Option<SignedDelta>> {
+        self.with(|v| read::refused_delta(v, ctx, id))
+    }
+
+    /// The deltas of a context refused for good here (see
+    /// [`crate::WriteTxn::put_refused_delta`]).
+    pub fn refused_deltas(&self, ctx: &ContextId) -> Result<Vec<SignedDelta>> {
+        self.with(|v| read::refused_deltas(v, ctx))
+    }
+
     /// The context's state root hash.
     pub fn root_hash(&self, ctx: &ContextId) -> Result<Hash> {
         Ok(self

@@ -363,6 +363,20 @@ impl<'e> WriteTxn<'e> {
         Ok(())
     }
 
+    /// Keeps the body of a delta of `ctx` refused for good (a removed
+    /// member's beside its removal's frontier), apart from the DAG: it was
+    /// never merged, and a snapshot holding its writes is refused.
+    pub fn put_refused_delta(&mut self, ctx: &ContextId, delta: &SignedDelta) -> Result<()> {
+        let id = delta.delta.id();
+        let k = [ctx.0.as_slice(), id.0.as_slice()].concat();
+        self.put(
+            Table::Local,
+            &local_key(read::REFUSED_DELTA, &k),
+            &delta.to_bytes(),
+        );
+        Ok(())
+    }
+
     /// Removes a node-local record.
     pub fn delete_local(&mut self, kind: &str, key: &[u8]) -> Result<bool> {
         self.delete(Table::Local, &local_key(kind, key))
