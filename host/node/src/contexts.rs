@@ -14,7 +14,8 @@ use crate::blocking::blocking;
 use crate::error::{NodeError, Result};
 use crate::governance::{AppInfo, Body, Namespace, scoped_id};
 use crate::node::Node;
-use crate::sync::{context_topic, peer_of};
+use crate::replication::Taking;
+use crate::sync::{context_topic, key_of, peer_of};
 use crate::upgrades::journal::Call;
 
 /// The node-local records of contexts this node left.
@@ -205,11 +206,21 @@ impl Node {
                 created_at_millis: mero_crdt::hlc::wall_millis(),
             })
             .await?;
+        let ns = state.id;
         drop(state);
         self.inner.peers.subscribe(&context_topic(ctx)).await;
-        if let Err(e) = self.join_snapshot(ctx, &peers, None, None).await {
+        match self
+            .join_snapshot(ctx, &peers, None, Taking::default())
+            .await
+        {
+            // Taken from a member that knew every removal known here.
+            Ok(()) => {
+                if let Some(state) = self.inner.members.get(&ns) {
+                    self.settle_known(ctx, &state).await?;
+                }
+            }
             // Anti-entropy keeps trying; the context exists already.
-            tracing::warn!(error = %e, "no peer sent a snapshot yet");
+            Err(e) => tracing::warn!(error = %e, "no peer sent a snapshot yet"),
         }
         Ok(())
     }
@@ -251,14 +262,14 @@ impl Node {
         ctx: &ContextId,
         peers: &[PeerId],
         replace: Option<ContextMeta>,
-        roots: Option<&[mero_crdt::Hash]>,
+        taking: Taking<'_>,
     ) -> Result<()> {
         let replication = &self.inner.replication;
         let mut last = NodeError::conflict("NoMembers", "no member that may write it is connected");
         let mut joined = false;
         for p in peers {
             match replication
-                .join_from(*p, *ctx, replace.clone(), roots)
+                .join_from(*p, *ctx, replace.clone(), taking)
                 .await
             {
                 Ok(()) => {
@@ -289,16 +300,15 @@ impl Node {
     /// runs now, and the snapshot joined. Refused, changing nothing, when
     /// no member that may write it is connected or sends one.
     pub async fn resync_context(&self, ctx: &ContextId, force: bool) -> Result<()> {
-        self.resync_to(ctx, force, None).await
+        self.resync_to(ctx, force, Taking::default()).await
     }
 
-    /// [`Node::resync_context`], taking only a snapshot whose entries give
-    /// one of `roots` (when given).
+    /// [`Node::resync_context`], taking only a snapshot `taking` allows.
     pub(crate) async fn resync_to(
         &self,
         ctx: &ContextId,
         force: bool,
-        roots: Option<&[mero_crdt::Hash]>,
+        taking: Taking<'_>,
     ) -> Result<()> {
         let _one = self.inner.joining.lock().await;
         let snap = self.inner.store.snapshot()?;
@@ -318,7 +328,10 @@ impl Node {
             .and_then(|g| self.inner.members.get(&g))
             .ok_or_else(|| NodeError::not_found("ContextNotFound", "no namespace holds it"))?;
         authz::may_read(&state, &self.public_key(), ctx).map_err(|_| authz::Denied::NotInGroup)?;
-        let peers = self.snapshot_peers(&state, ctx).await;
+        let mut peers = self.snapshot_peers(&state, ctx).await;
+        if let Some(only) = taking.from {
+            peers.retain(|p| key_of(p) == Some(only));
+        }
         if peers.is_empty() {
             return Err(NodeError::conflict(
                 "NoMembers",
@@ -344,7 +357,7 @@ impl Node {
                 ..meta
             });
         }
-        self.join_snapshot(ctx, &peers, replace, roots).await
+        self.join_snapshot(ctx, &peers, replace, taking).await
     }
 
     fn info(&self, snap: &mero_store::Snapshot, meta: ContextMeta) -> Result<ContextInfo> {

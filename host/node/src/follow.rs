@@ -1,7 +1,7 @@
 //! Auto-follow: a member's node joins the contexts of its groups on its
 //! own, as upstream's do (on by default; a member or an admin turns it off
 //! per group with an `AutoFollowSet` op). Membership decides what to follow
-//! as ops are applied and queues it ([`crate::membership::FollowQueue`]);
+//! as ops are applied and queues it ([`crate::membership::ContextQueue`]);
 //! the task here joins what was queued, one context at a time, retrying
 //! with backoff while no member can serve it. `group join-context` remains
 //! the explicit way in, and works whatever the setting.
@@ -20,6 +20,15 @@ const TRIES: u32 = 8;
 /// The first retry's wait; each later one doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The wait before the retry that follows `tries` failed tries: doubling
+/// from [`FIRST_BACKOFF`], up to [`MAX_BACKOFF`]. The node's other
+/// retrying tasks wait alike.
+pub(crate) fn backoff(tries: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << tries.min(6))
+        .min(MAX_BACKOFF)
+}
 
 /// What one attempt did.
 #[derive(Debug, PartialEq, Eq)]
@@ -70,9 +79,7 @@ impl Node {
                             tracing::debug!(context = %id, why, "auto-follow: skipped context");
                         }
                         Err(e) if tries + 1 < TRIES => {
-                            let wait = FIRST_BACKOFF
-                                .saturating_mul(1 << tries.min(6))
-                                .min(MAX_BACKOFF);
+                            let wait = backoff(tries);
                             tracing::info!(context = %id, error = %e, retry_in = ?wait, "auto-follow: joining failed; retrying");
                             due.push((ctx, Instant::now() + wait, tries + 1));
                         }

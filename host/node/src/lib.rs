@@ -68,6 +68,7 @@ mod error;
 pub mod events;
 mod follow;
 pub mod governance;
+mod heal;
 mod heartbeats;
 mod inspect;
 mod keyring;

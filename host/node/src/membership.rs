@@ -9,7 +9,7 @@
 //! an event, new members are dialled, and a member that left has the key
 //! rotated behind it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +28,7 @@ use crate::governance::invitation::{
     Condition, ConditionError, Invitation, SignedInvitation, WithConditions, parse_pasted,
 };
 use crate::governance::{
-    AppInfo, Body, Join, KeyWork, Namespace, OpId, Role, SignedOp, caps, metadata,
+    AppInfo, Body, ContextHeads, Join, KeyWork, Namespace, OpId, Role, SignedOp, caps, metadata,
 };
 use crate::keyring::KeyRing;
 use crate::peers::{Peers, unreachable};
@@ -119,7 +119,13 @@ pub struct Membership {
     /// Groups whose upgrade was folded and is still to be run here.
     upgrades: UpgradeQueue,
     /// Contexts this node follows and may not hold yet.
-    follows: FollowQueue,
+    follows: ContextQueue,
+    /// Contexts a removal named a frontier for: this node may have merged
+    /// the removed member's deltas beside it.
+    heals: ContextQueue,
+    /// Those of them not checked (or healed) yet: their snapshots are not
+    /// served meanwhile, as they may hold what the removal refuses.
+    unhealed: Mutex<std::collections::HashSet<ContextId>>,
     /// What the chains say, for joins gated by a token balance; set by
     /// the node once it has read its config.
     relayers: std::sync::OnceLock<crate::relayer::Relayers>,
@@ -137,10 +143,10 @@ const KEY_WORK_PASSES: usize = 4;
 /// are registered.
 pub(crate) const BACKFILL_LIMIT: usize = 1000;
 
-/// Contexts to join on this node's own (auto-follow), for the node's
-/// follow task: queued in order, each once until taken.
+/// Contexts for one of the node's tasks (auto-follow's joins, heals
+/// after a removal): queued in order, each once until taken.
 #[derive(Default)]
-pub(crate) struct FollowQueue {
+pub(crate) struct ContextQueue {
     due: Mutex<(
         std::collections::VecDeque<ContextId>,
         std::collections::HashSet<ContextId>,
@@ -148,7 +154,7 @@ pub(crate) struct FollowQueue {
     wake: tokio::sync::Notify,
 }
 
-impl FollowQueue {
+impl ContextQueue {
     pub(crate) fn push(&self, ctxs: impl IntoIterator<Item = ContextId>) {
         let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
         let (order, queued) = &mut *due;
@@ -259,7 +265,9 @@ impl Membership {
             events,
             peers,
             upgrades: UpgradeQueue::default(),
-            follows: FollowQueue::default(),
+            follows: ContextQueue::default(),
+            heals: ContextQueue::default(),
+            unhealed: Mutex::default(),
             relayers: std::sync::OnceLock::new(),
             key_work: tokio::sync::Mutex::new(()),
             key_work_due: AtomicBool::new(false),
@@ -272,8 +280,41 @@ impl Membership {
     }
 
     /// Contexts this node follows and is to join on its own.
-    pub(crate) fn follows(&self) -> &FollowQueue {
+    pub(crate) fn follows(&self) -> &ContextQueue {
         &self.follows
+    }
+
+    /// Contexts a removal named a frontier for, to check for deltas of the
+    /// removed member this node merged beside it.
+    pub(crate) fn heals(&self) -> &ContextQueue {
+        &self.heals
+    }
+
+    /// Queues contexts for the heal task, and serves no snapshot of them
+    /// until [`Membership::healed`].
+    pub(crate) fn queue_heal(&self, ctxs: impl IntoIterator<Item = ContextId>) {
+        let ctxs: Vec<ContextId> = ctxs.into_iter().collect();
+        self.unhealed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(ctxs.iter().copied());
+        self.heals.push(ctxs);
+    }
+
+    /// The heal task is done with `ctx`.
+    pub(crate) fn healed(&self, ctx: &ContextId) {
+        self.unhealed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(ctx);
+    }
+
+    /// Whether `ctx` waits for the heal task.
+    pub(crate) fn healing(&self, ctx: &ContextId) -> bool {
+        self.unhealed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(ctx)
     }
 
     /// Every context of `state` this node follows (see
@@ -463,6 +504,9 @@ impl Membership {
             publish_event(&self.events, &ns, op);
             match &op.op.body {
                 Body::GroupUpgraded { group, .. } => self.upgrades.push(ns, *group),
+                Body::MemberRemoved { frontier, .. } => {
+                    self.queue_heal(frontier.iter().map(|c| ContextId(c.context)))
+                }
                 Body::CascadeStarted { root, .. } | Body::CascadeAborted { root } => {
                     self.upgrades.push(ns, *root)
                 }
@@ -552,7 +596,7 @@ impl Membership {
     /// does) rotates it for the others.
     async fn rotate_after_leaving(&self, state: &Namespace, applied: &[(OpId, SignedOp)]) {
         let left = applied.iter().any(|(_, op)| {
-            matches!(&op.op.body, Body::MemberRemoved { member } if *member == op.op.author)
+            matches!(&op.op.body, Body::MemberRemoved { member, .. } if *member == op.op.author)
         });
         if !left {
             return;
@@ -1167,7 +1211,15 @@ impl Membership {
             return Ok(());
         }
         for m in members {
-            self.change(ns, Body::MemberRemoved { member: *m }).await?;
+            let frontier = self.frontier(ns)?;
+            self.change(
+                ns,
+                Body::MemberRemoved {
+                    member: *m,
+                    frontier,
+                },
+            )
+            .await?;
         }
         // Those removed must not read what is written from now on.
         let remaining: Vec<[u8; 32]> = self
@@ -1202,8 +1254,39 @@ impl Membership {
     /// This node leaves a namespace: it stops being a member (what it wrote
     /// stays) and cannot rejoin; a remaining manager rotates the key.
     pub async fn leave_namespace(&self, ns: &[u8; 32]) -> Result<()> {
-        self.change(ns, Body::MemberRemoved { member: self.me() })
-            .await
+        let frontier = self.frontier(ns)?;
+        self.change(
+            ns,
+            Body::MemberRemoved {
+                member: self.me(),
+                frontier,
+            },
+        )
+        .await
+    }
+
+    /// What a removal made here names as the member's accepted frontier:
+    /// the DAG heads of each of the namespace's contexts this node holds.
+    /// A delta of the member merged after they were read and before the
+    /// removal is folded here is refused by the others (and this node
+    /// keeps it): the window is a store read and a local fold.
+    fn frontier(&self, ns: &[u8; 32]) -> Result<Vec<ContextHeads>> {
+        let contexts: Vec<[u8; 32]> = self
+            .get(ns)
+            .map(|s| s.contexts.keys().copied().collect())
+            .unwrap_or_default();
+        let snap = self.store.snapshot()?;
+        let mut out = Vec::new();
+        for context in contexts {
+            let heads = snap.heads(&ContextId(context))?;
+            if !heads.is_empty() {
+                out.push(ContextHeads {
+                    context,
+                    heads: heads.into_iter().map(|h| h.0).collect(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     // ---------------------------------------------------------------- peers
@@ -1233,15 +1316,20 @@ impl Membership {
     }
 
     /// Pulls `ns`'s governance log from `peer` and applies it.
-    pub(crate) async fn pull(&self, ns: [u8; 32], peer: PeerId) {
-        if let Ok(Response::Governance(ops)) = self
+    /// Returns the ids of the ops the peer sent: its whole log.
+    pub(crate) async fn pull(&self, ns: [u8; 32], peer: PeerId) -> Option<HashSet<OpId>> {
+        let Ok(Response::Governance(ops)) = self
             .peers
             .fetch(peer, &Request::Governance { namespace: ns })
             .await
-            && let Err(e) = self.apply(ns, ops).await
-        {
+        else {
+            return None;
+        };
+        let ids = ops.iter().filter_map(|o| o.op.id().ok()).collect();
+        if let Err(e) = self.apply(ns, ops).await {
             tracing::warn!(error = %e, "storing governance failed");
         }
+        Some(ids)
     }
 
     /// For each namespace this node is in, one connected member to pull its
@@ -1441,7 +1529,7 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
                 }),
             )
         }
-        Body::MemberRemoved { member } => (
+        Body::MemberRemoved { member, .. } => (
             *ns,
             "MemberRemoved",
             serde_json::json!({ "memberAccount": account(member) }),

@@ -261,6 +261,7 @@ impl Node {
         self.inner.replication.start(events);
         // Following needs peers to fetch from: it starts with networking.
         self.run_follow();
+        self.run_heals();
         self.run_presence();
         self.run_heartbeats();
         Ok(())

@@ -29,10 +29,11 @@ use mero_crdt::{
     StateSnapshot,
 };
 use mero_node::governance::invitation::{Invitation, SignedInvitation};
-use mero_node::governance::{AppInfo, Body, Namespace, OpId, Role, SignedOp};
+use mero_node::governance::{AppInfo, Body, ContextHeads, Namespace, OpId, Role, SignedOp};
+use mero_node::sync::frontier::{Heal, covers, heal_plan, holds_writes_of, unheard_removal};
 use mero_node::sync::{
-    DagView, Ingested, Outcome, Pending, Request, Response, ServeView, Session, Step, ViewError,
-    serve,
+    DagView, Ingested, Lineage, Outcome, Pending, Request, Response, ServeView, Session, Step,
+    ViewError, serve,
 };
 use mero_testkit::governance::{create_namespace, register_context};
 use rand::rngs::StdRng;
@@ -61,6 +62,8 @@ struct Dag {
     deltas: HashMap<DeltaId, Option<SignedDelta>>,
     heads: Vec<DeltaId>,
     root: Hash,
+    /// Deltas refused for good, kept apart from the DAG.
+    refused: Vec<SignedDelta>,
 }
 
 impl DagView for Dag {
@@ -74,6 +77,15 @@ impl DagView for Dag {
             .and_then(|d| d.as_ref())
             .map(|d| d.delta.governance.clone()))
     }
+    fn lineage(&self, id: &DeltaId) -> Result<Lineage, ViewError> {
+        Ok(match self.deltas.get(id) {
+            Some(Some(d)) => Lineage::Held {
+                parents: d.delta.parents.clone(),
+            },
+            Some(None) => Lineage::Folded,
+            None => Lineage::Unknown,
+        })
+    }
     fn heads(&self) -> Result<Vec<DeltaId>, ViewError> {
         Ok(self.heads.clone())
     }
@@ -84,7 +96,13 @@ impl DagView for Dag {
 
 impl ServeView for Dag {
     fn delta(&self, id: &DeltaId) -> Result<Option<SignedDelta>, ViewError> {
-        Ok(self.deltas.get(id).cloned().flatten())
+        // As the node does: one refused for good is served too.
+        Ok(self
+            .deltas
+            .get(id)
+            .cloned()
+            .flatten()
+            .or_else(|| self.refused.iter().find(|d| d.delta.id() == *id).cloned()))
     }
     fn snapshot(&self) -> Result<StateSnapshot, ViewError> {
         Ok(StateSnapshot {
@@ -133,6 +151,15 @@ impl Dag {
         Outcome::Merged
     }
 
+    /// Records deltas refused for good as the executor does: known, with
+    /// no effect, heads untouched.
+    fn refuse(&mut self, deltas: &[SignedDelta]) {
+        for d in deltas {
+            self.deltas.entry(d.delta.id()).or_insert(None);
+            self.refused.push(d.clone());
+        }
+    }
+
     /// Joins a snapshot as the executor does.
     fn join(&mut self, s: StateSnapshot) {
         self.root = mero_crdt::apply_ops(&mut self.state, &s.ops).unwrap();
@@ -158,6 +185,8 @@ struct Replica {
     clock: Clock,
     /// Every delta this replica was asked to apply (none may be forged).
     rejected: u64,
+    /// Removals its heal settled.
+    settled: HashSet<OpId>,
 }
 
 impl Replica {
@@ -182,7 +211,12 @@ struct World {
     now: u64,
     /// Each written delta's counter increment, for the semantic oracle.
     increments: HashMap<DeltaId, i64>,
+    /// Each written delta's author and clock, for the oracle.
+    written: HashMap<DeltaId, (Author, mero_crdt::Hlc)>,
     forged: HashSet<DeltaId>,
+    /// Deltas some replica refused for good (a removed member's beside its
+    /// removal's frontier): known everywhere, with no effect anywhere.
+    refused: HashSet<DeltaId>,
     stats: BTreeMap<&'static str, u64>,
 }
 
@@ -252,6 +286,7 @@ impl World {
                     gov,
                     clock: Clock::default(),
                     rejected: 0,
+                    settled: HashSet::new(),
                 }
             })
             .collect();
@@ -263,7 +298,9 @@ impl World {
             offline: None,
             now: 0,
             increments: HashMap::new(),
+            written: HashMap::new(),
             forged: HashSet::new(),
+            refused: HashSet::new(),
             stats: BTreeMap::new(),
         }
     }
@@ -293,7 +330,114 @@ impl World {
         if member || self.rng.random_bool(0.5) {
             let log = self.gov_log.clone();
             self.replicas[to].learn(&log);
+            self.heal(to);
         }
+    }
+
+    /// As the node's heal task does once `me` learned of a removal (see
+    /// [`heal_plan`]): nothing, or take the remover's state, record what
+    /// was merged beside the frontier refused and offer again the deltas
+    /// it held.
+    fn heal(&mut self, me: usize) {
+        if self.offline == Some(me) {
+            return;
+        }
+        match self.plan(me) {
+            Heal::Later => {}
+            Heal::Clean => {
+                let r = &mut self.replicas[me];
+                let ops: Vec<OpId> = r.gov.removals.values().map(|x| x.op).collect();
+                r.settled.extend(ops);
+            }
+            Heal::Rebase {
+                from,
+                removals,
+                dropping,
+            } => {
+                let Some(source) = (0..N).find(|p| self.replicas[*p].me() == from) else {
+                    return;
+                };
+                if self.offline == Some(source) || self.unhealed(source) || self.unheard(me, source)
+                {
+                    self.count("heals deferred");
+                    return;
+                }
+                let r = &self.replicas[me];
+                let bodies = |keep: bool| -> Vec<SignedDelta> {
+                    r.dag
+                        .deltas
+                        .values()
+                        .flatten()
+                        .filter(|d| dropping.contains(&d.delta.id()) != keep)
+                        .cloned()
+                        .collect()
+                };
+                let (kept, dropped) = (bodies(true), bodies(false));
+                let refused: Vec<SignedDelta> =
+                    dropped.iter().chain(&r.dag.refused).cloned().collect();
+                let snapshot = self.replicas[source].dag.snapshot().unwrap();
+                assert!(
+                    !holds_writes_of(&snapshot, &dropped),
+                    "the remover holds writes its removal refuses"
+                );
+                // As the node does: a state that lacks what the kept deltas
+                // build on is not taken yet.
+                if !covers(&snapshot, &kept, &refused) {
+                    self.count("heals deferred");
+                    return;
+                }
+                self.replace(me, source, &refused);
+                self.refused.extend(dropping);
+                self.offer(me, kept);
+                self.replicas[me].settled.extend(removals);
+                self.count("heals");
+            }
+        }
+    }
+
+    fn plan(&self, me: usize) -> Heal {
+        let r = &self.replicas[me];
+        let held: Vec<(DeltaId, Author)> = r
+            .dag
+            .deltas
+            .values()
+            .flatten()
+            .map(|d| (d.delta.id(), d.delta.author))
+            .collect();
+        let folded = r.dag.deltas.values().any(Option::is_none);
+        heal_plan(
+            &r.gov,
+            &r.me(),
+            &self.ctx.0,
+            &held,
+            folded,
+            |op| r.settled.contains(op),
+            |id| r.dag.lineage(id).unwrap(),
+        )
+    }
+
+    /// Whether `peer` has not heard of a removal `me` knows.
+    fn unheard(&self, me: usize, peer: usize) -> bool {
+        let theirs: HashSet<OpId> = self.replicas[peer].gov.ops.keys().copied().collect();
+        unheard_removal(&self.replicas[me].gov, &self.ctx, Some(&theirs)).is_some()
+    }
+
+    /// Whether `peer` may hold writes a removal it knows refuses: its heal
+    /// is not done (the node serves no snapshot then).
+    fn unhealed(&self, peer: usize) -> bool {
+        self.plan(peer) != Heal::Clean
+    }
+
+    /// `me` takes `from`'s state in place of its own, and records
+    /// `refused`, as a replacing join does.
+    fn replace(&mut self, me: usize, from: usize, refused: &[SignedDelta]) {
+        let log = self.replicas[from].gov.ordered_ops();
+        let snapshot = self.replicas[from].dag.snapshot().unwrap();
+        let r = &mut self.replicas[me];
+        r.learn(&log);
+        r.dag = Dag::default();
+        r.dag.join(snapshot);
+        r.dag.refuse(refused);
     }
 
     /// A random write by replica `who`: a register, a set element, a
@@ -350,6 +494,8 @@ impl World {
         };
         let signed = SignedDelta::sign(delta, &r.key);
         self.increments.insert(signed.delta.id(), increment);
+        self.written
+            .insert(signed.delta.id(), (signed.delta.author, signed.delta.hlc));
         Some(signed)
     }
 
@@ -419,6 +565,25 @@ impl World {
                     let r = &self.replicas[me];
                     session.answered(answer, &r.dag, &judge(&r.gov))
                 }
+                Step::Refuse(deltas) => {
+                    self.replicas[me].dag.refuse(&deltas);
+                    self.refused.extend(deltas.iter().map(|d| d.delta.id()));
+                    let r = &self.replicas[me];
+                    session.recorded(Ok(()), &r.dag, &judge(&r.gov))
+                }
+                // As the node does: a snapshot holding writes of deltas
+                // refused here is not joined, nor one from a sender that
+                // has not heard of a removal known here, nor one whose
+                // sender has not healed since (the node serves none then).
+                Step::Join(s)
+                    if holds_writes_of(&s, &self.replicas[me].dag.refused)
+                        || self.unheard(me, peer)
+                        || self.unhealed(peer) =>
+                {
+                    self.count("snapshots refused");
+                    let r = &self.replicas[me];
+                    session.joined(Err("refused".into()), &r.dag, &judge(&r.gov))
+                }
                 Step::Join(s) => {
                     // As the node does: the sender's governance first, so
                     // this replica's next delta names governance covering
@@ -427,7 +592,8 @@ impl World {
                     self.replicas[me].learn(&log);
                     self.count("snapshots joined");
                     self.replicas[me].dag.join(s);
-                    session.joined(Ok(()))
+                    let r = &self.replicas[me];
+                    session.joined(Ok(()), &r.dag, &judge(&r.gov))
                 }
                 Step::Done(r) => break r,
             };
@@ -443,11 +609,16 @@ impl World {
     /// What gossip brought to `me`: merged, or held for missing parents;
     /// nobody is asked.
     fn gossip(&mut self, me: usize, delta: SignedDelta) {
+        self.offer(me, vec![delta]);
+    }
+
+    /// Offers deltas to `me` as gossip does.
+    fn offer(&mut self, me: usize, deltas: Vec<SignedDelta>) {
         let pending = std::mem::take(&mut self.replicas[me].pending);
         let mut session = Session::gossip(self.ctx, &pending);
         let mut step = {
             let r = &self.replicas[me];
-            session.offer(vec![delta], &r.dag, &judge(&r.gov))
+            session.offer(deltas, &r.dag, &judge(&r.gov))
         };
         loop {
             step = match step {
@@ -455,6 +626,12 @@ impl World {
                     let outcomes = self.apply(me, &batch);
                     let r = &self.replicas[me];
                     session.applied(outcomes, &r.dag, &judge(&r.gov))
+                }
+                Step::Refuse(deltas) => {
+                    self.replicas[me].dag.refuse(&deltas);
+                    self.refused.extend(deltas.iter().map(|d| d.delta.id()));
+                    let r = &self.replicas[me];
+                    session.recorded(Ok(()), &r.dag, &judge(&r.gov))
                 }
                 Step::Done(r) => {
                     self.replicas[me].rejected += r.unwrap().rejected;
@@ -499,6 +676,7 @@ impl World {
         }
         let _ = self.run(me, peer, |s, _, _| s.compare());
         self.count("anti-entropy rounds");
+        self.heal(me);
     }
 }
 
@@ -529,8 +707,14 @@ fn run(seed: u64) {
         w.now = now;
         w.offline = (down..up).contains(&now).then_some(gone);
         if now == remove_at {
+            // Naming the admin's heads: the removed member's deltas the
+            // admin has not merged are refused from then on.
             let member = w.replicas[REMOVED].me();
-            w.govern(Body::MemberRemoved { member });
+            let frontier = vec![ContextHeads {
+                context: w.ctx.0,
+                heads: w.replicas[ADMIN].dag.heads.iter().map(|h| h.0).collect(),
+            }];
+            w.govern(Body::MemberRemoved { member, frontier });
         }
         if now == demote_at {
             let member = w.replicas[DEMOTED].me();
@@ -672,11 +856,25 @@ fn run(seed: u64) {
     // agreement).
     for &i in &members {
         let r = &w.replicas[i];
-        let expected: i64 = r
-            .dag
-            .deltas
-            .keys()
-            .map(|id| w.increments.get(id).copied().unwrap_or(0))
+        // A counter slot is its author's running total: each author's
+        // increments up to the latest of its deltas the replica holds
+        // (an ancestor the replica lacks, having taken a remover's state,
+        // is counted through it). A write made on a state missing its
+        // author's own earlier increments would show here.
+        let mut latest: HashMap<Author, mero_crdt::Hlc> = HashMap::new();
+        for id in r.dag.deltas.keys().filter(|id| !w.refused.contains(*id)) {
+            if let Some((a, hlc)) = w.written.get(id) {
+                let l = latest.entry(*a).or_insert(*hlc);
+                *l = (*l).max(*hlc);
+            }
+        }
+        let expected: i64 = w
+            .written
+            .iter()
+            .filter(|(id, (a, hlc))| {
+                !w.refused.contains(*id) && latest.get(a).is_some_and(|l| hlc <= l)
+            })
+            .map(|(id, _)| w.increments.get(id).copied().unwrap_or(0))
             .sum();
         assert_eq!(
             counter_value(&r.dag.state, &counter()).unwrap(),

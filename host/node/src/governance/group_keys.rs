@@ -366,6 +366,7 @@ mod tests {
             &alice,
             Body::MemberRemoved {
                 member: key(&carol),
+                frontier: vec![],
             },
         );
         assert_eq!(ns.key_work(&key(&alice)), vec![rotate(&[&alice])]);

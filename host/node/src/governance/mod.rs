@@ -55,6 +55,28 @@ pub struct AppInfo {
     pub source: String,
 }
 
+/// One context's DAG heads, as a node held them.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ContextHeads {
+    /// The context.
+    pub context: [u8; 32],
+    /// Its heads (delta ids).
+    pub heads: Vec<[u8; 32]>,
+}
+
+/// A member's removal, as folded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Removal {
+    /// The op that removed it.
+    pub op: OpId,
+    /// Who removed it (the member itself, if it left).
+    pub by: [u8; 32],
+    /// By context: the DAG heads the remover's node held. A context the
+    /// remover did not hold has no entry; there the governance a delta
+    /// names decides alone.
+    pub frontier: BTreeMap<[u8; 32], BTreeSet<[u8; 32]>>,
+}
+
 /// What an op does.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum Body {
@@ -155,6 +177,12 @@ pub enum Body {
     MemberRemoved {
         /// The member.
         member: [u8; 32],
+        /// The member's accepted frontier: for each context the author's
+        /// node held, its DAG heads when the removal was made. The
+        /// member's deltas outside their causal past are refused from then
+        /// on, whatever governance they name (see
+        /// [`Namespace::removals`]).
+        frontier: Vec<ContextHeads>,
     },
     /// A group's, a member's or a context's metadata record is replaced
     /// (see [`metadata`]).
@@ -547,12 +575,21 @@ pub enum Denial {
     NotYet(String),
     /// Never: the author may not write it.
     Refused(String),
+    /// Its author was removed: the delta is taken only if it is in the
+    /// causal past of these DAG heads (the removal's accepted frontier),
+    /// which the judge of a delta DAG decides.
+    BeforeFrontier(Vec<[u8; 32]>),
 }
 
 impl std::fmt::Display for Denial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Denial::NotYet(why) | Denial::Refused(why) => f.write_str(why),
+            Denial::BeforeFrontier(heads) => write!(
+                f,
+                "its author was removed: only its deltas before the removal's frontier ({} head(s)) are taken",
+                heads.len()
+            ),
         }
     }
 }
@@ -604,6 +641,13 @@ pub struct Namespace {
     /// before then (and within the clock drift deltas are allowed), not
     /// after: the delta path refuses its later deltas.
     pub writes_ended: BTreeMap<[u8; 32], u64>,
+    /// Each removed member's removal: who removed it and its accepted
+    /// frontier (the first removal in fold order, if several removed it
+    /// concurrently). Of the member's deltas, only those in the frontier's
+    /// causal past are taken: one written after the removal, or that the
+    /// remover had not seen, is refused, even naming governance from before
+    /// the removal.
+    pub removals: BTreeMap<[u8; 32], Removal>,
     /// Invitations joined with, by their nonce (`secret_salt`), and the
     /// member each admitted: an invitation admits one key only.
     pub spent_invitations: BTreeMap<[u8; 32], [u8; 32]>,
@@ -1065,6 +1109,15 @@ impl Namespace {
                 hex::encode(author)
             )));
         }
+        // Judged here, at what this node knows, not at `cut`: the author
+        // picks the governance its delta names.
+        if let Some(heads) = self
+            .removals
+            .get(author)
+            .and_then(|r| r.frontier.get(context))
+        {
+            return Err(Denial::BeforeFrontier(heads.iter().copied().collect()));
+        }
         Ok(())
     }
 
@@ -1080,7 +1133,7 @@ impl Namespace {
         let removals: Vec<([u8; 32], OpId, HashSet<OpId>)> = keep
             .iter()
             .filter_map(|id| match &self.ops.get(id)?.op.body {
-                Body::MemberRemoved { member } => {
+                Body::MemberRemoved { member, .. } => {
                     let past = self.ancestors(&[*id]).ok()?;
                     Some((*member, *id, past))
                 }
@@ -1422,7 +1475,7 @@ impl Namespace {
                 }
             }
             Body::CapabilitiesSet { member, .. } => self.check_manage(&op.author, member)?,
-            Body::MemberRemoved { member } => {
+            Body::MemberRemoved { member, .. } => {
                 // Members may leave on their own.
                 if op.author != *member {
                     self.check_manage(&op.author, member)?;
@@ -1661,9 +1714,23 @@ impl Namespace {
                     m.capabilities = Some(*capabilities);
                 }
             }
-            Body::MemberRemoved { member } => {
+            Body::MemberRemoved { member, frontier } => {
                 if *member == self.creator || self.is_last_admin(member) {
                     return;
+                }
+                // Encoded when it was received: cannot fail here.
+                let id = op.id().unwrap_or_default();
+                let removal = self.removals.entry(*member).or_insert_with(|| Removal {
+                    op: id,
+                    by: op.author,
+                    frontier: BTreeMap::new(),
+                });
+                for c in frontier {
+                    removal
+                        .frontier
+                        .entry(c.context)
+                        .or_default()
+                        .extend(c.heads.iter().copied());
                 }
                 if self
                     .members
@@ -2043,6 +2110,7 @@ pub(crate) mod tests {
                 3_000,
                 Body::MemberRemoved {
                     member: key(&carol),
+                    frontier: vec![],
                 },
             )
             .unwrap()
@@ -2078,6 +2146,7 @@ pub(crate) mod tests {
                 5_000,
                 Body::MemberRemoved {
                     member: key(&admin),
+                    frontier: vec![],
                 },
             )
             .unwrap();
@@ -2095,7 +2164,14 @@ pub(crate) mod tests {
         assert!(matches!(ns.apply(&step_down), Err(Refused::Invalid(_))));
         // A member may leave on its own.
         let leave = ns
-            .make(&bob, 6_000, Body::MemberRemoved { member: key(&bob) })
+            .make(
+                &bob,
+                6_000,
+                Body::MemberRemoved {
+                    member: key(&bob),
+                    frontier: vec![],
+                },
+            )
             .unwrap();
         ns.apply(&leave).unwrap();
         assert_eq!(ns.members.len(), 1);
@@ -2170,6 +2246,7 @@ pub(crate) mod tests {
             },
             Body::MemberRemoved {
                 member: key(&carol),
+                frontier: vec![],
             },
         ] {
             let op = ns.make(&alice, 3_000, body).unwrap();
@@ -2196,7 +2273,14 @@ pub(crate) mod tests {
         assert_eq!(ns.writes_ended_at(&key(&bob)), Some(4_000));
         set(&mut ns, 5_000, role(&bob, Role::Member));
         assert_eq!(ns.writes_ended_at(&key(&bob)), None);
-        set(&mut ns, 6_000, Body::MemberRemoved { member: key(&bob) });
+        set(
+            &mut ns,
+            6_000,
+            Body::MemberRemoved {
+                member: key(&bob),
+                frontier: vec![],
+            },
+        );
         assert_eq!(ns.writes_ended_at(&key(&bob)), Some(6_000));
     }
 
@@ -2236,8 +2320,15 @@ pub(crate) mod tests {
                 },
             )
             .unwrap(),
-            base.make(&alice, 3_001, Body::MemberRemoved { member: key(&bob) })
-                .unwrap(),
+            base.make(
+                &alice,
+                3_001,
+                Body::MemberRemoved {
+                    member: key(&bob),
+                    frontier: vec![],
+                },
+            )
+            .unwrap(),
             base.make(
                 &bob,
                 3_002,
@@ -2286,7 +2377,14 @@ pub(crate) mod tests {
         assert_eq!(ns.members, before);
         // An op naming a parent twice is refused outright.
         let mut twice = base
-            .make(&alice, 5_000, Body::MemberRemoved { member: key(&dave) })
+            .make(
+                &alice,
+                5_000,
+                Body::MemberRemoved {
+                    member: key(&dave),
+                    frontier: vec![],
+                },
+            )
             .unwrap();
         let h = twice.op.parents[0];
         twice.op.parents = vec![h, h];
@@ -2351,7 +2449,14 @@ pub(crate) mod tests {
         ns.apply(&register).unwrap();
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
         let remove = ns
-            .make(&alice, 3_000, Body::MemberRemoved { member: key(&bob) })
+            .make(
+                &alice,
+                3_000,
+                Body::MemberRemoved {
+                    member: key(&bob),
+                    frontier: vec![],
+                },
+            )
             .unwrap();
         ns.apply(&remove).unwrap();
         let after: Vec<OpId> = ns.heads.iter().copied().collect();
@@ -2381,6 +2486,88 @@ pub(crate) mod tests {
             ns.judge(&key(&alice), &ctx, &after, &[before, after.clone()]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_removed_members_delta_is_held_to_the_frontiers_its_removals_named() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::Admin)]);
+        let mut contexts = Vec::new();
+        for (salt, millis) in [([21; 32], 2_500), ([22; 32], 2_600)] {
+            let context = scoped_id(&ns.id, &key(&alice), &salt);
+            let register = ns
+                .make(
+                    &alice,
+                    millis,
+                    Body::ContextRegistered {
+                        context,
+                        name: None,
+                        group: ns.id,
+                        salt,
+                    },
+                )
+                .unwrap();
+            ns.apply(&register).unwrap();
+            contexts.push(context);
+        }
+        let (held, unheld) = (contexts[0], contexts[1]);
+        let before: Vec<OpId> = ns.heads.iter().copied().collect();
+        // Alice and Carol remove Bob concurrently, each naming the heads
+        // her node held of the one context both hold: the first in fold
+        // order removes him and names his frontier, on every node alike.
+        let removal = |by: &SigningKey, head: u8| {
+            ns.make(
+                by,
+                3_000,
+                Body::MemberRemoved {
+                    member: key(&bob),
+                    frontier: vec![ContextHeads {
+                        context: held,
+                        heads: vec![[head; 32]],
+                    }],
+                },
+            )
+            .unwrap()
+        };
+        let (by_alice, by_carol) = (removal(&alice, 5), removal(&carol, 6));
+        let mut other = ns.clone();
+        ns.apply(&by_alice).unwrap();
+        ns.apply(&by_carol).unwrap();
+        other.apply(&by_carol).unwrap();
+        other.apply(&by_alice).unwrap();
+        let first = if by_alice.op.id().unwrap() < by_carol.op.id().unwrap() {
+            5
+        } else {
+            6
+        };
+        for n in [&ns, &other] {
+            assert_eq!(
+                n.removals[&key(&bob)].frontier[&held],
+                BTreeSet::from([[first; 32]])
+            );
+        }
+
+        // Naming the governance from before the removal: the author may
+        // write there, and its delta is held to the frontier.
+        assert_eq!(
+            ns.judge(&key(&bob), &held, &before, std::slice::from_ref(&before)),
+            Err(Denial::BeforeFrontier(vec![[first; 32]]))
+        );
+        // Where no remover held the context, the governance named decides.
+        assert_eq!(
+            ns.judge(&key(&bob), &unheld, &before, std::slice::from_ref(&before)),
+            Ok(())
+        );
+        // Knowing of the removal, refused outright; others are not held.
+        let after: Vec<OpId> = ns.heads.iter().copied().collect();
+        assert!(matches!(
+            ns.judge(&key(&bob), &held, &after, &[]),
+            Err(Denial::Refused(_))
+        ));
+        assert_eq!(ns.judge(&key(&alice), &held, &after, &[]), Ok(()));
     }
 
     #[test]
@@ -2627,7 +2814,14 @@ pub(crate) mod tests {
         assert!(!ns.in_group(&key(&bob), &open));
         // Leaving the namespace ends every subgroup membership.
         let leave = ns
-            .make(&bob, 8_000, Body::MemberRemoved { member: key(&bob) })
+            .make(
+                &bob,
+                8_000,
+                Body::MemberRemoved {
+                    member: key(&bob),
+                    frontier: vec![],
+                },
+            )
             .unwrap();
         ns.apply(&leave).unwrap();
         assert!(!ns.in_group(&key(&bob), &secret));

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mero_crdt::{ContextId, Delta, SignedDelta, StateSnapshot};
+use mero_crdt::{ContextId, Delta, DeltaId, SignedDelta, StateSnapshot};
 use mero_executor::{Applied, ExecError, Executor};
 use mero_network::{NetworkEvent, PeerId};
 use mero_store::{ContextMeta, Store};
@@ -31,6 +31,7 @@ use crate::events::{EventBus, Scope};
 use crate::governance::{Denial, Namespace, OpId};
 use crate::membership::Membership;
 use crate::peers::Peers;
+use crate::sync::frontier::{covers, holds_writes_of, unheard_removal};
 use crate::sync::{Authority, Ingested, Outcome, Pending, Session, Step, key_of};
 use crate::tasks::Tasks;
 
@@ -409,8 +410,7 @@ impl Replicator {
     /// [`run`](Self::run); with `replace`, the context's replicated state
     /// is dropped (and `replace` made its record) once the peer's snapshot
     /// is here, right before it is joined: a peer that sends none leaves it
-    /// as it was, and so does one whose snapshot gives none of the roots
-    /// `replace` names, if it names any.
+    /// as it was, and so does one whose snapshot `taking` refuses.
     async fn run_replacing(
         &self,
         session: &mut Session<'_>,
@@ -418,7 +418,7 @@ impl Replicator {
         peer: PeerId,
         ctx: ContextId,
         authority: &Authority<'_>,
-        mut replace: Option<(ContextMeta, Option<&[mero_crdt::Hash]>)>,
+        mut replace: Option<(ContextMeta, Taking<'_>)>,
     ) -> Result<Ingested, String> {
         loop {
             step = match step {
@@ -430,18 +430,61 @@ impl Replicator {
                     let answer = self.parts.peers.fetch(peer, &req).await;
                     session.answered(answer, &self.view(ctx)?, authority)
                 }
+                Step::Refuse(deltas) => {
+                    let recorded = self
+                        .parts
+                        .exec
+                        .record_refused(ctx, deltas)
+                        .await
+                        .map_err(|e| e.to_string());
+                    session.recorded(recorded, &self.view(ctx)?, authority)
+                }
+                Step::Join(snapshot)
+                    if replace.as_ref().is_some_and(|(_, t)| {
+                        !covers(
+                            &snapshot,
+                            t.kept,
+                            &[t.dropping, &self.refused_for_good(&ctx)].concat(),
+                        )
+                    }) =>
+                {
+                    // Not the sender's fault: it has not caught up yet.
+                    session.joined(
+                        Err("the snapshot lacks deltas the ones this node holds build on".into()),
+                        &self.view(ctx)?,
+                        authority,
+                    )
+                }
                 Step::Join(snapshot)
                     if replace
                         .as_ref()
-                        .and_then(|(_, roots)| *roots)
+                        .is_some_and(|(_, t)| holds_writes_of(&snapshot, t.dropping))
+                        || holds_writes_of(&snapshot, &self.refused_for_good(&ctx)) =>
+                {
+                    // Not the sender's fault: it merged them before it
+                    // learned of the removal, and has not healed yet.
+                    session.joined(
+                        Err("the snapshot holds writes of deltas refused for good here (a removed member's beside its removal's frontier)".into()),
+                        &self.view(ctx)?,
+                        authority,
+                    )
+                }
+                Step::Join(snapshot)
+                    if replace
+                        .as_ref()
+                        .and_then(|(_, t)| t.roots)
                         .is_some_and(|r| !holds_a_root(&snapshot, r)) =>
                 {
                     // Checked before anything is dropped: a state no
                     // member vouched for is not taken.
-                    session.joined(Err(self.refused_snapshot(
-                        peer,
-                        "the snapshot's state is not one the members reported (its root is none of the roots in their signed reports)".into(),
-                    )))
+                    session.joined(
+                        Err(self.refused_snapshot(
+                            peer,
+                            "the snapshot's state is not one the members reported (its root is none of the roots in their signed reports)".into(),
+                        )),
+                        &self.view(ctx)?,
+                        authority,
+                    )
                 }
                 Step::Join(snapshot) => {
                     tracing::info!(
@@ -453,8 +496,10 @@ impl Replicator {
                     // The sender's governance first: a delta this node
                     // authors on the joined heads must name governance
                     // covering what their deltas named.
+                    let mut behind = None;
                     if let Some(ns) = self.namespace_of(&ctx) {
-                        self.parts.members.pull(ns.id, peer).await;
+                        let theirs = self.parts.members.pull(ns.id, peer).await;
+                        behind = unheard_removal(&ns, &ctx, theirs.as_ref());
                     }
                     // Verified before anything is dropped: an entry stamped
                     // by a key that never could write is refused as on the
@@ -464,9 +509,11 @@ impl Replicator {
                         Some(why) => Err(why),
                         None => Executor::check_snapshot(snapshot).map_err(|e| e.to_string()),
                     };
-                    let joined = match checked {
-                        Err(why) => Err(self.refused_snapshot(peer, why)),
-                        Ok(snapshot) => {
+                    let joined = match (behind, checked) {
+                        // Not the sender's fault: it may hear of it soon.
+                        (Some(why), _) => Err(why),
+                        (None, Err(why)) => Err(self.refused_snapshot(peer, why)),
+                        (None, Ok(snapshot)) => {
                             let dropped = match replace.take() {
                                 Some((meta, _)) => self
                                     .parts
@@ -491,7 +538,7 @@ impl Replicator {
                             }
                         }
                     };
-                    session.joined(joined)
+                    session.joined(joined, &self.view(ctx)?, authority)
                 }
                 Step::Done(r) => return r,
             };
@@ -508,23 +555,103 @@ impl Replicator {
 
     /// Fetches `peer`'s snapshot of `ctx` and joins it (a new replica's
     /// first state); with `replace`, the context's replicated state is
-    /// dropped first, once the snapshot arrived (a resync).
+    /// dropped first, once a snapshot `taking` allows arrived (a resync).
+    /// Deltas `taking` drops are then recorded refused, and, if it says
+    /// so, the other deltas this node held are offered again: what the
+    /// snapshot lacked is merged back, or refused as it would be now.
     pub(crate) async fn join_from(
         &self,
         peer: PeerId,
         ctx: ContextId,
         replace: Option<ContextMeta>,
-        roots: Option<&[mero_crdt::Hash]>,
+        taking: Taking<'_>,
     ) -> Result<(), String> {
+        let kept = if taking.rejudges() {
+            self.held_except(&ctx, taking.dropping)?
+        } else {
+            Vec::new()
+        };
+        let taking = Taking {
+            kept: &kept,
+            ..taking
+        };
         let mut session = Session::catch_up(ctx, &self.pending);
         let first = session.snapshot();
         let authority = self.authority(&ctx);
-        // Roots are checked only when the state is replaced: a join into
-        // a state of its own keeps what this node had.
-        let replace = replace.map(|meta| (meta, roots));
+        // Checked only when the state is replaced: a join into a state of
+        // its own keeps what this node had.
+        let replace = replace.map(|meta| (meta, taking));
         self.run_replacing(&mut session, first, peer, ctx, &authority, replace)
-            .await
-            .map(|_| ())
+            .await?;
+        if !taking.rejudges() {
+            return Ok(());
+        }
+        if !taking.dropping.is_empty() {
+            self.parts
+                .exec
+                .record_refused(ctx, taking.dropping.to_vec())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let mut session = Session::gossip(ctx, &self.pending);
+        let step = session.offer(kept, &self.view(ctx)?, &authority);
+        self.run(&mut session, step, peer, ctx, &authority).await?;
+        Ok(())
+    }
+
+    /// The deltas of `ctx` this node refused for good (unreadable: none).
+    fn refused_for_good(&self, ctx: &ContextId) -> Vec<SignedDelta> {
+        self.parts
+            .store
+            .snapshot()
+            .and_then(|s| s.refused_deltas(ctx))
+            .unwrap_or_default()
+    }
+
+    /// Every delta of `ctx` stored here with its body, but `dropping`,
+    /// oldest first.
+    fn held_except(
+        &self,
+        ctx: &ContextId,
+        dropping: &[SignedDelta],
+    ) -> Result<Vec<SignedDelta>, String> {
+        let drop: HashSet<DeltaId> = dropping.iter().map(|d| d.delta.id()).collect();
+        let mut kept = Vec::new();
+        let snap = self.parts.store.snapshot().map_err(|e| e.to_string())?;
+        for id in snap.delta_ids(ctx).map_err(|e| e.to_string())? {
+            if drop.contains(&id) {
+                continue;
+            }
+            if let Some(d) = snap.delta(ctx, &id).map_err(|e| e.to_string())? {
+                kept.push(d);
+            }
+        }
+        kept.sort_by_key(|d| d.delta.hlc);
+        Ok(kept)
+    }
+}
+
+/// What a replacing join asks of a snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Taking<'a> {
+    /// Its state must be one of these roots (the members' signed reports),
+    /// if given.
+    pub(crate) roots: Option<&'a [mero_crdt::Hash]>,
+    /// It must hold nothing these deltas wrote: they are being dropped.
+    pub(crate) dropping: &'a [SignedDelta],
+    /// Only this member's (when given).
+    pub(crate) from: Option<[u8; 32]>,
+    /// Whether the deltas held here are offered again once it is joined
+    /// (then judged as if they arrived now); always so when dropping.
+    pub(crate) rejudge: bool,
+    /// The deltas to offer again (set by [`Replicator::join_from`]): a
+    /// snapshot lacking what they build on is not taken.
+    pub(crate) kept: &'a [SignedDelta],
+}
+
+impl Taking<'_> {
+    fn rejudges(&self) -> bool {
+        self.rejudge || !self.dropping.is_empty()
     }
 }
 

@@ -106,6 +106,11 @@ impl Replicator {
             if !allowed {
                 return Response::Refused("not a member of this context's namespace".into());
             }
+            if matches!(req, Request::Snapshot { .. }) && self.parts.members.healing(&ctx) {
+                return Response::Refused(
+                    "this node is checking the context after a removal; ask another member".into(),
+                );
+            }
             let me = self.clone();
             // Reading a whole snapshot is blocking store work.
             return tokio::task::spawn_blocking(move || {

@@ -5,7 +5,7 @@ use mero_executor::Executor;
 use mero_store::Snapshot;
 
 use crate::governance::OpId;
-use crate::sync::{DagView, ServeView, ViewError};
+use crate::sync::{DagView, Lineage, ServeView, ViewError};
 
 /// A store snapshot of one context.
 pub struct StoreView<'a> {
@@ -47,6 +47,16 @@ impl DagView for StoreView<'_> {
             .map(|d| d.delta.governance))
     }
 
+    fn lineage(&self, id: &DeltaId) -> Result<Lineage, ViewError> {
+        Ok(match self.snap.delta(&self.ctx, id).map_err(err)? {
+            Some(d) => Lineage::Held {
+                parents: d.delta.parents,
+            },
+            None if self.has(id)? => Lineage::Folded,
+            None => Lineage::Unknown,
+        })
+    }
+
     fn heads(&self) -> Result<Vec<DeltaId>, ViewError> {
         self.snap.heads(&self.ctx).map_err(err)
     }
@@ -58,7 +68,12 @@ impl DagView for StoreView<'_> {
 
 impl ServeView for StoreView<'_> {
     fn delta(&self, id: &DeltaId) -> Result<Option<SignedDelta>, ViewError> {
-        self.snap.delta(&self.ctx, id).map_err(err)
+        // One refused for good is served too: what others built on it
+        // waits for it, and the asker judges it itself.
+        match self.snap.delta(&self.ctx, id).map_err(err)? {
+            Some(d) => Ok(Some(d)),
+            None => self.snap.refused_delta(&self.ctx, id).map_err(err),
+        }
     }
 
     fn snapshot(&self) -> Result<StateSnapshot, ViewError> {

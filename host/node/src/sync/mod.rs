@@ -27,11 +27,13 @@
 //! delta names; requests about a context or namespace are answered only for
 //! members.
 
+pub mod frontier;
 pub mod pending;
 pub mod serve;
 pub mod session;
 pub mod wire;
 
+pub use frontier::{Lineage, Past};
 pub use pending::Pending;
 pub use serve::{ServeView, serve};
 pub use session::{Authority, DagView, Ingested, MAX_WALK, Outcome, Session, Step, ViewError};

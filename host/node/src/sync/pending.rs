@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use mero_crdt::{ContextId, DeltaId, SignedDelta};
 
+use super::frontier::Lineage;
+
 /// Most deltas held per context.
 pub const MAX_PENDING: usize = 10_000;
 
@@ -86,6 +88,15 @@ impl Pending {
             .remove(ctx)
             .map(|h| h.deltas.into_values().collect())
             .unwrap_or_default()
+    }
+
+    /// A held delta's parents and clock, for a walk of the DAG.
+    pub fn lineage(&self, ctx: &ContextId, id: &DeltaId) -> Option<Lineage> {
+        let all = self.lock();
+        let d = all.get(ctx)?.deltas.get(id)?;
+        Some(Lineage::Held {
+            parents: d.delta.parents.clone(),
+        })
     }
 
     /// How many deltas wait, per context.

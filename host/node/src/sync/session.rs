@@ -18,10 +18,11 @@
 //!   or the walk passed [`MAX_WALK`] deltas;
 //! - a snapshot is state taken on trust: only from a peer that may write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use mero_crdt::{ContextId, Delta, DeltaId, Hash, SignedDelta, StateSnapshot};
 
+use super::frontier::{Lineage, Past};
 use super::pending::Pending;
 use super::wire::{Request, Response};
 use crate::governance::{Denial, OpId};
@@ -47,6 +48,9 @@ pub trait DagView {
     /// The governance heads a stored delta named (`None` if it is not
     /// stored here with its body).
     fn governance(&self, id: &DeltaId) -> Result<Option<Vec<OpId>>, ViewError>;
+    /// A delta's parents and clock if stored with its body, whether it was
+    /// folded into a snapshot, or that it is not known here.
+    fn lineage(&self, id: &DeltaId) -> Result<Lineage, ViewError>;
     /// The context's DAG heads.
     fn heads(&self) -> Result<Vec<DeltaId>, ViewError>;
     /// The context's state root hash.
@@ -83,6 +87,32 @@ pub struct Ingested {
     pub snapshot: bool,
 }
 
+/// What becomes of one offered delta.
+#[derive(Debug)]
+enum Verdict {
+    /// Applied.
+    Take,
+    /// Judged again once what it names is here.
+    Later(String),
+    /// Refused.
+    Refuse(String),
+    /// Refused by a rule every member applies alike: recorded as known,
+    /// with no effect.
+    RefuseForGood(String),
+}
+
+impl From<Result<(), Denial>> for Verdict {
+    fn from(judged: Result<(), Denial>) -> Verdict {
+        match judged {
+            Ok(()) => Verdict::Take,
+            Err(Denial::NotYet(why)) => Verdict::Later(why),
+            Err(Denial::Refused(why)) => Verdict::Refuse(why),
+            // Only the DAG's judge can settle it; one that cannot waits.
+            Err(d @ Denial::BeforeFrontier(_)) => Verdict::Later(d.to_string()),
+        }
+    }
+}
+
 /// What the driver does next.
 #[derive(Debug)]
 pub enum Step {
@@ -95,6 +125,12 @@ pub enum Step {
     /// Join this snapshot of the peer's and report with
     /// [`Session::joined`].
     Join(StateSnapshot),
+    /// Record these deltas as refused for good (known, with no effect:
+    /// what builds on them applies without them; kept, so that a snapshot
+    /// holding their writes is refused too) and report with
+    /// [`Session::recorded`]. Only deltas every member refuses alike: a
+    /// removed member's beside its removal's frontier.
+    Refuse(Vec<SignedDelta>),
     /// The session is over: what it ingested, or why an anti-entropy round
     /// failed.
     Done(Result<Ingested, String>),
@@ -105,6 +141,8 @@ pub enum Step {
 enum Waiting {
     /// Outcomes of these deltas.
     Applied(Vec<SignedDelta>),
+    /// Refusals recorded; then these judged deltas are applied.
+    Recorded(Vec<SignedDelta>),
     /// Outcomes of deltas retried after a snapshot: only counted.
     Retried,
     /// The peer's heads (an anti-entropy round's first question).
@@ -132,6 +170,10 @@ pub struct Session<'p> {
     fetched: usize,
     /// Whether a delta missing parents found no room in [`Pending`].
     overflowed: bool,
+    /// Deltas of the last [`Step::Refuse`].
+    refused_now: Vec<DeltaId>,
+    /// Deltas refused for good so far: recorded, so not a gap.
+    for_good: u64,
     out: Ingested,
     waiting: Waiting,
 }
@@ -158,6 +200,8 @@ impl<'p> Session<'p> {
             snapshots: true,
             fetched: 0,
             overflowed: false,
+            refused_now: Vec::new(),
+            for_good: 0,
             out: Ingested::default(),
             waiting: Waiting::Nothing,
         }
@@ -251,8 +295,40 @@ impl<'p> Session<'p> {
         }
     }
 
+    /// Whether recording the last [`Step::Refuse`] worked. What waited
+    /// for the refused deltas is judged again with the rest.
+    pub fn recorded(
+        &mut self,
+        result: Result<(), String>,
+        view: &impl DagView,
+        authority: &Authority<'_>,
+    ) -> Step {
+        match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
+            Waiting::Recorded(mut batch) => {
+                if let Err(e) = result {
+                    // Not recorded: what builds on them waits, as for any
+                    // refused parent.
+                    tracing::warn!(context = %bs58::encode(self.ctx.0).into_string(), error = %e, "recording refused deltas failed");
+                } else {
+                    batch.extend(self.pending.released(&self.ctx, &self.refused_now));
+                }
+                self.refused_now.clear();
+                if batch.is_empty() {
+                    return self.after_merge(Vec::new(), 0, view, authority);
+                }
+                self.judge(batch, view, authority)
+            }
+            other => self.unexpected(other, "recorded refusals"),
+        }
+    }
+
     /// Whether joining the last [`Step::Join`] snapshot worked.
-    pub fn joined(&mut self, result: Result<(), String>) -> Step {
+    pub fn joined(
+        &mut self,
+        result: Result<(), String>,
+        view: &impl DagView,
+        authority: &Authority<'_>,
+    ) -> Step {
         match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
             Waiting::Joined { retry } => match result {
                 Ok(()) => {
@@ -260,13 +336,23 @@ impl<'p> Session<'p> {
                     if !retry {
                         return self.done();
                     }
-                    // Deltas held for parents now find them as stubs.
+                    // Deltas held for parents now find them as stubs,
+                    // judged again: governance came with the snapshot.
+                    // Those refused for good are recorded when they come
+                    // again.
                     let held = self.pending.take(&self.ctx);
-                    if held.is_empty() {
+                    let verdicts = self.verdicts(&held, view, authority);
+                    let mut batch = Vec::with_capacity(held.len());
+                    for (d, verdict) in held.into_iter().zip(verdicts) {
+                        if self.count(verdict) == Some(true) {
+                            batch.push(d);
+                        }
+                    }
+                    if batch.is_empty() {
                         return self.done();
                     }
                     self.waiting = Waiting::Retried;
-                    Step::Apply(held)
+                    Step::Apply(batch)
                 }
                 Err(e) => self.snapshot_failed(retry, e),
             },
@@ -321,6 +407,57 @@ impl<'p> Session<'p> {
         if todo.is_empty() {
             return self.after_merge(Vec::new(), 0, view, authority);
         }
+        let verdicts = self.verdicts(&todo, view, authority);
+        let mut batch = Vec::with_capacity(todo.len());
+        let mut for_good = Vec::new();
+        for (d, verdict) in todo.into_iter().zip(verdicts) {
+            match self.count(verdict) {
+                Some(true) => batch.push(d),
+                Some(false) => for_good.push(d),
+                None => {}
+            }
+        }
+        if !for_good.is_empty() {
+            self.for_good += for_good.len() as u64;
+            self.refused_now = for_good.iter().map(|d| d.delta.id()).collect();
+            self.waiting = Waiting::Recorded(batch);
+            return Step::Refuse(for_good);
+        }
+        if batch.is_empty() {
+            return self.after_merge(Vec::new(), 0, view, authority);
+        }
+        self.waiting = Waiting::Applied(batch.clone());
+        Step::Apply(batch)
+    }
+
+    /// Counts a verdict (deferred, or refused with why): `Some(true)` to
+    /// apply, `Some(false)` to record refused for good.
+    fn count(&mut self, verdict: Verdict) -> Option<bool> {
+        let (why, record) = match verdict {
+            Verdict::Take => return Some(true),
+            // Not a refusal: fetched and judged again once the
+            // governance it names has arrived (anti-entropy pulls it).
+            Verdict::Later(why) => {
+                self.out.deferred += 1;
+                tracing::debug!(context = %bs58::encode(self.ctx.0).into_string(), %why, "delta deferred");
+                return None;
+            }
+            Verdict::Refuse(why) => (why, None),
+            Verdict::RefuseForGood(why) => (why, Some(false)),
+        };
+        self.out.rejected += 1;
+        tracing::warn!(context = %bs58::encode(self.ctx.0).into_string(), %why, "delta rejected");
+        self.out.last_rejection = Some(why);
+        record
+    }
+
+    /// What becomes of each of `todo`.
+    fn verdicts(
+        &self,
+        todo: &[SignedDelta],
+        view: &impl DagView,
+        authority: &Authority<'_>,
+    ) -> Vec<Verdict> {
         let cuts: HashMap<DeltaId, &[OpId]> = todo
             .iter()
             .map(|d| (d.delta.id(), d.delta.governance.as_slice()))
@@ -345,28 +482,73 @@ impl<'p> Session<'p> {
                 authority(&d.delta, &parents)
             })
             .collect();
-        let mut batch = Vec::with_capacity(todo.len());
-        for (d, verdict) in todo.into_iter().zip(verdicts) {
-            match verdict {
-                Ok(()) => batch.push(d),
-                // Not a refusal: fetched and judged again once the
-                // governance it names has arrived (anti-entropy pulls it).
-                Err(Denial::NotYet(why)) => {
-                    self.out.deferred += 1;
-                    tracing::debug!(context = %bs58::encode(self.ctx.0).into_string(), %why, "delta deferred");
-                }
-                Err(Denial::Refused(why)) => {
-                    self.out.rejected += 1;
-                    tracing::warn!(context = %bs58::encode(self.ctx.0).into_string(), %why, "delta rejected");
-                    self.out.last_rejection = Some(why);
-                }
+        self.within_frontiers(todo, verdicts, view)
+    }
+
+    /// Settles the verdicts on deltas of removed members: each is taken
+    /// only if it is in the causal past of the frontier its removal named,
+    /// walked over this batch, the held deltas and the replica; judged
+    /// again later if that past is not all here yet. One walk per
+    /// frontier.
+    fn within_frontiers(
+        &self,
+        todo: &[SignedDelta],
+        verdicts: Vec<Result<(), Denial>>,
+        view: &impl DagView,
+    ) -> Vec<Verdict> {
+        let frontiers: HashSet<Vec<[u8; 32]>> = verdicts
+            .iter()
+            .filter_map(|v| match v {
+                Err(Denial::BeforeFrontier(heads)) => Some(heads.clone()),
+                _ => None,
+            })
+            .collect();
+        if frontiers.is_empty() {
+            return verdicts.into_iter().map(Verdict::from).collect();
+        }
+        let here: HashMap<DeltaId, &SignedDelta> = todo.iter().map(|d| (d.delta.id(), d)).collect();
+        let lineage = |id: &DeltaId| {
+            if let Some(d) = here.get(id) {
+                return Lineage::Held {
+                    parents: d.delta.parents.clone(),
+                };
             }
-        }
-        if batch.is_empty() {
-            return self.after_merge(Vec::new(), 0, view, authority);
-        }
-        self.waiting = Waiting::Applied(batch.clone());
-        Step::Apply(batch)
+            if let Some(l) = self.pending.lineage(&self.ctx, id) {
+                return l;
+            }
+            // A replica that cannot be read is walked no further.
+            view.lineage(id).unwrap_or(Lineage::Unknown)
+        };
+        let pasts: HashMap<Vec<[u8; 32]>, Past> = frontiers
+            .into_iter()
+            .map(|key| {
+                let heads: Vec<DeltaId> = key.iter().map(|h| DeltaId(*h)).collect();
+                (key, Past::walk(&heads, lineage))
+            })
+            .collect();
+        todo.iter()
+            .zip(verdicts)
+            .map(|(d, v)| match v {
+                // Known here already (folded into a snapshot this replica
+                // joined): applying it changes nothing.
+                Err(Denial::BeforeFrontier(_)) if view.has(&d.delta.id()).unwrap_or(false) => {
+                    Verdict::Take
+                }
+                Err(Denial::BeforeFrontier(heads)) => {
+                    match pasts.get(&heads).and_then(|p| p.holds(&d.delta.id())) {
+                        Some(true) => Verdict::Take,
+                        Some(false) => Verdict::RefuseForGood(format!(
+                            "author {} was removed, and this delta is not one its removal accepted (written after it, or never seen by its remover)",
+                            hex::encode(d.delta.author.0)
+                        )),
+                        None => Verdict::Later(
+                            "its author was removed, and the deltas its removal accepted are not all here yet".into(),
+                        ),
+                    }
+                }
+                other => Verdict::from(other),
+            })
+            .collect()
     }
 
     /// Takes the outcomes of an applied batch: holds what misses parents,
@@ -441,7 +623,7 @@ impl<'p> Session<'p> {
                 missing = missing.len(),
                 "deltas wait for their parents; fetching them"
             );
-            if self.out.rejected > 0 {
+            if self.out.rejected > self.for_good {
                 // A parent was refused (say its author was removed since):
                 // the gap cannot be walked, but a writer's snapshot closes it.
                 return self.ask_snapshot(true);
@@ -592,6 +774,7 @@ mod tests {
     #[derive(Default)]
     struct Dag {
         known: BTreeMap<DeltaId, Vec<OpId>>,
+        lineage: BTreeMap<DeltaId, Lineage>,
         heads: Vec<DeltaId>,
     }
 
@@ -601,6 +784,9 @@ mod tests {
         }
         fn governance(&self, id: &DeltaId) -> Result<Option<Vec<OpId>>, ViewError> {
             Ok(self.known.get(id).cloned())
+        }
+        fn lineage(&self, id: &DeltaId) -> Result<Lineage, ViewError> {
+            Ok(self.lineage.get(id).cloned().unwrap_or(Lineage::Unknown))
         }
         fn heads(&self) -> Result<Vec<DeltaId>, ViewError> {
             Ok(self.heads.clone())
@@ -654,6 +840,12 @@ mod tests {
                     return Outcome::MissingParents(missing);
                 }
                 dag.known.insert(id, vec![]);
+                dag.lineage.insert(
+                    id,
+                    Lineage::Held {
+                        parents: d.delta.parents.clone(),
+                    },
+                );
                 let parents: HashSet<_> = d.delta.parents.iter().collect();
                 dag.heads.retain(|h| !parents.contains(h));
                 dag.heads.push(id);
@@ -697,6 +889,82 @@ mod tests {
         assert_eq!(merged, 2, "the parent, then the child it released");
         assert_eq!(pending.waiting(&ContextId([1; 32])), 0);
         assert_eq!(dag.heads, vec![b.delta.id()]);
+    }
+
+    /// Author 2 was removed; the removal named `f` as the context's heads.
+    #[test]
+    fn a_removed_members_delta_is_taken_only_behind_its_removals_frontier() {
+        let ctx = ContextId([1; 32]);
+        let a = delta(1, vec![]);
+        let m = delta(2, vec![a.delta.id()]);
+        let f = delta(3, vec![m.delta.id()]);
+        // Beside the frontier: signed later, or never seen by the remover.
+        let beside = delta(2, vec![]);
+        let frontier = vec![f.delta.id().0];
+        let judge = |d: &Delta, _: &[Vec<OpId>]| {
+            if d.author.0 == [2; 32] {
+                Err(Denial::BeforeFrontier(frontier.clone()))
+            } else {
+                Ok(())
+            }
+        };
+        let drive = |s: &mut Session<'_>, mut step: Step, dag: &mut Dag| loop {
+            step = match step {
+                Step::Apply(batch) => {
+                    let o = apply(dag, &batch);
+                    s.applied(o, dag, &judge)
+                }
+                // Recorded as known, with no effect.
+                Step::Refuse(deltas) => {
+                    for d in deltas {
+                        dag.known.insert(d.delta.id(), vec![]);
+                        dag.lineage.insert(d.delta.id(), Lineage::Folded);
+                    }
+                    s.recorded(Ok(()), dag, &judge)
+                }
+                Step::Done(r) => return r.unwrap(),
+                other => panic!("unexpected {other:?}"),
+            };
+        };
+
+        // Behind the frontier, in the same batch as it: taken.
+        let pending = Pending::default();
+        let mut dag = Dag::default();
+        let mut s = Session::gossip(ctx, &pending);
+        let step = s.offer(vec![f.clone(), m.clone(), a.clone()], &dag, &judge);
+        let i = drive(&mut s, step, &mut dag);
+        assert_eq!((i.merged, i.rejected), (3, 0), "{i:?}");
+
+        // Beside it, once the frontier is here: refused for good, with
+        // why, and recorded, so a member's delta built on it (by a node
+        // that merged it before it heard of the removal) still applies,
+        // released from the held deltas.
+        let child = delta(4, vec![beside.delta.id(), f.delta.id()]);
+        let mut s = Session::gossip(ctx, &pending);
+        let step = s.offer(vec![child.clone()], &dag, &judge);
+        assert_eq!(
+            drive(&mut s, step, &mut dag).merged,
+            0,
+            "held for its parent"
+        );
+        let mut s = Session::gossip(ctx, &pending);
+        let step = s.offer(vec![beside.clone()], &dag, &judge);
+        let i = drive(&mut s, step, &mut dag);
+        assert_eq!((i.merged, i.rejected), (1, 1), "{i:?}");
+        assert!(
+            i.last_rejection
+                .as_deref()
+                .is_some_and(|w| w.contains("not one its removal accepted")),
+            "{i:?}"
+        );
+        assert_eq!(dag.heads, vec![child.delta.id()]);
+
+        // On a replica that lacks the frontier: judged again later.
+        let mut behind = Dag::default();
+        let mut s = Session::gossip(ctx, &pending);
+        let step = s.offer(vec![beside], &behind, &judge);
+        let i = drive(&mut s, step, &mut behind);
+        assert_eq!((i.merged, i.rejected, i.deferred), (0, 0, 1));
     }
 
     #[test]
@@ -850,7 +1118,7 @@ mod tests {
             &anyone,
         );
         assert!(matches!(step, Step::Join(_)), "{step:?}");
-        let Step::Done(Ok(i)) = s.joined(Ok(())) else {
+        let Step::Done(Ok(i)) = s.joined(Ok(()), &dag, &anyone) else {
             panic!("expected the round to end");
         };
         assert!(i.snapshot);

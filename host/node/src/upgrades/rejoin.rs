@@ -25,6 +25,7 @@ use mero_crdt::{ContextId, DeltaId};
 use super::{b58, journal::Call};
 use crate::events::Scope;
 use crate::node::Node;
+use crate::replication::Taking;
 
 /// How long a member keeps asking for a migrated member's state.
 const GIVE_UP: Duration = Duration::from_secs(600);
@@ -78,7 +79,11 @@ impl Node {
                     "no member on the group's version has reported its root yet",
                 ))
             } else {
-                self.resync_to(&ctx, true, Some(&roots)).await
+                let taking = Taking {
+                    roots: Some(&roots),
+                    ..Taking::default()
+                };
+                self.resync_to(&ctx, true, taking).await
             };
             match found {
                 Ok(()) => break,
