@@ -56,6 +56,11 @@ impl Node {
                         Ok(done) => {
                             if let Healed::Rebased(n) = done {
                                 tracing::info!(context = %id, dropped = n, "took the remover's state after a removal, dropping what it refused, and judged this node's deltas again over it");
+                                // One remover at a time: checked again for
+                                // another's removal.
+                                tries.remove(&ctx);
+                                members.heals().push([ctx]);
+                                continue;
                             }
                             if done != Healed::Undecided {
                                 tries.remove(&ctx);
