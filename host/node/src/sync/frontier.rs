@@ -1,10 +1,12 @@
-//! Whether a removed member's delta is one its removal accepted: in the
-//! causal past of the DAG heads the removal named (the member's accepted
-//! frontier, see [`Namespace::removals`]). Walked over what a
-//! node holds: its stored deltas, those waiting for parents and those
-//! being judged with it.
+//! Removals' accepted frontiers, without I/O. Whether a removed member's
+//! delta is one its removal accepted: in the causal past of the DAG heads
+//! the removal named (see [`Namespace::removals`]), walked over what a
+//! node holds (its stored deltas, those waiting for parents, those being
+//! judged with it). What a replica must do to hold nothing a removal
+//! refuses ([`heal_plan`]), and which snapshots it may take meanwhile
+//! ([`unheard_removal`], [`holds_writes_of`], [`covers`]).
 //!
-//! [`Namespace::removals`]: crate::governance::Namespace::removal_frontiers
+//! [`Namespace::removals`]: crate::governance::Namespace::removals
 
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! Replication between member nodes, without I/O: what replicas say to
 //! each other ([`wire`]), the decisions about received deltas ([`session`]),
-//! the deltas held for missing parents ([`pending`]) and answering a peer's
-//! catch-up ([`serve`]). It imports neither the runtime nor the store: the
+//! the deltas held for missing parents ([`pending`]), removals' accepted
+//! frontiers ([`frontier`]) and answering a peer's catch-up ([`serve`]). It imports neither the runtime nor the store: the
 //! node's replication driver carries the steps out over the executor, the
 //! store and libp2p, and `tests/sync_sim.rs` over in-memory replicas.
 //!
