@@ -4,7 +4,10 @@
 //! delayed and reordered, requests fail at random, one replica goes offline
 //! and comes back, one joins late from a snapshot, a member is removed and
 //! another demoted to read-only mid-run, and a read-only member keeps
-//! forging writes. The protocol under test is the node's own sans-IO
+//! forging writes. The removal names the admin's heads as the member's
+//! accepted frontier; the removed member writes until it hears of it, and
+//! replicas that merged those writes first settle the removal as the node
+//! does ([`heal_plan`] over the admin's state). The protocol under test is the node's own sans-IO
 //! [`Session`] and [`serve`]; the authority is the real governance fold
 //! ([`Namespace::judge`]), each replica judging by the governance it has
 //! received so far. Only the network and the replicas' storage are
@@ -12,7 +15,8 @@
 //!
 //! Every run must end with the remaining members at one root hash, no
 //! forged delta merged anywhere, and the replicated counter equal to the
-//! sum of the increments of the deltas the replicas hold.
+//! sum, for each author, of its increments up to the latest of its deltas
+//! the replica holds (none refused for good).
 //!
 //! `MERO_SIM_SEEDS=n` runs seeds 1..=n (500 by default); `MERO_SIM_SEED=s`
 //! replays one seed.
