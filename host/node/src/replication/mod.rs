@@ -439,110 +439,101 @@ impl Replicator {
                         .map_err(|e| e.to_string());
                     session.recorded(recorded, &self.view(ctx)?, authority)
                 }
-                Step::Join(snapshot)
-                    if replace.as_ref().is_some_and(|(_, t)| {
-                        !covers(
-                            &snapshot,
-                            t.kept,
-                            &[t.dropping, &self.refused_for_good(&ctx)].concat(),
-                        )
-                    }) =>
-                {
-                    // Not the sender's fault: it has not caught up yet.
-                    session.joined(
-                        Err("the snapshot lacks deltas the ones this node holds build on".into()),
-                        &self.view(ctx)?,
-                        authority,
-                    )
-                }
-                Step::Join(snapshot)
-                    if replace
-                        .as_ref()
-                        .is_some_and(|(_, t)| holds_writes_of(&snapshot, t.dropping))
-                        || holds_writes_of(&snapshot, &self.refused_for_good(&ctx)) =>
-                {
-                    // Not the sender's fault: it merged them before it
-                    // learned of the removal, and has not healed yet.
-                    session.joined(
-                        Err("the snapshot holds writes of deltas refused for good here (a removed member's beside its removal's frontier)".into()),
-                        &self.view(ctx)?,
-                        authority,
-                    )
-                }
-                Step::Join(snapshot)
-                    if replace
-                        .as_ref()
-                        .and_then(|(_, t)| t.roots)
-                        .is_some_and(|r| !holds_a_root(&snapshot, r)) =>
-                {
-                    // Checked before anything is dropped: a state no
-                    // member vouched for is not taken.
-                    session.joined(
-                        Err(self.refused_snapshot(
-                            peer,
-                            "the snapshot's state is not one the members reported (its root is none of the roots in their signed reports)".into(),
-                        )),
-                        &self.view(ctx)?,
-                        authority,
-                    )
-                }
                 Step::Join(snapshot) => {
-                    tracing::info!(
-                        context = %bs58::encode(ctx.0).into_string(),
-                        entries = snapshot.ops.len(),
-                        deltas = snapshot.deltas.len(),
-                        "joining a peer's snapshot"
-                    );
-                    // The sender's governance first: a delta this node
-                    // authors on the joined heads must name governance
-                    // covering what their deltas named.
-                    let mut behind = None;
-                    if let Some(ns) = self.namespace_of(&ctx) {
-                        let theirs = self.parts.members.pull(ns.id, peer).await;
-                        behind = unheard_removal(&ns, &ctx, theirs.as_ref());
-                    }
-                    // Verified before anything is dropped: an entry stamped
-                    // by a key that never could write is refused as on the
-                    // delta path, and so is a state that could not be a
-                    // replica's.
-                    let checked = match self.refuse_authors(&ctx, &snapshot) {
-                        Some(why) => Err(why),
-                        None => Executor::check_snapshot(snapshot).map_err(|e| e.to_string()),
-                    };
-                    let joined = match (behind, checked) {
-                        // Not the sender's fault: it may hear of it soon.
-                        (Some(why), _) => Err(why),
-                        (None, Err(why)) => Err(self.refused_snapshot(peer, why)),
-                        (None, Ok(snapshot)) => {
-                            let dropped = match replace.take() {
-                                Some((meta, _)) => self
-                                    .parts
-                                    .exec
-                                    .reset_context(meta)
-                                    .await
-                                    .map(|_| ())
-                                    .map_err(|e| {
-                                        format!("dropping the replicated state failed: {e}")
-                                    }),
-                                None => Ok(()),
-                            };
-                            match dropped {
-                                Ok(()) => self
-                                    .parts
-                                    .exec
-                                    .join_snapshot(ctx, snapshot)
-                                    .await
-                                    .map(|_| ())
-                                    .map_err(|e| e.to_string()),
-                                Err(e) => Err(e),
-                            }
-                        }
-                    };
+                    let joined = self.join(snapshot, peer, ctx, &mut replace).await;
                     session.joined(joined, &self.view(ctx)?, authority)
                 }
                 Step::Done(r) => return r,
             };
         }
+    }
+
+    /// Checks `peer`'s snapshot of `ctx` and joins it; with `replace`, the
+    /// context's replicated state is dropped first, only once the snapshot
+    /// passed every check (then `replace` is taken).
+    async fn join(
+        &self,
+        snapshot: StateSnapshot,
+        peer: PeerId,
+        ctx: ContextId,
+        replace: &mut Option<(ContextMeta, Taking<'_>)>,
+    ) -> Result<(), String> {
+        let taking = replace.as_ref().map(|(_, t)| t);
+        // Not the sender's fault: it has not caught up, or has not healed.
+        if let Some(why) = self.not_yet(&ctx, &snapshot, taking) {
+            return Err(why.into());
+        }
+        // Checked before anything is dropped: a state no member vouched
+        // for is not taken.
+        if taking
+            .and_then(|t| t.roots)
+            .is_some_and(|r| !holds_a_root(&snapshot, r))
+        {
+            return Err(self.refused_snapshot(
+                peer,
+                "the snapshot's state is not one the members reported (its root is none of the roots in their signed reports)".into(),
+            ));
+        }
+        tracing::info!(
+            context = %bs58::encode(ctx.0).into_string(),
+            entries = snapshot.ops.len(),
+            deltas = snapshot.deltas.len(),
+            "joining a peer's snapshot"
+        );
+        // The sender's governance first: a delta this node authors on the
+        // joined heads must name governance covering what their deltas
+        // named. Not the sender's fault if it is behind: it may hear soon.
+        if let Some(ns) = self.namespace_of(&ctx) {
+            let theirs = self.parts.members.pull(ns.id, peer).await;
+            if let Some(why) = unheard_removal(&ns, &ctx, theirs.as_ref()) {
+                return Err(why);
+            }
+        }
+        // Verified before anything is dropped: an entry stamped by a key
+        // that never could write is refused as on the delta path, and so
+        // is a state that could not be a replica's.
+        let checked = match self.refuse_authors(&ctx, &snapshot) {
+            Some(why) => Err(why),
+            None => Executor::check_snapshot(snapshot).map_err(|e| e.to_string()),
+        };
+        let snapshot = checked.map_err(|why| self.refused_snapshot(peer, why))?;
+        if let Some((meta, _)) = replace.take() {
+            self.parts
+                .exec
+                .reset_context(meta)
+                .await
+                .map_err(|e| format!("dropping the replicated state failed: {e}"))?;
+        }
+        self.parts
+            .exec
+            .join_snapshot(ctx, snapshot)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Why a snapshot is not taken yet, through no fault of its sender:
+    /// when replacing, it lacks what the deltas offered again build on, or
+    /// holds writes of deltas being dropped; in any join, it holds writes
+    /// of deltas refused for good here (the sender merged them before it
+    /// learned of a removal, and has not healed yet).
+    fn not_yet(
+        &self,
+        ctx: &ContextId,
+        snapshot: &StateSnapshot,
+        taking: Option<&Taking<'_>>,
+    ) -> Option<&'static str> {
+        const HOLDS_REFUSED: &str = "the snapshot holds writes of deltas refused for good here (a removed member's beside its removal's frontier)";
+        let refused = self.refused_for_good(ctx);
+        if let Some(t) = taking {
+            if !covers(snapshot, t.kept, &[t.dropping, &refused].concat()) {
+                return Some("the snapshot lacks deltas the ones this node holds build on");
+            }
+            if holds_writes_of(snapshot, t.dropping) {
+                return Some(HOLDS_REFUSED);
+            }
+        }
+        holds_writes_of(snapshot, &refused).then_some(HOLDS_REFUSED)
     }
 
     fn view(&self, ctx: ContextId) -> Result<StoreView<'_>, String> {
