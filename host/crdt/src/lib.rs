@@ -53,4 +53,4 @@ pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc};
 pub use id::{Author, ContextId, EntryId, Hash, NodeId};
 pub use limits::{MAX_KEY_LEN, MAX_OPS_PER_DELTA, MAX_VALUE_LEN};
-pub use snapshot::StateSnapshot;
+pub use snapshot::{Provenance, StateSnapshot};

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::backend::MemoryBackend;
-use crate::delta::{DeltaId, Op};
+use crate::delta::{DeltaId, Op, SignedDelta};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::hlc::Hlc;
@@ -14,7 +14,10 @@ use crate::id::{Author, Hash};
 use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 /// Every entry (joined into the receiver's, so nothing the receiver has is
-/// lost), the ids of every delta folded into it, and the sender's DAG heads.
+/// lost), the ids of every delta folded into it, the sender's DAG heads,
+/// and the signed deltas behind them that the sender holds: with all of
+/// them, the receiver rebuilds the entries and takes nothing on the
+/// sender's word (see [`StateSnapshot::provenance`]).
 #[derive(Debug, Clone, Default, BorshSerialize, BorshDeserialize)]
 pub struct StateSnapshot {
     /// Every entry, as ops.
@@ -29,6 +32,23 @@ pub struct StateSnapshot {
     /// The state version (layout) of the sender's app: a receiver joins
     /// only a snapshot of its own layout.
     pub layout: u32,
+    /// The signed deltas the state folds, as far as the sender holds them
+    /// (none if they would not fit one message beside the entries).
+    pub bodies: Vec<SignedDelta>,
+    /// The signed deltas the sender refused for good (among `deltas`, with
+    /// no effect on the entries).
+    pub refused: Vec<SignedDelta>,
+}
+
+/// What the signed deltas a snapshot carries can prove of its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provenance {
+    /// Every delta it names came with its body, every body it took names
+    /// only parents among them, and all were written under its layout: its
+    /// entries must be exactly what the bodies taken give.
+    Complete,
+    /// They cannot: the entries are the sender's word (why).
+    Partial(String),
 }
 
 impl StateSnapshot {
@@ -58,6 +78,85 @@ impl StateSnapshot {
             }
         }
         out
+    }
+
+    /// Whether its bodies can prove its entries (see [`Provenance`]).
+    /// Assumes [`check_bodies`](Self::check_bodies) passed.
+    pub fn provenance(&self) -> Provenance {
+        let carried: HashSet<DeltaId> = self
+            .bodies
+            .iter()
+            .chain(&self.refused)
+            .map(|d| d.delta.id())
+            .collect();
+        let without = self.deltas.iter().filter(|d| !carried.contains(d)).count();
+        if without > 0 {
+            return Provenance::Partial(format!(
+                "{without} of its {} deltas came without their signed bodies (folded into a snapshot its sender joined, or too large to carry)",
+                self.deltas.len()
+            ));
+        }
+        if let Some(d) = self.bodies.iter().find(|d| d.delta.layout != self.layout) {
+            return Provenance::Partial(format!(
+                "a delta was written under state version {}, before a migration to {}",
+                d.delta.layout, self.layout
+            ));
+        }
+        // A refused delta's parents need not be known (it was refused
+        // without them); a taken one's must.
+        let orphan = self
+            .bodies
+            .iter()
+            .flat_map(|d| d.delta.parents.iter())
+            .any(|p| !carried.contains(p));
+        if orphan {
+            return Provenance::Partial("a delta names a parent it does not carry".into());
+        }
+        Provenance::Complete
+    }
+
+    /// Checks the bodies it carries, as the delta path checks a delta:
+    /// each signed by its author, within the limits, its ops bound to it,
+    /// of `ctx`, among the deltas it names, and carried once.
+    pub fn check_bodies(&self, ctx: &crate::id::ContextId) -> Result<()> {
+        let named: HashSet<&DeltaId> = self.deltas.iter().collect();
+        let mut seen = HashSet::new();
+        for d in self.bodies.iter().chain(&self.refused) {
+            let id = d.verify()?;
+            if d.delta.context != *ctx {
+                return Err(Error::MalformedSnapshot(
+                    "it carries a delta of another context".into(),
+                ));
+            }
+            if !named.contains(&id) || !seen.insert(id) {
+                return Err(Error::MalformedSnapshot(format!(
+                    "it carries delta {id:?} twice, or without naming it"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The root hash its bodies give, joined into an empty state, and the
+    /// heads of their DAG (the refused ones apart: they have no effect).
+    /// Entries join in any order alike (the receiver of a snapshot relies
+    /// on it too), so no causal order is needed, nor trusted from the
+    /// sender's clocks.
+    pub fn rebuilt(&self) -> Result<(Hash, BTreeSet<DeltaId>)> {
+        let mut heads: BTreeSet<DeltaId> = self.bodies.iter().map(|d| d.delta.id()).collect();
+        for d in &self.bodies {
+            for p in &d.delta.parents {
+                heads.remove(p);
+            }
+        }
+        let mut state = MemoryBackend::default();
+        let mut changed = BTreeSet::new();
+        crate::apply::join_ops(
+            &mut state,
+            self.bodies.iter().flat_map(|d| d.delta.ops.iter()),
+            &mut changed,
+        )?;
+        Ok((crate::merkle::update(&mut state, changed)?, heads))
     }
 
     /// Every (author, clock) pair its entries carry: register writes,
@@ -178,6 +277,7 @@ mod tests {
             heads: vec![DeltaId([1; 32])],
             root_hash: root,
             layout: 1,
+            ..StateSnapshot::default()
         }
     }
 

@@ -80,6 +80,10 @@ pub(crate) struct Batch {
     pub(crate) joins: Vec<(ContextId, Vec<Op>, Vec<DeltaId>)>,
     /// Deltas refused for good, whose bodies are kept apart.
     pub(crate) refused: Vec<(ContextId, SignedDelta)>,
+    /// The signed deltas joined snapshots carried (the node verified the
+    /// entries against them): kept with their bodies, not as stubs, so
+    /// this node's snapshots carry them on.
+    pub(crate) joined_bodies: Vec<(ContextId, SignedDelta)>,
     /// What migrations wrote, per context, as whole entries: stored before
     /// the batch's deltas. A migration is the only job on its context in
     /// its batch, and the batch commits before the next one starts (so
@@ -121,6 +125,7 @@ impl Batch {
             unsigned: HashSet::new(),
             joins: Vec::new(),
             refused: Vec::new(),
+            joined_bodies: Vec::new(),
             migrations: Vec::new(),
             answers: Vec::new(),
             carry,
@@ -302,6 +307,10 @@ impl Batch {
             }
         }
         work.joined = true;
+        self.joined_bodies
+            .extend(snapshot.bodies.into_iter().map(|d| (ctx, d)));
+        self.refused
+            .extend(snapshot.refused.into_iter().map(|d| (ctx, d)));
         self.joins.push((ctx, snapshot.ops, snapshot.deltas));
         Ok(())
     }

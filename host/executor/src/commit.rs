@@ -126,6 +126,9 @@ fn commit(
     for (ctx, delta) in &batch.refused {
         w.put_refused_delta(ctx, delta)?;
     }
+    for (ctx, delta) in &batch.joined_bodies {
+        w.put_joined_delta(ctx, delta)?;
+    }
     for (ctx, work) in batch.work {
         if work.deleted {
             continue;

@@ -28,6 +28,20 @@ const QUEUE: usize = 4096;
 /// (the node bounds governance ops' clocks alike).
 pub const MAX_CLOCK_DRIFT_MILLIS: u64 = 10 * 60 * 1000;
 
+/// The latest clock a remote stamp may carry: this node's wall clock plus
+/// [`MAX_CLOCK_DRIFT_MILLIS`].
+pub fn latest_allowed() -> mero_crdt::Hlc {
+    mero_crdt::Hlc {
+        millis: mero_crdt::hlc::wall_millis().saturating_add(MAX_CLOCK_DRIFT_MILLIS),
+        counter: u32::MAX,
+    }
+}
+
+/// Most bytes of entries and signed deltas a snapshot carries the deltas
+/// with: under the network's default message cap (8 MiB) with room for
+/// encoding. A larger state is sent with its entries alone.
+pub const MAX_SNAPSHOT_BYTES: usize = 6 << 20;
+
 /// Handle to a node's executor. Cheap to clone.
 #[derive(Clone)]
 pub struct Executor {
@@ -417,29 +431,29 @@ impl Executor {
     /// Checked off the writer, like a delta's signature, and before the
     /// caller drops anything to make room for it.
     pub fn check_snapshot(snapshot: StateSnapshot) -> Result<CheckedSnapshot, ExecError> {
-        let latest = mero_crdt::Hlc {
-            millis: mero_crdt::hlc::wall_millis().saturating_add(MAX_CLOCK_DRIFT_MILLIS),
-            counter: u32::MAX,
-        };
         snapshot
-            .check(latest)
+            .check(latest_allowed())
             .map_err(|e| ExecError::Rejected(e.to_string()))?;
         Ok(CheckedSnapshot(snapshot))
     }
 
-    /// This node's snapshot of a context, for a peer.
+    /// This node's snapshot of a context, for a peer: with the signed
+    /// deltas behind it when entries and deltas fit
+    /// [`MAX_SNAPSHOT_BYTES`].
     pub fn snapshot_of(&self, ctx: &ContextId) -> Result<StateSnapshot, ExecError> {
         let snap = self.store.snapshot()?;
         if snap.context_meta(ctx)?.is_none() {
             return Err(ExecError::ContextNotFound);
         }
         let mut ops = Vec::new();
+        let mut bytes = 0usize;
         let mut after: Option<Vec<u8>> = None;
         loop {
             let page = snap.entries_page(ctx, after.as_deref(), 4096)?;
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (raw, value) in page {
+                bytes += raw.len() + value.len();
                 let (node, key) = raw.split_at(32.min(raw.len()));
                 let node = NodeId(<[u8; 32]>::try_from(node).map_err(|_| {
                     ExecError::Store("an entry key is shorter than a node id".into())
@@ -453,15 +467,37 @@ impl Executor {
                 });
             }
         }
+        let deltas = snap.delta_ids(ctx)?;
+        // The signed deltas behind the entries, so the receiver need not
+        // take them on this node's word; none if they would not fit one
+        // message beside the entries (then it does).
+        let mut bodies = Vec::new();
+        let mut refused = snap.refused_deltas(ctx)?;
+        bytes += refused.iter().map(|d| d.to_bytes().len()).sum::<usize>();
+        for id in &deltas {
+            if bytes > MAX_SNAPSHOT_BYTES {
+                break;
+            }
+            if let Some(d) = snap.delta(ctx, id)? {
+                bytes += d.to_bytes().len();
+                bodies.push(d);
+            }
+        }
+        if bytes > MAX_SNAPSHOT_BYTES {
+            bodies.clear();
+            refused.clear();
+        }
         Ok(StateSnapshot {
             ops,
-            deltas: snap.delta_ids(ctx)?,
+            deltas,
             heads: snap.heads(ctx)?,
             root_hash: snap.root_hash(ctx)?,
             layout: snap
                 .context_meta(ctx)?
                 .map(|m| m.state_version)
                 .ok_or(ExecError::ContextNotFound)?,
+            bodies,
+            refused,
         })
     }
 

@@ -61,7 +61,9 @@ mod upgrade;
 mod worker;
 
 pub use error::ExecError;
-pub use handle::{CheckedSnapshot, Executor, MAX_CLOCK_DRIFT_MILLIS};
+pub use handle::{
+    CheckedSnapshot, Executor, MAX_CLOCK_DRIFT_MILLIS, MAX_SNAPSHOT_BYTES, latest_allowed,
+};
 pub use job::{
     Applied, CallOutcome, Committed, ContextCreated, NewContext, Standing, Upgrade, Upgraded,
 };

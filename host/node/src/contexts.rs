@@ -267,21 +267,32 @@ impl Node {
         let replication = &self.inner.replication;
         let mut last = NodeError::conflict("NoMembers", "no member that may write it is connected");
         let mut joined = false;
-        for p in peers {
-            match replication
-                .join_from(*p, *ctx, replace.clone(), taking)
-                .await
-            {
-                Ok(()) => {
-                    replication.publish_snapshot_joined(ctx);
-                    joined = true;
-                    break;
-                }
-                Err(e) => {
-                    last = NodeError::conflict(
-                        "SnapshotRefused",
-                        format!("no member sent a snapshot this node could take: {e}"),
-                    )
+        // A snapshot proven from the deltas it carries is asked of every
+        // member first: one that could be proven is not taken on a
+        // sender's word because that sender was asked first.
+        let passes: &[bool] = if peers.len() > 1 {
+            &[true, false]
+        } else {
+            &[false]
+        };
+        'passes: for &proven in passes {
+            for p in peers {
+                let taking = Taking { proven, ..taking };
+                match replication
+                    .join_from(*p, *ctx, replace.clone(), taking)
+                    .await
+                {
+                    Ok(()) => {
+                        replication.publish_snapshot_joined(ctx);
+                        joined = true;
+                        break 'passes;
+                    }
+                    Err(e) => {
+                        last = NodeError::conflict(
+                            "SnapshotRefused",
+                            format!("no member sent a snapshot this node could take: {e}"),
+                        )
+                    }
                 }
             }
         }

@@ -7,16 +7,19 @@
 //! forging writes. The removal names the admin's heads as the member's
 //! accepted frontier; the removed member writes until it hears of it, and
 //! replicas that merged those writes first settle the removal as the node
-//! does ([`heal_plan`] over the admin's state). The protocol under test is the node's own sans-IO
-//! [`Session`] and [`serve`]; the authority is the real governance fold
-//! ([`Namespace::judge`]), each replica judging by the governance it has
-//! received so far. Only the network and the replicas' storage are
+//! does ([`heal_plan`] over the admin's state). Every snapshot is proven
+//! from the signed deltas it carries ([`history::prove`]) before it is
+//! joined, as the node does. The protocol under test is the node's own
+//! sans-IO [`Session`] and [`serve`]; the authority is the real governance
+//! fold ([`Namespace::judge`]), each replica judging by the governance it
+//! has received so far. Only the network and the replicas' storage are
 //! simulated, and nothing runs wasm.
 //!
 //! Every run must end with the remaining members at one root hash, no
-//! forged delta merged anywhere, and the replicated counter equal to the
-//! sum, for each author, of its increments up to the latest of its deltas
-//! the replica holds (none refused for good).
+//! forged delta merged anywhere, no honest snapshot found forged or left
+//! unproven, and the replicated counter equal to the sum, for each author,
+//! of its increments up to the latest of its deltas the replica holds
+//! (none refused for good).
 //!
 //! `MERO_SIM_SEEDS=n` runs seeds 1..=n (500 by default); `MERO_SIM_SEED=s`
 //! replays one seed.
@@ -29,12 +32,13 @@ use ed25519_dalek::SigningKey;
 use mero_crdt::collections::{Mutator, counter_value};
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{
-    Author, Clock, ContextId, Delta, DeltaId, Hash, MemoryBackend, NodeId, Op, SignedDelta,
+    Author, Clock, ContextId, Delta, DeltaId, Hash, Hlc, MemoryBackend, NodeId, Op, SignedDelta,
     StateSnapshot,
 };
 use mero_node::governance::invitation::{Invitation, SignedInvitation};
 use mero_node::governance::{AppInfo, Body, ContextHeads, Namespace, OpId, Role, SignedOp};
 use mero_node::sync::frontier::{Heal, covers, heal_plan, holds_writes_of, unheard_removal};
+use mero_node::sync::history::{self, Proof};
 use mero_node::sync::{
     DagView, Ingested, Lineage, Outcome, Pending, Request, Response, ServeView, Session, Step,
     ViewError, serve,
@@ -57,6 +61,12 @@ const FORGER: usize = 4;
 const STEPS: u64 = 120;
 /// The simulated wall clock starts here (milliseconds).
 const EPOCH_MILLIS: u64 = 1_700_000_000_000;
+/// The latest clock a snapshot's deltas may carry: every clock of this
+/// world is honest (the drift check has its own tests).
+const FAR: Hlc = Hlc {
+    millis: u64::MAX,
+    counter: u32::MAX,
+};
 
 /// A replica's stored state of the context.
 #[derive(Default)]
@@ -124,6 +134,9 @@ impl ServeView for Dag {
             heads: self.heads.clone(),
             root_hash: self.root,
             layout: 0,
+            // As the node does: the signed deltas behind the state.
+            bodies: self.deltas.values().flatten().cloned().collect(),
+            refused: self.refused.clone(),
         })
     }
 }
@@ -176,6 +189,15 @@ impl Dag {
         }
         for id in s.deltas {
             self.deltas.entry(id).or_insert(None);
+        }
+        // Proven bodies are kept, as the node keeps them.
+        for d in s.bodies {
+            self.deltas.insert(d.delta.id(), Some(d));
+        }
+        for d in s.refused {
+            if !self.refused.iter().any(|r| r.delta.id() == d.delta.id()) {
+                self.refused.push(d);
+            }
         }
     }
 }
@@ -390,7 +412,10 @@ impl World {
                     self.count("heals deferred");
                     return;
                 }
-                self.replace(me, source, &refused);
+                if !self.replace(me, source, &refused) {
+                    self.count("heals deferred");
+                    return;
+                }
                 self.refused.extend(dropping);
                 self.offer(me, kept);
                 self.replicas[me].settled.extend(removals);
@@ -432,16 +457,43 @@ impl World {
         self.plan(peer) != Heal::Clean
     }
 
-    /// `me` takes `from`'s state in place of its own, and records
-    /// `refused`, as a replacing join does.
-    fn replace(&mut self, me: usize, from: usize, refused: &[SignedDelta]) {
+    /// As the node does before it joins `from`'s snapshot: `from`'s
+    /// governance first (so `me`'s next delta names governance covering
+    /// what the snapshot's deltas named), then the snapshot proven from the
+    /// deltas it carries (an honest replica's is never found forged), or
+    /// its bodies dropped if it cannot be. False if it is not taken yet.
+    fn prove(&mut self, me: usize, from: usize, snapshot: &mut StateSnapshot) -> bool {
         let log = self.replicas[from].gov.ordered_ops();
-        let snapshot = self.replicas[from].dag.snapshot().unwrap();
+        self.replicas[me].learn(&log);
+        let proof = history::prove(&self.ctx, snapshot, FAR, &judge(&self.replicas[me].gov));
+        match proof {
+            Proof::Proven => self.count("snapshots proven"),
+            Proof::Unproven(_) => {
+                self.count("snapshots unproven");
+                snapshot.bodies.clear();
+                snapshot.refused.clear();
+            }
+            Proof::NotYet(_) => return false,
+            Proof::Forged(why) => {
+                panic!("replica {from}'s honest snapshot was found forged: {why}")
+            }
+        }
+        true
+    }
+
+    /// `me` takes `from`'s state in place of its own, and records
+    /// `refused`, as a replacing join does; not if the snapshot cannot be
+    /// proven yet.
+    fn replace(&mut self, me: usize, from: usize, refused: &[SignedDelta]) -> bool {
+        let mut snapshot = self.replicas[from].dag.snapshot().unwrap();
+        if !self.prove(me, from, &mut snapshot) {
+            return false;
+        }
         let r = &mut self.replicas[me];
-        r.learn(&log);
         r.dag = Dag::default();
         r.dag.join(snapshot);
         r.dag.refuse(refused);
+        true
     }
 
     /// A random write by replica `who`: a register, a set element, a
@@ -588,12 +640,13 @@ impl World {
                     let r = &self.replicas[me];
                     session.joined(Err("refused".into()), &r.dag, &judge(&r.gov))
                 }
-                Step::Join(s) => {
-                    // As the node does: the sender's governance first, so
-                    // this replica's next delta names governance covering
-                    // what the snapshot's deltas named.
-                    let log = self.replicas[peer].gov.ordered_ops();
-                    self.replicas[me].learn(&log);
+                Step::Join(mut s) => {
+                    if !self.prove(me, peer, &mut s) {
+                        self.count("snapshots not proven yet");
+                        let r = &self.replicas[me];
+                        step = session.joined(Err("not yet".into()), &r.dag, &judge(&r.gov));
+                        continue;
+                    }
                     self.count("snapshots joined");
                     self.replicas[me].dag.join(s);
                     let r = &self.replicas[me];
@@ -897,6 +950,14 @@ fn run(seed: u64) {
     assert!(
         forged == 0 || rejected > 0,
         "seed {seed}: forged deltas were never refused ({:?})",
+        w.stats
+    );
+    // Every replica of this world holds its whole history (joins keep
+    // the bodies a proven snapshot carried): every snapshot is proven.
+    assert_eq!(
+        w.stats.get("snapshots unproven"),
+        None,
+        "seed {seed}: {:?}",
         w.stats
     );
     assert!(

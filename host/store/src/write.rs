@@ -401,6 +401,15 @@ impl<'e> WriteTxn<'e> {
         Ok(())
     }
 
+    /// Keeps the body of a delta known from a joined snapshot that carried
+    /// it (in place of a stub): its ops are in the joined entries already,
+    /// and the heads are the snapshot's.
+    pub fn put_joined_delta(&mut self, ctx: &ContextId, delta: &SignedDelta) -> Result<()> {
+        let id = delta.delta.id();
+        self.put(Table::Deltas, &key(&[&ctx.0, &id.0]), &delta.to_bytes());
+        Ok(())
+    }
+
     /// Replaces a context's DAG heads.
     pub fn set_heads(&mut self, ctx: &ContextId, heads: &[DeltaId]) -> Result<()> {
         self.delete_prefix(Table::Heads, &ctx.0)?;

@@ -3,7 +3,10 @@
 //! node offline through three releases, each with writes made under it,
 //! climbs the ladder one rung at a time on its return, each rung with its
 //! own component and cut, and ends on the newest version with the same
-//! root as the node that stayed. Waits poll with a timeout, never sleep.
+//! root as the node that stayed. And what a node takes from a member's
+//! snapshot: nothing that fails verification, entries only as the signed
+//! deltas it carries give them, a proven snapshot before one taken on its
+//! sender's word. Waits poll with a timeout, never sleep.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -272,9 +275,12 @@ fn force_resync(node: &TestNode, ctx: &str) -> (u16, serde_json::Value) {
 }
 
 /// Rewrites every register value of `ctx` in `node`'s store (stopped) to
-/// `value`, leaving its Merkle leaves as they were: the store then sends
-/// snapshots whose entries do not give the root they name.
-fn tamper(node: &TestNode, ctx: &str, value: &[u8]) {
+/// `value`, under the same stamps. With `rehash`, the Merkle trie is
+/// rehashed over them, as a hostile writer forging its state would: its
+/// snapshots then name the root their entries give. Without, the leaves
+/// stay as they were: its snapshots' entries do not give the root they
+/// name.
+fn tamper(node: &TestNode, ctx: &str, value: &[u8], rehash: bool) {
     use mero_crdt::StateWrite;
     let store = mero_store::Store::open(&node.dir().join("data"), &Default::default()).unwrap();
     let id = mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
@@ -284,7 +290,7 @@ fn tamper(node: &TestNode, ctx: &str, value: &[u8]) {
         .entries_page(&id, None, usize::MAX)
         .unwrap();
     let mut w = store.write().unwrap();
-    let mut tampered = 0;
+    let mut changed = std::collections::BTreeSet::new();
     for (raw, encoded) in entries {
         let (node_id, key) = raw.split_at(32);
         let mut entry: mero_crdt::Entry = borsh::from_slice(&encoded).unwrap();
@@ -296,11 +302,26 @@ fn tamper(node: &TestNode, ctx: &str, value: &[u8]) {
             w.context_state(id)
                 .put_entry(&node_id, key, &entry)
                 .unwrap();
-            tampered += 1;
+            changed.insert((node_id, key.to_vec()));
         }
     }
-    assert!(tampered > 0, "nothing to tamper with");
+    assert!(!changed.is_empty(), "nothing to tamper with");
+    if rehash {
+        mero_crdt::merkle::update(&mut w.context_state(id), changed).unwrap();
+    }
     w.commit().unwrap();
+}
+
+/// Two members of a kv-store context, node1 its creator having set `k`,
+/// converged.
+fn two_members() -> (TestNode, TestNode, String, String) {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+    (n1, n2, ns, ctx)
 }
 
 /// A snapshot that fails verification (here, entries that do not give the
@@ -310,15 +331,10 @@ fn tamper(node: &TestNode, ctx: &str, value: &[u8]) {
 /// node that refused it says so and marks the sender.
 #[test]
 fn a_snapshot_failing_verification_is_refused_before_anything_is_dropped() {
-    let mut n1 = TestNode::start_with("node1", FAST_SYNC);
-    let n2 = TestNode::start_with("node2", FAST_SYNC);
-    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
-    n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
-    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
-    assert_converged(&[&n1, &n2], &ctx);
+    let (mut n1, n2, _, ctx) = two_members();
 
     n1.stop();
-    tamper(&n1, &ctx, b"\"forged\"");
+    tamper(&n1, &ctx, b"\"forged\"", false);
     n1.run();
     let resync = || force_resync(&n2, &ctx);
     // Until node1 is connected again, nobody is there to ask.
@@ -340,5 +356,117 @@ fn a_snapshot_failing_verification_is_refused_before_anything_is_dropped() {
     assert!(
         n2.log().contains("the peer is marked"),
         "node2 says it marked node1"
+    );
+}
+
+/// A hostile writer's snapshot: its entries rewritten under their
+/// authors' own stamps, with the root they give (every check that needs no
+/// signature passes: the authors are writers, the clocks are in the past,
+/// the root is the entries' own). The joiner rebuilds the state from the
+/// signed deltas the snapshot carries, finds the entries are not theirs,
+/// refuses it and marks the sender, and takes the state from those deltas
+/// instead (anti-entropy fetches them).
+#[test]
+fn a_joiner_refuses_a_snapshot_whose_entries_its_signed_deltas_do_not_give() {
+    let mut n1 = TestNode::start_with("node1", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    let invitation = n1.invite(&ns, &[]);
+    n1.stop();
+    tamper(&n1, &ctx, b"\"forged\"", true);
+    n1.run();
+    assert_eq!(
+        n1.call(&ctx, "get", json!({"key": "k"})),
+        json!("forged"),
+        "node1's state is forged"
+    );
+
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    n2.join(&ns, &invitation, &ctx);
+    wait_until(
+        "node2 to hold what the signed deltas wrote",
+        CONVERGE,
+        || n2.call(&ctx, "get", json!({"key": "k"})) == json!("v"),
+    );
+    let log = n2.log();
+    assert!(
+        log.contains("not what the signed deltas it carries give"),
+        "node2 says why it refused the snapshot"
+    );
+    assert!(log.contains("the peer is marked"), "node2 marked node1");
+}
+
+/// A node that joined from a proven snapshot keeps the signed deltas it
+/// carried (not bare ids), so its own snapshots carry them on and are
+/// proven in turn: nothing of the state rests on one member's word.
+#[test]
+fn a_node_joined_from_a_snapshot_keeps_the_signed_deltas_it_carried() {
+    let (_n1, mut n2, _, ctx) = two_members();
+    assert!(
+        !n2.log().contains("taken on its sender's word"),
+        "node2 proved node1's snapshot"
+    );
+
+    n2.stop();
+    let store = mero_store::Store::open(&n2.dir().join("data"), &Default::default()).unwrap();
+    let id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
+    let snap = store.snapshot().unwrap();
+    let ids = snap.delta_ids(&id).unwrap();
+    assert!(ids.len() >= 2, "{ids:?}");
+    for d in &ids {
+        assert!(
+            snap.delta(&id, d).unwrap().is_some(),
+            "delta {d:?} is kept with its body"
+        );
+    }
+}
+
+/// Makes `node`'s store (stopped) hold `ctx` as a node that joined a
+/// snapshot before snapshots carried their deltas does: the same entries
+/// and heads, every delta known by id alone. Its snapshots then cannot be
+/// proven.
+fn forget_bodies(node: &TestNode, ctx: &str) {
+    let store = mero_store::Store::open(&node.dir().join("data"), &Default::default()).unwrap();
+    let id = mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
+    let snap = store.snapshot().unwrap();
+    let ops: Vec<mero_crdt::Op> = snap
+        .entries_page(&id, None, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(raw, encoded)| mero_crdt::Op {
+            node: mero_crdt::NodeId(raw[..32].try_into().unwrap()),
+            key: raw[32..].to_vec(),
+            entry: borsh::from_slice(&encoded).unwrap(),
+        })
+        .collect();
+    let ids = snap.delta_ids(&id).unwrap();
+    let heads = snap.heads(&id).unwrap();
+    let mut w = store.write().unwrap();
+    w.reset_context(&id).unwrap();
+    mero_crdt::apply_ops(&mut w.context_state(id), &ops).unwrap();
+    for d in &ids {
+        w.put_delta_stub(&id, d).unwrap();
+    }
+    w.set_heads(&id, &heads).unwrap();
+    w.commit().unwrap();
+}
+
+/// With several members to ask, a joiner takes a snapshot it can prove
+/// before one it would take on its sender's word, whichever it asks first.
+#[test]
+fn a_joiner_prefers_a_snapshot_it_can_prove() {
+    let (mut n1, n2, ns, ctx) = two_members();
+    let invitation = n1.invite(&ns, &[]);
+    n1.stop();
+    forget_bodies(&n1, &ctx);
+    n1.run();
+
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    n3.join(&ns, &invitation, &ctx);
+    assert_converged(&[&n1, &n2, &n3], &ctx);
+    let log = n3.log();
+    assert!(
+        !log.contains("taken on its sender's word"),
+        "node3 took node2's proven snapshot, not node1's word"
     );
 }

@@ -32,6 +32,7 @@ use crate::governance::{Denial, Namespace, OpId};
 use crate::membership::Membership;
 use crate::peers::Peers;
 use crate::sync::frontier::{covers, holds_writes_of, unheard_removal};
+use crate::sync::history::{self, Proof};
 use crate::sync::{Authority, Ingested, Outcome, Pending, Session, Step, key_of};
 use crate::tasks::Tasks;
 
@@ -403,14 +404,15 @@ impl Replicator {
         ctx: ContextId,
         authority: &Authority<'_>,
     ) -> Result<Ingested, String> {
-        self.run_replacing(session, step, peer, ctx, authority, None)
+        self.run_replacing(session, step, peer, ctx, authority, Joining::default())
             .await
     }
 
-    /// [`run`](Self::run); with `replace`, the context's replicated state
-    /// is dropped (and `replace` made its record) once the peer's snapshot
-    /// is here, right before it is joined: a peer that sends none leaves it
-    /// as it was, and so does one whose snapshot `taking` refuses.
+    /// [`run`](Self::run), joining a snapshot as `joining` says; when it
+    /// replaces the context's state, that is dropped (and the record made
+    /// its own) once the peer's snapshot is here, right before it is
+    /// joined: a peer that sends none leaves it as it was, and so does one
+    /// whose snapshot is not taken.
     async fn run_replacing(
         &self,
         session: &mut Session<'_>,
@@ -418,7 +420,7 @@ impl Replicator {
         peer: PeerId,
         ctx: ContextId,
         authority: &Authority<'_>,
-        mut replace: Option<(ContextMeta, Taking<'_>)>,
+        mut joining: Joining<'_>,
     ) -> Result<Ingested, String> {
         loop {
             step = match step {
@@ -440,7 +442,9 @@ impl Replicator {
                     session.recorded(recorded, &self.view(ctx)?, authority)
                 }
                 Step::Join(snapshot) => {
-                    let joined = self.join(snapshot, peer, ctx, &mut replace).await;
+                    let joined = self
+                        .join(snapshot, peer, ctx, authority, &mut joining)
+                        .await;
                     session.joined(joined, &self.view(ctx)?, authority)
                 }
                 Step::Done(r) => return r,
@@ -448,17 +452,18 @@ impl Replicator {
         }
     }
 
-    /// Checks `peer`'s snapshot of `ctx` and joins it; with `replace`, the
-    /// context's replicated state is dropped first, only once the snapshot
-    /// passed every check (then `replace` is taken).
+    /// Checks `peer`'s snapshot of `ctx` and joins it; when `joining`
+    /// replaces the context's state, that is dropped first, only once the
+    /// snapshot passed every check (then the replacement is taken).
     async fn join(
         &self,
-        snapshot: StateSnapshot,
+        mut snapshot: StateSnapshot,
         peer: PeerId,
         ctx: ContextId,
-        replace: &mut Option<(ContextMeta, Taking<'_>)>,
+        authority: &Authority<'_>,
+        joining: &mut Joining<'_>,
     ) -> Result<(), String> {
-        let taking = replace.as_ref().map(|(_, t)| t);
+        let taking = joining.replace.as_ref().map(|(_, t)| t);
         // Not the sender's fault: it has not caught up, or has not healed.
         if let Some(why) = self.not_yet(&ctx, &snapshot, taking) {
             return Err(why.into());
@@ -489,6 +494,28 @@ impl Replicator {
                 return Err(why);
             }
         }
+        // Proven from the signed deltas it carries, if it carries them all;
+        // else its entries are the sender's word, and only they are kept
+        // (a delta kept with its body is one this node judged).
+        match history::prove(&ctx, &snapshot, mero_executor::latest_allowed(), authority) {
+            Proof::Proven => {}
+            Proof::Unproven(why) if joining.proven => {
+                return Err(format!(
+                    "its entries cannot be proven from signed deltas ({why}); a member whose can is asked first"
+                ));
+            }
+            Proof::Unproven(why) => {
+                tracing::info!(
+                    context = %bs58::encode(ctx.0).into_string(),
+                    %why,
+                    "the snapshot's entries cannot be proven from signed deltas; taken on its sender's word"
+                );
+                snapshot.bodies.clear();
+                snapshot.refused.clear();
+            }
+            Proof::NotYet(why) => return Err(why),
+            Proof::Forged(why) => return Err(self.refused_snapshot(peer, why)),
+        }
         // Verified before anything is dropped: an entry stamped by a key
         // that never could write is refused as on the delta path, and so
         // is a state that could not be a replica's.
@@ -497,7 +524,7 @@ impl Replicator {
             None => Executor::check_snapshot(snapshot).map_err(|e| e.to_string()),
         };
         let snapshot = checked.map_err(|why| self.refused_snapshot(peer, why))?;
-        if let Some((meta, _)) = replace.take() {
+        if let Some((meta, _)) = joining.replace.take() {
             self.parts
                 .exec
                 .reset_context(meta)
@@ -571,8 +598,11 @@ impl Replicator {
         let authority = self.authority(&ctx);
         // Checked only when the state is replaced: a join into a state of
         // its own keeps what this node had.
-        let replace = replace.map(|meta| (meta, taking));
-        self.run_replacing(&mut session, first, peer, ctx, &authority, replace)
+        let joining = Joining {
+            replace: replace.map(|meta| (meta, taking)),
+            proven: taking.proven,
+        };
+        self.run_replacing(&mut session, first, peer, ctx, &authority, joining)
             .await?;
         if !taking.rejudges() {
             return Ok(());
@@ -638,6 +668,19 @@ pub(crate) struct Taking<'a> {
     /// The deltas to offer again (set by [`Replicator::join_from`]): a
     /// snapshot lacking what they build on is not taken.
     pub(crate) kept: &'a [SignedDelta],
+    /// Only a snapshot proven from the signed deltas it carries (a first
+    /// pass over several members), whether replacing or not.
+    pub(crate) proven: bool,
+}
+
+/// How a session joins the peer's snapshot.
+#[derive(Default)]
+struct Joining<'a> {
+    /// The context's replicated state is replaced: its record, and what
+    /// the snapshot must hold.
+    replace: Option<(ContextMeta, Taking<'a>)>,
+    /// Only a snapshot proven from the signed deltas it carries.
+    proven: bool,
 }
 
 impl Taking<'_> {

@@ -418,8 +418,7 @@ mod tests {
             ops,
             deltas: deltas.iter().map(|d| id(*d)).collect(),
             heads: vec![],
-            root_hash: [0; 32],
-            layout: 0,
+            ..StateSnapshot::default()
         }
     }
 

@@ -1,9 +1,11 @@
 //! Replication between member nodes, without I/O: what replicas say to
 //! each other ([`wire`]), the decisions about received deltas ([`session`]),
 //! the deltas held for missing parents ([`pending`]), removals' accepted
-//! frontiers ([`frontier`]) and answering a peer's catch-up ([`serve`]). It imports neither the runtime nor the store: the
-//! node's replication driver carries the steps out over the executor, the
-//! store and libp2p, and `tests/sync_sim.rs` over in-memory replicas.
+//! frontiers ([`frontier`]), proving a snapshot from the deltas it carries
+//! ([`history`]) and answering a peer's catch-up ([`serve`]). It imports
+//! neither the runtime nor the store: the node's replication driver carries
+//! the steps out over the executor, the store and libp2p, and
+//! `tests/sync_sim.rs` over in-memory replicas.
 //!
 //! A session is a loop between its driver and a peer:
 //!
@@ -28,6 +30,7 @@
 //! members.
 
 pub mod frontier;
+pub mod history;
 pub mod pending;
 pub mod serve;
 pub mod session;

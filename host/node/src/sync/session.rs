@@ -89,7 +89,7 @@ pub struct Ingested {
 
 /// What becomes of one offered delta.
 #[derive(Debug)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Applied.
     Take,
     /// Judged again once what it names is here.
@@ -458,97 +458,13 @@ impl<'p> Session<'p> {
         view: &impl DagView,
         authority: &Authority<'_>,
     ) -> Vec<Verdict> {
-        let cuts: HashMap<DeltaId, &[OpId]> = todo
-            .iter()
-            .map(|d| (d.delta.id(), d.delta.governance.as_slice()))
-            .collect();
-        let verdicts: Vec<Result<(), Denial>> = todo
-            .iter()
-            .map(|d| {
-                if d.delta.context != self.ctx {
-                    return Err(Denial::Refused("a delta of another context".into()));
-                }
-                // A parent's governance: from this batch or the replica (a
-                // parent folded into a snapshot names none here).
-                let parents: Vec<Vec<OpId>> = d
-                    .delta
-                    .parents
-                    .iter()
-                    .filter_map(|p| match cuts.get(p) {
-                        Some(c) => Some(c.to_vec()),
-                        None => view.governance(p).ok().flatten(),
-                    })
-                    .collect();
-                authority(&d.delta, &parents)
-            })
-            .collect();
-        self.within_frontiers(todo, verdicts, view)
-    }
-
-    /// Settles the verdicts on deltas of removed members: each is taken
-    /// only if it is in the causal past of the frontier its removal named,
-    /// walked over this batch, the held deltas and the replica; judged
-    /// again later if that past is not all here yet. One walk per
-    /// frontier.
-    fn within_frontiers(
-        &self,
-        todo: &[SignedDelta],
-        verdicts: Vec<Result<(), Denial>>,
-        view: &impl DagView,
-    ) -> Vec<Verdict> {
-        let frontiers: HashSet<Vec<[u8; 32]>> = verdicts
-            .iter()
-            .filter_map(|v| match v {
-                Err(Denial::BeforeFrontier(heads)) => Some(heads.clone()),
-                _ => None,
-            })
-            .collect();
-        if frontiers.is_empty() {
-            return verdicts.into_iter().map(Verdict::from).collect();
-        }
-        let here: HashMap<DeltaId, &SignedDelta> = todo.iter().map(|d| (d.delta.id(), d)).collect();
-        let lineage = |id: &DeltaId| {
-            if let Some(d) = here.get(id) {
-                return Lineage::Held {
-                    parents: d.delta.parents.clone(),
-                };
-            }
-            if let Some(l) = self.pending.lineage(&self.ctx, id) {
-                return l;
-            }
-            // A replica that cannot be read is walked no further.
-            view.lineage(id).unwrap_or(Lineage::Unknown)
-        };
-        let pasts: HashMap<Vec<[u8; 32]>, Past> = frontiers
-            .into_iter()
-            .map(|key| {
-                let heads: Vec<DeltaId> = key.iter().map(|h| DeltaId(*h)).collect();
-                (key, Past::walk(&heads, lineage))
-            })
-            .collect();
-        todo.iter()
-            .zip(verdicts)
-            .map(|(d, v)| match v {
-                // Known here already (folded into a snapshot this replica
-                // joined): applying it changes nothing.
-                Err(Denial::BeforeFrontier(_)) if view.has(&d.delta.id()).unwrap_or(false) => {
-                    Verdict::Take
-                }
-                Err(Denial::BeforeFrontier(heads)) => {
-                    match pasts.get(&heads).and_then(|p| p.holds(&d.delta.id())) {
-                        Some(true) => Verdict::Take,
-                        Some(false) => Verdict::RefuseForGood(format!(
-                            "author {} was removed, and this delta is not one its removal accepted (written after it, or never seen by its remover)",
-                            hex::encode(d.delta.author.0)
-                        )),
-                        None => Verdict::Later(
-                            "its author was removed, and the deltas its removal accepted are not all here yet".into(),
-                        ),
-                    }
-                }
-                other => Verdict::from(other),
-            })
-            .collect()
+        verdicts(
+            &self.ctx,
+            todo,
+            view,
+            |id| self.pending.lineage(&self.ctx, id),
+            authority,
+        )
     }
 
     /// Takes the outcomes of an applied batch: holds what misses parents,
@@ -758,6 +674,109 @@ impl<'p> Session<'p> {
         self.fetched += got.len();
         self.judge(got, view, authority)
     }
+}
+
+/// What becomes of each of `todo`, deltas offered for `ctx`: judged by
+/// `authority` at the governance they name (a parent's, from `todo` or the
+/// replica), and those of removed members by the frontier their removal
+/// named, walked over `todo`, the deltas `held` aside and the replica.
+pub(crate) fn verdicts(
+    ctx: &ContextId,
+    todo: &[SignedDelta],
+    view: &impl DagView,
+    held: impl Fn(&DeltaId) -> Option<Lineage>,
+    authority: &Authority<'_>,
+) -> Vec<Verdict> {
+    let cuts: HashMap<DeltaId, &[OpId]> = todo
+        .iter()
+        .map(|d| (d.delta.id(), d.delta.governance.as_slice()))
+        .collect();
+    let verdicts: Vec<Result<(), Denial>> = todo
+        .iter()
+        .map(|d| {
+            if d.delta.context != *ctx {
+                return Err(Denial::Refused("a delta of another context".into()));
+            }
+            // A parent's governance: from this batch or the replica (a
+            // parent folded into a snapshot names none here).
+            let parents: Vec<Vec<OpId>> = d
+                .delta
+                .parents
+                .iter()
+                .filter_map(|p| match cuts.get(p) {
+                    Some(c) => Some(c.to_vec()),
+                    None => view.governance(p).ok().flatten(),
+                })
+                .collect();
+            authority(&d.delta, &parents)
+        })
+        .collect();
+    within_frontiers(todo, verdicts, view, held)
+}
+
+/// Settles the verdicts on deltas of removed members: each is taken only
+/// if it is in the causal past of the frontier its removal named, walked
+/// over `todo`, the deltas `held` aside and the replica; judged again
+/// later if that past is not all here yet. One walk per frontier.
+fn within_frontiers(
+    todo: &[SignedDelta],
+    verdicts: Vec<Result<(), Denial>>,
+    view: &impl DagView,
+    held: impl Fn(&DeltaId) -> Option<Lineage>,
+) -> Vec<Verdict> {
+    let frontiers: HashSet<Vec<[u8; 32]>> = verdicts
+        .iter()
+        .filter_map(|v| match v {
+            Err(Denial::BeforeFrontier(heads)) => Some(heads.clone()),
+            _ => None,
+        })
+        .collect();
+    if frontiers.is_empty() {
+        return verdicts.into_iter().map(Verdict::from).collect();
+    }
+    let here: HashMap<DeltaId, &SignedDelta> = todo.iter().map(|d| (d.delta.id(), d)).collect();
+    let lineage = |id: &DeltaId| {
+        if let Some(d) = here.get(id) {
+            return Lineage::Held {
+                parents: d.delta.parents.clone(),
+            };
+        }
+        if let Some(l) = held(id) {
+            return l;
+        }
+        // A replica that cannot be read is walked no further.
+        view.lineage(id).unwrap_or(Lineage::Unknown)
+    };
+    let pasts: HashMap<Vec<[u8; 32]>, Past> = frontiers
+        .into_iter()
+        .map(|key| {
+            let heads: Vec<DeltaId> = key.iter().map(|h| DeltaId(*h)).collect();
+            (key, Past::walk(&heads, lineage))
+        })
+        .collect();
+    todo.iter()
+        .zip(verdicts)
+        .map(|(d, v)| match v {
+            // Known here already (folded into a snapshot this replica
+            // joined): applying it changes nothing.
+            Err(Denial::BeforeFrontier(_)) if view.has(&d.delta.id()).unwrap_or(false) => {
+                Verdict::Take
+            }
+            Err(Denial::BeforeFrontier(heads)) => {
+                match pasts.get(&heads).and_then(|p| p.holds(&d.delta.id())) {
+                    Some(true) => Verdict::Take,
+                    Some(false) => Verdict::RefuseForGood(format!(
+                        "author {} was removed, and this delta is not one its removal accepted (written after it, or never seen by its remover)",
+                        hex::encode(d.delta.author.0)
+                    )),
+                    None => Verdict::Later(
+                        "its author was removed, and the deltas its removal accepted are not all here yet".into(),
+                    ),
+                }
+            }
+            other => Verdict::from(other),
+        })
+        .collect()
 }
 
 #[cfg(test)]
