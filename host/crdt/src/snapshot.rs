@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::backend::MemoryBackend;
-use crate::delta::{DeltaId, Op, SignedDelta};
+use crate::delta::{DeltaId, Op, SignedDelta, VerifiedBatches};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::hlc::Hlc;
@@ -121,8 +121,10 @@ impl StateSnapshot {
     pub fn check_bodies(&self, ctx: &crate::id::ContextId) -> Result<()> {
         let named: HashSet<&DeltaId> = self.deltas.iter().collect();
         let mut seen = HashSet::new();
+        // A batch's one signature is checked once for all its deltas.
+        let verified = VerifiedBatches::default();
         for d in self.bodies.iter().chain(&self.refused) {
-            let id = d.verify()?;
+            let id = d.verify_with(&verified)?;
             if d.delta.context != *ctx {
                 return Err(Error::MalformedSnapshot(
                     "it carries a delta of another context".into(),
