@@ -33,7 +33,8 @@ pub struct StateSnapshot {
     /// only a snapshot of its own layout.
     pub layout: u32,
     /// The signed deltas the state folds, as far as the sender holds them
-    /// (none if they would not fit one message beside the entries).
+    /// (none if they would not fit one message beside the entries: the
+    /// receiver fetches them apart).
     pub bodies: Vec<SignedDelta>,
     /// The signed deltas the sender refused for good (among `deltas`, with
     /// no effect on the entries).

@@ -39,7 +39,8 @@ pub fn latest_allowed() -> mero_crdt::Hlc {
 
 /// Most bytes of entries and signed deltas a snapshot carries the deltas
 /// with: under the network's default message cap (8 MiB) with room for
-/// encoding. A larger state is sent with its entries alone.
+/// encoding. A larger state is sent with its entries alone, and the
+/// receiver fetches the deltas apart, a page at a time.
 pub const MAX_SNAPSHOT_BYTES: usize = 6 << 20;
 
 /// Handle to a node's executor. Cheap to clone.
@@ -439,7 +440,7 @@ impl Executor {
 
     /// This node's snapshot of a context, for a peer: with the signed
     /// deltas behind it when entries and deltas fit
-    /// [`MAX_SNAPSHOT_BYTES`].
+    /// [`MAX_SNAPSHOT_BYTES`] (else with those it refused alone).
     pub fn snapshot_of(&self, ctx: &ContextId) -> Result<StateSnapshot, ExecError> {
         let snap = self.store.snapshot()?;
         if snap.context_meta(ctx)?.is_none() {
@@ -469,10 +470,12 @@ impl Executor {
         }
         let deltas = snap.delta_ids(ctx)?;
         // The signed deltas behind the entries, so the receiver need not
-        // take them on this node's word; none if they would not fit one
-        // message beside the entries (then it does).
+        // take them on this node's word; if they would not fit one message
+        // beside the entries, it fetches them apart (all but the refused,
+        // always carried: it cannot tell which of those it fetches this
+        // node refused).
         let mut bodies = Vec::new();
-        let mut refused = snap.refused_deltas(ctx)?;
+        let refused = snap.refused_deltas(ctx)?;
         bytes += refused.iter().map(|d| d.to_bytes().len()).sum::<usize>();
         for id in &deltas {
             if bytes > MAX_SNAPSHOT_BYTES {
@@ -485,7 +488,6 @@ impl Executor {
         }
         if bytes > MAX_SNAPSHOT_BYTES {
             bodies.clear();
-            refused.clear();
         }
         Ok(StateSnapshot {
             ops,

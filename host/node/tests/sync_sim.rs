@@ -9,7 +9,8 @@
 //! replicas that merged those writes first settle the removal as the node
 //! does ([`heal_plan`] over the admin's state). Every snapshot is proven
 //! from the signed deltas it carries ([`history::prove`]) before it is
-//! joined, as the node does. The protocol under test is the node's own
+//! joined, as the node does; half of them leave their deltas out and the
+//! joiner fetches them apart ([`history::Filling`]). The protocol under test is the node's own
 //! sans-IO [`Session`] and [`serve`]; the authority is the real governance
 //! fold ([`Namespace::judge`]), each replica judging by the governance it
 //! has received so far. Only the network and the replicas' storage are
@@ -38,7 +39,7 @@ use mero_crdt::{
 use mero_node::governance::invitation::{Invitation, SignedInvitation};
 use mero_node::governance::{AppInfo, Body, ContextHeads, Namespace, OpId, Role, SignedOp};
 use mero_node::sync::frontier::{Heal, covers, heal_plan, holds_writes_of, unheard_removal};
-use mero_node::sync::history::{self, Proof};
+use mero_node::sync::history::{self, Halted, Proof};
 use mero_node::sync::{
     DagView, Ingested, Lineage, Outcome, Pending, Request, Response, ServeView, Session, Step,
     ViewError, serve,
@@ -465,6 +466,24 @@ impl World {
     fn prove(&mut self, me: usize, from: usize, snapshot: &mut StateSnapshot) -> bool {
         let log = self.replicas[from].gov.ordered_ops();
         self.replicas[me].learn(&log);
+        // Half the time the sender left its bodies out, as a node does for
+        // a large state: they are fetched from it a page at a time, over
+        // the same lossy requests as the rest.
+        if self.rng.random_bool(0.5) {
+            self.count("snapshots filled");
+            snapshot.bodies.clear();
+            let mut filling = history::Filling::new(self.ctx, snapshot);
+            while let Some(page) = filling.next() {
+                let answer = self.ask(me, from, &page);
+                match filling.answered(snapshot, answer) {
+                    Ok(()) => {}
+                    Err(Halted::NotYet(_)) => return false,
+                    Err(Halted::Forged(why)) => {
+                        panic!("replica {from} sent bodies that are not what it named: {why}")
+                    }
+                }
+            }
+        }
         let proof = history::prove(&self.ctx, snapshot, FAR, &judge(&self.replicas[me].gov));
         match proof {
             Proof::Proven => self.count("snapshots proven"),

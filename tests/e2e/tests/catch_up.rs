@@ -408,17 +408,95 @@ fn a_node_joined_from_a_snapshot_keeps_the_signed_deltas_it_carried() {
     );
 
     n2.stop();
-    let store = mero_store::Store::open(&n2.dir().join("data"), &Default::default()).unwrap();
-    let id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
+    assert_bodies_kept(&n2, &ctx, 2);
+}
+
+/// `node` (stopped) holds at least `least` deltas of `ctx`, every one with
+/// its signed body.
+fn assert_bodies_kept(node: &TestNode, ctx: &str, least: usize) {
+    let store = mero_store::Store::open(&node.dir().join("data"), &Default::default()).unwrap();
+    let id = mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
     let snap = store.snapshot().unwrap();
     let ids = snap.delta_ids(&id).unwrap();
-    assert!(ids.len() >= 2, "{ids:?}");
+    assert!(ids.len() >= least, "{ids:?}");
     for d in &ids {
         assert!(
             snap.delta(&id, d).unwrap().is_some(),
             "delta {d:?} is kept with its body"
         );
     }
+}
+
+/// What [`large_context`]'s values repeat.
+const LARGE_VALUE: &str = "v";
+
+/// A kv-store context whose state is too large for a snapshot to carry
+/// its signed deltas beside its entries (450 values of 15 kB, each under
+/// the app's event cap, over 6 MiB of entries alone): node1 created it;
+/// returns node1, the namespace, an invitation and the context.
+fn large_context() -> (TestNode, String, String, String) {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    for i in 0..450 {
+        let value = LARGE_VALUE.repeat(15_000);
+        n1.call(&ctx, "set", json!({"key": format!("k{i}"), "value": value}));
+    }
+    let invitation = n1.invite(&ns, &[]);
+    (n1, ns, invitation, ctx)
+}
+
+/// A snapshot too large to carry its signed deltas sends its entries
+/// alone; the joiner fetches the deltas from the sender apart, a page at a
+/// time, proves the entries from them and keeps them with their bodies.
+#[test]
+fn a_snapshot_too_large_to_carry_its_deltas_is_proven_from_deltas_fetched_apart() {
+    let (n1, ns, invitation, ctx) = large_context();
+    let mut n2 = TestNode::start_with("node2", FAST_SYNC);
+    n2.join(&ns, &invitation, &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+    let log = n2.log();
+    assert!(
+        log.contains("left out for its size"),
+        "node2 fetched the deltas node1's snapshot left out"
+    );
+    assert!(
+        !log.contains("taken on its sender's word"),
+        "node2 proved node1's snapshot"
+    );
+    n2.stop();
+    assert_bodies_kept(&n2, &ctx, 450);
+}
+
+/// A forged state too large to carry its deltas is found forged from the
+/// deltas the joiner fetches apart, as a small one is from those it
+/// carries: refused, the sender marked, the true values taken from the
+/// signed deltas.
+#[test]
+fn a_forged_snapshot_too_large_to_carry_its_deltas_is_refused() {
+    let (mut n1, ns, invitation, ctx) = large_context();
+    n1.stop();
+    tamper(&n1, &ctx, b"\"forged\"", true);
+    n1.run();
+    assert_eq!(n1.call(&ctx, "get", json!({"key": "k0"})), json!("forged"));
+
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    n2.join(&ns, &invitation, &ctx);
+    let true_value = json!(LARGE_VALUE.repeat(15_000));
+    wait_until(
+        "node2 to hold what the signed deltas wrote",
+        CONVERGE,
+        || n2.call(&ctx, "get", json!({"key": "k0"})) == true_value,
+    );
+    let log = n2.log();
+    assert!(
+        log.contains("left out for its size"),
+        "node2 fetched the deltas node1's snapshot left out"
+    );
+    assert!(
+        log.contains("not what the signed deltas it carries give"),
+        "node2 says why it refused the snapshot"
+    );
+    assert!(log.contains("the peer is marked"), "node2 marked node1");
 }
 
 /// Makes `node`'s store (stopped) hold `ctx` as a node that joined a

@@ -32,7 +32,7 @@ use crate::governance::{Denial, Namespace, OpId};
 use crate::membership::Membership;
 use crate::peers::Peers;
 use crate::sync::frontier::{covers, holds_writes_of, unheard_removal};
-use crate::sync::history::{self, Proof};
+use crate::sync::history::{self, Halted, Proof};
 use crate::sync::{Authority, Ingested, Outcome, Pending, Session, Step, key_of};
 use crate::tasks::Tasks;
 
@@ -494,9 +494,26 @@ impl Replicator {
                 return Err(why);
             }
         }
-        // Proven from the signed deltas it carries, if it carries them all;
-        // else its entries are the sender's word, and only they are kept
-        // (a delta kept with its body is one this node judged).
+        // Proven from the signed deltas it carries, and those it left out
+        // for its size, fetched from it now; else its entries are the
+        // sender's word, and only they are kept (a delta kept with its
+        // body is one this node judged).
+        let mut filling = history::Filling::new(ctx, &snapshot);
+        while let Some(page) = filling.next() {
+            let answer = self.parts.peers.fetch(peer, &page).await;
+            match filling.answered(&mut snapshot, answer) {
+                Ok(()) => {}
+                Err(Halted::Forged(why)) => return Err(self.refused_snapshot(peer, why)),
+                Err(Halted::NotYet(why)) => return Err(why),
+            }
+        }
+        if filling.fetched() > 0 {
+            tracing::info!(
+                context = %bs58::encode(ctx.0).into_string(),
+                fetched = filling.fetched(),
+                "fetched the signed deltas the snapshot left out for its size"
+            );
+        }
         match history::prove(&ctx, &snapshot, mero_executor::latest_allowed(), authority) {
             Proof::Proven => {}
             Proof::Unproven(why) if joining.proven => {

@@ -8,11 +8,135 @@
 //! snapshots carried them, its state crossed a migration, or they would not
 //! fit one message) cannot prove its entries: they are its word, checked as
 //! far as they can be without signatures (`StateSnapshot::check`).
+//!
+//! A sender leaves the bodies out when they would not fit one message
+//! beside its entries; the receiver then fetches them from it a page at a
+//! time ([`Filling`]) before proving.
+
+use std::collections::{BTreeSet, HashSet};
 
 use mero_crdt::{ContextId, DeltaId, Hash, Hlc, Provenance, SignedDelta, StateSnapshot};
 
 use super::frontier::Lineage;
+use super::serve::MAX_FETCHED;
 use super::session::{Authority, DagView, Verdict, ViewError, verdicts};
+use super::wire::{Request, Response};
+
+/// Most bytes of signed deltas fetched apart to prove one snapshot (they
+/// are held in memory until it is joined): a state behind more is taken on
+/// its sender's word.
+pub const MAX_FILLED_BYTES: usize = 256 << 20;
+
+/// Why fetching a snapshot's bodies stopped short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halted {
+    /// A page was lost or refused (why): the snapshot is not taken yet;
+    /// it is asked for again later.
+    NotYet(String),
+    /// Its sender sent a body it was not asked for, or bytes that are no
+    /// delta (why): the snapshot is refused and its sender marked.
+    Forged(String),
+}
+
+/// Fetching, from a snapshot's sender, the bodies of the deltas it names
+/// but does not carry, a page at a time; sans-IO: the caller sends each
+/// [`next`](Filling::next) request to the same sender and hands the
+/// answer to [`answered`](Filling::answered), then proves the snapshot.
+#[derive(Debug)]
+pub struct Filling {
+    ctx: ContextId,
+    /// Named, neither carried nor fetched yet, nor known to be held by id
+    /// alone by the sender.
+    wanted: BTreeSet<DeltaId>,
+    /// Bodies fetched so far, and their bytes.
+    fetched: usize,
+    bytes: usize,
+    /// The last page brought nothing: asking again would not either.
+    stalled: bool,
+}
+
+impl Filling {
+    /// What `snapshot` of `ctx` lacks.
+    pub fn new(ctx: ContextId, snapshot: &StateSnapshot) -> Filling {
+        let carried: HashSet<DeltaId> = snapshot
+            .bodies
+            .iter()
+            .chain(&snapshot.refused)
+            .map(|d| d.delta.id())
+            .collect();
+        Filling {
+            ctx,
+            wanted: snapshot
+                .deltas
+                .iter()
+                .filter(|id| !carried.contains(id))
+                .copied()
+                .collect(),
+            fetched: 0,
+            bytes: 0,
+            stalled: false,
+        }
+    }
+
+    /// The next page to ask for: none once every body is here, or the
+    /// sender holds the rest by id alone, or they are over
+    /// [`MAX_FILLED_BYTES`] (then the snapshot is not proven).
+    pub fn next(&self) -> Option<Request> {
+        if self.wanted.is_empty() || self.stalled || self.bytes > MAX_FILLED_BYTES {
+            return None;
+        }
+        Some(Request::Bodies {
+            context: self.ctx.0,
+            ids: self.wanted.iter().take(MAX_FETCHED).copied().collect(),
+        })
+    }
+
+    /// How many bodies were fetched so far.
+    pub fn fetched(&self) -> usize {
+        self.fetched
+    }
+
+    /// Takes the sender's answer to the last page into `snapshot`.
+    pub fn answered(
+        &mut self,
+        snapshot: &mut StateSnapshot,
+        answer: Result<Response, String>,
+    ) -> Result<(), Halted> {
+        let (deltas, folded) = match answer {
+            Ok(Response::Deltas { deltas, folded }) => (deltas, folded),
+            Ok(other) => {
+                return Err(Halted::NotYet(format!(
+                    "its sender would not send the deltas it names: {other:?}"
+                )));
+            }
+            Err(e) => {
+                return Err(Halted::NotYet(format!(
+                    "fetching the deltas it names failed: {e}"
+                )));
+            }
+        };
+        let mut took = 0usize;
+        for id in folded {
+            took += usize::from(self.wanted.remove(&id));
+        }
+        for bytes in deltas {
+            let d = SignedDelta::from_bytes(&bytes).map_err(|e| {
+                Halted::Forged(format!("its sender sent a body that is no delta: {e}"))
+            })?;
+            if !self.wanted.remove(&d.delta.id()) {
+                return Err(Halted::Forged(
+                    "its sender sent a delta it was not asked for".into(),
+                ));
+            }
+            self.bytes += bytes.len();
+            self.fetched += 1;
+            took += 1;
+            snapshot.bodies.push(d);
+        }
+        self.stalled = took == 0;
+        Ok(())
+    }
+}
 
 /// What the deltas a snapshot carries prove of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,5 +492,189 @@ mod tests {
         // One that refused a delta this node takes.
         let s = snapshot(&[&first], &[&second]);
         assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::NotYet(_)));
+    }
+
+    /// A sender's store: deltas with bodies, and ids it holds by id alone.
+    struct Held {
+        bodies: Vec<SignedDelta>,
+        folded: Vec<DeltaId>,
+    }
+
+    impl DagView for Held {
+        fn has(&self, id: &DeltaId) -> Result<bool, ViewError> {
+            Ok(self.folded.contains(id) || self.bodies.iter().any(|d| d.delta.id() == *id))
+        }
+        fn governance(&self, _: &DeltaId) -> Result<Option<Vec<[u8; 32]>>, ViewError> {
+            Ok(None)
+        }
+        fn lineage(&self, _: &DeltaId) -> Result<Lineage, ViewError> {
+            Ok(Lineage::Unknown)
+        }
+        fn heads(&self) -> Result<Vec<DeltaId>, ViewError> {
+            Ok(Vec::new())
+        }
+        fn root(&self) -> Result<Hash, ViewError> {
+            Ok([0; 32])
+        }
+    }
+
+    impl super::super::ServeView for Held {
+        fn delta(&self, id: &DeltaId) -> Result<Option<SignedDelta>, ViewError> {
+            Ok(self.bodies.iter().find(|d| d.delta.id() == *id).cloned())
+        }
+        fn snapshot(&self) -> Result<StateSnapshot, ViewError> {
+            Err(ViewError("not asked here".into()))
+        }
+    }
+
+    /// Fills `s` from `sender` as the node does, page by page; the pages asked.
+    fn fill(s: &mut StateSnapshot, sender: &Held) -> Result<Vec<Vec<DeltaId>>, Halted> {
+        let mut filling = Filling::new(CTX, s);
+        let mut pages = Vec::new();
+        while let Some(page) = filling.next() {
+            let Request::Bodies { ids, .. } = &page else {
+                panic!("asked {page:?}")
+            };
+            pages.push(ids.clone());
+            let answer = super::super::serve(&page, sender);
+            filling.answered(s, Ok(answer))?;
+        }
+        Ok(pages)
+    }
+
+    #[test]
+    fn bodies_a_snapshot_left_out_are_fetched_from_its_sender_and_prove_it() {
+        let (first, second) = history();
+        let third = write(1, &[&second], "c", "three", 3_000);
+        let late = write(3, &[&second], "c", "late", 3_000);
+        let mut s = snapshot(&[&first, &second, &third], &[&late]);
+        // Too large to carry: the refused alone came with it.
+        s.bodies.clear();
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone),
+            Proof::Unproven(_)
+        ));
+        let sender = Held {
+            bodies: vec![first.clone(), second.clone(), third.clone(), late.clone()],
+            folded: vec![],
+        };
+        let pages = fill(&mut s, &sender).unwrap();
+        // One page, of exactly the bodies it lacked.
+        assert_eq!(pages.len(), 1, "{pages:?}");
+        let mut lacked = vec![first.delta.id(), second.delta.id(), third.delta.id()];
+        lacked.sort();
+        assert_eq!(pages[0], lacked);
+        let refused_too = |d: &Delta, _: &[Vec<[u8; 32]>]| {
+            if d.author == author(3) {
+                Err(Denial::BeforeFrontier(vec![first.delta.id().0]))
+            } else {
+                Ok(())
+            }
+        };
+        assert_eq!(prove(&CTX, &s, LATEST, &refused_too), Proof::Proven);
+
+        // A forged entry is found forged from fetched bodies as from carried ones.
+        let mut s = snapshot(&[&first, &second], &[]);
+        s.bodies.clear();
+        for op in &mut s.ops {
+            if let Entry::Register(r) = &mut op.entry {
+                r.value = Some(b"forged".to_vec());
+            }
+        }
+        s.root_hash = mero_crdt::apply_ops(&mut MemoryBackend::default(), &s.ops).unwrap();
+        fill(&mut s, &sender).unwrap();
+        assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::Forged(_)));
+    }
+
+    #[test]
+    fn bodies_its_sender_holds_by_id_alone_leave_a_snapshot_unproven_without_asking_again() {
+        let (first, second) = history();
+        let mut s = snapshot(&[&first, &second], &[]);
+        s.bodies.clear();
+        let sender = Held {
+            bodies: vec![second.clone()],
+            folded: vec![first.delta.id()],
+        };
+        assert_eq!(fill(&mut s, &sender).unwrap().len(), 1);
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone),
+            Proof::Unproven(_)
+        ));
+        // A sender that holds none of them at all: one page, then no more.
+        let mut s = snapshot(&[&first, &second], &[]);
+        s.bodies.clear();
+        let nothing = Held {
+            bodies: vec![],
+            folded: vec![],
+        };
+        assert_eq!(fill(&mut s, &nothing).unwrap().len(), 1);
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone),
+            Proof::Unproven(_)
+        ));
+    }
+
+    #[test]
+    fn a_large_snapshots_bodies_are_asked_for_a_page_at_a_time() {
+        let ids: Vec<DeltaId> = (0..MAX_FETCHED + 10)
+            .map(|i| {
+                let mut id = [0; 32];
+                id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                DeltaId(id)
+            })
+            .collect();
+        let mut s = StateSnapshot {
+            deltas: ids.clone(),
+            ..StateSnapshot::default()
+        };
+        let mut filling = Filling::new(CTX, &s);
+        let Some(Request::Bodies { ids: first, .. }) = filling.next() else {
+            panic!("nothing asked")
+        };
+        assert_eq!(first, ids[..MAX_FETCHED]);
+        // Answered (here: held by id alone): the rest is asked next.
+        let answer = Response::Deltas {
+            deltas: vec![],
+            folded: first,
+        };
+        filling.answered(&mut s, Ok(answer)).unwrap();
+        let Some(Request::Bodies { ids: rest, .. }) = filling.next() else {
+            panic!("the rest not asked")
+        };
+        assert_eq!(rest, ids[MAX_FETCHED..]);
+    }
+
+    #[test]
+    fn a_lost_page_waits_and_a_body_not_asked_for_is_the_senders_lie() {
+        let (first, second) = history();
+        let mut s = snapshot(&[&first], &[]);
+        s.bodies.clear();
+        let mut filling = Filling::new(CTX, &s);
+        for lost in [
+            Err("timed out".to_string()),
+            Ok(Response::Refused("busy".into())),
+        ] {
+            assert!(matches!(
+                filling.answered(&mut s, lost),
+                Err(Halted::NotYet(_))
+            ));
+        }
+        let not_asked = Response::Deltas {
+            deltas: vec![second.to_bytes()],
+            folded: vec![],
+        };
+        assert!(matches!(
+            filling.answered(&mut s, Ok(not_asked)),
+            Err(Halted::Forged(_))
+        ));
+        let garbage = Response::Deltas {
+            deltas: vec![vec![1, 2, 3]],
+            folded: vec![],
+        };
+        assert!(matches!(
+            filling.answered(&mut s, Ok(garbage)),
+            Err(Halted::Forged(_))
+        ));
+        assert!(s.bodies.is_empty(), "nothing taken from a lying answer");
     }
 }

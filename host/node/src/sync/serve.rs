@@ -32,11 +32,38 @@ pub fn serve(req: &Request, view: &impl ServeView) -> Response {
                 root: view.root()?,
             }),
             Request::Deltas { ids, have, .. } => deltas(view, ids, have),
+            Request::Bodies { ids, .. } => bodies(view, ids),
             Request::Snapshot { .. } => Ok(Response::Snapshot(view.snapshot()?)),
             _ => Ok(Response::Refused("not a context request".into())),
         }
     };
     run().unwrap_or_else(|e| Response::Refused(e.to_string()))
+}
+
+/// `ids` alone, in their order, as many as fit in one answer; ids known
+/// only folded are named apart, unknown ones left out.
+fn bodies(view: &impl ServeView, ids: &[DeltaId]) -> Result<Response, ViewError> {
+    let mut found = Vec::new();
+    let mut folded = Vec::new();
+    let mut bytes = 0usize;
+    for id in ids {
+        if found.len() >= MAX_FETCHED || bytes >= MAX_ANSWER_BYTES {
+            break;
+        }
+        match view.delta(id)? {
+            Some(d) => {
+                let b = d.to_bytes();
+                bytes += b.len();
+                found.push(b);
+            }
+            None if view.has(id)? => folded.push(*id),
+            None => {}
+        }
+    }
+    Ok(Response::Deltas {
+        deltas: found,
+        folded,
+    })
 }
 
 /// `ids` and their ancestors back to `have`, parents first, as many as

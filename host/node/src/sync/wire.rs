@@ -43,6 +43,14 @@ pub enum Request {
         /// The asker's heads: no need to go further back than these.
         have: Vec<DeltaId>,
     },
+    /// Deltas by id, these alone (no ancestors), in the order asked, as
+    /// many as fit: the bodies a snapshot names but left out for its size.
+    Bodies {
+        /// The context.
+        context: [u8; 32],
+        /// Their ids.
+        ids: Vec<DeltaId>,
+    },
     /// A context's whole state.
     Snapshot {
         /// The context.
@@ -85,6 +93,7 @@ impl Request {
         match self {
             Request::Heads { context }
             | Request::Deltas { context, .. }
+            | Request::Bodies { context, .. }
             | Request::Snapshot { context } => Some(ContextId(*context)),
             _ => None,
         }
