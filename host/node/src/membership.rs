@@ -504,7 +504,7 @@ impl Membership {
             publish_event(&self.events, &ns, op);
             match &op.op.body {
                 Body::GroupUpgraded { group, .. } => self.upgrades.push(ns, *group),
-                Body::MemberRemoved { frontier, .. } => {
+                Body::MemberRemoved { frontier, .. } | Body::MadeReadOnly { frontier, .. } => {
                     self.queue_heal(frontier.iter().map(|c| ContextId(c.context)))
                 }
                 Body::CascadeStarted { root, .. } | Body::CascadeAborted { root } => {
@@ -1151,21 +1151,26 @@ impl Membership {
 
     // ------------------------------------------------------------ members
 
-    /// Sets a member's role.
+    /// Sets a member's role; a demotion to read-only names the member's
+    /// accepted frontier, as a removal does (its later deltas, whatever
+    /// governance they name, are refused).
     pub async fn set_member_role(
         &self,
         ns: &[u8; 32],
         member: &[u8; 32],
         role: Role,
     ) -> Result<()> {
-        self.change(
-            ns,
-            Body::RoleSet {
+        let body = match role {
+            Role::ReadOnly => Body::MadeReadOnly {
+                member: *member,
+                frontier: self.frontier(ns)?,
+            },
+            role => Body::RoleSet {
                 member: *member,
                 role,
             },
-        )
-        .await
+        };
+        self.change(ns, body).await
     }
 
     /// Sets a member's capability mask (absolute).
@@ -1512,6 +1517,13 @@ impl Membership {
 /// if any.
 fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
     let account = |k: &[u8; 32]| serde_json::Value::String(hex::encode(k));
+    let role_set = |member: &[u8; 32], role: Role| {
+        let data = serde_json::json!({
+            "memberAccount": account(member),
+            "role": format!("{role:?}"),
+        });
+        (*ns, "MemberRoleSet", data)
+    };
     let (group, kind, data) = match &op.op.body {
         Body::MemberJoined { .. } | Body::MemberJoinedWithProofs { .. } => {
             let Some(Join {
@@ -1534,14 +1546,8 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
             "MemberRemoved",
             serde_json::json!({ "memberAccount": account(member) }),
         ),
-        Body::RoleSet { member, role } => (
-            *ns,
-            "MemberRoleSet",
-            serde_json::json!({
-                "memberAccount": account(member),
-                "role": format!("{role:?}"),
-            }),
-        ),
+        Body::RoleSet { member, role } => role_set(member, *role),
+        Body::MadeReadOnly { member, .. } => role_set(member, Role::ReadOnly),
         Body::CapabilitiesSet {
             member,
             capabilities,

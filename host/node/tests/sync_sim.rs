@@ -7,7 +7,9 @@
 //! forging writes. The removal names the admin's heads as the member's
 //! accepted frontier; the removed member writes until it hears of it, and
 //! replicas that merged those writes first settle the removal as the node
-//! does ([`heal_plan`] over the admin's state). Every snapshot is proven
+//! does ([`heal_plan`] over the admin's state). The demotion names the
+//! admin's heads too: the demoted member's writes beside them are refused
+//! alike, and the demoted replica heals its own. Every snapshot is proven
 //! from the signed deltas it carries ([`history::prove`]) before it is
 //! joined, as the node does; half of them leave their deltas out and the
 //! joiner fetches them apart ([`history::Filling`]). The protocol under test is the node's own
@@ -793,11 +795,15 @@ fn run(seed: u64) {
             w.govern(Body::MemberRemoved { member, frontier });
         }
         if now == demote_at {
+            // Naming the admin's heads too: the demoted member's deltas the
+            // admin has not merged are refused from then on, as a removed
+            // member's, and the demoted replica heals its own.
             let member = w.replicas[DEMOTED].me();
-            w.govern(Body::RoleSet {
-                member,
-                role: Role::ReadOnly,
-            });
+            let frontier = vec![ContextHeads {
+                context: w.ctx.0,
+                heads: w.replicas[ADMIN].dag.heads.iter().map(|h| h.0).collect(),
+            }];
+            w.govern(Body::MadeReadOnly { member, frontier });
         }
         // Governance spreads with delays.
         for i in 1..N {

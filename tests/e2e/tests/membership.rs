@@ -458,7 +458,71 @@ fn a_write_merged_before_its_authors_removal_was_heard_is_dropped_and_what_was_b
     }
 }
 
-/// Sends `req` to `peer` and checks that it is refused.
+/// A demotion to read-only names the member's accepted frontier, as a
+/// removal does. node2, offline when node1 demoted it, writes on (it does
+/// not know yet); back with node1, that write is refused there, and node2,
+/// hearing of its demotion, heals: it takes node1's state, and its own
+/// write beside the frontier is dropped. A delta it signs later citing its
+/// view from before the demotion (which passes the governance check alone)
+/// is refused too.
+#[test]
+fn a_demoted_members_deltas_outside_its_accepted_frontier_are_refused_and_it_heals() {
+    let (mut n1, mut n2) = (
+        TestNode::start_with("node1", FAST_SYNC),
+        TestNode::start_with("node2", FAST_SYNC),
+    );
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    n2.call(
+        &ctx,
+        "set",
+        json!({"key": "a", "value": "by node2, a member"}),
+    );
+    assert_converged(&[&n1, &n2], &ctx);
+    let before_demotion = position(&n1, &ns, &ctx);
+
+    n2.stop();
+    n1.meroctl_ok(&["group", "members", "set-role", &ns, &m2, "read-only"]);
+    n1.stop();
+    n2.run();
+    let late = json!("by node2, after its demotion");
+    n2.call(&ctx, "set", json!({"key": "b", "value": late}));
+    n1.run();
+
+    wait_until("node2 to settle its demotion", CONVERGE, || {
+        n2.log().contains("took the remover's state")
+    });
+    let root = assert_converged(&[&n1, &n2], &ctx);
+    for n in [&n1, &n2] {
+        assert_eq!(
+            n.call(&ctx, "get", json!({"key": "a"})),
+            json!("by node2, a member")
+        );
+        assert_eq!(n.call(&ctx, "get", json!({"key": "b"})), json!(null));
+    }
+    n2.meroctl_fails(
+        &[
+            "call",
+            "set",
+            "--context",
+            &ctx,
+            "--args",
+            r#"{"key":"c","value":"x"}"#,
+        ],
+        "read-only",
+    );
+
+    // Signed later, naming the view from before the demotion: refused
+    // (node2's key speaks for itself: node2 is stopped).
+    n2.stop();
+    let refused = || n1.log().matches("not one its removal accepted").count();
+    let seen = refused();
+    let stale = forged_delta(&n2.dir(), &ctx, &before_demotion, "citing the old view");
+    gossip_as(&n2.dir(), &n1, &ctx, vec![stale], &|| refused() > seen);
+    assert_eq!(n1.root(&ctx).unwrap(), root);
+}
+
+/// Sends `req` to `peer` and checks that it is refused./// Sends `req` to `peer` and checks that it is refused.
 async fn assert_refused(
     net: &mero_network::NetworkClient,
     peer: mero_network::PeerId,

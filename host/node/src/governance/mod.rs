@@ -64,11 +64,13 @@ pub struct ContextHeads {
     pub heads: Vec<[u8; 32]>,
 }
 
-/// A member's removal, as folded.
+/// A member's removal, or its demotion to read-only, as folded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Removal {
-    /// The op that removed it.
+    /// The op that removed it (or made it read-only).
     pub op: OpId,
+    /// Made read-only, not removed: a role that writes again ends it.
+    pub demoted: bool,
     /// Who removed it (the member itself, if it left).
     pub by: [u8; 32],
     /// By context: the DAG heads the remover's node held. A context the
@@ -296,6 +298,18 @@ pub enum Body {
         epoch: u32,
         /// The key, wrapped for each member it is for.
         wrapped: Vec<crate::keys::Wrapped>,
+    },
+    /// A member is made read-only ([`Body::RoleSet`] to
+    /// [`Role::ReadOnly`]), naming its accepted frontier as a removal
+    /// does: of its deltas, only those in the frontier's causal past are
+    /// taken from then on, whatever governance they name, until a role
+    /// that writes is given back (see [`Namespace::removals`]).
+    MadeReadOnly {
+        /// The member.
+        member: [u8; 32],
+        /// For each context the author's node held, its DAG heads when
+        /// the demotion was made.
+        frontier: Vec<ContextHeads>,
     },
 }
 
@@ -587,7 +601,7 @@ impl std::fmt::Display for Denial {
             Denial::NotYet(why) | Denial::Refused(why) => f.write_str(why),
             Denial::BeforeFrontier(heads) => write!(
                 f,
-                "its author was removed: only its deltas before the removal's frontier ({} head(s)) are taken",
+                "its author was removed or made read-only: only its deltas before the frontier that op named ({} head(s)) are taken",
                 heads.len()
             ),
         }
@@ -646,7 +660,9 @@ pub struct Namespace {
     /// concurrently). Of the member's deltas, only those in the frontier's
     /// causal past are taken: one written after the removal, or that the
     /// remover had not seen, is refused, even naming governance from before
-    /// the removal.
+    /// the removal. A member made read-only by [`Body::MadeReadOnly`] is
+    /// held alike ([`Removal::demoted`]) until a role that writes is given
+    /// back.
     pub removals: BTreeMap<[u8; 32], Removal>,
     /// Invitations joined with, by their nonce (`secret_salt`), and the
     /// member each admitted: an invitation admits one key only.
@@ -971,6 +987,76 @@ impl Namespace {
             return Err(Refused::Invalid("only an admin may change an admin".into()));
         }
         Ok(())
+    }
+
+    /// `author` may give `member` `role`: it manages `member`, only an
+    /// admin makes an admin, and the last admin does not step down.
+    fn check_role(&self, author: &[u8; 32], member: &[u8; 32], role: Role) -> Result<(), Refused> {
+        self.check_manage(author, member)?;
+        if role == Role::Admin && !self.is_admin(author) {
+            return Err(Refused::Invalid("only an admin may make an admin".into()));
+        }
+        if role != Role::Admin && self.is_last_admin(member) {
+            return Err(Refused::Invalid(
+                "the last admin cannot step down; make another admin first".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gives `member` `role` at `millis`, if it is still a member and not
+    /// the last admin stepping down; whether it did. A role that writes
+    /// ends a demotion's hold on its deltas.
+    fn set_role(&mut self, member: &[u8; 32], role: Role, millis: u64) -> bool {
+        // Two admins demoting each other concurrently: the second in fold
+        // order finds the other already gone and stops.
+        if role != Role::Admin && self.is_last_admin(member) {
+            return false;
+        }
+        let Some(m) = self.members.get_mut(member) else {
+            return false;
+        };
+        let wrote = m.role != Role::ReadOnly;
+        m.role = role;
+        if role != Role::ReadOnly {
+            self.writers.insert(*member);
+            self.writes_ended.remove(member);
+            if self.removals.get(member).is_some_and(|r| r.demoted) {
+                self.removals.remove(member);
+            }
+        } else if wrote {
+            self.writes_ended.insert(*member, millis);
+        }
+        true
+    }
+
+    /// Holds `member`'s deltas to the frontier `op` names (a removal, or a
+    /// demotion): the first such op in fold order is the one kept, and a
+    /// later one's contexts are added to it.
+    fn hold_to_frontier(
+        &mut self,
+        member: &[u8; 32],
+        op: &Op,
+        demoted: bool,
+        frontier: &[ContextHeads],
+    ) {
+        // Encoded when it was received: cannot fail here.
+        let id = op.id().unwrap_or_default();
+        let removal = self.removals.entry(*member).or_insert_with(|| Removal {
+            op: id,
+            demoted,
+            by: op.author,
+            frontier: BTreeMap::new(),
+        });
+        // A removal after a demotion: no role given back ends it.
+        removal.demoted &= demoted;
+        for c in frontier {
+            removal
+                .frontier
+                .entry(c.context)
+                .or_default()
+                .extend(c.heads.iter().copied());
+        }
     }
 
     /// Applies one verified op if its parents are applied and it is valid in
@@ -1463,16 +1549,9 @@ impl Namespace {
                 name,
                 data,
             } => self.check_metadata(&op.author, group, target, name.as_deref(), data)?,
-            Body::RoleSet { member, role: r } => {
-                self.check_manage(&op.author, member)?;
-                if *r == Role::Admin && !self.is_admin(&op.author) {
-                    return Err(Refused::Invalid("only an admin may make an admin".into()));
-                }
-                if *r != Role::Admin && self.is_last_admin(member) {
-                    return Err(Refused::Invalid(
-                        "the last admin cannot step down; make another admin first".into(),
-                    ));
-                }
+            Body::RoleSet { member, role } => self.check_role(&op.author, member, *role)?,
+            Body::MadeReadOnly { member, .. } => {
+                self.check_role(&op.author, member, Role::ReadOnly)?;
             }
             Body::CapabilitiesSet { member, .. } => self.check_manage(&op.author, member)?,
             Body::MemberRemoved { member, .. } => {
@@ -1689,21 +1768,16 @@ impl Namespace {
                     },
                 );
             }
-            Body::RoleSet { member, role: r } => {
-                // Two admins demoting each other concurrently: the second
-                // in fold order finds the other already gone and stops.
-                if *r != Role::Admin && self.is_last_admin(member) {
-                    return;
-                }
-                if let Some(m) = self.members.get_mut(member) {
-                    let wrote = m.role != Role::ReadOnly;
-                    m.role = *r;
-                    if *r != Role::ReadOnly {
-                        self.writers.insert(*member);
-                        self.writes_ended.remove(member);
-                    } else if wrote {
-                        self.writes_ended.insert(*member, op.millis);
-                    }
+            Body::RoleSet { member, role } => {
+                self.set_role(member, *role, op.millis);
+            }
+            Body::MadeReadOnly { member, frontier } => {
+                let wrote = self
+                    .members
+                    .get(member)
+                    .is_some_and(|m| m.role != Role::ReadOnly);
+                if self.set_role(member, Role::ReadOnly, op.millis) && wrote {
+                    self.hold_to_frontier(member, op, true, frontier);
                 }
             }
             Body::CapabilitiesSet {
@@ -1718,20 +1792,7 @@ impl Namespace {
                 if *member == self.creator || self.is_last_admin(member) {
                     return;
                 }
-                // Encoded when it was received: cannot fail here.
-                let id = op.id().unwrap_or_default();
-                let removal = self.removals.entry(*member).or_insert_with(|| Removal {
-                    op: id,
-                    by: op.author,
-                    frontier: BTreeMap::new(),
-                });
-                for c in frontier {
-                    removal
-                        .frontier
-                        .entry(c.context)
-                        .or_default()
-                        .extend(c.heads.iter().copied());
-                }
+                self.hold_to_frontier(member, op, false, frontier);
                 if self
                     .members
                     .remove(member)
@@ -2568,6 +2629,111 @@ pub(crate) mod tests {
             Err(Denial::Refused(_))
         ));
         assert_eq!(ns.judge(&key(&alice), &held, &after, &[]), Ok(()));
+    }
+
+    /// A demotion to read-only names the member's frontier as a removal
+    /// does: its deltas naming its view from before are held to it (so a
+    /// demoted member cannot write on by citing that view), until a role
+    /// that writes is given back. A plain `RoleSet` names none.
+    #[test]
+    fn a_demoted_members_delta_is_held_to_the_frontier_its_demotion_named() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, Role::Member)]);
+        let context = scoped_id(&ns.id, &key(&alice), &[21; 32]);
+        let register = ns
+            .make(
+                &alice,
+                2_500,
+                Body::ContextRegistered {
+                    context,
+                    name: None,
+                    group: ns.id,
+                    salt: [21; 32],
+                },
+            )
+            .unwrap();
+        ns.apply(&register).unwrap();
+        let registered = ns.clone();
+        let before: Vec<OpId> = ns.heads.iter().copied().collect();
+        let judge =
+            |ns: &Namespace, cut: &[OpId]| ns.judge(&key(&bob), &context, cut, &[cut.to_vec()]);
+        let demote = ns
+            .make(
+                &alice,
+                3_000,
+                Body::MadeReadOnly {
+                    member: key(&bob),
+                    frontier: vec![ContextHeads {
+                        context,
+                        heads: vec![[5; 32]],
+                    }],
+                },
+            )
+            .unwrap();
+        ns.apply(&demote).unwrap();
+        assert_eq!(ns.members[&key(&bob)].role, Role::ReadOnly);
+        assert_eq!(ns.writes_ended_at(&key(&bob)), Some(3_000));
+        assert!(ns.removals[&key(&bob)].demoted);
+        assert_eq!(
+            judge(&ns, &before),
+            Err(Denial::BeforeFrontier(vec![[5; 32]]))
+        );
+        // Knowing of the demotion: refused outright.
+        let demoted: Vec<OpId> = ns.heads.iter().copied().collect();
+        assert!(matches!(judge(&ns, &demoted), Err(Denial::Refused(_))));
+
+        // A role that writes given back ends the hold.
+        let promote = ns
+            .make(
+                &alice,
+                4_000,
+                Body::RoleSet {
+                    member: key(&bob),
+                    role: Role::Member,
+                },
+            )
+            .unwrap();
+        ns.apply(&promote).unwrap();
+        assert!(!ns.removals.contains_key(&key(&bob)));
+        let promoted: Vec<OpId> = ns.heads.iter().copied().collect();
+        assert_eq!(judge(&ns, &promoted), Ok(()));
+
+        // Made read-only by a plain RoleSet (as before this op existed):
+        // no frontier, the governance a delta names decides alone.
+        let plain = ns
+            .make(
+                &alice,
+                5_000,
+                Body::RoleSet {
+                    member: key(&bob),
+                    role: Role::ReadOnly,
+                },
+            )
+            .unwrap();
+        ns.apply(&plain).unwrap();
+        assert!(!ns.removals.contains_key(&key(&bob)));
+        assert_eq!(judge(&ns, &promoted), Ok(()));
+
+        // A removal after a demotion keeps the demotion's frontier, and no
+        // role given back ends it.
+        let mut ns2 = registered;
+        ns2.apply(&demote).unwrap();
+        let remove = ns2
+            .make(
+                &alice,
+                6_000,
+                Body::MemberRemoved {
+                    member: key(&bob),
+                    frontier: vec![],
+                },
+            )
+            .unwrap();
+        ns2.apply(&remove).unwrap();
+        let removal = &ns2.removals[&key(&bob)];
+        assert!(!removal.demoted);
+        assert_eq!(removal.frontier[&context], BTreeSet::from([[5; 32]]));
     }
 
     #[test]

@@ -328,6 +328,7 @@ mod tests {
         ns.contexts.insert(CTX, registered);
         let removal = Removal {
             op: [8; 32],
+            demoted: false,
             by: ADMIN,
             frontier: [(CTX, [id(head).0].into())].into(),
         };
@@ -367,6 +368,26 @@ mod tests {
         // Settled already (after a rebase, or a first state taken from a
         // member that had settled it): nothing more.
         assert_eq!(plan(&ns, &[(4, GONE)], false, true), Heal::Clean);
+    }
+
+    /// A member made read-only stays: it heals its own writes beside the
+    /// frontier its demotion named, over the demoter's state.
+    #[test]
+    fn a_demoted_member_drops_its_own_writes_beside_the_frontier() {
+        let mut ns = removed(2);
+        if let Some(r) = ns.removals.get_mut(&GONE) {
+            r.demoted = true;
+        }
+        let held = [(id(2), Author(GONE)), (id(4), Author(GONE))];
+        let dag = dag();
+        assert_eq!(
+            heal_plan(&ns, &GONE, &CTX, &held, false, |_| false, lookup(&dag)),
+            Heal::Rebase {
+                from: ADMIN,
+                removals: vec![[8; 32]],
+                dropping: vec![id(4)],
+            }
+        );
     }
 
     #[test]

@@ -187,7 +187,17 @@ pub fn prove(
         .cloned()
         .collect();
     let taken = snapshot.bodies.len();
-    let judged = verdicts(ctx, &carried, &Nothing, |_| None, authority);
+    // The sender holds the deltas it refused by id alone in its DAG, so
+    // its frontier walks stopped at them (a delta behind one it never saw
+    // is not one a removal accepted): walked alike here.
+    let refused: HashSet<DeltaId> = snapshot.refused.iter().map(|d| d.delta.id()).collect();
+    let judged = verdicts(
+        ctx,
+        &carried,
+        &Nothing,
+        |id| refused.contains(id).then_some(Lineage::Folded),
+        authority,
+    );
     for (i, verdict) in judged.into_iter().enumerate() {
         let sender_took = i < taken;
         match (verdict, sender_took) {

@@ -736,13 +736,15 @@ fn within_frontiers(
     }
     let here: HashMap<DeltaId, &SignedDelta> = todo.iter().map(|d| (d.delta.id(), d)).collect();
     let lineage = |id: &DeltaId| {
+        // What is known aside comes first: it can say a delta of `todo`
+        // is walked no further.
+        if let Some(l) = held(id) {
+            return l;
+        }
         if let Some(d) = here.get(id) {
             return Lineage::Held {
                 parents: d.delta.parents.clone(),
             };
-        }
-        if let Some(l) = held(id) {
-            return l;
         }
         // A replica that cannot be read is walked no further.
         view.lineage(id).unwrap_or(Lineage::Unknown)
@@ -766,11 +768,11 @@ fn within_frontiers(
                 match pasts.get(&heads).and_then(|p| p.holds(&d.delta.id())) {
                     Some(true) => Verdict::Take,
                     Some(false) => Verdict::RefuseForGood(format!(
-                        "author {} was removed, and this delta is not one its removal accepted (written after it, or never seen by its remover)",
+                        "author {} was removed or made read-only, and this delta is not one its removal accepted (written after it, or never seen by its remover)",
                         hex::encode(d.delta.author.0)
                     )),
                     None => Verdict::Later(
-                        "its author was removed, and the deltas its removal accepted are not all here yet".into(),
+                        "its author was removed or made read-only, and the deltas its removal accepted are not all here yet".into(),
                     ),
                 }
             }
