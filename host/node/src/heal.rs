@@ -22,7 +22,8 @@ use crate::replication::{StoreView, Taking};
 use crate::sync::frontier::{Heal, heal_plan};
 use crate::sync::{DagView, Lineage};
 
-/// Checks per context before it is left to the next removal or start.
+/// Checks per context before the node warns that it is still unsettled
+/// (it goes on checking, at the longest back-off, until it is).
 const TRIES: u32 = 10;
 
 /// What one check of a context came to.
@@ -72,12 +73,11 @@ impl Node {
                         Err(e) => e.to_string(),
                     };
                     let n = tries.entry(ctx).or_insert(0);
-                    *n += 1;
-                    if *n >= TRIES {
-                        tracing::warn!(context = %id, %why, "healing after a removal: giving up until the next removal or start");
-                        tries.remove(&ctx);
-                        members.healed(&ctx);
-                        continue;
+                    *n = n.saturating_add(1);
+                    // Never given up: until it is settled, this node may
+                    // hold what the removal refuses, and serves no snapshot.
+                    if *n == TRIES {
+                        tracing::warn!(context = %id, %why, "healing after a removal: still not settled; checking on until it is");
                     }
                     let wait = backoff(*n);
                     tracing::info!(context = %id, %why, retry_in = ?wait, "healing after a removal: retrying");

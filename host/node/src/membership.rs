@@ -504,7 +504,9 @@ impl Membership {
             publish_event(&self.events, &ns, op);
             match &op.op.body {
                 Body::GroupUpgraded { group, .. } => self.upgrades.push(ns, *group),
-                Body::MemberRemoved { frontier, .. } | Body::MadeReadOnly { frontier, .. } => {
+                Body::MemberRemoved { frontier, .. }
+                | Body::MadeReadOnly { frontier, .. }
+                | Body::FrontierNamed { frontier, .. } => {
                     self.queue_heal(frontier.iter().map(|c| ContextId(c.context)))
                 }
                 Body::CascadeStarted { root, .. } | Body::CascadeAborted { root } => {
@@ -528,6 +530,7 @@ impl Membership {
         }
         self.queue_follows(&state, &applied);
         Box::pin(self.rotate_after_leaving(&state, &applied)).await;
+        Box::pin(self.name_frontiers(&state, &applied)).await;
         Box::pin(self.keep_group_keys()).await;
         Ok(applied)
     }
@@ -612,6 +615,55 @@ impl Membership {
         let remaining: Vec<[u8; 32]> = state.members.keys().copied().collect();
         if let Err(e) = self.share_key(&state.id, &remaining, true).await {
             tracing::warn!(error = %e, "rotating the key after a member left failed");
+        }
+    }
+
+    /// A removal or demotion names the member's frontier only in the
+    /// contexts its remover's node holds; in the others, a member manager
+    /// that holds them names it when it hears (see [`Body::FrontierNamed`];
+    /// if several do at once, every node keeps the first in fold order).
+    async fn name_frontiers(&self, state: &Namespace, applied: &[(OpId, SignedOp)]) {
+        let me = self.me();
+        if !state.allowed(&me, caps::MANAGE_MEMBERS) {
+            return;
+        }
+        for (_, op) in applied {
+            let member = match &op.op.body {
+                Body::MemberRemoved { member, .. } | Body::MadeReadOnly { member, .. } => member,
+                _ => continue,
+            };
+            let Some(removal) = state.removals.get(member) else {
+                continue;
+            };
+            if op.op.author == me || *member == me {
+                continue;
+            }
+            let frontier: Vec<ContextHeads> = match self.frontier(&state.id) {
+                Ok(all) => all
+                    .into_iter()
+                    .filter(|c| !removal.frontier.contains_key(&c.context))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the frontier to name failed");
+                    continue;
+                }
+            };
+            if frontier.is_empty() {
+                continue;
+            }
+            let body = Body::FrontierNamed {
+                member: *member,
+                frontier,
+            };
+            match self.change(&state.id, body).await {
+                Ok(()) => tracing::info!(
+                    member = %hex::encode(member),
+                    "named a member's frontier in contexts its remover did not hold"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "naming a frontier its remover did not hold failed")
+                }
+            }
         }
     }
 
@@ -1602,7 +1654,8 @@ fn publish_event(bus: &EventBus, ns: &[u8; 32], op: &SignedOp) {
         | Body::ContextDetached { .. }
         | Body::GroupUpgraded { .. }
         | Body::CascadeStarted { .. }
-        | Body::AutoFollowSet { .. } => return,
+        | Body::AutoFollowSet { .. }
+        | Body::FrontierNamed { .. } => return,
         Body::CascadeAborted { root } => (
             *ns,
             "MigrationAborted",

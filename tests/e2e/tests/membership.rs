@@ -522,6 +522,64 @@ fn a_demoted_members_deltas_outside_its_accepted_frontier_are_refused_and_it_hea
     assert_eq!(n1.root(&ctx).unwrap(), root);
 }
 
+/// A removal names the member's frontier only in the contexts its
+/// remover's node holds. In one it does not hold, a member manager that
+/// holds it names the frontier when it hears of the removal, and from then
+/// on the member's deltas beside it are refused there too (before, the
+/// governance a delta named decided alone, and a delta citing the member's
+/// view from before its removal was taken).
+#[test]
+fn a_frontier_the_remover_did_not_hold_is_named_by_a_manager_that_does() {
+    let (n1, n2, mut n3) = (
+        TestNode::start_with("node1", FAST_SYNC),
+        TestNode::start_with("node2", FAST_SYNC),
+        TestNode::start_with("node3", FAST_SYNC),
+    );
+    let (app, ns, ctx1) = n1.setup(mero_fixtures::KV_STORE);
+    // node1 (the creator, the only member yet) follows no new context.
+    let m1 = n1.meroctl_json(&["group", "members", "ls", &ns])[0]["identity"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let off = json!({"autoFollowContexts": false, "autoFollowSubgroups": false});
+    let (status, v) = n1.request(
+        "PUT",
+        &format!("/admin-api/groups/{ns}/members/{m1}/auto-follow"),
+        Some(&off.to_string()),
+    );
+    assert_eq!(status, 200, "{v}");
+    n2.join(&ns, &n1.invite(&ns, &["--role", "admin"]), &ctx1);
+    let m3 = n3.join(&ns, &n1.invite(&ns, &[]), &ctx1);
+    // A context node2 creates and node1 never joins.
+    let ctx2 = n2.meroctl_json(&["context", "create", "-a", &app, "--group-id", &ns])["contextId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    n3.meroctl_ok(&["group", "join-context", &ctx2]);
+    n3.call(&ctx2, "set", json!({"key": "a", "value": "by node3"}));
+    let root = assert_converged(&[&n2, &n3], &ctx2);
+    let before_removal = position(&n2, &ns, &ctx2);
+    n3.stop();
+
+    let (status, _) = n1.request("GET", &format!("/admin-api/contexts/{ctx2}"), None);
+    assert_eq!(status, 404, "node1 does not hold node2's context");
+    n1.meroctl_ok(&["group", "members", "remove", &ns, &m3]);
+    wait_until(
+        "node2 to name node3's frontier in its context",
+        CONVERGE,
+        || n2.log().contains("named a member's frontier"),
+    );
+    let refused = || n2.log().matches("not one its removal accepted").count();
+    let seen = refused();
+    let late = forged_delta(&n3.dir(), &ctx2, &before_removal, "after the removal");
+    gossip_as(&n3.dir(), &n2, &ctx2, vec![late], &|| refused() > seen);
+    assert_eq!(n2.root(&ctx2).unwrap(), root);
+    assert_eq!(
+        n2.call(&ctx2, "get", json!({"key": "a"})),
+        json!("by node3")
+    );
+}
+
 /// Sends `req` to `peer` and checks that it is refused./// Sends `req` to `peer` and checks that it is refused.
 async fn assert_refused(
     net: &mero_network::NetworkClient,

@@ -73,10 +73,28 @@ pub struct Removal {
     pub demoted: bool,
     /// Who removed it (the member itself, if it left).
     pub by: [u8; 32],
-    /// By context: the DAG heads the remover's node held. A context the
-    /// remover did not hold has no entry; there the governance a delta
-    /// names decides alone.
+    /// By context: the DAG heads the remover's node held, or, for a context
+    /// it did not hold, those a [`Body::FrontierNamed`] named. A context
+    /// with neither has no entry; there the governance a delta names
+    /// decides alone.
     pub frontier: BTreeMap<[u8; 32], BTreeSet<[u8; 32]>>,
+    /// The contexts whose frontier a [`Body::FrontierNamed`] named: its
+    /// author and op.
+    pub named: BTreeMap<[u8; 32], ([u8; 32], OpId)>,
+}
+
+impl Removal {
+    /// Whose state is the reference in `ctx`: the node that named its
+    /// frontier there.
+    pub fn source(&self, ctx: &[u8; 32]) -> [u8; 32] {
+        self.named.get(ctx).map_or(self.by, |(by, _)| *by)
+    }
+
+    /// The ops a replica must know to judge the member's deltas in `ctx`
+    /// as this removal does.
+    pub fn ops(&self, ctx: &[u8; 32]) -> impl Iterator<Item = OpId> + '_ {
+        std::iter::once(self.op).chain(self.named.get(ctx).map(|(_, op)| *op))
+    }
 }
 
 /// What an op does.
@@ -309,6 +327,16 @@ pub enum Body {
         member: [u8; 32],
         /// For each context the author's node held, its DAG heads when
         /// the demotion was made.
+        frontier: Vec<ContextHeads>,
+    },
+    /// A removed or demoted member's accepted frontier in contexts its
+    /// remover's node did not hold, named by a member manager that holds
+    /// them when it hears of the removal (the first such op in fold order
+    /// for a context is the one kept).
+    FrontierNamed {
+        /// The member.
+        member: [u8; 32],
+        /// For each such context the author's node holds, its DAG heads.
         frontier: Vec<ContextHeads>,
     },
 }
@@ -1046,7 +1074,7 @@ impl Namespace {
             op: id,
             demoted,
             by: op.author,
-            frontier: BTreeMap::new(),
+            ..Removal::default()
         });
         // A removal after a demotion: no role given back ends it.
         removal.demoted &= demoted;
@@ -1553,6 +1581,16 @@ impl Namespace {
             Body::MadeReadOnly { member, .. } => {
                 self.check_role(&op.author, member, Role::ReadOnly)?;
             }
+            Body::FrontierNamed { member, .. } => {
+                if !self.allowed(&op.author, caps::MANAGE_MEMBERS) {
+                    return Err(Refused::Invalid("the author may not manage members".into()));
+                }
+                if !self.removals.contains_key(member) {
+                    return Err(Refused::Invalid(
+                        "the member was neither removed nor made read-only".into(),
+                    ));
+                }
+            }
             Body::CapabilitiesSet { member, .. } => self.check_manage(&op.author, member)?,
             Body::MemberRemoved { member, .. } => {
                 // Members may leave on their own.
@@ -1770,6 +1808,22 @@ impl Namespace {
             }
             Body::RoleSet { member, role } => {
                 self.set_role(member, *role, op.millis);
+            }
+            Body::FrontierNamed { member, frontier } => {
+                // Encoded when it was received: cannot fail here.
+                let id = op.id().unwrap_or_default();
+                let Some(removal) = self.removals.get_mut(member) else {
+                    return;
+                };
+                for c in frontier {
+                    if removal.frontier.contains_key(&c.context) {
+                        continue;
+                    }
+                    removal
+                        .frontier
+                        .insert(c.context, c.heads.iter().copied().collect());
+                    removal.named.insert(c.context, (op.author, id));
+                }
             }
             Body::MadeReadOnly { member, frontier } => {
                 let wrote = self
@@ -2734,6 +2788,95 @@ pub(crate) mod tests {
         let removal = &ns2.removals[&key(&bob)];
         assert!(!removal.demoted);
         assert_eq!(removal.frontier[&context], BTreeSet::from([[5; 32]]));
+    }
+
+    /// Where the remover held no frontier, a member manager that holds
+    /// the context names it; the first in fold order is kept, only a
+    /// manager may, and only for a member removed or demoted.
+    #[test]
+    fn a_frontier_its_remover_did_not_hold_is_named_by_a_manager_that_does() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let dave = SigningKey::from_bytes(&[4; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(
+            &alice,
+            &[
+                (&bob, Role::Member),
+                (&carol, Role::Admin),
+                (&dave, Role::Member),
+            ],
+        );
+        let context = scoped_id(&ns.id, &key(&carol), &[21; 32]);
+        let register = ns
+            .make(
+                &carol,
+                2_500,
+                Body::ContextRegistered {
+                    context,
+                    name: None,
+                    group: ns.id,
+                    salt: [21; 32],
+                },
+            )
+            .unwrap();
+        ns.apply(&register).unwrap();
+        let before: Vec<OpId> = ns.heads.iter().copied().collect();
+        let named = |ns: &Namespace, by: &SigningKey, head: u8, millis: u64| {
+            ns.make(
+                by,
+                millis,
+                Body::FrontierNamed {
+                    member: key(&bob),
+                    frontier: vec![ContextHeads {
+                        context,
+                        heads: vec![[head; 32]],
+                    }],
+                },
+            )
+        };
+        // Not removed yet: nothing to name.
+        let early = named(&ns, &carol, 5, 2_600).unwrap();
+        assert!(matches!(ns.apply(&early), Err(Refused::Invalid(_))));
+        let remove = ns
+            .make(
+                &alice,
+                3_000,
+                Body::MemberRemoved {
+                    member: key(&bob),
+                    frontier: vec![],
+                },
+            )
+            .unwrap();
+        ns.apply(&remove).unwrap();
+        assert_eq!(
+            ns.judge(&key(&bob), &context, &before, std::slice::from_ref(&before)),
+            Ok(()),
+            "no frontier: the governance named decides"
+        );
+        // A plain member may not name it.
+        let by_dave = named(&ns, &dave, 7, 3_100).unwrap();
+        assert!(matches!(ns.apply(&by_dave), Err(Refused::Invalid(_))));
+        // Two managers at once: the first in fold order is kept.
+        let (by_carol, by_alice) = (
+            named(&ns, &carol, 5, 3_200).unwrap(),
+            named(&ns, &alice, 6, 3_300).unwrap(),
+        );
+        ns.apply(&by_alice).unwrap();
+        ns.apply(&by_carol).unwrap();
+        let removal = &ns.removals[&key(&bob)];
+        assert_eq!(removal.frontier[&context], BTreeSet::from([[5; 32]]));
+        assert_eq!(removal.source(&context), key(&carol));
+        let ops: Vec<OpId> = removal.ops(&context).collect();
+        assert_eq!(
+            ops,
+            vec![remove.op.id().unwrap(), by_carol.op.id().unwrap()]
+        );
+        assert_eq!(
+            ns.judge(&key(&bob), &context, &before, std::slice::from_ref(&before)),
+            Err(Denial::BeforeFrontier(vec![[5; 32]]))
+        );
     }
 
     #[test]

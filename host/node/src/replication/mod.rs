@@ -498,6 +498,7 @@ impl Replicator {
         // for its size, fetched from it now; else its entries are the
         // sender's word, and only they are kept (a delta kept with its
         // body is one this node judged).
+        let started = std::time::Instant::now();
         let mut filling = history::Filling::new(ctx, &snapshot);
         while let Some(page) = filling.next() {
             let answer = self.parts.peers.fetch(peer, &page).await;
@@ -511,11 +512,18 @@ impl Replicator {
             tracing::info!(
                 context = %bs58::encode(ctx.0).into_string(),
                 fetched = filling.fetched(),
+                elapsed_ms = started.elapsed().as_millis(),
                 "fetched the signed deltas the snapshot left out for its size"
             );
         }
+        let started = std::time::Instant::now();
         match history::prove(&ctx, &snapshot, mero_executor::latest_allowed(), authority) {
-            Proof::Proven => {}
+            Proof::Proven => tracing::info!(
+                context = %bs58::encode(ctx.0).into_string(),
+                deltas = snapshot.bodies.len(),
+                elapsed_ms = started.elapsed().as_millis(),
+                "proved the snapshot's entries from its signed deltas"
+            ),
             Proof::Unproven(why) if joining.proven => {
                 return Err(format!(
                     "its entries cannot be proven from signed deltas ({why}); a member whose can is asked first"

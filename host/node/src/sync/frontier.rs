@@ -113,9 +113,11 @@ pub enum Heal {
 /// What replica `me` must do in `ctx` about the removals of `ns` not
 /// settled yet (`settled`), given the deltas it holds with their bodies
 /// (`held`: id and author) and whether it holds any folded into a
-/// snapshot (`folded`). A removal by the member itself (it left) or by
-/// `me`, or whose remover may no longer write, is settled as it is: this
-/// node or nobody is the reference.
+/// snapshot (`folded`). The reference is the node that named the
+/// frontier in `ctx` (the remover, or the manager that named it where the
+/// remover held none). A removal whose reference is the member itself (it
+/// left) or `me`, or may no longer write, is settled as it is: this node
+/// or nobody is the reference.
 pub fn heal_plan(
     ns: &Namespace,
     me: &[u8; 32],
@@ -133,10 +135,11 @@ pub fn heal_plan(
         let Some(heads) = removal.frontier.get(ctx) else {
             continue;
         };
+        let source = removal.source(ctx);
         if settled(&removal.op)
-            || removal.by == *member
-            || removal.by == *me
-            || !ns.may_write_in(&removal.by, ctx)
+            || source == *member
+            || source == *me
+            || !ns.may_write_in(&source, ctx)
         {
             continue;
         }
@@ -159,8 +162,8 @@ pub fn heal_plan(
             return Heal::Later;
         }
         // One remover at a time; the others are settled by the next plan.
-        if rebase && from.is_none_or(|f| f == removal.by) {
-            from = Some(removal.by);
+        if rebase && from.is_none_or(|f| f == source) {
+            from = Some(source);
             removals.push(removal.op);
             dropping.extend(beside);
         }
@@ -207,7 +210,8 @@ pub fn unheard_removal(
         .removals
         .values()
         .filter(|r| r.frontier.contains_key(&ctx.0))
-        .any(|r| theirs.is_none_or(|t| !t.contains(&r.op)));
+        .flat_map(|r| r.ops(&ctx.0))
+        .any(|op| theirs.is_none_or(|t| !t.contains(&op)));
     missing.then(|| {
         "the sender has not heard of a removal this node knows, so its state may hold what the removal refuses".to_string()
     })
@@ -329,6 +333,7 @@ mod tests {
         let removal = Removal {
             op: [8; 32],
             demoted: false,
+            named: Default::default(),
             by: ADMIN,
             frontier: [(CTX, [id(head).0].into())].into(),
         };
@@ -388,6 +393,31 @@ mod tests {
                 dropping: vec![id(4)],
             }
         );
+    }
+
+    /// Where a manager named the frontier (the remover held no state of
+    /// the context), the manager's state is the reference; the manager
+    /// itself settles nothing.
+    #[test]
+    fn where_a_manager_named_the_frontier_its_state_is_taken() {
+        const NAMER: [u8; 32] = [6; 32];
+        let mut ns = removed(2);
+        ns.members.insert(NAMER, ns.members[&ADMIN].clone());
+        if let Some(r) = ns.removals.get_mut(&GONE) {
+            r.named.insert(CTX, (NAMER, [9; 32]));
+        }
+        let held = [(id(2), Author(GONE)), (id(4), Author(GONE))];
+        let dag = dag();
+        let plan = |me: &[u8; 32]| heal_plan(&ns, me, &CTX, &held, false, |_| false, lookup(&dag));
+        assert_eq!(
+            plan(&ME),
+            Heal::Rebase {
+                from: NAMER,
+                removals: vec![[8; 32]],
+                dropping: vec![id(4)],
+            }
+        );
+        assert_eq!(plan(&NAMER), Heal::Clean);
     }
 
     #[test]
