@@ -275,15 +275,34 @@ const VERIFIED_BATCHES: usize = 1024;
 /// signature): a receiver checks the one signature of a batch once, not
 /// once for each of its deltas (a third or more of what receiving a delta
 /// cost). Bounded, oldest out; only a signature that verified goes in.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct VerifiedBatches {
     seen: std::sync::Mutex<Seen>,
+    /// How many it remembers.
+    cap: usize,
+}
+
+impl Default for VerifiedBatches {
+    fn default() -> Self {
+        VerifiedBatches::holding(VERIFIED_BATCHES)
+    }
 }
 
 /// Digests remembered, and their order of arrival.
 type Seen = (HashSet<[u8; 32]>, VecDeque<[u8; 32]>);
 
 impl VerifiedBatches {
+    /// One that remembers `cap` signatures: a snapshot's whole history is
+    /// checked with room for every batch in it, whose deltas arrive in any
+    /// order (with less, they would push each other out and be checked
+    /// again, once per delta).
+    pub fn holding(cap: usize) -> Self {
+        VerifiedBatches {
+            seen: std::sync::Mutex::default(),
+            cap,
+        }
+    }
+
     fn holds(&self, digest: &[u8; 32]) -> bool {
         self.seen.lock().is_ok_and(|seen| seen.0.contains(digest))
     }
@@ -295,7 +314,7 @@ impl VerifiedBatches {
         let (set, order) = &mut *seen;
         if set.insert(digest) {
             order.push_back(digest);
-            if order.len() > VERIFIED_BATCHES
+            if order.len() > self.cap
                 && let Some(old) = order.pop_front()
             {
                 set.remove(&old);

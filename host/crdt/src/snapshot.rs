@@ -52,6 +52,36 @@ pub enum Provenance {
     Partial(String),
 }
 
+/// The ids of `deltas`, each verified as on the delta path (a batch's one
+/// signature once for all its deltas), on every core: a large snapshot
+/// carries a signature for each of thousands of deltas.
+fn verified_ids(deltas: &[&SignedDelta]) -> Result<Vec<DeltaId>> {
+    let verified = VerifiedBatches::holding(deltas.len());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = deltas.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let verified = &verified;
+        let parts: Vec<_> = deltas
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|d| d.verify_with(verified))
+                        .collect::<Result<Vec<DeltaId>>>()
+                })
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(deltas.len());
+        for part in parts {
+            let part = part
+                .join()
+                .map_err(|_| Error::MalformedSnapshot("verifying its deltas failed".into()))?;
+            ids.extend(part?);
+        }
+        Ok(ids)
+    })
+}
+
 impl StateSnapshot {
     /// Every author its entries name: register writers, presence clocks'
     /// authors, counter slots' owners, authored elements' owners. Each must
@@ -122,10 +152,8 @@ impl StateSnapshot {
     pub fn check_bodies(&self, ctx: &crate::id::ContextId) -> Result<()> {
         let named: HashSet<&DeltaId> = self.deltas.iter().collect();
         let mut seen = HashSet::new();
-        // A batch's one signature is checked once for all its deltas.
-        let verified = VerifiedBatches::default();
-        for d in self.bodies.iter().chain(&self.refused) {
-            let id = d.verify_with(&verified)?;
+        let all: Vec<&SignedDelta> = self.bodies.iter().chain(&self.refused).collect();
+        for (d, id) in all.iter().zip(verified_ids(&all)?) {
             if d.delta.context != *ctx {
                 return Err(Error::MalformedSnapshot(
                     "it carries a delta of another context".into(),

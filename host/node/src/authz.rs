@@ -4,9 +4,12 @@
 //! creating contexts, inviting, reading a group. Each refusal is a named
 //! [`Denied`], never a literal at the call site.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use mero_crdt::{ContextId, Delta};
 
-use crate::governance::{Denial, Namespace, OpId, Refused, Role, caps};
+use crate::governance::{Denial, Namespace, OpId, Refused, Role, caps, unknown_cut};
 
 /// Why something is not allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,19 +94,45 @@ pub(crate) fn may_author(ns: &Namespace, who: &[u8; 32], ctx: &ContextId) -> boo
 /// Every node with the same ops judges alike, in any order of arrival.
 pub(crate) fn judge(
     ns: Option<&Namespace>,
+    cuts: &Cuts,
     delta: &Delta,
     parents: &[Vec<OpId>],
 ) -> Result<(), Denial> {
-    match ns {
-        Some(ns) => ns.judge(
-            &delta.author.0,
-            &delta.context.0,
-            &delta.governance,
-            parents,
-        ),
-        None => Err(Denial::NotYet(
+    let Some(ns) = ns else {
+        return Err(Denial::NotYet(
             "the context's namespace is not known here".into(),
-        )),
+        ));
+    };
+    let (author, context, cut) = (&delta.author.0, &delta.context.0, &delta.governance);
+    if ns.is_tip(cut) {
+        return ns.judge_at(ns, author, context, cut, parents);
+    }
+    let at = cuts.at(ns, cut)?;
+    ns.judge_at(&at, author, context, cut, parents)
+}
+
+/// The governance states at the cuts deltas name, for one run of
+/// judgements over one namespace state: a catch-up or a snapshot's
+/// history judges thousands of deltas naming a few cuts, and each state is
+/// a replay of the log. Bounded.
+#[derive(Debug, Default)]
+pub(crate) struct Cuts(Mutex<HashMap<Vec<OpId>, Arc<Namespace>>>);
+
+/// Most states a [`Cuts`] holds before it starts over.
+const CUTS: usize = 64;
+
+impl Cuts {
+    fn at(&self, ns: &Namespace, cut: &[OpId]) -> Result<Arc<Namespace>, Denial> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(at) = held.get(cut) {
+            return Ok(at.clone());
+        }
+        let at = Arc::new(ns.at(cut).map_err(unknown_cut)?.into_owned());
+        if held.len() >= CUTS {
+            held.clear();
+        }
+        held.insert(cut.to_vec(), at.clone());
+        Ok(at)
     }
 }
 
@@ -399,5 +428,81 @@ mod tests {
             Err(Denial::Refused(_))
         ));
         assert_eq!(judge_layout(None, &delta(3)), Ok(()));
+    }
+
+    /// Judged at a cut that is not the tip, a delta gets the verdict the
+    /// namespace gives, from a state replayed once for every delta naming
+    /// that cut.
+    #[test]
+    fn deltas_naming_an_older_cut_are_judged_alike_from_one_replay() {
+        let (admin, bob, carol) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+            SigningKey::from_bytes(&[3; 32]),
+        );
+        let mut ns = namespace(&admin, &bob, &carol);
+        let context = crate::governance::scoped_id(&ns.id, &key(&admin), &[9; 32]);
+        let register = ns
+            .make(
+                &admin,
+                2_500,
+                Body::ContextRegistered {
+                    context,
+                    name: None,
+                    group: ns.id,
+                    salt: [9; 32],
+                },
+            )
+            .unwrap();
+        ns.apply(&register).unwrap();
+        let cut: Vec<OpId> = ns.heads.iter().copied().collect();
+        // The tip moves on: the cut is an older view now.
+        let demote = ns
+            .make(
+                &admin,
+                3_000,
+                Body::RoleSet {
+                    member: key(&bob),
+                    role: Role::ReadOnly,
+                },
+            )
+            .unwrap();
+        ns.apply(&demote).unwrap();
+        assert!(!ns.is_tip(&cut));
+        let cuts = Cuts::default();
+        for who in [&bob, &carol, &admin, &bob] {
+            let delta = Delta {
+                version: 1,
+                context: ContextId(context),
+                author: mero_crdt::Author(key(who)),
+                parents: vec![],
+                governance: cut.clone(),
+                layout: 1,
+                hlc: mero_crdt::Hlc::default(),
+                ops: vec![],
+                events: vec![],
+            };
+            assert_eq!(
+                judge(Some(&ns), &cuts, &delta, &[]),
+                ns.judge(&key(who), &context, &cut, &[]),
+            );
+        }
+        assert_eq!(cuts.0.lock().unwrap().len(), 1, "one replay for the cut");
+        // A cut naming ops not known here waits.
+        let delta = Delta {
+            version: 1,
+            context: ContextId(context),
+            author: mero_crdt::Author(key(&bob)),
+            parents: vec![],
+            governance: vec![[7; 32]],
+            layout: 1,
+            hlc: mero_crdt::Hlc::default(),
+            ops: vec![],
+            events: vec![],
+        };
+        assert!(matches!(
+            judge(Some(&ns), &cuts, &delta, &[]),
+            Err(Denial::NotYet(_))
+        ));
     }
 }

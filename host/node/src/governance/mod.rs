@@ -636,6 +636,14 @@ impl std::fmt::Display for Denial {
     }
 }
 
+/// Why a delta naming governance ops not known here is judged later.
+pub fn unknown_cut(unknown: Vec<OpId>) -> Denial {
+    Denial::NotYet(format!(
+        "the delta names {} governance op(s) not known here yet",
+        unknown.len()
+    ))
+}
+
 /// Why an op was not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
@@ -1141,7 +1149,7 @@ impl Namespace {
     }
 
     /// Whether `cut`, as a set, is exactly the current heads.
-    fn is_tip(&self, cut: &[OpId]) -> bool {
+    pub fn is_tip(&self, cut: &[OpId]) -> bool {
         cut.iter().copied().collect::<BTreeSet<_>>() == self.heads
     }
 
@@ -1200,12 +1208,20 @@ impl Namespace {
         cut: &[OpId],
         parents: &[Vec<OpId>],
     ) -> Result<(), Denial> {
-        let at = self.at(cut).map_err(|unknown| {
-            Denial::NotYet(format!(
-                "the delta names {} governance op(s) not known here yet",
-                unknown.len()
-            ))
-        })?;
+        let at = self.at(cut).map_err(unknown_cut)?;
+        self.judge_at(&at, author, context, cut, parents)
+    }
+
+    /// [`judge`](Self::judge), given the state at `cut` (`self.at(cut)`,
+    /// which a caller judging many deltas naming one cut computes once).
+    pub fn judge_at(
+        &self,
+        at: &Namespace,
+        author: &[u8; 32],
+        context: &[u8; 32],
+        cut: &[OpId],
+        parents: &[Vec<OpId>],
+    ) -> Result<(), Denial> {
         if !at.contexts.contains_key(context) {
             return Err(Denial::Refused(
                 "the delta names governance from before its context was registered".into(),

@@ -361,14 +361,15 @@ impl Replicator {
     fn authority(
         &self,
         ctx: &ContextId,
-    ) -> impl Fn(&Delta, &[Vec<OpId>]) -> Result<(), Denial> + Sync + use<> {
+    ) -> impl Fn(&Delta, &[Vec<OpId>]) -> Result<(), Denial> + Send + Sync + use<> {
         let meta = self.meta(ctx);
         let layout = meta.as_ref().map(|m| m.state_version);
         let ns = meta
             .and_then(|m| m.group)
             .and_then(|g| self.parts.members.get(&g));
+        let cuts = authz::Cuts::default();
         move |d: &Delta, parents: &[Vec<OpId>]| {
-            authz::judge(ns.as_deref(), d, parents)?;
+            authz::judge(ns.as_deref(), &cuts, d, parents)?;
             authz::judge_layout(layout, d)
         }
     }
@@ -442,9 +443,7 @@ impl Replicator {
                     session.recorded(recorded, &self.view(ctx)?, authority)
                 }
                 Step::Join(snapshot) => {
-                    let joined = self
-                        .join(snapshot, peer, ctx, authority, &mut joining)
-                        .await;
+                    let joined = self.join(snapshot, peer, ctx, &mut joining).await;
                     session.joined(joined, &self.view(ctx)?, authority)
                 }
                 Step::Done(r) => return r,
@@ -460,7 +459,6 @@ impl Replicator {
         mut snapshot: StateSnapshot,
         peer: PeerId,
         ctx: ContextId,
-        authority: &Authority<'_>,
         joining: &mut Joining<'_>,
     ) -> Result<(), String> {
         let taking = joining.replace.as_ref().map(|(_, t)| t);
@@ -516,8 +514,19 @@ impl Replicator {
                 "fetched the signed deltas the snapshot left out for its size"
             );
         }
+        // Work in proportion to the deltas (a signature each, the state
+        // rebuilt): off the async threads. Judged by the governance as it
+        // is now, with the sender's just pulled.
         let started = std::time::Instant::now();
-        match history::prove(&ctx, &snapshot, mero_executor::latest_allowed(), authority) {
+        let judge = self.authority(&ctx);
+        let latest = mero_executor::latest_allowed();
+        let (mut snapshot, proof) = tokio::task::spawn_blocking(move || {
+            let proof = history::prove(&ctx, &snapshot, latest, &judge);
+            (snapshot, proof)
+        })
+        .await
+        .map_err(|e| format!("proving the snapshot failed: {e}"))?;
+        match proof {
             Proof::Proven => tracing::info!(
                 context = %bs58::encode(ctx.0).into_string(),
                 deltas = snapshot.bodies.len(),

@@ -120,13 +120,20 @@ fn main() {
         let converged = t.elapsed();
         let len = rpc(&c, n2.port, &ctx, "len", json!({}));
         assert_eq!(len, json!(keys));
-        // Whether node2 proved node1's snapshot from the deltas it carried
-        // (one over 6 MiB carries none, and is taken on its sender's word).
-        let proven = !n2.log().contains("taken on its sender's word");
+        // Whether node2 proved node1's snapshot from its signed deltas
+        // (carried, or fetched apart when over 6 MiB), and what fetching
+        // and proving them took, as node2 logged it.
+        let log = n2.log();
+        let proven = log.contains("proved the snapshot's entries");
+        let took = |what: &str| {
+            logged_ms(&log, what).map_or_else(|| "-".to_string(), |ms| format!("{ms} ms"))
+        };
         println!(
-            "join + catch up on {keys} keys: join-context returned in {:.2} s, equal roots after {:.2} s (filled at {rate:.0} sets/s; snapshot proven: {proven})",
+            "join + catch up on {keys} keys: join-context returned in {:.2} s, equal roots after {:.2} s (filled at {rate:.0} sets/s; snapshot proven: {proven}; deltas fetched apart in {}, proved in {})",
             joined.as_secs_f64(),
-            converged.as_secs_f64()
+            converged.as_secs_f64(),
+            took("left out for its size"),
+            took("proved the snapshot's entries"),
         );
     }
 
@@ -194,4 +201,15 @@ fn main() {
         lag[lag.len() - 1],
         settled.as_secs_f64()
     );
+}
+
+/// The `elapsed_ms` a node logged on its line containing `what`.
+fn logged_ms(log: &str, what: &str) -> Option<u64> {
+    let line = log.lines().find(|l| l.contains(what))?;
+    let at = line.find("elapsed_ms=")? + "elapsed_ms=".len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
