@@ -111,15 +111,20 @@ impl StateSnapshot {
         out
     }
 
-    /// Whether its bodies can prove its entries (see [`Provenance`]).
-    /// Assumes [`check_bodies`](Self::check_bodies) passed.
-    pub fn provenance(&self) -> Provenance {
-        let carried: HashSet<DeltaId> = self
-            .bodies
+    /// The ids of the deltas it carries with their bodies (taken or
+    /// refused).
+    pub fn carried(&self) -> HashSet<DeltaId> {
+        self.bodies
             .iter()
             .chain(&self.refused)
             .map(|d| d.delta.id())
-            .collect();
+            .collect()
+    }
+
+    /// Whether its bodies can prove its entries (see [`Provenance`]).
+    /// Assumes [`check_bodies`](Self::check_bodies) passed.
+    pub fn provenance(&self) -> Provenance {
+        let carried = self.carried();
         let without = self.deltas.iter().filter(|d| !carried.contains(d)).count();
         if without > 0 {
             return Provenance::Partial(format!(

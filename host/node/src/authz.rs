@@ -441,20 +441,7 @@ mod tests {
             SigningKey::from_bytes(&[3; 32]),
         );
         let mut ns = namespace(&admin, &bob, &carol);
-        let context = crate::governance::scoped_id(&ns.id, &key(&admin), &[9; 32]);
-        let register = ns
-            .make(
-                &admin,
-                2_500,
-                Body::ContextRegistered {
-                    context,
-                    name: None,
-                    group: ns.id,
-                    salt: [9; 32],
-                },
-            )
-            .unwrap();
-        ns.apply(&register).unwrap();
+        let context = crate::governance::tests::register_context(&mut ns, &admin, 9, 2_500);
         let cut: Vec<OpId> = ns.heads.iter().copied().collect();
         // The tip moves on: the cut is an older view now.
         let demote = ns
@@ -470,36 +457,27 @@ mod tests {
         ns.apply(&demote).unwrap();
         assert!(!ns.is_tip(&cut));
         let cuts = Cuts::default();
-        for who in [&bob, &carol, &admin, &bob] {
-            let delta = Delta {
-                version: 1,
-                context: ContextId(context),
-                author: mero_crdt::Author(key(who)),
-                parents: vec![],
-                governance: cut.clone(),
-                layout: 1,
-                hlc: mero_crdt::Hlc::default(),
-                ops: vec![],
-                events: vec![],
-            };
-            assert_eq!(
-                judge(Some(&ns), &cuts, &delta, &[]),
-                ns.judge(&key(who), &context, &cut, &[]),
-            );
-        }
-        assert_eq!(cuts.0.lock().unwrap().len(), 1, "one replay for the cut");
-        // A cut naming ops not known here waits.
-        let delta = Delta {
+        // `who`'s delta of the context naming `governance`.
+        let delta = |who: &SigningKey, governance: Vec<OpId>| Delta {
             version: 1,
             context: ContextId(context),
-            author: mero_crdt::Author(key(&bob)),
+            author: mero_crdt::Author(key(who)),
             parents: vec![],
-            governance: vec![[7; 32]],
+            governance,
             layout: 1,
             hlc: mero_crdt::Hlc::default(),
             ops: vec![],
             events: vec![],
         };
+        for who in [&bob, &carol, &admin, &bob] {
+            assert_eq!(
+                judge(Some(&ns), &cuts, &delta(who, cut.clone()), &[]),
+                ns.judge(&key(who), &context, &cut, &[]),
+            );
+        }
+        assert_eq!(cuts.0.lock().unwrap().len(), 1, "one replay for the cut");
+        // A cut naming ops not known here waits.
+        let delta = delta(&bob, vec![[7; 32]]);
         assert!(matches!(
             judge(Some(&ns), &cuts, &delta, &[]),
             Err(Denial::NotYet(_))

@@ -2354,6 +2354,31 @@ pub(crate) mod tests {
         ns
     }
 
+    /// Registers a context of `by`'s (salted with `salt`) in the root
+    /// group at `millis`; returns its id.
+    pub(crate) fn register_context(
+        ns: &mut Namespace,
+        by: &SigningKey,
+        salt: u8,
+        millis: u64,
+    ) -> [u8; 32] {
+        let context = scoped_id(&ns.id, &by.verifying_key().to_bytes(), &[salt; 32]);
+        let register = ns
+            .make(
+                by,
+                millis,
+                Body::ContextRegistered {
+                    context,
+                    name: None,
+                    group: ns.id,
+                    salt: [salt; 32],
+                },
+            )
+            .unwrap();
+        ns.apply(&register).unwrap();
+        context
+    }
+
     #[test]
     fn a_key_counts_as_a_writer_once_it_had_a_role_that_writes() {
         let alice = SigningKey::from_bytes(&[1; 32]);
@@ -2564,20 +2589,7 @@ pub(crate) mod tests {
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
         let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::ReadOnly)]);
-        let ctx = scoped_id(&ns.id, &key(&alice), &[21; 32]);
-        let register = ns
-            .make(
-                &alice,
-                2_500,
-                Body::ContextRegistered {
-                    context: ctx,
-                    name: None,
-                    group: ns.id,
-                    salt: [21; 32],
-                },
-            )
-            .unwrap();
-        ns.apply(&register).unwrap();
+        let ctx = register_context(&mut ns, &alice, 21, 2_500);
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
         let remove = ns
             .make(
@@ -2626,25 +2638,8 @@ pub(crate) mod tests {
         let carol = SigningKey::from_bytes(&[3; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
         let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::Admin)]);
-        let mut contexts = Vec::new();
-        for (salt, millis) in [([21; 32], 2_500), ([22; 32], 2_600)] {
-            let context = scoped_id(&ns.id, &key(&alice), &salt);
-            let register = ns
-                .make(
-                    &alice,
-                    millis,
-                    Body::ContextRegistered {
-                        context,
-                        name: None,
-                        group: ns.id,
-                        salt,
-                    },
-                )
-                .unwrap();
-            ns.apply(&register).unwrap();
-            contexts.push(context);
-        }
-        let (held, unheld) = (contexts[0], contexts[1]);
+        let held = register_context(&mut ns, &alice, 21, 2_500);
+        let unheld = register_context(&mut ns, &alice, 22, 2_600);
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
         // Alice and Carol remove Bob concurrently, each naming the heads
         // her node held of the one context both hold: the first in fold
@@ -2711,20 +2706,7 @@ pub(crate) mod tests {
         let bob = SigningKey::from_bytes(&[2; 32]);
         let key = |k: &SigningKey| k.verifying_key().to_bytes();
         let mut ns = namespace_with(&alice, &[(&bob, Role::Member)]);
-        let context = scoped_id(&ns.id, &key(&alice), &[21; 32]);
-        let register = ns
-            .make(
-                &alice,
-                2_500,
-                Body::ContextRegistered {
-                    context,
-                    name: None,
-                    group: ns.id,
-                    salt: [21; 32],
-                },
-            )
-            .unwrap();
-        ns.apply(&register).unwrap();
+        let context = register_context(&mut ns, &alice, 21, 2_500);
         let registered = ns.clone();
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
         let judge =
@@ -2824,20 +2806,7 @@ pub(crate) mod tests {
                 (&dave, Role::Member),
             ],
         );
-        let context = scoped_id(&ns.id, &key(&carol), &[21; 32]);
-        let register = ns
-            .make(
-                &carol,
-                2_500,
-                Body::ContextRegistered {
-                    context,
-                    name: None,
-                    group: ns.id,
-                    salt: [21; 32],
-                },
-            )
-            .unwrap();
-        ns.apply(&register).unwrap();
+        let context = register_context(&mut ns, &carol, 21, 2_500);
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
         let named = |ns: &Namespace, by: &SigningKey, head: u8, millis: u64| {
             ns.make(

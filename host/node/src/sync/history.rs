@@ -58,12 +58,7 @@ pub struct Filling {
 impl Filling {
     /// What `snapshot` of `ctx` lacks.
     pub fn new(ctx: ContextId, snapshot: &StateSnapshot) -> Filling {
-        let carried: HashSet<DeltaId> = snapshot
-            .bodies
-            .iter()
-            .chain(&snapshot.refused)
-            .map(|d| d.delta.id())
-            .collect();
+        let carried = snapshot.carried();
         Filling {
             ctx,
             wanted: snapshot
