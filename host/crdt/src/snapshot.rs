@@ -44,9 +44,10 @@ pub struct StateSnapshot {
 /// What the signed deltas a snapshot carries can prove of its entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provenance {
-    /// Every delta it names came with its body, every body it took names
-    /// only parents among them, and all were written under its layout: its
-    /// entries must be exactly what the bodies taken give.
+    /// Every delta it names came with its body, and every body it took
+    /// names only parents among them: its entries must be exactly what the
+    /// bodies taken give (through the migrations of the upgrades it
+    /// crossed, for those written under an earlier layout).
     Complete,
     /// They cannot: the entries are the sender's word (why).
     Partial(String),
@@ -132,12 +133,6 @@ impl StateSnapshot {
                 self.deltas.len()
             ));
         }
-        if let Some(d) = self.bodies.iter().find(|d| d.delta.layout != self.layout) {
-            return Provenance::Partial(format!(
-                "a delta was written under state version {}, before a migration to {}",
-                d.delta.layout, self.layout
-            ));
-        }
         // A refused delta's parents need not be known (it was refused
         // without them); a taken one's must.
         let orphan = self
@@ -179,12 +174,7 @@ impl StateSnapshot {
     /// on it too), so no causal order is needed, nor trusted from the
     /// sender's clocks.
     pub fn rebuilt(&self) -> Result<(Hash, BTreeSet<DeltaId>)> {
-        let mut heads: BTreeSet<DeltaId> = self.bodies.iter().map(|d| d.delta.id()).collect();
-        for d in &self.bodies {
-            for p in &d.delta.parents {
-                heads.remove(p);
-            }
-        }
+        let heads = self.body_heads();
         let mut state = MemoryBackend::default();
         let mut changed = BTreeSet::new();
         crate::apply::join_ops(
@@ -193,6 +183,17 @@ impl StateSnapshot {
             &mut changed,
         )?;
         Ok((crate::merkle::update(&mut state, changed)?, heads))
+    }
+
+    /// The heads of the DAG of the bodies it took.
+    pub fn body_heads(&self) -> BTreeSet<DeltaId> {
+        let mut heads: BTreeSet<DeltaId> = self.bodies.iter().map(|d| d.delta.id()).collect();
+        for d in &self.bodies {
+            for p in &d.delta.parents {
+                heads.remove(p);
+            }
+        }
+        heads
     }
 
     /// Every (author, clock) pair its entries carry: register writes,

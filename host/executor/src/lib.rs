@@ -37,7 +37,9 @@
 //! - `batch`: one batch's state per context and the pure parts of a job
 //!   (taking a context's share, merging a remote delta, joining a snapshot).
 //! - `upgrade`: moving a context to another version of its app: the
-//!   migration and its check on a staged state, committed only if both pass.
+//!   migration and its check on a staged state, committed only if both
+//!   pass; and a migration run again on a state held in memory, stored
+//!   nowhere, to prove a snapshot that crossed it.
 //! - `commit`: writing a batch in one transaction, then answering its calls
 //!   and announcing its deltas.
 //! - `lane`: a lane of its own for a context whose calls run long, so

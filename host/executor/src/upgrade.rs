@@ -1,4 +1,6 @@
-//! Moving a context to another version of its app, inside a batch.
+//! Moving a context to another version of its app, inside a batch; and
+//! running a migration again outside any batch, on a state held in memory
+//! ([`Executor::replay_migration`]).
 //!
 //! The migration runs on the context's staged state (an empty overlay over
 //! the state before it), so the new app's frozen handles read the old state
@@ -14,12 +16,14 @@
 
 use std::sync::atomic::Ordering;
 
-use mero_crdt::{Clock, DeltaId};
+use mero_crdt::overlay::Overlay;
+use mero_crdt::{Clock, ContextId, DeltaId, Op};
 use mero_runtime::CallEnv;
 use mero_store::ContextMeta;
 
 use crate::batch::{Answer, Batch};
 use crate::error::ExecError;
+use crate::handle::Executor;
 use crate::job::{Ran, Upgrade, Upgraded};
 use crate::worker::Worker;
 
@@ -104,18 +108,7 @@ impl Worker {
             // counts it changes are read when they are stored.
             state.defer_counts();
             private.checkpoint();
-            let mut env = CallEnv::new(
-                ctx,
-                upgrade.author,
-                upgrade.app_version.clone(),
-                state,
-                private,
-                Clock::starting_after(upgrade.barrier),
-            );
-            env.record_ops = false;
-            // Every node starts from the same instant, so the stamps and
-            // anything the app derives from the time agree.
-            env.wall_millis = upgrade.barrier.millis;
+            let env = migration_env(ctx, upgrade, state, private);
             let runtime = &upgrade.runtime;
             let started = std::time::Instant::now();
             let (env, migrated) = runtime.migrate(&upgrade.app, env, from).await;
@@ -190,6 +183,82 @@ impl Worker {
         work.meta.state_version = upgrade.app.description().state_version;
         work.meta_changed = true;
         Ok((writes, heads))
+    }
+}
+
+/// The environment a migration of `ctx` runs in, alike on every node.
+fn migration_env(
+    ctx: mero_crdt::ContextId,
+    upgrade: &Upgrade,
+    state: mero_runtime::State,
+    private: mero_runtime::PrivateOverlay,
+) -> CallEnv {
+    let mut env = CallEnv::new(
+        ctx,
+        upgrade.author,
+        upgrade.app_version.clone(),
+        state,
+        private,
+        Clock::starting_after(upgrade.barrier),
+    );
+    env.record_ops = false;
+    // Every node starts from the same instant, so the stamps and anything
+    // the app derives from the time agree.
+    env.wall_millis = upgrade.barrier.millis;
+    env
+}
+
+impl Executor {
+    /// Runs `upgrade`'s migration (from the state version it names) on
+    /// `entries`, a state of `ctx` held in memory, as each member ran it
+    /// on its own copy, and returns the entries it wrote, whole (joined
+    /// with those they replace): a joiner proving a snapshot that crossed
+    /// the upgrade joins them into the state and compares the root with
+    /// the one the upgrade's signed op names. Nothing is stored, and the
+    /// migration reads no private storage (each member's is its own).
+    pub async fn replay_migration(
+        &self,
+        ctx: ContextId,
+        entries: &[Op],
+        upgrade: &Upgrade,
+    ) -> Result<Vec<Op>, ExecError> {
+        let Some(from) = upgrade.migrate_from else {
+            return Ok(Vec::new());
+        };
+        // Read under an id nothing is stored under (ids are hashes: the
+        // complement of one is no other's), so the state is all in the
+        // overlay and the private storage empty.
+        let scratch = ContextId(ctx.0.map(|b| !b));
+        let snapshot = self.store().snapshot()?;
+        let mut base = Overlay::new(snapshot.context(scratch));
+        for op in entries {
+            mero_crdt::apply_op(&mut base, op).map_err(|e| ExecError::Store(e.to_string()))?;
+        }
+        let mut state = Overlay::new(base);
+        state.checkpoint();
+        let private = mero_runtime::PrivateOverlay::new(snapshot, scratch);
+        let env = migration_env(ctx, upgrade, state, private);
+        let (env, migrated) = upgrade.runtime.migrate(&upgrade.app, env, from).await;
+        migrated.map_err(|error| ExecError::Migration {
+            stage: "migrate",
+            error,
+        })?;
+        let mut state = env
+            .state
+            .ok_or_else(|| ExecError::Store("migration environment lost its state".into()))?;
+        let writes = state.take_writes();
+        writes
+            .entries()
+            .map(|(node, key, encoded)| {
+                let entry = borsh::from_slice(encoded)
+                    .map_err(|e| ExecError::Store(format!("a migrated entry: {e}")))?;
+                Ok(Op {
+                    node,
+                    key: key.to_vec(),
+                    entry,
+                })
+            })
+            .collect()
     }
 }
 

@@ -20,7 +20,7 @@ use crate::sync::{Request, Response};
 /// Largest component accepted at install.
 pub const MAX_COMPONENT_BYTES: usize = 64 << 20;
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 

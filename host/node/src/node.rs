@@ -178,6 +178,7 @@ impl Node {
             presence: presence.clone(),
             heartbeats: heartbeats.clone(),
             blobs: blobs.clone(),
+            migrations: migrations.clone(),
             me,
             every: Duration::from_millis(config.sync.frequency_ms.max(100)),
         });

@@ -486,7 +486,13 @@ impl World {
                 }
             }
         }
-        let proof = history::prove(&self.ctx, snapshot, FAR, &judge(&self.replicas[me].gov));
+        let proof = history::prove(
+            &self.ctx,
+            snapshot,
+            FAR,
+            &judge(&self.replicas[me].gov),
+            &[],
+        );
         match proof {
             Proof::Proven => self.count("snapshots proven"),
             Proof::Unproven(_) => {
@@ -498,6 +504,7 @@ impl World {
             Proof::Forged(why) => {
                 panic!("replica {from}'s honest snapshot was found forged: {why}")
             }
+            Proof::Replay(_) => panic!("the simulator runs no upgrade"),
         }
         true
     }

@@ -26,20 +26,8 @@ fn a_node_offline_across_three_releases_climbs_the_ladder_and_converges() {
     assert_converged(&[&n1, &n2], &ctx);
 
     n2.stop();
-    // 2.0.0 adds notes; a write under it.
-    let v2 = install(&n1, mero_fixtures::MIGRATION_SUITE_V2_ADD_FIELD);
-    assert_eq!(trigger(&n1, &ns, &v2)["status"], "completed");
-    n1.call(&ctx, "set_notes", json!({"notes": "written under v2"}));
-    n1.call(&ctx, "increment_counter", json!({}));
-    // 3.0.0 drops notes; a write under it.
-    let v3 = install(&n1, mero_fixtures::MIGRATION_SUITE_V3_REMOVE_FIELD);
-    assert_eq!(trigger(&n1, &ns, &v3)["status"], "completed");
-    n1.call(&ctx, "increment_counter", json!({}));
-    // 4.0.0 renames description to details.
-    let v4 = install(&n1, mero_fixtures::MIGRATION_SUITE_V4_RENAME_FIELD);
-    assert_eq!(trigger(&n1, &ns, &v4)["status"], "completed");
+    three_releases(&n1, &ns, &ctx);
     let expected = json!({"details": "ladder", "counter": "3"});
-    subset(&n1.call(&ctx, "schema_info", json!({})), expected.clone());
 
     // Back: it learns of three upgrades at once and climbs 1 -> 2 -> 3 -> 4.
     n2.run();
@@ -67,6 +55,88 @@ fn a_node_offline_across_three_releases_climbs_the_ladder_and_converges() {
         &n1.call(&ctx, "schema_info", json!({})),
         json!({"counter": "4"}),
     );
+}
+
+/// `node`, the only member of `ctx` online, upgrades it through three
+/// releases, each with writes made under it.
+fn three_releases(node: &TestNode, ns: &str, ctx: &str) {
+    // 2.0.0 adds notes; a write under it.
+    let v2 = install(node, mero_fixtures::MIGRATION_SUITE_V2_ADD_FIELD);
+    assert_eq!(trigger(node, ns, &v2)["status"], "completed");
+    node.call(ctx, "set_notes", json!({"notes": "written under v2"}));
+    node.call(ctx, "increment_counter", json!({}));
+    // 3.0.0 drops notes; a write under it.
+    let v3 = install(node, mero_fixtures::MIGRATION_SUITE_V3_REMOVE_FIELD);
+    assert_eq!(trigger(node, ns, &v3)["status"], "completed");
+    node.call(ctx, "increment_counter", json!({}));
+    // 4.0.0 renames description to details.
+    let v4 = install(node, mero_fixtures::MIGRATION_SUITE_V4_RENAME_FIELD);
+    assert_eq!(trigger(node, ns, &v4)["status"], "completed");
+    subset(
+        &node.call(ctx, "schema_info", json!({})),
+        json!({"details": "ladder", "counter": "3"}),
+    );
+}
+
+/// A context that went through three releases, and an invitation to it.
+fn upgraded_thrice() -> (TestNode, String, String, String) {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::MIGRATION_SUITE_V1);
+    n1.call(&ctx, "set_description", json!({"description": "ladder"}));
+    n1.call(&ctx, "increment_counter", json!({}));
+    three_releases(&n1, &ns, &ctx);
+    let invitation = n1.invite(&ns, &[]);
+    (n1, ns, invitation, ctx)
+}
+
+/// A member that joins after three upgrades proves the migrated state it
+/// takes: it runs each migration again, with components it never
+/// installed fetched from the sender, on the deltas up to that upgrade's
+/// cut, gets the root each upgrade's signed op names, and joins the
+/// deltas written since.
+#[test]
+fn a_joiner_proves_a_state_that_crossed_three_upgrades_by_running_their_migrations_again() {
+    let (n1, ns, invitation, ctx) = upgraded_thrice();
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    n2.join(&ns, &invitation, &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+    subset(
+        &n2.call(&ctx, "schema_info", json!({})),
+        json!({"details": "ladder", "counter": "3"}),
+    );
+    let log = n2.log();
+    assert_eq!(
+        log.matches("ran an upgrade's migration again").count(),
+        3,
+        "one run per upgrade:\n{log}"
+    );
+    assert!(
+        log.contains("proved the snapshot's entries")
+            && !log.contains("taken on its sender's word"),
+        "node2 proved the snapshot:\n{log}"
+    );
+}
+
+/// A migrated entry rewritten by its sender (its root recomputed, so every
+/// check without signatures passes) is found when the migrations are run
+/// again: the snapshot is refused and its sender marked.
+#[test]
+fn a_forged_snapshot_that_crossed_upgrades_is_refused() {
+    let (mut n1, ns, invitation, ctx) = upgraded_thrice();
+    n1.stop();
+    tamper(&n1, &ctx, b"forged", true);
+    n1.run();
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    n2.join(&ns, &invitation, &ctx);
+    wait_until("node2 to refuse node1's snapshot", CONVERGE, || {
+        n2.log().contains("the peer is marked")
+    });
+    let log = n2.log();
+    assert!(
+        log.contains("the migrations they crossed give"),
+        "node2 says why it refused the snapshot:\n{log}"
+    );
+    assert!(!log.contains("proved the snapshot's entries"), "{log}");
 }
 
 /// `context resync`, the operator's tool: refused while the node has heads

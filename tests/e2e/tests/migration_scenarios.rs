@@ -629,8 +629,11 @@ fn views_are_served_while_an_upgrade_runs() {
 
 /// A member that joins the context after the upgrade takes the version its
 /// group runs now: its copy starts on 2.0.0 with the migrated state (a
-/// snapshot of the new layout), runs no migration of its own, and agrees on
-/// the root.
+/// snapshot of the new layout), runs no migration of its own copy, and
+/// agrees on the root. The snapshot is proven, not taken on its sender's
+/// word: the joiner runs the migration again on the deltas up to the
+/// upgrade's cut, gets the root the upgrade's signed op names, and joins
+/// the deltas written since.
 #[test]
 fn a_member_joining_after_the_upgrade_starts_on_the_new_version() {
     let (n1, n2, _, ns, ctx) = pair(mero_fixtures::MIGRATION_SUITE_V1);
@@ -651,9 +654,15 @@ fn a_member_joining_after_the_upgrade_starts_on_the_new_version() {
     assert_converged(&[&n1, &n2, &n3], &ctx);
     assert_eq!(n3.call(&ctx, "get_item", json!({"key": "k1"})), "v1-value");
     assert_eq!(n3.call(&ctx, "get_notes", json!({})), "after the upgrade");
+    let log = n3.log();
     assert!(
-        !n3.log().contains("Migrated state written successfully"),
-        "node 3 migrated a copy it took already migrated:\n{}",
-        n3.log()
+        !log.contains("Migrated state written successfully"),
+        "node 3 migrated a copy it took already migrated:\n{log}"
+    );
+    assert!(
+        log.contains("ran an upgrade's migration again")
+            && log.contains("proved the snapshot's entries")
+            && !log.contains("taken on its sender's word"),
+        "node 3 proved the migrated snapshot:\n{log}"
     );
 }

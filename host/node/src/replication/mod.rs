@@ -7,6 +7,8 @@
 //! - [`catch_up`]: fetching parents still missing after a grace period,
 //!   periodic anti-entropy with every writer connected, governance pulls;
 //! - [`requests`]: answering peers' requests (after asking `authz`);
+//! - [`replay`]: running again the migrations a snapshot's state crossed,
+//!   to prove it;
 //! - [`view`]: a store snapshot of one context seen as a sync DAG.
 //!
 //! Each session's decisions are [`Session`]'s; this module only carries
@@ -14,6 +16,7 @@
 
 mod catch_up;
 mod gossip;
+mod replay;
 mod requests;
 mod view;
 
@@ -87,6 +90,8 @@ pub(crate) struct Parts {
     pub(crate) presence: Arc<crate::presence::Presences>,
     pub(crate) heartbeats: Arc<crate::heartbeats::Heartbeats>,
     pub(crate) blobs: Arc<crate::blobstore::BlobStore>,
+    /// The deterministic runtime migrations run on.
+    pub(crate) migrations: Arc<mero_runtime::Runtime>,
     pub(crate) me: [u8; 32],
     /// How often anti-entropy runs.
     pub(crate) every: Duration,
@@ -362,16 +367,22 @@ impl Replicator {
         &self,
         ctx: &ContextId,
     ) -> impl Fn(&Delta, &[Vec<OpId>]) -> Result<(), Denial> + Send + Sync + use<> {
-        let meta = self.meta(ctx);
-        let layout = meta.as_ref().map(|m| m.state_version);
-        let ns = meta
-            .and_then(|m| m.group)
-            .and_then(|g| self.parts.members.get(&g));
-        let cuts = authz::Cuts::default();
+        let layout = self.meta(ctx).map(|m| m.state_version);
+        let judge = self.governance_judge(ctx);
         move |d: &Delta, parents: &[Vec<OpId>]| {
-            authz::judge(ns.as_deref(), &cuts, d, parents)?;
+            judge(d, parents)?;
             authz::judge_layout(layout, d)
         }
+    }
+
+    /// Judges deltas of `ctx` against its namespace's governance alone.
+    fn governance_judge(
+        &self,
+        ctx: &ContextId,
+    ) -> impl Fn(&Delta, &[Vec<OpId>]) -> Result<(), Denial> + Send + Sync + use<> {
+        let ns = self.namespace_of(ctx);
+        let cuts = authz::Cuts::default();
+        move |d: &Delta, parents: &[Vec<OpId>]| authz::judge(ns.as_deref(), &cuts, d, parents)
     }
 
     /// Whether a key may author deltas in `ctx` now.
@@ -518,14 +529,22 @@ impl Replicator {
         // rebuilt): off the async threads. Judged by the governance as it
         // is now, with the sender's just pulled.
         let started = std::time::Instant::now();
-        let judge = self.authority(&ctx);
+        // The state versions its deltas were written under are the
+        // prover's to judge, against the upgrades it crossed.
+        let judge = self.governance_judge(&ctx);
         let latest = mero_executor::latest_allowed();
+        let crossings = self.crossings(&ctx);
+        let upgrades: Vec<history::Crossing> = crossings.iter().map(|(c, _)| c.clone()).collect();
         let (mut snapshot, proof) = tokio::task::spawn_blocking(move || {
-            let proof = history::prove(&ctx, &snapshot, latest, &judge);
+            let proof = history::prove(&ctx, &snapshot, latest, &judge, &upgrades);
             (snapshot, proof)
         })
         .await
         .map_err(|e| format!("proving the snapshot failed: {e}"))?;
+        let proof = match proof {
+            Proof::Replay(replay) => self.replay(ctx, peer, *replay, &crossings).await,
+            other => other,
+        };
         match proof {
             Proof::Proven => tracing::info!(
                 context = %bs58::encode(ctx.0).into_string(),
@@ -549,6 +568,7 @@ impl Replicator {
             }
             Proof::NotYet(why) => return Err(why),
             Proof::Forged(why) => return Err(self.refused_snapshot(peer, why)),
+            Proof::Replay(_) => return Err("its migrations were not run again".into()),
         }
         // Verified before anything is dropped: an entry stamped by a key
         // that never could write is refused as on the delta path, and so

@@ -5,9 +5,15 @@
 //! under another author's stamp, a far-future clock), ids with no delta
 //! behind them, heads that are not the deltas' own, are all refused. A
 //! sender that holds only some (it joined a snapshot itself before
-//! snapshots carried them, its state crossed a migration, or they would not
-//! fit one message) cannot prove its entries: they are its word, checked as
-//! far as they can be without signatures (`StateSnapshot::check`).
+//! snapshots carried them, or they were over [`MAX_FILLED_BYTES`]) cannot
+//! prove its entries: they are its word, checked as far as they can be
+//! without signatures (`StateSnapshot::check`).
+//!
+//! A state that crossed upgrades is proven through their migrations: the
+//! deltas written under an older state version must be exactly those
+//! behind the cut of the upgrade that left it, and the caller runs each
+//! migration again on the state they give ([`Replay`]), compares its root
+//! with the one the upgrade's signed op names, and joins the later deltas.
 //!
 //! A sender leaves the bodies out when they would not fit one message
 //! beside its entries; the receiver then fetches them from it a page at a
@@ -15,7 +21,9 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use mero_crdt::{ContextId, DeltaId, Hash, Hlc, Provenance, SignedDelta, StateSnapshot};
+use mero_crdt::{
+    ContextId, DeltaId, Hash, Hlc, MemoryBackend, Op, Provenance, SignedDelta, StateSnapshot,
+};
 
 use super::frontier::Lineage;
 use super::serve::MAX_FETCHED;
@@ -133,11 +141,110 @@ impl Filling {
     }
 }
 
+/// An upgrade of the context's group that migrated its state, as the
+/// upgrade's signed governance op names it for the context: a statement,
+/// signed by the admin that ordered it and checked by every member that
+/// migrated its own copy, of what the migration read and gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crossing {
+    /// The state version it migrated from.
+    pub from: u32,
+    /// The state version it migrated to.
+    pub to: u32,
+    /// The context's DAG heads the migration read.
+    pub cut: Vec<DeltaId>,
+    /// The root hash it gave there.
+    pub root: Hash,
+}
+
+/// The rest of proving a snapshot whose state crossed upgrades, sans-IO:
+/// the caller runs each [`next_migration`](Replay::next_migration) migration on the entries
+/// handed to it, as the upgrade's op says every member runs it, and hands
+/// its writes to [`migrated`](Replay::migrated); [`finish`](Replay::finish)
+/// then says whether the entries are what the deltas and migrations give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    /// For each upgrade crossed, oldest first: the ops of the deltas
+    /// written under the state version it left, and the upgrade.
+    steps: std::collections::VecDeque<(Vec<Op>, Crossing)>,
+    /// The upgrade whose migration runs now.
+    running: Option<Crossing>,
+    /// The ops of the deltas written under the snapshot's state version.
+    after: Vec<Op>,
+    /// The root the snapshot names.
+    root: Hash,
+    state: MemoryBackend,
+}
+
+impl Replay {
+    /// Joins the deltas written before the next upgrade into the state,
+    /// and hands back the entries its migration runs on, with the
+    /// upgrade: none once every migration ran.
+    pub fn next_migration(&mut self) -> Result<Option<(Vec<Op>, Crossing)>, String> {
+        let Some((ops, crossing)) = self.steps.pop_front() else {
+            return Ok(None);
+        };
+        mero_crdt::apply_ops(&mut self.state, &ops)
+            .map_err(|e| format!("its deltas do not join: {e}"))?;
+        let entries = self
+            .state
+            .entries
+            .iter()
+            .map(|((node, key), entry)| Op {
+                node: *node,
+                key: key.clone(),
+                entry: entry.clone(),
+            })
+            .collect();
+        self.running = Some(crossing.clone());
+        Ok(Some((entries, crossing)))
+    }
+
+    /// Joins what the running migration wrote: the state must then be the
+    /// one its upgrade's op names, else the snapshot is forged (why).
+    pub fn migrated(&mut self, writes: &[Op]) -> Result<(), String> {
+        let Some(crossing) = self.running.take() else {
+            return Err("no migration was running".into());
+        };
+        let root = mero_crdt::apply_ops(&mut self.state, writes)
+            .map_err(|e| format!("the migration's writes do not join: {e}"))?;
+        if root != crossing.root {
+            return Err(format!(
+                "its deltas up to the cut of the upgrade from state version {} give, migrated, root {}; the upgrade names {}",
+                crossing.from,
+                hex::encode(root),
+                hex::encode(crossing.root)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the snapshot's entries are the migrated state joined with
+    /// the deltas written since.
+    pub fn finish(mut self) -> Proof {
+        if self.running.is_some() || !self.steps.is_empty() {
+            return Proof::NotYet("a migration it crossed was not run".into());
+        }
+        match mero_crdt::apply_ops(&mut self.state, &self.after) {
+            Ok(root) if root == self.root => Proof::Proven,
+            Ok(root) => Proof::Forged(format!(
+                "its entries are not what the signed deltas it carries and the migrations they crossed give (they give root {}, it names {})",
+                hex::encode(root),
+                hex::encode(self.root)
+            )),
+            Err(e) => Proof::Forged(format!("its deltas do not join: {e}")),
+        }
+    }
+}
+
 /// What the deltas a snapshot carries prove of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Proof {
     /// Its entries are exactly what the signed deltas this node takes give.
     Proven,
+    /// So far as the deltas go: the migrations of the upgrades its state
+    /// crossed are to be run again before it is proven.
+    Replay(Box<Replay>),
     /// It does not carry what could prove it (why): its entries are its
     /// sender's word.
     Unproven(String),
@@ -152,12 +259,16 @@ pub enum Proof {
 /// Proves `snapshot` of `ctx` from the deltas it carries, judged by
 /// `authority` with nothing else known (they are a whole history); none
 /// may be stamped after `latest` (this node's clock and the drift deltas
-/// are allowed).
+/// are allowed). A delta written under an earlier state version than the
+/// snapshot's must be in the cut of one of `upgrades` (the context's, in
+/// fold order) that migrated from it, and the state is then proven by
+/// running their migrations again ([`Proof::Replay`]).
 pub fn prove(
     ctx: &ContextId,
     snapshot: &StateSnapshot,
     latest: Hlc,
     authority: &Authority<'_>,
+    upgrades: &[Crossing],
 ) -> Proof {
     if let Err(e) = snapshot.check_bodies(ctx) {
         return Proof::Forged(e.to_string());
@@ -175,6 +286,10 @@ pub fn prove(
     if let Provenance::Partial(why) = snapshot.provenance() {
         return Proof::Unproven(why);
     }
+    let crossed = match crossed(snapshot, upgrades) {
+        Ok(c) => c,
+        Err(proof) => return proof,
+    };
     let carried: Vec<SignedDelta> = snapshot
         .bodies
         .iter()
@@ -211,6 +326,13 @@ pub fn prove(
             }
         }
     }
+    if !crossed.is_empty() {
+        let named: BTreeSet<DeltaId> = snapshot.heads.iter().copied().collect();
+        if named != snapshot.body_heads() {
+            return Proof::Forged("its heads are not the heads of the deltas it carries".into());
+        }
+        return Proof::Replay(Box::new(Replay::of(snapshot, crossed)));
+    }
     let (root, heads) = match snapshot.rebuilt() {
         Ok(r) => r,
         Err(e) => return Proof::Forged(e.to_string()),
@@ -222,11 +344,104 @@ pub fn prove(
             hex::encode(snapshot.root_hash)
         ));
     }
-    let named: std::collections::BTreeSet<DeltaId> = snapshot.heads.iter().copied().collect();
+    let named: BTreeSet<DeltaId> = snapshot.heads.iter().copied().collect();
     if named != heads {
         return Proof::Forged("its heads are not the heads of the deltas it carries".into());
     }
     Proof::Proven
+}
+
+/// The upgrades `snapshot`'s state crossed, oldest first: none if every
+/// delta it took was written under its state version. Each delta written
+/// under an earlier one must be in the past of the cut of the upgrade that
+/// left it, and each delta in that past written under it: a write made
+/// past the cut was refused by every migrated member.
+fn crossed(snapshot: &StateSnapshot, upgrades: &[Crossing]) -> Result<Vec<Crossing>, Proof> {
+    let Some(oldest) = snapshot.bodies.iter().map(|d| d.delta.layout).min() else {
+        return Ok(Vec::new());
+    };
+    let mut chain = Vec::new();
+    let mut at = snapshot.layout;
+    while at > oldest {
+        let Some(u) = upgrades.iter().rev().find(|u| u.to == at && u.from < at) else {
+            return Err(Proof::Unproven(format!(
+                "a delta was written under state version {oldest}, and no upgrade's signed op names what migrating this context to {at} gave"
+            )));
+        };
+        chain.push(u.clone());
+        at = u.from;
+    }
+    chain.reverse();
+    if chain.is_empty() {
+        // Nothing older: a delta of a later version than its state is not
+        // one of its history.
+        return match snapshot
+            .bodies
+            .iter()
+            .find(|d| d.delta.layout != snapshot.layout)
+        {
+            Some(d) => Err(Proof::Forged(format!(
+                "it carries a delta written under state version {}, past its own {}",
+                d.delta.layout, snapshot.layout
+            ))),
+            None => Ok(chain),
+        };
+    }
+    let ids: Vec<DeltaId> = snapshot.bodies.iter().map(|d| d.delta.id()).collect();
+    let by_id: std::collections::HashMap<DeltaId, &SignedDelta> =
+        ids.iter().copied().zip(&snapshot.bodies).collect();
+    for d in &snapshot.bodies {
+        let l = d.delta.layout;
+        if l != snapshot.layout && !chain.iter().any(|u| u.from == l) {
+            return Err(Proof::Forged(format!(
+                "it carries a delta written under state version {l}, which no upgrade it crossed left"
+            )));
+        }
+    }
+    for u in &chain {
+        let mut past = HashSet::new();
+        let mut todo: Vec<DeltaId> = u.cut.clone();
+        while let Some(id) = todo.pop() {
+            let Some(d) = by_id.get(&id) else {
+                return Err(Proof::Forged(format!(
+                    "it lacks a delta of the cut the upgrade from state version {} migrated",
+                    u.from
+                )));
+            };
+            if past.insert(id) {
+                todo.extend(d.delta.parents.iter().copied());
+            }
+        }
+        for (id, d) in ids.iter().zip(&snapshot.bodies) {
+            if (d.delta.layout <= u.from) != past.contains(id) {
+                return Err(Proof::Forged(format!(
+                    "it carries a delta written under state version {} on the wrong side of the cut the upgrade from {} migrated",
+                    d.delta.layout, u.from
+                )));
+            }
+        }
+    }
+    Ok(chain)
+}
+
+impl Replay {
+    fn of(snapshot: &StateSnapshot, crossed: Vec<Crossing>) -> Replay {
+        let ops_of = |layout: u32| -> Vec<Op> {
+            snapshot
+                .bodies
+                .iter()
+                .filter(|d| d.delta.layout == layout)
+                .flat_map(|d| d.delta.ops.iter().cloned())
+                .collect()
+        };
+        Replay {
+            steps: crossed.into_iter().map(|u| (ops_of(u.from), u)).collect(),
+            running: None,
+            after: ops_of(snapshot.layout),
+            root: snapshot.root_hash,
+            state: MemoryBackend::default(),
+        }
+    }
 }
 
 /// A replica that holds nothing: a history is judged on its own.
@@ -282,6 +497,18 @@ mod tests {
         value: &str,
         millis: u64,
     ) -> SignedDelta {
+        write_under(1, who, parents, name, value, millis)
+    }
+
+    /// As [`write`], under state version `layout`.
+    fn write_under(
+        layout: u32,
+        who: u8,
+        parents: &[&SignedDelta],
+        name: &str,
+        value: &str,
+        millis: u64,
+    ) -> SignedDelta {
         let hlc = Hlc { millis, counter: 0 };
         let op = Op {
             node: NodeId::root("r"),
@@ -300,7 +527,7 @@ mod tests {
             author: author(who),
             parents: parents.iter().map(|p| p.delta.id()).collect(),
             governance: vec![],
-            layout: 1,
+            layout,
             hlc,
             ops: vec![op],
             events: vec![],
@@ -355,14 +582,14 @@ mod tests {
     fn a_snapshot_carrying_its_whole_history_is_proven() {
         let (first, second) = history();
         let mut s = snapshot(&[&first, &second], &[]);
-        assert_eq!(prove(&CTX, &s, LATEST, &anyone), Proof::Proven);
+        assert_eq!(prove(&CTX, &s, LATEST, &anyone, &[]), Proof::Proven);
         // In any order: nothing rests on the sender's ordering or clocks.
         s.bodies.reverse();
-        assert_eq!(prove(&CTX, &s, LATEST, &anyone), Proof::Proven);
+        assert_eq!(prove(&CTX, &s, LATEST, &anyone, &[]), Proof::Proven);
         // An empty state, as a context with no delta yet sends it.
         let empty = snapshot(&[], &[]);
         assert_eq!(empty.root_hash, [0; 32]);
-        assert_eq!(prove(&CTX, &empty, LATEST, &anyone), Proof::Proven);
+        assert_eq!(prove(&CTX, &empty, LATEST, &anyone, &[]), Proof::Proven);
     }
 
     #[test]
@@ -385,7 +612,7 @@ mod tests {
             counter: 0,
         };
         s.check(later).unwrap();
-        let Proof::Forged(why) = prove(&CTX, &s, LATEST, &anyone) else {
+        let Proof::Forged(why) = prove(&CTX, &s, LATEST, &anyone, &[]) else {
             panic!("a forged entry was proven")
         };
         assert!(why.contains("not what the signed deltas"), "{why}");
@@ -398,21 +625,22 @@ mod tests {
         // Folded into a snapshot its sender joined: known, no body.
         s.bodies.remove(0);
         assert!(matches!(
-            prove(&CTX, &s, LATEST, &anyone),
+            prove(&CTX, &s, LATEST, &anyone, &[]),
             Proof::Unproven(_)
         ));
         // An id with no delta behind it at all.
         let mut s = snapshot(&[&first, &second], &[]);
         s.deltas.push(DeltaId([5; 32]));
         assert!(matches!(
-            prove(&CTX, &s, LATEST, &anyone),
+            prove(&CTX, &s, LATEST, &anyone, &[]),
             Proof::Unproven(_)
         ));
-        // Bodies of another layout: the state crossed a migration.
+        // Bodies of an older layout, and no upgrade names what migrating
+        // them gave.
         let mut s = snapshot(&[&first, &second], &[]);
         s.layout = 2;
         assert!(matches!(
-            prove(&CTX, &s, LATEST, &anyone),
+            prove(&CTX, &s, LATEST, &anyone, &[]),
             Proof::Unproven(_)
         ));
     }
@@ -423,27 +651,39 @@ mod tests {
         // A body whose signature does not verify.
         let mut s = snapshot(&[&first, &second], &[]);
         s.bodies[1].signature[0] ^= 1;
-        assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::Forged(_)));
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[]),
+            Proof::Forged(_)
+        ));
         // A body rewritten after signing (its id changes: named nowhere).
         let mut s = snapshot(&[&first, &second], &[]);
         s.bodies[1].delta.ops.clear();
-        assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::Forged(_)));
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[]),
+            Proof::Forged(_)
+        ));
         // A delta of another context.
         let mut other = write(1, &[], "a", "one", 1_000);
         other.delta.context = ContextId([8; 32]);
         let other = SignedDelta::sign(other.delta, &key(1));
         let mut s = snapshot(&[&other], &[]);
         s.bodies[0] = other.clone();
-        assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::Forged(_)));
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[]),
+            Proof::Forged(_)
+        ));
         // Heads that are not the deltas' own.
         let mut s = snapshot(&[&first, &second], &[]);
         s.heads = vec![first.delta.id()];
-        assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::Forged(_)));
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[]),
+            Proof::Forged(_)
+        ));
         // A delta stamped past this node's clock and the drift allowed,
         // whose write would win every later one: refused on the delta path.
         let ahead = write(2, &[&first], "b", "ahead", LATEST.millis + 1);
         let s = snapshot(&[&first, &ahead], &[]);
-        let Proof::Forged(why) = prove(&CTX, &s, LATEST, &anyone) else {
+        let Proof::Forged(why) = prove(&CTX, &s, LATEST, &anyone, &[]) else {
             panic!("a delta from the future was proven")
         };
         assert!(why.contains("past this node's clock"), "{why}");
@@ -460,13 +700,13 @@ mod tests {
                 Ok(())
             }
         };
-        let Proof::Forged(why) = prove(&CTX, &s, LATEST, &not_writer_2) else {
+        let Proof::Forged(why) = prove(&CTX, &s, LATEST, &not_writer_2, &[]) else {
             panic!("a refused delta was proven")
         };
         assert!(why.contains("not a writer"), "{why}");
         let unknown = |_: &Delta, _: &[Vec<[u8; 32]>]| Err(Denial::NotYet("later".into()));
         assert_eq!(
-            prove(&CTX, &s, LATEST, &unknown),
+            prove(&CTX, &s, LATEST, &unknown, &[]),
             Proof::NotYet("later".into())
         );
     }
@@ -487,16 +727,19 @@ mod tests {
         };
         // The sender refused it for good too, and kept it apart.
         let s = snapshot(&[&first, &second], &[&late]);
-        assert_eq!(prove(&CTX, &s, LATEST, &removed), Proof::Proven);
+        assert_eq!(prove(&CTX, &s, LATEST, &removed, &[]), Proof::Proven);
         // A sender that merged it has not healed: not taken yet.
         let s = snapshot(&[&first, &second, &late], &[]);
         assert!(matches!(
-            prove(&CTX, &s, LATEST, &removed),
+            prove(&CTX, &s, LATEST, &removed, &[]),
             Proof::NotYet(_)
         ));
         // One that refused a delta this node takes.
         let s = snapshot(&[&first], &[&second]);
-        assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::NotYet(_)));
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[]),
+            Proof::NotYet(_)
+        ));
     }
 
     /// A sender's store: deltas with bodies, and ids it holds by id alone.
@@ -556,7 +799,7 @@ mod tests {
         // Too large to carry: the refused alone came with it.
         s.bodies.clear();
         assert!(matches!(
-            prove(&CTX, &s, LATEST, &anyone),
+            prove(&CTX, &s, LATEST, &anyone, &[]),
             Proof::Unproven(_)
         ));
         let sender = Held {
@@ -576,7 +819,7 @@ mod tests {
                 Ok(())
             }
         };
-        assert_eq!(prove(&CTX, &s, LATEST, &refused_too), Proof::Proven);
+        assert_eq!(prove(&CTX, &s, LATEST, &refused_too, &[]), Proof::Proven);
 
         // A forged entry is found forged from fetched bodies as from carried ones.
         let mut s = snapshot(&[&first, &second], &[]);
@@ -588,7 +831,10 @@ mod tests {
         }
         s.root_hash = mero_crdt::apply_ops(&mut MemoryBackend::default(), &s.ops).unwrap();
         fill(&mut s, &sender).unwrap();
-        assert!(matches!(prove(&CTX, &s, LATEST, &anyone), Proof::Forged(_)));
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[]),
+            Proof::Forged(_)
+        ));
     }
 
     #[test]
@@ -602,7 +848,7 @@ mod tests {
         };
         assert_eq!(fill(&mut s, &sender).unwrap().len(), 1);
         assert!(matches!(
-            prove(&CTX, &s, LATEST, &anyone),
+            prove(&CTX, &s, LATEST, &anyone, &[]),
             Proof::Unproven(_)
         ));
         // A sender that holds none of them at all: one page, then no more.
@@ -614,7 +860,7 @@ mod tests {
         };
         assert_eq!(fill(&mut s, &nothing).unwrap().len(), 1);
         assert!(matches!(
-            prove(&CTX, &s, LATEST, &anyone),
+            prove(&CTX, &s, LATEST, &anyone, &[]),
             Proof::Unproven(_)
         ));
     }
@@ -681,5 +927,202 @@ mod tests {
             Err(Halted::Forged(_))
         ));
         assert!(s.bodies.is_empty(), "nothing taken from a lying answer");
+    }
+
+    /// A migration from state version 1 to 2 as the test upgrade runs
+    /// it: register `a` renamed `A`, stamped by the ordering admin (9).
+    fn migrate(entries: &[Op]) -> Vec<Op> {
+        entries
+            .iter()
+            .filter(|op| op.key == b"a")
+            .map(|op| {
+                let Entry::Register(r) = &op.entry else {
+                    panic!("a is a register")
+                };
+                Op {
+                    node: op.node,
+                    key: b"A".to_vec(),
+                    entry: Entry::Register(Register {
+                        stamp: Stamp {
+                            hlc: Hlc {
+                                millis: 5_000,
+                                counter: 1,
+                            },
+                            author: author(9),
+                        },
+                        value: r.value.clone(),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// Two writes under state version 1, the upgrade to 2 (its cut the
+    /// second), and a write under 2 on top: what a migrated sender sends,
+    /// and the upgrade as its op names it for the context.
+    fn crossed_history() -> (StateSnapshot, Crossing, [SignedDelta; 3]) {
+        let (first, second) = history();
+        let mut state = MemoryBackend::default();
+        mero_crdt::apply_ops(&mut state, &first.delta.ops).unwrap();
+        mero_crdt::apply_ops(&mut state, &second.delta.ops).unwrap();
+        let before: Vec<Op> = state
+            .entries
+            .iter()
+            .map(|((node, key), entry)| Op {
+                node: *node,
+                key: key.clone(),
+                entry: entry.clone(),
+            })
+            .collect();
+        let migrated = mero_crdt::apply_ops(&mut state, &migrate(&before)).unwrap();
+        let third = write_under(2, 1, &[&second], "c", "three", 6_000);
+        let root = mero_crdt::apply_ops(&mut state, &third.delta.ops).unwrap();
+        let ops = state
+            .entries
+            .iter()
+            .map(|((node, key), entry)| Op {
+                node: *node,
+                key: key.clone(),
+                entry: entry.clone(),
+            })
+            .collect();
+        let s = StateSnapshot {
+            ops,
+            deltas: [&first, &second, &third]
+                .iter()
+                .map(|d| d.delta.id())
+                .collect(),
+            heads: vec![third.delta.id()],
+            root_hash: root,
+            layout: 2,
+            bodies: vec![first.clone(), second.clone(), third.clone()],
+            refused: vec![],
+        };
+        let crossing = Crossing {
+            from: 1,
+            to: 2,
+            cut: vec![second.delta.id()],
+            root: migrated,
+        };
+        (s, crossing, [first, second, third])
+    }
+
+    /// Runs `proof`'s migrations with `migration`.
+    fn replayed(proof: Proof, migration: impl Fn(&[Op]) -> Vec<Op>) -> Proof {
+        let Proof::Replay(mut replay) = proof else {
+            return proof;
+        };
+        while let Some((entries, crossing)) = replay.next_migration().unwrap() {
+            assert_eq!(crossing.from, 1);
+            if let Err(why) = replay.migrated(&migration(&entries)) {
+                return Proof::Forged(why);
+            }
+        }
+        replay.finish()
+    }
+
+    #[test]
+    fn a_snapshot_that_crossed_an_upgrade_is_proven_by_running_its_migration_again() {
+        let (s, crossing, _) = crossed_history();
+        let proof = prove(&CTX, &s, LATEST, &anyone, std::slice::from_ref(&crossing));
+        assert!(matches!(proof, Proof::Replay(_)), "{proof:?}");
+        assert_eq!(replayed(proof, migrate), Proof::Proven);
+        // Without the upgrade's op, nothing says what the migration gave.
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[]),
+            Proof::Unproven(_)
+        ));
+        // A later upgrade, or one from another version, names nothing of it.
+        let other = Crossing {
+            from: 2,
+            to: 3,
+            ..crossing
+        };
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[other]),
+            Proof::Unproven(_)
+        ));
+    }
+
+    #[test]
+    fn a_migrated_entry_the_migration_did_not_write_is_found_forged() {
+        let (mut s, crossing, _) = crossed_history();
+        // The sender rewrites the migrated value under the admin's stamp
+        // and names the root its entries give: only the migration, run
+        // again, tells.
+        for op in &mut s.ops {
+            if op.key == b"A"
+                && let Entry::Register(r) = &mut op.entry
+            {
+                r.value = Some(b"forged".to_vec());
+            }
+        }
+        s.root_hash = mero_crdt::apply_ops(&mut MemoryBackend::default(), &s.ops).unwrap();
+        let proof = prove(&CTX, &s, LATEST, &anyone, std::slice::from_ref(&crossing));
+        let Proof::Forged(why) = replayed(proof, migrate) else {
+            panic!("a forged migrated entry was proven")
+        };
+        assert!(why.contains("migrations they crossed give"), "{why}");
+        // A migration that gives another state than the op names.
+        let (s, _, _) = crossed_history();
+        let proof = prove(&CTX, &s, LATEST, &anyone, &[crossing]);
+        let Proof::Forged(why) = replayed(proof, |_| Vec::new()) else {
+            panic!("a state the upgrade's op does not name was proven")
+        };
+        assert!(why.contains("the upgrade names"), "{why}");
+    }
+
+    #[test]
+    fn deltas_on_the_wrong_side_of_an_upgrades_cut_are_found_forged() {
+        let (s, crossing, [first, second, third]) = crossed_history();
+        // Written under version 1 past the cut: every migrated member
+        // refused it.
+        let late = write_under(1, 2, &[&second], "a", "late", 5_500);
+        let mut with_late = s.clone();
+        with_late.deltas.push(late.delta.id());
+        with_late.bodies.push(late.clone());
+        with_late.heads = vec![third.delta.id(), late.delta.id()];
+        let Proof::Forged(why) = prove(
+            &CTX,
+            &with_late,
+            LATEST,
+            &anyone,
+            std::slice::from_ref(&crossing),
+        ) else {
+            panic!("a write past the cut was taken")
+        };
+        assert!(why.contains("wrong side of the cut"), "{why}");
+        // The cut names a delta it does not carry.
+        let lacking = Crossing {
+            cut: vec![DeltaId([3; 32])],
+            ..crossing.clone()
+        };
+        assert!(matches!(
+            prove(&CTX, &s, LATEST, &anyone, &[lacking]),
+            Proof::Forged(_)
+        ));
+        // Written under a version later than the snapshot's.
+        let future = write_under(3, 1, &[&third], "d", "four", 7_000);
+        let mut ahead = s.clone();
+        ahead.deltas.push(future.delta.id());
+        ahead.bodies.push(future.clone());
+        ahead.heads = vec![future.delta.id()];
+        assert!(matches!(
+            prove(
+                &CTX,
+                &ahead,
+                LATEST,
+                &anyone,
+                std::slice::from_ref(&crossing)
+            ),
+            Proof::Forged(_)
+        ));
+        // A history all of one later version than the snapshot's.
+        let mut s1 = snapshot(&[&first], &[]);
+        s1.layout = 0;
+        assert!(matches!(
+            prove(&CTX, &s1, LATEST, &anyone, &[]),
+            Proof::Forged(_)
+        ));
     }
 }

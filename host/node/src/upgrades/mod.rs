@@ -600,32 +600,6 @@ impl Node {
         }
     }
 
-    fn upgrade_of(
-        &self,
-        plan: &UpgradePlan,
-        next: &Arc<App>,
-        planned: Plan,
-        author: Author,
-    ) -> Upgrade {
-        Upgrade {
-            application: plan.app.id,
-            app: next.clone(),
-            runtime: self.inner.migrations.clone(),
-            app_version: plan.app.version.clone(),
-            migrate_from: match planned {
-                Plan::CodeOnly => None,
-                Plan::Migrate { from } => Some(from),
-            },
-            author,
-            barrier: Hlc {
-                millis: plan.barrier.0,
-                counter: plan.barrier.1,
-            },
-            dry_run: false,
-            cut: None,
-        }
-    }
-
     /// The component `blob`, loaded on the deterministic runtime.
     async fn migration_app(&self, blob: &[u8; 32]) -> Result<Arc<App>> {
         if let Some(app) = self.inner.migrations.loaded(blob) {
@@ -637,14 +611,17 @@ impl Node {
                 "the target's component is not stored here",
             )
         })?;
-        self.inner
-            .migrations
-            .load(&bytes)
-            .await
-            .map_err(|e| match e {
-                mero_runtime::LoadError::Invalid(m) => NodeError::bad("InvalidComponent", m),
-                mero_runtime::LoadError::Host(m) => NodeError::Internal(m),
-            })
+        load_for_migration(&self.inner.migrations, &bytes).await
+    }
+
+    fn upgrade_of(
+        &self,
+        plan: &UpgradePlan,
+        next: &Arc<App>,
+        planned: Plan,
+        author: Author,
+    ) -> Upgrade {
+        upgrade_of(plan, next, &self.inner.migrations, planned, author)
     }
 
     fn migration_fuel(&self) -> u64 {
@@ -830,4 +807,44 @@ fn local_contexts(
         out.push(ctx);
     }
     Ok(out)
+}
+
+/// `bytes`, a component, loaded on `migrations`, the deterministic runtime.
+pub(crate) async fn load_for_migration(
+    migrations: &Arc<mero_runtime::Runtime>,
+    bytes: &[u8],
+) -> Result<Arc<App>> {
+    migrations.load(bytes).await.map_err(|e| match e {
+        mero_runtime::LoadError::Invalid(m) => NodeError::bad("InvalidComponent", m),
+        mero_runtime::LoadError::Host(m) => NodeError::Internal(m),
+    })
+}
+
+/// What every node runs to move a context as `plan` says, on `migrations`,
+/// with the writes of its migration (if `planned` runs one) stamped as
+/// `author`'s.
+pub(crate) fn upgrade_of(
+    plan: &UpgradePlan,
+    next: &Arc<App>,
+    migrations: &Arc<mero_runtime::Runtime>,
+    planned: Plan,
+    author: Author,
+) -> Upgrade {
+    Upgrade {
+        application: plan.app.id,
+        app: next.clone(),
+        runtime: migrations.clone(),
+        app_version: plan.app.version.clone(),
+        migrate_from: match planned {
+            Plan::CodeOnly => None,
+            Plan::Migrate { from } => Some(from),
+        },
+        author,
+        barrier: Hlc {
+            millis: plan.barrier.0,
+            counter: plan.barrier.1,
+        },
+        dry_run: false,
+        cut: None,
+    }
 }
