@@ -97,6 +97,9 @@ pub struct ConfigFile {
     /// Invitations this node signs.
     #[serde(default)]
     pub membership: MembershipSection,
+    /// What this node takes from members' snapshots.
+    #[serde(default, skip_serializing_if = "SnapshotsSection::is_default")]
+    pub snapshots: SnapshotsSection,
     /// Relayers: the chains' RPC endpoints this node asks what a chain
     /// says (balances, for attestations). None unless written.
     #[serde(default, skip_serializing_if = "ChainsSection::is_empty")]
@@ -479,6 +482,27 @@ impl Default for MembershipSection {
     }
 }
 
+/// `[snapshots]`: what this node takes from members' snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+pub struct SnapshotsSection {
+    /// Take a snapshot whose entries cannot be proven from signed deltas
+    /// (its sender and the members connected hold some of them only by
+    /// id, its deltas are over 256 MiB, or a migration it crossed cannot
+    /// be run again) on its sender's word, after the checks that need no
+    /// signature. Off: such a snapshot is refused, and the context waits
+    /// for a member whose snapshot can be proven.
+    pub take_unproven: bool,
+}
+
+impl SnapshotsSection {
+    /// Whether nothing is set (the section is then not written).
+    pub fn is_default(&self) -> bool {
+        *self == SnapshotsSection::default()
+    }
+}
+
 /// `[chains]`: one table per chain with a relayer. Only Ethereum has one
 /// in this build; `[chains.near]` and the others are unknown keys (the
 /// load fails naming them) rather than settings that do nothing.
@@ -595,6 +619,7 @@ impl ConfigFile {
             presence: PresenceSection::default(),
             migration: MigrationSection::default(),
             membership: MembershipSection::default(),
+            snapshots: SnapshotsSection::default(),
             chains: ChainsSection::default(),
             dev: None,
         })

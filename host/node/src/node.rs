@@ -179,6 +179,7 @@ impl Node {
             heartbeats: heartbeats.clone(),
             blobs: blobs.clone(),
             migrations: migrations.clone(),
+            take_unproven: config.snapshots.take_unproven,
             me,
             every: Duration::from_millis(config.sync.frequency_ms.max(100)),
         });

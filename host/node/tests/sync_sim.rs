@@ -463,8 +463,8 @@ impl World {
     /// As the node does before it joins `from`'s snapshot: `from`'s
     /// governance first (so `me`'s next delta names governance covering
     /// what the snapshot's deltas named), then the snapshot proven from the
-    /// deltas it carries (an honest replica's is never found forged), or
-    /// its bodies dropped if it cannot be. False if it is not taken yet.
+    /// deltas it carries (an honest replica's is never found forged).
+    /// False if it is not taken yet, or cannot be proven.
     fn prove(&mut self, me: usize, from: usize, snapshot: &mut StateSnapshot) -> bool {
         let log = self.replicas[from].gov.ordered_ops();
         self.replicas[me].learn(&log);
@@ -495,10 +495,10 @@ impl World {
         );
         match proof {
             Proof::Proven => self.count("snapshots proven"),
+            // Refused, as a node refuses it unless told otherwise.
             Proof::Unproven(_) => {
                 self.count("snapshots unproven");
-                snapshot.bodies.clear();
-                snapshot.refused.clear();
+                return false;
             }
             Proof::NotYet(_) => return false,
             Proof::Forged(why) => {

@@ -382,6 +382,17 @@ fn tamper(node: &TestNode, ctx: &str, value: &[u8], rehash: bool) {
     w.commit().unwrap();
 }
 
+/// As [`two_members`], node2 an admin (it invites when node1 is away).
+fn admin_and_creator() -> (TestNode, TestNode, String, String) {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    n2.join(&ns, &n1.invite(&ns, &["--role", "admin"]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+    (n1, n2, ns, ctx)
+}
+
 /// Two members of a kv-store context, node1 its creator having set `k`,
 /// converged.
 fn two_members() -> (TestNode, TestNode, String, String) {
@@ -597,6 +608,66 @@ fn forget_bodies(node: &TestNode, ctx: &str) {
     }
     w.set_heads(&id, &heads).unwrap();
     w.commit().unwrap();
+}
+
+/// A snapshot whose sender holds some deltas by id alone (it joined one
+/// that could not be proven) is proven with their signed bodies fetched
+/// from another member that holds them, here a read-only one (it sends no
+/// snapshot, only deltas).
+#[test]
+fn a_joiner_fetches_from_another_member_the_deltas_its_sender_holds_by_id_alone() {
+    let (mut n1, mut n2, ns, ctx) = admin_and_creator();
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    n3.join(&ns, &n1.invite(&ns, &["--role", "read-only"]), &ctx);
+    assert_converged(&[&n1, &n2, &n3], &ctx);
+    // node2 is the only writer left online, and holds ids alone.
+    n1.stop();
+    n2.stop();
+    forget_bodies(&n2, &ctx);
+    n2.run();
+
+    let n4 = TestNode::start_with("node4", FAST_SYNC);
+    n4.join(&ns, &n2.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n2, &n3, &n4], &ctx);
+    assert_eq!(n4.call(&ctx, "get", json!({"key": "k"})), json!("v"));
+    let log = n4.log();
+    assert!(
+        log.contains("fetched from other members the signed deltas")
+            && log.contains("proved the snapshot's entries")
+            && !log.contains("taken on its sender's word"),
+        "node4 proved node2's snapshot with node3's deltas:\n{log}"
+    );
+}
+
+/// A snapshot that cannot be proven (no member connected holds the
+/// deltas its sender knows by id alone) is refused by default, and the
+/// context is not joined; a node told to (`snapshots.take_unproven`)
+/// takes it on its sender's word.
+#[test]
+fn a_snapshot_that_cannot_be_proven_is_refused_unless_the_operator_takes_it() {
+    let (mut n1, mut n2, ns, ctx) = admin_and_creator();
+    n1.stop();
+    n2.stop();
+    forget_bodies(&n2, &ctx);
+    n2.run();
+
+    let n3 = TestNode::start_with("node3", FAST_SYNC);
+    n3.join(&ns, &n2.invite(&ns, &[]), &ctx);
+    wait_until("node3 to refuse node2's snapshot", CONVERGE, || {
+        n3.log()
+            .contains("refused a snapshot whose entries cannot be proven")
+    });
+    // Its replica stays empty meanwhile (anti-entropy asks again).
+    assert_eq!(n3.call(&ctx, "get", json!({"key": "k"})), json!(null));
+    assert!(!n3.log().contains("taken on its sender's word"));
+
+    let n4 = TestNode::start_with(
+        "node4",
+        &[FAST_SYNC, &["snapshots.take_unproven=true"]].concat(),
+    );
+    n4.join(&ns, &n2.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n2, &n4], &ctx);
+    assert!(n4.log().contains("taken on its sender's word"));
 }
 
 /// With several members to ask, a joiner takes a snapshot it can prove

@@ -92,6 +92,9 @@ pub(crate) struct Parts {
     pub(crate) blobs: Arc<crate::blobstore::BlobStore>,
     /// The deterministic runtime migrations run on.
     pub(crate) migrations: Arc<mero_runtime::Runtime>,
+    /// Whether a snapshot that cannot be proven is taken on its sender's
+    /// word (`snapshots.take_unproven`).
+    pub(crate) take_unproven: bool,
     pub(crate) me: [u8; 32],
     /// How often anti-entropy runs.
     pub(crate) every: Duration,
@@ -318,18 +321,45 @@ impl Replicator {
         );
     }
 
+    /// The connected members other than `sender` that may read `ctx`: any
+    /// of them may hold the signed deltas a snapshot's sender lacks.
+    async fn body_sources(&self, ctx: &ContextId, sender: PeerId) -> Vec<PeerId> {
+        let Some(ns) = self.namespace_of(ctx) else {
+            return Vec::new();
+        };
+        let Ok(connected) = self.parts.peers.client() else {
+            return Vec::new();
+        };
+        let mut peers: Vec<PeerId> = connected
+            .connected_peers()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| *p != sender)
+            .filter(|p| {
+                key_of(p)
+                    .is_some_and(|k| k != self.parts.me && authz::may_read(&ns, &k, ctx).is_ok())
+            })
+            .collect();
+        self.by_trust(&mut peers);
+        peers
+    }
+
     /// Marks `peer` as having sent a snapshot that failed verification
     /// (it is asked last from now on, see [`Replicator::by_trust`]); returns
     /// why, for the session.
     fn refused_snapshot(&self, peer: PeerId, why: String) -> String {
-        let refused = {
-            let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
-            let n = marks.entry(peer).or_default();
-            *n += 1;
-            *n
-        };
+        let refused = self.mark(peer);
         tracing::warn!(%peer, refused, reason = %why, "refused a peer's snapshot; the peer is marked");
         why
+    }
+
+    /// Marks `peer` as having lied; returns how often it has.
+    fn mark(&self, peer: PeerId) -> u32 {
+        let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let n = marks.entry(peer).or_default();
+        *n += 1;
+        *n
     }
 
     /// `peers`, those that sent fewer refused snapshots first (in their
@@ -473,6 +503,7 @@ impl Replicator {
         joining: &mut Joining<'_>,
     ) -> Result<(), String> {
         let taking = joining.replace.as_ref().map(|(_, t)| t);
+        let vouched = taking.is_some_and(|t| t.roots.is_some());
         // Not the sender's fault: it has not caught up, or has not healed.
         if let Some(why) = self.not_yet(&ctx, &snapshot, taking) {
             return Err(why.into());
@@ -504,9 +535,10 @@ impl Replicator {
             }
         }
         // Proven from the signed deltas it carries, and those it left out
-        // for its size, fetched from it now; else its entries are the
-        // sender's word, and only they are kept (a delta kept with its
-        // body is one this node judged).
+        // for its size, fetched from it now; else refused, unless members
+        // vouched for its root or the operator takes such a state on its
+        // sender's word: then only its entries are kept (a delta kept with
+        // its body is one this node judged).
         let started = std::time::Instant::now();
         let mut filling = history::Filling::new(ctx, &snapshot);
         while let Some(page) = filling.next() {
@@ -524,6 +556,36 @@ impl Replicator {
                 elapsed_ms = started.elapsed().as_millis(),
                 "fetched the signed deltas the snapshot left out for its size"
             );
+        }
+        // Those its sender holds by id alone (it joined a snapshot that
+        // could not be proven) may be held whole by another member: a
+        // signed delta is checked the same whoever sends it.
+        if filling.ask_elsewhere() {
+            let before = filling.fetched();
+            for other in self.body_sources(&ctx, peer).await {
+                while let Some(page) = filling.next() {
+                    let answer = self.parts.peers.fetch(other, &page).await;
+                    match filling.answered(&mut snapshot, answer) {
+                        Ok(()) => {}
+                        Err(Halted::Forged(why)) => {
+                            let refused = self.mark(other);
+                            tracing::warn!(peer = %other, refused, reason = %why, "refused a peer's answer for a snapshot's deltas; the peer is marked");
+                            break;
+                        }
+                        Err(Halted::NotYet(_)) => break,
+                    }
+                }
+                if !filling.ask_elsewhere() {
+                    break;
+                }
+            }
+            if filling.fetched() > before {
+                tracing::info!(
+                    context = %bs58::encode(ctx.0).into_string(),
+                    fetched = filling.fetched() - before,
+                    "fetched from other members the signed deltas the snapshot's sender holds by id alone"
+                );
+            }
         }
         // Work in proportion to the deltas (a signature each, the state
         // rebuilt): off the async threads. Judged by the governance as it
@@ -555,6 +617,18 @@ impl Replicator {
             Proof::Unproven(why) if joining.proven => {
                 return Err(format!(
                     "its entries cannot be proven from signed deltas ({why}); a member whose can is asked first"
+                ));
+            }
+            // Taken only if the members' signed reports vouched for its
+            // root (checked above), or the operator said so.
+            Proof::Unproven(why) if !self.parts.take_unproven && !vouched => {
+                tracing::warn!(
+                    context = %bs58::encode(ctx.0).into_string(),
+                    %why,
+                    "refused a snapshot whose entries cannot be proven from signed deltas (`snapshots.take_unproven` takes it on its sender's word)"
+                );
+                return Err(format!(
+                    "its entries cannot be proven from signed deltas ({why}); this node refuses such a snapshot"
                 ));
             }
             Proof::Unproven(why) => {

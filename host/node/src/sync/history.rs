@@ -38,24 +38,29 @@ pub const MAX_FILLED_BYTES: usize = 256 << 20;
 /// Why fetching a snapshot's bodies stopped short.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Halted {
-    /// A page was lost or refused (why): the snapshot is not taken yet;
-    /// it is asked for again later.
+    /// A page was lost or refused (why): from the snapshot's sender, the
+    /// snapshot is not taken yet (it is asked for again later); from
+    /// another member, the next one is asked.
     NotYet(String),
-    /// Its sender sent a body it was not asked for, or bytes that are no
-    /// delta (why): the snapshot is refused and its sender marked.
+    /// The member asked sent a body it was not asked for, or bytes that
+    /// are no delta (why): it is marked; if it is the snapshot's sender,
+    /// the snapshot is refused.
     Forged(String),
 }
 
-/// Fetching, from a snapshot's sender, the bodies of the deltas it names
-/// but does not carry, a page at a time; sans-IO: the caller sends each
-/// [`next`](Filling::next) request to the same sender and hands the
-/// answer to [`answered`](Filling::answered), then proves the snapshot.
+/// Fetching the bodies of the deltas a snapshot names but does not carry,
+/// a page at a time, from its sender, then from other members for those
+/// its sender holds by id alone; sans-IO: the caller sends each
+/// [`next`](Filling::next) request to the source it asks now and hands
+/// the answer to [`answered`](Filling::answered), moves on with
+/// [`ask_elsewhere`](Filling::ask_elsewhere), then proves the snapshot.
 #[derive(Debug)]
 pub struct Filling {
     ctx: ContextId,
-    /// Named, neither carried nor fetched yet, nor known to be held by id
-    /// alone by the sender.
+    /// Named, neither carried nor fetched yet.
     wanted: BTreeSet<DeltaId>,
+    /// Those the source asked now holds by id alone.
+    skip: BTreeSet<DeltaId>,
     /// Bodies fetched so far, and their bytes.
     fetched: usize,
     bytes: usize,
@@ -75,23 +80,43 @@ impl Filling {
                 .filter(|id| !carried.contains(id))
                 .copied()
                 .collect(),
+            skip: BTreeSet::new(),
             fetched: 0,
             bytes: 0,
             stalled: false,
         }
     }
 
-    /// The next page to ask for: none once every body is here, or the
-    /// sender holds the rest by id alone, or they are over
-    /// [`MAX_FILLED_BYTES`] (then the snapshot is not proven).
+    /// The next page to ask the source for: none once every body is
+    /// here, or the source holds the rest by id alone (or not at all), or
+    /// they are over [`MAX_FILLED_BYTES`] (then the snapshot is not
+    /// proven).
     pub fn next(&self) -> Option<Request> {
-        if self.wanted.is_empty() || self.stalled || self.bytes > MAX_FILLED_BYTES {
+        if self.stalled || self.bytes > MAX_FILLED_BYTES {
             return None;
         }
-        Some(Request::Bodies {
+        let ids: Vec<DeltaId> = self
+            .wanted
+            .difference(&self.skip)
+            .take(MAX_FETCHED)
+            .copied()
+            .collect();
+        (!ids.is_empty()).then_some(Request::Bodies {
             context: self.ctx.0,
-            ids: self.wanted.iter().take(MAX_FETCHED).copied().collect(),
+            ids,
         })
+    }
+
+    /// Whether bodies are still lacking that another source may hold
+    /// (within [`MAX_FILLED_BYTES`]); if so, the next pages are asked of
+    /// it.
+    pub fn ask_elsewhere(&mut self) -> bool {
+        if self.wanted.is_empty() || self.bytes > MAX_FILLED_BYTES {
+            return false;
+        }
+        self.skip.clear();
+        self.stalled = false;
+        true
     }
 
     /// How many bodies were fetched so far.
@@ -99,7 +124,7 @@ impl Filling {
         self.fetched
     }
 
-    /// Takes the sender's answer to the last page into `snapshot`.
+    /// Takes the source's answer to the last page into `snapshot`.
     pub fn answered(
         &mut self,
         snapshot: &mut StateSnapshot,
@@ -109,7 +134,7 @@ impl Filling {
             Ok(Response::Deltas { deltas, folded }) => (deltas, folded),
             Ok(other) => {
                 return Err(Halted::NotYet(format!(
-                    "its sender would not send the deltas it names: {other:?}"
+                    "the member asked would not send the deltas it names: {other:?}"
                 )));
             }
             Err(e) => {
@@ -120,15 +145,17 @@ impl Filling {
         };
         let mut took = 0usize;
         for id in folded {
-            took += usize::from(self.wanted.remove(&id));
+            took += usize::from(self.wanted.contains(&id) && self.skip.insert(id));
         }
         for bytes in deltas {
             let d = SignedDelta::from_bytes(&bytes).map_err(|e| {
-                Halted::Forged(format!("its sender sent a body that is no delta: {e}"))
+                Halted::Forged(format!(
+                    "the member asked sent a body that is no delta: {e}"
+                ))
             })?;
             if !self.wanted.remove(&d.delta.id()) {
                 return Err(Halted::Forged(
-                    "its sender sent a delta it was not asked for".into(),
+                    "the member asked sent a delta it was not asked for".into(),
                 ));
             }
             self.bytes += bytes.len();
@@ -777,17 +804,58 @@ mod tests {
 
     /// Fills `s` from `sender` as the node does, page by page; the pages asked.
     fn fill(s: &mut StateSnapshot, sender: &Held) -> Result<Vec<Vec<DeltaId>>, Halted> {
+        fill_from(s, &[sender])
+    }
+
+    /// Fills `s` from `sources` in turn, its sender first, as the node
+    /// does; the pages asked.
+    fn fill_from(s: &mut StateSnapshot, sources: &[&Held]) -> Result<Vec<Vec<DeltaId>>, Halted> {
         let mut filling = Filling::new(CTX, s);
         let mut pages = Vec::new();
-        while let Some(page) = filling.next() {
-            let Request::Bodies { ids, .. } = &page else {
-                panic!("asked {page:?}")
-            };
-            pages.push(ids.clone());
-            let answer = super::super::serve(&page, sender);
-            filling.answered(s, Ok(answer))?;
+        for (i, source) in sources.iter().enumerate() {
+            if i > 0 && !filling.ask_elsewhere() {
+                break;
+            }
+            while let Some(page) = filling.next() {
+                let Request::Bodies { ids, .. } = &page else {
+                    panic!("asked {page:?}")
+                };
+                pages.push(ids.clone());
+                let answer = super::super::serve(&page, *source);
+                filling.answered(s, Ok(answer))?;
+            }
         }
         Ok(pages)
+    }
+
+    #[test]
+    fn bodies_its_sender_holds_by_id_alone_are_fetched_from_another_member() {
+        let (first, second) = history();
+        let mut s = snapshot(&[&first, &second], &[]);
+        s.bodies.clear();
+        let sender = Held {
+            bodies: vec![second.clone()],
+            folded: vec![first.delta.id()],
+        };
+        let without = Held {
+            bodies: vec![],
+            folded: vec![first.delta.id()],
+        };
+        let whole = Held {
+            bodies: vec![first.clone(), second.clone()],
+            folded: vec![],
+        };
+        let pages = fill_from(&mut s, &[&sender, &without, &whole]).unwrap();
+        // Both of the sender, then the one it lacked of each other member.
+        assert_eq!(
+            pages.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![2, 1, 1],
+            "{pages:?}"
+        );
+        assert_eq!(prove(&CTX, &s, LATEST, &anyone, &[]), Proof::Proven);
+        // Nothing asked once every body is here.
+        let mut filling = Filling::new(CTX, &s);
+        assert!(!filling.ask_elsewhere() && filling.next().is_none());
     }
 
     #[test]
