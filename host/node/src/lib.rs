@@ -18,7 +18,8 @@
 //! - `error` ([`NodeError`]), `blocking`, `tasks` (owned background tasks),
 //!   `peers` (the link to the swarm), `keyring` (the keys this node holds).
 //! - [`membership`]: governance state, its persistence and this node's own
-//!   ops, invitations, joins, subgroups, members.
+//!   ops, invitations, joins, subgroups, members; `withheld`: a member's
+//!   deltas held back from merging while this node names its frontier.
 //! - `presence`: members' transient state in contexts (upstream's
 //!   ephemeral state), in memory only; `heartbeats`: members' signed
 //!   migration reports, in memory only.
@@ -83,6 +84,7 @@ mod replication;
 pub mod sync;
 mod tasks;
 mod upgrades;
+mod withheld;
 
 pub use aliases::MAX_ALIAS_LEN;
 pub use applications::{Application, InstallSource, MAX_COMPONENT_BYTES};

@@ -126,6 +126,9 @@ pub struct Membership {
     /// Those of them not checked (or healed) yet: their snapshots are not
     /// served meanwhile, as they may hold what the removal refuses.
     unhealed: Mutex<std::collections::HashSet<ContextId>>,
+    /// Members whose frontier this node is naming now: their deltas are
+    /// not merged meanwhile.
+    withheld: crate::withheld::Withheld,
     /// What the chains say, for joins gated by a token balance; set by
     /// the node once it has read its config.
     relayers: std::sync::OnceLock<crate::relayer::Relayers>,
@@ -268,6 +271,7 @@ impl Membership {
             follows: ContextQueue::default(),
             heals: ContextQueue::default(),
             unhealed: Mutex::default(),
+            withheld: Default::default(),
             relayers: std::sync::OnceLock::new(),
             key_work: tokio::sync::Mutex::new(()),
             key_work_due: AtomicBool::new(false),
@@ -288,6 +292,12 @@ impl Membership {
     /// removed member this node merged beside it.
     pub(crate) fn heals(&self) -> &ContextQueue {
         &self.heals
+    }
+
+    /// Members whose frontier this node is naming now (see
+    /// [`crate::withheld`]).
+    pub(crate) fn withheld(&self) -> &crate::withheld::Withheld {
+        &self.withheld
     }
 
     /// Queues contexts for the heal task, and serves no snapshot of them
@@ -638,6 +648,7 @@ impl Membership {
             if op.op.author == me || *member == me {
                 continue;
             }
+            let _withheld = self.withheld.withhold(*member).await;
             let frontier: Vec<ContextHeads> = match self.frontier(&state.id) {
                 Ok(all) => all
                     .into_iter()
@@ -1212,15 +1223,21 @@ impl Membership {
         member: &[u8; 32],
         role: Role,
     ) -> Result<()> {
-        let body = match role {
-            Role::ReadOnly => Body::MadeReadOnly {
-                member: *member,
-                frontier: self.frontier(ns)?,
-            },
-            role => Body::RoleSet {
-                member: *member,
-                role,
-            },
+        if role != Role::ReadOnly {
+            return self
+                .change(
+                    ns,
+                    Body::RoleSet {
+                        member: *member,
+                        role,
+                    },
+                )
+                .await;
+        }
+        let _withheld = self.withheld.withhold(*member).await;
+        let body = Body::MadeReadOnly {
+            member: *member,
+            frontier: self.frontier(ns)?,
         };
         self.change(ns, body).await
     }
@@ -1268,6 +1285,7 @@ impl Membership {
             return Ok(());
         }
         for m in members {
+            let _withheld = self.withheld.withhold(*m).await;
             let frontier = self.frontier(ns)?;
             self.change(
                 ns,
@@ -1324,9 +1342,8 @@ impl Membership {
 
     /// What a removal made here names as the member's accepted frontier:
     /// the DAG heads of each of the namespace's contexts this node holds.
-    /// A delta of the member merged after they were read and before the
-    /// removal is folded here is refused by the others (and this node
-    /// keeps it): the window is a store read and a local fold.
+    /// Read with the member's deltas withheld from merging until the op
+    /// is folded ([`crate::withheld`]).
     fn frontier(&self, ns: &[u8; 32]) -> Result<Vec<ContextHeads>> {
         let contexts: Vec<[u8; 32]> = self
             .get(ns)

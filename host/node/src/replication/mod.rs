@@ -695,8 +695,39 @@ impl Replicator {
         StoreView::new(&self.parts.exec, ctx).map_err(|e| e.to_string())
     }
 
+    /// Merges `batch`, but for the deltas of members whose frontier this
+    /// node is naming now: those are refused for now, and judged again
+    /// once the op naming it is folded (see [`crate::withheld`]).
     async fn apply(&self, batch: Vec<SignedDelta>) -> Vec<Outcome> {
-        apply_through(&self.parts.exec, batch).await
+        let (_merging, withheld) = self.parts.members.withheld().merging().await;
+        let held: Vec<bool> = batch
+            .iter()
+            .map(|d| withheld.contains(&d.delta.author.0))
+            .collect();
+        if !held.contains(&true) {
+            return apply_through(&self.parts.exec, batch).await;
+        }
+        let merged = batch
+            .into_iter()
+            .zip(&held)
+            .filter(|(_, h)| !**h)
+            .map(|(d, _)| d)
+            .collect();
+        let mut applied = apply_through(&self.parts.exec, merged).await.into_iter();
+        let withheld = || {
+            Outcome::Refused(
+                "its author's frontier is being named here: judged again once it is".into(),
+            )
+        };
+        held.into_iter()
+            .map(|h| {
+                if h {
+                    withheld()
+                } else {
+                    applied.next().unwrap_or_else(withheld)
+                }
+            })
+            .collect()
     }
 
     /// Fetches `peer`'s snapshot of `ctx` and joins it (a new replica's
