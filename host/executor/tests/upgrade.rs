@@ -1,6 +1,7 @@
 //! Upgrades through the executor: a migration's writes commit whole; a dry
 //! run and a failing check leave nothing; a job on the context queued
-//! right behind a migration runs after it has committed, on its result.
+//! right behind a migration runs after it has committed, on its result; a
+//! migration run again in memory gives the root it committed.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -230,4 +231,48 @@ async fn a_prefilled_context_migrates_every_entry() {
         e.ok(&ctx, "get_item_count", json!({"item": probe})).await,
         json!(299 % 7 + 1)
     );
+}
+
+/// A migration run again on a state held in memory (as a joiner proving a
+/// snapshot that crossed it runs it) writes what the committed one wrote:
+/// the state it gives has the root the upgrade committed; nothing is
+/// stored meanwhile.
+#[tokio::test]
+async fn a_migration_run_again_in_memory_gives_the_root_it_committed() {
+    let e = engine(1);
+    let v1 = e
+        .install(mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V1)
+        .await;
+    let ctx = e.create(v1, 1, "").await.unwrap();
+    for item in ["b", "a", "a", "c"] {
+        e.ok(&ctx, "record", json!({"item": item})).await;
+    }
+    let upgrade = upgrade_to(&e, mero_fixtures::SCENARIO_INVARIANT_RESHUFFLE_V2).await;
+    let committed = upgrade(false);
+    let again = Upgrade {
+        application: committed.application,
+        app: committed.app.clone(),
+        runtime: committed.runtime.clone(),
+        app_version: committed.app_version.clone(),
+        migrate_from: committed.migrate_from,
+        author: committed.author,
+        barrier: committed.barrier,
+        dry_run: false,
+        cut: None,
+    };
+    let before = e.root(&ctx);
+    let entries = e.exec.snapshot_of(&ctx).unwrap().ops;
+    let writes = e
+        .exec
+        .replay_migration(ctx, &entries, &again)
+        .await
+        .unwrap();
+    assert!(!writes.is_empty());
+    assert_eq!(e.root(&ctx), before, "nothing stored");
+    let mut state = mero_crdt::MemoryBackend::default();
+    mero_crdt::apply_ops(&mut state, &entries).unwrap();
+    let replayed = mero_crdt::apply_ops(&mut state, &writes).unwrap();
+    let done = e.exec.upgrade(&ctx, committed).await.unwrap();
+    assert_eq!(replayed, done.root_hash);
+    assert_eq!(e.root(&ctx), replayed);
 }
