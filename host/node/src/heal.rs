@@ -129,6 +129,12 @@ impl Node {
             Ok((theirs, folded, settled))
         })
         .await?;
+        // A demoted member's deltas that know of a role given back since
+        // are judged by their governance alone: no hold settles them.
+        let theirs: Vec<SignedDelta> = theirs
+            .into_iter()
+            .filter(|d| ns.held_to_frontier(&d.delta.author.0, &d.delta.governance))
+            .collect();
         let held: Vec<(DeltaId, Author)> = theirs
             .iter()
             .map(|d| (d.delta.id(), d.delta.author))

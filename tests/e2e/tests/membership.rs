@@ -520,6 +520,33 @@ fn a_demoted_members_deltas_outside_its_accepted_frontier_are_refused_and_it_hea
     let stale = forged_delta(&n2.dir(), &ctx, &before_demotion, "citing the old view");
     gossip_as(&n2.dir(), &n1, &ctx, vec![stale], &|| refused() > seen);
     assert_eq!(n1.root(&ctx).unwrap(), root);
+
+    // A role that writes given back: one such delta is refused still (a
+    // node that judged it before the promotion refused it for good), while
+    // node2's writes made knowing of the promotion are taken.
+    n1.meroctl_ok(&["group", "members", "set-role", &ns, &m2, "member"]);
+    let seen = refused();
+    let stale = forged_delta(&n2.dir(), &ctx, &before_demotion, "signed while read-only");
+    gossip_as(&n2.dir(), &n1, &ctx, vec![stale], &|| refused() > seen);
+    assert_eq!(n1.root(&ctx).unwrap(), root);
+    n2.run();
+    wait_until("node2 to write again", CONVERGE, || {
+        n2.meroctl()
+            .args([
+                "call",
+                "set",
+                "--context",
+                &ctx,
+                "--args",
+                r#"{"key":"c","value":"promoted"}"#,
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
+    assert_converged(&[&n1, &n2], &ctx);
+    assert_eq!(n1.call(&ctx, "get", json!({"key": "c"})), json!("promoted"));
 }
 
 /// A removal names the member's frontier only in the contexts its

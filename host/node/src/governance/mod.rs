@@ -69,8 +69,15 @@ pub struct ContextHeads {
 pub struct Removal {
     /// The op that removed it (or made it read-only).
     pub op: OpId,
-    /// Made read-only, not removed: a role that writes again ends it.
+    /// Made read-only, not removed: a role that writes given back ends it
+    /// for the deltas that know of it ([`Removal::promoted`]).
     pub demoted: bool,
+    /// The op that gave a demoted member a role that writes again: its
+    /// deltas naming governance that knows of it are judged by that
+    /// governance alone; those naming older governance (signed while it was
+    /// read-only, citing its view from before) stay held to the frontier,
+    /// as every node that judged them before the promotion held them.
+    pub promoted: Option<OpId>,
     /// Who removed it (the member itself, if it left).
     pub by: [u8; 32],
     /// By context: the DAG heads the remover's node held, or, for a context
@@ -320,8 +327,9 @@ pub enum Body {
     /// A member is made read-only ([`Body::RoleSet`] to
     /// [`Role::ReadOnly`]), naming its accepted frontier as a removal
     /// does: of its deltas, only those in the frontier's causal past are
-    /// taken from then on, whatever governance they name, until a role
-    /// that writes is given back (see [`Namespace::removals`]).
+    /// taken from then on, whatever governance they name, but for those
+    /// naming governance that knows of a role that writes given back since
+    /// (see [`Namespace::removals`]).
     MadeReadOnly {
         /// The member.
         member: [u8; 32],
@@ -697,8 +705,9 @@ pub struct Namespace {
     /// causal past are taken: one written after the removal, or that the
     /// remover had not seen, is refused, even naming governance from before
     /// the removal. A member made read-only by [`Body::MadeReadOnly`] is
-    /// held alike ([`Removal::demoted`]) until a role that writes is given
-    /// back.
+    /// held alike ([`Removal::demoted`]); a role that writes given back
+    /// frees only its deltas naming governance that knows of it
+    /// ([`Removal::promoted`]).
     pub removals: BTreeMap<[u8; 32], Removal>,
     /// Invitations joined with, by their nonce (`secret_salt`), and the
     /// member each admitted: an invitation admits one key only.
@@ -1040,10 +1049,10 @@ impl Namespace {
         Ok(())
     }
 
-    /// Gives `member` `role` at `millis`, if it is still a member and not
-    /// the last admin stepping down; whether it did. A role that writes
-    /// ends a demotion's hold on its deltas.
-    fn set_role(&mut self, member: &[u8; 32], role: Role, millis: u64) -> bool {
+    /// Gives `member` `role` at `millis` by `op`, if it is still a member
+    /// and not the last admin stepping down; whether it did. A role that
+    /// writes ends a demotion's hold on its deltas that know of `op`.
+    fn set_role(&mut self, member: &[u8; 32], role: Role, millis: u64, op: OpId) -> bool {
         // Two admins demoting each other concurrently: the second in fold
         // order finds the other already gone and stops.
         if role != Role::Admin && self.is_last_admin(member) {
@@ -1057,8 +1066,8 @@ impl Namespace {
         if role != Role::ReadOnly {
             self.writers.insert(*member);
             self.writes_ended.remove(member);
-            if self.removals.get(member).is_some_and(|r| r.demoted) {
-                self.removals.remove(member);
+            if let Some(r) = self.removals.get_mut(member).filter(|r| r.demoted) {
+                r.promoted.get_or_insert(op);
             }
         } else if wrote {
             self.writes_ended.insert(*member, millis);
@@ -1078,6 +1087,16 @@ impl Namespace {
     ) {
         // Encoded when it was received: cannot fail here.
         let id = op.id().unwrap_or_default();
+        // A demotion whose hold a promotion ended: this op holds the member
+        // anew (what the old hold refused is outside the new frontier's
+        // past: no node took it).
+        if self
+            .removals
+            .get(member)
+            .is_some_and(|r| r.promoted.is_some())
+        {
+            self.removals.remove(member);
+        }
         let removal = self.removals.entry(*member).or_insert_with(|| Removal {
             op: id,
             demoted,
@@ -1244,11 +1263,22 @@ impl Namespace {
         if let Some(heads) = self
             .removals
             .get(author)
+            .filter(|_| self.held_to_frontier(author, cut))
             .and_then(|r| r.frontier.get(context))
         {
             return Err(Denial::BeforeFrontier(heads.iter().copied().collect()));
         }
         Ok(())
+    }
+
+    /// Whether a delta of `author` naming governance `cut` is held to its
+    /// removal's (or demotion's) frontier: it was removed or demoted, and
+    /// the delta does not name governance knowing of a role that writes
+    /// given back since.
+    pub fn held_to_frontier(&self, author: &[u8; 32], cut: &[OpId]) -> bool {
+        self.removals
+            .get(author)
+            .is_some_and(|r| r.promoted.is_none_or(|p| !self.covers(cut, &[p])))
     }
 
     /// The state the ops in `keep` (closed under parents) give, folded in
@@ -1823,7 +1853,8 @@ impl Namespace {
                 );
             }
             Body::RoleSet { member, role } => {
-                self.set_role(member, *role, op.millis);
+                // Encoded when it was received: cannot fail here.
+                self.set_role(member, *role, op.millis, op.id().unwrap_or_default());
             }
             Body::FrontierNamed { member, frontier } => {
                 // Encoded when it was received: cannot fail here.
@@ -1846,7 +1877,13 @@ impl Namespace {
                     .members
                     .get(member)
                     .is_some_and(|m| m.role != Role::ReadOnly);
-                if self.set_role(member, Role::ReadOnly, op.millis) && wrote {
+                if self.set_role(
+                    member,
+                    Role::ReadOnly,
+                    op.millis,
+                    op.id().unwrap_or_default(),
+                ) && wrote
+                {
                     self.hold_to_frontier(member, op, true, frontier);
                 }
             }
@@ -2698,8 +2735,8 @@ pub(crate) mod tests {
 
     /// A demotion to read-only names the member's frontier as a removal
     /// does: its deltas naming its view from before are held to it (so a
-    /// demoted member cannot write on by citing that view), until a role
-    /// that writes is given back. A plain `RoleSet` names none.
+    /// demoted member cannot write on by citing that view), even once a
+    /// role that writes is given back. A plain `RoleSet` names none.
     #[test]
     fn a_demoted_members_delta_is_held_to_the_frontier_its_demotion_named() {
         let alice = SigningKey::from_bytes(&[1; 32]);
@@ -2736,7 +2773,10 @@ pub(crate) mod tests {
         let demoted: Vec<OpId> = ns.heads.iter().copied().collect();
         assert!(matches!(judge(&ns, &demoted), Err(Denial::Refused(_))));
 
-        // A role that writes given back ends the hold.
+        // A role that writes given back ends the hold for the deltas that
+        // know of it; one naming its view from before (signed while it was
+        // read-only, or one the hold refused) is held to it still, as every
+        // node that judged it before the promotion held it.
         let promote = ns
             .make(
                 &alice,
@@ -2748,9 +2788,18 @@ pub(crate) mod tests {
             )
             .unwrap();
         ns.apply(&promote).unwrap();
-        assert!(!ns.removals.contains_key(&key(&bob)));
+        assert_eq!(
+            ns.removals[&key(&bob)].promoted,
+            Some(promote.op.id().unwrap())
+        );
         let promoted: Vec<OpId> = ns.heads.iter().copied().collect();
         assert_eq!(judge(&ns, &promoted), Ok(()));
+        assert_eq!(
+            judge(&ns, &before),
+            Err(Denial::BeforeFrontier(vec![[5; 32]]))
+        );
+        assert!(ns.held_to_frontier(&key(&bob), &before));
+        assert!(!ns.held_to_frontier(&key(&bob), &promoted));
 
         // Made read-only by a plain RoleSet (as before this op existed):
         // no frontier, the governance a delta names decides alone.
@@ -2765,8 +2814,40 @@ pub(crate) mod tests {
             )
             .unwrap();
         ns.apply(&plain).unwrap();
-        assert!(!ns.removals.contains_key(&key(&bob)));
         assert_eq!(judge(&ns, &promoted), Ok(()));
+
+        // Writing again, then demoted again: held anew, to the new
+        // frontier, whatever the earlier promotion.
+        let rewrite = ns
+            .make(
+                &alice,
+                5_200,
+                Body::RoleSet {
+                    member: key(&bob),
+                    role: Role::Member,
+                },
+            )
+            .unwrap();
+        ns.apply(&rewrite).unwrap();
+        let again = ns
+            .make(
+                &alice,
+                5_500,
+                Body::MadeReadOnly {
+                    member: key(&bob),
+                    frontier: vec![ContextHeads {
+                        context,
+                        heads: vec![[6; 32]],
+                    }],
+                },
+            )
+            .unwrap();
+        ns.apply(&again).unwrap();
+        assert_eq!(ns.removals[&key(&bob)].promoted, None);
+        assert_eq!(
+            judge(&ns, &promoted),
+            Err(Denial::BeforeFrontier(vec![[6; 32]]))
+        );
 
         // A removal after a demotion keeps the demotion's frontier, and no
         // role given back ends it.

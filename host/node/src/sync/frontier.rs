@@ -333,6 +333,7 @@ mod tests {
         let removal = Removal {
             op: [8; 32],
             demoted: false,
+            promoted: None,
             named: Default::default(),
             by: ADMIN,
             frontier: [(CTX, [id(head).0].into())].into(),
