@@ -1273,12 +1273,14 @@ impl Namespace {
 
     /// Whether a delta of `author` naming governance `cut` is held to its
     /// removal's (or demotion's) frontier: it was removed or demoted, and
-    /// the delta does not name governance knowing of a role that writes
-    /// given back since.
+    /// the delta does not name governance knowing of both the demotion and
+    /// a role that writes given back since (knowing of a promotion made
+    /// concurrently with the demotion alone, it cites a view from before
+    /// the demotion).
     pub fn held_to_frontier(&self, author: &[u8; 32], cut: &[OpId]) -> bool {
         self.removals
             .get(author)
-            .is_some_and(|r| r.promoted.is_none_or(|p| !self.covers(cut, &[p])))
+            .is_some_and(|r| r.promoted.is_none_or(|p| !self.covers(cut, &[r.op, p])))
     }
 
     /// The state the ops in `keep` (closed under parents) give, folded in
@@ -2731,6 +2733,61 @@ pub(crate) mod tests {
             Err(Denial::Refused(_))
         ));
         assert_eq!(ns.judge(&key(&alice), &held, &after, &[]), Ok(()));
+    }
+
+    /// A promotion made concurrently with the demotion (its author had not
+    /// seen it) ends the hold when folded after it, but only for deltas
+    /// naming governance that knows of both: a read-only member citing a
+    /// view with the promotion and without the demotion is held still.
+    #[test]
+    fn a_promotion_concurrent_with_a_demotion_frees_only_deltas_knowing_both() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let carol = SigningKey::from_bytes(&[3; 32]);
+        let key = |k: &SigningKey| k.verifying_key().to_bytes();
+        let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::Admin)]);
+        let context = register_context(&mut ns, &alice, 22, 2_500);
+        let mut carols = ns.clone();
+        let demote = ns
+            .make(
+                &alice,
+                3_000,
+                Body::MadeReadOnly {
+                    member: key(&bob),
+                    frontier: vec![ContextHeads {
+                        context,
+                        heads: vec![[5; 32]],
+                    }],
+                },
+            )
+            .unwrap();
+        let promote = carols
+            .make(
+                &carol,
+                4_000,
+                Body::RoleSet {
+                    member: key(&bob),
+                    role: Role::Admin,
+                },
+            )
+            .unwrap();
+        carols.apply(&promote).unwrap();
+        let without_demotion: Vec<OpId> = carols.heads.iter().copied().collect();
+        ns.apply(&demote).unwrap();
+        ns.apply(&promote).unwrap();
+        assert_eq!(
+            ns.removals[&key(&bob)].promoted,
+            Some(promote.op.id().unwrap())
+        );
+        let both: Vec<OpId> = ns.heads.iter().copied().collect();
+        assert!(ns.held_to_frontier(&key(&bob), &without_demotion));
+        assert!(!ns.held_to_frontier(&key(&bob), &both));
+        let judge = |cut: &[OpId]| ns.judge(&key(&bob), &context, cut, &[cut.to_vec()]);
+        assert_eq!(
+            judge(&without_demotion),
+            Err(Denial::BeforeFrontier(vec![[5; 32]]))
+        );
+        assert_eq!(judge(&both), Ok(()));
     }
 
     /// A demotion to read-only names the member's frontier as a removal
