@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use mero_crdt::{
-    Author, Clock, ContextId, Hash, NodeId, Op, SignedDelta, StateSnapshot, VerifiedBatches,
+    Author, Clock, ContextId, DeltaId, Hash, NodeId, Op, SignedDelta, StateSnapshot,
+    VerifiedBatches,
 };
 use mero_runtime::{
     App, CallEnv, CallError, Intent, LoadError, PrivateOverlay, Runtime, state_over,
@@ -341,22 +342,7 @@ impl Executor {
     /// limits and clock, then joins its ops (no wasm runs) once all its
     /// parents are here. Returns when committed.
     pub async fn apply_delta(&self, delta: SignedDelta) -> Result<Applied, ExecError> {
-        // Verification is CPU work; keep it off the single writer. The
-        // deltas of one batch (as gossip carries them) share a signature,
-        // checked once.
-        let id = delta
-            .verify_with(&self.verified)
-            .map_err(|e| ExecError::Rejected(e.to_string()))?;
-        let ahead = delta
-            .delta
-            .hlc
-            .millis
-            .saturating_sub(mero_crdt::hlc::wall_millis());
-        if ahead > MAX_CLOCK_DRIFT_MILLIS {
-            return Err(ExecError::Rejected(format!(
-                "its clock is {ahead} ms ahead of this node's"
-            )));
-        }
+        let id = self.admissible(&delta)?;
         let (reply, rx) = oneshot::channel();
         self.send(
             Job::Apply {
@@ -415,15 +401,62 @@ impl Executor {
     /// on them applies here without them; their bodies are kept apart, so
     /// a snapshot holding their writes can be told. The state and heads
     /// are kept.
+    ///
+    /// Only deltas their authors signed, stamped within the drift allowed,
+    /// are recorded: a forged body kept here would go out in this node's
+    /// snapshots and make every joiner refuse them. Returns the ids
+    /// recorded.
     pub async fn record_refused(
         &self,
         ctx: ContextId,
         deltas: Vec<SignedDelta>,
-    ) -> Result<(), ExecError> {
+    ) -> Result<Vec<DeltaId>, ExecError> {
+        let mut ids = Vec::with_capacity(deltas.len());
+        let mut signed = Vec::with_capacity(deltas.len());
+        for d in deltas {
+            match self.admissible(&d) {
+                Ok(id) => {
+                    ids.push(id);
+                    signed.push(d);
+                }
+                Err(e) => tracing::debug!(error = %e, "a refused delta is not recorded"),
+            }
+        }
+        if signed.is_empty() {
+            return Ok(ids);
+        }
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Refuse { ctx, deltas, reply }, rx)
-            .await
-            .map(|_| ())
+        self.send(
+            Job::Refuse {
+                ctx,
+                deltas: signed,
+                reply,
+            },
+            rx,
+        )
+        .await
+        .map(|_| ids)
+    }
+
+    /// What any delta from another replica must be before it is merged or
+    /// recorded: signed by its author, its clock within the drift allowed.
+    /// Verification is CPU work, kept off the single writer; the deltas of
+    /// one batch (as gossip carries them) share a signature, checked once.
+    fn admissible(&self, delta: &SignedDelta) -> Result<DeltaId, ExecError> {
+        let id = delta
+            .verify_with(&self.verified)
+            .map_err(|e| ExecError::Rejected(e.to_string()))?;
+        let ahead = delta
+            .delta
+            .hlc
+            .millis
+            .saturating_sub(mero_crdt::hlc::wall_millis());
+        if ahead > MAX_CLOCK_DRIFT_MILLIS {
+            return Err(ExecError::Rejected(format!(
+                "its clock is {ahead} ms ahead of this node's"
+            )));
+        }
+        Ok(id)
     }
 
     /// Refuses a snapshot that could not be a replica's state, held to what

@@ -216,6 +216,51 @@ async fn forged_and_tampered_deltas_are_rejected() {
     assert_eq!(b.root(&ctx), a.root(&ctx));
 }
 
+/// Deltas refused for good are recorded only if their authors signed them
+/// within the drift allowed: a forged or far-future body kept would go out
+/// in this node's snapshots, and every joiner would refuse those.
+#[tokio::test]
+async fn only_signed_deltas_within_the_drift_are_recorded_as_refused() {
+    let a = engine(33);
+    let b = engine(34);
+    let app = a.install(mero_fixtures::KV_STORE).await;
+    let ctx = a.create(app, 1, "").await.unwrap();
+    join(&a, &b, &ctx).await;
+    let out = a
+        .call(&ctx, "set", json!({"key": "x", "value": "1"}))
+        .await
+        .unwrap();
+    let good = all_deltas(&a, &ctx, &[out.delta.unwrap()]).remove(0);
+    let forged = SignedDelta::sign(
+        good.delta.clone(),
+        &ed25519_dalek::SigningKey::from_bytes(&[99; 32]),
+    );
+    let mut future = good.delta.clone();
+    future.hlc.millis += 3_600_000;
+    let future = SignedDelta::sign(future, &ed25519_dalek::SigningKey::from_bytes(&[33; 32]));
+    let root = b.root(&ctx);
+
+    let recorded = b
+        .exec
+        .record_refused(ctx, vec![forged, future.clone(), good.clone()])
+        .await
+        .unwrap();
+    assert_eq!(recorded, vec![good.delta.id()]);
+    let kept: Vec<DeltaId> = b
+        .exec
+        .snapshot_of(&ctx)
+        .unwrap()
+        .refused
+        .iter()
+        .map(|d| d.delta.id())
+        .collect();
+    assert_eq!(kept, vec![good.delta.id()]);
+    let store = b.store.snapshot().unwrap();
+    assert!(store.has_delta(&ctx, &good.delta.id()).unwrap());
+    assert!(!store.has_delta(&ctx, &future.delta.id()).unwrap());
+    assert_eq!(b.root(&ctx), root, "a refused delta changes nothing");
+}
+
 #[test]
 fn a_restarted_node_keeps_its_state_and_compiled_components() {
     let dir = tempfile::tempdir().unwrap();

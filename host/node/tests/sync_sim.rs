@@ -651,9 +651,10 @@ impl World {
                 }
                 Step::Refuse(deltas) => {
                     self.replicas[me].dag.refuse(&deltas);
-                    self.refused.extend(deltas.iter().map(|d| d.delta.id()));
+                    let ids: Vec<DeltaId> = deltas.iter().map(|d| d.delta.id()).collect();
+                    self.refused.extend(ids.iter().copied());
                     let r = &self.replicas[me];
-                    session.recorded(Ok(()), &r.dag, &judge(&r.gov))
+                    session.recorded(Ok(ids), &r.dag, &judge(&r.gov))
                 }
                 // As the node does: a snapshot holding writes of deltas
                 // refused here is not joined, nor one from a sender that
@@ -714,9 +715,10 @@ impl World {
                 }
                 Step::Refuse(deltas) => {
                     self.replicas[me].dag.refuse(&deltas);
-                    self.refused.extend(deltas.iter().map(|d| d.delta.id()));
+                    let ids: Vec<DeltaId> = deltas.iter().map(|d| d.delta.id()).collect();
+                    self.refused.extend(ids.iter().copied());
                     let r = &self.replicas[me];
-                    session.recorded(Ok(()), &r.dag, &judge(&r.gov))
+                    session.recorded(Ok(ids), &r.dag, &judge(&r.gov))
                 }
                 Step::Done(r) => {
                     self.replicas[me].rejected += r.unwrap().rejected;

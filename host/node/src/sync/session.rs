@@ -170,8 +170,6 @@ pub struct Session<'p> {
     fetched: usize,
     /// Whether a delta missing parents found no room in [`Pending`].
     overflowed: bool,
-    /// Deltas of the last [`Step::Refuse`].
-    refused_now: Vec<DeltaId>,
     /// Deltas refused for good so far: recorded, so not a gap.
     for_good: u64,
     out: Ingested,
@@ -200,7 +198,6 @@ impl<'p> Session<'p> {
             snapshots: true,
             fetched: 0,
             overflowed: false,
-            refused_now: Vec::new(),
             for_good: 0,
             out: Ingested::default(),
             waiting: Waiting::Nothing,
@@ -295,24 +292,25 @@ impl<'p> Session<'p> {
         }
     }
 
-    /// Whether recording the last [`Step::Refuse`] worked. What waited
-    /// for the refused deltas is judged again with the rest.
+    /// Which deltas of the last [`Step::Refuse`] were recorded (those that
+    /// verify), or why none was. What waited for the recorded ones is
+    /// judged again with the rest.
     pub fn recorded(
         &mut self,
-        result: Result<(), String>,
+        result: Result<Vec<DeltaId>, String>,
         view: &impl DagView,
         authority: &Authority<'_>,
     ) -> Step {
         match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
             Waiting::Recorded(mut batch) => {
-                if let Err(e) = result {
-                    // Not recorded: what builds on them waits, as for any
-                    // refused parent.
-                    tracing::warn!(context = %bs58::encode(self.ctx.0).into_string(), error = %e, "recording refused deltas failed");
-                } else {
-                    batch.extend(self.pending.released(&self.ctx, &self.refused_now));
+                // What is not recorded (forged, or the store failed): what
+                // builds on it waits, as for any refused parent.
+                match result {
+                    Err(e) => {
+                        tracing::warn!(context = %bs58::encode(self.ctx.0).into_string(), error = %e, "recording refused deltas failed");
+                    }
+                    Ok(ids) => batch.extend(self.pending.released(&self.ctx, &ids)),
                 }
-                self.refused_now.clear();
                 if batch.is_empty() {
                     return self.after_merge(Vec::new(), 0, view, authority);
                 }
@@ -419,7 +417,6 @@ impl<'p> Session<'p> {
         }
         if !for_good.is_empty() {
             self.for_good += for_good.len() as u64;
-            self.refused_now = for_good.iter().map(|d| d.delta.id()).collect();
             self.waiting = Waiting::Recorded(batch);
             return Step::Refuse(for_good);
         }
@@ -937,11 +934,12 @@ mod tests {
                 }
                 // Recorded as known, with no effect.
                 Step::Refuse(deltas) => {
-                    for d in deltas {
-                        dag.known.insert(d.delta.id(), vec![]);
-                        dag.lineage.insert(d.delta.id(), Lineage::Folded);
+                    let ids: Vec<DeltaId> = deltas.iter().map(|d| d.delta.id()).collect();
+                    for id in &ids {
+                        dag.known.insert(*id, vec![]);
+                        dag.lineage.insert(*id, Lineage::Folded);
                     }
-                    s.recorded(Ok(()), dag, &judge)
+                    s.recorded(Ok(ids), dag, &judge)
                 }
                 Step::Done(r) => return r.unwrap(),
                 other => panic!("unexpected {other:?}"),
