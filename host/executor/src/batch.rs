@@ -404,7 +404,14 @@ impl Batch {
             // An app not loaded yet may have handlers: recorded anyway, the
             // node checks before running one.
             let app = runtime.loaded(&blob);
-            for (i, e) in events.iter().enumerate() {
+            if events.len() > MAX_HANDLERS_PER_DELTA {
+                tracing::warn!(
+                    context = %hex::encode(ctx.0),
+                    events = events.len(),
+                    "a merged delta has more events than handlers run for one delta; the rest get none"
+                );
+            }
+            for (i, e) in events.iter().enumerate().take(MAX_HANDLERS_PER_DELTA) {
                 let method = handler_name(&e.kind);
                 if app
                     .as_ref()
@@ -419,6 +426,12 @@ impl Batch {
         Ok(Some(events))
     }
 }
+
+/// Handlers recorded for one merged delta at most: as many events as one
+/// call may emit by default, so no honest delta loses any, and a member's
+/// forged delta with thousands of events cannot queue thousands of handler
+/// runs (each up to the call deadline) on every receiver.
+pub const MAX_HANDLERS_PER_DELTA: usize = 100;
 
 /// Metadata standing in for a context's until the batch reads the real one
 /// (only its id is used).

@@ -62,6 +62,7 @@ mod stats;
 mod upgrade;
 mod worker;
 
+pub use batch::MAX_HANDLERS_PER_DELTA;
 pub use error::ExecError;
 pub use handle::{
     CheckedSnapshot, Executor, MAX_CLOCK_DRIFT_MILLIS, MAX_SNAPSHOT_BYTES, latest_allowed,

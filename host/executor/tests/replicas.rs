@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use mero_crdt::{Clock, ContextId, DeltaId, SignedDelta};
-use mero_executor::{Applied, ExecError, Executor};
+use mero_executor::{Applied, ExecError, Executor, MAX_HANDLERS_PER_DELTA};
 use mero_runtime::{CallEnv, PrivateOverlay};
 use mero_testkit::engine::{Engine, engine, engine_at};
 use rand::rngs::StdRng;
@@ -405,6 +405,44 @@ async fn a_merged_deltas_handlers_are_stored_with_it_and_never_the_authors() {
     let acks = b.ok(&ctx, "acknowledgements", json!({})).await;
     assert_eq!(acks.as_array().unwrap().len(), 1);
     assert_eq!(mero_runtime::handler_name("TaskAdded"), "on_task_added");
+}
+
+/// A member's delta with far more events than a call may emit queues
+/// handlers for the first [`MAX_HANDLERS_PER_DELTA`] only: each run may
+/// take up to the call deadline on every receiver.
+#[tokio::test]
+async fn a_delta_queues_a_bounded_number_of_handlers() {
+    let (a, b) = (engine(31), engine(32));
+    let app = a.install(mero_fixtures::TASK_BOARD).await;
+    b.install(mero_fixtures::TASK_BOARD).await;
+    let ctx = a.create(app, 5, r#"{"title":"t"}"#).await.unwrap();
+    join(&a, &b, &ctx).await;
+    let added = a
+        .call(
+            &ctx,
+            "add_task",
+            json!({"id": "t1", "title": "x", "column": "todo"}),
+        )
+        .await
+        .unwrap();
+    let mut many = all_deltas(&a, &ctx, &[added.delta.unwrap()])
+        .remove(0)
+        .delta;
+    assert_eq!(many.events.len(), 1);
+    many.events = vec![many.events[0].clone(); MAX_HANDLERS_PER_DELTA * 3];
+    let many = SignedDelta::sign(many, &ed25519_dalek::SigningKey::from_bytes(&[31; 32]));
+    assert!(matches!(
+        b.exec.apply_delta(many).await.unwrap(),
+        Applied::Merged { .. }
+    ));
+    let pending = b
+        .store
+        .snapshot()
+        .unwrap()
+        .pending_handlers(usize::MAX)
+        .unwrap();
+    assert_eq!(pending.len(), MAX_HANDLERS_PER_DELTA);
+    assert!(pending.iter().all(|h| h.method == "on_task_added"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,9 @@
 //! them to subscribers (`StateMutation`, then one `ExecutionEvent` each),
 //! and runs the apps' handlers for events merged from peers.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mero_crdt::ContextId;
 use mero_executor::Committed;
@@ -41,32 +43,34 @@ impl Node {
     /// Runs the event handlers merged deltas left in the store, then forgets
     /// them: at least once per receiving node (a crash between a handler's
     /// commit and forgetting it runs it again), never on the author's node.
-    /// A handler that fails for good (it errs, or this node may not write)
-    /// is dropped with a warning; one that fails for a passing reason is
-    /// retried.
+    /// A handler that fails for good (it errs, traps, runs to its deadline,
+    /// or this node may not write) is dropped with a warning; one that fails
+    /// for a passing reason is retried. Either way its context's handlers
+    /// are backed off, so a looping handler neither holds up other
+    /// contexts' handlers nor fills the log.
     pub(crate) fn run_handlers(&self) {
         let node = self.clone();
         self.inner.tasks.spawn(async move {
+            let mut backoff = Backoff::default();
             loop {
                 tokio::select! {
                     () = node.inner.handlers_due.notified() => {}
-                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    () = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
-                if !node.handler_round().await {
+                if !node.handler_round(&mut backoff).await {
                     return;
                 }
             }
         });
     }
 
-    /// One round of handlers; false once the node is stopping.
-    async fn handler_round(&self) -> bool {
-        let pending = match self
-            .inner
-            .store
-            .snapshot()
-            .and_then(|s| s.pending_handlers(HANDLERS_PER_ROUND))
-        {
+    /// One round of handlers, passing over contexts backed off; false once
+    /// the node is stopping.
+    async fn handler_round(&self, backoff: &mut Backoff) -> bool {
+        let now = Instant::now();
+        let pending = match self.inner.store.snapshot().and_then(|s| {
+            s.pending_handlers_except(HANDLERS_PER_ROUND, &|c| backoff.waiting(c, now))
+        }) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "reading pending event handlers failed");
@@ -76,22 +80,28 @@ impl Node {
         let more = pending.len() == HANDLERS_PER_ROUND;
         let mut stalled = false;
         for h in pending {
+            // Failed earlier in this round: the rest wait out its back-off.
+            if backoff.waiting(&h.context, Instant::now()) {
+                continue;
+            }
             let args = serde_json::from_slice::<Value>(&h.data)
                 .ok()
                 .filter(Value::is_object)
                 .unwrap_or(Value::Null);
             match self.execute(&h.context, &h.method, &args).await {
-                Ok(_) => {}
+                Ok(_) | Err(NodeError::Call(CallError::UnknownMethod(_))) => {
+                    backoff.ran(&h.context)
+                }
                 Err(NodeError::Unavailable) => return false,
                 Err(NodeError::Internal(e)) => {
-                    // Retried on the next round, not at once.
-                    tracing::warn!(method = %h.method, error = %e, "event handler will be retried");
+                    let wait = backoff.failed(h.context, Instant::now());
+                    tracing::warn!(method = %h.method, error = %e, ?wait, "event handler will be retried");
                     stalled = true;
                     continue;
                 }
-                Err(NodeError::Call(CallError::UnknownMethod(_))) => {}
                 Err(e) => {
-                    tracing::warn!(method = %h.method, error = %e, "event handler failed; dropped");
+                    let wait = backoff.failed(h.context, Instant::now());
+                    tracing::warn!(method = %h.method, error = %e, ?wait, "event handler failed; dropped, and its context's others wait");
                 }
             }
             let store = self.inner.store.clone();
@@ -110,6 +120,40 @@ impl Node {
             self.inner.handlers_due.notify_one();
         }
         true
+    }
+}
+
+/// How long a context's handlers wait after one fails: doubling from this
+/// per failure in a row, up to [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait after failures in a row.
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// Contexts whose handlers wait after a failure, until when and after how
+/// long a wait; a handler that runs clears its context.
+#[derive(Default)]
+struct Backoff(HashMap<ContextId, (Instant, Duration)>);
+
+impl Backoff {
+    /// Whether `ctx`'s handlers wait at `now`.
+    fn waiting(&self, ctx: &ContextId, now: Instant) -> bool {
+        self.0.get(ctx).is_some_and(|(until, _)| *until > now)
+    }
+
+    /// A handler of `ctx` failed at `now`: its handlers wait twice as long
+    /// as after the last failure in a row. Returns the wait.
+    fn failed(&mut self, ctx: ContextId, now: Instant) -> Duration {
+        let wait = self
+            .0
+            .get(&ctx)
+            .map_or(BACKOFF_FIRST, |(_, last)| (*last * 2).min(BACKOFF_MAX));
+        self.0.insert(ctx, (now + wait, wait));
+        wait
+    }
+
+    /// A handler of `ctx` ran.
+    fn ran(&mut self, ctx: &ContextId) {
+        self.0.remove(ctx);
     }
 }
 
@@ -231,5 +275,27 @@ mod tests {
             assert_eq!(e["data"]["newRoot"], bs58::encode([n; 32]).into_string());
         }
         assert_eq!(bus.missed_commits(), 3);
+    }
+
+    /// A context whose handlers fail waits ever longer, up to the cap; the
+    /// others do not wait; one handler that runs clears the wait.
+    #[test]
+    fn a_failing_contexts_handlers_back_off_alone() {
+        let (bad, good) = (ContextId([1; 32]), ContextId([2; 32]));
+        let t0 = Instant::now();
+        let mut b = Backoff::default();
+        assert!(!b.waiting(&bad, t0));
+        let waits: Vec<Duration> = (0..12).map(|_| b.failed(bad, t0)).collect();
+        assert_eq!(
+            waits[..3],
+            [BACKOFF_FIRST, BACKOFF_FIRST * 2, BACKOFF_FIRST * 4]
+        );
+        assert_eq!(waits[11], BACKOFF_MAX);
+        assert!(b.waiting(&bad, t0 + BACKOFF_MAX - Duration::from_millis(1)));
+        assert!(!b.waiting(&bad, t0 + BACKOFF_MAX));
+        assert!(!b.waiting(&good, t0));
+        b.ran(&bad);
+        assert!(!b.waiting(&bad, t0));
+        assert_eq!(b.failed(bad, t0), BACKOFF_FIRST);
     }
 }

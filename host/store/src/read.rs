@@ -220,7 +220,11 @@ pub(crate) fn governance(v: &View, ns: &[u8; 32]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-pub(crate) fn pending_handlers(v: &View, limit: usize) -> Result<Vec<PendingHandler>> {
+pub(crate) fn pending_handlers(
+    v: &View,
+    limit: usize,
+    skip: &dyn Fn(&ContextId) -> bool,
+) -> Result<Vec<PendingHandler>> {
     let mut out = Vec::new();
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "handlers",
@@ -233,12 +237,15 @@ pub(crate) fn pending_handlers(v: &View, limit: usize) -> Result<Vec<PendingHand
         if k.len() != 68 {
             return Err(corrupt(format!("a key of {} bytes", k.len())));
         }
+        let mut ctx = [0u8; 32];
+        ctx.copy_from_slice(&k[..32]);
+        if skip(&ContextId(ctx)) {
+            return Ok(true);
+        }
         let (method, data): (String, Vec<u8>) =
             borsh::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
-        let mut ctx = [0u8; 32];
         let mut delta = [0u8; 32];
         let mut index = [0u8; 4];
-        ctx.copy_from_slice(&k[..32]);
         delta.copy_from_slice(&k[32..64]);
         index.copy_from_slice(&k[64..]);
         out.push(PendingHandler {

@@ -91,7 +91,18 @@ impl Snapshot {
 
     /// Event handlers still to run, oldest context first, at most `limit`.
     pub fn pending_handlers(&self, limit: usize) -> Result<Vec<PendingHandler>> {
-        self.with(|v| read::pending_handlers(v, limit))
+        self.with(|v| read::pending_handlers(v, limit, &|_| false))
+    }
+
+    /// As [`pending_handlers`](Self::pending_handlers), passing over the
+    /// contexts `skip` names: those waiting out a back-off do not hide the
+    /// others' handlers, however many they have pending.
+    pub fn pending_handlers_except(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&ContextId) -> bool,
+    ) -> Result<Vec<PendingHandler>> {
+        self.with(|v| read::pending_handlers(v, limit, skip))
     }
 
     /// The state of one context.

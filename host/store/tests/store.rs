@@ -331,3 +331,31 @@ fn the_merkle_trie_is_rebuilt_after_a_crash() {
     drop(s);
     assert_eq!(store(&dir).replayed(), 0);
 }
+
+#[test]
+fn pending_handlers_of_skipped_contexts_do_not_hide_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir);
+    let (busy, quiet) = (ContextId([1; 32]), ContextId([2; 32]));
+    let mut w = s.write().unwrap();
+    for i in 0..10 {
+        w.put_handler(&busy, &[9; 32], i, "on_spin", b"{}").unwrap();
+    }
+    w.put_handler(&quiet, &[8; 32], 0, "on_done", b"{}")
+        .unwrap();
+    w.commit().unwrap();
+    let snap = s.snapshot().unwrap();
+    // In key order the busy context fills the page.
+    assert!(
+        snap.pending_handlers(4)
+            .unwrap()
+            .iter()
+            .all(|h| h.context == busy)
+    );
+    let others = snap.pending_handlers_except(4, &|c| *c == busy).unwrap();
+    assert_eq!(others.len(), 1);
+    assert_eq!(
+        (others[0].context, others[0].method.as_str()),
+        (quiet, "on_done")
+    );
+}
