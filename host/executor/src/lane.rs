@@ -8,7 +8,9 @@
 //! that task), while the worker goes on with the other contexts. Jobs for
 //! the context that arrive meanwhile (calls, merges, upgrades) wait, in
 //! order, until its call is done, so only one writer ever touches a
-//! context. A call that comes back fast returns the context to the worker.
+//! context. A context goes back to the worker once its calls have been
+//! fast for [`LANE_COOLDOWN`] since its last long one: a guest alternating
+//! fast calls and looping ones cannot hold the worker up every other call.
 //! The first long call of a context still holds up its batch once.
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +29,11 @@ use crate::worker::{Worker, fault};
 /// own: calls usually take well under a millisecond.
 pub(crate) const SLOW_CALL: Duration = Duration::from_millis(100);
 
+/// How long a context stays on its lane after its last long call, however
+/// fast its calls since. A lane commits each call alone, so this costs the
+/// context batching for a while, not correctness.
+pub(crate) const LANE_COOLDOWN: Duration = Duration::from_secs(60);
+
 /// A context's call, done on its own lane.
 pub(crate) struct Freed {
     ctx: ContextId,
@@ -38,8 +45,8 @@ pub(crate) struct Freed {
 
 /// The worker's bookkeeping of contexts on lanes of their own.
 pub(crate) struct Lanes {
-    /// Contexts whose last call ran long.
-    slow: HashSet<ContextId>,
+    /// Contexts on lanes, with when a call of theirs last ran long.
+    slow: HashMap<ContextId, Instant>,
     /// Jobs waiting for a context's call on its lane, in arrival order.
     parked: HashMap<ContextId, Vec<Job>>,
     /// Calls of slow contexts that wait for the commit holding earlier
@@ -57,7 +64,7 @@ impl Default for Lanes {
         // One message per running lane: a context runs at most one.
         let (freed_tx, freed) = mpsc::channel(1024);
         Lanes {
-            slow: HashSet::new(),
+            slow: HashMap::new(),
             parked: HashMap::new(),
             waiting: Vec::new(),
             running: JoinSet::new(),
@@ -84,7 +91,7 @@ impl Worker {
     /// call ran long (handing it back otherwise): right away, or once the
     /// commit holding the context's earlier writes is done.
     pub(crate) fn take_to_lane(&mut self, batch: &Batch, ctx: ContextId, job: Job) -> Option<Job> {
-        if !self.lanes.slow.contains(&ctx) {
+        if !self.lanes.slow.contains_key(&ctx) {
             return Some(job);
         }
         if batch.work.contains_key(&ctx) || batch.carries(&ctx) {
@@ -113,7 +120,7 @@ impl Worker {
     pub(crate) fn timed_call(&mut self, ctx: ContextId, took: Duration) {
         if took > SLOW_CALL {
             tracing::info!(context = ?ctx, ms = took.as_millis() as u64, "a call ran long: the context's calls run on a lane of their own");
-            self.lanes.slow.insert(ctx);
+            self.lanes.slow.insert(ctx, Instant::now());
         }
     }
 
@@ -172,7 +179,14 @@ impl Worker {
     /// in the next batch.
     pub(crate) fn freed(&mut self, f: Freed) {
         self.clock.observe(f.clock.last());
-        if !f.slow {
+        if f.slow {
+            self.lanes.slow.insert(f.ctx, Instant::now());
+        } else if self
+            .lanes
+            .slow
+            .get(&f.ctx)
+            .is_some_and(|last| last.elapsed() > LANE_COOLDOWN)
+        {
             self.lanes.slow.remove(&f.ctx);
         }
         let waiting = self.lanes.parked.remove(&f.ctx).unwrap_or_default();

@@ -68,10 +68,25 @@ async fn a_context_whose_calls_run_long_does_not_hold_up_the_others() {
     );
     // Nothing of the spins stayed; the other context has its keys.
     assert_eq!(e.ok(&other, "get", json!({"key": "k4"})).await, json!("v"));
-    // A fast call brought the spinner back to the worker: it batches with
-    // the others again.
+    // Fast calls do not bring the spinner back to the worker at once: a
+    // spin right after one still runs on its lane, beside the others.
     e.ok(&spinner, "set", json!({"key": "k", "value": "v"}))
         .await;
+    let spin = e.call(&spinner, "spin", json!({}));
+    tokio::pin!(spin);
+    let others = async {
+        for i in 5..10 {
+            e.ok(&other, "set", json!({"key": format!("k{i}"), "value": "v"}))
+                .await;
+        }
+    };
+    tokio::select! {
+        biased;
+        () = others => {}
+        r = &mut spin => panic!("a spin after a fast call held up the other context: {r:?}"),
+    }
+    let err = call_err(spin.await);
+    assert!(matches!(err, CallError::DeadlineExceeded(_)), "{err:?}");
 }
 
 /// The race a CI run hit: a long call of a context whose earlier (failed,
