@@ -36,6 +36,9 @@ pub struct NodeInfo {
     /// Commits whose events subscribers missed because the node's event
     /// forwarding fell behind (each announced as a `Gap` event), since start.
     pub missed_event_commits: u64,
+    /// Gossip messages refused before they were passed on (malformed, or
+    /// deltas from a key no namespace here admitted), since start.
+    pub refused_gossip: u64,
 }
 
 /// `GET /admin-api/contexts/:id/state`'s query.

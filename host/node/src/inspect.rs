@@ -28,6 +28,9 @@ pub struct NodeStats {
     /// Commits whose events subscribers missed because forwarding fell
     /// behind (each announced as a `Gap` event), since start.
     pub missed_event_commits: u64,
+    /// Gossip messages refused before they were passed on (malformed, or
+    /// a stranger's deltas), since start.
+    pub refused_gossip: u64,
 }
 
 /// One field of a context's state, as its app declares it.
@@ -160,6 +163,7 @@ impl Node {
                 .collect(),
             started_at_millis: self.inner.started_at_millis,
             missed_event_commits: self.inner.events.missed_commits(),
+            refused_gossip: self.inner.replication.refused_gossip(),
         }
     }
 

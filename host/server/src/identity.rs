@@ -85,6 +85,7 @@ pub(crate) async fn node_info(
         store_bytes: stats.store_bytes,
         blob_bytes: stats.blob_bytes,
         missed_event_commits: stats.missed_event_commits,
+        refused_gossip: stats.refused_gossip,
         auth_mode: match auth.mode() {
             mero_config::AuthMode::Embedded => "embedded",
             mero_config::AuthMode::Proxy => "proxy",

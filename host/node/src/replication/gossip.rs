@@ -50,8 +50,13 @@ impl Replicator {
     fn on_gossip(self: &Arc<Self>, source: PeerId, data: &[u8]) {
         match borsh::from_slice(data) {
             // Unsealed deltas are judged like any others (sealing keeps
-            // state from non-members; it proves nothing about authors).
-            Ok(Gossip::Deltas(list)) => self.queue_deltas(source, &list),
+            // state from non-members; it proves nothing about authors), if
+            // a namespace here admitted their sender (the network's guard
+            // refuses the rest; this is for gossip before it is installed).
+            Ok(Gossip::Deltas(list)) if self.admitted(&source) => self.queue_deltas(source, &list),
+            Ok(Gossip::Deltas(_)) => {
+                tracing::debug!(peer = %source, "unsealed deltas from a stranger ignored");
+            }
             Ok(Gossip::Sealed(sealed)) => {
                 let opened = self
                     .parts

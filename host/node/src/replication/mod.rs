@@ -21,6 +21,7 @@ mod requests;
 mod view;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -134,6 +135,10 @@ pub(crate) struct Replicator {
     /// Deltas from gossip, merged in arrival order by one task.
     inbox: tokio::sync::mpsc::Sender<(PeerId, SignedDelta)>,
     inbox_rx: Mutex<Option<tokio::sync::mpsc::Receiver<(PeerId, SignedDelta)>>>,
+    /// Gossip messages the network refused on this node's word (malformed,
+    /// or unsealed deltas from a key no namespace here admitted), since
+    /// start: what an operator looks at when a stranger floods.
+    refused_gossip: AtomicU64,
 }
 
 fn now_millis() -> u64 {
@@ -155,7 +160,13 @@ impl Replicator {
             asked: Mutex::default(),
             inbox,
             inbox_rx: Mutex::new(Some(rx)),
+            refused_gossip: AtomicU64::new(0),
         })
+    }
+
+    /// Gossip messages refused since start (see [`Replicator::refused_gossip`]).
+    pub(crate) fn refused_gossip(&self) -> u64 {
+        self.refused_gossip.load(Ordering::Relaxed)
     }
 
     /// Starts the driver's tasks over the network's events: dials the

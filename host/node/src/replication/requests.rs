@@ -3,6 +3,7 @@
 //! context (to its members, in chunks), and membership requests (handed to
 //! [`crate::membership`]).
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use mero_crdt::SignedDelta;
@@ -26,12 +27,15 @@ impl PeerGuard for Guard {
         me.parts.members.all().iter().any(|ns| ns.is_member(&key))
     }
 
-    fn check_gossip(&self, _: &PeerId, _: &str, data: &[u8]) -> GossipVerdict {
-        match borsh::from_slice::<Gossip>(data) {
+    fn check_gossip(&self, source: &PeerId, _: &str, data: &[u8]) -> GossipVerdict {
+        let Some(me) = self.0.upgrade() else {
+            return GossipVerdict::Ignore;
+        };
+        let verdict = match borsh::from_slice::<Gossip>(data) {
             // Every entry must decode: one bad entry is what a flood is made
             // of, and the node would warn about each.
             Ok(Gossip::Deltas(list)) => {
-                if list.iter().all(|d| SignedDelta::from_bytes(d).is_ok()) {
+                if list.iter().all(|d| SignedDelta::from_bytes(d).is_ok()) && me.admitted(source) {
                     GossipVerdict::Accept
                 } else {
                     GossipVerdict::Reject
@@ -44,7 +48,29 @@ impl PeerGuard for Guard {
                 GossipVerdict::Ignore
             }
             Err(_) => GossipVerdict::Reject,
+        };
+        if verdict == GossipVerdict::Reject {
+            me.refused_gossip.fetch_add(1, Ordering::Relaxed);
         }
+        verdict
+    }
+}
+
+impl Replicator {
+    /// Whether unsealed deltas from `source` are judged here: members seal
+    /// what they gossip, so these come only from a key a namespace here
+    /// admitted (a member, or one since removed, whose late deltas are
+    /// refused by rule and recorded). A stranger's are neither judged nor
+    /// passed on: each would cost every member a signature check and a
+    /// warning.
+    pub(super) fn admitted(&self, source: &PeerId) -> bool {
+        key_of(source).is_some_and(|key| {
+            self.parts
+                .members
+                .all()
+                .iter()
+                .any(|ns| ns.is_member(&key) || ns.removed.contains(&key))
+        })
     }
 }
 
