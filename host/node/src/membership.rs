@@ -884,7 +884,8 @@ impl Membership {
             Invitation {
                 inviter_identity: self.me(),
                 group_id: *ns,
-                expiration_timestamp: now_millis() / 1000 + secs,
+                // `secs` is the client's: it saturates, never wraps.
+                expiration_timestamp: (now_millis() / 1000).saturating_add(secs),
                 secret_salt: rand::random(),
                 invited_role,
             },
@@ -1440,6 +1441,12 @@ impl Membership {
                     return Response::Refused(e.to_string());
                 }
                 match self.get(&ns) {
+                    // One that left or was removed is never admitted again:
+                    // the log is not handed back to it.
+                    Some(s) if asker.is_some_and(|k| s.removed.contains(&k)) => Response::Refused(
+                        "a removed member cannot rejoin: the namespace's log is not handed to it"
+                            .into(),
+                    ),
                     // Spent by another key: the log is not handed to a
                     // holder of someone else's invitation.
                     Some(s)

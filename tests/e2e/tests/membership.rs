@@ -888,8 +888,12 @@ fn a_member_that_left_cannot_replay_its_invitation() {
         &["call", "set", "--context", &ctx, "--args", write],
         "no longer",
     );
-    // The same invitation again: refused, and nothing changes.
-    n2.meroctl_fails(&["namespace", "join", &ns, &invitation], "cannot rejoin");
+    // The same invitation again: refused before the log is handed over,
+    // and nothing changes.
+    n2.meroctl_fails(
+        &["namespace", "join", &ns, &invitation],
+        "cannot rejoin: the namespace's log is not handed to it",
+    );
     assert!(
         !n1.meroctl_json(&["group", "members", "ls", &ns])
             .to_string()
