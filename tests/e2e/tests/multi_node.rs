@@ -317,6 +317,17 @@ fn bad_invitations_are_refused_and_change_nothing() {
     forged["inviter_signature"] = json!(format!("{flipped}{}", &sig[1..]));
     join_fails(n2, &ns, &forged, 403, "InvalidInvitation");
 
+    // Valid for more seconds than the clock can count: it saturates, and
+    // the node goes on.
+    let forever: Value = serde_json::from_str(
+        &ns_nodes[0].invite(&ns, &["--expiration-timestamp", &u64::MAX.to_string()]),
+    )
+    .unwrap();
+    assert_eq!(
+        forever["invitation"]["invitation"]["expiration_timestamp"],
+        json!(u64::MAX)
+    );
+
     // Expired: valid for one second; wait until the clock is past it.
     let short: Value =
         serde_json::from_str(&ns_nodes[0].invite(&ns, &["--expiration-timestamp", "1"])).unwrap();
