@@ -351,6 +351,17 @@ fn force_resync(node: &TestNode, ctx: &str) -> (u16, serde_json::Value) {
 /// stay as they were: its snapshots' entries do not give the root they
 /// name.
 fn tamper(node: &TestNode, ctx: &str, value: &[u8], rehash: bool) {
+    rewrite_registers(node, ctx, rehash, &|r| r.value = Some(value.to_vec()));
+}
+
+/// Applies `change` to every set register of `ctx` in `node`'s store
+/// (stopped), rehashing the Merkle trie over them with `rehash`.
+fn rewrite_registers(
+    node: &TestNode,
+    ctx: &str,
+    rehash: bool,
+    change: &dyn Fn(&mut mero_crdt::Register),
+) {
     use mero_crdt::StateWrite;
     let store = mero_store::Store::open(&node.dir().join("data"), &Default::default()).unwrap();
     let id = mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap());
@@ -367,7 +378,7 @@ fn tamper(node: &TestNode, ctx: &str, value: &[u8], rehash: bool) {
         if let mero_crdt::Entry::Register(r) = &mut entry
             && r.value.is_some()
         {
-            r.value = Some(value.to_vec());
+            change(r);
             let node_id = mero_crdt::NodeId(node_id.try_into().unwrap());
             w.context_state(id)
                 .put_entry(&node_id, key, &entry)
@@ -438,6 +449,46 @@ fn a_snapshot_failing_verification_is_refused_before_anything_is_dropped() {
         n2.log().contains("the peer is marked"),
         "node2 says it marked node1"
     );
+}
+
+/// A hostile writer's snapshots whose entries it restamped, with the root
+/// they give and no signed deltas (so they cannot be proven, and only a
+/// node whose operator takes such snapshots would look further): a day
+/// ahead (such an entry would win every later write), then as by a key
+/// that never had a role that writes. Each is refused even so, as the
+/// delta path refuses such a delta, before anything is dropped.
+#[test]
+fn an_unproven_snapshot_stamped_a_day_ahead_or_by_a_stranger_is_refused() {
+    let mut n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with(
+        "node2",
+        &[FAST_SYNC, &["snapshots.take_unproven=true"]].concat(),
+    );
+    let (_, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+    let day_ahead = mero_crdt::hlc::wall_millis() + 24 * 3600 * 1000;
+    let ahead: &dyn Fn(&mut mero_crdt::Register) = &|r| r.stamp.hlc.millis = day_ahead;
+    let stranger: &dyn Fn(&mut mero_crdt::Register) = &|r| {
+        r.stamp.author = mero_crdt::Author([9; 32]);
+        r.stamp.hlc.millis = 1_000;
+    };
+    for (restamp, why) in [
+        (ahead, "stamped past the receiver's clock"),
+        (stranger, "never had a role that writes"),
+    ] {
+        n1.stop();
+        rewrite_registers(&n1, &ctx, true, restamp);
+        forget_bodies(&n1, &ctx);
+        n1.run();
+        wait_until("node2 to refuse node1's snapshot", CONVERGE, || {
+            let (code, v) = force_resync(&n2, &ctx);
+            assert_eq!(code, 409, "{v}");
+            v.to_string().contains(why)
+        });
+        assert_eq!(n2.call(&ctx, "get", json!({"key": "k"})), json!("v"));
+    }
 }
 
 /// A hostile writer's snapshot: its entries rewritten under their
