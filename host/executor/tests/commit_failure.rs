@@ -177,3 +177,58 @@ async fn a_batch_built_on_one_whose_commit_fails_fails_too_and_leaves_nothing() 
         vec![created.delta, first.delta.unwrap(), after.delta.unwrap()]
     );
 }
+
+/// An executor whose task panics (here, inside an inline commit) says so:
+/// the call in flight fails, and `ended` gives the panic's message, which
+/// merod logs before it exits non-zero instead of refusing calls forever.
+#[tokio::test]
+async fn an_executor_that_panics_says_why_it_ended() {
+    let host = Host::temp(Limits::Test);
+    let app = host.install(mero_fixtures::KV_STORE).await;
+    let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: CommitFault = {
+        let armed = armed.clone();
+        std::sync::Arc::new(move |_| {
+            if armed.load(Ordering::SeqCst) {
+                panic!("the disk caught fire");
+            }
+            Ok(())
+        })
+    };
+    let exec = Executor::spawn_with_commit_fault(
+        host.runtime.clone(),
+        host.store.clone(),
+        SigningKey::from_bytes(&[3; 32]),
+        hook,
+    )
+    .unwrap();
+    let ctx = exec
+        .create_context(NewContext {
+            id: ContextId([1; 32]),
+            application: app,
+            blob: app,
+            app_version: "1.0.0".into(),
+            group: None,
+            name: None,
+            init_args: String::new(),
+        })
+        .await
+        .unwrap()
+        .id;
+    assert!(exec.has_ended().is_none());
+    armed.store(true, Ordering::SeqCst);
+    let call = exec
+        .call(&ctx, "set", json!({"key": "k", "value": "v"}).to_string())
+        .await;
+    assert!(call.is_err(), "{call:?}");
+    let why = tokio::time::timeout(WAIT, exec.ended()).await.unwrap();
+    assert!(
+        why.contains("panicked") && why.contains("the disk caught fire"),
+        "{why}"
+    );
+    // Writes go through the task that is gone.
+    let again = exec
+        .call(&ctx, "set", json!({"key": "k2", "value": "v"}).to_string())
+        .await;
+    assert!(matches!(again, Err(ExecError::Stopped)), "{again:?}");
+}
