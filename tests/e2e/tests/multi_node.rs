@@ -285,7 +285,14 @@ fn join_fails(node: &TestNode, ns: &str, invitation: &Value, status: u16, kind: 
 
 #[test]
 fn bad_invitations_are_refused_and_change_nothing() {
-    let mut ns_nodes = nodes(2);
+    // The inviter's invitations last ten minutes unless it says otherwise.
+    let mut ns_nodes = vec![
+        TestNode::start_with(
+            "node1",
+            &[FAST_SYNC, &["membership.invitation_ttl_secs=600"]].concat(),
+        ),
+        TestNode::start_with("node2", FAST_SYNC),
+    ];
     let (app, ns, _) = ns_nodes[0].setup(mero_fixtures::KV_STORE);
     let other_ns =
         ns_nodes[0].meroctl_json(&["namespace", "create", "--application-id", &app])["namespaceId"]
@@ -294,6 +301,12 @@ fn bad_invitations_are_refused_and_change_nothing() {
             .to_string();
     let printed: Value = serde_json::from_str(&ns_nodes[0].invite(&ns, &[])).unwrap();
     let good = printed["invitation"].clone();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let expires = good["invitation"]["expiration_timestamp"].as_u64().unwrap();
+    assert!(expires > now && expires <= now + 600, "{expires} vs {now}");
     let n2 = &ns_nodes[1];
 
     // Not JSON at all: meroctl says so and sends nothing.
