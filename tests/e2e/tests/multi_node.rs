@@ -286,7 +286,7 @@ fn join_fails(node: &TestNode, ns: &str, invitation: &Value, status: u16, kind: 
 #[test]
 fn bad_invitations_are_refused_and_change_nothing() {
     // The inviter's invitations last ten minutes unless it says otherwise.
-    let mut ns_nodes = vec![
+    let mut ns_nodes = [
         TestNode::start_with(
             "node1",
             &[FAST_SYNC, &["membership.invitation_ttl_secs=600"]].concat(),
