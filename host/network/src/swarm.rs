@@ -59,6 +59,7 @@ pub(crate) struct EventLoop {
     answering: HashMap<InboundRequestId, PeerId>,
     answering_per_peer: HashMap<PeerId, usize>,
     warn_rejected_gossip: RateLimited,
+    warn_slow_peer: RateLimited,
     warn_dropped_gossip: RateLimited,
     warn_refused_request: RateLimited,
 }
@@ -89,6 +90,7 @@ impl EventLoop {
             answering: HashMap::new(),
             answering_per_peer: HashMap::new(),
             warn_rejected_gossip: RateLimited::new(WARN_PERIOD),
+            warn_slow_peer: RateLimited::new(WARN_PERIOD),
             warn_dropped_gossip: RateLimited::new(WARN_PERIOD),
             warn_refused_request: RateLimited::new(WARN_PERIOD),
         }
@@ -444,7 +446,11 @@ impl EventLoop {
                 peer_id,
                 failed_messages,
             } => {
-                tracing::warn!(peer = %peer_id, ?failed_messages, "slow gossip peer");
+                // A peer that reads slowly (or not at all) reports this on
+                // every heartbeat: one line per period, with how many were held.
+                if let Some(held) = self.warn_slow_peer.allow() {
+                    tracing::warn!(peer = %peer_id, ?failed_messages, similar_since_last = held, "slow gossip peer");
+                }
             }
         }
     }
