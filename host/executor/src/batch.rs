@@ -97,6 +97,10 @@ pub(crate) struct Batch {
     /// Event handlers merged deltas leave to run: (context, delta, event
     /// index, method, data), stored with the deltas.
     pub(crate) handlers: Vec<(ContextId, DeltaId, u32, String, Vec<u8>)>,
+    /// Bytes this node's calls in the batch wrote (their ops' keys and
+    /// values): counted against the batch's byte cap with their arguments,
+    /// since a call with small arguments may write much.
+    pub(crate) written: usize,
 }
 
 /// A context as the previous batch left it, while that batch commits: the
@@ -131,6 +135,7 @@ impl Batch {
             carry,
             carried_ids,
             handlers: Vec::new(),
+            written: 0,
         }
     }
 

@@ -199,13 +199,7 @@ impl Job {
     pub(crate) fn weight(&self) -> usize {
         match self {
             Job::Call { args, .. } => args.len(),
-            Job::Apply { delta, .. } => delta
-                .delta
-                .ops
-                .iter()
-                .map(|op| op.key.len() + 64)
-                .sum::<usize>()
-                .saturating_add(register_bytes(&delta.delta.ops)),
+            Job::Apply { delta, .. } => ops_weight(&delta.delta.ops),
             _ => 0,
         }
     }
@@ -250,6 +244,15 @@ pub(crate) enum Ran {
         Box<Upgrade>,
         oneshot::Sender<Result<Upgraded, ExecError>>,
     ),
+}
+
+/// What `ops` weigh against a batch's byte cap: their keys, their
+/// register values, and a little for each.
+pub(crate) fn ops_weight(ops: &[mero_crdt::Op]) -> usize {
+    ops.iter()
+        .map(|op| op.key.len() + 64)
+        .sum::<usize>()
+        .saturating_add(register_bytes(ops))
 }
 
 /// The bytes of the register values in `ops`.

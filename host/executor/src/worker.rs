@@ -16,17 +16,17 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::batch::{Answer, Batch, Carried};
 use crate::commit::{Announcer, fail_answers, timed_commit};
 use crate::error::ExecError;
-use crate::job::{Applied, CallOutcome, Committed, Job, Ran, Standing, fail_all};
+use crate::job::{Applied, CallOutcome, Committed, Job, Ran, Standing, fail_all, ops_weight};
 use crate::lane::Lanes;
 use crate::stats::ExecStats;
 
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
-/// Most bytes of arguments and merged values taken into one batch (one job
-/// over it still runs, alone): a batch holds what its calls write several
-/// times over (their arguments, the guest's copy, the overlay, the delta,
-/// the log record) until it commits.
+/// Most bytes of arguments, merged values and what calls wrote taken into
+/// one batch (one job over it still runs, alone): a batch holds what its
+/// calls write several times over (their arguments, the guest's copy, the
+/// overlay, the delta, the log record) until it commits.
 pub(crate) const MAX_BATCH_BYTES: usize = 32 << 20;
 
 /// Test-only (feature `fault-injection`): asked before each batch is
@@ -149,8 +149,15 @@ impl Worker {
             };
             self.release_waiting(|ctx| carry.contains_key(ctx));
             let mut batch = Batch::new(snapshot, carry, carried_ids);
-            for job in jobs {
+            let mut jobs = jobs.into_iter();
+            while let Some(job) = jobs.next() {
                 self.run_job(&mut batch, job).await;
+                // What the calls wrote counts too: past the cap, the rest
+                // run first in the next batch, in order.
+                if batch.written >= MAX_BATCH_BYTES {
+                    self.deferred.extend(jobs);
+                    break;
+                }
             }
             // The batch built on the previous one: it may commit only after
             // it, and not at all if it failed. Until then it keeps taking
@@ -162,7 +169,7 @@ impl Worker {
                     tokio::select! {
                         biased;
                         done = &mut handle => break settled(done),
-                        job = rx.recv(), if open && batch.answers.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES => match job {
+                        job = rx.recv(), if open && batch.answers.len() < MAX_BATCH && bytes.saturating_add(batch.written) < MAX_BATCH_BYTES => match job {
                             Some(Job::Stop { reply }) => {
                                 stop = Some(reply);
                                 rx.close();
@@ -191,9 +198,10 @@ impl Worker {
             // A batch that migrated a context commits here as well: the
             // migration's writes leave its overlay for the commit, so no
             // batch may build on them before they are stored.
-            self.stats
-                .largest_batch_bytes
-                .fetch_max(bytes as u64, Ordering::Relaxed);
+            self.stats.largest_batch_bytes.fetch_max(
+                bytes.saturating_add(batch.written) as u64,
+                Ordering::Relaxed,
+            );
             let lone = batch.answers.len() <= 1 && rx.is_empty() && stop.is_none();
             if lone || !batch.migrations.is_empty() {
                 // A lone call with nothing waiting behind it: commit on this
@@ -557,6 +565,7 @@ impl Worker {
             events: events.clone(),
         };
         let id = delta.id();
+        batch.written = batch.written.saturating_add(ops_weight(&delta.ops));
         work.heads = vec![id];
         work.deltas += 1;
         work.meta.delta_count += 1;

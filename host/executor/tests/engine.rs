@@ -469,9 +469,36 @@ async fn a_batch_takes_in_a_bounded_number_of_bytes() {
         .largest_batch_bytes
         .load(std::sync::atomic::Ordering::Relaxed) as usize;
     assert!(largest > VALUE, "{largest}");
+    // A call's arguments and what it wrote both count: the last call in
+    // may take the batch past the cap by both.
+    assert!(
+        largest <= (32 << 20) + 2 * VALUE + 4096,
+        "a batch took in {largest} bytes"
+    );
+    assert_eq!(e.ok(&ctx, "get", json!({"key": "k7"})).await, json!(value));
+}
+
+/// What calls write counts against the byte cap too: calls with tiny
+/// arguments that each store a large value (the review's `big_value`) are
+/// committed in several batches as well.
+#[tokio::test]
+async fn what_calls_write_counts_against_the_batch_byte_cap() {
+    const VALUE: usize = 6 << 20;
+    let e = engine(12);
+    let app = e.install(mero_fixtures::MISBEHAVE).await;
+    let ctx = e.create(app, 1, "").await.unwrap();
+    let calls = (0..8).map(|_| e.call(&ctx, "big_value", json!({"bytes": VALUE})));
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    let largest = e
+        .exec
+        .stats()
+        .largest_batch_bytes
+        .load(std::sync::atomic::Ordering::Relaxed) as usize;
+    assert!(largest > VALUE, "{largest}");
     assert!(
         largest <= (32 << 20) + VALUE + 4096,
         "a batch took in {largest} bytes"
     );
-    assert_eq!(e.ok(&ctx, "get", json!({"key": "k7"})).await, json!(value));
 }
