@@ -378,6 +378,14 @@ impl Shared {
                     std::fs::remove_file(&path).map_err(io(&path))?;
                 }
             }
+            // A large layer's values leave the heap with it (once no
+            // reader holds it); glibc keeps what they freed in its arenas,
+            // where it counts in RSS for good, unless handed back.
+            let large = frozen.used >= TRIM_AFTER_BYTES;
+            drop(frozen);
+            if large {
+                crate::release_free_memory();
+            }
             let state = lock(&self.state);
             if state.active.is_empty() || (!all && !state.due(self.flush_bytes)) {
                 return Ok(());
@@ -419,6 +427,11 @@ impl Shared {
 }
 
 /// How far a segment is written ahead: about what a flush lets it reach.
+/// A flushed layer of at least this many logged bytes hands the heap's
+/// free memory back to the OS (see [`crate::release_free_memory`]): large
+/// values, not the many small writes of a busy node.
+const TRIM_AFTER_BYTES: u64 = 16 << 20;
+
 fn segment_bytes(flush_bytes: usize) -> u64 {
     flush_bytes as u64 + (1 << 20)
 }

@@ -18,6 +18,7 @@
 //!   the real `meroctl` and raw HTTP, and waiting for their roots to agree.
 //! - [`poll`]: waiting for a condition with a timeout; nothing sleeps a
 //!   fixed time to wait.
+//! - [`proc`]: a process's resident memory, now and at its peak.
 //! - [`chain`]: a real Ethereum chain on 127.0.0.1 (Hardhat Network from
 //!   `tests/chain`'s npm package) with a test ERC-20, for the relayer.
 //! - [`bench`]: what the benchmarks share: arguments, a tokio runtime, and
@@ -41,5 +42,6 @@ pub mod gate;
 pub mod governance;
 pub mod node;
 pub mod poll;
+pub mod proc;
 
 pub use poll::{wait_for, wait_until};
