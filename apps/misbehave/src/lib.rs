@@ -94,6 +94,12 @@ impl Misbehave {
         Ok(times)
     }
 
+    /// Handler of `Spin` events (`emit_raw` emits them), run by the nodes
+    /// that receive them: it loops forever, as a hostile app's may.
+    pub fn on_spin(&mut self) -> app::Result<()> {
+        self.spin()
+    }
+
     /// Logs `n` lines of `len` bytes each.
     pub fn log_many(&mut self, n: u64, len: u64) -> app::Result<u64> {
         let line = "l".repeat(usize::try_from(len).unwrap_or(usize::MAX));

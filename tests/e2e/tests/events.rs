@@ -823,6 +823,49 @@ fn nodes_that_receive_an_event_run_its_handler_and_the_author_does_not() {
     assert!(acks(&n2).iter().all(|a| a.ends_with(&m2)));
 }
 
+/// One delta whose 100 events each queue a handler that loops to its
+/// deadline, on a receiving node: that context's handlers back off after a
+/// failure, so another context's handler still runs there within seconds
+/// (not after 100 deadlines), and the failures are not logged one by one.
+#[test]
+fn a_looping_handler_backs_off_and_other_contexts_handlers_still_run() {
+    let n1 = TestNode::start_with("node1", FAST_SYNC);
+    let n2 = TestNode::start_with("node2", FAST_SYNC);
+    let (_, bad_ns, bad) = n1.setup(mero_fixtures::MISBEHAVE);
+    n2.join(&bad_ns, &n1.invite(&bad_ns, &[]), &bad);
+    let (_, ns, board) = n1.setup_with(mero_fixtures::TASK_BOARD, Some(r#"{"title":"board"}"#));
+    let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &board);
+
+    n1.call(
+        &bad,
+        "emit_raw",
+        json!({"kind": "Spin", "data": "{}", "times": 100}),
+    );
+    wait_until("node2 to run a looping handler", WAIT, || {
+        n2.log().contains("its context's others wait")
+    });
+    n1.call(
+        &board,
+        "add_task",
+        json!({"id": "t1", "title": "a", "column": "todo"}),
+    );
+    let acks = || -> Vec<String> {
+        serde_json::from_value(n1.call(&board, "acknowledgements", json!({}))).unwrap()
+    };
+    let seen = poll(Duration::from_secs(30), || {
+        (acks() == [format!("t1@{m2}")]).then_some(())
+    });
+    assert!(seen.is_some(), "node2's handler never ran:\n{}", n2.log());
+    let failures = n2.log().matches("event handler failed").count();
+    assert!(
+        failures < 20,
+        "{failures} handler failures logged:\n{}",
+        n2.log()
+    );
+    // The node still serves the hostile context.
+    n2.call(&bad, "set", json!({"key": "k", "value": "v"}));
+}
+
 /// What node `member` (hex id) wrote to a context, as the store of `node`
 /// holds it, and the handlers pending there.
 fn handler_state(node: &TestNode, ctx: &str, member: &str) -> (Vec<mero_crdt::SignedDelta>, usize) {
