@@ -186,6 +186,21 @@ pub struct MemoryBackend {
     nodes: HashMap<(u8, u16), MerkleNode>,
 }
 
+impl MemoryBackend {
+    /// Every entry as an op that writes it whole: what a snapshot of this
+    /// state carries.
+    pub fn to_ops(&self) -> Vec<crate::delta::Op> {
+        self.entries
+            .iter()
+            .map(|((node, key), entry)| crate::delta::Op {
+                node: *node,
+                key: key.clone(),
+                entry: entry.clone(),
+            })
+            .collect()
+    }
+}
+
 impl StateRead for MemoryBackend {
     fn entry(&self, node: &NodeId, key: &[u8]) -> Result<Option<Entry>> {
         Ok(self.entries.get(&(*node, key.to_vec())).cloned())

@@ -6,7 +6,7 @@
 use mero_crdt::ContextId;
 use mero_executor::ExecError;
 use mero_runtime::CallError;
-use mero_testkit::engine::{CALL_TIMEOUT_MS, call_err, engine, engine_with_instances};
+use mero_testkit::engine::{CALL_TIMEOUT_MS, Engine, call_err, engine, engine_with_instances};
 use serde_json::json;
 
 #[tokio::test]
@@ -448,6 +448,14 @@ async fn the_executor_says_when_and_why_it_ended() {
     assert_eq!(e.exec.ended().await, "it was stopped");
 }
 
+/// The most bytes one batch of `e`'s executor took in so far.
+fn largest_batch_bytes(e: &Engine) -> usize {
+    e.exec
+        .stats()
+        .largest_batch_bytes
+        .load(std::sync::atomic::Ordering::Relaxed) as usize
+}
+
 /// Large writes sent at once are committed in several batches, each
 /// taking in at most one call's worth past the byte cap, rather than all
 /// in one that holds every value several times over until it commits.
@@ -463,11 +471,7 @@ async fn a_batch_takes_in_a_bounded_number_of_bytes() {
     for r in futures::future::join_all(calls).await {
         r.unwrap();
     }
-    let largest = e
-        .exec
-        .stats()
-        .largest_batch_bytes
-        .load(std::sync::atomic::Ordering::Relaxed) as usize;
+    let largest = largest_batch_bytes(&e);
     assert!(largest > VALUE, "{largest}");
     // A call's arguments and what it wrote both count: the last call in
     // may take the batch past the cap by both.
@@ -491,11 +495,7 @@ async fn what_calls_write_counts_against_the_batch_byte_cap() {
     for r in futures::future::join_all(calls).await {
         r.unwrap();
     }
-    let largest = e
-        .exec
-        .stats()
-        .largest_batch_bytes
-        .load(std::sync::atomic::Ordering::Relaxed) as usize;
+    let largest = largest_batch_bytes(&e);
     assert!(largest > VALUE, "{largest}");
     assert!(
         largest <= (32 << 20) + VALUE + 4096,

@@ -351,21 +351,31 @@ async fn another_component_runs_on_existing_state_in_a_buffer() {
     assert_eq!(e.ok(&ctx, "get", json!({"key": "a"})).await, json!("1"));
 }
 
-#[tokio::test]
-async fn a_merged_deltas_handlers_are_stored_with_it_and_never_the_authors() {
+/// Two replicas of a task board, `b` joined to `a`'s.
+async fn task_board_pair() -> (Engine, Engine, ContextId) {
     let (a, b) = (engine(31), engine(32));
     let app = a.install(mero_fixtures::TASK_BOARD).await;
     b.install(mero_fixtures::TASK_BOARD).await;
     let ctx = a.create(app, 5, r#"{"title":"t"}"#).await.unwrap();
     join(&a, &b, &ctx).await;
-    let added = a
-        .call(
-            &ctx,
-            "add_task",
-            json!({"id": "t1", "title": "x", "column": "todo"}),
-        )
-        .await
-        .unwrap();
+    (a, b, ctx)
+}
+
+/// `a` adds task t1 (its delta carries a `TaskAdded` event).
+async fn add_task(a: &Engine, ctx: &ContextId) -> mero_executor::CallOutcome {
+    a.call(
+        ctx,
+        "add_task",
+        json!({"id": "t1", "title": "x", "column": "todo"}),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_merged_deltas_handlers_are_stored_with_it_and_never_the_authors() {
+    let (a, b, ctx) = task_board_pair().await;
+    let added = add_task(&a, &ctx).await;
     let labelled = a
         .call(&ctx, "add_label", json!({"label": "l"}))
         .await
@@ -412,19 +422,8 @@ async fn a_merged_deltas_handlers_are_stored_with_it_and_never_the_authors() {
 /// take up to the call deadline on every receiver.
 #[tokio::test]
 async fn a_delta_queues_a_bounded_number_of_handlers() {
-    let (a, b) = (engine(31), engine(32));
-    let app = a.install(mero_fixtures::TASK_BOARD).await;
-    b.install(mero_fixtures::TASK_BOARD).await;
-    let ctx = a.create(app, 5, r#"{"title":"t"}"#).await.unwrap();
-    join(&a, &b, &ctx).await;
-    let added = a
-        .call(
-            &ctx,
-            "add_task",
-            json!({"id": "t1", "title": "x", "column": "todo"}),
-        )
-        .await
-        .unwrap();
+    let (a, b, ctx) = task_board_pair().await;
+    let added = add_task(&a, &ctx).await;
     let mut many = all_deltas(&a, &ctx, &[added.delta.unwrap()])
         .remove(0)
         .delta;

@@ -35,7 +35,7 @@ use ed25519_dalek::SigningKey;
 use mero_crdt::collections::{Mutator, counter_value};
 use mero_crdt::overlay::Overlay;
 use mero_crdt::{
-    Author, Clock, ContextId, Delta, DeltaId, Hash, Hlc, MemoryBackend, NodeId, Op, SignedDelta,
+    Author, Clock, ContextId, Delta, DeltaId, Hash, Hlc, MemoryBackend, NodeId, SignedDelta,
     StateSnapshot,
 };
 use mero_node::governance::invitation::{Invitation, SignedInvitation};
@@ -123,16 +123,7 @@ impl ServeView for Dag {
     }
     fn snapshot(&self) -> Result<StateSnapshot, ViewError> {
         Ok(StateSnapshot {
-            ops: self
-                .state
-                .entries
-                .iter()
-                .map(|((node, key), entry)| Op {
-                    node: *node,
-                    key: key.clone(),
-                    entry: entry.clone(),
-                })
-                .collect(),
+            ops: self.state.to_ops(),
             deltas: self.deltas.keys().copied().collect(),
             heads: self.heads.clone(),
             root_hash: self.root,

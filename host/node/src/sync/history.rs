@@ -213,16 +213,7 @@ impl Replay {
         };
         mero_crdt::apply_ops(&mut self.state, &ops)
             .map_err(|e| format!("its deltas do not join: {e}"))?;
-        let entries = self
-            .state
-            .entries
-            .iter()
-            .map(|((node, key), entry)| Op {
-                node: *node,
-                key: key.clone(),
-                entry: entry.clone(),
-            })
-            .collect();
+        let entries = self.state.to_ops();
         self.running = Some(crossing.clone());
         Ok(Some((entries, crossing)))
     }
@@ -569,15 +560,7 @@ mod tests {
         for d in taken {
             root = mero_crdt::apply_ops(&mut state, &d.delta.ops).unwrap();
         }
-        let ops = state
-            .entries
-            .iter()
-            .map(|((node, key), entry)| Op {
-                node: *node,
-                key: key.clone(),
-                entry: entry.clone(),
-            })
-            .collect();
+        let ops = state.to_ops();
         let parents: Vec<DeltaId> = taken.iter().flat_map(|d| d.delta.parents.clone()).collect();
         StateSnapshot {
             ops,
@@ -1033,27 +1016,11 @@ mod tests {
         let mut state = MemoryBackend::default();
         mero_crdt::apply_ops(&mut state, &first.delta.ops).unwrap();
         mero_crdt::apply_ops(&mut state, &second.delta.ops).unwrap();
-        let before: Vec<Op> = state
-            .entries
-            .iter()
-            .map(|((node, key), entry)| Op {
-                node: *node,
-                key: key.clone(),
-                entry: entry.clone(),
-            })
-            .collect();
+        let before: Vec<Op> = state.to_ops();
         let migrated = mero_crdt::apply_ops(&mut state, &migrate(&before)).unwrap();
         let third = write_under(2, 1, &[&second], "c", "three", 6_000);
         let root = mero_crdt::apply_ops(&mut state, &third.delta.ops).unwrap();
-        let ops = state
-            .entries
-            .iter()
-            .map(|((node, key), entry)| Op {
-                node: *node,
-                key: key.clone(),
-                entry: entry.clone(),
-            })
-            .collect();
+        let ops = state.to_ops();
         let s = StateSnapshot {
             ops,
             deltas: [&first, &second, &third]
