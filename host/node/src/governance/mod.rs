@@ -2735,6 +2735,30 @@ pub(crate) mod tests {
         assert_eq!(ns.judge(&key(&alice), &held, &after, &[]), Ok(()));
     }
 
+    /// `admin`'s op making `member` read-only at `millis`, naming its
+    /// frontier in `context` as the one head `head`.
+    fn demotion(
+        ns: &Namespace,
+        admin: &SigningKey,
+        member: &SigningKey,
+        context: [u8; 32],
+        millis: u64,
+        head: [u8; 32],
+    ) -> SignedOp {
+        ns.make(
+            admin,
+            millis,
+            Body::MadeReadOnly {
+                member: member.verifying_key().to_bytes(),
+                frontier: vec![ContextHeads {
+                    context,
+                    heads: vec![head],
+                }],
+            },
+        )
+        .unwrap()
+    }
+
     /// A promotion made concurrently with the demotion (its author had not
     /// seen it) ends the hold when folded after it, but only for deltas
     /// naming governance that knows of both: a read-only member citing a
@@ -2748,19 +2772,7 @@ pub(crate) mod tests {
         let mut ns = namespace_with(&alice, &[(&bob, Role::Member), (&carol, Role::Admin)]);
         let context = register_context(&mut ns, &alice, 22, 2_500);
         let mut carols = ns.clone();
-        let demote = ns
-            .make(
-                &alice,
-                3_000,
-                Body::MadeReadOnly {
-                    member: key(&bob),
-                    frontier: vec![ContextHeads {
-                        context,
-                        heads: vec![[5; 32]],
-                    }],
-                },
-            )
-            .unwrap();
+        let demote = demotion(&ns, &alice, &bob, context, 3_000, [5; 32]);
         let promote = carols
             .make(
                 &carol,
@@ -2805,19 +2817,7 @@ pub(crate) mod tests {
         let before: Vec<OpId> = ns.heads.iter().copied().collect();
         let judge =
             |ns: &Namespace, cut: &[OpId]| ns.judge(&key(&bob), &context, cut, &[cut.to_vec()]);
-        let demote = ns
-            .make(
-                &alice,
-                3_000,
-                Body::MadeReadOnly {
-                    member: key(&bob),
-                    frontier: vec![ContextHeads {
-                        context,
-                        heads: vec![[5; 32]],
-                    }],
-                },
-            )
-            .unwrap();
+        let demote = demotion(&ns, &alice, &bob, context, 3_000, [5; 32]);
         ns.apply(&demote).unwrap();
         assert_eq!(ns.members[&key(&bob)].role, Role::ReadOnly);
         assert_eq!(ns.writes_ended_at(&key(&bob)), Some(3_000));
@@ -2886,19 +2886,7 @@ pub(crate) mod tests {
             )
             .unwrap();
         ns.apply(&rewrite).unwrap();
-        let again = ns
-            .make(
-                &alice,
-                5_500,
-                Body::MadeReadOnly {
-                    member: key(&bob),
-                    frontier: vec![ContextHeads {
-                        context,
-                        heads: vec![[6; 32]],
-                    }],
-                },
-            )
-            .unwrap();
+        let again = demotion(&ns, &alice, &bob, context, 5_500, [6; 32]);
         ns.apply(&again).unwrap();
         assert_eq!(ns.removals[&key(&bob)].promoted, None);
         assert_eq!(
