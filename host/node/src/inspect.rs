@@ -29,7 +29,7 @@ pub struct NodeStats {
     /// behind (each announced as a `Gap` event), since start.
     pub missed_event_commits: u64,
     /// Gossip messages refused before they were passed on (malformed, or
-    /// a stranger's deltas), since start.
+    /// a stranger's deltas or sealed bytes), since start.
     pub refused_gossip: u64,
 }
 

@@ -1,8 +1,9 @@
 //! The review's stranger (§3.3), against a member with another member
-//! beside it: six concurrent 200 MiB requests and 20 junk gossip messages
+//! beside it: six concurrent 200 MiB requests and 23 junk gossip messages
 //! must cost the member under 50 MB of memory and under 100 lines of log,
 //! and the junk must not reach the other member either (#19 item 5). Its
-//! deltas are refused even when they decode: members seal what they gossip.
+//! deltas are refused even when they decode (members seal what they
+//! gossip), and so are bytes it claims to have sealed.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -106,6 +107,7 @@ fn a_strangers_big_requests_and_junk_gossip_cost_a_member_little() {
 
     let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
     let ctx_id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
+    let ns_id: [u8; 32] = hex::decode(&ns).unwrap().try_into().unwrap();
     let topic = mero_node::sync::context_topic(&ctx_id);
     let lines = |n: &TestNode| n.log().lines().count();
     let (n1_lines, n2_lines) = (lines(&n1), lines(&n2));
@@ -151,10 +153,24 @@ fn a_strangers_big_requests_and_junk_gossip_cost_a_member_little() {
         net.publish(&topic, borsh::to_vec(&mark).unwrap())
             .await
             .unwrap();
+        // Sealed bytes it made up: under the context's namespace at the key
+        // epoch members use (n1 holds that key, and it does not open them),
+        // and under a namespace nobody holds.
+        for (group, epoch) in [(ns_id, 0), ([9; 32], 0)] {
+            let sealed = mero_node::sync::Gossip::Sealed(mero_node::keys::Sealed {
+                namespace: group,
+                epoch,
+                nonce: [1; 12],
+                ciphertext: vec![0xAB; 64 << 10],
+            });
+            net.publish(&topic, borsh::to_vec(&sealed).unwrap())
+                .await
+                .unwrap();
+        }
         tokio::task::block_in_place(|| {
             assert!(
-                poll(CONVERGE, || (refused_gossip(&n1) >= 21).then_some(())).is_some(),
-                "n1 refused {} of the stranger's 21 messages:\n{}",
+                poll(CONVERGE, || (refused_gossip(&n1) >= 23).then_some(())).is_some(),
+                "n1 refused {} of the stranger's 23 messages:\n{}",
                 refused_gossip(&n1),
                 n1.log()
             );

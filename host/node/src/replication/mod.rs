@@ -136,8 +136,9 @@ pub(crate) struct Replicator {
     inbox: tokio::sync::mpsc::Sender<(PeerId, SignedDelta)>,
     inbox_rx: Mutex<Option<tokio::sync::mpsc::Receiver<(PeerId, SignedDelta)>>>,
     /// Gossip messages the network refused on this node's word (malformed,
-    /// or unsealed deltas from a key no namespace here admitted), since
-    /// start: what an operator looks at when a stranger floods.
+    /// or from a key no namespace here admitted: unsealed deltas, or sealed
+    /// bytes no key here opens), since start: what an operator looks at
+    /// when a stranger floods.
     refused_gossip: AtomicU64,
 }
 

@@ -15,7 +15,8 @@ use crate::sync::{Gossip, Request, Response, key_of, serve};
 
 /// What the network asks the node before it reads a large request or
 /// passes gossip on: whether a peer is a member of a namespace held here,
-/// and whether a gossip message decodes. It holds the replicator weakly:
+/// and whether a gossip message decodes and comes from a key admitted
+/// here (or, sealed, opens). It holds the replicator weakly:
 /// the network outlives nothing of the node's.
 struct Guard(Weak<Replicator>);
 
@@ -41,8 +42,17 @@ impl PeerGuard for Guard {
                     GossipVerdict::Reject
                 }
             }
-            // Only members with the key can judge it: passed on.
-            Ok(Gossip::Sealed(_)) => GossipVerdict::Accept,
+            // What a key admitted here sealed is passed on unopened: only
+            // the holders of its key can judge it. Anyone else's is opened
+            // first (a joiner this node has not heard of yet holds the key;
+            // a stranger does not), and refused unless it opens.
+            Ok(Gossip::Sealed(sealed)) => {
+                if me.admitted(source) || me.parts.members.keys().open(&sealed).is_some() {
+                    GossipVerdict::Accept
+                } else {
+                    GossipVerdict::Reject
+                }
+            }
             // Members seal these; unsealed, the node ignores them anyway.
             Ok(Gossip::Gov(_) | Gossip::Presence(_) | Gossip::Heartbeat(_)) => {
                 GossipVerdict::Ignore
