@@ -12,12 +12,13 @@
 //! `proxy`: `init` writes the root credential `<node>/credential.json`
 //! (readable by its user only), which `meroctl --node` uses.
 //!
-//! This crate owns the command line, logging and the dev node's setup
-//! (`dev.rs`); what a node does is `mero-node`'s, and HTTP is `mero-server`'s.
+//! This crate owns the command line, logging, the dev node's setup
+//! (`dev.rs`) and when serving stops (`serving.rs`); what a node does is `mero-node`'s, and HTTP is `mero-server`'s.
 
 mod dev;
+mod serving;
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -357,35 +358,7 @@ async fn run(dir: PathBuf, dev: Option<dev::DevInfo>) -> anyhow::Result<()> {
     if let Some(dev) = dev {
         dev::prepare(&node, &dev, &api, &options.auth).await?;
     }
-    // The executor runs every write of the node: if it ends while the API
-    // still answers, every call would be refused as "shutting down" until
-    // someone restarts the node. Stop serving instead, and exit non-zero.
-    let (died_tx, mut died) = tokio::sync::oneshot::channel();
-    let exec = node.executor().clone();
-    let stop = async move {
-        tokio::select! {
-            () = shutdown_signal() => {}
-            why = exec.ended() => {
-                let _ = died_tx.send(why);
-            }
-        }
-    };
-    mero_server::serve(node.clone(), listeners, options, stop).await?;
-    if let Ok(why) = died.try_recv() {
-        tracing::error!(reason = %why, "the executor stopped: this node cannot serve calls; exiting");
-        // The log may be what failed: say it where an operator looks too.
-        let _ = writeln!(
-            std::io::stderr(),
-            "merod: the executor stopped ({why}); exiting"
-        );
-        let _ = node.shutdown().await;
-        bail!("the executor stopped: {why}");
-    }
-    tracing::info!("stopping: finishing queued work");
-    node.shutdown().await?;
-    drop(node);
-    tracing::info!("stopped");
-    Ok(())
+    serving::serve_until_stopped(node, listeners, options, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
