@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 
 use crate::governance::Namespace;
+use crate::keys::Sealed;
 use crate::sync::{Heartbeat, MigrationReport};
 
 /// Most contexts one report may list.
@@ -35,7 +36,10 @@ pub(crate) enum Dropped {
 }
 
 struct Received {
-    beat: Heartbeat,
+    seq: u64,
+    sent_millis: u64,
+    /// The report as this node reads it: the roots it may see put back.
+    report: MigrationReport,
     at: Instant,
 }
 
@@ -61,6 +65,10 @@ impl Heartbeats {
             seq: Mutex::new(0),
             changed: tokio::sync::Notify::new(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Reporter, Received>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// How often a member reports when nothing changes.
@@ -89,12 +97,19 @@ impl Heartbeats {
     }
 
     /// Takes a member's report received from a peer, judged against `ns`,
-    /// the namespace's governance here.
-    pub(crate) fn receive(&self, h: &Heartbeat, ns: Option<&Namespace>) -> Result<(), Dropped> {
+    /// the namespace's governance here; `open` opens the roots sealed for
+    /// subgroups with the keys this node holds.
+    pub(crate) fn receive(
+        &self,
+        h: &Heartbeat,
+        ns: Option<&Namespace>,
+        open: impl Fn(&Sealed) -> Option<Vec<u8>>,
+    ) -> Result<(), Dropped> {
         if h.author == self.key.verifying_key().to_bytes() {
             return Err(Dropped::Ours);
         }
         if h.report.contexts.len() > MAX_CONTEXTS
+            || h.report.sealed_roots.len() > MAX_CONTEXTS
             || h.report
                 .migration_failed
                 .as_ref()
@@ -112,16 +127,25 @@ impl Heartbeats {
         if !h.verify() {
             return Err(Dropped::BadSignature);
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let key = (h.namespace, h.author);
-        if seen.get(&key).is_some_and(|r| r.beat.seq >= h.seq) {
+        if self.lock().get(&key).is_some_and(|r| r.seq >= h.seq) {
             return Err(Dropped::Replayed);
         }
-        let changed = seen.get(&key).is_none_or(|r| r.beat.report != h.report);
+        // Opened outside the lock; compared opened, for the boxes' nonces
+        // differ every time.
+        let mut report = h.report.clone();
+        report.reveal_roots(open);
+        let mut seen = self.lock();
+        if seen.get(&key).is_some_and(|r| r.seq >= h.seq) {
+            return Err(Dropped::Replayed);
+        }
+        let changed = seen.get(&key).is_none_or(|r| r.report != report);
         seen.insert(
             key,
             Received {
-                beat: h.clone(),
+                seq: h.seq,
+                sent_millis: h.sent_millis,
+                report,
                 at: Instant::now(),
             },
         );
@@ -136,10 +160,10 @@ impl Heartbeats {
     /// their senders' clocks (Unix milliseconds).
     pub(crate) fn fresh(&self, namespace: &[u8; 32]) -> HashMap<[u8; 32], (MigrationReport, u64)> {
         let ttl = self.ttl();
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.iter()
+        self.lock()
+            .iter()
             .filter(|((ns, _), r)| ns == namespace && r.at.elapsed() <= ttl)
-            .map(|((_, author), r)| (*author, (r.beat.report.clone(), r.beat.sent_millis)))
+            .map(|((_, author), r)| (*author, (r.report.clone(), r.sent_millis)))
             .collect()
     }
 }
@@ -179,22 +203,31 @@ mod tests {
             ..MigrationReport::default()
         };
         let beat = peer.sign([9; 32], report.clone()).unwrap();
-        assert_eq!(me.receive(&beat, Some(&ns)), Ok(()));
+        assert_eq!(me.receive(&beat, Some(&ns), |_| None), Ok(()));
         assert_eq!(me.fresh(&[9; 32])[&author].0, report);
         // The same again: replayed.
-        assert_eq!(me.receive(&beat, Some(&ns)), Err(Dropped::Replayed));
+        assert_eq!(
+            me.receive(&beat, Some(&ns), |_| None),
+            Err(Dropped::Replayed)
+        );
         // A counter changed after signing: forged.
         let mut forged = peer.sign([9; 32], report.clone()).unwrap();
         forged.report.residue_auto = 0;
         forged.report.schema_version = 3;
-        assert_eq!(me.receive(&forged, Some(&ns)), Err(Dropped::BadSignature));
+        assert_eq!(
+            me.receive(&forged, Some(&ns), |_| None),
+            Err(Dropped::BadSignature)
+        );
         // Not a member of the namespace.
         let stranger = Heartbeats::new(key(3), Duration::from_secs(30));
         let theirs = stranger.sign([9; 32], report.clone()).unwrap();
-        assert_eq!(me.receive(&theirs, Some(&ns)), Err(Dropped::NotAMember));
+        assert_eq!(
+            me.receive(&theirs, Some(&ns), |_| None),
+            Err(Dropped::NotAMember)
+        );
         // From long ago.
         let mut old = peer.sign([9; 32], report).unwrap();
         old.sent_millis -= 120_000;
-        assert_eq!(me.receive(&old, Some(&ns)), Err(Dropped::Stale));
+        assert_eq!(me.receive(&old, Some(&ns), |_| None), Err(Dropped::Stale));
     }
 }

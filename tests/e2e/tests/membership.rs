@@ -857,6 +857,118 @@ fn a_restricted_subgroup_is_sealed_with_a_key_only_its_members_hold() {
     }
 }
 
+/// A member's migration report (sealed with the namespace's key) names
+/// its contexts' roots, but a restricted subgroup's roots are sealed again
+/// with the subgroup's key: a namespace member outside it reads that the
+/// context is there, not its root.
+#[test]
+fn heartbeats_show_a_restricted_subgroups_roots_to_its_members_only() {
+    const HEARTBEAT: &[&str] = &["sync.frequency_ms=300", "migration.heartbeat_ms=300"];
+    let mut n1 = TestNode::start_with("node1", HEARTBEAT);
+    let mut n3 = TestNode::start_with("node3", HEARTBEAT);
+    let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
+    n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let secret = n1.meroctl_json(&[
+        "namespace",
+        "create-group",
+        &ns,
+        "--name",
+        "s",
+        "--restricted",
+    ])["groupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret_ctx =
+        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", &secret])["contextId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    n1.call(&secret_ctx, "set", json!({"key": "k", "value": "v"}));
+    let root = |n: &TestNode, c: &str| -> [u8; 32] {
+        bs58::decode(n.root(c).unwrap())
+            .into_vec()
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    let (secret_root, open_root) = (root(&n1, &secret_ctx), root(&n1, &ctx));
+    let n1_key = keypair_of(&n1.dir())
+        .public()
+        .try_into_ed25519()
+        .unwrap()
+        .to_bytes();
+
+    // Node1's sealed heartbeats, overheard by a peer on the namespace's
+    // topic; opened below with node3's keys.
+    let topic = mero_node::sync::namespace_topic(&hex::decode(&ns).unwrap().try_into().unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let heard: Vec<mero_node::keys::Sealed> = rt.block_on(async {
+        let (net, mut events, peer) = connect(mero_network::Keypair::generate_ed25519(), &n1).await;
+        on_topic(&net, &topic, peer).await;
+        let mut heard = Vec::new();
+        let deadline = Instant::now() + CONVERGE;
+        while heard.len() < 20 && Instant::now() < deadline {
+            match tokio::time::timeout(CONVERGE, events.recv()).await {
+                Ok(Some(mero_network::NetworkEvent::Message {
+                    topic: t,
+                    data,
+                    source,
+                })) if t == topic && source == peer => {
+                    if let Ok(mero_node::sync::Gossip::Sealed(s)) = borsh::from_slice(&data) {
+                        heard.push(s);
+                    }
+                }
+                Ok(Some(_)) => {}
+                other => panic!("no gossip overheard on the namespace topic: {other:?}"),
+            }
+        }
+        net.shutdown().await;
+        heard
+    });
+    n1.stop();
+    n3.stop();
+    let secret_ctx_id = context_id(&secret_ctx).0;
+    let mut reports = 0;
+    for sealed in &heard {
+        let plain = opened_by(&n3, &ns, sealed).expect("node3 opens the namespace's gossip");
+        let Ok(mero_node::sync::Gossip::Heartbeat(beat)) = borsh::from_slice(&plain) else {
+            continue;
+        };
+        if beat.author != n1_key {
+            continue;
+        }
+        let listed = |id: [u8; 32]| {
+            beat.report
+                .contexts
+                .iter()
+                .find(|c| c.context == id)
+                .cloned()
+        };
+        let Some(listed_secret) = listed(secret_ctx_id) else {
+            continue;
+        };
+        reports += 1;
+        assert_eq!(listed_secret.root, None, "the subgroup's root in the clear");
+        assert!(
+            !plain.windows(32).any(|w| w == secret_root),
+            "the subgroup's root in the clear"
+        );
+        assert_eq!(listed(context_id(&ctx).0).unwrap().root, Some(open_root));
+        // In its box, for the subgroup's key (as node1's store holds it;
+        // node3 holds none of it).
+        assert_eq!(stored(&n3, &secret), None);
+        assert_eq!(beat.report.sealed_roots.len(), 1);
+        let boxed = opened_by(&n1, &secret, &beat.report.sealed_roots[0]);
+        let boxed = boxed.expect("the subgroup's key opens the box");
+        assert!(boxed.windows(32).any(|w| w == secret_root));
+    }
+    assert!(
+        reports > 0,
+        "none of node1's heartbeats after the write was overheard"
+    );
+}
+
 /// A member that leaves keeps what it wrote on the others, may no longer
 /// write, and cannot come back by replaying the invitation it joined with.
 #[test]

@@ -107,7 +107,12 @@ impl Replicator {
     /// governance here.
     fn on_heartbeat(&self, h: &crate::sync::Heartbeat) {
         let ns = self.parts.members.get(&h.namespace);
-        if let Err(why) = self.parts.heartbeats.receive(h, ns.as_deref()) {
+        let keys = self.parts.members.keys();
+        if let Err(why) = self
+            .parts
+            .heartbeats
+            .receive(h, ns.as_deref(), |s| keys.open(s))
+        {
             tracing::debug!(namespace = %hex::encode(h.namespace), ?why, "heartbeat dropped");
         }
     }

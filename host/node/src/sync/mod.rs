@@ -2,10 +2,11 @@
 //! each other ([`wire`]), the decisions about received deltas ([`session`]),
 //! the deltas held for missing parents ([`pending`]), removals' accepted
 //! frontiers ([`frontier`]), proving a snapshot from the deltas it carries
-//! ([`history`]) and answering a peer's catch-up ([`serve`]). It imports
-//! neither the runtime nor the store: the node's replication driver carries
-//! the steps out over the executor, the store and libp2p, and
-//! `tests/sync_sim.rs` over in-memory replicas.
+//! ([`history`]), answering a peer's catch-up ([`serve`]) and sealing the
+//! roots a migration report names for their subgroups ([`sealed_roots`]).
+//! It imports neither the runtime nor the store: the node's replication
+//! driver carries the steps out over the executor, the store and libp2p,
+//! and `tests/sync_sim.rs` over in-memory replicas.
 //!
 //! A session is a loop between its driver and a peer:
 //!
@@ -32,6 +33,7 @@
 pub mod frontier;
 pub mod history;
 pub mod pending;
+pub mod sealed_roots;
 pub mod serve;
 pub mod session;
 pub mod wire;

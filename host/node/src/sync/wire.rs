@@ -151,8 +151,9 @@ pub enum Gossip {
 }
 
 /// A member's migration report for one namespace (upstream's
-/// `SignedMigrationHeartbeat`), sealed for the namespace's members. Unlike
-/// upstream, every counter is inside the signature.
+/// `SignedMigrationHeartbeat`), sealed for the namespace's members, with
+/// restricted subgroups' roots sealed again for theirs. Unlike upstream,
+/// every counter is inside the signature.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Heartbeat {
     /// The namespace.
@@ -190,6 +191,11 @@ pub struct MigrationReport {
     /// their own governance, so a report made before an upgrade was
     /// heard of never counts as migrated to it.
     pub contexts: Vec<ReportedContext>,
+    /// The roots withheld from `contexts` (those of restricted subgroups'
+    /// contexts), sealed with each subgroup's key: the report is sealed
+    /// with the namespace's, and a root is the subgroup's to see (see
+    /// [`crate::sync::sealed_roots`]).
+    pub sealed_roots: Vec<Sealed>,
 }
 
 /// One context as a member reports it.
@@ -201,8 +207,10 @@ pub struct ReportedContext {
     pub blob: [u8; 32],
     /// The state version of its layout.
     pub state_version: u32,
-    /// Its root hash.
-    pub root: [u8; 32],
+    /// Its root hash; `None` where it was withheld: as sent, for a
+    /// context of a restricted subgroup (its root is in `sealed_roots`),
+    /// and as read, where this node holds no key that opens it.
+    pub root: Option<[u8; 32]>,
 }
 
 const HEARTBEAT_DOMAIN: &[u8] = b"mero.heartbeat.v1";

@@ -177,9 +177,9 @@ impl Node {
             // here now, holds the rewrite.
             let (remaining, unacknowledged) = self.inner.authored.figures(&ctx, |after| {
                 heard.values().any(|(r, _)| {
-                    r.contexts
-                        .iter()
-                        .any(|c| c.context == *id && (c.root == *after || c.root == root))
+                    r.contexts.iter().any(|c| {
+                        c.context == *id && (c.root == Some(*after) || c.root == Some(root))
+                    })
                 })
             });
             report.authored_remaining += remaining;
@@ -188,7 +188,7 @@ impl Node {
                 context: *id,
                 blob: meta.blob,
                 state_version: meta.state_version,
-                root,
+                root: Some(root),
             });
             lowest = Some(lowest.map_or(meta.state_version, |l| l.min(meta.state_version)));
             let Some((blob, version)) = group_target(gov, &reg.group) else {
@@ -306,7 +306,7 @@ impl Node {
                     }
                     let report = node.migration_report(&gov);
                     if periodic || sent.get(&gov.id) != Some(&report) {
-                        node.publish_heartbeat(&gov.id, report.clone()).await;
+                        node.publish_heartbeat(&gov, report.clone()).await;
                         sent.insert(gov.id, report);
                     }
                     node.announce_rollup(&gov);
@@ -315,13 +315,16 @@ impl Node {
         });
     }
 
-    async fn publish_heartbeat(&self, ns: &[u8; 32], report: MigrationReport) {
+    async fn publish_heartbeat(&self, gov: &Namespace, mut report: MigrationReport) {
+        let ns = &gov.id;
+        let keys = self.inner.members.keys();
+        report.withhold_roots(ns, |c| gov.key_of_context(c), |k, b| keys.seal(k, b));
         let Some(beat) = self.inner.heartbeats.sign(*ns, report) else {
             return;
         };
         let sealed = borsh::to_vec(&Gossip::Heartbeat(Box::new(beat)))
             .ok()
-            .and_then(|bytes| self.inner.members.keys().seal(ns, &bytes));
+            .and_then(|bytes| keys.seal(ns, &bytes));
         match sealed {
             Some(sealed) => {
                 self.inner

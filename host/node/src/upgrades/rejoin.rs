@@ -179,7 +179,7 @@ impl Node {
             .values()
             .flat_map(|(r, _)| r.contexts.iter())
             .filter(|c| c.context == ctx.0 && c.blob == *blob)
-            .map(|c| c.root)
+            .filter_map(|c| c.root)
             .collect();
         roots.sort_unstable();
         roots.dedup();
