@@ -4,10 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
 use mero_testkit::poll::poll;
+use mero_testkit::spy;
 use mero_testkit::wait_until;
 use serde_json::json;
 
@@ -128,9 +129,7 @@ fn read_only_members_read_capabilities_gate_and_removal_holds() {
     }
 }
 
-/// A peer with `keypair` (not a node: a bare network), connected to `to`:
-/// its client, its events (it hears gossip while they are kept) and `to`'s
-/// peer id.
+/// A peer with `keypair` (not a node: a bare network), connected to `to`.
 async fn connect(
     keypair: mero_network::Keypair,
     to: &TestNode,
@@ -139,13 +138,7 @@ async fn connect(
     tokio::sync::mpsc::Receiver<mero_network::NetworkEvent>,
     mero_network::PeerId,
 ) {
-    let target = mero_config::ConfigFile::load(&to.dir()).unwrap();
-    let (net, events) = mero_network::spawn(mero_network::NetworkConfig::new(keypair)).unwrap();
-    let peer = net
-        .dial(target.swarm.listen[0].parse().unwrap())
-        .await
-        .unwrap();
-    (net, events, peer)
+    spy::connect(mero_network::NetworkConfig::new(keypair), to).await
 }
 
 /// The node identity whose config is in `dir`, as a network keypair.
@@ -160,16 +153,6 @@ fn keypair_of(dir: &std::path::Path) -> mero_network::Keypair {
 /// A context id as the API writes it (base58), decoded.
 fn context_id(ctx: &str) -> mero_crdt::ContextId {
     mero_crdt::ContextId(bs58::decode(ctx).into_vec().unwrap().try_into().unwrap())
-}
-
-/// Subscribes `net` to `topic` and waits until `peer` is seen on it.
-async fn on_topic(net: &mero_network::NetworkClient, topic: &str, peer: mero_network::PeerId) {
-    net.subscribe(topic).await.unwrap();
-    let deadline = Instant::now() + CONVERGE;
-    while !net.topic_peers(topic).await.unwrap().contains(&peer) {
-        assert!(Instant::now() < deadline, "never saw the node on the topic");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Waits for the next gossip message on `topic`, checks that it is sealed
@@ -208,7 +191,7 @@ fn gossip_as(
     rt.block_on(async {
         let (net, _events, peer) = connect(keypair_of(dir), to).await;
         let topic = mero_node::sync::context_topic(&context_id(ctx));
-        on_topic(&net, &topic, peer).await;
+        spy::on_topic(&net, &topic, peer).await;
         let msg = borsh::to_vec(&mero_node::sync::Gossip::Deltas(deltas)).unwrap();
         assert!(net.publish(&topic, msg).await.unwrap());
         // Stay connected (the network task runs on another worker) until
@@ -635,7 +618,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
     rt.block_on(async {
         // A stranger: its own key, never invited.
         let (net, mut events, peer) = connect(mero_network::Keypair::generate_ed25519(), &n1).await;
-        on_topic(&net, &topic, peer).await;
+        spy::on_topic(&net, &topic, peer).await;
         // Catch-up is refused.
         for req in [
             mero_node::sync::Request::Snapshot { context: ctx_id.0 },
@@ -651,7 +634,7 @@ fn a_non_member_on_the_topic_sees_only_ciphertext_and_is_refused_catch_up() {
 
         // Governance (who is a member, which groups exist) is sealed too.
         let ns_topic = mero_node::sync::namespace_topic(&ns_id);
-        on_topic(&net, &ns_topic, peer).await;
+        spy::on_topic(&net, &ns_topic, peer).await;
         let name = "a-group-name-only-members-may-read";
         tokio::task::block_in_place(|| {
             n1.meroctl_json(&["namespace", "create-group", &ns, "--name", name])
@@ -816,7 +799,7 @@ fn a_restricted_subgroup_is_sealed_with_a_key_only_its_members_hold() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (before, after) = rt.block_on(async {
         let (net, mut events, peer) = connect(mero_network::Keypair::generate_ed25519(), &n1).await;
-        on_topic(&net, &topic, peer).await;
+        spy::on_topic(&net, &topic, peer).await;
         let set = |value: &str| {
             tokio::task::block_in_place(|| {
                 n1.call(&secret_ctx, "set", json!({"key": "k", "value": value}))
@@ -905,7 +888,7 @@ fn heartbeats_show_a_restricted_subgroups_roots_to_its_members_only() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let heard: Vec<mero_node::keys::Sealed> = rt.block_on(async {
         let (net, mut events, peer) = connect(mero_network::Keypair::generate_ed25519(), &n1).await;
-        on_topic(&net, &topic, peer).await;
+        spy::on_topic(&net, &topic, peer).await;
         let mut heard = Vec::new();
         let deadline = Instant::now() + CONVERGE;
         while heard.len() < 20 && Instant::now() < deadline {

@@ -7,62 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
 use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
 use mero_testkit::poll::poll;
+use mero_testkit::proc::{Peak, status_kib};
+use mero_testkit::spy;
 use serde_json::json;
-
-/// A process's resident memory now, in kB, from /proc.
-fn rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-/// Samples `pid`'s RSS every 5 ms until stopped; returns the peak.
-struct PeakRss {
-    stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl PeakRss {
-    fn watch(pid: u32) -> PeakRss {
-        let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(rss_kb(pid)));
-        let thread = std::thread::spawn({
-            let (stop, peak) = (stop.clone(), peak.clone());
-            move || {
-                while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss_kb(pid), Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        });
-        PeakRss { stop, peak, thread }
-    }
-
-    fn finish(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap();
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-async fn on_topic(net: &mero_network::NetworkClient, topic: &str, peer: mero_network::PeerId) {
-    net.subscribe(topic).await.unwrap();
-    let deadline = Instant::now() + CONVERGE;
-    while !net.topic_peers(topic).await.unwrap().contains(&peer) {
-        assert!(Instant::now() < deadline, "never saw the node on the topic");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// A delta with no ops by an author that is no member, unsigned: it
 /// decodes, so only the sender being a stranger gets it refused.
@@ -105,14 +54,13 @@ fn a_strangers_big_requests_and_junk_gossip_cost_a_member_little() {
     n1.call(&ctx, "set", json!({"key": "k", "value": "v"}));
     assert_converged(&[&n1, &n2], &ctx);
 
-    let target = mero_config::ConfigFile::load(&n1.dir()).unwrap();
     let ctx_id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
     let ns_id: [u8; 32] = hex::decode(&ns).unwrap().try_into().unwrap();
     let topic = mero_node::sync::context_topic(&ctx_id);
     let lines = |n: &TestNode| n.log().lines().count();
     let (n1_lines, n2_lines) = (lines(&n1), lines(&n2));
-    let before = rss_kb(n1.pid());
-    let peak = PeakRss::watch(n1.pid());
+    let before = status_kib(n1.pid(), "VmRSS:");
+    let peak = Peak::watch(n1.pid(), "VmRSS:");
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -121,12 +69,8 @@ fn a_strangers_big_requests_and_junk_gossip_cost_a_member_little() {
         let keypair = mero_network::Keypair::generate_ed25519();
         let mut config = mero_network::NetworkConfig::new(keypair);
         config.max_message_bytes = (256 << 20) + 1024;
-        let (net, _events) = mero_network::spawn(config).unwrap();
-        let peer = net
-            .dial(target.swarm.listen[0].parse().unwrap())
-            .await
-            .unwrap();
-        on_topic(&net, &topic, peer).await;
+        let (net, _events, peer) = spy::connect(config, &n1).await;
+        spy::on_topic(&net, &topic, peer).await;
 
         // Six concurrent 200 MiB requests, and one of 1 MiB: over what a
         // stranger may send, under what a member may.

@@ -19,6 +19,8 @@
 //! - [`poll`]: waiting for a condition with a timeout; nothing sleeps a
 //!   fixed time to wait.
 //! - [`proc`]: a process's resident memory, now and at its peak.
+//! - [`spy`]: a bare network peer dialing a node, to overhear its gossip
+//!   or speak as a stranger.
 //! - [`chain`]: a real Ethereum chain on 127.0.0.1 (Hardhat Network from
 //!   `tests/chain`'s npm package) with a test ERC-20, for the relayer.
 //! - [`bench`]: what the benchmarks share: arguments, a tokio runtime, and
@@ -43,5 +45,6 @@ pub mod governance;
 pub mod node;
 pub mod poll;
 pub mod proc;
+pub mod spy;
 
 pub use poll::{wait_for, wait_until};
