@@ -81,6 +81,15 @@ impl Peers {
         }
     }
 
+    /// Whether a connected peer is known to be on `topic` (none without
+    /// networking).
+    pub(crate) async fn anyone_on(&self, topic: &str) -> bool {
+        match self.client() {
+            Ok(client) => client.topic_peers(topic).await.is_ok_and(|p| !p.is_empty()),
+            Err(_) => false,
+        }
+    }
+
     /// Subscribes to a topic (nothing without networking).
     pub(crate) async fn subscribe(&self, topic: &str) {
         if let Ok(client) = self.client()

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
+use mero_testkit::spy;
 use mero_testkit::wait_until;
 use serde_json::{Value, json};
 
@@ -405,4 +406,57 @@ fn private_storage_never_leaves_its_node() {
     );
     assert_eq!(n1.call(&ctx, "draft", json!({})), json!("node1's secret"));
     assert_eq!(n2.call(&ctx, "draft", json!({})), json!("node2's own"));
+}
+
+/// A delta too large to gossip (over 1 MiB) is announced, not flooded:
+/// what the writer gossips stays small, and the member fetches the delta
+/// on the announcement, with its anti-entropy timer at ten minutes. The
+/// large write comes last, so no later delta's missing parent fetches it.
+#[test]
+fn a_large_delta_is_announced_and_fetched_not_flooded() {
+    const SLOW_SYNC: &[&str] = &["sync.frequency_ms=600000"];
+    let n1 = TestNode::start_with("node1", SLOW_SYNC);
+    let (_, ns, ctx) = n1.setup(mero_fixtures::MISBEHAVE);
+    let n2 = TestNode::start_with("node2", SLOW_SYNC);
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    assert_converged(&[&n1, &n2], &ctx);
+    let ctx_id = mero_crdt::ContextId(bs58::decode(&ctx).into_vec().unwrap().try_into().unwrap());
+    let topic = mero_node::sync::context_topic(&ctx_id);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sizes = rt.block_on(async {
+        let keypair = mero_network::Keypair::generate_ed25519();
+        let (net, mut events, peer) =
+            spy::connect(mero_network::NetworkConfig::new(keypair), &n1).await;
+        spy::on_topic(&net, &topic, peer).await;
+        tokio::task::block_in_place(|| {
+            n1.call(&ctx, "set", json!({"key": "small", "value": "v"}));
+            n1.call(&ctx, "big_value", json!({"bytes": 3_000_000}));
+        });
+        // One message per write: the small delta, then the announcement.
+        let mut sizes = Vec::new();
+        while sizes.len() < 2 {
+            match tokio::time::timeout(CONVERGE, events.recv()).await {
+                Ok(Some(mero_network::NetworkEvent::Message {
+                    topic: t,
+                    data,
+                    source,
+                })) if t == topic && source == peer => sizes.push(data.len()),
+                Ok(Some(_)) => {}
+                other => panic!("node1 gossiped {} of 2 messages: {other:?}", sizes.len()),
+            }
+        }
+        net.shutdown().await;
+        sizes
+    });
+    assert!(
+        sizes.iter().all(|s| *s < 64 << 10),
+        "gossiped {sizes:?} bytes"
+    );
+    assert_converged(&[&n1, &n2], &ctx);
+    assert_eq!(
+        n2.call(&ctx, "get", json!({"key": "small"})),
+        json!("v"),
+        "the small write before it"
+    );
 }

@@ -10,8 +10,12 @@ use tokio::sync::mpsc;
 use super::{INBOX, Replicator};
 use crate::sync::{Gossip, Session, context_topic};
 
-/// Most bytes of deltas gossiped in one message.
+/// Most bytes of deltas gossiped in one message; a delta larger than this
+/// is announced by id instead (see [`Gossip::Announced`]).
 const GOSSIP_BATCH_BYTES: usize = 1 << 20;
+
+/// Most ids of one announcement looked at.
+const MAX_ANNOUNCED: usize = 64;
 
 impl Replicator {
     /// The network's events: gossip (deltas queued in arrival order,
@@ -74,6 +78,9 @@ impl Replicator {
                     }
                     Some(Gossip::Presence(p)) => self.on_presence(&p),
                     Some(Gossip::Heartbeat(h)) => self.on_heartbeat(&h),
+                    Some(Gossip::Announced { context, deltas }) => {
+                        self.on_announced(context, &deltas);
+                    }
                     Some(Gossip::Sealed(_)) => {
                         tracing::warn!(peer = %source, "sealed gossip inside sealed gossip");
                     }
@@ -86,10 +93,31 @@ impl Replicator {
             }
             // Members seal governance and presence; anything else is not a
             // member's.
-            Ok(Gossip::Gov(_) | Gossip::Presence(_) | Gossip::Heartbeat(_)) => {
+            Ok(
+                Gossip::Gov(_)
+                | Gossip::Presence(_)
+                | Gossip::Heartbeat(_)
+                | Gossip::Announced { .. },
+            ) => {
                 tracing::debug!(peer = %source, "unsealed governance gossip ignored");
             }
             Err(e) => tracing::warn!(peer = %source, error = %e, "undecodable gossip"),
+        }
+    }
+
+    /// Deltas too large to gossip, announced: if this node holds the
+    /// context and lacks one, the context is caught up now (from every
+    /// member that may read it, each delta judged as ever).
+    fn on_announced(&self, ctx: ContextId, deltas: &[mero_crdt::DeltaId]) {
+        let lacking = self.parts.store.snapshot().is_ok_and(|s| {
+            matches!(s.context_meta(&ctx), Ok(Some(_)))
+                && deltas
+                    .iter()
+                    .take(MAX_ANNOUNCED)
+                    .any(|d| !s.has_delta(&ctx, d).unwrap_or(true))
+        });
+        if lacking {
+            self.trigger_one(ctx);
         }
     }
 
@@ -217,63 +245,103 @@ impl Replicator {
         }
     }
 
-    /// Publishes this node's committed deltas: everything committed since
-    /// the last round goes out as one message per context, so a busy node
-    /// sends a few large messages rather than many small ones.
+    /// Publishes this node's committed deltas: what is committed while a
+    /// message is being made joins it if it is of the same context, up to
+    /// a size well under the gossip limit, so a busy node sends a few large
+    /// messages rather than many small ones. One message is made at a time:
+    /// a backlog waits as the executor's shared deltas, not as encoded and
+    /// sealed copies.
     pub(super) async fn publish_committed(self: Arc<Self>) {
         use tokio::sync::broadcast::error::{RecvError, TryRecvError};
         let mut rx = self.parts.exec.subscribe();
+        let mut batch: Option<(ContextId, Vec<Vec<u8>>, usize)> = None;
         loop {
-            let mut ready = Vec::new();
-            match rx.recv().await {
-                Ok(c) => ready.push(c),
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(
-                        missed = n,
-                        "publisher lagged; anti-entropy delivers the rest"
-                    );
-                }
-                Err(RecvError::Closed) => break,
-            }
-            loop {
+            let next = if batch.is_some() {
                 match rx.try_recv() {
-                    Ok(c) => ready.push(c),
-                    Err(TryRecvError::Lagged(n)) => {
-                        tracing::warn!(
-                            missed = n,
-                            "publisher lagged; anti-entropy delivers the rest"
-                        );
+                    Ok(c) => Ok(c),
+                    Err(TryRecvError::Lagged(n)) => Err(Some(n)),
+                    Err(TryRecvError::Empty) => {
+                        if let Some((ctx, list, _)) = batch.take() {
+                            self.publish_deltas(ctx, list).await;
+                        }
+                        continue;
                     }
-                    Err(_) => break,
+                    Err(TryRecvError::Closed) => Err(None),
+                }
+            } else {
+                match rx.recv().await {
+                    Ok(c) => Ok(c),
+                    Err(RecvError::Lagged(n)) => Err(Some(n)),
+                    Err(RecvError::Closed) => Err(None),
+                }
+            };
+            let c = match next {
+                Ok(c) if c.local => c,
+                Ok(_) => continue,
+                Err(Some(missed)) => {
+                    tracing::warn!(missed, "publisher lagged; anti-entropy delivers the rest");
+                    continue;
+                }
+                Err(None) => break,
+            };
+            let ctx = c.delta.delta.context;
+            let bytes = c.delta.to_bytes();
+            drop(c.delta);
+            if bytes.len() > GOSSIP_BATCH_BYTES {
+                // Whatever came before it goes first: members merge in order.
+                if let Some((ctx, list, _)) = batch.take() {
+                    self.publish_deltas(ctx, list).await;
+                }
+                self.announce(ctx, c.id).await;
+                continue;
+            }
+            match &mut batch {
+                Some((last, list, size)) if *last == ctx && *size < GOSSIP_BATCH_BYTES => {
+                    *size += bytes.len();
+                    list.push(bytes);
+                }
+                _ => {
+                    let len = bytes.len();
+                    if let Some((ctx, list, _)) = batch.replace((ctx, vec![bytes], len)) {
+                        self.publish_deltas(ctx, list).await;
+                    }
                 }
             }
-            let mut by_ctx: Vec<(ContextId, Vec<Vec<u8>>, usize)> = Vec::new();
-            for c in ready.into_iter().filter(|c| c.local) {
-                let ctx = c.delta.delta.context;
-                let bytes = c.delta.to_bytes();
-                match by_ctx.last_mut() {
-                    // Consecutive deltas of one context share a message, up
-                    // to a size well under the gossip limit.
-                    Some((last, list, size)) if *last == ctx && *size < GOSSIP_BATCH_BYTES => {
-                        *size += bytes.len();
-                        list.push(bytes);
-                    }
-                    _ => by_ctx.push((ctx, vec![bytes.clone()], bytes.len())),
-                }
-            }
-            for (ctx, list, _) in by_ctx {
-                self.publish_deltas(ctx, list).await;
-            }
+        }
+        if let Some((ctx, list, _)) = batch {
+            self.publish_deltas(ctx, list).await;
         }
     }
 
-    /// Seals deltas of `ctx` for the members of its group (with the key of
-    /// its nearest restricted group, else the namespace's: a namespace
-    /// member outside a restricted subgroup sees ciphertext) and gossips
-    /// them.
+    /// Announces a delta too large to gossip, sealed like deltas are.
+    async fn announce(&self, ctx: ContextId, id: mero_crdt::DeltaId) {
+        self.seal_and_publish(
+            ctx,
+            &Gossip::Announced {
+                context: ctx,
+                deltas: vec![id],
+            },
+        )
+        .await;
+    }
+
+    /// Gossips encoded deltas of `ctx`.
     async fn publish_deltas(&self, ctx: ContextId, list: Vec<Vec<u8>>) {
+        self.seal_and_publish(ctx, &Gossip::Deltas(list)).await;
+    }
+
+    /// Seals `msg` about `ctx` for the members of its group (with the key
+    /// of its nearest restricted group, else the namespace's: a namespace
+    /// member outside a restricted subgroup sees ciphertext) and gossips
+    /// it. Nothing is made while no peer is on the topic: anti-entropy
+    /// brings a later one up to date, and sealing is not free.
+    async fn seal_and_publish(&self, ctx: ContextId, msg: &Gossip) {
+        let topic = context_topic(&ctx);
+        if !self.parts.peers.anyone_on(&topic).await {
+            return;
+        }
         let sealed = self.namespace_of(&ctx).and_then(|ns| {
-            let bytes = borsh::to_vec(&Gossip::Deltas(list)).ok()?;
+            let bytes = borsh::to_vec(msg).ok()?;
             self.parts
                 .members
                 .keys()
@@ -283,7 +351,7 @@ impl Replicator {
             Some(sealed) => {
                 self.parts
                     .peers
-                    .publish(&context_topic(&ctx), &Gossip::Sealed(sealed))
+                    .publish(&topic, &Gossip::Sealed(sealed))
                     .await;
             }
             None => tracing::warn!(

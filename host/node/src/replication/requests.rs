@@ -54,9 +54,12 @@ impl PeerGuard for Guard {
                 }
             }
             // Members seal these; unsealed, the node ignores them anyway.
-            Ok(Gossip::Gov(_) | Gossip::Presence(_) | Gossip::Heartbeat(_)) => {
-                GossipVerdict::Ignore
-            }
+            Ok(
+                Gossip::Gov(_)
+                | Gossip::Presence(_)
+                | Gossip::Heartbeat(_)
+                | Gossip::Announced { .. },
+            ) => GossipVerdict::Ignore,
             Err(_) => GossipVerdict::Reject,
         };
         if verdict == GossipVerdict::Reject {

@@ -148,6 +148,16 @@ pub enum Gossip {
     Presence(Box<Presence>),
     /// A member's report of where its contexts of a namespace stand.
     Heartbeat(Box<Heartbeat>),
+    /// Deltas of one context too large to gossip, by id: a member that
+    /// lacks one catches the context up from its members, one answer per
+    /// asker, instead of every mesh peer's queue and every gossip cache
+    /// holding a copy.
+    Announced {
+        /// The context.
+        context: ContextId,
+        /// The deltas.
+        deltas: Vec<DeltaId>,
+    },
 }
 
 /// A member's migration report for one namespace (upstream's
