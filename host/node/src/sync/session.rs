@@ -139,8 +139,14 @@ pub enum Step {
 /// What the session waits for.
 #[derive(Debug)]
 enum Waiting {
-    /// Outcomes of these deltas.
-    Applied(Vec<SignedDelta>),
+    /// Outcomes of the deltas with these ids (their bodies went to be
+    /// applied: kept here too, a large batch would be held twice), after
+    /// those missing parents were held: what they miss, how many.
+    Applied {
+        ids: Vec<DeltaId>,
+        missing: Vec<DeltaId>,
+        waiting: usize,
+    },
     /// Refusals recorded; then these judged deltas are applied.
     Recorded(Vec<SignedDelta>),
     /// Outcomes of deltas retried after a snapshot: only counted.
@@ -252,7 +258,11 @@ impl<'p> Session<'p> {
         authority: &Authority<'_>,
     ) -> Step {
         match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
-            Waiting::Applied(batch) => self.settle(batch, outcomes, view, authority),
+            Waiting::Applied {
+                ids,
+                missing,
+                waiting,
+            } => self.settle(ids, (missing, waiting), outcomes, view, authority),
             Waiting::Retried => {
                 self.out.merged += outcomes
                     .iter()
@@ -423,8 +433,51 @@ impl<'p> Session<'p> {
         if batch.is_empty() {
             return self.after_merge(Vec::new(), 0, view, authority);
         }
-        self.waiting = Waiting::Applied(batch.clone());
+        let (batch, missing, waiting) = self.hold_orphans(batch, view);
+        if batch.is_empty() {
+            return self.after_merge(missing, waiting, view, authority);
+        }
+        self.waiting = Waiting::Applied {
+            ids: batch.iter().map(|d| d.delta.id()).collect(),
+            missing,
+            waiting,
+        };
         Step::Apply(batch)
+    }
+
+    /// Holds the deltas of `batch` whose parents are neither in the replica
+    /// nor before them in `batch`, and returns the rest, with what the held
+    /// miss and how many they are.
+    fn hold_orphans(
+        &mut self,
+        batch: Vec<SignedDelta>,
+        view: &impl DagView,
+    ) -> (Vec<SignedDelta>, Vec<DeltaId>, usize) {
+        let mut ready = Vec::with_capacity(batch.len());
+        let mut ready_ids = HashSet::new();
+        let (mut missing, mut waiting) = (Vec::new(), 0usize);
+        for d in batch {
+            let id = d.delta.id();
+            // A view that cannot answer leaves the judgement to the apply.
+            let lacking: Vec<DeltaId> = d
+                .delta
+                .parents
+                .iter()
+                .filter(|p| !ready_ids.contains(*p) && !view.has(p).unwrap_or(true))
+                .copied()
+                .collect();
+            if lacking.is_empty() {
+                ready_ids.insert(id);
+                ready.push(d);
+                continue;
+            }
+            waiting += 1;
+            if !self.pending.hold(id, d, &lacking) {
+                self.overflowed = true;
+            }
+            missing.extend(lacking);
+        }
+        (ready, missing, waiting)
     }
 
     /// Counts a verdict (deferred, or refused with why): `Some(true)` to
@@ -464,34 +517,35 @@ impl<'p> Session<'p> {
         )
     }
 
-    /// Takes the outcomes of an applied batch: holds what misses parents,
-    /// releases what waited on the merged.
+    /// Takes the outcomes of an applied batch (`held`: what the deltas held
+    /// before it miss, and how many they are): releases what waited on the
+    /// merged.
     fn settle(
         &mut self,
-        batch: Vec<SignedDelta>,
+        ids: Vec<DeltaId>,
+        held: (Vec<DeltaId>, usize),
         outcomes: Vec<Outcome>,
         view: &impl DagView,
         authority: &Authority<'_>,
     ) -> Step {
-        if outcomes.len() != batch.len() {
+        if outcomes.len() != ids.len() {
             return self.fail(format!(
                 "{} outcomes for a batch of {} deltas",
                 outcomes.len(),
-                batch.len()
+                ids.len()
             ));
         }
         let mut merged = Vec::new();
-        let mut missing = Vec::new();
-        let mut waiting = 0usize;
-        for (d, outcome) in batch.into_iter().zip(outcomes) {
+        let (mut missing, mut waiting) = held;
+        for (id, outcome) in ids.into_iter().zip(outcomes) {
             match outcome {
-                Outcome::Merged => merged.push(d.delta.id()),
+                Outcome::Merged => merged.push(id),
                 Outcome::Duplicate => {}
+                // Its parents were here when it was judged (a replica only
+                // loses deltas to a resync): its body is gone, and a later
+                // round fetches it again, after the parents fetched now.
                 Outcome::MissingParents(m) => {
                     waiting += 1;
-                    if !self.pending.hold(d.delta.id(), d, &m) {
-                        self.overflowed = true;
-                    }
                     missing.extend(m);
                 }
                 Outcome::Gone => return self.done(),
@@ -872,6 +926,32 @@ mod tests {
             .collect()
     }
 
+    /// Deltas whose parents are neither here nor before them in the batch
+    /// are held at once; only the rest go to be applied (and the session
+    /// keeps their ids, not a second copy of their bodies).
+    #[test]
+    fn only_deltas_whose_parents_are_here_or_before_them_are_sent_to_be_applied() {
+        let pending = Pending::default();
+        let mut dag = Dag::default();
+        let ctx = ContextId([1; 32]);
+        let a = delta(1, vec![]);
+        let b = delta(2, vec![a.delta.id()]);
+        let orphan = delta(3, vec![DeltaId([8; 32])]);
+        let mut s = Session::gossip(ctx, &pending);
+        let Step::Apply(batch) = s.offer(vec![a.clone(), orphan, b.clone()], &dag, &anyone) else {
+            panic!("expected an apply step");
+        };
+        let ids: Vec<_> = batch.iter().map(|d| d.delta.id()).collect();
+        assert_eq!(ids, vec![a.delta.id(), b.delta.id()]);
+        assert_eq!(pending.waiting(&ctx), 1);
+        let outcomes = apply(&mut dag, &batch);
+        let Step::Done(Ok(i)) = s.applied(outcomes, &dag, &anyone) else {
+            panic!("a gossip session asks nobody");
+        };
+        assert_eq!(i.merged, 2);
+        assert_eq!(pending.waiting(&ctx), 1);
+    }
+
     #[test]
     fn gossip_holds_an_orphan_and_its_parent_releases_it() {
         let pending = Pending::default();
@@ -879,12 +959,9 @@ mod tests {
         let a = delta(1, vec![]);
         let b = delta(2, vec![a.delta.id()]);
         let mut s = Session::gossip(ContextId([1; 32]), &pending);
-        let Step::Apply(batch) = s.offer(vec![b.clone()], &dag, &anyone) else {
-            panic!("expected an apply step");
-        };
-        let outcomes = apply(&mut dag, &batch);
-        let Step::Done(Ok(i)) = s.applied(outcomes, &dag, &anyone) else {
-            panic!("a gossip session asks nobody");
+        // Held, never sent to be applied; a gossip session asks nobody.
+        let Step::Done(Ok(i)) = s.offer(vec![b.clone()], &dag, &anyone) else {
+            panic!("expected the orphan held and the session done");
         };
         assert_eq!((i.merged, pending.waiting(&ContextId([1; 32]))), (0, 1));
 
@@ -1013,11 +1090,9 @@ mod tests {
 
         // A missing parent is fetched, with the asker's heads, and both apply.
         let mut s = Session::catch_up(ctx, &pending);
-        let Step::Apply(batch) = s.offer(vec![b.clone()], &dag, &refuse_3) else {
-            panic!("expected an apply step");
-        };
-        let o = apply(&mut dag, &batch);
-        let Step::Fetch(Request::Deltas { ids, have, .. }) = s.applied(o, &dag, &refuse_3) else {
+        let Step::Fetch(Request::Deltas { ids, have, .. }) =
+            s.offer(vec![b.clone()], &dag, &refuse_3)
+        else {
             panic!("expected a fetch of the missing parent");
         };
         assert_eq!((ids, have), (vec![a.delta.id()], vec![]));
@@ -1045,12 +1120,7 @@ mod tests {
         for trusted in [true, false] {
             let s = Session::catch_up(ctx, &pending);
             let mut s = if trusted { s } else { s.without_snapshots() };
-            let Step::Apply(batch) = s.offer(vec![forged.clone(), orphan.clone()], &dag, &refuse_3)
-            else {
-                panic!("expected an apply step");
-            };
-            let o = apply(&mut dag, &batch);
-            let step = s.applied(o, &dag, &refuse_3);
+            let step = s.offer(vec![forged.clone(), orphan.clone()], &dag, &refuse_3);
             if trusted {
                 assert!(
                     matches!(step, Step::Fetch(Request::Snapshot { .. })),
@@ -1073,13 +1143,9 @@ mod tests {
         let ctx = ContextId([1; 32]);
         let orphan = delta(4, vec![DeltaId([8; 32])]);
         let step_after = |pending: &Pending| {
-            let mut dag = Dag::default();
+            let dag = Dag::default();
             let mut s = Session::catch_up(ctx, pending);
-            let Step::Apply(batch) = s.offer(vec![orphan.clone()], &dag, &anyone) else {
-                panic!("expected an apply step");
-            };
-            let o = apply(&mut dag, &batch);
-            s.applied(o, &dag, &anyone)
+            s.offer(vec![orphan.clone()], &dag, &anyone)
         };
         // With room, its parent is fetched.
         let step = step_after(&Pending::default());
