@@ -78,7 +78,7 @@ impl Behaviour {
             .message_id_fn(message_id)
             .max_transmit_size(
                 config
-                    .max_message_bytes
+                    .max_gossip_bytes
                     .saturating_add(GOSSIP_ENVELOPE_SLACK),
             )
             // Nothing is forwarded until the node's guard has judged it

@@ -91,6 +91,7 @@ pub(crate) enum Command {
 pub struct NetworkClient {
     pub(crate) peer_id: PeerId,
     pub(crate) max_message_bytes: usize,
+    pub(crate) max_gossip_bytes: usize,
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) guard: GuardSlot,
 }
@@ -144,10 +145,15 @@ impl NetworkClient {
 
     /// Publishes `data` on `topic`. `Ok(true)`: sent to at least one peer, or the same bytes were
     /// already published on this topic recently (deduplicated). `Ok(false)`: no peer is known to
-    /// be subscribed yet, nothing was sent. Payloads over `max_message_bytes` fail with
+    /// be subscribed yet, nothing was sent. Payloads over `max_gossip_bytes` fail with
     /// `MessageTooLarge`.
     pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<bool, NetworkError> {
-        self.check_size(data.len())?;
+        if data.len() > self.max_gossip_bytes {
+            return Err(NetworkError::MessageTooLarge {
+                size: data.len(),
+                max: self.max_gossip_bytes,
+            });
+        }
         self.call(|reply| Command::Publish(topic.to_owned(), data, reply))
             .await?
     }

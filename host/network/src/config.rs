@@ -6,8 +6,13 @@ use libp2p::{Multiaddr, PeerId, identity::Keypair, multiaddr::Protocol};
 
 use crate::guard::PeerGuard;
 
-/// Default limit for one gossip message, request or response: 8 MiB.
+/// Default limit for one request or response: 8 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Default limit for one gossip payload: 4 MiB. Gossip is read from any
+/// peer on a topic before anyone can judge it, and every mesh peer's queue
+/// and the message cache hold a copy: what is larger goes by request.
+pub const DEFAULT_MAX_GOSSIP_BYTES: usize = 4 * 1024 * 1024;
 
 /// Default time a request waits for its response: 30 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,8 +26,11 @@ pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     /// Addresses dialled once at start, with or without a `/p2p/<peer id>` suffix. Failures are logged.
     pub bootstrap: Vec<Multiaddr>,
-    /// Size limit for one gossip payload, request or response.
+    /// Size limit for one request or response.
     pub max_message_bytes: usize,
+    /// Size limit for one gossip payload: frames over it (plus the
+    /// envelope's slack) are refused as they are read, from anyone.
+    pub max_gossip_bytes: usize,
     /// How long a request waits for its response before failing with `RequestTimeout`.
     pub request_timeout: Duration,
     /// When set (the default), the node listens on, dials and records only 127.0.0.0/8 and ::1
@@ -36,7 +44,8 @@ pub struct NetworkConfig {
 
 impl NetworkConfig {
     /// A config with the defaults: listen on `/ip4/127.0.0.1/tcp/0`, no bootstrap peers,
-    /// [`DEFAULT_MAX_MESSAGE_BYTES`], [`DEFAULT_REQUEST_TIMEOUT`], loopback only.
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`], [`DEFAULT_MAX_GOSSIP_BYTES`], [`DEFAULT_REQUEST_TIMEOUT`],
+    /// loopback only.
     pub fn new(keypair: Keypair) -> Self {
         let listen = Multiaddr::empty()
             .with(Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST))
@@ -46,6 +55,7 @@ impl NetworkConfig {
             listen: vec![listen],
             bootstrap: Vec::new(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_gossip_bytes: DEFAULT_MAX_GOSSIP_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             loopback_only: true,
             guard: None,
@@ -65,6 +75,7 @@ impl fmt::Debug for NetworkConfig {
             .field("listen", &self.listen)
             .field("bootstrap", &self.bootstrap)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_gossip_bytes", &self.max_gossip_bytes)
             .field("request_timeout", &self.request_timeout)
             .field("loopback_only", &self.loopback_only)
             .field("guard", &self.guard.is_some())

@@ -65,7 +65,8 @@ pub enum NetworkError {
         /// The reason it gave.
         reason: String,
     },
-    /// A gossip message, request or response is larger than `max_message_bytes`; nothing was sent.
+    /// A request or response larger than `max_message_bytes`, or a gossip message larger than
+    /// `max_gossip_bytes`; nothing was sent.
     #[error("message of {size} bytes exceeds the limit of {max} bytes")]
     MessageTooLarge {
         /// The size of the rejected payload.

@@ -26,7 +26,10 @@ use tokio::sync::mpsc;
 
 pub use crate::{
     client::{NetworkClient, NetworkEvent, ResponseHandle},
-    config::{DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REQUEST_TIMEOUT, NetworkConfig, is_loopback},
+    config::{
+        DEFAULT_MAX_GOSSIP_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REQUEST_TIMEOUT,
+        NetworkConfig, is_loopback,
+    },
     error::NetworkError,
     guard::{GossipVerdict, PeerGuard, STRANGER_REQUEST_BYTES},
 };
@@ -51,12 +54,16 @@ pub fn spawn(
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
         NetworkError::Config("mero_network::spawn must be called inside a tokio runtime".into())
     })?;
-    if config.max_message_bytes == 0 || u32::try_from(config.max_message_bytes).is_err() {
-        return Err(NetworkError::Config(format!(
-            "max_message_bytes must be between 1 and {}, got {}",
-            u32::MAX,
-            config.max_message_bytes
-        )));
+    for (name, limit) in [
+        ("max_message_bytes", config.max_message_bytes),
+        ("max_gossip_bytes", config.max_gossip_bytes),
+    ] {
+        if limit == 0 || u32::try_from(limit).is_err() {
+            return Err(NetworkError::Config(format!(
+                "{name} must be between 1 and {}, got {limit}",
+                u32::MAX,
+            )));
+        }
     }
     if config.loopback_only {
         let remote = config.listen.iter().chain(&config.bootstrap);
@@ -95,7 +102,7 @@ pub fn spawn(
         event_tx,
         listeners,
         config.loopback_only,
-        config.max_message_bytes,
+        config.max_gossip_bytes,
         guard.clone(),
     );
     for addr in config.bootstrap {
@@ -108,6 +115,7 @@ pub fn spawn(
         NetworkClient {
             peer_id,
             max_message_bytes: config.max_message_bytes,
+            max_gossip_bytes: config.max_gossip_bytes,
             commands: command_tx,
             guard,
         },

@@ -53,7 +53,7 @@ pub(crate) struct EventLoop {
     pending_dials: HashMap<ConnectionId, PendingDial>,
     pending_requests: HashMap<OutboundRequestId, (PeerId, Reply1<Vec<u8>>)>,
     loopback_only: bool,
-    max_message_bytes: usize,
+    max_gossip_bytes: usize,
     guard: GuardSlot,
     /// Inbound requests handed to the node and not answered yet, and their peers.
     answering: HashMap<InboundRequestId, PeerId>,
@@ -71,7 +71,7 @@ impl EventLoop {
         events: mpsc::Sender<NetworkEvent>,
         listeners: HashSet<ListenerId>,
         loopback_only: bool,
-        max_message_bytes: usize,
+        max_gossip_bytes: usize,
         guard: GuardSlot,
     ) -> Self {
         Self {
@@ -85,7 +85,7 @@ impl EventLoop {
             pending_dials: HashMap::new(),
             pending_requests: HashMap::new(),
             loopback_only,
-            max_message_bytes,
+            max_gossip_bytes,
             guard,
             answering: HashMap::new(),
             answering_per_peer: HashMap::new(),
@@ -260,7 +260,7 @@ impl EventLoop {
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(false),
             Err(gossipsub::PublishError::MessageTooLarge) => Err(NetworkError::MessageTooLarge {
                 size,
-                max: self.max_message_bytes,
+                max: self.max_gossip_bytes,
             }),
             Err(gossipsub::PublishError::AllQueuesFull(peers)) => Err(NetworkError::Publish {
                 topic,

@@ -191,7 +191,7 @@ async fn gossip_is_forwarded_along_a_line() {
 
 #[tokio::test]
 async fn loopback_only_and_lonely_publish() {
-    let (a, _a_rx) = node_with(|c| c.max_message_bytes = 1024);
+    let (a, _a_rx) = node_with(|c| c.max_gossip_bytes = 1024);
     let outside: Multiaddr = "/ip4/10.1.2.3/tcp/4001".parse().unwrap();
 
     let error = a.dial(outside.clone()).await.unwrap_err();

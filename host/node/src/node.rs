@@ -26,7 +26,10 @@ use crate::replication::{self, Replicator, SyncStatus};
 use crate::sync::{context_topic, namespace_topic};
 use crate::tasks::Tasks;
 
-/// Largest message on the wire: a snapshot of a large context is one message.
+/// Largest request or answer on the wire: a snapshot of a large context is
+/// one answer. Gossip keeps the network's much smaller default
+/// ([`mero_network::DEFAULT_MAX_GOSSIP_BYTES`]): deltas over 1 MiB are
+/// announced, not gossiped, and nothing else a member gossips comes near it.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
 /// How to start a node.

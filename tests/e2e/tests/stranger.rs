@@ -1,6 +1,6 @@
 //! The review's stranger (§3.3), against a member with another member
-//! beside it: six concurrent 200 MiB requests and 23 junk gossip messages
-//! must cost the member under 50 MB of memory and under 100 lines of log,
+//! beside it: six concurrent 200 MiB requests, three 100 MiB gossip frames
+//! and 23 junk gossip messages must cost the member under 50 MB of memory and under 100 lines of log,
 //! and the junk must not reach the other member either (#19 item 5). Its
 //! deltas are refused even when they decode (members seal what they
 //! gossip), and so are bytes it claims to have sealed.
@@ -69,8 +69,18 @@ fn a_strangers_big_requests_and_junk_gossip_cost_a_member_little() {
         let keypair = mero_network::Keypair::generate_ed25519();
         let mut config = mero_network::NetworkConfig::new(keypair);
         config.max_message_bytes = (256 << 20) + 1024;
-        let (net, _events, peer) = spy::connect(config, &n1).await;
+        let (net, _events, peer) = spy::connect(config.clone(), &n1).await;
         spy::on_topic(&net, &topic, peer).await;
+
+        // Another stranger's three 100 MiB gossip frames: refused as they
+        // are read (its gossip stream with them), not buffered.
+        config.keypair = mero_network::Keypair::generate_ed25519();
+        config.max_gossip_bytes = 256 << 20;
+        let (big, _big_events, _) = spy::connect(config, &n1).await;
+        spy::on_topic(&big, &topic, peer).await;
+        for i in 0..3u8 {
+            big.publish(&topic, vec![i; 100 << 20]).await.unwrap();
+        }
 
         // Six concurrent 200 MiB requests, and one of 1 MiB: over what a
         // stranger may send, under what a member may.
@@ -120,6 +130,7 @@ fn a_strangers_big_requests_and_junk_gossip_cost_a_member_little() {
             );
         });
         net.shutdown().await;
+        big.shutdown().await;
     });
     let peak = peak.finish();
     // Nothing of it was passed on (n2 would have refused it too), nor
