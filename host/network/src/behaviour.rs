@@ -339,6 +339,9 @@ impl request_response::Codec for SyncCodec {
     }
 }
 
+/// What a frame's buffer starts at.
+const FIRST_READ: usize = 64 << 10;
+
 async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
     let len = read_len(io).await?;
     read_body(io, len, max).await
@@ -364,14 +367,25 @@ async fn read_body<T: AsyncRead + Unpin + Send>(
         ));
     }
     // Grown as the bytes arrive, not sized from the prefix: a peer that
-    // announces a large frame and sends little costs little.
-    let mut buf = Vec::with_capacity(len.min(STRANGER_REQUEST_BYTES));
-    let read = io.take(len as u64).read_to_end(&mut buf).await?;
-    if read != len {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("frame ended after {read} of {len} bytes"),
-        ));
+    // announces a large frame and sends little costs little. Doubled, but
+    // never past the frame's length (`read_to_end` would leave a 16 MiB
+    // frame in a 32 MiB buffer).
+    let mut buf: Vec<u8> = Vec::new();
+    let mut filled = 0;
+    while filled < len {
+        if filled == buf.len() {
+            let grow = (len - filled).min(buf.len().max(FIRST_READ));
+            buf.reserve_exact(grow);
+            buf.resize(filled + grow, 0);
+        }
+        let read = io.read(&mut buf[filled..]).await?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("frame ended after {filled} of {len} bytes"),
+            ));
+        }
+        filled += read;
     }
     Ok(buf)
 }

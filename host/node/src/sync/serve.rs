@@ -10,8 +10,11 @@ use mero_crdt::{DeltaId, SignedDelta, StateSnapshot};
 use super::session::{DagView, ViewError};
 use super::wire::{Request, Response};
 
-/// Most bytes of deltas one answer carries.
-pub const MAX_ANSWER_BYTES: usize = 32 << 20;
+/// Most bytes of deltas one answer carries (one delta more at most): the
+/// answer is held encoded and decoded at once on both sides, so this is
+/// what a catch-up of large deltas costs each in memory, several times
+/// over; small deltas meet [`MAX_FETCHED`] first.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Most deltas one answer carries.
 pub const MAX_FETCHED: usize = 2_000;
 

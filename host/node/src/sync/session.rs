@@ -714,9 +714,11 @@ impl<'p> Session<'p> {
         if gap {
             return self.ask_snapshot(!first);
         }
+        // Each encoded delta is dropped as it is decoded: an answer is up
+        // to `serve::MAX_ANSWER_BYTES`, and is not held twice.
         let got: Vec<SignedDelta> = deltas
-            .iter()
-            .filter_map(|b| SignedDelta::from_bytes(b).ok())
+            .into_iter()
+            .filter_map(|b| SignedDelta::from_bytes(&b).ok())
             .collect();
         if got.is_empty() && !first {
             // The peer has not seen them either; another will.
