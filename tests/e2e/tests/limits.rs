@@ -2,9 +2,10 @@
 //! sockets (the review's 600) neither exhausts the node's descriptors nor
 //! locks out a real client, live WebSockets count toward the connection
 //! cap, and a WebSocket flooding large calls it never reads the answers of
-//! leaves the node answering. Figures (RSS, latency)
-//! belong to benches; these only check that the node still answers within
-//! a generous deadline and that its descriptors stay bounded.
+//! leaves the node answering, and 30 concurrent 9 MB writes keep a node's
+//! and its member's heaps under 500 MB. Figures (RSS, latency) belong to
+//! benches; these only check that the node still answers within a
+//! generous deadline, that its descriptors stay bounded, and that bound.
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
@@ -12,7 +13,8 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use futures::SinkExt as _;
-use mero_testkit::node::TestNode;
+use mero_testkit::node::{TestNode, assert_converged_within};
+use mero_testkit::proc::{Peak, status_kib};
 use serde_json::json;
 
 fn open_fds(pid: u32) -> usize {
@@ -150,4 +152,38 @@ fn a_websocket_flooding_calls_is_held_back_and_the_node_keeps_answering() {
         node.call(&ctx, "get", json!({"key": "absent"})),
         serde_json::Value::Null
     );
+}
+
+/// The review's big writes (security review §3.2): 30 clients at once each
+/// store a 9 MB value, on a node with a member beside it. Neither node's
+/// heap (`RssAnon`, sampled) may reach 500 MB at any point, and the member
+/// ends with the same state. Total RSS adds LMDB's file pages, which the
+/// kernel takes back under pressure; `mero-big-writes` prints both.
+#[test]
+fn thirty_concurrent_9_mb_writes_keep_the_writer_and_its_member_under_500_mb() {
+    const MB_500_IN_KIB: u64 = 500_000_000 / 1024;
+    let n1 = TestNode::start("node1");
+    let (_, ns, ctx) = n1.setup(mero_fixtures::MISBEHAVE);
+    let n2 = TestNode::start("node2");
+    n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
+    let heaps = [
+        Peak::watch(n1.pid(), "RssAnon:"),
+        Peak::watch(n2.pid(), "RssAnon:"),
+    ];
+    let ok = n1.calls_at_once(&ctx, "big_value", &json!({"bytes": 9_000_000}), 30);
+    assert_eq!(ok, 30, "every write is answered");
+    assert_converged_within(&[&n1, &n2], &ctx, Duration::from_secs(300));
+    for ((name, n), heap) in [("node1", &n1), ("node2", &n2)].into_iter().zip(heaps) {
+        let (heap, rss) = (heap.finish(), status_kib(n.pid(), "VmHWM:"));
+        println!(
+            "{name}: heap peak {} MiB, RSS peak {} MiB",
+            heap / 1024,
+            rss / 1024
+        );
+        assert!(
+            heap < MB_500_IN_KIB,
+            "{name}'s heap peaked at {} MiB",
+            heap / 1024
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! Talking to a node over HTTP: raw requests, JSON-RPC `execute`, and the
-//! context view's root hash.
+//! Talking to a node over HTTP: raw requests, JSON-RPC `execute` (one
+//! call, or many at once), and the context view's root hash.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -140,6 +140,33 @@ impl TestNode {
         let v = self.rpc(ctx, method, args);
         assert!(v.get("error").is_none(), "{method} failed: {v}");
         v["result"]["output"].clone()
+    }
+
+    /// Calls `method` of `ctx` with `args` from `clients` threads at once,
+    /// each with a connection of its own; how many answered without error.
+    pub fn calls_at_once(&self, ctx: &str, method: &str, args: &Value, clients: usize) -> usize {
+        let body = execute(ctx, method, args.clone()).to_string();
+        let url = self.url("/jsonrpc");
+        let callers: Vec<_> = (0..clients)
+            .map(|_| {
+                let (client, url, body) = (self.client(), url.clone(), body.clone());
+                std::thread::spawn(move || {
+                    let resp = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .ok()?;
+                    let v: Value = resp.json().ok()?;
+                    v.get("error").is_none().then_some(())
+                })
+            })
+            .collect();
+        callers
+            .into_iter()
+            .map(std::thread::JoinHandle::join)
+            .filter(|answer| matches!(answer, Ok(Some(()))))
+            .count()
     }
 
     /// A context's root hash on this node (`None` if it has no such context).
