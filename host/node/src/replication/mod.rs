@@ -524,7 +524,7 @@ impl Replicator {
         // for is not taken.
         if taking
             .and_then(|t| t.roots)
-            .is_some_and(|r| !holds_a_root(&snapshot, r))
+            .is_some_and(|r| !holds_a_root(&snapshot, &vouching(r, key_of(&peer))))
         {
             return Err(self.refused_snapshot(
                 peer,
@@ -826,9 +826,9 @@ impl Replicator {
 /// What a replacing join asks of a snapshot.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Taking<'a> {
-    /// Its state must be one of these roots (the members' signed reports),
-    /// if given.
-    pub(crate) roots: Option<&'a [mero_crdt::Hash]>,
+    /// Its state must be one of these roots (the members' signed reports,
+    /// by reporter; see [`vouching`]), if given.
+    pub(crate) roots: Option<&'a [([u8; 32], mero_crdt::Hash)]>,
     /// It must hold nothing these deltas wrote: they are being dropped.
     pub(crate) dropping: &'a [SignedDelta],
     /// Only this member's (when given).
@@ -886,6 +886,26 @@ fn never_wrote(ns: &Namespace, snapshot: &StateSnapshot) -> Option<String> {
         hex::encode(author.0),
         at.millis
     ))
+}
+
+/// The reported roots that vouch for a snapshot from `sender`: those of
+/// the other members that reported the context, if any did (a sender's own
+/// report is its word again); else the sender's own, as in a namespace of
+/// two, where no other member can speak.
+fn vouching(
+    roots: &[([u8; 32], mero_crdt::Hash)],
+    sender: Option<[u8; 32]>,
+) -> Vec<mero_crdt::Hash> {
+    let others: Vec<mero_crdt::Hash> = roots
+        .iter()
+        .filter(|(reporter, _)| Some(*reporter) != sender)
+        .map(|(_, root)| *root)
+        .collect();
+    if others.is_empty() {
+        roots.iter().map(|(_, root)| *root).collect()
+    } else {
+        others
+    }
 }
 
 /// Whether `snapshot`'s entries, joined into an empty state (what a
@@ -962,6 +982,21 @@ mod tests {
             ops,
             ..StateSnapshot::default()
         }
+    }
+
+    /// Another member's report vouches for a sender's snapshot; the
+    /// sender's own counts only where no other member reported.
+    #[test]
+    fn a_senders_own_report_vouches_only_when_no_other_member_reported() {
+        let (sender, other) = ([1; 32], [2; 32]);
+        let (mine, theirs) = ([0xA; 32], [0xB; 32]);
+        assert_eq!(super::vouching(&[(sender, mine)], Some(sender)), vec![mine]);
+        assert_eq!(
+            super::vouching(&[(sender, mine), (other, theirs)], Some(sender)),
+            vec![theirs]
+        );
+        // A sender with no key of a member's is no reporter.
+        assert_eq!(super::vouching(&[(other, theirs)], None), vec![theirs]);
     }
 
     #[test]

@@ -157,8 +157,8 @@ impl Node {
     }
 
     /// The roots of `ctx` members running `blob` reported in their fresh
-    /// signed heartbeats.
-    fn reported_roots(&self, ctx: &ContextId, blob: &[u8; 32]) -> Vec<mero_crdt::Hash> {
+    /// signed heartbeats, by reporter.
+    fn reported_roots(&self, ctx: &ContextId, blob: &[u8; 32]) -> Vec<([u8; 32], mero_crdt::Hash)> {
         let Some(ns) = self
             .inner
             .store
@@ -172,14 +172,14 @@ impl Node {
         let Some(gov) = self.inner.members.get(&ns) else {
             return Vec::new();
         };
-        let mut roots: Vec<mero_crdt::Hash> = self
+        let mut roots: Vec<([u8; 32], mero_crdt::Hash)> = self
             .inner
             .heartbeats
             .fresh(&gov.id)
-            .values()
-            .flat_map(|(r, _)| r.contexts.iter())
-            .filter(|c| c.context == ctx.0 && c.blob == *blob)
-            .filter_map(|c| c.root)
+            .iter()
+            .flat_map(|(reporter, (r, _))| r.contexts.iter().map(move |c| (*reporter, c)))
+            .filter(|(_, c)| c.context == ctx.0 && c.blob == *blob)
+            .filter_map(|(reporter, c)| Some((reporter, c.root?)))
             .collect();
         roots.sort_unstable();
         roots.dedup();
