@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail fast")]
 
-use std::time::Instant;
-
 use mero_testkit::node::{CONVERGE, FAST_SYNC, TestNode, assert_converged};
 use mero_testkit::poll::poll;
 use mero_testkit::spy;
@@ -162,15 +160,7 @@ async fn overhear_sealed(
     topic: &str,
     secret: &str,
 ) -> mero_node::keys::Sealed {
-    let heard = loop {
-        match tokio::time::timeout(CONVERGE, events.recv()).await {
-            Ok(Some(mero_network::NetworkEvent::Message { topic: t, data, .. })) if t == topic => {
-                break data;
-            }
-            Ok(Some(_)) => {}
-            other => panic!("no gossip overheard on {topic}: {other:?}"),
-        }
-    };
+    let heard = spy::overhear(events, topic, None).await;
     assert!(!heard.windows(secret.len()).any(|w| w == secret.as_bytes()));
     match borsh::from_slice(&heard).unwrap() {
         mero_node::sync::Gossip::Sealed(sealed) => sealed,
@@ -760,6 +750,27 @@ fn opened_by(node: &TestNode, id: &str, sealed: &mero_node::keys::Sealed) -> Opt
         .find_map(|k| mero_node::keys::open(k, sealed))
 }
 
+/// A restricted subgroup of `ns` made by `n1`, and a context of `app` in
+/// it: their ids.
+fn restricted_subgroup_with_context(n1: &TestNode, ns: &str, app: &str) -> (String, String) {
+    let group = n1.meroctl_json(&[
+        "namespace",
+        "create-group",
+        ns,
+        "--name",
+        "s",
+        "--restricted",
+    ])["groupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ctx = n1.meroctl_json(&["context", "create", "-a", app, "--group-id", &group])["contextId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (group, ctx)
+}
+
 /// A restricted subgroup's gossip is sealed with a key of its own, wrapped
 /// for its members only: a namespace member outside it cannot open it, and
 /// a member removed from it cannot open what is sealed after (the key is
@@ -772,24 +783,9 @@ fn a_restricted_subgroup_is_sealed_with_a_key_only_its_members_hold() {
     let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
     let m2 = n2.join(&ns, &n1.invite(&ns, &[]), &ctx);
     n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
-    let secret = n1.meroctl_json(&[
-        "namespace",
-        "create-group",
-        &ns,
-        "--name",
-        "s",
-        "--restricted",
-    ])["groupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (secret, secret_ctx) = restricted_subgroup_with_context(&n1, &ns, &app);
     // Its first key is made with it, by its creator's node.
     assert_eq!(key_epoch(&n1, &ns, &secret), Some(0));
-    let secret_ctx =
-        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", &secret])["contextId"]
-            .as_str()
-            .unwrap()
-            .to_string();
     n1.meroctl_ok(&["group", "members", "add", &secret, &m2]);
     wait_until("node2 to take the subgroup key", CONVERGE, || {
         key_epoch(&n2, &ns, &secret) == Some(0)
@@ -851,22 +847,7 @@ fn heartbeats_show_a_restricted_subgroups_roots_to_its_members_only() {
     let mut n3 = TestNode::start_with("node3", HEARTBEAT);
     let (app, ns, ctx) = n1.setup(mero_fixtures::KV_STORE);
     n3.join(&ns, &n1.invite(&ns, &[]), &ctx);
-    let secret = n1.meroctl_json(&[
-        "namespace",
-        "create-group",
-        &ns,
-        "--name",
-        "s",
-        "--restricted",
-    ])["groupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let secret_ctx =
-        n1.meroctl_json(&["context", "create", "-a", &app, "--group-id", &secret])["contextId"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let (secret, secret_ctx) = restricted_subgroup_with_context(&n1, &ns, &app);
     n1.call(&secret_ctx, "set", json!({"key": "k", "value": "v"}));
     let root = |n: &TestNode, c: &str| -> [u8; 32] {
         bs58::decode(n.root(c).unwrap())
@@ -890,20 +871,10 @@ fn heartbeats_show_a_restricted_subgroups_roots_to_its_members_only() {
         let (net, mut events, peer) = connect(mero_network::Keypair::generate_ed25519(), &n1).await;
         spy::on_topic(&net, &topic, peer).await;
         let mut heard = Vec::new();
-        let deadline = Instant::now() + CONVERGE;
-        while heard.len() < 20 && Instant::now() < deadline {
-            match tokio::time::timeout(CONVERGE, events.recv()).await {
-                Ok(Some(mero_network::NetworkEvent::Message {
-                    topic: t,
-                    data,
-                    source,
-                })) if t == topic && source == peer => {
-                    if let Ok(mero_node::sync::Gossip::Sealed(s)) = borsh::from_slice(&data) {
-                        heard.push(s);
-                    }
-                }
-                Ok(Some(_)) => {}
-                other => panic!("no gossip overheard on the namespace topic: {other:?}"),
+        while heard.len() < 20 {
+            let data = spy::overhear(&mut events, &topic, Some(peer)).await;
+            if let Ok(mero_node::sync::Gossip::Sealed(s)) = borsh::from_slice(&data) {
+                heard.push(s);
             }
         }
         net.shutdown().await;

@@ -435,16 +435,8 @@ fn a_large_delta_is_announced_and_fetched_not_flooded() {
         });
         // One message per write: the small delta, then the announcement.
         let mut sizes = Vec::new();
-        while sizes.len() < 2 {
-            match tokio::time::timeout(CONVERGE, events.recv()).await {
-                Ok(Some(mero_network::NetworkEvent::Message {
-                    topic: t,
-                    data,
-                    source,
-                })) if t == topic && source == peer => sizes.push(data.len()),
-                Ok(Some(_)) => {}
-                other => panic!("node1 gossiped {} of 2 messages: {other:?}", sizes.len()),
-            }
+        for _ in 0..2 {
+            sizes.push(spy::overhear(&mut events, &topic, Some(peer)).await.len());
         }
         net.shutdown().await;
         sizes

@@ -1,6 +1,6 @@
 //! A bare network peer, no node behind it, dialing a real node: it
-//! overhears gossip on the topics it joins and can publish or ask as a
-//! stranger (or, with a member's keypair, as that member).
+//! overhears gossip on the topics it joins ([`overhear`]) and can publish
+//! or ask as a stranger (or, with a member's keypair, as that member).
 
 use std::time::Instant;
 
@@ -31,5 +31,25 @@ pub async fn on_topic(net: &NetworkClient, topic: &str, peer: PeerId) {
     while !net.topic_peers(topic).await.unwrap().contains(&peer) {
         assert!(Instant::now() < deadline, "never saw the node on the topic");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The next gossip message heard on `topic` (from `from`, if given: its
+/// publisher); panics if none comes within [`CONVERGE`].
+pub async fn overhear(
+    events: &mut Receiver<NetworkEvent>,
+    topic: &str,
+    from: Option<PeerId>,
+) -> Vec<u8> {
+    loop {
+        match tokio::time::timeout(CONVERGE, events.recv()).await {
+            Ok(Some(NetworkEvent::Message {
+                topic: t,
+                data,
+                source,
+            })) if t == topic && from.is_none_or(|f| f == source) => return data,
+            Ok(Some(_)) => {}
+            other => panic!("no gossip overheard on {topic}: {other:?}"),
+        }
     }
 }
